@@ -1,0 +1,783 @@
+/* One NBD client connection on the server's io_uring.
+ *
+ * Input: one RECV at a time fills rbuf; the pump parses the handshake, then
+ * request headers, copying small WRITE payloads out of rbuf and receiving
+ * large ones straight into their buffer.  The next header is parsed while
+ * earlier requests' disk I/O is in flight, up to CONN_SLOTS requests.
+ *
+ * Output: replies queue in completion order (the cookie matches them) and
+ * go out as one SENDMSG batch at a time: never two sends in flight on one
+ * socket, because a short send would interleave them.
+ *
+ * Every entry point ends in conn_after(), which moves the connection on and
+ * frees it once it is dead and nothing of it is in flight. */
+#include "conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/ioop.h"
+#include "daemon/server.h"
+#include "daemon/store.h"
+#include "nbd/handshake.h"
+#include "nbd/request.h"
+#include "nbd/wire.h"
+#include "utils/log.h"
+
+#define CONN_SLOTS	128		/* the kernel client's queue depth */
+#define RBUF_SIZE	(64U << 10)	/* >= NBD_HS_MAX_OPTION */
+#define SEND_IOVS	64
+#define DIRECT_RECV_MIN	(16U << 10)	/* payloads this big skip rbuf */
+#define STATUS_BUF	4096U		/* block status descriptors */
+#define STATUS_MAX	256
+#define NOSLOT		0xffff
+
+enum stage { ST_FREE, ST_WAIT_BUF, ST_PAYLOAD, ST_IO, ST_SYNC, ST_QUEUED };
+
+struct slot {
+	struct ioop op;
+	uint8_t stage;
+	uint8_t zero;		/* enum store_zero being tried */
+	uint16_t next;		/* free list or reply queue */
+	struct conn *c;
+	struct nbd_request req;
+	uint32_t error;		/* NBD error to reply with */
+	uint8_t *buf;
+	uint64_t done;		/* bytes received, read, written or zeroed */
+	uint32_t hdr_len;
+	uint32_t data_len;	/* bytes of buf sent after hdr */
+	uint8_t hdr[32];
+};
+
+struct conn {
+	struct ioop recv_op;
+	struct ioop send_op;
+	struct server *srv;
+	struct store *st;
+	int fd;
+	unsigned pending;	/* submissions not yet completed */
+	bool dead;		/* socket shut down; free once pending == 0 */
+	bool stopping;		/* read no more requests */
+	bool in_tx;		/* handshake done */
+	bool close_after_send;
+	bool recv_busy, recv_direct;
+	bool send_busy, sending_hs;
+	struct nbd_hs *hs;	/* until its last output is sent */
+	struct nbd_session sess;
+
+	uint8_t *rbuf;
+	uint32_t rpos, rend;
+	struct slot *payload;	/* WRITE whose payload is being received */
+	uint64_t discard;	/* payload bytes of a rejected WRITE */
+	struct slot *blocked;	/* waiting for a buffer */
+
+	uint16_t free_head, nfree;
+	uint16_t q_head, q_tail;	/* replies ready to send */
+	uint16_t batch[SEND_IOVS];
+	unsigned nbatch, iov_pos, iov_cnt;
+	struct iovec iov[SEND_IOVS];
+	struct msghdr msg;
+	struct slot slots[CONN_SLOTS];
+};
+
+static void conn_after(struct conn *c);
+static void slot_submit(struct slot *s);
+
+static void conn_kill(struct conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	if (why && *why)
+		log_info("client %d: %s; closing the connection", c->fd, why);
+	c->dead = true;
+	(void)shutdown(c->fd, SHUT_RDWR);
+}
+
+/* --- slots --- */
+
+static struct slot *slot_take(struct conn *c)
+{
+	struct slot *s = &c->slots[c->free_head];
+
+	c->free_head = s->next;
+	c->nfree--;
+	s->error = 0;
+	s->done = 0;
+	s->buf = NULL;
+	s->data_len = 0;
+	s->zero = STORE_ZERO_PUNCH;
+	return s;
+}
+
+static void slot_release(struct slot *s)
+{
+	struct conn *c = s->c;
+	void *buf = s->buf;
+
+	s->stage = ST_FREE;
+	s->buf = NULL;
+	s->next = c->free_head;
+	c->free_head = (uint16_t)(s - c->slots);
+	c->nfree++;
+	if (buf)
+		server_put_buffer(c->srv, buf);
+}
+
+/* Bytes of buffer a request needs before it can start. */
+static uint32_t slot_buf_len(const struct slot *s)
+{
+	switch (s->req.type) {
+	case NBD_CMD_READ:
+	case NBD_CMD_WRITE:
+		return s->req.length;
+	case NBD_CMD_BLOCK_STATUS:
+		return STATUS_BUF;
+	default:
+		return 0;
+	}
+}
+
+static void reply_structured(struct slot *s)
+{
+	const struct nbd_request *r = &s->req;
+
+	if (s->error) {
+		nbd_chunk_encode(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, r->cookie, 6);
+		put_be32(s->hdr + 20, s->error);
+		put_be16(s->hdr + 24, 0);
+		s->hdr_len = 26;
+		s->data_len = 0;
+	} else if (r->type == NBD_CMD_BLOCK_STATUS) {
+		nbd_chunk_encode(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
+				 r->cookie, s->data_len);
+		s->hdr_len = 20;
+	} else if (r->length == 0) {
+		nbd_chunk_encode(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, r->cookie, 0);
+		s->hdr_len = 20;
+	} else {
+		nbd_chunk_encode(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
+				 r->cookie, 8 + r->length);
+		put_be64(s->hdr + 20, r->offset);
+		s->hdr_len = 28;
+		s->data_len = r->length;
+	}
+}
+
+/* Queues the reply; the request is finished (written, read, flushed). */
+static void slot_reply(struct slot *s)
+{
+	struct conn *c = s->c;
+	uint16_t idx = (uint16_t)(s - c->slots);
+	uint16_t t = s->req.type;
+
+	if (c->sess.structured && (t == NBD_CMD_READ || t == NBD_CMD_BLOCK_STATUS)) {
+		reply_structured(s);
+	} else {
+		nbd_simple_reply_encode(s->hdr, s->error, s->req.cookie);
+		s->hdr_len = NBD_SIMPLE_REPLY_SIZE;
+		s->data_len = t == NBD_CMD_READ && !s->error ? s->req.length : 0;
+	}
+	s->stage = ST_QUEUED;
+	s->next = NOSLOT;
+	if (c->q_head == NOSLOT)
+		c->q_head = idx;
+	else
+		c->slots[c->q_tail].next = idx;
+	c->q_tail = idx;
+}
+
+static void slot_fail(struct slot *s, int neg_errno)
+{
+	s->error = nbd_errno_to_wire(neg_errno);
+	slot_reply(s);
+}
+
+/* BLOCK_STATUS from SEEK_DATA/SEEK_HOLE.  These lseeks do not wait for
+ * data I/O, so they run inline rather than on a helper thread. */
+static void slot_block_status(struct slot *s)
+{
+	uint64_t off = s->req.offset, end = off + s->req.length;
+	int max = s->req.flags & NBD_CMD_FLAG_REQ_ONE ? 1 : STATUS_MAX, n = 0;
+
+	put_be32(s->buf, s->c->sess.meta_id);
+	while (off < end && n < max) {
+		bool hole;
+		uint64_t len = store_extent(s->c->st, off, end - off, &hole);
+
+		put_be32(s->buf + 4 + 8 * n, (uint32_t)len);
+		put_be32(s->buf + 8 + 8 * n, hole ? NBD_STATE_HOLE | NBD_STATE_ZERO : 0);
+		off += len;
+		n++;
+	}
+	s->data_len = 4 + 8 * (uint32_t)n;
+	slot_reply(s);
+}
+
+static void slot_prep(struct slot *s, struct io_uring_sqe *sqe, enum stage stage)
+{
+	io_uring_sqe_set_data(sqe, &s->op);
+	s->stage = stage;
+	s->c->pending++;
+}
+
+static void slot_sync(struct slot *s)
+{
+	struct io_uring_sqe *sqe = server_sqe(s->c->srv);
+
+	io_uring_prep_fsync(sqe, store_fd_for(s->c->st, 1, 1), IORING_FSYNC_DATASYNC);
+	slot_prep(s, sqe, ST_SYNC);
+}
+
+static void slot_submit_zero(struct slot *s, struct io_uring_sqe *sqe)
+{
+	const struct nbd_request *r = &s->req;
+	int fd = store_fd_for(s->c->st, r->offset, r->length);
+	enum store_zero m = store_zero_method(s->c->st, s->zero,
+					      r->flags & NBD_CMD_FLAG_NO_HOLE);
+	uint64_t left = r->length - s->done;
+	unsigned chunk = (unsigned)(left < STORE_ZERO_BUF ? left : STORE_ZERO_BUF);
+
+	s->zero = (uint8_t)m;
+	if (m != STORE_ZERO_WRITE) {
+		io_uring_prep_fallocate(sqe, fd, store_zero_mode(m), (off_t)r->offset,
+					(off_t)r->length);
+		return;
+	}
+	io_uring_prep_write(sqe, store_fd_for(s->c->st, r->offset + s->done, chunk),
+			    store_zero_buf(s->c->st), chunk, r->offset + s->done);
+}
+
+/* Starts (or continues) the disk work of a request whose buffer and
+ * payload are ready. */
+static void slot_submit(struct slot *s)
+{
+	const struct nbd_request *r = &s->req;
+	struct store *st = s->c->st;
+	struct io_uring_sqe *sqe;
+	uint64_t off = r->offset + s->done, left = r->length - s->done;
+	int fd = store_fd_for(st, off, left);
+
+	if (r->type == NBD_CMD_BLOCK_STATUS)
+		return slot_block_status(s);
+	if (r->length == 0 && r->type != NBD_CMD_FLUSH)
+		return slot_reply(s);
+	if ((r->type == NBD_CMD_WRITE_ZEROES) && (r->flags & NBD_CMD_FLAG_FAST_ZERO) &&
+	    store_zero_method(st, s->zero, r->flags & NBD_CMD_FLAG_NO_HOLE) == STORE_ZERO_WRITE)
+		return slot_fail(s, -EOPNOTSUPP);
+	sqe = server_sqe(s->c->srv);
+	switch (r->type) {
+	case NBD_CMD_READ:
+		io_uring_prep_read(sqe, fd, s->buf + s->done, (unsigned)left, off);
+		break;
+	case NBD_CMD_WRITE:
+		io_uring_prep_write(sqe, fd, s->buf + s->done, (unsigned)left, off);
+		/* FUA: the reply waits for this write to be stable. */
+		if (r->flags & NBD_CMD_FLAG_FUA)
+			sqe->rw_flags = RWF_DSYNC;
+		break;
+	case NBD_CMD_FLUSH:
+		/* Every write replied to so far has completed, so one
+		 * fdatasync now covers them all, on every connection. */
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		break;
+	case NBD_CMD_TRIM:
+	case NBD_CMD_WRITE_ZEROES:
+		slot_submit_zero(s, sqe);
+		break;
+	case NBD_CMD_CACHE:
+		io_uring_prep_fadvise(sqe, fd, r->offset, (off_t)r->length, POSIX_FADV_WILLNEED);
+		break;
+	}
+	slot_prep(s, sqe, ST_IO);
+}
+
+/* A zeroing step finished: fall back, continue, or finish. */
+static void slot_zero_done(struct slot *s, int res)
+{
+	if (res == -EOPNOTSUPP && s->zero != STORE_ZERO_WRITE) {
+		store_zero_unsupported(s->c->st, (enum store_zero)s->zero);
+		s->zero++;
+		return slot_submit(s);
+	}
+	if (res < 0)
+		return slot_fail(s, res);
+	s->done = s->zero == STORE_ZERO_WRITE ? s->done + (uint64_t)res : s->req.length;
+	if (s->done < s->req.length)
+		return slot_submit(s);
+	if (s->req.flags & NBD_CMD_FLAG_FUA)
+		return slot_sync(s);
+	slot_reply(s);
+}
+
+static void slot_io_done(struct slot *s, int res)
+{
+	const struct nbd_request *r = &s->req;
+
+	if (res == -EAGAIN || res == -EINTR)
+		return slot_submit(s);
+	if (s->stage == ST_SYNC)
+		return res < 0 ? slot_fail(s, res) : slot_reply(s);
+	switch (r->type) {
+	case NBD_CMD_READ:
+	case NBD_CMD_WRITE:
+		if (res <= 0)	/* 0: the store shrank under us */
+			return slot_fail(s, res ? res : -EIO);
+		s->done += (uint64_t)res;
+		if (s->done < r->length)
+			return slot_submit(s);	/* short transfer */
+		return slot_reply(s);
+	case NBD_CMD_TRIM:
+	case NBD_CMD_WRITE_ZEROES:
+		return slot_zero_done(s, res);
+	case NBD_CMD_CACHE:
+		return slot_reply(s);	/* advisory: never an error */
+	default:
+		return res < 0 ? slot_fail(s, res) : slot_reply(s);
+	}
+}
+
+/* The buffer is there: receive the payload, or start the disk work. */
+static void slot_begin(struct slot *s)
+{
+	if (s->req.type == NBD_CMD_WRITE && s->req.length) {
+		s->stage = ST_PAYLOAD;
+		s->c->payload = s;
+		return;
+	}
+	slot_submit(s);
+}
+
+/* --- input --- */
+
+static uint32_t rbuf_avail(const struct conn *c)
+{
+	return c->rend - c->rpos;
+}
+
+static void conn_enter_tx(struct conn *c)
+{
+	struct nbd_hs_result res;
+
+	nbd_hs_result(c->hs, &res);
+	c->sess.size = store_size(c->st);
+	c->sess.tflags = res.tflags;
+	c->sess.structured = res.structured;
+	c->sess.meta_id = res.meta_id;
+	c->in_tx = true;
+}
+
+static bool step_handshake(struct conn *c)
+{
+	size_t out, want = nbd_hs_want(c->hs);
+
+	(void)nbd_hs_output(c->hs, &out);
+	if (c->send_busy || out || rbuf_avail(c) < want)
+		return false;
+	switch (nbd_hs_feed(c->hs, c->rbuf + c->rpos, want)) {
+	case NBD_HS_MORE:
+		break;
+	case NBD_HS_DONE:
+		conn_enter_tx(c);
+		break;
+	case NBD_HS_CLOSE:
+		c->close_after_send = true;
+		(void)nbd_hs_output(c->hs, &out);
+		if (!out)
+			conn_kill(c, nbd_hs_error(c->hs));
+		else if (*nbd_hs_error(c->hs))
+			log_info("client %d: %s", c->fd, nbd_hs_error(c->hs));
+		return false;
+	}
+	c->rpos += (uint32_t)want;
+	return true;
+}
+
+static bool step_payload(struct conn *c)
+{
+	struct slot *s = c->payload;
+	uint64_t left = s->req.length - s->done;
+	uint32_t n = rbuf_avail(c) < left ? rbuf_avail(c) : (uint32_t)left;
+
+	memcpy(s->buf + s->done, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	s->done += n;
+	if (s->done < s->req.length)
+		return false;
+	c->payload = NULL;
+	s->done = 0;
+	slot_submit(s);
+	return true;
+}
+
+static bool step_discard(struct conn *c)
+{
+	uint32_t n = rbuf_avail(c) < c->discard ? rbuf_avail(c) : (uint32_t)c->discard;
+
+	c->rpos += n;
+	c->discard -= n;
+	return c->discard == 0;
+}
+
+static bool step_request(struct conn *c)
+{
+	struct nbd_request req;
+	struct nbd_check chk;
+	struct slot *s;
+
+	if (rbuf_avail(c) < NBD_REQUEST_SIZE || !c->nfree)
+		return false;
+	if (nbd_request_decode(c->rbuf + c->rpos, &req) < 0) {
+		conn_kill(c, "bad request magic");
+		return false;
+	}
+	c->rpos += NBD_REQUEST_SIZE;
+	if (req.type == NBD_CMD_DISC) {
+		c->stopping = true;
+		return false;
+	}
+	nbd_request_check(&req, &c->sess, &chk);
+	if (chk.verdict == NBD_V_DISCONNECT) {
+		conn_kill(c, "WRITE payload far beyond the 32 MiB maximum");
+		return false;
+	}
+	s = slot_take(c);
+	s->req = req;
+	if (chk.verdict == NBD_V_REJECT) {
+		log_debug("client %d: %s rejected with error %u", c->fd,
+			  nbd_cmd_name(req.type), chk.error);
+		c->discard = chk.payload;	/* keep the stream in sync */
+		s->error = chk.error;
+		slot_reply(s);
+		return true;
+	}
+	if (slot_buf_len(s)) {
+		s->buf = server_get_buffer(c->srv, c, slot_buf_len(s));
+		if (!s->buf) {
+			s->stage = ST_WAIT_BUF;
+			c->blocked = s;
+			return false;
+		}
+	}
+	slot_begin(s);
+	return true;
+}
+
+static bool conn_step(struct conn *c)
+{
+	if (c->dead || c->blocked || c->close_after_send)
+		return false;
+	if (!c->in_tx)
+		return step_handshake(c);
+	if (c->discard)
+		return step_discard(c);
+	if (c->payload)
+		return step_payload(c);
+	if (c->stopping)
+		return false;
+	return step_request(c);
+}
+
+static void conn_arm_recv(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	struct slot *p = c->payload;
+
+	if (c->dead || c->recv_busy || c->blocked || c->close_after_send)
+		return;
+	if (c->stopping && !p && !c->discard)
+		return;
+	if (c->rpos == c->rend)
+		c->rpos = c->rend = 0;
+	sqe = server_sqe(c->srv);
+	if (p && c->rpos == c->rend && p->req.length - p->done >= DIRECT_RECV_MIN) {
+		io_uring_prep_recv(sqe, c->fd, p->buf + p->done, p->req.length - p->done,
+				   MSG_WAITALL);
+		c->recv_direct = true;
+	} else {
+		if (c->rpos && RBUF_SIZE - c->rend < RBUF_SIZE / 2) {
+			memmove(c->rbuf, c->rbuf + c->rpos, rbuf_avail(c));
+			c->rend -= c->rpos;
+			c->rpos = 0;
+		}
+		io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rend, RBUF_SIZE - c->rend, 0);
+		c->recv_direct = false;
+	}
+	io_uring_sqe_set_data(sqe, &c->recv_op);
+	c->recv_busy = true;
+	c->pending++;
+}
+
+/* End of input: the client closed, or our own shutdown(SHUT_RD). */
+static void conn_on_eof(struct conn *c)
+{
+	if (!c->stopping || !c->in_tx) {
+		conn_kill(c, NULL);
+		return;
+	}
+	/* A half-received WRITE can never complete: drop it unanswered. */
+	if (c->payload) {
+		slot_release(c->payload);
+		c->payload = NULL;
+	}
+	c->discard = 0;
+}
+
+static void conn_on_recv(struct conn *c, int res)
+{
+	c->recv_busy = false;
+	if (c->dead || res == -EAGAIN || res == -EINTR || res == -ENOBUFS)
+		return;
+	if (res < 0) {
+		conn_kill(c, strerror(-res));
+		return;
+	}
+	if (res == 0)
+		return conn_on_eof(c);
+	if (!c->recv_direct) {
+		c->rend += (uint32_t)res;
+		return;
+	}
+	c->payload->done += (uint64_t)res;
+	if (c->payload->done == c->payload->req.length) {
+		struct slot *s = c->payload;
+
+		c->payload = NULL;
+		s->done = 0;
+		slot_submit(s);
+	}
+}
+
+/* --- output --- */
+
+static void conn_submit_send(struct conn *c)
+{
+	struct io_uring_sqe *sqe = server_sqe(c->srv);
+
+	c->msg.msg_iov = c->iov + c->iov_pos;
+	c->msg.msg_iovlen = c->iov_cnt - c->iov_pos;
+	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	io_uring_sqe_set_data(sqe, &c->send_op);
+	c->send_busy = true;
+	c->pending++;
+}
+
+static void iov_add(struct conn *c, void *base, size_t len)
+{
+	c->iov[c->iov_cnt].iov_base = base;
+	c->iov[c->iov_cnt].iov_len = len;
+	c->iov_cnt++;
+}
+
+/* Sends pending handshake output, else a batch of queued replies. */
+static void conn_kick_send(struct conn *c)
+{
+	size_t out = 0;
+	const uint8_t *hs_out = c->hs ? nbd_hs_output(c->hs, &out) : NULL;
+
+	if (c->send_busy || c->dead)
+		return;
+	c->iov_cnt = c->iov_pos = c->nbatch = 0;
+	c->sending_hs = out > 0;
+	if (c->sending_hs) {
+		iov_add(c, (void *)(uintptr_t)hs_out, out);
+	} else {
+		while (c->q_head != NOSLOT && c->iov_cnt + 2 <= SEND_IOVS) {
+			struct slot *s = &c->slots[c->q_head];
+
+			c->batch[c->nbatch++] = c->q_head;
+			c->q_head = s->next;
+			iov_add(c, s->hdr, s->hdr_len);
+			if (s->data_len)
+				iov_add(c, s->buf, s->data_len);
+		}
+	}
+	if (c->iov_cnt)
+		conn_submit_send(c);
+}
+
+static void conn_release_batch(struct conn *c)
+{
+	for (unsigned i = 0; i < c->nbatch; i++)
+		slot_release(&c->slots[c->batch[i]]);
+	c->nbatch = 0;
+}
+
+static void conn_hs_sent(struct conn *c, size_t n)
+{
+	size_t out;
+
+	nbd_hs_consume(c->hs, n);
+	(void)nbd_hs_output(c->hs, &out);
+	if (out)
+		return;
+	if (c->close_after_send)
+		conn_kill(c, nbd_hs_error(c->hs));
+	else if (c->in_tx) {
+		nbd_hs_free(c->hs);
+		c->hs = NULL;
+	}
+}
+
+static void conn_on_send(struct conn *c, int res)
+{
+	size_t n = res > 0 ? (size_t)res : 0;
+
+	c->send_busy = false;
+	if (res == -EAGAIN || res == -EINTR) {
+		if (!c->dead)
+			conn_submit_send(c);
+		return;
+	}
+	if (res < 0 || c->dead) {
+		conn_release_batch(c);
+		conn_kill(c, res < 0 && res != -EPIPE && res != -ECONNRESET ?
+				     strerror(-res) : NULL);
+		return;
+	}
+	if (c->sending_hs)
+		return conn_hs_sent(c, n);
+	while (n && c->iov_pos < c->iov_cnt) {
+		struct iovec *v = &c->iov[c->iov_pos];
+		size_t k = n < v->iov_len ? n : v->iov_len;
+
+		v->iov_base = (uint8_t *)v->iov_base + k;
+		v->iov_len -= k;
+		n -= k;
+		if (!v->iov_len)
+			c->iov_pos++;
+	}
+	if (c->iov_pos < c->iov_cnt)
+		return conn_submit_send(c);	/* short send */
+	conn_release_batch(c);
+}
+
+/* --- lifecycle --- */
+
+static void conn_destroy(struct conn *c)
+{
+	/* Replies never sent: their slots still hold buffers. */
+	while (c->q_head != NOSLOT) {
+		struct slot *s = &c->slots[c->q_head];
+
+		c->q_head = s->next;
+		slot_release(s);
+	}
+	if (c->blocked)
+		slot_release(c->blocked);
+	if (c->payload)
+		slot_release(c->payload);
+	server_forget(c->srv, c);
+	close(c->fd);
+	nbd_hs_free(c->hs);
+	free(c->rbuf);
+	free(c);
+}
+
+static bool conn_finished(const struct conn *c)
+{
+	return c->stopping && c->nfree == CONN_SLOTS && !c->send_busy && !c->payload;
+}
+
+static void conn_after(struct conn *c)
+{
+	if (!c->dead) {
+		while (conn_step(c))
+			;
+		conn_kick_send(c);
+		conn_arm_recv(c);
+		if (conn_finished(c))
+			conn_kill(c, NULL);
+	}
+	if (c->dead && c->pending == 0)
+		conn_destroy(c);
+}
+
+void conn_complete(struct ioop *op, int res)
+{
+	struct conn *c;
+
+	switch (op->kind) {
+	case IOOP_CONN_RECV:
+		c = container_of(op, struct conn, recv_op);
+		c->pending--;
+		conn_on_recv(c, res);
+		break;
+	case IOOP_CONN_SEND:
+		c = container_of(op, struct conn, send_op);
+		c->pending--;
+		conn_on_send(c, res);
+		break;
+	default: {
+		struct slot *s = container_of(op, struct slot, op);
+
+		c = s->c;
+		c->pending--;
+		if (c->dead)
+			slot_release(s);
+		else
+			slot_io_done(s, res);
+		break;
+	}
+	}
+	conn_after(c);
+}
+
+void conn_resume(struct conn *c, void *buf)
+{
+	struct slot *s = c->blocked;
+
+	c->blocked = NULL;
+	s->buf = buf;
+	slot_begin(s);
+	conn_after(c);
+}
+
+void conn_stop(struct conn *c, bool hard)
+{
+	if (hard || !c->in_tx) {
+		conn_kill(c, NULL);
+	} else if (!c->stopping) {
+		c->stopping = true;
+		/* Completes the pending RECV; requests in flight finish. */
+		(void)shutdown(c->fd, SHUT_RD);
+	}
+	conn_after(c);
+}
+
+struct conn *conn_new(struct server *srv, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c || !(c->rbuf = malloc(RBUF_SIZE)) ||
+	    !(c->hs = nbd_hs_new(server_export(srv)))) {
+		log_err("client %d: out of memory", fd);
+		if (c)
+			free(c->rbuf);
+		free(c);
+		close(fd);
+		return NULL;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->srv = srv;
+	c->st = server_store(srv);
+	c->fd = fd;
+	c->recv_op.kind = IOOP_CONN_RECV;
+	c->send_op.kind = IOOP_CONN_SEND;
+	c->q_head = c->q_tail = NOSLOT;
+	c->nfree = CONN_SLOTS;
+	for (uint16_t i = 0; i < CONN_SLOTS; i++) {
+		c->slots[i].op.kind = IOOP_SLOT;
+		c->slots[i].c = c;
+		c->slots[i].next = (uint16_t)(i + 1 < CONN_SLOTS ? i + 1 : NOSLOT);
+	}
+	conn_after(c);
+	return c;
+}

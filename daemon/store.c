@@ -1,0 +1,194 @@
+/* Backing store: a file or block device.  See store.h. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "utils/log.h"
+
+struct store {
+	int fd;			/* buffered */
+	int dfd;		/* O_DIRECT, or -1 */
+	uint64_t size;
+	uint32_t align;
+	bool read_only;
+	bool is_blockdev;
+	bool lacks[STORE_ZERO_WRITE];	/* methods found unsupported */
+	void *zeros;
+};
+
+static int store_probe_size(struct store *st, const char *path, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (fstat(st->fd, &sb) < 0) {
+		snprintf(err, errlen, "%s: stat: %s", path, strerror(errno));
+		return -1;
+	}
+	if (S_ISBLK(sb.st_mode)) {
+		st->is_blockdev = true;
+		if (ioctl(st->fd, BLKGETSIZE64, &st->size) < 0) {
+			snprintf(err, errlen, "%s: BLKGETSIZE64: %s", path, strerror(errno));
+			return -1;
+		}
+	} else if (S_ISREG(sb.st_mode)) {
+		st->size = (uint64_t)sb.st_size;
+	} else {
+		snprintf(err, errlen, "%s: not a regular file or block device", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* O_DIRECT alignment: the device's logical block size, or 4096 for files
+ * (safe for every filesystem blkrep runs on). */
+static void store_open_direct(struct store *st, const char *path, int flags)
+{
+	int lbs = 0;
+
+	st->dfd = open(path, flags | O_DIRECT);
+	if (st->dfd < 0) {
+		log_warn("%s: O_DIRECT not supported here (%s); using buffered I/O",
+			 path, strerror(errno));
+		return;
+	}
+	st->align = 4096;
+	if (st->is_blockdev && ioctl(st->dfd, BLKSSZGET, &lbs) == 0 && lbs > 0)
+		st->align = (uint32_t)lbs;
+}
+
+struct store *store_open(const char *path, const struct store_opts *o, char *err,
+			 size_t errlen)
+{
+	int flags = (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	struct store *st = calloc(1, sizeof(*st));
+
+	if (!st) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	st->dfd = -1;
+	st->align = 1;
+	st->read_only = o->read_only;
+	st->fd = open(path, flags);
+	if (st->fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (store_probe_size(st, path, err, errlen) < 0)
+		goto fail;
+	if (posix_memalign(&st->zeros, 4096, STORE_ZERO_BUF)) {
+		st->zeros = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	memset(st->zeros, 0, STORE_ZERO_BUF);
+	if (o->direct)
+		store_open_direct(st, path, flags);
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->fd >= 0)
+		close(st->fd);
+	if (st->dfd >= 0)
+		close(st->dfd);
+	free(st->zeros);
+	free(st);
+}
+
+uint64_t store_size(const struct store *st)
+{
+	return st->size;
+}
+
+bool store_read_only(const struct store *st)
+{
+	return st->read_only;
+}
+
+uint32_t store_align(const struct store *st)
+{
+	return st->align;
+}
+
+int store_fd_for(const struct store *st, uint64_t off, uint64_t len)
+{
+	uint64_t mask = st->align - 1;
+
+	if (st->dfd >= 0 && !(off & mask) && !(len & mask))
+		return st->dfd;
+	return st->fd;
+}
+
+enum store_zero store_zero_method(const struct store *st, enum store_zero from,
+				  bool no_hole)
+{
+	enum store_zero m = from;
+
+	if (no_hole && m == STORE_ZERO_PUNCH)
+		m = STORE_ZERO_RANGE;
+	while (m < STORE_ZERO_WRITE && st->lacks[m])
+		m++;
+	return m;
+}
+
+void store_zero_unsupported(struct store *st, enum store_zero m)
+{
+	static const char *const name[] = { "punch hole", "zero range" };
+
+	if (m >= STORE_ZERO_WRITE || st->lacks[m])
+		return;
+	st->lacks[m] = true;
+	log_warn("backing store does not support fallocate %s; falling back to %s",
+		 name[m], m == STORE_ZERO_PUNCH && !st->lacks[STORE_ZERO_RANGE] ?
+				  "zero range" : "writing zeros");
+}
+
+int store_zero_mode(enum store_zero m)
+{
+	return m == STORE_ZERO_PUNCH ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+				       FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+}
+
+const void *store_zero_buf(const struct store *st)
+{
+	return st->zeros;
+}
+
+uint64_t store_extent(const struct store *st, uint64_t off, uint64_t len, bool *hole)
+{
+	off_t data, end;
+
+	*hole = false;
+	if (st->is_blockdev)
+		return len;
+	data = lseek(st->fd, (off_t)off, SEEK_DATA);
+	if (data < 0) {
+		/* ENXIO: no data from off to the end of the file. */
+		*hole = errno == ENXIO;
+		return len;
+	}
+	if ((uint64_t)data > off) {
+		*hole = true;
+		return (uint64_t)data - off < len ? (uint64_t)data - off : len;
+	}
+	end = lseek(st->fd, (off_t)off, SEEK_HOLE);
+	if (end < 0 || (uint64_t)end <= off)
+		return len;
+	return (uint64_t)end - off < len ? (uint64_t)end - off : len;
+}

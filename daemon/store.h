@@ -1,0 +1,62 @@
+/* The backing store: a regular file or a block device, opened for the
+ * io_uring data path.  It knows the store's size, which file descriptor
+ * suits a request (O_DIRECT when aligned), which ways of zeroing the store
+ * supports (learnt at run time, announced once), and where its holes are.
+ * Daemon-level code: returns -1 and fills err on failure. */
+#ifndef BLKREP_STORE_H
+#define BLKREP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store_opts {
+	bool read_only;
+	bool direct;		/* O_DIRECT for aligned requests */
+};
+
+/* Ways to zero a range, cheapest first. */
+enum store_zero {
+	STORE_ZERO_PUNCH,	/* fallocate PUNCH_HOLE: reads return zeros */
+	STORE_ZERO_RANGE,	/* fallocate ZERO_RANGE: zeros, stays allocated */
+	STORE_ZERO_WRITE,	/* write zero buffers: always works, slow */
+};
+
+struct store;
+
+/* Opens path.  On failure returns NULL with a one-line reason in err. */
+struct store *store_open(const char *path, const struct store_opts *o, char *err,
+			 size_t errlen);
+void store_close(struct store *st);
+
+uint64_t store_size(const struct store *st);
+bool store_read_only(const struct store *st);
+
+/* O_DIRECT alignment in bytes, or 1 when the store is buffered. */
+uint32_t store_align(const struct store *st);
+
+/* The descriptor for a request at off/len: the O_DIRECT one when the store
+ * was opened --direct and the request is aligned, the buffered one else. */
+int store_fd_for(const struct store *st, uint64_t off, uint64_t len);
+
+/* The first zeroing method at or after `from` that the store has not been
+ * found to lack.  no_hole excludes PUNCH (WRITE_ZEROES with NO_HOLE). */
+enum store_zero store_zero_method(const struct store *st, enum store_zero from,
+				  bool no_hole);
+
+/* Records that a method failed with EOPNOTSUPP; logs the fallback once. */
+void store_zero_unsupported(struct store *st, enum store_zero m);
+
+/* fallocate() mode for PUNCH or RANGE. */
+int store_zero_mode(enum store_zero m);
+
+/* A read-only, aligned buffer of zeros, STORE_ZERO_BUF bytes long. */
+#define STORE_ZERO_BUF	(1U << 20)
+const void *store_zero_buf(const struct store *st);
+
+/* Finds the extent that starts at off and ends before off + len: returns its
+ * length and sets *hole when it reads as zeros because it is unallocated.
+ * Stores that cannot tell (block devices) report one data extent. */
+uint64_t store_extent(const struct store *st, uint64_t off, uint64_t len, bool *hole);
+
+#endif
