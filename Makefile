@@ -35,7 +35,7 @@ all: $(BUILD)/blkrep
 ifndef SANITIZE
 all: blkrep
 blkrep: $(BUILD)/blkrep
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 endif
 
 $(BUILD)/blkrep: $(CORE_OBJ) $(MAIN_OBJ)

@@ -306,8 +306,8 @@ static void slot_zero_done(struct slot *s, int res)
 		s->zero++;
 		return slot_submit(s);
 	}
-	if (res < 0)
-		return slot_fail(s, res);
+	if (res < 0 || (res == 0 && s->zero == STORE_ZERO_WRITE))
+		return slot_fail(s, res ? res : -EIO);
 	s->done = s->zero == STORE_ZERO_WRITE ? s->done + (uint64_t)res : s->req.length;
 	if (s->done < s->req.length)
 		return slot_submit(s);

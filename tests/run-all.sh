@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly what CI runs (.ci/run calls this script).
+# Installs what it needs, builds, and runs every stage, printing the time
+# each took.  Exit status: 0 only if every stage passed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. tests/ensure-make.sh
+
+failed=()
+suite_start=$(date +%s)
+stage() {
+	local name=$1; shift
+	local t0=$(date +%s)
+	echo "=== stage: $name"
+	if "$@"; then
+		echo "=== stage $name: ok ($(( $(date +%s) - t0 )) s)"
+	else
+		echo "=== stage $name: FAILED ($(( $(date +%s) - t0 )) s)"
+		failed+=("$name")
+	fi
+}
+
+stage deps make -s deps
+stage build make -s -j2
+stage unit make -s unit
+stage integration env BLKREP="$PWD/blkrep" bash tests/integration/run.sh
+stage build-sanitized make -s -j2 SANITIZE=address,undefined build-san/blkrep build-san/tests/unit
+stage unit-sanitized env ASAN_OPTIONS=detect_leaks=1 build-san/tests/unit --jobs 2
+stage integration-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/integration/run.sh
+stage fuzz make -s fuzz-short
+
+echo "=== total: $(( $(date +%s) - suite_start )) s"
+if [ ${#failed[@]} -ne 0 ]; then
+	echo "=== FAILED stages: ${failed[*]}"
+	exit 1
+fi
+echo "=== all stages passed"
