@@ -38,6 +38,9 @@
 #define STATUS_BUF	4096U		/* block status descriptors */
 #define STATUS_MAX	256
 #define NOSLOT		0xffff
+/* Buffer bytes one connection may hold (one request may exceed it), so
+ * that a client that stops reading replies cannot take the whole pool. */
+#define CONN_QUOTA	(16U << 20)
 
 enum stage { ST_FREE, ST_WAIT_BUF, ST_PAYLOAD, ST_IO, ST_SYNC, ST_QUEUED };
 
@@ -69,6 +72,7 @@ struct conn {
 	bool close_after_send;
 	bool recv_busy, recv_direct;
 	bool send_busy, sending_hs;
+	bool flush_queued;	/* in the server's end-of-batch send list */
 	struct nbd_hs *hs;	/* until its last output is sent */
 	struct nbd_session sess;
 
@@ -77,6 +81,7 @@ struct conn {
 	struct slot *payload;	/* WRITE whose payload is being received */
 	uint64_t discard;	/* payload bytes of a rejected WRITE */
 	struct slot *blocked;	/* waiting for a buffer */
+	size_t held;		/* buffer bytes held by this connection's slots */
 
 	uint16_t free_head, nfree;
 	uint16_t q_head, q_tail;	/* replies ready to send */
@@ -116,6 +121,20 @@ static struct slot *slot_take(struct conn *c)
 	return s;
 }
 
+/* Bytes of buffer a request needs before it can start. */
+static uint32_t req_buf_len(const struct nbd_request *r)
+{
+	switch (r->type) {
+	case NBD_CMD_READ:
+	case NBD_CMD_WRITE:
+		return r->length;
+	case NBD_CMD_BLOCK_STATUS:
+		return STATUS_BUF;
+	default:
+		return 0;
+	}
+}
+
 static void slot_release(struct slot *s)
 {
 	struct conn *c = s->c;
@@ -123,25 +142,13 @@ static void slot_release(struct slot *s)
 
 	s->stage = ST_FREE;
 	s->buf = NULL;
+	if (buf)
+		c->held -= req_buf_len(&s->req);
 	s->next = c->free_head;
 	c->free_head = (uint16_t)(s - c->slots);
 	c->nfree++;
 	if (buf)
 		server_put_buffer(c->srv, buf);
-}
-
-/* Bytes of buffer a request needs before it can start. */
-static uint32_t slot_buf_len(const struct slot *s)
-{
-	switch (s->req.type) {
-	case NBD_CMD_READ:
-	case NBD_CMD_WRITE:
-		return s->req.length;
-	case NBD_CMD_BLOCK_STATUS:
-		return STATUS_BUF;
-	default:
-		return 0;
-	}
 }
 
 static void reply_structured(struct slot *s)
@@ -437,8 +444,8 @@ static bool step_request(struct conn *c)
 		conn_kill(c, "bad request magic");
 		return false;
 	}
-	c->rpos += NBD_REQUEST_SIZE;
 	if (req.type == NBD_CMD_DISC) {
+		c->rpos += NBD_REQUEST_SIZE;
 		c->stopping = true;
 		return false;
 	}
@@ -447,6 +454,11 @@ static bool step_request(struct conn *c)
 		conn_kill(c, "WRITE payload far beyond the 32 MiB maximum");
 		return false;
 	}
+	/* Over quota: leave the header unread until replies go out. */
+	if (chk.verdict == NBD_V_OK && c->held &&
+	    c->held + req_buf_len(&req) > CONN_QUOTA)
+		return false;
+	c->rpos += NBD_REQUEST_SIZE;
 	s = slot_take(c);
 	s->req = req;
 	if (chk.verdict == NBD_V_REJECT) {
@@ -457,8 +469,9 @@ static bool step_request(struct conn *c)
 		slot_reply(s);
 		return true;
 	}
-	if (slot_buf_len(s)) {
-		s->buf = server_get_buffer(c->srv, c, slot_buf_len(s));
+	if (req_buf_len(&req)) {
+		c->held += req_buf_len(&req);
+		s->buf = server_get_buffer(c->srv, c, req_buf_len(&req));
 		if (!s->buf) {
 			s->stage = ST_WAIT_BUF;
 			c->blocked = s;
@@ -685,12 +698,32 @@ static bool conn_finished(const struct conn *c)
 	return c->stopping && c->nfree == CONN_SLOTS && !c->send_busy && !c->payload;
 }
 
+/* Replies completed in one batch of completions leave in one SENDMSG: the
+ * server calls conn_flush() once the batch is drained. */
+static void conn_send_later(struct conn *c)
+{
+	size_t out = 0;
+
+	if (c->hs)
+		(void)nbd_hs_output(c->hs, &out);
+	if (c->flush_queued || c->send_busy || (c->q_head == NOSLOT && !out))
+		return;
+	c->flush_queued = true;
+	server_flush_later(c->srv, c);
+}
+
+void conn_flush(struct conn *c)
+{
+	c->flush_queued = false;
+	conn_kick_send(c);
+}
+
 static void conn_after(struct conn *c)
 {
 	if (!c->dead) {
 		while (conn_step(c))
 			;
-		conn_kick_send(c);
+		conn_send_later(c);
 		conn_arm_recv(c);
 		if (conn_finished(c))
 			conn_kill(c, NULL);

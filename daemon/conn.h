@@ -22,6 +22,9 @@ void conn_complete(struct ioop *op, int res);
 /* The buffer the connection waited for, from server_get_buffer(). */
 void conn_resume(struct conn *c, void *buf);
 
+/* Sends the replies that completed during the last batch of completions. */
+void conn_flush(struct conn *c);
+
 /* Graceful stop: read no further requests, finish and answer the ones in
  * flight, then close.  With hard, drop the connection now. */
 void conn_stop(struct conn *c, bool hard);

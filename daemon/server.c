@@ -55,6 +55,8 @@ struct server {
 	bool stopping;
 	struct conn *conns[MAX_CONNS];
 	int nconns;
+	struct conn *flushq[MAX_CONNS];	/* each connection at most once */
+	int nflush;
 	struct waiter waitq[MAX_CONNS];	/* FIFO; a connection waits once */
 	unsigned wq_len;
 	bool wake;
@@ -106,12 +108,28 @@ void server_forget(struct server *s, struct conn *c)
 		if (s->waitq[i].c != c)
 			s->waitq[j++] = s->waitq[i];
 	s->wq_len = j;
+	for (int i = 0; i < s->nflush; i++)
+		if (s->flushq[i] == c)
+			s->flushq[i] = NULL;
 	for (int i = 0; i < s->nconns; i++) {
 		if (s->conns[i] == c) {
 			s->conns[i] = s->conns[--s->nconns];
 			break;
 		}
 	}
+}
+
+void server_flush_later(struct server *s, struct conn *c)
+{
+	s->flushq[s->nflush++] = c;
+}
+
+static void server_flush(struct server *s)
+{
+	for (int i = 0; i < s->nflush; i++)
+		if (s->flushq[i])
+			conn_flush(s->flushq[i]);
+	s->nflush = 0;
 }
 
 /* Serves waiting connections in arrival order while the pool can. */
@@ -254,6 +272,7 @@ static int server_loop(struct server *s)
 		}
 		io_uring_cq_advance(&s->ring, n);
 		server_wake_waiters(s);
+		server_flush(s);
 	}
 	return 0;
 }

@@ -43,4 +43,7 @@ void *server_get_buffer(struct server *s, struct conn *c, size_t len);
 void server_put_buffer(struct server *s, void *buf);
 void server_forget(struct server *s, struct conn *c);	/* c is gone */
 
+/* Calls conn_flush(c) once the current batch of completions is drained. */
+void server_flush_later(struct server *s, struct conn *c);
+
 #endif
