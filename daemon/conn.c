@@ -82,6 +82,9 @@ struct conn {
 	uint64_t discard;	/* payload bytes of a rejected WRITE */
 	struct slot *blocked;	/* waiting for a buffer */
 	size_t held;		/* buffer bytes held by this connection's slots */
+	uint32_t progress;	/* completions that moved data; for conn_tick */
+	uint32_t seen_progress;
+	unsigned stalled_ticks;
 
 	uint16_t free_head, nfree;
 	uint16_t q_head, q_tail;	/* replies ready to send */
@@ -740,11 +743,13 @@ void conn_complete(struct ioop *op, int res)
 	case IOOP_CONN_RECV:
 		c = container_of(op, struct conn, recv_op);
 		c->pending--;
+		c->progress += res > 0;
 		conn_on_recv(c, res);
 		break;
 	case IOOP_CONN_SEND:
 		c = container_of(op, struct conn, send_op);
 		c->pending--;
+		c->progress += res > 0;
 		conn_on_send(c, res);
 		break;
 	default: {
@@ -752,6 +757,7 @@ void conn_complete(struct ioop *op, int res)
 
 		c = s->c;
 		c->pending--;
+		c->progress++;
 		if (c->dead)
 			slot_release(s);
 		else
@@ -769,6 +775,22 @@ void conn_resume(struct conn *c, void *buf)
 	c->blocked = NULL;
 	s->buf = buf;
 	slot_begin(s);
+	conn_after(c);
+}
+
+void conn_tick(struct conn *c, bool contended)
+{
+	size_t held = c->held - (c->blocked ? req_buf_len(&c->blocked->req) : 0);
+
+	if (c->progress != c->seen_progress || !contended || !held) {
+		c->seen_progress = c->progress;
+		c->stalled_ticks = 0;
+	} else if (++c->stalled_ticks >= CONN_STALL_TICKS && !c->dead) {
+		log_warn("client %d: holds %zu KiB of buffers that other clients wait for "
+			 "and made no progress for %d s; dropping it",
+			 c->fd, held >> 10, CONN_STALL_TICKS);
+		conn_kill(c, NULL);
+	}
 	conn_after(c);
 }
 

@@ -25,6 +25,11 @@ void conn_resume(struct conn *c, void *buf);
 /* Sends the replies that completed during the last batch of completions. */
 void conn_flush(struct conn *c);
 
+/* Once a second: a connection that holds buffers other clients wait for
+ * (contended) and made no progress for CONN_STALL_TICKS ticks is dropped. */
+#define CONN_STALL_TICKS	2
+void conn_tick(struct conn *c, bool contended);
+
 /* Graceful stop: read no further requests, finish and answer the ones in
  * flight, then close.  With hard, drop the connection now. */
 void conn_stop(struct conn *c, bool hard);

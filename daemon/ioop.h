@@ -11,6 +11,7 @@ enum ioop_kind {
 	IOOP_ACCEPT,
 	IOOP_SIGNAL,
 	IOOP_TIMER,
+	IOOP_TICK,
 	IOOP_CONN_FIRST,	/* kinds from here on belong to conn.c */
 	IOOP_CONN_RECV = IOOP_CONN_FIRST,
 	IOOP_CONN_SEND,

@@ -35,7 +35,11 @@ struct listener {
 struct waiter {
 	struct conn *c;
 	size_t len;
+	unsigned bypassed;	/* times a smaller request went first */
 };
+
+/* A waiter passed over this often is served next, whatever its size. */
+#define MAX_BYPASS	16
 
 struct server {
 	struct io_uring ring;
@@ -52,6 +56,8 @@ struct server {
 	struct signalfd_siginfo si;
 	struct ioop timer_op;
 	struct __kernel_timespec grace;
+	struct ioop tick_op;
+	struct __kernel_timespec tick;
 	bool stopping;
 	struct conn *conns[MAX_CONNS];
 	int nconns;
@@ -89,8 +95,10 @@ void *server_get_buffer(struct server *s, struct conn *c, size_t len)
 {
 	void *buf = s->wq_len ? NULL : bufpool_get(s->pool, len);
 
-	if (!buf)
-		s->waitq[s->wq_len++] = (struct waiter){ c, len };
+	if (!buf) {
+		s->waitq[s->wq_len++] = (struct waiter){ c, len, 0 };
+		s->wake = s->wq_len > 1;	/* it may fit before the others */
+	}
 	return buf;
 }
 
@@ -132,16 +140,35 @@ static void server_flush(struct server *s)
 	s->nflush = 0;
 }
 
-/* Serves waiting connections in arrival order while the pool can. */
+/* The smallest request first, oldest among equals: a client asking for a
+ * few KiB is not held behind 32 MiB writes whose payload may never come.
+ * A request passed over MAX_BYPASS times goes next, so none starves. */
+static unsigned server_pick_waiter(const struct server *s)
+{
+	unsigned best = 0;
+
+	if (s->waitq[0].bypassed >= MAX_BYPASS)
+		return 0;
+	for (unsigned i = 1; i < s->wq_len; i++)
+		if (s->waitq[i].len < s->waitq[best].len)
+			best = i;
+	return best;
+}
+
+/* Serves waiting connections while the pool can.  If the pick does not
+ * fit, nothing larger does either (buddy blocks). */
 static void server_wake_waiters(struct server *s)
 {
 	while (s->wake && s->wq_len) {
-		struct waiter w = s->waitq[0];
+		unsigned i = server_pick_waiter(s);
+		struct waiter w = s->waitq[i];
 		void *buf = bufpool_get(s->pool, w.len);
 
 		if (!buf)
 			break;
-		memmove(s->waitq, s->waitq + 1, --s->wq_len * sizeof(s->waitq[0]));
+		for (unsigned j = 0; j < i; j++)
+			s->waitq[j].bypassed++;
+		memmove(s->waitq + i, s->waitq + i + 1, (--s->wq_len - i) * sizeof(s->waitq[0]));
 		conn_resume(w.c, buf);
 	}
 	s->wake = false;
@@ -183,6 +210,26 @@ static void server_arm_signal(struct server *s)
 
 	io_uring_prep_read(sqe, s->sigfd, &s->si, sizeof(s->si), 0);
 	io_uring_sqe_set_data(sqe, &s->sig_op);
+}
+
+static void server_arm_tick(struct server *s)
+{
+	struct io_uring_sqe *sqe = server_sqe(s);
+
+	s->tick.tv_sec = 1;
+	io_uring_prep_timeout(sqe, &s->tick, 0, 0);
+	io_uring_sqe_set_data(sqe, &s->tick_op);
+}
+
+/* Drops clients that sit on buffers others wait for (see conn_tick). */
+static void server_on_tick(struct server *s)
+{
+	bool contended = s->wq_len > 0;
+
+	for (int i = s->nconns - 1; i >= 0; i--)
+		if (i < s->nconns)
+			conn_tick(s->conns[i], contended);
+	server_arm_tick(s);
 }
 
 static void server_stop_conns(struct server *s, bool hard)
@@ -240,6 +287,9 @@ static void server_dispatch(struct server *s, struct io_uring_cqe *cqe)
 		break;
 	case IOOP_SIGNAL:
 		server_on_signal(s, cqe->res);
+		break;
+	case IOOP_TICK:
+		server_on_tick(s);
 		break;
 	case IOOP_TIMER:
 		if (s->nconns)
@@ -353,6 +403,7 @@ static int server_signals(struct server *s)
 	signal(SIGPIPE, SIG_IGN);
 	s->sig_op.kind = IOOP_SIGNAL;
 	s->timer_op.kind = IOOP_TIMER;
+	s->tick_op.kind = IOOP_TICK;
 	return 0;
 }
 
@@ -454,6 +505,7 @@ int server_run(const struct server_opts *o)
 	for (int i = 0; i < s->nlis; i++)
 		server_arm_accept(s, &s->lis[i]);
 	server_arm_signal(s);
+	server_arm_tick(s);
 	if (server_loop(s) == 0)
 		rc = 0;
 	log_info("stopped");

@@ -62,23 +62,37 @@ static uint16_t take16(struct cursor *c)
 	return p ? get_be16(p) : 0;
 }
 
+/* Is there room for len more output bytes?  If not the machine closes;
+ * only reachable if the caller feeds before draining output. */
+static bool room_for(struct nbd_hs *hs, size_t len)
+{
+	if (hs->out_len + len <= OUT_CAP)
+		return true;
+	hs->error = "handshake output overflow";
+	hs->phase = PH_CLOSED;
+	return false;
+}
+
 static void emit(struct nbd_hs *hs, const void *data, size_t len)
 {
-	if (hs->out_len + len > OUT_CAP) {
-		/* Only reachable if the caller feeds before draining output. */
-		hs->error = "handshake output overflow";
-		hs->phase = PH_CLOSED;
+	/* Once closed nothing more goes out, so no reply is left half-sent.
+	 * len == 0 returns early: data may be NULL then, and memcpy's
+	 * arguments must not be. */
+	if (hs->phase == PH_CLOSED || len == 0 || !room_for(hs, len))
 		return;
-	}
 	memcpy(hs->out + hs->out_len, data, len);
 	hs->out_len += len;
 }
 
-/* Option reply header followed by len bytes that the caller emits next. */
+/* Option reply header followed by len bytes that the caller emits next.
+ * Room is checked for both at once: a header without its data would
+ * desynchronise the client. */
 static void reply_hdr(struct nbd_hs *hs, uint32_t type, uint32_t len)
 {
 	uint8_t h[REP_HDR_SIZE];
 
+	if (hs->phase == PH_CLOSED || !room_for(hs, sizeof(h) + (size_t)len))
+		return;
 	put_be64(h, NBD_REP_MAGIC);
 	put_be32(h + 8, hs->opt);
 	put_be32(h + 12, type);
