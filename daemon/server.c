@@ -35,11 +35,13 @@ struct listener {
 struct waiter {
 	struct conn *c;
 	size_t len;
-	unsigned bypassed;	/* times a smaller request went first */
+	size_t bypassed;	/* bytes of smaller requests served first */
 };
 
-/* A waiter passed over this often is served next, whatever its size. */
-#define MAX_BYPASS	16
+/* A waiter passed over by this many pools' worth of smaller requests is
+ * served next, whatever its size: its wait is bounded, yet a few clients
+ * stalled on big requests cannot make small ones wait for them. */
+#define MAX_BYPASS_POOLS	4
 
 struct server {
 	struct io_uring ring;
@@ -141,13 +143,12 @@ static void server_flush(struct server *s)
 }
 
 /* The smallest request first, oldest among equals: a client asking for a
- * few KiB is not held behind 32 MiB writes whose payload may never come.
- * A request passed over MAX_BYPASS times goes next, so none starves. */
+ * few KiB is not held behind 32 MiB writes whose payload may never come. */
 static unsigned server_pick_waiter(const struct server *s)
 {
 	unsigned best = 0;
 
-	if (s->waitq[0].bypassed >= MAX_BYPASS)
+	if (s->waitq[0].bypassed >= MAX_BYPASS_POOLS * bufpool_max(s->pool))
 		return 0;
 	for (unsigned i = 1; i < s->wq_len; i++)
 		if (s->waitq[i].len < s->waitq[best].len)
@@ -167,7 +168,7 @@ static void server_wake_waiters(struct server *s)
 		if (!buf)
 			break;
 		for (unsigned j = 0; j < i; j++)
-			s->waitq[j].bypassed++;
+			s->waitq[j].bypassed += w.len;
 		memmove(s->waitq + i, s->waitq + i + 1, (--s->wq_len - i) * sizeof(s->waitq[0]));
 		conn_resume(w.c, buf);
 	}
