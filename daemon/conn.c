@@ -97,6 +97,7 @@ struct conn {
 
 static void conn_after(struct conn *c);
 static void slot_submit(struct slot *s);
+static void slot_io_done(struct slot *s, int res);
 
 static void conn_kill(struct conn *c, const char *why)
 {
@@ -281,6 +282,12 @@ static void slot_submit(struct slot *s)
 	if ((r->type == NBD_CMD_WRITE_ZEROES) && (r->flags & NBD_CMD_FLAG_FAST_ZERO) &&
 	    store_zero_method(st, s->zero, r->flags & NBD_CMD_FLAG_NO_HOLE) == STORE_ZERO_WRITE)
 		return slot_fail(s, -EOPNOTSUPP);
+	if (r->type == NBD_CMD_WRITE && !(r->flags & NBD_CMD_FLAG_FUA) &&
+	    store_write_inline(st, fd)) {
+		ssize_t n = pwrite(fd, s->buf + s->done, left, (off_t)off);
+
+		return slot_io_done(s, n < 0 ? -errno : (int)n);
+	}
 	sqe = server_sqe(s->c->srv);
 	switch (r->type) {
 	case NBD_CMD_READ:

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "utils/log.h"
@@ -21,6 +22,7 @@ struct store {
 	uint32_t align;
 	bool read_only;
 	bool is_blockdev;
+	bool inline_writes;
 	bool lacks[STORE_ZERO_WRITE];	/* methods found unsupported */
 	void *zeros;
 };
@@ -65,6 +67,22 @@ static void store_open_direct(struct store *st, const char *path, int flags)
 		st->align = (uint32_t)lbs;
 }
 
+/* Rewrites the first byte with itself using RWF_NOWAIT: a filesystem that
+ * cannot write buffered data without blocking answers EOPNOTSUPP. */
+static void store_probe_nowait(struct store *st)
+{
+	char byte;
+	struct iovec iov = { &byte, 1 };
+
+	if (st->read_only || st->size == 0 || pread(st->fd, &byte, 1, 0) != 1)
+		return;
+	if (pwritev2(st->fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP) {
+		st->inline_writes = true;
+		log_info("backing filesystem has no non-blocking buffered writes: "
+			 "plain writes are done inline, not on io_uring workers");
+	}
+}
+
 struct store *store_open(const char *path, const struct store_opts *o, char *err,
 			 size_t errlen)
 {
@@ -93,6 +111,7 @@ struct store *store_open(const char *path, const struct store_opts *o, char *err
 	memset(st->zeros, 0, STORE_ZERO_BUF);
 	if (o->direct)
 		store_open_direct(st, path, flags);
+	store_probe_nowait(st);
 	return st;
 fail:
 	store_close(st);
@@ -133,6 +152,11 @@ int store_fd_for(const struct store *st, uint64_t off, uint64_t len)
 	if (st->dfd >= 0 && !(off & mask) && !(len & mask))
 		return st->dfd;
 	return st->fd;
+}
+
+bool store_write_inline(const struct store *st, int fd)
+{
+	return st->inline_writes && fd == st->fd;
 }
 
 enum store_zero store_zero_method(const struct store *st, enum store_zero from,

@@ -39,6 +39,12 @@ uint32_t store_align(const struct store *st);
  * was opened --direct and the request is aligned, the buffered one else. */
 int store_fd_for(const struct store *st, uint64_t off, uint64_t len);
 
+/* Should a plain (non-FUA) write on fd be done with pwrite() inline rather
+ * than through io_uring?  True for the buffered descriptor of a filesystem
+ * without non-blocking buffered writes (ext4, tmpfs): io_uring would hand
+ * each such write to a worker thread, two context switches per write. */
+bool store_write_inline(const struct store *st, int fd);
+
 /* The first zeroing method at or after `from` that the store has not been
  * found to lack.  no_hole excludes PUNCH (WRITE_ZEROES with NO_HOLE). */
 enum store_zero store_zero_method(const struct store *st, enum store_zero from,
