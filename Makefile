@@ -1,7 +1,7 @@
 # blkrep build.  `make` builds ./blkrep; `make SANITIZE=address,undefined`
 # builds a sanitized tree in build-san/; `make test` runs every test.
 CC       ?= gcc
-PKGS     := liburing libnl-3.0 libnl-genl-3.0 libbsd
+PKGS     := liburing libnl-3.0 libnl-genl-3.0 libbsd inih libxxhash libcrypto
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wpointer-arith -Wcast-qual
 CFLAGS   ?= -O2 -g
@@ -17,10 +17,10 @@ else
 BUILD    := build
 endif
 
-# Pure modules: unit-tested and fuzzed without sockets or files.
+# Pure modules: unit-tested and fuzzed without sockets or files.  Every
+# other .c below nbd/, proto/, utils/ and daemon/ is core code too.
 PURE_SRC := nbd/wire.c nbd/request.c nbd/handshake.c utils/bufpool.c
-CORE_SRC := $(PURE_SRC) utils/log.c daemon/store.c daemon/server.c daemon/conn.c \
-            daemon/listen.c
+CORE_SRC := $(filter-out daemon/main.c,$(sort $(wildcard nbd/*.c proto/*.c utils/*.c daemon/*.c)))
 MAIN_SRC := daemon/main.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -50,10 +50,12 @@ $(UNIT_BIN): $(UNIT_SRC) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
+# A harness lists the modules it drives in a "// fuzz-sources: a.c b.c" line.
 build-fuzz/%: tests/fuzz/%.c $(PURE_SRC)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
-		-o $@ $^
+		-o $@ $< $(PURE_SRC) $$(sed -n 's|^// fuzz-sources:||p' $<) \
+		$(shell pkg-config --cflags --libs inih libxxhash libcrypto 2>/dev/null)
 
 deps:
 	bash tests/deps.sh
