@@ -1,25 +1,26 @@
-/* blkrep: command-line entry point. */
+/* blkrep: command-line entry point.  Global options (-c FILE, --node NAME)
+ * may stand before or after the subcommand; the subcommand table says what
+ * each command needs. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/cli.h"
 #include "daemon/server.h"
 #include "utils/log.h"
 
 #define BLKREP_VERSION	"0.1.0"
 #define DEFAULT_POOL	(64U << 20)
 
-static void usage(FILE *f)
+static void usage_serve(FILE *f)
 {
 	fprintf(f,
 		"usage: blkrep serve FILE-OR-DEVICE [--listen HOST:PORT | --listen unix:PATH]...\n"
 		"                    [--name EXPORT] [--description TEXT] [--read-only] [--direct]\n"
 		"                    [--pool-mib N] [--verbose]\n"
-		"       blkrep version\n"
-		"\n"
-		"serve: export a file or block device over NBD, unreplicated, in the\n"
-		"foreground until SIGINT or SIGTERM (default listen %s).\n",
+		"Export a file or block device over NBD, unreplicated, in the foreground\n"
+		"until SIGINT or SIGTERM (default listen %s).\n",
 		LISTEN_DEFAULT);
 }
 
@@ -36,7 +37,44 @@ static int parse_pool(const char *arg, size_t *out)
 	return 0;
 }
 
-static int cmd_serve(int argc, char **argv)
+static int serve_option(struct server_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 'l':
+		if (o->nlisten == LISTEN_MAX) {
+			log_err("at most %d --listen addresses", LISTEN_MAX);
+			return -1;
+		}
+		o->listen[o->nlisten++] = arg;
+		return 0;
+	case 'n':
+		if (strlen(arg) > 4096) {
+			log_err("--name: longer than the 4096 bytes NBD allows");
+			return -1;
+		}
+		o->name = arg;
+		return 0;
+	case 'D':
+		o->description = arg;
+		return 0;
+	case 'r':
+		o->read_only = true;
+		return 0;
+	case 'd':
+		o->direct = true;
+		return 0;
+	case 'p':
+		return parse_pool(arg, &o->pool_bytes);
+	case 'v':
+		log_init("blkrep", LOG_DEBUG);
+		return 0;
+	default:
+		usage_serve(stderr);
+		return -1;
+	}
+}
+
+static int cmd_serve(struct cli *cli)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' },
@@ -52,71 +90,66 @@ static int cmd_serve(int argc, char **argv)
 	struct server_opts o = { .pool_bytes = DEFAULT_POOL };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "l:n:D:rdp:vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			if (o.nlisten == LISTEN_MAX) {
-				log_err("at most %d --listen addresses", LISTEN_MAX);
-				return 2;
-			}
-			o.listen[o.nlisten++] = optarg;
-			break;
-		case 'n':
-			if (strlen(optarg) > 4096) {
-				log_err("--name: longer than the 4096 bytes NBD allows");
-				return 2;
-			}
-			o.name = optarg;
-			break;
-		case 'D':
-			o.description = optarg;
-			break;
-		case 'r':
-			o.read_only = true;
-			break;
-		case 'd':
-			o.direct = true;
-			break;
-		case 'p':
-			if (parse_pool(optarg, &o.pool_bytes) < 0)
-				return 2;
-			break;
-		case 'v':
-			log_init("blkrep", LOG_DEBUG);
-			break;
-		case 'h':
-			usage(stdout);
+	while ((c = getopt_long(cli->argc, cli->argv, "l:n:D:rdp:vh", opts, NULL)) != -1) {
+		if (c == 'h') {
+			usage_serve(stdout);
 			return 0;
-		default:
-			usage(stderr);
-			return 2;
 		}
+		if (serve_option(&o, c, optarg) < 0)
+			return 2;
 	}
-	if (optind != argc - 1) {
+	if (optind != cli->argc - 1) {
 		log_err("serve: expected exactly one FILE-OR-DEVICE (see blkrep serve --help)");
 		return 2;
 	}
-	o.path = argv[optind];
+	o.path = cli->argv[optind];
 	return server_run(&o);
+}
+
+static int cmd_version(struct cli *cli)
+{
+	(void)cli;
+	printf("blkrep %s\n", BLKREP_VERSION);
+	return 0;
+}
+
+static int cmd_help(struct cli *cli);
+
+static const struct cli_command commands[] = {
+	{ "serve", cmd_serve, "serve FILE-OR-DEVICE [options]: unreplicated NBD export" },
+	{ "version", cmd_version, "version: print the version" },
+	{ "help", cmd_help, "help: this list" },
+};
+
+static int cmd_help(struct cli *cli)
+{
+	(void)cli;
+	printf("usage: blkrep [-c CONFIG] [--node NAME] COMMAND [ARGS]\n\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		printf("  %s\n", commands[i].help);
+	printf("\n-c defaults to %s; --node to the node named like this host.\n",
+	       CLI_DEFAULT_CONFIG);
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	struct cli cli;
+
 	log_init("blkrep", LOG_INFO);
-	if (argc < 2) {
-		usage(stderr);
+	if (cli_parse_globals(argc, argv, &cli) < 0)
+		return 2;
+	if (cli.argc < 1) {
+		cmd_help(&cli);
 		return 2;
 	}
-	if (strcmp(argv[1], "serve") == 0)
-		return cmd_serve(argc - 1, argv + 1);
-	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("blkrep %s\n", BLKREP_VERSION);
-		return 0;
-	}
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	log_err("unknown command '%s' (try blkrep help)", argv[1]);
+	if (strcmp(cli.argv[0], "--help") == 0 || strcmp(cli.argv[0], "-h") == 0)
+		return cmd_help(&cli);
+	if (strcmp(cli.argv[0], "--version") == 0)
+		return cmd_version(&cli);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(cli.argv[0], commands[i].name) == 0)
+			return commands[i].fn(&cli);
+	log_err("unknown command '%s' (try blkrep help)", cli.argv[0]);
 	return 2;
 }

@@ -1,0 +1,58 @@
+/* Global command-line options.  See cli.h. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "utils/log.h"
+
+/* Matches "--name VALUE", "--name=VALUE" or, with a short form, "-x VALUE".
+ * Returns how many argv entries it used (0: not this option, -1: error). */
+static int take_opt(char **argv, int i, int argc, const char *lng, const char *shrt,
+		    const char **out)
+{
+	size_t n = strlen(lng);
+	const char *a = argv[i];
+
+	if (strncmp(a, lng, n) == 0 && a[n] == '=') {
+		*out = a + n + 1;
+		return 1;
+	}
+	if (strcmp(a, lng) != 0 && (!shrt || strcmp(a, shrt) != 0))
+		return 0;
+	if (i + 1 >= argc || !argv[i + 1][0]) {
+		log_err("%s needs a value", a);
+		return -1;
+	}
+	*out = argv[i + 1];
+	return 2;
+}
+
+int cli_parse_globals(int argc, char **argv, struct cli *cli)
+{
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	int n = 0, used;
+
+	if (!rest) {
+		log_err("out of memory");
+		return -1;
+	}
+	cli->config_path = CLI_DEFAULT_CONFIG;
+	cli->node = NULL;
+	for (int i = 1; i < argc; i += used) {
+		used = take_opt(argv, i, argc, "--config", "-c", &cli->config_path);
+		if (used == 0)
+			used = take_opt(argv, i, argc, "--node", NULL, &cli->node);
+		if (used < 0) {
+			free(rest);
+			return -1;
+		}
+		if (used == 0) {
+			rest[n++] = argv[i];
+			used = 1;
+		}
+	}
+	cli->argc = n;
+	cli->argv = rest;	/* lives until exit */
+	return 0;
+}

@@ -1,0 +1,31 @@
+/* The command line: global options and the subcommand table.  Every
+ * command returns the process exit status: 0 on success, 1 when the
+ * operation failed, 2 for bad usage; it has printed one clear line. */
+#ifndef BLKREP_CLI_H
+#define BLKREP_CLI_H
+
+#define CLI_DEFAULT_CONFIG	"/etc/blkrep/blkrep.conf"
+
+struct cli {
+	const char *config_path;	/* -c / --config, or the default */
+	const char *node;		/* --node, or NULL: the host name */
+	int argc;			/* the subcommand and its arguments */
+	char **argv;
+};
+
+struct cli_command {
+	const char *name;
+	int (*fn)(struct cli *cli);
+	const char *help;
+};
+
+/* Takes -c FILE, --config FILE, --node NAME (also with '=') out of argv,
+ * wherever they stand, into cli; the rest, starting at the subcommand,
+ * becomes cli->argv.  Returns -1 (after logging) on a missing value. */
+int cli_parse_globals(int argc, char **argv, struct cli *cli);
+
+/* Commands that act on a node's metadata (daemon/mdcmd.c). */
+int cmd_create(struct cli *cli);
+int cmd_dump_md(struct cli *cli);
+
+#endif
