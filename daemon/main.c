@@ -37,6 +37,8 @@ static int parse_pool(const char *arg, size_t *out)
 	return 0;
 }
 
+static char **serve_argv;	/* for naming a bad option */
+
 static int serve_option(struct server_opts *o, int c, const char *arg)
 {
 	switch (c) {
@@ -68,8 +70,12 @@ static int serve_option(struct server_opts *o, int c, const char *arg)
 	case 'v':
 		log_init("blkrep", LOG_DEBUG);
 		return 0;
+	case ':':
+		log_err("serve: %s needs a value", serve_argv[optind - 1]);
+		return -1;
 	default:
-		usage_serve(stderr);
+		log_err("serve: unknown option '%s' (see blkrep serve --help)",
+			serve_argv[optind - 1]);
 		return -1;
 	}
 }
@@ -90,7 +96,9 @@ static int cmd_serve(struct cli *cli)
 	struct server_opts o = { .pool_bytes = DEFAULT_POOL };
 	int c;
 
-	while ((c = getopt_long(cli->argc, cli->argv, "l:n:D:rdp:vh", opts, NULL)) != -1) {
+	opterr = 0;
+	serve_argv = cli->argv;
+	while ((c = getopt_long(cli->argc, cli->argv, ":l:n:D:rdp:vh", opts, NULL)) != -1) {
 		if (c == 'h') {
 			usage_serve(stdout);
 			return 0;
@@ -140,7 +148,7 @@ int main(int argc, char **argv)
 	if (cli_parse_globals(argc, argv, &cli) < 0)
 		return 2;
 	if (cli.argc < 1) {
-		cmd_help(&cli);
+		log_err("no command given (try blkrep help)");
 		return 2;
 	}
 	if (strcmp(cli.argv[0], "--help") == 0 || strcmp(cli.argv[0], "-h") == 0)

@@ -78,8 +78,8 @@ static void store_probe_nowait(struct store *st)
 		return;
 	if (pwritev2(st->fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EOPNOTSUPP) {
 		st->inline_writes = true;
-		log_info("backing filesystem has no non-blocking buffered writes: "
-			 "plain writes are done inline, not on io_uring workers");
+		log_debug("backing filesystem has no non-blocking buffered writes: "
+			  "plain writes are done inline, not on io_uring workers");
 	}
 }
 
