@@ -1,5 +1,6 @@
 import os, struct
-D = "/tmp/proto/tests/fuzz/corpus/fuzz_msg"
+import os.path
+D = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_msg")
 MAGIC = 0x424c4b52
 (HELLO, AUTH, REFUSE, STATE, WRITE, TRIM, ZERO, FLUSH, ACK, FLUSH_ACK, PING, PONG,
  BITMAP, RESYNC_REQ, RESYNC_DATA, RESYNC_DONE) = range(1, 17)
