@@ -1,0 +1,1084 @@
+/* The resource configuration.  See config.h.
+ *
+ * libinih splits lines into sections and key = value pairs, but in Debian's
+ * build its handler is not told the line number and is not called for a
+ * section without keys.  So the text reaches inih through our own reader,
+ * which hands over one line per call (as inih asks for them): it counts the
+ * lines, notes every section header with its line itself, and strips
+ * indentation, which inih would otherwise take for a multi-line
+ * continuation of the previous key. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONFIG_FILE_MAX (1U << 20)
+
+struct node_priv {
+	char *name, *address, *backing, *nbd, *meta;
+	int line; /* of its [node NAME] header */
+};
+
+struct config {
+	char *path;
+	char *name;
+	enum config_mode mode;
+	enum config_peer_loss on_peer_loss;
+	char *secret_file;
+	bool allow_unauthenticated;
+	uint64_t resync_rate;
+	uint64_t max_lag;
+	enum config_split_brain after_split_brain;
+	uint32_t granularity;
+	unsigned int al_extents;
+	unsigned int timeout_s;
+	unsigned int dead_conn_s;
+	unsigned int nnodes;
+	struct node_priv priv[2];
+	struct config_node nodes[2]; /* views of priv, filled at the end */
+};
+
+enum section { SEC_NONE, SEC_RESOURCE, SEC_NODE };
+
+enum res_key {
+	RK_NAME,
+	RK_MODE,
+	RK_PEER_LOSS,
+	RK_SECRET,
+	RK_ALLOW_UNAUTH,
+	RK_RESYNC_RATE,
+	RK_MAX_LAG,
+	RK_SPLIT_BRAIN,
+	RK_GRANULARITY,
+	RK_AL_EXTENTS,
+	RK_TIMEOUT,
+	RK_DEAD_CONN,
+	RK_COUNT
+};
+
+enum node_key { NK_ADDRESS, NK_BACKING, NK_NBD, NK_META, NK_COUNT };
+
+static const char *const res_keys[RK_COUNT] = {
+	[RK_NAME] = "name",
+	[RK_MODE] = "mode",
+	[RK_PEER_LOSS] = "on-peer-loss",
+	[RK_SECRET] = "secret-file",
+	[RK_ALLOW_UNAUTH] = "allow-unauthenticated",
+	[RK_RESYNC_RATE] = "resync-rate",
+	[RK_MAX_LAG] = "max-lag",
+	[RK_SPLIT_BRAIN] = "after-split-brain",
+	[RK_GRANULARITY] = "bitmap-granularity",
+	[RK_AL_EXTENTS] = "al-extents",
+	[RK_TIMEOUT] = "timeout",
+	[RK_DEAD_CONN] = "dead-conn-timeout",
+};
+
+static const char *const node_keys[NK_COUNT] = {
+	[NK_ADDRESS] = "address",
+	[NK_BACKING] = "backing",
+	[NK_NBD] = "nbd",
+	[NK_META] = "meta",
+};
+
+/* The state of one parse.  Line numbers start at 1; 0 means "not seen". */
+struct parse {
+	struct config *c;
+	const char *fname;
+	const char *pos; /* text not yet handed to inih */
+	const char *cur; /* the line inih is working on, indentation stripped */
+	size_t cur_len;
+	int lineno;
+	enum section sec;
+	struct node_priv *node; /* current [node], if sec == SEC_NODE */
+	int resource_line;
+	int res_lines[RK_COUNT];
+	int node_lines[2][NK_COUNT];
+	int err_line;
+	bool failed;
+	char *err;
+	size_t errlen;
+};
+
+static void perr(struct parse *p, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Keeps the first error only: later ones are often its consequences. */
+static void perr(struct parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->failed)
+		return;
+	p->failed = true;
+	p->err_line = line;
+	if (p->errlen == 0)
+		return;
+	n = snprintf(p->err, p->errlen, "%s:%d: ", p->fname, line);
+	if (n < 0 || (size_t)n >= p->errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/* 1-63 characters of [A-Za-z0-9_.-]: safe in file names and JSON. */
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CONFIG_NAME_MAX)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned int shift = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	for (; isdigit((unsigned char)*s); s++) {
+		unsigned int d = (unsigned int)(*s - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	switch (tolower((unsigned char)*s)) {
+	case 'k':
+		shift = 10;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'g':
+		shift = 30;
+		break;
+	case 't':
+		shift = 40;
+		break;
+	}
+	if (shift) {
+		s++;
+		if (tolower((unsigned char)*s) == 'i') {
+			s++;
+			if (tolower((unsigned char)*s) != 'b')
+				return -1;
+		}
+	}
+	if (tolower((unsigned char)*s) == 'b')
+		s++;
+	if (*s != '\0' || v > UINT64_MAX >> shift)
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+/* A plain decimal in [min, max]. */
+static int parse_uint(const char *s, unsigned int min, unsigned int max, unsigned int *out)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > max)
+			return -1;
+	}
+	if (v < min)
+		return -1;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+/* Host names and IPv4 literals; a name made of digits and dots must be a
+ * valid IPv4 address, so 127.0.0.300 is caught here. */
+static bool valid_host(const char *h)
+{
+	size_t n = strlen(h);
+	struct in_addr a4;
+
+	if (n == 0 || n > 253)
+		return false;
+	if (strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != n)
+		return false;
+	if (strspn(h, "0123456789.") == n)
+		return inet_pton(AF_INET, h, &a4) == 1;
+	return true;
+}
+
+/* The inside of [...]: an IPv6 literal, optionally with a %zone. */
+static bool valid_ipv6(const char *h)
+{
+	char addr[INET6_ADDRSTRLEN];
+	struct in6_addr a6;
+	const char *zone = strchr(h, '%');
+	size_t n = zone ? (size_t)(zone - h) : strlen(h);
+
+	if (n == 0 || n >= sizeof(addr))
+		return false;
+	if (zone && (zone[1] == '\0' || !valid_name(zone + 1)))
+		return false;
+	memcpy(addr, h, n);
+	addr[n] = '\0';
+	return inet_pton(AF_INET6, addr, &a6) == 1;
+}
+
+int config_address_split(const char *addr, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *h = addr, *colon;
+	size_t n;
+	unsigned int p;
+	char buf[256];
+
+	if (*addr == '[') {
+		const char *close = strchr(addr, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		h = addr + 1;
+		n = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strchr(addr, ':');
+		if (!colon || strchr(colon + 1, ':'))
+			return -1;
+		n = (size_t)(colon - addr);
+	}
+	if (n >= sizeof(buf) || n >= hostlen)
+		return -1;
+	memcpy(buf, h, n);
+	buf[n] = '\0';
+	if (!(*addr == '[' ? valid_ipv6(buf) : valid_host(buf)))
+		return -1;
+	if (strlen(colon + 1) > 5 || parse_uint(colon + 1, 1, 65535, &p) < 0)
+		return -1;
+	memcpy(host, buf, n + 1);
+	*port = (uint16_t)p;
+	return 0;
+}
+
+static bool valid_address(const char *v)
+{
+	char host[256];
+	uint16_t port;
+
+	return config_address_split(v, host, sizeof(host), &port) == 0;
+}
+
+/* Index of v in a NULL-terminated list of spellings, or -1. */
+static int choice(const char *v, const char *const *list)
+{
+	int i;
+
+	for (i = 0; list[i]; i++)
+		if (strcmp(v, list[i]) == 0)
+			return i;
+	return -1;
+}
+
+static const char *const mode_names[] = { "sync", "async", NULL };
+static const char *const peer_loss_names[] = { "continue", "freeze", NULL };
+static const char *const split_brain_names[] = { "disconnect", "discard-zero-changes", NULL };
+static const char *const yes_no[] = { "no", "yes", NULL };
+
+static int set_string(struct parse *p, char **dst, const char *v)
+{
+	char *s = strdup(v);
+
+	if (!s) {
+		perr(p, p->lineno, "out of memory");
+		return -1;
+	}
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int set_choice(struct parse *p, const char *key, const char *v, const char *const *list,
+		      int *out)
+{
+	int i = choice(v, list);
+
+	if (i < 0) {
+		perr(p, p->lineno, "bad %s '%s' (expected %s or %s)", key, v, list[0], list[1]);
+		return -1;
+	}
+	*out = i;
+	return 0;
+}
+
+static int set_size(struct parse *p, const char *key, const char *v, uint64_t *out)
+{
+	if (config_parse_size(v, out) < 0) {
+		perr(p, p->lineno, "bad %s '%s' (expected a size like 4096, 64K or 1G)", key, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* "adaptive", or a size per second: 100M, 100M/s, 100MB/s. */
+static int set_rate(struct parse *p, const char *v)
+{
+	char buf[64];
+	size_t n = strlen(v);
+
+	if (strcmp(v, "adaptive") == 0) {
+		p->c->resync_rate = 0;
+		return 0;
+	}
+	if (n >= 2 && strcmp(v + n - 2, "/s") == 0)
+		n -= 2;
+	if (n < sizeof(buf)) {
+		memcpy(buf, v, n);
+		buf[n] = '\0';
+		if (config_parse_size(buf, &p->c->resync_rate) == 0)
+			return 0;
+	}
+	perr(p, p->lineno,
+	     "bad resync-rate '%s' (expected adaptive or a size per second like 100M)", v);
+	return -1;
+}
+
+static int set_granularity(struct parse *p, const char *v)
+{
+	uint64_t g;
+
+	if (set_size(p, "bitmap-granularity", v, &g) < 0)
+		return -1;
+	if (g < CONFIG_MIN_GRANULARITY || g > CONFIG_MAX_GRANULARITY || (g & (g - 1))) {
+		perr(p, p->lineno,
+		     "bad bitmap-granularity '%s' (expected a power of two from 4K to 1M)", v);
+		return -1;
+	}
+	p->c->granularity = (uint32_t)g;
+	return 0;
+}
+
+static int set_uint(struct parse *p, const char *key, const char *v, unsigned int min,
+		    unsigned int max, unsigned int *out)
+{
+	if (parse_uint(v, min, max, out) < 0) {
+		perr(p, p->lineno, "bad %s '%s' (expected an integer from %u to %u)", key, v, min,
+		     max);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_resource_key(struct parse *p, enum res_key k, const char *v)
+{
+	struct config *c = p->c;
+	int i;
+
+	switch (k) {
+	case RK_NAME:
+		if (!valid_name(v)) {
+			perr(p, p->lineno,
+			     "bad name '%s' (expected 1-63 characters of A-Z a-z 0-9 _ . -)", v);
+			return -1;
+		}
+		return set_string(p, &c->name, v);
+	case RK_MODE:
+		if (set_choice(p, "mode", v, mode_names, &i) < 0)
+			return -1;
+		c->mode = (enum config_mode)i;
+		return 0;
+	case RK_PEER_LOSS:
+		if (set_choice(p, "on-peer-loss", v, peer_loss_names, &i) < 0)
+			return -1;
+		c->on_peer_loss = (enum config_peer_loss)i;
+		return 0;
+	case RK_SECRET:
+		if (*v == '\0') {
+			perr(p, p->lineno, "empty secret-file");
+			return -1;
+		}
+		return set_string(p, &c->secret_file, v);
+	case RK_ALLOW_UNAUTH:
+		if (set_choice(p, "allow-unauthenticated", v, yes_no, &i) < 0)
+			return -1;
+		c->allow_unauthenticated = i;
+		return 0;
+	case RK_RESYNC_RATE:
+		return set_rate(p, v);
+	case RK_MAX_LAG:
+		if (set_size(p, "max-lag", v, &c->max_lag) < 0)
+			return -1;
+		if (c->max_lag == 0) {
+			perr(p, p->lineno, "bad max-lag '%s' (must be more than 0)", v);
+			return -1;
+		}
+		return 0;
+	case RK_SPLIT_BRAIN:
+		if (set_choice(p, "after-split-brain", v, split_brain_names, &i) < 0)
+			return -1;
+		c->after_split_brain = (enum config_split_brain)i;
+		return 0;
+	case RK_GRANULARITY:
+		return set_granularity(p, v);
+	case RK_AL_EXTENTS:
+		return set_uint(p, "al-extents", v, CONFIG_MIN_AL_EXTENTS, CONFIG_MAX_AL_EXTENTS,
+				&c->al_extents);
+	case RK_TIMEOUT:
+		return set_uint(p, "timeout", v, 1, CONFIG_MAX_TIMEOUT_S, &c->timeout_s);
+	case RK_DEAD_CONN:
+		return set_uint(p, "dead-conn-timeout", v, 1, CONFIG_MAX_TIMEOUT_S,
+				&c->dead_conn_s);
+	default:
+		return -1;
+	}
+}
+
+static bool valid_nbd(const char *v)
+{
+	if (strncmp(v, "unix:", 5) == 0)
+		return v[5] == '/' && strlen(v + 5) < sizeof(((struct sockaddr_un *)0)->sun_path);
+	return valid_address(v);
+}
+
+static int set_node_key(struct parse *p, enum node_key k, const char *v)
+{
+	struct node_priv *n = p->node;
+
+	switch (k) {
+	case NK_ADDRESS:
+		if (!valid_address(v)) {
+			perr(p, p->lineno,
+			     "bad address '%s' (expected HOST:PORT or [IPV6]:PORT, port 1-65535)",
+			     v);
+			return -1;
+		}
+		return set_string(p, &n->address, v);
+	case NK_BACKING:
+		if (v[0] != '/') {
+			perr(p, p->lineno, "bad backing '%s' (expected an absolute path)", v);
+			return -1;
+		}
+		return set_string(p, &n->backing, v);
+	case NK_NBD:
+		if (!valid_nbd(v)) {
+			perr(p, p->lineno,
+			     "bad nbd '%s' (expected unix:/ABSOLUTE/PATH shorter than 108 bytes, "
+			     "or HOST:PORT)",
+			     v);
+			return -1;
+		}
+		return set_string(p, &n->nbd, v);
+	case NK_META:
+		if (strcmp(v, "internal") == 0)
+			return 0;
+		if (v[0] != '/') {
+			perr(p, p->lineno, "bad meta '%s' (expected internal or an absolute path)",
+			     v);
+			return -1;
+		}
+		return set_string(p, &n->meta, v);
+	default:
+		return -1;
+	}
+}
+
+/* Finds key in names[count]; refuses unknown and repeated keys. */
+static int lookup_key(struct parse *p, const char *key, const char *const *names, int count,
+		      int *lines, const char *where)
+{
+	int i;
+
+	for (i = 0; i < count; i++)
+		if (strcmp(key, names[i]) == 0)
+			break;
+	if (i == count) {
+		perr(p, p->lineno, "unknown key '%s' in %s", key, where);
+		return -1;
+	}
+	if (lines[i]) {
+		perr(p, p->lineno, "duplicate key '%s' (first set at line %d)", key, lines[i]);
+		return -1;
+	}
+	lines[i] = p->lineno;
+	return i;
+}
+
+/* inih drops "; text" after a blank as a comment; we refuse it rather than
+ * silently cut a value, since the format has whole-line comments only. */
+static bool has_inline_comment(const struct parse *p)
+{
+	size_t i;
+
+	for (i = 1; i < p->cur_len; i++)
+		if (p->cur[i] == ';' && isspace((unsigned char)p->cur[i - 1]))
+			return true;
+	return false;
+}
+
+static int on_key(void *user, const char *section, const char *key, const char *value)
+{
+	struct parse *p = user;
+	char where[CONFIG_NAME_MAX + 16];
+	int k;
+
+	(void)section; /* tracked by the reader, with its line */
+	if (p->failed)
+		return 0;
+	if (has_inline_comment(p)) {
+		perr(p, p->lineno,
+		     "comment after a value: comments must be on a line of their own");
+		return 0;
+	}
+	switch (p->sec) {
+	case SEC_RESOURCE:
+		k = lookup_key(p, key, res_keys, RK_COUNT, p->res_lines, "[resource]");
+		if (k < 0 || set_resource_key(p, (enum res_key)k, value) < 0)
+			return 0;
+		return 1;
+	case SEC_NODE:
+		snprintf(where, sizeof(where), "[node %s]", p->node->name);
+		k = lookup_key(p, key, node_keys, NK_COUNT, p->node_lines[p->node - p->c->priv],
+			       where);
+		if (k < 0 || set_node_key(p, (enum node_key)k, value) < 0)
+			return 0;
+		return 1;
+	default:
+		perr(p, p->lineno,
+		     "'%s' is outside any section (expected [resource] or [node NAME])", key);
+		return 0;
+	}
+}
+
+static void begin_node(struct parse *p, const char *name)
+{
+	struct config *c = p->c;
+	unsigned int i;
+
+	if (!valid_name(name)) {
+		perr(p, p->lineno,
+		     "bad node name '%s' (expected 1-63 characters of A-Z a-z 0-9 _ . -)", name);
+		return;
+	}
+	for (i = 0; i < c->nnodes; i++) {
+		if (strcmp(c->priv[i].name, name) == 0) {
+			perr(p, p->lineno, "duplicate [node %s] (first at line %d)", name,
+			     c->priv[i].line);
+			return;
+		}
+	}
+	if (c->nnodes == 2) {
+		perr(p, p->lineno, "a third node '%s': a resource has exactly two nodes", name);
+		return;
+	}
+	p->node = &c->priv[c->nnodes];
+	p->node->line = p->lineno;
+	if (set_string(p, &p->node->name, name) < 0)
+		return;
+	c->nnodes++;
+	p->sec = SEC_NODE;
+}
+
+/* A "[...]" line: inner is what lies between the brackets, trimmed. */
+static void begin_section(struct parse *p, const char *inner)
+{
+	if (strcmp(inner, "resource") == 0) {
+		if (p->resource_line) {
+			perr(p, p->lineno, "duplicate [resource] (first at line %d)",
+			     p->resource_line);
+			return;
+		}
+		p->resource_line = p->lineno;
+		p->sec = SEC_RESOURCE;
+		return;
+	}
+	if (strncmp(inner, "node", 4) == 0 && isspace((unsigned char)inner[4])) {
+		inner += 4;
+		while (isspace((unsigned char)*inner))
+			inner++;
+		begin_node(p, inner);
+		return;
+	}
+	perr(p, p->lineno, "unknown section [%s] (expected [resource] or [node NAME])", inner);
+}
+
+/* Section headers are ours to see: inih says nothing of a section that
+ * holds no keys, and nothing of any header's line. */
+static void scan_header(struct parse *p, const char *line)
+{
+	const char *close, *rest;
+	char *inner;
+
+	if (p->lineno == 1 && strncmp(line, "\xef\xbb\xbf", 3) == 0)
+		line += 3; /* a UTF-8 byte order mark, which inih skips */
+	if (*line != '[')
+		return;
+	close = strchr(line, ']');
+	if (!close) {
+		perr(p, p->lineno, "no ']' closing the section header");
+		return;
+	}
+	for (rest = close + 1; *rest; rest++) {
+		if (!isspace((unsigned char)*rest)) {
+			perr(p, p->lineno, "text after the section header's ']'");
+			return;
+		}
+	}
+	/* A copy: inih has yet to parse the line in buf. */
+	for (line++; line < close && isspace((unsigned char)*line); line++)
+		;
+	while (close > line && isspace((unsigned char)close[-1]))
+		close--;
+	inner = strndup(line, (size_t)(close - line));
+	if (!inner) {
+		perr(p, p->lineno, "out of memory");
+		return;
+	}
+	begin_section(p, inner);
+	free(inner);
+}
+
+/* inih's fgets: one line per call, so p->lineno is the line inih is on. */
+static char *read_line(char *buf, int num, void *stream)
+{
+	struct parse *p = stream;
+	const char *s = p->pos, *nl;
+	size_t len, text_len;
+
+	if (p->failed || *s == '\0' || num < 3)
+		return NULL;
+	nl = strchr(s, '\n');
+	len = nl ? (size_t)(nl - s) + 1 : strlen(s);
+	p->pos = s + len;
+	p->lineno++;
+	/* A line starting with a blank would continue the previous value. */
+	while (len > 0 && *s != '\n' && isspace((unsigned char)*s)) {
+		s++;
+		len--;
+	}
+	text_len = len - (nl ? 1 : 0);
+	if (text_len > (size_t)num - 2) {
+		perr(p, p->lineno, "line longer than %d characters", num - 2);
+		return NULL;
+	}
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	p->cur = s;
+	p->cur_len = text_len;
+	scan_header(p, buf);
+	return p->failed ? NULL : buf;
+}
+
+/* A relative secret-file is relative to the directory of the config file,
+ * so the daemon finds it whatever its working directory. */
+static int resolve_secret(struct parse *p)
+{
+	struct config *c = p->c;
+	const char *slash = strrchr(p->fname, '/');
+	char *abs;
+
+	if (!c->secret_file || c->secret_file[0] == '/' || !slash)
+		return 0;
+	if (asprintf(&abs, "%.*s/%s", (int)(slash - p->fname), p->fname, c->secret_file) < 0) {
+		perr(p, p->res_lines[RK_SECRET], "out of memory");
+		return -1;
+	}
+	free(c->secret_file);
+	c->secret_file = abs;
+	return 0;
+}
+
+/* What only the whole file can tell: required keys and sections, one of
+ * the two ways to authenticate, two distinct nodes. */
+static void check_complete(struct parse *p)
+{
+	struct config *c = p->c;
+	int last = p->lineno > 0 ? p->lineno : 1;
+	unsigned int i;
+
+	if (!p->resource_line) {
+		perr(p, last, "no [resource] section");
+		return;
+	}
+	if (!c->name) {
+		perr(p, p->resource_line, "[resource] has no name");
+		return;
+	}
+	if (!c->secret_file && !c->allow_unauthenticated) {
+		perr(p, p->resource_line,
+		     "no secret-file, and allow-unauthenticated is not yes: "
+		     "refusing to run unauthenticated");
+		return;
+	}
+	if (c->secret_file && c->allow_unauthenticated) {
+		int l = p->res_lines[RK_SECRET];
+
+		if (p->res_lines[RK_ALLOW_UNAUTH] > l)
+			l = p->res_lines[RK_ALLOW_UNAUTH];
+		perr(p, l, "both secret-file and allow-unauthenticated = yes: choose one");
+		return;
+	}
+	if (c->nnodes != 2) {
+		perr(p, last, "%u [node NAME] section%s: a resource has exactly two nodes",
+		     c->nnodes, c->nnodes == 1 ? "" : "s");
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		const struct node_priv *n = &c->priv[i];
+
+		if (!n->address || !n->backing) {
+			perr(p, n->line, "[node %s] has no %s", n->name,
+			     !n->address ? "address" : "backing");
+			return;
+		}
+	}
+	if (strcmp(c->priv[0].address, c->priv[1].address) == 0)
+		perr(p, c->priv[1].line, "nodes %s and %s have the same address %s",
+		     c->priv[0].name, c->priv[1].name, c->priv[1].address);
+}
+
+static void fill_views(struct config *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < 2; i++) {
+		c->nodes[i].name = c->priv[i].name;
+		c->nodes[i].address = c->priv[i].address;
+		c->nodes[i].backing = c->priv[i].backing;
+		c->nodes[i].nbd = c->priv[i].nbd;
+		c->nodes[i].meta = c->priv[i].meta;
+	}
+}
+
+int config_parse_string(const char *text, const char *fname, struct config **out, char *err,
+			size_t errlen)
+{
+	struct parse p = { .fname = fname, .pos = text, .err = err, .errlen = errlen };
+	int ret;
+
+	if (errlen)
+		err[0] = '\0';
+	p.c = calloc(1, sizeof(*p.c));
+	if (!p.c) {
+		snprintf(err, errlen, "%s: out of memory", fname);
+		return -1;
+	}
+	p.c->mode = CONFIG_SYNC;
+	p.c->on_peer_loss = CONFIG_PEER_LOSS_CONTINUE;
+	p.c->max_lag = CONFIG_DEFAULT_MAX_LAG;
+	p.c->after_split_brain = CONFIG_SB_DISCONNECT;
+	p.c->granularity = CONFIG_DEFAULT_GRANULARITY;
+	p.c->al_extents = CONFIG_DEFAULT_AL_EXTENTS;
+	p.c->timeout_s = CONFIG_DEFAULT_TIMEOUT_S;
+	p.c->dead_conn_s = CONFIG_DEFAULT_DEAD_CONN_S;
+	p.c->path = strdup(fname);
+	if (!p.c->path) {
+		snprintf(err, errlen, "%s: out of memory", fname);
+		goto fail;
+	}
+
+	ret = ini_parse_stream(read_line, &p, on_key, &p);
+	/* inih's own complaint (a line that is neither a header, a comment nor
+	 * key = value) counts if it comes before ours. */
+	if (ret > 0 && (!p.failed || ret < p.err_line)) {
+		p.failed = false;
+		perr(&p, ret, "expected 'key = value', '[section]' or a comment");
+	} else if (ret < 0 && !p.failed) {
+		perr(&p, p.lineno, "out of memory");
+	}
+	if (!p.failed)
+		check_complete(&p);
+	if (!p.failed)
+		(void)resolve_secret(&p);
+	if (p.failed)
+		goto fail;
+	fill_views(p.c);
+	*out = p.c;
+	return 0;
+fail:
+	config_free(p.c);
+	return -1;
+}
+
+int config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	struct stat sb;
+	char *text = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd, ret = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)sb.st_size > CONFIG_FILE_MAX) {
+		snprintf(err, errlen, "%s: larger than %u bytes: not a config file", path,
+			 CONFIG_FILE_MAX);
+		goto out;
+	}
+	text = malloc((size_t)sb.st_size + 1);
+	if (!text) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	/* Read what fstat promised, no more: a growing file is cut there. */
+	while (len < (size_t)sb.st_size) {
+		n = read(fd, text + len, (size_t)sb.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	text[len] = '\0';
+	if (memchr(text, '\0', len)) {
+		snprintf(err, errlen, "%s: contains a NUL byte: not a config file", path);
+		goto out;
+	}
+	ret = config_parse_string(text, path, out, err, errlen);
+out:
+	free(text);
+	close(fd);
+	return ret;
+}
+
+int config_load_secret(const char *path, uint8_t *secret, size_t *len, char *err, size_t errlen)
+{
+	struct stat sb;
+	size_t got = 0;
+	ssize_t n;
+	int fd, ret = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: secret file: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Checked on the open descriptor, so the file cannot be swapped. */
+	if (fstat(fd, &sb) < 0) {
+		snprintf(err, errlen, "%s: secret file: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: secret file is not a regular file", path);
+		goto out;
+	}
+	if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(err, errlen,
+			 "%s: secret file is accessible by group or others (chmod 600 it)", path);
+		goto out;
+	}
+	/* One byte more than allowed tells a file that is too long. */
+	for (;;) {
+		uint8_t extra;
+		uint8_t *dst = got < CONFIG_SECRET_MAX ? secret + got : &extra;
+
+		n = read(fd, dst, got < CONFIG_SECRET_MAX ? CONFIG_SECRET_MAX - got : 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: secret file: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got > CONFIG_SECRET_MAX) {
+			snprintf(err, errlen, "%s: secret file is larger than %d bytes", path,
+				 CONFIG_SECRET_MAX);
+			goto out;
+		}
+	}
+	while (got > 0 && (secret[got - 1] == '\n' || secret[got - 1] == '\r'))
+		got--;
+	if (got == 0) {
+		snprintf(err, errlen, "%s: secret file is empty", path);
+		goto out;
+	}
+	*len = got;
+	ret = 0;
+out:
+	if (ret < 0)
+		memset(secret, 0, CONFIG_SECRET_MAX);
+	close(fd);
+	return ret;
+}
+
+void config_free(struct config *c)
+{
+	unsigned int i;
+
+	if (!c)
+		return;
+	for (i = 0; i < 2; i++) {
+		free(c->priv[i].name);
+		free(c->priv[i].address);
+		free(c->priv[i].backing);
+		free(c->priv[i].nbd);
+		free(c->priv[i].meta);
+	}
+	free(c->secret_file);
+	free(c->name);
+	free(c->path);
+	free(c);
+}
+
+const char *config_path(const struct config *c)
+{
+	return c->path;
+}
+
+const char *config_resource_name(const struct config *c)
+{
+	return c->name;
+}
+
+enum config_mode config_mode(const struct config *c)
+{
+	return c->mode;
+}
+
+enum config_peer_loss config_on_peer_loss(const struct config *c)
+{
+	return c->on_peer_loss;
+}
+
+const char *config_secret_file(const struct config *c)
+{
+	return c->secret_file;
+}
+
+bool config_allow_unauthenticated(const struct config *c)
+{
+	return c->allow_unauthenticated;
+}
+
+uint64_t config_resync_rate(const struct config *c)
+{
+	return c->resync_rate;
+}
+
+uint64_t config_max_lag(const struct config *c)
+{
+	return c->max_lag;
+}
+
+enum config_split_brain config_after_split_brain(const struct config *c)
+{
+	return c->after_split_brain;
+}
+
+uint32_t config_bitmap_granularity(const struct config *c)
+{
+	return c->granularity;
+}
+
+unsigned int config_al_extents(const struct config *c)
+{
+	return c->al_extents;
+}
+
+unsigned int config_timeout_s(const struct config *c)
+{
+	return c->timeout_s;
+}
+
+unsigned int config_dead_conn_timeout_s(const struct config *c)
+{
+	return c->dead_conn_s;
+}
+
+const struct config_node *config_node_by_index(const struct config *c, unsigned int i)
+{
+	return i < 2 ? &c->nodes[i] : NULL;
+}
+
+const struct config_node *config_peer_node(const struct config *c, const struct config_node *local)
+{
+	if (local == &c->nodes[0])
+		return &c->nodes[1];
+	if (local == &c->nodes[1])
+		return &c->nodes[0];
+	return NULL;
+}
+
+const struct config_node *config_node_for_host(const struct config *c, const char *host, char *err,
+					       size_t errlen)
+{
+	size_t short_len = strcspn(host, ".");
+	unsigned int i;
+
+	/* The whole name first, so "a.b" beats "a" when both are nodes. */
+	for (i = 0; i < 2; i++)
+		if (strcmp(c->nodes[i].name, host) == 0)
+			return &c->nodes[i];
+	for (i = 0; i < 2; i++)
+		if (strlen(c->nodes[i].name) == short_len &&
+		    strncmp(c->nodes[i].name, host, short_len) == 0)
+			return &c->nodes[i];
+	snprintf(err, errlen, "this host (%s) is not a node in %s (nodes: %s, %s): use --node NAME",
+		 host, c->path, c->nodes[0].name, c->nodes[1].name);
+	return NULL;
+}
+
+const struct config_node *config_local_node(const struct config *c, const char *wanted, char *err,
+					    size_t errlen)
+{
+	char host[256];
+	unsigned int i;
+
+	if (wanted) {
+		for (i = 0; i < 2; i++)
+			if (strcmp(c->nodes[i].name, wanted) == 0)
+				return &c->nodes[i];
+		snprintf(err, errlen, "no node %s in %s (nodes: %s, %s)", wanted, c->path,
+			 c->nodes[0].name, c->nodes[1].name);
+		return NULL;
+	}
+	if (gethostname(host, sizeof(host)) < 0) {
+		snprintf(err, errlen, "gethostname: %s: use --node NAME", strerror(errno));
+		return NULL;
+	}
+	host[sizeof(host) - 1] = '\0';
+	return config_node_for_host(c, host, err, errlen);
+}
+
+const char *config_mode_name(enum config_mode m)
+{
+	return m == CONFIG_ASYNC ? "async" : "sync";
+}
+
+const char *config_peer_loss_name(enum config_peer_loss pl)
+{
+	return pl == CONFIG_PEER_LOSS_FREEZE ? "freeze" : "continue";
+}
+
+const char *config_split_brain_name(enum config_split_brain s)
+{
+	return s == CONFIG_SB_DISCARD_ZERO_CHANGES ? "discard-zero-changes" : "disconnect";
+}

@@ -1,0 +1,128 @@
+/* The resource configuration: one INI file per resource, identical on both
+ * nodes, parsed with libinih into an immutable struct config.  Parsing the
+ * text is pure (config_parse_string); only config_load and
+ * config_load_secret touch files.  Every check the file can fail is made
+ * here, so the daemon never meets a bad value later.
+ *
+ * Errors: functions return -1 (or NULL) and put one line in err, of the form
+ * "FILE:LINE: reason" for anything wrong in the text.  Nothing here prints
+ * or exits. */
+#ifndef BLKREP_CONFIG_H
+#define BLKREP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_NAME_MAX	  63   /* resource and node names */
+#define CONFIG_SECRET_MAX 4096 /* bytes in a secret file */
+
+#define CONFIG_DEFAULT_MAX_LAG	   (64ULL << 20)
+#define CONFIG_DEFAULT_GRANULARITY (64U << 10)
+#define CONFIG_MIN_GRANULARITY	   (4U << 10)
+#define CONFIG_MAX_GRANULARITY	   (1U << 20)
+#define CONFIG_DEFAULT_AL_EXTENTS  512
+#define CONFIG_MIN_AL_EXTENTS	   16
+#define CONFIG_MAX_AL_EXTENTS	   1000
+#define CONFIG_DEFAULT_TIMEOUT_S   30
+#define CONFIG_DEFAULT_DEAD_CONN_S 120
+#define CONFIG_MAX_TIMEOUT_S	   86400
+
+enum config_mode {
+	CONFIG_SYNC,
+	CONFIG_ASYNC,
+};
+
+/* What a sync-mode primary does when it loses its peer. */
+enum config_peer_loss {
+	CONFIG_PEER_LOSS_CONTINUE, /* serve alone, record dirty extents */
+	CONFIG_PEER_LOSS_FREEZE,   /* hold writes until the peer or outdate-peer */
+};
+
+enum config_split_brain {
+	CONFIG_SB_DISCONNECT,
+	CONFIG_SB_DISCARD_ZERO_CHANGES,
+};
+
+/* One [node NAME] section.  The strings are owned by the config. */
+struct config_node {
+	const char *name;
+	const char *address; /* HOST:PORT or [IPV6]:PORT, validated */
+	const char *backing; /* absolute path */
+	const char *nbd;     /* "unix:/PATH" or HOST:PORT; NULL: no export */
+	const char *meta;    /* absolute path; NULL: internal metadata */
+};
+
+struct config;
+
+/* Parses config text.  fname is only used in messages and to resolve a
+ * relative secret-file against its directory; no file is read.  On success
+ * returns 0 and *out (free with config_free); on failure returns -1 with
+ * "FNAME:LINE: reason" in err and *out untouched. */
+int config_parse_string(const char *text, const char *fname, struct config **out, char *err,
+			size_t errlen);
+
+/* Reads path (at most 1 MiB, no NUL bytes) and parses it as above. */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+
+void config_free(struct config *c);
+
+/* Reads a secret file into secret[CONFIG_SECRET_MAX] and sets *len.
+ * Refuses, as ssh does for keys, a file with any permission bit for group
+ * or others ("chmod 600 it"); also a missing, empty (after trailing
+ * newlines are stripped) or non-regular file, or one over
+ * CONFIG_SECRET_MAX bytes. */
+int config_load_secret(const char *path, uint8_t *secret, size_t *len, char *err, size_t errlen);
+
+/* The file name given to config_load or config_parse_string. */
+const char *config_path(const struct config *c);
+
+const char *config_resource_name(const struct config *c);
+enum config_mode config_mode(const struct config *c);
+enum config_peer_loss config_on_peer_loss(const struct config *c);
+/* NULL when allow-unauthenticated = yes (exactly one of the two is set). */
+const char *config_secret_file(const struct config *c);
+bool config_allow_unauthenticated(const struct config *c);
+/* Resync rate cap in bytes per second; 0 = adaptive (yield to app I/O). */
+uint64_t config_resync_rate(const struct config *c);
+uint64_t config_max_lag(const struct config *c);
+enum config_split_brain config_after_split_brain(const struct config *c);
+/* Bytes per dirty-bitmap bit: a power of two in 4 KiB .. 1 MiB. */
+uint32_t config_bitmap_granularity(const struct config *c);
+unsigned int config_al_extents(const struct config *c);
+/* NBD request timeout. */
+unsigned int config_timeout_s(const struct config *c);
+unsigned int config_dead_conn_timeout_s(const struct config *c);
+
+/* Node 0 or 1, in file order; NULL for any other index. */
+const struct config_node *config_node_by_index(const struct config *c, unsigned int i);
+
+/* The node this host runs: `wanted` by name when not NULL, else the node
+ * named like this host (gethostname(), whole or up to its first dot).
+ * NULL with a reason naming both nodes when there is none. */
+const struct config_node *config_local_node(const struct config *c, const char *wanted, char *err,
+					    size_t errlen);
+
+/* config_local_node() for a given host name, without asking the system. */
+const struct config_node *config_node_for_host(const struct config *c, const char *host, char *err,
+					       size_t errlen);
+
+/* The other node; NULL if local is not one of c's nodes. */
+const struct config_node *config_peer_node(const struct config *c, const struct config_node *local);
+
+/* "sync"/"async", "continue"/"freeze", "disconnect"/"discard-zero-changes":
+ * the spelling used in the file, for status output. */
+const char *config_mode_name(enum config_mode m);
+const char *config_peer_loss_name(enum config_peer_loss p);
+const char *config_split_brain_name(enum config_split_brain s);
+
+/* A size: decimal bytes, optionally followed by K, M, G or T (powers of
+ * 1024, any case) and then B or iB; a bare trailing B is allowed too.
+ * Returns -1 on garbage or overflow of 64 bits. */
+int config_parse_size(const char *s, uint64_t *out);
+
+/* Splits a validated address (HOST:PORT, or [IPV6]:PORT, brackets removed
+ * from the host).  Returns -1 if it is malformed or host does not fit. */
+int config_address_split(const char *addr, char *host, size_t hostlen, uint16_t *port);
+
+#endif

@@ -1,0 +1,207 @@
+// fuzz-sources: daemon/config.c
+/* libFuzzer harness for the config parser.
+ *
+ * The input is a config file's text (up to its first NUL byte).  A refusal
+ * must read "fuzz.conf:LINE: reason" with LINE a line of the input.  An
+ * accepted config must hold every rule of config.h, and writing it back
+ * out as key=value lines must parse to the very same config. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config.h"
+
+/* A failed invariant is a crash, so libFuzzer keeps the input (as in
+ * oracle.h, which is about NBD and not included here). */
+#define FUZZ_CHECK(cond)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,       \
+				#cond);                                                            \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+#define FNAME	  "fuzz.conf"
+#define MAX_INPUT (64U << 10)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static unsigned long count_lines(const char *text)
+{
+	unsigned long n = 0;
+	const char *s;
+
+	for (s = text; *s; s++)
+		if (*s == '\n')
+			n++;
+	if (s > text && s[-1] != '\n')
+		n++;
+	return n ? n : 1;
+}
+
+/* "fuzz.conf:LINE: something", LINE in 1..nlines. */
+static void check_refusal(const char *err, unsigned long nlines)
+{
+	unsigned long line;
+	char *end;
+
+	FUZZ_CHECK(strncmp(err, FNAME ":", strlen(FNAME ":")) == 0);
+	line = strtoul(err + strlen(FNAME ":"), &end, 10);
+	FUZZ_CHECK(end != err + strlen(FNAME ":"));
+	FUZZ_CHECK(line >= 1 && line <= nlines);
+	FUZZ_CHECK(end[0] == ':' && end[1] == ' ' && end[2] != '\0');
+}
+
+static int is_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= CONFIG_NAME_MAX &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+static void check_node(const struct config *c, const struct config_node *n)
+{
+	char host[256], err[256];
+	uint16_t port;
+
+	FUZZ_CHECK(n && is_name(n->name));
+	FUZZ_CHECK(config_address_split(n->address, host, sizeof(host), &port) == 0);
+	FUZZ_CHECK(port > 0);
+	FUZZ_CHECK(n->backing[0] == '/');
+	FUZZ_CHECK(!n->meta || n->meta[0] == '/');
+	FUZZ_CHECK(!n->nbd || (strncmp(n->nbd, "unix:/", 6) == 0 ||
+			       config_address_split(n->nbd, host, sizeof(host), &port) == 0));
+	FUZZ_CHECK(config_local_node(c, n->name, err, sizeof(err)) == n);
+	FUZZ_CHECK(config_node_for_host(c, n->name, err, sizeof(err)) == n);
+}
+
+static void check_accepted(const struct config *c)
+{
+	const struct config_node *a = config_node_by_index(c, 0);
+	const struct config_node *b = config_node_by_index(c, 1);
+	uint32_t g = config_bitmap_granularity(c);
+
+	FUZZ_CHECK(strcmp(config_path(c), FNAME) == 0);
+	FUZZ_CHECK(is_name(config_resource_name(c)));
+	FUZZ_CHECK(config_mode(c) == CONFIG_SYNC || config_mode(c) == CONFIG_ASYNC);
+	FUZZ_CHECK(!config_secret_file(c) != !config_allow_unauthenticated(c));
+	FUZZ_CHECK(!config_secret_file(c) || config_secret_file(c)[0] != '\0');
+	FUZZ_CHECK(config_max_lag(c) > 0);
+	FUZZ_CHECK(g >= CONFIG_MIN_GRANULARITY && g <= CONFIG_MAX_GRANULARITY && !(g & (g - 1)));
+	FUZZ_CHECK(config_al_extents(c) >= CONFIG_MIN_AL_EXTENTS &&
+		   config_al_extents(c) <= CONFIG_MAX_AL_EXTENTS);
+	FUZZ_CHECK(config_timeout_s(c) >= 1 && config_timeout_s(c) <= CONFIG_MAX_TIMEOUT_S);
+	FUZZ_CHECK(config_dead_conn_timeout_s(c) >= 1 &&
+		   config_dead_conn_timeout_s(c) <= CONFIG_MAX_TIMEOUT_S);
+	check_node(c, a);
+	check_node(c, b);
+	FUZZ_CHECK(strcmp(a->name, b->name) != 0);
+	FUZZ_CHECK(strcmp(a->address, b->address) != 0);
+	FUZZ_CHECK(config_node_by_index(c, 2) == NULL);
+	FUZZ_CHECK(config_peer_node(c, a) == b && config_peer_node(c, b) == a);
+}
+
+static void put_node(FILE *f, const struct config_node *n)
+{
+	fprintf(f, "[node %s]\naddress=%s\nbacking=%s\n", n->name, n->address, n->backing);
+	if (n->nbd)
+		fprintf(f, "nbd=%s\n", n->nbd);
+	fprintf(f, "meta=%s\n", n->meta ? n->meta : "internal");
+}
+
+/* Every value spelled out, in the shortest line form. */
+static char *write_back(const struct config *c)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	FUZZ_CHECK(f != NULL);
+	fprintf(f, "[resource]\nname=%s\nmode=%s\non-peer-loss=%s\n", config_resource_name(c),
+		config_mode_name(config_mode(c)), config_peer_loss_name(config_on_peer_loss(c)));
+	if (config_secret_file(c))
+		fprintf(f, "secret-file=%s\n", config_secret_file(c));
+	else
+		fprintf(f, "allow-unauthenticated=yes\n");
+	fprintf(f, "resync-rate=%llu\nmax-lag=%llu\nafter-split-brain=%s\n",
+		(unsigned long long)config_resync_rate(c), (unsigned long long)config_max_lag(c),
+		config_split_brain_name(config_after_split_brain(c)));
+	fprintf(f, "bitmap-granularity=%u\nal-extents=%u\ntimeout=%u\ndead-conn-timeout=%u\n",
+		config_bitmap_granularity(c), config_al_extents(c), config_timeout_s(c),
+		config_dead_conn_timeout_s(c));
+	put_node(f, config_node_by_index(c, 0));
+	put_node(f, config_node_by_index(c, 1));
+	FUZZ_CHECK(fclose(f) == 0);
+	return text;
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void check_same(const struct config *x, const struct config *y)
+{
+	unsigned int i;
+
+	FUZZ_CHECK(strcmp(config_resource_name(x), config_resource_name(y)) == 0);
+	FUZZ_CHECK(config_mode(x) == config_mode(y));
+	FUZZ_CHECK(config_on_peer_loss(x) == config_on_peer_loss(y));
+	FUZZ_CHECK(same_str(config_secret_file(x), config_secret_file(y)));
+	FUZZ_CHECK(config_allow_unauthenticated(x) == config_allow_unauthenticated(y));
+	FUZZ_CHECK(config_resync_rate(x) == config_resync_rate(y));
+	FUZZ_CHECK(config_max_lag(x) == config_max_lag(y));
+	FUZZ_CHECK(config_after_split_brain(x) == config_after_split_brain(y));
+	FUZZ_CHECK(config_bitmap_granularity(x) == config_bitmap_granularity(y));
+	FUZZ_CHECK(config_al_extents(x) == config_al_extents(y));
+	FUZZ_CHECK(config_timeout_s(x) == config_timeout_s(y));
+	FUZZ_CHECK(config_dead_conn_timeout_s(x) == config_dead_conn_timeout_s(y));
+	for (i = 0; i < 2; i++) {
+		const struct config_node *a = config_node_by_index(x, i);
+		const struct config_node *b = config_node_by_index(y, i);
+
+		FUZZ_CHECK(strcmp(a->name, b->name) == 0);
+		FUZZ_CHECK(strcmp(a->address, b->address) == 0);
+		FUZZ_CHECK(strcmp(a->backing, b->backing) == 0);
+		FUZZ_CHECK(same_str(a->nbd, b->nbd));
+		FUZZ_CHECK(same_str(a->meta, b->meta));
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config *c = NULL, *again = NULL;
+	char err[512];
+	char *text, *back;
+	int ret;
+
+	if (size > MAX_INPUT)
+		return 0;
+	text = malloc(size + 1);
+	FUZZ_CHECK(text != NULL);
+	memcpy(text, data, size);
+	text[size] = '\0';
+
+	ret = config_parse_string(text, FNAME, &c, err, sizeof(err));
+	FUZZ_CHECK(ret == 0 || ret == -1);
+	if (ret < 0) {
+		FUZZ_CHECK(c == NULL);
+		check_refusal(err, count_lines(text));
+		free(text);
+		return 0;
+	}
+	check_accepted(c);
+	back = write_back(c);
+	ret = config_parse_string(back, FNAME, &again, err, sizeof(err));
+	if (ret != 0)
+		fprintf(stderr, "written back config refused: %s\n--- text:\n%s", err, back);
+	FUZZ_CHECK(ret == 0);
+	check_same(c, again);
+	config_free(again);
+	free(back);
+	config_free(c);
+	free(text);
+	return 0;
+}
