@@ -27,22 +27,24 @@ struct store {
 	void *zeros;
 };
 
-static int store_probe_size(struct store *st, const char *path, char *err, size_t errlen)
+int store_fd_size(int fd, const char *path, uint64_t *size, bool *is_blockdev, char *err,
+		  size_t errlen)
 {
 	struct stat sb;
 
-	if (fstat(st->fd, &sb) < 0) {
+	*is_blockdev = false;
+	if (fstat(fd, &sb) < 0) {
 		snprintf(err, errlen, "%s: stat: %s", path, strerror(errno));
 		return -1;
 	}
 	if (S_ISBLK(sb.st_mode)) {
-		st->is_blockdev = true;
-		if (ioctl(st->fd, BLKGETSIZE64, &st->size) < 0) {
+		*is_blockdev = true;
+		if (ioctl(fd, BLKGETSIZE64, size) < 0) {
 			snprintf(err, errlen, "%s: BLKGETSIZE64: %s", path, strerror(errno));
 			return -1;
 		}
 	} else if (S_ISREG(sb.st_mode)) {
-		st->size = (uint64_t)sb.st_size;
+		*size = (uint64_t)sb.st_size;
 	} else {
 		snprintf(err, errlen, "%s: not a regular file or block device", path);
 		return -1;
@@ -101,7 +103,7 @@ struct store *store_open(const char *path, const struct store_opts *o, char *err
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
-	if (store_probe_size(st, path, err, errlen) < 0)
+	if (store_fd_size(st->fd, path, &st->size, &st->is_blockdev, err, errlen) < 0)
 		goto fail;
 	if (posix_memalign(&st->zeros, 4096, STORE_ZERO_BUF)) {
 		st->zeros = NULL;

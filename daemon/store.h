@@ -24,6 +24,11 @@ enum store_zero {
 
 struct store;
 
+/* The size of an open regular file or block device (BLKGETSIZE64).  Returns
+ * 0, or -1 with a reason naming path in err. */
+int store_fd_size(int fd, const char *path, uint64_t *size, bool *is_blockdev, char *err,
+		  size_t errlen);
+
 /* Opens path.  On failure returns NULL with a one-line reason in err. */
 struct store *store_open(const char *path, const struct store_opts *o, char *err,
 			 size_t errlen);
