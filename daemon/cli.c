@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/config.h"
 #include "utils/log.h"
 
 /* Matches "--name VALUE", "--name=VALUE" or, with a short form, "-x VALUE".
@@ -54,5 +55,23 @@ int cli_parse_globals(int argc, char **argv, struct cli *cli)
 	}
 	cli->argc = n;
 	cli->argv = rest;	/* lives until exit */
+	return 0;
+}
+
+int cli_load_node(const struct cli *cli, struct config **cfg, const struct config_node **node)
+{
+	char err[512];
+
+	if (config_load(cli->config_path, cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	*node = config_local_node(*cfg, cli->node, err, sizeof(err));
+	if (!*node) {
+		log_err("%s", err);
+		config_free(*cfg);
+		*cfg = NULL;
+		return -1;
+	}
 	return 0;
 }

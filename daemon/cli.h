@@ -24,6 +24,13 @@ struct cli_command {
  * becomes cli->argv.  Returns -1 (after logging) on a missing value. */
 int cli_parse_globals(int argc, char **argv, struct cli *cli);
 
+struct config;
+struct config_node;
+
+/* Loads the config and picks this node (--node, else the host name).
+ * Returns 0, or -1 after logging one line; *cfg is freed by the caller. */
+int cli_load_node(const struct cli *cli, struct config **cfg, const struct config_node **node);
+
 /* Commands that act on a node's metadata (daemon/mdcmd.c). */
 int cmd_create(struct cli *cli);
 int cmd_dump_md(struct cli *cli);

@@ -125,6 +125,8 @@ static int cmd_help(struct cli *cli);
 
 static const struct cli_command commands[] = {
 	{ "serve", cmd_serve, "serve FILE-OR-DEVICE [options]: unreplicated NBD export" },
+	{ "create", cmd_create, "create [--force] [--zeroed]: write this node's metadata" },
+	{ "dump-md", cmd_dump_md, "dump-md: print this node's metadata" },
 	{ "version", cmd_version, "version: print the version" },
 	{ "help", cmd_help, "help: this list" },
 };

@@ -1,0 +1,182 @@
+/* The metadata commands: `blkrep create` and `blkrep dump-md`. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/cli.h"
+#include "daemon/config.h"
+#include "daemon/gen.h"
+#include "daemon/mdio.h"
+#include "daemon/meta.h"
+#include "utils/bitmap.h"
+#include "utils/log.h"
+
+struct create_opts {
+	bool force;
+	bool zeroed;
+};
+
+static int parse_create(struct cli *cli, struct create_opts *o)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "zeroed", no_argument, NULL, 'z' },
+		{ 0 },
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(cli->argc, cli->argv, "", opts, NULL)) != -1) {
+		if (c == 'f') {
+			o->force = true;
+		} else if (c == 'z') {
+			o->zeroed = true;
+		} else {
+			log_err("create: unknown option '%s' (usage: create [--force] [--zeroed])",
+				cli->argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind != cli->argc) {
+		log_err("create: unexpected argument '%s'", cli->argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Existing metadata, even unreadable, is only replaced with --force. */
+static int check_existing(struct mdio *m, bool force)
+{
+	struct meta_sb old;
+	char err[512];
+
+	if (mdio_read_sb(m, &old, err, sizeof(err)) == 0) {
+		if (force)
+			return 0;
+		log_err("%s already holds metadata of %s/%s; use create --force to "
+			"overwrite it (this discards the node's replication state)",
+			mdio_where(m), old.resource, old.node);
+		return -1;
+	}
+	if (force || strstr(err, "no blkrep metadata here"))
+		return 0;
+	log_err("%s; use create --force to overwrite it", err);
+	return -1;
+}
+
+static void fill_sb(struct meta_sb *sb, const struct config *cfg,
+		    const struct config_node *node, const struct meta_layout *l, bool zeroed)
+{
+	meta_sb_defaults(sb);
+	snprintf(sb->resource, sizeof(sb->resource), "%s", config_resource_name(cfg));
+	snprintf(sb->node, sizeof(sb->node), "%s", node->name);
+	sb->data_bytes = l->data_bytes;
+	sb->extent_bytes = l->extent_bytes;
+	sb->al_slots = config_al_extents(cfg);
+	sb->gen.current = GEN_CREATED;
+	sb->mode = config_mode(cfg) == CONFIG_ASYNC ? META_MODE_ASYNC : META_MODE_SYNC;
+	/* --zeroed: the user declares the store blank, so both nodes of the
+	 * pair already hold the same (all-zero) data. */
+	sb->flags = zeroed ? META_F_ZEROED : 0;
+	sb->disk = zeroed ? META_DISK_UPTODATE : META_DISK_INCONSISTENT;
+	sb->nbd_index = -1;
+}
+
+int cmd_create(struct cli *cli)
+{
+	struct create_opts o = { 0 };
+	const struct config_node *node;
+	struct config *cfg = NULL;
+	struct mdio *m = NULL;
+	struct meta_sb sb;
+	char err[512];
+	int rc = 1;
+
+	if (parse_create(cli, &o) < 0)
+		return 2;
+	if (cli_load_node(cli, &cfg, &node) < 0)
+		return 1;
+	m = mdio_open(cfg, node, true, err, sizeof(err));
+	if (!m) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (check_existing(m, o.force) < 0)
+		goto out;
+	fill_sb(&sb, cfg, node, mdio_layout(m), o.zeroed);
+	if (mdio_format(m, &sb, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	printf("created metadata for %s/%s in %s: data area %" PRIu64 " bytes, "
+	       "bitmap granularity %u KiB, disk %s\n",
+	       sb.resource, sb.node, mdio_where(m), sb.data_bytes, sb.extent_bytes >> 10,
+	       meta_disk_name(sb.disk));
+	rc = 0;
+out:
+	mdio_close(m);
+	config_free(cfg);
+	return rc;
+}
+
+static int dump_al_and_bitmap(struct mdio *m)
+{
+	const struct meta_layout *l = mdio_layout(m);
+	struct bitmap *bm = bitmap_new(l->nbits);
+	uint32_t ext[META_AL_MAX];
+	unsigned n;
+	char err[512];
+	int rc = -1;
+
+	if (!bm) {
+		log_err("out of memory");
+		return -1;
+	}
+	if (mdio_read_al(m, ext, META_AL_MAX, &n, err, sizeof(err)) < 0 ||
+	    mdio_read_bitmap(m, bm, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	printf("activity log: %u extent(s)", n);
+	for (unsigned i = 0; i < n && i < 16; i++)
+		printf(" %u", ext[i]);
+	printf("%s\n", n > 16 ? " ..." : "");
+	printf("bitmap: %" PRIu64 " of %" PRIu64 " extents out of sync (%" PRIu64 " bytes)\n",
+	       bitmap_count(bm), l->nbits, bitmap_count(bm) * l->extent_bytes);
+	rc = 0;
+out:
+	bitmap_free(bm);
+	return rc;
+}
+
+int cmd_dump_md(struct cli *cli)
+{
+	const struct config_node *node;
+	struct config *cfg = NULL;
+	struct mdio *m = NULL;
+	struct meta_sb sb;
+	char err[512], text[4096];
+	int rc = 1;
+
+	if (cli->argc != 1) {
+		log_err("dump-md takes no arguments");
+		return 2;
+	}
+	if (cli_load_node(cli, &cfg, &node) < 0)
+		return 1;
+	m = mdio_open(cfg, node, false, err, sizeof(err));
+	if (!m || mdio_read_sb(m, &sb, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	meta_sb_to_text(&sb, text, sizeof(text));
+	printf("metadata in %s\n%s", mdio_where(m), text);
+	if (dump_al_and_bitmap(m) == 0)
+		rc = 0;
+out:
+	mdio_close(m);
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,245 @@
+/* A node's metadata on disk.  See mdio.h. */
+#include "mdio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/store.h"
+#include "utils/bitmap.h"
+
+struct mdio {
+	int data_fd;
+	int meta_fd;		/* == data_fd for internal metadata */
+	struct meta_layout layout;
+	int sb_next;		/* the superblock copy the next write goes to */
+	int al_next;
+	char where[300];
+	uint8_t blk[2][META_BLOCK_BYTES];
+};
+
+static int mdio_pread(struct mdio *m, void *buf, size_t len, uint64_t off, char *err,
+		      size_t errlen)
+{
+	ssize_t n = pread(m->meta_fd, buf, len, (off_t)off);
+
+	if (n == (ssize_t)len)
+		return 0;
+	snprintf(err, errlen, "%s: reading metadata at %llu: %s", m->where,
+		 (unsigned long long)off, n < 0 ? strerror(errno) : "short read");
+	return -1;
+}
+
+static int mdio_pwrite(struct mdio *m, const void *buf, size_t len, uint64_t off, char *err,
+		       size_t errlen)
+{
+	ssize_t n = pwrite(m->meta_fd, buf, len, (off_t)off);
+
+	if (n == (ssize_t)len)
+		return 0;
+	snprintf(err, errlen, "%s: writing metadata at %llu: %s", m->where,
+		 (unsigned long long)off, n < 0 ? strerror(errno) : "short write");
+	return -1;
+}
+
+static int mdio_sync(struct mdio *m, char *err, size_t errlen)
+{
+	if (fdatasync(m->meta_fd) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: fdatasync: %s", m->where, strerror(errno));
+	return -1;
+}
+
+static int open_rw(const char *path, int extra, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | extra, 0600);
+
+	if (fd < 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* External metadata: the file must hold the whole meta area. */
+static int mdio_layout_external(struct mdio *m, const char *path, uint64_t backing_bytes,
+				uint32_t extent, bool create, char *err, size_t errlen)
+{
+	uint64_t size;
+	bool blk;
+	const char *why;
+	struct meta_layout want;
+
+	m->meta_fd = open_rw(path, create ? O_CREAT : 0, err, errlen);
+	if (m->meta_fd < 0 || store_fd_size(m->meta_fd, path, &size, &blk, err, errlen) < 0)
+		return -1;
+	if (meta_layout_external(backing_bytes, UINT64_MAX, extent, &want, &why) < 0)
+		goto bad;
+	if (size < want.meta_bytes && create && !blk) {
+		if (ftruncate(m->meta_fd, (off_t)want.meta_bytes) < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		size = want.meta_bytes;
+	}
+	if (meta_layout_external(backing_bytes, size, extent, &m->layout, &why) == 0)
+		return 0;
+bad:
+	snprintf(err, errlen, "%s: %s", path, why);
+	return -1;
+}
+
+struct mdio *mdio_open(const struct config *cfg, const struct config_node *node, bool create,
+		       char *err, size_t errlen)
+{
+	struct mdio *m = calloc(1, sizeof(*m));
+	uint32_t extent = config_bitmap_granularity(cfg);
+	uint64_t size;
+	bool blk;
+	const char *why;
+
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->meta_fd = -1;
+	m->data_fd = open_rw(node->backing, 0, err, errlen);
+	if (m->data_fd < 0 || store_fd_size(m->data_fd, node->backing, &size, &blk, err, errlen))
+		goto fail;
+	if (node->meta) {
+		snprintf(m->where, sizeof(m->where), "%s", node->meta);
+		if (mdio_layout_external(m, node->meta, size, extent, create, err, errlen) < 0)
+			goto fail;
+	} else {
+		snprintf(m->where, sizeof(m->where), "%s (internal)", node->backing);
+		m->meta_fd = m->data_fd;
+		if (meta_layout_internal(size, extent, &m->layout, &why) < 0) {
+			snprintf(err, errlen, "%s: %s", node->backing, why);
+			goto fail;
+		}
+	}
+	return m;
+fail:
+	mdio_close(m);
+	return NULL;
+}
+
+void mdio_close(struct mdio *m)
+{
+	if (!m)
+		return;
+	if (m->meta_fd >= 0 && m->meta_fd != m->data_fd)
+		close(m->meta_fd);
+	if (m->data_fd >= 0)
+		close(m->data_fd);
+	free(m);
+}
+
+const struct meta_layout *mdio_layout(const struct mdio *m)
+{
+	return &m->layout;
+}
+
+const char *mdio_where(const struct mdio *m)
+{
+	return m->where;
+}
+
+int mdio_read_sb(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen)
+{
+	const char *why;
+	int which;
+
+	if (mdio_pread(m, m->blk[0], META_BLOCK_BYTES, m->layout.sb_offset[0], err, errlen) ||
+	    mdio_pread(m, m->blk[1], META_BLOCK_BYTES, m->layout.sb_offset[1], err, errlen))
+		return -1;
+	if (meta_sb_pick(m->blk[0], m->blk[1], sb, &which, &why) < 0) {
+		snprintf(err, errlen, "%s: %s", m->where, why);
+		return -1;
+	}
+	m->sb_next = 1 - which;
+	return 0;
+}
+
+int mdio_write_sb(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen)
+{
+	sb->seq++;
+	meta_sb_encode(sb, m->blk[0]);
+	if (mdio_pwrite(m, m->blk[0], META_BLOCK_BYTES, m->layout.sb_offset[m->sb_next], err,
+			errlen) ||
+	    mdio_sync(m, err, errlen))
+		return -1;
+	m->sb_next = 1 - m->sb_next;
+	return 0;
+}
+
+static int mdio_zero_bitmap(struct mdio *m, char *err, size_t errlen)
+{
+	static const uint8_t zeros[64 << 10];
+
+	for (uint64_t done = 0; done < m->layout.bm_bytes;) {
+		uint64_t n = m->layout.bm_bytes - done;
+
+		n = n < sizeof(zeros) ? n : sizeof(zeros);
+		if (mdio_pwrite(m, zeros, n, m->layout.bm_offset + done, err, errlen) < 0)
+			return -1;
+		done += n;
+	}
+	return 0;
+}
+
+int mdio_format(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen)
+{
+	/* Both copies valid; A (seq 1) wins over B (seq 0). */
+	for (int i = 1; i >= 0; i--) {
+		sb->seq = (uint64_t)(1 - i);
+		meta_sb_encode(sb, m->blk[0]);
+		meta_al_encode((uint64_t)(1 - i), NULL, 0, m->blk[1]);
+		if (mdio_pwrite(m, m->blk[0], META_BLOCK_BYTES, m->layout.sb_offset[i], err,
+				errlen) ||
+		    mdio_pwrite(m, m->blk[1], META_BLOCK_BYTES, m->layout.al_offset[i], err,
+				errlen))
+			return -1;
+	}
+	m->sb_next = 1;
+	m->al_next = 1;
+	if (mdio_zero_bitmap(m, err, errlen) < 0)
+		return -1;
+	return mdio_sync(m, err, errlen);
+}
+
+int mdio_read_al(struct mdio *m, uint32_t *ext, unsigned max, unsigned *n, char *err,
+		 size_t errlen)
+{
+	const char *why;
+	uint64_t seq;
+	int which;
+
+	if (mdio_pread(m, m->blk[0], META_BLOCK_BYTES, m->layout.al_offset[0], err, errlen) ||
+	    mdio_pread(m, m->blk[1], META_BLOCK_BYTES, m->layout.al_offset[1], err, errlen))
+		return -1;
+	if (meta_al_pick(m->blk[0], m->blk[1], &seq, ext, max, n, &which, &why) < 0) {
+		snprintf(err, errlen, "%s: activity log: %s", m->where, why);
+		return -1;
+	}
+	m->al_next = 1 - which;
+	return 0;
+}
+
+int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen)
+{
+	for (uint64_t p = 0; p < bitmap_pages(bm); p++) {
+		if (mdio_pread(m, m->blk[0], META_BLOCK_BYTES,
+			       m->layout.bm_offset + p * META_BLOCK_BYTES, err, errlen) < 0)
+			return -1;
+		if (bitmap_decode_page(bm, p, m->blk[0]) < 0) {
+			snprintf(err, errlen, "%s: bitmap page %llu out of range", m->where,
+				 (unsigned long long)p);
+			return -1;
+		}
+		bitmap_clear_dirty(bm, p);
+	}
+	return 0;
+}

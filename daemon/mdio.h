@@ -1,0 +1,52 @@
+/* A node's metadata on disk: opening the backing store and the meta area
+ * (internal, at the end of the backing store, or an external file), and
+ * reading and writing the superblock, the activity-log snapshot and the
+ * bitmap with plain synchronous I/O.  Used by the metadata commands and at
+ * daemon start and stop; the hot path writes activity-log blocks through
+ * its own ring at the offsets in mdio_layout().
+ * Daemon-level: functions return -1 with a one-line reason in err. */
+#ifndef BLKREP_MDIO_H
+#define BLKREP_MDIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/meta.h"
+
+struct config;
+struct config_node;
+struct bitmap;
+struct mdio;
+
+/* Opens the node's backing store and meta area and computes the layout.
+ * With create, a missing or short external meta file is created or
+ * extended to the size the layout needs. */
+struct mdio *mdio_open(const struct config *cfg, const struct config_node *node, bool create,
+		       char *err, size_t errlen);
+void mdio_close(struct mdio *m);
+
+const struct meta_layout *mdio_layout(const struct mdio *m);
+
+/* Where the metadata lives, for messages: "PATH (internal)" or "PATH". */
+const char *mdio_where(const struct mdio *m);
+
+/* Reads the current superblock.  Fails with the decoder's reason when there
+ * is none or it is corrupt. */
+int mdio_read_sb(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen);
+
+/* Writes sb (seq bumped) to the copy not read last, then fdatasync. */
+int mdio_write_sb(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen);
+
+/* Writes fresh metadata: both superblock copies, an empty activity log and
+ * an all-clean bitmap. */
+int mdio_format(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen);
+
+/* Reads the activity-log extents (up to max) into ext; *n gets the count. */
+int mdio_read_al(struct mdio *m, uint32_t *ext, unsigned max, unsigned *n, char *err,
+		 size_t errlen);
+
+/* Reads the dirty bitmap into bm (bitmap_nbits(bm) == layout nbits). */
+int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
+
+#endif
