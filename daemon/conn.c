@@ -231,19 +231,19 @@ static void slot_block_status(struct slot *s)
 	slot_reply(s);
 }
 
-static void slot_prep(struct slot *s, struct io_uring_sqe *sqe, enum stage stage)
+/* The ring entry for a slot's disk operation; the slot is then in stage. */
+static struct io_uring_sqe *slot_sqe(struct slot *s, enum stage stage)
 {
-	io_uring_sqe_set_data(sqe, &s->op);
 	s->stage = stage;
 	s->c->pending++;
+	return server_sqe(s->c->srv, &s->op);
 }
 
 static void slot_sync(struct slot *s)
 {
-	struct io_uring_sqe *sqe = server_sqe(s->c->srv);
+	struct io_uring_sqe *sqe = slot_sqe(s, ST_SYNC);
 
 	io_uring_prep_fsync(sqe, store_fd_for(s->c->st, 1, 1), IORING_FSYNC_DATASYNC);
-	slot_prep(s, sqe, ST_SYNC);
 }
 
 static void slot_submit_zero(struct slot *s, struct io_uring_sqe *sqe)
@@ -288,7 +288,7 @@ static void slot_submit(struct slot *s)
 
 		return slot_io_done(s, n < 0 ? -errno : (int)n);
 	}
-	sqe = server_sqe(s->c->srv);
+	sqe = slot_sqe(s, ST_IO);
 	switch (r->type) {
 	case NBD_CMD_READ:
 		io_uring_prep_read(sqe, fd, s->buf + s->done, (unsigned)left, off);
@@ -312,7 +312,6 @@ static void slot_submit(struct slot *s)
 		io_uring_prep_fadvise(sqe, fd, r->offset, (off_t)r->length, POSIX_FADV_WILLNEED);
 		break;
 	}
-	slot_prep(s, sqe, ST_IO);
 }
 
 /* A zeroing step finished: fall back, continue, or finish. */
@@ -518,7 +517,7 @@ static void conn_arm_recv(struct conn *c)
 		return;
 	if (c->rpos == c->rend)
 		c->rpos = c->rend = 0;
-	sqe = server_sqe(c->srv);
+	sqe = server_sqe(c->srv, &c->recv_op);
 	if (p && c->rpos == c->rend && p->req.length - p->done >= DIRECT_RECV_MIN) {
 		io_uring_prep_recv(sqe, c->fd, p->buf + p->done, p->req.length - p->done,
 				   MSG_WAITALL);
@@ -532,7 +531,6 @@ static void conn_arm_recv(struct conn *c)
 		io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rend, RBUF_SIZE - c->rend, 0);
 		c->recv_direct = false;
 	}
-	io_uring_sqe_set_data(sqe, &c->recv_op);
 	c->recv_busy = true;
 	c->pending++;
 }
@@ -581,12 +579,11 @@ static void conn_on_recv(struct conn *c, int res)
 
 static void conn_submit_send(struct conn *c)
 {
-	struct io_uring_sqe *sqe = server_sqe(c->srv);
+	struct io_uring_sqe *sqe = server_sqe(c->srv, &c->send_op);
 
 	c->msg.msg_iov = c->iov + c->iov_pos;
 	c->msg.msg_iovlen = c->iov_cnt - c->iov_pos;
 	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
-	io_uring_sqe_set_data(sqe, &c->send_op);
 	c->send_busy = true;
 	c->pending++;
 }
@@ -742,36 +739,37 @@ static void conn_after(struct conn *c)
 		conn_destroy(c);
 }
 
-void conn_complete(struct ioop *op, int res)
+static void conn_recv_done(struct ioop *op, int res)
 {
-	struct conn *c;
+	struct conn *c = container_of(op, struct conn, recv_op);
 
-	switch (op->kind) {
-	case IOOP_CONN_RECV:
-		c = container_of(op, struct conn, recv_op);
-		c->pending--;
-		c->progress += res > 0;
-		conn_on_recv(c, res);
-		break;
-	case IOOP_CONN_SEND:
-		c = container_of(op, struct conn, send_op);
-		c->pending--;
-		c->progress += res > 0;
-		conn_on_send(c, res);
-		break;
-	default: {
-		struct slot *s = container_of(op, struct slot, op);
+	c->pending--;
+	c->progress += res > 0;
+	conn_on_recv(c, res);
+	conn_after(c);
+}
 
-		c = s->c;
-		c->pending--;
-		c->progress++;
-		if (c->dead)
-			slot_release(s);
-		else
-			slot_io_done(s, res);
-		break;
-	}
-	}
+static void conn_send_done(struct ioop *op, int res)
+{
+	struct conn *c = container_of(op, struct conn, send_op);
+
+	c->pending--;
+	c->progress += res > 0;
+	conn_on_send(c, res);
+	conn_after(c);
+}
+
+static void slot_done(struct ioop *op, int res)
+{
+	struct slot *s = container_of(op, struct slot, op);
+	struct conn *c = s->c;
+
+	c->pending--;
+	c->progress++;
+	if (c->dead)
+		slot_release(s);
+	else
+		slot_io_done(s, res);
 	conn_after(c);
 }
 
@@ -831,12 +829,12 @@ struct conn *conn_new(struct server *srv, int fd)
 	c->srv = srv;
 	c->st = server_store(srv);
 	c->fd = fd;
-	c->recv_op.kind = IOOP_CONN_RECV;
-	c->send_op.kind = IOOP_CONN_SEND;
+	c->recv_op.done = conn_recv_done;
+	c->send_op.done = conn_send_done;
 	c->q_head = c->q_tail = NOSLOT;
 	c->nfree = CONN_SLOTS;
 	for (uint16_t i = 0; i < CONN_SLOTS; i++) {
-		c->slots[i].op.kind = IOOP_SLOT;
+		c->slots[i].op.done = slot_done;
 		c->slots[i].c = c;
 		c->slots[i].next = (uint16_t)(i + 1 < CONN_SLOTS ? i + 1 : NOSLOT);
 	}

@@ -1,8 +1,8 @@
 /* One NBD client connection: its handshake, its request slots, and its
- * single send chain.  The server's loop hands it the completions of the
- * operations it submitted (conn_complete) and wakes it when a buffer it
- * waited for is free (conn_resume).  A connection frees itself once it is
- * dead and nothing of it is in flight. */
+ * single send chain.  The loop hands it the completions of what it
+ * submitted (ioop callbacks); the server wakes it when a buffer it waited
+ * for is free (conn_resume).  A connection frees itself once it is dead and
+ * nothing of it is in flight. */
 #ifndef BLKREP_CONN_H
 #define BLKREP_CONN_H
 
@@ -10,14 +10,10 @@
 
 struct conn;
 struct server;
-struct ioop;
 
 /* Takes over a connected socket and starts the handshake.  On failure the
  * socket is closed and NULL returned. */
 struct conn *conn_new(struct server *s, int fd);
-
-/* A completion of an operation whose ioop kind is >= IOOP_CONN_FIRST. */
-void conn_complete(struct ioop *op, int res);
 
 /* The buffer the connection waited for, from server_get_buffer(). */
 void conn_resume(struct conn *c, void *buf);

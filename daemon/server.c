@@ -1,9 +1,9 @@
-/* The NBD server's event loop.  See server.h.
+/* The NBD server: listening sockets, client connections, the bounded
+ * buffer pool and its wait queue, on a loop it is given.  See server.h.
  *
- * One thread, one ring: submit and wait once, drain a batch of completions,
- * dispatch each on the kind of its ioop, then wake connections waiting for
- * buffers.  Waking is deferred to the end of the batch so that returning a
- * buffer never re-enters a connection from inside another one. */
+ * Buffer waiters are woken, and replies sent, once per batch of
+ * completions (loop hooks), so that returning a buffer never re-enters a
+ * connection from inside another one. */
 #include "server.h"
 
 #include <errno.h>
@@ -17,18 +17,18 @@
 
 #include "daemon/conn.h"
 #include "daemon/ioop.h"
+#include "daemon/loop.h"
 #include "daemon/store.h"
 #include "nbd/wire.h"
 #include "utils/bufpool.h"
 #include "utils/log.h"
 
 #define MAX_CONNS	128
-#define RING_ENTRIES	256
-#define CQ_ENTRIES	4096
 #define STOP_GRACE_S	10	/* then connections still busy are dropped */
 
 struct listener {
 	struct ioop op;
+	struct server *srv;
 	int fd;
 };
 
@@ -44,8 +44,7 @@ struct waiter {
 #define MAX_BYPASS_POOLS	4
 
 struct server {
-	struct io_uring ring;
-	bool ring_ready;
+	struct loop *loop;
 	struct store *st;
 	struct bufpool *pool;
 	struct nbd_hs_export exp;
@@ -53,9 +52,6 @@ struct server {
 	int nlis;
 	const char *unix_paths[LISTEN_MAX];
 	int nunix;
-	struct ioop sig_op;
-	int sigfd;
-	struct signalfd_siginfo si;
 	struct ioop timer_op;
 	struct __kernel_timespec grace;
 	struct ioop tick_op;
@@ -72,15 +68,9 @@ struct server {
 
 /* --- for conn.c --- */
 
-struct io_uring_sqe *server_sqe(struct server *s)
+struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-
-	while (!sqe) {
-		(void)io_uring_submit(&s->ring);
-		sqe = io_uring_get_sqe(&s->ring);
-	}
-	return sqe;
+	return loop_sqe(s->loop, op);
 }
 
 struct store *server_store(struct server *s)
@@ -134,8 +124,10 @@ void server_flush_later(struct server *s, struct conn *c)
 	s->flushq[s->nflush++] = c;
 }
 
-static void server_flush(struct server *s)
+static void server_flush(void *arg)
 {
+	struct server *s = arg;
+
 	for (int i = 0; i < s->nflush; i++)
 		if (s->flushq[i])
 			conn_flush(s->flushq[i]);
@@ -158,8 +150,10 @@ static unsigned server_pick_waiter(const struct server *s)
 
 /* Serves waiting connections while the pool can.  If the pick does not
  * fit, nothing larger does either (buddy blocks). */
-static void server_wake_waiters(struct server *s)
+static void server_wake_waiters(void *arg)
 {
+	struct server *s = arg;
+
 	while (s->wake && s->wq_len) {
 		unsigned i = server_pick_waiter(s);
 		struct waiter w = s->waitq[i];
@@ -175,18 +169,21 @@ static void server_wake_waiters(struct server *s)
 	s->wake = false;
 }
 
-/* --- listeners, signals, stopping --- */
+/* --- listeners, ticks, stopping --- */
+
+static void server_on_accept(struct ioop *op, int res);
 
 static void server_arm_accept(struct server *s, struct listener *l)
 {
-	struct io_uring_sqe *sqe = server_sqe(s);
+	struct io_uring_sqe *sqe = server_sqe(s, &l->op);
 
 	io_uring_prep_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
-	io_uring_sqe_set_data(sqe, &l->op);
 }
 
-static void server_on_accept(struct server *s, struct listener *l, int res)
+static void server_on_accept(struct ioop *op, int res)
 {
+	struct listener *l = container_of(op, struct listener, op);
+	struct server *s = l->srv;
 	struct conn *c;
 
 	if (s->stopping) {
@@ -205,28 +202,23 @@ static void server_on_accept(struct server *s, struct listener *l, int res)
 	server_arm_accept(s, l);
 }
 
-static void server_arm_signal(struct server *s)
-{
-	struct io_uring_sqe *sqe = server_sqe(s);
-
-	io_uring_prep_read(sqe, s->sigfd, &s->si, sizeof(s->si), 0);
-	io_uring_sqe_set_data(sqe, &s->sig_op);
-}
-
 static void server_arm_tick(struct server *s)
 {
-	struct io_uring_sqe *sqe = server_sqe(s);
+	struct io_uring_sqe *sqe = server_sqe(s, &s->tick_op);
 
 	s->tick.tv_sec = 1;
 	io_uring_prep_timeout(sqe, &s->tick, 0, 0);
-	io_uring_sqe_set_data(sqe, &s->tick_op);
 }
 
 /* Drops clients that sit on buffers others wait for (see conn_tick). */
-static void server_on_tick(struct server *s)
+static void server_on_tick(struct ioop *op, int res)
 {
+	struct server *s = container_of(op, struct server, tick_op);
 	bool contended = s->wq_len > 0;
 
+	(void)res;
+	if (s->stopping && !s->nconns)
+		return;	/* the loop is ending: do not rearm */
 	for (int i = s->nconns - 1; i >= 0; i--)
 		if (i < s->nconns)
 			conn_tick(s->conns[i], contended);
@@ -242,171 +234,44 @@ static void server_stop_conns(struct server *s, bool hard)
 			conn_stop(s->conns[i], hard);
 }
 
-static void server_begin_stop(struct server *s)
+static void server_on_grace(struct ioop *op, int res)
+{
+	struct server *s = container_of(op, struct server, timer_op);
+
+	(void)res;
+	if (s->nconns)
+		log_warn("%d connection(s) still busy after %d s: dropping them", s->nconns,
+			 STOP_GRACE_S);
+	server_stop_conns(s, true);
+}
+
+void server_stop(struct server *s, bool hard)
 {
 	struct io_uring_sqe *sqe;
 
+	if (s->stopping) {
+		if (hard)
+			server_stop_conns(s, true);
+		return;
+	}
 	s->stopping = true;
 	log_info("stopping: finishing %d connection(s)", s->nconns);
 	for (int i = 0; i < s->nlis; i++) {
-		sqe = server_sqe(s);
+		sqe = server_sqe(s, NULL);
 		io_uring_prep_cancel(sqe, &s->lis[i].op, 0);
-		io_uring_sqe_set_data(sqe, NULL);
 	}
 	s->grace.tv_sec = STOP_GRACE_S;
-	sqe = server_sqe(s);
+	sqe = server_sqe(s, &s->timer_op);
 	io_uring_prep_timeout(sqe, &s->grace, 0, 0);
-	io_uring_sqe_set_data(sqe, &s->timer_op);
-	server_stop_conns(s, false);
+	server_stop_conns(s, hard);
 }
 
-static void server_on_signal(struct server *s, int res)
+bool server_done(const struct server *s)
 {
-	if (res < 0 && res != -EINTR && res != -EAGAIN) {
-		log_err("signalfd: %s", strerror(-res));
-		server_begin_stop(s);
-		return;
-	}
-	if (res > 0 && s->stopping) {
-		log_info("second signal: dropping the remaining connections");
-		server_stop_conns(s, true);
-	} else if (res > 0) {
-		server_begin_stop(s);
-	}
-	server_arm_signal(s);
-}
-
-static void server_dispatch(struct server *s, struct io_uring_cqe *cqe)
-{
-	struct ioop *op = io_uring_cqe_get_data(cqe);
-
-	if (!op)
-		return;	/* a cancel request */
-	switch (op->kind) {
-	case IOOP_ACCEPT:
-		server_on_accept(s, container_of(op, struct listener, op), cqe->res);
-		break;
-	case IOOP_SIGNAL:
-		server_on_signal(s, cqe->res);
-		break;
-	case IOOP_TICK:
-		server_on_tick(s);
-		break;
-	case IOOP_TIMER:
-		if (s->nconns)
-			log_warn("%d connection(s) still busy after %d s: dropping them",
-				 s->nconns, STOP_GRACE_S);
-		server_stop_conns(s, true);
-		break;
-	default:
-		conn_complete(op, cqe->res);
-		break;
-	}
-}
-
-static int server_loop(struct server *s)
-{
-	struct io_uring_cqe *cqe;
-	unsigned head, n;
-	int rc;
-
-	while (!s->stopping || s->nconns) {
-		rc = io_uring_submit_and_wait(&s->ring, 1);
-		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-			log_err("io_uring_submit_and_wait: %s", strerror(-rc));
-			return -1;
-		}
-		n = 0;
-		io_uring_for_each_cqe(&s->ring, head, cqe) {
-			server_dispatch(s, cqe);
-			n++;
-		}
-		io_uring_cq_advance(&s->ring, n);
-		server_wake_waiters(s);
-		server_flush(s);
-	}
-	return 0;
+	return s->stopping && s->nconns == 0;
 }
 
 /* --- set-up --- */
-
-/* Fails clearly on a kernel too old for the data path, rather than with
- * EINVAL on the first request. */
-static int server_probe(struct server *s)
-{
-	static const struct {
-		int op;
-		const char *name;
-	} need[] = {
-		{ IORING_OP_READ, "READ" }, { IORING_OP_WRITE, "WRITE" },
-		{ IORING_OP_RECV, "RECV" }, { IORING_OP_SENDMSG, "SENDMSG" },
-		{ IORING_OP_FSYNC, "FSYNC" }, { IORING_OP_FALLOCATE, "FALLOCATE" },
-		{ IORING_OP_ACCEPT, "ACCEPT" }, { IORING_OP_FADVISE, "FADVISE" },
-		{ IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL" }, { IORING_OP_TIMEOUT, "TIMEOUT" },
-	};
-	struct io_uring_probe *p = io_uring_get_probe_ring(&s->ring);
-	int rc = 0;
-
-	if (!p) {
-		log_err("io_uring: cannot probe supported operations");
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-		if (!io_uring_opcode_supported(p, need[i].op)) {
-			log_err("io_uring: this kernel lacks IORING_OP_%s (need Linux 5.6+)",
-				need[i].name);
-			rc = -1;
-		}
-	}
-	io_uring_free_probe(p);
-	return rc;
-}
-
-/* Newer kernels run completions cheaper with these flags; 6.1 has them
- * all, older ones fall back step by step. */
-static int server_ring_init(struct server *s)
-{
-	static const unsigned flag_sets[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_COOP_TASKRUN,
-		0,
-	};
-	int rc = -EINVAL;
-
-	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
-		struct io_uring_params p = {
-			.flags = flag_sets[i] | IORING_SETUP_CQSIZE,
-			.cq_entries = CQ_ENTRIES,
-		};
-
-		rc = io_uring_queue_init_params(RING_ENTRIES, &s->ring, &p);
-		if (rc == 0) {
-			s->ring_ready = true;
-			return server_probe(s);
-		}
-	}
-	log_err("io_uring_queue_init: %s", strerror(-rc));
-	return -1;
-}
-
-static int server_signals(struct server *s)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
-	    (s->sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
-		log_err("signalfd: %s", strerror(errno));
-		return -1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	s->sig_op.kind = IOOP_SIGNAL;
-	s->timer_op.kind = IOOP_TIMER;
-	s->tick_op.kind = IOOP_TICK;
-	return 0;
-}
 
 static int server_listen(struct server *s, const struct server_opts *o)
 {
@@ -432,7 +297,8 @@ static int server_listen(struct server *s, const struct server_opts *o)
 		log_info("serving %d socket(s) from socket activation", n);
 	}
 	for (int i = 0; i < n; i++) {
-		s->lis[i].op.kind = IOOP_ACCEPT;
+		s->lis[i].op.done = server_on_accept;
+		s->lis[i].srv = s;
 		s->lis[i].fd = fds[i];
 	}
 	s->nlis = n;
@@ -444,16 +310,14 @@ fail:
 	return -1;
 }
 
-static void server_free(struct server *s)
+void server_free(struct server *s)
 {
-	if (s->ring_ready)
-		io_uring_queue_exit(&s->ring);
+	if (!s)
+		return;
 	for (int i = 0; i < s->nlis; i++)
 		close(s->lis[i].fd);
 	for (int i = 0; i < s->nunix; i++)
 		(void)unlink(s->unix_paths[i]);
-	if (s->sigfd >= 0)
-		close(s->sigfd);
 	bufpool_free(s->pool);
 	store_close(s->st);
 	free(s);
@@ -464,6 +328,8 @@ static int server_setup(struct server *s, const struct server_opts *o)
 	struct store_opts so = { .read_only = o->read_only, .direct = o->direct };
 	char err[512];
 
+	if (server_listen(s, o) < 0)
+		return -1;
 	s->st = store_open(o->path, &so, err, sizeof(err));
 	if (!s->st) {
 		log_err("%s", err);
@@ -483,34 +349,106 @@ static int server_setup(struct server *s, const struct server_opts *o)
 		.pref_block = 4096,
 		.max_block = NBD_MAX_PAYLOAD,
 	};
-	if (server_signals(s) < 0 || server_listen(s, o) < 0 || server_ring_init(s) < 0)
-		return -1;
 	return 0;
+}
+
+struct server *server_new(struct loop *loop, const struct server_opts *o)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		log_err("out of memory");
+		return NULL;
+	}
+	s->loop = loop;
+	s->timer_op.done = server_on_grace;
+	s->tick_op.done = server_on_tick;
+	if (server_setup(s, o) < 0) {
+		server_free(s);
+		return NULL;
+	}
+	log_info("serving %s (%llu bytes%s%s)", o->path,
+		 (unsigned long long)store_size(s->st), o->read_only ? ", read-only" : "",
+		 store_align(s->st) > 1 ? ", O_DIRECT" : "");
+	loop_add_hook(loop, server_wake_waiters, s);
+	loop_add_hook(loop, server_flush, s);
+	for (int i = 0; i < s->nlis; i++)
+		server_arm_accept(s, &s->lis[i]);
+	server_arm_tick(s);
+	return s;
+}
+
+/* --- `blkrep serve`: a server alone on its loop until a signal --- */
+
+struct serve_run {
+	struct server *srv;
+	struct ioop sig_op;
+	int sigfd;
+	struct signalfd_siginfo si;
+};
+
+static void serve_arm_signal(struct serve_run *r)
+{
+	struct io_uring_sqe *sqe = loop_sqe(r->srv->loop, &r->sig_op);
+
+	io_uring_prep_read(sqe, r->sigfd, &r->si, sizeof(r->si), 0);
+}
+
+/* First signal: finish what is in flight.  Second: drop everything. */
+static void serve_on_signal(struct ioop *op, int res)
+{
+	struct serve_run *r = container_of(op, struct serve_run, sig_op);
+
+	if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		log_err("signalfd: %s", strerror(-res));
+		server_stop(r->srv, false);
+		return;
+	}
+	if (res > 0 && r->srv->stopping)
+		log_info("second signal: dropping the remaining connections");
+	if (res > 0)
+		server_stop(r->srv, r->srv->stopping);
+	serve_arm_signal(r);
+}
+
+static int serve_signals(struct serve_run *r)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
+	    (r->sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	r->sig_op.done = serve_on_signal;
+	return 0;
+}
+
+static bool serve_keep_going(void *arg)
+{
+	return !server_done(((struct serve_run *)arg)->srv);
 }
 
 int server_run(const struct server_opts *o)
 {
-	struct server *s = calloc(1, sizeof(*s));
+	struct serve_run r = { .sigfd = -1 };
+	struct loop *loop = NULL;
 	int rc = 1;
 
-	if (!s) {
-		log_err("out of memory");
-		return 1;
-	}
-	s->sigfd = -1;
-	if (server_setup(s, o) < 0)
+	if (serve_signals(&r) < 0 || !(loop = loop_new()) || !(r.srv = server_new(loop, o)))
 		goto out;
-	log_info("serving %s (%llu bytes%s%s)", o->path,
-		 (unsigned long long)store_size(s->st), o->read_only ? ", read-only" : "",
-		 store_align(s->st) > 1 ? ", O_DIRECT" : "");
-	for (int i = 0; i < s->nlis; i++)
-		server_arm_accept(s, &s->lis[i]);
-	server_arm_signal(s);
-	server_arm_tick(s);
-	if (server_loop(s) == 0)
+	serve_arm_signal(&r);
+	if (loop_run(loop, serve_keep_going, &r) == 0)
 		rc = 0;
 	log_info("stopped");
 out:
-	server_free(s);
+	server_free(r.srv);
+	loop_free(loop);
+	if (r.sigfd >= 0)
+		close(r.sigfd);
 	return rc;
 }

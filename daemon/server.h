@@ -1,8 +1,6 @@
-/* The NBD server's event loop: one io_uring that owns the listening
- * sockets, every connection, the signal fd and the backing store.  It
- * accepts clients, dispatches completions to conn.c, and shares the bounded
- * buffer pool fairly: a connection that finds the pool empty waits in FIFO
- * order until enough is returned. */
+/* The NBD server on an event loop: the listening sockets, every client
+ * connection and the backing store.  It accepts clients and shares the
+ * bounded buffer pool fairly among them (see docs/ARCHITECTURE.md). */
 #ifndef BLKREP_SERVER_H
 #define BLKREP_SERVER_H
 
@@ -23,17 +21,34 @@ struct server_opts {
 	size_t pool_bytes;		/* payload buffer pool */
 };
 
-/* Runs the server until SIGINT or SIGTERM.  Returns the process exit code. */
-int server_run(const struct server_opts *o);
-
-/* --- for conn.c --- */
 struct server;
 struct conn;
+struct loop;
+struct ioop;
 struct io_uring_sqe;
 struct store;
 
-/* A submission queue entry; submits pending ones when the queue is full. */
-struct io_uring_sqe *server_sqe(struct server *s);
+/* `blkrep serve`: a server alone on its own loop until SIGINT or SIGTERM.
+ * Returns the process exit code. */
+int server_run(const struct server_opts *o);
+
+/* Opens the store, binds the listeners and starts accepting on loop.
+ * Returns NULL after logging why. */
+struct server *server_new(struct loop *loop, const struct server_opts *o);
+
+/* Stops accepting; connections finish what is in flight (hard: are
+ * dropped).  server_done() is true once none is left. */
+void server_stop(struct server *s, bool hard);
+bool server_done(const struct server *s);
+
+/* Only once the loop has stopped running: its timers and accepts refer
+ * to the server. */
+void server_free(struct server *s);
+
+/* --- for conn.c --- */
+
+/* A submission queue entry whose completion goes to op. */
+struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op);
 struct store *server_store(struct server *s);
 const struct nbd_hs_export *server_export(const struct server *s);
 
