@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/gen.h"
+
 #define META_BLOCK_BYTES	4096U
 #define META_VERSION		1U
 
@@ -97,14 +99,9 @@ enum meta_mode {
 	META_MODE_ASYNC,
 };
 
-#define META_GEN_HISTORY	4
-
-/* Generation identifiers (see DESIGN.md, "Roles, data states, generations"). */
-struct meta_gen {
-	uint64_t current;
-	uint64_t bitmap;	/* the generation the dirty bitmap is relative to */
-	uint64_t history[META_GEN_HISTORY];
-};
+/* Generation identifiers are gen.h's (DESIGN.md, "Roles, data states,
+ * generations"); the superblock stores GEN_HISTORY of them. */
+#define META_GEN_HISTORY	GEN_HISTORY
 
 /* The superblock in host form.  Names are NUL-terminated. */
 struct meta_sb {
@@ -115,7 +112,7 @@ struct meta_sb {
 	uint32_t extent_bytes;
 	uint32_t al_extent_bytes;
 	uint32_t al_slots;
-	struct meta_gen gen;
+	struct gen_ids gen;
 	uint32_t flags;		/* META_F_* */
 	enum meta_disk disk;
 	enum meta_disk peer_disk;
