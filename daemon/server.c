@@ -48,6 +48,8 @@ struct server {
 	struct store *st;
 	struct bufpool *pool;
 	struct nbd_hs_export exp;
+	void (*on_write)(void *arg, uint64_t offset, uint64_t length);
+	void *on_write_arg;
 	struct listener lis[LISTEN_MAX];
 	int nlis;
 	const char *unix_paths[LISTEN_MAX];
@@ -81,6 +83,12 @@ struct store *server_store(struct server *s)
 const struct nbd_hs_export *server_export(const struct server *s)
 {
 	return &s->exp;
+}
+
+void server_will_write(struct server *s, uint64_t offset, uint64_t length)
+{
+	if (s->on_write)
+		s->on_write(s->on_write_arg, offset, length);
 }
 
 void *server_get_buffer(struct server *s, struct conn *c, size_t len)
@@ -325,7 +333,11 @@ void server_free(struct server *s)
 
 static int server_setup(struct server *s, const struct server_opts *o)
 {
-	struct store_opts so = { .read_only = o->read_only, .direct = o->direct };
+	struct store_opts so = {
+		.read_only = o->read_only,
+		.direct = o->direct,
+		.size_limit = o->size_limit,
+	};
 	char err[512];
 
 	if (server_listen(s, o) < 0)
@@ -361,6 +373,8 @@ struct server *server_new(struct loop *loop, const struct server_opts *o)
 		return NULL;
 	}
 	s->loop = loop;
+	s->on_write = o->on_write;
+	s->on_write_arg = o->on_write_arg;
 	s->timer_op.done = server_on_grace;
 	s->tick_op.done = server_on_tick;
 	if (server_setup(s, o) < 0) {

@@ -19,6 +19,11 @@ struct server_opts {
 	const char *listen[LISTEN_MAX];	/* addresses; none = default */
 	int nlisten;
 	size_t pool_bytes;		/* payload buffer pool */
+	uint64_t size_limit;		/* export only the first bytes; 0: all */
+	/* Optional: told before any write, TRIM or WRITE_ZEROES is submitted
+	 * (a standalone primary marks the range out of sync). */
+	void (*on_write)(void *arg, uint64_t offset, uint64_t length);
+	void *on_write_arg;
 };
 
 struct server;
@@ -51,6 +56,9 @@ void server_free(struct server *s);
 struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op);
 struct store *server_store(struct server *s);
 const struct nbd_hs_export *server_export(const struct server *s);
+
+/* Calls the on_write hook: before a write-type request is submitted. */
+void server_will_write(struct server *s, uint64_t offset, uint64_t length);
 
 /* Takes a buffer of len bytes, or returns NULL and queues c to be resumed
  * by conn_resume() once the pool can serve it. */

@@ -105,6 +105,8 @@ struct store *store_open(const char *path, const struct store_opts *o, char *err
 	}
 	if (store_fd_size(st->fd, path, &st->size, &st->is_blockdev, err, errlen) < 0)
 		goto fail;
+	if (o->size_limit && o->size_limit < st->size)
+		st->size = o->size_limit;
 	if (posix_memalign(&st->zeros, 4096, STORE_ZERO_BUF)) {
 		st->zeros = NULL;
 		snprintf(err, errlen, "out of memory");

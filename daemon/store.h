@@ -13,6 +13,7 @@
 struct store_opts {
 	bool read_only;
 	bool direct;		/* O_DIRECT for aligned requests */
+	uint64_t size_limit;	/* serve only the first bytes (a node's data area); 0: all */
 };
 
 /* Ways to zero a range, cheapest first. */
