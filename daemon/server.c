@@ -58,6 +58,7 @@ struct server {
 	struct __kernel_timespec grace;
 	struct ioop tick_op;
 	struct __kernel_timespec tick;
+	unsigned ops;		/* accepts and timers in flight */
 	bool stopping;
 	struct conn *conns[MAX_CONNS];
 	int nconns;
@@ -73,6 +74,11 @@ struct server {
 struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op)
 {
 	return loop_sqe(s->loop, op);
+}
+
+static void server_cancel(struct server *s, struct ioop *op)
+{
+	io_uring_prep_cancel(server_sqe(s, NULL), op, 0);
 }
 
 struct store *server_store(struct server *s)
@@ -125,6 +131,8 @@ void server_forget(struct server *s, struct conn *c)
 			break;
 		}
 	}
+	if (s->stopping && !s->nconns)
+		server_cancel(s, &s->timer_op);	/* the grace period */
 }
 
 void server_flush_later(struct server *s, struct conn *c)
@@ -185,6 +193,7 @@ static void server_arm_accept(struct server *s, struct listener *l)
 {
 	struct io_uring_sqe *sqe = server_sqe(s, &l->op);
 
+	s->ops++;
 	io_uring_prep_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
 }
 
@@ -194,6 +203,7 @@ static void server_on_accept(struct ioop *op, int res)
 	struct server *s = l->srv;
 	struct conn *c;
 
+	s->ops--;
 	if (s->stopping) {
 		if (res >= 0)
 			close(res);
@@ -214,6 +224,7 @@ static void server_arm_tick(struct server *s)
 {
 	struct io_uring_sqe *sqe = server_sqe(s, &s->tick_op);
 
+	s->ops++;
 	s->tick.tv_sec = 1;
 	io_uring_prep_timeout(sqe, &s->tick, 0, 0);
 }
@@ -225,8 +236,9 @@ static void server_on_tick(struct ioop *op, int res)
 	bool contended = s->wq_len > 0;
 
 	(void)res;
-	if (s->stopping && !s->nconns)
-		return;	/* the loop is ending: do not rearm */
+	s->ops--;
+	if (s->stopping)
+		return;	/* cancelled, or about to be */
 	for (int i = s->nconns - 1; i >= 0; i--)
 		if (i < s->nconns)
 			conn_tick(s->conns[i], contended);
@@ -246,7 +258,9 @@ static void server_on_grace(struct ioop *op, int res)
 {
 	struct server *s = container_of(op, struct server, timer_op);
 
-	(void)res;
+	s->ops--;
+	if (res == -ECANCELED)
+		return;
 	if (s->nconns)
 		log_warn("%d connection(s) still busy after %d s: dropping them", s->nconns,
 			 STOP_GRACE_S);
@@ -264,19 +278,21 @@ void server_stop(struct server *s, bool hard)
 	}
 	s->stopping = true;
 	log_info("stopping: finishing %d connection(s)", s->nconns);
-	for (int i = 0; i < s->nlis; i++) {
-		sqe = server_sqe(s, NULL);
-		io_uring_prep_cancel(sqe, &s->lis[i].op, 0);
-	}
+	for (int i = 0; i < s->nlis; i++)
+		server_cancel(s, &s->lis[i].op);
+	server_cancel(s, &s->tick_op);
 	s->grace.tv_sec = STOP_GRACE_S;
 	sqe = server_sqe(s, &s->timer_op);
 	io_uring_prep_timeout(sqe, &s->grace, 0, 0);
+	s->ops++;
 	server_stop_conns(s, hard);
+	if (!s->nconns)
+		server_cancel(s, &s->timer_op);
 }
 
 bool server_done(const struct server *s)
 {
-	return s->stopping && s->nconns == 0;
+	return s->stopping && s->nconns == 0 && s->ops == 0;
 }
 
 /* --- set-up --- */

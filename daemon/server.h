@@ -42,12 +42,13 @@ int server_run(const struct server_opts *o);
 struct server *server_new(struct loop *loop, const struct server_opts *o);
 
 /* Stops accepting; connections finish what is in flight (hard: are
- * dropped).  server_done() is true once none is left. */
+ * dropped).  server_done() is true once none is left and the server's
+ * timers and accepts are cancelled. */
 void server_stop(struct server *s, bool hard);
 bool server_done(const struct server *s);
 
-/* Only once the loop has stopped running: its timers and accepts refer
- * to the server. */
+/* Once server_done(), or once the loop has stopped running: before that,
+ * its timers and accepts still refer to it. */
 void server_free(struct server *s);
 
 /* --- for conn.c --- */
