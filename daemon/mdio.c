@@ -243,3 +243,20 @@ int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen
 	}
 	return 0;
 }
+
+int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen)
+{
+	uint64_t p = bitmap_next_dirty_page(bm, 0);
+
+	for (; p < bitmap_pages(bm); p = bitmap_next_dirty_page(bm, p + 1)) {
+		/* Clean before encoding: a bit set meanwhile dirties it again. */
+		bitmap_clear_dirty(bm, p);
+		(void)bitmap_encode_page(bm, p, m->blk[0]);
+		if (mdio_pwrite(m, m->blk[0], META_BLOCK_BYTES,
+				m->layout.bm_offset + p * META_BLOCK_BYTES, err, errlen) < 0) {
+			bitmap_mark_dirty(bm, p);
+			return -1;
+		}
+	}
+	return mdio_sync(m, err, errlen);
+}

@@ -49,4 +49,7 @@ int mdio_read_al(struct mdio *m, uint32_t *ext, unsigned max, unsigned *n, char 
 /* Reads the dirty bitmap into bm (bitmap_nbits(bm) == layout nbits). */
 int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
 
+/* Writes the bitmap's dirty pages, then fdatasync. */
+int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
+
 #endif
