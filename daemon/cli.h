@@ -35,4 +35,11 @@ int cli_load_node(const struct cli *cli, struct config **cfg, const struct confi
 int cmd_create(struct cli *cli);
 int cmd_dump_md(struct cli *cli);
 
+/* Node commands (daemon/nodecmd.c): `up [--foreground]`, `down`, and
+ * cmd_request for everything the daemon answers itself (status, primary,
+ * secondary, connect, disconnect). */
+int cmd_up(struct cli *cli);
+int cmd_down(struct cli *cli);
+int cmd_request(struct cli *cli);
+
 #endif

@@ -107,10 +107,27 @@ struct io_uring_sqe *loop_sqe(struct loop *l, struct ioop *op)
 	return sqe;
 }
 
+/* A removed hook leaves an empty slot (fn NULL) for the next one, so that
+ * removing from inside a hook never shifts the array under loop_run(). */
 void loop_add_hook(struct loop *l, void (*fn)(void *arg), void *arg)
 {
+	for (int i = 0; i < l->nhooks; i++) {
+		if (!l->hooks[i].fn) {
+			l->hooks[i] = (struct hook){ fn, arg };
+			return;
+		}
+	}
 	if (l->nhooks < LOOP_HOOKS_MAX)
 		l->hooks[l->nhooks++] = (struct hook){ fn, arg };
+	else
+		log_err("loop: more than %d hooks", LOOP_HOOKS_MAX);
+}
+
+void loop_remove_hook(struct loop *l, void (*fn)(void *arg), void *arg)
+{
+	for (int i = 0; i < l->nhooks; i++)
+		if (l->hooks[i].fn == fn && l->hooks[i].arg == arg)
+			l->hooks[i].fn = NULL;
 }
 
 int loop_run(struct loop *l, bool (*keep_going)(void *arg), void *arg)
@@ -135,7 +152,8 @@ int loop_run(struct loop *l, bool (*keep_going)(void *arg), void *arg)
 		}
 		io_uring_cq_advance(&l->ring, n);
 		for (int i = 0; i < l->nhooks; i++)
-			l->hooks[i].fn(l->hooks[i].arg);
+			if (l->hooks[i].fn)
+				l->hooks[i].fn(l->hooks[i].arg);
 	}
 	return 0;
 }

@@ -21,10 +21,13 @@ void loop_free(struct loop *l);
  * for cancel requests).  Submits pending entries when the queue is full. */
 struct io_uring_sqe *loop_sqe(struct loop *l, struct ioop *op);
 
-#define LOOP_HOOKS_MAX	4
+#define LOOP_HOOKS_MAX	8
 
 /* Adds fn(arg) to run after every batch of completions. */
 void loop_add_hook(struct loop *l, void (*fn)(void *arg), void *arg);
+
+/* Removes it; safe from inside a hook. */
+void loop_remove_hook(struct loop *l, void (*fn)(void *arg), void *arg);
 
 /* Runs until keep_going(arg) is false (asked before every wait).
  * Returns 0, or -1 if the ring failed. */

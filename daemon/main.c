@@ -126,6 +126,13 @@ static int cmd_help(struct cli *cli);
 static const struct cli_command commands[] = {
 	{ "serve", cmd_serve, "serve FILE-OR-DEVICE [options]: unreplicated NBD export" },
 	{ "create", cmd_create, "create [--force] [--zeroed]: write this node's metadata" },
+	{ "up", cmd_up, "up [--foreground]: start this node's daemon" },
+	{ "down", cmd_down, "down: stop it cleanly" },
+	{ "status", cmd_request, "status [--json]: roles, disks, connection, sync state" },
+	{ "primary", cmd_request, "primary [--force]: promote this node" },
+	{ "secondary", cmd_request, "secondary: demote this node" },
+	{ "connect", cmd_request, "connect: (re)establish the link to the peer" },
+	{ "disconnect", cmd_request, "disconnect: drop the link and stay standalone" },
 	{ "dump-md", cmd_dump_md, "dump-md: print this node's metadata" },
 	{ "version", cmd_version, "version: print the version" },
 	{ "help", cmd_help, "help: this list" },

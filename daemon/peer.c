@@ -1223,6 +1223,17 @@ bool peer_connected(const struct peer *p)
 	return link_alive(p) && p->stage == L_UP;
 }
 
+int peer_send_state(struct peer *p)
+{
+	if (!peer_connected(p))
+		return -ENOTCONN;
+	if (send_hello(p, MSG_STATE) < 0)
+		return -ENOBUFS;
+	if (!p->in_handler)
+		send_kick(p);
+	return 0;
+}
+
 const char *peer_last_error(const struct peer *p)
 {
 	return p->last_error;

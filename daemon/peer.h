@@ -148,6 +148,10 @@ unsigned peer_send_space(const struct peer *p);
 /* "standalone" (disabled), "connecting" (enabled, not up: connecting,
  * listening, in the handshake, or refused and retrying) or "connected". */
 const char *peer_state(const struct peer *p);
+
+/* Sends a STATE (ops->hello filled again) after a change of role or disk,
+ * so the peer's picture stays current.  -ENOTCONN when the link is not up. */
+int peer_send_state(struct peer *p);
 bool peer_connected(const struct peer *p);
 
 /* Why the link last failed or was refused ("peer refused: ...",

@@ -338,6 +338,8 @@ void server_free(struct server *s)
 {
 	if (!s)
 		return;
+	loop_remove_hook(s->loop, server_wake_waiters, s);
+	loop_remove_hook(s->loop, server_flush, s);
 	for (int i = 0; i < s->nlis; i++)
 		close(s->lis[i].fd);
 	for (int i = 0; i < s->nunix; i++)

@@ -1,0 +1,704 @@
+/* A node of a replicated resource.  See node.h.
+ *
+ * State lives in the superblock (role at shutdown, crash flag, disk state,
+ * generations) and the dirty bitmap; this file decides when they change and
+ * writes them back.  Until a write is known to be on the peer it is marked
+ * out of sync before it is submitted, so a later resync copies it. */
+#include "node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <liburing.h>
+
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/gen.h"
+#include "daemon/ioop.h"
+#include "daemon/loop.h"
+#include "daemon/mdio.h"
+#include "daemon/meta.h"
+#include "daemon/peer.h"
+#include "daemon/server.h"
+#include "proto/msg.h"
+#include "utils/bitmap.h"
+#include "utils/log.h"
+
+#define NODE_POOL	(64U << 20)
+
+struct node {
+	struct loop *loop;
+	struct config *cfg;
+	const struct config_node *me;
+	const struct config_node *other;
+	uint8_t secret[CONFIG_SECRET_MAX];
+	size_t secret_len;
+	struct mdio *md;
+	struct meta_sb sb;
+	struct bitmap *bm;
+	bool primary;
+	struct server *srv;
+	struct server *retiring;	/* stopped, freed once done */
+	struct peer *peer;
+	struct control *ctl;
+	bool peer_up;
+	struct msg_hello peer_hello;
+	struct ioop sig_op;
+	int sigfd;
+	struct signalfd_siginfo si;
+	bool stopping;
+	int ready_fd;
+	uint64_t writes;
+	char ctl_path[256];
+	char pid_path[256];
+	char log_path[256];
+};
+
+/* --- paths, readiness --- */
+
+int node_run_path(char *buf, size_t len, const char *resource, const char *node,
+		  const char *suffix)
+{
+	char *dot;
+
+	/* The control socket's path, with this suffix instead of "ctl". */
+	if (control_path(buf, len, NULL, resource, node) < 0)
+		return -1;
+	dot = strrchr(buf, '.');
+	if (!dot || (size_t)(dot + 1 - buf) + strlen(suffix) + 1 > len)
+		return -1;
+	strcpy(dot + 1, suffix);
+	return 0;
+}
+
+/* systemd's readiness protocol, without linking libsystemd. */
+static void node_sd_notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!path || !*path || strlen(path) >= sizeof(sun.sun_path))
+		return;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+		     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path)));
+	close(fd);
+}
+
+/* The parent `blkrep up` returns once it reads READY; later log lines go
+ * to the node's log file. */
+static void node_ready(struct node *n)
+{
+	int logfd;
+
+	node_sd_notify("READY=1");
+	if (n->ready_fd < 0)
+		return;
+	if (write(n->ready_fd, "READY\n", 6) != 6)
+		log_warn("cannot tell blkrep up that the daemon is ready");
+	logfd = open(n->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (logfd >= 0) {
+		(void)dup2(logfd, STDERR_FILENO);
+		close(logfd);
+	}
+	close(n->ready_fd);
+	n->ready_fd = -1;
+}
+
+static int node_write_pid(struct node *n)
+{
+	FILE *f = fopen(n->pid_path, "we");
+
+	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+		log_err("%s: %s", n->pid_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* --- metadata --- */
+
+static int node_save_sb(struct node *n)
+{
+	char err[512];
+
+	if (mdio_write_sb(n->md, &n->sb, err, sizeof(err)) == 0)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
+static void node_mark_out_of_sync(void *arg, uint64_t off, uint64_t len)
+{
+	struct node *n = arg;
+	uint64_t ext = n->sb.extent_bytes;
+
+	n->writes++;
+	bitmap_set_range(n->bm, off / ext, (off + len + ext - 1) / ext - off / ext);
+}
+
+static uint64_t node_random(void)
+{
+	uint64_t r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r ^= (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	return r;
+}
+
+/* --- the NBD export while primary --- */
+
+static int node_start_export(struct node *n)
+{
+	struct server_opts o = {
+		.path = n->me->backing,
+		.name = config_resource_name(n->cfg),
+		.pool_bytes = NODE_POOL,
+		.size_limit = n->sb.data_bytes,
+		.on_write = node_mark_out_of_sync,
+		.on_write_arg = n,
+	};
+
+	if (!n->me->nbd)
+		return 0;
+	o.listen[o.nlisten++] = n->me->nbd;
+	n->srv = server_new(n->loop, &o);
+	return n->srv ? 0 : -1;
+}
+
+static void node_stop_export(struct node *n)
+{
+	if (!n->srv)
+		return;
+	server_stop(n->srv, false);
+	n->retiring = n->srv;
+	n->srv = NULL;
+}
+
+/* A loop hook: frees a stopped export once its last client is gone. */
+static void node_reap(void *arg)
+{
+	struct node *n = arg;
+
+	if (n->retiring && server_done(n->retiring)) {
+		server_free(n->retiring);
+		n->retiring = NULL;
+	}
+}
+
+/* --- roles --- */
+
+static const char *node_disk_name(const struct node *n)
+{
+	return meta_disk_name(n->sb.disk);
+}
+
+/* Why this node may not become primary now, or NULL. */
+static const char *node_promote_refusal(const struct node *n, bool force)
+{
+	if (n->peer_up && n->peer_hello.role == MSG_ROLE_PRIMARY)
+		return "the peer is primary: run blkrep secondary there first";
+	switch (n->sb.disk) {
+	case META_DISK_UPTODATE:
+		return NULL;
+	case META_DISK_CONSISTENT:
+		return force ? NULL :
+			       "this node's data is consistent but may lack writes its "
+			       "peer accepted after the link was lost; use primary --force "
+			       "to promote it anyway";
+	default:
+		if (force && n->sb.gen.current == GEN_CREATED)
+			return NULL;	/* how a fresh pair starts */
+		return "this node's disk is not up to date: promoting it would serve "
+		       "incomplete data (--force only starts a fresh pair, before its "
+		       "first sync)";
+	}
+}
+
+static int node_promote(struct node *n, bool force, char *why, size_t whylen)
+{
+	const char *no = node_promote_refusal(n, force);
+
+	if (no) {
+		snprintf(why, whylen, "%s", no);
+		return -1;
+	}
+	/* A new generation: writes from now on are newer than anything the
+	 * peer holds, unless it is connected and receiving them. */
+	if (!n->peer_up || n->sb.gen.current == GEN_CREATED)
+		gen_new_current(&n->sb.gen, node_random());
+	n->sb.disk = META_DISK_UPTODATE;
+	n->sb.flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
+	if (node_save_sb(n) < 0 || node_start_export(n) < 0) {
+		snprintf(why, whylen, "cannot start the NBD export (see the log)");
+		return -1;
+	}
+	n->primary = true;
+	(void)peer_send_state(n->peer);
+	log_info("%s/%s is now primary (generation %016" PRIx64 ")", n->sb.resource,
+		 n->sb.node, n->sb.gen.current);
+	return 0;
+}
+
+static void node_demote(struct node *n)
+{
+	node_stop_export(n);
+	n->primary = false;
+	n->sb.flags &= ~(META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY);
+	(void)node_save_sb(n);
+	(void)peer_send_state(n->peer);
+	log_info("%s/%s is now secondary", n->sb.resource, n->sb.node);
+}
+
+/* --- stopping --- */
+
+static void node_begin_stop(struct node *n)
+{
+	if (n->stopping)
+		return;
+	n->stopping = true;
+	log_info("stopping");
+	node_stop_export(n);
+	if (n->peer)
+		peer_enable(n->peer, false);
+	control_stop(n->ctl);	/* answers already being sent still go out */
+}
+
+static bool node_keep_going(void *arg)
+{
+	struct node *n = arg;
+
+	return !n->stopping || n->retiring || n->srv || !control_idle(n->ctl);
+}
+
+/* A clean shutdown: the bitmap and a superblock that says so. */
+static int node_clean_shutdown(struct node *n)
+{
+	char err[512];
+
+	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	n->sb.flags |= META_F_CLEAN;
+	n->sb.flags &= ~META_F_CRASHED_PRIMARY;
+	if (n->primary)
+		n->sb.flags |= META_F_WAS_PRIMARY;
+	else
+		n->sb.flags &= ~META_F_WAS_PRIMARY;
+	return node_save_sb(n);
+}
+
+static void node_arm_signal(struct node *n)
+{
+	io_uring_prep_read(loop_sqe(n->loop, &n->sig_op), n->sigfd, &n->si, sizeof(n->si), 0);
+}
+
+static void node_on_signal(struct ioop *op, int res)
+{
+	struct node *n = container_of(op, struct node, sig_op);
+
+	if (res > 0)
+		node_begin_stop(n);
+	if (!n->stopping)
+		node_arm_signal(n);
+}
+
+static int node_signals(struct node *n)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
+	    (n->sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	n->sig_op.done = node_on_signal;
+	node_arm_signal(n);
+	return 0;
+}
+
+/* --- status --- */
+
+static const char *node_role_name(bool primary)
+{
+	return primary ? "primary" : "secondary";
+}
+
+static const char *node_peer_disk(const struct node *n)
+{
+	static const char *const names[] = { "inconsistent", "outdated", "consistent",
+					     "uptodate" };
+
+	if (!n->peer_up)
+		return "unknown";
+	return n->peer_hello.disk < 4 ? names[n->peer_hello.disk] : "unknown";
+}
+
+static const char *node_connection(const struct node *n)
+{
+	return n->peer ? peer_state(n->peer) : "standalone";
+}
+
+static uint64_t node_out_of_sync(const struct node *n)
+{
+	uint64_t bytes = bitmap_count(n->bm) * n->sb.extent_bytes;
+
+	return bytes < n->sb.data_bytes ? bytes : n->sb.data_bytes;
+}
+
+/* JSON strings here are names and fixed words; the peer's last error is
+ * free text and is escaped. */
+static void json_escape(char *out, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 7 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\%c", ch);
+		else if (ch < 0x20)
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+}
+
+static void node_status_json(struct node *n, struct control_req *req)
+{
+	char err[512];
+
+	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
+	control_reply(req, true,
+		      "{\"resource\": \"%s\", \"node\": \"%s\", \"role\": \"%s\", "
+		      "\"mode\": \"%s\", \"on_peer_loss\": \"%s\", \"disk\": \"%s\", "
+		      "\"peer\": {\"name\": \"%s\", \"connection\": \"%s\", \"disk\": \"%s\", "
+		      "\"last_error\": \"%s\"}, "
+		      "\"size_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
+		      "\"lag_bytes\": 0, \"resync\": null, "
+		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": 0, "
+		      "\"resynced_bytes\": 0}, \"generation\": \"%016" PRIx64 "\"}\n",
+		      n->sb.resource, n->sb.node, node_role_name(n->primary),
+		      config_mode_name(config_mode(n->cfg)),
+		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n),
+		      n->other->name, node_connection(n), node_peer_disk(n), err,
+		      n->sb.data_bytes, node_out_of_sync(n), n->writes, n->sb.gen.current);
+}
+
+static void node_status_text(struct node *n, struct control_req *req)
+{
+	const char *err = n->peer ? peer_last_error(n->peer) : "";
+
+	control_reply(req, true,
+		      "%s/%s: %s, disk %s, %s mode, on peer loss: %s\n"
+		      "  peer %s: %s, disk %s%s%s\n"
+		      "  data area %" PRIu64 " bytes, %" PRIu64 " bytes out of sync\n"
+		      "  generation %016" PRIx64 ", %" PRIu64 " writes since start\n",
+		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_disk_name(n),
+		      config_mode_name(config_mode(n->cfg)),
+		      config_peer_loss_name(config_on_peer_loss(n->cfg)), n->other->name,
+		      node_connection(n), node_peer_disk(n), *err ? "\n  last error: " : "",
+		      err, n->sb.data_bytes, node_out_of_sync(n), n->sb.gen.current, n->writes);
+}
+
+/* --- control commands --- */
+
+static bool has_flag(int argc, char *const *argv, const char *flag)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0)
+			return true;
+	return false;
+}
+
+static void node_cmd_primary(struct node *n, struct control_req *req, bool force)
+{
+	char why[512];
+
+	if (n->primary) {
+		control_reply(req, true, "%s/%s is already primary\n", n->sb.resource, n->sb.node);
+		return;
+	}
+	if (node_promote(n, force, why, sizeof(why)) < 0) {
+		control_reply(req, false, "%s", why);
+		return;
+	}
+	control_reply(req, true, "%s/%s is now primary%s%s\n", n->sb.resource, n->sb.node,
+		      n->me->nbd ? "; NBD export on " : "", n->me->nbd ? n->me->nbd : "");
+}
+
+static void node_cmd_secondary(struct node *n, struct control_req *req)
+{
+	if (n->primary)
+		node_demote(n);
+	control_reply(req, true, "%s/%s is secondary\n", n->sb.resource, n->sb.node);
+}
+
+static void node_cmd_link(struct node *n, struct control_req *req, bool on)
+{
+	peer_enable(n->peer, on);
+	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
+}
+
+static void node_handle(void *arg, struct control_req *req)
+{
+	struct node *n = arg;
+	int argc;
+	char *const *argv = control_req_words(req, &argc);
+	const char *cmd = argc ? argv[0] : "";
+
+	if (strcmp(cmd, "status") == 0 && has_flag(argc, argv, "--json"))
+		node_status_json(n, req);
+	else if (strcmp(cmd, "status") == 0)
+		node_status_text(n, req);
+	else if (strcmp(cmd, "ping") == 0)
+		control_reply(req, true, "pong\n");
+	else if (n->stopping)
+		control_reply(req, false, "the daemon is stopping");
+	else if (strcmp(cmd, "primary") == 0)
+		node_cmd_primary(n, req, has_flag(argc, argv, "--force"));
+	else if (strcmp(cmd, "secondary") == 0)
+		node_cmd_secondary(n, req);
+	else if (strcmp(cmd, "connect") == 0 || strcmp(cmd, "disconnect") == 0)
+		node_cmd_link(n, req, cmd[0] == 'c');
+	else if (strcmp(cmd, "down") == 0) {
+		control_reply(req, true, "stopping\n");
+		node_begin_stop(n);
+	} else
+		control_reply(req, false, "unknown request '%s'", cmd);
+}
+
+/* --- the peer link --- */
+
+static void node_hello(void *arg, struct msg_hello *h)
+{
+	struct node *n = arg;
+
+	h->role = n->primary ? MSG_ROLE_PRIMARY : MSG_ROLE_SECONDARY;
+	h->disk = (uint8_t)n->sb.disk;
+	h->size_bytes = n->sb.data_bytes;
+	h->extent_bytes = n->sb.extent_bytes;
+	h->flags = (n->sb.flags & META_F_CRASHED_PRIMARY ? MSG_HELLO_F_CRASHED_PRIMARY : 0) |
+		   (n->sb.flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0);
+	h->gen_current = n->sb.gen.current;
+	h->gen_bitmap = n->sb.gen.bitmap;
+	memcpy(h->gen_history, n->sb.gen.history, sizeof(h->gen_history));
+}
+
+static bool node_accept_peer(void *arg, const struct msg_hello *h, char *why, size_t len)
+{
+	struct node *n = arg;
+
+	if (h->role == MSG_ROLE_PRIMARY && n->primary) {
+		snprintf(why, len, "both nodes are primary: split brain; make one secondary");
+		return false;
+	}
+	if (h->extent_bytes != n->sb.extent_bytes) {
+		snprintf(why, len, "bitmap granularity differs: peer %u, this node %u",
+			 h->extent_bytes, n->sb.extent_bytes);
+		return false;
+	}
+	return true;
+}
+
+static void node_peer_up(void *arg, const struct msg_hello *h)
+{
+	struct node *n = arg;
+
+	n->peer_up = true;
+	n->peer_hello = *h;
+	if (h->size_bytes != n->sb.data_bytes)
+		log_warn("data areas differ: peer %" PRIu64 " bytes, this node %" PRIu64
+			 "; the smaller one is what the pair can replicate",
+			 h->size_bytes, n->sb.data_bytes);
+	log_info("connected to %s (%s, disk %s)", n->other->name,
+		 h->role == MSG_ROLE_PRIMARY ? "primary" : "secondary", node_peer_disk(n));
+}
+
+static void node_peer_down(void *arg, const char *why)
+{
+	struct node *n = arg;
+
+	n->peer_up = false;
+	log_warn("lost the link to %s: %s", n->other->name, why);
+}
+
+static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t *payload)
+{
+	struct node *n = arg;
+
+	const char *why;
+
+	if (h->type == MSG_STATE) {
+		if (msg_hello_decode(payload, h->length, &n->peer_hello, &why) < 0)
+			log_warn("bad STATE from %s: %s", n->other->name, why);
+		return;
+	}
+	log_debug("from %s: %s (not handled by this version)", n->other->name,
+		  msg_type_name(h->type));
+}
+
+static int node_start_peer(struct node *n)
+{
+	static const struct peer_ops ops = {
+		.hello = node_hello,
+		.accept_peer = node_accept_peer,
+		.up = node_peer_up,
+		.down = node_peer_down,
+		.message = node_peer_message,
+	};
+	struct peer_cfg pc = {
+		.resource = n->sb.resource,
+		.my_node = n->me->name,
+		.peer_node = n->other->name,
+		.my_addr = n->me->address,
+		.peer_addr = n->other->address,
+		.secret = n->secret,
+		.secret_len = n->secret_len,
+		.allow_unauthenticated = config_allow_unauthenticated(n->cfg),
+	};
+
+	n->peer = peer_new(n->loop, &pc, &ops, n);
+	if (!n->peer)
+		return -1;
+	peer_enable(n->peer, true);
+	return 0;
+}
+
+/* --- start-up --- */
+
+static int node_load(struct node *n)
+{
+	char err[512];
+
+	if (config_secret_file(n->cfg) &&
+	    config_load_secret(config_secret_file(n->cfg), n->secret, &n->secret_len, err,
+			       sizeof(err)) < 0)
+		goto fail;
+	n->md = mdio_open(n->cfg, n->me, false, err, sizeof(err));
+	if (!n->md || mdio_read_sb(n->md, &n->sb, err, sizeof(err)) < 0)
+		goto fail;
+	if (strcmp(n->sb.resource, config_resource_name(n->cfg)) ||
+	    strcmp(n->sb.node, n->me->name)) {
+		snprintf(err, sizeof(err), "%s holds metadata of %s/%s, not %s/%s",
+			 mdio_where(n->md), n->sb.resource, n->sb.node,
+			 config_resource_name(n->cfg), n->me->name);
+		goto fail;
+	}
+	n->bm = bitmap_new(mdio_layout(n->md)->nbits);
+	if (!n->bm || mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+		goto fail;
+	return 0;
+fail:
+	log_err("%s", err);
+	return -1;
+}
+
+/* The role the node comes back in: primary if it went down as primary. */
+static int node_start_role(struct node *n)
+{
+	bool crashed = (n->sb.flags & META_F_CRASHED_PRIMARY) != 0;
+
+	if (crashed)
+		log_warn("%s/%s went down as primary without a clean shutdown",
+			 n->sb.resource, n->sb.node);
+	n->sb.flags &= ~META_F_CLEAN;
+	if (!(n->sb.flags & META_F_WAS_PRIMARY))
+		return node_save_sb(n);
+	n->sb.flags |= META_F_CRASHED_PRIMARY;
+	if (node_save_sb(n) < 0 || node_start_export(n) < 0)
+		return -1;
+	n->primary = true;
+	log_info("%s/%s comes back as primary, as it went down", n->sb.resource, n->sb.node);
+	return 0;
+}
+
+static int node_setup(struct node *n)
+{
+	if (node_run_path(n->ctl_path, sizeof(n->ctl_path), config_resource_name(n->cfg),
+			  n->me->name, "ctl") < 0 ||
+	    node_run_path(n->pid_path, sizeof(n->pid_path), config_resource_name(n->cfg),
+			  n->me->name, "pid") < 0 ||
+	    node_run_path(n->log_path, sizeof(n->log_path), config_resource_name(n->cfg),
+			  n->me->name, "log") < 0) {
+		log_err("run directory path too long");
+		return -1;
+	}
+	if (node_load(n) < 0 || !(n->loop = loop_new()))
+		return -1;
+	n->ctl = control_new(n->loop, n->ctl_path, node_handle, n);
+	if (!n->ctl || node_write_pid(n) < 0 || node_signals(n) < 0)
+		return -1;
+	loop_add_hook(n->loop, node_reap, n);
+	if (node_start_role(n) < 0 || node_start_peer(n) < 0)
+		return -1;
+	return 0;
+}
+
+static void node_free(struct node *n)
+{
+	server_free(n->srv);
+	server_free(n->retiring);
+	peer_free(n->peer);
+	control_free(n->ctl);
+	loop_free(n->loop);
+	if (n->sigfd >= 0)
+		close(n->sigfd);
+	if (n->ctl && *n->pid_path)
+		(void)unlink(n->pid_path);
+	bitmap_free(n->bm);
+	mdio_close(n->md);
+	explicit_bzero(n->secret, sizeof(n->secret));
+	free(n);
+}
+
+int node_run(struct config *cfg, const struct config_node *me, int ready_fd)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	int rc = 1;
+
+	if (!n) {
+		log_err("out of memory");
+		return 1;
+	}
+	n->cfg = cfg;
+	n->me = me;
+	n->other = config_peer_node(cfg, me);
+	n->sigfd = -1;
+	n->ready_fd = ready_fd;
+	if (node_setup(n) < 0)
+		goto out;
+	log_info("%s/%s up as %s, disk %s", n->sb.resource, n->sb.node,
+		 node_role_name(n->primary), node_disk_name(n));
+	node_ready(n);
+	if (loop_run(n->loop, node_keep_going, n) == 0 && node_clean_shutdown(n) == 0)
+		rc = 0;
+	log_info("%s/%s stopped%s", n->sb.resource, n->sb.node, rc ? " uncleanly" : "");
+out:
+	node_free(n);
+	return rc;
+}

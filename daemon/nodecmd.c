@@ -1,0 +1,241 @@
+/* The node commands on the CLI side: `up` starts the daemon, the others
+ * send one request to its control socket and print the answer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/cli.h"
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/node.h"
+#include "utils/log.h"
+
+#define DOWN_WAIT_MS	30000
+
+static int node_paths(const struct config *cfg, const struct config_node *me, char *ctl,
+		      char *pid, size_t len)
+{
+	if (node_run_path(ctl, len, config_resource_name(cfg), me->name, "ctl") < 0 ||
+	    node_run_path(pid, len, config_resource_name(cfg), me->name, "pid") < 0) {
+		log_err("run directory path too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends words[0..n) as one request line; prints the body.  Exit status. */
+static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
+{
+	char line[4096] = "", err[512], *body = NULL;
+	size_t len = 0;
+	bool ok;
+	int rc;
+
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s", i ? " " : "",
+					words[i]);
+	if (len >= sizeof(line) - 1) {
+		log_err("request too long");
+		return 2;
+	}
+	if (control_call(ctl, line, wait_ms, &body, &ok, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	if (ok)
+		fputs(body ? body : "", stdout);
+	else
+		log_err("%s", body && *body ? strtok(body, "\n") : "request failed");
+	rc = ok ? 0 : 1;
+	free(body);
+	return rc;
+}
+
+/* Runs a command on this node's daemon: the request is the command line
+ * itself (`primary --force`, `status --json`, ...). */
+int cmd_request(struct cli *cli)
+{
+	char ctl[256], pid[256];
+	const struct config_node *me;
+	struct config *cfg;
+	int rc;
+
+	if (cli_load_node(cli, &cfg, &me) < 0)
+		return 1;
+	rc = node_paths(cfg, me, ctl, pid, sizeof(ctl));
+	if (rc == 0)
+		rc = call_daemon(ctl, cli->argc, cli->argv, CONTROL_WAIT_MS);
+	else
+		rc = 1;
+	config_free(cfg);
+	return rc;
+}
+
+static pid_t read_pid(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int pid = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return (pid_t)pid;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* `down`: the daemon answers, shuts down cleanly and exits; wait for it. */
+int cmd_down(struct cli *cli)
+{
+	char ctl[256], pid_path[256];
+	const struct config_node *me;
+	struct config *cfg;
+	pid_t pid;
+	int rc = 1;
+
+	if (cli_load_node(cli, &cfg, &me) < 0)
+		return 1;
+	if (node_paths(cfg, me, ctl, pid_path, sizeof(ctl)) < 0)
+		goto out;
+	pid = read_pid(pid_path);
+	rc = call_daemon(ctl, cli->argc, cli->argv, 0);
+	if (rc != 0 || pid <= 0)
+		goto out;
+	for (int waited = 0; kill(pid, 0) == 0; waited += 50) {
+		if (waited >= DOWN_WAIT_MS) {
+			log_err("the daemon (pid %d) did not exit within %d s", (int)pid,
+				DOWN_WAIT_MS / 1000);
+			rc = 1;
+			goto out;
+		}
+		sleep_ms(50);
+	}
+out:
+	config_free(cfg);
+	return rc;
+}
+
+static int make_run_dir(const char *ctl)
+{
+	char dir[256];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", ctl);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_err("%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The parent relays the starting daemon's messages until it says READY
+ * (exit 0) or closes the pipe without saying so (exit 1). */
+static int relay_until_ready(int fd, pid_t child)
+{
+	char buf[4096];
+	size_t have = 0;
+	ssize_t got;
+	bool ready = false;
+	int status;
+
+	while (!ready && (got = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+		char *line = buf, *nl;
+
+		have += (size_t)got;
+		buf[have] = '\0';
+		while ((nl = strchr(line, '\n'))) {
+			*nl = '\0';
+			if (strcmp(line, "READY") == 0)
+				ready = true;
+			else
+				fprintf(stderr, "%s\n", line);
+			line = nl + 1;
+		}
+		have = strlen(line);
+		memmove(buf, line, have);
+	}
+	close(fd);
+	if (ready)
+		return 0;
+	if (waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status))
+		return WEXITSTATUS(status);
+	log_err("the daemon exited before it was ready");
+	return 1;
+}
+
+static int start_daemon(struct config *cfg, const struct config_node *me)
+{
+	int pfd[2];
+	pid_t child;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		log_err("pipe: %s", strerror(errno));
+		return 1;
+	}
+	fflush(NULL);
+	child = fork();
+	if (child < 0) {
+		log_err("fork: %s", strerror(errno));
+		return 1;
+	}
+	if (child > 0) {
+		close(pfd[1]);
+		return relay_until_ready(pfd[0], child);
+	}
+	close(pfd[0]);
+	(void)setsid();
+	(void)dup2(pfd[1], STDERR_FILENO);
+	if (freopen("/dev/null", "r", stdin) == NULL || freopen("/dev/null", "w", stdout) == NULL)
+		_exit(1);
+	_exit(node_run(cfg, me, pfd[1]));
+}
+
+int cmd_up(struct cli *cli)
+{
+	char ctl[256], pid[256], err[512], *body = NULL;
+	bool foreground = false, ok;
+	const struct config_node *me;
+	struct config *cfg;
+	int rc = 1;
+
+	for (int i = 1; i < cli->argc; i++) {
+		if (strcmp(cli->argv[i], "--foreground") != 0) {
+			log_err("up: unknown option '%s' (usage: up [--foreground])", cli->argv[i]);
+			return 2;
+		}
+		foreground = true;
+	}
+	if (cli_load_node(cli, &cfg, &me) < 0)
+		return 1;
+	if (node_paths(cfg, me, ctl, pid, sizeof(ctl)) < 0 || make_run_dir(ctl) < 0)
+		goto out;
+	if (control_call(ctl, "ping", 0, &body, &ok, err, sizeof(err)) == 0) {
+		log_err("%s/%s is already up (pid file %s)", config_resource_name(cfg), me->name,
+			pid);
+		free(body);
+		goto out;
+	}
+	rc = foreground ? node_run(cfg, me, -1) : start_daemon(cfg, me);
+out:
+	config_free(cfg);
+	return rc;
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# A node pair on loopback: blkrep up/down/status/primary/secondary/connect
+# /disconnect from one shared config, the peer link's handshake and its
+# refusals (wrong secret, other resource, unexpected node), roles kept
+# across a clean restart and a kill -9, the NBD export while primary.
+. "$(dirname "$0")/lib.sh"
+require_cmd nbdinfo qemu-io
+
+export BLKREP_RUN_DIR=$T/run
+B=$BLKREP
+pa=$(free_port)
+pb=$(free_port)
+truncate -s 64M "$T/a.img" "$T/b.img"
+printf 'pair-secret\n' >"$T/secret"
+printf 'another-secret\n' >"$T/secret2"
+chmod 600 "$T/secret" "$T/secret2"
+
+# write_conf FILE NAME SECRET NODE_B
+write_conf() {
+	cat >"$1" <<CONF
+[resource]
+name = $2
+secret-file = $3
+[node alpha]
+address = 127.0.0.1:$pa
+backing = $T/a.img
+nbd = unix:$T/alpha.nbd
+[node $4]
+address = 127.0.0.1:$pb
+backing = $T/b.img
+nbd = unix:$T/beta.nbd
+CONF
+}
+write_conf "$T/r0.conf" r0 "$T/secret" beta
+A="$B -c $T/r0.conf --node alpha"
+Bn="$B -c $T/r0.conf --node beta"
+
+# field NODE-CMD EXPR: a field of status --json
+field() {
+	$1 status --json | $PY -c "import json,sys; d=json.load(sys.stdin); print($2)"
+}
+
+# wait_field NODE-CMD EXPR WANT: poll status for up to 10 s
+wait_field() {
+	local i v
+	for i in $(seq 1 100); do
+		v=$(field "$1" "$2" 2>/dev/null)
+		[ "$v" = "$3" ] && { echo "$v"; return 0; }
+		sleep 0.1
+	done
+	echo "$v"
+	return 1
+}
+
+stop_all() {
+	$A down >/dev/null 2>&1
+	$Bn down >/dev/null 2>&1
+}
+trap 'stop_all; _cleanup' EXIT
+
+check "create alpha --zeroed" $A create --zeroed
+check "create beta --zeroed" $Bn create --zeroed
+check "up alpha returns once ready" $A up
+check "up beta" $Bn up
+check_fails "up alpha twice is refused" $A up
+grep -q "already up" "$T/last.err" && pass "... saying it is already up" || fail "up twice: $(cat "$T/last.err")"
+check_eq "both connect" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
+check_eq "status --json: role" "$(field "$A" "d['role']")" secondary
+check_eq "status --json: disk of a zeroed node" "$(field "$A" "d['disk']")" uptodate
+check_eq "status --json: peer disk" "$(field "$A" "d['peer']['disk']")" uptodate
+check_eq "status --json: size" "$(field "$Bn" "d['size_bytes']")" "$(field "$A" "d['size_bytes']")"
+check "status (human form)" $A status
+grep -q "r0/alpha: secondary" "$T/last.out" && pass "... names node and role" || fail "status: $(cat "$T/last.out")"
+
+check "primary on alpha" $A primary
+check_eq "alpha is primary" "$(field "$A" "d['role']")" primary
+check "the NBD export is up" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
+size=$(cat "$T/last.out")
+check_eq "the export is the data area" "$size" "$(field "$A" "d['size_bytes']")"
+check "write through the export" qemu-io -f raw "nbd+unix:///r0?socket=$T/alpha.nbd" -c 'write -P 0x5a 1M 64k' -c flush
+check_fails "primary on beta while alpha is primary is refused" $Bn primary
+grep -q "peer is primary" "$T/last.err" && pass "... saying why" || fail "refusal: $(cat "$T/last.err")"
+
+check "down alpha while primary" $A down
+check_fails "the export is gone" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
+check_fails "status of a stopped node fails" $A status
+grep -q "no blkrep daemon is running" "$T/last.err" && pass "... clearly" || fail "status: $(cat "$T/last.err")"
+check "up alpha again" $A up
+check_eq "it comes back primary" "$(field "$A" "d['role']")" primary
+check "the data is there" qemu-io -f raw "nbd+unix:///r0?socket=$T/alpha.nbd" -c 'read -P 0x5a 1M 64k'
+
+pid=$(cat "$T/run/r0-alpha.pid")
+kill -9 "$pid"
+sleep 0.3
+check "up after kill -9" $A up
+grep -q "without a clean shutdown" "$T/last.err" && pass "up says the node crashed" ||
+	fail "crash not noted: $(cat "$T/last.err")"
+check_eq "back as primary after a crash" "$(field "$A" "d['role']")" primary
+check "secondary on alpha" $A secondary
+check_fails "no export on a secondary" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
+check "disconnect" $A disconnect
+check_eq "standalone after disconnect" "$(wait_field "$A" "d['peer']['connection']" standalone)" standalone
+check "connect" $A connect
+check_eq "connected again" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
+check "down beta" $Bn down
+
+# Refusals: wrong secret, other resource name, unexpected node name.
+refusal() {
+	local desc=$1 conf=$2 node=$3 want=$4 v
+	check "$desc: up" $B -c "$conf" --node "$node" up
+	v=$(wait_field "$A" "'$want' in d['peer']['last_error']" True)
+	check_eq "$desc: alpha reports '$want'" "$v" True
+	check_eq "$desc: not connected" "$(field "$A" "d['peer']['connection']")" connecting
+	$B -c "$conf" --node "$node" down >/dev/null 2>&1
+}
+write_conf "$T/wrong-secret.conf" r0 "$T/secret2" beta
+refusal "wrong secret" "$T/wrong-secret.conf" beta "authentication failed"
+write_conf "$T/other-res.conf" r1 "$T/secret" beta
+$B -c "$T/other-res.conf" --node beta create --force --zeroed >/dev/null
+refusal "other resource" "$T/other-res.conf" beta "resource name mismatch"
+write_conf "$T/gamma.conf" r0 "$T/secret" gamma
+$B -c "$T/gamma.conf" --node gamma create --force --zeroed >/dev/null
+refusal "unexpected node" "$T/gamma.conf" gamma "unexpected peer node"
+
+check "down alpha" $A down
+check "dump-md after a clean down" $A dump-md
+grep -q "flags:.*clean" "$T/last.out" && pass "metadata says the shutdown was clean" ||
+	fail "flags: $(grep flags "$T/last.out")"
+check_fails "up with metadata of another resource is refused" $B -c "$T/other-res.conf" --node alpha up
+grep -q "holds metadata of r0/alpha, not r1/alpha" "$T/last.err" && pass "... saying whose metadata it is" || fail "foreign metadata: $(cat "$T/last.err")"
+finish
