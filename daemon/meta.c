@@ -21,6 +21,8 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "utils/namefield.h"
+
 #define BLK		META_BLOCK_BYTES
 #define CSUM_OFF	(BLK - 8)
 
@@ -256,19 +258,12 @@ void meta_sb_encode(const struct meta_sb *sb, uint8_t *blk)
 	seal(blk);
 }
 
-/* A name field: 1..63 printable ASCII bytes, then NUL padding. */
+/* A name field (see utils/namefield.h), copied out with its NUL. */
 static bool get_name(const uint8_t *p, char *name)
 {
-	size_t n = strnlen((const char *)p, META_NAME_BYTES);
-
-	if (n == 0 || n == META_NAME_BYTES)
+	if (!namefield_valid(p, META_NAME_BYTES))
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] > 0x7e)
-			return false;
-	if (!all_zero(p + n, META_NAME_BYTES - n))
-		return false;
-	memcpy(name, p, n + 1);
+	memcpy(name, p, strlen((const char *)p) + 1);
 	return true;
 }
 

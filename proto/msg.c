@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nbd/wire.h"
+#include "utils/namefield.h"
 
 /* Largest byte offset a range may reach: pwrite() takes a signed off_t. */
 #define MSG_MAX_OFFSET	((uint64_t)INT64_MAX)
@@ -216,20 +217,12 @@ static void put_name(uint8_t *p, const char *name)
 	memcpy(p, name, n);
 }
 
-/* A name is non-empty printable ASCII, NUL-terminated, zero-padded: one
- * encoding per name, so a HELLO re-encodes to the same bytes. */
+/* A name field (see utils/namefield.h): one encoding per name, so a HELLO
+ * re-encodes to the same bytes. */
 static const char *get_name(const uint8_t *p, char *name, const char *what_bad)
 {
-	size_t n = strnlen((const char *)p, MSG_NAME_SIZE);
-
-	if (n == 0 || n == MSG_NAME_SIZE)
+	if (!namefield_valid(p, MSG_NAME_SIZE))
 		return what_bad;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] > 0x7e)
-			return what_bad;
-	for (size_t i = n; i < MSG_NAME_SIZE; i++)
-		if (p[i])
-			return what_bad;
 	memcpy(name, p, MSG_NAME_SIZE);
 	return NULL;
 }

@@ -1,4 +1,4 @@
-// fuzz-sources: daemon/meta.c utils/bitmap.c
+// fuzz-sources: daemon/meta.c utils/bitmap.c utils/namefield.c
 /* libFuzzer harness for the metadata codec and the bitmap's on-disk form.
  *
  * Input (zero-padded to 8192 + 12 bytes when shorter): copies A and B

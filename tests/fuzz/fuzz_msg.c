@@ -7,7 +7,7 @@
  * (HELLO/STATE, REFUSE) or checked against a session (BITMAP, ranges).
  * A refused header ends the stream, as it ends the connection.
  */
-// fuzz-sources: proto/msg.c
+// fuzz-sources: proto/msg.c utils/namefield.c
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
