@@ -78,6 +78,9 @@ check "the NBD export is up" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
 size=$(cat "$T/last.out")
 check_eq "the export is the data area" "$size" "$(field "$A" "d['size_bytes']")"
 check "write through the export" qemu-io -f raw "nbd+unix:///r0?socket=$T/alpha.nbd" -c 'write -P 0x5a 1M 64k' -c flush
+# Not replicated yet: the write must be recorded as out of sync.
+check_eq "the write is marked out of sync" "$(field "$A" "d['out_of_sync_bytes'] >= 65536")" True
+check_eq "status counts the write" "$(field "$A" "d['stats']['writes'] >= 1")" True
 check_fails "primary on beta while alpha is primary is refused" $Bn primary
 grep -q "peer is primary" "$T/last.err" && pass "... saying why" || fail "refusal: $(cat "$T/last.err")"
 
@@ -124,8 +127,31 @@ refusal "unexpected node" "$T/gamma.conf" gamma "unexpected peer node"
 
 check "down alpha" $A down
 check "dump-md after a clean down" $A dump-md
+grep -q "out of sync (0 bytes)" "$T/last.out" && fail "the out-of-sync record was lost at shutdown" ||
+	pass "the out-of-sync record survives a clean shutdown"
+
+
 grep -q "flags:.*clean" "$T/last.out" && pass "metadata says the shutdown was clean" ||
 	fail "flags: $(grep flags "$T/last.out")"
+
+# up --foreground is the daemon: it tells systemd it is ready (NOTIFY_SOCKET).
+$PY - "$T/notify" >"$T/notify.out" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(15)
+print(s.recv(256).decode())
+PY
+npid=$!
+for i in $(seq 1 50); do [ -S "$T/notify" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$T/notify $A up --foreground >"$T/fg.log" 2>&1 &
+fgpid=$!
+wait $npid
+check_eq "up --foreground sends READY=1 to NOTIFY_SOCKET" "$(cat "$T/notify.out")" READY=1
+check_eq "the foreground daemon answers" "$(field "$A" "d['node']")" alpha
+check "down stops the foreground daemon" $A down
+wait $fgpid
+check_eq "... which exits 0" "$?" 0
 check_fails "up with metadata of another resource is refused" $B -c "$T/other-res.conf" --node alpha up
 grep -q "holds metadata of r0/alpha, not r1/alpha" "$T/last.err" && pass "... saying whose metadata it is" || fail "foreign metadata: $(cat "$T/last.err")"
 finish
