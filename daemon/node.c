@@ -623,9 +623,13 @@ static int node_start_role(struct node *n)
 {
 	bool crashed = (n->sb.flags & META_F_CRASHED_PRIMARY) != 0;
 
-	if (crashed)
-		log_warn("%s/%s went down as primary without a clean shutdown",
-			 n->sb.resource, n->sb.node);
+	if (crashed) {
+		/* Its in-memory record of unreplicated writes is lost, and no
+		 * activity log bounds where they were: all of it is suspect. */
+		log_warn("%s/%s went down as primary without a clean shutdown: marking "
+			 "the whole data area out of sync", n->sb.resource, n->sb.node);
+		bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
+	}
 	n->sb.flags &= ~META_F_CLEAN;
 	if (!(n->sb.flags & META_F_WAS_PRIMARY))
 		return node_save_sb(n);

@@ -99,6 +99,8 @@ check "up after kill -9" $A up
 grep -q "without a clean shutdown" "$T/last.err" && pass "up says the node crashed" ||
 	fail "crash not noted: $(cat "$T/last.err")"
 check_eq "back as primary after a crash" "$(field "$A" "d['role']")" primary
+check_eq "after a crash the whole data area is out of sync" \
+	"$(field "$A" "d['out_of_sync_bytes'] == d['size_bytes']")" True
 check "secondary on alpha" $A secondary
 check_fails "no export on a secondary" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
 check "disconnect" $A disconnect
