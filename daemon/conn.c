@@ -31,7 +31,6 @@
 #include "nbd/wire.h"
 #include "utils/log.h"
 
-#define CONN_SLOTS	128		/* the kernel client's queue depth */
 #define RBUF_SIZE	(64U << 10)	/* >= NBD_HS_MAX_OPTION */
 #define SEND_IOVS	64
 #define DIRECT_RECV_MIN	(16U << 10)	/* payloads this big skip rbuf */
@@ -56,6 +55,11 @@ struct slot {
 	uint64_t done;		/* bytes received, read, written or zeroed */
 	uint32_t hdr_len;
 	uint32_t data_len;	/* bytes of buf sent after hdr */
+	bool repl_started;	/* server_repl_begin() accepted it */
+	bool in_repl;		/* its range is in the server's in-flight set */
+	bool remote;		/* the peer has not answered yet */
+	bool local_done;	/* its reply waits only for the peer */
+	struct repl_req rr;
 	uint8_t hdr[32];
 };
 
@@ -81,6 +85,7 @@ struct conn {
 	struct slot *payload;	/* WRITE whose payload is being received */
 	uint64_t discard;	/* payload bytes of a rejected WRITE */
 	struct slot *blocked;	/* waiting for a buffer */
+	struct slot *parked;	/* waiting for an overlapping write to finish */
 	size_t held;		/* buffer bytes held by this connection's slots */
 	uint32_t progress;	/* completions that moved data; for conn_tick */
 	uint32_t seen_progress;
@@ -122,6 +127,7 @@ static struct slot *slot_take(struct conn *c)
 	s->buf = NULL;
 	s->data_len = 0;
 	s->zero = STORE_ZERO_PUNCH;
+	s->repl_started = s->in_repl = s->remote = s->local_done = false;
 	return s;
 }
 
@@ -144,6 +150,10 @@ static void slot_release(struct slot *s)
 	struct conn *c = s->c;
 	void *buf = s->buf;
 
+	if (s->in_repl) {
+		server_repl_end(c->srv, &s->rr);
+		s->in_repl = false;
+	}
 	s->stage = ST_FREE;
 	s->buf = NULL;
 	if (buf)
@@ -181,12 +191,23 @@ static void reply_structured(struct slot *s)
 	}
 }
 
-/* Queues the reply; the request is finished (written, read, flushed). */
+/* Queues the reply; the request is finished (written, read, flushed)
+ * here, and on the peer if it was replicated: until the peer answers, the
+ * reply waits (sync replication). */
 static void slot_reply(struct slot *s)
 {
 	struct conn *c = s->c;
 	uint16_t idx = (uint16_t)(s - c->slots);
 	uint16_t t = s->req.type;
+
+	if (s->remote) {
+		s->local_done = true;
+		return;
+	}
+	if (s->in_repl) {
+		server_repl_end(c->srv, &s->rr);
+		s->in_repl = false;
+	}
 
 	if (c->sess.structured && (t == NBD_CMD_READ || t == NBD_CMD_BLOCK_STATUS)) {
 		reply_structured(s);
@@ -265,6 +286,42 @@ static void slot_submit_zero(struct slot *s, struct io_uring_sqe *sqe)
 			    store_zero_buf(s->c->st), chunk, r->offset + s->done);
 }
 
+static bool is_replicated(uint16_t type)
+{
+	return type == NBD_CMD_WRITE || type == NBD_CMD_TRIM ||
+	       type == NBD_CMD_WRITE_ZEROES || type == NBD_CMD_FLUSH;
+}
+
+/* Hands a write-type request or FLUSH to the replicator, once.  Returns
+ * false if it overlaps a write in flight: the connection parks it. */
+static bool slot_replicate(struct slot *s)
+{
+	const struct nbd_request *r = &s->req;
+	int rc;
+
+	if (s->repl_started || !is_replicated(r->type))
+		return true;
+	s->rr = (struct repl_req){
+		.type = r->type,
+		.flags = r->flags & (NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE),
+		.length = r->length,
+		.offset = r->offset,
+		.payload = s->buf,
+	};
+	rc = server_repl_begin(s->c->srv, s->c, &s->rr);
+	if (rc < 0) {
+		s->c->parked = s;
+		return false;
+	}
+	s->repl_started = true;
+	s->in_repl = r->type != NBD_CMD_FLUSH;
+	if (rc == 1) {
+		s->remote = true;
+		s->c->pending++;	/* the connection lives until the answer */
+	}
+	return true;
+}
+
 /* Starts (or continues) the disk work of a request whose buffer and
  * payload are ready. */
 static void slot_submit(struct slot *s)
@@ -279,6 +336,8 @@ static void slot_submit(struct slot *s)
 		return slot_block_status(s);
 	if (r->length == 0 && r->type != NBD_CMD_FLUSH)
 		return slot_reply(s);
+	if (!slot_replicate(s))
+		return;
 	if ((r->type == NBD_CMD_WRITE_ZEROES) && (r->flags & NBD_CMD_FLAG_FAST_ZERO) &&
 	    store_zero_method(st, s->zero, r->flags & NBD_CMD_FLAG_NO_HOLE) == STORE_ZERO_WRITE)
 		return slot_fail(s, -EOPNOTSUPP);
@@ -498,7 +557,7 @@ static bool step_request(struct conn *c)
 
 static bool conn_step(struct conn *c)
 {
-	if (c->dead || c->blocked || c->close_after_send)
+	if (c->dead || c->blocked || c->parked || c->close_after_send)
 		return false;
 	if (!c->in_tx)
 		return step_handshake(c);
@@ -516,7 +575,7 @@ static void conn_arm_recv(struct conn *c)
 	struct io_uring_sqe *sqe;
 	struct slot *p = c->payload;
 
-	if (c->dead || c->recv_busy || c->blocked || c->close_after_send)
+	if (c->dead || c->recv_busy || c->blocked || c->parked || c->close_after_send)
 		return;
 	if (c->stopping && !p && !c->discard)
 		return;
@@ -696,6 +755,8 @@ static void conn_destroy(struct conn *c)
 	}
 	if (c->blocked)
 		slot_release(c->blocked);
+	if (c->parked)
+		slot_release(c->parked);
 	if (c->payload)
 		slot_release(c->payload);
 	server_forget(c->srv, c);
@@ -771,10 +832,44 @@ static void slot_done(struct ioop *op, int res)
 
 	c->pending--;
 	c->progress++;
-	if (c->dead)
+	if (c->dead && s->remote)
+		s->local_done = true;	/* released when the peer answers */
+	else if (c->dead)
 		slot_release(s);
 	else
 		slot_io_done(s, res);
+	conn_after(c);
+}
+
+void server_repl_done(struct repl_req *rr, int err)
+{
+	struct slot *s = container_of(rr, struct slot, rr);
+	struct conn *c = s->c;
+
+	/* A peer's error or a lost link leaves the range out of sync (the
+	 * node recorded it); the local result is what the client gets. */
+	(void)err;
+	c->pending--;
+	s->remote = false;
+	if (s->local_done) {
+		s->local_done = false;
+		if (c->dead)
+			slot_release(s);
+		else
+			slot_reply(s);
+	}
+	conn_after(c);
+}
+
+void conn_repl_retry(struct conn *c)
+{
+	struct slot *s = c->parked;
+
+	c->parked = NULL;
+	if (s && !c->dead)
+		slot_submit(s);
+	else if (s)
+		slot_release(s);
 	conn_after(c);
 }
 

@@ -15,6 +15,12 @@ struct server;
  * socket is closed and NULL returned. */
 struct conn *conn_new(struct server *s, int fd);
 
+/* Requests in flight per connection (the kernel client's queue depth). */
+#define CONN_SLOTS	128
+
+/* Its request parked by server_repl_begin() may go on now (or park again). */
+void conn_repl_retry(struct conn *c);
+
 /* The buffer the connection waited for, from server_get_buffer(). */
 void conn_resume(struct conn *c, void *buf);
 

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/falloc.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,11 +34,13 @@
 #include "daemon/meta.h"
 #include "daemon/peer.h"
 #include "daemon/server.h"
+#include "nbd/wire.h"
 #include "proto/msg.h"
 #include "utils/bitmap.h"
 #include "utils/log.h"
 
 #define NODE_POOL	(64U << 20)
+#define REPL_MAX	4096	/* replicated requests awaiting the peer */
 
 struct node {
 	struct loop *loop;
@@ -61,6 +65,11 @@ struct node {
 	bool stopping;
 	int ready_fd;
 	uint64_t writes;
+	uint64_t replicated_bytes;
+	int data_fd;		/* the data area, for applying the peer's writes */
+	struct repl_req *outstanding[REPL_MAX];	/* by seq % REPL_MAX */
+	unsigned noutstanding;
+	uint64_t next_seq;
 	char ctl_path[256];
 	char pid_path[256];
 	char log_path[256];
@@ -164,10 +173,172 @@ static uint64_t node_random(void)
 	return r;
 }
 
+/* --- replication: the primary's side --- */
+
+static uint16_t repl_msg_type(uint16_t nbd_type)
+{
+	switch (nbd_type) {
+	case NBD_CMD_WRITE:
+		return MSG_WRITE;
+	case NBD_CMD_TRIM:
+		return MSG_TRIM;
+	case NBD_CMD_WRITE_ZEROES:
+		return MSG_ZERO;
+	default:
+		return MSG_FLUSH;
+	}
+}
+
+/* Sends a write-type request or FLUSH to the peer.  Its reply then waits
+ * for the peer's ACK or FLUSH_ACK: sync mode. */
+static bool node_repl_submit(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+	uint64_t seq = n->next_seq;
+	struct msg_hdr h = {
+		.type = repl_msg_type(rr->type),
+		.seq = seq,
+	};
+
+	if (!n->peer_up || n->noutstanding == REPL_MAX || n->outstanding[seq % REPL_MAX])
+		return false;
+	if (h.type != MSG_FLUSH) {
+		h.offset = rr->offset;
+		h.count = rr->length;
+		h.flags = (rr->flags & NBD_CMD_FLAG_FUA ? MSG_F_FUA : 0) |
+			  (h.type == MSG_ZERO && (rr->flags & NBD_CMD_FLAG_NO_HOLE) ?
+				   MSG_F_NO_HOLE : 0);
+	}
+	if (h.type == MSG_WRITE)
+		h.length = rr->length;
+	if (peer_send(n->peer, &h, h.length ? rr->payload : NULL) < 0)
+		return false;	/* queue full: local only, and out of sync */
+	n->next_seq++;
+	rr->seq = seq;
+	n->outstanding[seq % REPL_MAX] = rr;
+	n->noutstanding++;
+	n->replicated_bytes += h.length;
+	return true;
+}
+
+static void node_repl_complete(struct node *n, uint64_t seq, int err)
+{
+	struct repl_req *rr = n->outstanding[seq % REPL_MAX];
+
+	if (!rr || rr->seq != seq) {
+		log_warn("%s acknowledged request %" PRIu64 ", which is not outstanding",
+			 n->other->name, seq);
+		return;
+	}
+	n->outstanding[seq % REPL_MAX] = NULL;
+	n->noutstanding--;
+	if (err)
+		log_warn("%s failed a replicated write at %" PRIu64 ": %s", n->other->name,
+			 rr->offset, strerror(err));
+	server_repl_done(rr, err);
+}
+
+/* The link is gone: what the peer did not acknowledge stays out of sync
+ * (marked when it began), and the clients get the local results. */
+static void node_repl_fail_all(struct node *n)
+{
+	for (unsigned i = 0; i < REPL_MAX && n->noutstanding; i++) {
+		struct repl_req *rr = n->outstanding[i];
+
+		if (rr) {
+			n->outstanding[i] = NULL;
+			n->noutstanding--;
+			server_repl_done(rr, ENOTCONN);
+		}
+	}
+}
+
+static void node_released(void *arg, const void *payload)
+{
+	/* The payload belongs to an NBD request whose reply waits for the
+	 * peer's answer, which comes after the bytes left: nothing to do. */
+	(void)arg;
+	(void)payload;
+}
+
+/* --- replication: the secondary's side --- */
+
+static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off, int flags)
+{
+	while (len) {
+		struct iovec iov = { (void *)(uintptr_t)p, len };
+		ssize_t w = pwritev2(fd, &iov, 1, (off_t)off, flags);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		p += w;
+		off += (uint64_t)w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Zeroes a range as the primary did: punch a hole (unless NO_HOLE), else
+ * zero range, else write zeros. */
+static int zero_range(int fd, uint64_t off, uint64_t len, bool no_hole)
+{
+	static const uint8_t zeros[1 << 16];
+
+	if (!no_hole && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				  (off_t)len) == 0)
+		return 0;
+	if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
+	for (uint64_t done = 0; done < len;) {
+		size_t k = len - done < sizeof(zeros) ? (size_t)(len - done) : sizeof(zeros);
+		int err = write_all(fd, zeros, k, off + done, 0);
+
+		if (err)
+			return err;
+		done += k;
+	}
+	return 0;
+}
+
+/* Applies one replicated request, in stream order, and acknowledges it.
+ * Done inline: the stream is applied in order and the peer waits anyway;
+ * FLUSH and FUA block the loop for the disk's flush. */
+static void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
+{
+	struct msg_hdr ack = { .type = MSG_ACK, .seq = h->seq };
+	int err;
+
+	switch (h->type) {
+	case MSG_WRITE:
+		err = write_all(n->data_fd, payload, h->length, h->offset,
+				h->flags & MSG_F_FUA ? RWF_DSYNC : 0);
+		break;
+	case MSG_TRIM:
+	case MSG_ZERO:
+		err = zero_range(n->data_fd, h->offset, h->count, h->flags & MSG_F_NO_HOLE);
+		if (!err && (h->flags & MSG_F_FUA) && fdatasync(n->data_fd) < 0)
+			err = errno;
+		break;
+	default:	/* MSG_FLUSH */
+		ack.type = MSG_FLUSH_ACK;
+		err = fdatasync(n->data_fd) < 0 ? errno : 0;
+		break;
+	}
+	ack.count = (uint32_t)err;
+	if (err)
+		log_err("applying a replicated %s at %" PRIu64 ": %s", msg_type_name(h->type),
+			h->offset, strerror(err));
+	if (peer_send(n->peer, &ack, NULL) < 0)
+		log_warn("cannot acknowledge a replicated request: send queue full");
+}
+
 /* --- the NBD export while primary --- */
 
 static int node_start_export(struct node *n)
 {
+	static const struct repl_ops repl_ops = { .submit = node_repl_submit };
 	struct server_opts o = {
 		.path = n->me->backing,
 		.name = config_resource_name(n->cfg),
@@ -175,6 +346,8 @@ static int node_start_export(struct node *n)
 		.size_limit = n->sb.data_bytes,
 		.on_write = node_mark_out_of_sync,
 		.on_write_arg = n,
+		.repl = &repl_ops,
+		.repl_arg = n,
 	};
 
 	if (!n->me->nbd)
@@ -400,13 +573,14 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"last_error\": \"%s\"}, "
 		      "\"size_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
 		      "\"lag_bytes\": 0, \"resync\": null, "
-		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": 0, "
+		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": %" PRIu64 ", "
 		      "\"resynced_bytes\": 0}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary),
 		      config_mode_name(config_mode(n->cfg)),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n),
 		      n->other->name, node_connection(n), node_peer_disk(n), err,
-		      n->sb.data_bytes, node_out_of_sync(n), n->writes, n->sb.gen.current);
+		      n->sb.data_bytes, node_out_of_sync(n), n->writes, n->replicated_bytes,
+		      n->sb.gen.current);
 }
 
 static void node_status_text(struct node *n, struct control_req *req)
@@ -544,6 +718,7 @@ static void node_peer_down(void *arg, const char *why)
 	struct node *n = arg;
 
 	n->peer_up = false;
+	node_repl_fail_all(n);
 	log_warn("lost the link to %s: %s", n->other->name, why);
 }
 
@@ -553,10 +728,25 @@ static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t 
 
 	const char *why;
 
-	if (h->type == MSG_STATE) {
+	switch (h->type) {
+	case MSG_STATE:
 		if (msg_hello_decode(payload, h->length, &n->peer_hello, &why) < 0)
 			log_warn("bad STATE from %s: %s", n->other->name, why);
 		return;
+	case MSG_ACK:
+	case MSG_FLUSH_ACK:
+		return node_repl_complete(n, h->seq, (int)h->count);
+	case MSG_WRITE:
+	case MSG_TRIM:
+	case MSG_ZERO:
+	case MSG_FLUSH:
+		if (!n->primary)
+			return node_apply(n, h, payload);
+		log_warn("%s sent %s to a primary: ignored", n->other->name,
+			 msg_type_name(h->type));
+		return;
+	default:
+		break;
 	}
 	log_debug("from %s: %s (not handled by this version)", n->other->name,
 		  msg_type_name(h->type));
@@ -570,6 +760,7 @@ static int node_start_peer(struct node *n)
 		.up = node_peer_up,
 		.down = node_peer_down,
 		.message = node_peer_message,
+		.released = node_released,
 	};
 	struct peer_cfg pc = {
 		.resource = n->sb.resource,
@@ -607,6 +798,11 @@ static int node_load(struct node *n)
 		snprintf(err, sizeof(err), "%s holds metadata of %s/%s, not %s/%s",
 			 mdio_where(n->md), n->sb.resource, n->sb.node,
 			 config_resource_name(n->cfg), n->me->name);
+		goto fail;
+	}
+	n->data_fd = open(n->me->backing, O_RDWR | O_CLOEXEC);
+	if (n->data_fd < 0) {
+		snprintf(err, sizeof(err), "%s: %s", n->me->backing, strerror(errno));
 		goto fail;
 	}
 	n->bm = bitmap_new(mdio_layout(n->md)->nbits);
@@ -676,6 +872,8 @@ static void node_free(struct node *n)
 		(void)unlink(n->pid_path);
 	bitmap_free(n->bm);
 	mdio_close(n->md);
+	if (n->data_fd >= 0)
+		close(n->data_fd);
 	explicit_bzero(n->secret, sizeof(n->secret));
 	free(n);
 }
@@ -693,6 +891,7 @@ int node_run(struct config *cfg, const struct config_node *me, int ready_fd)
 	n->me = me;
 	n->other = config_peer_node(cfg, me);
 	n->sigfd = -1;
+	n->data_fd = -1;
 	n->ready_fd = ready_fd;
 	if (node_setup(n) < 0)
 		goto out;

@@ -50,6 +50,13 @@ struct server {
 	struct nbd_hs_export exp;
 	void (*on_write)(void *arg, uint64_t offset, uint64_t length);
 	void *on_write_arg;
+	const struct repl_ops *repl;
+	void *repl_arg;
+	struct repl_req **inflight;	/* write ranges being replicated */
+	unsigned ninflight;
+	struct conn *parked[MAX_CONNS];	/* waiting for an overlap to clear */
+	int nparked;
+	bool unpark;
 	struct listener lis[LISTEN_MAX];
 	int nlis;
 	const char *unix_paths[LISTEN_MAX];
@@ -97,6 +104,60 @@ void server_will_write(struct server *s, uint64_t offset, uint64_t length)
 		s->on_write(s->on_write_arg, offset, length);
 }
 
+static bool repl_overlaps(const struct server *s, const struct repl_req *rr)
+{
+	uint64_t end = rr->offset + rr->length;
+
+	for (unsigned i = 0; i < s->ninflight; i++) {
+		const struct repl_req *o = s->inflight[i];
+
+		if (rr->offset < o->offset + o->length && o->offset < end)
+			return true;
+	}
+	return false;
+}
+
+int server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr)
+{
+	if (!s->repl)
+		return 0;
+	if (rr->type != NBD_CMD_FLUSH) {
+		if (repl_overlaps(s, rr)) {
+			s->parked[s->nparked++] = c;
+			return -1;
+		}
+		s->inflight[s->ninflight++] = rr;
+	}
+	return s->repl->submit(s->repl_arg, rr) ? 1 : 0;
+}
+
+void server_repl_end(struct server *s, struct repl_req *rr)
+{
+	for (unsigned i = 0; i < s->ninflight; i++) {
+		if (s->inflight[i] == rr) {
+			s->inflight[i] = s->inflight[--s->ninflight];
+			s->unpark = s->nparked > 0;
+			return;
+		}
+	}
+}
+
+/* A loop hook: connections parked on an overlap try again, in order. */
+static void server_unpark(void *arg)
+{
+	struct server *s = arg;
+	int n = s->nparked;
+	struct conn *retry[MAX_CONNS];
+
+	if (!s->unpark)
+		return;
+	s->unpark = false;
+	memcpy(retry, s->parked, (size_t)n * sizeof(retry[0]));
+	s->nparked = 0;
+	for (int i = 0; i < n; i++)
+		conn_repl_retry(retry[i]);
+}
+
 void *server_get_buffer(struct server *s, struct conn *c, size_t len)
 {
 	void *buf = s->wq_len ? NULL : bufpool_get(s->pool, len);
@@ -125,6 +186,9 @@ void server_forget(struct server *s, struct conn *c)
 	for (int i = 0; i < s->nflush; i++)
 		if (s->flushq[i] == c)
 			s->flushq[i] = NULL;
+	for (int i = 0; i < s->nparked; i++)
+		if (s->parked[i] == c)
+			s->parked[i--] = s->parked[--s->nparked];
 	for (int i = 0; i < s->nconns; i++) {
 		if (s->conns[i] == c) {
 			s->conns[i] = s->conns[--s->nconns];
@@ -339,6 +403,7 @@ void server_free(struct server *s)
 	if (!s)
 		return;
 	loop_remove_hook(s->loop, server_wake_waiters, s);
+	loop_remove_hook(s->loop, server_unpark, s);
 	loop_remove_hook(s->loop, server_flush, s);
 	for (int i = 0; i < s->nlis; i++)
 		close(s->lis[i].fd);
@@ -346,6 +411,7 @@ void server_free(struct server *s)
 		(void)unlink(s->unix_paths[i]);
 	bufpool_free(s->pool);
 	store_close(s->st);
+	free(s->inflight);
 	free(s);
 }
 
@@ -393,6 +459,13 @@ struct server *server_new(struct loop *loop, const struct server_opts *o)
 	s->loop = loop;
 	s->on_write = o->on_write;
 	s->on_write_arg = o->on_write_arg;
+	s->repl = o->repl;
+	s->repl_arg = o->repl_arg;
+	if (s->repl && !(s->inflight = calloc(MAX_CONNS * CONN_SLOTS, sizeof(*s->inflight)))) {
+		log_err("out of memory");
+		free(s);
+		return NULL;
+	}
 	s->timer_op.done = server_on_grace;
 	s->tick_op.done = server_on_tick;
 	if (server_setup(s, o) < 0) {
@@ -403,6 +476,7 @@ struct server *server_new(struct loop *loop, const struct server_opts *o)
 		 (unsigned long long)store_size(s->st), o->read_only ? ", read-only" : "",
 		 store_align(s->st) > 1 ? ", O_DIRECT" : "");
 	loop_add_hook(loop, server_wake_waiters, s);
+	loop_add_hook(loop, server_unpark, s);
 	loop_add_hook(loop, server_flush, s);
 	for (int i = 0; i < s->nlis; i++)
 		server_arm_accept(s, &s->lis[i]);

@@ -10,6 +10,30 @@
 #include "daemon/listen.h"
 #include "nbd/handshake.h"
 
+/* The replication seam: a node mirrors every write-type request and FLUSH
+ * to its peer.  The request's reply waits for both the local disk and
+ * server_repl_done().  Write ranges in flight never overlap (DESIGN.md rule
+ * 3): a write overlapping one still in flight waits for it, so both replicas
+ * apply overlapping writes in the same order. */
+struct repl_req {
+	uint16_t type;		/* NBD_CMD_WRITE, _TRIM, _WRITE_ZEROES or _FLUSH */
+	uint16_t flags;		/* NBD_CMD_FLAG_FUA, _NO_HOLE */
+	uint32_t length;
+	uint64_t offset;
+	const void *payload;	/* WRITE data, valid until server_repl_done() */
+	uint64_t seq;		/* the replicator's own */
+};
+
+struct repl_ops {
+	/* Returns true if rr went to the peer: server_repl_done(rr, ...) then
+	 * follows exactly once.  False: not replicated (no peer). */
+	bool (*submit)(void *arg, struct repl_req *rr);
+};
+
+/* The peer is done with rr: it acknowledged it (err 0 or its error), or
+ * the link was lost (the node has recorded the range as out of sync). */
+void server_repl_done(struct repl_req *rr, int err);
+
 struct server_opts {
 	const char *path;		/* backing file or block device */
 	const char *name;		/* export name besides "", or NULL */
@@ -24,6 +48,8 @@ struct server_opts {
 	 * (a standalone primary marks the range out of sync). */
 	void (*on_write)(void *arg, uint64_t offset, uint64_t length);
 	void *on_write_arg;
+	const struct repl_ops *repl;	/* optional */
+	void *repl_arg;
 };
 
 struct server;
@@ -60,6 +86,14 @@ const struct nbd_hs_export *server_export(const struct server *s);
 
 /* Calls the on_write hook: before a write-type request is submitted. */
 void server_will_write(struct server *s, uint64_t offset, uint64_t length);
+
+/* Replication (none without opts.repl).  server_repl_begin() returns -1 if
+ * rr overlaps a write in flight: the caller parks and is retried through
+ * conn_repl_retry() once one finishes; 1 if the peer got it (reply waits
+ * for server_repl_done()), 0 if not replicated.  server_repl_end() when
+ * the request is answered. */
+int server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr);
+void server_repl_end(struct server *s, struct repl_req *rr);
 
 /* Takes a buffer of len bytes, or returns NULL and queues c to be resumed
  * by conn_resume() once the pool can serve it. */
