@@ -334,6 +334,18 @@ static void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *p
 		log_warn("cannot acknowledge a replicated request: send queue full");
 }
 
+/* An up-to-date secondary that is not receiving its primary's writes is
+ * only consistent: a valid image, perhaps not the newest.  Promoting it
+ * then takes --force.  (Resync brings it back to up to date.) */
+static void node_may_lag(struct node *n, const char *why)
+{
+	if (n->sb.disk != META_DISK_UPTODATE)
+		return;
+	n->sb.disk = META_DISK_CONSISTENT;
+	(void)node_save_sb(n);
+	log_warn("disk is now consistent, not up to date: %s", why);
+}
+
 /* --- the NBD export while primary --- */
 
 static int node_start_export(struct node *n)
@@ -720,6 +732,8 @@ static void node_peer_down(void *arg, const char *why)
 	n->peer_up = false;
 	node_repl_fail_all(n);
 	log_warn("lost the link to %s: %s", n->other->name, why);
+	if (!n->primary && n->peer_hello.role == MSG_ROLE_PRIMARY)
+		node_may_lag(n, "its primary may go on writing without it");
 }
 
 static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t *payload)
@@ -827,8 +841,12 @@ static int node_start_role(struct node *n)
 		bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
 	}
 	n->sb.flags &= ~META_F_CLEAN;
-	if (!(n->sb.flags & META_F_WAS_PRIMARY))
+	if (!(n->sb.flags & META_F_WAS_PRIMARY)) {
+		/* A fresh node at the created generation has missed nothing. */
+		if (n->sb.gen.current != GEN_CREATED)
+			node_may_lag(n, "it was down while its peer may have written");
 		return node_save_sb(n);
+	}
 	n->sb.flags |= META_F_CRASHED_PRIMARY;
 	if (node_save_sb(n) < 0 || node_start_export(n) < 0)
 		return -1;

@@ -75,4 +75,11 @@ check_eq "status counts replicated bytes" "$(field "$A" "d['stats']['replicated_
 check "beta down" $Bn down
 check "writes go on without the peer" qemu-io -f raw "$URI" -c 'write -P 0x66 1M 64k' -c flush
 check_fails "and the replicas now differ" $SAME
+check "beta up again" $Bn up
+check_eq "beta knows it may lag: consistent, not uptodate" "$(field "$Bn" "d['disk']")" consistent
+check "alpha down" $A down
+check_fails "promoting beta without --force is refused" $Bn primary
+grep -q -- "--force" "$T/last.err" && pass "... saying what may be missing and how to force" ||
+	fail "refusal: $(cat "$T/last.err")"
+check "primary --force promotes it" $Bn primary --force
 finish
