@@ -50,8 +50,8 @@ static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
 		log_err("%s", err);
 		return 1;
 	}
-	if (ok)
-		fputs(body ? body : "", stdout);
+	if (ok && body && *body)
+		printf("%s\n", body);	/* control_call() strips the final newline */
 	else
 		log_err("%s", body && *body ? strtok(body, "\n") : "request failed");
 	rc = ok ? 0 : 1;
