@@ -191,7 +191,7 @@ static uint16_t repl_msg_type(uint16_t nbd_type)
 
 /* Sends a write-type request or FLUSH to the peer.  Its reply then waits
  * for the peer's ACK or FLUSH_ACK: sync mode. */
-static bool node_repl_submit(void *arg, struct repl_req *rr)
+static int node_repl_submit(void *arg, struct repl_req *rr)
 {
 	struct node *n = arg;
 	uint64_t seq = n->next_seq;
@@ -200,8 +200,10 @@ static bool node_repl_submit(void *arg, struct repl_req *rr)
 		.seq = seq,
 	};
 
-	if (!n->peer_up || n->noutstanding == REPL_MAX || n->outstanding[seq % REPL_MAX])
-		return false;
+	if (!n->peer_up)
+		return REPL_LOCAL;
+	if (n->noutstanding == REPL_MAX || n->outstanding[seq % REPL_MAX])
+		return REPL_BUSY;	/* retried when an answer frees a place */
 	if (h.type != MSG_FLUSH) {
 		h.offset = rr->offset;
 		h.count = rr->length;
@@ -211,14 +213,29 @@ static bool node_repl_submit(void *arg, struct repl_req *rr)
 	}
 	if (h.type == MSG_WRITE)
 		h.length = rr->length;
-	if (peer_send(n->peer, &h, h.length ? rr->payload : NULL) < 0)
-		return false;	/* queue full: local only, and out of sync */
+	switch (peer_send(n->peer, &h, h.length ? rr->payload : NULL)) {
+	case 0:
+		break;
+	case -ENOBUFS:
+		return REPL_BUSY;	/* retried from ops->writable */
+	default:
+		return REPL_LOCAL;	/* the link is going: out of sync */
+	}
 	n->next_seq++;
 	rr->seq = seq;
 	n->outstanding[seq % REPL_MAX] = rr;
 	n->noutstanding++;
 	n->replicated_bytes += h.length;
-	return true;
+	return REPL_SENT;
+}
+
+/* The peer's send queue has room again, or an answer freed a place. */
+static void node_repl_wake(void *arg)
+{
+	struct node *n = arg;
+
+	if (n->srv)
+		server_repl_wake(n->srv);
 }
 
 static void node_repl_complete(struct node *n, uint64_t seq, int err)
@@ -232,6 +249,7 @@ static void node_repl_complete(struct node *n, uint64_t seq, int err)
 	}
 	n->outstanding[seq % REPL_MAX] = NULL;
 	n->noutstanding--;
+	node_repl_wake(n);
 	if (err)
 		log_warn("%s failed a replicated write at %" PRIu64 ": %s", n->other->name,
 			 rr->offset, strerror(err));
@@ -731,6 +749,7 @@ static void node_peer_down(void *arg, const char *why)
 
 	n->peer_up = false;
 	node_repl_fail_all(n);
+	node_repl_wake(n);	/* parked requests go on locally */
 	log_warn("lost the link to %s: %s", n->other->name, why);
 	if (!n->primary && n->peer_hello.role == MSG_ROLE_PRIMARY)
 		node_may_lag(n, "its primary may go on writing without it");
@@ -775,6 +794,7 @@ static int node_start_peer(struct node *n)
 		.down = node_peer_down,
 		.message = node_peer_message,
 		.released = node_released,
+		.writable = node_repl_wake,
 	};
 	struct peer_cfg pc = {
 		.resource = n->sb.resource,

@@ -119,16 +119,27 @@ static bool repl_overlaps(const struct server *s, const struct repl_req *rr)
 
 int server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr)
 {
+	bool write = rr->type != NBD_CMD_FLUSH;
+	int rc;
+
 	if (!s->repl)
 		return 0;
-	if (rr->type != NBD_CMD_FLUSH) {
-		if (repl_overlaps(s, rr)) {
-			s->parked[s->nparked++] = c;
-			return -1;
-		}
+	if (write && repl_overlaps(s, rr))
+		goto park;
+	rc = s->repl->submit(s->repl_arg, rr);
+	if (rc == REPL_BUSY)
+		goto park;
+	if (write)
 		s->inflight[s->ninflight++] = rr;
-	}
-	return s->repl->submit(s->repl_arg, rr) ? 1 : 0;
+	return rc == REPL_SENT ? 1 : 0;
+park:
+	s->parked[s->nparked++] = c;
+	return -1;
+}
+
+void server_repl_wake(struct server *s)
+{
+	s->unpark = s->nparked > 0;
 }
 
 void server_repl_end(struct server *s, struct repl_req *rr)

@@ -25,10 +25,14 @@ struct repl_req {
 };
 
 struct repl_ops {
-	/* Returns true if rr went to the peer: server_repl_done(rr, ...) then
-	 * follows exactly once.  False: not replicated (no peer). */
-	bool (*submit)(void *arg, struct repl_req *rr);
+	/* Returns REPL_SENT if rr went to the peer: server_repl_done(rr, ...)
+	 * then follows exactly once; REPL_LOCAL: not replicated (no peer);
+	 * REPL_BUSY: no room to send now: the request waits until the node
+	 * calls server_repl_wake(). */
+	int (*submit)(void *arg, struct repl_req *rr);
 };
+
+enum { REPL_LOCAL, REPL_SENT, REPL_BUSY };
 
 /* The peer is done with rr: it acknowledged it (err 0 or its error), or
  * the link was lost (the node has recorded the range as out of sync). */
@@ -88,12 +92,15 @@ const struct nbd_hs_export *server_export(const struct server *s);
 void server_will_write(struct server *s, uint64_t offset, uint64_t length);
 
 /* Replication (none without opts.repl).  server_repl_begin() returns -1 if
- * rr overlaps a write in flight: the caller parks and is retried through
- * conn_repl_retry() once one finishes; 1 if the peer got it (reply waits
- * for server_repl_done()), 0 if not replicated.  server_repl_end() when
+ * rr overlaps a write in flight or the replicator is busy: the caller parks
+ * and is retried through conn_repl_retry(); 1 if the peer got it (reply
+ * waits for server_repl_done()), 0 if not replicated.  server_repl_end() when
  * the request is answered. */
 int server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr);
 void server_repl_end(struct server *s, struct repl_req *rr);
+
+/* The replicator has room again: parked requests are retried. */
+void server_repl_wake(struct server *s);
 
 /* Takes a buffer of len bytes, or returns NULL and queues c to be resumed
  * by conn_resume() once the pool can serve it. */

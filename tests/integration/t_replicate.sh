@@ -68,6 +68,12 @@ if command -v fio >/dev/null && fio --enghelp=nbd >/dev/null 2>&1; then
 		--rw=randwrite --bs=4k --iodepth=16 --numjobs=4 --size=8M --offset_increment=8M \
 		--offset=24M --verify=crc32c --verify_fatal=1 --runtime=60
 	check "replicas equal after fio" $SAME
+	# More requests in flight (10 x 128) than the link's send queue holds:
+	# they wait for room rather than go unreplicated.
+	check "fio: 10 connections x QD128" fio --name=q --ioengine=nbd --uri="$URI" \
+		--rw=randwrite --bs=4k --iodepth=128 --numjobs=10 --size=2M --offset_increment=2M \
+		--offset=40M --verify=crc32c --verify_fatal=1 --runtime=60
+	check "replicas equal after 1280 requests in flight" $SAME
 fi
 check_eq "status counts replicated bytes" "$(field "$A" "d['stats']['replicated_bytes'] > 16 << 20")" True
 
