@@ -439,9 +439,16 @@ static const char *node_promote_refusal(const struct node *n, bool force)
 static int node_promote(struct node *n, bool force, char *why, size_t whylen)
 {
 	const char *no = node_promote_refusal(n, force);
+	struct meta_sb before = n->sb;
 
 	if (no) {
 		snprintf(why, whylen, "%s", no);
+		return -1;
+	}
+	/* The export first: if it cannot start, nothing is recorded. */
+	if (node_start_export(n) < 0) {
+		snprintf(why, whylen, "cannot start the NBD export on %s (see the log)",
+			 n->me->nbd);
 		return -1;
 	}
 	/* A new generation: writes from now on are newer than anything the
@@ -450,8 +457,10 @@ static int node_promote(struct node *n, bool force, char *why, size_t whylen)
 		gen_new_current(&n->sb.gen, node_random());
 	n->sb.disk = META_DISK_UPTODATE;
 	n->sb.flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
-	if (node_save_sb(n) < 0 || node_start_export(n) < 0) {
-		snprintf(why, whylen, "cannot start the NBD export (see the log)");
+	if (node_save_sb(n) < 0) {
+		n->sb = before;
+		node_stop_export(n);
+		snprintf(why, whylen, "cannot write the metadata (see the log)");
 		return -1;
 	}
 	n->primary = true;

@@ -103,6 +103,12 @@ check_eq "after a crash the whole data area is out of sync" \
 	"$(field "$A" "d['out_of_sync_bytes'] == d['size_bytes']")" True
 check "secondary on alpha" $A secondary
 check_fails "no export on a secondary" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
+mkdir "$T/alpha.nbd"	# the export's address is taken
+check_fails "primary fails when the export cannot start" $A primary
+grep -q "cannot start the NBD export" "$T/last.err" && pass "... saying so" ||
+	fail "export failure: $(cat "$T/last.err")"
+check_eq "and the node stays secondary" "$(field "$A" "d['role']")" secondary
+rmdir "$T/alpha.nbd"
 check "disconnect" $A disconnect
 check_eq "standalone after disconnect" "$(wait_field "$A" "d['peer']['connection']" standalone)" standalone
 check "connect" $A connect
