@@ -421,11 +421,6 @@ static void slot_io_done(struct slot *s, int res)
 /* The buffer is there: receive the payload, or start the disk work. */
 static void slot_begin(struct slot *s)
 {
-	uint16_t t = s->req.type;
-
-	if (s->req.length && (t == NBD_CMD_WRITE || t == NBD_CMD_TRIM ||
-			      t == NBD_CMD_WRITE_ZEROES))
-		server_will_write(s->c->srv, s->req.offset, s->req.length);
 	if (s->req.type == NBD_CMD_WRITE && s->req.length) {
 		s->stage = ST_PAYLOAD;
 		s->c->payload = s;

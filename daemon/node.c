@@ -66,6 +66,14 @@ struct node {
 	int ready_fd;
 	uint64_t writes;
 	uint64_t replicated_bytes;
+	/* Rule 2: a write the peer acknowledged is in its page cache, not on
+	 * its disk, until a FLUSH sent after it is acknowledged.  Ranges sent
+	 * since the last such FLUSH are in unflushed; covering holds those a
+	 * FLUSH in flight will cover.  If the link drops first, both go into
+	 * the persistent bitmap. */
+	struct bitmap *unflushed;
+	struct bitmap *covering;
+	uint64_t covering_seq;	/* the FLUSH that covers them; 0 for none */
 	int data_fd;		/* the data area, for applying the peer's writes */
 	struct repl_req *outstanding[REPL_MAX];	/* by seq % REPL_MAX */
 	unsigned noutstanding;
@@ -155,13 +163,25 @@ static int node_save_sb(struct node *n)
 	return -1;
 }
 
-static void node_mark_out_of_sync(void *arg, uint64_t off, uint64_t len)
+static void mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len)
 {
-	struct node *n = arg;
-	uint64_t ext = n->sb.extent_bytes;
+	if (len)
+		bitmap_set_range(bm, off / ext, (off + len + ext - 1) / ext - off / ext);
+}
 
-	n->writes++;
-	bitmap_set_range(n->bm, off / ext, (off + len + ext - 1) / ext - off / ext);
+/* The peer may not hold this range: record it in the persistent bitmap. */
+static void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len)
+{
+	mark_range(n->bm, n->sb.extent_bytes, off, len);
+}
+
+/* Adds every bit of from to the persistent bitmap and empties from. */
+static void node_merge_unflushed(struct node *n, struct bitmap *from)
+{
+	for (uint64_t b = bitmap_next_set(from, 0); b < bitmap_nbits(from);
+	     b = bitmap_next_set(from, b + 1))
+		bitmap_set(n->bm, b);
+	bitmap_clear_range(from, 0, bitmap_nbits(from));
 }
 
 static uint64_t node_random(void)
@@ -200,10 +220,16 @@ static int node_repl_submit(void *arg, struct repl_req *rr)
 		.seq = seq,
 	};
 
-	if (!n->peer_up)
+	if (rr->type != NBD_CMD_FLUSH)
+		n->writes++;
+	if (!n->peer_up) {
+		node_mark_out_of_sync(n, rr->offset, rr->type == NBD_CMD_FLUSH ? 0 : rr->length);
 		return REPL_LOCAL;
-	if (n->noutstanding == REPL_MAX || n->outstanding[seq % REPL_MAX])
+	}
+	if (n->noutstanding == REPL_MAX || n->outstanding[seq % REPL_MAX]) {
+		n->writes -= rr->type != NBD_CMD_FLUSH;	/* counted when retried */
 		return REPL_BUSY;	/* retried when an answer frees a place */
+	}
 	if (h.type != MSG_FLUSH) {
 		h.offset = rr->offset;
 		h.count = rr->length;
@@ -217,9 +243,21 @@ static int node_repl_submit(void *arg, struct repl_req *rr)
 	case 0:
 		break;
 	case -ENOBUFS:
+		n->writes -= rr->type != NBD_CMD_FLUSH;
 		return REPL_BUSY;	/* retried from ops->writable */
-	default:
-		return REPL_LOCAL;	/* the link is going: out of sync */
+	default:	/* the link is going */
+		node_mark_out_of_sync(n, rr->offset, rr->type == NBD_CMD_FLUSH ? 0 : rr->length);
+		return REPL_LOCAL;
+	}
+	if (h.type == MSG_FLUSH && !n->covering_seq) {
+		struct bitmap *t = n->covering;
+
+		/* This FLUSH covers everything sent so far. */
+		n->covering = n->unflushed;
+		n->unflushed = t;
+		n->covering_seq = seq;
+	} else if (h.type != MSG_FLUSH) {
+		mark_range(n->unflushed, n->sb.extent_bytes, rr->offset, rr->length);
 	}
 	n->next_seq++;
 	rr->seq = seq;
@@ -250,6 +288,15 @@ static void node_repl_complete(struct node *n, uint64_t seq, int err)
 	n->outstanding[seq % REPL_MAX] = NULL;
 	n->noutstanding--;
 	node_repl_wake(n);
+	if (seq == n->covering_seq) {
+		if (err)
+			node_merge_unflushed(n, n->covering);
+		else
+			bitmap_clear_range(n->covering, 0, bitmap_nbits(n->covering));
+		n->covering_seq = 0;
+	}
+	if (err && rr->type != NBD_CMD_FLUSH)
+		node_mark_out_of_sync(n, rr->offset, rr->length);
 	if (err)
 		log_warn("%s failed a replicated write at %" PRIu64 ": %s", n->other->name,
 			 rr->offset, strerror(err));
@@ -266,9 +313,15 @@ static void node_repl_fail_all(struct node *n)
 		if (rr) {
 			n->outstanding[i] = NULL;
 			n->noutstanding--;
+			if (rr->type != NBD_CMD_FLUSH)
+				node_mark_out_of_sync(n, rr->offset, rr->length);
 			server_repl_done(rr, ENOTCONN);
 		}
 	}
+	/* Acknowledged but never flushed on the peer: not safe there. */
+	node_merge_unflushed(n, n->unflushed);
+	node_merge_unflushed(n, n->covering);
+	n->covering_seq = 0;
 }
 
 static void node_released(void *arg, const void *payload)
@@ -374,8 +427,6 @@ static int node_start_export(struct node *n)
 		.name = config_resource_name(n->cfg),
 		.pool_bytes = NODE_POOL,
 		.size_limit = n->sb.data_bytes,
-		.on_write = node_mark_out_of_sync,
-		.on_write_arg = n,
 		.repl = &repl_ops,
 		.repl_arg = n,
 	};
@@ -506,6 +557,9 @@ static int node_clean_shutdown(struct node *n)
 {
 	char err[512];
 
+	/* Whatever the peer acknowledged but never flushed stays suspect. */
+	node_merge_unflushed(n, n->unflushed);
+	node_merge_unflushed(n, n->covering);
 	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return -1;
@@ -849,7 +903,10 @@ static int node_load(struct node *n)
 		goto fail;
 	}
 	n->bm = bitmap_new(mdio_layout(n->md)->nbits);
-	if (!n->bm || mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+	n->unflushed = bitmap_new(mdio_layout(n->md)->nbits);
+	n->covering = bitmap_new(mdio_layout(n->md)->nbits);
+	if (!n->bm || !n->unflushed || !n->covering ||
+	    mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -918,6 +975,8 @@ static void node_free(struct node *n)
 	if (n->ctl && *n->pid_path)
 		(void)unlink(n->pid_path);
 	bitmap_free(n->bm);
+	bitmap_free(n->unflushed);
+	bitmap_free(n->covering);
 	mdio_close(n->md);
 	if (n->data_fd >= 0)
 		close(n->data_fd);

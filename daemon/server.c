@@ -48,8 +48,6 @@ struct server {
 	struct store *st;
 	struct bufpool *pool;
 	struct nbd_hs_export exp;
-	void (*on_write)(void *arg, uint64_t offset, uint64_t length);
-	void *on_write_arg;
 	const struct repl_ops *repl;
 	void *repl_arg;
 	struct repl_req **inflight;	/* write ranges being replicated */
@@ -96,12 +94,6 @@ struct store *server_store(struct server *s)
 const struct nbd_hs_export *server_export(const struct server *s)
 {
 	return &s->exp;
-}
-
-void server_will_write(struct server *s, uint64_t offset, uint64_t length)
-{
-	if (s->on_write)
-		s->on_write(s->on_write_arg, offset, length);
 }
 
 static bool repl_overlaps(const struct server *s, const struct repl_req *rr)
@@ -468,8 +460,6 @@ struct server *server_new(struct loop *loop, const struct server_opts *o)
 		return NULL;
 	}
 	s->loop = loop;
-	s->on_write = o->on_write;
-	s->on_write_arg = o->on_write_arg;
 	s->repl = o->repl;
 	s->repl_arg = o->repl_arg;
 	if (s->repl && !(s->inflight = calloc(MAX_CONNS * CONN_SLOTS, sizeof(*s->inflight)))) {

@@ -48,10 +48,6 @@ struct server_opts {
 	int nlisten;
 	size_t pool_bytes;		/* payload buffer pool */
 	uint64_t size_limit;		/* export only the first bytes; 0: all */
-	/* Optional: told before any write, TRIM or WRITE_ZEROES is submitted
-	 * (a standalone primary marks the range out of sync). */
-	void (*on_write)(void *arg, uint64_t offset, uint64_t length);
-	void *on_write_arg;
 	const struct repl_ops *repl;	/* optional */
 	void *repl_arg;
 };
@@ -87,9 +83,6 @@ void server_free(struct server *s);
 struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op);
 struct store *server_store(struct server *s);
 const struct nbd_hs_export *server_export(const struct server *s);
-
-/* Calls the on_write hook: before a write-type request is submitted. */
-void server_will_write(struct server *s, uint64_t offset, uint64_t length);
 
 /* Replication (none without opts.repl).  server_repl_begin() returns -1 if
  * rr overlaps a write in flight or the replicator is busy: the caller parks

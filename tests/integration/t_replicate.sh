@@ -76,11 +76,26 @@ if command -v fio >/dev/null && fio --enghelp=nbd >/dev/null 2>&1; then
 	check "replicas equal after 1280 requests in flight" $SAME
 fi
 check_eq "status counts replicated bytes" "$(field "$A" "d['stats']['replicated_bytes'] > 16 << 20")" True
+check "a last flush" qemu-io -f raw "$URI" -c flush
+check_eq "connected and flushed: nothing out of sync" "$(field "$A" "d['out_of_sync_bytes']")" 0
 
+# Rule 2: acknowledged by the peer but not yet flushed there is not safe
+# there; when the link goes, such a write counts as out of sync.
+if command -v nbdsh >/dev/null && $PY -c 'import nbd' 2>/dev/null; then
+	check "a write acknowledged by both, with no flush" \
+		nbdsh -u "$URI" -c 'h.pwrite(b"\x77" * 65536, 10 << 20)'
+	check_eq "... is not out of sync while connected" "$(field "$A" "d['out_of_sync_bytes']")" 0
+	unflushed=65536
+else
+	unflushed=0
+	msg "nbdsh missing: the unflushed-write case is not exercised"
+fi
 # Without the peer the primary goes on alone (on-peer-loss = continue).
 check "beta down" $Bn down
 check "writes go on without the peer" qemu-io -f raw "$URI" -c 'write -P 0x66 1M 64k' -c flush
 check_fails "and the replicas now differ" $SAME
+check_eq "exactly the unflushed and the new extent are out of sync" \
+	"$(field "$A" "d['out_of_sync_bytes']")" $((65536 + unflushed))
 check "beta up again" $Bn up
 check_eq "beta knows it may lag: consistent, not uptodate" "$(field "$Bn" "d['disk']")" consistent
 check "alpha down" $A down
