@@ -53,6 +53,7 @@ struct node {
 	struct meta_sb sb;
 	struct bitmap *bm;
 	bool primary;
+	uint64_t export_bytes;	/* what the NBD export offers while primary */
 	struct server *srv;
 	struct server *retiring;	/* stopped, freed once done */
 	struct peer *peer;
@@ -419,6 +420,14 @@ static void node_may_lag(struct node *n, const char *why)
 
 /* --- the NBD export while primary --- */
 
+/* The pair replicates the smaller of the two data areas. */
+static uint64_t node_export_size(const struct node *n)
+{
+	if (n->peer_up && n->peer_hello.size_bytes < n->sb.data_bytes)
+		return n->peer_hello.size_bytes;
+	return n->sb.data_bytes;
+}
+
 static int node_start_export(struct node *n)
 {
 	static const struct repl_ops repl_ops = { .submit = node_repl_submit };
@@ -426,11 +435,12 @@ static int node_start_export(struct node *n)
 		.path = n->me->backing,
 		.name = config_resource_name(n->cfg),
 		.pool_bytes = NODE_POOL,
-		.size_limit = n->sb.data_bytes,
+		.size_limit = node_export_size(n),
 		.repl = &repl_ops,
 		.repl_arg = n,
 	};
 
+	n->export_bytes = o.size_limit;
 	if (!n->me->nbd)
 		return 0;
 	o.listen[o.nlisten++] = n->me->nbd;
@@ -784,6 +794,12 @@ static bool node_accept_peer(void *arg, const struct msg_hello *h, char *why, si
 		snprintf(why, len, "both nodes are primary: split brain; make one secondary");
 		return false;
 	}
+	if (n->primary && h->size_bytes < n->export_bytes) {
+		snprintf(why, len, "the peer's data area (%" PRIu64 " bytes) is smaller than "
+			 "this primary's export (%" PRIu64 " bytes): grow the peer's backing "
+			 "store", h->size_bytes, n->export_bytes);
+		return false;
+	}
 	if (h->extent_bytes != n->sb.extent_bytes) {
 		snprintf(why, len, "bitmap granularity differs: peer %u, this node %u",
 			 h->extent_bytes, n->sb.extent_bytes);
@@ -800,7 +816,7 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 	n->peer_hello = *h;
 	if (h->size_bytes != n->sb.data_bytes)
 		log_warn("data areas differ: peer %" PRIu64 " bytes, this node %" PRIu64
-			 "; the smaller one is what the pair can replicate",
+			 "; the pair replicates the smaller one (a primary exports that size)",
 			 h->size_bytes, n->sb.data_bytes);
 	log_info("connected to %s (%s, disk %s)", n->other->name,
 		 h->role == MSG_ROLE_PRIMARY ? "primary" : "secondary", node_peer_disk(n));
