@@ -6,57 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd nbdinfo qemu-io
 
-export BLKREP_RUN_DIR=$T/run
-B=$BLKREP
-pa=$(free_port)
-pb=$(free_port)
-truncate -s 64M "$T/a.img" "$T/b.img"
-printf 'pair-secret\n' >"$T/secret"
+. "$(dirname "$0")/pair.sh"
+pair_init 64M 64M
 printf 'another-secret\n' >"$T/secret2"
-chmod 600 "$T/secret" "$T/secret2"
-
-# write_conf FILE NAME SECRET NODE_B
-write_conf() {
-	cat >"$1" <<CONF
-[resource]
-name = $2
-secret-file = $3
-[node alpha]
-address = 127.0.0.1:$pa
-backing = $T/a.img
-nbd = unix:$T/alpha.nbd
-[node $4]
-address = 127.0.0.1:$pb
-backing = $T/b.img
-nbd = unix:$T/beta.nbd
-CONF
-}
-write_conf "$T/r0.conf" r0 "$T/secret" beta
-A="$B -c $T/r0.conf --node alpha"
-Bn="$B -c $T/r0.conf --node beta"
-
-# field NODE-CMD EXPR: a field of status --json
-field() {
-	$1 status --json | $PY -c "import json,sys; d=json.load(sys.stdin); print($2)"
-}
-
-# wait_field NODE-CMD EXPR WANT: poll status for up to 10 s
-wait_field() {
-	local i v
-	for i in $(seq 1 100); do
-		v=$(field "$1" "$2" 2>/dev/null)
-		[ "$v" = "$3" ] && { echo "$v"; return 0; }
-		sleep 0.1
-	done
-	echo "$v"
-	return 1
-}
-
-stop_all() {
-	$A down >/dev/null 2>&1
-	$Bn down >/dev/null 2>&1
-}
-trap 'stop_all; _cleanup' EXIT
+chmod 600 "$T/secret2"
 
 check "create alpha --zeroed" $A create --zeroed
 check "create beta --zeroed" $Bn create --zeroed
@@ -124,12 +77,12 @@ refusal() {
 	check_eq "$desc: not connected" "$(field "$A" "d['peer']['connection']")" connecting
 	$B -c "$conf" --node "$node" down >/dev/null 2>&1
 }
-write_conf "$T/wrong-secret.conf" r0 "$T/secret2" beta
+pair_conf "$T/wrong-secret.conf" r0 "$T/secret2" beta
 refusal "wrong secret" "$T/wrong-secret.conf" beta "authentication failed"
-write_conf "$T/other-res.conf" r1 "$T/secret" beta
+pair_conf "$T/other-res.conf" r1 "$T/secret" beta
 $B -c "$T/other-res.conf" --node beta create --force --zeroed >/dev/null
 refusal "other resource" "$T/other-res.conf" beta "resource name mismatch"
-write_conf "$T/gamma.conf" r0 "$T/secret" gamma
+pair_conf "$T/gamma.conf" r0 "$T/secret" gamma
 $B -c "$T/gamma.conf" --node gamma create --force --zeroed >/dev/null
 refusal "unexpected node" "$T/gamma.conf" gamma "unexpected peer node"
 

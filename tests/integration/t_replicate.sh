@@ -7,45 +7,12 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd qemu-io nbdcopy
 
-export BLKREP_RUN_DIR=$T/run
-B=$BLKREP
-pa=$(free_port)
-pb=$(free_port)
-truncate -s 64M "$T/a.img" "$T/b.img"
-printf 'pair-secret\n' >"$T/secret"
-chmod 600 "$T/secret"
-cat >"$T/r0.conf" <<CONF
-[resource]
-name = r0
-secret-file = $T/secret
-[node alpha]
-address = 127.0.0.1:$pa
-backing = $T/a.img
-nbd = unix:$T/alpha.nbd
-[node beta]
-address = 127.0.0.1:$pb
-backing = $T/b.img
-CONF
-A="$B -c $T/r0.conf --node alpha"
-Bn="$B -c $T/r0.conf --node beta"
-URI="nbd+unix:///r0?socket=$T/alpha.nbd"
-trap '$A down >/dev/null 2>&1; $Bn down >/dev/null 2>&1; _cleanup' EXIT
-
-field() {
-	$1 status --json | $PY -c "import json,sys; d=json.load(sys.stdin); print($2)"
-}
-wait_connected() {
-	local i
-	for i in $(seq 1 100); do
-		[ "$(field "$A" "d['peer']['connection']" 2>/dev/null)" = connected ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+. "$(dirname "$0")/pair.sh"
+pair_init 64M 64M
 
 check "create both (zeroed)" sh -c "$A create --zeroed && $Bn create --zeroed"
 check "up both" sh -c "$A up && $Bn up"
-wait_connected && pass "connected" || fail "not connected"
+check_eq "connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
 check "alpha primary" $A primary
 size=$(field "$A" "d['size_bytes']")
 

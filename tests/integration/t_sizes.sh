@@ -6,43 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 require_cmd nbdinfo
 
-export BLKREP_RUN_DIR=$T/run
-B=$BLKREP
-pa=$(free_port)
-pb=$(free_port)
-truncate -s 64M "$T/a.img"
-truncate -s 32M "$T/b.img"
-printf 'pair-secret\n' >"$T/secret"
-chmod 600 "$T/secret"
-cat >"$T/r0.conf" <<CONF
-[resource]
-name = r0
-secret-file = $T/secret
-[node alpha]
-address = 127.0.0.1:$pa
-backing = $T/a.img
-nbd = unix:$T/alpha.nbd
-[node beta]
-address = 127.0.0.1:$pb
-backing = $T/b.img
-CONF
-A="$B -c $T/r0.conf --node alpha"
-Bn="$B -c $T/r0.conf --node beta"
-URI="nbd+unix:///r0?socket=$T/alpha.nbd"
-trap '$A down >/dev/null 2>&1; $Bn down >/dev/null 2>&1; _cleanup' EXIT
-
-field() {
-	$1 status --json | $PY -c "import json,sys; d=json.load(sys.stdin); print($2)"
-}
-wait_field() {
-	local i v
-	for i in $(seq 1 100); do
-		v=$(field "$1" "$2" 2>/dev/null)
-		[ "$v" = "$3" ] && { echo "$v"; return 0; }
-		sleep 0.1
-	done
-	echo "$v"
-}
+. "$(dirname "$0")/pair.sh"
+pair_init 64M 32M
 
 check "create both (zeroed)" sh -c "$A create --zeroed && $Bn create --zeroed"
 check "up both" sh -c "$A up && $Bn up"
