@@ -139,11 +139,6 @@ uint64_t store_size(const struct store *st)
 	return st->size;
 }
 
-bool store_read_only(const struct store *st)
-{
-	return st->read_only;
-}
-
 uint32_t store_align(const struct store *st)
 {
 	return st->align;

@@ -36,7 +36,6 @@ struct store *store_open(const char *path, const struct store_opts *o, char *err
 void store_close(struct store *st);
 
 uint64_t store_size(const struct store *st);
-bool store_read_only(const struct store *st);
 
 /* O_DIRECT alignment in bytes, or 1 when the store is buffered. */
 uint32_t store_align(const struct store *st);
