@@ -18,6 +18,7 @@ struct mdio {
 	struct meta_layout layout;
 	int sb_next;		/* the superblock copy the next write goes to */
 	int al_next;
+	uint64_t al_seq;		/* of the newest activity-log copy */
 	char where[300];
 	uint8_t blk[2][META_BLOCK_BYTES];
 };
@@ -205,6 +206,7 @@ int mdio_format(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen)
 	}
 	m->sb_next = 1;
 	m->al_next = 1;
+	m->al_seq = 1;
 	if (mdio_zero_bitmap(m, err, errlen) < 0)
 		return -1;
 	return mdio_sync(m, err, errlen);
@@ -225,7 +227,16 @@ int mdio_read_al(struct mdio *m, uint32_t *ext, unsigned max, unsigned *n, char 
 		return -1;
 	}
 	m->al_next = 1 - which;
+	m->al_seq = seq;
 	return 0;
+}
+
+uint64_t mdio_al_next(struct mdio *m, int *fd, uint64_t *off)
+{
+	*fd = m->meta_fd;
+	*off = m->layout.al_offset[m->al_next];
+	m->al_next = 1 - m->al_next;
+	return ++m->al_seq;
 }
 
 int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen)

@@ -46,6 +46,12 @@ int mdio_format(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen);
 int mdio_read_al(struct mdio *m, uint32_t *ext, unsigned max, unsigned *n, char *err,
 		 size_t errlen);
 
+/* Where the next activity-log snapshot goes, for a caller that writes it
+ * itself (through its ring): the meta area's fd, the offset of the copy not
+ * written last, and the seq to encode it with (one above the last).  Each
+ * call moves on to the other copy.  Call mdio_read_al() first. */
+uint64_t mdio_al_next(struct mdio *m, int *fd, uint64_t *off);
+
 /* Reads the dirty bitmap into bm (bitmap_nbits(bm) == layout nbits). */
 int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
 

@@ -1,0 +1,202 @@
+/* The activity log on disk.  See alog.h. */
+#include "alog.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <liburing.h>
+
+#include "daemon/actlog.h"
+#include "daemon/ioop.h"
+#include "daemon/loop.h"
+#include "daemon/mdio.h"
+#include "daemon/meta.h"
+#include "utils/bitmap.h"
+#include "utils/log.h"
+
+struct alog {
+	struct loop *loop;
+	struct mdio *md;
+	struct bitmap *bm;
+	struct actlog *al;
+	uint32_t ext_bytes;
+	uint32_t bm_ext_bytes;
+	unsigned slots;
+	bool writing;		/* a snapshot write is in flight */
+	bool want_flush;
+	bool failed;		/* the last snapshot write failed: said once */
+	uint64_t writing_seq;	/* actlog_seq() of the snapshot in flight */
+	struct ioop op;
+	void (*wake)(void *arg);
+	void *arg;
+	uint8_t *blk;		/* META_BLOCK_BYTES, aligned */
+	uint32_t ext[META_AL_MAX];
+};
+
+static void alog_write_done(struct ioop *op, int res);
+
+struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm,
+		      uint32_t al_extent_bytes, unsigned slots, uint32_t bm_extent_bytes,
+		      void (*wake)(void *arg), void *arg)
+{
+	struct alog *a = calloc(1, sizeof(*a));
+
+	if (!a || !(a->al = actlog_new(slots)) ||
+	    posix_memalign((void **)&a->blk, META_BLOCK_BYTES, META_BLOCK_BYTES)) {
+		log_err("cannot set up the activity log (%u slots)", slots);
+		alog_free(a);
+		return NULL;
+	}
+	a->loop = loop;
+	a->md = md;
+	a->bm = bm;
+	a->ext_bytes = al_extent_bytes;
+	a->bm_ext_bytes = bm_extent_bytes;
+	a->slots = slots;
+	a->wake = wake;
+	a->arg = arg;
+	a->op.done = alog_write_done;
+	return a;
+}
+
+void alog_free(struct alog *a)
+{
+	if (!a)
+		return;
+	actlog_free(a->al);
+	free(a->blk);
+	free(a);
+}
+
+/* Sets the bitmap bits of activity-log extent e. */
+static void alog_mark(struct alog *a, uint32_t e)
+{
+	uint64_t off = (uint64_t)e * a->ext_bytes;
+
+	bitmap_set_range(a->bm, off / a->bm_ext_bytes,
+			 (off + a->ext_bytes + a->bm_ext_bytes - 1) / a->bm_ext_bytes -
+				 off / a->bm_ext_bytes);
+}
+
+int alog_recover(struct alog *a, bool crashed)
+{
+	char err[512];
+	unsigned n;
+
+	if (mdio_read_al(a->md, a->ext, META_AL_MAX, &n, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	if (!crashed)
+		return 0;	/* the bitmap on disk covers everything */
+	for (unsigned i = 0; i < n; i++)
+		alog_mark(a, a->ext[i]);
+	actlog_load(a->al, a->ext, n);
+	return (int)n;
+}
+
+/* Writes the bitmap's changed pages, then starts a snapshot write if the
+ * log changed and none is in flight. */
+static void alog_snapshot(struct alog *a)
+{
+	char err[512];
+	struct io_uring_sqe *sqe;
+	uint64_t seq, off;
+	unsigned n;
+	int fd;
+
+	if (a->writing || !actlog_dirty(a->al))
+		return;
+	if (mdio_write_bitmap(a->md, a->bm, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return;	/* retried by the next write that waits */
+	}
+	a->writing_seq = actlog_seq(a->al);
+	n = actlog_snapshot(a->al, a->ext, META_AL_MAX);
+	seq = mdio_al_next(a->md, &fd, &off);
+	meta_al_encode(seq, a->ext, n, a->blk);
+	sqe = loop_sqe(a->loop, &a->op);
+	io_uring_prep_write(sqe, fd, a->blk, META_BLOCK_BYTES, off);
+	sqe->rw_flags = RWF_DSYNC;
+	a->writing = true;
+}
+
+static void alog_write_done(struct ioop *op, int res)
+{
+	struct alog *a = container_of(op, struct alog, op);
+
+	a->writing = false;
+	if (res == (int)META_BLOCK_BYTES) {
+		actlog_persisted(a->al, a->writing_seq);
+		a->failed = false;
+	} else if (!a->failed) {
+		log_err("writing the activity log: %s; writes wait until it succeeds",
+			res < 0 ? strerror(-res) : "short write");
+		a->failed = true;
+	}
+	alog_snapshot(a);
+	a->wake(a->arg);
+}
+
+enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len, uint64_t epoch)
+{
+	uint64_t first, last, e;
+	bool wait = false;
+
+	if (len == 0)
+		return ALOG_GO;
+	first = off / a->ext_bytes;
+	last = (off + len - 1) / a->ext_bytes;
+	if (last - first + 1 > a->slots / 2)
+		return ALOG_WIDE;
+	for (e = first; e <= last; e++) {
+		enum actlog_result r = actlog_begin(a->al, (uint32_t)e, epoch);
+
+		if (r == ACTLOG_BUSY) {
+			a->want_flush = true;
+			wait = true;
+			break;
+		}
+		wait |= r != ACTLOG_HIT;
+	}
+	if (!wait)
+		return ALOG_GO;
+	/* All or none: a write never holds some extents while it waits. */
+	while (e-- > first)
+		actlog_end(a->al, (uint32_t)e);
+	alog_snapshot(a);
+	return ALOG_WAIT;
+}
+
+void alog_end(struct alog *a, uint64_t off, uint64_t len)
+{
+	if (len == 0 || (off + len - 1) / a->ext_bytes - off / a->ext_bytes + 1 > a->slots / 2)
+		return;	/* ALOG_WIDE: never counted */
+	for (uint64_t e = off / a->ext_bytes; e <= (off + len - 1) / a->ext_bytes; e++)
+		actlog_end(a->al, (uint32_t)e);
+}
+
+void alog_flushed(struct alog *a, uint64_t epoch)
+{
+	actlog_flushed(a->al, epoch);
+	a->wake(a->arg);
+}
+
+void alog_standalone(struct alog *a, bool on)
+{
+	actlog_set_standalone(a->al, on);
+	a->wake(a->arg);
+}
+
+bool alog_want_flush(struct alog *a)
+{
+	bool w = a->want_flush;
+
+	a->want_flush = false;
+	return w;
+}
+
+unsigned alog_count(const struct alog *a)
+{
+	return actlog_count(a->al);
+}

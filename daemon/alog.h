@@ -1,0 +1,73 @@
+/* The primary's activity log on disk (DESIGN.md rule 1): the hot extents
+ * that may hold writes not yet durable on both nodes.  It drives the pure
+ * bookkeeping of actlog.h and writes its snapshots through the node's ring,
+ * one at a time, to the A/B copies of the meta area.
+ *
+ * Before submitting a write, the node asks alog_begin() for every byte range
+ * it touches: all its activity-log extents at once, or none.  A range whose
+ * extents are all in the durable snapshot goes at once (the common case:
+ * steady writing over hot extents costs no extra I/O).  Otherwise the write
+ * waits, a snapshot is written, and the node's wake callback runs when it is
+ * durable; the node then asks again.
+ *
+ * A range wider than half the log (a huge TRIM) is not logged: alog_begin()
+ * says ALOG_WIDE and the node covers it in the dirty bitmap instead,
+ * written to disk before the write is submitted.
+ *
+ * The dirty bitmap's changed pages are written (synchronously) before each
+ * snapshot, so that an extent dropped from the log is covered by the
+ * on-disk bitmap if its writes are not known to be on the peer's disk. */
+#ifndef BLKREP_ALOG_H
+#define BLKREP_ALOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct alog;
+struct bitmap;
+struct loop;
+struct mdio;
+
+enum alog_result {
+	ALOG_GO,	/* submit now; call alog_end() when the write is done */
+	ALOG_WAIT,	/* not yet: wake() runs when it may succeed */
+	ALOG_WIDE,	/* too wide for the log: cover it in the bitmap */
+};
+
+/* The log of the node whose metadata md holds (mdio_read_al() first), with
+ * the sizes of its superblock.  bm is the node's dirty bitmap.  wake(arg)
+ * runs after a snapshot becomes durable and after alog_flushed().  Returns
+ * NULL after logging why. */
+struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm,
+		      uint32_t al_extent_bytes, unsigned slots, uint32_t bm_extent_bytes,
+		      void (*wake)(void *arg), void *arg);
+void alog_free(struct alog *a);
+
+/* Reads the on-disk log (before any alog_begin()).  After a crash as
+ * primary (crashed), marks each of its extents in the bitmap, since their
+ * writes may be on one node only, and keeps them in the log.  Returns the
+ * number of extents marked, or -1 after logging why. */
+int alog_recover(struct alog *a, bool crashed);
+
+/* Before submitting a write of len bytes at off, sent to the peer in epoch
+ * (or standalone).  See enum alog_result. */
+enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len, uint64_t epoch);
+
+/* The write admitted by alog_begin() completed, locally and on the peer,
+ * or was not submitted after all. */
+void alog_end(struct alog *a, uint64_t off, uint64_t len);
+
+/* A peer FLUSH covering every write of epochs <= epoch was acknowledged. */
+void alog_flushed(struct alog *a, uint64_t epoch);
+
+/* No peer: extents leave the log once idle, as the bitmap covers them. */
+void alog_standalone(struct alog *a, bool on);
+
+/* True once since the last call if a write waited for a full log whose
+ * extents need a peer FLUSH before they can leave: the node sends one. */
+bool alog_want_flush(struct alog *a);
+
+/* Extents in the log and the bytes they cover, for status. */
+unsigned alog_count(const struct alog *a);
+
+#endif
