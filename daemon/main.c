@@ -133,6 +133,7 @@ static const struct cli_command commands[] = {
 	{ "secondary", cmd_request, "secondary: demote this node" },
 	{ "connect", cmd_request, "connect: (re)establish the link to the peer" },
 	{ "disconnect", cmd_request, "disconnect: drop the link and stay standalone" },
+	{ "outdate-peer", cmd_request, "outdate-peer: the peer is down or fenced; a frozen primary writes on" },
 	{ "dump-md", cmd_dump_md, "dump-md: print this node's metadata" },
 	{ "version", cmd_version, "version: print the version" },
 	{ "help", cmd_help, "help: this list" },

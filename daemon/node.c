@@ -14,9 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/falloc.h>
 #include <sys/random.h>
-#include <sys/uio.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,6 +23,8 @@
 #include <unistd.h>
 #include <liburing.h>
 
+#include "daemon/alog.h"
+#include "daemon/apply.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/gen.h"
@@ -33,6 +33,7 @@
 #include "daemon/mdio.h"
 #include "daemon/meta.h"
 #include "daemon/peer.h"
+#include "daemon/resync.h"
 #include "daemon/server.h"
 #include "nbd/wire.h"
 #include "proto/msg.h"
@@ -40,7 +41,22 @@
 #include "utils/log.h"
 
 #define NODE_POOL	(64U << 20)
-#define REPL_MAX	4096	/* replicated requests awaiting the peer */
+#define REPL_MAX	4096	/* messages awaiting the peer's answer */
+#define TICK_S		1	/* idle flushes, so that bits and the log drain */
+#define RS_FLUSH_BYTES	(32U << 20)	/* resync data between peer flushes */
+
+/* What a message awaiting its answer was. */
+enum out_kind { OUT_NONE, OUT_APP, OUT_FLUSH, OUT_RESYNC };
+
+struct outstanding {
+	struct repl_req *rr;	/* OUT_APP: a client's; OUT_RESYNC: the resync's */
+	uint64_t seq;
+	uint64_t epoch;		/* a FLUSH: the epoch it closes */
+	enum out_kind kind;
+};
+
+/* This node's part in the resync after a connect. */
+enum rs_role { RS_NONE, RS_SOURCE, RS_TARGET };
 
 struct node {
 	struct loop *loop;
@@ -52,7 +68,12 @@ struct node {
 	struct mdio *md;
 	struct meta_sb sb;
 	struct bitmap *bm;
+	struct alog *alog;
+	struct resync *rs;
 	bool primary;
+	bool crashed;		/* came up after a crash as primary, not yet resynced */
+	bool gen_moved;		/* wrote alone since the link went: a new generation */
+	bool peer_outdated;	/* `blkrep outdate-peer`: a frozen primary may go on */
 	uint64_t export_bytes;	/* what the NBD export offers while primary */
 	struct server *srv;
 	struct server *retiring;	/* stopped, freed once done */
@@ -63,22 +84,44 @@ struct node {
 	struct ioop sig_op;
 	int sigfd;
 	struct signalfd_siginfo si;
+	struct ioop tick_op;
+	struct __kernel_timespec tick_ts;
 	bool stopping;
 	int ready_fd;
 	uint64_t writes;
 	uint64_t replicated_bytes;
+	uint64_t resynced_bytes;
 	/* Rule 2: a write the peer acknowledged is in its page cache, not on
 	 * its disk, until a FLUSH sent after it is acknowledged.  Ranges sent
-	 * since the last such FLUSH are in unflushed; covering holds those a
-	 * FLUSH in flight will cover.  If the link drops first, both go into
-	 * the persistent bitmap. */
+	 * since the last such FLUSH are in unflushed; covering holds those the
+	 * FLUSH covering_seq covers.  If the link drops first, both go into
+	 * the persistent bitmap.  clear_pending and clear_covering are the
+	 * same for resync chunks: their bits leave the bitmap once covered. */
 	struct bitmap *unflushed;
 	struct bitmap *covering;
+	struct bitmap *clear_pending;
+	struct bitmap *clear_covering;
 	uint64_t covering_seq;	/* the FLUSH that covers them; 0 for none */
-	int data_fd;		/* the data area, for applying the peer's writes */
-	struct repl_req *outstanding[REPL_MAX];	/* by seq % REPL_MAX */
+	uint64_t epoch;		/* writes sent now are in this epoch */
+	int data_fd;		/* the data area, for the peer's writes and resync */
+	struct outstanding out[REPL_MAX];	/* by seq % REPL_MAX */
 	unsigned noutstanding;
+	/* Under freeze, client requests the peer never answered: their replies
+	 * wait for the peer's return or `blkrep outdate-peer`. */
+	struct repl_req *held[REPL_MAX];
+	unsigned nheld;
 	uint64_t next_seq;
+	/* After a connect: the verdict, the bitmap exchange, the resync. */
+	enum gen_verdict verdict;
+	enum rs_role rs_role;
+	uint64_t bm_sent_page;	/* next page of our bitmap to send */
+	bool bm_sent;		/* our last chunk is queued */
+	bool peer_bm_done;	/* the peer's last chunk arrived */
+	bool rs_final;		/* the source's pass is over: flush, then check */
+	uint64_t rs_since_flush;
+	uint64_t rs_recv_bytes;	/* the target's progress */
+	uint64_t rs_recv_total;
+	uint64_t rs_recv_start_ns;
 	char ctl_path[256];
 	char pid_path[256];
 	char log_path[256];
@@ -170,19 +213,41 @@ static void mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t l
 		bitmap_set_range(bm, off / ext, (off + len + ext - 1) / ext - off / ext);
 }
 
-/* The peer may not hold this range: record it in the persistent bitmap. */
+/* Every bit of from goes into to (or out of it, when set is false). */
+static void bitmap_apply(struct bitmap *to, const struct bitmap *from, bool set)
+{
+	for (uint64_t b = bitmap_next_set(from, 0); b < bitmap_nbits(from);
+	     b = bitmap_next_set(from, b + 1)) {
+		if (set)
+			bitmap_set(to, b);
+		else
+			bitmap_clear(to, b);
+	}
+}
+
+static void bitmap_empty(struct bitmap *bm)
+{
+	bitmap_clear_range(bm, 0, bitmap_nbits(bm));
+}
+
+/* The peer may not hold this range: record it in the persistent bitmap,
+ * where no pending flush may clear it. */
 static void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len)
 {
-	mark_range(n->bm, n->sb.extent_bytes, off, len);
+	uint64_t ext = n->sb.extent_bytes;
+
+	if (!len)
+		return;
+	mark_range(n->bm, ext, off, len);
+	bitmap_clear_range(n->clear_pending, off / ext, (off + len + ext - 1) / ext - off / ext);
+	bitmap_clear_range(n->clear_covering, off / ext, (off + len + ext - 1) / ext - off / ext);
 }
 
 /* Adds every bit of from to the persistent bitmap and empties from. */
 static void node_merge_unflushed(struct node *n, struct bitmap *from)
 {
-	for (uint64_t b = bitmap_next_set(from, 0); b < bitmap_nbits(from);
-	     b = bitmap_next_set(from, b + 1))
-		bitmap_set(n->bm, b);
-	bitmap_clear_range(from, 0, bitmap_nbits(from));
+	bitmap_apply(n->bm, from, true);
+	bitmap_empty(from);
 }
 
 static uint64_t node_random(void)
@@ -194,7 +259,57 @@ static uint64_t node_random(void)
 	return r;
 }
 
-/* --- replication: the primary's side --- */
+/* --- the stream to the peer --- */
+
+/* Queues h (and payload) for the peer with the next sequence number and
+ * remembers what it was until the answer.  0, -ENOBUFS (no room: wait for
+ * node_repl_wake()) or another -errno (the link is going). */
+static int node_send(struct node *n, struct msg_hdr *h, const void *payload,
+		     struct repl_req *rr, enum out_kind kind)
+{
+	struct outstanding *o = &n->out[n->next_seq % REPL_MAX];
+	int rc;
+
+	if (o->kind != OUT_NONE)
+		return -ENOBUFS;	/* every place is taken */
+	h->seq = n->next_seq;
+	rc = peer_send(n->peer, h, payload);
+	if (rc < 0)
+		return rc;
+	*o = (struct outstanding){ .rr = rr, .seq = n->next_seq, .epoch = n->epoch,
+				   .kind = kind };
+	n->next_seq++;
+	n->noutstanding++;
+	if (h->type == MSG_FLUSH) {
+		n->epoch++;	/* later writes are not covered by it */
+		if (!n->covering_seq) {
+			struct bitmap *t = n->covering, *c = n->clear_covering;
+
+			n->covering = n->unflushed;
+			n->unflushed = t;
+			n->clear_covering = n->clear_pending;
+			n->clear_pending = c;
+			n->covering_seq = o->seq;
+		}
+		n->rs_since_flush = 0;
+	} else if (kind == OUT_RESYNC) {
+		mark_range(n->clear_pending, n->sb.extent_bytes, h->offset, h->count);
+		n->rs_since_flush += h->count;
+	} else {
+		mark_range(n->unflushed, n->sb.extent_bytes, h->offset, h->count);
+	}
+	return 0;
+}
+
+/* A FLUSH of the node's own: so that bits and activity-log extents that
+ * wait for one can go, and to close a resync pass. */
+static void node_flush_peer(struct node *n)
+{
+	struct msg_hdr h = { .type = MSG_FLUSH };
+
+	if (n->peer_up && node_send(n, &h, NULL, NULL, OUT_FLUSH) == -ENOBUFS)
+		log_debug("no room for a FLUSH to the peer now; later");
+}
 
 static uint16_t repl_msg_type(uint16_t nbd_type)
 {
@@ -210,28 +325,98 @@ static uint16_t repl_msg_type(uint16_t nbd_type)
 	}
 }
 
+/* --- replication: the primary's side --- */
+
+/* Under on-peer-loss = freeze, a primary without its peer holds writes
+ * until the peer is back or an operator outdates it. */
+static bool node_frozen(const struct node *n)
+{
+	return n->primary && !n->peer_up && !n->peer_outdated &&
+	       config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
+}
+
+/* The first write without the peer starts a new generation, so that the
+ * next connect knows this side moved on (DESIGN.md, generations). */
+static int node_write_alone(struct node *n, const struct repl_req *rr)
+{
+	if (!n->gen_moved) {
+		struct gen_ids before = n->sb.gen;
+
+		gen_new_current(&n->sb.gen, node_random());
+		if (node_save_sb(n) < 0) {
+			n->sb.gen = before;
+			return -1;
+		}
+		n->gen_moved = true;
+		log_info("writing without %s: new generation %016" PRIx64, n->other->name,
+			 n->sb.gen.current);
+	}
+	node_mark_out_of_sync(n, rr->offset, rr->length);
+	return 0;
+}
+
+/* A range too wide for the activity log is covered by the bitmap, on disk
+ * before the write is submitted; bits that were clear leave it again once
+ * a peer FLUSH covers the write. */
+static int node_cover_wide(struct node *n, const struct repl_req *rr)
+{
+	uint64_t ext = n->sb.extent_bytes, first = rr->offset / ext;
+	uint64_t end = (rr->offset + rr->length + ext - 1) / ext;
+	char err[512];
+
+	for (uint64_t b = first; b < end; b++) {
+		if (!bitmap_test(n->bm, b) && n->peer_up)
+			bitmap_set(n->clear_pending, b);
+		bitmap_set(n->bm, b);
+	}
+	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) == 0)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
+/* Before a client's write is submitted: the activity log (rule 1), the
+ * freeze policy, and the bitmap when there is no peer.  REPL_BUSY to wait,
+ * -1 for a metadata failure, 0 to go on. */
+static int node_admit(struct node *n, struct repl_req *rr)
+{
+	if (node_frozen(n))
+		return REPL_BUSY;
+	switch (alog_begin(n->alog, rr->offset, rr->length, n->epoch)) {
+	case ALOG_WAIT:
+		if (alog_want_flush(n->alog))
+			node_flush_peer(n);
+		return REPL_BUSY;
+	case ALOG_WIDE:
+		if (node_cover_wide(n, rr) < 0)
+			return REPL_BUSY;
+		break;
+	case ALOG_GO:
+		break;
+	}
+	if (!n->peer_up && node_write_alone(n, rr) < 0) {
+		alog_end(n->alog, rr->offset, rr->length);
+		return REPL_BUSY;
+	}
+	return 0;
+}
+
 /* Sends a write-type request or FLUSH to the peer.  Its reply then waits
  * for the peer's ACK or FLUSH_ACK: sync mode. */
 static int node_repl_submit(void *arg, struct repl_req *rr)
 {
 	struct node *n = arg;
-	uint64_t seq = n->next_seq;
-	struct msg_hdr h = {
-		.type = repl_msg_type(rr->type),
-		.seq = seq,
-	};
+	bool write = rr->type != NBD_CMD_FLUSH;
+	struct msg_hdr h = { .type = repl_msg_type(rr->type) };
+	int rc;
 
-	if (rr->type != NBD_CMD_FLUSH)
-		n->writes++;
+	if (write && (rc = node_admit(n, rr)) != 0)
+		return rc;
 	if (!n->peer_up) {
-		node_mark_out_of_sync(n, rr->offset, rr->type == NBD_CMD_FLUSH ? 0 : rr->length);
+		n->writes += write;
 		return REPL_LOCAL;
 	}
-	if (n->noutstanding == REPL_MAX || n->outstanding[seq % REPL_MAX]) {
-		n->writes -= rr->type != NBD_CMD_FLUSH;	/* counted when retried */
-		return REPL_BUSY;	/* retried when an answer frees a place */
-	}
-	if (h.type != MSG_FLUSH) {
+	if (write) {
 		h.offset = rr->offset;
 		h.count = rr->length;
 		h.flags = (rr->flags & NBD_CMD_FLAG_FUA ? MSG_F_FUA : 0) |
@@ -240,35 +425,32 @@ static int node_repl_submit(void *arg, struct repl_req *rr)
 	}
 	if (h.type == MSG_WRITE)
 		h.length = rr->length;
-	switch (peer_send(n->peer, &h, h.length ? rr->payload : NULL)) {
-	case 0:
-		break;
-	case -ENOBUFS:
-		n->writes -= rr->type != NBD_CMD_FLUSH;
-		return REPL_BUSY;	/* retried from ops->writable */
-	default:	/* the link is going */
-		node_mark_out_of_sync(n, rr->offset, rr->type == NBD_CMD_FLUSH ? 0 : rr->length);
+	rc = node_send(n, &h, h.length ? rr->payload : NULL, rr, OUT_APP);
+	if (rc == -ENOBUFS) {
+		if (write)
+			alog_end(n->alog, rr->offset, rr->length);
+		return REPL_BUSY;	/* retried from node_repl_wake() */
+	}
+	n->writes += write;
+	if (rc < 0) {	/* the link is going */
+		if (write)
+			node_mark_out_of_sync(n, rr->offset, rr->length);
 		return REPL_LOCAL;
 	}
-	if (h.type == MSG_FLUSH && !n->covering_seq) {
-		struct bitmap *t = n->covering;
-
-		/* This FLUSH covers everything sent so far. */
-		n->covering = n->unflushed;
-		n->unflushed = t;
-		n->covering_seq = seq;
-	} else if (h.type != MSG_FLUSH) {
-		mark_range(n->unflushed, n->sb.extent_bytes, rr->offset, rr->length);
-	}
-	n->next_seq++;
-	rr->seq = seq;
-	n->outstanding[seq % REPL_MAX] = rr;
-	n->noutstanding++;
 	n->replicated_bytes += h.length;
 	return REPL_SENT;
 }
 
-/* The peer's send queue has room again, or an answer freed a place. */
+/* A client's write accepted by node_repl_submit() is answered. */
+static void node_repl_end(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+
+	alog_end(n->alog, rr->offset, rr->length);
+}
+
+/* The peer's send queue has room again, an answer freed a place, or the
+ * activity log moved on: parked requests and the resync try again. */
 static void node_repl_wake(void *arg)
 {
 	struct node *n = arg;
@@ -277,102 +459,123 @@ static void node_repl_wake(void *arg)
 		server_repl_wake(n->srv);
 }
 
+static void node_resync_check(struct node *n);
+static void node_send_bitmap(struct node *n);
+static void node_reconsider(struct node *n);
+
+/* The FLUSH closing epoch was acknowledged (err 0) or failed. */
+static void node_flush_acked(struct node *n, uint64_t seq, uint64_t epoch, int err)
+{
+	if (!err)
+		alog_flushed(n->alog, epoch);
+	if (seq != n->covering_seq)
+		return;
+	if (err) {
+		node_merge_unflushed(n, n->covering);
+	} else {
+		bitmap_empty(n->covering);
+		bitmap_apply(n->bm, n->clear_covering, false);
+	}
+	bitmap_empty(n->clear_covering);
+	n->covering_seq = 0;
+	if (bitmap_count(n->clear_pending))
+		node_flush_peer(n);	/* resync chunks sent meanwhile */
+	node_resync_check(n);
+}
+
 static void node_repl_complete(struct node *n, uint64_t seq, int err)
 {
-	struct repl_req *rr = n->outstanding[seq % REPL_MAX];
+	struct outstanding o = n->out[seq % REPL_MAX];
 
-	if (!rr || rr->seq != seq) {
+	if (o.kind == OUT_NONE || o.seq != seq) {
 		log_warn("%s acknowledged request %" PRIu64 ", which is not outstanding",
 			 n->other->name, seq);
 		return;
 	}
-	n->outstanding[seq % REPL_MAX] = NULL;
+	n->out[seq % REPL_MAX].kind = OUT_NONE;
 	n->noutstanding--;
 	node_repl_wake(n);
-	if (seq == n->covering_seq) {
-		if (err)
-			node_merge_unflushed(n, n->covering);
-		else
-			bitmap_clear_range(n->covering, 0, bitmap_nbits(n->covering));
-		n->covering_seq = 0;
-	}
-	if (err && rr->type != NBD_CMD_FLUSH)
-		node_mark_out_of_sync(n, rr->offset, rr->length);
 	if (err)
-		log_warn("%s failed a replicated write at %" PRIu64 ": %s", n->other->name,
-			 rr->offset, strerror(err));
-	server_repl_done(rr, err);
+		log_warn("%s failed a replicated request at %" PRIu64 ": %s", n->other->name,
+			 o.rr ? o.rr->offset : 0, strerror(err));
+	if (o.rr && o.rr->type != NBD_CMD_FLUSH && err)
+		node_mark_out_of_sync(n, o.rr->offset, o.rr->length);
+	if ((o.rr && o.rr->type == NBD_CMD_FLUSH) || o.kind == OUT_FLUSH)
+		node_flush_acked(n, seq, o.epoch, err);
+	if (o.kind == OUT_APP)
+		server_repl_done(o.rr, err);
+	else if (o.kind == OUT_RESYNC)
+		resync_acked(n->rs, o.rr, err);
 }
 
-/* The link is gone: what the peer did not acknowledge stays out of sync
- * (marked when it began), and the clients get the local results. */
+/* Held replies go out with their local results. */
+static void node_release_held(struct node *n)
+{
+	while (n->nheld)
+		server_repl_done(n->held[--n->nheld], ENOTCONN);
+}
+
+/* The link is gone: what the peer did not acknowledge stays out of sync,
+ * and the clients get the local results, at once or, frozen, later. */
 static void node_repl_fail_all(struct node *n)
 {
-	for (unsigned i = 0; i < REPL_MAX && n->noutstanding; i++) {
-		struct repl_req *rr = n->outstanding[i];
+	bool hold = node_frozen(n);
 
-		if (rr) {
-			n->outstanding[i] = NULL;
-			n->noutstanding--;
-			if (rr->type != NBD_CMD_FLUSH)
-				node_mark_out_of_sync(n, rr->offset, rr->length);
-			server_repl_done(rr, ENOTCONN);
-		}
+	for (unsigned i = 0; i < REPL_MAX && n->noutstanding; i++) {
+		struct outstanding o = n->out[i];
+
+		if (o.kind == OUT_NONE)
+			continue;
+		n->out[i].kind = OUT_NONE;
+		n->noutstanding--;
+		if (o.rr && o.rr->type != NBD_CMD_FLUSH)
+			node_mark_out_of_sync(n, o.rr->offset, o.rr->length);
+		if (o.kind == OUT_APP && hold)
+			n->held[n->nheld++] = o.rr;
+		else if (o.kind == OUT_APP)
+			server_repl_done(o.rr, ENOTCONN);
+		else if (o.kind == OUT_RESYNC)
+			resync_acked(n->rs, o.rr, ENOTCONN);
 	}
 	/* Acknowledged but never flushed on the peer: not safe there. */
 	node_merge_unflushed(n, n->unflushed);
 	node_merge_unflushed(n, n->covering);
+	bitmap_empty(n->clear_pending);
+	bitmap_empty(n->clear_covering);
 	n->covering_seq = 0;
 }
 
 static void node_released(void *arg, const void *payload)
 {
-	/* The payload belongs to an NBD request whose reply waits for the
-	 * peer's answer, which comes after the bytes left: nothing to do. */
+	/* The payload belongs to a request whose end waits for the peer's
+	 * answer, which comes after the bytes left: nothing to do. */
 	(void)arg;
 	(void)payload;
 }
 
+/* Once a second: a FLUSH to the peer if writes wait for one, so that the
+ * out-of-sync record and the activity log drain on an idle volume. */
+static void node_arm_tick(struct node *n)
+{
+	n->tick_ts.tv_sec = TICK_S;
+	io_uring_prep_timeout(loop_sqe(n->loop, &n->tick_op), &n->tick_ts, 0, 0);
+}
+
+static void node_on_tick(struct ioop *op, int res)
+{
+	struct node *n = container_of(op, struct node, tick_op);
+
+	(void)res;
+	if (n->peer_up && !n->covering_seq &&
+	    (bitmap_count(n->unflushed) || alog_want_flush(n->alog)))
+		node_flush_peer(n);
+	if (!n->stopping)
+		node_arm_tick(n);
+}
+
 /* --- replication: the secondary's side --- */
 
-static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off, int flags)
-{
-	while (len) {
-		struct iovec iov = { (void *)(uintptr_t)p, len };
-		ssize_t w = pwritev2(fd, &iov, 1, (off_t)off, flags);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? errno : EIO;
-		p += w;
-		off += (uint64_t)w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Zeroes a range as the primary did: punch a hole (unless NO_HOLE), else
- * zero range, else write zeros. */
-static int zero_range(int fd, uint64_t off, uint64_t len, bool no_hole)
-{
-	static const uint8_t zeros[1 << 16];
-
-	if (!no_hole && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-				  (off_t)len) == 0)
-		return 0;
-	if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
-		return 0;
-	for (uint64_t done = 0; done < len;) {
-		size_t k = len - done < sizeof(zeros) ? (size_t)(len - done) : sizeof(zeros);
-		int err = write_all(fd, zeros, k, off + done, 0);
-
-		if (err)
-			return err;
-		done += k;
-	}
-	return 0;
-}
+static void node_become_target(struct node *n);
 
 /* Applies one replicated request, in stream order, and acknowledges it.
  * Done inline: the stream is applied in order and the peer waits anyway;
@@ -383,19 +586,21 @@ static void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *p
 	int err;
 
 	switch (h->type) {
+	case MSG_RESYNC_DATA:
+		node_become_target(n);
+		n->rs_recv_bytes += h->length;
+		/* fall through */
 	case MSG_WRITE:
-		err = write_all(n->data_fd, payload, h->length, h->offset,
-				h->flags & MSG_F_FUA ? RWF_DSYNC : 0);
+		err = apply_write(n->data_fd, payload, h->length, h->offset, h->flags & MSG_F_FUA);
 		break;
 	case MSG_TRIM:
 	case MSG_ZERO:
-		err = zero_range(n->data_fd, h->offset, h->count, h->flags & MSG_F_NO_HOLE);
-		if (!err && (h->flags & MSG_F_FUA) && fdatasync(n->data_fd) < 0)
-			err = errno;
+		err = apply_zero(n->data_fd, h->offset, h->count, h->flags & MSG_F_NO_HOLE,
+				 h->flags & MSG_F_FUA);
 		break;
 	default:	/* MSG_FLUSH */
 		ack.type = MSG_FLUSH_ACK;
-		err = fdatasync(n->data_fd) < 0 ? errno : 0;
+		err = apply_flush(n->data_fd);
 		break;
 	}
 	ack.count = (uint32_t)err;
@@ -408,7 +613,7 @@ static void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *p
 
 /* An up-to-date secondary that is not receiving its primary's writes is
  * only consistent: a valid image, perhaps not the newest.  Promoting it
- * then takes --force.  (Resync brings it back to up to date.) */
+ * then takes --force.  A resync brings it back to up to date. */
 static void node_may_lag(struct node *n, const char *why)
 {
 	if (n->sb.disk != META_DISK_UPTODATE)
@@ -416,6 +621,242 @@ static void node_may_lag(struct node *n, const char *why)
 	n->sb.disk = META_DISK_CONSISTENT;
 	(void)node_save_sb(n);
 	log_warn("disk is now consistent, not up to date: %s", why);
+}
+
+/* --- resync --- */
+
+static uint64_t node_export_size(const struct node *n);
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000U + (uint64_t)t.tv_nsec;
+}
+
+/* The first resync data: from now until RESYNC_DONE this node's data is a
+ * mix of old and new. */
+static void node_become_target(struct node *n)
+{
+	if (n->sb.disk == META_DISK_INCONSISTENT)
+		return;
+	n->sb.disk = META_DISK_INCONSISTENT;
+	(void)node_save_sb(n);
+	(void)peer_send_state(n->peer);
+	log_info("resync from %s started: disk inconsistent until it is done",
+		 n->other->name);
+}
+
+/* Sends our bitmap, page by page, for the union at connect: the part
+ * that covers the replicated (smaller) area.  Continues from
+ * node_writable() when the queue is full. */
+static void node_send_bitmap(struct node *n)
+{
+	uint64_t bits = (node_export_size(n) + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
+	uint64_t bytes = (bits + 7) / 8;
+	uint64_t pages = (bytes + BITMAP_PAGE_BYTES - 1) / BITMAP_PAGE_BYTES;
+	uint8_t page[BITMAP_PAGE_BYTES];
+	struct msg_hdr h = { .type = MSG_BITMAP };
+
+	for (; n->peer_up && n->bm_sent_page < pages; n->bm_sent_page++) {
+		uint64_t p = n->bm_sent_page, first = p * BITMAP_PAGE_BITS;
+
+		if (bitmap_next_set(n->bm, first) >= first + BITMAP_PAGE_BITS)
+			continue;
+		(void)bitmap_encode_page(n->bm, p, page);
+		h.offset = first;
+		h.length = (uint32_t)(bytes - p * BITMAP_PAGE_BYTES < BITMAP_PAGE_BYTES ?
+					      bytes - p * BITMAP_PAGE_BYTES : BITMAP_PAGE_BYTES);
+		if (peer_send(n->peer, &h, page) == -ENOBUFS)
+			return;
+	}
+	if (!n->peer_up || n->bm_sent || bytes == 0)
+		return;
+	/* The last chunk repeats the first byte: a chunk is never empty. */
+	(void)bitmap_encode_page(n->bm, 0, page);
+	h = (struct msg_hdr){ .type = MSG_BITMAP, .flags = MSG_F_LAST, .length = 1 };
+	if (peer_send(n->peer, &h, page) == 0)
+		n->bm_sent = true;
+}
+
+static bool rs_lock(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+
+	return !n->srv || server_repl_lock(n->srv, rr);
+}
+
+static void rs_unlock(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+
+	if (n->srv)
+		server_repl_end(n->srv, rr);
+	if (n->retiring)
+		server_repl_end(n->retiring, rr);
+}
+
+static int rs_send(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+	struct msg_hdr h = { .type = MSG_RESYNC_DATA, .offset = rr->offset, .count = rr->length,
+			     .length = rr->length };
+	int rc = node_send(n, &h, rr->payload, rr, OUT_RESYNC);
+
+	if (rc == 0) {
+		n->resynced_bytes += rr->length;
+		if (n->rs_since_flush >= RS_FLUSH_BYTES && !n->covering_seq)
+			node_flush_peer(n);
+	}
+	return rc;
+}
+
+static void rs_idle(void *arg)
+{
+	struct node *n = arg;
+
+	n->rs_final = true;
+	if (bitmap_count(n->clear_pending) && !n->covering_seq)
+		node_flush_peer(n);
+	node_resync_check(n);
+}
+
+static bool rs_app_busy(void *arg)
+{
+	struct node *n = arg;
+
+	return n->srv && server_repl_busy(n->srv);
+}
+
+/* The source is done: every bit is clear and flushed on the peer. */
+static void node_resync_done(struct node *n)
+{
+	struct msg_hdr h = { .type = MSG_RESYNC_DONE };
+	uint64_t done, total, bps;
+	char err[512];
+
+	resync_finish(n->rs);
+	n->rs_role = RS_NONE;
+	n->rs_final = false;
+	n->crashed = false;
+	gen_resync_finished_source(&n->sb.gen);
+	(void)node_save_sb(n);
+	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+		log_err("%s", err);
+	(void)peer_send_state(n->peer);
+	if (peer_send(n->peer, &h, NULL) < 0)
+		log_warn("cannot tell %s that the resync is done; it learns at the next connect",
+			 n->other->name);
+	resync_progress(n->rs, &done, &total, &bps);
+	log_info("resync to %s done: %" PRIu64 " bytes at %" PRIu64 " bytes/s",
+		 n->other->name, done, bps);
+}
+
+/* After a pass or a flush: finished once nothing is left to send or to
+ * clear. */
+static void node_resync_check(struct node *n)
+{
+	uint64_t limit = (node_export_size(n) + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
+
+	if (n->rs_role != RS_SOURCE || !n->rs_final || n->covering_seq ||
+	    bitmap_count(n->clear_pending))
+		return;
+	if (bitmap_next_set(n->bm, 0) >= limit)
+		return node_resync_done(n);
+	n->rs_final = false;
+	resync_next_pass(n->rs);	/* bits set again meanwhile */
+}
+
+/* The target: everything is here and flushed. */
+static void node_resync_target_done(struct node *n)
+{
+	char err[512];
+	struct gen_ids src = { .current = n->peer_hello.gen_current,
+			       .bitmap = n->peer_hello.gen_bitmap };
+
+	memcpy(src.history, n->peer_hello.gen_history, sizeof(src.history));
+	gen_resync_finished_target(&n->sb.gen, &src);
+	n->sb.disk = n->peer_hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE :
+							       META_DISK_CONSISTENT;
+	bitmap_empty(n->bm);
+	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+		log_err("%s", err);
+	(void)node_save_sb(n);
+	n->rs_role = RS_NONE;
+	(void)peer_send_state(n->peer);
+	log_info("resync from %s done (%" PRIu64 " bytes received): disk %s", n->other->name,
+		 n->rs_recv_bytes, meta_disk_name(n->sb.disk));
+}
+
+/* Both bitmaps are known: the source starts copying the union. */
+static void node_resync_begin(struct node *n)
+{
+	uint64_t limit = node_export_size(n);
+	uint64_t bits = (limit + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
+	uint64_t dirty = 0;
+
+	for (uint64_t b = bitmap_next_set(n->bm, 0); b < bits; b = bitmap_next_set(n->bm, b + 1))
+		dirty++;
+	n->rs_recv_total = dirty * n->sb.extent_bytes;
+	n->rs_recv_bytes = 0;
+	n->rs_recv_start_ns = now_ns();
+	if (n->rs_role != RS_SOURCE)
+		return;
+	log_info("resync to %s: %" PRIu64 " bytes to copy (%s)", n->other->name,
+		 dirty * n->sb.extent_bytes, gen_verdict_name(n->verdict));
+	resync_start(n->rs, limit, config_resync_rate(n->cfg));
+}
+
+/* A chunk of the peer's bitmap: the union of both sides' changes. */
+static void node_peer_bitmap(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
+{
+	(void)bitmap_merge_bytes(n->bm, h->offset, payload, h->length);
+	if (!(h->flags & MSG_F_LAST))
+		return;
+	n->peer_bm_done = true;
+	node_resync_begin(n);
+}
+
+/* Which side copies to which, from the verdict at connect. */
+static enum rs_role node_rs_role(const struct node *n)
+{
+	switch (n->verdict) {
+	case GEN_SAME_AL_LOCAL_SOURCE:
+	case GEN_BITMAP_LOCAL_SOURCE:
+	case GEN_FULL_LOCAL_SOURCE:
+		return RS_SOURCE;
+	case GEN_SAME_AL_PEER_SOURCE:
+	case GEN_BITMAP_PEER_SOURCE:
+	case GEN_FULL_PEER_SOURCE:
+		return RS_TARGET;
+	case GEN_SAME:
+		/* Same data: the primary copies whatever either side marked. */
+		if (n->primary)
+			return RS_SOURCE;
+		return n->peer_hello.role == MSG_ROLE_PRIMARY ? RS_TARGET : RS_NONE;
+	default:
+		return RS_NONE;
+	}
+}
+
+/* The link has room again: the bitmap, the resync and parked requests go
+ * on. */
+static void node_writable(void *arg)
+{
+	struct node *n = arg;
+
+	node_send_bitmap(n);
+	resync_pump(n->rs);
+	node_repl_wake(n);
+}
+
+/* A loop hook: the resync retries chunks an application write held. */
+static void node_pump(void *arg)
+{
+	struct node *n = arg;
+
+	resync_pump(n->rs);
 }
 
 /* --- the NBD export while primary --- */
@@ -430,7 +871,8 @@ static uint64_t node_export_size(const struct node *n)
 
 static int node_start_export(struct node *n)
 {
-	static const struct repl_ops repl_ops = { .submit = node_repl_submit };
+	static const struct repl_ops repl_ops = { .submit = node_repl_submit,
+						   .end = node_repl_end };
 	struct server_opts o = {
 		.path = n->me->backing,
 		.name = config_resource_name(n->cfg),
@@ -448,11 +890,16 @@ static int node_start_export(struct node *n)
 	return n->srv ? 0 : -1;
 }
 
+/* Frozen, the clients' connections are dropped rather than answered: a
+ * write the peer may lack is never acknowledged. */
 static void node_stop_export(struct node *n)
 {
+	bool hard = n->nheld || node_frozen(n);
+
 	if (!n->srv)
 		return;
-	server_stop(n->srv, false);
+	server_stop(n->srv, hard);
+	node_release_held(n);
 	n->retiring = n->srv;
 	n->srv = NULL;
 }
@@ -516,6 +963,7 @@ static int node_promote(struct node *n, bool force, char *why, size_t whylen)
 	 * peer holds, unless it is connected and receiving them. */
 	if (!n->peer_up || n->sb.gen.current == GEN_CREATED)
 		gen_new_current(&n->sb.gen, node_random());
+	n->gen_moved = !n->peer_up;
 	n->sb.disk = META_DISK_UPTODATE;
 	n->sb.flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
 	if (node_save_sb(n) < 0) {
@@ -528,6 +976,7 @@ static int node_promote(struct node *n, bool force, char *why, size_t whylen)
 	(void)peer_send_state(n->peer);
 	log_info("%s/%s is now primary (generation %016" PRIx64 ")", n->sb.resource,
 		 n->sb.node, n->sb.gen.current);
+	node_reconsider(n);
 	return 0;
 }
 
@@ -664,42 +1113,105 @@ static void json_escape(char *out, size_t len, const char *s)
 	out[o] = '\0';
 }
 
+/* The resync running, from either side: bytes done, in all, per second.
+ * False when none runs. */
+static bool node_resync_progress(const struct node *n, uint64_t *done, uint64_t *total,
+				 uint64_t *bps)
+{
+	uint64_t ns;
+
+	if (n->rs_role == RS_SOURCE && resync_running(n->rs)) {
+		resync_progress(n->rs, done, total, bps);
+		return true;
+	}
+	if (n->rs_role != RS_TARGET || !n->peer_bm_done)
+		return false;
+	ns = now_ns() - n->rs_recv_start_ns;
+	*done = n->rs_recv_bytes;
+	*total = n->rs_recv_total > *done ? n->rs_recv_total : *done;
+	*bps = ns ? (uint64_t)((double)*done * 1e9 / (double)ns) : 0;
+	return true;
+}
+
+static void node_resync_json(const struct node *n, char *buf, size_t len)
+{
+	uint64_t done, total, bps;
+
+	if (!node_resync_progress(n, &done, &total, &bps))
+		snprintf(buf, len, "null");
+	else
+		snprintf(buf, len,
+			 "{\"done_bytes\": %" PRIu64 ", \"total_bytes\": %" PRIu64
+			 ", \"bytes_per_second\": %" PRIu64 "}", done, total, bps);
+}
+
 static void node_status_json(struct node *n, struct control_req *req)
 {
-	char err[512];
+	char err[512], rs[160];
 
 	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
+	node_resync_json(n, rs, sizeof(rs));
 	control_reply(req, true,
 		      "{\"resource\": \"%s\", \"node\": \"%s\", \"role\": \"%s\", "
 		      "\"mode\": \"%s\", \"on_peer_loss\": \"%s\", \"disk\": \"%s\", "
 		      "\"peer\": {\"name\": \"%s\", \"connection\": \"%s\", \"disk\": \"%s\", "
 		      "\"last_error\": \"%s\"}, "
 		      "\"size_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
-		      "\"lag_bytes\": 0, \"resync\": null, "
+		      "\"lag_bytes\": 0, \"resync\": %s, \"frozen\": %s, "
 		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": %" PRIu64 ", "
-		      "\"resynced_bytes\": 0}, \"generation\": \"%016" PRIx64 "\"}\n",
+		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary),
 		      config_mode_name(config_mode(n->cfg)),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n),
 		      n->other->name, node_connection(n), node_peer_disk(n), err,
-		      n->sb.data_bytes, node_out_of_sync(n), n->writes, n->replicated_bytes,
-		      n->sb.gen.current);
+		      n->sb.data_bytes, node_out_of_sync(n), rs, node_frozen(n) ? "true" : "false",
+		      n->writes, n->replicated_bytes, n->resynced_bytes, n->sb.gen.current);
+}
+
+/* "  resync [#####.....] 52% 12.0 MiB/s, 3 s left\n", or "" when none
+ * runs; a frozen primary says so. */
+static void node_resync_text(const struct node *n, char *buf, size_t len)
+{
+	uint64_t done, total, bps;
+	char bar[21];
+	unsigned pct;
+	int o = 0;
+
+	buf[0] = '\0';
+	if (node_frozen(n))
+		o = snprintf(buf, len, "  writes frozen: waiting for %s or `blkrep outdate-peer`\n",
+			     n->other->name);
+	if (!node_resync_progress(n, &done, &total, &bps))
+		return;
+	pct = total ? (unsigned)(done * 100 / total) : 100;
+	for (unsigned i = 0; i < 20; i++)
+		bar[i] = i < pct / 5 ? '#' : '.';
+	bar[20] = '\0';
+	snprintf(buf + o, len - (size_t)o,
+		 "  resync %s [%s] %u%% of %" PRIu64 " bytes, %.1f MiB/s, ETA %" PRIu64 " s\n",
+		 n->rs_role == RS_SOURCE ? "to peer" : "from peer", bar, pct, total,
+		 (double)bps / (1 << 20), bps ? (total - done) / bps : 0);
 }
 
 static void node_status_text(struct node *n, struct control_req *req)
 {
 	const char *err = n->peer ? peer_last_error(n->peer) : "";
+	char rs[256];
+
+	node_resync_text(n, rs, sizeof(rs));
 
 	control_reply(req, true,
 		      "%s/%s: %s, disk %s, %s mode, on peer loss: %s\n"
 		      "  peer %s: %s, disk %s%s%s\n"
 		      "  data area %" PRIu64 " bytes, %" PRIu64 " bytes out of sync\n"
-		      "  generation %016" PRIx64 ", %" PRIu64 " writes since start\n",
+		      "%s  generation %016" PRIx64 ", %" PRIu64 " writes, %" PRIu64
+		      " bytes resynced since start\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_disk_name(n),
 		      config_mode_name(config_mode(n->cfg)),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), n->other->name,
 		      node_connection(n), node_peer_disk(n), *err ? "\n  last error: " : "",
-		      err, n->sb.data_bytes, node_out_of_sync(n), n->sb.gen.current, n->writes);
+		      err, n->sb.data_bytes, node_out_of_sync(n), rs, n->sb.gen.current, n->writes,
+		      n->resynced_bytes);
 }
 
 /* --- control commands --- */
@@ -735,6 +1247,24 @@ static void node_cmd_secondary(struct node *n, struct control_req *req)
 	control_reply(req, true, "%s/%s is secondary\n", n->sb.resource, n->sb.node);
 }
 
+/* The operator says the peer is down or fenced: a frozen primary goes on
+ * alone (its writes are then recorded for the peer's resync). */
+static void node_cmd_outdate_peer(struct node *n, struct control_req *req)
+{
+	if (n->peer_up) {
+		control_reply(req, false, "%s is connected: it is not outdated", n->other->name);
+		return;
+	}
+	n->peer_outdated = true;
+	n->sb.peer_disk = META_DISK_OUTDATED;
+	(void)node_save_sb(n);
+	node_release_held(n);
+	node_repl_wake(n);
+	log_warn("operator: %s is outdated; writing without it", n->other->name);
+	control_reply(req, true, "%s marked outdated%s\n", n->other->name,
+		      n->primary ? "; writes go on without it" : "");
+}
+
 static void node_cmd_link(struct node *n, struct control_req *req, bool on)
 {
 	peer_enable(n->peer, on);
@@ -760,6 +1290,8 @@ static void node_handle(void *arg, struct control_req *req)
 		node_cmd_primary(n, req, has_flag(argc, argv, "--force"));
 	else if (strcmp(cmd, "secondary") == 0)
 		node_cmd_secondary(n, req);
+	else if (strcmp(cmd, "outdate-peer") == 0)
+		node_cmd_outdate_peer(n, req);
 	else if (strcmp(cmd, "connect") == 0 || strcmp(cmd, "disconnect") == 0)
 		node_cmd_link(n, req, cmd[0] == 'c');
 	else if (strcmp(cmd, "down") == 0) {
@@ -779,11 +1311,91 @@ static void node_hello(void *arg, struct msg_hello *h)
 	h->disk = (uint8_t)n->sb.disk;
 	h->size_bytes = n->sb.data_bytes;
 	h->extent_bytes = n->sb.extent_bytes;
-	h->flags = (n->sb.flags & META_F_CRASHED_PRIMARY ? MSG_HELLO_F_CRASHED_PRIMARY : 0) |
+	h->flags = (n->crashed ? MSG_HELLO_F_CRASHED_PRIMARY : 0) |
 		   (n->sb.flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0);
 	h->gen_current = n->sb.gen.current;
 	h->gen_bitmap = n->sb.gen.bitmap;
 	memcpy(h->gen_history, n->sb.gen.history, sizeof(h->gen_history));
+}
+
+/* Both sides as gen_compare() sees them. */
+static void node_gen_sides(const struct node *n, const struct msg_hello *h,
+			   struct gen_side *me, struct gen_side *peer)
+{
+	*me = (struct gen_side){
+		.ids = n->sb.gen,
+		.crashed_primary = n->crashed,
+		.primary = n->primary,
+		.zeroed = (n->sb.flags & META_F_ZEROED) != 0,
+		.tiebreak = strcmp(n->me->name, n->other->name) < 0,
+	};
+	*peer = (struct gen_side){
+		.ids = { .current = h->gen_current, .bitmap = h->gen_bitmap },
+		.crashed_primary = (h->flags & MSG_HELLO_F_CRASHED_PRIMARY) != 0,
+		.primary = h->role == MSG_ROLE_PRIMARY,
+		.zeroed = (h->flags & MSG_HELLO_F_ZEROED) != 0,
+		.tiebreak = !me->tiebreak,
+	};
+	memcpy(peer->ids.history, h->gen_history, sizeof(peer->ids.history));
+}
+
+/* Why the data of the two sides rules out this connection, or NULL; sets
+ * n->verdict. */
+static bool node_accept_data(struct node *n, const struct msg_hello *h, char *why, size_t len)
+{
+	struct gen_side me, peer;
+
+	node_gen_sides(n, h, &me, &peer);
+	n->verdict = gen_compare(&me, &peer);
+	switch (n->verdict) {
+	case GEN_SPLIT_BRAIN:
+	case GEN_UNRELATED:
+		gen_verdict_explain(n->verdict, &me, &peer, why, len);
+		return false;
+	case GEN_SAME_AL_PEER_SOURCE:
+	case GEN_BITMAP_PEER_SOURCE:
+	case GEN_FULL_PEER_SOURCE:
+		if (!n->primary)
+			return true;
+		snprintf(why, len, "this primary's data is older than the peer's (%s): make "
+			 "it secondary so that it can receive the resync",
+			 gen_verdict_name(n->verdict));
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* After the verdict: both sides send their bitmaps; the source starts
+ * once it has the peer's. */
+static void node_exchange_bitmaps(struct node *n)
+{
+	n->rs_role = node_rs_role(n);
+	n->rs_final = false;
+	n->bm_sent_page = 0;
+	n->bm_sent = n->peer_bm_done = false;
+	if (n->verdict == GEN_FULL_LOCAL_SOURCE || n->verdict == GEN_FULL_PEER_SOURCE)
+		bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
+	node_send_bitmap(n);
+}
+
+/* The generations changed while connected (a fresh pair's first
+ * `primary --force`): both sides decide again, and a resync starts if one
+ * is due.  Split brain cannot arise here: the link refused two primaries. */
+static void node_reconsider(struct node *n)
+{
+	struct gen_side me, peer;
+	enum gen_verdict v;
+
+	if (!n->peer_up || n->rs_role != RS_NONE)
+		return;
+	node_gen_sides(n, &n->peer_hello, &me, &peer);
+	v = gen_compare(&me, &peer);
+	if (v == GEN_SAME || v == GEN_SPLIT_BRAIN || v == GEN_UNRELATED)
+		return;
+	n->verdict = v;
+	log_info("generations changed while connected: %s", gen_verdict_name(v));
+	node_exchange_bitmaps(n);
 }
 
 static bool node_accept_peer(void *arg, const struct msg_hello *h, char *why, size_t len)
@@ -805,7 +1417,7 @@ static bool node_accept_peer(void *arg, const struct msg_hello *h, char *why, si
 			 h->extent_bytes, n->sb.extent_bytes);
 		return false;
 	}
-	return true;
+	return node_accept_data(n, h, why, len);
 }
 
 static void node_peer_up(void *arg, const struct msg_hello *h)
@@ -814,12 +1426,19 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 
 	n->peer_up = true;
 	n->peer_hello = *h;
+	n->gen_moved = false;
+	n->peer_outdated = false;
+	alog_standalone(n->alog, false);
+	node_release_held(n);	/* recorded for the resync, which follows */
 	if (h->size_bytes != n->sb.data_bytes)
 		log_warn("data areas differ: peer %" PRIu64 " bytes, this node %" PRIu64
 			 "; the pair replicates the smaller one (a primary exports that size)",
 			 h->size_bytes, n->sb.data_bytes);
-	log_info("connected to %s (%s, disk %s)", n->other->name,
-		 h->role == MSG_ROLE_PRIMARY ? "primary" : "secondary", node_peer_disk(n));
+	log_info("connected to %s (%s, disk %s): %s", n->other->name,
+		 h->role == MSG_ROLE_PRIMARY ? "primary" : "secondary", node_peer_disk(n),
+		 gen_verdict_name(n->verdict));
+	node_exchange_bitmaps(n);
+	node_repl_wake(n);	/* frozen writes go on */
 }
 
 static void node_peer_down(void *arg, const char *why)
@@ -828,8 +1447,13 @@ static void node_peer_down(void *arg, const char *why)
 
 	n->peer_up = false;
 	node_repl_fail_all(n);
-	node_repl_wake(n);	/* parked requests go on locally */
-	log_warn("lost the link to %s: %s", n->other->name, why);
+	resync_stop(n->rs);
+	n->rs_role = RS_NONE;
+	alog_standalone(n->alog, true);
+	node_repl_wake(n);	/* parked requests go on locally, or freeze */
+	log_warn("lost the link to %s: %s%s", n->other->name, why,
+		 node_frozen(n) ? "; writes wait (on-peer-loss = freeze) until it is back "
+				  "or `blkrep outdate-peer`" : "");
 	if (!n->primary && n->peer_hello.role == MSG_ROLE_PRIMARY)
 		node_may_lag(n, "its primary may go on writing without it");
 }
@@ -837,21 +1461,29 @@ static void node_peer_down(void *arg, const char *why)
 static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t *payload)
 {
 	struct node *n = arg;
-
 	const char *why;
 
 	switch (h->type) {
 	case MSG_STATE:
 		if (msg_hello_decode(payload, h->length, &n->peer_hello, &why) < 0)
 			log_warn("bad STATE from %s: %s", n->other->name, why);
+		else
+			node_reconsider(n);
 		return;
 	case MSG_ACK:
 	case MSG_FLUSH_ACK:
 		return node_repl_complete(n, h->seq, (int)h->count);
+	case MSG_BITMAP:
+		return node_peer_bitmap(n, h, payload);
+	case MSG_RESYNC_DONE:
+		if (n->rs_role == RS_TARGET)
+			return node_resync_target_done(n);
+		break;
 	case MSG_WRITE:
 	case MSG_TRIM:
 	case MSG_ZERO:
 	case MSG_FLUSH:
+	case MSG_RESYNC_DATA:
 		if (!n->primary)
 			return node_apply(n, h, payload);
 		log_warn("%s sent %s to a primary: ignored", n->other->name,
@@ -860,8 +1492,7 @@ static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t 
 	default:
 		break;
 	}
-	log_debug("from %s: %s (not handled by this version)", n->other->name,
-		  msg_type_name(h->type));
+	log_debug("from %s: %s (not expected now)", n->other->name, msg_type_name(h->type));
 }
 
 static int node_start_peer(struct node *n)
@@ -873,7 +1504,7 @@ static int node_start_peer(struct node *n)
 		.down = node_peer_down,
 		.message = node_peer_message,
 		.released = node_released,
-		.writable = node_repl_wake,
+		.writable = node_writable,
 	};
 	struct peer_cfg pc = {
 		.resource = n->sb.resource,
@@ -921,7 +1552,9 @@ static int node_load(struct node *n)
 	n->bm = bitmap_new(mdio_layout(n->md)->nbits);
 	n->unflushed = bitmap_new(mdio_layout(n->md)->nbits);
 	n->covering = bitmap_new(mdio_layout(n->md)->nbits);
-	if (!n->bm || !n->unflushed || !n->covering ||
+	n->clear_pending = bitmap_new(mdio_layout(n->md)->nbits);
+	n->clear_covering = bitmap_new(mdio_layout(n->md)->nbits);
+	if (!n->bm || !n->unflushed || !n->covering || !n->clear_pending || !n->clear_covering ||
 	    mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
@@ -930,18 +1563,32 @@ fail:
 	return -1;
 }
 
+static const struct resync_ops rs_ops = {
+	.lock = rs_lock,
+	.unlock = rs_unlock,
+	.send = rs_send,
+	.idle = rs_idle,
+	.app_busy = rs_app_busy,
+};
+
 /* The role the node comes back in: primary if it went down as primary. */
 static int node_start_role(struct node *n)
 {
-	bool crashed = (n->sb.flags & META_F_CRASHED_PRIMARY) != 0;
+	int marked;
 
-	if (crashed) {
-		/* Its in-memory record of unreplicated writes is lost, and no
-		 * activity log bounds where they were: all of it is suspect. */
-		log_warn("%s/%s went down as primary without a clean shutdown: marking "
-			 "the whole data area out of sync", n->sb.resource, n->sb.node);
-		bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
-	}
+	n->crashed = (n->sb.flags & META_F_CRASHED_PRIMARY) != 0;
+	n->alog = alog_new(n->loop, n->md, n->bm, n->sb.al_extent_bytes, n->sb.al_slots,
+			   n->sb.extent_bytes, node_repl_wake, n);
+	n->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, n);
+	if (!n->alog || !n->rs || (marked = alog_recover(n->alog, n->crashed)) < 0)
+		return -1;
+	alog_standalone(n->alog, true);
+	if (n->crashed)
+		/* Writes in flight at the crash may be on one node only: the
+		 * activity log says where they can be. */
+		log_warn("%s/%s went down as primary without a clean shutdown: the %d "
+			 "extents of its activity log are out of sync", n->sb.resource,
+			 n->sb.node, marked);
 	n->sb.flags &= ~META_F_CLEAN;
 	if (!(n->sb.flags & META_F_WAS_PRIMARY)) {
 		/* A fresh node at the created generation has missed nothing. */
@@ -974,6 +1621,9 @@ static int node_setup(struct node *n)
 	if (!n->ctl || node_write_pid(n) < 0 || node_signals(n) < 0)
 		return -1;
 	loop_add_hook(n->loop, node_reap, n);
+	loop_add_hook(n->loop, node_pump, n);
+	n->tick_op.done = node_on_tick;
+	node_arm_tick(n);
 	if (node_start_role(n) < 0 || node_start_peer(n) < 0)
 		return -1;
 	return 0;
@@ -993,6 +1643,10 @@ static void node_free(struct node *n)
 	bitmap_free(n->bm);
 	bitmap_free(n->unflushed);
 	bitmap_free(n->covering);
+	bitmap_free(n->clear_pending);
+	bitmap_free(n->clear_covering);
+	alog_free(n->alog);
+	resync_free(n->rs);
 	mdio_close(n->md);
 	if (n->data_fd >= 0)
 		close(n->data_fd);

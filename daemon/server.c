@@ -52,6 +52,7 @@ struct server {
 	void *repl_arg;
 	struct repl_req **inflight;	/* write ranges being replicated */
 	unsigned ninflight;
+	unsigned nlocked;		/* of them, server_repl_lock()'s */
 	struct conn *parked[MAX_CONNS];	/* waiting for an overlap to clear */
 	int nparked;
 	bool unpark;
@@ -129,6 +130,20 @@ park:
 	return -1;
 }
 
+bool server_repl_lock(struct server *s, struct repl_req *rr)
+{
+	if (s->nlocked == SERVER_LOCKS_MAX || repl_overlaps(s, rr))
+		return false;
+	s->inflight[s->ninflight++] = rr;
+	s->nlocked++;
+	return true;
+}
+
+bool server_repl_busy(const struct server *s)
+{
+	return s->ninflight > s->nlocked || s->nparked > 0;
+}
+
 void server_repl_wake(struct server *s)
 {
 	s->unpark = s->nparked > 0;
@@ -139,6 +154,10 @@ void server_repl_end(struct server *s, struct repl_req *rr)
 	for (unsigned i = 0; i < s->ninflight; i++) {
 		if (s->inflight[i] == rr) {
 			s->inflight[i] = s->inflight[--s->ninflight];
+			if (rr->internal)
+				s->nlocked--;
+			else if (s->repl->end)
+				s->repl->end(s->repl_arg, rr);
 			s->unpark = s->nparked > 0;
 			return;
 		}
@@ -462,7 +481,8 @@ struct server *server_new(struct loop *loop, const struct server_opts *o)
 	s->loop = loop;
 	s->repl = o->repl;
 	s->repl_arg = o->repl_arg;
-	if (s->repl && !(s->inflight = calloc(MAX_CONNS * CONN_SLOTS, sizeof(*s->inflight)))) {
+	if (s->repl && !(s->inflight = calloc(MAX_CONNS * CONN_SLOTS + SERVER_LOCKS_MAX,
+						 sizeof(*s->inflight)))) {
 		log_err("out of memory");
 		free(s);
 		return NULL;

@@ -22,6 +22,7 @@ struct repl_req {
 	uint64_t offset;
 	const void *payload;	/* WRITE data, valid until server_repl_done() */
 	uint64_t seq;		/* the replicator's own */
+	bool internal;		/* the node's own (resync), not a client's */
 };
 
 struct repl_ops {
@@ -30,6 +31,8 @@ struct repl_ops {
 	 * REPL_BUSY: no room to send now: the request waits until the node
 	 * calls server_repl_wake(). */
 	int (*submit)(void *arg, struct repl_req *rr);
+	/* Optional: a client's write that submit() accepted is answered. */
+	void (*end)(void *arg, struct repl_req *rr);
 };
 
 enum { REPL_LOCAL, REPL_SENT, REPL_BUSY };
@@ -92,6 +95,14 @@ const struct nbd_hs_export *server_export(const struct server *s);
 int server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr);
 void server_repl_end(struct server *s, struct repl_req *rr);
 
+/* Locks rr's range as if it were a client's write in flight (the resync,
+ * DESIGN.md rule 4): false if a write overlaps it or SERVER_LOCKS_MAX are
+ * held.  server_repl_end()
+ * unlocks it. */
+#define SERVER_LOCKS_MAX 16
+bool server_repl_lock(struct server *s, struct repl_req *rr);
+/* Client writes in flight or waiting on an overlap. */
+bool server_repl_busy(const struct server *s);
 /* The replicator has room again: parked requests are retried. */
 void server_repl_wake(struct server *s);
 

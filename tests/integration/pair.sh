@@ -6,22 +6,38 @@
 # It gives $A and $Bn (blkrep for node alpha and beta of $T/r0.conf), $URI
 # (alpha's NBD export), pair_conf to write variants of the config, field
 # and wait_field to read status --json, and a trap that stops both daemons.
+# For the resync tests: pair_conf_extra (more [resource] lines),
+# PAIR_HOST_A/PAIR_HOST_B (addresses other than 127.0.0.1), daemon_pid,
+# sync_state/wait_synced and pair_stop (a bounded stop for custom traps).
 
 # pair_conf FILE RESOURCE SECRET-FILE NAME-OF-SECOND-NODE
+# Lines in $PAIR_EXTRA (if set) go into [resource]; the nodes listen on
+# $PAIR_HOST_A and $PAIR_HOST_B (default 127.0.0.1).
 pair_conf() {
-	cat >"$1" <<CONF
-[resource]
-name = $2
-secret-file = $3
+	{
+		printf '[resource]\nname = %s\nsecret-file = %s\n' "$2" "$3"
+		if [ -n "${PAIR_EXTRA:-}" ]; then printf '%s\n' "$PAIR_EXTRA"; fi
+		cat <<CONF
 [node alpha]
-address = 127.0.0.1:$PAIR_PORT_A
+address = ${PAIR_HOST_A:-127.0.0.1}:$PAIR_PORT_A
 backing = $T/a.img
 nbd = unix:$T/alpha.nbd
 [node $4]
-address = 127.0.0.1:$PAIR_PORT_B
+address = ${PAIR_HOST_B:-127.0.0.1}:$PAIR_PORT_B
 backing = $T/b.img
 nbd = unix:$T/beta.nbd
 CONF
+	} >"$1"
+}
+
+# pair_conf_extra LINE...: add LINEs (like "al-extents = 16") to the
+# [resource] section of $T/r0.conf, keeping those added before.
+pair_conf_extra() {
+	local l
+	for l in "$@"; do
+		PAIR_EXTRA=${PAIR_EXTRA:+$PAIR_EXTRA$'\n'}$l
+	done
+	pair_conf "$T/r0.conf" r0 "$T/secret" beta
 }
 
 # pair_init SIZE-A SIZE-B
@@ -46,15 +62,91 @@ field() {
 	$1 status --json | $PY -c "import json,sys; d=json.load(sys.stdin); print($2)"
 }
 
-# wait_field NODE-CMD EXPR WANT: polls status for up to 10 s; prints the
-# last value seen and succeeds once it equals WANT.
+# wait_field NODE-CMD EXPR WANT [SECS]: polls status for up to SECS
+# (default 10) seconds; prints the last value seen and succeeds once it
+# equals WANT.
 wait_field() {
 	local i v
-	for i in $(seq 1 100); do
+	for i in $(seq 1 $((${4:-10} * 10))); do
 		v=$(field "$1" "$2" 2>/dev/null)
 		[ "$v" = "$3" ] && { echo "$v"; return 0; }
 		sleep 0.1
 	done
 	echo "$v"
 	return 1
+}
+
+# daemon_pid NODE: the pid in NODE's pid file (empty if there is none).
+daemon_pid() {
+	cat "$BLKREP_RUN_DIR/r0-$1.pid" 2>/dev/null
+}
+
+# pair_stop: stop both daemons, each `down` bounded to 20 s, then kill -9
+# a daemon whose pid file still names a live process of $BLKREP.  For custom
+# EXIT traps (trap 'pair_stop; ...; _cleanup' EXIT).
+pair_stop() {
+	local n pid
+	timeout -k 2 20 $A down >/dev/null 2>&1
+	timeout -k 2 20 $Bn down >/dev/null 2>&1
+	for n in alpha beta; do
+		pid=$(daemon_pid $n)
+		[ -n "$pid" ] || continue
+		case $(readlink "/proc/$pid/exe" 2>/dev/null) in
+		"$(readlink -f "$BLKREP")"*) kill -KILL "$pid" 2>/dev/null ;;
+		esac
+	done
+}
+
+# sync_state: one line from both nodes' status --json, beginning with
+# "synced" once the pair is connected, neither side runs a resync, nothing
+# is out of sync on either side and both disks are uptodate, else with
+# "syncing" (or "unavailable" if a status fails).  The rest shows roles,
+# disks, out-of-sync bytes and resync progress, for messages.
+sync_state() {
+	local a b
+	a=$($A status --json 2>/dev/null)
+	b=$($Bn status --json 2>/dev/null)
+	$PY -c '
+import json, sys
+try:
+    a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+except ValueError:
+    print("unavailable"); sys.exit(0)
+def rs(d):
+    r = d.get("resync")
+    return "none" if r is None else "%s/%s@%s" % (r.get("done_bytes"), r.get("total_bytes"), r.get("bytes_per_second"))
+synced = (a["peer"]["connection"] == "connected" and b["peer"]["connection"] == "connected"
+          and a.get("resync") is None and b.get("resync") is None
+          and a["out_of_sync_bytes"] == 0 and b["out_of_sync_bytes"] == 0
+          and a["disk"] == "uptodate" and b["disk"] == "uptodate")
+print("%s alpha:%s,%s,%s,oos=%d,resync=%s beta:%s,%s,%s,oos=%d,resync=%s" % (
+    "synced" if synced else "syncing",
+    a["role"], a["disk"], a["peer"]["connection"], a["out_of_sync_bytes"], rs(a),
+    b["role"], b["disk"], b["peer"]["connection"], b["out_of_sync_bytes"], rs(b)))
+' "$a" "$b"
+}
+
+# wait_synced [SECS]: polls sync_state until "synced", for up to SECS
+# (default 60) seconds, giving up early once the state has not changed for
+# 15 s (a resync that never starts, or stalls).  Prints the last state and
+# succeeds once synced.  Do not use while a resync cannot have started yet
+# and nothing is out of sync: the "synced" it waits for would be at once.
+wait_synced() {
+	local limit=${1:-60} start now since s last=
+	start=$(date +%s)
+	since=$start
+	while :; do
+		s=$(sync_state)
+		case $s in synced*) echo "$s"; return 0 ;; esac
+		now=$(date +%s)
+		if [ "$s" != "$last" ]; then
+			last=$s
+			since=$now
+		fi
+		if [ $((now - start)) -ge "$limit" ] || [ $((now - since)) -ge 15 ]; then
+			echo "$s"
+			return 1
+		fi
+		sleep 0.2
+	done
 }

@@ -1,0 +1,57 @@
+/* Applying the replication stream.  See apply.h. */
+#include "apply.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+int apply_write(int fd, const uint8_t *p, uint64_t len, uint64_t off, bool fua)
+{
+	while (len) {
+		struct iovec iov = { (void *)(uintptr_t)p, len };
+		ssize_t w = pwritev2(fd, &iov, 1, (off_t)off, fua ? RWF_DSYNC : 0);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		p += w;
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	return 0;
+}
+
+static int zero_range(int fd, uint64_t off, uint64_t len, bool no_hole)
+{
+	static const uint8_t zeros[1 << 16];
+
+	if (!no_hole && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+				  (off_t)len) == 0)
+		return 0;
+	if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+		return 0;
+	for (uint64_t done = 0; done < len;) {
+		uint64_t k = len - done < sizeof(zeros) ? len - done : sizeof(zeros);
+		int err = apply_write(fd, zeros, k, off + done, false);
+
+		if (err)
+			return err;
+		done += k;
+	}
+	return 0;
+}
+
+int apply_zero(int fd, uint64_t off, uint64_t len, bool no_hole, bool fua)
+{
+	int err = zero_range(fd, off, len, no_hole);
+
+	return err ? err : fua ? apply_flush(fd) : 0;
+}
+
+int apply_flush(int fd)
+{
+	return fdatasync(fd) < 0 ? errno : 0;
+}
