@@ -41,5 +41,7 @@ int cmd_dump_md(struct cli *cli);
 int cmd_up(struct cli *cli);
 int cmd_down(struct cli *cli);
 int cmd_request(struct cli *cli);
+/* A request whose work the CLI waits for, with progress (mode, verify). */
+int cmd_wait_request(struct cli *cli);
 
 #endif

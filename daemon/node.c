@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <liburing.h>
+#include <xxhash.h>
 
 #include "daemon/alog.h"
 #include "daemon/apply.h"
@@ -38,6 +39,7 @@
 #include "nbd/wire.h"
 #include "proto/msg.h"
 #include "utils/bitmap.h"
+#include "utils/fifo.h"
 #include "utils/log.h"
 
 #define NODE_POOL	(64U << 20)
@@ -46,12 +48,24 @@
 #define RS_FLUSH_BYTES	(32U << 20)	/* resync data between peer flushes */
 
 /* What a message awaiting its answer was. */
-enum out_kind { OUT_NONE, OUT_APP, OUT_FLUSH, OUT_RESYNC };
+enum out_kind {
+	OUT_NONE,
+	OUT_APP,	/* a client's request whose reply waits for the answer (sync) */
+	OUT_ASYNC,	/* a client's write already answered (async): its copy */
+	OUT_FLUSH,	/* the node's own FLUSH, or an async barrier */
+	OUT_RESYNC,	/* a resync chunk */
+	OUT_VERIFY,	/* a verify chunk: the answer is the peer's checksums */
+};
 
 struct outstanding {
 	struct repl_req *rr;	/* OUT_APP: a client's; OUT_RESYNC: the resync's */
+	void *copy;		/* OUT_ASYNC: the payload's copy in the lag FIFO */
 	uint64_t seq;
 	uint64_t epoch;		/* a FLUSH: the epoch it closes */
+	uint64_t offset;	/* the range it writes (none for a FLUSH) */
+	uint32_t length;
+	uint32_t copied;	/* bytes of copy, counted in lag_bytes */
+	uint64_t sent_ns;
 	enum out_kind kind;
 };
 
@@ -70,6 +84,13 @@ struct node {
 	struct bitmap *bm;
 	struct alog *alog;
 	struct resync *rs;
+	struct resync *vf;	/* `blkrep verify`: the same walk over every extent */
+	struct bitmap *vf_todo;
+	uint64_t vf_differ;	/* extents found different */
+	bool vf_ran;		/* a verify ran since start (its result is shown) */
+	uint8_t *vf_buf;	/* the peer's verify requests are read here */
+	bool exchanging;	/* bitmaps are being exchanged */
+	uint64_t mode_drain;	/* lag to drain when `mode sync` was asked */
 	bool primary;
 	bool crashed;		/* came up after a crash as primary, not yet resynced */
 	bool gen_moved;		/* wrote alone since the link went: a new generation */
@@ -111,6 +132,11 @@ struct node {
 	struct repl_req *held[REPL_MAX];
 	unsigned nheld;
 	uint64_t next_seq;
+	/* Async mode: payload copies of answered writes wait in lag until the
+	 * peer acknowledges them, lag_bytes of them, at most max_lag. */
+	struct fifo *lag;
+	uint64_t lag_bytes;
+	uint64_t max_lag;
 	/* After a connect: the verdict, the bitmap exchange, the resync. */
 	enum gen_verdict verdict;
 	enum rs_role rs_role;
@@ -259,6 +285,14 @@ static uint64_t node_random(void)
 	return r;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000U + (uint64_t)t.tv_nsec;
+}
+
 /* --- the stream to the peer --- */
 
 /* Queues h (and payload) for the peer with the next sequence number and
@@ -267,6 +301,8 @@ static uint64_t node_random(void)
 static int node_send(struct node *n, struct msg_hdr *h, const void *payload,
 		     struct repl_req *rr, enum out_kind kind)
 {
+	uint32_t copied = kind == OUT_ASYNC ? h->length : 0;
+	bool writes = h->type != MSG_FLUSH && kind != OUT_VERIFY;
 	struct outstanding *o = &n->out[n->next_seq % REPL_MAX];
 	int rc;
 
@@ -277,7 +313,10 @@ static int node_send(struct node *n, struct msg_hdr *h, const void *payload,
 	if (rc < 0)
 		return rc;
 	*o = (struct outstanding){ .rr = rr, .seq = n->next_seq, .epoch = n->epoch,
-				   .kind = kind };
+				   .kind = kind, .offset = h->offset, .length = writes ? h->count : 0,
+				   .copy = copied ? (void *)(uintptr_t)payload : NULL,
+				   .copied = copied, .sent_ns = copied ? now_ns() : 0 };
+	n->lag_bytes += copied;
 	n->next_seq++;
 	n->noutstanding++;
 	if (h->type == MSG_FLUSH) {
@@ -295,7 +334,7 @@ static int node_send(struct node *n, struct msg_hdr *h, const void *payload,
 	} else if (kind == OUT_RESYNC) {
 		mark_range(n->clear_pending, n->sb.extent_bytes, h->offset, h->count);
 		n->rs_since_flush += h->count;
-	} else {
+	} else if (writes) {
 		mark_range(n->unflushed, n->sb.extent_bytes, h->offset, h->count);
 	}
 	return 0;
@@ -401,6 +440,40 @@ static int node_admit(struct node *n, struct repl_req *rr)
 	return 0;
 }
 
+/* Async mode: the request goes to the peer, but its reply waits only for
+ * the local disk.  A WRITE's payload is copied into the lag FIFO (the
+ * client's buffer is reused once it is answered); at max_lag bytes not yet
+ * acknowledged by the peer, new writes wait.  A FLUSH is a barrier in the
+ * stream, applied by the peer with an fdatasync. */
+static int node_repl_async(struct node *n, struct repl_req *rr, struct msg_hdr *h)
+{
+	bool write = rr->type != NBD_CMD_FLUSH;
+	void *copy = NULL;
+	int rc;
+
+	if (h->length && ((n->lag_bytes && n->lag_bytes + h->length > n->max_lag) ||
+			  !(copy = fifo_alloc(n->lag, h->length)))) {
+		alog_end(n->alog, rr->offset, rr->length);
+		return REPL_BUSY;	/* woken as the peer acknowledges */
+	}
+	if (copy)
+		memcpy(copy, rr->payload, h->length);
+	rc = node_send(n, h, copy, NULL, write ? OUT_ASYNC : OUT_FLUSH);
+	if (rc == -ENOBUFS) {
+		if (copy)
+			(void)fifo_unalloc(n->lag, copy, h->length);
+		if (write)
+			alog_end(n->alog, rr->offset, rr->length);
+		return REPL_BUSY;
+	}
+	n->writes += write;
+	if (rc < 0 && write)
+		node_mark_out_of_sync(n, rr->offset, rr->length);
+	if (rc == 0)
+		n->replicated_bytes += h->length;
+	return REPL_LOCAL;
+}
+
 /* Sends a write-type request or FLUSH to the peer.  Its reply then waits
  * for the peer's ACK or FLUSH_ACK: sync mode. */
 static int node_repl_submit(void *arg, struct repl_req *rr)
@@ -425,6 +498,8 @@ static int node_repl_submit(void *arg, struct repl_req *rr)
 	}
 	if (h.type == MSG_WRITE)
 		h.length = rr->length;
+	if (n->sb.mode == META_MODE_ASYNC)
+		return node_repl_async(n, rr, &h);
 	rc = node_send(n, &h, h.length ? rr->payload : NULL, rr, OUT_APP);
 	if (rc == -ENOBUFS) {
 		if (write)
@@ -483,6 +558,27 @@ static void node_flush_acked(struct node *n, uint64_t seq, uint64_t epoch, int e
 	node_resync_check(n);
 }
 
+/* The peer has an async write: its copy goes. */
+static void node_lag_release(struct node *n, const struct outstanding *o)
+{
+	if (fifo_release(n->lag, o->copy, o->copied) < 0)
+		log_err("lag FIFO out of order at request %" PRIu64, o->seq);
+	n->lag_bytes -= o->copied;
+}
+
+/* Seconds since the oldest write the peer has not acknowledged was sent
+ * (answers come in order, so it is the oldest outstanding request). */
+static double node_lag_seconds(const struct node *n)
+{
+	for (uint64_t s = n->next_seq - n->noutstanding; s < n->next_seq; s++) {
+		const struct outstanding *o = &n->out[s % REPL_MAX];
+
+		if (o->kind == OUT_ASYNC && o->copied)
+			return (double)(now_ns() - o->sent_ns) / 1e9;
+	}
+	return 0;
+}
+
 static void node_repl_complete(struct node *n, uint64_t seq, int err)
 {
 	struct outstanding o = n->out[seq % REPL_MAX];
@@ -498,8 +594,10 @@ static void node_repl_complete(struct node *n, uint64_t seq, int err)
 	if (err)
 		log_warn("%s failed a replicated request at %" PRIu64 ": %s", n->other->name,
 			 o.rr ? o.rr->offset : 0, strerror(err));
-	if (o.rr && o.rr->type != NBD_CMD_FLUSH && err)
-		node_mark_out_of_sync(n, o.rr->offset, o.rr->length);
+	if (o.length && err)
+		node_mark_out_of_sync(n, o.offset, o.length);
+	if (o.copied)
+		node_lag_release(n, &o);
 	if ((o.rr && o.rr->type == NBD_CMD_FLUSH) || o.kind == OUT_FLUSH)
 		node_flush_acked(n, seq, o.epoch, err);
 	if (o.kind == OUT_APP)
@@ -528,14 +626,16 @@ static void node_repl_fail_all(struct node *n)
 			continue;
 		n->out[i].kind = OUT_NONE;
 		n->noutstanding--;
-		if (o.rr && o.rr->type != NBD_CMD_FLUSH)
-			node_mark_out_of_sync(n, o.rr->offset, o.rr->length);
+		if (o.length)
+			node_mark_out_of_sync(n, o.offset, o.length);
 		if (o.kind == OUT_APP && hold)
 			n->held[n->nheld++] = o.rr;
 		else if (o.kind == OUT_APP)
 			server_repl_done(o.rr, ENOTCONN);
 		else if (o.kind == OUT_RESYNC)
 			resync_acked(n->rs, o.rr, ENOTCONN);
+		else if (o.kind == OUT_VERIFY)
+			resync_acked(n->vf, o.rr, ENOTCONN);
 	}
 	/* Acknowledged but never flushed on the peer: not safe there. */
 	node_merge_unflushed(n, n->unflushed);
@@ -543,6 +643,8 @@ static void node_repl_fail_all(struct node *n)
 	bitmap_empty(n->clear_pending);
 	bitmap_empty(n->clear_covering);
 	n->covering_seq = 0;
+	fifo_reset(n->lag);	/* the peer link released every payload */
+	n->lag_bytes = 0;
 }
 
 static void node_released(void *arg, const void *payload)
@@ -627,18 +729,11 @@ static void node_may_lag(struct node *n, const char *why)
 
 static uint64_t node_export_size(const struct node *n);
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000U + (uint64_t)t.tv_nsec;
-}
-
 /* The first resync data: from now until RESYNC_DONE this node's data is a
  * mix of old and new. */
 static void node_become_target(struct node *n)
 {
+	n->rs_role = RS_TARGET;
 	if (n->sb.disk == META_DISK_INCONSISTENT)
 		return;
 	n->sb.disk = META_DISK_INCONSISTENT;
@@ -808,14 +903,160 @@ static void node_resync_begin(struct node *n)
 	resync_start(n->rs, limit, config_resync_rate(n->cfg));
 }
 
+static void node_exchange_bitmaps(struct node *n);
+
+/* A resync while connected (`blkrep resync`, `invalidate`, or the peer
+ * asking): the generations are the same, so the primary, or else the
+ * up-to-date side, is the source of the union of both bitmaps. */
+static void node_resync_now(struct node *n)
+{
+	if (!n->peer_up || n->exchanging || n->rs_role != RS_NONE)
+		return;
+	n->verdict = GEN_SAME;
+	node_exchange_bitmaps(n);
+}
+
 /* A chunk of the peer's bitmap: the union of both sides' changes. */
 static void node_peer_bitmap(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
 {
+	if (!n->exchanging)
+		node_resync_now(n);	/* the peer started one: answer with ours */
 	(void)bitmap_merge_bytes(n->bm, h->offset, payload, h->length);
 	if (!(h->flags & MSG_F_LAST))
 		return;
+	n->exchanging = false;
 	n->peer_bm_done = true;
 	node_resync_begin(n);
+}
+
+/* --- verify --- */
+
+/* One XXH64 per extent of a chunk, big-endian, into out (room for
+ * len / extent_bytes + 1). */
+static unsigned chunk_digests(const struct node *n, const uint8_t *p, uint64_t len,
+			      uint8_t *out)
+{
+	unsigned k = 0;
+
+	for (uint64_t at = 0; at < len; at += n->sb.extent_bytes, k++) {
+		uint64_t d = XXH64(p + at, len - at < n->sb.extent_bytes ? len - at :
+									   n->sb.extent_bytes, 0);
+
+		for (int i = 0; i < 8; i++)
+			out[8 * k + (unsigned)i] = (uint8_t)(d >> (56 - 8 * i));
+	}
+	return k;
+}
+
+/* The peer asks for the checksums of a range: read it and answer, in
+ * stream order (every write before the request is applied). */
+static void node_verify_answer(struct node *n, const struct msg_hdr *h)
+{
+	static uint8_t digests[MSG_MAX_DIGESTS];
+	struct msg_hdr r = { .type = MSG_VERIFY_REPLY, .seq = h->seq };
+	ssize_t got;
+
+	if (!n->vf_buf)	/* once, for the largest request the protocol allows */
+		n->vf_buf = malloc(MSG_MAX_DATA);
+	got = n->vf_buf ? pread(n->data_fd, n->vf_buf, h->count, (off_t)h->offset) : -1;
+	if (got == (ssize_t)h->count)
+		r.length = 8 * chunk_digests(n, n->vf_buf, h->count, digests);
+	else
+		r.count = (uint32_t)(got < 0 && n->vf_buf ? errno : EIO);
+	if (!r.length)
+		r.length = 8;	/* an error still carries one (ignored) checksum */
+	if (peer_send(n->peer, &r, digests) < 0)
+		log_warn("cannot answer a verify request: send queue full");
+}
+
+/* The peer's checksums for a verify chunk: extents that differ become out
+ * of sync (`blkrep resync` copies them). */
+static void node_verify_compare(struct node *n, struct repl_req *rr, const struct msg_hdr *h,
+				const uint8_t *theirs)
+{
+	static uint8_t mine[MSG_MAX_DIGESTS];
+	unsigned k = chunk_digests(n, rr->payload, rr->length, mine);
+
+	if (h->count || h->length != 8 * k) {
+		log_warn("verify at %" PRIu64 ": %s could not read it (%s)", rr->offset,
+			 n->other->name, strerror(h->count ? (int)h->count : EPROTO));
+		node_mark_out_of_sync(n, rr->offset, rr->length);
+		n->vf_differ += k;
+		return;
+	}
+	for (unsigned i = 0; i < k; i++) {
+		uint64_t off = rr->offset + (uint64_t)i * n->sb.extent_bytes;
+
+		if (memcmp(mine + 8 * i, theirs + 8 * i, 8) == 0)
+			continue;
+		n->vf_differ++;
+		node_mark_out_of_sync(n, off, n->sb.extent_bytes);
+		log_warn("verify: the extent at %" PRIu64 " differs on %s", off, n->other->name);
+	}
+}
+
+static void node_verify_reply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
+{
+	struct outstanding o = n->out[h->seq % REPL_MAX];
+
+	if (o.kind != OUT_VERIFY || o.seq != h->seq) {
+		log_warn("%s answered verify request %" PRIu64 ", which is not outstanding",
+			 n->other->name, h->seq);
+		return;
+	}
+	n->out[h->seq % REPL_MAX].kind = OUT_NONE;
+	n->noutstanding--;
+	node_verify_compare(n, o.rr, h, payload);
+	resync_acked(n->vf, o.rr, 0);
+}
+
+static int vf_send(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+	struct msg_hdr h = { .type = MSG_VERIFY_REQ, .offset = rr->offset, .count = rr->length };
+
+	return node_send(n, &h, NULL, rr, OUT_VERIFY);
+}
+
+static void vf_idle(void *arg)
+{
+	struct node *n = arg;
+	char err[512];
+
+	resync_finish(n->vf);
+	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+		log_err("%s", err);
+	log_info("verify against %s done: %" PRIu64 " extents differ", n->other->name,
+		 n->vf_differ);
+}
+
+static const char *node_verify_refusal(const struct node *n)
+{
+	if (!n->peer_up)
+		return "verify needs the peer: it is not connected";
+	if (!n->primary && n->peer_hello.role == MSG_ROLE_PRIMARY)
+		return "run verify on the primary";
+	if (resync_running(n->vf))
+		return "a verify is already running";
+	if (n->rs_role != RS_NONE)
+		return "a resync is running: verify after it";
+	return NULL;
+}
+
+static void node_cmd_verify(struct node *n, struct control_req *req)
+{
+	const char *no = node_verify_refusal(n);
+
+	if (no) {
+		control_reply(req, false, "%s", no);
+		return;
+	}
+	bitmap_set_range(n->vf_todo, 0, bitmap_nbits(n->vf_todo));
+	n->vf_differ = 0;
+	n->vf_ran = true;
+	resync_start(n->vf, node_export_size(n), config_resync_rate(n->cfg));
+	control_reply(req, true, "verifying %" PRIu64 " bytes against %s", node_export_size(n),
+		      n->other->name);
 }
 
 /* Which side copies to which, from the verdict at connect. */
@@ -831,10 +1072,15 @@ static enum rs_role node_rs_role(const struct node *n)
 	case GEN_FULL_PEER_SOURCE:
 		return RS_TARGET;
 	case GEN_SAME:
-		/* Same data: the primary copies whatever either side marked. */
+		/* Same data: the primary copies whatever either side marked;
+		 * without one, the up-to-date side does. */
 		if (n->primary)
 			return RS_SOURCE;
-		return n->peer_hello.role == MSG_ROLE_PRIMARY ? RS_TARGET : RS_NONE;
+		if (n->peer_hello.role == MSG_ROLE_PRIMARY)
+			return RS_TARGET;
+		if ((n->sb.disk == META_DISK_UPTODATE) != (n->peer_hello.disk == MSG_DISK_UPTODATE))
+			return n->sb.disk == META_DISK_UPTODATE ? RS_SOURCE : RS_TARGET;
+		return RS_NONE;
 	default:
 		return RS_NONE;
 	}
@@ -848,6 +1094,7 @@ static void node_writable(void *arg)
 
 	node_send_bitmap(n);
 	resync_pump(n->rs);
+	resync_pump(n->vf);
 	node_repl_wake(n);
 }
 
@@ -857,6 +1104,7 @@ static void node_pump(void *arg)
 	struct node *n = arg;
 
 	resync_pump(n->rs);
+	resync_pump(n->vf);
 }
 
 /* --- the NBD export while primary --- */
@@ -1067,6 +1315,11 @@ static int node_signals(struct node *n)
 
 /* --- status --- */
 
+static const char *node_mode_name(const struct node *n)
+{
+	return n->sb.mode == META_MODE_ASYNC ? "async" : "sync";
+}
+
 static const char *node_role_name(bool primary)
 {
 	return primary ? "primary" : "secondary";
@@ -1147,24 +1400,33 @@ static void node_resync_json(const struct node *n, char *buf, size_t len)
 
 static void node_status_json(struct node *n, struct control_req *req)
 {
-	char err[512], rs[160];
+	char err[512], rs[160], vf[160];
+	uint64_t done, total, bps;
 
 	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
 	node_resync_json(n, rs, sizeof(rs));
+	resync_progress(n->vf, &done, &total, &bps);
+	if (n->vf_ran)
+		snprintf(vf, sizeof(vf), "{\"running\": %s, \"done_bytes\": %" PRIu64
+			 ", \"total_bytes\": %" PRIu64 ", \"differing_extents\": %" PRIu64 "}",
+			 resync_running(n->vf) ? "true" : "false", done, total, n->vf_differ);
+	else
+		snprintf(vf, sizeof(vf), "null");
 	control_reply(req, true,
 		      "{\"resource\": \"%s\", \"node\": \"%s\", \"role\": \"%s\", "
 		      "\"mode\": \"%s\", \"on_peer_loss\": \"%s\", \"disk\": \"%s\", "
 		      "\"peer\": {\"name\": \"%s\", \"connection\": \"%s\", \"disk\": \"%s\", "
 		      "\"last_error\": \"%s\"}, "
 		      "\"size_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
-		      "\"lag_bytes\": 0, \"resync\": %s, \"frozen\": %s, "
+		      "\"lag_bytes\": %" PRIu64 ", \"lag_seconds\": %.3f, "
+		      "\"resync\": %s, \"verify\": %s, \"frozen\": %s, "
 		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": %" PRIu64 ", "
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
-		      n->sb.resource, n->sb.node, node_role_name(n->primary),
-		      config_mode_name(config_mode(n->cfg)),
+		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_mode_name(n),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n),
 		      n->other->name, node_connection(n), node_peer_disk(n), err,
-		      n->sb.data_bytes, node_out_of_sync(n), rs, node_frozen(n) ? "true" : "false",
+		      n->sb.data_bytes, node_out_of_sync(n), n->lag_bytes, node_lag_seconds(n), rs,
+		      vf, node_frozen(n) ? "true" : "false",
 		      n->writes, n->replicated_bytes, n->resynced_bytes, n->sb.gen.current);
 }
 
@@ -1203,14 +1465,16 @@ static void node_status_text(struct node *n, struct control_req *req)
 	control_reply(req, true,
 		      "%s/%s: %s, disk %s, %s mode, on peer loss: %s\n"
 		      "  peer %s: %s, disk %s%s%s\n"
-		      "  data area %" PRIu64 " bytes, %" PRIu64 " bytes out of sync\n"
+		      "  data area %" PRIu64 " bytes, %" PRIu64 " bytes out of sync, lag %" PRIu64
+		      " bytes (%.1f s)\n"
 		      "%s  generation %016" PRIx64 ", %" PRIu64 " writes, %" PRIu64
 		      " bytes resynced since start\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_disk_name(n),
-		      config_mode_name(config_mode(n->cfg)),
+		      node_mode_name(n),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), n->other->name,
 		      node_connection(n), node_peer_disk(n), *err ? "\n  last error: " : "",
-		      err, n->sb.data_bytes, node_out_of_sync(n), rs, n->sb.gen.current, n->writes,
+		      err, n->sb.data_bytes, node_out_of_sync(n), n->lag_bytes, node_lag_seconds(n), rs,
+		      n->sb.gen.current, n->writes,
 		      n->resynced_bytes);
 }
 
@@ -1265,6 +1529,99 @@ static void node_cmd_outdate_peer(struct node *n, struct control_req *req)
 		      n->primary ? "; writes go on without it" : "");
 }
 
+/* `mode sync|async`: from the next write on; kept in the superblock.  The
+ * CLI then waits (progress mode) until no async write waits for the peer. */
+static void node_cmd_mode(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	enum meta_mode m;
+
+	if (argc != 2 || (strcmp(argv[1], "sync") && strcmp(argv[1], "async"))) {
+		control_reply(req, false, "usage: blkrep mode sync|async");
+		return;
+	}
+	m = argv[1][0] == 'a' ? META_MODE_ASYNC : META_MODE_SYNC;
+	if (m != n->sb.mode) {
+		n->sb.mode = m;
+		(void)node_save_sb(n);
+		log_info("%s mode from now on", node_mode_name(n));
+		n->mode_drain = n->lag_bytes;
+	}
+	control_reply(req, true, "%s/%s: %s mode%s", n->sb.resource, n->sb.node,
+		      node_mode_name(n),
+		      m == META_MODE_SYNC && n->lag_bytes ? "; waiting for the async lag to drain" : "");
+}
+
+/* "progress mode|verify": "running DONE TOTAL" while the work of the
+ * command goes on, then "done" and a result line. */
+static void node_cmd_progress(struct node *n, struct control_req *req, int argc,
+			      char *const *argv)
+{
+	uint64_t done, total, bps;
+
+	if (argc == 2 && strcmp(argv[1], "mode") == 0) {
+		if (n->sb.mode == META_MODE_SYNC && n->lag_bytes)
+			control_reply(req, true, "running %" PRIu64 " %" PRIu64,
+				      n->mode_drain > n->lag_bytes ? n->mode_drain - n->lag_bytes : 0,
+				      n->mode_drain);
+		else
+			control_reply(req, true, "done%s", n->sb.mode == META_MODE_SYNC ?
+				      " every write is synchronous now" : "");
+	} else if (argc == 2 && strcmp(argv[1], "verify") == 0) {
+		resync_progress(n->vf, &done, &total, &bps);
+		if (resync_running(n->vf))
+			control_reply(req, true, "running %" PRIu64 " %" PRIu64, done, total);
+		else if (n->vf_ran)
+			control_reply(req, true, "done %" PRIu64 " bytes compared, %" PRIu64
+				      " extents differ (%" PRIu64 " bytes now out of sync)%s",
+				      done, n->vf_differ, node_out_of_sync(n),
+				      n->vf_differ ? ": run blkrep resync to copy them" : "");
+		else
+			control_reply(req, false, "no verify has run");
+	} else {
+		control_reply(req, false, "usage: progress mode|verify");
+	}
+}
+
+/* `resync`: copy the out-of-sync extents now (after verify found some). */
+static void node_cmd_resync(struct node *n, struct control_req *req)
+{
+	if (!n->peer_up) {
+		control_reply(req, false, "the peer is not connected");
+		return;
+	}
+	if (n->rs_role != RS_NONE || n->exchanging) {
+		control_reply(req, true, "a resync is already running");
+		return;
+	}
+	node_resync_now(n);
+	control_reply(req, true, "resync of %" PRIu64 " bytes (and whatever %s marked) started",
+		      node_out_of_sync(n), n->other->name);
+}
+
+/* `invalidate` on a secondary: its data is thrown away and copied again
+ * from the peer, all of it. */
+static void node_cmd_invalidate(struct node *n, struct control_req *req)
+{
+	if (n->primary) {
+		control_reply(req, false, "a primary cannot discard its data: make it "
+			      "secondary first");
+		return;
+	}
+	if (n->rs_role != RS_NONE) {
+		control_reply(req, false, "a resync is running: invalidate after it");
+		return;
+	}
+	bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
+	n->sb.disk = META_DISK_INCONSISTENT;
+	(void)node_save_sb(n);
+	(void)peer_send_state(n->peer);
+	node_resync_now(n);
+	log_warn("invalidated: all data will be copied again from %s", n->other->name);
+	control_reply(req, true, "%s/%s invalidated: %s", n->sb.resource, n->sb.node,
+		      n->peer_up ? "a full resync from the peer started" :
+				   "a full resync follows when the peer connects");
+}
+
 static void node_cmd_link(struct node *n, struct control_req *req, bool on)
 {
 	peer_enable(n->peer, on);
@@ -1290,8 +1647,18 @@ static void node_handle(void *arg, struct control_req *req)
 		node_cmd_primary(n, req, has_flag(argc, argv, "--force"));
 	else if (strcmp(cmd, "secondary") == 0)
 		node_cmd_secondary(n, req);
+	else if (strcmp(cmd, "progress") == 0)
+		node_cmd_progress(n, req, argc, argv);
 	else if (strcmp(cmd, "outdate-peer") == 0)
 		node_cmd_outdate_peer(n, req);
+	else if (strcmp(cmd, "mode") == 0)
+		node_cmd_mode(n, req, argc, argv);
+	else if (strcmp(cmd, "verify") == 0)
+		node_cmd_verify(n, req);
+	else if (strcmp(cmd, "resync") == 0)
+		node_cmd_resync(n, req);
+	else if (strcmp(cmd, "invalidate") == 0)
+		node_cmd_invalidate(n, req);
 	else if (strcmp(cmd, "connect") == 0 || strcmp(cmd, "disconnect") == 0)
 		node_cmd_link(n, req, cmd[0] == 'c');
 	else if (strcmp(cmd, "down") == 0) {
@@ -1370,6 +1737,7 @@ static bool node_accept_data(struct node *n, const struct msg_hello *h, char *wh
  * once it has the peer's. */
 static void node_exchange_bitmaps(struct node *n)
 {
+	n->exchanging = true;
 	n->rs_role = node_rs_role(n);
 	n->rs_final = false;
 	n->bm_sent_page = 0;
@@ -1448,7 +1816,9 @@ static void node_peer_down(void *arg, const char *why)
 	n->peer_up = false;
 	node_repl_fail_all(n);
 	resync_stop(n->rs);
+	resync_stop(n->vf);
 	n->rs_role = RS_NONE;
+	n->exchanging = false;
 	alog_standalone(n->alog, true);
 	node_repl_wake(n);	/* parked requests go on locally, or freeze */
 	log_warn("lost the link to %s: %s%s", n->other->name, why,
@@ -1475,6 +1845,10 @@ static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t 
 		return node_repl_complete(n, h->seq, (int)h->count);
 	case MSG_BITMAP:
 		return node_peer_bitmap(n, h, payload);
+	case MSG_VERIFY_REQ:
+		return node_verify_answer(n, h);
+	case MSG_VERIFY_REPLY:
+		return node_verify_reply(n, h, payload);
 	case MSG_RESYNC_DONE:
 		if (n->rs_role == RS_TARGET)
 			return node_resync_target_done(n);
@@ -1571,6 +1945,14 @@ static const struct resync_ops rs_ops = {
 	.app_busy = rs_app_busy,
 };
 
+static const struct resync_ops vf_ops = {
+	.lock = rs_lock,
+	.unlock = rs_unlock,
+	.send = vf_send,
+	.idle = vf_idle,
+	.app_busy = rs_app_busy,
+};
+
 /* The role the node comes back in: primary if it went down as primary. */
 static int node_start_role(struct node *n)
 {
@@ -1580,7 +1962,11 @@ static int node_start_role(struct node *n)
 	n->alog = alog_new(n->loop, n->md, n->bm, n->sb.al_extent_bytes, n->sb.al_slots,
 			   n->sb.extent_bytes, node_repl_wake, n);
 	n->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, n);
-	if (!n->alog || !n->rs || (marked = alog_recover(n->alog, n->crashed)) < 0)
+	n->vf_todo = bitmap_new(bitmap_nbits(n->bm));
+	n->vf = resync_new(n->loop, n->data_fd, n->vf_todo, n->sb.extent_bytes, &vf_ops, n);
+	n->max_lag = config_max_lag(n->cfg);
+	n->lag = fifo_new(n->max_lag > MSG_MAX_DATA ? n->max_lag : MSG_MAX_DATA);
+	if (!n->alog || !n->rs || !n->vf_todo || !n->vf || !n->lag || (marked = alog_recover(n->alog, n->crashed)) < 0)
 		return -1;
 	alog_standalone(n->alog, true);
 	if (n->crashed)
@@ -1647,6 +2033,10 @@ static void node_free(struct node *n)
 	bitmap_free(n->clear_covering);
 	alog_free(n->alog);
 	resync_free(n->rs);
+	resync_free(n->vf);
+	free(n->vf_buf);
+	bitmap_free(n->vf_todo);
+	fifo_free(n->lag);
 	mdio_close(n->md);
 	if (n->data_fd >= 0)
 		close(n->data_fd);

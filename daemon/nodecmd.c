@@ -79,6 +79,77 @@ int cmd_request(struct cli *cli)
 	return rc;
 }
 
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* One answer to "progress WHAT": true once it says "done"; draws a bar on
+ * a terminal while it says "running DONE TOTAL". */
+static bool show_progress(const char *body, bool tty)
+{
+	unsigned long long done, total;
+
+	if (strncmp(body, "done", 4) == 0) {
+		if (tty)
+			fprintf(stderr, "\r%60s\r", "");
+		if (body[4])
+			printf("%s\n", body + 5);
+		return true;
+	}
+	if (tty && sscanf(body, "running %llu %llu", &done, &total) == 2 && total) {
+		unsigned pct = (unsigned)(done * 100 / total);
+		char bar[41];
+
+		for (unsigned i = 0; i < 40; i++)
+			bar[i] = i < pct * 40 / 100 ? '#' : '.';
+		bar[40] = '\0';
+		fprintf(stderr, "\r[%s] %3u%% of %llu bytes", bar, pct, total);
+	}
+	return false;
+}
+
+/* Commands that start work in the daemon and return once it is finished
+ * (`mode sync` waits for the lag to drain, `verify` for the comparison):
+ * the request, then "progress WHAT" every 200 ms until "done". */
+int cmd_wait_request(struct cli *cli)
+{
+	char ctl[256], pid[256], line[64], err[512], *body = NULL;
+	const struct config_node *me;
+	struct config *cfg;
+	bool ok = true, tty = isatty(STDERR_FILENO);
+	int rc = 1;
+
+	if (cli_load_node(cli, &cfg, &me) < 0)
+		return 1;
+	if (node_paths(cfg, me, ctl, pid, sizeof(ctl)) < 0 ||
+	    (rc = call_daemon(ctl, cli->argc, cli->argv, CONTROL_WAIT_MS)) != 0)
+		goto out;
+	snprintf(line, sizeof(line), "progress %s", cli->argv[0]);
+	for (;;) {
+		if (control_call(ctl, line, 0, &body, &ok, err, sizeof(err)) < 0) {
+			log_err("%s", err);
+			rc = 1;
+			break;
+		}
+		if (!ok || show_progress(body ? body : "", tty)) {
+			if (!ok)
+				log_err("%s", body && *body ? strtok(body, "\n") : "request failed");
+			rc = ok ? 0 : 1;
+			break;
+		}
+		free(body);
+		body = NULL;
+		sleep_ms(200);
+	}
+	free(body);
+out:
+	config_free(cfg);
+	return rc;
+}
+
 static pid_t read_pid(const char *path)
 {
 	FILE *f = fopen(path, "re");
@@ -92,12 +163,6 @@ static pid_t read_pid(const char *path)
 	return (pid_t)pid;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* `down`: the daemon answers, shuts down cleanly and exits; wait for it. */
 int cmd_down(struct cli *cli)

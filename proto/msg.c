@@ -20,6 +20,7 @@ enum payload_kind {
 	P_AUTH,		/* exactly MSG_AUTH_SIZE */
 	P_REASON,	/* 1..MSG_MAX_REASON */
 	P_BITMAP,	/* 1..MSG_MAX_BITMAP */
+	P_DIGESTS,	/* 8..MSG_MAX_DIGESTS, a multiple of 8 */
 };
 
 enum count_kind {
@@ -55,6 +56,8 @@ static const struct type_rule rules[MSG_TYPE_MAX + 1] = {
 	[MSG_RESYNC_REQ] = { "RESYNC_REQ", 0, P_NONE, C_RANGE, true, MSG_MAX_DATA },
 	[MSG_RESYNC_DATA] = { "RESYNC_DATA", 0, P_DATA, C_RANGE, true, MSG_MAX_DATA },
 	[MSG_RESYNC_DONE] = { "RESYNC_DONE", 0, P_NONE, C_ZERO, false, 0 },
+	[MSG_VERIFY_REQ] = { "VERIFY_REQ", 0, P_NONE, C_RANGE, true, MSG_MAX_DATA },
+	[MSG_VERIFY_REPLY] = { "VERIFY_REPLY", 0, P_DIGESTS, C_ERRNO, false, 0 },
 };
 
 static const struct type_rule *rule_of(uint16_t type)
@@ -87,6 +90,9 @@ static const char *check_length(const struct type_rule *r, const struct msg_hdr 
 		return n >= 1 && n <= MSG_MAX_REASON ? NULL : "bad refusal length";
 	case P_BITMAP:
 		return n >= 1 && n <= MSG_MAX_BITMAP ? NULL : "bad bitmap chunk length";
+	case P_DIGESTS:
+		return n >= 8 && n <= MSG_MAX_DIGESTS && n % 8 == 0 ? NULL :
+								 "bad checksum list length";
 	}
 	return "bad payload rule";
 }

@@ -42,6 +42,7 @@
 #define MSG_MAX_REASON		1024		/* REFUSE payload */
 #define MSG_MAX_HELLO		4096		/* HELLO with a later version's tail */
 #define MSG_MAX_ERRNO		4095		/* largest error in an ack's count */
+#define MSG_MAX_DIGESTS		(64U << 10)	/* VERIFY_REPLY payload */
 #define MSG_AUTH_SIZE		32		/* HMAC-SHA256 */
 #define MSG_NONCE_SIZE		32
 #define MSG_NAME_SIZE		64		/* resource / node name incl. NUL */
@@ -66,8 +67,10 @@ enum msg_type {
 	MSG_RESYNC_REQ = 14,	/* target asks: offset, count (<= MSG_MAX_DATA), seq */
 	MSG_RESYNC_DATA = 15,	/* source answers: like WRITE */
 	MSG_RESYNC_DONE = 16,	/* no payload */
+	MSG_VERIFY_REQ = 17,	/* offset, count (<= MSG_MAX_DATA), seq: checksum this */
+	MSG_VERIFY_REPLY = 18,	/* seq echoed; payload: one XXH64 per extent, big-endian */
 };
-#define MSG_TYPE_MAX	MSG_RESYNC_DONE
+#define MSG_TYPE_MAX	MSG_VERIFY_REPLY
 
 #define MSG_F_FUA	(1U << 0)	/* WRITE, TRIM, ZERO: durable before the ack */
 #define MSG_F_NO_HOLE	(1U << 1)	/* ZERO: allocate, do not punch */

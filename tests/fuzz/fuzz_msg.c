@@ -60,7 +60,11 @@ static bool oracle_accepts(const uint8_t *b)
 			return false;
 		return !len && count && off <= top - count;
 	case MSG_RESYNC_REQ:
+	case MSG_VERIFY_REQ:
 		return !flags && !len && count && count <= (32U << 20) && off <= top - count;
+	case MSG_VERIFY_REPLY:
+		return !flags && len >= 8 && len <= 65536 && len % 8 == 0 && count < 4096 &&
+		       !off;
 	case MSG_ACK:
 	case MSG_FLUSH_ACK:
 		return !flags && !len && count < 4096 && !off;
@@ -85,6 +89,7 @@ static bool oracle_in_session(const struct msg_hdr *h)
 	case MSG_ZERO:
 	case MSG_RESYNC_REQ:
 	case MSG_RESYNC_DATA:
+	case MSG_VERIFY_REQ:
 		return h->offset + h->count <= SESSION_SIZE;	/* no wrap below 2^63 */
 	case MSG_BITMAP:
 		return h->offset < SESSION_BITS &&

@@ -138,7 +138,18 @@ Test(msg, a_valid_session_decodes)
 	OK(MSG_RESYNC_REQ, 0, 0, MiB, 5, 4 * MiB);
 	OK(MSG_RESYNC_DATA, 0, MiB, MiB, 5, 4 * MiB);
 	OK(MSG_RESYNC_DONE, 0, 0, 0, 0, 0);
+	OK(MSG_VERIFY_REQ, 0, 0, MiB, 6, 8 * MiB);
+	OK(MSG_VERIFY_REPLY, 0, 128, 0, 6, 0);
 	OK(MSG_REFUSE, 0, 1, 0, 0, 0);
+}
+
+Test(msg, checksum_lists_are_whole_digests)
+{
+	BAD(MSG_VERIFY_REPLY, 0, 12, 0, 1, 0, "bad checksum list length");
+	BAD(MSG_VERIFY_REPLY, 0, 0, 0, 1, 0, "bad checksum list length");
+	BAD(MSG_VERIFY_REPLY, 0, 64 * KiB + 8, 0, 1, 0, "bad checksum list length");
+	BAD(MSG_VERIFY_REQ, 0, 0, 0, 1, 0, "empty range");
+	BAD(MSG_VERIFY_REQ, 0, 0, 32 * MiB + 1, 1, 0, "range too large");
 }
 
 Test(msg, flags_are_allowed_only_where_they_mean_something)
@@ -197,10 +208,10 @@ Test(msg, trim_and_zero_carry_no_payload_and_may_be_huge)
 Test(msg, messages_without_payload_refuse_one)
 {
 	static const uint16_t types[] = { MSG_FLUSH, MSG_ACK,	     MSG_FLUSH_ACK, MSG_PING,
-					  MSG_PONG,  MSG_RESYNC_REQ, MSG_RESYNC_DONE };
+					  MSG_PONG,  MSG_RESYNC_REQ, MSG_RESYNC_DONE, MSG_VERIFY_REQ };
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		uint32_t count = types[i] == MSG_RESYNC_REQ ? 512 : 0;
+		uint32_t count = types[i] == MSG_RESYNC_REQ || types[i] == MSG_VERIFY_REQ ? 512 : 0;
 
 		BAD(types[i], 0, 1, count, 0, 0, "unexpected payload");
 		BAD(types[i], 0, UINT32_MAX, count, 0, 0, "unexpected payload");

@@ -1,0 +1,375 @@
+#!/usr/bin/env bash
+# Every refusal of the replication link gives a clear reason and loses
+# nothing (the refusals t_node.sh covers -- wrong secret, other resource,
+# unexpected node -- are not repeated here):
+#   1. one node has a secret, the other allow-unauthenticated: both say so;
+#   2. a fake peer speaking protocol versions 7..9 gets a REFUSE naming the
+#      incompatible versions, and beta's status says so too;
+#   3. malformed messages (bad magic, a truncated header, huge or
+#      out-of-range lengths), before the handshake and after a real-looking
+#      authenticated one: beta logs one line, drops that connection, keeps
+#      running, and the real alpha connects afterwards;
+#   4. a different bitmap granularity is refused;
+#   5. corrupt metadata: up fails with one clear line, nothing is touched;
+#   6. split brain: both primary is refused, then (beta secondary) the
+#      generations still say both wrote alone: refused as split brain, and
+#      neither node's data changes.
+# Alpha's name sorts first, so alpha connects and beta listens: the fake
+# peer plays alpha against beta's listener while alpha's daemon is down.
+. "$(dirname "$0")/lib.sh"
+require_cmd qemu-io
+
+. "$(dirname "$0")/pair.sh"
+pair_init 64M 64M
+trap 'pair_stop; _cleanup' EXIT
+BLOG=$BLKREP_RUN_DIR/r0-beta.log
+
+# has_err NODE-CMD TEXT [SECS]: wait until peer.last_error contains TEXT.
+has_err() {
+	wait_field "$1" "'$2' in d['peer']['last_error']" True "${3:-10}" >/dev/null
+}
+# never_connects SECS: neither node reports a connection for SECS seconds.
+never_connects() {
+	local i a b
+	for i in $(seq 1 $(($1 * 5))); do
+		a=$(field "$A" "d['peer']['connection']" 2>/dev/null)
+		b=$(field "$Bn" "d['peer']['connection']" 2>/dev/null)
+		if [ "$a" = connected ] || [ "$b" = connected ]; then
+			echo "alpha $a, beta $b"
+			return 1
+		fi
+		sleep 0.2
+	done
+	echo "alpha $a, beta $b"
+}
+err_of() { field "$1" "d['peer']['last_error']" 2>/dev/null; }
+
+# The fake peer: plays alpha against beta's replication port.
+cat >"$T/fake.py" <<'PY'
+import hashlib, hmac, os, socket, struct, sys, time
+
+host, port, secret_file, log, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+MAGIC = 0x424C4B52
+HELLO, AUTH, REFUSE, STATE, WRITE, BITMAP = 1, 2, 3, 4, 5, 13
+HDR = ">IHHIIQQ"                       # 32 bytes
+HEL = ">HH64s64sQIBBBBQQ4Q32s"         # 228 bytes
+assert struct.calcsize(HDR) == 32 and struct.calcsize(HEL) == 228
+
+def hdr(typ, length=0, count=0, seq=0, offset=0, flags=0, magic=MAGIC):
+    return struct.pack(HDR, magic, typ, flags, length, count, seq, offset)
+
+def hello(vmin, vmax, size, extent, nonce, flags=0):
+    return struct.pack(HEL, vmin, vmax, b"r0", b"alpha", size, extent, 0, 3, flags, 0,
+                       4, 0, 0, 0, 0, 0, nonce)
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        d = s.recv(n - len(buf))
+        if not d:
+            return None
+        buf += d
+    return buf
+
+def recv_msg(s):
+    h = recv_exact(s, 32)
+    if h is None:
+        return None
+    magic, typ, flags, length, count, seq, offset = struct.unpack(HDR, h)
+    if magic != MAGIC:
+        sys.exit("beta sent a bad magic %#x" % magic)
+    p = recv_exact(s, length) if length else b""
+    if p is None:
+        return None
+    return typ, p
+
+def expect(s, typ, what):
+    while True:
+        m = recv_msg(s)
+        if m is None:
+            sys.exit("beta closed the connection while we waited for %s" % what)
+        if m[0] == REFUSE:
+            sys.exit("beta refused while we waited for %s: %s" % (what, m[1].decode(errors="replace")))
+        if m[0] == typ:
+            return m[1]
+
+def log_size():
+    try:
+        return os.path.getsize(log)
+    except OSError:
+        return 0
+
+def wait_eof(s, t0, secs):
+    """Reads until beta closes; prints how long that took."""
+    s.settimeout(secs)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+    except socket.timeout:
+        print("still open after %.1f s" % (time.monotonic() - t0))
+        return
+    except ConnectionResetError:
+        pass
+    print("closed after %.1f s" % (time.monotonic() - t0))
+
+s = None
+deadline = time.monotonic() + 5
+while True:
+    try:
+        s = socket.create_connection((host, port), timeout=10)
+        break
+    except OSError as e:
+        if time.monotonic() > deadline:
+            sys.exit("cannot connect to beta: %s" % e)
+        time.sleep(0.1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+nonce = os.urandom(32)
+
+if mode == "version":
+    # Both sides speak first: send our HELLO at once, then read.
+    p = hello(7, 9, 64 << 20, 65536, nonce)
+    s.sendall(hdr(HELLO, len(p)) + p)
+    t0 = time.monotonic()
+    got_hello = False
+    while True:
+        m = recv_msg(s)
+        if m is None:
+            print("eof without a REFUSE")
+            break
+        if m[0] == HELLO:
+            f = struct.unpack(HEL, m[1][:228])
+            print("hello from %s, versions %d..%d" % (f[3].rstrip(b"\0").decode(), f[0], f[1]))
+            got_hello = True
+        elif m[0] == REFUSE:
+            print("refuse: " + m[1].decode(errors="replace"))
+            break
+        else:
+            print("message type %d" % m[0])
+    s.shutdown(socket.SHUT_WR)
+    wait_eof(s, t0, 5)
+    sys.exit(0)
+
+# Every other mode: read beta's HELLO first, so that beta's own sends are
+# done before the garbage (no reset races the parse).
+theirs = expect(s, HELLO, "HELLO")
+f = struct.unpack(HEL, theirs[:228])
+size, extent, their_nonce = f[4], f[5], f[16]
+
+if mode.startswith("auth-"):
+    # A real-looking, authenticated handshake as alpha.
+    p = hello(1, 1, size, extent, nonce, flags=2)   # zeroed, like beta
+    s.sendall(hdr(HELLO, len(p)) + p)
+    key = open(secret_file, "rb").read().rstrip(b"\r\n")
+    mac = hmac.new(key, b"blkrep-auth-v1" + their_nonce + nonce + b"r0\0alpha\0",
+                   hashlib.sha256).digest()
+    s.sendall(hdr(AUTH, 32) + mac)
+    want = hmac.new(key, b"blkrep-auth-v1" + nonce + their_nonce + b"r0\0beta\0",
+                    hashlib.sha256).digest()
+    if expect(s, AUTH, "AUTH") != want:
+        sys.exit("beta's AUTH does not verify")
+    st = hello(1, 1, size, extent, b"\0" * 32, flags=2)
+    s.sendall(hdr(STATE, len(st)) + st)
+    expect(s, STATE, "STATE")
+    expect(s, BITMAP, "the first BITMAP (beta is up)")
+    print("connected")
+    time.sleep(0.3)     # beta's "connected" lines are out
+    kind = mode[5:]
+else:
+    kind = mode
+
+before = log_size()
+t0 = time.monotonic()
+wait = 5
+if kind == "badmagic":
+    s.sendall(hdr(HELLO, 228, magic=0xDEADBEEF) + b"\0" * 228)
+elif kind == "truncated":
+    s.sendall(hdr(HELLO, 228)[:10])
+    s.shutdown(socket.SHUT_WR)
+elif kind == "hugehello":
+    s.sendall(hdr(HELLO, 0xFFFFFFFF) + b"\0" * 228)
+elif kind == "hugewrite":
+    s.sendall(hdr(WRITE, 0xFFFFFFFF, count=0xFFFFFFFF) + b"\xaa" * 4096)
+elif kind == "stall":
+    # A header the codec accepts (a 32 MiB WRITE) before the handshake,
+    # then silence: beta must not wait for the payload forever.
+    s.sendall(hdr(WRITE, 32 << 20, count=32 << 20) + b"\xaa" * 4096)
+    wait = 10
+elif kind == "range":
+    s.sendall(hdr(WRITE, 4096, count=4096, seq=1, offset=size) + b"\xaa" * 4096)
+else:
+    sys.exit("unknown mode " + mode)
+wait_eof(s, t0, wait)
+s.close()
+time.sleep(0.5)         # lines logged once the connection is finished
+with open(log, "rb") as fh:
+    fh.seek(before)
+    for line in fh.read().decode(errors="replace").splitlines():
+        print("log: " + line)
+PY
+# fake MODE (under check): the python fake above against beta.
+FAKE=("$PY" "$T/fake.py" 127.0.0.1 "$PAIR_PORT_B" "$T/secret" "$BLOG")
+
+check "create alpha --zeroed" $A create --zeroed
+check "create beta --zeroed" $Bn create --zeroed
+
+# --- 1. a secret on one side only ---
+grep -v '^secret-file' "$T/r0.conf" | sed 's/^\[resource\]$/[resource]\nallow-unauthenticated = yes/' >"$T/nosecret.conf"
+NS="$B -c $T/nosecret.conf --node beta"
+check "up alpha (with a secret)" $A up
+check "up beta (allow-unauthenticated, no secret-file)" $NS up
+if has_err "$A" "has no shared secret (allow-unauthenticated) but this node has one"; then
+	pass "secret on one side: alpha explains the mismatch"
+else
+	fail "secret on one side: alpha's last_error: '$(err_of "$A")'"
+fi
+if has_err "$Bn" "this node has no shared secret (allow-unauthenticated) but peer alpha has one"; then
+	pass "secret on one side: beta explains the mismatch"
+else
+	fail "secret on one side: beta's last_error: '$(err_of "$Bn")'"
+fi
+v=$(never_connects 2) && pass "secret on one side: the pair does not connect ($v)" ||
+	fail "secret on one side: the pair connected ($v)"
+grep -q "secret-file" <<<"$(err_of "$A")" && pass "... and says what to do (same secret-file)" ||
+	fail "no hint: '$(err_of "$A")'"
+check "down beta" $NS down
+check "down alpha" $A down
+
+# --- 2. incompatible protocol version (a fake alpha) ---
+check "up beta" $Bn up
+py_out() { sed 's/^/    | /' "$T/last.out" "$T/last.err"; }
+check "fake alpha speaking versions 7..9" "${FAKE[@]}" version
+grep -q "^hello from beta, versions 1..1" "$T/last.out" && pass "beta sends its HELLO (versions 1..1)" ||
+	{ fail "no HELLO from beta"; py_out; }
+want="incompatible protocol version: peer speaks 7..9, this node 1..1"
+grep -qxF "refuse: $want" "$T/last.out" && pass "beta REFUSEs: '$want'" ||
+	{ fail "no REFUSE naming the versions"; py_out; }
+grep -q "^closed after" "$T/last.out" && pass "... and closes the connection" ||
+	{ fail "beta kept the refused connection"; py_out; }
+has_err "$Bn" "$want" 3 && pass "beta's status says: $want" ||
+	fail "beta's last_error: '$(err_of "$Bn")'"
+check_eq "one log line for the refusal" "$(grep -cF "$want" "$BLOG")" 1
+
+# --- 3. malformed messages, before and after a real-looking handshake ---
+# garbage MODE REASON DESC: the fake sends it; beta must drop that
+# connection with one log line naming REASON, and keep running.
+garbage() {
+	local mode=$1 reason=$2 desc=$3 n
+	check "$desc: the fake peer runs" "${FAKE[@]}" "$mode" || return
+	case $mode in auth-*)
+		grep -qx connected "$T/last.out" && pass "$desc: the fake completes an authenticated handshake" ||
+			{ fail "$desc: no handshake"; py_out; } ;;
+	esac
+	grep -q "^closed after" "$T/last.out" && pass "$desc: beta drops the connection ($(grep '^closed' "$T/last.out"))" ||
+		{ fail "$desc: beta kept the connection"; py_out; }
+	n=$(grep -c '^log: ' "$T/last.out")
+	if [ "$n" -eq 1 ] && grep -q "^log: .*$reason" "$T/last.out"; then
+		pass "$desc: one log line: $(sed -n 's/^log: //p' "$T/last.out")"
+	else
+		fail "$desc: want one log line naming '$reason', got $n:"
+		sed -n 's/^log: /    | /p' "$T/last.out"
+	fi
+	check_eq "$desc: beta still answers status" "$(field "$Bn" "d['node'] + ' ' + d['peer']['connection']")" "beta connecting"
+}
+garbage badmagic "bad message from the peer: bad magic" "bad magic"
+garbage truncated "peer closed the connection" "truncated header, then close"
+garbage hugehello "bad message from the peer: bad hello length" "HELLO of 4 GiB"
+garbage hugewrite "bad message from the peer: data payload too large" "WRITE of 4 GiB before the handshake"
+garbage stall "handshake not finished within 5 s" "32 MiB WRITE header before the handshake, then silence"
+garbage auth-badmagic "bad magic" "authenticated peer, bad magic"
+garbage auth-truncated "peer closed the connection" "authenticated peer, truncated header"
+garbage auth-hugewrite "data payload too large" "authenticated peer, WRITE of 4 GiB"
+garbage auth-range "range beyond the end of the data area" "authenticated peer, WRITE past the end"
+check "beta's daemon is still running" kill -0 "$(daemon_pid beta)"
+check "now the real alpha comes up" $A up
+check_eq "... and connects" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
+check_eq "beta sees it connected" "$(wait_field "$Bn" "d['peer']['connection']" connected)" connected
+check_eq "... with nothing to resync" "$(field "$A" "d['out_of_sync_bytes']")" 0
+
+# --- 4. a different bitmap granularity ---
+check "down beta" $Bn down
+PAIR_EXTRA="bitmap-granularity = 128K"
+pair_conf "$T/gran.conf" r0 "$T/secret" beta
+PAIR_EXTRA=
+G="$B -c $T/gran.conf --node beta"
+check "create beta --force with bitmap-granularity = 128K" $G create --force --zeroed
+check "up beta (128K)" $G up
+if has_err "$A" "bitmap granularity differs"; then
+	pass "alpha refuses: $(err_of "$A")"
+else
+	fail "granularity: alpha's last_error: '$(err_of "$A")'"
+fi
+grep -q "131072" <<<"$(err_of "$A")" && grep -q "65536" <<<"$(err_of "$A")" &&
+	pass "... naming both granularities" || fail "granularities not named: '$(err_of "$A")'"
+has_err "$Bn" "bitmap granularity differs" 3 && pass "beta refuses too: $(err_of "$Bn")" ||
+	fail "granularity: beta's last_error: '$(err_of "$Bn")'"
+v=$(never_connects 1) && pass "granularity: the pair does not connect ($v)" ||
+	fail "granularity: the pair connected ($v)"
+check "down beta (128K)" $G down
+check "create beta --force --zeroed again (64K)" $Bn create --force --zeroed
+
+# --- 6. split brain ---
+check "up beta" $Bn up
+check_eq "connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
+check "disconnect alpha" $A disconnect
+check_eq "standalone" "$(wait_field "$A" "d['peer']['connection']" standalone)" standalone
+check "alpha primary while disconnected" $A primary
+check "beta primary while disconnected" $Bn primary
+BURI="nbd+unix:///r0?socket=$T/beta.nbd"
+check "write 0x11 on alpha" qemu-io -f raw "$URI" -c 'write -P 0x11 0 4k' -c flush
+check "write 0x22 on beta" qemu-io -f raw "$BURI" -c 'write -P 0x22 0 4k' -c flush
+check "reconnect alpha" $A connect
+if has_err "$A" "both nodes are primary"; then pass "both primary: alpha refuses: $(err_of "$A")"
+else fail "both primary: alpha's last_error: '$(err_of "$A")'"; fi
+has_err "$Bn" "both nodes are primary" 3 && pass "both primary: beta refuses: $(err_of "$Bn")" ||
+	fail "both primary: beta's last_error: '$(err_of "$Bn")'"
+check "beta secondary" $Bn secondary
+sb="split brain: both nodes wrote as primary"
+if has_err "$A" "$sb" 15; then pass "split brain: alpha refuses: $(err_of "$A")"
+else fail "split brain: alpha's last_error: '$(err_of "$A")'"; fi
+has_err "$Bn" "$sb" 3 && pass "split brain: beta refuses: $(err_of "$Bn")" ||
+	fail "split brain: beta's last_error: '$(err_of "$Bn")'"
+v=$(never_connects 3) && pass "split brain: the pair stays unconnected ($v)" ||
+	fail "split brain: the pair connected ($v)"
+check "alpha's block is alpha's (0x11)" qemu-io -f raw "$URI" -c 'read -P 0x11 0 4k'
+check "beta's block is beta's (0x22)" cmp -n 4096 "$T/b.img" <(head -c 4096 /dev/zero | tr '\0' '\042')
+check_eq "alpha did not resync anything" "$(field "$A" "d['stats']['resynced_bytes']")" 0
+check_eq "beta did not resync anything" "$(field "$Bn" "d['stats']['resynced_bytes']")" 0
+check_eq "alpha is still primary" "$(field "$A" "d['role']")" primary
+check "down beta" $Bn down
+check "down alpha" $A down
+grep -q "r0: peer beta: split brain: both nodes wrote" "$BLKREP_RUN_DIR/r0-alpha.log" &&
+	pass "alpha's log names the split brain" || fail "alpha's log: $(grep -i 'split' "$BLKREP_RUN_DIR/r0-alpha.log")"
+
+# --- 5. corrupt metadata at up ---
+$PY - "$T/a.img" >"$T/corrupt.out" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+size = os.fstat(fd).st_size
+tail = size - (8 << 20)
+buf = os.pread(fd, 8 << 20, tail)
+n = 0
+i = buf.find(b"BLKREPMD")
+while i >= 0:
+    os.pwrite(fd, bytes([buf[i + 100] ^ 0xff]), tail + i + 100)
+    n += 1
+    i = buf.find(b"BLKREPMD", i + 1)
+os.close(fd)
+print(n)
+PY
+n=$(cat "$T/corrupt.out")
+[ "$n" -ge 2 ] && pass "corrupted $n superblock copies of alpha" || fail "found $n superblocks to corrupt"
+sum=$(md5sum <"$T/a.img")
+check_fails "up alpha with corrupt metadata fails" $A up
+if [ "$(wc -l <"$T/last.err")" -eq 1 ] && grep -q "checksum mismatch" "$T/last.err"; then
+	pass "... with one clear line: $(cat "$T/last.err")"
+else
+	fail "up with corrupt metadata said:"
+	sed 's/^/    ! /' "$T/last.err"
+fi
+check_fails "no daemon is left running" $A status
+check_fails "dump-md still refuses it" $A dump-md
+grep -q "checksum mismatch" "$T/last.err" && pass "... naming the corruption" || fail "dump-md: $(cat "$T/last.err")"
+check_eq "nothing was overwritten" "$(md5sum <"$T/a.img")" "$sum"
+finish
