@@ -259,6 +259,9 @@ int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errle
 {
 	uint64_t p = bitmap_next_dirty_page(bm, 0);
 
+	if (p >= bitmap_pages(bm))
+		return 0;	/* nothing changed: no write, no flush */
+
 	for (; p < bitmap_pages(bm); p = bitmap_next_dirty_page(bm, p + 1)) {
 		/* Clean before encoding: a bit set meanwhile dirties it again. */
 		bitmap_clear_dirty(bm, p);

@@ -55,7 +55,8 @@ uint64_t mdio_al_next(struct mdio *m, int *fd, uint64_t *off);
 /* Reads the dirty bitmap into bm (bitmap_nbits(bm) == layout nbits). */
 int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
 
-/* Writes the bitmap's dirty pages, then fdatasync. */
+/* Writes the bitmap's dirty pages, then fdatasync (neither when no page
+ * is dirty). */
 int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
 
 #endif

@@ -69,6 +69,18 @@ struct outstanding {
 	enum out_kind kind;
 };
 
+#define FLUSHES_MAX	8	/* the secondary's fdatasyncs in flight */
+
+/* A FLUSH from the peer, applied through the ring: later writes go on
+ * meanwhile, and its FLUSH_ACK follows the fdatasync. */
+struct flush_op {
+	struct ioop op;
+	struct node *n;
+	uint64_t seq;
+	uint64_t link;		/* the connection it came on */
+	bool busy;
+};
+
 /* This node's part in the resync after a connect. */
 enum rs_role { RS_NONE, RS_SOURCE, RS_TARGET };
 
@@ -125,6 +137,8 @@ struct node {
 	uint64_t covering_seq;	/* the FLUSH that covers them; 0 for none */
 	uint64_t epoch;		/* writes sent now are in this epoch */
 	int data_fd;		/* the data area, for the peer's writes and resync */
+	struct flush_op flushes[FLUSHES_MAX];
+	uint64_t link;		/* counts connections, for answers that outlive one */
 	struct outstanding out[REPL_MAX];	/* by seq % REPL_MAX */
 	unsigned noutstanding;
 	/* Under freeze, client requests the peer never answered: their replies
@@ -344,7 +358,7 @@ static int node_send(struct node *n, struct msg_hdr *h, const void *payload,
  * wait for one can go, and to close a resync pass. */
 static void node_flush_peer(struct node *n)
 {
-	struct msg_hdr h = { .type = MSG_FLUSH };
+	struct msg_hdr h = { .type = MSG_FLUSH, .flags = MSG_F_NOBARRIER };
 
 	if (n->peer_up && node_send(n, &h, NULL, NULL, OUT_FLUSH) == -ENOBUFS)
 		log_debug("no room for a FLUSH to the peer now; later");
@@ -567,16 +581,18 @@ static void node_lag_release(struct node *n, const struct outstanding *o)
 }
 
 /* Seconds since the oldest write the peer has not acknowledged was sent
- * (answers come in order, so it is the oldest outstanding request). */
+ * (for status only: it looks at every place). */
 static double node_lag_seconds(const struct node *n)
 {
-	for (uint64_t s = n->next_seq - n->noutstanding; s < n->next_seq; s++) {
-		const struct outstanding *o = &n->out[s % REPL_MAX];
+	uint64_t oldest = 0;
 
-		if (o->kind == OUT_ASYNC && o->copied)
-			return (double)(now_ns() - o->sent_ns) / 1e9;
+	for (unsigned i = 0; i < REPL_MAX && n->lag_bytes; i++) {
+		const struct outstanding *o = &n->out[i];
+
+		if (o->kind == OUT_ASYNC && o->copied && (!oldest || o->sent_ns < oldest))
+			oldest = o->sent_ns;
 	}
-	return 0;
+	return oldest ? (double)(now_ns() - oldest) / 1e9 : 0;
 }
 
 static void node_repl_complete(struct node *n, uint64_t seq, int err)
@@ -679,6 +695,36 @@ static void node_on_tick(struct ioop *op, int res)
 
 static void node_become_target(struct node *n);
 
+static void node_flush_done(struct ioop *op, int res)
+{
+	struct flush_op *f = container_of(op, struct flush_op, op);
+	struct node *n = f->n;
+	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = f->seq, .count = (uint32_t)-res };
+
+	f->busy = false;
+	if (res < 0)
+		log_err("applying a replicated FLUSH: %s", strerror(-res));
+	if (f->link == n->link && n->peer_up && peer_send(n->peer, &ack, NULL) < 0)
+		log_warn("cannot acknowledge a replicated FLUSH: send queue full");
+}
+
+/* Starts the fdatasync of a FLUSH: -1 if FLUSHES_MAX are in flight (the
+ * caller flushes inline). */
+static int node_flush_async(struct node *n, uint64_t seq)
+{
+	for (int i = 0; i < FLUSHES_MAX; i++) {
+		struct flush_op *f = &n->flushes[i];
+
+		if (f->busy)
+			continue;
+		*f = (struct flush_op){ .op.done = node_flush_done, .n = n, .seq = seq,
+					.link = n->link, .busy = true };
+		io_uring_prep_fsync(loop_sqe(n->loop, &f->op), n->data_fd, IORING_FSYNC_DATASYNC);
+		return 0;
+	}
+	return -1;
+}
+
 /* Applies one replicated request, in stream order, and acknowledges it.
  * Done inline: the stream is applied in order and the peer waits anyway;
  * FLUSH and FUA block the loop for the disk's flush. */
@@ -701,6 +747,10 @@ static void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *p
 				 h->flags & MSG_F_FUA);
 		break;
 	default:	/* MSG_FLUSH */
+		/* A client's FLUSH is a barrier: nothing after it is applied
+		 * before it is durable.  The node's own need not wait. */
+		if ((h->flags & MSG_F_NOBARRIER) && node_flush_async(n, h->seq) == 0)
+			return;
 		ack.type = MSG_FLUSH_ACK;
 		err = apply_flush(n->data_fd);
 		break;
@@ -1793,6 +1843,7 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 	struct node *n = arg;
 
 	n->peer_up = true;
+	n->link++;
 	n->peer_hello = *h;
 	n->gen_moved = false;
 	n->peer_outdated = false;

@@ -75,6 +75,8 @@ enum msg_type {
 #define MSG_F_FUA	(1U << 0)	/* WRITE, TRIM, ZERO: durable before the ack */
 #define MSG_F_NO_HOLE	(1U << 1)	/* ZERO: allocate, do not punch */
 #define MSG_F_LAST	(1U << 2)	/* BITMAP: the final chunk */
+#define MSG_F_NOBARRIER	(1U << 3)	/* FLUSH: durability only; later writes may be
+					 * applied before it completes */
 
 struct msg_hdr {
 	uint16_t type;		/* enum msg_type */

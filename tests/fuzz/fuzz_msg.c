@@ -69,6 +69,7 @@ static bool oracle_accepts(const uint8_t *b)
 	case MSG_FLUSH_ACK:
 		return !flags && !len && count < 4096 && !off;
 	case MSG_FLUSH:
+		return !(flags & ~MSG_F_NOBARRIER) && !len && !count && !off;
 	case MSG_PING:
 	case MSG_PONG:
 	case MSG_RESYNC_DONE:

@@ -160,7 +160,8 @@ Test(msg, flags_are_allowed_only_where_they_mean_something)
 			bool allowed = (f == MSG_F_FUA && (t == MSG_WRITE || t == MSG_TRIM ||
 							   t == MSG_ZERO)) ||
 				       (f == MSG_F_NO_HOLE && t == MSG_ZERO) ||
-				       (f == MSG_F_LAST && t == MSG_BITMAP);
+				       (f == MSG_F_LAST && t == MSG_BITMAP) ||
+				       (f == MSG_F_NOBARRIER && t == MSG_FLUSH);
 			uint32_t len = t == MSG_WRITE || t == MSG_RESYNC_DATA ? 512 :
 				       t == MSG_HELLO || t == MSG_STATE	 ? MSG_HELLO_SIZE :
 				       t == MSG_AUTH				 ? MSG_AUTH_SIZE :

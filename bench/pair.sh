@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# The replication benchmark: `blkrep serve` with no peer, a blkrep pair in
+# sync mode and one in async mode, on the same fio nbd workloads as
+# bench/bench.sh, all on this machine (both daemons and fio share its
+# cores); plus 4k QD1 write latency next to the link's round-trip time, and
+# the rate of an unthrottled full resync next to serve's sequential writes.
+# Not a test: it prints a table (bench/results/pair-latest.md) and the
+# ratios the async-mode issue sets as targets.
+#
+# Environment (optional): BENCH_SECONDS (5), BENCH_ROUNDS (3, medians),
+# BENCH_SIZE_MB (1024), BENCH_CACHE (.cache/bench-pair), BLKREP (./blkrep).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SECS=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
+SIZE_MB=${BENCH_SIZE_MB:-1024}
+CACHE=${BENCH_CACHE:-$REPO/.cache/bench-pair}
+BLKREP=${BLKREP:-$REPO/blkrep}
+OUT=$REPO/bench/results
+WORKLOADS=(seqwrite-1m-qd8 randwrite-4k-qd32 randwrite-4k-qd1 randread-4k-qd32)
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+
+log() { printf '[pair-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+for t in fio timeout; do command -v $t >/dev/null || die "$t missing (make deps)"; done
+fio --enghelp=nbd >/dev/null 2>&1 || die "fio has no nbd engine"
+[ -x "$BLKREP" ] || die "$BLKREP missing (make)"
+
+W=$(mktemp -d /tmp/blkrep-pair-bench.XXXXXX)
+mkdir -p "$CACHE" "$OUT"
+export BLKREP_RUN_DIR=$W/run
+RAW=$W/raw.tsv
+: >"$RAW"
+PORT_A=$((20000 + RANDOM % 20000))
+PORT_B=$((PORT_A + 1))
+NBD_PORT=$((PORT_A + 2))
+SERVE_PORT=$((PORT_A + 3))
+CONF=$W/r0.conf
+A="$BLKREP -c $CONF --node alpha"
+B="$BLKREP -c $CONF --node beta"
+SERVE_PID=
+
+cleanup() {
+	$A down >/dev/null 2>&1 || true
+	$B down >/dev/null 2>&1 || true
+	[ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+printf 'bench-secret\n' >"$W/secret"
+chmod 600 "$W/secret"
+cat >"$CONF" <<EOF
+[resource]
+name = r0
+secret-file = $W/secret
+[node alpha]
+address = 127.0.0.1:$PORT_A
+backing = $CACHE/a.img
+nbd = 127.0.0.1:$NBD_PORT
+[node beta]
+address = 127.0.0.1:$PORT_B
+backing = $CACHE/b.img
+EOF
+
+fio_args() {
+	case $1 in
+	seqwrite-1m-qd8) echo "--rw=write --bs=1m --iodepth=8" ;;
+	randwrite-4k-qd32) echo "--rw=randwrite --bs=4k --iodepth=32" ;;
+	randwrite-4k-qd1) echo "--rw=randwrite --bs=4k --iodepth=1" ;;
+	randread-4k-qd32) echo "--rw=randread --bs=4k --iodepth=32" ;;
+	esac
+}
+
+# run_fio SETUP WORKLOAD ROUND URI: one row "setup workload round iops MiB/s p50_us"
+run_fio() {
+	local json=$W/fio.json
+	# shellcheck disable=SC2046
+	timeout $((SECS + 60)) fio --name=b --ioengine=nbd --uri="$4" $(fio_args "$2") \
+		--size=$((SIZE_MB / 2))M --time_based --runtime="$SECS" --norandommap \
+		--lat_percentiles=1 --output-format=json >"$json" 2>/dev/null ||
+		{ log "fio failed: $1 $2"; return 0; }
+	$PY - "$json" "$1" "$2" "$3" >>"$RAW" <<'EOF'
+import json, sys
+t = open(sys.argv[1]).read()
+j = json.loads(t[t.index("{"):])["jobs"][0]
+d = j["write"] if j["write"]["io_bytes"] else j["read"]
+p50 = d["clat_ns"]["percentile"]["50.000000"] / 1000
+print("%s\t%s\t%s\t%.0f\t%.1f\t%.1f" % (sys.argv[2], sys.argv[3], sys.argv[4], d["iops"],
+      d["bw_bytes"] / 1048576, p50))
+EOF
+}
+
+# Both images hold the same random data, written out (not sparse): as the
+# anchors' backing file in bench.sh is, and as a used volume is.  (Writing
+# into the holes of a sparse file is several times slower on ext4.)
+make_images() {
+	[ -s "$CACHE/random.img" ] ||
+		dd if=/dev/urandom of="$CACHE/random.img" bs=1M count="$SIZE_MB" status=none
+	rm -f "$CACHE/a.img" "$CACHE/b.img"
+	cp --sparse=never "$CACHE/random.img" "$CACHE/a.img"
+	cp --sparse=never "$CACHE/random.img" "$CACHE/b.img"
+}
+
+# pair_up MODE: a fresh zeroed pair, alpha primary in MODE
+pair_up() {
+	make_images
+	$A create --zeroed >/dev/null && $B create --zeroed >/dev/null
+	$A up 2>/dev/null && $B up 2>/dev/null
+	for _ in $(seq 100); do
+		$A status --json | grep -q '"connection": "connected"' && break
+		sleep 0.1
+	done
+	$A primary >/dev/null
+	$A mode "$1" >/dev/null
+}
+
+pair_down() {
+	$A down >/dev/null
+	$B down >/dev/null
+}
+
+# The link's round trip: TCP ping-pong of 64 bytes on 127.0.0.1, median in µs.
+link_rtt() {
+	$PY - <<'EOF'
+import socket, threading, time, statistics
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+def echo():
+    c, _ = srv.accept(); c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while True:
+        b = c.recv(64)
+        if not b: return
+        c.sendall(b)
+threading.Thread(target=echo, daemon=True).start()
+s = socket.create_connection(srv.getsockname()); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+ts = []
+for _ in range(2000):
+    t = time.perf_counter(); s.sendall(b"x" * 64); n = 0
+    while n < 64: n += len(s.recv(64 - n))
+    ts.append(time.perf_counter() - t)
+print("%.1f" % (statistics.median(ts[200:]) * 1e6))
+EOF
+}
+
+# A full resync (the pair created without --zeroed) of SIZE_MB of random
+# data, unthrottled: MiB/s
+resync_rate() {
+	make_images
+	$A create >/dev/null && $B create >/dev/null
+	$A up 2>/dev/null && $B up 2>/dev/null
+	for _ in $(seq 100); do
+		$A status --json | grep -q '"connection": "connected"' && break
+		sleep 0.1
+	done
+	local t0 t1
+	t0=$(date +%s.%N)
+	$A primary --force >/dev/null
+	for _ in $(seq 6000); do
+		[ "$($B status --json | $PY -c 'import json,sys; print(json.load(sys.stdin)["disk"])')" = uptodate ] && break
+		sleep 0.05
+	done
+	t1=$(date +%s.%N)
+	pair_down
+	$PY -c "print('%.1f' % ($SIZE_MB / ($t1 - $t0)))"
+}
+
+for r in $(seq 1 "$ROUNDS"); do
+	log "round $r: serve"
+	make_images
+	"$BLKREP" serve "$CACHE/a.img" --listen "127.0.0.1:$SERVE_PORT" 2>/dev/null &
+	SERVE_PID=$!
+	sleep 0.5
+	for w in "${WORKLOADS[@]}"; do run_fio serve "$w" "$r" "nbd://127.0.0.1:$SERVE_PORT/"; done
+	kill "$SERVE_PID"
+	wait "$SERVE_PID" 2>/dev/null || true
+	SERVE_PID=
+	for mode in sync async; do
+		log "round $r: pair, $mode"
+		pair_up $mode
+		for w in "${WORKLOADS[@]}"; do run_fio "$mode" "$w" "$r" "nbd://127.0.0.1:$NBD_PORT/r0"; done
+		pair_down
+	done
+	log "round $r: link rtt, resync"
+	printf 'rtt\tlink\t%s\t%s\t\t\n' "$r" "$(link_rtt)" >>"$RAW"
+	printf 'resync\tfull\t%s\t%s\t\t\n' "$r" "$(resync_rate)" >>"$RAW"
+done
+rm -f "$CACHE/a.img" "$CACHE/b.img" "$CACHE/random.img"
+
+STAMP=$(date '+%Y-%m-%d %H:%M')
+{
+	echo "# blkrep pair benchmark, $STAMP"
+	echo
+	echo "Command: \`BENCH_SECONDS=$SECS BENCH_ROUNDS=$ROUNDS BENCH_SIZE_MB=$SIZE_MB bash bench/pair.sh\`"
+	echo
+	$PY - "$RAW" <<'EOF'
+import sys, statistics as st
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+def med(setup, wl, col):
+    v = [float(r[col]) for r in rows if r[0] == setup and r[1] == wl and r[col]]
+    return st.median(v) if v else float("nan")
+wls = ["seqwrite-1m-qd8", "randwrite-4k-qd32", "randwrite-4k-qd1", "randread-4k-qd32"]
+print("| workload | serve (no peer) | pair, sync | pair, async | sync / serve | async / serve |")
+print("|---|--:|--:|--:|--:|--:|")
+for w in wls:
+    s, y, a = (med(x, w, 3) for x in ("serve", "sync", "async"))
+    unit = "MiB/s" if w.startswith("seq") else "IOPS"
+    col = 4 if w.startswith("seq") else 3
+    s, y, a = (med(x, w, col) for x in ("serve", "sync", "async"))
+    print("| %s | %.0f %s | %.0f | %.0f | %.2f× | %.2f× |" % (w, s, unit, y, a, y / s, a / s))
+print()
+rtt = med("rtt", "link", 3)
+p = {x: med(x, "randwrite-4k-qd1", 5) for x in ("serve", "sync", "async")}
+print("4k QD1 write latency, p50: serve %.0f µs, sync %.0f µs, async %.0f µs; link round trip %.0f µs." % (p["serve"], p["sync"], p["async"], rtt))
+print("Sync QD1 p50 target: <= serve + RTT + 50 µs = %.0f µs: %s." % (p["serve"] + rtt + 50, "met" if p["sync"] <= p["serve"] + rtt + 50 else "not met"))
+rs = med("resync", "full", 3)
+sw = med("serve", "seqwrite-1m-qd8", 4)
+print("Full resync, unthrottled: %.0f MiB/s = %.2f× serve's sequential writes (target >= 0.5×)." % (rs, rs / sw))
+a32 = med("async", "randwrite-4k-qd32", 3) / med("serve", "randwrite-4k-qd32", 3)
+s32 = med("sync", "randwrite-4k-qd32", 3) / med("serve", "randwrite-4k-qd32", 3)
+print("Targets: async >= 0.9× no-peer IOPS (4k QD32: %.2f×); sync >= 0.6× on 4k QD32 (%.2f×)." % (a32, s32))
+EOF
+} | tee "$OUT/pair-latest.md"
