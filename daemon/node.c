@@ -1595,6 +1595,7 @@ static void node_cmd_mode(struct node *n, struct control_req *req, int argc, cha
 		(void)node_save_sb(n);
 		log_info("%s mode from now on", node_mode_name(n));
 		n->mode_drain = n->lag_bytes;
+		(void)peer_send_state(n->peer);	/* the secondary follows */
 	}
 	control_reply(req, true, "%s/%s: %s mode%s", n->sb.resource, n->sb.node,
 		      node_mode_name(n),
@@ -1729,7 +1730,8 @@ static void node_hello(void *arg, struct msg_hello *h)
 	h->size_bytes = n->sb.data_bytes;
 	h->extent_bytes = n->sb.extent_bytes;
 	h->flags = (n->crashed ? MSG_HELLO_F_CRASHED_PRIMARY : 0) |
-		   (n->sb.flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0);
+		   (n->sb.flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0) |
+		   (n->sb.mode == META_MODE_ASYNC ? MSG_HELLO_F_ASYNC : 0);
 	h->gen_current = n->sb.gen.current;
 	h->gen_bitmap = n->sb.gen.bitmap;
 	memcpy(h->gen_history, n->sb.gen.history, sizeof(h->gen_history));
@@ -1816,6 +1818,20 @@ static void node_reconsider(struct node *n)
 	node_exchange_bitmaps(n);
 }
 
+/* A secondary takes its primary's mode, so that after a failover the new
+ * primary replicates as the old one did. */
+static void node_follow_mode(struct node *n)
+{
+	enum meta_mode m = n->peer_hello.flags & MSG_HELLO_F_ASYNC ? META_MODE_ASYNC :
+								    META_MODE_SYNC;
+
+	if (n->primary || n->peer_hello.role != MSG_ROLE_PRIMARY || m == n->sb.mode)
+		return;
+	n->sb.mode = m;
+	(void)node_save_sb(n);
+	log_info("%s mode, as the primary %s", node_mode_name(n), n->other->name);
+}
+
 static bool node_accept_peer(void *arg, const struct msg_hello *h, char *why, size_t len)
 {
 	struct node *n = arg;
@@ -1856,6 +1872,7 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 	log_info("connected to %s (%s, disk %s): %s", n->other->name,
 		 h->role == MSG_ROLE_PRIMARY ? "primary" : "secondary", node_peer_disk(n),
 		 gen_verdict_name(n->verdict));
+	node_follow_mode(n);
 	node_exchange_bitmaps(n);
 	node_repl_wake(n);	/* frozen writes go on */
 }
@@ -1886,10 +1903,12 @@ static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t 
 
 	switch (h->type) {
 	case MSG_STATE:
-		if (msg_hello_decode(payload, h->length, &n->peer_hello, &why) < 0)
+		if (msg_hello_decode(payload, h->length, &n->peer_hello, &why) < 0) {
 			log_warn("bad STATE from %s: %s", n->other->name, why);
-		else
-			node_reconsider(n);
+			return;
+		}
+		node_follow_mode(n);
+		node_reconsider(n);
 		return;
 	case MSG_ACK:
 	case MSG_FLUSH_ACK:

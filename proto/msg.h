@@ -103,7 +103,8 @@ enum msg_disk {
 #define MSG_HELLO_F_CRASHED_PRIMARY	(1U << 0)	/* went down uncleanly as primary */
 #define MSG_HELLO_F_ZEROED		(1U << 1)	/* created --zeroed */
 #define MSG_HELLO_F_NO_SECRET		(1U << 2)	/* allow-unauthenticated, no secret */
-#define MSG_HELLO_F_ALL			0x07U
+#define MSG_HELLO_F_ASYNC		(1U << 3)	/* replicates in async mode */
+#define MSG_HELLO_F_ALL			0x0fU
 
 /* HELLO and STATE payload.  Names are NUL-terminated printable ASCII,
  * zero-padded on the wire; gen_* mirror struct gen_ids (daemon/gen.h). */
