@@ -906,13 +906,13 @@ void conn_stop(struct conn *c, bool hard)
 	conn_after(c);
 }
 
-struct conn *conn_new(struct server *srv, int fd)
+static struct conn *conn_alloc(struct server *srv, int fd, bool handshake)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
 	if (!c || !(c->rbuf = malloc(RBUF_SIZE)) ||
-	    !(c->hs = nbd_hs_new(server_export(srv)))) {
+	    (handshake && !(c->hs = nbd_hs_new(server_export(srv))))) {
 		log_err("client %d: out of memory", fd);
 		if (c)
 			free(c->rbuf);
@@ -933,6 +933,29 @@ struct conn *conn_new(struct server *srv, int fd)
 		c->slots[i].c = c;
 		c->slots[i].next = (uint16_t)(i + 1 < CONN_SLOTS ? i + 1 : NOSLOT);
 	}
-	conn_after(c);
 	return c;
 }
+
+struct conn *conn_new(struct server *srv, int fd)
+{
+	struct conn *c = conn_alloc(srv, fd, true);
+
+	if (c)
+		conn_after(c);
+	return c;
+}
+
+struct conn *conn_new_tx(struct server *srv, int fd, uint16_t tflags)
+{
+	struct conn *c = conn_alloc(srv, fd, false);
+
+	if (c) {
+		c->sess.size = store_size(c->st);
+		c->sess.tflags = tflags;
+		c->in_tx = true;
+		conn_after(c);
+	}
+	return c;
+}
+
+

@@ -7,6 +7,7 @@
 #define BLKREP_CONN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct conn;
 struct server;
@@ -14,6 +15,9 @@ struct server;
 /* Takes over a connected socket and starts the handshake.  On failure the
  * socket is closed and NULL returned. */
 struct conn *conn_new(struct server *s, int fd);
+/* A client already in the transmission phase with these flags (the
+ * kernel's NBD client, handed the other end of a socketpair). */
+struct conn *conn_new_tx(struct server *s, int fd, uint16_t tflags);
 
 /* Requests in flight per connection (the kernel client's queue depth). */
 #define CONN_SLOTS	128

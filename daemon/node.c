@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "daemon/alog.h"
+#include "daemon/attach.h"
 #include "daemon/apply.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
@@ -36,6 +37,7 @@
 #include "daemon/peer.h"
 #include "daemon/resync.h"
 #include "daemon/server.h"
+#include "nbd/kernel.h"
 #include "nbd/wire.h"
 #include "proto/msg.h"
 #include "utils/bitmap.h"
@@ -1181,11 +1183,100 @@ static int node_start_export(struct node *n)
 	};
 
 	n->export_bytes = o.size_limit;
-	if (!n->me->nbd)
-		return 0;
-	o.listen[o.nlisten++] = n->me->nbd;
+	if (n->me->nbd)
+		o.listen[o.nlisten++] = n->me->nbd;
+	else
+		o.no_listen = true;	/* for /dev/nbdN only */
 	n->srv = server_new(n->loop, &o);
 	return n->srv ? 0 : -1;
+}
+
+/* --- /dev/nbdN --- */
+
+static void node_nbdk_params(const struct node *n, struct nbdk_params *p, char *backend,
+			     size_t len)
+{
+	snprintf(backend, len, "blkrep:%s/%s", n->sb.resource, n->sb.node);
+	*p = (struct nbdk_params){
+		.size = n->export_bytes,
+		.tflags = attach_tflags(),
+		.timeout_s = config_timeout_s(n->cfg),
+		.dead_conn_timeout_s = config_dead_conn_timeout_s(n->cfg),
+		.backend = backend,
+	};
+}
+
+static void node_cmd_attach(struct node *n, struct control_req *req, int argc,
+			    char *const *argv)
+{
+	struct nbdk_params p;
+	char backend[160], err[512];
+	int index = -1;
+
+	if (argc > 2 || (argc == 2 && (index = nbdk_parse_device(argv[1])) < 0)) {
+		control_reply(req, false, "usage: blkrep attach [/dev/nbdN]");
+		return;
+	}
+	if (!n->primary || !n->srv) {
+		control_reply(req, false, "only a primary attaches the volume: run blkrep primary first");
+		return;
+	}
+	if (n->sb.nbd_index >= 0) {
+		control_reply(req, false, "already attached as /dev/nbd%d", (int)n->sb.nbd_index);
+		return;
+	}
+	node_nbdk_params(n, &p, backend, sizeof(backend));
+	if (attach_device(n->srv, &index, &p, err, sizeof(err)) < 0) {
+		control_reply(req, false, "%s", err);
+		return;
+	}
+	n->sb.nbd_index = index;
+	(void)node_save_sb(n);
+	log_info("attached as /dev/nbd%d", index);
+	control_reply(req, true, "/dev/nbd%d", index);
+}
+
+/* Detaches the device; false (with the reason in err) if that failed. */
+static bool node_detach(struct node *n, char *err, size_t len)
+{
+	if (n->sb.nbd_index < 0)
+		return true;
+	if (nbdk_disconnect(n->sb.nbd_index, err, len) < 0)
+		return false;
+	log_info("detached /dev/nbd%d", (int)n->sb.nbd_index);
+	n->sb.nbd_index = -1;
+	(void)node_save_sb(n);
+	return true;
+}
+
+static void node_cmd_detach(struct node *n, struct control_req *req)
+{
+	char err[512];
+	int was = n->sb.nbd_index;
+
+	if (was < 0)
+		control_reply(req, false, "no device is attached");
+	else if (!node_detach(n, err, sizeof(err)))
+		control_reply(req, false, "%s", err);
+	else
+		control_reply(req, true, "/dev/nbd%d detached", was);
+}
+
+/* A primary restarted with its device attached: the kernel has kept the
+ * device and its I/O waiting (DEAD_CONN_TIMEOUT); give it a new socket. */
+static void node_reattach(struct node *n)
+{
+	struct nbdk_params p;
+	char backend[160], err[512];
+
+	if (n->sb.nbd_index < 0 || !n->srv)
+		return;
+	node_nbdk_params(n, &p, backend, sizeof(backend));
+	if (attach_reconnect(n->srv, n->sb.nbd_index, &p, err, sizeof(err)) == 0) {
+		log_info("reattached /dev/nbd%d", (int)n->sb.nbd_index);
+		return;
+	}
+	log_err("cannot reattach /dev/nbd%d: %s", (int)n->sb.nbd_index, err);
 }
 
 /* Frozen, the clients' connections are dropped rather than answered: a
@@ -1450,9 +1541,11 @@ static void node_resync_json(const struct node *n, char *buf, size_t len)
 
 static void node_status_json(struct node *n, struct control_req *req)
 {
-	char err[512], rs[160], vf[160];
+	char err[512], rs[160], vf[160], dev[32] = "null";
 	uint64_t done, total, bps;
 
+	if (n->sb.nbd_index >= 0)
+		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)n->sb.nbd_index);
 	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
 	node_resync_json(n, rs, sizeof(rs));
 	resync_progress(n->vf, &done, &total, &bps);
@@ -1469,14 +1562,14 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"last_error\": \"%s\"}, "
 		      "\"size_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
 		      "\"lag_bytes\": %" PRIu64 ", \"lag_seconds\": %.3f, "
-		      "\"resync\": %s, \"verify\": %s, \"frozen\": %s, "
+		      "\"resync\": %s, \"verify\": %s, \"frozen\": %s, \"device\": %s, "
 		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": %" PRIu64 ", "
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_mode_name(n),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n),
 		      n->other->name, node_connection(n), node_peer_disk(n), err,
 		      n->sb.data_bytes, node_out_of_sync(n), n->lag_bytes, node_lag_seconds(n), rs,
-		      vf, node_frozen(n) ? "true" : "false",
+		      vf, node_frozen(n) ? "true" : "false", dev,
 		      n->writes, n->replicated_bytes, n->resynced_bytes, n->sb.gen.current);
 }
 
@@ -1556,6 +1649,11 @@ static void node_cmd_primary(struct node *n, struct control_req *req, bool force
 
 static void node_cmd_secondary(struct node *n, struct control_req *req)
 {
+	if (n->sb.nbd_index >= 0) {
+		control_reply(req, false, "/dev/nbd%d is attached: unmount it and run blkrep "
+			      "detach first", (int)n->sb.nbd_index);
+		return;
+	}
 	if (n->primary)
 		node_demote(n);
 	control_reply(req, true, "%s/%s is secondary\n", n->sb.resource, n->sb.node);
@@ -1679,6 +1777,28 @@ static void node_cmd_link(struct node *n, struct control_req *req, bool on)
 	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
 }
 
+/* `down`: refused while a device is attached, unless --detach (detach
+ * first) or --keep-attached (the kernel keeps the device and its I/O
+ * waiting for the next `blkrep up`: a planned restart). */
+static void node_cmd_down(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	bool detach = has_flag(argc, argv, "--detach"), keep = has_flag(argc, argv, "--keep-attached");
+	char err[512];
+
+	if (n->sb.nbd_index >= 0 && !detach && !keep) {
+		control_reply(req, false, "/dev/nbd%d is attached: unmount it and use down "
+			      "--detach, or down --keep-attached for a restart",
+			      (int)n->sb.nbd_index);
+		return;
+	}
+	if (detach && !node_detach(n, err, sizeof(err))) {
+		control_reply(req, false, "%s", err);
+		return;
+	}
+	control_reply(req, true, "stopping\n");
+	node_begin_stop(n);
+}
+
 static void node_handle(void *arg, struct control_req *req)
 {
 	struct node *n = arg;
@@ -1712,10 +1832,13 @@ static void node_handle(void *arg, struct control_req *req)
 		node_cmd_invalidate(n, req);
 	else if (strcmp(cmd, "connect") == 0 || strcmp(cmd, "disconnect") == 0)
 		node_cmd_link(n, req, cmd[0] == 'c');
-	else if (strcmp(cmd, "down") == 0) {
-		control_reply(req, true, "stopping\n");
-		node_begin_stop(n);
-	} else
+	else if (strcmp(cmd, "down") == 0)
+		node_cmd_down(n, req, argc, argv);
+	else if (strcmp(cmd, "attach") == 0)
+		node_cmd_attach(n, req, argc, argv);
+	else if (strcmp(cmd, "detach") == 0)
+		node_cmd_detach(n, req);
+	else
 		control_reply(req, false, "unknown request '%s'", cmd);
 }
 
@@ -2057,6 +2180,7 @@ static int node_start_role(struct node *n)
 		return -1;
 	n->primary = true;
 	log_info("%s/%s comes back as primary, as it went down", n->sb.resource, n->sb.node);
+	node_reattach(n);
 	return 0;
 }
 

@@ -306,6 +306,21 @@ static void server_on_accept(struct ioop *op, int res)
 	server_arm_accept(s, l);
 }
 
+int server_adopt(struct server *s, int fd, uint16_t tflags)
+{
+	struct conn *c;
+
+	if (s->stopping || s->nconns == MAX_CONNS) {
+		close(fd);
+		return -1;
+	}
+	c = conn_new_tx(s, fd, tflags);
+	if (!c)
+		return -1;
+	s->conns[s->nconns++] = c;
+	return 0;
+}
+
 static void server_arm_tick(struct server *s)
 {
 	struct io_uring_sqe *sqe = server_sqe(s, &s->tick_op);
@@ -388,6 +403,8 @@ static int server_listen(struct server *s, const struct server_opts *o)
 	int fds[LISTEN_MAX], n;
 	char err[512];
 
+	if (o->no_listen)
+		return 0;
 	n = listen_activated(fds, LISTEN_MAX, err, sizeof(err));
 	if (n < 0)
 		goto fail;

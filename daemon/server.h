@@ -49,6 +49,7 @@ struct server_opts {
 	bool direct;
 	const char *listen[LISTEN_MAX];	/* addresses; none = default */
 	int nlisten;
+	bool no_listen;			/* no listener at all (server_adopt() only) */
 	size_t pool_bytes;		/* payload buffer pool */
 	uint64_t size_limit;		/* export only the first bytes; 0: all */
 	const struct repl_ops *repl;	/* optional */
@@ -69,6 +70,11 @@ int server_run(const struct server_opts *o);
 /* Opens the store, binds the listeners and starts accepting on loop.
  * Returns NULL after logging why. */
 struct server *server_new(struct loop *loop, const struct server_opts *o);
+
+/* Serves fd, a connected socket whose client skipped the handshake and
+ * expects transmission flags tflags (the kernel's NBD client).  Takes fd,
+ * also on failure (-1). */
+int server_adopt(struct server *s, int fd, uint16_t tflags);
 
 /* Stops accepting; connections finish what is in flight (hard: are
  * dropped).  server_done() is true once none is left and the server's

@@ -1,0 +1,214 @@
+/* The kernel's NBD client, over generic netlink or ioctls.  See kernel.h. */
+#include "kernel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/nbd.h>
+#include <linux/nbd-netlink.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+
+extern char **environ;
+
+int nbdk_parse_device(const char *dev)
+{
+	const char *p = strncmp(dev, "/dev/", 5) == 0 ? dev + 5 : dev;
+	char *end;
+	long n;
+
+	if (strncmp(p, "nbd", 3) != 0 || p[3] < '0' || p[3] > '9')
+		return -1;
+	n = strtol(p + 3, &end, 10);
+	return *end || n > 65535 ? -1 : (int)n;
+}
+
+bool nbdk_in_use(int index)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
+	return stat(path, &st) == 0;
+}
+
+int nbdk_ensure_module(char *err, size_t len)
+{
+	char *const argv[] = { "modprobe", "nbd", NULL };
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	if (stat("/sys/module/nbd", &st) == 0)
+		return 0;
+	if (posix_spawnp(&pid, "modprobe", NULL, NULL, argv, environ) == 0 &&
+	    waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    stat("/sys/module/nbd", &st) == 0)
+		return 0;
+	snprintf(err, len, "this kernel has no nbd module (modprobe nbd failed): use "
+		 "`blkrep attach --loop` for a loop device over FUSE instead");
+	return -1;
+}
+
+/* --- generic netlink --- */
+
+static int nl_open(struct nl_sock **sk, int *family, char *err, size_t len)
+{
+	*sk = nl_socket_alloc();
+	if (!*sk || genl_connect(*sk) < 0) {
+		snprintf(err, len, "cannot open a generic netlink socket");
+		nl_socket_free(*sk);
+		return -1;
+	}
+	*family = genl_ctrl_resolve(*sk, "nbd");
+	if (*family < 0) {
+		nl_socket_free(*sk);
+		return 1;	/* no netlink interface: the caller uses ioctls */
+	}
+	return 0;
+}
+
+static int on_reply(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *a[NBD_ATTR_MAX + 1];
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, a, NBD_ATTR_MAX, NULL) == 0 && a[NBD_ATTR_INDEX])
+		*(int *)arg = (int)nla_get_u32(a[NBD_ATTR_INDEX]);
+	return NL_OK;
+}
+
+static int put_params(struct nl_msg *m, int fd, const struct nbdk_params *p, bool sizes)
+{
+	struct nlattr *socks, *item;
+
+	if (sizes && (nla_put_u64(m, NBD_ATTR_SIZE_BYTES, p->size) < 0 ||
+		      nla_put_u64(m, NBD_ATTR_BLOCK_SIZE_BYTES, 4096) < 0 ||
+		      nla_put_u64(m, NBD_ATTR_SERVER_FLAGS, p->tflags) < 0 ||
+		      nla_put_u64(m, NBD_ATTR_TIMEOUT, p->timeout_s) < 0 ||
+		      nla_put_u64(m, NBD_ATTR_DEAD_CONN_TIMEOUT, p->dead_conn_timeout_s) < 0))
+		return -1;
+	if (nla_put_string(m, NBD_ATTR_BACKEND_IDENTIFIER, p->backend) < 0 ||
+	    !(socks = nla_nest_start(m, NBD_ATTR_SOCKETS)) ||
+	    !(item = nla_nest_start(m, NBD_SOCK_ITEM)) || nla_put_u32(m, NBD_SOCK_FD, (uint32_t)fd) < 0)
+		return -1;
+	nla_nest_end(m, item);
+	nla_nest_end(m, socks);
+	return 0;
+}
+
+/* Sends one NBD netlink command; 1 if the kernel has no "nbd" family. */
+static int nl_command(uint8_t cmd, int fd, int *index, const struct nbdk_params *p, char *err,
+		      size_t len)
+{
+	struct nl_sock *sk;
+	struct nl_msg *m;
+	int family, rc = nl_open(&sk, &family, err, len);
+
+	if (rc)
+		return rc;
+	m = nlmsg_alloc();
+	if (!m || !genlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, cmd, 0) ||
+	    (*index >= 0 && nla_put_u32(m, NBD_ATTR_INDEX, (uint32_t)*index) < 0) ||
+	    (p && put_params(m, fd, p, cmd == NBD_CMD_CONNECT) < 0)) {
+		snprintf(err, len, "cannot build the netlink message");
+		nlmsg_free(m);
+		nl_socket_free(sk);
+		return -1;
+	}
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_reply, index);
+	rc = nl_send_sync(sk, m);	/* frees m */
+	nl_socket_free(sk);
+	if (rc < 0) {
+		snprintf(err, len, "the kernel refused: %s", nl_geterror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* --- ioctls, for kernels without the netlink interface --- */
+
+static void *do_it(void *arg)
+{
+	int dev = (int)(intptr_t)arg;
+
+	(void)ioctl(dev, NBD_DO_IT);	/* returns at disconnect */
+	(void)ioctl(dev, NBD_CLEAR_QUE);
+	(void)ioctl(dev, NBD_CLEAR_SOCK);
+	close(dev);
+	return NULL;
+}
+
+static int ioctl_connect(int fd, const struct nbdk_params *p, int *index, char *err,
+			 size_t len)
+{
+	char path[32];
+	pthread_t t;
+	int dev;
+
+	if (*index < 0)
+		*index = 0;	/* without netlink there is no "pick one for me" */
+	snprintf(path, sizeof(path), "/dev/nbd%d", *index);
+	dev = open(path, O_RDWR | O_CLOEXEC);
+	if (dev < 0 || ioctl(dev, NBD_SET_BLKSIZE, 4096UL) < 0 ||
+	    ioctl(dev, NBD_SET_SIZE, (unsigned long)p->size) < 0 ||
+	    ioctl(dev, NBD_SET_TIMEOUT, (unsigned long)p->timeout_s) < 0 ||
+	    ioctl(dev, NBD_SET_FLAGS, (unsigned long)p->tflags) < 0 ||
+	    ioctl(dev, NBD_SET_SOCK, fd) < 0) {
+		snprintf(err, len, "%s: %s", path, strerror(errno));
+		if (dev >= 0)
+			close(dev);
+		return -1;
+	}
+	if (pthread_create(&t, NULL, do_it, (void *)(intptr_t)dev) != 0) {
+		snprintf(err, len, "cannot start the NBD_DO_IT thread");
+		close(dev);
+		return -1;
+	}
+	pthread_detach(t);
+	return 0;
+}
+
+int nbdk_connect(int fd, const struct nbdk_params *p, int *index, char *err, size_t len)
+{
+	int rc = nl_command(NBD_CMD_CONNECT, fd, index, p, err, len);
+
+	return rc == 1 ? ioctl_connect(fd, p, index, err, len) : rc;
+}
+
+int nbdk_reconfigure(int index, int fd, const struct nbdk_params *p, char *err, size_t len)
+{
+	int rc = nl_command(NBD_CMD_RECONFIGURE, fd, &index, p, err, len);
+
+	if (rc == 1)
+		snprintf(err, len, "the kernel has no NBD netlink interface to reconfigure with");
+	return rc ? -1 : 0;
+}
+
+int nbdk_disconnect(int index, char *err, size_t len)
+{
+	char path[32];
+	int rc = nl_command(NBD_CMD_DISCONNECT, -1, &index, NULL, err, len), dev;
+
+	if (rc != 1)
+		return rc;
+	snprintf(path, sizeof(path), "/dev/nbd%d", index);
+	dev = open(path, O_RDWR | O_CLOEXEC);
+	if (dev < 0 || ioctl(dev, NBD_DISCONNECT) < 0) {
+		snprintf(err, len, "%s: %s", path, strerror(errno));
+		rc = -1;
+	} else {
+		rc = 0;
+	}
+	if (dev >= 0)
+		close(dev);
+	return rc;
+}
