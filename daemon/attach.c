@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/fusefile.h"
 #include "daemon/server.h"
 #include "nbd/kernel.h"
 #include "nbd/wire.h"
@@ -71,6 +72,17 @@ int attach_device(struct server *srv, int *index, const struct nbdk_params *p, c
 	close(sv[1]);	/* the kernel holds its own reference; on failure the
 			 * server sees the end of the stream and drops sv[0] */
 	return rc;
+}
+
+struct fusefile *attach_loop(struct server *srv, const char *mountpoint, uint64_t size,
+			     char *err, size_t len)
+{
+	int sv[2];
+
+	attach_harden();
+	if (attach_pair(srv, sv, err, len) < 0)
+		return NULL;
+	return fusefile_start(mountpoint, sv[1], size, err, len);
 }
 
 int attach_reconnect(struct server *srv, int index, const struct nbdk_params *p, char *err,

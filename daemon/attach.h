@@ -20,6 +20,14 @@ uint16_t attach_tflags(void);
 int attach_device(struct server *srv, int *index, const struct nbdk_params *p, char *err,
 		  size_t len);
 
+struct fusefile;
+
+/* `attach --loop`: the volume as mountpoint/volume (FUSE); the caller
+ * binds a loop device to it off the loop (fusefile_bind()).  NULL on
+ * failure. */
+struct fusefile *attach_loop(struct server *srv, const char *mountpoint, uint64_t size,
+			     char *err, size_t len);
+
 /* After a restart: gives the still-attached /dev/nbd<index> a new socket
  * served by srv (its old one died with the old daemon). */
 int attach_reconnect(struct server *srv, int index, const struct nbdk_params *p, char *err,

@@ -28,11 +28,13 @@
 #include "daemon/attach.h"
 #include "daemon/apply.h"
 #include "daemon/config.h"
+#include "daemon/fusefile.h"
 #include "daemon/control.h"
 #include "daemon/gen.h"
 #include "daemon/ioop.h"
 #include "daemon/loop.h"
 #include "daemon/mdio.h"
+#include "daemon/offload.h"
 #include "daemon/meta.h"
 #include "daemon/peer.h"
 #include "daemon/resync.h"
@@ -99,6 +101,12 @@ struct node {
 	struct alog *alog;
 	struct resync *rs;
 	struct resync *vf;	/* `blkrep verify`: the same walk over every extent */
+	struct fusefile *ff;	/* `attach --loop` */
+	int loop_index;		/* its /dev/loopN */
+	struct offload *off;	/* binds and unbinds it off the loop */
+	struct control_req *ff_req;	/* the request waiting for that */
+	bool ff_down;		/* ... which is `down --detach` */
+	char ff_err[512];
 	struct bitmap *vf_todo;
 	uint64_t vf_differ;	/* extents found different */
 	bool vf_ran;		/* a verify ran since start (its result is shown) */
@@ -1206,25 +1214,120 @@ static void node_nbdk_params(const struct node *n, struct nbdk_params *p, char *
 	};
 }
 
+/* `attach --loop`: for kernels without nbd.ko.  Not kept in metadata: the
+ * FUSE file dies with the daemon, so a restart cannot keep it.  Binding
+ * the loop device flushes the file, which this loop serves: a thread does
+ * it, and the request is answered when it is done. */
+static int ff_bind_work(void *arg)
+{
+	struct node *n = arg;
+
+	return fusefile_bind(n->ff, n->ff_err, sizeof(n->ff_err));
+}
+
+static void ff_bind_done(void *arg, int rc)
+{
+	struct node *n = arg;
+	struct control_req *req = n->ff_req;
+
+	n->ff_req = NULL;
+	if (rc < 0) {
+		fusefile_stop(n->ff);
+		n->ff = NULL;
+		control_reply(req, false, "%s", n->ff_err);
+		return;
+	}
+	n->loop_index = rc;
+	log_info("attached as /dev/loop%d (FUSE file under the run directory)", rc);
+	control_reply(req, true, "/dev/loop%d", rc);
+}
+
+static void node_attach_loop(struct node *n, struct control_req *req)
+{
+	char mnt[256], err[512];
+
+	if (node_run_path(mnt, sizeof(mnt), n->sb.resource, n->sb.node, "fuse") < 0) {
+		control_reply(req, false, "run directory path too long");
+		return;
+	}
+	n->ff = attach_loop(n->srv, mnt, n->export_bytes, err, sizeof(err));
+	if (!n->ff) {
+		control_reply(req, false, "%s", err);
+		return;
+	}
+	n->ff_req = req;
+	if (offload_run(n->off, ff_bind_work, ff_bind_done, n) < 0) {
+		snprintf(n->ff_err, sizeof(n->ff_err), "cannot start a thread");
+		ff_bind_done(n, -1);
+	}
+}
+
+static int ff_unbind_work(void *arg)
+{
+	struct node *n = arg;
+
+	return fusefile_unbind(n->ff, n->ff_err, sizeof(n->ff_err));
+}
+
+static void node_begin_stop(struct node *n);
+
+static void ff_unbind_done(void *arg, int rc)
+{
+	struct node *n = arg;
+	struct control_req *req = n->ff_req;
+
+	n->ff_req = NULL;
+	if (rc < 0) {
+		control_reply(req, false, "%s", n->ff_err);
+		return;
+	}
+	fusefile_stop(n->ff);
+	n->ff = NULL;
+	log_info("detached /dev/loop%d", n->loop_index);
+	if (!n->ff_down) {
+		control_reply(req, true, "/dev/loop%d detached", n->loop_index);
+		return;
+	}
+	control_reply(req, true, "/dev/loop%d detached; stopping", n->loop_index);
+	node_begin_stop(n);
+}
+
+/* Detaches the loop device of `attach --loop`; req is answered later. */
+static void node_detach_loop(struct node *n, struct control_req *req, bool down)
+{
+	n->ff_req = req;
+	n->ff_down = down;
+	if (offload_run(n->off, ff_unbind_work, ff_unbind_done, n) < 0)
+		control_reply(req, false, "a device operation is already running");
+}
+
 static void node_cmd_attach(struct node *n, struct control_req *req, int argc,
 			    char *const *argv)
 {
 	struct nbdk_params p;
 	char backend[160], err[512];
 	int index = -1;
+	bool loop = argc == 2 && strcmp(argv[1], "--loop") == 0;
 
-	if (argc > 2 || (argc == 2 && (index = nbdk_parse_device(argv[1])) < 0)) {
-		control_reply(req, false, "usage: blkrep attach [/dev/nbdN]");
+	if (argc > 2 || (argc == 2 && !loop && (index = nbdk_parse_device(argv[1])) < 0)) {
+		control_reply(req, false, "usage: blkrep attach [/dev/nbdN | --loop]");
 		return;
 	}
 	if (!n->primary || !n->srv) {
 		control_reply(req, false, "only a primary attaches the volume: run blkrep primary first");
 		return;
 	}
-	if (n->sb.nbd_index >= 0) {
-		control_reply(req, false, "already attached as /dev/nbd%d", (int)n->sb.nbd_index);
+	if (n->sb.nbd_index >= 0 || n->ff) {
+		control_reply(req, false, "already attached as %s%d", n->ff ? "/dev/loop" : "/dev/nbd",
+			      n->ff ? n->loop_index : (int)n->sb.nbd_index);
 		return;
 	}
+	if (offload_busy(n->off)) {
+		control_reply(req, false, "a device operation is running");
+		return;
+	}
+	if (loop)
+		return node_attach_loop(n, req);
 	node_nbdk_params(n, &p, backend, sizeof(backend));
 	if (attach_device(n->srv, &index, &p, err, sizeof(err)) < 0) {
 		control_reply(req, false, "%s", err);
@@ -1254,7 +1357,9 @@ static void node_cmd_detach(struct node *n, struct control_req *req)
 	char err[512];
 	int was = n->sb.nbd_index;
 
-	if (was < 0)
+	if (n->ff)
+		node_detach_loop(n, req, false);
+	else if (was < 0)
 		control_reply(req, false, "no device is attached");
 	else if (!node_detach(n, err, sizeof(err)))
 		control_reply(req, false, "%s", err);
@@ -1544,7 +1649,9 @@ static void node_status_json(struct node *n, struct control_req *req)
 	char err[512], rs[160], vf[160], dev[32] = "null";
 	uint64_t done, total, bps;
 
-	if (n->sb.nbd_index >= 0)
+	if (n->ff)
+		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", n->loop_index);
+	else if (n->sb.nbd_index >= 0)
 		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)n->sb.nbd_index);
 	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
 	node_resync_json(n, rs, sizeof(rs));
@@ -1649,9 +1756,9 @@ static void node_cmd_primary(struct node *n, struct control_req *req, bool force
 
 static void node_cmd_secondary(struct node *n, struct control_req *req)
 {
-	if (n->sb.nbd_index >= 0) {
-		control_reply(req, false, "/dev/nbd%d is attached: unmount it and run blkrep "
-			      "detach first", (int)n->sb.nbd_index);
+	if (n->sb.nbd_index >= 0 || n->ff) {
+		control_reply(req, false, "a device is attached: unmount it and run blkrep "
+			      "detach first");
 		return;
 	}
 	if (n->primary)
@@ -1785,12 +1892,20 @@ static void node_cmd_down(struct node *n, struct control_req *req, int argc, cha
 	bool detach = has_flag(argc, argv, "--detach"), keep = has_flag(argc, argv, "--keep-attached");
 	char err[512];
 
-	if (n->sb.nbd_index >= 0 && !detach && !keep) {
-		control_reply(req, false, "/dev/nbd%d is attached: unmount it and use down "
-			      "--detach, or down --keep-attached for a restart",
-			      (int)n->sb.nbd_index);
+	if (n->ff && keep) {
+		control_reply(req, false, "/dev/loop%d (attach --loop) cannot outlive the daemon: "
+			      "unmount it and use down --detach", n->loop_index);
 		return;
 	}
+	if ((n->sb.nbd_index >= 0 || n->ff) && !detach && !keep) {
+		control_reply(req, false, "%s%d is attached: unmount it and use down --detach%s",
+			      n->ff ? "/dev/loop" : "/dev/nbd",
+			      n->ff ? n->loop_index : (int)n->sb.nbd_index,
+			      n->ff ? "" : ", or down --keep-attached for a restart");
+		return;
+	}
+	if (detach && n->ff)
+		return node_detach_loop(n, req, true);
 	if (detach && !node_detach(n, err, sizeof(err))) {
 		control_reply(req, false, "%s", err);
 		return;
@@ -2198,7 +2313,8 @@ static int node_setup(struct node *n)
 	if (node_load(n) < 0 || !(n->loop = loop_new()))
 		return -1;
 	n->ctl = control_new(n->loop, n->ctl_path, node_handle, n);
-	if (!n->ctl || node_write_pid(n) < 0 || node_signals(n) < 0)
+	n->off = offload_new(n->loop);
+	if (!n->ctl || !n->off || node_write_pid(n) < 0 || node_signals(n) < 0)
 		return -1;
 	loop_add_hook(n->loop, node_reap, n);
 	loop_add_hook(n->loop, node_pump, n);
@@ -2211,6 +2327,14 @@ static int node_setup(struct node *n)
 
 static void node_free(struct node *n)
 {
+	char err[512];
+
+	/* A loop device still bound keeps the FUSE file busy: unmount lazily. */
+	if (n->ff && fusefile_unbind(n->ff, err, sizeof(err)) < 0)
+		log_warn("%s", err);
+	if (n->ff)
+		fusefile_stop(n->ff);
+	offload_free(n->off);
 	server_free(n->srv);
 	server_free(n->retiring);
 	peer_free(n->peer);

@@ -33,6 +33,16 @@ void nbd_simple_reply_encode(uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t error,
 	put_be64(buf + 8, cookie);
 }
 
+int nbd_simple_reply_decode(const uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t *error,
+			    uint64_t *cookie)
+{
+	if (get_be32(buf) != NBD_SIMPLE_REPLY_MAGIC)
+		return -1;
+	*error = get_be32(buf + 4);
+	*cookie = get_be64(buf + 8);
+	return 0;
+}
+
 void nbd_chunk_encode(uint8_t buf[NBD_CHUNK_HDR_SIZE], uint16_t flags, uint16_t type,
 		      uint64_t cookie, uint32_t length)
 {

@@ -159,6 +159,11 @@ void nbd_request_encode(uint8_t buf[NBD_REQUEST_SIZE], const struct nbd_request 
 void nbd_simple_reply_encode(uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t error,
 			     uint64_t cookie);
 
+/* Decodes a simple reply header (a client's side).  Returns 0, or -1 when
+ * the magic is wrong. */
+int nbd_simple_reply_decode(const uint8_t buf[NBD_SIMPLE_REPLY_SIZE], uint32_t *error,
+			    uint64_t *cookie);
+
 /* Encodes a 20-byte structured reply chunk header. */
 void nbd_chunk_encode(uint8_t buf[NBD_CHUNK_HDR_SIZE], uint16_t flags, uint16_t type,
 		      uint64_t cookie, uint32_t length);

@@ -5,9 +5,10 @@ set -euo pipefail
 pkgs=(
 	build-essential pkg-config make gcc clang libclang-rt-14-dev
 	liburing-dev libnl-3-dev libnl-genl-3-dev libbsd-dev libcriterion-dev
-	libinih-dev libxxhash-dev libssl-dev
+	libinih-dev libxxhash-dev libssl-dev libfuse3-dev fuse3
 	libnbd-bin python3-libnbd nbdkit nbd-server qemu-utils fio
 	iproute2 util-linux e2fsprogs procps psmisc
+	qemu-system-x86 cpio busybox-static
 )
 missing=()
 for p in "${pkgs[@]}"; do

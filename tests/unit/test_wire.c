@@ -202,3 +202,17 @@ Test(wire, cmd_names)
 	cr_assert_str_eq(nbd_cmd_name(8), "UNKNOWN");
 	cr_assert_str_eq(nbd_cmd_name(0xffff), "UNKNOWN");
 }
+
+Test(wire, simple_reply_decodes_what_it_encodes)
+{
+	uint8_t buf[NBD_SIMPLE_REPLY_SIZE];
+	uint32_t error;
+	uint64_t cookie;
+
+	nbd_simple_reply_encode(buf, NBD_EIO, 0x1122334455667788ULL);
+	cr_assert_eq(nbd_simple_reply_decode(buf, &error, &cookie), 0);
+	cr_assert_eq(error, NBD_EIO);
+	cr_assert_eq(cookie, 0x1122334455667788ULL);
+	buf[0] ^= 1;
+	cr_assert_eq(nbd_simple_reply_decode(buf, &error, &cookie), -1, "bad magic");
+}
