@@ -2127,9 +2127,11 @@ static void node_peer_down(void *arg, const char *why)
 	n->exchanging = false;
 	alog_standalone(n->alog, true);
 	node_repl_wake(n);	/* parked requests go on locally, or freeze */
-	log_warn("lost the link to %s: %s%s", n->other->name, why,
-		 node_frozen(n) ? "; writes wait (on-peer-loss = freeze) until it is back "
-				  "or `blkrep outdate-peer`" : "");
+	/* The link already said why it went; say only what follows. */
+	(void)why;
+	if (node_frozen(n))
+		log_warn("writes wait (on-peer-loss = freeze) until %s is back or "
+			 "`blkrep outdate-peer`", n->other->name);
 	if (!n->primary && n->peer_hello.role == MSG_ROLE_PRIMARY)
 		node_may_lag(n, "its primary may go on writing without it");
 }
