@@ -30,7 +30,7 @@ UNIT_BIN := $(BUILD)/tests/unit
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all deps test unit integration fuzz fuzz-short bench clean format vm
+.PHONY: all deps test unit integration fuzz fuzz-short bench bench-pair clean format vm
 all: $(BUILD)/blkrep
 ifndef SANITIZE
 all: blkrep
@@ -79,6 +79,13 @@ test:
 
 bench: all
 	bash bench/bench.sh
+
+bench-pair: all
+	bash bench/pair.sh
+
+# Guest-kernel scenarios (real /dev/nbdN) under qemu: tests/vm/README.md.
+vm: all
+	bash tests/vm/all.sh
 
 format:
 	clang-format -i $(CORE_SRC) $(MAIN_SRC) $(wildcard */*.h) $(UNIT_SRC) $(FUZZ_SRC)
