@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -104,6 +105,8 @@ struct node {
 	struct fusefile *ff;	/* `attach --loop` */
 	int loop_index;		/* its /dev/loopN */
 	struct offload *off;	/* binds and unbinds it off the loop */
+	struct nbdk_monitor *mon;	/* LINK_DEAD events for /dev/nbdN */
+	struct ioop mon_op;
 	struct control_req *ff_req;	/* the request waiting for that */
 	bool ff_down;		/* ... which is `down --detach` */
 	char ff_err[512];
@@ -1214,6 +1217,50 @@ static void node_nbdk_params(const struct node *n, struct nbdk_params *p, char *
 	};
 }
 
+static void node_reattach(struct node *n);
+
+static void node_arm_monitor(struct node *n)
+{
+	io_uring_prep_poll_add(loop_sqe(n->loop, &n->mon_op), nbdk_monitor_fd(n->mon), POLLIN);
+}
+
+static void node_link_dead(void *arg, int index)
+{
+	struct node *n = arg;
+
+	if (index != n->sb.nbd_index)
+		return;
+	log_warn("the kernel gave up on /dev/nbd%d's socket (a request took longer than "
+		 "timeout = %u s): reconnecting it", index, config_timeout_s(n->cfg));
+	node_reattach(n);
+}
+
+static void node_on_monitor(struct ioop *op, int res)
+{
+	struct node *n = container_of(op, struct node, mon_op);
+
+	(void)res;
+	nbdk_monitor_read(n->mon, node_link_dead, n);
+	if (!n->stopping)
+		node_arm_monitor(n);
+}
+
+/* Listens for LINK_DEAD once a device is attached (netlink only). */
+static void node_watch_device(struct node *n)
+{
+	char err[256];
+
+	if (n->mon || n->sb.nbd_index < 0)
+		return;
+	n->mon = nbdk_monitor_open(err, sizeof(err));
+	if (!n->mon) {
+		log_warn("%s", err);
+		return;
+	}
+	n->mon_op.done = node_on_monitor;
+	node_arm_monitor(n);
+}
+
 /* `attach --loop`: for kernels without nbd.ko.  Not kept in metadata: the
  * FUSE file dies with the daemon, so a restart cannot keep it.  Binding
  * the loop device flushes the file, which this loop serves: a thread does
@@ -1336,6 +1383,7 @@ static void node_cmd_attach(struct node *n, struct control_req *req, int argc,
 	n->sb.nbd_index = index;
 	(void)node_save_sb(n);
 	log_info("attached as /dev/nbd%d", index);
+	node_watch_device(n);
 	control_reply(req, true, "/dev/nbd%d", index);
 }
 
@@ -1379,6 +1427,7 @@ static void node_reattach(struct node *n)
 	node_nbdk_params(n, &p, backend, sizeof(backend));
 	if (attach_reconnect(n->srv, n->sb.nbd_index, &p, err, sizeof(err)) == 0) {
 		log_info("reattached /dev/nbd%d", (int)n->sb.nbd_index);
+		node_watch_device(n);
 		return;
 	}
 	log_err("cannot reattach /dev/nbd%d: %s", (int)n->sb.nbd_index, err);
@@ -2337,6 +2386,7 @@ static void node_free(struct node *n)
 	if (n->ff)
 		fusefile_stop(n->ff);
 	offload_free(n->off);
+	nbdk_monitor_close(n->mon);
 	server_free(n->srv);
 	server_free(n->retiring);
 	peer_free(n->peer);

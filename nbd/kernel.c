@@ -134,6 +134,65 @@ static int nl_command(uint8_t cmd, int fd, int *index, const struct nbdk_params 
 	return 0;
 }
 
+/* --- LINK_DEAD events --- */
+
+struct nbdk_monitor {
+	struct nl_sock *sk;
+	void (*dead)(void *arg, int index);
+	void *arg;
+};
+
+static int on_event(struct nl_msg *msg, void *arg)
+{
+	struct nbdk_monitor *m = arg;
+	struct genlmsghdr *g = nlmsg_data(nlmsg_hdr(msg));
+	struct nlattr *a[NBD_ATTR_MAX + 1];
+
+	if (g->cmd == NBD_CMD_LINK_DEAD &&
+	    genlmsg_parse(nlmsg_hdr(msg), 0, a, NBD_ATTR_MAX, NULL) == 0 && a[NBD_ATTR_INDEX])
+		m->dead(m->arg, (int)nla_get_u32(a[NBD_ATTR_INDEX]));
+	return NL_OK;
+}
+
+struct nbdk_monitor *nbdk_monitor_open(char *err, size_t len)
+{
+	struct nbdk_monitor *m = calloc(1, sizeof(*m));
+	int grp;
+
+	if (!m || !(m->sk = nl_socket_alloc()) || genl_connect(m->sk) < 0 ||
+	    (grp = genl_ctrl_resolve_grp(m->sk, "nbd", "nbd_mc_group")) < 0 ||
+	    nl_socket_add_membership(m->sk, grp) < 0) {
+		snprintf(err, len, "cannot listen for NBD link events (no netlink interface)");
+		nbdk_monitor_close(m);
+		return NULL;
+	}
+	nl_socket_disable_seq_check(m->sk);
+	(void)nl_socket_set_nonblocking(m->sk);
+	nl_socket_modify_cb(m->sk, NL_CB_VALID, NL_CB_CUSTOM, on_event, m);
+	return m;
+}
+
+int nbdk_monitor_fd(const struct nbdk_monitor *m)
+{
+	return nl_socket_get_fd(m->sk);
+}
+
+void nbdk_monitor_read(struct nbdk_monitor *m, void (*dead)(void *arg, int index), void *arg)
+{
+	m->dead = dead;
+	m->arg = arg;
+	while (nl_recvmsgs_default(m->sk) >= 0)
+		;	/* until it would block */
+}
+
+void nbdk_monitor_close(struct nbdk_monitor *m)
+{
+	if (!m)
+		return;
+	nl_socket_free(m->sk);
+	free(m);
+}
+
 /* --- ioctls, for kernels without the netlink interface --- */
 
 static void *do_it(void *arg)

@@ -38,6 +38,18 @@ int nbdk_reconfigure(int index, int fd, const struct nbdk_params *p, char *err, 
 /* Detaches /dev/nbd<index>. */
 int nbdk_disconnect(int index, char *err, size_t len);
 
+/* LINK_DEAD: the kernel gave up on a device's socket (a request timed out
+ * on a live but slow server) and waits DEAD_CONN_TIMEOUT for a new one.
+ * A monitor is a netlink socket in the "nbd" multicast group: poll its fd,
+ * then nbdk_monitor_read() calls dead(arg, index) for each such event. */
+struct nbdk_monitor;
+
+/* NULL (with the reason in err) where there is no netlink interface. */
+struct nbdk_monitor *nbdk_monitor_open(char *err, size_t len);
+int nbdk_monitor_fd(const struct nbdk_monitor *m);
+void nbdk_monitor_read(struct nbdk_monitor *m, void (*dead)(void *arg, int index), void *arg);
+void nbdk_monitor_close(struct nbdk_monitor *m);
+
 /* Parses "/dev/nbdN" or "nbdN" into N; -1 if it is neither. */
 int nbdk_parse_device(const char *dev);
 

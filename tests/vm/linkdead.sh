@@ -1,0 +1,107 @@
+#!/bin/bash
+# Guest scenario (tests/vm/run.sh tests/vm/linkdead.sh): a live but stalled
+# server.  With `timeout = 3`, the primary's daemon is stopped (SIGSTOP) for
+# 8 s under a mounted file system with a writer running: the kernel times
+# the request out, declares the socket dead (LINK_DEAD) and holds the I/O
+# (dead-conn-timeout).  Once the daemon runs again it hears LINK_DEAD and
+# gives the device a new socket (NBD_CMD_RECONFIGURE): the writer carries
+# on, no I/O error reaches the file system, the files are intact.
+# Prints "STEP n: ..." lines; exits 0 only if every step worked.
+set -u
+
+B=${BLKREP:-blkrep}
+W=/tmp/pair
+MNT=/mnt/vol
+CONF=$W/r0.conf
+export BLKREP_RUN_DIR=$W/run
+A="$B -c $CONF --node alpha"
+BN="$B -c $CONF --node beta"
+n=0
+writer_pid=
+
+step() { n=$((n + 1)); echo "STEP $n: $*"; }
+ok() { echo "  ok: $*"; }
+fail() {
+	echo "  FAIL: $*"
+	echo "--- alpha log:"
+	tail -n 30 "$W/run/r0-alpha.log" 2>/dev/null
+	echo "--- kernel:"
+	dmesg | tail -n 15
+	[ -n "$writer_pid" ] && kill "$writer_pid" 2>/dev/null
+	echo "LINKDEAD FAILED at step $n"
+	exit 1
+}
+json() { $A status --json 2>/dev/null | grep -o "\"$1\": [^,}]*" | head -1 | sed 's/.*: //; s/"//g'; }
+io_errors() { dmesg | grep -c -E "I/O error|Buffer I/O error|EXT4-fs error" || true; }
+
+mkdir -p "$W" "$MNT"
+printf 'vm-secret\n' >"$W/secret"
+chmod 600 "$W/secret"
+cat >"$CONF" <<EOF
+[resource]
+name = r0
+secret-file = $W/secret
+timeout = 3
+dead-conn-timeout = 60
+[node alpha]
+address = 127.0.0.1:7789
+backing = $W/a.img
+[node beta]
+address = 127.0.0.1:7790
+backing = $W/b.img
+EOF
+truncate -s 128M "$W/a.img" "$W/b.img"
+
+step "a pair, alpha primary, attached, ext4 mounted"
+$A create --zeroed >/dev/null && $BN create --zeroed >/dev/null || fail "create"
+$A up 2>/dev/null && $BN up 2>/dev/null || fail "up"
+for i in $(seq 50); do [ "$(json connection)" = connected ] && break; sleep 0.1; done
+$A primary >/dev/null || fail "primary"
+dev=$($A attach) || fail "attach"
+mkfs.ext4 -q -F "$dev" >/dev/null 2>&1 && mount "$dev" "$MNT" || fail "mkfs/mount"
+dd if=/dev/urandom of="$MNT/before" bs=64k count=16 2>/dev/null
+sync
+sum=$(md5sum <"$MNT/before")
+ok "$dev"
+
+writer() {
+	local i=0
+	while [ $i -lt 300 ] && [ ! -e "$W/stop" ]; do
+		dd if=/dev/urandom of="$MNT/w$((i % 4))" bs=16k count=4 2>/dev/null || echo "WRITE-ERROR $i"
+		sync || echo "SYNC-ERROR $i"
+		i=$((i + 1))
+	done
+}
+base=$(io_errors)
+
+step "the daemon stalls for 8 s (SIGSTOP) under a writer"
+writer >"$W/writer.out" 2>&1 &
+writer_pid=$!
+sleep 1
+pid=$(cat "$W/run/r0-alpha.pid")
+kill -STOP "$pid"
+sleep 8
+dmesg | grep -q "timed out" || fail "the kernel did not time the request out"
+kill -CONT "$pid"
+ok "the kernel timed out a request: $(dmesg | grep 'timed out' | tail -1)"
+
+step "LINK_DEAD heard, the device reconnected, the writer goes on"
+for i in $(seq 100); do grep -q "reconnecting it" "$W/run/r0-alpha.log" && break; sleep 0.1; done
+grep -q "reconnecting it" "$W/run/r0-alpha.log" || fail "no LINK_DEAD handling in the log"
+sleep 3
+touch "$W/stop"
+wait "$writer_pid"
+writer_pid=
+[ -s "$W/writer.out" ] && fail "the writer saw errors: $(head -3 "$W/writer.out")"
+[ "$(io_errors)" -eq "$base" ] || fail "I/O errors: $(dmesg | grep -E 'I/O error' | tail -3)"
+ok "no error in the writer or in dmesg"
+
+step "files intact, fsck clean, down --detach"
+[ "$(md5sum <"$MNT/before")" = "$sum" ] || fail "checksum changed"
+umount "$MNT" || fail "umount"
+fsck.ext4 -fn "$dev" >/dev/null 2>&1 || fail "fsck"
+$A down --detach >/dev/null || fail "down --detach"
+$BN down >/dev/null
+ok "clean"
+
+echo "LINKDEAD PASSED ($n steps)"
