@@ -118,6 +118,7 @@ struct node {
 	uint64_t mode_drain;	/* lag to drain when `mode sync` was asked */
 	bool primary;
 	bool crashed;		/* came up after a crash as primary, not yet resynced */
+	bool resumed;		/* primary because it went down as one, not by command */
 	bool gen_moved;		/* wrote alone since the link went: a new generation */
 	bool peer_outdated;	/* `blkrep outdate-peer`: a frozen primary may go on */
 	uint64_t export_bytes;	/* what the NBD export offers while primary */
@@ -776,6 +777,14 @@ static void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *p
 		log_warn("cannot acknowledge a replicated request: send queue full");
 }
 
+/* Under freeze a primary never writes without its peer unless an operator
+ * outdates the peer, so a secondary that lost its primary stays up to
+ * date (and is promoted without --force: RPO 0). */
+static bool node_primary_freezes(const struct node *n)
+{
+	return config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
+}
+
 /* An up-to-date secondary that is not receiving its primary's writes is
  * only consistent: a valid image, perhaps not the newest.  Promoting it
  * then takes --force.  A resync brings it back to up to date. */
@@ -935,6 +944,7 @@ static void node_resync_target_done(struct node *n)
 
 	memcpy(src.history, n->peer_hello.gen_history, sizeof(src.history));
 	gen_resync_finished_target(&n->sb.gen, &src);
+	n->crashed = false;	/* what it had in flight was overwritten */
 	n->sb.disk = n->peer_hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE :
 							       META_DISK_CONSISTENT;
 	bitmap_empty(n->bm);
@@ -1466,7 +1476,7 @@ static const char *node_disk_name(const struct node *n)
 }
 
 /* Why this node may not become primary now, or NULL. */
-static const char *node_promote_refusal(const struct node *n, bool force)
+static const char *node_promote_refusal(const struct node *n, bool force, bool discard)
 {
 	if (n->peer_up && n->peer_hello.role == MSG_ROLE_PRIMARY)
 		return "the peer is primary: run blkrep secondary there first";
@@ -1481,15 +1491,19 @@ static const char *node_promote_refusal(const struct node *n, bool force)
 	default:
 		if (force && n->sb.gen.current == GEN_CREATED)
 			return NULL;	/* how a fresh pair starts */
-		return "this node's disk is not up to date: promoting it would serve "
-		       "incomplete data (--force only starts a fresh pair, before its "
-		       "first sync)";
+		if (force && discard)
+			return NULL;	/* the operator accepts what is missing */
+		return n->sb.disk == META_DISK_OUTDATED ?
+			       "this node's disk is outdated: it is known to lack writes; "
+			       "promote it only with --force --discard-unknown" :
+			       "this node's disk is inconsistent (a resync target that did not "
+			       "finish): promote it only with --force --discard-unknown";
 	}
 }
 
-static int node_promote(struct node *n, bool force, char *why, size_t whylen)
+static int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen)
 {
-	const char *no = node_promote_refusal(n, force);
+	const char *no = node_promote_refusal(n, force, discard);
 	struct meta_sb before = n->sb;
 
 	if (no) {
@@ -1525,6 +1539,7 @@ static int node_promote(struct node *n, bool force, char *why, size_t whylen)
 
 static void node_demote(struct node *n)
 {
+	n->resumed = false;
 	node_stop_export(n);
 	n->primary = false;
 	n->sb.flags &= ~(META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY);
@@ -1787,7 +1802,7 @@ static bool has_flag(int argc, char *const *argv, const char *flag)
 	return false;
 }
 
-static void node_cmd_primary(struct node *n, struct control_req *req, bool force)
+static void node_cmd_primary(struct node *n, struct control_req *req, bool force, bool discard)
 {
 	char why[512];
 
@@ -1795,7 +1810,7 @@ static void node_cmd_primary(struct node *n, struct control_req *req, bool force
 		control_reply(req, true, "%s/%s is already primary\n", n->sb.resource, n->sb.node);
 		return;
 	}
-	if (node_promote(n, force, why, sizeof(why)) < 0) {
+	if (node_promote(n, force, discard, why, sizeof(why)) < 0) {
 		control_reply(req, false, "%s", why);
 		return;
 	}
@@ -1979,7 +1994,8 @@ static void node_handle(void *arg, struct control_req *req)
 	else if (n->stopping)
 		control_reply(req, false, "the daemon is stopping");
 	else if (strcmp(cmd, "primary") == 0)
-		node_cmd_primary(n, req, has_flag(argc, argv, "--force"));
+		node_cmd_primary(n, req, has_flag(argc, argv, "--force"),
+				 has_flag(argc, argv, "--discard-unknown"));
 	else if (strcmp(cmd, "secondary") == 0)
 		node_cmd_secondary(n, req);
 	else if (strcmp(cmd, "progress") == 0)
@@ -2098,7 +2114,10 @@ static void node_reconsider(struct node *n)
 		return;
 	node_gen_sides(n, &n->peer_hello, &me, &peer);
 	v = gen_compare(&me, &peer);
-	if (v == GEN_SAME || v == GEN_SPLIT_BRAIN || v == GEN_UNRELATED)
+	/* Only a promotion moves generations while connected; crash flags
+	 * were settled at connect. */
+	if (v != GEN_BITMAP_LOCAL_SOURCE && v != GEN_BITMAP_PEER_SOURCE &&
+	    v != GEN_FULL_LOCAL_SOURCE && v != GEN_FULL_PEER_SOURCE)
 		return;
 	n->verdict = v;
 	log_info("generations changed while connected: %s", gen_verdict_name(v));
@@ -2119,10 +2138,24 @@ static void node_follow_mode(struct node *n)
 	log_info("%s mode, as the primary %s", node_mode_name(n), n->other->name);
 }
 
+/* A node that came back as primary only because it went down as one,
+ * and finds that its peer became primary meanwhile, steps back. */
+static void node_yield_to_primary(struct node *n, const struct msg_hello *h)
+{
+	if (h->role != MSG_ROLE_PRIMARY || !n->primary || !n->resumed || n->sb.nbd_index >= 0 ||
+	    n->ff)
+		return;
+	log_warn("%s became primary while this node was down: %s/%s stays secondary "
+		 "(its own changes are kept for the resync or the split-brain repair)",
+		 n->other->name, n->sb.resource, n->sb.node);
+	node_demote(n);
+}
+
 static bool node_accept_peer(void *arg, const struct msg_hello *h, char *why, size_t len)
 {
 	struct node *n = arg;
 
+	node_yield_to_primary(n, h);
 	if (h->role == MSG_ROLE_PRIMARY && n->primary) {
 		snprintf(why, len, "both nodes are primary: split brain; make one secondary");
 		return false;
@@ -2181,7 +2214,7 @@ static void node_peer_down(void *arg, const char *why)
 	if (node_frozen(n))
 		log_warn("writes wait (on-peer-loss = freeze) until %s is back or "
 			 "`blkrep outdate-peer`", n->other->name);
-	if (!n->primary && n->peer_hello.role == MSG_ROLE_PRIMARY)
+	if (!n->primary && n->peer_hello.role == MSG_ROLE_PRIMARY && !node_primary_freezes(n))
 		node_may_lag(n, "its primary may go on writing without it");
 }
 
@@ -2338,13 +2371,15 @@ static int node_start_role(struct node *n)
 	if (!(n->sb.flags & META_F_WAS_PRIMARY)) {
 		/* A fresh node at the created generation has missed nothing. */
 		if (n->sb.gen.current != GEN_CREATED)
-			node_may_lag(n, "it was down while its peer may have written");
+			if (!node_primary_freezes(n))
+				node_may_lag(n, "it was down while its peer may have written");
 		return node_save_sb(n);
 	}
 	n->sb.flags |= META_F_CRASHED_PRIMARY;
 	if (node_save_sb(n) < 0 || node_start_export(n) < 0)
 		return -1;
 	n->primary = true;
+	n->resumed = true;
 	log_info("%s/%s comes back as primary, as it went down", n->sb.resource, n->sb.node);
 	node_reattach(n);
 	return 0;
