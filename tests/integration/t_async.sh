@@ -15,7 +15,8 @@
 #      invalidate on the primary is refused.
 #  (4) kill -9 of the primary in async mode: beta holds exactly the state
 #      after some prefix of the write history (no reordering, no torn
-#      blocks); alpha comes back primary and the pair resyncs equal.
+#      blocks); alpha comes back primary and the pair resyncs equal.  Once
+#      as is, once with beta stopped for the last second before the kill.
 #  (3) max-lag = 1M: with beta stopped (SIGSTOP), a 4 MiB writer stalls
 #      with alpha's lag_bytes <= 1M + one write; after SIGCONT it finishes
 #      and the replicas end equal.
@@ -26,8 +27,54 @@ fio --enghelp=nbd >/dev/null 2>&1 || skip "fio has no nbd engine"
 
 . "$(dirname "$0")/pair.sh"
 pair_init 64M 64M
-trap 'pair_stop; _cleanup' EXIT
+trap '[ $FAILS -gt 0 ] && show_logs 30; pair_stop; _cleanup' EXIT
 MIB=1048576
+# Every blkrep command is bounded, status polls in the helpers included: a
+# daemon that stops answering fails checks instead of hanging the test.
+A="timeout -k 2 15 $A"
+Bn="timeout -k 2 15 $Bn"
+
+# wait_field NODE-CMD EXPR WANT [SECS]: as pair.sh's, but bounded by the
+# clock rather than by a number of polls.
+wait_field() {
+	local end=$((SECONDS + ${4:-10})) v
+	while :; do
+		v=$(field "$1" "$2" 2>/dev/null)
+		[ "$v" = "$3" ] && { echo "$v"; return 0; }
+		[ $SECONDS -ge "$end" ] && break
+		sleep 0.1
+	done
+	echo "$v"
+	return 1
+}
+
+# show_logs: the daemons' last log lines, after a failure.
+show_logs() {
+	local f
+	for f in "$T"/run/*.log; do
+		[ -f "$f" ] || continue
+		echo "    --- $(basename "$f")"
+		tail -n "${1:-15}" "$f" | sed 's/^/    | /'
+	done
+	for f in alpha beta; do
+		[ -n "$(daemon_pid $f)" ] &&
+			ps -o pid=,stat=,pcpu=,wchan:32=,args= -p "$(daemon_pid $f)" 2>/dev/null | sed "s/^/    $f daemon: /"
+	done
+}
+
+# pair_alive WHERE: both daemons must be running; if one is gone (it died,
+# or something outside the test stopped it) the rest of the test cannot
+# mean anything: fail once and stop here instead of failing every check.
+pair_alive() {
+	local n pid
+	for n in alpha beta; do
+		pid=$(daemon_pid $n)
+		if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+			fail "$1: $n's daemon (pid '$pid') is not running; stopping the test here"
+			exit 1
+		fi
+	done
+}
 
 # in_t CMD...: run CMD from $T (fio leaves verify state files in its cwd).
 in_t() { (cd "$T" && exec "$@"); }
@@ -53,6 +100,7 @@ check_eq "status has lag_bytes 0 and lag_seconds 0 when idle" \
 	"$(field "$A" "(d['lag_bytes'], float(d['lag_seconds']))")" "(0, 0.0)"
 
 # --- (7) the mode survives a restart; bad usage ------------------------
+pair_alive "before (7)"
 check "(7) mode async" $A mode async
 check_eq "(7) status says async" "$(field "$A" "d['mode']")" async
 check "(7) down alpha" $A down
@@ -70,6 +118,7 @@ check_eq "(7) status says sync" "$(field "$A" "d['mode']")" sync
 synced "(7) the pair is in sync after the restart" 30
 
 # --- (1) async burst ----------------------------------------------------
+pair_alive "before (1)"
 check "(1) mode async" $A mode async
 check_eq "(1) status says async" "$(field "$A" "d['mode']")" async
 in_t timeout -k 5 30 fio --name=burst --ioengine=nbd --uri="$URI" --rw=randwrite --bs=4k \
@@ -96,6 +145,7 @@ check_eq "(1) lag_bytes is 0" "$(field "$A" "d['lag_bytes']")" 0
 check_eq "(1) status says sync" "$(field "$A" "d['mode']")" sync
 
 # --- (2) mode switches under load ----------------------------------------
+pair_alive "before (2)"
 touch "$T/toggle.on"
 (
 	for i in $(seq 1 40); do
@@ -149,6 +199,7 @@ check "(2) the data areas are equal" $SAME
 check_eq "(2) lag_bytes is 0" "$(field "$A" "d['lag_bytes']")" 0
 
 # --- (5) verify + resync ---------------------------------------------------
+pair_alive "before (5)"
 check_eq "(5) no verify has run yet: status verify is null" "$(field "$A" "d['verify']")" None
 check "(5) corrupt 7 bytes of beta's data at 5 MiB + 100, behind the daemons' back" \
 	dd if=/dev/urandom of="$T/b.img" bs=1 seek=$((5 * MIB + 100)) count=7 conv=notrunc status=none
@@ -173,6 +224,7 @@ check "(5) a second verify finds nothing" $A verify
 check_eq "(5) ... 0 extents differ" "$(cat "$T/last.out" "$T/last.err" | grep -c '0 extents differ')" 1
 
 # --- (6) invalidate ----------------------------------------------------------
+pair_alive "before (6)"
 check_fails "(6) invalidate on the primary is refused" $A invalidate
 err=$(cat "$T/last.out" "$T/last.err" | grep -m1 .)
 check_eq "(6) ... with a clear message ($err)" "$(grep -ci 'primary' <<<"$err")" 1
@@ -189,11 +241,15 @@ check_eq "(6) alpha resent the whole data area ($delta bytes >= $size)" \
 check "(6) the data areas are equal" $SAME
 
 # --- (4) kill -9 of the primary in async mode: a prefix on beta -------------
+# Two rounds, each on its own MiB (zeros until then): (4a) as is, (4b) with
+# beta stopped (SIGSTOP) for the last second before the kill, so that alpha
+# has acknowledged writes beta does not have; beta is let go after the kill.
 cat >"$T/writer.py" <<'EOF'
-# QD1 4 KiB pwrites to pseudo-random blocks among 256 in the first 1 MiB;
+# QD1 4 KiB pwrites to pseudo-random blocks among 256 in the MiB at BASE;
 # each acknowledged seq goes to the log, one per line.
 import nbd, random, struct, sys, time
-uri, logf, secs, nmax = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+uri, logf, secs, nmax, base = (sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]),
+                               int(sys.argv[5]))
 
 def block(seq, idx):
     return (struct.pack("<8sQQQ", b"BLKREPAS", seq, idx, seq * 2654435761 ^ idx)) * 128
@@ -207,7 +263,7 @@ with open(logf, "w", buffering=1) as log:
     try:
         while seq < nmax and time.monotonic() < end:
             idx = rng.randrange(256)
-            h.pwrite(block(seq + 1, idx), idx * 4096)
+            h.pwrite(block(seq + 1, idx), base + idx * 4096)
             seq += 1
             log.write("%d\n" % seq)
     except Exception as e:
@@ -215,41 +271,25 @@ with open(logf, "w", buffering=1) as log:
         sys.exit(3)
 print("writer ended after %d acknowledged writes" % seq)
 EOF
-check "(4) mode async" $A mode async
-$PY "$T/writer.py" "$URI" "$T/writer.log" 20 1000000 >"$T/writer.out" 2>&1 &
-wpid=$!
-BG_PIDS+=("$wpid")
-sleep 2
-apid=$(daemon_pid alpha)
-check "(4) kill -9 alpha's daemon mid-stream (pid '$apid')" kill -9 "$apid"
-for i in $(seq 1 100); do
-	kill -0 "$wpid" 2>/dev/null || break
-	sleep 0.1
-done
-kill -KILL "$wpid" 2>/dev/null
-wait "$wpid" 2>/dev/null
-sed 's/^/    | /' "$T/writer.out"
-acked=$(tail -n 1 "$T/writer.log" 2>/dev/null)
-acked=${acked:-0}
-check_eq "(4) beta sees the peer gone" \
-	"$(wait_field "$Bn" "d['peer']['connection'] != 'connected'" True 10)" True
-sleep 0.5
-py_checks "(4) prefix check" - "$T/b.img" "$acked" <<'EOF'
+cat >"$T/prefix.py" <<'EOF'
+# Beta's MiB at BASE must be exactly the state after the first P writes of
+# the writer's history, P being the highest seq found there.
 import random, struct, sys
-img, acked = sys.argv[1], int(sys.argv[2])
+img, acked, base, label = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 def block(seq, idx):
     return (struct.pack("<8sQQQ", b"BLKREPAS", seq, idx, seq * 2654435761 ^ idx)) * 128
 with open(img, "rb") as f:
+    f.seek(base)
     data = f.read(256 * 4096)
 P = 0
 for b in range(256):
     blk = data[b * 4096:(b + 1) * 4096]
     if blk[:8] == b"BLKREPAS":
         P = max(P, struct.unpack_from("<Q", blk, 8)[0])
-print("highest seq on beta P = %d, acknowledged writes = %d" % (P, acked))
-ok = lambda c, d: print(("ok - " if c else "FAIL - ") + d)
-ok(P > 0, "(4) beta received some of the async writes (P = %d)" % P)
-ok(P <= acked + 1, "(4) P (%d) <= acknowledged (%d) + queue depth 1" % (P, acked))
+print("%s highest seq on beta P = %d, acknowledged writes = %d" % (label, P, acked))
+ok = lambda c, d: print(("ok - " if c else "FAIL - ") + label + " " + d)
+ok(P > 0, "beta received some of the async writes (P = %d)" % P)
+ok(P <= acked + 1, "P (%d) <= acknowledged (%d) + queue depth 1" % (P, acked))
 rng = random.Random(20240601)
 last = [0] * 256
 for s in range(1, P + 1):
@@ -262,15 +302,58 @@ for b in range(256):
         gs = struct.unpack_from("<Q", got, 8)[0] if got[:8] == b"BLKREPAS" else None
         bad.append("block %d: want seq %d, has %s" % (b, last[b], gs if gs is not None else
                    ("zeros" if got == bytes(4096) else "garbage")))
-ok(not bad, "(4) beta's first 1 MiB is exactly the state after the first %d writes (%d of 256 blocks differ%s)"
+ok(not bad, "beta's MiB is exactly the state after the first %d writes (%d of 256 blocks differ%s)"
    % (P, len(bad), ": " + "; ".join(bad[:5]) if bad else ""))
 EOF
-check "(4) up alpha again" $A up
-check_eq "(4) alpha comes back primary" "$(wait_field "$A" "d['role']" primary 10)" primary
-check_eq "(4) the pair reconnects" "$(wait_field "$A" "d['peer']['connection']" connected 20)" connected
-synced "(4) the resync after the crash finishes" 60
-check "(4) mode sync" $A mode sync
-check "(4) the data areas are equal" $SAME
+
+# crash_round LABEL BASE STOP-BETA(0|1)
+crash_round() {
+	local l=$1 base=$2 stop=$3 wpid apid bpid= acked at_stop= i
+	pair_alive "before $l"
+	check "$l mode async" $A mode async
+	$PY "$T/writer.py" "$URI" "$T/writer.log" 20 1000000 "$base" >"$T/writer.out" 2>&1 &
+	wpid=$!
+	BG_PIDS+=("$wpid")
+	if [ "$stop" = 1 ]; then
+		sleep 1
+		bpid=$(daemon_pid beta)
+		check "$l SIGSTOP beta's daemon (pid '$bpid') while the writer runs" kill -STOP "$bpid"
+		at_stop=$(tail -n 1 "$T/writer.log" 2>/dev/null)
+		sleep 1
+	else
+		sleep 2
+	fi
+	msg "$l alpha's lag_bytes just before the kill: $(field "$A" "d['lag_bytes']")"
+	apid=$(daemon_pid alpha)
+	check "$l kill -9 alpha's daemon mid-stream (pid '$apid')" kill -9 "$apid"
+	[ -n "$bpid" ] && check "$l SIGCONT beta" kill -CONT "$bpid"
+	for i in $(seq 1 100); do
+		kill -0 "$wpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$wpid" 2>/dev/null
+	wait "$wpid" 2>/dev/null
+	sed 's/^/    | /' "$T/writer.out"
+	acked=$(tail -n 1 "$T/writer.log" 2>/dev/null)
+	acked=${acked:-0}
+	if [ "$stop" = 1 ]; then
+		check_eq "$l async: writes were acknowledged while beta was stopped ($acked acknowledged, ${at_stop:-0} at the stop)" \
+			"$([ "$acked" -gt "${at_stop:-0}" ] && echo yes)" yes
+	fi
+	check_eq "$l beta sees the peer gone" \
+		"$(wait_field "$Bn" "d['peer']['connection'] != 'connected'" True 10)" True
+	sleep 0.5
+	py_checks "$l prefix check" "$T/prefix.py" "$T/b.img" "$acked" "$base" "$l"
+	check "$l up alpha again" $A up
+	check_eq "$l alpha comes back primary" "$(wait_field "$A" "d['role']" primary 10)" primary
+	check_eq "$l the pair reconnects" "$(wait_field "$A" "d['peer']['connection']" connected 20)" connected
+	synced "$l the resync after the crash finishes" 60
+	pair_alive "after $l"
+	check "$l mode sync" $A mode sync
+	check "$l the data areas are equal" $SAME
+}
+crash_round "(4a)" $((2 * MIB)) 0
+crash_round "(4b)" $((3 * MIB)) 1
 
 # --- (3) max-lag = 1M: beta stopped, the writer stalls --------------------
 pair_stop
@@ -279,6 +362,7 @@ check "(3) up both with max-lag = 1M" sh -c "$A up && $Bn up"
 check_eq "(3) connected" "$(wait_field "$A" "d['peer']['connection']" connected 20)" connected
 check_eq "(3) alpha is primary" "$(wait_field "$A" "d['role']" primary 10)" primary
 synced "(3) in sync" 30
+pair_alive "before (3)"
 check "(3) mode async" $A mode async
 wcmds=()
 for i in $(seq 0 15); do
