@@ -337,7 +337,7 @@ static int node_send(struct node *n, struct msg_hdr *h, const void *payload,
 	if (o->kind != OUT_NONE)
 		return -ENOBUFS;	/* every place is taken */
 	h->seq = n->next_seq;
-	rc = peer_send(n->peer, h, payload);
+	rc = peer_send_ref(n->peer, h, payload);	/* kept until the answer */
 	if (rc < 0)
 		return rc;
 	*o = (struct outstanding){ .rr = rr, .seq = n->next_seq, .epoch = n->epoch,

@@ -232,7 +232,7 @@ static void arena_free(struct peer *p, uint32_t cost)
 }
 
 static int queue_push(struct peer *p, const struct msg_hdr *h, const void *payload,
-		      unsigned reserve)
+		      unsigned reserve, bool by_ref)
 {
 	struct out *o = &p->q[p->q_head % PEER_QUEUE];
 	uint32_t off, cost;
@@ -244,7 +244,7 @@ static int queue_push(struct peer *p, const struct msg_hdr *h, const void *paylo
 	o->data = NULL;
 	o->arena_cost = 0;
 	o->by_ref = false;
-	if (h->length > PEER_COPY_MAX) {
+	if (h->length > PEER_COPY_MAX || (h->length && by_ref)) {
 		o->data = payload;
 		o->by_ref = true;
 	} else if (h->length) {
@@ -311,7 +311,7 @@ static int send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *pay
 {
 	struct msg_hdr h = { .type = type, .length = len, .seq = seq };
 
-	return queue_push(p, &h, payload, 0);
+	return queue_push(p, &h, payload, 0, false);
 }
 
 /* --- dropping a connection --- */
@@ -1185,7 +1185,7 @@ void peer_recv_pause(struct peer *p, bool paused)
 	}
 }
 
-int peer_send(struct peer *p, const struct msg_hdr *h, const void *payload)
+static int peer_queue(struct peer *p, const struct msg_hdr *h, const void *payload, bool by_ref)
 {
 	int rc;
 
@@ -1193,7 +1193,7 @@ int peer_send(struct peer *p, const struct msg_hdr *h, const void *payload)
 		return -ENOTCONN;
 	if (h->length > MSG_MAX_DATA || (h->length && !payload))
 		return -EINVAL;
-	rc = queue_push(p, h, payload, QUEUE_RESERVE);
+	rc = queue_push(p, h, payload, QUEUE_RESERVE, by_ref);
 	if (rc == -ENOBUFS) {
 		p->want_writable = true;
 		return rc;
@@ -1202,6 +1202,16 @@ int peer_send(struct peer *p, const struct msg_hdr *h, const void *payload)
 	if (!p->in_handler)
 		send_kick(p);
 	return 0;
+}
+
+int peer_send(struct peer *p, const struct msg_hdr *h, const void *payload)
+{
+	return peer_queue(p, h, payload, false);
+}
+
+int peer_send_ref(struct peer *p, const struct msg_hdr *h, const void *payload)
+{
+	return peer_queue(p, h, payload, true);
 }
 
 unsigned peer_send_space(const struct peer *p)

@@ -142,6 +142,10 @@ void peer_recv_pause(struct peer *p, bool paused);
  * ops->writable), or -EINVAL for a payload over MSG_MAX_DATA or missing. */
 int peer_send(struct peer *p, const struct msg_hdr *h, const void *payload);
 
+/* peer_send(), with the payload always sent from the caller's buffer
+ * (kept unchanged until ops->released()), however small: no copy. */
+int peer_send_ref(struct peer *p, const struct msg_hdr *h, const void *payload);
+
 /* Entries peer_send() can queue right now. */
 unsigned peer_send_space(const struct peer *p);
 
