@@ -16,6 +16,7 @@
 #include <linux/falloc.h>
 #include <linux/loop.h>
 
+#include "nbd/client.h"
 #include "nbd/wire.h"
 #include "utils/log.h"
 
@@ -33,44 +34,11 @@ struct fusefile {
 	char path[300];
 };
 
-/* --- the NBD client side --- */
-
-static int io_all(int fd, void *p, size_t len, bool out)
-{
-	uint8_t *b = p;
-
-	while (len) {
-		ssize_t n = out ? write(fd, b, len) : read(fd, b, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EIO;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* One request and its simple reply; -errno on failure. */
+/* One request through the node's server. */
 static int nbd_call(struct fusefile *f, uint16_t type, uint16_t flags, uint64_t off,
 		    uint32_t len, const void *out, void *in)
 {
-	struct nbd_request r = { .flags = flags, .type = type, .cookie = ++f->cookie,
-				 .offset = off, .length = len };
-	uint8_t hdr[NBD_REQUEST_SIZE], rep[NBD_SIMPLE_REPLY_SIZE];
-	uint32_t error;
-	uint64_t cookie;
-
-	nbd_request_encode(hdr, &r);
-	if (io_all(f->nbd_fd, hdr, sizeof(hdr), true) < 0 ||
-	    (out && io_all(f->nbd_fd, (void *)(uintptr_t)out, len, true) < 0) ||
-	    io_all(f->nbd_fd, rep, sizeof(rep), false) < 0 ||
-	    nbd_simple_reply_decode(rep, &error, &cookie) < 0 || cookie != r.cookie)
-		return -EIO;
-	if (error)
-		return -(int)error;
-	return in ? io_all(f->nbd_fd, in, len, false) : 0;
+	return nbd_client_call(f->nbd_fd, &f->cookie, type, flags, off, len, out, in);
 }
 
 static struct fusefile *ff(void)

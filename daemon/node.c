@@ -39,7 +39,9 @@
 #include "daemon/meta.h"
 #include "daemon/peer.h"
 #include "daemon/resync.h"
+#include "daemon/savefile.h"
 #include "daemon/server.h"
+#include "nbd/client.h"
 #include "nbd/kernel.h"
 #include "nbd/wire.h"
 #include "proto/msg.h"
@@ -119,6 +121,14 @@ struct node {
 	bool primary;
 	bool crashed;		/* came up after a crash as primary, not yet resynced */
 	bool resumed;		/* primary because it went down as one, not by command */
+	bool split_brain;	/* the last connect found that both wrote as primary */
+	bool discard_local;	/* `resolve --discard-local`: become the target */
+	uint64_t saved_for;	/* the generation whose own changes were saved */
+	char restore_path[512];	/* `restore-saved`, running off the loop */
+	struct control_req *restore_req;
+	uint64_t restore_bytes;
+	uint64_t restore_cookie;
+	int restore_fd;
 	bool gen_moved;		/* wrote alone since the link went: a new generation */
 	bool peer_outdated;	/* `blkrep outdate-peer`: a frozen primary may go on */
 	uint64_t export_bytes;	/* what the NBD export offers while primary */
@@ -1647,6 +1657,8 @@ static const char *node_peer_disk(const struct node *n)
 
 static const char *node_connection(const struct node *n)
 {
+	if (n->split_brain && n->peer && !peer_connected(n->peer))
+		return "splitbrain";
 	return n->peer ? peer_state(n->peer) : "standalone";
 }
 
@@ -1942,6 +1954,117 @@ static void node_cmd_invalidate(struct node *n, struct control_req *req)
 				   "a full resync follows when the peer connects");
 }
 
+/* `resolve --discard-local [--save-to FILE]`: after a split brain, this
+ * node's changes go.  They are saved first; at the next connect this node
+ * is the resync target. */
+static void node_cmd_resolve(struct node *n, struct control_req *req, int argc,
+			     char *const *argv)
+{
+	char path[512] = "", err[512];
+	uint64_t bytes;
+
+	if (argc < 2 || strcmp(argv[1], "--discard-local") != 0 ||
+	    (argc != 2 && (argc != 4 || strcmp(argv[2], "--save-to") != 0))) {
+		control_reply(req, false, "usage: blkrep resolve --discard-local [--save-to FILE]");
+		return;
+	}
+	if (n->primary || n->peer_up) {
+		control_reply(req, false, "%s", n->primary ? "make this node secondary first" :
+				  "the pair is connected: there is no split brain to resolve");
+		return;
+	}
+	if (argc == 4)
+		snprintf(path, sizeof(path), "%s", argv[3]);
+	if (savefile_write(path, sizeof(path), n->sb.resource, n->sb.node, n->data_fd, n->bm,
+			   n->sb.extent_bytes, n->sb.data_bytes, &bytes, err, sizeof(err)) < 0) {
+		control_reply(req, false, "nothing discarded: %s", err);
+		return;
+	}
+	n->saved_for = n->sb.gen.current;
+	n->discard_local = true;
+	peer_enable(n->peer, true);
+	log_warn("resolve: this node's changes (%" PRIu64 " bytes, saved to %s) are discarded at "
+		 "the next connect", bytes, path);
+	control_reply(req, true, "saved %" PRIu64 " bytes of this node's changes to %s; they are "
+		      "replaced by %s's data when the pair connects", bytes, path, n->other->name);
+}
+
+/* `restore-saved FILE` on a primary: the saved writes go through the NBD
+ * server like a client's (so they are replicated), from a thread, as they
+ * are served by this loop. */
+static int restore_write(void *arg, uint64_t off, uint32_t len, const uint8_t *data, char *err,
+			 size_t errlen)
+{
+	struct node *n = arg;
+	int rc = nbd_client_call(n->restore_fd, &n->restore_cookie, NBD_CMD_WRITE, 0, off, len, data,
+				 NULL);
+
+	if (rc < 0)
+		snprintf(err, errlen, "writing %u bytes at %" PRIu64 ": %s", len, off, strerror(-rc));
+	return rc < 0 ? -1 : 0;
+}
+
+static int restore_work(void *arg)
+{
+	struct node *n = arg;
+	int rc = savefile_read(n->restore_path, n->export_bytes, restore_write, n,
+			       &n->restore_bytes, n->ff_err, sizeof(n->ff_err));
+
+	if (rc == 0 && nbd_client_call(n->restore_fd, &n->restore_cookie, NBD_CMD_FLUSH, 0, 0, 0,
+				       NULL, NULL) < 0) {
+		snprintf(n->ff_err, sizeof(n->ff_err), "the final flush failed");
+		rc = -1;
+	}
+	close(n->restore_fd);
+	return rc;
+}
+
+static void restore_done(void *arg, int rc)
+{
+	struct node *n = arg;
+	struct control_req *req = n->restore_req;
+
+	n->restore_req = NULL;
+	if (rc < 0) {
+		control_reply(req, false, "%s (%" PRIu64 " bytes were written back before that)",
+			      n->ff_err, n->restore_bytes);
+		return;
+	}
+	log_info("restored %" PRIu64 " bytes from %s", n->restore_bytes, n->restore_path);
+	control_reply(req, true, "restored %" PRIu64 " bytes from %s", n->restore_bytes,
+		      n->restore_path);
+}
+
+static void node_cmd_restore(struct node *n, struct control_req *req, int argc,
+			     char *const *argv)
+{
+	int sv[2];
+
+	if (argc != 2) {
+		control_reply(req, false, "usage: blkrep restore-saved FILE");
+		return;
+	}
+	if (!n->primary || !n->srv || offload_busy(n->off)) {
+		control_reply(req, false, "%s", !n->primary ? "only a primary writes saved data back" :
+				  "another device operation is running");
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    server_adopt(n->srv, sv[0], attach_tflags()) < 0) {
+		control_reply(req, false, "cannot reach the NBD server: %s", strerror(errno));
+		return;
+	}
+	snprintf(n->restore_path, sizeof(n->restore_path), "%s", argv[1]);
+	n->restore_fd = sv[1];
+	n->restore_bytes = 0;
+	n->restore_req = req;
+	if (offload_run(n->off, restore_work, restore_done, n) < 0) {
+		close(sv[1]);
+		n->restore_req = NULL;
+		control_reply(req, false, "cannot start a thread");
+	}
+}
+
 static void node_cmd_link(struct node *n, struct control_req *req, bool on)
 {
 	peer_enable(n->peer, on);
@@ -2010,6 +2133,10 @@ static void node_handle(void *arg, struct control_req *req)
 		node_cmd_resync(n, req);
 	else if (strcmp(cmd, "invalidate") == 0)
 		node_cmd_invalidate(n, req);
+	else if (strcmp(cmd, "resolve") == 0)
+		node_cmd_resolve(n, req, argc, argv);
+	else if (strcmp(cmd, "restore-saved") == 0)
+		node_cmd_restore(n, req, argc, argv);
 	else if (strcmp(cmd, "connect") == 0 || strcmp(cmd, "disconnect") == 0)
 		node_cmd_link(n, req, cmd[0] == 'c');
 	else if (strcmp(cmd, "down") == 0)
@@ -2034,7 +2161,9 @@ static void node_hello(void *arg, struct msg_hello *h)
 	h->extent_bytes = n->sb.extent_bytes;
 	h->flags = (n->crashed ? MSG_HELLO_F_CRASHED_PRIMARY : 0) |
 		   (n->sb.flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0) |
-		   (n->sb.mode == META_MODE_ASYNC ? MSG_HELLO_F_ASYNC : 0);
+		   (n->sb.mode == META_MODE_ASYNC ? MSG_HELLO_F_ASYNC : 0) |
+		   (bitmap_count(n->bm) ? 0 : MSG_HELLO_F_NO_CHANGES) |
+		   (n->discard_local ? MSG_HELLO_F_DISCARD : 0);
 	h->gen_current = n->sb.gen.current;
 	h->gen_bitmap = n->sb.gen.bitmap;
 	memcpy(h->gen_history, n->sb.gen.history, sizeof(h->gen_history));
@@ -2061,6 +2190,54 @@ static void node_gen_sides(const struct node *n, const struct msg_hello *h,
 	memcpy(peer->ids.history, h->gen_history, sizeof(peer->ids.history));
 }
 
+/* Split brain resolved by the operator (resolve --discard-local on one
+ * side) or by after-split-brain = discard-zero-changes: the verdict that
+ * makes the discarded side the target, or GEN_SPLIT_BRAIN. */
+static enum gen_verdict node_resolve_split(const struct node *n, const struct msg_hello *h)
+{
+	bool peer_discards = h->flags & MSG_HELLO_F_DISCARD;
+	bool mine_none = bitmap_count(n->bm) == 0, peer_none = h->flags & MSG_HELLO_F_NO_CHANGES;
+
+	if (n->discard_local != peer_discards)
+		return n->discard_local ? GEN_BITMAP_PEER_SOURCE : GEN_BITMAP_LOCAL_SOURCE;
+	if (n->discard_local || config_after_split_brain(n->cfg) != CONFIG_SB_DISCARD_ZERO_CHANGES)
+		return GEN_SPLIT_BRAIN;
+	if (mine_none != peer_none)
+		return mine_none ? GEN_BITMAP_PEER_SOURCE : GEN_BITMAP_LOCAL_SOURCE;
+	if (!mine_none)
+		return GEN_SPLIT_BRAIN;
+	/* Neither changed anything: the primary, else the tiebreak side, wins. */
+	if (n->primary || h->role == MSG_ROLE_PRIMARY)
+		return n->primary ? GEN_BITMAP_LOCAL_SOURCE : GEN_BITMAP_PEER_SOURCE;
+	return strcmp(n->me->name, n->other->name) < 0 ? GEN_BITMAP_LOCAL_SOURCE :
+							 GEN_BITMAP_PEER_SOURCE;
+}
+
+/* A target that has writes of its own the source may lack (a former
+ * primary's, in async mode or alone under continue) saves them before the
+ * resync overwrites them.  Once per generation. */
+static bool node_save_own(struct node *n, char *why, size_t len)
+{
+	char path[512] = "", err[512];
+	uint64_t bytes;
+
+	if (!bitmap_count(n->bm) || n->sb.disk == META_DISK_INCONSISTENT ||
+	    n->saved_for == n->sb.gen.current)
+		return true;
+	if (savefile_write(path, sizeof(path), n->sb.resource, n->sb.node, n->data_fd, n->bm,
+			   n->sb.extent_bytes, n->sb.data_bytes, &bytes, err, sizeof(err)) < 0) {
+		snprintf(why, len, "cannot save this node's own changes before the resync "
+			 "overwrites them: %s", err);
+		log_err("%s", why);
+		return false;
+	}
+	n->saved_for = n->sb.gen.current;
+	log_warn("saved %" PRIu64 " bytes of this node's own writes, which %s may lack, to %s "
+		 "(blkrep restore-saved FILE on a primary writes them back)", bytes,
+		 n->other->name, path);
+	return true;
+}
+
 /* Why the data of the two sides rules out this connection, or NULL; sets
  * n->verdict. */
 static bool node_accept_data(struct node *n, const struct msg_hello *h, char *why, size_t len)
@@ -2069,8 +2246,15 @@ static bool node_accept_data(struct node *n, const struct msg_hello *h, char *wh
 
 	node_gen_sides(n, h, &me, &peer);
 	n->verdict = gen_compare(&me, &peer);
+	if (n->verdict == GEN_SPLIT_BRAIN)
+		n->verdict = node_resolve_split(n, h);
 	switch (n->verdict) {
 	case GEN_SPLIT_BRAIN:
+		n->split_brain = true;
+		gen_verdict_explain(n->verdict, &me, &peer, why, len);
+		snprintf(why + strlen(why), len - strlen(why), "; nothing was overwritten: run "
+			 "blkrep resolve --discard-local on the node whose changes go");
+		return false;
 	case GEN_UNRELATED:
 		gen_verdict_explain(n->verdict, &me, &peer, why, len);
 		return false;
@@ -2078,7 +2262,7 @@ static bool node_accept_data(struct node *n, const struct msg_hello *h, char *wh
 	case GEN_BITMAP_PEER_SOURCE:
 	case GEN_FULL_PEER_SOURCE:
 		if (!n->primary)
-			return true;
+			return node_save_own(n, why, len);
 		snprintf(why, len, "this primary's data is older than the peer's (%s): make "
 			 "it secondary so that it can receive the resync",
 			 gen_verdict_name(n->verdict));
@@ -2179,6 +2363,8 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 	struct node *n = arg;
 
 	n->peer_up = true;
+	n->split_brain = false;
+	n->discard_local = false;
 	n->link++;
 	n->peer_hello = *h;
 	n->gen_moved = false;

@@ -104,7 +104,9 @@ enum msg_disk {
 #define MSG_HELLO_F_ZEROED		(1U << 1)	/* created --zeroed */
 #define MSG_HELLO_F_NO_SECRET		(1U << 2)	/* allow-unauthenticated, no secret */
 #define MSG_HELLO_F_ASYNC		(1U << 3)	/* replicates in async mode */
-#define MSG_HELLO_F_ALL			0x0fU
+#define MSG_HELLO_F_NO_CHANGES		(1U << 4)	/* its out-of-sync bitmap is empty */
+#define MSG_HELLO_F_DISCARD		(1U << 5)	/* resolve --discard-local: its changes go */
+#define MSG_HELLO_F_ALL			0x3fU
 
 /* HELLO and STATE payload.  Names are NUL-terminated printable ASCII,
  * zero-padded on the wire; gen_* mirror struct gen_ids (daemon/gen.h). */

@@ -1,0 +1,47 @@
+/* Save files: data blkrep is about to overwrite (a failback resync over a
+ * former primary's own writes, or `resolve --discard-local`), kept so that
+ * nothing is thrown away silently.  `blkrep restore-saved FILE` writes it
+ * back through a primary.
+ *
+ * Format (integers little-endian):
+ *	header, 128 bytes:
+ *	  0  magic "BLKRSAVE"	  8  version u32 (1)	 12  records u32
+ *	 16  created u64 (unix seconds)		 24  data bytes u64
+ *	 32  resource [48], NUL-padded		 80  node [48], NUL-padded
+ *	records, each:
+ *	  offset u64, length u32, XXH64 of the data u64, then length bytes
+ * Daemon-level: -1 with a one-line reason in err. */
+#ifndef BLKREP_SAVEFILE_H
+#define BLKREP_SAVEFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SAVEFILE_HDR	128
+#define SAVEFILE_REC	20
+#define SAVEFILE_MAX_REC (4U << 20)	/* bytes of data per record */
+
+struct bitmap;
+
+/* Where save files go by default: $BLKREP_SAVE_DIR, else /var/lib/blkrep. */
+const char *savefile_dir(void);
+
+/* Writes the extents set in bm, below limit bytes, read from data_fd, into
+ * path (or, if path is empty, a new file RESOURCE-NODE-DATE.saved in
+ * savefile_dir(), whose name is written back into path), then fsyncs it.
+ * *bytes gets the data saved. */
+int savefile_write(char *path, size_t pathlen, const char *resource, const char *node,
+		   int data_fd, const struct bitmap *bm, uint32_t extent_bytes, uint64_t limit,
+		   uint64_t *bytes, char *err, size_t errlen);
+
+/* Reads path and calls each(arg, offset, length, data) for every record,
+ * in order, after checking its checksum; stops at the first failure (of
+ * the file or of each(), which returns -1 with its reason in err).
+ * *bytes gets the data read.  Records with an offset + length past limit
+ * are refused. */
+int savefile_read(const char *path, uint64_t limit,
+		  int (*each)(void *arg, uint64_t off, uint32_t len, const uint8_t *data,
+			      char *err, size_t errlen),
+		  void *arg, uint64_t *bytes, char *err, size_t errlen);
+
+#endif
