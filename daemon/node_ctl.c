@@ -1,0 +1,531 @@
+/* The node's control commands and status (see node_int.h). */
+#include "daemon/node_int.h"
+
+/* --- status --- */
+
+const char *node_mode_name(const struct node *n)
+{
+	return n->sb.mode == META_MODE_ASYNC ? "async" : "sync";
+}
+
+const char *node_role_name(bool primary)
+{
+	return primary ? "primary" : "secondary";
+}
+
+const char *node_peer_disk(const struct node *n)
+{
+	static const char *const names[] = { "inconsistent", "outdated", "consistent", "uptodate" };
+
+	if (!n->peer_up)
+		return "unknown";
+	return n->peer_hello.disk < 4 ? names[n->peer_hello.disk] : "unknown";
+}
+
+static const char *node_connection(const struct node *n)
+{
+	if (n->split_brain && n->peer && !peer_connected(n->peer))
+		return "splitbrain";
+	return n->peer ? peer_state(n->peer) : "standalone";
+}
+
+static uint64_t node_out_of_sync(const struct node *n)
+{
+	uint64_t bytes = bitmap_count(n->bm) * n->sb.extent_bytes;
+
+	return bytes < n->sb.data_bytes ? bytes : n->sb.data_bytes;
+}
+
+/* JSON strings here are names and fixed words; the peer's last error is
+ * free text and is escaped. */
+static void json_escape(char *out, size_t len, const char *s)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 7 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\%c", ch);
+		else if (ch < 0x20)
+			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+}
+
+/* The resync running, from either side: bytes done, in all, per second.
+ * False when none runs. */
+static bool node_resync_progress(const struct node *n, uint64_t *done, uint64_t *total,
+				 uint64_t *bps)
+{
+	uint64_t ns;
+
+	if (n->rs_role == RS_SOURCE && resync_running(n->rs)) {
+		resync_progress(n->rs, done, total, bps);
+		return true;
+	}
+	if (n->rs_role != RS_TARGET || !n->peer_bm_done)
+		return false;
+	ns = node_now_ns() - n->rs_recv_start_ns;
+	*done = n->rs_recv_bytes;
+	*total = n->rs_recv_total > *done ? n->rs_recv_total : *done;
+	*bps = ns ? (uint64_t)((double)*done * 1e9 / (double)ns) : 0;
+	return true;
+}
+
+static void node_resync_json(const struct node *n, char *buf, size_t len)
+{
+	uint64_t done, total, bps;
+
+	if (!node_resync_progress(n, &done, &total, &bps))
+		snprintf(buf, len, "null");
+	else
+		snprintf(buf, len,
+			 "{\"done_bytes\": %" PRIu64 ", \"total_bytes\": %" PRIu64
+			 ", \"bytes_per_second\": %" PRIu64 "}",
+			 done, total, bps);
+}
+
+static void node_status_json(struct node *n, struct control_req *req)
+{
+	char err[512], rs[160], vf[160], dev[32] = "null";
+	uint64_t done, total, bps;
+
+	if (n->ff)
+		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", n->loop_index);
+	else if (n->sb.nbd_index >= 0)
+		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)n->sb.nbd_index);
+	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
+	node_resync_json(n, rs, sizeof(rs));
+	resync_progress(n->vf, &done, &total, &bps);
+	if (n->vf_ran)
+		snprintf(vf, sizeof(vf),
+			 "{\"running\": %s, \"done_bytes\": %" PRIu64 ", \"total_bytes\": %" PRIu64
+			 ", \"differing_extents\": %" PRIu64 "}",
+			 resync_running(n->vf) ? "true" : "false", done, total, n->vf_differ);
+	else
+		snprintf(vf, sizeof(vf), "null");
+	control_reply(req, true,
+		      "{\"resource\": \"%s\", \"node\": \"%s\", \"role\": \"%s\", "
+		      "\"mode\": \"%s\", \"on_peer_loss\": \"%s\", \"disk\": \"%s\", "
+		      "\"peer\": {\"name\": \"%s\", \"connection\": \"%s\", \"disk\": \"%s\", "
+		      "\"last_error\": \"%s\"}, "
+		      "\"size_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
+		      "\"lag_bytes\": %" PRIu64 ", \"lag_seconds\": %.3f, "
+		      "\"resync\": %s, \"verify\": %s, \"frozen\": %s, \"device\": %s, "
+		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": %" PRIu64 ", "
+		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
+		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_mode_name(n),
+		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n),
+		      n->other->name, node_connection(n), node_peer_disk(n), err, n->sb.data_bytes,
+		      node_out_of_sync(n), n->lag_bytes, node_lag_seconds(n), rs, vf,
+		      node_frozen(n) ? "true" : "false", dev, n->writes, n->replicated_bytes,
+		      n->resynced_bytes, n->sb.gen.current);
+}
+
+/* "  resync [#####.....] 52% 12.0 MiB/s, 3 s left\n", or "" when none
+ * runs; a frozen primary says so. */
+static void node_resync_text(const struct node *n, char *buf, size_t len)
+{
+	uint64_t done, total, bps;
+	char bar[21];
+	unsigned pct;
+	int o = 0;
+
+	buf[0] = '\0';
+	if (node_frozen(n))
+		o = snprintf(buf, len, "  writes frozen: waiting for %s or `blkrep outdate-peer`\n",
+			     n->other->name);
+	if (!node_resync_progress(n, &done, &total, &bps))
+		return;
+	pct = total ? (unsigned)(done * 100 / total) : 100;
+	for (unsigned i = 0; i < 20; i++)
+		bar[i] = i < pct / 5 ? '#' : '.';
+	bar[20] = '\0';
+	snprintf(buf + o, len - (size_t)o,
+		 "  resync %s [%s] %u%% of %" PRIu64 " bytes, %.1f MiB/s, ETA %" PRIu64 " s\n",
+		 n->rs_role == RS_SOURCE ? "to peer" : "from peer", bar, pct, total,
+		 (double)bps / (1 << 20), bps ? (total - done) / bps : 0);
+}
+
+static void node_status_text(struct node *n, struct control_req *req)
+{
+	const char *err = n->peer ? peer_last_error(n->peer) : "";
+	char rs[256];
+
+	node_resync_text(n, rs, sizeof(rs));
+
+	control_reply(req, true,
+		      "%s/%s: %s, disk %s, %s mode, on peer loss: %s\n"
+		      "  peer %s: %s, disk %s%s%s\n"
+		      "  data area %" PRIu64 " bytes, %" PRIu64 " bytes out of sync, lag %" PRIu64
+		      " bytes (%.1f s)\n"
+		      "%s  generation %016" PRIx64 ", %" PRIu64 " writes, %" PRIu64
+		      " bytes resynced since start\n",
+		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_disk_name(n),
+		      node_mode_name(n), config_peer_loss_name(config_on_peer_loss(n->cfg)),
+		      n->other->name, node_connection(n), node_peer_disk(n),
+		      *err ? "\n  last error: " : "", err, n->sb.data_bytes, node_out_of_sync(n),
+		      n->lag_bytes, node_lag_seconds(n), rs, n->sb.gen.current, n->writes,
+		      n->resynced_bytes);
+}
+
+/* --- control commands --- */
+
+static bool has_flag(int argc, char *const *argv, const char *flag)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0)
+			return true;
+	return false;
+}
+
+static void node_cmd_primary(struct node *n, struct control_req *req, bool force, bool discard)
+{
+	char why[512];
+
+	if (n->primary) {
+		control_reply(req, true, "%s/%s is already primary\n", n->sb.resource, n->sb.node);
+		return;
+	}
+	if (node_promote(n, force, discard, why, sizeof(why)) < 0) {
+		control_reply(req, false, "%s", why);
+		return;
+	}
+	control_reply(req, true, "%s/%s is now primary%s%s\n", n->sb.resource, n->sb.node,
+		      n->me->nbd ? "; NBD export on " : "", n->me->nbd ? n->me->nbd : "");
+}
+
+static void node_cmd_secondary(struct node *n, struct control_req *req)
+{
+	if (n->sb.nbd_index >= 0 || n->ff) {
+		control_reply(req, false,
+			      "a device is attached: unmount it and run blkrep "
+			      "detach first");
+		return;
+	}
+	if (n->primary)
+		node_demote(n);
+	control_reply(req, true, "%s/%s is secondary\n", n->sb.resource, n->sb.node);
+}
+
+/* The operator says the peer is down or fenced: a frozen primary goes on
+ * alone (its writes are then recorded for the peer's resync). */
+static void node_cmd_outdate_peer(struct node *n, struct control_req *req)
+{
+	if (n->peer_up) {
+		control_reply(req, false, "%s is connected: it is not outdated", n->other->name);
+		return;
+	}
+	n->peer_outdated = true;
+	n->sb.peer_disk = META_DISK_OUTDATED;
+	(void)node_save_sb(n);
+	node_release_held(n);
+	node_repl_wake(n);
+	log_warn("operator: %s is outdated; writing without it", n->other->name);
+	control_reply(req, true, "%s marked outdated%s\n", n->other->name,
+		      n->primary ? "; writes go on without it" : "");
+}
+
+/* `mode sync|async`: from the next write on; kept in the superblock.  The
+ * CLI then waits (progress mode) until no async write waits for the peer. */
+static void node_cmd_mode(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	enum meta_mode m;
+
+	if (argc != 2 || (strcmp(argv[1], "sync") && strcmp(argv[1], "async"))) {
+		control_reply(req, false, "usage: blkrep mode sync|async");
+		return;
+	}
+	m = argv[1][0] == 'a' ? META_MODE_ASYNC : META_MODE_SYNC;
+	if (m != n->sb.mode) {
+		n->sb.mode = m;
+		(void)node_save_sb(n);
+		log_info("%s mode from now on", node_mode_name(n));
+		n->mode_drain = n->lag_bytes;
+		(void)peer_send_state(n->peer); /* the secondary follows */
+	}
+	control_reply(req, true, "%s/%s: %s mode%s", n->sb.resource, n->sb.node, node_mode_name(n),
+		      m == META_MODE_SYNC && n->lag_bytes ? "; waiting for the async lag to drain"
+							  : "");
+}
+
+/* "progress mode|verify": "running DONE TOTAL" while the work of the
+ * command goes on, then "done" and a result line. */
+static void node_cmd_progress(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	uint64_t done, total, bps;
+
+	if (argc == 2 && strcmp(argv[1], "mode") == 0) {
+		if (n->sb.mode == META_MODE_SYNC && n->lag_bytes)
+			control_reply(req, true, "running %" PRIu64 " %" PRIu64,
+				      n->mode_drain > n->lag_bytes ? n->mode_drain - n->lag_bytes
+								   : 0,
+				      n->mode_drain);
+		else
+			control_reply(req, true, "done%s",
+				      n->sb.mode == META_MODE_SYNC
+					      ? " every write is synchronous now"
+					      : "");
+	} else if (argc == 2 && strcmp(argv[1], "verify") == 0) {
+		resync_progress(n->vf, &done, &total, &bps);
+		if (resync_running(n->vf))
+			control_reply(req, true, "running %" PRIu64 " %" PRIu64, done, total);
+		else if (n->vf_ran)
+			control_reply(req, true,
+				      "done %" PRIu64 " bytes compared, %" PRIu64
+				      " extents differ (%" PRIu64 " bytes now out of sync)%s",
+				      done, n->vf_differ, node_out_of_sync(n),
+				      n->vf_differ ? ": run blkrep resync to copy them" : "");
+		else
+			control_reply(req, false, "no verify has run");
+	} else {
+		control_reply(req, false, "usage: progress mode|verify");
+	}
+}
+
+/* `resync`: copy the out-of-sync extents now (after verify found some). */
+static void node_cmd_resync(struct node *n, struct control_req *req)
+{
+	if (!n->peer_up) {
+		control_reply(req, false, "the peer is not connected");
+		return;
+	}
+	if (n->rs_role != RS_NONE || n->exchanging) {
+		control_reply(req, true, "a resync is already running");
+		return;
+	}
+	node_resync_now(n);
+	control_reply(req, true, "resync of %" PRIu64 " bytes (and whatever %s marked) started",
+		      node_out_of_sync(n), n->other->name);
+}
+
+/* `invalidate` on a secondary: its data is thrown away and copied again
+ * from the peer, all of it. */
+static void node_cmd_invalidate(struct node *n, struct control_req *req)
+{
+	if (n->primary) {
+		control_reply(req, false,
+			      "a primary cannot discard its data: make it "
+			      "secondary first");
+		return;
+	}
+	if (n->rs_role != RS_NONE) {
+		control_reply(req, false, "a resync is running: invalidate after it");
+		return;
+	}
+	bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
+	n->sb.disk = META_DISK_INCONSISTENT;
+	(void)node_save_sb(n);
+	(void)peer_send_state(n->peer);
+	node_resync_now(n);
+	log_warn("invalidated: all data will be copied again from %s", n->other->name);
+	control_reply(req, true, "%s/%s invalidated: %s", n->sb.resource, n->sb.node,
+		      n->peer_up ? "a full resync from the peer started"
+				 : "a full resync follows when the peer connects");
+}
+
+/* `resolve --discard-local [--save-to FILE]`: after a split brain, this
+ * node's changes go.  They are saved first; at the next connect this node
+ * is the resync target. */
+static void node_cmd_resolve(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	char path[512] = "", err[512];
+	uint64_t bytes;
+
+	if (argc < 2 || strcmp(argv[1], "--discard-local") != 0 ||
+	    (argc != 2 && (argc != 4 || strcmp(argv[2], "--save-to") != 0))) {
+		control_reply(req, false, "usage: blkrep resolve --discard-local [--save-to FILE]");
+		return;
+	}
+	if (n->primary || n->peer_up) {
+		control_reply(
+			req, false, "%s",
+			n->primary ? "make this node secondary first"
+				   : "the pair is connected: there is no split brain to resolve");
+		return;
+	}
+	if (argc == 4)
+		snprintf(path, sizeof(path), "%s", argv[3]);
+	if (savefile_write(path, sizeof(path), n->sb.resource, n->sb.node, n->data_fd, n->bm,
+			   n->sb.extent_bytes, n->sb.data_bytes, &bytes, err, sizeof(err)) < 0) {
+		control_reply(req, false, "nothing discarded: %s", err);
+		return;
+	}
+	n->saved_for = n->sb.gen.current;
+	n->discard_local = true;
+	peer_enable(n->peer, true);
+	log_warn("resolve: this node's changes (%" PRIu64 " bytes, saved to %s) are discarded at "
+		 "the next connect",
+		 bytes, path);
+	control_reply(req, true,
+		      "saved %" PRIu64 " bytes of this node's changes to %s; they are "
+		      "replaced by %s's data when the pair connects",
+		      bytes, path, n->other->name);
+}
+
+/* `restore-saved FILE` on a primary: the saved writes go through the NBD
+ * server like a client's (so they are replicated), from a thread, as they
+ * are served by this loop. */
+static int restore_write(void *arg, uint64_t off, uint32_t len, const uint8_t *data, char *err,
+			 size_t errlen)
+{
+	struct node *n = arg;
+	int rc = nbd_client_call(n->restore_fd, &n->restore_cookie, NBD_CMD_WRITE, 0, off, len,
+				 data, NULL);
+
+	if (rc < 0)
+		snprintf(err, errlen, "writing %u bytes at %" PRIu64 ": %s", len, off,
+			 strerror(-rc));
+	return rc < 0 ? -1 : 0;
+}
+
+static int restore_work(void *arg)
+{
+	struct node *n = arg;
+	int rc = savefile_read(n->restore_path, n->export_bytes, restore_write, n,
+			       &n->restore_bytes, n->ff_err, sizeof(n->ff_err));
+
+	if (rc == 0 && nbd_client_call(n->restore_fd, &n->restore_cookie, NBD_CMD_FLUSH, 0, 0, 0,
+				       NULL, NULL) < 0) {
+		snprintf(n->ff_err, sizeof(n->ff_err), "the final flush failed");
+		rc = -1;
+	}
+	close(n->restore_fd);
+	return rc;
+}
+
+static void restore_done(void *arg, int rc)
+{
+	struct node *n = arg;
+	struct control_req *req = n->restore_req;
+
+	n->restore_req = NULL;
+	if (rc < 0) {
+		control_reply(req, false, "%s (%" PRIu64 " bytes were written back before that)",
+			      n->ff_err, n->restore_bytes);
+		return;
+	}
+	log_info("restored %" PRIu64 " bytes from %s", n->restore_bytes, n->restore_path);
+	control_reply(req, true, "restored %" PRIu64 " bytes from %s", n->restore_bytes,
+		      n->restore_path);
+}
+
+static void node_cmd_restore(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	int sv[2];
+
+	if (argc != 2) {
+		control_reply(req, false, "usage: blkrep restore-saved FILE");
+		return;
+	}
+	if (!n->primary || !n->srv || offload_busy(n->off)) {
+		control_reply(req, false, "%s",
+			      !n->primary ? "only a primary writes saved data back"
+					  : "another device operation is running");
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    server_adopt(n->srv, sv[0], attach_tflags()) < 0) {
+		control_reply(req, false, "cannot reach the NBD server: %s", strerror(errno));
+		return;
+	}
+	snprintf(n->restore_path, sizeof(n->restore_path), "%s", argv[1]);
+	n->restore_fd = sv[1];
+	n->restore_bytes = 0;
+	n->restore_req = req;
+	if (offload_run(n->off, restore_work, restore_done, n) < 0) {
+		close(sv[1]);
+		n->restore_req = NULL;
+		control_reply(req, false, "cannot start a thread");
+	}
+}
+
+static void node_cmd_link(struct node *n, struct control_req *req, bool on)
+{
+	peer_enable(n->peer, on);
+	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
+}
+
+/* `down`: refused while a device is attached, unless --detach (detach
+ * first) or --keep-attached (the kernel keeps the device and its I/O
+ * waiting for the next `blkrep up`: a planned restart). */
+static void node_cmd_down(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	bool detach = has_flag(argc, argv, "--detach"),
+	     keep = has_flag(argc, argv, "--keep-attached");
+	char err[512];
+
+	if (n->ff && keep) {
+		control_reply(req, false,
+			      "/dev/loop%d (attach --loop) cannot outlive the daemon: "
+			      "unmount it and use down --detach",
+			      n->loop_index);
+		return;
+	}
+	if ((n->sb.nbd_index >= 0 || n->ff) && !detach && !keep) {
+		control_reply(req, false, "%s%d is attached: unmount it and use down --detach%s",
+			      n->ff ? "/dev/loop" : "/dev/nbd",
+			      n->ff ? n->loop_index : (int)n->sb.nbd_index,
+			      n->ff ? "" : ", or down --keep-attached for a restart");
+		return;
+	}
+	if (detach && n->ff)
+		return node_detach_loop(n, req, true);
+	if (detach && !node_detach(n, err, sizeof(err))) {
+		control_reply(req, false, "%s", err);
+		return;
+	}
+	control_reply(req, true, "stopping\n");
+	node_begin_stop(n);
+}
+
+void node_handle(void *arg, struct control_req *req)
+{
+	struct node *n = arg;
+	int argc;
+	char *const *argv = control_req_words(req, &argc);
+	const char *cmd = argc ? argv[0] : "";
+
+	if (strcmp(cmd, "status") == 0 && has_flag(argc, argv, "--json"))
+		node_status_json(n, req);
+	else if (strcmp(cmd, "status") == 0)
+		node_status_text(n, req);
+	else if (strcmp(cmd, "ping") == 0)
+		control_reply(req, true, "pong\n");
+	else if (n->stopping)
+		control_reply(req, false, "the daemon is stopping");
+	else if (strcmp(cmd, "primary") == 0)
+		node_cmd_primary(n, req, has_flag(argc, argv, "--force"),
+				 has_flag(argc, argv, "--discard-unknown"));
+	else if (strcmp(cmd, "secondary") == 0)
+		node_cmd_secondary(n, req);
+	else if (strcmp(cmd, "progress") == 0)
+		node_cmd_progress(n, req, argc, argv);
+	else if (strcmp(cmd, "outdate-peer") == 0)
+		node_cmd_outdate_peer(n, req);
+	else if (strcmp(cmd, "mode") == 0)
+		node_cmd_mode(n, req, argc, argv);
+	else if (strcmp(cmd, "verify") == 0)
+		node_cmd_verify(n, req);
+	else if (strcmp(cmd, "resync") == 0)
+		node_cmd_resync(n, req);
+	else if (strcmp(cmd, "invalidate") == 0)
+		node_cmd_invalidate(n, req);
+	else if (strcmp(cmd, "resolve") == 0)
+		node_cmd_resolve(n, req, argc, argv);
+	else if (strcmp(cmd, "restore-saved") == 0)
+		node_cmd_restore(n, req, argc, argv);
+	else if (strcmp(cmd, "connect") == 0 || strcmp(cmd, "disconnect") == 0)
+		node_cmd_link(n, req, cmd[0] == 'c');
+	else if (strcmp(cmd, "down") == 0)
+		node_cmd_down(n, req, argc, argv);
+	else if (strcmp(cmd, "attach") == 0)
+		node_cmd_attach(n, req, argc, argv);
+	else if (strcmp(cmd, "detach") == 0)
+		node_cmd_detach(n, req);
+	else
+		control_reply(req, false, "unknown request '%s'", cmd);
+}

@@ -1,0 +1,256 @@
+/* The node daemon's parts, shared by daemon/node*.c only: the struct
+ * every part works on, and the functions one part calls in another.
+ * Nothing outside daemon/node*.c includes this; node.h is the interface. */
+#ifndef BLKREP_NODE_INT_H
+#define BLKREP_NODE_INT_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <liburing.h>
+#include <xxhash.h>
+#include "daemon/alog.h"
+#include "daemon/node.h"
+#include "daemon/attach.h"
+#include "daemon/apply.h"
+#include "daemon/config.h"
+#include "daemon/fusefile.h"
+#include "daemon/control.h"
+#include "daemon/gen.h"
+#include "daemon/ioop.h"
+#include "daemon/loop.h"
+#include "daemon/mdio.h"
+#include "daemon/offload.h"
+#include "daemon/meta.h"
+#include "daemon/peer.h"
+#include "daemon/resync.h"
+#include "daemon/savefile.h"
+#include "daemon/server.h"
+#include "nbd/client.h"
+#include "nbd/kernel.h"
+#include "nbd/wire.h"
+#include "proto/msg.h"
+#include "utils/bitmap.h"
+#include "utils/fifo.h"
+#include "utils/log.h"
+
+#define NODE_POOL      (64U << 20)
+#define REPL_MAX       4096	   /* messages awaiting the peer's answer */
+#define TICK_S	       1	   /* idle flushes, so that bits and the log drain */
+#define RS_FLUSH_BYTES (32U << 20) /* resync data between peer flushes */
+
+/* What a message awaiting its answer was. */
+enum out_kind {
+	OUT_NONE,
+	OUT_APP,    /* a client's request whose reply waits for the answer (sync) */
+	OUT_ASYNC,  /* a client's write already answered (async): its copy */
+	OUT_FLUSH,  /* the node's own FLUSH, or an async barrier */
+	OUT_RESYNC, /* a resync chunk */
+	OUT_VERIFY, /* a verify chunk: the answer is the peer's checksums */
+};
+
+struct outstanding {
+	struct repl_req *rr; /* OUT_APP: a client's; OUT_RESYNC: the resync's */
+	void *copy;	     /* OUT_ASYNC: the payload's copy in the lag FIFO */
+	uint64_t seq;
+	uint64_t epoch;	 /* a FLUSH: the epoch it closes */
+	uint64_t offset; /* the range it writes (none for a FLUSH) */
+	uint32_t length;
+	uint32_t copied; /* bytes of copy, counted in lag_bytes */
+	uint64_t sent_ns;
+	enum out_kind kind;
+};
+
+#define FLUSHES_MAX 8 /* the secondary's fdatasyncs in flight */
+
+/* A FLUSH from the peer, applied through the ring: later writes go on
+ * meanwhile, and its FLUSH_ACK follows the fdatasync. */
+struct flush_op {
+	struct ioop op;
+	struct node *n;
+	uint64_t seq;
+	uint64_t link; /* the connection it came on */
+	bool busy;
+};
+
+/* This node's part in the resync after a connect. */
+enum rs_role { RS_NONE, RS_SOURCE, RS_TARGET };
+
+struct node {
+	struct loop *loop;
+	struct config *cfg;
+	const struct config_node *me;
+	const struct config_node *other;
+	uint8_t secret[CONFIG_SECRET_MAX];
+	size_t secret_len;
+	struct mdio *md;
+	struct meta_sb sb;
+	struct bitmap *bm;
+	struct alog *alog;
+	struct resync *rs;
+	struct resync *vf;	  /* `blkrep verify`: the same walk over every extent */
+	struct fusefile *ff;	  /* `attach --loop` */
+	int loop_index;		  /* its /dev/loopN */
+	struct offload *off;	  /* binds and unbinds it off the loop */
+	struct nbdk_monitor *mon; /* LINK_DEAD events for /dev/nbdN */
+	struct ioop mon_op;
+	struct control_req *ff_req; /* the request waiting for that */
+	bool ff_down;		    /* ... which is `down --detach` */
+	char ff_err[512];
+	struct bitmap *vf_todo;
+	uint64_t vf_differ;  /* extents found different */
+	bool vf_ran;	     /* a verify ran since start (its result is shown) */
+	uint8_t *vf_buf;     /* the peer's verify requests are read here */
+	bool exchanging;     /* bitmaps are being exchanged */
+	uint64_t mode_drain; /* lag to drain when `mode sync` was asked */
+	bool primary;
+	bool crashed;		/* came up after a crash as primary, not yet resynced */
+	bool resumed;		/* primary because it went down as one, not by command */
+	bool split_brain;	/* the last connect found that both wrote as primary */
+	bool discard_local;	/* `resolve --discard-local`: become the target */
+	uint64_t saved_for;	/* the generation whose own changes were saved */
+	char restore_path[512]; /* `restore-saved`, running off the loop */
+	struct control_req *restore_req;
+	uint64_t restore_bytes;
+	uint64_t restore_cookie;
+	int restore_fd;
+	bool gen_moved;	       /* wrote alone since the link went: a new generation */
+	bool peer_outdated;    /* `blkrep outdate-peer`: a frozen primary may go on */
+	uint64_t export_bytes; /* what the NBD export offers while primary */
+	struct server *srv;
+	struct server *retiring; /* stopped, freed once done */
+	struct peer *peer;
+	struct control *ctl;
+	bool peer_up;
+	struct msg_hello peer_hello;
+	struct ioop sig_op;
+	int sigfd;
+	struct signalfd_siginfo si;
+	struct ioop tick_op;
+	struct __kernel_timespec tick_ts;
+	bool stopping;
+	int ready_fd;
+	uint64_t writes;
+	uint64_t replicated_bytes;
+	uint64_t resynced_bytes;
+	/* Rule 2: a write the peer acknowledged is in its page cache, not on
+	 * its disk, until a FLUSH sent after it is acknowledged.  Ranges sent
+	 * since the last such FLUSH are in unflushed; covering holds those the
+	 * FLUSH covering_seq covers.  If the link drops first, both go into
+	 * the persistent bitmap.  clear_pending and clear_covering are the
+	 * same for resync chunks: their bits leave the bitmap once covered. */
+	struct bitmap *unflushed;
+	struct bitmap *covering;
+	struct bitmap *clear_pending;
+	struct bitmap *clear_covering;
+	uint64_t covering_seq; /* the FLUSH that covers them; 0 for none */
+	uint64_t epoch;	       /* writes sent now are in this epoch */
+	int data_fd;	       /* the data area, for the peer's writes and resync */
+	struct flush_op flushes[FLUSHES_MAX];
+	uint64_t link;			  /* counts connections, for answers that outlive one */
+	struct outstanding out[REPL_MAX]; /* by seq % REPL_MAX */
+	unsigned noutstanding;
+	/* Under freeze, client requests the peer never answered: their replies
+	 * wait for the peer's return or `blkrep outdate-peer`. */
+	struct repl_req *held[REPL_MAX];
+	unsigned nheld;
+	uint64_t next_seq;
+	/* Async mode: payload copies of answered writes wait in lag until the
+	 * peer acknowledges them, lag_bytes of them, at most max_lag. */
+	struct fifo *lag;
+	uint64_t lag_bytes;
+	uint64_t max_lag;
+	/* After a connect: the verdict, the bitmap exchange, the resync. */
+	enum gen_verdict verdict;
+	enum rs_role rs_role;
+	uint64_t bm_sent_page; /* next page of our bitmap to send */
+	bool bm_sent;	       /* our last chunk is queued */
+	bool peer_bm_done;     /* the peer's last chunk arrived */
+	bool rs_final;	       /* the source's pass is over: flush, then check */
+	uint64_t rs_since_flush;
+	uint64_t rs_recv_bytes; /* the target's progress */
+	uint64_t rs_recv_total;
+	uint64_t rs_recv_start_ns;
+	char ctl_path[256];
+	char pid_path[256];
+	char log_path[256];
+};
+
+/* --- lifecycle, metadata, roles (node.c) --- */
+int node_save_sb(struct node *n);
+void node_mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len);
+void node_bm_apply(struct bitmap *to, const struct bitmap *from, bool set);
+void node_bm_empty(struct bitmap *bm);
+void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len);
+void node_merge_unflushed(struct node *n, struct bitmap *from);
+uint64_t node_random(void);
+uint64_t node_now_ns(void);
+uint64_t node_export_size(const struct node *n);
+const char *node_disk_name(const struct node *n);
+int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen);
+void node_demote(struct node *n);
+void node_begin_stop(struct node *n);
+
+/* --- the replication stream (node_repl.c) --- */
+int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct repl_req *rr,
+	      enum out_kind kind);
+void node_flush_peer(struct node *n);
+bool node_frozen(const struct node *n);
+int node_repl_submit(void *arg, struct repl_req *rr);
+void node_repl_end(void *arg, struct repl_req *rr);
+void node_repl_wake(void *arg);
+double node_lag_seconds(const struct node *n);
+void node_repl_complete(struct node *n, uint64_t seq, int err);
+void node_release_held(struct node *n);
+void node_repl_fail_all(struct node *n);
+void node_released(void *arg, const void *payload);
+void node_arm_tick(struct node *n);
+void node_on_tick(struct ioop *op, int res);
+void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload);
+bool node_primary_freezes(const struct node *n);
+void node_may_lag(struct node *n, const char *why);
+
+/* --- connect, resync, verify, the peer link (node_sync.c) --- */
+void node_become_target(struct node *n);
+void node_send_bitmap(struct node *n);
+bool node_rs_lock(void *arg, struct repl_req *rr);
+void node_rs_unlock(void *arg, struct repl_req *rr);
+int node_rs_send(void *arg, struct repl_req *rr);
+void node_rs_idle(void *arg);
+bool node_rs_app_busy(void *arg);
+void node_resync_check(struct node *n);
+void node_resync_now(struct node *n);
+int node_vf_send(void *arg, struct repl_req *rr);
+void node_vf_idle(void *arg);
+void node_cmd_verify(struct node *n, struct control_req *req);
+void node_pump(void *arg);
+void node_reconsider(struct node *n);
+int node_start_peer(struct node *n);
+
+/* --- block devices (node_dev.c) --- */
+void node_detach_loop(struct node *n, struct control_req *req, bool down);
+void node_cmd_attach(struct node *n, struct control_req *req, int argc, char *const *argv);
+bool node_detach(struct node *n, char *err, size_t len);
+void node_cmd_detach(struct node *n, struct control_req *req);
+void node_reattach(struct node *n);
+
+/* --- status and control commands (node_ctl.c) --- */
+const char *node_mode_name(const struct node *n);
+const char *node_role_name(bool primary);
+const char *node_peer_disk(const struct node *n);
+void node_handle(void *arg, struct control_req *req);
+
+#endif

@@ -1,0 +1,483 @@
+/* The node's replication stream (see node_int.h): sequence numbers,
+ * epochs and the flushes that cover them, sync and async sending on the
+ * primary, applying on the secondary.  Until a write is known to be on the
+ * peer's disk it is in the out-of-sync record (DESIGN.md rule 2). */
+#include "daemon/node_int.h"
+
+/* --- the stream to the peer --- */
+
+/* Queues h (and payload) for the peer with the next sequence number and
+ * remembers what it was until the answer.  0, -ENOBUFS (no room: wait for
+ * node_repl_wake()) or another -errno (the link is going). */
+int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct repl_req *rr,
+	      enum out_kind kind)
+{
+	uint32_t copied = kind == OUT_ASYNC ? h->length : 0;
+	bool writes = h->type != MSG_FLUSH && kind != OUT_VERIFY;
+	struct outstanding *o = &n->out[n->next_seq % REPL_MAX];
+	int rc;
+
+	if (o->kind != OUT_NONE)
+		return -ENOBUFS; /* every place is taken */
+	h->seq = n->next_seq;
+	rc = peer_send_ref(n->peer, h, payload); /* kept until the answer */
+	if (rc < 0)
+		return rc;
+	*o = (struct outstanding){ .rr = rr,
+				   .seq = n->next_seq,
+				   .epoch = n->epoch,
+				   .kind = kind,
+				   .offset = h->offset,
+				   .length = writes ? h->count : 0,
+				   .copy = copied ? (void *)(uintptr_t)payload : NULL,
+				   .copied = copied,
+				   .sent_ns = copied ? node_now_ns() : 0 };
+	n->lag_bytes += copied;
+	n->next_seq++;
+	n->noutstanding++;
+	if (h->type == MSG_FLUSH) {
+		n->epoch++; /* later writes are not covered by it */
+		if (!n->covering_seq) {
+			struct bitmap *t = n->covering, *c = n->clear_covering;
+
+			n->covering = n->unflushed;
+			n->unflushed = t;
+			n->clear_covering = n->clear_pending;
+			n->clear_pending = c;
+			n->covering_seq = o->seq;
+		}
+		n->rs_since_flush = 0;
+	} else if (kind == OUT_RESYNC) {
+		node_mark_range(n->clear_pending, n->sb.extent_bytes, h->offset, h->count);
+		n->rs_since_flush += h->count;
+	} else if (writes) {
+		node_mark_range(n->unflushed, n->sb.extent_bytes, h->offset, h->count);
+	}
+	return 0;
+}
+
+/* A FLUSH of the node's own: so that bits and activity-log extents that
+ * wait for one can go, and to close a resync pass. */
+void node_flush_peer(struct node *n)
+{
+	struct msg_hdr h = { .type = MSG_FLUSH, .flags = MSG_F_NOBARRIER };
+
+	if (n->peer_up && node_send(n, &h, NULL, NULL, OUT_FLUSH) == -ENOBUFS)
+		log_debug("no room for a FLUSH to the peer now; later");
+}
+
+static uint16_t repl_msg_type(uint16_t nbd_type)
+{
+	switch (nbd_type) {
+	case NBD_CMD_WRITE:
+		return MSG_WRITE;
+	case NBD_CMD_TRIM:
+		return MSG_TRIM;
+	case NBD_CMD_WRITE_ZEROES:
+		return MSG_ZERO;
+	default:
+		return MSG_FLUSH;
+	}
+}
+
+/* --- replication: the primary's side --- */
+
+/* Under on-peer-loss = freeze, a primary without its peer holds writes
+ * until the peer is back or an operator outdates it. */
+bool node_frozen(const struct node *n)
+{
+	return n->primary && !n->peer_up && !n->peer_outdated &&
+	       config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
+}
+
+/* The first write without the peer starts a new generation, so that the
+ * next connect knows this side moved on (DESIGN.md, generations). */
+static int node_write_alone(struct node *n, const struct repl_req *rr)
+{
+	if (!n->gen_moved) {
+		struct gen_ids before = n->sb.gen;
+
+		gen_new_current(&n->sb.gen, node_random());
+		if (node_save_sb(n) < 0) {
+			n->sb.gen = before;
+			return -1;
+		}
+		n->gen_moved = true;
+		log_info("writing without %s: new generation %016" PRIx64, n->other->name,
+			 n->sb.gen.current);
+	}
+	node_mark_out_of_sync(n, rr->offset, rr->length);
+	return 0;
+}
+
+/* A range too wide for the activity log is covered by the bitmap, on disk
+ * before the write is submitted; bits that were clear leave it again once
+ * a peer FLUSH covers the write. */
+static int node_cover_wide(struct node *n, const struct repl_req *rr)
+{
+	uint64_t ext = n->sb.extent_bytes, first = rr->offset / ext;
+	uint64_t end = (rr->offset + rr->length + ext - 1) / ext;
+	char err[512];
+
+	for (uint64_t b = first; b < end; b++) {
+		if (!bitmap_test(n->bm, b) && n->peer_up)
+			bitmap_set(n->clear_pending, b);
+		bitmap_set(n->bm, b);
+	}
+	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) == 0)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
+/* Before a client's write is submitted: the activity log (rule 1), the
+ * freeze policy, and the bitmap when there is no peer.  REPL_BUSY to wait,
+ * -1 for a metadata failure, 0 to go on. */
+static int node_admit(struct node *n, struct repl_req *rr)
+{
+	if (node_frozen(n))
+		return REPL_BUSY;
+	switch (alog_begin(n->alog, rr->offset, rr->length, n->epoch)) {
+	case ALOG_WAIT:
+		if (alog_want_flush(n->alog))
+			node_flush_peer(n);
+		return REPL_BUSY;
+	case ALOG_WIDE:
+		if (node_cover_wide(n, rr) < 0)
+			return REPL_BUSY;
+		break;
+	case ALOG_GO:
+		break;
+	}
+	if (!n->peer_up && node_write_alone(n, rr) < 0) {
+		alog_end(n->alog, rr->offset, rr->length);
+		return REPL_BUSY;
+	}
+	return 0;
+}
+
+/* Async mode: the request goes to the peer, but its reply waits only for
+ * the local disk.  A WRITE's payload is copied into the lag FIFO (the
+ * client's buffer is reused once it is answered); at max_lag bytes not yet
+ * acknowledged by the peer, new writes wait.  A FLUSH is a barrier in the
+ * stream, applied by the peer with an fdatasync. */
+static int node_repl_async(struct node *n, struct repl_req *rr, struct msg_hdr *h)
+{
+	bool write = rr->type != NBD_CMD_FLUSH;
+	void *copy = NULL;
+	int rc;
+
+	if (h->length && ((n->lag_bytes && n->lag_bytes + h->length > n->max_lag) ||
+			  !(copy = fifo_alloc(n->lag, h->length)))) {
+		alog_end(n->alog, rr->offset, rr->length);
+		return REPL_BUSY; /* woken as the peer acknowledges */
+	}
+	if (copy)
+		memcpy(copy, rr->payload, h->length);
+	rc = node_send(n, h, copy, NULL, write ? OUT_ASYNC : OUT_FLUSH);
+	if (rc == -ENOBUFS) {
+		if (copy)
+			(void)fifo_unalloc(n->lag, copy, h->length);
+		if (write)
+			alog_end(n->alog, rr->offset, rr->length);
+		return REPL_BUSY;
+	}
+	n->writes += write;
+	if (rc < 0 && write)
+		node_mark_out_of_sync(n, rr->offset, rr->length);
+	if (rc == 0)
+		n->replicated_bytes += h->length;
+	return REPL_LOCAL;
+}
+
+/* Sends a write-type request or FLUSH to the peer.  Its reply then waits
+ * for the peer's ACK or FLUSH_ACK: sync mode. */
+int node_repl_submit(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+	bool write = rr->type != NBD_CMD_FLUSH;
+	struct msg_hdr h = { .type = repl_msg_type(rr->type) };
+	int rc;
+
+	if (write && (rc = node_admit(n, rr)) != 0)
+		return rc;
+	if (!n->peer_up) {
+		n->writes += write;
+		return REPL_LOCAL;
+	}
+	if (write) {
+		h.offset = rr->offset;
+		h.count = rr->length;
+		h.flags = (rr->flags & NBD_CMD_FLAG_FUA ? MSG_F_FUA : 0) |
+			  (h.type == MSG_ZERO && (rr->flags & NBD_CMD_FLAG_NO_HOLE) ? MSG_F_NO_HOLE
+										    : 0);
+	}
+	if (h.type == MSG_WRITE)
+		h.length = rr->length;
+	if (n->sb.mode == META_MODE_ASYNC)
+		return node_repl_async(n, rr, &h);
+	rc = node_send(n, &h, h.length ? rr->payload : NULL, rr, OUT_APP);
+	if (rc == -ENOBUFS) {
+		if (write)
+			alog_end(n->alog, rr->offset, rr->length);
+		return REPL_BUSY; /* retried from node_repl_wake() */
+	}
+	n->writes += write;
+	if (rc < 0) { /* the link is going */
+		if (write)
+			node_mark_out_of_sync(n, rr->offset, rr->length);
+		return REPL_LOCAL;
+	}
+	n->replicated_bytes += h.length;
+	return REPL_SENT;
+}
+
+/* A client's write accepted by node_repl_submit() is answered. */
+void node_repl_end(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+
+	alog_end(n->alog, rr->offset, rr->length);
+}
+
+/* The peer's send queue has room again, an answer freed a place, or the
+ * activity log moved on: parked requests and the resync try again. */
+void node_repl_wake(void *arg)
+{
+	struct node *n = arg;
+
+	if (n->srv)
+		server_repl_wake(n->srv);
+}
+
+/* The FLUSH closing epoch was acknowledged (err 0) or failed. */
+static void node_flush_acked(struct node *n, uint64_t seq, uint64_t epoch, int err)
+{
+	if (!err)
+		alog_flushed(n->alog, epoch);
+	if (seq != n->covering_seq)
+		return;
+	if (err) {
+		node_merge_unflushed(n, n->covering);
+	} else {
+		node_bm_empty(n->covering);
+		node_bm_apply(n->bm, n->clear_covering, false);
+	}
+	node_bm_empty(n->clear_covering);
+	n->covering_seq = 0;
+	if (bitmap_count(n->clear_pending))
+		node_flush_peer(n); /* resync chunks sent meanwhile */
+	node_resync_check(n);
+}
+
+/* The peer has an async write: its copy goes. */
+static void node_lag_release(struct node *n, const struct outstanding *o)
+{
+	if (fifo_release(n->lag, o->copy, o->copied) < 0)
+		log_err("lag FIFO out of order at request %" PRIu64, o->seq);
+	n->lag_bytes -= o->copied;
+}
+
+/* Seconds since the oldest write the peer has not acknowledged was sent
+ * (for status only: it looks at every place). */
+double node_lag_seconds(const struct node *n)
+{
+	uint64_t oldest = 0;
+
+	for (unsigned i = 0; i < REPL_MAX && n->lag_bytes; i++) {
+		const struct outstanding *o = &n->out[i];
+
+		if (o->kind == OUT_ASYNC && o->copied && (!oldest || o->sent_ns < oldest))
+			oldest = o->sent_ns;
+	}
+	return oldest ? (double)(node_now_ns() - oldest) / 1e9 : 0;
+}
+
+void node_repl_complete(struct node *n, uint64_t seq, int err)
+{
+	struct outstanding o = n->out[seq % REPL_MAX];
+
+	if (o.kind == OUT_NONE || o.seq != seq) {
+		log_warn("%s acknowledged request %" PRIu64 ", which is not outstanding",
+			 n->other->name, seq);
+		return;
+	}
+	n->out[seq % REPL_MAX].kind = OUT_NONE;
+	n->noutstanding--;
+	node_repl_wake(n);
+	if (err)
+		log_warn("%s failed a replicated request at %" PRIu64 ": %s", n->other->name,
+			 o.rr ? o.rr->offset : 0, strerror(err));
+	if (o.length && err)
+		node_mark_out_of_sync(n, o.offset, o.length);
+	if (o.copied)
+		node_lag_release(n, &o);
+	if ((o.rr && o.rr->type == NBD_CMD_FLUSH) || o.kind == OUT_FLUSH)
+		node_flush_acked(n, seq, o.epoch, err);
+	if (o.kind == OUT_APP)
+		server_repl_done(o.rr, err);
+	else if (o.kind == OUT_RESYNC)
+		resync_acked(n->rs, o.rr, err);
+}
+
+/* Held replies go out with their local results. */
+void node_release_held(struct node *n)
+{
+	while (n->nheld)
+		server_repl_done(n->held[--n->nheld], ENOTCONN);
+}
+
+/* The link is gone: what the peer did not acknowledge stays out of sync,
+ * and the clients get the local results, at once or, frozen, later. */
+void node_repl_fail_all(struct node *n)
+{
+	bool hold = node_frozen(n);
+
+	for (unsigned i = 0; i < REPL_MAX && n->noutstanding; i++) {
+		struct outstanding o = n->out[i];
+
+		if (o.kind == OUT_NONE)
+			continue;
+		n->out[i].kind = OUT_NONE;
+		n->noutstanding--;
+		if (o.length)
+			node_mark_out_of_sync(n, o.offset, o.length);
+		if (o.kind == OUT_APP && hold)
+			n->held[n->nheld++] = o.rr;
+		else if (o.kind == OUT_APP)
+			server_repl_done(o.rr, ENOTCONN);
+		else if (o.kind == OUT_RESYNC)
+			resync_acked(n->rs, o.rr, ENOTCONN);
+		else if (o.kind == OUT_VERIFY)
+			resync_acked(n->vf, o.rr, ENOTCONN);
+	}
+	/* Acknowledged but never flushed on the peer: not safe there. */
+	node_merge_unflushed(n, n->unflushed);
+	node_merge_unflushed(n, n->covering);
+	node_bm_empty(n->clear_pending);
+	node_bm_empty(n->clear_covering);
+	n->covering_seq = 0;
+	fifo_reset(n->lag); /* the peer link released every payload */
+	n->lag_bytes = 0;
+}
+
+void node_released(void *arg, const void *payload)
+{
+	/* The payload belongs to a request whose end waits for the peer's
+	 * answer, which comes after the bytes left: nothing to do. */
+	(void)arg;
+	(void)payload;
+}
+
+/* Once a second: a FLUSH to the peer if writes wait for one, so that the
+ * out-of-sync record and the activity log drain on an idle volume. */
+void node_arm_tick(struct node *n)
+{
+	n->tick_ts.tv_sec = TICK_S;
+	io_uring_prep_timeout(loop_sqe(n->loop, &n->tick_op), &n->tick_ts, 0, 0);
+}
+
+void node_on_tick(struct ioop *op, int res)
+{
+	struct node *n = container_of(op, struct node, tick_op);
+
+	(void)res;
+	if (n->peer_up && !n->covering_seq &&
+	    (bitmap_count(n->unflushed) || alog_want_flush(n->alog)))
+		node_flush_peer(n);
+	if (!n->stopping)
+		node_arm_tick(n);
+}
+
+/* --- replication: the secondary's side --- */
+
+static void node_flush_done(struct ioop *op, int res)
+{
+	struct flush_op *f = container_of(op, struct flush_op, op);
+	struct node *n = f->n;
+	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = f->seq, .count = (uint32_t)-res };
+
+	f->busy = false;
+	if (res < 0)
+		log_err("applying a replicated FLUSH: %s", strerror(-res));
+	if (f->link == n->link && n->peer_up && peer_send(n->peer, &ack, NULL) < 0)
+		log_warn("cannot acknowledge a replicated FLUSH: send queue full");
+}
+
+/* Starts the fdatasync of a FLUSH: -1 if FLUSHES_MAX are in flight (the
+ * caller flushes inline). */
+static int node_flush_async(struct node *n, uint64_t seq)
+{
+	for (int i = 0; i < FLUSHES_MAX; i++) {
+		struct flush_op *f = &n->flushes[i];
+
+		if (f->busy)
+			continue;
+		*f = (struct flush_op){ .op.done = node_flush_done,
+					.n = n,
+					.seq = seq,
+					.link = n->link,
+					.busy = true };
+		io_uring_prep_fsync(loop_sqe(n->loop, &f->op), n->data_fd, IORING_FSYNC_DATASYNC);
+		return 0;
+	}
+	return -1;
+}
+
+/* Applies one replicated request, in stream order, and acknowledges it.
+ * Done inline: the stream is applied in order and the peer waits anyway;
+ * FLUSH and FUA block the loop for the disk's flush. */
+void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
+{
+	struct msg_hdr ack = { .type = MSG_ACK, .seq = h->seq };
+	int err;
+
+	switch (h->type) {
+	case MSG_RESYNC_DATA:
+		node_become_target(n);
+		n->rs_recv_bytes += h->length;
+		/* fall through */
+	case MSG_WRITE:
+		err = apply_write(n->data_fd, payload, h->length, h->offset, h->flags & MSG_F_FUA);
+		break;
+	case MSG_TRIM:
+	case MSG_ZERO:
+		err = apply_zero(n->data_fd, h->offset, h->count, h->flags & MSG_F_NO_HOLE,
+				 h->flags & MSG_F_FUA);
+		break;
+	default: /* MSG_FLUSH */
+		/* A client's FLUSH is a barrier: nothing after it is applied
+		 * before it is durable.  The node's own need not wait. */
+		if ((h->flags & MSG_F_NOBARRIER) && node_flush_async(n, h->seq) == 0)
+			return;
+		ack.type = MSG_FLUSH_ACK;
+		err = apply_flush(n->data_fd);
+		break;
+	}
+	ack.count = (uint32_t)err;
+	if (err)
+		log_err("applying a replicated %s at %" PRIu64 ": %s", msg_type_name(h->type),
+			h->offset, strerror(err));
+	if (peer_send(n->peer, &ack, NULL) < 0)
+		log_warn("cannot acknowledge a replicated request: send queue full");
+}
+
+/* Under freeze a primary never writes without its peer unless an operator
+ * outdates the peer, so a secondary that lost its primary stays up to
+ * date (and is promoted without --force: RPO 0). */
+bool node_primary_freezes(const struct node *n)
+{
+	return config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
+}
+
+/* An up-to-date secondary that is not receiving its primary's writes is
+ * only consistent: a valid image, perhaps not the newest.  Promoting it
+ * then takes --force.  A resync brings it back to up to date. */
+void node_may_lag(struct node *n, const char *why)
+{
+	if (n->sb.disk != META_DISK_UPTODATE)
+		return;
+	n->sb.disk = META_DISK_CONSISTENT;
+	(void)node_save_sb(n);
+	log_warn("disk is now consistent, not up to date: %s", why);
+}
