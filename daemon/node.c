@@ -252,6 +252,11 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 	if (!n->peer_up || n->sb.gen.current == GEN_CREATED)
 		gen_new_current(&n->sb.gen, node_random());
 	n->gen_moved = !n->peer_up;
+	/* Promoting a node whose peer is gone is the operator's word that
+	 * the peer is down: under freeze, writes go on (as after
+	 * outdate-peer). */
+	if (!n->peer_up)
+		n->peer_outdated = true;
 	n->sb.disk = META_DISK_UPTODATE;
 	n->sb.flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
 	if (node_save_sb(n) < 0) {
