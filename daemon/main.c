@@ -141,7 +141,7 @@ static const struct cli_command commands[] = {
 	{ "resync", cmd_request, "resync: copy the out-of-sync extents to the peer now" },
 	{ "invalidate", cmd_request, "invalidate: discard this secondary's data and resync all of it" },
 	{ "resolve", cmd_request, "resolve --discard-local [--save-to FILE]: after a split brain, this node's changes go (saved first)" },
-	{ "restore-saved", cmd_request, "restore-saved FILE: on a primary, write saved data back" },
+	{ "restore-saved", cmd_wait_request, "restore-saved FILE: on a primary, write saved data back" },
 	{ "dump-md", cmd_dump_md, "dump-md: print this node's metadata" },
 	{ "version", cmd_version, "version: print the version" },
 	{ "help", cmd_help, "help: this list" },

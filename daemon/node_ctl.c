@@ -252,6 +252,8 @@ static void node_cmd_mode(struct node *n, struct control_req *req, int argc, cha
 							  : "");
 }
 
+static void node_restore_progress(struct node *n, struct control_req *req);
+
 /* "progress mode|verify": "running DONE TOTAL" while the work of the
  * command goes on, then "done" and a result line. */
 static void node_cmd_progress(struct node *n, struct control_req *req, int argc, char *const *argv)
@@ -281,8 +283,10 @@ static void node_cmd_progress(struct node *n, struct control_req *req, int argc,
 				      n->vf_differ ? ": run blkrep resync to copy them" : "");
 		else
 			control_reply(req, false, "no verify has run");
+	} else if (argc == 2 && strcmp(argv[1], "restore-saved") == 0) {
+		node_restore_progress(n, req);
 	} else {
-		control_reply(req, false, "usage: progress mode|verify");
+		control_reply(req, false, "usage: progress mode|verify|restore-saved");
 	}
 }
 
@@ -400,17 +404,27 @@ static int restore_work(void *arg)
 static void restore_done(void *arg, int rc)
 {
 	struct node *n = arg;
-	struct control_req *req = n->restore_req;
 
-	n->restore_req = NULL;
-	if (rc < 0) {
+	n->restore_state = rc < 0 ? 3 : 2;
+	if (rc < 0)
+		log_err("restore-saved %s: %s", n->restore_path, n->ff_err);
+	else
+		log_info("restored %" PRIu64 " bytes from %s", n->restore_bytes, n->restore_path);
+}
+
+/* "progress restore-saved" (the CLI waits on it). */
+static void node_restore_progress(struct node *n, struct control_req *req)
+{
+	if (n->restore_state == 1)
+		control_reply(req, true, "running %" PRIu64 " 0", n->restore_bytes);
+	else if (n->restore_state == 2)
+		control_reply(req, true, "done restored %" PRIu64 " bytes from %s", n->restore_bytes,
+			      n->restore_path);
+	else if (n->restore_state == 3)
 		control_reply(req, false, "%s (%" PRIu64 " bytes were written back before that)",
 			      n->ff_err, n->restore_bytes);
-		return;
-	}
-	log_info("restored %" PRIu64 " bytes from %s", n->restore_bytes, n->restore_path);
-	control_reply(req, true, "restored %" PRIu64 " bytes from %s", n->restore_bytes,
-		      n->restore_path);
+	else
+		control_reply(req, false, "no restore-saved has run");
 }
 
 static void node_cmd_restore(struct node *n, struct control_req *req, int argc, char *const *argv)
@@ -435,12 +449,14 @@ static void node_cmd_restore(struct node *n, struct control_req *req, int argc, 
 	snprintf(n->restore_path, sizeof(n->restore_path), "%s", argv[1]);
 	n->restore_fd = sv[1];
 	n->restore_bytes = 0;
-	n->restore_req = req;
 	if (offload_run(n->off, restore_work, restore_done, n) < 0) {
 		close(sv[1]);
-		n->restore_req = NULL;
 		control_reply(req, false, "cannot start a thread");
+		return;
 	}
+	n->restore_state = 1;
+	control_reply(req, true, "writing back %s through %s/%s", n->restore_path, n->sb.resource,
+		      n->sb.node);
 }
 
 static void node_cmd_link(struct node *n, struct control_req *req, bool on)

@@ -123,7 +123,7 @@ struct node {
 	bool discard_local;	/* `resolve --discard-local`: become the target */
 	uint64_t saved_for;	/* the generation whose own changes were saved */
 	char restore_path[512]; /* `restore-saved`, running off the loop */
-	struct control_req *restore_req;
+	int restore_state;	/* 0 none, 1 running, 2 done, 3 failed */
 	uint64_t restore_bytes;
 	uint64_t restore_cookie;
 	int restore_fd;
