@@ -302,7 +302,9 @@ static bool node_keep_going(void *arg)
 {
 	struct node *n = arg;
 
-	return !n->stopping || n->retiring || n->srv || !control_idle(n->ctl);
+	/* Offloaded work may wait for this loop (a flush through the server). */
+	return !n->stopping || n->retiring || n->srv || !control_idle(n->ctl) ||
+	       offload_busy(n->off);
 }
 
 /* A clean shutdown: the bitmap and a superblock that says so. */

@@ -416,7 +416,7 @@ static void restore_done(void *arg, int rc)
 static void node_restore_progress(struct node *n, struct control_req *req)
 {
 	if (n->restore_state == 1)
-		control_reply(req, true, "running %" PRIu64 " 0", n->restore_bytes);
+		control_reply(req, true, "running 0 0");	/* the thread owns the count */
 	else if (n->restore_state == 2)
 		control_reply(req, true, "done restored %" PRIu64 " bytes from %s", n->restore_bytes,
 			      n->restore_path);

@@ -462,12 +462,15 @@ void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
 		log_warn("cannot acknowledge a replicated request: send queue full");
 }
 
-/* Under freeze a primary never writes without its peer unless an operator
- * outdates the peer, so a secondary that lost its primary stays up to
- * date (and is promoted without --force: RPO 0). */
+/* Under freeze a sync primary never acknowledges a write without its peer
+ * unless an operator outdates the peer, so a secondary (which follows its
+ * primary's mode) that lost its primary stays up to date and is promoted
+ * without --force: RPO 0. */
 bool node_primary_freezes(const struct node *n)
 {
-	return config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
+	/* An async primary acknowledges writes its peer may not have yet. */
+	return config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE &&
+	       n->sb.mode == META_MODE_SYNC;
 }
 
 /* An up-to-date secondary that is not receiving its primary's writes is

@@ -66,6 +66,8 @@ void offload_free(struct offload *o)
 {
 	if (!o)
 		return;
+	if (o->busy)
+		pthread_join(o->thread, NULL);
 	close(o->efd);
 	free(o);
 }

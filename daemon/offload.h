@@ -12,8 +12,7 @@ struct loop;
 struct offload;
 
 struct offload *offload_new(struct loop *loop);
-/* Only when no work is running (offload_busy() false), or after the loop
- * stopped for good. */
+/* Waits for work still running (its done() is not called), then frees. */
 void offload_free(struct offload *o);
 
 /* Runs work(arg) in a new thread; then, on the loop, done(arg, its result).

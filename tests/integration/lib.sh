@@ -400,6 +400,11 @@ _cleanup() {
 	for i in "${SERVER_LOGS[@]}" "$T/all.out"; do
 		check_sanitizer "$i"
 	done
+	# Node daemons (pair.sh) log under $T/run, and under $T when tests keep
+	# their own run directories there.
+	for i in "$T"/run/*.log "$T"/*/run/*.log; do
+		[ -f "$i" ] && check_sanitizer "$i"
+	done
 	for i in "${LOOP_DEVS[@]}"; do
 		losetup -d "$i" 2>/dev/null
 	done
