@@ -228,5 +228,9 @@ void node_reattach(struct node *n)
 		node_watch_device(n);
 		return;
 	}
-	log_err("cannot reattach /dev/nbd%d: %s", (int)n->sb.nbd_index, err);
+	/* The kernel no longer holds it for us (disconnected, timed out, or
+	 * another boot): forget it, so that it does not pin this node's role. */
+	log_err("cannot reattach /dev/nbd%d: %s; forgetting it", (int)n->sb.nbd_index, err);
+	n->sb.nbd_index = -1;
+	(void)node_save_sb(n);
 }

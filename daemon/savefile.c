@@ -55,6 +55,22 @@ static int write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
+/* mkdir -p, mode 0700 for what it creates. */
+static void make_dirs(const char *dir)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s", dir);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		(void)mkdir(p, 0700);
+		*s = '/';
+	}
+	(void)mkdir(p, 0700);
+}
+
 static int open_new(char *path, size_t pathlen, const char *resource, const char *node,
 		    char *err, size_t errlen)
 {
@@ -64,7 +80,7 @@ static int open_new(char *path, size_t pathlen, const char *resource, const char
 
 	if (!*path) {
 		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", gmtime(&now));
-		(void)mkdir(savefile_dir(), 0700);
+		make_dirs(savefile_dir());
 		snprintf(path, pathlen, "%s/%s-%s-%s-%d.saved", savefile_dir(), resource, node,
 			 stamp, (int)getpid());
 	}
@@ -107,10 +123,11 @@ int savefile_write(char *path, size_t pathlen, const char *resource, const char 
 	uint8_t hdr[SAVEFILE_HDR], *buf = malloc(extent_bytes);
 	uint64_t nbits = (limit + extent_bytes - 1) / extent_bytes;
 	uint32_t records = 0;
-	int fd = buf ? open_new(path, pathlen, resource, node, err, errlen) : -1;
+	int fd;
 
 	*bytes = 0;
 	err[0] = '\0';
+	fd = buf ? open_new(path, pathlen, resource, node, err, errlen) : -1;
 	encode_header(hdr, resource, node, 0, 0);
 	if (fd < 0 || write_all(fd, hdr, sizeof(hdr)) < 0)
 		goto fail;
