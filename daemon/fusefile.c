@@ -265,8 +265,22 @@ int fusefile_bind(struct fusefile *f, char *err, size_t len)
 
 int fusefile_unbind(struct fusefile *f, char *err, size_t len)
 {
+	char dev[32];
+	int excl;
+
 	if (f->loop_fd < 0)
 		return 0;
+	/* A mounted loop device refuses an exclusive open; LOOP_CLR_FD alone
+	 * would only mark it for clearing on some kernels, and the FUSE file
+	 * would go from under a live file system. */
+	snprintf(dev, sizeof(dev), "/dev/loop%d", f->loop);
+	excl = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (excl < 0) {
+		snprintf(err, len, "%s: %s", dev,
+			 errno == EBUSY ? "in use (unmount it first)" : strerror(errno));
+		return -1;
+	}
+	close(excl);
 	if (ioctl(f->loop_fd, LOOP_CLR_FD, 0) < 0) {
 		snprintf(err, len, "/dev/loop%d: %s", f->loop,
 			 errno == EBUSY ? "in use (unmount it first)" : strerror(errno));

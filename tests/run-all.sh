@@ -28,7 +28,7 @@ stage build-sanitized make -s -j2 SANITIZE=address,undefined build-san/blkrep bu
 stage unit-sanitized env ASAN_OPTIONS=detect_leaks=1 build-san/tests/unit --jobs 2
 stage integration-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/integration/run.sh
 stage vm env BLKREP="$PWD/blkrep" bash tests/vm/all.sh
-stage vm-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/vm/run.sh tests/vm/attach.sh
+stage vm-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/vm/run.sh tests/vm/crash.sh
 stage fuzz make -s fuzz-short
 
 echo "=== total: $(( $(date +%s) - suite_start )) s"

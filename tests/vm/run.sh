@@ -5,11 +5,15 @@
 #   tests/vm/run.sh SCENARIO.sh [FILES...]
 #
 # The guest is an initramfs: busybox-static, bash, iproute2's ip and tc,
-# e2fsprogs (mkfs.ext4, fsck.ext4, e2fsck, dumpe2fs), blkid, nbd-client, the
-# project's blkrep (in /usr/local/bin), every library they link, and the
-# modules kernel.sh resolved (nbd, veth, sch_netem, sch_tbf). Its /init
-# mounts proc, sys, devtmpfs, devpts, tmpfs on /tmp and /run, brings up lo,
-# insmods the modules, runs /test/SCENARIO.sh (cwd /test, FILES next to it)
+# e2fsprogs (mkfs.ext4, fsck.ext4, e2fsck, dumpe2fs), blkid, nbd-client,
+# Debian's fio, GNU cmp (busybox's compares a byte at a time: 6x slower),
+# the project's blkrep (in /usr/local/bin), every library they link (fio
+# alone pulls ~60: ceph, gluster, rdma, icu... about 80 MB, so the base
+# archive is left uncompressed: the kernel copies it faster than it would
+# gunzip it), and the modules kernel.sh resolved (nbd, veth, sch_netem,
+# sch_tbf). Its /init mounts proc, sys, devtmpfs, devpts, tmpfs on /tmp and
+# /run, brings up lo, insmods the modules, runs /test/SCENARIO.sh (cwd
+# /test, FILES and tests/vm/lib.sh, the scenarios' helpers, next to it)
 # under a time limit and prints
 #   BLKREP-VM-RESULT rc=<exit status>
 # on the serial console, then powers off. The guest has no network device.
@@ -93,9 +97,12 @@ add_file() {
 	mkdir -p "$root$(dirname "$f")"
 	cp -L "$f" "$root$f"
 }
-# Packs directory $1 into the gzipped newc cpio $2, files owned by root.
+# Packs directory $1 into the newc cpio $2, files owned by root, gzipped
+# unless $3 is "plain".
 pack() {
-	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$2.tmp"
+	local z="gzip -1"
+	[ "${3:-}" = plain ] && z=cat
+	(cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | $z >"$2.tmp"
 	mv -f "$2.tmp" "$2"
 }
 
@@ -111,6 +118,8 @@ tools=(
 	"$(host_tool dumpe2fs) /usr/local/sbin/dumpe2fs"
 	"$(host_tool blkid) /usr/local/sbin/blkid"
 	"$VM_NBD_CLIENT /usr/local/sbin/nbd-client"
+	"$(host_tool fio) /usr/local/bin/fio"
+	"$(host_tool cmp) /usr/local/bin/cmp"
 )
 for t in "${tools[@]}"; do
 	case $t in /*) ;; *) die "a guest tool is missing on the host (${t# }); run tests/deps.sh" ;; esac
@@ -131,7 +140,7 @@ base_key=$(
 		done
 	} | sha256sum | cut -c1-16
 )
-base=$CACHE/base-$base_key.cpio.gz
+base=$CACHE/base-$base_key.cpio
 base_list=$CACHE/base-$base_key.list
 
 build_base() {
@@ -240,12 +249,13 @@ EOF
 	(cd "$root" && find . -name '*.so*' -printf '/%h\n' | sed 's|^/\./|/|' | sort -u) >"$root/etc/vm-libdirs/base"
 
 	(cd "$root" && find . -mindepth 1 | sed 's|^\.||') >"$base_list.tmp"
-	pack "$root" "$base"
+	pack "$root" "$base" plain
 	mv -f "$base_list.tmp" "$base_list"
 	rm -rf "$root"
 	# Drop base archives of earlier keys.
-	for old in "$CACHE"/base-*.cpio.gz; do
-		[ "$old" = "$base" ] || rm -f "$old" "${old%.cpio.gz}.list"
+	for old in "$CACHE"/base-*.cpio "$CACHE"/base-*.cpio.gz; do
+		[ -e "$old" ] || continue
+		[ "$old" = "$base" ] || rm -f "$old" "${old%.cpio*}.list"
 	done
 }
 
@@ -275,6 +285,9 @@ done
 name=$(basename "$scenario")
 cp "$scenario" "$ov/test/$name"
 chmod 755 "$ov/test/$name"
+# The scenarios' shared helpers (a pair between two network namespaces, fio
+# jobs, checks), for those that source /test/lib.sh.
+cp "$here/lib.sh" "$ov/test/lib.sh"
 for f in "$@"; do cp -a "$f" "$ov/test/"; done
 {
 	printf 'SCENARIO=%q\n' "$name"
@@ -289,9 +302,9 @@ for f in "$@"; do cp -a "$f" "$ov/test/"; done
 	done
 } >"$ov/etc/blkrep-vm.conf"
 pack "$ov" "$work/run.cpio.gz"
-# The kernel unpacks concatenated (separately compressed) cpio archives in
-# order; later files replace earlier ones.
-cat "$base" "$work/run.cpio.gz" >"$work/initrd.gz"
+# The kernel unpacks concatenated cpio archives (here a plain one, then a
+# gzipped one) in order; later files replace earlier ones.
+cat "$base" "$work/run.cpio.gz" >"$work/initrd"
 flock -u 8 # the base may be replaced from now on
 t_prep=$(since "$t_start")
 
@@ -304,7 +317,7 @@ set +e
 timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
 	-accel tcg -cpu max -m "$MEM" -smp "$SMP" \
 	-nographic -no-reboot -nic none \
-	-kernel "$VM_VMLINUZ" -initrd "$work/initrd.gz" \
+	-kernel "$VM_VMLINUZ" -initrd "$work/initrd" \
 	-append "console=ttyS0 quiet panic=-1" \
 	${BLKREP_VM_QEMU_ARGS:-} </dev/null 2>&1 |
 	tee "$console" | sed -u 's/\r$//; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g; s/^/| /'

@@ -1,0 +1,329 @@
+# shellcheck shell=bash
+# Helpers for the guest scenarios that run a replicated pair between two
+# "hosts" (tests/vm/run.sh always ships this file as /test/lib.sh):
+#
+#   #!/bin/bash
+#   NAME=MYSCENARIO     # for "MYSCENARIO PASSED" / "MYSCENARIO FAILED at step n"
+#   . /test/lib.sh
+#   step "..."; net_up; pair_up; attach_mount; write_files 4; ok "..."
+#   ...; finish_pair now
+#
+# The two hosts: alpha's daemon runs in the guest's root network namespace,
+# beta's in the namespace "b", joined by the veth pair va (10.0.0.1/24, root)
+# <-> vb (10.0.0.2/24, in b); replication runs over that link and nothing
+# else (each node listens on its own address only).
+#
+# Why alpha is not in a namespace of its own: `blkrep attach` is carried out
+# by the daemon itself over generic netlink, and this kernel (6.1) registers
+# the "nbd" genetlink family for the initial network namespace only (no
+# netnsok).  From alpha's daemon in a namespace "a" the family is invisible,
+# blkrep silently falls back to the NBD ioctls (NBD_DO_IT in a thread,
+# always /dev/nbd0), and that device dies with the daemon: after kill -9
+# the file system sees I/O errors and `up` logs "cannot reattach /dev/nbd0:
+# the kernel has no NBD netlink interface to reconfigure with".  So the node
+# that attaches lives in the root namespace.  The control and NBD sockets
+# are file system paths, so every `blkrep` command works from the root
+# namespace for both nodes; only beta's `up` needs `ip netns exec b`.
+#
+# Every command that could block is bounded (`timeout`: CMD_TIMEOUT, default
+# 40 s, for blkrep commands), so a hung daemon fails a step instead of
+# eating the scenario's whole time limit.  fail prints both daemons' logs,
+# the output of `up` and fio, and the kernel's last messages.
+set -u
+
+B=${BLKREP:-blkrep}
+W=/tmp/pair
+MNT=/mnt/vol
+CONF=$W/r0.conf
+export BLKREP_RUN_DIR=$W/run
+A="timeout -k 2 ${CMD_TIMEOUT:-40} $B -c $CONF --node alpha"
+BN="timeout -k 2 ${CMD_TIMEOUT:-40} $B -c $CONF --node beta"
+IN_B="ip netns exec b"
+NAME=${NAME:-SCENARIO}
+DEV=
+n=0
+BG_PIDS=()
+FIO_PID=
+T0=$EPOCHREALTIME
+
+step() { n=$((n + 1)); echo "STEP $n: $* [$(elapsed)s]"; }
+ok() { echo "  ok: $*"; }
+elapsed() { awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+# ms_since START: milliseconds from $EPOCHREALTIME value START until now.
+ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }'; }
+
+fail() {
+	local f
+	echo "  FAIL: $*"
+	for f in alpha beta; do
+		echo "--- $f log:"
+		tail -n 40 "$W/run/r0-$f.log" 2>/dev/null
+	done
+	for f in "$W"/up*.out; do
+		[ -s "$f" ] && { echo "--- $(basename "$f"):"; cat "$f"; }
+	done
+	for f in "$W"/fio-*.out; do
+		[ -f "$f" ] || continue
+		echo "--- $(basename "$f"):"
+		tail -n 25 "$f"
+	done
+	echo "--- kernel:"
+	dmesg | tail -n 20
+	stop_bg
+	echo "$NAME FAILED at step $n"
+	exit 1
+}
+stop_bg() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	BG_PIDS=()
+}
+
+# json FIELD [NODE-CMD]: the first "FIELD": value in status --json (no jq in
+# the guest; "connection" is the peer's).
+json() {
+	${2:-$A} status --json 2>/dev/null | grep -o "\"$1\": [^,}]*" | head -1 | sed 's/.*: //; s/"//g'
+}
+# status_fields NODE-CMD FIELD...: one status --json, the FIELDs' values on
+# one line, space-separated ("-" for a missing one).
+status_fields() {
+	local out f v line=
+	out=$(${1} status --json 2>/dev/null)
+	shift
+	for f in "$@"; do
+		v=$(printf '%s' "$out" | grep -o "\"$f\": [^,}]*" | head -1 | sed 's/.*: //; s/"//g')
+		line="$line${line:+ }${v:--}"
+	done
+	echo "$line"
+}
+io_errors() { dmesg | grep -c -E "I/O error|Buffer I/O error|EXT4-fs error" || true; }
+io_error_lines() { dmesg | grep -E "I/O error|Buffer I/O error|EXT4-fs error" | tail -n "${1:-5}"; }
+
+# wait_for TENTHS CMD...: until CMD succeeds, at most TENTHS/10 seconds.
+wait_for() {
+	local i=0 limit=$1
+	shift
+	until "$@" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -ge "$limit" ] && return 1
+		sleep 0.1
+	done
+}
+
+# net_up: namespace b, veth va (root, 10.0.0.1) <-> vb (b, 10.0.0.2).
+net_up() {
+	ip netns add b || fail "ip netns add b"
+	ip link add va type veth peer name vb || fail "veth pair"
+	ip link set vb netns b || fail "move vb into b"
+	ip addr add 10.0.0.1/24 dev va && ip link set va up || fail "va up"
+	$IN_B ip addr add 10.0.0.2/24 dev vb && $IN_B ip link set vb up &&
+		$IN_B ip link set lo up || fail "vb up"
+	wait_for 50 ping -c 1 -W 1 10.0.0.2 >/dev/null || fail "no ping from root to b"
+}
+
+# pair_up [SIZE] [RESOURCE-LINE...]: a zeroed pair over the veth, alpha
+# (root namespace) primary, beta (namespace b) secondary, connected.
+pair_up() {
+	local size=${1:-160M} l
+	shift || true
+	mkdir -p "$W" "$MNT"
+	printf 'vm-secret\n' >"$W/secret"
+	chmod 600 "$W/secret"
+	{
+		printf '[resource]\nname = r0\nsecret-file = %s\n' "$W/secret"
+		for l in "$@"; do printf '%s\n' "$l"; done
+		cat <<EOF
+[node alpha]
+address = 10.0.0.1:7789
+backing = $W/a.img
+[node beta]
+address = 10.0.0.2:7789
+backing = $W/b.img
+EOF
+	} >"$CONF"
+	truncate -s "$size" "$W/a.img" "$W/b.img"
+	$A create --zeroed >/dev/null && $BN create --zeroed >/dev/null || fail "create"
+	$A up >"$W/up-alpha.out" 2>&1 || fail "alpha up: $(cat "$W/up-alpha.out")"
+	$IN_B $BN up >"$W/up-beta.out" 2>&1 || fail "beta up (netns b): $(cat "$W/up-beta.out")"
+	wait_for 100 connected || fail "not connected after 10 s: alpha $(json connection), beta $(json connection "$BN")"
+	$A primary >/dev/null || fail "primary"
+	# The replication link is the veth: beta's daemon cannot even see
+	# 10.0.0.1 as a local address.
+	$IN_B ip -o addr show | grep -q '10.0.0.1/' && fail "netns b has alpha's address"
+}
+connected() { [ "$(json connection)" = connected ] && [ "$(json connection "$BN")" = connected ]; }
+
+# synced: connected, no resync, nothing out of sync on either node.
+synced() {
+	local x
+	connected || return 1
+	for x in "$A" "$BN"; do
+		[ "$(json out_of_sync_bytes "$x")" = 0 ] && [ "$(json resync "$x")" = null ] &&
+			[ "$(json disk "$x")" = uptodate ] || return 1
+	done
+}
+
+# attach_mount: `blkrep attach` on alpha, mkfs.ext4, mount on $MNT; sets DEV.
+attach_mount() {
+	DEV=$($A attach) || fail "attach"
+	case $DEV in /dev/nbd[0-9]*) ;; *) fail "attach printed '$DEV'" ;; esac
+	[ "$(cat "/sys/block/${DEV#/dev/}/size")" -gt 0 ] || fail "$DEV has no size"
+	[ "$(json device)" = "$DEV" ] || fail "status device: $(json device)"
+	mkfs.ext4 -q -F "$DEV" >"$W/mkfs.out" 2>&1 || fail "mkfs.ext4: $(cat "$W/mkfs.out")"
+	mount -t ext4 "$DEV" "$MNT" || fail "mount"
+}
+
+# write_files N: N files of random data (1..N MiB plus a few odd bytes) in
+# $MNT/files, synced, their md5 sums in $W/sums.
+write_files() {
+	local i
+	mkdir -p "$MNT/files"
+	for i in $(seq "$1"); do
+		head -c $((i * 1048576 + i * 4099)) /dev/urandom >"$MNT/files/f$i" || fail "write f$i"
+	done
+	sync || fail "sync"
+	(cd "$MNT/files" && md5sum f*) >"$W/sums" || fail "md5sum"
+}
+
+# files_intact: the files of write_files, read from the device (not from
+# the page cache), still have their sums.
+files_intact() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	(cd "$MNT/files" && md5sum -c "$W/sums" >"$W/md5.out" 2>&1) ||
+		fail "checksums differ: $(grep -v ': OK$' "$W/md5.out" | head -3)"
+}
+
+# start_fio TAG SECS FIO-ARGS...: fio in the background, from /tmp (its
+# verify state files land in the cwd), bounded by SECS; output in
+# $W/fio-TAG.out, pid in FIO_PID.
+start_fio() {
+	local tag=$1 secs=$2
+	shift 2
+	(cd /tmp && exec timeout -k 5 "$secs" fio "$@" >"$W/fio-$tag.out" 2>&1) &
+	FIO_PID=$!
+	BG_PIDS+=("$FIO_PID")
+}
+fio_running() { kill -0 "$FIO_PID" 2>/dev/null; }
+
+# fio_jobs DIR SIZE [GLOBAL-OPTION...]: the job options the scenarios share
+# (print them, for start_fio): two verifying writers of SIZE each on the
+# mounted file system, with psync:
+#  - "direct": O_DIRECT random writes of 4k..64k, so every write is a
+#    request to the device while it runs (and waits in the kernel while
+#    the daemon is away); verify_backlog reads back each 256 blocks on the
+#    way, then all of it is verified at the end;
+#  - "buffered": sequential 64k buffered writes with an fsync every 8,
+#    verified at the end.
+# Both verify with crc32c and stop at the first mismatch.  The extra
+# options (like --rate=,3m) apply to both.
+fio_jobs() {
+	local dir=$1 size=$2
+	shift 2
+	echo --directory="$dir" --ioengine=psync --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--exitall_on_error=1 "$@" \
+		--name=direct --rw=randwrite --direct=1 --bsrange=4k-64k --size="$size" \
+		--verify_backlog=256 \
+		--name=buffered --rw=write --bs=64k --size="$size" --fsync=8
+}
+
+# wait_fio TAG: waits for the background fio; fails unless it exited 0 and
+# every job reports err= 0.
+wait_fio() {
+	local tag=$1 rc jobs good
+	wait "$FIO_PID"
+	rc=$?
+	FIO_PID=
+	BG_PIDS=()
+	[ $rc -eq 124 ] && fail "fio ($tag) did not finish in time"
+	[ $rc -eq 0 ] || fail "fio ($tag) exited $rc"
+	jobs=$(grep -c '(groupid=' "$W/fio-$tag.out")
+	good=$(grep '(groupid=' "$W/fio-$tag.out" | grep -c 'err= 0:')
+	[ "$jobs" -ge 1 ] && [ "$jobs" = "$good" ] ||
+		fail "fio ($tag): $good of $jobs jobs with err= 0: $(grep '(groupid=' "$W/fio-$tag.out")"
+	grep -qiE 'verify: bad|bad magic|crc32c: verify failed' "$W/fio-$tag.out" &&
+		fail "fio ($tag) reports verify failures"
+	return 0
+}
+
+# fio_max_lat_ms TAG JOB: the longest write completion latency (clat max) of
+# JOB in fio's report, in ms.
+fio_max_lat_ms() {
+	awk -v job="$2" '
+		$1 == job ":" && /groupid=/ { in_job = 1; next }
+		/groupid=/ { in_job = 0 }
+		in_job && /^ *write:/ { in_write = 1; next }
+		in_job && /^ *read *:/ { in_write = 0 }
+		in_job && in_write && /^ *clat \(/ {
+			unit = $2; sub(/\(/, "", unit); sub(/\):/, "", unit)
+			v = $0; sub(/.*max=/, "", v); sub(/,.*/, "", v)
+			mul = 1
+			if (v ~ /k$/) { mul = 1000; sub(/k$/, "", v) }
+			if (v ~ /M$/) { mul = 1000000; sub(/M$/, "", v) }
+			v = v * mul
+			if (unit == "nsec") v /= 1000000; else if (unit == "usec") v /= 1000; else if (unit == "sec") v *= 1000
+			printf "%d\n", v
+			exit
+		}' "$W/fio-$1.out"
+}
+
+# data_areas_equal: (the file system unmounted) the first size_bytes, the
+# data area, of both backing files are equal.  Sets SIZE.
+data_areas_equal() {
+	SIZE=$(json size_bytes)
+	[ -n "$SIZE" ] && [ "$SIZE" -gt 0 ] || fail "no size_bytes in status"
+	[ "$(json size_bytes "$BN")" = "$SIZE" ] || fail "beta's size_bytes $(json size_bytes "$BN") != $SIZE"
+	cmp -n "$SIZE" "$W/a.img" "$W/b.img" >"$W/cmp.out" 2>&1 ||
+		fail "the data areas differ: $(head -2 "$W/cmp.out")"
+}
+
+# daemon_pid NODE
+daemon_pid() { cat "$W/run/r0-$1.pid" 2>/dev/null; }
+
+# wait_synced: up to 30 s for synced, or fail.
+wait_synced() {
+	wait_for 300 synced || fail "not synced after 30 s: alpha $(json connection), oos $(json out_of_sync_bytes), resync $(json resync), disk $(json disk); beta oos $(json out_of_sync_bytes "$BN"), disk $(json disk "$BN")"
+}
+
+# finish_pair now|wait: umount; with "now" the data areas are compared at
+# once (in sync mode every acknowledged write is on the secondary), with
+# "wait" once the pair is synced (a resync after a crash); then the pair
+# must be synced, the data areas equal (SIZE), fsck.ext4 -fn clean, and
+# `down --detach` takes the device away; beta goes down; both daemons exit
+# without a sanitizer report.  FINISH_TIMES says how long each part took.
+finish_pair() {
+	local t=$EPOCHREALTIME pids
+	umount "$MNT" || fail "umount"
+	[ "$1" = wait ] && wait_synced
+	data_areas_equal
+	wait_synced
+	data_areas_equal
+	FINISH_TIMES="umount+compare $(ms_since "$t") ms"
+	t=$EPOCHREALTIME
+	fsck.ext4 -fn "$DEV" >"$W/fsck.out" 2>&1 || fail "fsck.ext4 -fn $DEV: $(tail -5 "$W/fsck.out")"
+	FINISH_TIMES="$FINISH_TIMES, fsck $(ms_since "$t") ms"
+	t=$EPOCHREALTIME
+	pids="$(daemon_pid alpha) $(daemon_pid beta)"
+	$A down --detach >/dev/null || fail "down --detach"
+	[ "$(cat "/sys/block/${DEV#/dev/}/size")" -eq 0 ] || fail "$DEV still attached after down --detach"
+	$BN down >/dev/null || fail "beta down"
+	daemons_exit $pids
+	FINISH_TIMES="$FINISH_TIMES, down $(ms_since "$t") ms"
+}
+
+# daemons_exit PID...: each is gone within 15 s, and neither daemon log
+# holds a sanitizer report (BLKREP=build-san/blkrep; LeakSanitizer reports
+# at exit).
+daemons_exit() {
+	local p f
+	for p in "$@"; do
+		wait_for 150 eval "! kill -0 $p" || fail "daemon $p still running 15 s after down"
+	done
+	for f in "$W"/run/*.log; do
+		grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" &&
+			fail "sanitizer report in $(basename "$f"): $(grep -m 3 -E -A 6 'ERROR: |runtime error:' "$f")"
+	done
+	return 0
+}
