@@ -58,22 +58,41 @@ pair_init() {
 }
 
 # field NODE-CMD EXPR: a field of status --json (d is the parsed object)
+# (bounded by $FIELD_TIMEOUT seconds, default 15: a status to a node whose
+# daemon is gone waits 10 s for it to start)
 field() {
-	$1 status --json | $PY -c "import json,sys; d=json.load(sys.stdin); print($2)"
+	timeout -k 1 "${FIELD_TIMEOUT:-15}" $1 status --json |
+		$PY -c "import json,sys; d=json.load(sys.stdin); print($2)"
 }
 
 # wait_field NODE-CMD EXPR WANT [SECS]: polls status for up to SECS
-# (default 10) seconds; prints the last value seen and succeeds once it
-# equals WANT.
+# (default 10) seconds of the clock; prints the last value seen and
+# succeeds once it equals WANT.
 wait_field() {
-	local i v
-	for i in $(seq 1 $((${4:-10} * 10))); do
+	local end=$((SECONDS + ${4:-10})) v
+	while :; do
 		v=$(field "$1" "$2" 2>/dev/null)
 		[ "$v" = "$3" ] && { echo "$v"; return 0; }
+		[ $SECONDS -ge "$end" ] && break
 		sleep 0.1
 	done
 	echo "$v"
 	return 1
+}
+
+# show_logs [LINES]: the daemons' last log lines (after a failure), and
+# the state of their processes.
+show_logs() {
+	local f
+	for f in "$T"/run/*.log; do
+		[ -f "$f" ] || continue
+		echo "    --- $(basename "$f")"
+		tail -n "${1:-15}" "$f" | sed 's/^/    | /'
+	done
+	for f in alpha beta; do
+		[ -n "$(daemon_pid $f)" ] &&
+			ps -o pid=,stat=,pcpu=,wchan:32=,args= -p "$(daemon_pid $f)" 2>/dev/null | sed "s/^/    $f daemon: /"
+	done
 }
 
 # daemon_pid NODE: the pid in NODE's pid file (empty if there is none).

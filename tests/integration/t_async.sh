@@ -34,34 +34,6 @@ MIB=1048576
 A="timeout -k 2 15 $A"
 Bn="timeout -k 2 15 $Bn"
 
-# wait_field NODE-CMD EXPR WANT [SECS]: as pair.sh's, but bounded by the
-# clock rather than by a number of polls.
-wait_field() {
-	local end=$((SECONDS + ${4:-10})) v
-	while :; do
-		v=$(field "$1" "$2" 2>/dev/null)
-		[ "$v" = "$3" ] && { echo "$v"; return 0; }
-		[ $SECONDS -ge "$end" ] && break
-		sleep 0.1
-	done
-	echo "$v"
-	return 1
-}
-
-# show_logs: the daemons' last log lines, after a failure.
-show_logs() {
-	local f
-	for f in "$T"/run/*.log; do
-		[ -f "$f" ] || continue
-		echo "    --- $(basename "$f")"
-		tail -n "${1:-15}" "$f" | sed 's/^/    | /'
-	done
-	for f in alpha beta; do
-		[ -n "$(daemon_pid $f)" ] &&
-			ps -o pid=,stat=,pcpu=,wchan:32=,args= -p "$(daemon_pid $f)" 2>/dev/null | sed "s/^/    $f daemon: /"
-	done
-}
-
 # pair_alive WHERE: both daemons must be running; if one is gone (it died,
 # or something outside the test stopped it) the rest of the test cannot
 # mean anything: fail once and stop here instead of failing every check.

@@ -51,16 +51,6 @@ A="timeout -k 2 15 $A"
 Bn="timeout -k 2 15 $Bn"
 T_START=$SECONDS
 
-# show_logs: the daemons' last log lines, after a failure.
-show_logs() {
-	local f
-	for f in "$T"/run/*.log; do
-		[ -f "$f" ] || continue
-		echo "    --- $(basename "$f")"
-		tail -n "${1:-15}" "$f" | sed 's/^/    | /'
-	done
-}
-
 # alive NODE: NODE's pid file names a live blkrep process.
 alive() {
 	local pid
@@ -97,19 +87,6 @@ stop_pair() {
 # SANITIZE=address,undefined as BLKREP).
 trap '[ $FAILS -gt 0 ] && show_logs 30; stop_pair
 for f in "$T"/run/*.log; do check_sanitizer "$f"; done; _cleanup' EXIT
-
-# wait_field NODE-CMD EXPR WANT [SECS]: as pair.sh's, bounded by the clock.
-wait_field() {
-	local end=$((SECONDS + ${4:-10})) v
-	while :; do
-		v=$(field "$1" "$2" 2>/dev/null)
-		[ "$v" = "$3" ] && { echo "$v"; return 0; }
-		[ $SECONDS -ge "$end" ] && break
-		sleep 0.1
-	done
-	echo "$v"
-	return 1
-}
 
 # synced DESC [SECS]: pass once the pair is connected and in sync.
 synced() {

@@ -43,14 +43,6 @@ loop_cleanup() {
 	[ -n "$LOOPDEV" ] && $A detach >/dev/null 2>&1
 	return 0
 }
-show_logs() {
-	local f
-	for f in "$T"/run/*.log; do
-		[ -f "$f" ] || continue
-		echo "    --- $(basename "$f")"
-		tail -n "${1:-15}" "$f" | sed 's/^/    | /'
-	done
-}
 trap '[ $FAILS -gt 0 ] && show_logs 25; loop_cleanup; pair_stop; _cleanup' EXIT
 
 # dmesg: lines that appeared since dmesg_mark, about our device only (other

@@ -24,22 +24,9 @@ pair_init 64M 64M
 trap 'pair_stop; _cleanup' EXIT
 BLOG=$BLKREP_RUN_DIR/r0-beta.log
 
-# field and wait_field of pair.sh, bounded: a status of a node whose daemon
-# is gone waits 10 s for it to start, and wait_field would try 100 times.
-field() {
-	timeout -k 1 3 $1 status --json | $PY -c "import json,sys; d=json.load(sys.stdin); print($2)"
-}
-wait_field() {
-	local end=$((SECONDS + ${4:-10})) v
-	while :; do
-		v=$(field "$1" "$2" 2>/dev/null)
-		[ "$v" = "$3" ] && { echo "$v"; return 0; }
-		[ $SECONDS -ge $end ] && break
-		sleep 0.1
-	done
-	echo "$v"
-	return 1
-}
+# A status of a node whose daemon is gone waits 10 s for it to start:
+# bound every one to 3 s here.
+FIELD_TIMEOUT=3
 # has_err NODE-CMD TEXT [SECS]: wait until peer.last_error contains TEXT.
 has_err() {
 	wait_field "$1" "'$2' in d['peer']['last_error']" True "${3:-10}" >/dev/null
