@@ -58,6 +58,7 @@ int attach_device(struct server *srv, int *index, const struct nbdk_params *p, c
 		  size_t len)
 {
 	int sv[2], rc;
+	bool legacy;
 
 	if (nbdk_ensure_module(err, len) < 0)
 		return -1;
@@ -68,7 +69,11 @@ int attach_device(struct server *srv, int *index, const struct nbdk_params *p, c
 	attach_harden();
 	if (attach_pair(srv, sv, err, len) < 0)
 		return -1;
-	rc = nbdk_connect(sv[1], p, index, err, len);
+	rc = nbdk_connect(sv[1], p, index, &legacy, err, len);
+	if (rc == 0 && legacy)
+		log_warn("the kernel's nbd netlink interface is not visible here (another network "
+			 "namespace?): /dev/nbd%d is attached with ioctls and cannot be reattached "
+			 "after a daemon restart", *index);
 	close(sv[1]);	/* the kernel holds its own reference; on failure the
 			 * server sees the end of the stream and drops sv[0] */
 	return rc;

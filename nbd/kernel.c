@@ -236,10 +236,12 @@ static int ioctl_connect(int fd, const struct nbdk_params *p, int *index, char *
 	return 0;
 }
 
-int nbdk_connect(int fd, const struct nbdk_params *p, int *index, char *err, size_t len)
+int nbdk_connect(int fd, const struct nbdk_params *p, int *index, bool *legacy, char *err,
+		 size_t len)
 {
 	int rc = nl_command(NBD_CMD_CONNECT, fd, index, p, err, len);
 
+	*legacy = rc == 1;
 	return rc == 1 ? ioctl_connect(fd, p, index, err, len) : rc;
 }
 

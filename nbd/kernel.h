@@ -28,8 +28,11 @@ struct nbdk_params {
 int nbdk_ensure_module(char *err, size_t len);
 
 /* Attaches fd as /dev/nbd<*index> (*index -1: the kernel picks a free
- * device; the one chosen is returned in *index).  Returns 0 or -1. */
-int nbdk_connect(int fd, const struct nbdk_params *p, int *index, char *err, size_t len);
+ * device; the one chosen is returned in *index).  *legacy tells whether
+ * the ioctls had to be used (no netlink interface here): such a device
+ * cannot be reconfigured after a restart.  Returns 0 or -1. */
+int nbdk_connect(int fd, const struct nbdk_params *p, int *index, bool *legacy, char *err,
+		 size_t len);
 
 /* Gives the attached device index a new socket fd, once its old one is
  * dead (netlink only). */
