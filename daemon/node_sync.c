@@ -168,10 +168,8 @@ static void node_resync_begin(struct node *n)
 {
 	uint64_t limit = node_export_size(n);
 	uint64_t bits = (limit + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
-	uint64_t dirty = 0;
+	uint64_t dirty = bitmap_count_below(n->bm, bits);
 
-	for (uint64_t b = bitmap_next_set(n->bm, 0); b < bits; b = bitmap_next_set(n->bm, b + 1))
-		dirty++;
 	n->rs_recv_total = dirty * n->sb.extent_bytes;
 	n->rs_recv_bytes = 0;
 	n->rs_recv_start_ns = node_now_ns();

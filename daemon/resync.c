@@ -102,15 +102,6 @@ void resync_free(struct resync *r)
 	free(r);
 }
 
-static uint64_t count_below(const struct bitmap *bm, uint64_t limit)
-{
-	uint64_t n = 0;
-
-	for (uint64_t b = bitmap_next_set(bm, 0); b < limit; b = bitmap_next_set(bm, b + 1))
-		n++;
-	return n;
-}
-
 void resync_start(struct resync *r, uint64_t limit_bytes, uint64_t rate)
 {
 	uint64_t bits = (limit_bytes + r->extent_bytes - 1) / r->extent_bytes;
@@ -127,7 +118,7 @@ void resync_start(struct resync *r, uint64_t limit_bytes, uint64_t rate)
 
 void resync_next_pass(struct resync *r)
 {
-	uint64_t left = count_below(r->bm, r->limit_bits) * r->extent_bytes;
+	uint64_t left = bitmap_count_below(r->bm, r->limit_bits) * r->extent_bytes;
 
 	/* The last extent may end past the area. */
 	if (left && bitmap_test(r->bm, r->limit_bits - 1))

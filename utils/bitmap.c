@@ -66,6 +66,17 @@ uint64_t bitmap_pages(const struct bitmap *bm)
 	return bm->npages;
 }
 
+uint64_t bitmap_count_below(const struct bitmap *bm, uint64_t limit)
+{
+	uint64_t n = 0;
+
+	if (limit >= bm->nbits)
+		return bitmap_count(bm);
+	for (uint64_t b = bitmap_next_set(bm, 0); b < limit; b = bitmap_next_set(bm, b + 1))
+		n++;
+	return n;
+}
+
 uint64_t bitmap_count(const struct bitmap *bm)
 {
 	return bm->count;

@@ -41,6 +41,9 @@ void bitmap_clear_range(struct bitmap *bm, uint64_t first, uint64_t count);
 /* Number of set bits (kept up to date, O(1)). */
 uint64_t bitmap_count(const struct bitmap *bm);
 
+/* Number of set bits below bit limit (clipped to nbits). */
+uint64_t bitmap_count_below(const struct bitmap *bm, uint64_t limit);
+
 /* The first set bit >= from, or nbits when there is none. */
 uint64_t bitmap_next_set(const struct bitmap *bm, uint64_t from);
 

@@ -345,3 +345,18 @@ Test(bitmap, merge_whole_bitmaps_is_the_union)
 	bitmap_free(b);
 	bitmap_free(orig);
 }
+
+Test(bitmap, count_below_counts_only_bits_under_the_limit)
+{
+	struct bitmap *bm = bitmap_new(100000);
+
+	bitmap_set(bm, 3);
+	bitmap_set_range(bm, 40000, 10);
+	bitmap_set(bm, 99999);
+	cr_assert_eq(bitmap_count_below(bm, 0), 0);
+	cr_assert_eq(bitmap_count_below(bm, 4), 1);
+	cr_assert_eq(bitmap_count_below(bm, 40005), 6);
+	cr_assert_eq(bitmap_count_below(bm, 99999), 11);
+	cr_assert_eq(bitmap_count_below(bm, 1ULL << 40), 12, "clipped to nbits");
+	bitmap_free(bm);
+}

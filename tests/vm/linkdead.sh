@@ -6,59 +6,16 @@
 # (dead-conn-timeout).  Once the daemon runs again it hears LINK_DEAD and
 # gives the device a new socket (NBD_CMD_RECONFIGURE): the writer carries
 # on, no I/O error reaches the file system, the files are intact.
+# (Hosts and helpers as in lib.sh: alpha in the root namespace, beta in b.)
 # Prints "STEP n: ..." lines; exits 0 only if every step worked.
-set -u
-
-B=${BLKREP:-blkrep}
-W=/tmp/pair
-MNT=/mnt/vol
-CONF=$W/r0.conf
-export BLKREP_RUN_DIR=$W/run
-A="$B -c $CONF --node alpha"
-BN="$B -c $CONF --node beta"
-n=0
-writer_pid=
-
-step() { n=$((n + 1)); echo "STEP $n: $*"; }
-ok() { echo "  ok: $*"; }
-fail() {
-	echo "  FAIL: $*"
-	echo "--- alpha log:"
-	tail -n 30 "$W/run/r0-alpha.log" 2>/dev/null
-	echo "--- kernel:"
-	dmesg | tail -n 15
-	[ -n "$writer_pid" ] && kill "$writer_pid" 2>/dev/null
-	echo "LINKDEAD FAILED at step $n"
-	exit 1
-}
-json() { $A status --json 2>/dev/null | grep -o "\"$1\": [^,}]*" | head -1 | sed 's/.*: //; s/"//g'; }
-io_errors() { dmesg | grep -c -E "I/O error|Buffer I/O error|EXT4-fs error" || true; }
-
-mkdir -p "$W" "$MNT"
-printf 'vm-secret\n' >"$W/secret"
-chmod 600 "$W/secret"
-cat >"$CONF" <<EOF
-[resource]
-name = r0
-secret-file = $W/secret
-timeout = 3
-dead-conn-timeout = 60
-[node alpha]
-address = 127.0.0.1:7789
-backing = $W/a.img
-[node beta]
-address = 127.0.0.1:7790
-backing = $W/b.img
-EOF
-truncate -s 128M "$W/a.img" "$W/b.img"
+NAME=LINKDEAD
+. /test/lib.sh
 
 step "a pair, alpha primary, attached, ext4 mounted"
-$A create --zeroed >/dev/null && $BN create --zeroed >/dev/null || fail "create"
-$A up 2>/dev/null && $BN up 2>/dev/null || fail "up"
-for i in $(seq 50); do [ "$(json connection)" = connected ] && break; sleep 0.1; done
-$A primary >/dev/null || fail "primary"
-dev=$($A attach) || fail "attach"
-mkfs.ext4 -q -F "$dev" >/dev/null 2>&1 && mount "$dev" "$MNT" || fail "mkfs/mount"
+net_up
+pair_up 128M "timeout = 3" "dead-conn-timeout = 60"
+attach_mount
+dev=$DEV
 dd if=/dev/urandom of="$MNT/before" bs=64k count=16 2>/dev/null
 sync
 sum=$(md5sum <"$MNT/before")
@@ -77,8 +34,9 @@ base=$(io_errors)
 step "the daemon stalls for 8 s (SIGSTOP) under a writer"
 writer >"$W/writer.out" 2>&1 &
 writer_pid=$!
+BG_PIDS+=("$writer_pid")
 sleep 1
-pid=$(cat "$W/run/r0-alpha.pid")
+pid=$(daemon_pid alpha)
 kill -STOP "$pid"
 sleep 8
 kill -CONT "$pid"
