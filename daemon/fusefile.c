@@ -293,9 +293,14 @@ int fusefile_unbind(struct fusefile *f, char *err, size_t len)
 
 void fusefile_stop(struct fusefile *f)
 {
+	/* The thread is blocked reading /dev/fuse: unmounting (without
+	 * closing that descriptor under it) ends the connection, its read
+	 * fails with ENODEV and fuse_loop returns.  Only then is the
+	 * descriptor closed. */
 	fuse_exit(f->fuse);
-	fuse_unmount(f->fuse);
+	(void)umount2(f->mountpoint, MNT_DETACH);
 	pthread_join(f->thread, NULL);
+	fuse_unmount(f->fuse);
 	(void)rmdir(f->mountpoint);
 	ff_free(f);
 }

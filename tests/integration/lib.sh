@@ -303,9 +303,9 @@ start_server() {
 check_sanitizer() {
 	local log=$1
 	[ -f "$log" ] || return 0
-	if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
+	if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$log"; then
 		fail "sanitizer report in $(basename "$log")"
-		grep -m 5 -E -A 8 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" |
+		grep -m 5 -E -A 8 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$log" |
 			sed 's/^/    | /'
 		return 1
 	fi
