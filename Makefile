@@ -10,7 +10,8 @@ CFLAGS   += -std=gnu11 $(WARN) -MMD -MP -D_GNU_SOURCE -I. \
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 ifdef SANITIZE
-BUILD    := build-san
+# ThreadSanitizer cannot be combined with the others: its own tree.
+BUILD    := $(if $(findstring thread,$(SANITIZE)),build-tsan,build-san)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 else
