@@ -9,6 +9,8 @@
 # For the resync tests: pair_conf_extra (more [resource] lines),
 # PAIR_HOST_A/PAIR_HOST_B (addresses other than 127.0.0.1), daemon_pid,
 # sync_state/wait_synced and pair_stop (a bounded stop for custom traps).
+# pair_netns puts the two nodes in network namespaces joined by a veth
+# pair, so that a test can really cut the link.
 
 # pair_conf FILE RESOURCE SECRET-FILE NAME-OF-SECOND-NODE
 # Lines in $PAIR_EXTRA (if set) go into [resource]; the nodes listen on
@@ -168,4 +170,41 @@ wait_synced() {
 		fi
 		sleep 0.2
 	done
+}
+
+# pair_netns: alpha and beta in two network namespaces joined by a veth
+# pair, so a test can cut the link for real (ip link set down) or shape it
+# (tc).  Sets NSA/NSB (namespaces), VA/VB (alpha's and beta's veth end),
+# INA/INB (command prefixes that run in them) and PAIR_HOST_A/PAIR_HOST_B,
+# and rewrites $T/r0.conf.  Skips the test if this machine cannot make
+# namespaces.  The control and NBD sockets are paths, reachable from the
+# host namespace.  pair_netns_del removes it all (for the EXIT trap).
+pair_netns() {
+	local net=10.77.$(($$ % 200))
+	NSA=blkrep-a-$$
+	NSB=blkrep-b-$$
+	VA=brA$$
+	VB=brB$$
+	ip netns add "$NSA" 2>"$T/netns.err" || skip "ip netns add is not permitted: $(cat "$T/netns.err")"
+	ip netns add "$NSB" 2>"$T/netns.err" || skip "ip netns add is not permitted: $(cat "$T/netns.err")"
+	if ! { ip link add "$VA" type veth peer name "$VB" &&
+		ip link set "$VA" netns "$NSA" && ip link set "$VB" netns "$NSB" &&
+		ip -n "$NSA" addr add "$net.1/24" dev "$VA" && ip -n "$NSB" addr add "$net.2/24" dev "$VB" &&
+		ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up &&
+		ip -n "$NSA" link set "$VA" up && ip -n "$NSB" link set "$VB" up; } 2>"$T/veth.err"; then
+		skip "cannot set up a veth pair between namespaces: $(cat "$T/veth.err")"
+	fi
+	INA="ip netns exec $NSA"
+	INB="ip netns exec $NSB"
+	PAIR_HOST_A=$net.1
+	PAIR_HOST_B=$net.2
+	pair_conf "$T/r0.conf" r0 "$T/secret" beta
+}
+
+pair_netns_del() {
+	[ -n "${NSA:-}" ] || return 0
+	ip netns del "$NSA" 2>/dev/null
+	ip netns del "$NSB" 2>/dev/null
+	ip link del "$VA" 2>/dev/null
+	return 0
 }

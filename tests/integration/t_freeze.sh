@@ -15,33 +15,9 @@ require_nbdsh
 . "$(dirname "$0")/pair.sh"
 pair_init 64M 64M
 
-NSA=blkrep-a-$$
-NSB=blkrep-b-$$
-VA=brA$$
-VB=brB$$
-NET=10.77.$(($$ % 200))
-freeze_cleanup() {
-	pair_stop
-	ip netns del "$NSA" 2>/dev/null
-	ip netns del "$NSB" 2>/dev/null
-	ip link del "$VA" 2>/dev/null
-}
-trap 'freeze_cleanup; _cleanup' EXIT
+trap 'pair_stop; pair_netns_del; _cleanup' EXIT
+pair_netns
 
-ip netns add "$NSA" 2>"$T/netns.err" || skip "ip netns add is not permitted: $(cat "$T/netns.err")"
-ip netns add "$NSB" 2>"$T/netns.err" || skip "ip netns add is not permitted: $(cat "$T/netns.err")"
-if ! { ip link add "$VA" type veth peer name "$VB" &&
-	ip link set "$VA" netns "$NSA" && ip link set "$VB" netns "$NSB" &&
-	ip -n "$NSA" addr add "$NET.1/24" dev "$VA" && ip -n "$NSB" addr add "$NET.2/24" dev "$VB" &&
-	ip -n "$NSA" link set lo up && ip -n "$NSB" link set lo up &&
-	ip -n "$NSA" link set "$VA" up && ip -n "$NSB" link set "$VB" up; } 2>"$T/veth.err"; then
-	skip "cannot set up a veth pair between namespaces: $(cat "$T/veth.err")"
-fi
-INA="ip netns exec $NSA"
-INB="ip netns exec $NSB"
-
-PAIR_HOST_A=$NET.1
-PAIR_HOST_B=$NET.2
 pair_conf_extra "on-peer-loss = freeze"
 check "create both --zeroed" sh -c "$A create --zeroed && $Bn create --zeroed"
 check "up alpha in its namespace" $INA $A up
