@@ -24,6 +24,10 @@ PURE_SRC := nbd/wire.c nbd/request.c nbd/handshake.c utils/bufpool.c
 CORE_SRC := $(filter-out daemon/main.c,$(sort $(wildcard nbd/*.c proto/*.c utils/*.c daemon/*.c)))
 MAIN_SRC := daemon/main.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
+# The torture tool (tests/torture/): its pure checker is unit-tested too.
+TORTURE_PURE := tests/torture/tcheck.c tests/torture/tblock.c
+TORTURE_SRC  := $(TORTURE_PURE) tests/torture/tlog.c tests/torture/tnbd.c \
+                tests/torture/twriter.c tests/torture/nbdtorture.c
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(MAIN_SRC:%.c=$(BUILD)/%.o)
@@ -31,8 +35,8 @@ UNIT_BIN := $(BUILD)/tests/unit
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all deps test unit integration fuzz fuzz-short bench bench-pair clean format vm
-all: $(BUILD)/blkrep
+.PHONY: all deps test unit integration fuzz fuzz-short bench bench-pair clean format vm torture
+all: $(BUILD)/blkrep $(BUILD)/nbdtorture
 ifndef SANITIZE
 all: blkrep
 blkrep: $(BUILD)/blkrep
@@ -42,12 +46,15 @@ endif
 $(BUILD)/blkrep: $(CORE_OBJ) $(MAIN_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/nbdtorture: $(TORTURE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/nbd/wire.o $(BUILD)/nbd/client.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # One Criterion binary for all unit tests, so one summary line reports them.
-$(UNIT_BIN): $(UNIT_SRC) $(CORE_OBJ)
+$(UNIT_BIN): $(UNIT_SRC) $(CORE_OBJ) $(TORTURE_PURE:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
@@ -72,6 +79,11 @@ fuzz-short: $(FUZZ_BIN)
 
 fuzz: $(FUZZ_BIN)
 	bash tests/fuzz/run.sh $${FUZZ_SECONDS:-600} $(FUZZ_BIN)
+
+# The seeded fault driver (tests/torture/torture.sh): ROUNDS cycles of load,
+# fault, check, promote, fail back and compare.  `make torture ROUNDS=200`.
+torture: all
+	bash tests/torture/torture.sh $${ROUNDS:-20} $${SEED:-}
 
 # The whole suite, as CI runs it: packages, build, unit, sanitized unit +
 # integration, real clients, fuzzing.  Each stage prints its time.
