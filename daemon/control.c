@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/ctlparse.h"
 #include "daemon/ioop.h"
 #include "daemon/loop.h"
 #include "utils/log.h"
@@ -211,58 +212,33 @@ static void req_arm_send(struct control_req *r)
 	io_uring_prep_send(sqe, r->fd, r->obuf + r->opos, r->olen - r->opos, MSG_NOSIGNAL);
 }
 
-/* Splits the request line in place and hands it to the handler; a line
- * the handler could not act on is answered here. */
-static void req_dispatch(struct control_req *r, size_t len)
-{
-	struct control *c = r->ctl;
-	char *line = r->rbuf, *save = NULL, *w;
-
-	if (len && line[len - 1] == '\r')
-		len--;
-	line[len] = '\0';
-	if (memchr(line, '\0', len)) {
-		control_reply(r, false, "request holds a NUL byte");
-		return;
-	}
-	r->argc = 0;
-	for (w = strtok_r(line, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-		if (r->argc == CONTROL_WORDS_MAX) {
-			control_reply(r, false, "too many words (at most %d)", CONTROL_WORDS_MAX);
-			return;
-		}
-		r->argv[r->argc++] = w;
-	}
-	r->argv[r->argc] = NULL;
-	if (!r->argc) {
-		control_reply(r, false, "empty request");
-		return;
-	}
-	r->state = RS_HANDLER;
-	c->handler(c->arg, r);
-}
-
+/* Reads what came; a whole line goes to the handler, a line the handler
+ * could not act on is answered here. */
 static void req_on_recv(struct ioop *op, int res)
 {
 	struct control_req *r = container_of(op, struct control_req, op);
-	char *nl;
+	struct control *c = r->ctl;
+	const char *why = NULL;
+	int rc;
 
 	/* EOF before a whole line: the client gave up, nobody to answer.
 	 * Errors alike (ECONNRESET): it is gone. */
 	if (res <= 0 || r->dropped) {
 		if (res < 0 && res != -ECONNRESET)
-			log_debug("control socket %s: recv: %s", r->ctl->path, strerror(-res));
+			log_debug("control socket %s: recv: %s", c->path, strerror(-res));
 		req_close(r);
 		return;
 	}
-	nl = memchr(r->rbuf + r->rlen, '\n', (size_t)res);
 	r->rlen += (unsigned)res;
-	if (nl)
-		req_dispatch(r, (size_t)(nl - r->rbuf));
-	else if (r->rlen == CONTROL_LINE_MAX)
-		control_reply(r, false, "request too long");
-	else
+	rc = ctlparse_request(r->rbuf, r->rlen, r->argv, &r->argc, &why);
+	if (rc < 0) {
+		control_reply(r, false, "%s", why);
+	} else if (rc == 0) {
 		req_arm_recv(r);
+	} else {
+		r->state = RS_HANDLER;
+		c->handler(c->arg, r);
+	}
 }
 
 static void req_on_send(struct ioop *op, int res)
@@ -721,9 +697,9 @@ static ssize_t call_recv(int fd, char *buf, size_t cap, const char *path, char *
 int control_call(const char *path, const char *request_line, int wait_ms, char **body, bool *ok,
 		 char *err, size_t errlen)
 {
-	size_t n = strlen(request_line), head, blen;
+	size_t n = strlen(request_line), boff, blen;
 	char msg[CONTROL_LINE_MAX];
-	char *ans = NULL, *nl, *rest;
+	char *ans = NULL;
 	ssize_t alen;
 	int fd = -1, rc = -1;
 
@@ -758,20 +734,12 @@ int control_call(const char *path, const char *request_line, int wait_ms, char *
 			 path);
 		goto out;
 	}
-	nl = memchr(ans, '\n', (size_t)alen);
-	head = nl ? (size_t)(nl - ans) : (size_t)alen;
-	if (head == 2 && !memcmp(ans, "ok", 2)) {
-		*ok = true;
-	} else if (!(head == 5 && !memcmp(ans, "error", 5))) {
+	if (ctlparse_answer(ans, (size_t)alen, ok, &boff, &blen) < 0) {
 		snprintf(err, errlen, "malformed answer from the blkrep daemon (%s)", path);
 		goto out;
 	}
-	rest = nl ? nl + 1 : ans + alen;
-	blen = (size_t)(ans + alen - rest);
-	if (blen && rest[blen - 1] == '\n')
-		blen--;
 	if (body) {
-		memmove(ans, rest, blen);
+		memmove(ans, ans + boff, blen);
 		ans[blen] = '\0';
 		*body = ans;
 		ans = NULL;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,19 +156,182 @@ fail:
 	return -1;
 }
 
-static int read_all(int fd, void *p, size_t len)
-{
-	ssize_t n = read(fd, p, len);
+/* --- reading --- */
 
-	return n == (ssize_t)len ? 0 : -1;
+enum parse_stage { PS_HEADER, PS_HEAD, PS_DATA, PS_END };
+
+struct savefile_parser {
+	enum parse_stage stage;
+	uint64_t limit;
+	uint32_t records_left;
+	uint64_t bytes_declared, bytes_seen;
+	uint64_t next_off;		/* records ascend without overlap */
+	uint64_t off, sum;		/* the record whose data comes next */
+	uint32_t len;
+};
+
+struct savefile_parser *savefile_parser_new(uint64_t limit)
+{
+	struct savefile_parser *p = calloc(1, sizeof(*p));
+
+	if (p)
+		p->limit = limit;
+	return p;
 }
 
-static int check_header(const uint8_t *h, uint32_t *records)
+void savefile_parser_free(struct savefile_parser *p)
 {
-	if (memcmp(h, MAGIC, 8) != 0 || get_le(h + 8, 4) != 1)
-		return -1;
-	*records = (uint32_t)get_le(h + 12, 4);
+	free(p);
+}
+
+size_t savefile_parser_want(const struct savefile_parser *p)
+{
+	switch (p->stage) {
+	case PS_HEADER:
+		return SAVEFILE_HDR;
+	case PS_HEAD:
+		return SAVEFILE_REC;
+	case PS_DATA:
+		return p->len;
+	default:
+		return 0;
+	}
+}
+
+static int parse_fail(struct savefile_parser *p, const char *reason, const char **why)
+{
+	p->stage = PS_END;
+	*why = reason;
+	return -1;
+}
+
+/* After the header or a record: the next record head, or the end. */
+static int parse_next(struct savefile_parser *p, const char **why)
+{
+	if (p->records_left) {
+		p->stage = PS_HEAD;
+		return 0;
+	}
+	if (p->bytes_seen != p->bytes_declared)
+		return parse_fail(p, "its records do not add up to the size in its header", why);
+	p->stage = PS_END;
 	return 0;
+}
+
+static int parse_header(struct savefile_parser *p, const uint8_t *h, const char **why)
+{
+	if (memcmp(h, MAGIC, 8) != 0)
+		return parse_fail(p, "not a blkrep save file", why);
+	if (get_le(h + 8, 4) != 1)
+		return parse_fail(p, "unknown save file version", why);
+	p->records_left = (uint32_t)get_le(h + 12, 4);
+	p->bytes_declared = get_le(h + 24, 8);
+	return parse_next(p, why);
+}
+
+static int parse_head(struct savefile_parser *p, const uint8_t *r, const char **why)
+{
+	p->off = get_le(r, 8);
+	p->len = (uint32_t)get_le(r + 8, 4);
+	p->sum = get_le(r + 12, 8);
+	if (p->len == 0 || p->len > SAVEFILE_MAX_REC)
+		return parse_fail(p, "a record has a bad length", why);
+	if (p->off > p->limit || p->len > p->limit - p->off)
+		return parse_fail(p, "a record lies outside the volume", why);
+	if (p->off < p->next_off)
+		return parse_fail(p, "records overlap or are out of order", why);
+	p->stage = PS_DATA;
+	return 0;
+}
+
+int savefile_parser_feed(struct savefile_parser *p, const uint8_t *in, size_t len, uint64_t *off,
+			 const char **why)
+{
+	if (p->stage == PS_END || len != savefile_parser_want(p))
+		return parse_fail(p, "internal error: fed the wrong number of bytes", why);
+	if (p->stage == PS_HEADER)
+		return parse_header(p, in, why);
+	if (p->stage == PS_HEAD)
+		return parse_head(p, in, why);
+	if (XXH64(in, len, 0) != p->sum)
+		return parse_fail(p, "a record's checksum does not match its data", why);
+	p->bytes_seen += len;
+	p->next_off = p->off + len;
+	p->records_left--;
+	*off = p->off;
+	return parse_next(p, why) < 0 ? -1 : 1;
+}
+
+/* Reads len bytes; returns len, fewer at the end of the file, or -1. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/* Why the file ended before the parser wanted no more, or went on. */
+static void read_error(const char *path, ssize_t n, size_t want, uint32_t records, char *err,
+		      size_t errlen)
+{
+	if (n < 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	else if (want)
+		snprintf(err, errlen, "%s: truncated after %u records", path, records);
+	else
+		snprintf(err, errlen, "%s: bytes after its last record (an interrupted save?)",
+			 path);
+}
+
+/* Feeds the parser until it wants no more, then checks that the file
+ * ends.  Returns 0, or -1 with err. */
+static int read_records(int fd, const char *path, struct savefile_parser *p, uint8_t *buf,
+			int (*each)(void *arg, uint64_t off, uint32_t len, const uint8_t *data,
+				    char *err, size_t errlen),
+			void *arg, uint64_t *bytes, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	bool header_done = false;
+	uint32_t records = 0;
+	uint64_t off;
+	size_t want;
+	ssize_t n = 0;
+	int rc;
+
+	while ((want = savefile_parser_want(p)) > 0) {
+		n = read_full(fd, buf, want);
+		if (n < 0 || (size_t)n < want)
+			break;
+		rc = savefile_parser_feed(p, buf, want, &off, &why);
+		if (rc < 0 && !header_done)
+			snprintf(err, errlen, "%s: %s", path, why);
+		else if (rc < 0)
+			snprintf(err, errlen, "%s: %s (after %u good records)", path, why, records);
+		if (rc < 0)
+			return -1;
+		header_done = true;
+		if (rc == 0)
+			continue;
+		if (each(arg, off, (uint32_t)want, buf, err, errlen) < 0)
+			return -1;
+		records++;
+		*bytes += want;
+	}
+	if (want == 0 && (n = read_full(fd, buf, 1)) == 0)
+		return 0;
+	read_error(path, n, want, records, err, errlen);
+	return -1;
 }
 
 int savefile_read(const char *path, uint64_t limit,
@@ -175,39 +339,18 @@ int savefile_read(const char *path, uint64_t limit,
 			      char *err, size_t errlen),
 		  void *arg, uint64_t *bytes, char *err, size_t errlen)
 {
-	uint8_t hdr[SAVEFILE_HDR], rec[SAVEFILE_REC], *buf = malloc(SAVEFILE_MAX_REC);
+	struct savefile_parser *p = savefile_parser_new(limit);
+	uint8_t *buf = malloc(SAVEFILE_MAX_REC);
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
-	uint32_t records;
 
 	*bytes = 0;
-	if (fd < 0 || !buf) {
+	if (fd < 0 || !buf || !p)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (read_all(fd, hdr, sizeof(hdr)) < 0 || check_header(hdr, &records) < 0) {
-		snprintf(err, errlen, "%s: not a blkrep save file", path);
-		goto out;
-	}
-	for (uint32_t i = 0; i < records; i++) {
-		uint64_t off;
-		uint32_t len;
-
-		if (read_all(fd, rec, sizeof(rec)) < 0 ||
-		    (len = (uint32_t)get_le(rec + 8, 4)) == 0 || len > SAVEFILE_MAX_REC ||
-		    (off = get_le(rec, 8)) > limit || len > limit - off ||
-		    read_all(fd, buf, len) < 0 || XXH64(buf, len, 0) != get_le(rec + 12, 8)) {
-			snprintf(err, errlen, "%s: record %u is damaged or outside the volume",
-				 path, i + 1);
-			goto out;
-		}
-		if (each(arg, off, len, buf, err, errlen) < 0)
-			goto out;
-		*bytes += len;
-	}
-	rc = 0;
-out:
+	else
+		rc = read_records(fd, path, p, buf, each, arg, bytes, err, errlen);
 	if (fd >= 0)
 		close(fd);
+	savefile_parser_free(p);
 	free(buf);
 	return rc;
 }

@@ -35,13 +35,35 @@ int savefile_write(char *path, size_t pathlen, const char *resource, const char 
 		   uint64_t *bytes, char *err, size_t errlen);
 
 /* Reads path and calls each(arg, offset, length, data) for every record,
- * in order, after checking its checksum; stops at the first failure (of
- * the file or of each(), which returns -1 with its reason in err).
- * *bytes gets the data read.  Records with an offset + length past limit
- * are refused. */
+ * in order, after savefile_parser_feed() accepted it; stops at the first
+ * failure (of the file or of each(), which returns -1 with its reason in
+ * err).  *bytes gets the data read.  Bytes after the last record (a save
+ * that was interrupted) are refused. */
 int savefile_read(const char *path, uint64_t limit,
 		  int (*each)(void *arg, uint64_t off, uint32_t len, const uint8_t *data,
 			      char *err, size_t errlen),
 		  void *arg, uint64_t *bytes, char *err, size_t errlen);
+
+/* The reader's decisions, as a pure machine (no I/O, no allocation after
+ * _new): the caller reads exactly savefile_parser_want() bytes and feeds
+ * them, until want() is 0; the file must end there.  It accepts only what
+ * savefile_write() produces: the magic and version 1; records of 1 to
+ * SAVEFILE_MAX_REC bytes, inside [0, limit), in ascending order without
+ * overlap, each matching its XXH64; and exactly `records` of them, whose
+ * lengths add up to the header's data bytes.  NULL on allocation failure. */
+struct savefile_parser;
+struct savefile_parser *savefile_parser_new(uint64_t limit);
+void savefile_parser_free(struct savefile_parser *p);
+
+/* Bytes to read next: the header, a record head or a record's data; 0
+ * once every record is in (or after a failure). */
+size_t savefile_parser_want(const struct savefile_parser *p);
+
+/* Feeds exactly want() bytes.  Returns 1 when they were a record's data
+ * and it checked out: its offset is in *off, its length is len;  0 when
+ * more must be read; -1 with a static one-line reason in *why (and want()
+ * is 0 from then on). */
+int savefile_parser_feed(struct savefile_parser *p, const uint8_t *in, size_t len, uint64_t *off,
+			 const char **why);
 
 #endif

@@ -3,7 +3,7 @@ import os.path
 D = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_msg")
 MAGIC = 0x424c4b52
 (HELLO, AUTH, REFUSE, STATE, WRITE, TRIM, ZERO, FLUSH, ACK, FLUSH_ACK, PING, PONG,
- BITMAP, RESYNC_REQ, RESYNC_DATA, RESYNC_DONE) = range(1, 17)
+ BITMAP, RESYNC_REQ, RESYNC_DATA, RESYNC_DONE, VERIFY_REQ, VERIFY_REPLY) = range(1, 19)
 FUA, NO_HOLE, LAST = 1, 2, 4
 def hdr(t, flags=0, length=0, count=0, seq=0, offset=0, magic=MAGIC):
     return struct.pack(">IHHIIQQ", magic, t, flags, length, count, seq, offset)
@@ -36,7 +36,20 @@ seeds["refuse_version"] = (msg(HELLO, hello(vmin=2, vmax=3) + b"\xee" * 40) +
     msg(REFUSE, b"incompatible protocol version: peer speaks 2..3, this node 1..1"))
 seeds["refuse_utf8"] = msg(REFUSE, "wrong secret \u00e9\u20ac \x1b[31m".encode() + b"\xff\xc0\xaf")
 seeds["bad_magic"] = hdr(PING, magic=0x424c4b53) + hdr(PING)
-seeds["unknown_type"] = hdr(17) + hdr(0)
+seeds["unknown_type"] = hdr(19) + hdr(0)
+digests = b"".join(struct.pack(">Q", 0x0123456789abcdef * (i + 1) & (1 << 64) - 1)
+                   for i in range(16))
+seeds["verify"] = (hdr(VERIFY_REQ, count=1 << 20, seq=7, offset=1 << 20) +
+    msg(VERIFY_REPLY, digests, seq=7) + hdr(VERIFY_REQ, count=32 << 20, seq=8) +
+    msg(VERIFY_REPLY, digests[:8], seq=8))
+seeds["verify_empty"] = hdr(VERIFY_REQ, count=0, seq=1)
+seeds["verify_too_big"] = hdr(VERIFY_REQ, count=(32 << 20) + 1)
+seeds["verify_with_payload"] = hdr(VERIFY_REQ, length=8, count=4096) + bytes(8)
+seeds["verify_flags"] = hdr(VERIFY_REQ, flags=FUA, count=4096)
+seeds["verify_range_wrap"] = hdr(VERIFY_REQ, count=4096, offset=(1 << 63) - 100)
+seeds["verify_reply_partial"] = msg(VERIFY_REPLY, bytes(12))
+seeds["verify_reply_empty"] = hdr(VERIFY_REPLY)
+seeds["verify_reply_errno"] = hdr(VERIFY_REPLY, length=8, count=5) + bytes(8)
 seeds["bad_flags"] = hdr(FLUSH, flags=FUA) + hdr(TRIM, flags=NO_HOLE, count=1)
 seeds["write_too_big"] = hdr(WRITE, length=(32 << 20) + 1, count=(32 << 20) + 1)
 seeds["write_len_mismatch"] = hdr(WRITE, length=512, count=1024) + bytes(512)
