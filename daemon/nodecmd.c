@@ -15,6 +15,7 @@
 #include "daemon/cli.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
+#include "daemon/ctlparse.h"
 #include "daemon/node.h"
 #include "utils/log.h"
 
@@ -34,16 +35,15 @@ static int node_paths(const struct config *cfg, const struct config_node *me, ch
 /* Sends words[0..n) as one request line; prints the body.  Exit status. */
 static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
 {
-	char line[4096] = "", err[512], *body = NULL;
-	size_t len = 0;
+	char line[CONTROL_LINE_MAX], err[512], *body = NULL;
+	const char *why;
 	bool ok;
 	int rc;
 
-	for (int i = 0; i < n; i++)
-		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s", i ? " " : "",
-					words[i]);
-	if (len >= sizeof(line) - 1) {
-		log_err("request too long");
+	/* Words the daemon would split differently (a path with a space) are
+	 * refused here, not mangled. */
+	if (ctlparse_join(words, n, line, sizeof(line), &why) < 0) {
+		log_err("cannot send this request: %s", why);
 		return 2;
 	}
 	if (control_call(ctl, line, wait_ms, &body, &ok, err, sizeof(err)) < 0) {

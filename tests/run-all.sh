@@ -35,6 +35,9 @@ stage integration-tsan env BLKREP="$PWD/build-tsan/blkrep" bash tests/integratio
 stage vm env BLKREP="$PWD/blkrep" bash tests/vm/all.sh
 stage vm-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/vm/run.sh tests/vm/crash.sh
 stage fuzz make -s fuzz-short
+# A short randomized torture round: a new seed each run, printed so that a
+# failure can be replayed with `make torture ROUNDS=N SEED=S`.
+stage torture env TORTURE_MAX_SECONDS=240 bash tests/torture/torture.sh 24 "$(date +%s)"
 
 echo "=== total: $(( $(date +%s) - suite_start )) s"
 if [ ${#failed[@]} -ne 0 ]; then
