@@ -46,6 +46,13 @@ endif
 $(BUILD)/blkrep: $(CORE_OBJ) $(MAIN_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# faultfs: the fault-injecting, crash-simulating FUSE file system of the
+# disk-failure and power-loss tests (tests/torture/faultfs.c).
+all: $(BUILD)/faultfs
+$(BUILD)/faultfs: tests/torture/faultfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs fuse3 2>/dev/null)
+
 $(BUILD)/nbdtorture: $(TORTURE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/nbd/wire.o $(BUILD)/nbd/client.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -59,7 +66,8 @@ $(UNIT_BIN): $(UNIT_SRC) $(CORE_OBJ) $(TORTURE_PURE:%.c=$(BUILD)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 # A harness lists the modules it drives in a "// fuzz-sources: a.c b.c" line.
-build-fuzz/%: tests/fuzz/%.c $(PURE_SRC)
+# Rebuilt when any core source changes (the modules a harness lists are some).
+build-fuzz/%: tests/fuzz/%.c $(PURE_SRC) $(CORE_SRC)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(PURE_SRC) $$(sed -n 's|^// fuzz-sources:||p' $<) \

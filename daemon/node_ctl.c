@@ -90,7 +90,7 @@ static void node_resync_json(const struct node *n, char *buf, size_t len)
 
 static void node_status_json(struct node *n, struct control_req *req)
 {
-	char err[512], rs[160], vf[160], dev[32] = "null";
+	char err[512], derr[512], rs[160], vf[160], dev[32] = "null";
 	uint64_t done, total, bps;
 
 	if (n->ff)
@@ -98,6 +98,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 	else if (n->sb.nbd_index >= 0)
 		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)n->sb.nbd_index);
 	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
+	json_escape(derr, sizeof(derr), n->disk_error);
 	node_resync_json(n, rs, sizeof(rs));
 	resync_progress(n->vf, &done, &total, &bps);
 	if (n->vf_ran)
@@ -110,6 +111,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 	control_reply(req, true,
 		      "{\"resource\": \"%s\", \"node\": \"%s\", \"role\": \"%s\", "
 		      "\"mode\": \"%s\", \"on_peer_loss\": \"%s\", \"disk\": \"%s\", "
+		      "\"disk_error\": \"%s\", "
 		      "\"peer\": {\"name\": \"%s\", \"connection\": \"%s\", \"disk\": \"%s\", "
 		      "\"last_error\": \"%s\"}, "
 		      "\"size_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
@@ -118,7 +120,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": %" PRIu64 ", "
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_mode_name(n),
-		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n),
+		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n), derr,
 		      n->other->name, node_connection(n), node_peer_disk(n), err, n->sb.data_bytes,
 		      node_out_of_sync(n), n->lag_bytes, node_lag_seconds(n), rs, vf,
 		      node_frozen(n) ? "true" : "false", dev, n->writes, n->replicated_bytes,
@@ -159,6 +161,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 
 	control_reply(req, true,
 		      "%s/%s: %s, disk %s, %s mode, on peer loss: %s\n"
+		      "%s%s%s"
 		      "  peer %s: %s, disk %s%s%s\n"
 		      "  data area %" PRIu64 " bytes, %" PRIu64 " bytes out of sync, lag %" PRIu64
 		      " bytes (%.1f s)\n"
@@ -166,7 +169,9 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      " bytes resynced since start\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_disk_name(n),
 		      node_mode_name(n), config_peer_loss_name(config_on_peer_loss(n->cfg)),
-		      n->other->name, node_connection(n), node_peer_disk(n),
+		      *n->disk_error ? "  disk error: " : "", n->disk_error,
+		      *n->disk_error ? "\n" : "", n->other->name, node_connection(n),
+		      node_peer_disk(n),
 		      *err ? "\n  last error: " : "", err, n->sb.data_bytes, node_out_of_sync(n),
 		      n->lag_bytes, node_lag_seconds(n), rs, n->sb.gen.current, n->writes,
 		      n->resynced_bytes);
@@ -191,7 +196,8 @@ static void node_cmd_primary(struct node *n, struct control_req *req, bool force
 		return;
 	}
 	if (node_promote(n, force, discard, why, sizeof(why)) < 0) {
-		control_reply(req, false, "%s", why);
+		control_reply(req, false, "%s%s%s", why,
+			      *n->disk_error ? "; the disk failed a replicated " : "", n->disk_error);
 		return;
 	}
 	control_reply(req, true, "%s/%s is now primary%s%s\n", n->sb.resource, n->sb.node,
@@ -461,6 +467,7 @@ static void node_cmd_restore(struct node *n, struct control_req *req, int argc, 
 
 static void node_cmd_link(struct node *n, struct control_req *req, bool on)
 {
+	n->disk_retry_ns = 0; /* the operator's word, over a reconnect after a disk error */
 	peer_enable(n->peer, on);
 	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
 }

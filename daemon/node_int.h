@@ -51,6 +51,7 @@
 #define REPL_MAX       4096	   /* messages awaiting the peer's answer */
 #define TICK_S	       1	   /* idle flushes, so that bits and the log drain */
 #define RS_FLUSH_BYTES (32U << 20) /* resync data between peer flushes */
+#define DISK_RETRY_MAX_S 8	   /* reconnects after disk errors, at most this far apart */
 
 /* What a message awaiting its answer was. */
 enum out_kind {
@@ -184,6 +185,15 @@ struct node {
 	uint64_t rs_recv_bytes; /* the target's progress */
 	uint64_t rs_recv_total;
 	uint64_t rs_recv_start_ns;
+	/* The secondary's disk failed a replicated write (DRBD's
+	 * on-io-error=detach, made short): the disk is outdated, the range in
+	 * the bitmap, the link dropped; at disk_retry_ns it reconnects, so that
+	 * the bitmap exchange and resync repair it.  The backoff doubles up to
+	 * DISK_RETRY_MAX_S while the disk keeps failing. */
+	char disk_error[256]; /* for status, until a resync repaired it */
+	uint64_t disk_retry_ns;
+	unsigned disk_backoff_s;
+	bool disk_md_unsaved; /* the metadata could not record it yet */
 	char ctl_path[256];
 	char pid_path[256];
 	char log_path[256];
@@ -222,6 +232,7 @@ void node_on_tick(struct ioop *op, int res);
 void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload);
 bool node_primary_freezes(const struct node *n);
 void node_may_lag(struct node *n, const char *why);
+void node_disk_repaired(struct node *n);
 
 /* --- connect, resync, verify, the peer link (node_sync.c) --- */
 void node_become_target(struct node *n);

@@ -293,6 +293,19 @@ double node_lag_seconds(const struct node *n)
 	return oldest ? (double)(node_now_ns() - oldest) / 1e9 : 0;
 }
 
+/* The peer answered a request with an error: its disk lacks the write.
+ * (A peer of this version drops the link instead of answering so.)  The
+ * link is dropped here too, so that the reconnect's bitmap exchange and
+ * resync repair it; under freeze the client's request is held meanwhile. */
+static void node_peer_failed(struct node *n, const struct outstanding *o, int err)
+{
+	log_warn("%s failed a replicated request at %" PRIu64 ": %s; reconnecting so that a "
+		 "resync repairs it",
+		 n->other->name, o->offset, strerror(err));
+	peer_enable(n->peer, false);
+	peer_enable(n->peer, true);
+}
+
 void node_repl_complete(struct node *n, uint64_t seq, int err)
 {
 	struct outstanding o = n->out[seq % REPL_MAX];
@@ -306,15 +319,16 @@ void node_repl_complete(struct node *n, uint64_t seq, int err)
 	n->noutstanding--;
 	node_repl_wake(n);
 	if (err)
-		log_warn("%s failed a replicated request at %" PRIu64 ": %s", n->other->name,
-			 o.rr ? o.rr->offset : 0, strerror(err));
+		node_peer_failed(n, &o, err);
 	if (o.length && err)
 		node_mark_out_of_sync(n, o.offset, o.length);
 	if (o.copied)
 		node_lag_release(n, &o);
 	if ((o.rr && o.rr->type == NBD_CMD_FLUSH) || o.kind == OUT_FLUSH)
 		node_flush_acked(n, seq, o.epoch, err);
-	if (o.kind == OUT_APP)
+	if (o.kind == OUT_APP && err && config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE)
+		n->held[n->nheld++] = o.rr; /* like a peer loss: held until it is back */
+	else if (o.kind == OUT_APP)
 		server_repl_done(o.rr, err);
 	else if (o.kind == OUT_RESYNC)
 		resync_acked(n->rs, o.rr, err);
@@ -377,11 +391,77 @@ void node_arm_tick(struct node *n)
 	io_uring_prep_timeout(loop_sqe(n->loop, &n->tick_op), &n->tick_ts, 0, 0);
 }
 
+/* --- the secondary's disk failing --- */
+
+/* The disk state and bitmap on disk: 0, or -1 (logged). */
+static int node_save_disk_state(struct node *n)
+{
+	char err[512];
+
+	if (node_save_sb(n) < 0)
+		return -1;
+	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) == 0)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
+/* The disk failed to apply a replicated request (len 0: a FLUSH).  This
+ * node now lacks a write its primary acknowledged, or may: it must not
+ * claim to be up to date, and it must not acknowledge the request as
+ * applied.  It drops the link (the primary then treats the request as it
+ * treats a peer loss) and reconnects after a backoff; the reconnect's
+ * bitmap exchange and resync repair the range once the disk works. */
+static void node_disk_failed(struct node *n, uint16_t type, uint64_t off, uint32_t len, int err)
+{
+	unsigned b = n->disk_backoff_s;
+
+	snprintf(n->disk_error, sizeof(n->disk_error), "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
+		 msg_type_name(type), len, off, strerror(err));
+	node_mark_out_of_sync(n, off, len);
+	if (n->sb.disk > META_DISK_OUTDATED)
+		n->sb.disk = META_DISK_OUTDATED;
+	n->disk_md_unsaved = node_save_disk_state(n) < 0;
+	n->disk_backoff_s = !b ? 1 : 2 * b > DISK_RETRY_MAX_S ? DISK_RETRY_MAX_S : 2 * b;
+	n->disk_retry_ns = node_now_ns() + (uint64_t)n->disk_backoff_s * 1000000000U;
+	log_err("disk failed a replicated %s; disk %s%s, link to %s dropped, reconnecting in %u s "
+		"so that a resync repairs it",
+		n->disk_error, node_disk_name(n),
+		n->disk_md_unsaved ? " (not yet in the metadata)" : "", n->other->name,
+		n->disk_backoff_s);
+	peer_enable(n->peer, false);
+}
+
+/* From the tick: the reconnect after a disk error, once due. */
+static void node_disk_retry(struct node *n)
+{
+	if (!n->disk_retry_ns || node_now_ns() < n->disk_retry_ns)
+		return;
+	n->disk_retry_ns = 0;
+	if (n->disk_md_unsaved && node_save_disk_state(n) == 0) {
+		n->disk_md_unsaved = false;
+		log_info("the metadata records the disk as %s now", node_disk_name(n));
+	}
+	log_info("reconnecting to %s after the disk error", n->other->name);
+	peer_enable(n->peer, true);
+}
+
+/* A resync from the peer finished: whatever a disk error left out is
+ * there now. */
+void node_disk_repaired(struct node *n)
+{
+	if (n->disk_error[0])
+		log_info("the resync repaired what the disk error left out (%s)", n->disk_error);
+	n->disk_error[0] = '\0';
+	n->disk_backoff_s = 0;
+}
+
 void node_on_tick(struct ioop *op, int res)
 {
 	struct node *n = container_of(op, struct node, tick_op);
 
 	(void)res;
+	node_disk_retry(n);
 	if (n->peer_up && !n->covering_seq &&
 	    (bitmap_count(n->unflushed) || alog_want_flush(n->alog)))
 		node_flush_peer(n);
@@ -398,6 +478,8 @@ static void node_flush_done(struct ioop *op, int res)
 	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = f->seq, .count = (uint32_t)-res };
 
 	f->busy = false;
+	if (res < 0 && f->link == n->link && n->peer_up)
+		return node_disk_failed(n, MSG_FLUSH, 0, 0, -res);
 	if (res < 0)
 		log_err("applying a replicated FLUSH: %s", strerror(-res));
 	if (f->link == n->link && n->peer_up && peer_send(n->peer, &ack, NULL) < 0)
@@ -454,10 +536,9 @@ void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
 		err = apply_flush(n->data_fd);
 		break;
 	}
-	ack.count = (uint32_t)err;
 	if (err)
-		log_err("applying a replicated %s at %" PRIu64 ": %s", msg_type_name(h->type),
-			h->offset, strerror(err));
+		return node_disk_failed(n, h->type, h->offset, h->type == MSG_FLUSH ? 0 : h->count,
+					err);
 	if (peer_send(n->peer, &ack, NULL) < 0)
 		log_warn("cannot acknowledge a replicated request: send queue full");
 }

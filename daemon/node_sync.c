@@ -161,6 +161,7 @@ static void node_resync_target_done(struct node *n)
 	(void)peer_send_state(n->peer);
 	log_info("resync from %s done (%" PRIu64 " bytes received): disk %s", n->other->name,
 		 n->rs_recv_bytes, meta_disk_name(n->sb.disk));
+	node_disk_repaired(n);
 }
 
 /* Both bitmaps are known: the source starts copying the union. */
@@ -455,8 +456,10 @@ static bool node_save_own(struct node *n, char *why, size_t len)
 	char path[512] = "", err[512];
 	uint64_t bytes;
 
+	/* An outdated disk's bits are writes it missed (a disk error), not
+	 * its own. */
 	if (!bitmap_count(n->bm) || n->sb.disk == META_DISK_INCONSISTENT ||
-	    n->saved_for == n->sb.gen.current)
+	    n->sb.disk == META_DISK_OUTDATED || n->saved_for == n->sb.gen.current)
 		return true;
 	if (savefile_write(path, sizeof(path), n->sb.resource, n->sb.node, n->data_fd, n->bm,
 			   n->sb.extent_bytes, n->sb.data_bytes, &bytes, err, sizeof(err)) < 0) {
