@@ -19,6 +19,13 @@
 #                    restored, under load (sync mode)
 #   async-kill       kill -9 of an async primary with max-lag = 4M
 #   switch-kill      modes switched every 0.1..0.4 s, alpha killed mid-switch
+#   disk-fail        beta's disk (faultfs) fails writes with EIO, or with
+#                    ENOSPC in the data area, for 0.5..3 s, then heals
+#   power-loss       both disks on faultfs in crash mode: both daemons
+#                    killed, then both faultfs (unflushed writes are lost);
+#                    both real files must hold every durable write
+#                    (acknowledged FUA, or acknowledged before an
+#                    acknowledged FLUSH); then both restart and resync
 # The checker then reads the replica that must hold every acknowledged
 # write (beta after a primary failure, alpha otherwise) and counts lost,
 # stale, torn and garbage blocks: sync cycles allow no lost write, async
@@ -42,15 +49,24 @@ ROUNDS=${1:-${ROUNDS:-10}}
 SEED=${2:-${SEED:-$(date +%s)}}
 MAX_SECONDS=${TORTURE_MAX_SECONDS:-3600}
 NBDTORTURE=${NBDTORTURE:-$REPO/build/nbdtorture}
-SCENARIOS=(${TORTURE_SCENARIOS:-kill-primary cut-kill-primary kill-secondary link-flap async-kill switch-kill})
+SCENARIOS=(${TORTURE_SCENARIOS:-kill-primary cut-kill-primary kill-secondary link-flap async-kill switch-kill disk-fail power-loss})
 SIZE=${TORTURE_SIZE:-96M}
 MAX_LAG=4194304
 [ -x "$NBDTORTURE" ] || { fail "no $NBDTORTURE (make build/nbdtorture)"; exit 1; }
 
 . "$(dirname "$0")/../integration/pair.sh"
 pair_init "$SIZE" "$SIZE"
-trap 'pair_stop; pair_netns_del; _cleanup' EXIT
+. "$(dirname "$0")/../integration/faultfs.sh"
+trap 'pair_stop; faultfs_cleanup; pair_netns_del; _cleanup' EXIT
 pair_netns
+# The faultfs scenarios need FUSE and build/faultfs; without them they are
+# left out, and the run says so.
+if ! (require_faultfs) >"$T/ffs.why" 2>&1; then
+	msg "disk-fail and power-loss left out: $(sed 's/^SKIP - //' "$T/ffs.why")"
+	SCENARIOS=($(printf '%s\n' "${SCENARIOS[@]}" | grep -vx -e disk-fail -e power-loss))
+else
+	require_faultfs
+fi
 export BLKREP_SAVE_DIR=$T/saved
 URIB="nbd+unix:///r0?socket=$T/beta.nbd"
 RANDOM=$SEED
@@ -62,7 +78,7 @@ sleep_ms() { sleep "$(awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }')"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # Totals for the report.
-cycles=0 writes_checked=0 lost=0 async_missing=0 stale=0 torn=0 garbage=0 hb=0 max_lag_seen=0
+cycles=0 writes_checked=0 lost=0 async_missing=0 max_unflushed=0 stale=0 torn=0 garbage=0 hb=0 max_lag_seen=0
 promote_ms=() bad_cycles=()
 
 # cycle_fail WHAT: this cycle broke a promise or an invariant.
@@ -72,17 +88,25 @@ cycle_fail() {
 	show_logs 12
 }
 
-# fresh_pair [RESOURCE-LINES...]: stop what runs, new zeroed backing files,
-# both nodes up in their namespaces, connected, alpha primary.
+# fresh_pair [RESOURCE-LINES...]: stop what runs, new zeroed backing files
+# (under faultfs where $FFS_NODES says: "b", or "a b" with --crash when
+# $FFS_CRASH is set), both nodes up in their namespaces, connected, alpha
+# primary.
 fresh_pair() {
+	local x
 	pair_stop
+	faultfs_cleanup
+	FFS_PIDS=()
 	tc -n "$NSA" qdisc del dev "$VA" root 2>/dev/null
 	ip -n "$NSA" link set "$VA" up
-	rm -f "$T/a.img" "$T/b.img"
+	rm -f "$T/a.img" "$T/b.img" "$T/a.real" "$T/b.real"
 	for f in "$T"/run/*.log; do [ -f "$f" ] && echo "=== torture cycle $cycle ($scenario)" >>"$f"; done
 	rm -rf "$BLKREP_SAVE_DIR"
 	mkdir -p "$BLKREP_SAVE_DIR"
 	truncate -s "$SIZE" "$T/a.img" "$T/b.img"
+	for x in ${FFS_NODES:-}; do
+		faultfs_under "$x" ${FFS_CRASH:+--crash} || { cycle_fail "faultfs under $x"; return 1; }
+	done
 	PAIR_EXTRA=
 	pair_conf_extra "$@"
 	$A create --zeroed >/dev/null 2>&1 && $Bn create --zeroed >/dev/null 2>&1 &&
@@ -115,6 +139,8 @@ stop_writer() {
 	wait "$WPID" 2>/dev/null
 	WRITER_RC=$?
 	[ "$WRITER_RC" = 0 ] || cycle_fail "the writer exited $WRITER_RC: $(tail -n 3 "$T/writer.out")"
+	grep -q 'acked [0-9]* failed 0,.* failed 0,' "$T/writer.out" ||
+		cycle_fail "a client request failed: $(cat "$T/writer.out")"
 }
 
 # check_image IMAGE MODE: the checker over IMAGE's data area; adds to the
@@ -138,7 +164,10 @@ print(d["writes_checked"], d["lost"], d["stale"], d["torn"], d["garbage"], d["hb
 		lost=$((lost + l))
 	fi
 	stale=$((stale + s)) torn=$((torn + t)) garbage=$((garbage + g)) hb=$((hb + h))
-	[ "$m" -gt "$max_lag_seen" ] && max_lag_seen=$m
+	case $2 in
+	async) [ "$m" -gt "$max_lag_seen" ] && max_lag_seen=$m ;;
+	durable) [ "$m" -gt "$max_unflushed" ] && max_unflushed=$m ;;
+	esac
 	CYCLE_DESC="$CYCLE_DESC checked=$wc lost=$l stale=$s torn=$t garbage=$g hb=$h missing=$m"
 	[ $rc = 0 ] || cycle_fail "the $2 check of $(basename "$1") failed: $out"
 }
@@ -267,6 +296,48 @@ sc_switch_kill() {
 	promote_beta && failback && settle
 }
 
+sc_disk_fail() {
+	local how
+	start_writer 30
+	sleep_ms "$(rnd 300 1500)"
+	if [ $((RANDOM % 2)) = 0 ]; then
+		how="fail eio"
+	else
+		how="fail enospc after $(rnd 0 100) below $SIZE_BYTES"
+	fi
+	CYCLE_DESC="$CYCLE_DESC disk=\"$how\""
+	faultfs_ctl b "$how"
+	sleep_ms "$(rnd 500 3000)"
+	CYCLE_DESC="$CYCLE_DESC beta=$(field "$Bn" "d['disk']")"
+	faultfs_ctl b heal
+	sleep_ms "$(rnd 200 1500)"
+	kill -TERM "$WPID" 2>/dev/null
+	stop_writer
+	check_image "$T/a.img" sync
+	settle
+}
+
+# Power loss of both: the daemons first (nothing more is written), then
+# what faultfs held; the real files must hold every durable write.
+sc_power_loss() {
+	start_writer 30
+	sleep_ms "$(rnd 500 3000)"
+	kill_node alpha
+	kill_node beta
+	faultfs_powerloss a
+	faultfs_powerloss b
+	stop_writer
+	check_image "$T/a.real" durable
+	check_image "$T/b.real" durable
+	FFS_PIDS=()
+	faultfs_under a --crash && faultfs_under b --crash &&
+		$INA $A up >"$T/up.out" 2>&1 && $INB $Bn up >>"$T/up.out" 2>&1 ||
+		{ cycle_fail "restart after the power loss: $(tail -n 3 "$T/up.out")"; return; }
+	[ "$(wait_field "$A" "d['role']" primary 20)" = primary ] ||
+		cycle_fail "alpha is not primary again after the power loss"
+	settle
+}
+
 # --- the run ---------------------------------------------------------------------
 msg "seed $SEED, $ROUNDS cycles, scenarios: ${SCENARIOS[*]}"
 run_start=$SECONDS
@@ -278,7 +349,12 @@ for cycle in $(seq 1 "$ROUNDS"); do
 	CYCLE_DESC=
 	t0=$SECONDS
 	extra=()
-	case $scenario in async-kill | switch-kill) extra=("max-lag = 4M") ;; esac
+	FFS_NODES= FFS_CRASH=
+	case $scenario in
+	async-kill | switch-kill) extra=("max-lag = 4M") ;;
+	disk-fail) FFS_NODES=b ;;
+	power-loss) FFS_NODES="a b" FFS_CRASH=1 ;;
+	esac
 	if fresh_pair "${extra[@]}"; then
 		case $scenario in
 		kill-primary | cut-kill-primary) sc_kill_primary ;;
@@ -286,6 +362,8 @@ for cycle in $(seq 1 "$ROUNDS"); do
 		link-flap) sc_link_flap ;;
 		async-kill) sc_async_kill ;;
 		switch-kill) sc_switch_kill ;;
+		disk-fail) sc_disk_fail ;;
+		power-loss) sc_power_loss ;;
 		esac
 	fi
 	cycles=$((cycles + 1))
@@ -299,11 +377,14 @@ done
 
 pm=$(printf '%s\n' "${promote_ms[@]}" | sort -n)
 pn=${#promote_ms[@]}
-p50=$(sed -n "$(((pn + 1) / 2))p" <<<"$pm")
-pmax=$(tail -n 1 <<<"$pm")
-report=$(printf '{"seed": %s, "cycles": %s, "seconds": %s, "writes_checked": %s, "lost": %s, "async_missing_writes": %s, "stale": %s, "torn": %s, "garbage": %s, "hb_violations": %s, "max_async_lag_bytes": %s, "max_lag_setting": %s, "promotions": %s, "promote_ms_p50": %s, "promote_ms_max": %s, "failed_cycles": %s}' \
+p50= pmax=
+if [ "$pn" -gt 0 ]; then
+	p50=$(sed -n "$(((pn + 1) / 2))p" <<<"$pm")
+	pmax=$(tail -n 1 <<<"$pm")
+fi
+report=$(printf '{"seed": %s, "cycles": %s, "seconds": %s, "writes_checked": %s, "lost": %s, "async_missing_writes": %s, "stale": %s, "torn": %s, "garbage": %s, "hb_violations": %s, "max_async_lag_bytes": %s, "max_lag_setting": %s, "max_unflushed_lost_bytes": %s, "promotions": %s, "promote_ms_p50": %s, "promote_ms_max": %s, "failed_cycles": %s}' \
 	"$SEED" "$cycles" "$((SECONDS - run_start))" "$writes_checked" "$lost" "$async_missing" "$stale" "$torn" "$garbage" "$hb" \
-	"$max_lag_seen" "$MAX_LAG" "$pn" "${p50:-null}" "${pmax:-null}" "${#bad_cycles[@]}")
+	"$max_lag_seen" "$MAX_LAG" "$max_unflushed" "$pn" "${p50:-null}" "${pmax:-null}" "${#bad_cycles[@]}")
 echo "torture: $report"
 [ -n "${TORTURE_REPORT:-}" ] && echo "$report" >"$TORTURE_REPORT"
 [ ${#bad_cycles[@]} -eq 0 ] || msg "failed cycles: ${bad_cycles[*]}"
