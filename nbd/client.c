@@ -8,7 +8,7 @@
 
 #include "nbd/wire.h"
 
-static int io_all(int fd, void *p, size_t len, bool out)
+int nbd_io_all(int fd, void *p, size_t len, bool out)
 {
 	uint8_t *b = p;
 
@@ -35,12 +35,12 @@ int nbd_client_call(int fd, uint64_t *cookie, uint16_t type, uint16_t flags, uin
 	uint64_t got;
 
 	nbd_request_encode(hdr, &r);
-	if (io_all(fd, hdr, sizeof(hdr), true) < 0 ||
-	    (out && io_all(fd, (void *)(uintptr_t)out, len, true) < 0) ||
-	    io_all(fd, rep, sizeof(rep), false) < 0 ||
+	if (nbd_io_all(fd, hdr, sizeof(hdr), true) < 0 ||
+	    (out && nbd_io_all(fd, (void *)(uintptr_t)out, len, true) < 0) ||
+	    nbd_io_all(fd, rep, sizeof(rep), false) < 0 ||
 	    nbd_simple_reply_decode(rep, &error, &got) < 0 || got != r.cookie)
 		return -EIO;
 	if (error)
 		return -(int)error;
-	return in ? io_all(fd, in, len, false) : 0;
+	return in ? nbd_io_all(fd, in, len, false) : 0;
 }

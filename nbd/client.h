@@ -5,7 +5,13 @@
 #ifndef BLKREP_NBD_CLIENT_H
 #define BLKREP_NBD_CLIENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* Writes (out) or reads len bytes at p on a blocking descriptor, retrying
+ * short transfers and EINTR.  Returns 0, or -EIO on an error or EOF. */
+int nbd_io_all(int fd, void *p, size_t len, bool out);
 
 /* Sends one request (payload out for a WRITE) and reads its simple reply
  * (and the data into in for a READ).  *cookie is incremented per request.

@@ -13,24 +13,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "nbd/client.h"
 #include "nbd/wire.h"
-
-static int io_all(int fd, void *p, size_t len, bool out)
-{
-	uint8_t *b = p;
-
-	while (len) {
-		ssize_t n = out ? write(fd, b, len) : read(fd, b, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		b += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static int connect_unix(const char *path, char *err, size_t errlen)
 {
@@ -102,7 +86,7 @@ static int send_go(int fd, const char *name, char *err, size_t errlen)
 	uint32_t nl = (uint32_t)strlen(name);
 	uint16_t sflags;
 
-	if (io_all(fd, greet, sizeof(greet), false) < 0 || get_be64(greet) != NBD_MAGIC ||
+	if (nbd_io_all(fd, greet, sizeof(greet), false) < 0 || get_be64(greet) != NBD_MAGIC ||
 	    get_be64(greet + 8) != NBD_IHAVEOPT) {
 		snprintf(err, errlen, "not a newstyle NBD server");
 		return -1;
@@ -119,8 +103,8 @@ static int send_go(int fd, const char *name, char *err, size_t errlen)
 	put_be32(opt + 16, nl);
 	memcpy(opt + 20, name, nl);
 	put_be16(opt + 20 + nl, 0);
-	if (io_all(fd, cflags, sizeof(cflags), true) < 0 ||
-	    io_all(fd, opt, 22 + nl, true) < 0) {
+	if (nbd_io_all(fd, cflags, sizeof(cflags), true) < 0 ||
+	    nbd_io_all(fd, opt, 22 + nl, true) < 0) {
 		snprintf(err, errlen, "handshake: connection lost");
 		return -1;
 	}
@@ -136,13 +120,13 @@ static int read_go_replies(int fd, uint64_t *size, uint16_t *flags, char *err, s
 		uint8_t hdr[20], data[512];
 		uint32_t type, len;
 
-		if (io_all(fd, hdr, sizeof(hdr), false) < 0 || get_be64(hdr) != NBD_REP_MAGIC) {
+		if (nbd_io_all(fd, hdr, sizeof(hdr), false) < 0 || get_be64(hdr) != NBD_REP_MAGIC) {
 			snprintf(err, errlen, "handshake: bad or missing option reply");
 			return -1;
 		}
 		type = get_be32(hdr + 12);
 		len = get_be32(hdr + 16);
-		if (len > sizeof(data) || io_all(fd, data, len, false) < 0) {
+		if (len > sizeof(data) || nbd_io_all(fd, data, len, false) < 0) {
 			snprintf(err, errlen, "handshake: option reply too long or cut");
 			return -1;
 		}
