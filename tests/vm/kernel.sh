@@ -9,7 +9,9 @@
 #   - nbd-client (the guest's reference NBD attach tool; not installed on the
 #     host, only unpacked).
 # Then it resolves the modules the guest loads ($BLKREP_VM_MODULES, default
-# "nbd veth sch_netem sch_tbf") and their dependencies, in load order.
+# "nbd veth sch_netem sch_tbf virtio_pci virtio_net": the last two drive the
+# NIC of run2.sh's guests; both are modules in the cloud kernel, and virtio_net
+# pulls in net_failover and failover) and their dependencies, in load order.
 #
 # Prints shell assignments for `eval "$(tests/vm/kernel.sh)"`, also kept in
 # $BLKREP_VM_CACHE/kernel.env:
@@ -25,7 +27,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 CACHE=${BLKREP_VM_CACHE:-$repo/.cache/vm}
-MODULES=${BLKREP_VM_MODULES:-nbd veth sch_netem sch_tbf}
+MODULES=${BLKREP_VM_MODULES:-nbd veth sch_netem sch_tbf virtio_pci virtio_net}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 

@@ -123,11 +123,10 @@ net_up() {
 	wait_for 50 ping -c 1 -W 1 10.0.0.2 >/dev/null || fail "no ping from root to b"
 }
 
-# pair_up [SIZE] [RESOURCE-LINE...]: a zeroed pair over the veth, alpha
-# (root namespace) primary, beta (namespace b) secondary, connected.
-pair_up() {
-	local size=${1:-160M} l
-	shift || true
+# pair_conf [RESOURCE-LINE...]: the secret and $CONF, alpha at 10.0.0.1 and
+# beta at 10.0.0.2 (backing $W/a.img and $W/b.img).
+pair_conf() {
+	local l
 	mkdir -p "$W" "$MNT"
 	printf 'vm-secret\n' >"$W/secret"
 	chmod 600 "$W/secret"
@@ -143,6 +142,14 @@ address = 10.0.0.2:7789
 backing = $W/b.img
 EOF
 	} >"$CONF"
+}
+
+# pair_up [SIZE] [RESOURCE-LINE...]: a zeroed pair over the veth, alpha
+# (root namespace) primary, beta (namespace b) secondary, connected.
+pair_up() {
+	local size=${1:-160M}
+	shift || true
+	pair_conf "$@"
 	truncate -s "$size" "$W/a.img" "$W/b.img"
 	$A create --zeroed >/dev/null && $BN create --zeroed >/dev/null || fail "create"
 	$A up >"$W/up-alpha.out" 2>&1 || fail "alpha up: $(cat "$W/up-alpha.out")"
@@ -326,4 +333,143 @@ daemons_exit() {
 			fail "sanitizer report in $(basename "$f"): $(grep -m 3 -E -A 6 'ERROR: |runtime error:' "$f")"
 	done
 	return 0
+}
+
+# --- save files (splitbrain.sh, failback-save.sh) ----------------------------
+# wait_secs SECS CMD...: until CMD succeeds, at most SECS seconds by the
+# clock (however long each try of CMD takes).
+wait_secs() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@" 2>/dev/null; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.2
+	done
+}
+
+# save_parse FILE: FILE is a BLKRSAVE file (daemon/savefile.h: a 128-byte
+# header, then records of offset u64, length u32, XXH64 u64 and the data)
+# whose records end exactly at its end and add up to the header's data
+# bytes; "OFFSET LENGTH DATA-POSITION" per record goes to $W/save.recs.
+# Sets SAVE_RECORDS, SAVE_BYTES and SAVE_NODE (the header's node).  The
+# XXH64s are not checked (no xxhash tool in the guest): the scenarios
+# compare the data itself with the images.
+save_parse() {
+	local f=$1 size pos=128 i lo hi len total=0
+	size=$(stat -c %s "$f") || fail "no save file $f"
+	[ "$size" -ge 128 ] && [ "$(head -c 8 "$f")" = BLKRSAVE ] || fail "$f: no BLKRSAVE header"
+	read -r i SAVE_RECORDS <<<"$(od -An -tu4 -j8 -N8 "$f")"
+	[ "$i" = 1 ] || fail "$f: version $i"
+	SAVE_BYTES=$(od -An -tu8 -j24 -N8 "$f" | tr -d ' ')
+	SAVE_NODE=$(dd if="$f" bs=48 skip=80 count=48 iflag=skip_bytes,count_bytes 2>/dev/null | tr -d '\0')
+	: >"$W/save.recs"
+	for ((i = 0; i < SAVE_RECORDS; i++)); do
+		[ $((pos + 20)) -le "$size" ] || fail "$f: record $((i + 1)) of $SAVE_RECORDS starts past the end"
+		read -r lo hi len <<<"$(od -An -tu4 -j$pos -N12 "$f")"
+		[ "${len:-0}" -gt 0 ] && [ $((pos + 20 + len)) -le "$size" ] ||
+			fail "$f: record $((i + 1)) (length '$len' at byte $pos) does not fit"
+		echo "$((lo + hi * 4294967296)) $len $((pos + 20))" >>"$W/save.recs"
+		total=$((total + len))
+		pos=$((pos + 20 + len))
+	done
+	[ "$pos" -eq "$size" ] || fail "$f: its $SAVE_RECORDS records end at byte $pos of $size"
+	[ "$total" = "$SAVE_BYTES" ] || fail "$f: records hold $total bytes, the header says $SAVE_BYTES"
+}
+
+# save_apply FILE IMG: writes the records of FILE (save_parse first) into
+# the image file IMG at their offsets, as `restore-saved` would.
+save_apply() {
+	local off len dpos
+	while read -r off len dpos; do
+		dd if="$1" of="$2" bs=64k skip="$dpos" seek="$off" count="$len" conv=notrunc \
+			iflag=skip_bytes,count_bytes oflag=seek_bytes 2>/dev/null || fail "apply $off+$len to $2"
+	done <"$W/save.recs"
+}
+
+# scratch_mount IMG DIR: IMG served by `blkrep serve` on a unix socket,
+# attached as /dev/nbd3 by nbd-client, mounted on DIR (a file system that
+# was not unmounted gets its journal replayed, in the scratch copy);
+# scratch_umount undoes it and checks fsck.ext4 -fn on the way.
+scratch_mount() {
+	mkdir -p "$2"
+	[ "$(cat /sys/block/nbd3/size)" -eq 0 ] || fail "/dev/nbd3 is in use"
+	$B serve "$1" --name scratch --listen "unix:$W/scratch.sock" >"$W/scratch.log" 2>&1 &
+	SCRATCH_PID=$!
+	wait_for 100 [ -S "$W/scratch.sock" ] || fail "blkrep serve $1: $(cat "$W/scratch.log")"
+	nbd-client -unix "$W/scratch.sock" /dev/nbd3 -name scratch -timeout 30 >"$W/scratch-nbd.out" 2>&1 ||
+		fail "nbd-client: $(cat "$W/scratch-nbd.out")"
+	mount -t ext4 /dev/nbd3 "$2" || fail "mount the scratch copy $1"
+	SCRATCH_MNT=$2
+}
+scratch_umount() {
+	umount "$SCRATCH_MNT" || fail "umount $SCRATCH_MNT"
+	fsck.ext4 -fn /dev/nbd3 >"$W/fsck-scratch.out" 2>&1 ||
+		fail "fsck.ext4 -fn on the scratch copy: $(tail -5 "$W/fsck-scratch.out")"
+	nbd-client -d /dev/nbd3 >/dev/null 2>&1 || fail "nbd-client -d /dev/nbd3"
+	kill "$SCRATCH_PID" && wait "$SCRATCH_PID"
+}
+
+# --- two guests (tests/vm/run2.sh) -------------------------------------------
+# Each guest runs one node of the pair, in its root network namespace; the
+# replication link is the guests' eth0 (virtio-net), joined by a qemu socket
+# netdev on the host's 127.0.0.1 and nothing else: alpha 10.0.0.1, beta
+# 10.0.0.2, the addresses of pair_conf.
+
+# guest_node NODE SIZE [RESOURCE-LINE...]: eth0 up with NODE's address, the
+# config, NODE's zeroed backing file of SIZE, its daemon up.  Sets ME (the
+# command for NODE: $A or $BN).
+guest_node() {
+	local node=$1 size=$2 addr img
+	shift 2
+	case $node in
+	alpha) addr=10.0.0.1 img=a.img ME=$A ;;
+	beta) addr=10.0.0.2 img=b.img ME=$BN ;;
+	*) fail "guest_node: no node $node" ;;
+	esac
+	wait_for 100 [ -e /sys/class/net/eth0 ] || fail "no eth0: $(ls /sys/class/net)"
+	ip addr add "$addr/24" dev eth0 && ip link set eth0 up || fail "eth0 up"
+	pair_conf "$@"
+	truncate -s "$size" "$W/$img"
+	$ME create --zeroed >/dev/null || fail "create"
+	$ME up >"$W/up-$node.out" 2>&1 || fail "$node up: $(cat "$W/up-$node.out")"
+}
+# peer_connected: this guest's node ($ME) is connected to the other.
+peer_connected() { [ "$(json connection "$ME")" = connected ]; }
+
+# manifest_size NAME: the size of write_manifest's file NAME (fN: N MiB
+# plus N*4099 bytes), so that the other guest knows it from the name.
+manifest_size() { local i=${1#f}; echo $((i * 1048576 + i * 4099)); }
+
+# write_manifest N: files f1..fN of random data in $MNT/files, synced; then
+# $MNT/files/MANIFEST ("md5  size  name" per file), synced after them: what
+# the other guest checks with manifest_intact N.
+write_manifest() {
+	local i
+	mkdir -p "$MNT/files"
+	for i in $(seq "$1"); do
+		head -c "$(manifest_size "f$i")" /dev/urandom >"$MNT/files/f$i" || fail "write f$i"
+	done
+	sync || fail "sync"
+	(cd "$MNT/files" && for i in $(seq "$1"); do
+		echo "$(md5sum <"f$i" | cut -d' ' -f1)  $(wc -c <"f$i")  f$i"
+	done) >"$MNT/files/MANIFEST.tmp" || fail "manifest"
+	mv "$MNT/files/MANIFEST.tmp" "$MNT/files/MANIFEST" && sync || fail "sync the manifest"
+}
+
+# manifest_intact N: $MNT/files/MANIFEST names exactly f1..fN, and each file
+# has its size (from its name) and its md5, read from the device.
+manifest_intact() {
+	local i sum size name got
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	[ -f "$MNT/files/MANIFEST" ] || fail "no MANIFEST: $(ls -la "$MNT/files" 2>&1 | head -5)"
+	[ "$(awk '{ print $3 }' "$MNT/files/MANIFEST" | tr '\n' ' ')" = "$(for i in $(seq "$1"); do printf 'f%d ' "$i"; done)" ] ||
+		fail "MANIFEST lists: $(awk '{ print $3 }' "$MNT/files/MANIFEST" | tr '\n' ' ')"
+	while read -r sum size name; do
+		[ "$size" = "$(manifest_size "$name")" ] || fail "MANIFEST: $name has $size bytes"
+		got=$(wc -c <"$MNT/files/$name") || fail "no $name"
+		[ "$got" = "$size" ] || fail "$name has $got bytes, not $size"
+		got=$(md5sum <"$MNT/files/$name" | cut -d' ' -f1)
+		[ "$got" = "$sum" ] || fail "$name: md5 $got, not $sum"
+	done <"$MNT/files/MANIFEST"
 }
