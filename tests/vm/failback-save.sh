@@ -116,16 +116,7 @@ step "the replicas are equal and hold beta's data"
 data_areas_equal
 cmp -s -n "$size" "$W/a.img" "$W/a.pre" && fail "alpha's data area is still its own"
 rm -f "$W/a.pre" "$W/base.img"
-mount -t ext4 "$DEV2" "$MNT" || fail "mount $DEV2"
-files_intact
-(cd "$MNT/new" && md5sum -c "$W/sums.beta" >"$W/md5.out" 2>&1) || fail "beta's files: $(cat "$W/md5.out")"
-[ -e "$MNT/lost/l1" ] && fail "alpha's lost file is on the pair"
-umount "$MNT" || fail "umount"
-fsck.ext4 -fn "$DEV2" >"$W/fsck.out" 2>&1 || fail "fsck: $(tail -5 "$W/fsck.out")"
-pids="$(daemon_pid alpha) $(daemon_pid beta)"
-$BN down --detach >/dev/null || fail "beta down --detach"
-$A down >/dev/null || fail "alpha down"
-daemons_exit $pids
+beta_fs_final "$DEV2" new "$W/sums.beta" lost/l1
 ok "equal; beta's files and the shared ones intact, fsck clean, both down"
 
 echo "$NAME PASSED ($n steps)"

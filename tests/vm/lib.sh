@@ -335,6 +335,24 @@ daemons_exit() {
 	return 0
 }
 
+# beta_fs_final DEV DIR SUMS GONE: the file system on beta's DEV holds the
+# shared files (files_intact), DIR's files as SUMS lists them and no GONE;
+# fsck is clean; then beta goes down detaching DEV, alpha goes down, and
+# both daemons exit cleanly.
+beta_fs_final() {
+	local pids
+	mount -t ext4 "$1" "$MNT" || fail "mount $1"
+	files_intact
+	(cd "$MNT/$2" && md5sum -c "$3" >"$W/md5.out" 2>&1) || fail "beta's files: $(cat "$W/md5.out")"
+	[ -e "$MNT/$4" ] && fail "$4 is on beta's file system"
+	umount "$MNT" || fail "umount"
+	fsck.ext4 -fn "$1" >"$W/fsck.out" 2>&1 || fail "fsck: $(tail -5 "$W/fsck.out")"
+	pids="$(daemon_pid alpha) $(daemon_pid beta)"
+	$BN down --detach >/dev/null || fail "beta down --detach"
+	$A down >/dev/null || fail "alpha down"
+	daemons_exit $pids
+}
+
 # --- save files (splitbrain.sh, failback-save.sh) ----------------------------
 # wait_secs SECS CMD...: until CMD succeeds, at most SECS seconds by the
 # clock (however long each try of CMD takes).

@@ -118,16 +118,7 @@ scratch_umount
 ok "$SAVE_RECORDS records, $SAVE_BYTES bytes; shared data + records = alpha's data area; its files intact, fsck clean"
 
 step "beta's file system: its files and the shared ones, not alpha's"
-mount -t ext4 "$DEV2" "$MNT" || fail "mount $DEV2"
-files_intact
-(cd "$MNT/beta" && md5sum -c "$W/sums.beta" >"$W/md5.out" 2>&1) || fail "beta's files: $(cat "$W/md5.out")"
-[ -e "$MNT/alpha" ] && fail "alpha's files survived the resolve"
-umount "$MNT" || fail "umount"
-fsck.ext4 -fn "$DEV2" >"$W/fsck.out" 2>&1 || fail "fsck: $(tail -5 "$W/fsck.out")"
-pids="$(daemon_pid alpha) $(daemon_pid beta)"
-$BN down --detach >/dev/null || fail "beta down --detach"
-$A down >/dev/null || fail "alpha down"
-daemons_exit $pids
+beta_fs_final "$DEV2" beta "$W/sums.beta" alpha
 ok "intact, fsck clean, both down"
 
 echo "$NAME PASSED ($n steps)"
