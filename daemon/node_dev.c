@@ -213,6 +213,21 @@ void node_cmd_detach(struct node *n, struct control_req *req)
 		control_reply(req, true, "/dev/nbd%d detached", was);
 }
 
+/* A device the kernel connected for this node that its metadata does not
+ * name: the daemon died between CONNECT and saving the index. */
+static void node_find_orphan(struct node *n, const char *backend)
+{
+	int index;
+
+	if (n->sb.nbd_index >= 0 || !n->primary || (index = nbdk_find_backend(backend)) < 0)
+		return;
+	log_warn("/dev/nbd%d is connected for this node (%s) but its metadata names no "
+		 "device (the daemon stopped in the middle of attach): reattaching it",
+		 index, backend);
+	n->sb.nbd_index = index;
+	(void)node_save_sb(n);
+}
+
 /* A primary restarted with its device attached: the kernel has kept the
  * device and its I/O waiting (DEAD_CONN_TIMEOUT); give it a new socket. */
 void node_reattach(struct node *n)
@@ -220,9 +235,12 @@ void node_reattach(struct node *n)
 	struct nbdk_params p;
 	char backend[160], err[512];
 
-	if (n->sb.nbd_index < 0 || !n->srv)
+	if (!n->srv)
 		return;
 	node_nbdk_params(n, &p, backend, sizeof(backend));
+	node_find_orphan(n, backend);
+	if (n->sb.nbd_index < 0)
+		return;
 	if (attach_reconnect(n->srv, n->sb.nbd_index, &p, err, sizeof(err)) == 0) {
 		log_info("reattached /dev/nbd%d", (int)n->sb.nbd_index);
 		node_watch_device(n);

@@ -1,6 +1,7 @@
 /* The kernel's NBD client, over generic netlink or ioctls.  See kernel.h. */
 #include "kernel.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -39,6 +40,34 @@ bool nbdk_in_use(int index)
 
 	snprintf(path, sizeof(path), "/sys/block/nbd%d/pid", index);
 	return stat(path, &st) == 0;
+}
+
+int nbdk_find_backend(const char *backend)
+{
+	char path[64], id[256];
+	size_t want = strlen(backend);
+	DIR *d = opendir("/sys/block");
+	struct dirent *e;
+	int found = -1;
+
+	while (d && found < 0 && (e = readdir(d))) {
+		int index = nbdk_parse_device(e->d_name);
+		FILE *f;
+
+		if (index < 0 || !nbdk_in_use(index))
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/nbd%d/backend", index);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(id, sizeof(id), f) && strncmp(id, backend, want) == 0 &&
+		    (id[want] == '\n' || id[want] == '\0'))
+			found = index;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
 }
 
 int nbdk_ensure_module(char *err, size_t len)

@@ -59,4 +59,8 @@ int nbdk_parse_device(const char *dev);
 /* True if /dev/nbd<index> has a socket attached (from sysfs: its pid file). */
 bool nbdk_in_use(int index);
 
+/* The index of a /dev/nbdN in use whose backend identifier (sysfs
+ * "backend", set by CONNECT) is backend; -1 if there is none. */
+int nbdk_find_backend(const char *backend);
+
 #endif
