@@ -386,6 +386,13 @@ void node_pump(void *arg)
 
 /* --- the peer link --- */
 
+/* A primary only because it went down as one, with no device attached:
+ * it steps back if its peer became primary meanwhile. */
+static bool node_resumed_only(const struct node *n)
+{
+	return n->primary && n->resumed && n->sb.nbd_index < 0 && !n->ff;
+}
+
 static void node_hello(void *arg, struct msg_hello *h)
 {
 	struct node *n = arg;
@@ -398,7 +405,8 @@ static void node_hello(void *arg, struct msg_hello *h)
 		   (n->sb.flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0) |
 		   (n->sb.mode == META_MODE_ASYNC ? MSG_HELLO_F_ASYNC : 0) |
 		   (bitmap_count(n->bm) ? 0 : MSG_HELLO_F_NO_CHANGES) |
-		   (n->discard_local ? MSG_HELLO_F_DISCARD : 0);
+		   (n->discard_local ? MSG_HELLO_F_DISCARD : 0) |
+		   (node_resumed_only(n) ? MSG_HELLO_F_RESUMED : 0);
 	h->gen_current = n->sb.gen.current;
 	h->gen_bitmap = n->sb.gen.bitmap;
 	memcpy(h->gen_history, n->sb.gen.history, sizeof(h->gen_history));
@@ -567,8 +575,7 @@ static void node_follow_mode(struct node *n)
  * and finds that its peer became primary meanwhile, steps back. */
 static void node_yield_to_primary(struct node *n, const struct msg_hello *h)
 {
-	if (h->role != MSG_ROLE_PRIMARY || !n->primary || !n->resumed || n->sb.nbd_index >= 0 ||
-	    n->ff)
+	if (h->role != MSG_ROLE_PRIMARY || !node_resumed_only(n))
 		return;
 	log_warn("%s became primary while this node was down: %s/%s stays secondary "
 		 "(its own changes are kept for the resync or the split-brain repair)",
@@ -581,6 +588,11 @@ static bool node_accept_peer(void *arg, const struct msg_hello *h, char *why, si
 	struct node *n = arg;
 
 	node_yield_to_primary(n, h);
+	if (h->role == MSG_ROLE_PRIMARY && n->primary && (h->flags & MSG_HELLO_F_RESUMED)) {
+		snprintf(why, len, "%s came back as primary only because it went down as one: "
+			 "it steps back to secondary and connects again", n->other->name);
+		return false;
+	}
 	if (h->role == MSG_ROLE_PRIMARY && n->primary) {
 		snprintf(why, len, "both nodes are primary: split brain; make one secondary");
 		return false;

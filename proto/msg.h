@@ -106,7 +106,8 @@ enum msg_disk {
 #define MSG_HELLO_F_ASYNC		(1U << 3)	/* replicates in async mode */
 #define MSG_HELLO_F_NO_CHANGES		(1U << 4)	/* its out-of-sync bitmap is empty */
 #define MSG_HELLO_F_DISCARD		(1U << 5)	/* resolve --discard-local: its changes go */
-#define MSG_HELLO_F_ALL			0x3fU
+#define MSG_HELLO_F_RESUMED		(1U << 6)	/* primary only because it went down as one */
+#define MSG_HELLO_F_ALL			0x7fU
 
 /* HELLO and STATE payload.  Names are NUL-terminated printable ASCII,
  * zero-padded on the wire; gen_* mirror struct gen_ids (daemon/gen.h). */
