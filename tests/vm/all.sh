@@ -27,10 +27,13 @@ one() {
 }
 for s in tests/vm/smoke.sh \
 	tests/vm/fs.sh tests/vm/modes.sh tests/vm/crash.sh tests/vm/restart.sh \
+	tests/vm/attachkill.sh \
 	tests/vm/linkdead.sh tests/vm/failover.sh tests/vm/splitbrain.sh \
 	tests/vm/failback-save.sh; do
 	one "$(basename "$s" .sh)" bash tests/vm/run.sh "$s"
 done
+# The replication link under netem, checked by the torture tool (make builds it).
+one netem bash tests/vm/run.sh tests/vm/netem.sh build/nbdtorture
 # Two guests, a network cable between them, and the primary's power cut.
 one powerloss bash tests/vm/run2.sh tests/vm/powerloss-primary.sh tests/vm/powerloss-secondary.sh
 printf 'vm: %s\n' "${times[@]}"
