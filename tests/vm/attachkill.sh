@@ -45,7 +45,7 @@ NAME=ATTACHKILL
 . /test/lib.sh
 
 # (commas or spaces: BLKREP_VM_ENV=ATTACHKILL_DELAYS=55,60,c)
-DELAYS=${ATTACHKILL_DELAYS:-"0 20 50 80 c 150 400"}
+DELAYS=${ATTACHKILL_DELAYS:-"0 55 65 c 75 c 400"}
 DELAYS=${DELAYS//,/ }
 # ATTACHKILL_ORPHANS=tolerate (diagnostics): a device left connected to
 # nobody is reported, disconnected by hand and the rounds go on; the
