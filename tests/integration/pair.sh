@@ -175,8 +175,8 @@ wait_synced() {
 # pair_netns: alpha and beta in two network namespaces joined by a veth
 # pair, so a test can cut the link for real (ip link set down) or shape it
 # (tc).  Sets NSA/NSB (namespaces), VA/VB (alpha's and beta's veth end),
-# INA/INB (command prefixes that run in them) and PAIR_HOST_A/PAIR_HOST_B,
-# and rewrites $T/r0.conf.  Skips the test if this machine cannot make
+# INA/INB (command prefixes that run in their network namespace only) and
+# PAIR_HOST_A/PAIR_HOST_B, and rewrites $T/r0.conf.  Skips the test if this machine cannot make
 # namespaces.  The control and NBD sockets are paths, reachable from the
 # host namespace.  pair_netns_del removes it all (for the EXIT trap).
 pair_netns() {
@@ -194,8 +194,11 @@ pair_netns() {
 		ip -n "$NSA" link set "$VA" up && ip -n "$NSB" link set "$VB" up; } 2>"$T/veth.err"; then
 		skip "cannot set up a veth pair between namespaces: $(cat "$T/veth.err")"
 	fi
-	INA="ip netns exec $NSA"
-	INB="ip netns exec $NSB"
+	# nsenter, not `ip netns exec`: that one also makes a mount namespace,
+	# a copy of every mount of the moment, which would keep another test's
+	# file system (and its loop device) busy for as long as the daemon runs.
+	INA="nsenter --net=/run/netns/$NSA"
+	INB="nsenter --net=/run/netns/$NSB"
 	PAIR_HOST_A=$net.1
 	PAIR_HOST_B=$net.2
 	pair_conf "$T/r0.conf" r0 "$T/secret" beta
