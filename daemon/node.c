@@ -82,6 +82,16 @@ int node_save_sb(struct node *n)
 	return -1;
 }
 
+int node_save_bm(struct node *n)
+{
+	char err[512];
+
+	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) == 0)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
 void node_mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len)
 {
 	if (len)
@@ -310,15 +320,11 @@ static bool node_keep_going(void *arg)
 /* A clean shutdown: the bitmap and a superblock that says so. */
 static int node_clean_shutdown(struct node *n)
 {
-	char err[512];
-
 	/* Whatever the peer acknowledged but never flushed stays suspect. */
 	node_merge_unflushed(n, n->unflushed);
 	node_merge_unflushed(n, n->covering);
-	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) < 0) {
-		log_err("%s", err);
+	if (node_save_bm(n) < 0)
 		return -1;
-	}
 	n->sb.flags |= META_F_CLEAN;
 	n->sb.flags &= ~META_F_CRASHED_PRIMARY;
 	if (n->primary)

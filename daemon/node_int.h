@@ -201,6 +201,7 @@ struct node {
 
 /* --- lifecycle, metadata, roles (node.c) --- */
 int node_save_sb(struct node *n);
+int node_save_bm(struct node *n); /* the bitmap to the metadata: 0, or -1 logged */
 void node_mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len);
 void node_bm_apply(struct bitmap *to, const struct bitmap *from, bool set);
 void node_bm_empty(struct bitmap *bm);

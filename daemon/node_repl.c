@@ -117,17 +117,13 @@ static int node_cover_wide(struct node *n, const struct repl_req *rr)
 {
 	uint64_t ext = n->sb.extent_bytes, first = rr->offset / ext;
 	uint64_t end = (rr->offset + rr->length + ext - 1) / ext;
-	char err[512];
 
 	for (uint64_t b = first; b < end; b++) {
 		if (!bitmap_test(n->bm, b) && n->peer_up)
 			bitmap_set(n->clear_pending, b);
 		bitmap_set(n->bm, b);
 	}
-	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) == 0)
-		return 0;
-	log_err("%s", err);
-	return -1;
+	return node_save_bm(n);
 }
 
 /* Before a client's write is submitted: the activity log (rule 1), the
@@ -396,14 +392,7 @@ void node_arm_tick(struct node *n)
 /* The disk state and bitmap on disk: 0, or -1 (logged). */
 static int node_save_disk_state(struct node *n)
 {
-	char err[512];
-
-	if (node_save_sb(n) < 0)
-		return -1;
-	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) == 0)
-		return 0;
-	log_err("%s", err);
-	return -1;
+	return node_save_sb(n) < 0 ? -1 : node_save_bm(n);
 }
 
 /* The disk failed to apply a replicated request (len 0: a FLUSH).  This

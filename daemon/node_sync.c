@@ -107,7 +107,6 @@ static void node_resync_done(struct node *n)
 {
 	struct msg_hdr h = { .type = MSG_RESYNC_DONE };
 	uint64_t done, total, bps;
-	char err[512];
 
 	resync_finish(n->rs);
 	n->rs_role = RS_NONE;
@@ -115,8 +114,7 @@ static void node_resync_done(struct node *n)
 	n->crashed = false;
 	gen_resync_finished_source(&n->sb.gen);
 	(void)node_save_sb(n);
-	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
-		log_err("%s", err);
+	(void)node_save_bm(n);
 	(void)peer_send_state(n->peer);
 	if (peer_send(n->peer, &h, NULL) < 0)
 		log_warn("cannot tell %s that the resync is done; it learns at the next connect",
@@ -144,7 +142,6 @@ void node_resync_check(struct node *n)
 /* The target: everything is here and flushed. */
 static void node_resync_target_done(struct node *n)
 {
-	char err[512];
 	struct gen_ids src = { .current = n->peer_hello.gen_current,
 			       .bitmap = n->peer_hello.gen_bitmap };
 
@@ -154,8 +151,7 @@ static void node_resync_target_done(struct node *n)
 	n->sb.disk =
 		n->peer_hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE : META_DISK_CONSISTENT;
 	node_bm_empty(n->bm);
-	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
-		log_err("%s", err);
+	(void)node_save_bm(n);
 	(void)node_save_sb(n);
 	n->rs_role = RS_NONE;
 	(void)peer_send_state(n->peer);
@@ -298,11 +294,9 @@ int node_vf_send(void *arg, struct repl_req *rr)
 void node_vf_idle(void *arg)
 {
 	struct node *n = arg;
-	char err[512];
 
 	resync_finish(n->vf);
-	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
-		log_err("%s", err);
+	(void)node_save_bm(n);
 	log_info("verify against %s done: %" PRIu64 " extents differ", n->other->name,
 		 n->vf_differ);
 }
