@@ -101,13 +101,14 @@ status_fields() {
 io_errors() { dmesg | grep -c -E "I/O error|Buffer I/O error|EXT4-fs error" || true; }
 io_error_lines() { dmesg | grep -E "I/O error|Buffer I/O error|EXT4-fs error" | tail -n "${1:-5}"; }
 
-# wait_for TENTHS CMD...: until CMD succeeds, at most TENTHS/10 seconds.
+# wait_for TENTHS CMD...: until CMD succeeds, at most TENTHS/10 seconds by
+# the clock (however long each try of CMD takes).
+tenths_now() { echo $((${EPOCHREALTIME/./} / 100000)); }
 wait_for() {
-	local i=0 limit=$1
+	local end=$(($(tenths_now) + $1))
 	shift
 	until "$@" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -ge "$limit" ] && return 1
+		[ "$(tenths_now)" -ge $end ] && return 1
 		sleep 0.1
 	done
 }
@@ -354,15 +355,11 @@ beta_fs_final() {
 }
 
 # --- save files (splitbrain.sh, failback-save.sh) ----------------------------
-# wait_secs SECS CMD...: until CMD succeeds, at most SECS seconds by the
-# clock (however long each try of CMD takes).
+# wait_secs SECS CMD...: wait_for in seconds.
 wait_secs() {
-	local end=$((SECONDS + $1))
+	local secs=$1
 	shift
-	until "$@" 2>/dev/null; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.2
-	done
+	wait_for $((secs * 10)) "$@"
 }
 
 # save_parse FILE: FILE is a BLKRSAVE file (daemon/savefile.h: a 128-byte
