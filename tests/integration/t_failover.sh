@@ -254,6 +254,9 @@ check_eq "(F) alpha steps back to secondary" "$(wait_field "$A" "d['role']" seco
 synced "(F) the pair connects and the resync finishes" 30
 check_eq "(F) alpha's log says beta became primary while it was down" \
 	"$(log_since alpha "$mark" | grep -c 'became primary while this node was down')" 1
+# A normal failback is not a split brain, and no log says it is.
+check_eq "(F) alpha's log does not call the failback a split brain" \
+	"$(log_since alpha "$mark" | grep -c 'split brain')" 0
 check_eq "(F) alpha is secondary, beta primary" \
 	"$(field "$A" "d['role']") $(field "$Bn" "d['role']")" "secondary primary"
 rs1=$(field "$Bn" "d['stats']['resynced_bytes']")
