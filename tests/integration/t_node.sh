@@ -36,6 +36,10 @@ check_eq "a replicated, flushed write is not out of sync" "$(field "$A" "d['out_
 check_eq "status counts the write" "$(field "$A" "d['stats']['writes'] >= 1")" True
 check_fails "primary on beta while alpha is primary is refused" $Bn primary
 grep -q "peer is primary" "$T/last.err" && pass "... saying why" || fail "refusal: $(cat "$T/last.err")"
+# A word the daemon would split in two is refused by the CLI, not mangled.
+check_exit "restore-saved of a path with a space is refused (exit 2)" 2 $A restore-saved "$T/a b.saved"
+[ "$(wc -l <"$T/last.err")" = 1 ] && grep -q "cannot send this request" "$T/last.err" &&
+	pass "... in one line saying why" || fail "space refusal: $(cat "$T/last.err")"
 
 check "down alpha while primary" $A down
 check_fails "the export is gone" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
