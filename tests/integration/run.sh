@@ -26,6 +26,7 @@ failed_names=()
 echo "integration: server=$SERVER binary=$BLKREP"
 for t in "${tests[@]}"; do
 	case $t in */*) ;; *) t=$dir/$t ;; esac
+	case $t in *.sh) ;; *) t=$t.sh ;; esac
 	name=$(basename "$t" .sh)
 	log=$out/$name.log
 	start=$(date +%s)
@@ -47,6 +48,9 @@ for t in "${tests[@]}"; do
 		failed_names+=("$name")
 		[ $rc -eq 124 ] && why="timed out after ${TEST_TIMEOUT}s" || why="exit $rc"
 		printf 'FAIL %-24s (%ss, %s)\n' "$name" "$secs" "$why"
+		# What failed first (a long log gets cut in the middle by CI
+		# viewers), then the whole log.
+		grep -v '^ok - ' "$log" | head -40 | sed 's/^/  ! /'
 		sed 's/^/    /' "$log"
 		;;
 	esac
