@@ -228,6 +228,8 @@ static void slot_reply(struct slot *s)
 static void slot_fail(struct slot *s, int neg_errno)
 {
 	s->error = nbd_errno_to_wire(neg_errno);
+	if (s->in_repl)	/* the peer may have it: the node must know */
+		s->rr.local_err = neg_errno;
 	slot_reply(s);
 }
 
@@ -336,11 +338,11 @@ static void slot_submit(struct slot *s)
 		return slot_block_status(s);
 	if (r->length == 0 && r->type != NBD_CMD_FLUSH)
 		return slot_reply(s);
-	if (!slot_replicate(s))
-		return;
 	if ((r->type == NBD_CMD_WRITE_ZEROES) && (r->flags & NBD_CMD_FLAG_FAST_ZERO) &&
 	    store_zero_method(st, s->zero, r->flags & NBD_CMD_FLAG_NO_HOLE) == STORE_ZERO_WRITE)
-		return slot_fail(s, -EOPNOTSUPP);
+		return slot_fail(s, -EOPNOTSUPP); /* before the peer is asked */
+	if (!slot_replicate(s))
+		return;
 	if (r->type == NBD_CMD_WRITE && !(r->flags & NBD_CMD_FLAG_FUA) &&
 	    store_write_inline(st, fd)) {
 		ssize_t n = pwrite(fd, s->buf + s->done, left, (off_t)off);

@@ -228,11 +228,36 @@ int node_repl_submit(void *arg, struct repl_req *rr)
 	return REPL_SENT;
 }
 
+/* The local disk failed a client's write (the client gets the error) that
+ * the peer may have applied: the replicas may differ there, so the range
+ * is out of sync, on disk, until a resync copies it.  Neither side lost
+ * an acknowledged write, so both keep their disk state.  EOPNOTSUPP (a
+ * FAST_ZERO that cannot be fast) is not a disk failure. */
+static void node_local_failed(struct node *n, const struct repl_req *rr)
+{
+	int err = -rr->local_err;
+	bool first = !n->disk_error[0];
+
+	node_mark_out_of_sync(n, rr->offset, rr->length);
+	(void)node_save_bm(n); /* logs a failure */
+	if (err == EOPNOTSUPP)
+		return;
+	snprintf(n->disk_error, sizeof(n->disk_error),
+		 "client %s of %" PRIu32 " bytes at %" PRIu64 " on this node: %s",
+		 msg_type_name(repl_msg_type(rr->type)), rr->length, rr->offset, strerror(err));
+	if (first)	/* once until repaired: a dead disk fails every write */
+		log_err("disk failed a %s; the client got the error; the range is out of "
+			"sync until `blkrep resync` (or the next connect) copies it to %s",
+			n->disk_error, n->other->name);
+}
+
 /* A client's write accepted by node_repl_submit() is answered. */
 void node_repl_end(void *arg, struct repl_req *rr)
 {
 	struct node *n = arg;
 
+	if (rr->local_err)
+		node_local_failed(n, rr);
 	alog_end(n->alog, rr->offset, rr->length);
 }
 

@@ -122,6 +122,7 @@ static void node_resync_done(struct node *n)
 	resync_progress(n->rs, &done, &total, &bps);
 	log_info("resync to %s done: %" PRIu64 " bytes at %" PRIu64 " bytes/s", n->other->name,
 		 done, bps);
+	node_disk_repaired(n); /* a client's write the disk failed: the peer agrees now */
 }
 
 /* After a pass or a flush: finished once nothing is left to send or to

@@ -23,6 +23,7 @@ struct repl_req {
 	const void *payload;	/* WRITE data, valid until server_repl_done() */
 	uint64_t seq;		/* the replicator's own */
 	bool internal;		/* the node's own (resync), not a client's */
+	int local_err;		/* 0, or the local disk's error (-errno) */
 };
 
 struct repl_ops {
@@ -31,7 +32,8 @@ struct repl_ops {
 	 * REPL_BUSY: no room to send now: the request waits until the node
 	 * calls server_repl_wake(). */
 	int (*submit)(void *arg, struct repl_req *rr);
-	/* Optional: a client's write that submit() accepted is answered. */
+	/* Optional: a client's write that submit() accepted is answered
+	 * (rr->local_err: with the local disk's error). */
 	void (*end)(void *arg, struct repl_req *rr);
 };
 
