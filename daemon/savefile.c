@@ -323,7 +323,7 @@ static int read_records(int fd, const char *path, struct savefile_parser *p, uin
 		header_done = true;
 		if (rc == 0)
 			continue;
-		if (each(arg, off, (uint32_t)want, buf, err, errlen) < 0)
+		if (each && each(arg, off, (uint32_t)want, buf, err, errlen) < 0)
 			return -1;
 		records++;
 		*bytes += want;
@@ -334,10 +334,11 @@ static int read_records(int fd, const char *path, struct savefile_parser *p, uin
 	return -1;
 }
 
-int savefile_read(const char *path, uint64_t limit,
-		  int (*each)(void *arg, uint64_t off, uint32_t len, const uint8_t *data,
-			      char *err, size_t errlen),
-		  void *arg, uint64_t *bytes, char *err, size_t errlen)
+/* One pass over the file; each NULL: only check it. */
+static int read_pass(const char *path, uint64_t limit,
+		     int (*each)(void *arg, uint64_t off, uint32_t len, const uint8_t *data,
+				 char *err, size_t errlen),
+		     void *arg, uint64_t *bytes, char *err, size_t errlen)
 {
 	struct savefile_parser *p = savefile_parser_new(limit);
 	uint8_t *buf = malloc(SAVEFILE_MAX_REC);
@@ -353,4 +354,16 @@ int savefile_read(const char *path, uint64_t limit,
 	savefile_parser_free(p);
 	free(buf);
 	return rc;
+}
+
+int savefile_read(const char *path, uint64_t limit,
+		  int (*each)(void *arg, uint64_t off, uint32_t len, const uint8_t *data,
+			      char *err, size_t errlen),
+		  void *arg, uint64_t *bytes, char *err, size_t errlen)
+{
+	if (read_pass(path, limit, NULL, NULL, bytes, err, errlen) < 0) {
+		*bytes = 0;
+		return -1;
+	}
+	return read_pass(path, limit, each, arg, bytes, err, errlen);
 }

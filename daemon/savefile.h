@@ -34,11 +34,13 @@ int savefile_write(char *path, size_t pathlen, const char *resource, const char 
 		   int data_fd, const struct bitmap *bm, uint32_t extent_bytes, uint64_t limit,
 		   uint64_t *bytes, char *err, size_t errlen);
 
-/* Reads path and calls each(arg, offset, length, data) for every record,
- * in order, after savefile_parser_feed() accepted it; stops at the first
+/* Reads path twice: first it checks the whole file with the parser below
+ * (a damaged file is refused before anything is written); then it calls
+ * each(arg, offset, length, data) for every record, in order, checking
+ * each again (the file may have changed since); it stops at the first
  * failure (of the file or of each(), which returns -1 with its reason in
- * err).  *bytes gets the data read.  Bytes after the last record (a save
- * that was interrupted) are refused. */
+ * err).  *bytes gets the data handed to each().  Bytes after the last
+ * record (a save that was interrupted) are refused. */
 int savefile_read(const char *path, uint64_t limit,
 		  int (*each)(void *arg, uint64_t off, uint32_t len, const uint8_t *data,
 			      char *err, size_t errlen),
