@@ -91,6 +91,11 @@ static int open_new(char *path, size_t pathlen, const char *resource, const char
 	return fd;
 }
 
+uint64_t savefile_sum(uint32_t version, uint64_t off, const void *data, size_t len)
+{
+	return XXH64(data, len, version >= 2 ? off : 0);
+}
+
 /* One record: its header, then the data read from data_fd. */
 static int save_record(int out, int data_fd, uint8_t *buf, uint64_t off, uint32_t len)
 {
@@ -100,7 +105,7 @@ static int save_record(int out, int data_fd, uint8_t *buf, uint64_t off, uint32_
 		return -1;
 	put_le(rec, off, 8);
 	put_le(rec + 8, len, 4);
-	put_le(rec + 12, XXH64(buf, len, 0), 8);
+	put_le(rec + 12, savefile_sum(SAVEFILE_VERSION, off, buf, len), 8);
 	return write_all(out, rec, sizeof(rec)) < 0 || write_all(out, buf, len) < 0 ? -1 : 0;
 }
 
@@ -109,7 +114,7 @@ static void encode_header(uint8_t *h, const char *resource, const char *node, ui
 {
 	memset(h, 0, SAVEFILE_HDR);
 	memcpy(h, MAGIC, 8);
-	put_le(h + 8, 1, 4);
+	put_le(h + 8, SAVEFILE_VERSION, 4);
 	put_le(h + 12, records, 4);
 	put_le(h + 16, (uint64_t)time(NULL), 8);
 	put_le(h + 24, bytes, 8);
@@ -163,6 +168,7 @@ enum parse_stage { PS_HEADER, PS_HEAD, PS_DATA, PS_END };
 struct savefile_parser {
 	enum parse_stage stage;
 	uint64_t limit;
+	uint32_t version;
 	uint32_t records_left;
 	uint64_t bytes_declared, bytes_seen;
 	uint64_t next_off;		/* records ascend without overlap */
@@ -222,7 +228,8 @@ static int parse_header(struct savefile_parser *p, const uint8_t *h, const char 
 {
 	if (memcmp(h, MAGIC, 8) != 0)
 		return parse_fail(p, "not a blkrep save file", why);
-	if (get_le(h + 8, 4) != 1)
+	p->version = (uint32_t)get_le(h + 8, 4);
+	if (p->version != 1 && p->version != 2)
 		return parse_fail(p, "unknown save file version", why);
 	p->records_left = (uint32_t)get_le(h + 12, 4);
 	p->bytes_declared = get_le(h + 24, 8);
@@ -253,7 +260,7 @@ int savefile_parser_feed(struct savefile_parser *p, const uint8_t *in, size_t le
 		return parse_header(p, in, why);
 	if (p->stage == PS_HEAD)
 		return parse_head(p, in, why);
-	if (XXH64(in, len, 0) != p->sum)
+	if (savefile_sum(p->version, p->off, in, len) != p->sum)
 		return parse_fail(p, "a record's checksum does not match its data", why);
 	p->bytes_seen += len;
 	p->next_off = p->off + len;

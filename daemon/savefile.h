@@ -5,11 +5,14 @@
  *
  * Format (integers little-endian):
  *	header, 128 bytes:
- *	  0  magic "BLKRSAVE"	  8  version u32 (1)	 12  records u32
+ *	  0  magic "BLKRSAVE"	  8  version u32 (2)	 12  records u32
  *	 16  created u64 (unix seconds)		 24  data bytes u64
  *	 32  resource [48], NUL-padded		 80  node [48], NUL-padded
  *	records, each:
- *	  offset u64, length u32, XXH64 of the data u64, then length bytes
+ *	  offset u64, length u32, sum u64, then length bytes
+ * The sum is savefile_sum(): XXH64 of the data seeded with the record's
+ * offset, so a damaged offset is caught too.  Version 1 files (seed 0) are
+ * still read.
  * Daemon-level: -1 with a one-line reason in err. */
 #ifndef BLKREP_SAVEFILE_H
 #define BLKREP_SAVEFILE_H
@@ -20,6 +23,10 @@
 #define SAVEFILE_HDR	128
 #define SAVEFILE_REC	20
 #define SAVEFILE_MAX_REC (4U << 20)	/* bytes of data per record */
+#define SAVEFILE_VERSION 2		/* written; 1 and 2 are read */
+
+/* A record's sum in a file of that version. */
+uint64_t savefile_sum(uint32_t version, uint64_t off, const void *data, size_t len);
 
 struct bitmap;
 
@@ -49,7 +56,7 @@ int savefile_read(const char *path, uint64_t limit,
 /* The reader's decisions, as a pure machine (no I/O, no allocation after
  * _new): the caller reads exactly savefile_parser_want() bytes and feeds
  * them, until want() is 0; the file must end there.  It accepts only what
- * savefile_write() produces: the magic and version 1; records of 1 to
+ * savefile_write() produces: the magic and version 1 or 2; records of 1 to
  * SAVEFILE_MAX_REC bytes, inside [0, limit), in ascending order without
  * overlap, each matching its XXH64; and exactly `records` of them, whose
  * lengths add up to the header's data bytes.  NULL on allocation failure. */

@@ -3,7 +3,7 @@
  * decisions savefile_read() takes while it reads a file).
  *
  * Input: flags u8, limit u64 (little-endian: the volume size), then the
- * file.  Flag bit 0 first rewrites every record's XXH64 to match its data
+ * file.  Flag bit 0 first rewrites every record's sum to match its data
  * and bit 1 the header's record count and data bytes to match the records
  * (walking the file as an independent reader would), so that the fuzzer
  * gets past the checksums; without them the file is parsed as given.
@@ -44,6 +44,13 @@ static void put_le(uint8_t *p, uint64_t v, int n)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* A record's sum, restated: XXH64 of the data, seeded with the offset in
+ * version 2 files, with 0 in version 1 files. */
+static uint64_t sum_of(const uint8_t *f, uint64_t off, const uint8_t *data, size_t len)
+{
+	return XXH64(data, len, le(f + 8, 4) == 2 ? off : 0);
+}
+
 /* Walks the records as far as their lengths allow, fixing what flags say. */
 static void fix_up(uint8_t *f, size_t size, unsigned flags)
 {
@@ -59,7 +66,7 @@ static void fix_up(uint8_t *f, size_t size, unsigned flags)
 		if (len > size - pos - SAVEFILE_REC)
 			break;
 		if (flags & F_FIX_SUMS)
-			put_le(f + pos + 12, XXH64(f + pos + SAVEFILE_REC, len, 0), 8);
+			put_le(f + pos + 12, sum_of(f, le(f + pos, 8), f + pos + SAVEFILE_REC, len), 8);
 		pos += SAVEFILE_REC + len;
 		bytes += len;
 		n++;
@@ -77,7 +84,8 @@ static bool oracle_valid(const uint8_t *f, size_t size, uint64_t limit)
 	uint64_t records, declared, bytes = 0, end = 0;
 	size_t pos = SAVEFILE_HDR;
 
-	if (size < SAVEFILE_HDR || memcmp(f, "BLKRSAVE", 8) != 0 || le(f + 8, 4) != 1)
+	if (size < SAVEFILE_HDR || memcmp(f, "BLKRSAVE", 8) != 0 ||
+	    (le(f + 8, 4) != 1 && le(f + 8, 4) != 2))
 		return false;
 	records = le(f + 12, 4);
 	declared = le(f + 24, 8);
@@ -93,7 +101,7 @@ static bool oracle_valid(const uint8_t *f, size_t size, uint64_t limit)
 		/* in the volume (no wrap: both are below 2^64 as 128-bit sums) */
 		if ((unsigned __int128)off + len > limit || off < end)
 			return false;
-		if (XXH64(f + pos + SAVEFILE_REC, len, 0) != le(f + pos + 12, 8))
+		if (sum_of(f, off, f + pos + SAVEFILE_REC, len) != le(f + pos + 12, 8))
 			return false;
 		end = off + len;
 		bytes += len;
@@ -131,7 +139,7 @@ static bool parse(const uint8_t *f, size_t size, uint64_t limit)
 			/* the record at that place in the file, checked */
 			FUZZ_CHECK(rec_at + SAVEFILE_REC == pos);
 			FUZZ_CHECK(off == le(f + rec_at, 8) && want == le(f + rec_at + 8, 4));
-			FUZZ_CHECK(XXH64(f + pos, want, 0) == le(f + rec_at + 12, 8));
+			FUZZ_CHECK(sum_of(f, off, f + pos, want) == le(f + rec_at + 12, 8));
 			FUZZ_CHECK(off >= end && off + want <= limit && off + want > off);
 			end = off + want;
 		}

@@ -1,7 +1,8 @@
 # Writes the fuzz_savefile seed corpus (python3 tests/fuzz/make-seeds-savefile.py).
 # A seed is: flags u8 (1: fix checksums, 2: fix header counts), volume size
 # u64 LE, then a save file as daemon/savefile.h describes it.  The good
-# files carry real XXH64 sums and flags 0, so they also test the sums.
+# files carry real sums (XXH64 seeded with the offset; version 1: seed 0)
+# and flags 0, so they also test the sums.
 import os, struct
 D = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "fuzz_savefile")
 M = (1 << 64) - 1
@@ -37,14 +38,16 @@ def xxh64(b, seed=0):
     h ^= h >> 33; h = h * P2 & M; h ^= h >> 29; h = h * P3 & M; h ^= h >> 32
     return h
 assert xxh64(b"") == 0xef46db3751d8e999
-def header(records, nbytes, magic=b"BLKRSAVE", version=1):
+def header(records, nbytes, magic=b"BLKRSAVE", version=2):
     return (magic + struct.pack("<IIQQ", version, records, 1700000000, nbytes) +
             b"r0".ljust(48, b"\0") + b"alpha".ljust(48, b"\0"))
-def rec(off, data, csum=None):
-    return struct.pack("<QIQ", off, len(data), xxh64(data) if csum is None else csum) + data
-def sfile(recs, **kw):
-    body = b"".join(rec(o, d) for o, d in recs)
-    return header(len(recs), sum(len(d) for _, d in recs), **kw) + body
+def rec(off, data, csum=None, version=2):
+    if csum is None:
+        csum = xxh64(data, off if version == 2 else 0)
+    return struct.pack("<QIQ", off, len(data), csum) + data
+def sfile(recs, version=2, **kw):
+    body = b"".join(rec(o, d, version=version) for o, d in recs)
+    return header(len(recs), sum(len(d) for _, d in recs), version=version, **kw) + body
 def seed(limit, f, flags=0):
     return struct.pack("<BQ", flags, limit) + f
 GiB = 1 << 30
@@ -58,7 +61,10 @@ seeds = {
     "past_the_end": seed(4095, sfile([(0, ext)])),
     "bad_sum": seed(GiB, header(1, 3) + rec(0, b"abc", csum=1)),
     "bad_magic": seed(GiB, sfile(good, magic=b"BLKRSAVF")),
-    "bad_version": seed(GiB, sfile(good, version=2)),
+    "good_v1": seed(GiB, sfile(good, version=1)),
+    "bad_version": seed(GiB, sfile(good, version=3)),
+    "v1_sums_in_v2": seed(GiB, header(1, 4096) + rec(4096, ext, version=1)),
+    "offset_moved": seed(GiB, header(1, 4096) + struct.pack("<QIQ", 8192, 4096, xxh64(ext, 4096)) + ext),
     "overlap": seed(GiB, sfile([(0, ext), (4095, b"x")])),
     "out_of_order": seed(GiB, sfile([(8192, b"x"), (0, b"y")])),
     "zero_length": seed(GiB, header(1, 0) + rec(0, b"")),

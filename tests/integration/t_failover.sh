@@ -160,7 +160,8 @@ img_is() { $PY "$T/imgis.py" "$@"; }
 log_mark() { cat "$T/run/r0-$1.log" 2>/dev/null | wc -l; }
 log_since() { tail -n +$(($2 + 1)) "$T/run/r0-$1.log" 2>/dev/null; }
 
-# The save file checker: header, records, XXH64 of each (libxxhash), and
+# The save file checker: header, records, the sum of each (XXH64 seeded
+# with the record's offset, by libxxhash), and
 # that the bytes at OFF..OFF+LEN are BYTE in the records covering them.
 cat >"$T/savecheck.py" <<'EOF'
 import ctypes, struct, sys
@@ -176,7 +177,7 @@ created, dbytes = struct.unpack_from("<QQ", data, 16)
 res = data[32:80].rstrip(b"\0").decode(errors="replace")
 node = data[80:128].rstrip(b"\0").decode(errors="replace")
 print("%s header: version %d, %d records, %d data bytes, resource %r, node %r" % (label, ver, nrec, dbytes, res, node))
-ok(ver == 1, "version is 1 (got %d)" % ver)
+ok(ver == 2, "version is 2 (got %d)" % ver)
 pos, recs, badsum, total = 128, [], 0, 0
 for i in range(nrec):
     if pos + 20 > len(data):
@@ -185,7 +186,7 @@ for i in range(nrec):
     d = data[pos + 20:pos + 20 + l]
     if len(d) != l:
         break
-    if xx.XXH64(d, l, 0) != h:
+    if xx.XXH64(d, l, o) != h:
         badsum += 1
     recs.append((o, l, d))
     total += l
@@ -193,7 +194,7 @@ for i in range(nrec):
 print("%s records (offset, length): %s" % (label, ", ".join("%d+%d" % (o, l) for o, l, _ in recs[:12])))
 ok(len(recs) == nrec and pos == len(data),
    "%d records parse and end exactly at the end of the file (%d of %d read, at byte %d of %d)" % (nrec, len(recs), nrec, pos, len(data)))
-ok(badsum == 0, "every record's XXH64 matches its data (%d mismatches)" % badsum)
+ok(badsum == 0, "every record's sum matches its data and offset (%d mismatches)" % badsum)
 ok(dbytes == total, "header data bytes (%d) = sum of record lengths (%d)" % (dbytes, total))
 cover = bytearray(ln)
 good = True

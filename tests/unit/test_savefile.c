@@ -141,3 +141,57 @@ Test(savefile, a_record_past_the_volume_is_refused)
 	cr_assert_eq(s.records, 0);
 	cr_assert(err[0], "a reason");
 }
+
+/* Record k's head: k-th of the three records of EXT bytes each. */
+static off_t head_at(unsigned k)
+{
+	return (off_t)SAVEFILE_HDR + (off_t)k * (SAVEFILE_REC + EXT);
+}
+
+static void put64(int fd, off_t at, uint64_t v)
+{
+	uint8_t b[8];
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	cr_assert_eq(pwrite(fd, b, 8, at), 8);
+}
+
+Test(savefile, a_moved_offset_is_caught_by_the_sum)
+{
+	struct seen s = { 0 };
+	uint64_t bytes = 0;
+	char err[256] = "";
+	int fd = open(save_path, O_RDWR);
+
+	/* 4 * EXT -> 5 * EXT: still ascending, still inside the volume */
+	put64(fd, head_at(1), 5 * EXT);
+	close(fd);
+	cr_assert_eq(savefile_read(save_path, SIZE, count, &s, &bytes, err, sizeof(err)), -1);
+	cr_assert_eq(s.records, 0);
+	cr_assert_not_null(strstr(err, "checksum"), "%s", err);
+}
+
+Test(savefile, a_version_1_file_is_still_read)
+{
+	struct seen s = { 0 };
+	uint64_t bytes = 0;
+	uint8_t data[EXT], v1[4] = { 1, 0, 0, 0 };
+	char err[256] = "";
+	int fd = open(save_path, O_RDWR);
+	const uint64_t offs[3] = { 1 * EXT, 4 * EXT, 7 * EXT };
+
+	/* version 1: the same records, summed with seed 0 */
+	cr_assert_eq(pwrite(fd, v1, 4, 8), 4);
+	for (unsigned k = 0; k < 3; k++) {
+		memset(data, (int)(offs[k] / EXT + 1), EXT);
+		put64(fd, head_at(k) + 12, savefile_sum(1, offs[k], data, EXT));
+	}
+	close(fd);
+	cr_assert_eq(savefile_read(save_path, SIZE, count, &s, &bytes, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(s.records, 3);
+	cr_assert_eq(s.bad_data, 0);
+	cr_assert_neq(savefile_sum(1, 4 * EXT, data, EXT), savefile_sum(2, 4 * EXT, data, EXT),
+		      "version 2 sums cover the offset");
+}

@@ -363,18 +363,18 @@ wait_secs() {
 }
 
 # save_parse FILE: FILE is a BLKRSAVE file (daemon/savefile.h: a 128-byte
-# header, then records of offset u64, length u32, XXH64 u64 and the data)
+# header, then records of offset u64, length u32, sum u64 and the data)
 # whose records end exactly at its end and add up to the header's data
 # bytes; "OFFSET LENGTH DATA-POSITION" per record goes to $W/save.recs.
 # Sets SAVE_RECORDS, SAVE_BYTES and SAVE_NODE (the header's node).  The
-# XXH64s are not checked (no xxhash tool in the guest): the scenarios
+# sums are not checked (no xxhash tool in the guest): the scenarios
 # compare the data itself with the images.
 save_parse() {
 	local f=$1 size pos=128 i lo hi len total=0
 	size=$(stat -c %s "$f") || fail "no save file $f"
 	[ "$size" -ge 128 ] && [ "$(head -c 8 "$f")" = BLKRSAVE ] || fail "$f: no BLKRSAVE header"
 	read -r i SAVE_RECORDS <<<"$(od -An -tu4 -j8 -N8 "$f")"
-	[ "$i" = 1 ] || fail "$f: version $i"
+	[ "$i" = 2 ] || fail "$f: version $i"
 	SAVE_BYTES=$(od -An -tu8 -j24 -N8 "$f" | tr -d ' ')
 	SAVE_NODE=$(dd if="$f" bs=48 skip=80 count=48 iflag=skip_bytes,count_bytes 2>/dev/null | tr -d '\0')
 	: >"$W/save.recs"
