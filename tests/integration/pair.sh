@@ -8,7 +8,8 @@
 # and wait_field to read status --json, and a trap that stops both daemons.
 # For the resync tests: pair_conf_extra (more [resource] lines),
 # PAIR_HOST_A/PAIR_HOST_B (addresses other than 127.0.0.1), daemon_pid,
-# sync_state/wait_synced and pair_stop (a bounded stop for custom traps).
+# sync_state/wait_synced, pair_start (create, up, connect, alpha primary)
+# and pair_stop (a bounded stop for custom traps).
 # pair_netns puts the two nodes in network namespaces joined by a veth
 # pair, so that a test can really cut the link.
 
@@ -80,6 +81,24 @@ wait_field() {
 	done
 	echo "$v"
 	return 1
+}
+
+# pair_start [LABEL [CREATE-FLAG]]: create both nodes' metadata with
+# --zeroed (and CREATE-FLAG, e.g. --force), up both, wait until they are
+# connected, make alpha primary.  Sets size (the data area's bytes) and
+# SAME, a cmp of the two data areas (through $T/X.real where faultfs is
+# under node X's backing file).
+pair_start() {
+	local l=${1:+$1 } fa=$T/a.img fb=$T/b.img
+	[ -e "$T/a.real" ] && fa=$T/a.real
+	[ -e "$T/b.real" ] && fb=$T/b.real
+	check "${l}create both --zeroed${2:+ $2}" \
+		sh -c "$A create --zeroed ${2:-} && $Bn create --zeroed ${2:-}"
+	check "${l}up both" sh -c "$A up && $Bn up"
+	check_eq "${l}connected" "$(wait_field "$A" "d['peer']['connection']" connected 15)" connected
+	check "${l}alpha primary" $A primary
+	size=$(field "$A" "d['size_bytes']")
+	SAME="cmp -n $size $fa $fb"
 }
 
 # show_logs [LINES]: the daemons' last log lines (after a failure), and

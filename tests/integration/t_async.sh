@@ -61,12 +61,7 @@ synced() {
 	fi
 }
 
-check "create both --zeroed" sh -c "$A create --zeroed && $Bn create --zeroed"
-check "up both" sh -c "$A up && $Bn up"
-check_eq "connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
-check "alpha primary" $A primary
-size=$(field "$A" "d['size_bytes']")
-SAME="cmp -n $size $T/a.img $T/b.img"
+pair_start
 check_eq "a new pair starts in sync mode" "$(field "$A" "d['mode']")" sync
 check_eq "status has lag_bytes 0 and lag_seconds 0 when idle" \
 	"$(field "$A" "(d['lag_bytes'], float(d['lag_seconds']))")" "(0, 0.0)"

@@ -67,12 +67,7 @@ sync_check() {
 }
 
 faultfs_under b || exit 1
-check "create both --zeroed (beta's on faultfs)" sh -c "$A create --zeroed && $Bn create --zeroed"
-check "up both" sh -c "$A up && $Bn up"
-check_eq "connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
-check "alpha primary" $A primary
-size=$(field "$A" "d['size_bytes']")
-SAME="cmp -n $size $T/a.img $T/b.real"
+pair_start
 check "writes before the fault" "${NTW[@]}" --log "$T/w0.log" --writes 256 \
 	--area-blocks $((16 * MIB / 4096)) --seed 1
 check_eq "... replicate, every one acknowledged" "$(writer_clean "$T/last.out" 256)" yes

@@ -64,12 +64,7 @@ expect_error() {
 }
 
 faultfs_under a || exit 1
-check "create both --zeroed (alpha's on faultfs)" sh -c "$A create --zeroed && $Bn create --zeroed"
-check "up both" sh -c "$A up && $Bn up"
-check_eq "connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
-check "alpha primary" $A primary
-size=$(field "$A" "d['size_bytes']")
-SAME="cmp -n $size $T/a.real $T/b.img"
+pair_start
 check "write 8 MiB of 0x11 through alpha" nbdsh -u "$URI" \
 	-c "for o in range(0, 8 * $MIB, $MIB): h.pwrite(b'\x11' * $MIB, o)" -c "h.flush()"
 if st=$(wait_synced 30); then pass "synced before the fault"; else fail "not synced: $st"; fi

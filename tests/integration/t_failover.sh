@@ -121,12 +121,7 @@ fresh_pair() {
 	pair_conf_extra "$@"
 	rm -f "$T/a.img" "$T/b.img"
 	truncate -s 64M "$T/a.img" "$T/b.img"
-	check "$l create both --zeroed${1:+ ($*)}" sh -c "$A create --force --zeroed >/dev/null && $Bn create --force --zeroed >/dev/null"
-	check "$l up both" sh -c "$A up && $Bn up"
-	check_eq "$l connected" "$(wait_field "$A" "d['peer']['connection']" connected 15)" connected
-	check "$l alpha primary" $A primary
-	size=$(field "$A" "d['size_bytes']")
-	SAME="cmp -n $size $T/a.img $T/b.img"
+	pair_start "$l${1:+ ($*)}" --force
 }
 
 # last_msg: the refused command's message (stdout and stderr together).

@@ -10,13 +10,8 @@ require_cmd qemu-io nbdcopy
 . "$(dirname "$0")/pair.sh"
 pair_init 64M 64M
 
-check "create both (zeroed)" sh -c "$A create --zeroed && $Bn create --zeroed"
-check "up both" sh -c "$A up && $Bn up"
-check_eq "connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
-check "alpha primary" $A primary
-size=$(field "$A" "d['size_bytes']")
+pair_start
 
-SAME="cmp -n $size $T/a.img $T/b.img"
 check "qemu-io writes, FUA, zero, discard, aio" qemu-io -f raw "$URI" \
 	-c 'write -P 0x11 0 1M' -c 'write -f -P 0x22 2M 64k' -c 'write -z 3M 1M' \
 	-c 'write -P 0x33 5M 2M' -c 'discard 5M 512k' -c 'write -z -u 6M 256k' \

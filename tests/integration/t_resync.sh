@@ -66,12 +66,7 @@ pair_stop
 # --zeroed promises zeros: make it true.
 truncate -s 0 "$T/a.img" "$T/b.img"
 truncate -s 64M "$T/a.img" "$T/b.img"
-check "(b) create both --zeroed" sh -c "$A create --force --zeroed && $Bn create --force --zeroed"
-check "(b) up both" sh -c "$A up && $Bn up"
-check_eq "(b) connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
-check "(b) alpha primary" $A primary
-size=$(field "$A" "d['size_bytes']")
-SAME="cmp -n $size $T/a.img $T/b.img"
+pair_start "(b)" --force
 check_eq "(b) nothing out of sync at the start" "$(field "$A" "d['out_of_sync_bytes']")" 0
 fio_bg "$T/fio-b.out" --name=load --ioengine=nbd --uri="$URI" --rw=randwrite --bs=4k \
 	--iodepth=16 --offset=0 --size=8M --time_based --runtime=6
