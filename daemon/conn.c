@@ -230,6 +230,8 @@ static void slot_fail(struct slot *s, int neg_errno)
 	s->error = nbd_errno_to_wire(neg_errno);
 	if (s->in_repl)	/* the peer may have it: the node must know */
 		s->rr.local_err = neg_errno;
+	else if (s->req.type == NBD_CMD_FLUSH)
+		server_flush_failed(s->c->srv, neg_errno);
 	slot_reply(s);
 }
 

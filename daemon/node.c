@@ -165,7 +165,8 @@ uint64_t node_export_size(const struct node *n)
 static int node_start_export(struct node *n)
 {
 	static const struct repl_ops repl_ops = { .submit = node_repl_submit,
-						  .end = node_repl_end };
+						  .end = node_repl_end,
+						  .flush_failed = node_repl_flush_failed };
 	struct server_opts o = {
 		.path = n->me->backing,
 		.name = config_resource_name(n->cfg),

@@ -251,6 +251,25 @@ static void node_local_failed(struct node *n, const struct repl_req *rr)
 			n->disk_error, n->other->name);
 }
 
+/* The local disk failed a client's FLUSH (the client gets the error).
+ * Writes since the last good FLUSH may be missing from this disk (Linux
+ * may drop the dirty pages it could not write), and nothing says which;
+ * the peer holds them (sync mode, or once the lag drained), so the way out
+ * it names is a failover, not a resync from here. */
+void node_repl_flush_failed(void *arg, int err)
+{
+	struct node *n = arg;
+	bool first = !n->disk_error[0];
+
+	snprintf(n->disk_error, sizeof(n->disk_error), "client FLUSH on this node: %s",
+		 strerror(-err));
+	if (first)
+		log_err("disk failed a %s; writes since the last FLUSH may be missing from this "
+			"disk; %s holds them: if the disk stays bad, make this node secondary "
+			"and %s primary",
+			n->disk_error, n->other->name, n->other->name);
+}
+
 /* A client's write accepted by node_repl_submit() is answered. */
 void node_repl_end(void *arg, struct repl_req *rr)
 {

@@ -139,6 +139,12 @@ bool server_repl_lock(struct server *s, struct repl_req *rr)
 	return true;
 }
 
+void server_flush_failed(struct server *s, int err)
+{
+	if (s->repl && s->repl->flush_failed)
+		s->repl->flush_failed(s->repl_arg, err);
+}
+
 bool server_repl_busy(const struct server *s)
 {
 	return s->ninflight > s->nlocked || s->nparked > 0;

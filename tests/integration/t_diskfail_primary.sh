@@ -15,6 +15,9 @@
 #      areas equal.
 #  (A) async mode, ENOSPC: the same error reaches the client;
 #      `blkrep resync` copies the range and clears the disk error.
+#  (F) sync mode, the whole disk failing: a client's FLUSH gets EIO; status
+#      and log say so and name the way out (a failover to beta); healed,
+#      FLUSHes work again and the data areas are still equal.
 . "$(dirname "$0")/lib.sh"
 require_nbdsh
 . "$(dirname "$0")/pair.sh"
@@ -24,9 +27,9 @@ require_faultfs
 trap 'pair_stop; faultfs_cleanup; _cleanup' EXIT
 MIB=1048576
 
-# write_fails DESC ERRNO-NAME PYTHON: PYTHON (an nbdsh call on h) must fail
+# request_fails DESC ERRNO-NAME PYTHON: PYTHON (an nbdsh call on h) must fail
 # with ERRNO-NAME; then the same connection still reads region 0.
-write_fails() {
+request_fails() {
 	check "$1" nbdsh -u "$URI" -c "
 try:
     $3
@@ -72,8 +75,8 @@ if st=$(wait_synced 30); then pass "synced before the fault"; else fail "not syn
 # --- (S) sync mode, EIO --------------------------------------------------
 faultfs_ctl a "fail eio below $size" && pass "(S) alpha's data area fails writes with EIO" ||
 	fail "(S) faultfs ctl"
-write_fails "(S) a 1 MiB WRITE at 16 MiB gets EIO" EIO "h.pwrite(b'\xab' * $MIB, 16 * $MIB)"
-write_fails "(S) a FUA WRITE at 18 MiB gets EIO" EIO \
+request_fails "(S) a 1 MiB WRITE at 16 MiB gets EIO" EIO "h.pwrite(b'\xab' * $MIB, 16 * $MIB)"
+request_fails "(S) a FUA WRITE at 18 MiB gets EIO" EIO \
 	"h.pwrite(b'\xab' * 4096, 18 * $MIB, nbd.CMD_FLAG_FUA)"
 check "(S) another connection reads meanwhile" nbdsh -u "$URI" \
 	-c "assert h.pread(8 * $MIB, 0) == b'\x11' * 8 * $MIB"
@@ -97,7 +100,7 @@ check "(S) the data areas are equal" $SAME
 check "(A) mode async" $A mode async
 faultfs_ctl a "fail enospc below $size" && pass "(A) alpha's data area fails with ENOSPC" ||
 	fail "(A) faultfs ctl"
-write_fails "(A) a 1 MiB WRITE at 16 MiB gets ENOSPC" ENOSPC "h.pwrite(b'\xcd' * $MIB, 16 * $MIB)"
+request_fails "(A) a 1 MiB WRITE at 16 MiB gets ENOSPC" ENOSPC "h.pwrite(b'\xcd' * $MIB, 16 * $MIB)"
 check "(A) a FLUSH after it" nbdsh -u "$URI" -c "h.flush()"
 expect_error A "No space left on device" cd
 faultfs_ctl a heal && pass "(A) heal alpha's disk" || fail "(A) cannot heal alpha's disk"
@@ -107,4 +110,23 @@ check_eq "(A) no disk error left on alpha" "[$(field "$A" "d['disk_error']")]" "
 check "(A) the data areas are equal" $SAME
 grep -q "the resync repaired what the disk error left out" "$T/run/r0-alpha.log" &&
 	pass "(A) alpha's log says the resync repaired it" || fail "(A) nothing in alpha's log"
+
+# --- (F) sync mode, a FLUSH fails ----------------------------------------
+check "(F) mode sync" $A mode sync
+faultfs_ctl a "fail eio" && pass "(F) alpha's whole disk fails writes and fsyncs with EIO" ||
+	fail "(F) faultfs ctl"
+request_fails "(F) a FLUSH gets EIO" EIO "h.flush()"
+err=$(field "$A" "d['disk_error']")
+check_eq "(F) alpha's status names the failed FLUSH ('$err')" "$err" \
+	"client FLUSH on this node: Input/output error"
+check_eq "(F) alpha is the primary, beta uptodate and connected" \
+	"$(field "$A" "d['role'] + ' ' + d['peer']['connection']") $(field "$Bn" "d['disk']")" \
+	"primary connected uptodate"
+grep -q "disk failed a client FLUSH on this node.*make this node secondary and beta primary" \
+	"$T/run/r0-alpha.log" && pass "(F) alpha's log names the way out" ||
+	fail "(F) alpha's log: $(grep FLUSH "$T/run/r0-alpha.log" | tail -n 2)"
+faultfs_ctl a heal && pass "(F) heal alpha's disk" || fail "(F) cannot heal alpha's disk"
+check "(F) a FLUSH works again" nbdsh -u "$URI" -c "h.flush()"
+if st=$(wait_synced 30); then pass "(F) still synced"; else fail "(F) not synced: $st"; fi
+check "(F) the data areas are equal" $SAME
 finish
