@@ -10,17 +10,7 @@
 #include <string.h>
 
 #include "daemon/config.h"
-
-/* A failed invariant is a crash, so libFuzzer keeps the input (as in
- * oracle.h, which is about NBD and not included here). */
-#define FUZZ_CHECK(cond)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__,       \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "tests/fuzz/check.h"
 
 #define FNAME	  "fuzz.conf"
 #define MAX_INPUT (64U << 10)

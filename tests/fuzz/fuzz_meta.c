@@ -16,20 +16,11 @@
 
 #include "daemon/meta.h"
 #include "utils/bitmap.h"
+#include "tests/fuzz/check.h"
 
 #define BLK		META_BLOCK_BYTES
 #define HDR		12
 #define MAX_NBITS	(3 * BITMAP_PAGE_BITS + 77)
-
-/* A failed invariant is a crash, so libFuzzer keeps the input. */
-#define FUZZ_CHECK(cond)                                                          \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, \
-				__LINE__, #cond);                                 \
-			abort();                                                  \
-		}                                                                 \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,15 +14,7 @@
 
 #include "nbd/wire.h"
 #include "proto/msg.h"
-
-#define FUZZ_CHECK(cond)                                                           \
-	do {                                                                       \
-		if (!(cond)) {                                                     \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, \
-				__LINE__, #cond);                                  \
-			abort();                                                   \
-		}                                                                  \
-	} while (0)
+#include "tests/fuzz/check.h"
 
 /* The session the BITMAP and range checks run against. */
 #define SESSION_SIZE	(1ULL << 30)

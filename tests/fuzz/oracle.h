@@ -12,16 +12,7 @@
 
 #include "nbd/request.h"
 #include "nbd/wire.h"
-
-/* A failed invariant is a crash, so libFuzzer keeps the input. */
-#define FUZZ_CHECK(cond)                                                          \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, \
-				__LINE__, #cond);                                 \
-			abort();                                                  \
-		}                                                                 \
-	} while (0)
+#include "tests/fuzz/check.h"
 
 /* Errors the request deserves, as a bit set over a few NBD errors. */
 #define DESERVES_EPERM		(1U << 0)
