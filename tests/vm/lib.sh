@@ -256,6 +256,58 @@ wait_fio() {
 	return 0
 }
 
+# fio_on_fs TAG: the start the restart scenarios share (crash.sh,
+# restart.sh): a zeroed pair over the veth, alpha primary; /dev/nbdN
+# attached, ext4 mounted, 4 files synced; then fio's two verifying writers
+# (fio_jobs, rate-limited so that the job outlasts a restart) running.
+# Sets base (the kernel log's I/O errors so far).
+fio_on_fs() {
+	step "a zeroed pair over a veth: alpha in the root namespace, beta in netns b"
+	net_up
+	pair_up 160M
+	[ "$(ip netns identify "$(daemon_pid beta)")" = b ] || fail "beta's daemon is not in netns b"
+	[ -z "$(ip netns identify "$(daemon_pid alpha)")" ] ||
+		fail "alpha's daemon is not in the root namespace"
+	ok "connected over 10.0.0.1 <-> 10.0.0.2, alpha primary"
+
+	step "attach, mkfs.ext4, mount, files with known sums"
+	attach_mount
+	write_files 4
+	ok "$DEV mounted, 4 files synced"
+
+	step "fio starts: two verifying writers on the file system"
+	base=$(io_errors)
+	# shellcheck disable=SC2046
+	start_fio "$1" 90 $(fio_jobs "$MNT" 24M --rate=,3m)
+	sleep 2.5
+	fio_running || fail "fio ended before the restart: $(tail -5 "$W/fio-$1.out")"
+	ok "fio pid $FIO_PID running"
+}
+
+# reattached_check: after `$A up` (its output in $W/up.out) under a
+# running fio: the same device reattached, fio alive, alpha primary.
+reattached_check() {
+	grep -q "reattached $DEV" "$W/up.out" || fail "up did not reattach $DEV: $(cat "$W/up.out")"
+	fio_running || fail "fio did not outlast the restart: $(tail -5 "$W/fio-$1.out")"
+	[ "$(json role)" = primary ] || fail "alpha came back as $(json role)"
+	[ "$(json device)" = "$DEV" ] || fail "status device after up: '$(json device)'"
+}
+
+# fio_finished TAG: fio exits clean, the kernel log has no new I/O error,
+# and the files written at the start are intact.
+fio_finished() {
+	step "fio finishes: err= 0, verified; no I/O error in the kernel log"
+	wait_fio "$1"
+	[ "$(io_errors)" -eq "$base" ] || fail "I/O errors in the kernel log: $(io_error_lines)"
+	ok "fio passed; longest write: direct $(fio_max_lat_ms "$1" direct) ms," \
+		"buffered $(fio_max_lat_ms "$1" buffered) ms;" \
+		"$(dmesg | grep -c 'Connection timed out') kernel request timeout(s)"
+
+	step "the files written before the restart are intact"
+	files_intact
+	ok "md5 match (read from $DEV)"
+}
+
 # fio_max_lat_ms TAG JOB: the longest write completion latency (clat max) of
 # JOB in fio's report, in ms.
 fio_max_lat_ms() {

@@ -25,25 +25,7 @@
 NAME=RESTART
 . /test/lib.sh
 
-step "a zeroed pair over a veth: alpha in the root namespace, beta in netns b"
-net_up
-pair_up 160M
-[ "$(ip netns identify "$(daemon_pid beta)")" = b ] || fail "beta's daemon is not in netns b"
-[ -z "$(ip netns identify "$(daemon_pid alpha)")" ] || fail "alpha's daemon is not in the root namespace"
-ok "connected over 10.0.0.1 <-> 10.0.0.2, alpha primary"
-
-step "attach, mkfs.ext4, mount, files with known sums"
-attach_mount
-write_files 4
-ok "$DEV mounted, 4 files synced"
-
-step "fio starts: two verifying writers on the file system"
-base=$(io_errors)
-# shellcheck disable=SC2046
-start_fio restart 90 $(fio_jobs "$MNT" 24M --rate=,3m)
-sleep 2.5
-fio_running || fail "fio ended before the restart: $(tail -5 "$W/fio-restart.out")"
-ok "fio pid $FIO_PID running"
+fio_on_fs restart
 
 step "down --keep-attached, then blkrep up: reattached"
 pid=$(daemon_pid alpha)
@@ -55,23 +37,11 @@ sleep 1
 t_up=$EPOCHREALTIME
 $A up >"$W/up.out" 2>&1 || fail "up after down --keep-attached: $(cat "$W/up.out")"
 up_ms=$(ms_since "$t_up")
-grep -q "reattached $DEV" "$W/up.out" || fail "up did not reattach $DEV: $(cat "$W/up.out")"
 grep -q 'without a clean shutdown' "$W/up.out" && fail "a planned restart taken for a crash: $(cat "$W/up.out")"
-fio_running || fail "fio did not outlast the restart: $(tail -5 "$W/fio-restart.out")"
-[ "$(json role)" = primary ] || fail "alpha came back as $(json role)"
-[ "$(json device)" = "$DEV" ] || fail "status device after up: '$(json device)'"
+reattached_check restart
 ok "up in ${up_ms} ms, $DEV reattached, fio still running"
 
-step "fio finishes: err= 0, verified; no I/O error in the kernel log"
-wait_fio restart
-[ "$(io_errors)" -eq "$base" ] || fail "I/O errors in the kernel log: $(io_error_lines)"
-ok "fio passed; longest write: direct $(fio_max_lat_ms restart direct) ms," \
-	"buffered $(fio_max_lat_ms restart buffered) ms;" \
-	"$(dmesg | grep -c 'Connection timed out') kernel request timeout(s)"
-
-step "the files written before the restart are intact"
-files_intact
-ok "md5 match (read from $DEV)"
+fio_finished restart
 
 step "umount; the replicas' data areas are equal; fsck clean"
 grep -q 'activity-log-resync' "$W/run/r0-alpha.log" &&
