@@ -21,6 +21,11 @@
 #   switch-kill      modes switched every 0.1..0.4 s, alpha killed mid-switch
 #   disk-fail        beta's disk (faultfs) fails writes with EIO, or with
 #                    ENOSPC in the data area, for 0.5..3 s, then heals
+#   primary-disk-fail  alpha's data area fails writes with EIO or ENOSPC
+#                    for 0.5..3 s: the client sees those writes fail and
+#                    no other; then it heals, `blkrep resync` copies what
+#                    the failures left out of sync, and alpha's disk must
+#                    hold every acknowledged write
 #   power-loss       both disks on faultfs in crash mode: both daemons
 #                    killed, then both faultfs (unflushed writes are lost);
 #                    both real files must hold every durable write
@@ -49,7 +54,7 @@ ROUNDS=${1:-${ROUNDS:-10}}
 SEED=${2:-${SEED:-$(date +%s)}}
 MAX_SECONDS=${TORTURE_MAX_SECONDS:-3600}
 NBDTORTURE=${NBDTORTURE:-$REPO/build/nbdtorture}
-SCENARIOS=(${TORTURE_SCENARIOS:-kill-primary cut-kill-primary kill-secondary link-flap async-kill switch-kill disk-fail power-loss})
+SCENARIOS=(${TORTURE_SCENARIOS:-kill-primary cut-kill-primary kill-secondary link-flap async-kill switch-kill disk-fail primary-disk-fail power-loss})
 SIZE=${TORTURE_SIZE:-96M}
 MAX_LAG=4194304
 [ -x "$NBDTORTURE" ] || { fail "no $NBDTORTURE (make build/nbdtorture)"; exit 1; }
@@ -62,8 +67,8 @@ pair_netns
 # The faultfs scenarios need FUSE and build/faultfs; without them they are
 # left out, and the run says so.
 if ! (require_faultfs) >"$T/ffs.why" 2>&1; then
-	msg "disk-fail and power-loss left out: $(sed 's/^SKIP - //' "$T/ffs.why")"
-	SCENARIOS=($(printf '%s\n' "${SCENARIOS[@]}" | grep -vx -e disk-fail -e power-loss))
+	msg "disk-fail, primary-disk-fail and power-loss left out: $(sed 's/^SKIP - //' "$T/ffs.why")"
+	SCENARIOS=($(printf '%s\n' "${SCENARIOS[@]}" | grep -vx -e disk-fail -e primary-disk-fail -e power-loss))
 else
 	require_faultfs
 fi
@@ -127,7 +132,8 @@ start_writer() {
 	BG_PIDS+=("$WPID")
 }
 
-# stop_writer: SIGTERM if still running; waits (bounded) for it to exit.
+# stop_writer [FAILS-OK]: SIGTERM if still running; waits (bounded) for it
+# to exit.  Any failed request breaks the cycle, unless FAILS-OK is given.
 stop_writer() {
 	local i
 	for i in $(seq 1 100); do
@@ -139,7 +145,7 @@ stop_writer() {
 	wait "$WPID" 2>/dev/null
 	WRITER_RC=$?
 	[ "$WRITER_RC" = 0 ] || cycle_fail "the writer exited $WRITER_RC: $(tail -n 3 "$T/writer.out")"
-	grep -q 'acked [0-9]* failed 0,.* failed 0,' "$T/writer.out" ||
+	[ -n "${1:-}" ] || grep -q 'acked [0-9]* failed 0,.* failed 0,' "$T/writer.out" ||
 		cycle_fail "a client request failed: $(cat "$T/writer.out")"
 }
 
@@ -317,6 +323,36 @@ sc_disk_fail() {
 	settle
 }
 
+# The primary's data area fails writes: only those fail for the client
+# (never a FLUSH: "below" leaves fsync alone), alpha records the error,
+# and its own disk still holds every acknowledged write.
+sc_primary_disk_fail() {
+	local how err nfail
+	start_writer 30
+	sleep_ms "$(rnd 300 1500)"
+	if [ $((RANDOM % 2)) = 0 ]; then
+		how="fail eio below $SIZE_BYTES"
+	else
+		how="fail enospc after $(rnd 0 100) below $SIZE_BYTES"
+	fi
+	faultfs_ctl a "$how"
+	sleep_ms "$(rnd 500 3000)"
+	err=$(field "$A" "d['disk_error']")
+	faultfs_ctl a heal
+	sleep_ms "$(rnd 200 1500)"
+	kill -TERM "$WPID" 2>/dev/null
+	stop_writer fails-ok
+	nfail=$(sed -n 's/.* acked [0-9]* failed \([0-9]*\), flushes .*/\1/p' "$T/writer.out")
+	CYCLE_DESC="$CYCLE_DESC disk=\"$how\" failed_writes=${nfail:-?}"
+	grep -q ', flushes [0-9]* acked [0-9]* failed 0,' "$T/writer.out" ||
+		cycle_fail "a FLUSH failed: $(cat "$T/writer.out")"
+	[ "${nfail:-0}" = 0 ] || [ -n "$err" ] ||
+		cycle_fail "$nfail writes failed, but alpha's status shows no disk error"
+	check_image "$T/a.real" sync
+	$A resync >/dev/null 2>&1
+	settle
+}
+
 # Power loss of both: the daemons first (nothing more is written), then
 # what faultfs held; the real files must hold every durable write.
 sc_power_loss() {
@@ -353,6 +389,7 @@ for cycle in $(seq 1 "$ROUNDS"); do
 	case $scenario in
 	async-kill | switch-kill) extra=("max-lag = 4M") ;;
 	disk-fail) FFS_NODES=b ;;
+	primary-disk-fail) FFS_NODES=a ;;
 	power-loss) FFS_NODES="a b" FFS_CRASH=1 ;;
 	esac
 	if fresh_pair "${extra[@]}"; then
@@ -363,6 +400,7 @@ for cycle in $(seq 1 "$ROUNDS"); do
 		async-kill) sc_async_kill ;;
 		switch-kill) sc_switch_kill ;;
 		disk-fail) sc_disk_fail ;;
+		primary-disk-fail) sc_primary_disk_fail ;;
 		power-loss) sc_power_loss ;;
 		esac
 	fi
