@@ -2,6 +2,7 @@
 #include "alog.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <liburing.h>
@@ -25,6 +26,8 @@ struct alog {
 	bool writing;		/* a snapshot write is in flight */
 	bool want_flush;
 	bool failed;		/* the last snapshot write failed: said once */
+	bool hold;		/* ... so the next waits for alog_retry() */
+	char error[576];	/* why, for status, while failed */
 	uint64_t writing_seq;	/* actlog_seq() of the snapshot in flight */
 	struct ioop op;
 	void (*wake)(void *arg);
@@ -34,6 +37,18 @@ struct alog {
 };
 
 static void alog_write_done(struct ioop *op, int res);
+
+/* A snapshot could not be written (what: the bitmap or the log): writes
+ * that need it wait, and the next try is alog_retry()'s, not at once (a
+ * dead disk would make that a busy loop).  Said once. */
+static void alog_failed(struct alog *a, const char *what, const char *why)
+{
+	snprintf(a->error, sizeof(a->error), "%s: %s", what, why);
+	a->hold = true;
+	if (!a->failed)
+		log_err("%s; writes wait until it succeeds (retried every second)", a->error);
+	a->failed = true;
+}
 
 struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm,
 		      uint32_t al_extent_bytes, unsigned slots, uint32_t bm_extent_bytes,
@@ -105,12 +120,10 @@ static void alog_snapshot(struct alog *a)
 	unsigned n;
 	int fd;
 
-	if (a->writing || !actlog_dirty(a->al))
+	if (a->writing || a->hold || !actlog_dirty(a->al))
 		return;
-	if (mdio_write_bitmap(a->md, a->bm, err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		return;	/* retried by the next write that waits */
-	}
+	if (mdio_write_bitmap(a->md, a->bm, err, sizeof(err)) < 0)
+		return alog_failed(a, "writing the bitmap", err);
 	a->writing_seq = actlog_seq(a->al);
 	n = actlog_snapshot(a->al, a->ext, META_AL_MAX);
 	seq = mdio_al_next(a->md, &fd, &off);
@@ -126,16 +139,29 @@ static void alog_write_done(struct ioop *op, int res)
 	struct alog *a = container_of(op, struct alog, op);
 
 	a->writing = false;
-	if (res == (int)META_BLOCK_BYTES) {
-		actlog_persisted(a->al, a->writing_seq);
-		a->failed = false;
-	} else if (!a->failed) {
-		log_err("writing the activity log: %s; writes wait until it succeeds",
-			res < 0 ? strerror(-res) : "short write");
-		a->failed = true;
-	}
+	if (res != (int)META_BLOCK_BYTES)
+		return alog_failed(a, "writing the activity log",
+				   res < 0 ? strerror(-res) : "short write");
+	actlog_persisted(a->al, a->writing_seq);
+	if (a->failed)
+		log_info("the activity log is written again; waiting writes go on");
+	a->failed = false;
+	a->error[0] = '\0';
 	alog_snapshot(a);
 	a->wake(a->arg);
+}
+
+void alog_retry(struct alog *a)
+{
+	if (!a->hold)
+		return;
+	a->hold = false;
+	alog_snapshot(a);
+}
+
+const char *alog_error(const struct alog *a)
+{
+	return a->error;
 }
 
 enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len, uint64_t epoch)

@@ -67,6 +67,13 @@ void alog_standalone(struct alog *a, bool on);
  * extents need a peer FLUSH before they can leave: the node sends one. */
 bool alog_want_flush(struct alog *a);
 
+/* After a snapshot could not be written, writes wait and nothing is retried
+ * until this is called (the node's tick, once a second). */
+void alog_retry(struct alog *a);
+
+/* Why the last snapshot failed, "" while they succeed (for status). */
+const char *alog_error(const struct alog *a);
+
 /* Extents in the log and the bytes they cover, for status. */
 unsigned alog_count(const struct alog *a);
 

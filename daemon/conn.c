@@ -230,8 +230,6 @@ static void slot_fail(struct slot *s, int neg_errno)
 	s->error = nbd_errno_to_wire(neg_errno);
 	if (s->in_repl)	/* the peer may have it: the node must know */
 		s->rr.local_err = neg_errno;
-	else if (s->req.type == NBD_CMD_FLUSH)
-		server_flush_failed(s->c->srv, neg_errno);
 	slot_reply(s);
 }
 
@@ -417,6 +415,9 @@ static void slot_io_done(struct slot *s, int res)
 		return slot_zero_done(s, res);
 	case NBD_CMD_CACHE:
 		return slot_reply(s);	/* advisory: never an error */
+	case NBD_CMD_FLUSH:
+		server_flush_done(s->c->srv, res < 0 ? res : 0);
+		return res < 0 ? slot_fail(s, res) : slot_reply(s);
 	default:
 		return res < 0 ? slot_fail(s, res) : slot_reply(s);
 	}

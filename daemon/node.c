@@ -166,7 +166,7 @@ static int node_start_export(struct node *n)
 {
 	static const struct repl_ops repl_ops = { .submit = node_repl_submit,
 						  .end = node_repl_end,
-						  .flush_failed = node_repl_flush_failed };
+						  .flush_done = node_repl_flush_done };
 	struct server_opts o = {
 		.path = n->me->backing,
 		.name = config_resource_name(n->cfg),

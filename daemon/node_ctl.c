@@ -88,6 +88,15 @@ static void node_resync_json(const struct node *n, char *buf, size_t len)
 			 done, total, bps);
 }
 
+/* For status: the activity log's error while it cannot be written (writes
+ * wait meanwhile), else the disk's, else "". */
+static const char *node_status_disk_error(const struct node *n)
+{
+	const char *al = n->alog ? alog_error(n->alog) : "";
+
+	return *al ? al : n->disk_error;
+}
+
 static void node_status_json(struct node *n, struct control_req *req)
 {
 	char err[512], derr[512], rs[160], vf[160], dev[32] = "null";
@@ -98,7 +107,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 	else if (n->sb.nbd_index >= 0)
 		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)n->sb.nbd_index);
 	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
-	json_escape(derr, sizeof(derr), n->disk_error);
+	json_escape(derr, sizeof(derr), node_status_disk_error(n));
 	node_resync_json(n, rs, sizeof(rs));
 	resync_progress(n->vf, &done, &total, &bps);
 	if (n->vf_ran)
@@ -155,6 +164,7 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 static void node_status_text(struct node *n, struct control_req *req)
 {
 	const char *err = n->peer ? peer_last_error(n->peer) : "";
+	const char *derr = node_status_disk_error(n);
 	char rs[256];
 
 	node_resync_text(n, rs, sizeof(rs));
@@ -169,8 +179,8 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      " bytes resynced since start\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_disk_name(n),
 		      node_mode_name(n), config_peer_loss_name(config_on_peer_loss(n->cfg)),
-		      *n->disk_error ? "  disk error: " : "", n->disk_error,
-		      *n->disk_error ? "\n" : "", n->other->name, node_connection(n),
+		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", n->other->name,
+		      node_connection(n),
 		      node_peer_disk(n),
 		      *err ? "\n  last error: " : "", err, n->sb.data_bytes, node_out_of_sync(n),
 		      n->lag_bytes, node_lag_seconds(n), rs, n->sb.gen.current, n->writes,

@@ -222,7 +222,7 @@ void node_flush_peer(struct node *n);
 bool node_frozen(const struct node *n);
 int node_repl_submit(void *arg, struct repl_req *rr);
 void node_repl_end(void *arg, struct repl_req *rr);
-void node_repl_flush_failed(void *arg, int err);
+void node_repl_flush_done(void *arg, int err);
 void node_repl_wake(void *arg);
 double node_lag_seconds(const struct node *n);
 void node_repl_complete(struct node *n, uint64_t seq, int err);

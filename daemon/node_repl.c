@@ -251,18 +251,28 @@ static void node_local_failed(struct node *n, const struct repl_req *rr)
 			n->disk_error, n->other->name);
 }
 
-/* The local disk failed a client's FLUSH (the client gets the error).
- * Writes since the last good FLUSH may be missing from this disk (Linux
- * may drop the dirty pages it could not write), and nothing says which;
- * the peer holds them (sync mode, or once the lag drained), so the way out
- * it names is a failover, not a resync from here. */
-void node_repl_flush_failed(void *arg, int err)
+#define FLUSH_ERROR "client FLUSH on this node: "
+
+/* The local disk did (err 0) or failed a client's FLUSH (the client gets
+ * the error).  After a failure, writes since the last good FLUSH may be
+ * missing from this disk (Linux may drop the dirty pages it could not
+ * write), and nothing says which; the peer holds them (sync mode, or once
+ * the lag drained), so the way out the log names is a failover, not a
+ * resync from here.  status shows the error until a FLUSH succeeds. */
+void node_repl_flush_done(void *arg, int err)
 {
 	struct node *n = arg;
 	bool first = !n->disk_error[0];
 
-	snprintf(n->disk_error, sizeof(n->disk_error), "client FLUSH on this node: %s",
-		 strerror(-err));
+	if (!err) {
+		if (strncmp(n->disk_error, FLUSH_ERROR, strlen(FLUSH_ERROR)) == 0) {
+			log_info("a client FLUSH succeeds again on this node (after: %s)",
+				 n->disk_error);
+			n->disk_error[0] = '\0';
+		}
+		return;
+	}
+	snprintf(n->disk_error, sizeof(n->disk_error), FLUSH_ERROR "%s", strerror(-err));
 	if (first)
 		log_err("disk failed a %s; writes since the last FLUSH may be missing from this "
 			"disk; %s holds them: if the disk stays bad, make this node secondary "
@@ -495,6 +505,8 @@ void node_on_tick(struct ioop *op, int res)
 
 	(void)res;
 	node_disk_retry(n);
+	if (n->alog)
+		alog_retry(n->alog);
 	if (n->peer_up && !n->covering_seq &&
 	    (bitmap_count(n->unflushed) || alog_want_flush(n->alog)))
 		node_flush_peer(n);

@@ -139,10 +139,10 @@ bool server_repl_lock(struct server *s, struct repl_req *rr)
 	return true;
 }
 
-void server_flush_failed(struct server *s, int err)
+void server_flush_done(struct server *s, int err)
 {
-	if (s->repl && s->repl->flush_failed)
-		s->repl->flush_failed(s->repl_arg, err);
+	if (s->repl && s->repl->flush_done)
+		s->repl->flush_done(s->repl_arg, err);
 }
 
 bool server_repl_busy(const struct server *s)

@@ -35,8 +35,9 @@ struct repl_ops {
 	/* Optional: a client's write that submit() accepted is answered
 	 * (rr->local_err: with the local disk's error). */
 	void (*end)(void *arg, struct repl_req *rr);
-	/* Optional: the local disk failed a client's FLUSH (err: -errno). */
-	void (*flush_failed)(void *arg, int err);
+	/* Optional: the local disk did a client's FLUSH (err 0) or failed
+	 * it (-errno). */
+	void (*flush_done)(void *arg, int err);
 };
 
 enum { REPL_LOCAL, REPL_SENT, REPL_BUSY };
@@ -104,8 +105,9 @@ const struct nbd_hs_export *server_export(const struct server *s);
  * the request is answered. */
 int server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr);
 void server_repl_end(struct server *s, struct repl_req *rr);
-/* The local disk failed a client's FLUSH: the replicator is told. */
-void server_flush_failed(struct server *s, int err);
+/* The local disk did (0) or failed (-errno) a client's FLUSH: the
+ * replicator is told. */
+void server_flush_done(struct server *s, int err);
 
 /* Locks rr's range as if it were a client's write in flight (the resync,
  * DESIGN.md rule 4): false if a write overlaps it or SERVER_LOCKS_MAX are

@@ -17,7 +17,13 @@
 #      `blkrep resync` copies the range and clears the disk error.
 #  (F) sync mode, the whole disk failing: a client's FLUSH gets EIO; status
 #      and log say so and name the way out (a failover to beta); healed,
-#      FLUSHes work again and the data areas are still equal.
+#      a FLUSH works again and clears the error; the data areas are still
+#      equal.
+#  (M) the whole disk failing, metadata too: a write to an extent that is
+#      not in the activity log waits (the log cannot be written), status
+#      says why, the daemon retries once a second rather than in a busy
+#      loop (faultfs counts the failed writes), and once healed the write
+#      completes without an error and the pair is equal.
 . "$(dirname "$0")/lib.sh"
 require_nbdsh
 . "$(dirname "$0")/pair.sh"
@@ -127,6 +133,33 @@ grep -q "disk failed a client FLUSH on this node.*make this node secondary and b
 	fail "(F) alpha's log: $(grep FLUSH "$T/run/r0-alpha.log" | tail -n 2)"
 faultfs_ctl a heal && pass "(F) heal alpha's disk" || fail "(F) cannot heal alpha's disk"
 check "(F) a FLUSH works again" nbdsh -u "$URI" -c "h.flush()"
+check_eq "(F) ... and clears the disk error" "[$(field "$A" "d['disk_error']")]" "[]"
 if st=$(wait_synced 30); then pass "(F) still synced"; else fail "(F) not synced: $st"; fi
 check "(F) the data areas are equal" $SAME
+# --- (M) the metadata fails too: writes wait --------------------------------
+faultfs_ctl a "fail eio" && pass "(M) alpha's whole disk fails writes with EIO" || fail "(M) faultfs ctl"
+(exec timeout -k 5 60 nbdsh -u "$URI" -c "h.pwrite(b'\x5a' * 4096, 44 * $MIB)" \
+	-c "h.flush()") >"$T/m.out" 2>&1 &
+mpid=$!
+BG_PIDS+=("$mpid")
+err=$(wait_field "$A" "d['disk_error']" "writing the activity log: Input/output error" 10)
+check_eq "(M) status says the activity log cannot be written" "$err" \
+	"writing the activity log: Input/output error"
+failed_at() { sed -n 's/.* failed \([0-9]*\) .*/\1/p' "$T/a.fs/ctl"; }
+f1=$(failed_at)
+sleep 2
+f2=$(failed_at)
+check_eq "(M) a write to a new extent waits (not answered)" "$(kill -0 "$mpid" 2>/dev/null && echo waiting)" waiting
+check_eq "(M) retried about once a second, no busy loop ($((f2 - f1)) failed writes in 2 s)" \
+	"$([ $((f2 - f1)) -lt 50 ] && echo yes)" yes
+n=$(grep -c "writing the activity log: Input/output error" "$T/run/r0-alpha.log")
+check_eq "(M) alpha's log says so once" "$n" 1
+faultfs_ctl a heal && pass "(M) heal alpha's disk" || fail "(M) cannot heal alpha's disk"
+wait "$mpid"
+check_eq "(M) the waiting write completes without an error ($(tail -n 1 "$T/m.out"))" "$?" 0
+check_eq "(M) no disk error left" "[$(field "$A" "d['disk_error']")]" "[]"
+grep -q "the activity log is written again" "$T/run/r0-alpha.log" &&
+	pass "(M) alpha's log says the activity log is written again" || fail "(M) nothing in alpha's log"
+if st=$(wait_synced 30); then pass "(M) synced"; else fail "(M) not synced: $st"; fi
+check "(M) the data areas are equal" $SAME
 finish
