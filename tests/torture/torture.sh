@@ -76,8 +76,12 @@ export BLKREP_SAVE_DIR=$T/saved
 URIB="nbd+unix:///r0?socket=$T/beta.nbd"
 RANDOM=$SEED
 
-# rnd LO HI: a number in [LO, HI] from the seeded generator.
-rnd() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
+# rnd LO HI: sets R to a number in [LO, HI] from the seeded generator.
+# Never call it in $(...): bash reseeds RANDOM in a subshell, and the
+# run would no longer replay from its seed.
+rnd() { R=$(($1 + RANDOM % ($2 - $1 + 1))); }
+# sleep_rnd LO HI: sleeps a seeded LO to HI milliseconds.
+sleep_rnd() { rnd "$1" "$2"; sleep_ms "$R"; }
 # sleep_ms MS
 sleep_ms() { sleep "$(awk -v m="$1" 'BEGIN { printf "%.3f", m / 1000 }')"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -221,7 +225,7 @@ settle() {
 
 sc_kill_primary() {
 	start_writer 30
-	sleep_ms "$(rnd 300 2500)"
+	sleep_rnd 300 2500
 	if [ "$scenario" = cut-kill-primary ]; then
 		ip -n "$NSA" link set "$VA" down
 	fi
@@ -233,10 +237,11 @@ sc_kill_primary() {
 
 sc_kill_secondary() {
 	local i
-	start_writer "$(rnd 3 6)"
-	sleep_ms "$(rnd 200 1500)"
+	rnd 3 6
+	start_writer "$R"
+	sleep_rnd 200 1500
 	kill_node beta
-	sleep_ms "$(rnd 100 1500)"
+	sleep_rnd 100 1500
 	$INB $Bn up >/dev/null 2>&1 || cycle_fail "beta up failed"
 	if [ $((RANDOM % 2)) = 0 ]; then
 		# Again, in the middle of the resync if there is one.
@@ -246,7 +251,7 @@ sc_kill_secondary() {
 		done
 		CYCLE_DESC="$CYCLE_DESC killed-again-in-resync=$([ "$i" -lt 30 ] && echo yes || echo no)"
 		kill_node beta
-		sleep_ms "$(rnd 100 800)"
+		sleep_rnd 100 800
 		$INB $Bn up >/dev/null 2>&1 || cycle_fail "beta up (2) failed"
 	fi
 	stop_writer
@@ -255,11 +260,13 @@ sc_kill_secondary() {
 }
 
 sc_link_flap() {
-	local rate=$(rnd 50 400) cut=$(rnd 300 7000)
+	local rate cut
+	rnd 50 400; rate=$R
+	rnd 300 7000; cut=$R
 	tc -n "$NSA" qdisc add dev "$VA" root tbf rate "${rate}mbit" burst 64kb latency 50ms
 	CYCLE_DESC="$CYCLE_DESC tbf=${rate}mbit cut=${cut}ms"
 	start_writer $((cut / 1000 + 4))
-	sleep_ms "$(rnd 300 1500)"
+	sleep_rnd 300 1500
 	ip -n "$NSA" link set "$VA" down
 	sleep_ms "$cut"
 	ip -n "$NSA" link set "$VA" up
@@ -272,7 +279,7 @@ sc_link_flap() {
 sc_async_kill() {
 	$A mode async >/dev/null 2>&1 || cycle_fail "mode async refused"
 	start_writer 30
-	sleep_ms "$(rnd 500 2500)"
+	sleep_rnd 500 2500
 	CYCLE_DESC="$CYCLE_DESC lag_before_kill=$(field "$A" "d['lag_bytes']" 2>/dev/null)"
 	kill_node alpha
 	stop_writer
@@ -283,18 +290,19 @@ sc_async_kill() {
 sc_switch_kill() {
 	local end mpid
 	start_writer 30
-	end=$(($(now_ms) + $(rnd 800 3000)))
+	rnd 800 3000
+	end=$(($(now_ms) + R))
 	while [ "$(now_ms)" -lt "$end" ]; do
 		$A mode async >/dev/null 2>&1
-		sleep_ms "$(rnd 100 400)"
+		sleep_rnd 100 400
 		timeout 5 $A mode sync >/dev/null 2>&1 &
 		mpid=$!
-		sleep_ms "$(rnd 0 100)"
+		sleep_rnd 0 100
 		wait "$mpid"
 	done
 	timeout 5 $A mode sync >/dev/null 2>&1 &
 	mpid=$!
-	sleep_ms "$(rnd 0 50)"
+	sleep_rnd 0 50
 	kill_node alpha
 	wait "$mpid"
 	stop_writer
@@ -302,21 +310,29 @@ sc_switch_kill() {
 	promote_beta && failback && settle
 }
 
+# disk_fault WHERE: sets FAULT to a seeded faultfs command, EIO on WHERE
+# ("" for the whole disk, or "below BYTES"), or ENOSPC in the data area
+# after 0 to 100 more writes.
+disk_fault() {
+	if [ $((RANDOM % 2)) = 0 ]; then
+		FAULT="fail eio${1:+ $1}"
+	else
+		rnd 0 100
+		FAULT="fail enospc after $R below $SIZE_BYTES"
+	fi
+}
+
 sc_disk_fail() {
 	local how
 	start_writer 30
-	sleep_ms "$(rnd 300 1500)"
-	if [ $((RANDOM % 2)) = 0 ]; then
-		how="fail eio"
-	else
-		how="fail enospc after $(rnd 0 100) below $SIZE_BYTES"
-	fi
+	sleep_rnd 300 1500
+	disk_fault ""; how=$FAULT
 	CYCLE_DESC="$CYCLE_DESC disk=\"$how\""
 	faultfs_ctl b "$how"
-	sleep_ms "$(rnd 500 3000)"
+	sleep_rnd 500 3000
 	CYCLE_DESC="$CYCLE_DESC beta=$(field "$Bn" "d['disk']")"
 	faultfs_ctl b heal
-	sleep_ms "$(rnd 200 1500)"
+	sleep_rnd 200 1500
 	kill -TERM "$WPID" 2>/dev/null
 	stop_writer
 	check_image "$T/a.img" sync
@@ -329,17 +345,13 @@ sc_disk_fail() {
 sc_primary_disk_fail() {
 	local how err nfail
 	start_writer 30
-	sleep_ms "$(rnd 300 1500)"
-	if [ $((RANDOM % 2)) = 0 ]; then
-		how="fail eio below $SIZE_BYTES"
-	else
-		how="fail enospc after $(rnd 0 100) below $SIZE_BYTES"
-	fi
+	sleep_rnd 300 1500
+	disk_fault "below $SIZE_BYTES"; how=$FAULT
 	faultfs_ctl a "$how"
-	sleep_ms "$(rnd 500 3000)"
+	sleep_rnd 500 3000
 	err=$(field "$A" "d['disk_error']")
 	faultfs_ctl a heal
-	sleep_ms "$(rnd 200 1500)"
+	sleep_rnd 200 1500
 	kill -TERM "$WPID" 2>/dev/null
 	stop_writer fails-ok
 	nfail=$(sed -n 's/.* acked [0-9]* failed \([0-9]*\), flushes .*/\1/p' "$T/writer.out")
@@ -357,7 +369,7 @@ sc_primary_disk_fail() {
 # what faultfs held; the real files must hold every durable write.
 sc_power_loss() {
 	start_writer 30
-	sleep_ms "$(rnd 500 3000)"
+	sleep_rnd 500 3000
 	kill_node alpha
 	kill_node beta
 	faultfs_powerloss a
