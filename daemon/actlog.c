@@ -32,8 +32,9 @@ struct actlog {
 	uint32_t hash_mask;
 	unsigned hash_shift;	/* 32 - log2(buckets): keep the product's top bits */
 	uint64_t seq, persisted_seq;
-	uint64_t flushed_epoch;
+	uint64_t flushed_epoch;	/* 0: nothing flushed yet (epochs begin at 1) */
 	bool standalone;
+	bool dropped;		/* an extent was evicted since actlog_take_dropped() */
 	struct list lists[L_COUNT];
 	struct slot *slots;
 	uint32_t *buckets;
@@ -171,6 +172,7 @@ static uint32_t take_slot(struct actlog *al)
 	list_del(al, i);
 	hash_del(al, i);
 	al->count--;
+	al->dropped = true;
 	return i;
 }
 
@@ -195,6 +197,8 @@ enum actlog_result actlog_begin(struct actlog *al, uint32_t extent, uint64_t epo
 	uint32_t i = lookup(al, extent);
 	struct slot *s;
 
+	if (epoch < ACTLOG_EPOCH_FIRST)
+		epoch = ACTLOG_EPOCH_FIRST;	/* never "flushed" before a flush */
 	if (i != NONE) {
 		s = &al->slots[i];
 		if (s->refs++ == 0)
@@ -255,6 +259,14 @@ bool actlog_dirty(const struct actlog *al)
 	return al->persisted_seq < al->seq;
 }
 
+bool actlog_take_dropped(struct actlog *al)
+{
+	bool d = al->dropped;
+
+	al->dropped = false;
+	return d;
+}
+
 unsigned actlog_snapshot(const struct actlog *al, uint32_t *ext, unsigned max)
 {
 	static const enum which_list order[] = { L_IDLE, L_BUSY };
@@ -288,6 +300,7 @@ unsigned actlog_load(struct actlog *al, const uint32_t *ext, unsigned n)
 		insert(al, i, ext[k], 0, L_IDLE);
 	}
 	al->persisted_seq = al->seq;
+	al->dropped = false;
 	return al->count;
 }
 

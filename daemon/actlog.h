@@ -12,7 +12,9 @@
  * Epochs: the daemon numbers its peer flushes.  A write carries the epoch it
  * is sent in, and actlog_flushed(e) says that every write with epoch <= e is
  * durable on both sides.  Epochs only grow for the daemon's lifetime, across
- * reconnects too.
+ * reconnects too, and begin at ACTLOG_EPOCH_FIRST: nothing is flushed before
+ * the first actlog_flushed() (DESIGN.md rule 7), so a write begun at a lower
+ * epoch (a caller's zero-filled counter) counts as of ACTLOG_EPOCH_FIRST.
  *
  * How the daemon drives it, for each activity-log extent a write touches:
  *
@@ -53,6 +55,7 @@
 
 #define ACTLOG_SLOTS_MIN	16U
 #define ACTLOG_SLOTS_MAX	1000U
+#define ACTLOG_EPOCH_FIRST	1U	/* the first epoch; 0 is "flushed before anything" */
 
 struct actlog;
 
@@ -97,6 +100,11 @@ uint64_t actlog_persisted_seq(const struct actlog *al);
 
 /* True while an insertion is not yet in a durable snapshot. */
 bool actlog_dirty(const struct actlog *al);
+
+/* True once after an extent was evicted (dropped from the log) since the
+ * last call: before a snapshot without it becomes durable, the local data
+ * area must be flushed (DESIGN.md rule 8).  actlog_load() does not count. */
+bool actlog_take_dropped(struct actlog *al);
 
 /* Writes up to max of the extents in the log into ext, least recently used
  * first, and returns how many.  max >= the slot count gets them all. */

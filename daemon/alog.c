@@ -2,6 +2,7 @@
 #include "alog.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@ struct alog {
 	struct mdio *md;
 	struct bitmap *bm;
 	struct actlog *al;
+	int data_fd;		/* the data area: flushed before the log forgets */
+	uint64_t epoch;		/* writes sent to the peer now are in this one */
+	bool drop_unsynced;	/* an eviction whose data flush failed */
 	uint32_t ext_bytes;
 	uint32_t bm_ext_bytes;
 	unsigned slots;
@@ -50,7 +54,7 @@ static void alog_failed(struct alog *a, const char *what, const char *why)
 	a->failed = true;
 }
 
-struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm,
+struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm, int data_fd,
 		      uint32_t al_extent_bytes, unsigned slots, uint32_t bm_extent_bytes,
 		      void (*wake)(void *arg), void *arg)
 {
@@ -65,6 +69,8 @@ struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm,
 	a->loop = loop;
 	a->md = md;
 	a->bm = bm;
+	a->data_fd = data_fd;
+	a->epoch = ACTLOG_EPOCH_FIRST; /* rule 7: nothing flushed yet */
 	a->ext_bytes = al_extent_bytes;
 	a->bm_ext_bytes = bm_extent_bytes;
 	a->slots = slots;
@@ -110,6 +116,30 @@ int alog_recover(struct alog *a, bool crashed)
 	return (int)n;
 }
 
+/* Rule 8: before the metadata forgets a range (a bitmap without bits it
+ * had, a log without an extent it had), the local copy of that range must
+ * be durable, as DRBD flushes the backing device before an activity-log
+ * transaction: a peer FLUSH made only the peer's copy durable.  dropped:
+ * the log is about to drop an extent.  0, or -1 with err set. */
+static int alog_sync_data(struct alog *a, bool dropped, char *err, size_t len)
+{
+	if (!bitmap_cleared(a->bm) && !dropped)
+		return 0;
+	if (fdatasync(a->data_fd) < 0) {
+		snprintf(err, len, "flushing the data area: %s", strerror(errno));
+		return -1;
+	}
+	bitmap_forget_cleared(a->bm);
+	return 0;
+}
+
+int alog_save_bitmap(struct alog *a, char *err, size_t len)
+{
+	if (alog_sync_data(a, false, err, len) < 0)
+		return -1;
+	return mdio_write_bitmap(a->md, a->bm, err, len);
+}
+
 /* Writes the bitmap's changed pages, then starts a snapshot write if the
  * log changed and none is in flight. */
 static void alog_snapshot(struct alog *a)
@@ -122,6 +152,10 @@ static void alog_snapshot(struct alog *a)
 
 	if (a->writing || a->hold || !actlog_dirty(a->al))
 		return;
+	a->drop_unsynced |= actlog_take_dropped(a->al);
+	if (alog_sync_data(a, a->drop_unsynced, err, sizeof(err)) < 0)
+		return alog_failed(a, "before writing the activity log", err);
+	a->drop_unsynced = false;
 	if (mdio_write_bitmap(a->md, a->bm, err, sizeof(err)) < 0)
 		return alog_failed(a, "writing the bitmap", err);
 	a->writing_seq = actlog_seq(a->al);
@@ -164,19 +198,34 @@ const char *alog_error(const struct alog *a)
 	return a->error;
 }
 
-enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len, uint64_t epoch)
+uint64_t alog_epoch(const struct alog *a)
+{
+	return a->epoch;
+}
+
+uint64_t alog_close_epoch(struct alog *a)
+{
+	return a->epoch++;
+}
+
+bool alog_wide(const struct alog *a, uint64_t off, uint64_t len)
+{
+	return len && (off + len - 1) / a->ext_bytes - off / a->ext_bytes + 1 > a->slots / 2;
+}
+
+enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len)
 {
 	uint64_t first, last, e;
 	bool wait = false;
 
 	if (len == 0)
 		return ALOG_GO;
+	if (alog_wide(a, off, len))
+		return ALOG_WIDE;
 	first = off / a->ext_bytes;
 	last = (off + len - 1) / a->ext_bytes;
-	if (last - first + 1 > a->slots / 2)
-		return ALOG_WIDE;
 	for (e = first; e <= last; e++) {
-		enum actlog_result r = actlog_begin(a->al, (uint32_t)e, epoch);
+		enum actlog_result r = actlog_begin(a->al, (uint32_t)e, a->epoch);
 
 		if (r == ACTLOG_BUSY) {
 			a->want_flush = true;
@@ -196,7 +245,7 @@ enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len, uint64_t
 
 void alog_end(struct alog *a, uint64_t off, uint64_t len)
 {
-	if (len == 0 || (off + len - 1) / a->ext_bytes - off / a->ext_bytes + 1 > a->slots / 2)
+	if (len == 0 || alog_wide(a, off, len))
 		return;	/* ALOG_WIDE: never counted */
 	for (uint64_t e = off / a->ext_bytes; e <= (off + len - 1) / a->ext_bytes; e++)
 		actlog_end(a->al, (uint32_t)e);

@@ -16,11 +16,21 @@
  *
  * The dirty bitmap's changed pages are written (synchronously) before each
  * snapshot, so that an extent dropped from the log is covered by the
- * on-disk bitmap if its writes are not known to be on the peer's disk. */
+ * on-disk bitmap if its writes are not known to be on the peer's disk.
+ *
+ * Epochs (rule 2): the log numbers the node's peer FLUSHes.  A write is
+ * admitted in alog_epoch(); sending a FLUSH closes it (alog_close_epoch());
+ * its acknowledgement is alog_flushed().  The first epoch is
+ * ACTLOG_EPOCH_FIRST, so nothing counts as flushed before a flush (rule 7).
+ *
+ * Rule 8: before a snapshot that drops an extent, and before a bitmap
+ * write that clears bits, the data area is flushed (fdatasync), since a
+ * peer FLUSH made only the peer's copy durable. */
 #ifndef BLKREP_ALOG_H
 #define BLKREP_ALOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct alog;
@@ -38,7 +48,7 @@ enum alog_result {
  * the sizes of its superblock.  bm is the node's dirty bitmap.  wake(arg)
  * runs after a snapshot becomes durable and after alog_flushed().  Returns
  * NULL after logging why. */
-struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm,
+struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm, int data_fd,
 		      uint32_t al_extent_bytes, unsigned slots, uint32_t bm_extent_bytes,
 		      void (*wake)(void *arg), void *arg);
 void alog_free(struct alog *a);
@@ -49,9 +59,21 @@ void alog_free(struct alog *a);
  * number of extents marked, or -1 after logging why. */
 int alog_recover(struct alog *a, bool crashed);
 
-/* Before submitting a write of len bytes at off, sent to the peer in epoch
- * (or standalone).  See enum alog_result. */
-enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len, uint64_t epoch);
+/* Before submitting a write of len bytes at off, sent to the peer in
+ * alog_epoch() (or standalone).  See enum alog_result. */
+enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len);
+
+/* True if a write of len bytes at off is too wide for the log. */
+bool alog_wide(const struct alog *a, uint64_t off, uint64_t len);
+
+/* The epoch writes are sent in now; a FLUSH sent to the peer closes it and
+ * carries the returned number to alog_flushed(). */
+uint64_t alog_epoch(const struct alog *a);
+uint64_t alog_close_epoch(struct alog *a);
+
+/* The bitmap's changed pages to disk, after flushing the data area if a
+ * bit was cleared (rule 8).  0, or -1 with err set. */
+int alog_save_bitmap(struct alog *a, char *err, size_t len);
 
 /* The write admitted by alog_begin() completed, locally and on the peer,
  * or was not submitted after all. */

@@ -86,7 +86,7 @@ int node_save_bm(struct node *n)
 {
 	char err[512];
 
-	if (mdio_write_bitmap(n->md, n->bm, err, sizeof(err)) == 0)
+	if (alog_save_bitmap(n->alog, err, sizeof(err)) == 0)
 		return 0;
 	log_err("%s", err);
 	return -1;
@@ -126,6 +126,7 @@ void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len)
 	node_mark_range(n->bm, ext, off, len);
 	bitmap_clear_range(n->clear_pending, off / ext, (off + len + ext - 1) / ext - off / ext);
 	bitmap_clear_range(n->clear_covering, off / ext, (off + len + ext - 1) / ext - off / ext);
+	bitmap_clear_range(n->wide_new, off / ext, (off + len + ext - 1) / ext - off / ext);
 }
 
 /* Adds every bit of from to the persistent bitmap and empties from. */
@@ -397,7 +398,9 @@ static int node_load(struct node *n)
 	n->covering = bitmap_new(mdio_layout(n->md)->nbits);
 	n->clear_pending = bitmap_new(mdio_layout(n->md)->nbits);
 	n->clear_covering = bitmap_new(mdio_layout(n->md)->nbits);
+	n->wide_new = bitmap_new(mdio_layout(n->md)->nbits);
 	if (!n->bm || !n->unflushed || !n->covering || !n->clear_pending || !n->clear_covering ||
+	    !n->wide_new ||
 	    mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
@@ -428,7 +431,7 @@ static int node_start_role(struct node *n)
 	int marked;
 
 	n->crashed = (n->sb.flags & META_F_CRASHED_PRIMARY) != 0;
-	n->alog = alog_new(n->loop, n->md, n->bm, n->sb.al_extent_bytes, n->sb.al_slots,
+	n->alog = alog_new(n->loop, n->md, n->bm, n->data_fd, n->sb.al_extent_bytes, n->sb.al_slots,
 			   n->sb.extent_bytes, node_repl_wake, n);
 	n->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, n);
 	n->vf_todo = bitmap_new(bitmap_nbits(n->bm));
@@ -514,6 +517,7 @@ static void node_free(struct node *n)
 	bitmap_free(n->covering);
 	bitmap_free(n->clear_pending);
 	bitmap_free(n->clear_covering);
+	bitmap_free(n->wide_new);
 	alog_free(n->alog);
 	resync_free(n->rs);
 	resync_free(n->vf);

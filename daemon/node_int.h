@@ -157,8 +157,8 @@ struct node {
 	struct bitmap *covering;
 	struct bitmap *clear_pending;
 	struct bitmap *clear_covering;
+	struct bitmap *wide_new; /* wide requests in flight: bits they set (rule 9) */
 	uint64_t covering_seq; /* the FLUSH that covers them; 0 for none */
-	uint64_t epoch;	       /* writes sent now are in this epoch */
 	int data_fd;	       /* the data area, for the peer's writes and resync */
 	struct flush_op flushes[FLUSHES_MAX];
 	uint64_t link;			  /* counts connections, for answers that outlive one */

@@ -25,7 +25,7 @@ int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct rep
 		return rc;
 	*o = (struct outstanding){ .rr = rr,
 				   .seq = n->next_seq,
-				   .epoch = n->epoch,
+				   .epoch = alog_epoch(n->alog),
 				   .kind = kind,
 				   .offset = h->offset,
 				   .length = writes ? h->count : 0,
@@ -36,7 +36,7 @@ int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct rep
 	n->next_seq++;
 	n->noutstanding++;
 	if (h->type == MSG_FLUSH) {
-		n->epoch++; /* later writes are not covered by it */
+		o->epoch = alog_close_epoch(n->alog); /* later writes: not covered */
 		if (!n->covering_seq) {
 			struct bitmap *t = n->covering, *c = n->clear_covering;
 
@@ -110,20 +110,48 @@ static int node_write_alone(struct node *n, const struct repl_req *rr)
 	return 0;
 }
 
+/* The extents a range covers whole (the only ones a wide write may
+ * clear: an edge extent may hold another write's data): [*first, *end). */
+static void node_whole_extents(const struct node *n, const struct repl_req *rr, uint64_t *first,
+			       uint64_t *end)
+{
+	uint64_t ext = n->sb.extent_bytes;
+
+	*first = (rr->offset + ext - 1) / ext;
+	*end = (rr->offset + rr->length) / ext;
+}
+
 /* A range too wide for the activity log is covered by the bitmap, on disk
- * before the write is submitted; bits that were clear leave it again once
- * a peer FLUSH covers the write. */
+ * before the write is submitted.  Whole extents whose bits were clear go
+ * into wide_new; they may leave the bitmap only once the local operation
+ * completed and a peer FLUSH sent after that covers it (rule 9):
+ * node_wide_done() moves them on at the end of the request. */
 static int node_cover_wide(struct node *n, const struct repl_req *rr)
 {
-	uint64_t ext = n->sb.extent_bytes, first = rr->offset / ext;
-	uint64_t end = (rr->offset + rr->length + ext - 1) / ext;
+	uint64_t first, end;
 
-	for (uint64_t b = first; b < end; b++) {
-		if (!bitmap_test(n->bm, b) && n->peer_up)
-			bitmap_set(n->clear_pending, b);
-		bitmap_set(n->bm, b);
-	}
+	node_whole_extents(n, rr, &first, &end);
+	for (uint64_t b = first; b < end && n->peer_up; b++)
+		if (!bitmap_test(n->bm, b))
+			bitmap_set(n->wide_new, b);
+	node_mark_range(n->bm, n->sb.extent_bytes, rr->offset, rr->length);
 	return node_save_bm(n);
+}
+
+/* A wide request is answered: its local operation is complete.  Its
+ * extents still in wide_new (no failure marked them, the link did not go)
+ * may leave the bitmap once the next peer FLUSH is acknowledged. */
+static void node_wide_done(struct node *n, const struct repl_req *rr)
+{
+	uint64_t first, end;
+
+	node_whole_extents(n, rr, &first, &end);
+	for (uint64_t b = first; b < end; b++) {
+		if (!bitmap_test(n->wide_new, b))
+			continue;
+		bitmap_clear(n->wide_new, b);
+		bitmap_set(n->clear_pending, b);
+	}
 }
 
 /* Before a client's write is submitted: the activity log (rule 1), the
@@ -133,7 +161,7 @@ static int node_admit(struct node *n, struct repl_req *rr)
 {
 	if (node_frozen(n))
 		return REPL_BUSY;
-	switch (alog_begin(n->alog, rr->offset, rr->length, n->epoch)) {
+	switch (alog_begin(n->alog, rr->offset, rr->length)) {
 	case ALOG_WAIT:
 		if (alog_want_flush(n->alog))
 			node_flush_peer(n);
@@ -287,6 +315,8 @@ void node_repl_end(void *arg, struct repl_req *rr)
 
 	if (rr->local_err)
 		node_local_failed(n, rr);
+	if (alog_wide(n->alog, rr->offset, rr->length))
+		node_wide_done(n, rr);
 	alog_end(n->alog, rr->offset, rr->length);
 }
 
@@ -420,6 +450,7 @@ void node_repl_fail_all(struct node *n)
 	node_merge_unflushed(n, n->covering);
 	node_bm_empty(n->clear_pending);
 	node_bm_empty(n->clear_covering);
+	node_bm_empty(n->wide_new);
 	n->covering_seq = 0;
 	fifo_reset(n->lag); /* the peer link released every payload */
 	n->lag_bytes = 0;
@@ -508,7 +539,8 @@ void node_on_tick(struct ioop *op, int res)
 	if (n->alog)
 		alog_retry(n->alog);
 	if (n->peer_up && !n->covering_seq &&
-	    (bitmap_count(n->unflushed) || alog_want_flush(n->alog)))
+	    (bitmap_count(n->unflushed) || bitmap_count(n->clear_pending) ||
+	     alog_want_flush(n->alog)))
 		node_flush_peer(n);
 	if (!n->stopping)
 		node_arm_tick(n);

@@ -18,6 +18,7 @@ struct bitmap {
 	uint64_t count;		/* set bits */
 	uint64_t *words;
 	uint64_t *dirty;	/* one bit per page */
+	bool cleared;		/* a set bit was cleared since bitmap_forget_cleared() */
 };
 
 static uint64_t div_up(uint64_t a, uint64_t b)
@@ -107,10 +108,21 @@ static void store_word(struct bitmap *bm, uint64_t w, uint64_t v)
 
 	if (old == v)
 		return;
+	bm->cleared |= (old & ~v) != 0;
 	bm->count -= (uint64_t)__builtin_popcountll(old & ~v);
 	bm->count += (uint64_t)__builtin_popcountll(v & ~old);
 	bm->words[w] = v;
 	bitmap_mark_dirty(bm, w / PAGE_WORDS);
+}
+
+bool bitmap_cleared(const struct bitmap *bm)
+{
+	return bm->cleared;
+}
+
+void bitmap_forget_cleared(struct bitmap *bm)
+{
+	bm->cleared = false;
 }
 
 void bitmap_set(struct bitmap *bm, uint64_t bit)

@@ -73,6 +73,13 @@ uint64_t bitmap_next_dirty_page(const struct bitmap *bm, uint64_t from);
 void bitmap_clear_dirty(struct bitmap *bm, uint64_t page);
 void bitmap_mark_dirty(struct bitmap *bm, uint64_t page);
 
+/* True if a set bit was cleared since bitmap_forget_cleared().  Writing
+ * such a bitmap to disk forgets that a range may differ, so the local data
+ * must be durable first (DESIGN.md rule 8): the caller flushes it, then
+ * forgets, then writes. */
+bool bitmap_cleared(const struct bitmap *bm);
+void bitmap_forget_cleared(struct bitmap *bm);
+
 /* Marks every page dirty: for writing a whole bitmap out (metadata create). */
 void bitmap_mark_all_dirty(struct bitmap *bm);
 

@@ -4,6 +4,7 @@
  * last write), standalone mode, snapshot and load, and a random run checked
  * against a model that knows which extent must be evicted. */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,5 +405,43 @@ Test(actlog, random_run_matches_the_model)
 	cr_assert_gt(evictions, 1000, "%u evictions", evictions);
 	cr_assert_gt(busy, 1000, "%u busy", busy);
 	cr_assert_gt(pending, 100, "%u pending", pending);
+	actlog_free(al);
+}
+
+/* Rule 7: a fresh log has flushed nothing.  A write of the first epoch (or
+ * of a caller whose counter was still 0) stays until a flush covers it,
+ * even before the daemon's first peer FLUSH (issue 12, bug 1). */
+Test(actlog, nothing_is_flushed_before_the_first_flush)
+{
+	for (uint64_t first = 0; first <= ACTLOG_EPOCH_FIRST; first++) {
+		struct actlog *al = actlog_new(16);
+
+		fill(al, 0, 16, first);
+		cr_assert_eq(actlog_begin(al, 100, first + 1), ACTLOG_BUSY,
+			     "epoch %" PRIu64 " evicted without any flush", first);
+		actlog_flushed(al, 0);
+		cr_assert_eq(actlog_begin(al, 100, first + 1), ACTLOG_BUSY);
+		actlog_flushed(al, ACTLOG_EPOCH_FIRST);
+		cr_assert_eq(actlog_begin(al, 100, first + 1), ACTLOG_ADDED);
+		actlog_free(al);
+	}
+}
+
+/* Rule 8: the log says when a snapshot drops an extent, once. */
+Test(actlog, eviction_is_reported_once)
+{
+	struct actlog *al = actlog_new(16);
+	uint32_t ext[4] = { 1, 2, 3, 4 };
+
+	fill(al, 0, 16, 1);
+	cr_assert_not(actlog_take_dropped(al), "filling free slots drops nothing");
+	actlog_flushed(al, 1);
+	cr_assert_eq(actlog_begin(al, 100, 2), ACTLOG_ADDED);
+	cr_assert(actlog_take_dropped(al));
+	cr_assert_not(actlog_take_dropped(al));
+	cr_assert_eq(actlog_begin(al, 100, 2), ACTLOG_PENDING);
+	cr_assert_not(actlog_take_dropped(al), "a hit drops nothing");
+	actlog_load(al, ext, 4);
+	cr_assert_not(actlog_take_dropped(al), "a load is not an eviction");
 	actlog_free(al);
 }
