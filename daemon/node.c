@@ -221,6 +221,8 @@ const char *node_disk_name(const struct node *n)
 /* Why this node may not become primary now, or NULL. */
 static const char *node_promote_refusal(const struct node *n, bool force, bool discard)
 {
+	if (n->demote_req)
+		return "a demotion is still finishing (the peer flushes what it holds): try again";
 	if (n->peer_up && n->peer_hello.role == MSG_ROLE_PRIMARY)
 		return "the peer is primary: run blkrep secondary there first";
 	switch (n->sb.disk) {
@@ -259,6 +261,8 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 			 n->me->nbd);
 		return -1;
 	}
+	resync_relock(n->rs); /* a resync source's chunks in flight (rule 4) */
+	resync_relock(n->vf);
 	/* A new generation: writes from now on are newer than anything the
 	 * peer holds, unless it is connected and receiving them. */
 	if (!n->peer_up || n->sb.gen.current == GEN_CREATED)
@@ -278,22 +282,74 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 		return -1;
 	}
 	n->primary = true;
+	n->demoting = false; /* the crashed-primary flag is wanted again */
 	(void)peer_send_state(n->peer);
 	log_info("%s/%s is now primary (generation %016" PRIx64 ")", n->sb.resource, n->sb.node,
 		 n->sb.gen.current);
 	node_reconsider(n);
+	node_resync_if_due(n);
 	return 0;
 }
 
-void node_demote(struct node *n)
+/* Rule 10: a demoted node clears its crashed-primary flag (which makes the
+ * next start resync its activity log) only once nothing depends on it: its
+ * clients are answered, the peer flushed what it acknowledged (or the link
+ * is gone, and the bitmap holds it), the local data is durable and the
+ * bitmap is on disk.  Until then, and if any of that fails, the flag stays.
+ * Returns true once finished (or given up, the flag kept). */
+static bool node_finish_demote(struct node *n)
+{
+	const char *why = NULL;
+
+	if (n->retiring)
+		return false;
+	if (n->peer_up && (bitmap_count(n->unflushed) || n->covering_seq)) {
+		if (!n->covering_seq)
+			node_flush_peer(n);
+		return false;
+	}
+	node_merge_unflushed(n, n->unflushed);
+	node_merge_unflushed(n, n->covering);
+	if (fdatasync(n->data_fd) < 0)
+		why = "the data area cannot be flushed";
+	else if (node_save_bm(n) < 0)
+		why = "the bitmap cannot be written";
+	if (!why) {
+		n->sb.flags &= ~META_F_CRASHED_PRIMARY;
+		if (node_save_sb(n) < 0)
+			why = "the superblock cannot be written";
+	}
+	if (why)
+		log_err("demoted, but %s: the next start resyncs the activity log as after "
+			"a crash", why);
+	n->demoting = false;
+	if (n->demote_req)
+		control_reply(n->demote_req, !why, "%s/%s is secondary%s\n", n->sb.resource,
+			      n->sb.node, why ? " (see the log: the metadata was not written)" : "");
+	n->demote_req = NULL;
+	return true;
+}
+
+/* A loop hook: a demotion finishes once its conditions hold. */
+static void node_demote_hook(void *arg)
+{
+	struct node *n = arg;
+
+	if (n->demoting)
+		(void)node_finish_demote(n);
+}
+
+bool node_demote(struct node *n)
 {
 	n->resumed = false;
 	node_stop_export(n);
 	n->primary = false;
-	n->sb.flags &= ~(META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY);
+	n->demoting = true;
+	n->sb.flags &= ~META_F_WAS_PRIMARY;
 	(void)node_save_sb(n);
 	(void)peer_send_state(n->peer);
 	log_info("%s/%s is now secondary", n->sb.resource, n->sb.node);
+	return node_finish_demote(n);
 }
 
 /* --- stopping --- */
@@ -484,6 +540,7 @@ static int node_setup(struct node *n)
 	if (!n->ctl || !n->off || node_write_pid(n) < 0 || node_signals(n) < 0)
 		return -1;
 	loop_add_hook(n->loop, node_reap, n);
+	loop_add_hook(n->loop, node_demote_hook, n);
 	loop_add_hook(n->loop, node_pump, n);
 	n->tick_op.done = node_on_tick;
 	node_arm_tick(n);

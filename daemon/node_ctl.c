@@ -222,8 +222,14 @@ static void node_cmd_secondary(struct node *n, struct control_req *req)
 			      "detach first");
 		return;
 	}
-	if (n->primary)
-		node_demote(n);
+	if (n->demote_req) {
+		control_reply(req, false, "a demotion is still finishing: try again");
+		return;
+	}
+	if (n->primary && !node_demote(n)) {
+		n->demote_req = req; /* answered once the metadata says so */
+		return;
+	}
 	control_reply(req, true, "%s/%s is secondary\n", n->sb.resource, n->sb.node);
 }
 

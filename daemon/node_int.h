@@ -119,6 +119,8 @@ struct node {
 	uint64_t mode_drain; /* lag to drain when `mode sync` was asked */
 	bool primary;
 	bool crashed;		/* came up after a crash as primary, not yet resynced */
+	bool demoting;		/* demoted, the crashed-primary flag not yet cleared */
+	struct control_req *demote_req; /* `secondary`, answered once that is done */
 	bool resumed;		/* primary because it went down as one, not by command */
 	bool split_brain;	/* the last connect found that both wrote as primary */
 	bool discard_local;	/* `resolve --discard-local`: become the target */
@@ -212,7 +214,7 @@ uint64_t node_now_ns(void);
 uint64_t node_export_size(const struct node *n);
 const char *node_disk_name(const struct node *n);
 int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen);
-void node_demote(struct node *n);
+bool node_demote(struct node *n); /* true: finished at once */
 void node_begin_stop(struct node *n);
 
 /* --- the replication stream (node_repl.c) --- */
@@ -246,6 +248,7 @@ void node_rs_idle(void *arg);
 bool node_rs_app_busy(void *arg);
 void node_resync_check(struct node *n);
 void node_resync_now(struct node *n);
+void node_resync_if_due(struct node *n);
 int node_vf_send(void *arg, struct repl_req *rr);
 void node_vf_idle(void *arg);
 void node_cmd_verify(struct node *n, struct control_req *req);

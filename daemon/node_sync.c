@@ -122,6 +122,7 @@ static void node_resync_done(struct node *n)
 	resync_progress(n->rs, &done, &total, &bps);
 	log_info("resync to %s done: %" PRIu64 " bytes at %" PRIu64 " bytes/s", n->other->name,
 		 done, bps);
+	node_release_held(n);
 	node_disk_repaired(n); /* a client's write the disk failed: the peer agrees now */
 }
 
@@ -171,6 +172,11 @@ static void node_resync_begin(struct node *n)
 	n->rs_recv_total = dirty * n->sb.extent_bytes;
 	n->rs_recv_bytes = 0;
 	n->rs_recv_start_ns = node_now_ns();
+	/* A target with something to receive is not up to date from now on,
+	 * on disk before any of it arrives: if the source dies first, this
+	 * node must not be promoted as if it held every acknowledged write. */
+	if (n->rs_role == RS_TARGET && dirty)
+		node_become_target(n);
 	if (n->rs_role != RS_SOURCE)
 		return;
 	log_info("resync to %s: %" PRIu64 " bytes to copy (%s)", n->other->name,
@@ -189,6 +195,23 @@ void node_resync_now(struct node *n)
 		return;
 	n->verdict = GEN_SAME;
 	node_exchange_bitmaps(n);
+}
+
+/* A connected primary that knows of out-of-sync extents, or whose peer is
+ * not up to date, resyncs without waiting for an operator (after a
+ * promotion: the generations may compare "same" while bits are set). */
+void node_resync_if_due(struct node *n)
+{
+	uint64_t bits = (node_export_size(n) + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
+
+	if (!n->primary || !n->peer_up || n->exchanging || n->rs_role != RS_NONE)
+		return;
+	if (bitmap_next_set(n->bm, 0) >= bits && n->peer_hello.disk == MSG_DISK_UPTODATE)
+		return;
+	log_info("%s is not known to hold everything (%s): resync", n->other->name,
+		 n->peer_hello.disk == MSG_DISK_UPTODATE ? "extents out of sync" : "its disk is "
+		 "not up to date");
+	node_resync_now(n);
 }
 
 /* A chunk of the peer's bitmap: the union of both sides' changes. */
@@ -377,6 +400,21 @@ void node_pump(void *arg)
 
 	resync_pump(n->rs);
 	resync_pump(n->vf);
+}
+
+/* Writes held under freeze since the link went are answered once the
+ * peer can no longer be promoted as if it held them: its metadata says
+ * inconsistent or outdated (it sent that STATE after writing it), which a
+ * resync target's does from the bitmap exchange on.  Not at the reconnect
+ * itself: the peer lacks them until the resync copied them. */
+static void node_release_if_peer_behind(struct node *n)
+{
+	if (!n->nheld || n->peer_hello.disk > MSG_DISK_OUTDATED)
+		return;
+	log_info("%u writes held since the link was lost are answered: %s is %s until the "
+		 "resync copied them",
+		 n->nheld, n->other->name, node_peer_disk(n));
+	node_release_held(n);
 }
 
 /* --- the peer link --- */
@@ -620,7 +658,8 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 	n->gen_moved = false;
 	n->peer_outdated = false;
 	alog_standalone(n->alog, false);
-	node_release_held(n); /* recorded for the resync, which follows */
+	/* Held writes (freeze) stay held: the peer lacks them until the
+	 * resync that follows copied them (node_resync_done()). */
 	if (h->size_bytes != n->sb.data_bytes)
 		log_warn("data areas differ: peer %" PRIu64 " bytes, this node %" PRIu64
 			 "; the pair replicates the smaller one (a primary exports that size)",
@@ -630,6 +669,7 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 		 gen_verdict_name(n->verdict));
 	node_follow_mode(n);
 	node_exchange_bitmaps(n);
+	node_release_if_peer_behind(n);
 	node_repl_wake(n); /* frozen writes go on */
 }
 
@@ -667,6 +707,7 @@ static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t 
 			return;
 		}
 		node_follow_mode(n);
+		node_release_if_peer_behind(n);
 		node_reconsider(n);
 		return;
 	case MSG_ACK:

@@ -144,6 +144,18 @@ static void slot_free(struct rs_slot *s, bool unlock)
 	r->busy--;
 }
 
+void resync_relock(struct resync *r)
+{
+	for (int i = 0; i < RESYNC_SLOTS; i++) {
+		struct rs_slot *s = &r->slot[i];
+		bool locked = s->st == SL_WAITING || s->st == SL_SENT ||
+			      (s->st == SL_READING && !s->dropped);
+
+		if (locked && !r->ops->lock(r->arg, &s->rr))
+			log_err("resync: cannot lock the chunk at %" PRIu64 " again", s->rr.offset);
+	}
+}
+
 void resync_stop(struct resync *r)
 {
 	for (int i = 0; i < RESYNC_SLOTS; i++) {

@@ -56,6 +56,12 @@ void resync_start(struct resync *r, uint64_t limit_bytes, uint64_t rate);
 /* Another pass over the bitmap, after idle() found bits set again. */
 void resync_next_pass(struct resync *r);
 
+/* The lock set changed (a promotion started the NBD server while chunks
+ * were locked with no server to lock them in): every chunk read or sent
+ * but not yet acknowledged is locked again, so that a client write to its
+ * range waits until the peer applied it (rule 4). */
+void resync_relock(struct resync *r);
+
 /* The link is gone: chunks not yet sent are dropped and unlocked (their
  * bits stay set).  Chunks sent are the node's to fail with resync_acked(). */
 void resync_stop(struct resync *r);
