@@ -299,7 +299,7 @@ static bool is_replicated(uint16_t type)
 static bool slot_replicate(struct slot *s)
 {
 	const struct nbd_request *r = &s->req;
-	int rc;
+	enum repl_verdict rc;
 
 	if (s->repl_started || !is_replicated(r->type))
 		return true;
@@ -311,13 +311,13 @@ static bool slot_replicate(struct slot *s)
 		.payload = s->buf,
 	};
 	rc = server_repl_begin(s->c->srv, s->c, &s->rr);
-	if (rc < 0) {
+	if (rc == REPL_BUSY) {
 		s->c->parked = s;
 		return false;
 	}
 	s->repl_started = true;
 	s->in_repl = r->type != NBD_CMD_FLUSH;
-	if (rc == 1) {
+	if (rc == REPL_SENT) {
 		s->remote = true;
 		s->c->pending++;	/* the connection lives until the answer */
 	}

@@ -222,7 +222,7 @@ int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct rep
 	      enum out_kind kind);
 void node_flush_peer(struct node *n);
 bool node_frozen(const struct node *n);
-int node_repl_submit(void *arg, struct repl_req *rr);
+enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr);
 void node_repl_end(void *arg, struct repl_req *rr);
 void node_repl_flush_done(void *arg, int err);
 void node_repl_wake(void *arg);

@@ -154,30 +154,37 @@ static void node_wide_done(struct node *n, const struct repl_req *rr)
 	}
 }
 
+/* Whether a client's write may be submitted now. */
+enum admission {
+	ADMIT_GO,   /* recorded where rule 1 wants it: submit */
+	ADMIT_WAIT, /* frozen, the log not yet durable, or a metadata write
+		     * failed: park until node_repl_wake() (never go on
+		     * unrecorded) */
+};
+
 /* Before a client's write is submitted: the activity log (rule 1), the
- * freeze policy, and the bitmap when there is no peer.  REPL_BUSY to wait,
- * -1 for a metadata failure, 0 to go on. */
-static int node_admit(struct node *n, struct repl_req *rr)
+ * freeze policy, and the bitmap when there is no peer. */
+static enum admission node_admit(struct node *n, struct repl_req *rr)
 {
 	if (node_frozen(n))
-		return REPL_BUSY;
+		return ADMIT_WAIT;
 	switch (alog_begin(n->alog, rr->offset, rr->length)) {
 	case ALOG_WAIT:
 		if (alog_want_flush(n->alog))
 			node_flush_peer(n);
-		return REPL_BUSY;
+		return ADMIT_WAIT;
 	case ALOG_WIDE:
 		if (node_cover_wide(n, rr) < 0)
-			return REPL_BUSY;
+			return ADMIT_WAIT;
 		break;
 	case ALOG_GO:
 		break;
 	}
 	if (!n->peer_up && node_write_alone(n, rr) < 0) {
 		alog_end(n->alog, rr->offset, rr->length);
-		return REPL_BUSY;
+		return ADMIT_WAIT;
 	}
-	return 0;
+	return ADMIT_GO;
 }
 
 /* Async mode: the request goes to the peer, but its reply waits only for
@@ -185,7 +192,7 @@ static int node_admit(struct node *n, struct repl_req *rr)
  * client's buffer is reused once it is answered); at max_lag bytes not yet
  * acknowledged by the peer, new writes wait.  A FLUSH is a barrier in the
  * stream, applied by the peer with an fdatasync. */
-static int node_repl_async(struct node *n, struct repl_req *rr, struct msg_hdr *h)
+static enum repl_verdict node_repl_async(struct node *n, struct repl_req *rr, struct msg_hdr *h)
 {
 	bool write = rr->type != NBD_CMD_FLUSH;
 	void *copy = NULL;
@@ -216,15 +223,15 @@ static int node_repl_async(struct node *n, struct repl_req *rr, struct msg_hdr *
 
 /* Sends a write-type request or FLUSH to the peer.  Its reply then waits
  * for the peer's ACK or FLUSH_ACK: sync mode. */
-int node_repl_submit(void *arg, struct repl_req *rr)
+enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 {
 	struct node *n = arg;
 	bool write = rr->type != NBD_CMD_FLUSH;
 	struct msg_hdr h = { .type = repl_msg_type(rr->type) };
 	int rc;
 
-	if (write && (rc = node_admit(n, rr)) != 0)
-		return rc;
+	if (write && node_admit(n, rr) == ADMIT_WAIT)
+		return REPL_BUSY;
 	if (!n->peer_up) {
 		n->writes += write;
 		return REPL_LOCAL;

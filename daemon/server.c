@@ -110,13 +110,13 @@ static bool repl_overlaps(const struct server *s, const struct repl_req *rr)
 	return false;
 }
 
-int server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr)
+enum repl_verdict server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr)
 {
 	bool write = rr->type != NBD_CMD_FLUSH;
-	int rc;
+	enum repl_verdict rc;
 
 	if (!s->repl)
-		return 0;
+		return REPL_LOCAL;
 	if (write && repl_overlaps(s, rr))
 		goto park;
 	rc = s->repl->submit(s->repl_arg, rr);
@@ -124,10 +124,10 @@ int server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr)
 		goto park;
 	if (write)
 		s->inflight[s->ninflight++] = rr;
-	return rc == REPL_SENT ? 1 : 0;
+	return rc;
 park:
 	s->parked[s->nparked++] = c;
-	return -1;
+	return REPL_BUSY;
 }
 
 bool server_repl_lock(struct server *s, struct repl_req *rr)

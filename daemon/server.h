@@ -26,12 +26,19 @@ struct repl_req {
 	int local_err;		/* 0, or the local disk's error (-errno) */
 };
 
+/* What became of a write-type request or FLUSH offered to the replicator. */
+enum repl_verdict {
+	REPL_LOCAL, /* not replicated (no peer, or async): answer on the local result */
+	REPL_SENT,  /* sent: the reply also waits for server_repl_done() */
+	REPL_BUSY,  /* not now: parked until server_repl_wake() */
+};
+
 struct repl_ops {
 	/* Returns REPL_SENT if rr went to the peer: server_repl_done(rr, ...)
 	 * then follows exactly once; REPL_LOCAL: not replicated (no peer);
 	 * REPL_BUSY: no room to send now: the request waits until the node
 	 * calls server_repl_wake(). */
-	int (*submit)(void *arg, struct repl_req *rr);
+	enum repl_verdict (*submit)(void *arg, struct repl_req *rr);
 	/* Optional: a client's write that submit() accepted is answered
 	 * (rr->local_err: with the local disk's error). */
 	void (*end)(void *arg, struct repl_req *rr);
@@ -40,7 +47,6 @@ struct repl_ops {
 	void (*flush_done)(void *arg, int err);
 };
 
-enum { REPL_LOCAL, REPL_SENT, REPL_BUSY };
 
 /* The peer is done with rr: it acknowledged it (err 0 or its error), or
  * the link was lost (the node has recorded the range as out of sync). */
@@ -98,12 +104,12 @@ struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op);
 struct store *server_store(struct server *s);
 const struct nbd_hs_export *server_export(const struct server *s);
 
-/* Replication (none without opts.repl).  server_repl_begin() returns -1 if
- * rr overlaps a write in flight or the replicator is busy: the caller parks
- * and is retried through conn_repl_retry(); 1 if the peer got it (reply
- * waits for server_repl_done()), 0 if not replicated.  server_repl_end() when
- * the request is answered. */
-int server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr);
+/* Replication (none without opts.repl).  server_repl_begin() returns
+ * REPL_BUSY if rr overlaps a write in flight or the replicator is busy: the
+ * caller parks and is retried through conn_repl_retry(); REPL_SENT if the
+ * peer got it (reply waits for server_repl_done()), REPL_LOCAL if not
+ * replicated.  server_repl_end() when the request is answered. */
+enum repl_verdict server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr);
 void server_repl_end(struct server *s, struct repl_req *rr);
 /* The local disk did (0) or failed (-errno) a client's FLUSH: the
  * replicator is told. */
