@@ -7,7 +7,8 @@
  *	  24  resource name [64]	 172  nbd_index i32
  *	  88  node name [64]		 176  gen current, bitmap, history[4] u64
  *	 224  disk u8, peer disk u8, mode u8, reserved u8
- *	 228  reserved, zero ... 4088  XXH64 u64
+ *	 228  agreed_bytes u64 (0 in metadata written before it existed)
+ *	 236  reserved, zero ... 4088  XXH64 u64
  *
  * Activity-log block: magic "BLKREPAL", seq u64 at 8, count u32 at 16, count
  * extent numbers u32 from 20, zero up to the XXH64 at 4088.
@@ -41,7 +42,8 @@
 #define SB_DISK		224
 #define SB_PEER_DISK	225
 #define SB_MODE		226
-#define SB_END		227	/* first unused byte */
+#define SB_AGREED	228
+#define SB_END		236	/* first unused byte */
 
 #define AL_MAGIC	"BLKREPAL"
 #define AL_SEQ		8
@@ -255,6 +257,7 @@ void meta_sb_encode(const struct meta_sb *sb, uint8_t *blk)
 	blk[SB_DISK] = (uint8_t)sb->disk;
 	blk[SB_PEER_DISK] = (uint8_t)sb->peer_disk;
 	blk[SB_MODE] = (uint8_t)sb->mode;
+	put_le64(blk + SB_AGREED, sb->agreed_bytes);
 	seal(blk);
 }
 
@@ -297,6 +300,7 @@ static enum refusal sb_fields(const uint8_t *blk, struct meta_sb *sb, const char
 	sb->al_extent_bytes = get_le32(blk + SB_AL_EXTENT);
 	sb->al_slots = get_le32(blk + SB_AL_SLOTS);
 	sb->nbd_index = (int32_t)get_le32(blk + SB_NBD_INDEX);
+	sb->agreed_bytes = get_le64(blk + SB_AGREED);
 	sb->gen.current = get_le64(blk + SB_GEN);
 	sb->gen.bitmap = get_le64(blk + SB_GEN + 8);
 	for (int i = 0; i < META_GEN_HISTORY; i++)
@@ -325,7 +329,10 @@ static enum refusal sb_fields(const uint8_t *blk, struct meta_sb *sb, const char
 		*why = "metadata replication mode unknown (corrupt)";
 	else if (sb->nbd_index < -1)
 		*why = "metadata NBD device index invalid (corrupt)";
-	else if (!all_zero(blk + SB_END, CSUM_OFF - SB_END))
+	else if (sb->agreed_bytes % BLK || sb->agreed_bytes > sb->data_bytes)
+		*why = "metadata agreed export size is not a multiple of 4096 or exceeds the data "
+		       "area (corrupt)";
+	else if (blk[SB_MODE + 1] || !all_zero(blk + SB_END, CSUM_OFF - SB_END))
 		*why = "metadata unused bytes are not zero (corrupt)";
 	else {
 		sb->disk = (enum meta_disk)disk;
@@ -547,7 +554,8 @@ int meta_sb_to_text(const struct meta_sb *sb, char *buf, size_t len)
 			"disk:             %s\n"
 			"peer_disk:        %s\n"
 			"mode:             %s\n"
-			"nbd:              %s\n",
+			"nbd:              %s\n"
+			"agreed_bytes:     %" PRIu64 "\n",
 			META_VERSION, sb->seq, (int)META_NAME_MAX, sb->resource,
 			(int)META_NAME_MAX, sb->node, sb->data_bytes, sb->extent_bytes,
 			sb->al_extent_bytes, sb->al_slots, sb->gen.current, sb->gen.bitmap,
@@ -555,5 +563,5 @@ int meta_sb_to_text(const struct meta_sb *sb, char *buf, size_t len)
 			sb->gen.history[3], flags, meta_disk_name(sb->disk),
 			meta_disk_name(sb->peer_disk),
 			sb->mode == META_MODE_SYNC ? "sync" : sb->mode == META_MODE_ASYNC ? "async" : "unknown",
-			nbd);
+			nbd, sb->agreed_bytes);
 }

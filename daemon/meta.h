@@ -118,6 +118,8 @@ struct meta_sb {
 	enum meta_disk peer_disk;
 	enum meta_mode mode;
 	int32_t nbd_index;	/* attached /dev/nbdN, or -1 */
+	uint64_t agreed_bytes;	/* the size the pair replicates (the smaller data
+				 * area), kept from the last connect; 0: not yet */
 };
 
 /* Fills sb with defaults: zeros, empty names, default extent sizes and AL

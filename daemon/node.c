@@ -155,12 +155,28 @@ uint64_t node_now_ns(void)
 
 /* --- the NBD export while primary --- */
 
-/* The pair replicates the smaller of the two data areas. */
+/* The pair replicates the smaller of the two data areas: the peer's, while
+ * connected; without it, the size agreed at the last connect (kept in the
+ * superblock), so that a primary that comes back alone does not export
+ * more than its peer can hold. */
 uint64_t node_export_size(const struct node *n)
 {
 	if (n->peer_up && n->peer_hello.size_bytes < n->sb.data_bytes)
 		return n->peer_hello.size_bytes;
+	if (!n->peer_up && n->sb.agreed_bytes)
+		return n->sb.agreed_bytes;
 	return n->sb.data_bytes;
+}
+
+/* At connect: the size both sides agree on now, kept for later starts. */
+void node_agree_size(struct node *n)
+{
+	uint64_t agreed = node_export_size(n);
+
+	if (agreed == n->sb.agreed_bytes)
+		return;
+	n->sb.agreed_bytes = agreed;
+	(void)node_save_sb(n);
 }
 
 static int node_start_export(struct node *n)

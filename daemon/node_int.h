@@ -212,6 +212,7 @@ void node_merge_unflushed(struct node *n, struct bitmap *from);
 uint64_t node_random(void);
 uint64_t node_now_ns(void);
 uint64_t node_export_size(const struct node *n);
+void node_agree_size(struct node *n);
 const char *node_disk_name(const struct node *n);
 int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen);
 bool node_demote(struct node *n); /* true: finished at once */

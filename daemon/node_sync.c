@@ -657,6 +657,7 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 	n->peer_hello = *h;
 	n->gen_moved = false;
 	n->peer_outdated = false;
+	node_agree_size(n);
 	alog_standalone(n->alog, false);
 	/* Held writes (freeze) stay held: the peer lacks them until the
 	 * resync that follows copied them (node_resync_done()). */
