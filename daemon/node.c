@@ -307,6 +307,24 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 	return 0;
 }
 
+/* Before the crashed-primary flag goes (which makes the next start resync
+ * the activity log's extents), what only memory knows goes to disk (rule
+ * 10): ranges the peer acknowledged but never flushed join the bitmap, the
+ * data area is flushed (rule 8: the log is about to be forgotten) and the
+ * bitmap written.  NULL, or what failed (logged). */
+static const char *node_record_memory(struct node *n)
+{
+	node_merge_unflushed(n, n->unflushed);
+	node_merge_unflushed(n, n->covering);
+	if (fdatasync(n->data_fd) < 0) {
+		log_err("flushing the data area: %s", strerror(errno));
+		return "the data area cannot be flushed";
+	}
+	if (node_save_bm(n) < 0)
+		return "the bitmap cannot be written";
+	return NULL;
+}
+
 /* Rule 10: a demoted node clears its crashed-primary flag (which makes the
  * next start resync its activity log) only once nothing depends on it: its
  * clients are answered, the peer flushed what it acknowledged (or the link
@@ -315,7 +333,7 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
  * Returns true once finished (or given up, the flag kept). */
 static bool node_finish_demote(struct node *n)
 {
-	const char *why = NULL;
+	const char *why;
 
 	if (n->retiring)
 		return false;
@@ -324,12 +342,7 @@ static bool node_finish_demote(struct node *n)
 			node_flush_peer(n);
 		return false;
 	}
-	node_merge_unflushed(n, n->unflushed);
-	node_merge_unflushed(n, n->covering);
-	if (fdatasync(n->data_fd) < 0)
-		why = "the data area cannot be flushed";
-	else if (node_save_bm(n) < 0)
-		why = "the bitmap cannot be written";
+	why = node_record_memory(n);
 	if (!why) {
 		n->sb.flags &= ~META_F_CRASHED_PRIMARY;
 		if (node_save_sb(n) < 0)
@@ -394,11 +407,8 @@ static bool node_keep_going(void *arg)
 /* A clean shutdown: the bitmap and a superblock that says so. */
 static int node_clean_shutdown(struct node *n)
 {
-	/* Whatever the peer acknowledged but never flushed stays suspect. */
-	node_merge_unflushed(n, n->unflushed);
-	node_merge_unflushed(n, n->covering);
-	if (node_save_bm(n) < 0)
-		return -1;
+	if (node_record_memory(n))
+		return -1; /* the flags stay: the next start recovers */
 	n->sb.flags |= META_F_CLEAN;
 	n->sb.flags &= ~META_F_CRASHED_PRIMARY;
 	if (n->primary)
