@@ -360,3 +360,25 @@ Test(bitmap, count_below_counts_only_bits_under_the_limit)
 	cr_assert_eq(bitmap_count_below(bm, 1ULL << 40), 12, "clipped to nbits");
 	bitmap_free(bm);
 }
+
+/* Rule 8's trigger: clearing a set bit (alone, in a range, or a page
+ * decoded from disk) is remembered until forgotten; setting bits or
+ * clearing clear ones is not. */
+Test(bitmap, cleared_is_remembered_until_forgotten)
+{
+	struct bitmap *bm = bitmap_new(100000);
+
+	cr_assert_not(bitmap_cleared(bm));
+	bitmap_set_range(bm, 10, 50);
+	bitmap_clear(bm, 70);
+	bitmap_clear_range(bm, 200, 1000);
+	cr_assert_not(bitmap_cleared(bm), "nothing set was cleared");
+	bitmap_clear(bm, 10);
+	cr_assert(bitmap_cleared(bm));
+	cr_assert(bitmap_cleared(bm), "asking does not forget");
+	bitmap_forget_cleared(bm);
+	cr_assert_not(bitmap_cleared(bm));
+	bitmap_clear_range(bm, 0, 30);
+	cr_assert(bitmap_cleared(bm));
+	bitmap_free(bm);
+}
