@@ -9,13 +9,17 @@
 # For the resync tests: pair_conf_extra (more [resource] lines),
 # PAIR_HOST_A/PAIR_HOST_B (addresses other than 127.0.0.1), daemon_pid,
 # sync_state/wait_synced, pair_start (create, up, connect, alpha primary)
-# and pair_stop (a bounded stop for custom traps).
+# and pair_stop (a bounded stop for custom traps).  diff_extents and
+# check_identical compare the two data areas and name the 4 MiB extents
+# that differ (the "in sync means byte-identical" oracle).
 # pair_netns puts the two nodes in network namespaces joined by a veth
 # pair, so that a test can really cut the link.
 
 # pair_conf FILE RESOURCE SECRET-FILE NAME-OF-SECOND-NODE
 # Lines in $PAIR_EXTRA (if set) go into [resource]; the nodes listen on
-# $PAIR_HOST_A and $PAIR_HOST_B (default 127.0.0.1).
+# $PAIR_HOST_A and $PAIR_HOST_B (default 127.0.0.1).  $PAIR_META_A and
+# $PAIR_META_B (if set) are external metadata files (`meta = PATH`) for
+# alpha and beta; the whole backing store is then data.
 pair_conf() {
 	{
 		printf '[resource]\nname = %s\nsecret-file = %s\n' "$2" "$3"
@@ -25,11 +29,15 @@ pair_conf() {
 address = ${PAIR_HOST_A:-127.0.0.1}:$PAIR_PORT_A
 backing = $T/a.img
 nbd = unix:$T/alpha.nbd
+CONF
+		if [ -n "${PAIR_META_A:-}" ]; then printf 'meta = %s\n' "$PAIR_META_A"; fi
+		cat <<CONF
 [node $4]
 address = ${PAIR_HOST_B:-127.0.0.1}:$PAIR_PORT_B
 backing = $T/b.img
 nbd = unix:$T/beta.nbd
 CONF
+		if [ -n "${PAIR_META_B:-}" ]; then printf 'meta = %s\n' "$PAIR_META_B"; fi
 	} >"$1"
 }
 
@@ -189,6 +197,46 @@ wait_synced() {
 		fi
 		sleep 0.2
 	done
+}
+
+# diff_extents FILE-A FILE-B SIZE [EXTENT-BYTES]: compares the first SIZE
+# bytes of the two files extent by extent (4 MiB, the activity log's
+# extent, unless told).  Prints nothing and succeeds if they are equal;
+# else prints one line, "N of M extents of 4 MiB differ: #2 (8-12 MiB),
+# ...", and fails.
+diff_extents() {
+	$PY - "$@" <<'EOF'
+import sys
+a, b, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ext = int(sys.argv[4]) if len(sys.argv) > 4 else 4 << 20
+MiB = 1 << 20
+def mib(x):
+    return ("%d" % (x // MiB)) if x % MiB == 0 else ("%.3f" % (x / MiB))
+differ = []
+with open(a, "rb") as fa, open(b, "rb") as fb:
+    off = 0
+    while off < size:
+        n = min(ext, size - off)
+        if fa.read(n) != fb.read(n):
+            differ.append("#%d (%s-%s MiB)" % (off // ext, mib(off), mib(off + n)))
+        off += n
+if differ:
+    total = (size + ext - 1) // ext
+    print("%d of %d extents of %s MiB differ: %s" % (len(differ), total, mib(ext), ", ".join(differ)))
+    sys.exit(1)
+EOF
+}
+
+# check_identical DESC [SIZE [FILE-A FILE-B]]: pass if the two data areas
+# (the first SIZE bytes, default $size, of $T/a.img and $T/b.img unless
+# told) are byte-identical; else fail naming the 4 MiB extents that differ.
+check_identical() {
+	local d
+	if d=$(diff_extents "${3:-$T/a.img}" "${4:-$T/b.img}" "${2:-$size}" 2>&1); then
+		pass "$1"
+	else
+		fail "$1: $d"
+	fi
 }
 
 # pair_netns: alpha and beta in two network namespaces joined by a veth
