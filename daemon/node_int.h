@@ -230,6 +230,7 @@ void node_repl_wake(void *arg);
 double node_lag_seconds(const struct node *n);
 void node_repl_complete(struct node *n, uint64_t seq, int err);
 void node_release_held(struct node *n);
+void node_resend_held(struct node *n);
 void node_repl_fail_all(struct node *n);
 void node_released(void *arg, const void *payload);
 void node_arm_tick(struct node *n);

@@ -221,13 +221,29 @@ static enum repl_verdict node_repl_async(struct node *n, struct repl_req *rr, st
 	return REPL_LOCAL;
 }
 
+/* The message that replicates a client's request. */
+static struct msg_hdr node_repl_hdr(const struct repl_req *rr)
+{
+	struct msg_hdr h = { .type = repl_msg_type(rr->type) };
+
+	if (rr->type == NBD_CMD_FLUSH)
+		return h;
+	h.offset = rr->offset;
+	h.count = rr->length;
+	h.flags = (rr->flags & NBD_CMD_FLAG_FUA ? MSG_F_FUA : 0) |
+		  (h.type == MSG_ZERO && (rr->flags & NBD_CMD_FLAG_NO_HOLE) ? MSG_F_NO_HOLE : 0);
+	if (h.type == MSG_WRITE)
+		h.length = rr->length;
+	return h;
+}
+
 /* Sends a write-type request or FLUSH to the peer.  Its reply then waits
  * for the peer's ACK or FLUSH_ACK: sync mode. */
 enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 {
 	struct node *n = arg;
 	bool write = rr->type != NBD_CMD_FLUSH;
-	struct msg_hdr h = { .type = repl_msg_type(rr->type) };
+	struct msg_hdr h = node_repl_hdr(rr);
 	int rc;
 
 	if (write && node_admit(n, rr) == ADMIT_WAIT)
@@ -236,15 +252,6 @@ enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 		n->writes += write;
 		return REPL_LOCAL;
 	}
-	if (write) {
-		h.offset = rr->offset;
-		h.count = rr->length;
-		h.flags = (rr->flags & NBD_CMD_FLAG_FUA ? MSG_F_FUA : 0) |
-			  (h.type == MSG_ZERO && (rr->flags & NBD_CMD_FLAG_NO_HOLE) ? MSG_F_NO_HOLE
-										    : 0);
-	}
-	if (h.type == MSG_WRITE)
-		h.length = rr->length;
 	if (n->sb.mode == META_MODE_ASYNC)
 		return node_repl_async(n, rr, &h);
 	rc = node_send(n, &h, h.length ? rr->payload : NULL, rr, OUT_APP);
@@ -261,6 +268,34 @@ enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 	}
 	n->replicated_bytes += h.length;
 	return REPL_SENT;
+}
+
+/* Under freeze, requests the peer never answered are held.  On the next
+ * link they are sent again, oldest first, and answered when the peer
+ * acknowledges them, as any sync request: a client never hears of a write
+ * before the peer holds it (RPO 0), whatever happens next.  Their ranges
+ * stay in the bitmap for the resync too.  Called at connect and whenever
+ * the link has room. */
+void node_resend_held(struct node *n)
+{
+	unsigned sent = 0;
+
+	while (sent < n->nheld && n->peer_up) {
+		struct repl_req *rr = n->held[sent];
+		struct msg_hdr h = node_repl_hdr(rr);
+
+		if (node_send(n, &h, h.length ? rr->payload : NULL, rr, OUT_APP) < 0)
+			break; /* no room: node_writable() calls again; or the link went */
+		n->replicated_bytes += h.length;
+		sent++;
+	}
+	if (!sent)
+		return;
+	log_info("%u requests held since the link was lost are sent again to %s; each is "
+		 "answered when %s acknowledges it",
+		 sent, n->other->name, n->other->name);
+	n->nheld -= sent;
+	memmove(n->held, n->held + sent, n->nheld * sizeof(n->held[0]));
 }
 
 /* The local disk failed a client's write (the client gets the error) that

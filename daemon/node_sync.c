@@ -122,7 +122,6 @@ static void node_resync_done(struct node *n)
 	resync_progress(n->rs, &done, &total, &bps);
 	log_info("resync to %s done: %" PRIu64 " bytes at %" PRIu64 " bytes/s", n->other->name,
 		 done, bps);
-	node_release_held(n);
 	node_disk_repaired(n); /* a client's write the disk failed: the peer agrees now */
 }
 
@@ -388,6 +387,7 @@ static void node_writable(void *arg)
 	struct node *n = arg;
 
 	node_send_bitmap(n);
+	node_resend_held(n);
 	resync_pump(n->rs);
 	resync_pump(n->vf);
 	node_repl_wake(n);
@@ -400,21 +400,6 @@ void node_pump(void *arg)
 
 	resync_pump(n->rs);
 	resync_pump(n->vf);
-}
-
-/* Writes held under freeze since the link went are answered once the
- * peer can no longer be promoted as if it held them: its metadata says
- * inconsistent or outdated (it sent that STATE after writing it), which a
- * resync target's does from the bitmap exchange on.  Not at the reconnect
- * itself: the peer lacks them until the resync copied them. */
-static void node_release_if_peer_behind(struct node *n)
-{
-	if (!n->nheld || n->peer_hello.disk > MSG_DISK_OUTDATED)
-		return;
-	log_info("%u writes held since the link was lost are answered: %s is %s until the "
-		 "resync copied them",
-		 n->nheld, n->other->name, node_peer_disk(n));
-	node_release_held(n);
 }
 
 /* --- the peer link --- */
@@ -659,8 +644,6 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 	n->peer_outdated = false;
 	node_agree_size(n);
 	alog_standalone(n->alog, false);
-	/* Held writes (freeze) stay held: the peer lacks them until the
-	 * resync that follows copied them (node_resync_done()). */
 	if (h->size_bytes != n->sb.data_bytes)
 		log_warn("data areas differ: peer %" PRIu64 " bytes, this node %" PRIu64
 			 "; the pair replicates the smaller one (a primary exports that size)",
@@ -670,7 +653,7 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 		 gen_verdict_name(n->verdict));
 	node_follow_mode(n);
 	node_exchange_bitmaps(n);
-	node_release_if_peer_behind(n);
+	node_resend_held(n); /* answered when the peer acknowledges them */
 	node_repl_wake(n); /* frozen writes go on */
 }
 
@@ -708,7 +691,6 @@ static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t 
 			return;
 		}
 		node_follow_mode(n);
-		node_release_if_peer_behind(n);
 		node_reconsider(n);
 		return;
 	case MSG_ACK:
