@@ -32,7 +32,7 @@ pair_conf_extra "on-peer-loss = freeze"
 check "create alpha --zeroed" $A create --zeroed
 
 cat >"$T/scenario.py" <<'PY'
-import os, subprocess, sys, time
+import os, subprocess, time
 from fakepeer import *
 
 A = os.environ["A"].split()

@@ -31,7 +31,7 @@ trap 'pair_stop; _cleanup' EXIT
 check "create alpha --zeroed" $A create --zeroed
 
 cat >"$T/scenario.py" <<'PY'
-import os, subprocess, sys, time
+import os, subprocess, time
 from fakepeer import *
 
 A = os.environ["A"].split()
