@@ -49,52 +49,10 @@ err_of() { field "$1" "d['peer']['last_error']" 2>/dev/null; }
 
 # The fake peer: plays alpha against beta's replication port.
 cat >"$T/fake.py" <<'PY'
-import hashlib, hmac, os, socket, struct, sys, time
+import os, socket, sys, time
+from fakepeer import *
 
 host, port, secret_file, log, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-MAGIC = 0x424C4B52
-HELLO, AUTH, REFUSE, STATE, WRITE, BITMAP = 1, 2, 3, 4, 5, 13
-HDR = ">IHHIIQQ"                       # 32 bytes
-HEL = ">HH64s64sQIBBBBQQ4Q32s"         # 228 bytes
-assert struct.calcsize(HDR) == 32 and struct.calcsize(HEL) == 228
-
-def hdr(typ, length=0, count=0, seq=0, offset=0, flags=0, magic=MAGIC):
-    return struct.pack(HDR, magic, typ, flags, length, count, seq, offset)
-
-def hello(vmin, vmax, size, extent, nonce, flags=0):
-    return struct.pack(HEL, vmin, vmax, b"r0", b"alpha", size, extent, 0, 3, flags, 0,
-                       4, 0, 0, 0, 0, 0, nonce)
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        d = s.recv(n - len(buf))
-        if not d:
-            return None
-        buf += d
-    return buf
-
-def recv_msg(s):
-    h = recv_exact(s, 32)
-    if h is None:
-        return None
-    magic, typ, flags, length, count, seq, offset = struct.unpack(HDR, h)
-    if magic != MAGIC:
-        sys.exit("beta sent a bad magic %#x" % magic)
-    p = recv_exact(s, length) if length else b""
-    if p is None:
-        return None
-    return typ, p
-
-def expect(s, typ, what):
-    while True:
-        m = recv_msg(s)
-        if m is None:
-            sys.exit("beta closed the connection while we waited for %s" % what)
-        if m[0] == REFUSE:
-            sys.exit("beta refused while we waited for %s: %s" % (what, m[1].decode(errors="replace")))
-        if m[0] == typ:
-            return m[1]
 
 def log_size():
     try:
@@ -117,70 +75,51 @@ def wait_eof(s, t0, secs):
         pass
     print("closed after %.1f s" % (time.monotonic() - t0))
 
-s = None
-deadline = time.monotonic() + 5
-while True:
-    try:
-        s = socket.create_connection((host, port), timeout=10)
-        break
-    except OSError as e:
-        if time.monotonic() > deadline:
-            sys.exit("cannot connect to beta: %s" % e)
-        time.sleep(0.1)
-s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-nonce = os.urandom(32)
+try:
+    fp = FakePeer.connect(host, port, timeout=5, node="alpha", peer="beta",
+                          secret=read_secret(secret_file))
+except ProtocolError as e:
+    sys.exit(str(e))
+s = fp.sock
 
 if mode == "version":
     # Both sides speak first: send our HELLO at once, then read.
-    p = hello(7, 9, 64 << 20, 65536, nonce)
-    s.sendall(hdr(HELLO, len(p)) + p)
+    fp.send_hello(Hello("r0", "alpha", 64 << 20, 65536, vmin=7, vmax=9))
     t0 = time.monotonic()
-    got_hello = False
     while True:
-        m = recv_msg(s)
+        m = fp.recv_msg()
         if m is None:
             print("eof without a REFUSE")
             break
-        if m[0] == HELLO:
-            f = struct.unpack(HEL, m[1][:228])
-            print("hello from %s, versions %d..%d" % (f[3].rstrip(b"\0").decode(), f[0], f[1]))
-            got_hello = True
-        elif m[0] == REFUSE:
-            print("refuse: " + m[1].decode(errors="replace"))
+        if m.type == HELLO:
+            h = Hello.unpack(m.payload)
+            print("hello from %s, versions %d..%d" % (h.node, h.vmin, h.vmax))
+        elif m.type == REFUSE:
+            print("refuse: " + m.payload.decode(errors="replace"))
             break
         else:
-            print("message type %d" % m[0])
+            print("message type %d" % m.type)
     s.shutdown(socket.SHUT_WR)
     wait_eof(s, t0, 5)
     sys.exit(0)
 
 # Every other mode: read beta's HELLO first, so that beta's own sends are
 # done before the garbage (no reset races the parse).
-theirs = expect(s, HELLO, "HELLO")
-f = struct.unpack(HEL, theirs[:228])
-size, extent, their_nonce = f[4], f[5], f[16]
-
-if mode.startswith("auth-"):
-    # A real-looking, authenticated handshake as alpha.
-    p = hello(1, 1, size, extent, nonce, flags=2)   # zeroed, like beta
-    s.sendall(hdr(HELLO, len(p)) + p)
-    key = open(secret_file, "rb").read().rstrip(b"\r\n")
-    mac = hmac.new(key, b"blkrep-auth-v1" + their_nonce + nonce + b"r0\0alpha\0",
-                   hashlib.sha256).digest()
-    s.sendall(hdr(AUTH, 32) + mac)
-    want = hmac.new(key, b"blkrep-auth-v1" + nonce + their_nonce + b"r0\0beta\0",
-                    hashlib.sha256).digest()
-    if expect(s, AUTH, "AUTH") != want:
-        sys.exit("beta's AUTH does not verify")
-    st = hello(1, 1, size, extent, b"\0" * 32, flags=2)
-    s.sendall(hdr(STATE, len(st)) + st)
-    expect(s, STATE, "STATE")
-    expect(s, BITMAP, "the first BITMAP (beta is up)")
-    print("connected")
-    time.sleep(0.3)     # beta's "connected" lines are out
-    kind = mode[5:]
-else:
-    kind = mode
+try:
+    if mode.startswith("auth-"):
+        # A real-looking, authenticated handshake as alpha (zeroed, like beta).
+        theirs = fp.handshake(role=ROLE_SECONDARY, disk=DISK_UPTODATE, gens=Gens(GEN_CREATED),
+                              flags=HF_ZEROED)
+        fp.expect(BITMAP, "the first BITMAP (beta is up)")
+        print("connected")
+        time.sleep(0.3)     # beta's "connected" lines are out
+        kind = mode[5:]
+    else:
+        theirs = Hello.unpack(fp.expect(HELLO).payload)
+        kind = mode
+except ProtocolError as e:
+    sys.exit(str(e))
+size = theirs.size
 
 before = log_size()
 t0 = time.monotonic()
@@ -211,8 +150,8 @@ with open(log, "rb") as fh:
     for line in fh.read().decode(errors="replace").splitlines():
         print("log: " + line)
 PY
-# fake MODE (under check): the python fake above against beta.
-FAKE=("$PY" "$T/fake.py" 127.0.0.1 "$PAIR_PORT_B" "$T/secret" "$BLOG")
+# fake MODE (under check): the python fake above (tests/integration/fakepeer.py) against beta.
+FAKE=(env PYTHONPATH="$TESTS_DIR" "$PY" "$T/fake.py" 127.0.0.1 "$PAIR_PORT_B" "$T/secret" "$BLOG")
 
 check "create alpha --zeroed" $A create --zeroed
 check "create beta --zeroed" $Bn create --zeroed

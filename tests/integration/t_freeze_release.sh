@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Issue 12, item 5: under on-peer-loss = freeze, a write held since the
+# link went is not acknowledged at the reconnect, while the peer still says
+# uptodate and lacks it (if the primary died then, the peer would be
+# promoted as uptodate without it: RPO 0 broken); it is acknowledged once
+# the peer says it is behind (a STATE saying inconsistent, as a resync
+# target sends at the bitmap exchange), and the resync copies it.
+#
+# Alpha is real (primary, sync, freeze); beta is the fake peer of
+# fakepeer.py, listening on beta's port (alpha's name sorts first, so alpha
+# connects).  The fake connects as a fresh zeroed secondary, takes part in
+# alpha's promotion resync and ACKs everything (applying it to b.img).
+# Then it stops answering; W (64 KiB at 1 MiB) reaches it unacknowledged,
+# and it drops the connection: W is held.  W2 (64 KiB at 8 MiB), issued
+# while the link is down, waits too.  Alpha reconnects; the fake says
+# secondary, uptodate, the same generations (what a real beta that was
+# merely cut off says):
+#   A. it sends neither its bitmap nor a STATE: W is still not acknowledged
+#      3 s later (cc2229f acknowledged it at the reconnect); W2 goes to the
+#      fake as a WRITE and is acknowledged after its ACK;
+#   B. it sends its bitmap, no STATE: W is still not acknowledged 2 s later;
+#   C. it sends a STATE saying inconsistent: W is acknowledged within 5 s,
+#      the RESYNC_DATA alpha then sends covers W's range with W's bytes,
+#      the resync ends, and alpha's data area equals what the fake applied.
+. "$(dirname "$0")/lib.sh"
+require_cmd qemu-io
+
+. "$(dirname "$0")/pair.sh"
+pair_init 64M 64M
+trap 'pair_stop; _cleanup' EXIT
+pair_conf_extra "on-peer-loss = freeze"
+check "create alpha --zeroed" $A create --zeroed
+
+cat >"$T/scenario.py" <<'PY'
+import os, subprocess, time
+from fakepeer import *
+
+A = os.environ["A"].split()
+URI = os.environ["URI"]
+BIMG = os.environ["BIMG"]
+KW = dict(secret=read_secret(os.environ["SECRET"]))
+W_OFF, W2_OFF, LEN = 1 << 20, 8 << 20, 65536
+clients = []
+
+
+class Stop(Exception):
+    pass
+
+
+def need(ok, desc):
+    if not say(ok, desc):
+        raise Stop()
+
+
+def cli(desc, args):
+    r = subprocess.run(A + args, capture_output=True, timeout=30)
+    need(r.returncode == 0, "%s%s" % (desc, "" if r.returncode == 0 else " (exit %d: %s)" % (
+        r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip())))
+
+
+def qemu(cmd):
+    c = Client(["qemu-io", "-f", "raw", URI, "-c", cmd], 60)
+    clients.append(c)
+    return c
+
+
+def is_last_bitmap(m):
+    return m.type == BITMAP and m.flags & F_LAST
+
+
+def brief(d):
+    if not d:
+        return "no status"
+    return "connection %s, peer disk %s, out of sync %d, resync %s, frozen %s" % (
+        d["peer"]["connection"], d["peer"]["disk"], d["out_of_sync_bytes"], d["resync"],
+        d["frozen"])
+
+
+def in_sync(d):
+    return (d["peer"]["connection"] == "connected" and d["peer"]["disk"] == "uptodate" and
+            d["out_of_sync_bytes"] == 0 and d["resync"] is None)
+
+
+def scenario():
+    lst = Listener("127.0.0.1", int(os.environ["PORT"]))
+    cli("up alpha", ["up"])
+    fp = lst.accept(10, **KW)
+    theirs = fp.handshake(role=ROLE_SECONDARY, disk=DISK_UPTODATE, gens=Gens(GEN_CREATED),
+                          flags=HF_ZEROED | HF_NO_CHANGES)
+    fp.start(apply_to=BIMG)
+    ext = theirs.extent
+    say(True, "the fake beta authenticates; alpha says: %r" % theirs)
+    need(fp.wait_for(is_last_bitmap, 10) is not None, "alpha sends its bitmap at the connect")
+    fp.send_bitmap()
+
+    # The promotion: alpha's new generation, a resync with nothing to copy.
+    n = len(fp.msgs)
+    cli("alpha primary", ["primary"])
+    need(fp.wait_for(is_last_bitmap, 10, n) is not None, "alpha's promotion starts a bitmap exchange")
+    fp.send_bitmap()
+    need(fp.wait_for(lambda m: m.type == RESYNC_DONE, 10, n) is not None,
+         "... and ends it with RESYNC_DONE")
+    fp.adopt_resync()
+    gens = fp.mine.gens.copy()
+    d, ok = wait_status(A, in_sync, 10)
+    need(ok, "alpha primary and in sync with the fake (%s)" % brief(d))
+
+    c = qemu("write -P 0x11 0 64k")
+    need(c.wait(20) and c.rc == 0, "a write W1 while connected completes%s" % (
+        "" if c.rc == 0 else ": " + c.output.strip()))
+    say(fp.received(lambda m: m.type == WRITE and m.offset == 0 and m.answered),
+        "... it reached the fake as a WRITE, ACKed")
+
+    # The cut: W reaches the fake, which drops the link without an ACK.
+    fp.hold()
+    n = len(fp.msgs)
+    W = qemu("write -P 0x5a 1M 64k")
+    mw = fp.wait_for(lambda m: m.type == WRITE and m.overlaps(W_OFF, LEN), 10, n)
+    need(mw is not None, "W reaches the fake: %r, not ACKed" % mw)
+    fp.close()
+    d, ok = wait_status(A, lambda d: d["frozen"] and d["peer"]["connection"] != "connected", 10)
+    need(ok, "the fake drops the link: alpha is frozen (%s)" % brief(d))
+    need(not W.done(), "W is held, not acknowledged%s" % (
+        ": " + W.output.strip() if W.done() else ""))
+    W2 = qemu("write -P 0x66 8M 64k")
+    time.sleep(1)
+    need(not W2.done(), "W2, issued while the link is down, waits")
+
+    # The reconnect: a beta that was merely cut off.
+    fp2 = lst.accept(10, **KW)
+    fp2.handshake(role=ROLE_SECONDARY, disk=DISK_UPTODATE, gens=gens,
+                  flags=HF_ZEROED | HF_NO_CHANGES)
+    t_up = time.monotonic()
+    fp2.start(apply_to=BIMG)
+    say(True, "alpha reconnects; the fake says secondary, uptodate, %r" % gens)
+    need(fp2.wait_for(is_last_bitmap, 10) is not None, "alpha sends its bitmap")
+    bits = set()
+    for m in fp2.received(lambda m: m.type == BITMAP):
+        bits.update(bits_of(m.offset, m.payload))
+    say(W_OFF // ext in bits, "alpha's bitmap names W's extent (bits %s)" % sorted(bits))
+
+    # Phase A: no bitmap, no STATE from the fake.
+    held = not W.wait(3)
+    say(held, "W is not acknowledged 3 s after the reconnect, the fake still uptodate and "
+        "silent (%s)" % ("held" if held else "acknowledged %.2f s after the reconnect: exit %s"
+                         % (W.t_end - t_up, W.rc)))
+    W2.wait(5)
+    m2 = fp2.received(lambda m: m.type == WRITE and m.overlaps(W2_OFF, LEN))
+    say(W2.done() and W2.rc == 0 and m2 and m2[0].answered and m2[0].answered <= W2.t_end,
+        "W2 went to the fake as a WRITE after the reconnect and was acknowledged after "
+        "its ACK (%r, exit %s)" % (m2, W2.rc))
+    d = status(A)
+    say(d and d["peer"]["connection"] == "connected", "alpha stays connected meanwhile")
+
+    # Phase B: the fake sends its bitmap (the exchange is complete), but
+    # no STATE: it still says uptodate.
+    n = len(fp2.msgs)
+    fp2.send_bitmap()
+    W.wait(2)
+    say(not W.done(), "W is still not acknowledged 2 s after the fake's bitmap, the fake "
+        "still uptodate%s" % ("" if not W.done() else " (acknowledged %.2f s after the "
+                              "reconnect)" % (W.t_end - t_up)))
+    print("RESYNC_DATA so far: %r" % fp2.received(lambda m: m.type == RESYNC_DATA))
+
+    # Phase C: the fake says it is behind, as a resync target does.
+    fp2.send_state(disk=DISK_INCONSISTENT)
+    t_inc = time.monotonic()
+    ok = W.wait(5)
+    if not ok:
+        why = "not within 5 s"
+    elif W.t_end < t_inc:
+        why = "%.2f s BEFORE it said so" % (t_inc - W.t_end)
+    else:
+        why = "%.2f s later" % (W.t_end - t_inc)
+    say(ok and W.rc == 0 and W.t_end >= t_inc,
+        "the fake's STATE says inconsistent: W is acknowledged %s (exit %s)" % (why, W.rc))
+    rd = fp2.wait_for(lambda m: m.type == RESYNC_DATA and m.overlaps(W_OFF, LEN), 10, n)
+    say(rd is not None and rd.offset <= W_OFF and rd.end >= W_OFF + LEN,
+        "the resync sends W's range: %r" % rd)
+    if rd is not None and rd.offset <= W_OFF and rd.end >= W_OFF + LEN:
+        say(rd.payload[W_OFF - rd.offset:W_OFF - rd.offset + LEN] == b"\x5a" * LEN,
+            "... with W's bytes")
+    need(fp2.wait_for(lambda m: m.type == RESYNC_DONE, 15, n) is not None, "the resync ends")
+    fp2.adopt_resync()
+    d, ok = wait_status(A, in_sync, 10)
+    need(ok, "alpha in sync with the fake again (%s)" % brief(d))
+    r = subprocess.run(["qemu-io", "-f", "raw", URI, "-c", "read -P 0x11 0 64k",
+                        "-c", "read -P 0x5a 1M 64k", "-c", "read -P 0x66 8M 64k"],
+                       capture_output=True, timeout=30)
+    say(r.returncode == 0 and b"Pattern verification failed" not in r.stdout,
+        "alpha holds W1, W and W2")
+    size = d["size_bytes"]
+    r = subprocess.run(["cmp", "-n", str(size), os.environ["AIMG"], BIMG], capture_output=True)
+    say(r.returncode == 0, "alpha's data area equals what the fake applied%s" % (
+        "" if r.returncode == 0 else ": " + r.stdout.decode().strip()))
+
+
+t0 = time.monotonic()
+try:
+    scenario()
+except Stop:
+    pass
+except ProtocolError as e:
+    say(False, "the fake peer: %s" % e)
+finally:
+    for c in clients:
+        c.kill()
+print("scenario: %.1f s" % (time.monotonic() - t0))
+PY
+export A URI PORT=$PAIR_PORT_B SECRET=$T/secret AIMG=$T/a.img BIMG=$T/b.img
+CMD_TIMEOUT=120 py_checks "the freeze-release scenario" "$T/scenario.py"
+finish

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Issue 12, item 6: a resync source promoted mid-resync keeps rule 4.  The
+# source locks a chunk's range against application writes from its read
+# until the target applied it; chunks locked while the node was secondary
+# (no NBD server, so no lock set) must be locked in the new server's
+# in-flight set at the promotion, or a client write to such a range goes
+# to the peer before the chunk is acknowledged.
+#
+# Alpha is real; beta is the fake peer of fakepeer.py, listening on beta's
+# port (alpha's name sorts first, so alpha connects).  Alpha is made
+# primary alone, writes 1 MiB of 0xc1 at 0 and goes back to secondary: it
+# is uptodate at a generation of its own.  The fake connects as a freshly
+# created, inconsistent, not zeroed secondary: alpha, still secondary, is
+# the source of a full sync.  The fake records every chunk but answers
+# nothing from the first RESYNC_DATA (chunk C) on, as a peer that has not
+# applied C yet.  While C is not acknowledged:
+#   - `blkrep primary` on alpha succeeds (the peer is a secondary);
+#   - W, a client write of 64 KiB of 0x77 inside C's range, is issued
+#     through alpha's export;
+#   - for 3 s no WRITE overlapping C may reach the fake (cc2229f sends it
+#     at once: rule 4 broken), and W is not acknowledged.
+# Then the fake answers C and everything after it, in order: W's WRITE
+# arrives after C's ACK, with W's bytes, and W is acknowledged; the resync
+# ends, and alpha's data area equals what the fake applied.
+. "$(dirname "$0")/lib.sh"
+require_cmd qemu-io
+
+. "$(dirname "$0")/pair.sh"
+pair_init 64M 64M
+trap 'pair_stop; _cleanup' EXIT
+check "create alpha --zeroed" $A create --zeroed
+
+cat >"$T/scenario.py" <<'PY'
+import os, subprocess, time
+from fakepeer import *
+
+A = os.environ["A"].split()
+URI = os.environ["URI"]
+BIMG = os.environ["BIMG"]
+KW = dict(secret=read_secret(os.environ["SECRET"]))
+clients = []
+
+
+class Stop(Exception):
+    pass
+
+
+def need(ok, desc):
+    if not say(ok, desc):
+        raise Stop()
+
+
+def cli(desc, args):
+    r = subprocess.run(A + args, capture_output=True, timeout=30)
+    need(r.returncode == 0, "%s%s" % (desc, "" if r.returncode == 0 else " (exit %d: %s)" % (
+        r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip())))
+
+
+def qemu(cmd):
+    c = Client(["qemu-io", "-f", "raw", URI, "-c", cmd], 60)
+    clients.append(c)
+    return c
+
+
+def brief(d):
+    if not d:
+        return "no status"
+    return "%s, disk %s, connection %s, peer disk %s, out of sync %d, resync %s" % (
+        d["role"], d["disk"], d["peer"]["connection"], d["peer"]["disk"],
+        d["out_of_sync_bytes"], d["resync"])
+
+
+def in_sync(d):
+    return (d["peer"]["connection"] == "connected" and d["peer"]["disk"] == "uptodate" and
+            d["out_of_sync_bytes"] == 0 and d["resync"] is None)
+
+
+def scenario():
+    # Alpha alone: a generation of its own, then secondary.
+    cli("up alpha (its peer not there yet)", ["up"])
+    cli("alpha primary alone", ["primary"])
+    c = qemu("write -P 0xc1 0 1M")
+    need(c.wait(20) and c.rc == 0, "alpha writes 1 MiB of 0xc1 at 0 alone%s" % (
+        "" if c.rc == 0 else ": " + c.output.strip()))
+    cli("alpha secondary", ["secondary"])
+
+    lst = Listener("127.0.0.1", int(os.environ["PORT"]))
+    fp = lst.accept(15, **KW)
+    theirs = fp.handshake(role=ROLE_SECONDARY, disk=DISK_INCONSISTENT, gens=Gens(GEN_CREATED))
+    fp.hold_from(lambda m: m.type == RESYNC_DATA)
+    fp.start(apply_to=BIMG)
+    say(True, "the fake beta (created, inconsistent) authenticates; alpha says: %r" % theirs)
+    need(fp.wait_for(lambda m: m.type == BITMAP and m.flags & F_LAST, 10) is not None,
+         "alpha sends its bitmap")
+    fp.send_bitmap()
+    C = fp.wait_for(lambda m: m.type == RESYNC_DATA, 10)
+    need(C is not None, "alpha, secondary, sends the first resync chunk C: %r; the fake holds it"
+         % C)
+    d = status(A)
+    need(d and d["role"] == "secondary" and d["resync"] is not None,
+         "alpha is a secondary resync source (%s)" % brief(d))
+    time.sleep(0.3)     # the first chunks are all out
+    print("held before the promotion: %r" % fp.held())
+
+    # The promotion, and a client write inside C.
+    cli("blkrep primary on alpha while C is not acknowledged (the peer is secondary)",
+        ["primary"])
+    w_off = C.offset + 65536
+    n = len(fp.msgs)
+    W = qemu("write -P 0x77 %d 64k" % w_off)
+    early = fp.wait_for(lambda m: m.type in (WRITE, TRIM, ZERO) and m.overlaps(C.offset, C.count),
+                        3, n)
+    say(early is None, "no WRITE overlapping C reaches the fake for 3 s while C is not "
+        "ACKed%s" % ("" if early is None else ": got %r %.2f s after W was issued"
+                     % (early, early.t - W.t_start)))
+    say(not W.done(), "W is not acknowledged meanwhile%s" % (
+        "" if not W.done() else " (exit %s)" % W.rc))
+
+    # The fake applies and answers C and everything after it, in order.
+    print("held at the release, besides resync chunks: %r"
+          % [m for m in fp.held() if m.type != RESYNC_DATA])
+    fp.release()
+    mw = fp.wait_for(lambda m: m.type == WRITE and m.overlaps(w_off, 65536), 5, n)
+    need(mw is not None, "W reaches the fake as a WRITE: %r" % mw)
+    say(mw.t >= C.answered, "... after C's ACK%s" % (
+        "" if mw.t >= C.answered else " -- no: %.3f s before it" % (C.answered - mw.t)))
+    say(mw.offset == w_off and mw.payload == b"\x77" * 65536, "... with W's bytes")
+    ok = W.wait(5)
+    say(ok and W.rc == 0, "W is acknowledged%s" % (
+        "" if ok and W.rc == 0 else " -- no (exit %s): %s" % (W.rc, W.output.strip())))
+
+    need(fp.wait_for(lambda m: m.type == RESYNC_DONE, 60) is not None, "the resync ends")
+    fp.adopt_resync()
+    d, ok = wait_status(A, in_sync, 15)
+    need(ok, "alpha, primary, in sync with the fake (%s)" % brief(d))
+    r = subprocess.run(["qemu-io", "-f", "raw", URI, "-c", "read -P 0xc1 0 %d" % (w_off),
+                        "-c", "read -P 0x77 %d 64k" % w_off,
+                        "-c", "read -P 0xc1 %d %d" % (w_off + 65536, (1 << 20) - w_off - 65536)],
+                       capture_output=True, timeout=30)
+    say(r.returncode == 0 and b"Pattern verification failed" not in r.stdout,
+        "alpha holds 0xc1 with W inside it")
+    r = subprocess.run(["cmp", "-n", str(d["size_bytes"]), os.environ["AIMG"], BIMG],
+                       capture_output=True)
+    say(r.returncode == 0, "alpha's data area equals what the fake applied%s" % (
+        "" if r.returncode == 0 else ": " + r.stdout.decode().strip()))
+
+
+t0 = time.monotonic()
+try:
+    scenario()
+except Stop:
+    pass
+except ProtocolError as e:
+    say(False, "the fake peer: %s" % e)
+finally:
+    for c in clients:
+        c.kill()
+print("scenario: %.1f s" % (time.monotonic() - t0))
+PY
+export A URI PORT=$PAIR_PORT_B SECRET=$T/secret AIMG=$T/a.img BIMG=$T/b.img
+CMD_TIMEOUT=120 py_checks "the resync-promote scenario" "$T/scenario.py"
+finish
