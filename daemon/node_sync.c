@@ -13,7 +13,15 @@ void node_become_target(struct node *n)
 	if (n->sb.disk == META_DISK_INCONSISTENT)
 		return;
 	n->sb.disk = META_DISK_INCONSISTENT;
-	(void)node_save_sb(n);
+	if (node_save_sb(n) < 0) {
+		/* A restart would claim a half-copied disk up to date. */
+		log_err("cannot record the disk as inconsistent before a resync: link to %s "
+			"dropped, retried at the next connect",
+			n->other->name);
+		peer_enable(n->peer, false);
+		peer_enable(n->peer, true);
+		return;
+	}
 	(void)peer_send_state(n->peer);
 	log_info("resync from %s started: disk inconsistent until it is done", n->other->name);
 }
@@ -51,11 +59,18 @@ void node_send_bitmap(struct node *n)
 		n->bm_sent = true;
 }
 
+/* The server whose client writes a resync chunk must not overlap: the
+ * export, or one stopped by a demotion whose writes are still in flight. */
+static struct server *node_rs_server(const struct node *n)
+{
+	return n->srv ? n->srv : n->retiring;
+}
+
 bool node_rs_lock(void *arg, struct repl_req *rr)
 {
 	struct node *n = arg;
 
-	return !n->srv || server_repl_lock(n->srv, rr);
+	return !node_rs_server(n) || server_repl_lock(node_rs_server(n), rr);
 }
 
 void node_rs_unlock(void *arg, struct repl_req *rr)
@@ -99,7 +114,7 @@ bool node_rs_app_busy(void *arg)
 {
 	struct node *n = arg;
 
-	return n->srv && server_repl_busy(n->srv);
+	return node_rs_server(n) && server_repl_busy(node_rs_server(n));
 }
 
 /* The source is done: every bit is clear and flushed on the peer. */
