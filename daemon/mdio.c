@@ -255,6 +255,19 @@ int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen
 	return 0;
 }
 
+/* Marks every dirty page clean: they are all on disk now. */
+static void mdio_bitmap_clean(struct bitmap *bm)
+{
+	for (uint64_t p = bitmap_next_dirty_page(bm, 0); p < bitmap_pages(bm);
+	     p = bitmap_next_dirty_page(bm, p + 1))
+		bitmap_clear_dirty(bm, p);
+}
+
+/* The pages stay dirty until they are written and the fdatasync after
+ * them succeeded (DESIGN.md rule 10): a failure at either step leaves them
+ * to be written again, so a later call cannot find "nothing changed" and
+ * report success for bits that never reached the disk.  Nothing can change
+ * the bitmap meanwhile: this is synchronous, on the bitmap's only thread. */
 int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen)
 {
 	uint64_t p = bitmap_next_dirty_page(bm, 0);
@@ -263,14 +276,13 @@ int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errle
 		return 0;	/* nothing changed: no write, no flush */
 
 	for (; p < bitmap_pages(bm); p = bitmap_next_dirty_page(bm, p + 1)) {
-		/* Clean before encoding: a bit set meanwhile dirties it again. */
-		bitmap_clear_dirty(bm, p);
 		(void)bitmap_encode_page(bm, p, m->blk[0]);
 		if (mdio_pwrite(m, m->blk[0], META_BLOCK_BYTES,
-				m->layout.bm_offset + p * META_BLOCK_BYTES, err, errlen) < 0) {
-			bitmap_mark_dirty(bm, p);
+				m->layout.bm_offset + p * META_BLOCK_BYTES, err, errlen) < 0)
 			return -1;
-		}
 	}
-	return mdio_sync(m, err, errlen);
+	if (mdio_sync(m, err, errlen) < 0)
+		return -1;
+	mdio_bitmap_clean(bm);
+	return 0;
 }

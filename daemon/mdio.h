@@ -56,7 +56,9 @@ uint64_t mdio_al_next(struct mdio *m, int *fd, uint64_t *off);
 int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
 
 /* Writes the bitmap's dirty pages, then fdatasync (neither when no page
- * is dirty). */
+ * is dirty).  The pages are clean only once both succeeded: after a
+ * failure they stay dirty, and every call fails again until a write and
+ * its fdatasync really succeed. */
 int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
 
 #endif
