@@ -17,8 +17,8 @@ struct mdio {
 	int meta_fd;		/* == data_fd for internal metadata */
 	struct meta_layout layout;
 	int sb_next;		/* the superblock copy the next write goes to */
-	int al_next;
-	uint64_t al_seq;		/* of the newest activity-log copy */
+	int al_next;		/* the activity-log copy not holding the newest */
+	uint64_t al_seq;		/* of the newest durable activity-log copy */
 	char where[300];
 	uint8_t blk[2][META_BLOCK_BYTES];
 };
@@ -231,12 +231,22 @@ int mdio_read_al(struct mdio *m, uint32_t *ext, unsigned max, unsigned *n, char 
 	return 0;
 }
 
+/* Nothing moves here: a snapshot whose write fails, torn perhaps, is
+ * retried on the same copy, and the other one keeps the last good
+ * snapshot (DESIGN.md rule 10). */
 uint64_t mdio_al_next(struct mdio *m, int *fd, uint64_t *off)
 {
 	*fd = m->meta_fd;
 	*off = m->layout.al_offset[m->al_next];
+	return m->al_seq + 1;
+}
+
+void mdio_al_done(struct mdio *m, bool ok)
+{
+	if (!ok)
+		return;
+	m->al_seq++;
 	m->al_next = 1 - m->al_next;
-	return ++m->al_seq;
 }
 
 int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen)
