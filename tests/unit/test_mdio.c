@@ -442,8 +442,10 @@ Test(mdio, failed_superblock_write_never_touches_the_last_good_copy)
 	fail_writes();
 	cr_assert_eq(mdio_write_sb(md, &sb, err, sizeof(err)), -1);
 	cr_assert_eq(pwrite(real_fd, "torn", 4, (off_t)l->sb_offset[0] + 200), 4);
-	cr_assert_eq(pread(real_fd, now, sizeof(now), (off_t)l->sb_offset[1]), (ssize_t)sizeof(now));
-	cr_assert(memcmp(good, now, sizeof(now)) == 0, "a failed write overwrote the last good copy");
+	cr_assert_eq(pread(real_fd, now, sizeof(now), (off_t)l->sb_offset[1]),
+		     (ssize_t)sizeof(now));
+	cr_assert(memcmp(good, now, sizeof(now)) == 0,
+		  "a failed write overwrote the last good copy");
 	m = open_md();
 	cr_assert_eq(mdio_read_sb(m, &back, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(back.al_slots, 100, "a restart finds %u, not the last good 100",
@@ -456,6 +458,7 @@ Test(mdio, failed_superblock_write_never_touches_the_last_good_copy)
 	cr_assert_eq(mdio_read_sb(m, &back, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(back.al_slots, 200);
 	mdio_close(m);
-	cr_assert_eq(pread(real_fd, now, sizeof(now), (off_t)l->sb_offset[1]), (ssize_t)sizeof(now));
+	cr_assert_eq(pread(real_fd, now, sizeof(now), (off_t)l->sb_offset[1]),
+		     (ssize_t)sizeof(now));
 	cr_assert(memcmp(good, now, sizeof(now)) == 0);
 }
