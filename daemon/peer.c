@@ -49,7 +49,7 @@
 
 #define RBUF_SIZE  (128U << 10) /* > header + any payload below DIRECT_MIN */
 #define DIRECT_MIN (16U << 10)	/* payloads this big are received into dbuf */
-#define ARENA_SIZE (256U << 10) /* copies of small payloads */
+#define ARENA_SIZE (256U << 10) /* copies of peer_send()'s payloads */
 #define SEND_IOVS  128
 /* Queue entries peer_send() leaves free for PING, PONG and REFUSE. */
 #define QUEUE_RESERVE 8
@@ -60,6 +60,10 @@ _Static_assert(RBUF_SIZE > 2 * (MSG_HDR_SIZE + DIRECT_MIN + MSG_MAX_HELLO),
 	       "a message below DIRECT_MIN must fit in half of rbuf");
 _Static_assert(MSG_MAX_HELLO < DIRECT_MIN && MSG_MAX_REASON < DIRECT_MIN,
 	       "handshake messages are parsed in rbuf");
+_Static_assert(MSG_MAX_DIGESTS <= PEER_COPY_MAX && MSG_MAX_BITMAP <= PEER_COPY_MAX &&
+		       MSG_MAX_HELLO <= PEER_COPY_MAX && MSG_MAX_REASON <= PEER_COPY_MAX,
+	       "peer_send() copies every payload but data");
+_Static_assert(ARENA_SIZE >= 4 * PEER_COPY_MAX, "the arena holds several of the largest copies");
 
 enum stage {
 	L_NONE,	      /* no connection */
@@ -244,7 +248,7 @@ static int queue_push(struct peer *p, const struct msg_hdr *h, const void *paylo
 	o->data = NULL;
 	o->arena_cost = 0;
 	o->by_ref = false;
-	if (h->length > PEER_COPY_MAX || (h->length && by_ref)) {
+	if (h->length && by_ref) {
 		o->data = payload;
 		o->by_ref = true;
 	} else if (h->length) {
@@ -1191,7 +1195,10 @@ static int peer_queue(struct peer *p, const struct msg_hdr *h, const void *paylo
 
 	if (p->freeing || !link_alive(p) || p->stage != L_UP)
 		return -ENOTCONN;
-	if (h->length > MSG_MAX_DATA || (h->length && !payload))
+	/* A payload larger than a copy would be the caller's buffer: reused
+	 * by the caller before it is on the socket, unless it says it keeps
+	 * it (peer_send_ref). */
+	if (h->length > (by_ref ? MSG_MAX_DATA : PEER_COPY_MAX) || (h->length && !payload))
 		return -EINVAL;
 	rc = queue_push(p, h, payload, QUEUE_RESERVE, by_ref);
 	if (rc == -ENOBUFS) {
