@@ -24,6 +24,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1174,6 +1175,20 @@ void peer_enable(struct peer *p, bool on)
 		if (p->accept_busy)
 			peer_cancel(p, &p->accept_op);
 	}
+	peer_kick(p);
+}
+
+void peer_drop(struct peer *p, const char *fmt, ...)
+{
+	char why[ERR_MAX];
+	va_list ap;
+
+	if (p->freeing || !peer_connected(p))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	link_drop(p, why);
 	peer_kick(p);
 }
 

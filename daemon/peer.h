@@ -128,6 +128,14 @@ bool peer_idle(const struct peer *p);
  * loop if the link was up. */
 void peer_enable(struct peer *p, bool on);
 
+/* Drops the link that is up, at once, for a reason the caller gives
+ * (printf-style): logged as "connection lost: WHY" and kept for
+ * peer_last_error().  For a message this node will not answer, so that the
+ * peer does not wait for the answer until some timeout.  down() follows
+ * from the loop; the connecting side reconnects as after any loss.
+ * Nothing happens if the link is not up. */
+void peer_drop(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Stops (paused) or resumes reading from the peer, for a caller that has no
  * room for more messages.  No message is delivered while paused, and the
  * silence timeout does not count (this side is the one not listening);
