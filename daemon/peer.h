@@ -93,7 +93,11 @@ struct peer_ops {
 	 * the smaller of the two size_bytes of the handshake, BITMAP chunks
 	 * against that size in our extent_bytes.  STATE payloads are not
 	 * decoded here (msg_hello_decode()).  payload (NULL when h->length is 0) is valid during
-	 * the call only. */
+	 * the call only.  A request (WRITE, TRIM, ZERO, FLUSH, RESYNC_DATA,
+	 * RESYNC_REQ, VERIFY_REQ) is delivered only while peer_send() has room
+	 * for its answer (and a STATE before it; for VERIFY_REQ, 64 KiB of
+	 * checksums): until then it stays unread and TCP paces the sender, so
+	 * a burst of requests never finds the queue of answers full. */
 	void (*message)(void *arg, const struct msg_hdr *h, const uint8_t *payload);
 	/* Required if peer_send_ref() is used.  The bytes of a by-reference
 	 * payload are on the socket, or the link dropped and they never will

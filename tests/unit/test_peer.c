@@ -727,6 +727,97 @@ Test(peer, thousands_of_messages_arrive_in_order)
 	free(pattern);
 }
 
+/* --- a burst of requests: every one answered --- */
+
+#define BURST 4000
+static uint64_t burst_next = 1, burst_answered, burst_acked;
+static int burst_unanswered;
+
+static void burst_fill(void)
+{
+	while (burst_next <= BURST) {
+		struct msg_hdr t = { .type = MSG_TRIM,
+				     .count = 4096,
+				     .seq = burst_next,
+				     .offset = burst_next * 4096 };
+		int rc = peer_send(a.p, &t, NULL);
+
+		if (rc == -ENOBUFS)
+			return;
+		cr_assert_eq(rc, 0);
+		burst_next++;
+	}
+}
+
+static void burst_writable(void *arg)
+{
+	(void)arg;
+	burst_fill();
+}
+
+/* b answers every TRIM at once, as a secondary does. */
+static void burst_answer(void *arg, const struct msg_hdr *h, const uint8_t *payload)
+{
+	struct msg_hdr ack = { .type = MSG_ACK, .seq = h->seq };
+
+	(void)arg;
+	(void)payload;
+	if (h->type != MSG_TRIM || peer_send(b.p, &ack, NULL) != 0)
+		burst_unanswered++;
+	else
+		burst_answered++;
+}
+
+static void burst_count(void *arg, const struct msg_hdr *h, const uint8_t *payload)
+{
+	(void)arg;
+	(void)payload;
+	burst_acked += h->type == MSG_ACK;
+}
+
+static bool burst_queued(void)
+{
+	return burst_next > BURST;
+}
+
+static bool burst_done(void)
+{
+	return burst_acked >= BURST || burst_unanswered;
+}
+
+/* Thousands of requests arrive in one receive (the receiver was busy):
+ * more answers than its send queue holds.  Each must still be answered,
+ * none lost to a full queue. */
+Test(peer, a_burst_of_requests_is_paced_so_that_every_answer_fits)
+{
+	static struct peer_ops ops_a, ops_b;
+	struct peer_cfg ca = cfg_a(), cb = cfg_b();
+
+	ops_a = ops;
+	ops_b = ops;
+	ops_a.writable = burst_writable;
+	ops_a.message = burst_count;
+	ops_b.message = burst_answer;
+	a.p = peer_new(loop, &ca, &ops_a, &a);
+	b.p = peer_new(loop, &cb, &ops_b, &b);
+	cr_assert(a.p && b.p);
+	peer_enable(a.p, true);
+	peer_enable(b.p, true);
+	cr_assert(run_until(both_up, 5000));
+	peer_recv_pause(b.p, true);
+	burst_fill();
+	(void)run_until(burst_queued, 3000);
+	(void)run_until(never, 200); /* into the socket */
+	cr_assert_eq(burst_answered, 0);
+	peer_recv_pause(b.p, false);
+	cr_assert(run_until(burst_done, 10000), "%llu of %d answered",
+		  (unsigned long long)burst_acked, BURST);
+	cr_assert_eq(burst_unanswered, 0, "%d requests found the send queue full for their answer",
+		     burst_unanswered);
+	cr_assert_eq(burst_acked, BURST);
+	cr_assert_eq(a.downs + b.downs, 0, "a '%s', b '%s'", a.down_why, b.down_why);
+}
+
 /* --- freeing a peer that still has operations in flight --- */
 
 Test(peer, free_with_operations_in_flight_then_loop_free)
