@@ -531,6 +531,9 @@ static void node_flush_done(struct ioop *op, int res)
 		peer_drop(n->peer, "cannot acknowledge a replicated FLUSH: the send queue is full");
 }
 
+_Static_assert(FLUSHES_MAX + 3 <= PEER_ANSWER_ROOM,
+	       "the FLUSH_ACKs of flushes in flight fit in the room kept for answers");
+
 /* Starts the fdatasync of a FLUSH: -1 if FLUSHES_MAX are in flight (the
  * caller flushes inline). */
 static int node_flush_async(struct node *n, uint64_t seq)

@@ -54,11 +54,8 @@
 #define SEND_IOVS  128
 /* Queue entries peer_send() leaves free for PING, PONG and REFUSE. */
 #define QUEUE_RESERVE 8
-/* Entries peer_send() must have free before a request is delivered: its
- * answer, and a STATE the callback may send first. */
-#define ANSWER_ROOM 4
-#define ERR_MAX	    (MSG_MAX_REASON + 160)
-#define ADDR_MAX    300
+#define ERR_MAX	      (MSG_MAX_REASON + 160)
+#define ADDR_MAX      300
 
 _Static_assert(RBUF_SIZE > 2 * (MSG_HDR_SIZE + DIRECT_MIN + MSG_MAX_HELLO),
 	       "a message below DIRECT_MIN must fit in half of rbuf");
@@ -637,7 +634,7 @@ static bool room_for_answer(struct peer *p, const struct msg_hdr *h)
 {
 	if (p->stage != L_UP || !asks_answer(h->type))
 		return true;
-	p->wait_room = peer_send_space(p) < ANSWER_ROOM ||
+	p->wait_room = peer_send_space(p) < PEER_ANSWER_ROOM ||
 		       (h->type == MSG_VERIFY_REQ && ARENA_SIZE - p->a_used < 2 * MSG_MAX_DIGESTS);
 	return !p->wait_room;
 }

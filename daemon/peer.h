@@ -51,6 +51,12 @@ struct peer;
 
 /* Outgoing messages queued at once, handshake and keepalive included. */
 #define PEER_QUEUE 1024
+/* Entries peer_send() has free before a request is delivered (see
+ * ops->message): its answer, a STATE the callback may send before it, and
+ * answers the receiver gives later, when what it started completes: at
+ * most PEER_ANSWER_ROOM - 3 of those may be pending at once. */
+#define PEER_ANSWER_ROOM 16
+
 /* The largest payload peer_send() takes, and copies: every payload but
  * data (a verify reply's checksums, a bitmap chunk, HELLO, REFUSE).  Data
  * (WRITE, RESYNC_DATA) goes with peer_send_ref(), from the caller's
@@ -95,7 +101,7 @@ struct peer_ops {
 	 * decoded here (msg_hello_decode()).  payload (NULL when h->length is 0) is valid during
 	 * the call only.  A request (WRITE, TRIM, ZERO, FLUSH, RESYNC_DATA,
 	 * RESYNC_REQ, VERIFY_REQ) is delivered only while peer_send() has room
-	 * for its answer (and a STATE before it; for VERIFY_REQ, 64 KiB of
+	 * for PEER_ANSWER_ROOM messages (and, for VERIFY_REQ, 64 KiB of
 	 * checksums): until then it stays unread and TCP paces the sender, so
 	 * a burst of requests never finds the queue of answers full. */
 	void (*message)(void *arg, const struct msg_hdr *h, const uint8_t *payload);
