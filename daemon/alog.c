@@ -173,6 +173,7 @@ static void alog_write_done(struct ioop *op, int res)
 	struct alog *a = container_of(op, struct alog, op);
 
 	a->writing = false;
+	mdio_al_done(a->md, res == (int)META_BLOCK_BYTES);
 	if (res != (int)META_BLOCK_BYTES)
 		return alog_failed(a, "writing the activity log",
 				   res < 0 ? strerror(-res) : "short write");

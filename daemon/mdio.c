@@ -17,8 +17,8 @@ struct mdio {
 	int meta_fd;		/* == data_fd for internal metadata */
 	struct meta_layout layout;
 	int sb_next;		/* the superblock copy the next write goes to */
-	int al_next;
-	uint64_t al_seq;		/* of the newest activity-log copy */
+	int al_next;		/* the activity-log copy not holding the newest */
+	uint64_t al_seq;		/* of the newest durable activity-log copy */
 	char where[300];
 	uint8_t blk[2][META_BLOCK_BYTES];
 };
@@ -231,12 +231,22 @@ int mdio_read_al(struct mdio *m, uint32_t *ext, unsigned max, unsigned *n, char 
 	return 0;
 }
 
+/* Nothing moves here: a snapshot whose write fails, torn perhaps, is
+ * retried on the same copy, and the other one keeps the last good
+ * snapshot (DESIGN.md rule 10). */
 uint64_t mdio_al_next(struct mdio *m, int *fd, uint64_t *off)
 {
 	*fd = m->meta_fd;
 	*off = m->layout.al_offset[m->al_next];
+	return m->al_seq + 1;
+}
+
+void mdio_al_done(struct mdio *m, bool ok)
+{
+	if (!ok)
+		return;
+	m->al_seq++;
 	m->al_next = 1 - m->al_next;
-	return ++m->al_seq;
 }
 
 int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen)
@@ -255,6 +265,19 @@ int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen
 	return 0;
 }
 
+/* Marks every dirty page clean: they are all on disk now. */
+static void mdio_bitmap_clean(struct bitmap *bm)
+{
+	for (uint64_t p = bitmap_next_dirty_page(bm, 0); p < bitmap_pages(bm);
+	     p = bitmap_next_dirty_page(bm, p + 1))
+		bitmap_clear_dirty(bm, p);
+}
+
+/* The pages stay dirty until they are written and the fdatasync after
+ * them succeeded (DESIGN.md rule 10): a failure at either step leaves them
+ * to be written again, so a later call cannot find "nothing changed" and
+ * report success for bits that never reached the disk.  Nothing can change
+ * the bitmap meanwhile: this is synchronous, on the bitmap's only thread. */
 int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen)
 {
 	uint64_t p = bitmap_next_dirty_page(bm, 0);
@@ -263,14 +286,13 @@ int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errle
 		return 0;	/* nothing changed: no write, no flush */
 
 	for (; p < bitmap_pages(bm); p = bitmap_next_dirty_page(bm, p + 1)) {
-		/* Clean before encoding: a bit set meanwhile dirties it again. */
-		bitmap_clear_dirty(bm, p);
 		(void)bitmap_encode_page(bm, p, m->blk[0]);
 		if (mdio_pwrite(m, m->blk[0], META_BLOCK_BYTES,
-				m->layout.bm_offset + p * META_BLOCK_BYTES, err, errlen) < 0) {
-			bitmap_mark_dirty(bm, p);
+				m->layout.bm_offset + p * META_BLOCK_BYTES, err, errlen) < 0)
 			return -1;
-		}
 	}
-	return mdio_sync(m, err, errlen);
+	if (mdio_sync(m, err, errlen) < 0)
+		return -1;
+	mdio_bitmap_clean(bm);
+	return 0;
 }

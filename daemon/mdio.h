@@ -47,16 +47,27 @@ int mdio_read_al(struct mdio *m, uint32_t *ext, unsigned max, unsigned *n, char 
 		 size_t errlen);
 
 /* Where the next activity-log snapshot goes, for a caller that writes it
- * itself (through its ring): the meta area's fd, the offset of the copy not
- * written last, and the seq to encode it with (one above the last).  Each
- * call moves on to the other copy.  Call mdio_read_al() first. */
+ * itself (through its ring): the meta area's fd, the offset of the copy
+ * that does not hold the newest durable snapshot, and the seq to encode it
+ * with (one above that snapshot's).  Changes nothing: until
+ * mdio_al_done(m, true), every call names the same copy and seq, so a
+ * failed (maybe torn) write is retried there and the other copy keeps the
+ * last good snapshot.  Call mdio_read_al() (or mdio_format()) first. */
 uint64_t mdio_al_next(struct mdio *m, int *fd, uint64_t *off);
+
+/* The outcome of writing the snapshot mdio_al_next() placed: ok means it is
+ * durable (written in full with RWF_DSYNC or followed by an fdatasync),
+ * and only then does the next snapshot move to the other copy with a
+ * higher seq.  A failure changes nothing. */
+void mdio_al_done(struct mdio *m, bool ok);
 
 /* Reads the dirty bitmap into bm (bitmap_nbits(bm) == layout nbits). */
 int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
 
 /* Writes the bitmap's dirty pages, then fdatasync (neither when no page
- * is dirty). */
+ * is dirty).  The pages are clean only once both succeeded: after a
+ * failure they stay dirty, and every call fails again until a write and
+ * its fdatasync really succeed. */
 int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
 
 #endif

@@ -11,7 +11,7 @@
  * A and B copies, and the valid copy with the higher seq wins.  A write torn
  * by a crash thus damages only the copy being replaced, and the other one
  * still holds the last durable state; the next write goes to the copy that
- * was not picked.  The bitmap pages are utils/bitmap's on-disk form.
+ * was not picked, and stays there until a write to it succeeded.  The bitmap pages are utils/bitmap's on-disk form.
  *
  * All integers are little-endian on disk.  Every block ends in an XXH64 (seed
  * 0) of the whole block computed with those last 8 bytes zero.  The magic and

@@ -602,8 +602,11 @@ static void node_flush_done(struct ioop *op, int res)
 	if (res < 0)
 		log_err("applying a replicated FLUSH: %s", strerror(-res));
 	if (f->link == n->link && n->peer_up && peer_send(n->peer, &ack, NULL) < 0)
-		log_warn("cannot acknowledge a replicated FLUSH: send queue full");
+		peer_drop(n->peer, "cannot acknowledge a replicated FLUSH: the send queue is full");
 }
+
+_Static_assert(FLUSHES_MAX + 3 <= PEER_ANSWER_ROOM,
+	       "the FLUSH_ACKs of flushes in flight fit in the room kept for answers");
 
 /* Starts the fdatasync of a FLUSH: -1 if FLUSHES_MAX are in flight (the
  * caller flushes inline). */
@@ -658,8 +661,13 @@ void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
 	if (err)
 		return node_disk_failed(n, h->type, h->offset, h->type == MSG_FLUSH ? 0 : h->count,
 					err);
+	/* Unanswered, the primary would wait for ever: without the link, it
+	 * marks what it did not see acknowledged out of sync. */
 	if (peer_send(n->peer, &ack, NULL) < 0)
-		log_warn("cannot acknowledge a replicated request: send queue full");
+		peer_drop(n->peer,
+			  "cannot acknowledge a replicated %s at %" PRIu64
+			  ": the send queue is full",
+			  msg_type_name(h->type), h->offset);
 }
 
 /* Under freeze a sync primary never acknowledges a write without its peer

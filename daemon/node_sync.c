@@ -276,8 +276,9 @@ static void node_verify_answer(struct node *n, const struct msg_hdr *h)
 		r.count = (uint32_t)(got < 0 && n->vf_buf ? errno : EIO);
 	if (!r.length)
 		r.length = 8; /* an error still carries one (ignored) checksum */
+	/* Unanswered, the peer's verify would wait for ever. */
 	if (peer_send(n->peer, &r, digests) < 0)
-		log_warn("cannot answer a verify request: send queue full");
+		peer_drop(n->peer, "cannot answer a verify request: the send queue is full");
 }
 
 /* The peer's checksums for a verify chunk: extents that differ become out
@@ -728,8 +729,11 @@ static void node_peer_message(void *arg, const struct msg_hdr *h, const uint8_t 
 	case MSG_RESYNC_DATA:
 		if (!n->primary)
 			return node_apply(n, h, payload);
-		log_warn("%s sent %s to a primary: ignored", n->other->name,
-			 msg_type_name(h->type));
+		/* Never answered, so the peer must not wait for the answer. */
+		peer_drop(n->peer,
+			  "%s sent %s to this primary, which takes no writes from its peer "
+			  "(both primary? the handshake at the reconnect refuses that)",
+			  n->other->name, msg_type_name(h->type));
 		return;
 	default:
 		break;

@@ -24,6 +24,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@
 
 #define RBUF_SIZE  (128U << 10) /* > header + any payload below DIRECT_MIN */
 #define DIRECT_MIN (16U << 10)	/* payloads this big are received into dbuf */
-#define ARENA_SIZE (256U << 10) /* copies of small payloads */
+#define ARENA_SIZE (256U << 10) /* copies of peer_send()'s payloads */
 #define SEND_IOVS  128
 /* Queue entries peer_send() leaves free for PING, PONG and REFUSE. */
 #define QUEUE_RESERVE 8
@@ -60,6 +61,10 @@ _Static_assert(RBUF_SIZE > 2 * (MSG_HDR_SIZE + DIRECT_MIN + MSG_MAX_HELLO),
 	       "a message below DIRECT_MIN must fit in half of rbuf");
 _Static_assert(MSG_MAX_HELLO < DIRECT_MIN && MSG_MAX_REASON < DIRECT_MIN,
 	       "handshake messages are parsed in rbuf");
+_Static_assert(MSG_MAX_DIGESTS <= PEER_COPY_MAX && MSG_MAX_BITMAP <= PEER_COPY_MAX &&
+		       MSG_MAX_HELLO <= PEER_COPY_MAX && MSG_MAX_REASON <= PEER_COPY_MAX,
+	       "peer_send() copies every payload but data");
+_Static_assert(ARENA_SIZE >= 4 * PEER_COPY_MAX, "the arena holds several of the largest copies");
 
 enum stage {
 	L_NONE,	      /* no connection */
@@ -97,6 +102,7 @@ struct peer {
 	socklen_t my_sa_len, peer_sa_len;
 
 	bool enabled, freeing, in_handler, paused;
+	bool wait_room; /* a request waits for room for its answer */
 	bool accept_busy, connect_busy, recv_busy, send_busy, timer_busy, kick_busy;
 	bool timer_cancelled;
 	unsigned pending; /* operations in flight */
@@ -244,7 +250,7 @@ static int queue_push(struct peer *p, const struct msg_hdr *h, const void *paylo
 	o->data = NULL;
 	o->arena_cost = 0;
 	o->by_ref = false;
-	if (h->length > PEER_COPY_MAX || (h->length && by_ref)) {
+	if (h->length && by_ref) {
 		o->data = payload;
 		o->by_ref = true;
 	} else if (h->length) {
@@ -364,7 +370,7 @@ static void link_finish(struct peer *p)
 	p->a_used = p->a_head = p->a_tail = 0;
 	p->stage = L_NONE;
 	p->dead = p->up_called = p->shut_wr = p->direct = false;
-	p->paused = false;
+	p->paused = p->wait_room = false;
 	p->rpos = p->rend = p->dlen = 0;
 	p->version = 0;
 	snprintf(why, sizeof(why), "%s", p->down_why);
@@ -596,7 +602,41 @@ static void deliver(struct peer *p, const struct msg_hdr *h, const uint8_t *payl
 
 static bool input_stopped(const struct peer *p)
 {
-	return !link_alive(p) || p->stage == L_CLOSING || (p->paused && p->stage == L_UP);
+	return !link_alive(p) || p->stage == L_CLOSING ||
+	       ((p->paused || p->wait_room) && p->stage == L_UP);
+}
+
+/* Messages the receiver must answer. */
+static bool asks_answer(uint16_t type)
+{
+	switch (type) {
+	case MSG_WRITE:
+	case MSG_TRIM:
+	case MSG_ZERO:
+	case MSG_FLUSH:
+	case MSG_RESYNC_DATA:
+	case MSG_RESYNC_REQ:
+	case MSG_VERIFY_REQ:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A request is delivered only while its answer fits in the send queue
+ * (and, for VERIFY_REQ, its checksums in the arena: 2x, since the free
+ * space may be split in two).  Otherwise it waits, unread, until a send
+ * completes: a burst of requests (thousands of TRIM headers in one
+ * receive) is paced by TCP instead of overflowing the queue of answers.
+ * Only the side that receives requests waits, and what it waits for, the
+ * other side reading, never waits on it. */
+static bool room_for_answer(struct peer *p, const struct msg_hdr *h)
+{
+	if (p->stage != L_UP || !asks_answer(h->type))
+		return true;
+	p->wait_room = peer_send_space(p) < PEER_ANSWER_ROOM ||
+		       (h->type == MSG_VERIFY_REQ && ARENA_SIZE - p->a_used < 2 * MSG_MAX_DIGESTS);
+	return !p->wait_room;
 }
 
 /* Delivers every complete message received, until the link stops. */
@@ -611,7 +651,7 @@ static void parse_input(struct peer *p)
 		const uint8_t *payload;
 
 		if (p->direct) {
-			if (p->dlen < p->cur.length)
+			if (p->dlen < p->cur.length || !room_for_answer(p, &p->cur))
 				return;
 			p->direct = false;
 			deliver(p, &p->cur, p->dbuf);
@@ -635,7 +675,7 @@ static void parse_input(struct peer *p)
 			p->direct = true;
 			continue;
 		}
-		if (avail < MSG_HDR_SIZE + h.length)
+		if (avail < MSG_HDR_SIZE + h.length || !room_for_answer(p, &h))
 			return;
 		payload = h.length ? p->rbuf + p->rpos + MSG_HDR_SIZE : NULL;
 		/* Consumed before the call: the callback may pause us. */
@@ -648,7 +688,8 @@ static void recv_arm(struct peer *p)
 {
 	struct io_uring_sqe *sqe;
 
-	if (p->recv_busy || !link_alive(p) || p->stage < L_HELLO || (p->paused && p->stage == L_UP))
+	if (p->recv_busy || !link_alive(p) || p->stage < L_HELLO ||
+	    ((p->paused || p->wait_room) && p->stage == L_UP))
 		return;
 	if (p->stage == L_CLOSING)
 		p->rpos = p->rend = 0; /* discarding */
@@ -736,7 +777,8 @@ static void keepalive(struct peer *p, uint64_t now)
 	bool tx_idle = !p->send_busy && now - p->last_tx_ms >= PING_IDLE_MS;
 
 	if (!p->paused && now - p->last_rx_ms >= SILENT_MS)
-		return link_drop(p, "peer silent for 5 s");
+		return link_drop(p, p->wait_room ? "peer read none of this node's answers for 5 s"
+						 : "peer silent for 5 s");
 	if ((rx_idle || tx_idle) && now - p->last_ping_ms >= PING_IDLE_MS) {
 		p->last_ping_ms = now;
 		(void)send_ctl(p, MSG_PING, ++p->ping_seq, NULL, 0);
@@ -966,6 +1008,10 @@ static void on_send(struct ioop *op, int res)
 	for (unsigned i = p->nbatch; i > 0; i--)
 		queue_pop(p, true);
 	p->nbatch = 0;
+	if (p->wait_room) { /* room for answers again, perhaps */
+		p->wait_room = false;
+		parse_input(p);
+	}
 	if (p->want_writable && peer_send_space(p) >= PEER_QUEUE / 4 &&
 	    ARENA_SIZE - p->a_used >= ARENA_SIZE / 4) {
 		p->want_writable = false;
@@ -1173,6 +1219,20 @@ void peer_enable(struct peer *p, bool on)
 	peer_kick(p);
 }
 
+void peer_drop(struct peer *p, const char *fmt, ...)
+{
+	char why[ERR_MAX];
+	va_list ap;
+
+	if (p->freeing || !peer_connected(p))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	link_drop(p, why);
+	peer_kick(p);
+}
+
 void peer_recv_pause(struct peer *p, bool paused)
 {
 	if (p->freeing || paused == p->paused)
@@ -1191,7 +1251,10 @@ static int peer_queue(struct peer *p, const struct msg_hdr *h, const void *paylo
 
 	if (p->freeing || !link_alive(p) || p->stage != L_UP)
 		return -ENOTCONN;
-	if (h->length > MSG_MAX_DATA || (h->length && !payload))
+	/* A payload larger than a copy would be the caller's buffer: reused
+	 * by the caller before it is on the socket, unless it says it keeps
+	 * it (peer_send_ref). */
+	if (h->length > (by_ref ? MSG_MAX_DATA : PEER_COPY_MAX) || (h->length && !payload))
 		return -EINVAL;
 	rc = queue_push(p, h, payload, QUEUE_RESERVE, by_ref);
 	if (rc == -ENOBUFS) {

@@ -51,9 +51,17 @@ struct peer;
 
 /* Outgoing messages queued at once, handshake and keepalive included. */
 #define PEER_QUEUE 1024
-/* Payloads up to this size are copied by peer_send(); larger ones (WRITE,
- * RESYNC_DATA, big BITMAP chunks) are sent from the caller's buffer. */
-#define PEER_COPY_MAX 4096
+/* Entries peer_send() has free before a request is delivered (see
+ * ops->message): its answer, a STATE the callback may send before it, and
+ * answers the receiver gives later, when what it started completes: at
+ * most PEER_ANSWER_ROOM - 3 of those may be pending at once. */
+#define PEER_ANSWER_ROOM 16
+
+/* The largest payload peer_send() takes, and copies: every payload but
+ * data (a verify reply's checksums, a bitmap chunk, HELLO, REFUSE).  Data
+ * (WRITE, RESYNC_DATA) goes with peer_send_ref(), from the caller's
+ * buffer, without a copy. */
+#define PEER_COPY_MAX (64U << 10)
 
 struct peer_cfg {
 	const char *resource;
@@ -91,11 +99,15 @@ struct peer_ops {
 	 * the smaller of the two size_bytes of the handshake, BITMAP chunks
 	 * against that size in our extent_bytes.  STATE payloads are not
 	 * decoded here (msg_hello_decode()).  payload (NULL when h->length is 0) is valid during
-	 * the call only. */
+	 * the call only.  A request (WRITE, TRIM, ZERO, FLUSH, RESYNC_DATA,
+	 * RESYNC_REQ, VERIFY_REQ) is delivered only while peer_send() has room
+	 * for PEER_ANSWER_ROOM messages (and, for VERIFY_REQ, 64 KiB of
+	 * checksums): until then it stays unread and TCP paces the sender, so
+	 * a burst of requests never finds the queue of answers full. */
 	void (*message)(void *arg, const struct msg_hdr *h, const uint8_t *payload);
-	/* Required if any payload over PEER_COPY_MAX is sent.  The bytes of a
-	 * by-reference payload are on the socket, or the link dropped and
-	 * they never will be: the caller may reuse the buffer. */
+	/* Required if peer_send_ref() is used.  The bytes of a by-reference
+	 * payload are on the socket, or the link dropped and they never will
+	 * be: the caller may reuse the buffer. */
 	void (*released)(void *arg, const void *payload);
 	/* Optional.  peer_send() returned -ENOBUFS earlier, and a quarter of
 	 * the queue is free again. */
@@ -126,6 +138,14 @@ bool peer_idle(const struct peer *p);
  * loop if the link was up. */
 void peer_enable(struct peer *p, bool on);
 
+/* Drops the link that is up, at once, for a reason the caller gives
+ * (printf-style): logged as "connection lost: WHY" and kept for
+ * peer_last_error().  For a message this node will not answer, so that the
+ * peer does not wait for the answer until some timeout.  down() follows
+ * from the loop; the connecting side reconnects as after any loss.
+ * Nothing happens if the link is not up. */
+void peer_drop(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Stops (paused) or resumes reading from the peer, for a caller that has no
  * room for more messages.  No message is delivered while paused, and the
  * silence timeout does not count (this side is the one not listening);
@@ -134,16 +154,17 @@ void peer_enable(struct peer *p, bool on);
  * a connection that is up; a new connection starts unpaused. */
 void peer_recv_pause(struct peer *p, bool paused);
 
-/* Queues a message for the peer; h->length payload bytes at payload.
- * Payloads up to PEER_COPY_MAX are copied; larger ones are sent from
- * payload, which the caller keeps unchanged until ops->released(arg,
- * payload).  Messages leave in the order queued.  Returns 0, -ENOTCONN
- * when the link is not up, -ENOBUFS when the queue is full (wait for
- * ops->writable), or -EINVAL for a payload over MSG_MAX_DATA or missing. */
+/* Queues a message for the peer; h->length payload bytes at payload, which
+ * are copied: the caller may reuse its buffer as soon as this returns.
+ * Messages leave in the order queued.  Returns 0, -ENOTCONN when the link
+ * is not up, -ENOBUFS when the queue or the room for copies is full (wait
+ * for ops->writable), or -EINVAL for a payload missing or over
+ * PEER_COPY_MAX (data goes with peer_send_ref()). */
 int peer_send(struct peer *p, const struct msg_hdr *h, const void *payload);
 
-/* peer_send(), with the payload always sent from the caller's buffer
- * (kept unchanged until ops->released()), however small: no copy. */
+/* peer_send() without the copy, for payloads up to MSG_MAX_DATA: the bytes
+ * are sent from payload, which the caller keeps unchanged until
+ * ops->released(arg, payload). */
 int peer_send_ref(struct peer *p, const struct msg_hdr *h, const void *payload);
 
 /* Entries peer_send() can queue right now. */

@@ -289,7 +289,7 @@ Test(peer, same_secret_connects_and_replicates_a_write)
 	for (uint32_t i = 0; i < MiB; i++)
 		data[i] = (uint8_t)(i * 31 + (i >> 12));
 	start_default();
-	cr_assert_eq(peer_send(a.p, &w, data), -ENOTCONN);
+	cr_assert_eq(peer_send_ref(a.p, &w, data), -ENOTCONN);
 	cr_assert(run_until(both_up, 5000), "not up: a '%s', b '%s'", peer_last_error(a.p),
 		  peer_last_error(b.p));
 	cr_assert(peer_connected(a.p) && peer_connected(b.p));
@@ -301,7 +301,9 @@ Test(peer, same_secret_connects_and_replicates_a_write)
 	cr_assert_str_eq(b.theirs.resource, "r0");
 	cr_assert_eq(b.theirs.gen_current, 0x1234);
 
-	cr_assert_eq(peer_send(a.p, &w, data), 0);
+	/* Too big to copy: only by reference. */
+	cr_assert_eq(peer_send(a.p, &w, data), -EINVAL);
+	cr_assert_eq(peer_send_ref(a.p, &w, data), 0);
 	cr_assert(run_until(write_acked, 5000), "no ACK");
 	cr_assert_eq(b.writes, 1);
 	cr_assert_eq(b.got_hdr.offset, 4096);
@@ -313,6 +315,37 @@ Test(peer, same_secret_connects_and_replicates_a_write)
 	cr_assert_eq(a.nreleased, 1);
 	cr_assert_eq(a.downs + b.downs, 0);
 	free(data);
+}
+
+static bool write_answered(void)
+{
+	return b.writes >= 1 && a.acks >= 1;
+}
+
+/* A caller that reuses its buffer at once (a verify reply's checksums, up
+ * to 64 KiB, are built in one static buffer for every request): what
+ * peer_send() queued must be what it was given, whatever the size. */
+Test(peer, peer_send_copies_the_payload_whatever_its_size)
+{
+	const uint32_t len = MSG_MAX_DIGESTS;
+	struct msg_hdr w = { .type = MSG_WRITE, .count = len, .length = len, .seq = 9 };
+	uint8_t *buf = malloc(len), *want = malloc(len);
+
+	cr_assert(buf && want);
+	for (uint32_t i = 0; i < len; i++)
+		want[i] = (uint8_t)(i * 13 + 1);
+	memcpy(buf, want, len);
+	start_default();
+	cr_assert(run_until(both_up, 5000));
+	cr_assert_eq(peer_send(a.p, &w, buf), 0);
+	memset(buf, 0xee, len); /* the next request's checksums */
+	cr_assert(run_until(write_answered, 5000), "no ACK");
+	cr_assert_eq(b.got_hdr.length, len);
+	cr_assert(memcmp(b.got, want, len) == 0,
+		  "the peer got the caller's buffer as overwritten after peer_send()");
+	cr_assert_eq(a.nreleased, 0, "a copied payload is never released");
+	free(buf);
+	free(want);
 }
 
 static bool three_writes(void)
@@ -607,8 +640,9 @@ Test(peer, silent_peer_is_dropped)
 /* --- many messages: a full queue, writable, batching, short sends --- */
 
 #define STRESS_MSGS 3000
-static const uint32_t stress_sizes[] = { 100,	PEER_COPY_MAX, PEER_COPY_MAX + 1, 16383, 16384,
-					 65536, MiB + 3 };
+static const uint32_t stress_sizes[] = { 100,	 4096,		16383,
+					 16384,	 PEER_COPY_MAX, PEER_COPY_MAX + 1,
+					 MiB + 3 };
 #define NSIZES (sizeof(stress_sizes) / sizeof(stress_sizes[0]))
 static uint8_t *pattern;
 static uint64_t stress_next = 1, stress_got, stress_bad;
@@ -628,7 +662,8 @@ static void stress_fill(void)
 				     .length = n,
 				     .seq = stress_next,
 				     .offset = stress_next * 512 };
-		int rc = peer_send(a.p, &w, pattern);
+		int rc = n > PEER_COPY_MAX ? peer_send_ref(a.p, &w, pattern)
+					   : peer_send(a.p, &w, pattern);
 
 		if (rc == -ENOBUFS) {
 			stress_full++;
@@ -690,6 +725,97 @@ Test(peer, thousands_of_messages_arrive_in_order)
 		by_ref += stress_size(seq) > PEER_COPY_MAX;
 	cr_assert_eq(a.nreleased, by_ref);
 	free(pattern);
+}
+
+/* --- a burst of requests: every one answered --- */
+
+#define BURST 4000
+static uint64_t burst_next = 1, burst_answered, burst_acked;
+static int burst_unanswered;
+
+static void burst_fill(void)
+{
+	while (burst_next <= BURST) {
+		struct msg_hdr t = { .type = MSG_TRIM,
+				     .count = 4096,
+				     .seq = burst_next,
+				     .offset = burst_next * 4096 };
+		int rc = peer_send(a.p, &t, NULL);
+
+		if (rc == -ENOBUFS)
+			return;
+		cr_assert_eq(rc, 0);
+		burst_next++;
+	}
+}
+
+static void burst_writable(void *arg)
+{
+	(void)arg;
+	burst_fill();
+}
+
+/* b answers every TRIM at once, as a secondary does. */
+static void burst_answer(void *arg, const struct msg_hdr *h, const uint8_t *payload)
+{
+	struct msg_hdr ack = { .type = MSG_ACK, .seq = h->seq };
+
+	(void)arg;
+	(void)payload;
+	if (h->type != MSG_TRIM || peer_send(b.p, &ack, NULL) != 0)
+		burst_unanswered++;
+	else
+		burst_answered++;
+}
+
+static void burst_count(void *arg, const struct msg_hdr *h, const uint8_t *payload)
+{
+	(void)arg;
+	(void)payload;
+	burst_acked += h->type == MSG_ACK;
+}
+
+static bool burst_queued(void)
+{
+	return burst_next > BURST;
+}
+
+static bool burst_done(void)
+{
+	return burst_acked >= BURST || burst_unanswered;
+}
+
+/* Thousands of requests arrive in one receive (the receiver was busy):
+ * more answers than its send queue holds.  Each must still be answered,
+ * none lost to a full queue. */
+Test(peer, a_burst_of_requests_is_paced_so_that_every_answer_fits)
+{
+	static struct peer_ops ops_a, ops_b;
+	struct peer_cfg ca = cfg_a(), cb = cfg_b();
+
+	ops_a = ops;
+	ops_b = ops;
+	ops_a.writable = burst_writable;
+	ops_a.message = burst_count;
+	ops_b.message = burst_answer;
+	a.p = peer_new(loop, &ca, &ops_a, &a);
+	b.p = peer_new(loop, &cb, &ops_b, &b);
+	cr_assert(a.p && b.p);
+	peer_enable(a.p, true);
+	peer_enable(b.p, true);
+	cr_assert(run_until(both_up, 5000));
+	peer_recv_pause(b.p, true);
+	burst_fill();
+	(void)run_until(burst_queued, 3000);
+	(void)run_until(never, 200); /* into the socket */
+	cr_assert_eq(burst_answered, 0);
+	peer_recv_pause(b.p, false);
+	cr_assert(run_until(burst_done, 10000), "%llu of %d answered",
+		  (unsigned long long)burst_acked, BURST);
+	cr_assert_eq(burst_unanswered, 0, "%d requests found the send queue full for their answer",
+		     burst_unanswered);
+	cr_assert_eq(burst_acked, BURST);
+	cr_assert_eq(a.downs + b.downs, 0, "a '%s', b '%s'", a.down_why, b.down_why);
 }
 
 /* --- freeing a peer that still has operations in flight --- */
