@@ -4,7 +4,7 @@
 # primary already exporting more than its peer holds refuses the peer with
 # the reason.
 . "$(dirname "$0")/lib.sh"
-require_cmd nbdinfo
+require_cmd nbdinfo qemu-io
 
 . "$(dirname "$0")/pair.sh"
 pair_init 64M 32M
@@ -18,6 +18,8 @@ check "the export is up" nbdinfo --size "$URI"
 check_eq "the export is the smaller data area (beta's)" "$(cat "$T/last.out")" "$small"
 grep -q "data areas differ" "$T/run/r0-alpha.log" && pass "alpha's log says the areas differ" ||
 	fail "no size warning: $(tail -3 "$T/run/r0-alpha.log")"
+check "a write through the export" qemu-io -f raw "$URI" -c "write -P 0x5a 0 64k" -c "write -P 0x5b $((small - 65536)) 64k" -c flush
+check_synced "the pair reports in sync (the smaller data area compared)"
 
 check "beta down" $Bn down
 check "alpha secondary, then primary alone" sh -c "$A secondary && $A primary"
