@@ -5,6 +5,8 @@
 #   require_faultfs
 #   faultfs_under b            # $T/b.img becomes a symlink to $T/b.fs/disk
 #   faultfs_ctl b "fail eio"   # the disk fails writes from now on
+#   faultfs_ctl a nofallocate  # ... or refuses fallocate,
+#   faultfs_ctl a "delay-writes 20000"  # ... or is slow (20 ms a write)
 #   faultfs_powerloss b        # kill -9 (held writes are lost), unmount
 #
 # The real file is $T/X.real (X = a or b); faultfs (build/faultfs, see
@@ -48,7 +50,10 @@ faultfs_under() {
 	ln -sfn "$T/$x.fs/disk" "$T/$x.img"
 }
 
-# faultfs_ctl X COMMAND: "fail eio", "fail enospc [after N]", "heal".
+# faultfs_ctl X COMMAND: "fail eio", "fail enospc [after N]", "heal";
+# "nofallocate" (fallocate answers EOPNOTSUPP, so the daemon zeroes by
+# writing; "allocate" undoes it); "delay-writes USEC" (every write to the
+# disk sleeps USEC microseconds first, a slow disk; 0 stops it).
 faultfs_ctl() {
 	printf '%s\n' "$2" >"$T/$1.fs/ctl"
 }

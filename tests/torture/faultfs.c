@@ -11,8 +11,17 @@
  *                      "below", only writes starting below BYTES fail, and
  *                      fsync works: a bad region, the rest of the disk fine)
  *   heal                               everything works again
+ *   nofallocate        fallocate fails with EOPNOTSUPP from now on, so
+ *                      callers zero by writing (as on a store without
+ *                      punch hole or zero range); "allocate" undoes it
+ *   delay-writes USEC  each write to the disk sleeps USEC microseconds
+ *                      before it is done (a slow disk: zeroing by writes
+ *                      then takes a while; one thread serves every
+ *                      request, so reads and other writes wait too);
+ *                      "delay-writes 0" stops it
+ * (heal leaves nofallocate and delay-writes as they are.)
  * Reading ctl gives one line of counters: mode, writes, failed, fsyncs,
- * held_bytes.
+ * held_bytes, then the settings fallocate (yes|no) and delay_us.
  *
  * Crash mode (--crash): a write is held in memory, not written to BACKING,
  * until an fsync or fdatasync of the disk (RWF_DSYNC and O_DSYNC writes
@@ -55,6 +64,8 @@ struct faultfs {
 	int fail_errno;	 /* 0: healthy */
 	uint64_t after;	 /* writes that still succeed before failing starts */
 	uint64_t fail_below; /* 0, or only writes starting below it fail */
+	bool no_fallocate; /* fallocate answers EOPNOTSUPP */
+	unsigned delay_us; /* each write sleeps this long first */
 	uint8_t **pages; /* crash mode: held pages, by page index */
 	uint64_t npages;
 	uint64_t *dirty; /* indexes of held pages */
@@ -196,10 +207,10 @@ static void ctl_line(struct faultfs *f, char *out, size_t len)
 {
 	snprintf(out, len,
 		 "mode %s%s writes %" PRIu64 " failed %" PRIu64 " fsyncs %" PRIu64
-		 " held_bytes %" PRIu64 "\n",
+		 " held_bytes %" PRIu64 " fallocate %s delay_us %u\n",
 		 f->fail_errno == EIO ? "eio" : f->fail_errno == ENOSPC ? "enospc" : "healthy",
 		 f->fail_errno && f->after ? "-pending" : "", f->writes, f->failed, f->fsyncs,
-		 f->ndirty * PAGE);
+		 f->ndirty * PAGE, f->no_fallocate ? "no" : "yes", f->delay_us);
 }
 
 /* "fail eio|enospc [after N] [below BYTES]": 0, or -1 if malformed. */
@@ -237,6 +248,14 @@ static int ctl_command(struct faultfs *f, const char *buf, size_t len)
 	if (strncmp(line, "heal", 4) == 0) {
 		f->fail_errno = 0;
 		f->after = f->fail_below = 0;
+	} else if (strncmp(line, "nofallocate", 11) == 0) {
+		f->no_fallocate = true;
+	} else if (strncmp(line, "allocate", 8) == 0) {
+		f->no_fallocate = false;
+	} else if (strncmp(line, "delay-writes ", 13) == 0 && line[13] >= '0' && line[13] <= '9') {
+		unsigned long us = strtoul(line + 13, NULL, 10);
+
+		f->delay_us = us > 10000000UL ? 10000000U : (unsigned)us; /* at most 10 s */
 	} else if (strncmp(line, "fail ", 5) != 0 || ctl_fail(f, copy + 5) < 0) {
 		fprintf(stderr, "faultfs: unknown command: %s\n", line);
 		return -EINVAL;
@@ -342,6 +361,8 @@ static int ffs_write(const char *path, const char *buf, size_t len, off_t off,
 	if (strcmp(path, CTL) == 0)
 		return ctl_command(f, buf, len);
 	f->writes++;
+	if (f->delay_us)
+		usleep(f->delay_us); /* one thread: every request waits meanwhile */
 	err = fault_now(f, true, (uint64_t)off);
 	if (err)
 		return -err;
@@ -382,7 +403,7 @@ static int ffs_fallocate(const char *path, int mode, off_t off, off_t len,
 	int err;
 
 	(void)fi;
-	if (strcmp(path, DISK) != 0)
+	if (strcmp(path, DISK) != 0 || f->no_fallocate)
 		return -EOPNOTSUPP;
 	err = fault_now(f, true, (uint64_t)off);
 	if (err)
