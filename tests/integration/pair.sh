@@ -217,7 +217,9 @@ print("%d %s alpha:%s,%s,%s,oos=%d,resync=%s%s beta:%s,%s,%s,oos=%d,resync=%s%s"
 	case $s in
 	synced*)
 		if ! a=$(pair_oracle "$n"); then
-			s="DIVERGED: $a while the pair reports in sync ($(basename "$(pair_data_file a)") vs $(basename "$(pair_data_file b)"), $n bytes): $s"
+			b=$(pair_data_file a)
+			b="${b#"$T"/} vs $(pair_data_file b)"
+			s="DIVERGED: $a while the pair reports in sync (${b//"$T"\//}, $n bytes): $s"
 			printf '%s\n' "$s" >>"$T/oracle.diverged"
 		fi
 		;;
