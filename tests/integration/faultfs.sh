@@ -33,6 +33,8 @@ faultfs_under() {
 	local x=$1 end=$((SECONDS + 10)) pid
 	shift
 	[ -e "$T/$x.real" ] || mv "$T/$x.img" "$T/$x.real"
+	# For pair.sh's oracle: a --crash faultfs holds writes $T/X.real lacks.
+	case " $* " in *" --crash "*) eval "FFS_CRASH_$x=1" ;; *) eval "FFS_CRASH_$x=" ;; esac
 	mkdir -p "$T/$x.fs"
 	"$FAULTFS" "$@" "$T/$x.real" "$T/$x.fs" 2>>"$T/faultfs-$x.log" &
 	pid=$!

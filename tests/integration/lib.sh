@@ -405,6 +405,13 @@ _cleanup() {
 	for i in "$T"/run/*.log "$T"/*/run/*.log; do
 		[ -f "$i" ] && check_sanitizer "$i"
 	done
+	# pair.sh's in-sync oracle saw a pair claim to be in sync with data
+	# areas that differ (DESIGN.md rule 11): a failure, whatever the test
+	# made of the state it was given.
+	if [ -s "$T/oracle.diverged" ]; then
+		fail "a pair reported in sync while its data areas differed ($(grep -c . "$T/oracle.diverged") time(s)):"
+		head -n 5 "$T/oracle.diverged" | sed 's/^/    | /'
+	fi
 	for i in "${LOOP_DEVS[@]}"; do
 		losetup -d "$i" 2>/dev/null
 	done

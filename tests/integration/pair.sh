@@ -8,10 +8,10 @@
 # and wait_field to read status --json, and a trap that stops both daemons.
 # For the resync tests: pair_conf_extra (more [resource] lines),
 # PAIR_HOST_A/PAIR_HOST_B (addresses other than 127.0.0.1), daemon_pid,
-# sync_state/wait_synced, pair_start (create, up, connect, alpha primary)
-# and pair_stop (a bounded stop for custom traps).  diff_extents and
-# check_identical compare the two data areas and name the 4 MiB extents
-# that differ (the "in sync means byte-identical" oracle).
+# sync_state/wait_synced/check_synced (with the in-sync oracle: "synced"
+# only with byte-equal data areas), check_identical (the same comparison
+# on its own), pair_start (create, up, connect, alpha primary) and
+# pair_stop (a bounded stop for custom traps).
 # pair_netns puts the two nodes in network namespaces joined by a veth
 # pair, so that a test can really cut the link.
 
@@ -94,8 +94,9 @@ wait_field() {
 # pair_start [LABEL [CREATE-FLAG]]: create both nodes' metadata with
 # --zeroed (and CREATE-FLAG, e.g. --force), up both, wait until they are
 # connected, make alpha primary.  Sets size (the data area's bytes) and
-# SAME, a cmp of the two data areas (through $T/X.real where faultfs is
-# under node X's backing file).
+# SAME, a comparison of the two data areas (cmp_areas.sh: the differing
+# extents on failure; through $T/X.real where faultfs is under node X's
+# backing file).
 pair_start() {
 	local l=${1:+$1 } fa=$T/a.img fb=$T/b.img
 	[ -e "$T/a.real" ] && fa=$T/a.real
@@ -106,7 +107,7 @@ pair_start() {
 	check_eq "${l}connected" "$(wait_field "$A" "d['peer']['connection']" connected 15)" connected
 	check "${l}alpha primary" $A primary
 	size=$(field "$A" "d['size_bytes']")
-	SAME="cmp -n $size $fa $fb"
+	SAME="$TESTS_DIR/cmp_areas.sh $size $fa $fb"
 }
 
 # show_logs [LINES]: the daemons' last log lines (after a failure), and
@@ -145,47 +146,104 @@ pair_stop() {
 	done
 }
 
+# --- the in-sync oracle (DESIGN.md rule 11) ---------------------------------
+# Whenever sync_state sees the pair claim to be in sync, it compares the two
+# data areas byte for byte (cmp_areas.sh); a difference turns the claim
+# into "DIVERGED: ..." naming the differing 4 MiB extents, which wait_synced
+# returns as a failure at once, and which is also appended to
+# $T/oracle.diverged: lib.sh's exit check fails the test for it even where
+# the caller looked only at the first word.  Call wait_synced with no
+# client I/O running (the comparison is not atomic with the status).
+
+# pair_data_file X (a or b): the file whose first size_bytes are node X's
+# data area as its daemon sees it: $PAIR_DATA_X if set; under faultfs the
+# real file $T/X.real (faultfs writes through to it), except while a
+# faultfs in crash mode holds writes in memory, whose view $T/X.fs/disk is
+# then the node's disk; else $T/X.img.
+pair_data_file() {
+	local x=$1 v pid crash
+	eval "v=\${PAIR_DATA_$x:-} pid=\${FFS_PID_$x:-} crash=\${FFS_CRASH_$x:-}"
+	if [ -n "$v" ]; then
+		echo "$v"
+	elif [ ! -e "$T/$x.real" ]; then
+		echo "$T/$x.img"
+	elif [ -n "$crash" ] && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ -e "$T/$x.fs/disk" ]; then
+		echo "$T/$x.fs/disk"
+	else
+		echo "$T/$x.real"
+	fi
+}
+
+# pair_oracle SIZE: silent if the first SIZE bytes of both nodes' data are
+# equal; else prints which 4 MiB extents differ and fails.
+pair_oracle() {
+	"$TESTS_DIR/cmp_areas.sh" "$1" "$(pair_data_file a)" "$(pair_data_file b)"
+}
+
 # sync_state: one line from both nodes' status --json, beginning with
 # "synced" once the pair is connected, neither side runs a resync, nothing
-# is out of sync on either side and both disks are uptodate, else with
-# "syncing" (or "unavailable" if a status fails).  The rest shows roles,
-# disks, out-of-sync bytes and resync progress, for messages.
+# is out of sync on either side, no async lag is queued, both disks are
+# uptodate and the two data areas (the smaller size_bytes) are byte-equal;
+# "DIVERGED: <extents>; ..." when all that holds but the bytes differ (the
+# oracle above); else "syncing" (or "unavailable" if a status fails).  The
+# rest shows roles, disks, out-of-sync bytes and resync progress, for
+# messages.
 sync_state() {
-	local a b
+	local a b s n
 	a=$($A status --json 2>/dev/null)
 	b=$($Bn status --json 2>/dev/null)
-	$PY -c '
+	s=$($PY -c '
 import json, sys
 try:
     a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 except ValueError:
-    print("unavailable"); sys.exit(0)
+    print("0 unavailable"); sys.exit(0)
 def rs(d):
     r = d.get("resync")
     return "none" if r is None else "%s/%s@%s" % (r.get("done_bytes"), r.get("total_bytes"), r.get("bytes_per_second"))
+def lag(d):
+    return ",lag=%d" % d["lag_bytes"] if d.get("lag_bytes") else ""
 synced = (a["peer"]["connection"] == "connected" and b["peer"]["connection"] == "connected"
           and a.get("resync") is None and b.get("resync") is None
           and a["out_of_sync_bytes"] == 0 and b["out_of_sync_bytes"] == 0
+          and not a.get("lag_bytes") and not b.get("lag_bytes")
           and a["disk"] == "uptodate" and b["disk"] == "uptodate")
-print("%s alpha:%s,%s,%s,oos=%d,resync=%s beta:%s,%s,%s,oos=%d,resync=%s" % (
-    "synced" if synced else "syncing",
-    a["role"], a["disk"], a["peer"]["connection"], a["out_of_sync_bytes"], rs(a),
-    b["role"], b["disk"], b["peer"]["connection"], b["out_of_sync_bytes"], rs(b)))
-' "$a" "$b"
+print("%d %s alpha:%s,%s,%s,oos=%d,resync=%s%s beta:%s,%s,%s,oos=%d,resync=%s%s" % (
+    min(a["size_bytes"], b["size_bytes"]), "synced" if synced else "syncing",
+    a["role"], a["disk"], a["peer"]["connection"], a["out_of_sync_bytes"], rs(a), lag(a),
+    b["role"], b["disk"], b["peer"]["connection"], b["out_of_sync_bytes"], rs(b), lag(b)))
+' "$a" "$b")
+	n=${s%% *}
+	s=${s#* }
+	case $s in
+	synced*)
+		if ! a=$(pair_oracle "$n"); then
+			b=$(pair_data_file a)
+			b="${b#"$T"/} vs $(pair_data_file b)"
+			s="DIVERGED: $a while the pair reports in sync (${b//"$T"\//}, $n bytes): $s"
+			printf '%s\n' "$s" >>"$T/oracle.diverged"
+		fi
+		;;
+	esac
+	echo "$s"
 }
 
 # wait_synced [SECS]: polls sync_state until "synced", for up to SECS
 # (default 60) seconds, giving up early once the state has not changed for
-# 15 s (a resync that never starts, or stalls).  Prints the last state and
-# succeeds once synced.  Do not use while a resync cannot have started yet
-# and nothing is out of sync: the "synced" it waits for would be at once.
+# 15 s (a resync that never starts, or stalls), and at once on DIVERGED.
+# Prints the last state and succeeds once synced (the data areas equal).
+# Do not use while a resync cannot have started yet and nothing is out of
+# sync: the "synced" it waits for would be at once.
 wait_synced() {
 	local limit=${1:-60} start now since s last=
 	start=$(date +%s)
 	since=$start
 	while :; do
 		s=$(sync_state)
-		case $s in synced*) echo "$s"; return 0 ;; esac
+		case $s in
+		synced*) echo "$s"; return 0 ;;
+		DIVERGED*) echo "$s"; return 1 ;;
+		esac
 		now=$(date +%s)
 		if [ "$s" != "$last" ]; then
 			last=$s
@@ -199,43 +257,29 @@ wait_synced() {
 	done
 }
 
-# diff_extents FILE-A FILE-B SIZE [EXTENT-BYTES]: compares the first SIZE
-# bytes of the two files extent by extent (4 MiB, the activity log's
-# extent, unless told).  Prints nothing and succeeds if they are equal;
-# else prints one line, "N of M extents of 4 MiB differ: #2 (8-12 MiB),
-# ...", and fails.
-diff_extents() {
-	$PY - "$@" <<'EOF'
-import sys
-a, b, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ext = int(sys.argv[4]) if len(sys.argv) > 4 else 4 << 20
-MiB = 1 << 20
-def mib(x):
-    return ("%d" % (x // MiB)) if x % MiB == 0 else ("%.3f" % (x / MiB))
-differ = []
-with open(a, "rb") as fa, open(b, "rb") as fb:
-    off = 0
-    while off < size:
-        n = min(ext, size - off)
-        if fa.read(n) != fb.read(n):
-            differ.append("#%d (%s-%s MiB)" % (off // ext, mib(off), mib(off + n)))
-        off += n
-if differ:
-    total = (size + ext - 1) // ext
-    print("%d of %d extents of %s MiB differ: %s" % (len(differ), total, mib(ext), ", ".join(differ)))
-    sys.exit(1)
-EOF
-}
-
 # check_identical DESC [SIZE [FILE-A FILE-B]]: pass if the two data areas
 # (the first SIZE bytes, default $size, of $T/a.img and $T/b.img unless
-# told) are byte-identical; else fail naming the 4 MiB extents that differ.
+# told) are byte-identical; else fail naming the 4 MiB extents that differ
+# (cmp_areas.sh, the oracle's one implementation).
 check_identical() {
 	local d
-	if d=$(diff_extents "${3:-$T/a.img}" "${4:-$T/b.img}" "${2:-$size}" 2>&1); then
+	if d=$(bash "$(dirname "${BASH_SOURCE[0]}")/cmp_areas.sh" "${2:-$size}" "${3:-$T/a.img}" \
+		"${4:-$T/b.img}"); then
 		pass "$1"
 	else
 		fail "$1: $d"
+	fi
+}
+
+# check_synced DESC [SECS]: wait_synced as a check: passes once the pair is
+# in sync with equal data areas, fails with the last state (or the
+# differing extents) otherwise.
+check_synced() {
+	local st
+	if st=$(wait_synced "${2:-60}"); then
+		pass "$1 (in sync, data areas equal)"
+	else
+		fail "$1: $st"
 	fi
 }
 

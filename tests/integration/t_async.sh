@@ -110,6 +110,7 @@ check "(1) mode sync (waits for the lag to drain)" $A mode sync
 check "(1) the moment mode sync returns, the data areas are equal" $SAME
 check_eq "(1) lag_bytes is 0" "$(field "$A" "d['lag_bytes']")" 0
 check_eq "(1) status says sync" "$(field "$A" "d['mode']")" sync
+synced "(1) the pair reports in sync" 30
 
 # --- (2) mode switches under load ----------------------------------------
 pair_alive "before (2)"
@@ -164,6 +165,7 @@ check "(2) final mode sync" $A mode sync
 check "(2) a FLUSH" qemu-io -f raw "$URI" -c flush
 check "(2) the data areas are equal" $SAME
 check_eq "(2) lag_bytes is 0" "$(field "$A" "d['lag_bytes']")" 0
+synced "(2) the pair reports in sync" 30
 
 # --- (5) verify + resync ---------------------------------------------------
 pair_alive "before (5)"

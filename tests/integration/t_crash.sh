@@ -27,7 +27,7 @@ check "up both" sh -c "$A up && $Bn up"
 check_eq "connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
 check "alpha primary" $A primary
 size=$(field "$A" "d['size_bytes']")
-SAME="cmp -n $size $T/a.img $T/b.img"
+SAME="$TESTS_DIR/cmp_areas.sh $size $T/a.img $T/b.img"
 check "a first write, flushed" qemu-io -f raw "$URI" -c 'write -P 0x3c 100M 1M' -c flush
 check_eq "nothing out of sync before the crash" "$(field "$A" "d['out_of_sync_bytes']")" 0
 
@@ -80,4 +80,5 @@ check "the data areas are equal after the resync" $SAME
 check "the write from before the crash is there" qemu-io -f raw "$URI" -c 'read -P 0x3c 100M 1M'
 check "writes after the recovery replicate" qemu-io -f raw "$URI" -c 'write -P 0x3d 8M 1M' -c flush
 check "... and the replicas stay equal" $SAME
+check_synced "the pair still reports in sync"
 finish

@@ -337,6 +337,10 @@ check_eq "(Z) the new primary is not frozen" "$(field "$Bn" "d['frozen']")" Fals
 check "(Z) a write to the new primary completes" \
 	timeout -k 2 10 qemu-io -f raw "$BURI" -c 'write -P 0x52 2M 64k'
 check "(Z) beta's export reads the write" qemu-io -f raw "$BURI" -c 'read -P 0x52 2M 64k'
+check "(Z) up alpha again" $A up
+check_eq "(Z) alpha steps back to secondary" "$(wait_field "$A" "d['role']" secondary 10)" secondary
+synced "(Z) the failback resync finishes" 30
+check "(Z) the data areas are equal" $SAME
 
 # ====================================================================
 # (S) async failback: alpha's unreplicated writes are saved

@@ -27,7 +27,7 @@ check "alpha primary" $A primary
 check_eq "status shows on_peer_loss freeze" "$(field "$A" "d['on_peer_loss']")" freeze
 check_eq "not frozen while connected" "$(field "$A" "d.get('frozen')")" False
 size=$(field "$A" "d['size_bytes']")
-SAME="cmp -n $size $T/a.img $T/b.img"
+SAME="$TESTS_DIR/cmp_areas.sh $size $T/a.img $T/b.img"
 check "a write while connected completes" qemu-io -f raw "$URI" -c 'write -P 0x11 1M 64k' -c flush
 check "the replicas are equal" $SAME
 

@@ -63,6 +63,7 @@ check_eq "the activity-log extents are resynced to beta" \
 	"$(wait_field "$A" "d['out_of_sync_bytes'] == 0 and d['resync'] is None" True)" True
 check_eq "... which copied what a crash leaves suspect, not the whole area" \
 	"$(field "$A" "0 < d['stats']['resynced_bytes'] <= 4 << 20")" True
+check_synced "the pair is in sync after the crash"
 check "secondary on alpha" $A secondary
 check_fails "no export on a secondary" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
 mkdir "$T/alpha.nbd"	# the export's address is taken
@@ -75,6 +76,7 @@ check "disconnect" $A disconnect
 check_eq "standalone after disconnect" "$(wait_field "$A" "d['peer']['connection']" standalone)" standalone
 check "connect" $A connect
 check_eq "connected again" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
+check_synced "in sync after the reconnect"
 check "down beta" $Bn down
 
 # Refusals: wrong secret, other resource name, unexpected node name.

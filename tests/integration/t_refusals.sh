@@ -237,6 +237,7 @@ check "now the real alpha comes up" $A up
 check_eq "... and connects" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
 check_eq "beta sees it connected" "$(wait_field "$Bn" "d['peer']['connection']" connected)" connected
 check_eq "... with nothing to resync" "$(field "$A" "d['out_of_sync_bytes']")" 0
+check_synced "... and in sync" 30
 
 # --- 4. a different bitmap granularity ---
 check "down beta" $Bn down

@@ -40,6 +40,7 @@ fi
 check_eq "status counts replicated bytes" "$(field "$A" "d['stats']['replicated_bytes'] > 16 << 20")" True
 check "a last flush" qemu-io -f raw "$URI" -c flush
 check_eq "connected and flushed: nothing out of sync" "$(field "$A" "d['out_of_sync_bytes']")" 0
+check_synced "the pair reports in sync"
 
 # Rule 2: acknowledged by the peer but not yet flushed there is not safe
 # there; when the link goes, such a write counts as out of sync.

@@ -42,7 +42,7 @@ check "(a) up both" sh -c "$A up && $Bn up"
 check_eq "(a) connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
 check_eq "(a) beta's disk is inconsistent before its first sync" "$(field "$Bn" "d['disk']")" inconsistent
 size=$(field "$A" "d['size_bytes']")
-SAME="cmp -n $size $T/a.img $T/b.img"
+SAME="$TESTS_DIR/cmp_areas.sh $size $T/a.img $T/b.img"
 check_fails "(a) the data areas differ before the sync" $SAME
 check "(a) primary --force on alpha starts the pair" $A primary --force
 if st=$(wait_synced 60); then
@@ -105,7 +105,7 @@ check "(c) random data in beta's first 32 MiB (stale, to be replaced)" \
 check "(c) up both" sh -c "$A up && $Bn up"
 check_eq "(c) connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
 size=$(field "$A" "d['size_bytes']")
-SAME="cmp -n $size $T/a.img $T/b.img"
+SAME="$TESTS_DIR/cmp_areas.sh $size $T/a.img $T/b.img"
 t0=$(date +%s%N)
 check "(c) primary --force on alpha" $A primary --force
 # Sample alpha's resync every 0.25 s (at most 60 s; give up after 15 s if

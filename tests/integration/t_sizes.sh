@@ -20,6 +20,8 @@ check "the export is up" nbdinfo --size "$URI"
 check_eq "the export is the smaller data area (beta's)" "$(cat "$T/last.out")" "$small"
 grep -q "data areas differ" "$T/run/r0-alpha.log" && pass "alpha's log says the areas differ" ||
 	fail "no size warning: $(tail -3 "$T/run/r0-alpha.log")"
+check "a write through the export" qemu-io -f raw "$URI" -c "write -P 0x5a 0 64k" -c "write -P 0x5b $((small - 65536)) 64k" -c flush
+check_synced "the pair reports in sync (the smaller data area compared)"
 
 check "a write to the last MiB of the export" \
 	qemu-io -f raw "$URI" -c "write -P 0x5a $((small - 1048576)) 1M" -c flush

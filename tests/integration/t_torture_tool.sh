@@ -8,7 +8,8 @@
 #      right counter: an acked block zeroed (lost), a block copied onto
 #      another (stale), one byte flipped in a written block (torn), random
 #      bytes in a never-written block (garbage, on the image of a short
-#      second run that leaves most blocks unwritten).
+#      second run that leaves most blocks unwritten).  A run with
+#      --area-offset writes only above it and checks with --image-offset.
 #  (2) A sync pair: the writer on alpha's export, alpha's daemon killed with
 #      kill -9 mid-run: the writer stops on the lost connection (exit 0,
 #      "stopped: connection lost") and beta's backing file (the data area
@@ -165,6 +166,21 @@ check_eq "(1) ... as 1 garbage block" \
 	"1 0 0 0"
 nt_check "(1) the first run's log does not fit the second run's image" 1 "$T/c6.json" \
 	--image "$T/s.img" --log "$T/s.log" --mode sync
+
+# --area-offset: a run whose area starts at 32 MiB writes nothing below it,
+# and the checker finds it with --image-offset (so runs can share an export).
+truncate -s 0 "$T/s.img"
+truncate -s 64M "$T/s.img"
+start_server "$T/s.img" --unix || exit 1
+check "(1) a run with --area-offset 32M --area-blocks 1024 (300 writes)" "$NT" write \
+	--socket "$SRV_SOCK" --log "$T/s3.log" --writes 300 --seed 43 --area-offset 32M --area-blocks 1024
+check_fails "(1) --area-offset 1000 (not a block multiple) is refused" "$NT" write \
+	--socket "$SRV_SOCK" --log "$T/s4.log" --writes 1 --area-offset 1000
+stop_server
+check "(1) ... nothing below 32 MiB" cmp -n $((32 << 20)) "$T/s.img" /dev/zero
+nt_check "(1) ... every acked write is there with --image-offset 32M" 0 "$T/c7.json" \
+	--image "$T/s.img" --image-offset $((32 << 20)) --log "$T/s3.log" --mode sync
+check_eq "(1) ... all 300 checked" "$(jfield "$T/c7.json" writes_checked)" 300
 
 # --- (2) a sync pair, the primary killed -----------------------------------
 . "$(dirname "$0")/pair.sh"

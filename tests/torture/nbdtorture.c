@@ -34,7 +34,8 @@
 static const char usage_text[] =
 	"usage: nbdtorture write (--socket PATH | --connect HOST:PORT) [--export NAME] --log FILE\n"
 	"                        [--conns 4] [--qd 8] [--block 4096] [--max-blocks 8]\n"
-	"                        [--area-blocks N] [--seconds S] [--writes N] [--seed S]\n"
+	"                        [--area-blocks N] [--area-offset BYTES] [--seconds S]\n"
+	"                        [--writes N] [--seed S]\n"
 	"                        [--writer W] [--flush-prob 0.02] [--fua-prob 0.05] [--quiet]\n"
 	"       nbdtorture check (--image FILE [--image-offset BYTES] | --socket PATH |\n"
 	"                         --connect HOST:PORT [--export NAME]) --log FILE\n"
@@ -100,7 +101,7 @@ static int parse_double(const char *s, double lo, double hi, double *v)
 enum opt_id {
 	O_SOCKET = 256, O_CONNECT, O_EXPORT, O_LOG, O_CONNS, O_QD, O_BLOCK, O_MAX_BLOCKS,
 	O_AREA_BLOCKS, O_SECONDS, O_WRITES, O_SEED, O_WRITER, O_FLUSH_PROB, O_FUA_PROB, O_QUIET,
-	O_IMAGE, O_IMAGE_OFFSET, O_MODE, O_MAX_LAG, O_JSON,
+	O_IMAGE, O_IMAGE_OFFSET, O_MODE, O_MAX_LAG, O_JSON, O_AREA_OFFSET,
 };
 
 static const struct option write_opts[] = {
@@ -113,6 +114,7 @@ static const struct option write_opts[] = {
 	{ "block", required_argument, NULL, O_BLOCK },
 	{ "max-blocks", required_argument, NULL, O_MAX_BLOCKS },
 	{ "area-blocks", required_argument, NULL, O_AREA_BLOCKS },
+	{ "area-offset", required_argument, NULL, O_AREA_OFFSET },
 	{ "seconds", required_argument, NULL, O_SECONDS },
 	{ "writes", required_argument, NULL, O_WRITES },
 	{ "seed", required_argument, NULL, O_SEED },
@@ -177,6 +179,10 @@ static int write_opt(struct twriter_opts *o, int id, const char *arg)
 	case O_AREA_BLOCKS:
 		if (parse_range(arg, 1, INT32_MAX, &o->area_blocks) < 0)
 			return usage_error("--area-blocks: expects 1 to 2^31-1, got '%s'", arg);
+		return 0;
+	case O_AREA_OFFSET:
+		if (parse_u64(arg, &o->area_offset) < 0)
+			return usage_error("--area-offset: expects a byte count, got '%s'", arg);
 		return 0;
 	case O_SECONDS:
 		if (parse_double(arg, 0.001, 1e7, &o->seconds) < 0)

@@ -146,7 +146,10 @@ static void enqueue(struct writer *w, struct conn *c, uint32_t s, uint16_t type,
 {
 	struct slot *sl = &c->slots[s];
 	struct nbd_request r = { .flags = flags, .type = type, .cookie = sl->id,
-				 .offset = sl->first * w->o->block_size, .length = len };
+				 .offset = type == NBD_CMD_WRITE
+						   ? w->o->area_offset + sl->first * w->o->block_size
+						   : 0,
+				 .length = len };
 
 	nbd_request_encode(sl->hdr, &r);
 	sl->busy = true;
@@ -442,11 +445,18 @@ static int open_conns(struct writer *w, char *err, size_t errlen)
 			if (!(c->slots[s].buf = malloc(buflen)))
 				goto nomem;
 	}
-	w->st->area_blocks = o->area_blocks ? o->area_blocks : size0 / o->block_size;
-	if (w->st->area_blocks == 0 || w->st->area_blocks > size0 / o->block_size) {
-		snprintf(err, errlen, "area of %llu blocks of %u bytes does not fit the export (%llu bytes)",
+	if (o->area_offset % o->block_size || o->area_offset >= size0) {
+		snprintf(err, errlen, "area offset %llu is not a multiple of %u inside the export (%llu bytes)",
+			 (unsigned long long)o->area_offset, o->block_size, (unsigned long long)size0);
+		return -1;
+	}
+	w->st->area_blocks = o->area_blocks ? o->area_blocks : (size0 - o->area_offset) / o->block_size;
+	if (w->st->area_blocks == 0 ||
+	    w->st->area_blocks > (size0 - o->area_offset) / o->block_size) {
+		snprintf(err, errlen,
+			 "area of %llu blocks of %u bytes at offset %llu does not fit the export (%llu bytes)",
 			 (unsigned long long)w->st->area_blocks, o->block_size,
-			 (unsigned long long)size0);
+			 (unsigned long long)o->area_offset, (unsigned long long)size0);
 		return -1;
 	}
 	return 0;

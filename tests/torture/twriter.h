@@ -24,7 +24,10 @@ struct twriter_opts {
 	uint32_t qd;
 	uint32_t block_size;
 	uint32_t max_blocks;
-	uint64_t area_blocks; /* 0: export size / block_size */
+	uint64_t area_blocks; /* 0: (export size - area_offset) / block_size */
+	uint64_t area_offset; /* bytes, a multiple of block_size: where block 0 of
+			       * the area is on the export (the checker's
+			       * --image-offset), so that runs can share an export */
 	double seconds;	      /* 0: no time limit */
 	uint64_t max_writes;  /* 0: no count limit */
 	uint64_t seed;

@@ -113,7 +113,7 @@ scratch_umount
 ok "$SAVE_RECORDS records, $SAVE_BYTES bytes; beta's data + records = alpha's data area; its files intact, fsck clean"
 
 step "the replicas are equal and hold beta's data"
-data_areas_equal
+synced_equal
 cmp -s -n "$size" "$W/a.img" "$W/a.pre" && fail "alpha's data area is still its own"
 rm -f "$W/a.pre" "$W/base.img"
 beta_fs_final "$DEV2" new "$W/sums.beta" lost/l1

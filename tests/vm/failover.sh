@@ -71,9 +71,11 @@ ok "alpha secondary and in sync; beta resent $rs of $size bytes"
 
 step "umount; the replicas are equal"
 umount "$MNT" || fail "umount"
+synced_equal
 $BN down --detach >/dev/null || fail "down --detach"
 $A down >/dev/null || fail "alpha down"
-cmp -n "$size" "$W/a.img" "$W/b.img" || fail "the data areas differ"
+cmp -n "$size" "$W/a.img" "$W/b.img" >"$W/cmp.out" 2>&1 ||
+	fail "the data areas differ after down: $(head -1 "$W/cmp.out"); $(extents_differ "$size" "$W/a.img" "$W/b.img")"
 ok "equal"
 
 echo "$NAME PASSED ($n steps)"

@@ -47,8 +47,8 @@ ok "206 files, $rep bytes replicated"
 step "umount: the replicas' data areas are equal at once"
 umount "$MNT" || fail "umount"
 data_areas_equal
-wait_synced
-ok "$SIZE bytes equal; synced, out of sync 0 on both"
+synced_equal
+ok "$SIZE bytes equal; synced, out of sync 0 on both, and still equal"
 
 step "fsck.ext4 -fn clean on the device and on beta's image"
 fsck.ext4 -fn "$DEV" >"$W/fsck.out" 2>&1 || fail "fsck $DEV: $(tail -5 "$W/fsck.out")"

@@ -163,13 +163,21 @@ pair_up() {
 }
 connected() { [ "$(json connection)" = connected ] && [ "$(json connection "$BN")" = connected ]; }
 
-# synced: connected, no resync, nothing out of sync on either node.
+# sync_line: both nodes' role, disk, connection, out-of-sync bytes, resync
+# and lag, for messages.
+sync_line() {
+	echo "alpha $(status_fields "$A" role disk connection out_of_sync_bytes resync lag_bytes)," \
+		"beta $(status_fields "$BN" role disk connection out_of_sync_bytes resync lag_bytes)"
+}
+
+# synced: connected, no resync, nothing out of sync and no async lag on
+# either node, both disks uptodate.
 synced() {
 	local x
 	connected || return 1
 	for x in "$A" "$BN"; do
 		[ "$(json out_of_sync_bytes "$x")" = 0 ] && [ "$(json resync "$x")" = null ] &&
-			[ "$(json disk "$x")" = uptodate ] || return 1
+			[ "$(json lag_bytes "$x")" = 0 ] && [ "$(json disk "$x")" = uptodate ] || return 1
 	done
 }
 
@@ -329,14 +337,43 @@ fio_max_lat_ms() {
 		}' "$W/fio-$1.out"
 }
 
+# extents_differ SIZE FILE-A FILE-B: prints which 4 MiB extents of the
+# first SIZE bytes differ ("N of M 4-MiB extents (#i [aM,bM) ...)", the
+# first 8), as tests/integration/cmp_areas.sh does on the host.
+extents_differ() {
+	local size=$1 off len n=0 total=0 list= ext=4194304
+	for ((off = 0; off < size; off += ext)); do
+		len=$ext
+		[ $((off + len)) -gt "$size" ] && len=$((size - off))
+		total=$((total + 1))
+		cmp -s -i "$off:$off" -n "$len" "$2" "$3" && continue
+		n=$((n + 1))
+		[ $n -le 8 ] && list="$list${list:+ }#$((off / ext)) [$((off / 1048576))M,$(((off + len) / 1048576))M)"
+	done
+	[ $n -gt 8 ] && list="$list ..."
+	echo "$n of $total 4-MiB extents ($list)"
+}
+
 # data_areas_equal: (the file system unmounted) the first size_bytes, the
-# data area, of both backing files are equal.  Sets SIZE.
+# data area, of both backing files are equal; if not, fail naming the 4 MiB
+# extents that differ.  Sets SIZE.
 data_areas_equal() {
 	SIZE=$(json size_bytes)
 	[ -n "$SIZE" ] && [ "$SIZE" -gt 0 ] || fail "no size_bytes in status"
 	[ "$(json size_bytes "$BN")" = "$SIZE" ] || fail "beta's size_bytes $(json size_bytes "$BN") != $SIZE"
 	cmp -n "$SIZE" "$W/a.img" "$W/b.img" >"$W/cmp.out" 2>&1 ||
-		fail "the data areas differ: $(head -2 "$W/cmp.out")"
+		fail "the data areas differ: $(head -1 "$W/cmp.out"); $(extents_differ "$SIZE" "$W/a.img" "$W/b.img")"
+}
+
+# synced_equal [TENTHS]: the in-sync oracle (../shared/DESIGN.md rule 11),
+# for a pair with nothing mounted and no writer: wait (default 30 s) until
+# it reports in sync, then its data areas must be byte-equal, and it must
+# still report in sync after the comparison (so that the two looked at the
+# same state).
+synced_equal() {
+	wait_for "${1:-300}" synced || fail "not synced after $((${1:-300} / 10)) s: $(sync_line)"
+	data_areas_equal
+	synced || fail "the pair left the synced state during the comparison: $(sync_line)"
 }
 
 # daemon_pid NODE
@@ -358,8 +395,7 @@ finish_pair() {
 	umount "$MNT" || fail "umount"
 	[ "$1" = wait ] && wait_synced
 	data_areas_equal
-	wait_synced
-	data_areas_equal
+	synced_equal
 	FINISH_TIMES="umount+compare $(ms_since "$t") ms"
 	t=$EPOCHREALTIME
 	fsck.ext4 -fn "$DEV" >"$W/fsck.out" 2>&1 || fail "fsck.ext4 -fn $DEV: $(tail -5 "$W/fsck.out")"

@@ -56,9 +56,10 @@ writer_pid=
 [ "$(io_errors)" -eq "$base" ] || fail "I/O errors: $(dmesg | grep -E 'I/O error' | tail -3)"
 ok "no error in the writer or in dmesg"
 
-step "files intact, fsck clean, down --detach"
+step "files intact; the pair in sync with equal data areas; fsck clean, down --detach"
 [ "$(md5sum <"$MNT/before")" = "$sum" ] || fail "checksum changed"
 umount "$MNT" || fail "umount"
+synced_equal 600
 fsck.ext4 -fn "$dev" >/dev/null 2>&1 || fail "fsck"
 $A down --detach >/dev/null || fail "down --detach"
 $BN down >/dev/null
