@@ -264,6 +264,14 @@ print(d["writes_checked"], d["lost"], d["stale"], d["torn"], d["garbage"], d["hb
 	[ $rc = 0 ] || cycle_fail "the $2 check of $(basename "$1") ($(basename "$log")${again:+, after the resync}) failed: $out"
 }
 
+# lost_on IMAGE MODE: how many of $T/w.log's acknowledged writes the
+# checker finds missing on IMAGE ("?" if it cannot run); nothing counted,
+# nothing failed: for the cycle's description.
+lost_on() {
+	"$NBDTORTURE" check --image "$1" --log "$T/w.log" --mode "$2" --json 2>/dev/null |
+		$PY -c 'import json,sys; print(json.load(sys.stdin)["lost"])' 2>/dev/null || echo "?"
+}
+
 kill_node() { kill -KILL "$(daemon_pid "$1")" 2>/dev/null; }
 
 # promote_beta: once beta has lost alpha, `primary` (with --force when its
@@ -735,7 +743,8 @@ sc_freeze_reconnect_crash() {
 			cycle_fail "a write through beta failed: $(tail -n 2 "$T/promote.out")"
 		failback && settle
 	else
-		CYCLE_DESC="$CYCLE_DESC plain-primary=refused"
+		# Whether the refusal kept a promise or was only caution.
+		CYCLE_DESC="$CYCLE_DESC plain-primary=refused beta-lacked=$(lost_on "$T/b.img" sync)"
 		check_image "$T/a.img" sync
 		node_up alpha || return
 		[ "$(wait_field "$A" "d['role']" primary 20)" = primary ] ||
