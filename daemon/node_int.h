@@ -241,7 +241,7 @@ void node_may_lag(struct node *n, const char *why);
 void node_disk_repaired(struct node *n);
 
 /* --- connect, resync, verify, the peer link (node_sync.c) --- */
-void node_become_target(struct node *n);
+bool node_become_target(struct node *n); /* false: not recorded, link dropped */
 void node_send_bitmap(struct node *n);
 bool node_rs_lock(void *arg, struct repl_req *rr);
 void node_rs_unlock(void *arg, struct repl_req *rr);

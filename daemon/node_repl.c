@@ -638,7 +638,8 @@ void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
 
 	switch (h->type) {
 	case MSG_RESYNC_DATA:
-		node_become_target(n);
+		if (!node_become_target(n))
+			return; /* never written over a disk that claims up to date */
 		n->rs_recv_bytes += h->length;
 		/* fall through */
 	case MSG_WRITE:

@@ -7,11 +7,11 @@
 
 /* The first resync data: from now until RESYNC_DONE this node's data is a
  * mix of old and new. */
-void node_become_target(struct node *n)
+bool node_become_target(struct node *n)
 {
 	n->rs_role = RS_TARGET;
 	if (n->sb.disk == META_DISK_INCONSISTENT)
-		return;
+		return true;
 	n->sb.disk = META_DISK_INCONSISTENT;
 	if (node_save_sb(n) < 0) {
 		/* A restart would claim a half-copied disk up to date. */
@@ -20,10 +20,11 @@ void node_become_target(struct node *n)
 			n->other->name);
 		peer_enable(n->peer, false);
 		peer_enable(n->peer, true);
-		return;
+		return false;
 	}
 	(void)peer_send_state(n->peer);
 	log_info("resync from %s started: disk inconsistent until it is done", n->other->name);
+	return true;
 }
 
 /* Sends our bitmap, page by page, for the union at connect: the part
@@ -190,7 +191,7 @@ static void node_resync_begin(struct node *n)
 	 * on disk before any of it arrives: if the source dies first, this
 	 * node must not be promoted as if it held every acknowledged write. */
 	if (n->rs_role == RS_TARGET && dirty)
-		node_become_target(n);
+		(void)node_become_target(n); /* false: the link is dropped */
 	if (n->rs_role != RS_SOURCE)
 		return;
 	log_info("resync to %s: %" PRIu64 " bytes to copy (%s)", n->other->name,
