@@ -11,7 +11,8 @@
 # sync_state/wait_synced/check_synced (with the in-sync oracle: "synced"
 # only with byte-equal data areas), check_identical (the same comparison
 # on its own), pair_start (create, up, connect, alpha primary) and
-# pair_stop (a bounded stop for custom traps).
+# pair_stop (a bounded stop for custom traps).  fake_alpha_beta_up readies
+# beta for a fake alpha (fakepeer.py).
 # pair_netns puts the two nodes in network namespaces joined by a veth
 # pair, so that a test can really cut the link.
 
@@ -144,6 +145,20 @@ pair_stop() {
 		"$(readlink -f "$BLKREP")"*) kill -KILL "$pid" 2>/dev/null ;;
 		esac
 	done
+}
+
+# fake_alpha_beta_up: for a fake alpha against beta's listener while
+# alpha's daemon is down: up beta, and check that it listens (the fake must
+# talk to this beta, not to another test's on a reused port).  Sets BLOG,
+# beta's log, and FAKE, fakepeer.py's command line against beta (run as
+# "${FAKE[@]}" MODE [N]).
+fake_alpha_beta_up() {
+	local i
+	BLOG=$BLKREP_RUN_DIR/r0-beta.log
+	FAKE=("$PY" "$TESTS_DIR/fakepeer.py" 127.0.0.1 "$PAIR_PORT_B" "$T/secret" "$BLOG")
+	check "up beta" $Bn up
+	for i in $(seq 1 50); do grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG" && break; sleep 0.1; done
+	check "beta listens on its port" grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG"
 }
 
 # --- the in-sync oracle (DESIGN.md rule 11) ---------------------------------
