@@ -26,6 +26,12 @@ With apply_to=PATH, a request is applied to that file (writes, zeroing)
 when it is answered, so that the file can be compared with the real node's
 data area at the end.  VERIFY_REQ is recorded, never answered.
 
+Its last part drives the real node in a scenario run under lib.sh's
+py_checks: say() and need() print result lines (a failed need() ends the
+scenario), status() and wait_status() read the node's status, RealNode runs
+blkrep commands and qemu-io clients on it, same_data() compares files, and
+run_scenario() runs the scenario and cleans up after it.
+
 As a program it is a one-shot fake alpha (alpha's name sorts first, so
 alpha connects) against beta's listener while alpha's daemon is down: it
 does one thing beta must answer, and reports what beta did:
@@ -62,9 +68,11 @@ payload) and proto/auth.c (the MAC); keep them in step.
 
 import hashlib
 import hmac
+import json
 import os
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -217,6 +225,11 @@ def bits_of(offset, payload):
     """The bit numbers set in a BITMAP chunk."""
     return [offset + 8 * i + j for i, v in enumerate(payload) if v for j in range(8)
             if v >> j & 1]
+
+
+def is_last_bitmap(m):
+    """The LAST chunk of a BITMAP: its sender's half of the exchange is done."""
+    return m.type == BITMAP and m.flags & F_LAST
 
 
 class LogTail:
@@ -539,11 +552,82 @@ def say(ok, desc):
     return ok
 
 
+class Stop(Exception):
+    """A need() failed: what follows in the scenario would mean nothing."""
+
+
+def need(ok, desc):
+    """say(); if not ok, ends the scenario (see run_scenario)."""
+    if not say(ok, desc):
+        raise Stop()
+
+
+def in_sync(d):
+    """A status (status()) of a node connected to an uptodate peer, with
+    nothing out of sync and no resync running."""
+    return (d["peer"]["connection"] == "connected" and d["peer"]["disk"] == "uptodate" and
+            d["out_of_sync_bytes"] == 0 and d["resync"] is None)
+
+
+def same_data(desc, size, path_a, path_b):
+    """say() whether the first size bytes of two files are equal."""
+    r = subprocess.run(["cmp", "-n", str(size), path_a, path_b], capture_output=True)
+    return say(r.returncode == 0, "%s%s" % (
+        desc, "" if r.returncode == 0 else ": " + r.stdout.decode().strip()))
+
+
+class RealNode:
+    """The real node a scenario drives: cmd, its blkrep command line (a
+    list, ending in --node NAME), and uri, its NBD export.  The clients
+    qemu() starts are killed when run_scenario ends."""
+
+    def __init__(self, cmd, uri):
+        self.cmd, self.uri = cmd, uri
+        self.clients = []
+
+    def cli(self, desc, args):
+        """blkrep ARGS on the node, as a need() (naming its exit and
+        output if it fails)."""
+        r = subprocess.run(self.cmd + args, capture_output=True, timeout=30)
+        need(r.returncode == 0, "%s%s" % (desc, "" if r.returncode == 0 else " (exit %d: %s)" % (
+            r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip())))
+
+    def qemu(self, cmd, secs=60):
+        """qemu-io -c CMD on the node's export, in the background: a Client."""
+        c = Client(["qemu-io", "-f", "raw", self.uri, "-c", cmd], secs)
+        self.clients.append(c)
+        return c
+
+    def reads(self, desc, *cmds):
+        """say() whether qemu-io's commands cmds (read -P ...) all succeed
+        on the node's export and verify their pattern."""
+        argv = ["qemu-io", "-f", "raw", self.uri]
+        for c in cmds:
+            argv += ["-c", c]
+        r = subprocess.run(argv, capture_output=True, timeout=30)
+        return say(r.returncode == 0 and b"Pattern verification failed" not in r.stdout, desc)
+
+
+def run_scenario(scenario, node):
+    """Runs scenario(): a failed need() ends it, and so does a
+    ProtocolError, as a failed check.  Then kills node's clients still
+    running and prints how long it took."""
+    t0 = time.monotonic()
+    try:
+        scenario()
+    except Stop:
+        pass
+    except ProtocolError as e:
+        say(False, "the fake peer: %s" % e)
+    finally:
+        for c in node.clients:
+            c.kill()
+    print("scenario: %.1f s" % (time.monotonic() - t0))
+
+
 def status(node_cmd, timeout=15):
     """The node's status --json (node_cmd: the blkrep command line as a
     list, ending in --node NAME), or None if it cannot be had."""
-    import json
-    import subprocess
     try:
         r = subprocess.run(node_cmd + ["status", "--json"], capture_output=True,
                            timeout=timeout)
@@ -570,7 +654,6 @@ class Client:
     once it exited, then rc, t_end (monotonic) and its output."""
 
     def __init__(self, argv, secs=60):
-        import subprocess
         self.t_start = time.monotonic()
         self.t_end = None
         self.rc = None
