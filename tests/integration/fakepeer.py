@@ -29,8 +29,9 @@ data area at the end.  VERIFY_REQ is recorded, never answered.
 Its last part drives the real node in a scenario run under lib.sh's
 py_checks: say() and need() print result lines (a failed need() ends the
 scenario), status() and wait_status() read the node's status, RealNode runs
-blkrep commands and qemu-io clients on it, same_data() compares files, and
-run_scenario() runs the scenario and cleans up after it.
+blkrep commands and qemu-io clients on it, same_data() compares files,
+run_scenario() runs the scenario and cleans up after it, and fake_beta_env()
+reads what pair.sh's fake_beta_scenario passes to it.
 
 As a program it is a one-shot fake alpha (alpha's name sorts first, so
 alpha connects) against beta's listener while alpha's daemon is down: it
@@ -585,6 +586,12 @@ class RealNode:
         self.cmd, self.uri = cmd, uri
         self.clients = []
 
+    def status(self):
+        return status(self.cmd)
+
+    def wait_status(self, pred, secs):
+        return wait_status(self.cmd, pred, secs)
+
     def cli(self, desc, args):
         """blkrep ARGS on the node, as a need() (naming its exit and
         output if it fails)."""
@@ -606,6 +613,16 @@ class RealNode:
             argv += ["-c", c]
         r = subprocess.run(argv, capture_output=True, timeout=30)
         return say(r.returncode == 0 and b"Pattern verification failed" not in r.stdout, desc)
+
+
+def fake_beta_env():
+    """What pair.sh's fake_beta_scenario gives its scenario: the real alpha
+    (a RealNode), the port on which the fake beta listens, the keyword
+    arguments for the fake's FakePeer (the pair's secret), alpha's backing
+    file and the file the fake applies to."""
+    return (RealNode(os.environ["A"].split(), os.environ["URI"]), int(os.environ["PORT"]),
+            dict(secret=read_secret(os.environ["SECRET"])), os.environ["AIMG"],
+            os.environ["BIMG"])
 
 
 def run_scenario(scenario, node):

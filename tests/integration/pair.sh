@@ -12,7 +12,8 @@
 # only with byte-equal data areas), check_identical (the same comparison
 # on its own), pair_start (create, up, connect, alpha primary) and
 # pair_stop (a bounded stop for custom traps).  fake_alpha_beta_up readies
-# beta for a fake alpha (fakepeer.py).
+# beta for a fake alpha (fakepeer.py), fake_beta_scenario runs a scenario
+# against a fake beta.
 # pair_netns puts the two nodes in network namespaces joined by a veth
 # pair, so that a test can really cut the link.
 
@@ -159,6 +160,15 @@ fake_alpha_beta_up() {
 	check "up beta" $Bn up
 	for i in $(seq 1 50); do grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG" && break; sleep 0.1; done
 	check "beta listens on its port" grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG"
+}
+
+# fake_beta_scenario DESC: py_checks of $T/scenario.py (bounded to 120 s),
+# a scenario of the real alpha against fakepeer.py's fake beta, which
+# listens on beta's port; fakepeer.py's fake_beta_env() reads what it is
+# given here.
+fake_beta_scenario() {
+	A=$A URI=$URI PORT=$PAIR_PORT_B SECRET=$T/secret AIMG=$T/a.img BIMG=$T/b.img \
+		CMD_TIMEOUT=120 py_checks "$1" "$T/scenario.py"
 }
 
 # --- the in-sync oracle (DESIGN.md rule 11) ---------------------------------

@@ -33,13 +33,10 @@ pair_conf_extra "on-peer-loss = freeze"
 check "create alpha --zeroed" $A create --zeroed
 
 cat >"$T/scenario.py" <<'PY'
-import os, time
+import time
 from fakepeer import *
 
-alpha = RealNode(os.environ["A"].split(), os.environ["URI"])
-A = alpha.cmd
-BIMG = os.environ["BIMG"]
-KW = dict(secret=read_secret(os.environ["SECRET"]))
+alpha, PORT, KW, AIMG, BIMG = fake_beta_env()
 W_OFF, W2_OFF, LEN = 1 << 20, 8 << 20, 65536
 
 
@@ -52,7 +49,7 @@ def brief(d):
 
 
 def scenario():
-    lst = Listener("127.0.0.1", int(os.environ["PORT"]))
+    lst = Listener("127.0.0.1", PORT)
     alpha.cli("up alpha", ["up"])
     fp = lst.accept(10, **KW)
     theirs = fp.handshake(role=ROLE_SECONDARY, disk=DISK_UPTODATE, gens=Gens(GEN_CREATED),
@@ -72,7 +69,7 @@ def scenario():
          "... and ends it with RESYNC_DONE")
     fp.adopt_resync()
     gens = fp.mine.gens.copy()
-    d, ok = wait_status(A, in_sync, 10)
+    d, ok = alpha.wait_status(in_sync, 10)
     need(ok, "alpha primary and in sync with the fake (%s)" % brief(d))
 
     c = alpha.qemu("write -P 0x11 0 64k")
@@ -88,7 +85,7 @@ def scenario():
     mw = fp.wait_for(lambda m: m.type == WRITE and m.overlaps(W_OFF, LEN), 10, n)
     need(mw is not None, "W reaches the fake: %r, not ACKed" % mw)
     fp.close()
-    d, ok = wait_status(A, lambda d: d["frozen"] and d["peer"]["connection"] != "connected", 10)
+    d, ok = alpha.wait_status(lambda d: d["frozen"] and d["peer"]["connection"] != "connected", 10)
     need(ok, "the fake drops the link: alpha is frozen (%s)" % brief(d))
     need(not W.done(), "W is held, not acknowledged%s" % (
         ": " + W.output.strip() if W.done() else ""))
@@ -124,7 +121,7 @@ def scenario():
     m2 = fp2.received(lambda m: m.type == WRITE and m.overlaps(W2_OFF, LEN))
     say(m2 and not W2.done(), "W2 went to the fake as a WRITE, not acknowledged either "
         "(%r, done %s)" % (m2, W2.done()))
-    d = status(A)
+    d = alpha.status()
     say(d and d["peer"]["connection"] == "connected", "alpha stays connected meanwhile")
 
     # Phase B: the fake ACKs: W and W2 are acknowledged after the ACKs.
@@ -146,16 +143,15 @@ def scenario():
             "... with W's bytes")
     need(fp2.wait_for(lambda m: m.type == RESYNC_DONE, 15, n) is not None, "the resync ends")
     fp2.adopt_resync()
-    d, ok = wait_status(A, in_sync, 10)
+    d, ok = alpha.wait_status(in_sync, 10)
     need(ok, "alpha in sync with the fake again (%s)" % brief(d))
     alpha.reads("alpha holds W1, W and W2",
                 "read -P 0x11 0 64k", "read -P 0x5a 1M 64k", "read -P 0x66 8M 64k")
     same_data("alpha's data area equals what the fake applied", d["size_bytes"],
-              os.environ["AIMG"], BIMG)
+              AIMG, BIMG)
 
 
 run_scenario(scenario, alpha)
 PY
-export A URI PORT=$PAIR_PORT_B SECRET=$T/secret AIMG=$T/a.img BIMG=$T/b.img
-CMD_TIMEOUT=120 py_checks "the freeze-release scenario" "$T/scenario.py"
+fake_beta_scenario "the freeze-release scenario"
 finish

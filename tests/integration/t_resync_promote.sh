@@ -31,13 +31,10 @@ trap 'pair_stop; _cleanup' EXIT
 check "create alpha --zeroed" $A create --zeroed
 
 cat >"$T/scenario.py" <<'PY'
-import os, time
+import time
 from fakepeer import *
 
-alpha = RealNode(os.environ["A"].split(), os.environ["URI"])
-A = alpha.cmd
-BIMG = os.environ["BIMG"]
-KW = dict(secret=read_secret(os.environ["SECRET"]))
+alpha, PORT, KW, AIMG, BIMG = fake_beta_env()
 
 
 def brief(d):
@@ -57,7 +54,7 @@ def scenario():
         "" if c.rc == 0 else ": " + c.output.strip()))
     alpha.cli("alpha secondary", ["secondary"])
 
-    lst = Listener("127.0.0.1", int(os.environ["PORT"]))
+    lst = Listener("127.0.0.1", PORT)
     fp = lst.accept(15, **KW)
     theirs = fp.handshake(role=ROLE_SECONDARY, disk=DISK_INCONSISTENT, gens=Gens(GEN_CREATED))
     fp.hold_from(lambda m: m.type == RESYNC_DATA)
@@ -68,7 +65,7 @@ def scenario():
     C = fp.wait_for(lambda m: m.type == RESYNC_DATA, 10)
     need(C is not None, "alpha, secondary, sends the first resync chunk C: %r; the fake holds it"
          % C)
-    d = status(A)
+    d = alpha.status()
     need(d and d["role"] == "secondary" and d["resync"] is not None,
          "alpha is a secondary resync source (%s)" % brief(d))
     time.sleep(0.3)     # the first chunks are all out
@@ -103,17 +100,16 @@ def scenario():
 
     need(fp.wait_for(lambda m: m.type == RESYNC_DONE, 60) is not None, "the resync ends")
     fp.adopt_resync()
-    d, ok = wait_status(A, in_sync, 15)
+    d, ok = alpha.wait_status(in_sync, 15)
     need(ok, "alpha, primary, in sync with the fake (%s)" % brief(d))
     alpha.reads("alpha holds 0xc1 with W inside it", "read -P 0xc1 0 %d" % (w_off),
                 "read -P 0x77 %d 64k" % w_off,
                 "read -P 0xc1 %d %d" % (w_off + 65536, (1 << 20) - w_off - 65536))
     same_data("alpha's data area equals what the fake applied", d["size_bytes"],
-              os.environ["AIMG"], BIMG)
+              AIMG, BIMG)
 
 
 run_scenario(scenario, alpha)
 PY
-export A URI PORT=$PAIR_PORT_B SECRET=$T/secret AIMG=$T/a.img BIMG=$T/b.img
-CMD_TIMEOUT=120 py_checks "the resync-promote scenario" "$T/scenario.py"
+fake_beta_scenario "the resync-promote scenario"
 finish
