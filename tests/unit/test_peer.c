@@ -269,6 +269,19 @@ static void start_default(void)
 	start(&ca, &cb);
 }
 
+/* Starts both with the default configurations and their own ops, which
+ * must outlive the peers (teardown frees them). */
+static void start_with_ops(const struct peer_ops *ops_a, const struct peer_ops *ops_b)
+{
+	struct peer_cfg ca = cfg_a(), cb = cfg_b();
+
+	a.p = peer_new(loop, &ca, ops_a, &a);
+	b.p = peer_new(loop, &cb, ops_b, &b);
+	cr_assert(a.p && b.p);
+	peer_enable(a.p, true);
+	peer_enable(b.p, true);
+}
+
 TestSuite(peer, .init = setup, .fini = teardown, .timeout = 20);
 
 /* --- the handshake succeeds, data flows --- */
@@ -517,17 +530,11 @@ static bool refuse_peer(void *arg, const struct msg_hello *theirs, char *why, si
 
 Test(peer, accept_peer_may_refuse_with_a_reason)
 {
-	/* ops must outlive the peer, which teardown frees */
 	static struct peer_ops ops_b;
-	struct peer_cfg ca = cfg_a(), cb = cfg_b();
 
 	ops_b = ops;
 	ops_b.accept_peer = refuse_peer;
-	a.p = peer_new(loop, &ca, &ops, &a);
-	b.p = peer_new(loop, &cb, &ops_b, &b);
-	cr_assert(a.p && b.p);
-	peer_enable(a.p, true);
-	peer_enable(b.p, true);
+	start_with_ops(&ops, &ops_b);
 	expect_refusal("size mismatch: peer has 1073741824 bytes");
 	cr_assert(strstr(peer_last_error(a.p), "peer refused: "), "%s", peer_last_error(a.p));
 }
@@ -697,7 +704,6 @@ static bool stress_done(void)
 Test(peer, thousands_of_messages_arrive_in_order)
 {
 	static struct peer_ops ops_a, ops_b;
-	struct peer_cfg ca = cfg_a(), cb = cfg_b();
 	int by_ref = 0;
 
 	ops_a = ops;
@@ -708,11 +714,7 @@ Test(peer, thousands_of_messages_arrive_in_order)
 		pattern[i] = (uint8_t)(i * 7 + 13);
 	ops_a.writable = stress_writable;
 	ops_b.message = stress_message;
-	a.p = peer_new(loop, &ca, &ops_a, &a);
-	b.p = peer_new(loop, &cb, &ops_b, &b);
-	cr_assert(a.p && b.p);
-	peer_enable(a.p, true);
-	peer_enable(b.p, true);
+	start_with_ops(&ops_a, &ops_b);
 	cr_assert(run_until(both_up, 5000));
 	stress_fill();
 	cr_assert(run_until(stress_done, 15000), "got %llu of %d", (unsigned long long)stress_got,
@@ -791,18 +793,13 @@ static bool burst_done(void)
 Test(peer, a_burst_of_requests_is_paced_so_that_every_answer_fits)
 {
 	static struct peer_ops ops_a, ops_b;
-	struct peer_cfg ca = cfg_a(), cb = cfg_b();
 
 	ops_a = ops;
 	ops_b = ops;
 	ops_a.writable = burst_writable;
 	ops_a.message = burst_count;
 	ops_b.message = burst_answer;
-	a.p = peer_new(loop, &ca, &ops_a, &a);
-	b.p = peer_new(loop, &cb, &ops_b, &b);
-	cr_assert(a.p && b.p);
-	peer_enable(a.p, true);
-	peer_enable(b.p, true);
+	start_with_ops(&ops_a, &ops_b);
 	cr_assert(run_until(both_up, 5000));
 	peer_recv_pause(b.p, true);
 	burst_fill();
