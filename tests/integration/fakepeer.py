@@ -51,7 +51,8 @@ MODE:
     stall       a header the codec accepts (a 32 MiB WRITE) and 4 KiB of
                 it, then silence (waits 10 s, not 5, for beta to drop it);
     range       a 4 KiB WRITE at the end of the data area;
-    write       a 4 KiB WRITE at 0 (to a primary, which must not take it);
+    write       a 4 KiB WRITE at 0 (to a primary, which must not take it;
+                waits 3 s, not 5);
     trim-burst  N TRIMs of 4 KiB in one send, without reading meanwhile
                 (waits 3 s, not 5);
   ROLE-KIND     KIND after a complete authenticated handshake as alpha, in
