@@ -17,6 +17,7 @@
 #include "daemon/loop.h"
 #include "daemon/peer.h"
 #include "proto/msg.h"
+#include "tests/unit/loop_until.h"
 
 #define MiB (1U << 20)
 
@@ -36,16 +37,7 @@ static struct loop *loop;
 static struct side a, b;
 static uint16_t port_a, port_b;
 static char addr_a[32], addr_b[32];
-static struct ioop ticker;
-static struct __kernel_timespec tick_ts = { .tv_nsec = 50 * 1000000LL };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+static struct ticker ticker;
 
 /* --- callbacks --- */
 
@@ -125,31 +117,10 @@ static const struct peer_ops ops = {
 
 /* --- the loop, bounded --- */
 
-static void tick_done(struct ioop *op, int res)
-{
-	(void)res;
-	io_uring_prep_timeout(loop_sqe(loop, op), &tick_ts, 0, 0);
-}
-
-struct run {
-	bool (*cond)(void);
-	uint64_t deadline_ms;
-};
-
-static bool keep_going(void *arg)
-{
-	const struct run *r = arg;
-
-	return !r->cond() && now_ms() < r->deadline_ms;
-}
-
 /* Runs the loop until cond() or ms have passed; returns cond(). */
 static bool run_until(bool (*cond)(void), unsigned ms)
 {
-	struct run r = { cond, now_ms() + ms };
-
-	cr_assert_eq(loop_run(loop, keep_going, &r), 0);
-	return cond();
+	return loop_run_until(loop, cond, ms);
 }
 
 static bool never(void)
@@ -227,8 +198,7 @@ static void setup(void)
 	loop = loop_new();
 	cr_assert_not_null(loop);
 	free_ports();
-	ticker.done = tick_done;
-	io_uring_prep_timeout(loop_sqe(loop, &ticker), &tick_ts, 0, 0);
+	ticker_start(&ticker, loop, 50);
 }
 
 static void teardown(void)
