@@ -26,6 +26,43 @@ With apply_to=PATH, a request is applied to that file (writes, zeroing)
 when it is answered, so that the file can be compared with the real node's
 data area at the end.  VERIFY_REQ is recorded, never answered.
 
+Its last part drives the real node in a scenario run under lib.sh's
+py_checks: say() and need() print result lines (a failed need() ends the
+scenario), status() and wait_status() read the node's status, RealNode runs
+blkrep commands and qemu-io clients on it, same_data() compares files,
+run_scenario() runs the scenario and cleans up after it, and fake_beta_env()
+reads what pair.sh's fake_beta_scenario passes to it.
+
+As a program it is a one-shot fake alpha (alpha's name sorts first, so
+alpha connects) against beta's listener while alpha's daemon is down: it
+does one thing beta must answer, and reports what beta did:
+
+    fakepeer.py HOST PORT SECRET-FILE LOG MODE [N]
+
+MODE:
+  version       a HELLO offering protocol versions 7..9, sent at once (both
+                sides speak first); prints "hello from NODE, versions A..B"
+                for beta's HELLO and "refuse: TEXT" for its REFUSE;
+  KIND          after beta's HELLO, before any handshake:
+    badmagic    a HELLO header with a bad magic;
+    truncated   10 bytes of a header, then the end of our sending side;
+    hugehello   a HELLO of 4 GiB;
+    hugewrite   a WRITE of 4 GiB;
+    stall       a header the codec accepts (a 32 MiB WRITE) and 4 KiB of
+                it, then silence (waits 10 s, not 5, for beta to drop it);
+    range       a 4 KiB WRITE at the end of the data area;
+    write       a 4 KiB WRITE at 0 (to a primary, which must not take it;
+                waits 3 s, not 5);
+    trim-burst  N TRIMs of 4 KiB in one send, without reading meanwhile
+                (waits 3 s, not 5);
+  ROLE-KIND     KIND after a complete authenticated handshake as alpha, in
+                ROLE (primary or secondary), uptodate, zeroed, at the first
+                generation, up to beta's first BITMAP; prints "connected".
+Then, reading without answering anything (not even PING, so a link kept
+open would be dropped only by beta's own silence timeout, 5 s), it prints
+"acks K", then "closed after S s" or "still open after S s", then the lines
+beta logged meanwhile (in LOG), each as "log: LINE".
+
 Nothing here waits without a bound: every wait takes a timeout.  Byte
 layouts are those of proto/msg.c (the header, the frozen HELLO/STATE
 payload) and proto/auth.c (the MAC); keep them in step.
@@ -33,9 +70,12 @@ payload) and proto/auth.c (the MAC); keep them in step.
 
 import hashlib
 import hmac
+import json
 import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -189,6 +229,27 @@ def bits_of(offset, payload):
             if v >> j & 1]
 
 
+def is_last_bitmap(m):
+    """The LAST chunk of a BITMAP: its sender's half of the exchange is done."""
+    return m.type == BITMAP and m.flags & F_LAST
+
+
+class LogTail:
+    """The lines a file (a daemon's log) gains from now on."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            self.start = os.path.getsize(path)
+        except OSError:
+            self.start = 0
+
+    def lines(self):
+        with open(self.path, "rb") as f:
+            f.seek(self.start)
+            return f.read().decode(errors="replace").splitlines()
+
+
 class FakePeer:
     def __init__(self, sock, resource="r0", node="beta", peer="alpha", secret=b""):
         self.sock = sock
@@ -266,6 +327,28 @@ class FakePeer:
                     return m
         except socket.timeout:
             raise ProtocolError("no %s from %s within %s s" % (what, self.peer, timeout))
+
+    def until_closed(self, t0, secs):
+        """Reads, answering nothing, until the other side closes the
+        connection or secs have passed since t0 (time.monotonic()).
+        Returns the ACKs read and "closed after S s" or "still open after
+        S s" (S since t0)."""
+        acks = 0
+        try:
+            while True:
+                left = t0 + secs - time.monotonic()
+                if left <= 0:
+                    break
+                self.sock.settimeout(left)
+                m = self.recv_msg()
+                if m is None:
+                    return acks, "closed after %.1f s" % (time.monotonic() - t0)
+                acks += m.type == ACK
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            return acks, "closed after %.1f s" % (time.monotonic() - t0)
+        return acks, "still open after %.1f s" % (time.monotonic() - t0)
 
     def send(self, typ, payload=b"", count=0, seq=0, offset=0, flags=0):
         with self._send_lock:
@@ -471,11 +554,98 @@ def say(ok, desc):
     return ok
 
 
+class Stop(Exception):
+    """A need() failed: what follows in the scenario would mean nothing."""
+
+
+def need(ok, desc):
+    """say(); if not ok, ends the scenario (see run_scenario)."""
+    if not say(ok, desc):
+        raise Stop()
+
+
+def in_sync(d):
+    """A status (status()) of a node connected to an uptodate peer, with
+    nothing out of sync and no resync running."""
+    return (d["peer"]["connection"] == "connected" and d["peer"]["disk"] == "uptodate" and
+            d["out_of_sync_bytes"] == 0 and d["resync"] is None)
+
+
+def same_data(desc, size, path_a, path_b):
+    """say() whether the first size bytes of two files are equal."""
+    r = subprocess.run(["cmp", "-n", str(size), path_a, path_b], capture_output=True)
+    return say(r.returncode == 0, "%s%s" % (
+        desc, "" if r.returncode == 0 else ": " + r.stdout.decode().strip()))
+
+
+class RealNode:
+    """The real node a scenario drives: cmd, its blkrep command line (a
+    list, ending in --node NAME), and uri, its NBD export.  The clients
+    qemu() starts are killed when run_scenario ends."""
+
+    def __init__(self, cmd, uri):
+        self.cmd, self.uri = cmd, uri
+        self.clients = []
+
+    def status(self):
+        return status(self.cmd)
+
+    def wait_status(self, pred, secs):
+        return wait_status(self.cmd, pred, secs)
+
+    def cli(self, desc, args):
+        """blkrep ARGS on the node, as a need() (naming its exit and
+        output if it fails)."""
+        r = subprocess.run(self.cmd + args, capture_output=True, timeout=30)
+        need(r.returncode == 0, "%s%s" % (desc, "" if r.returncode == 0 else " (exit %d: %s)" % (
+            r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip())))
+
+    def qemu(self, cmd, secs=60):
+        """qemu-io -c CMD on the node's export, in the background: a Client."""
+        c = Client(["qemu-io", "-f", "raw", self.uri, "-c", cmd], secs)
+        self.clients.append(c)
+        return c
+
+    def reads(self, desc, *cmds):
+        """say() whether qemu-io's commands cmds (read -P ...) all succeed
+        on the node's export and verify their pattern."""
+        argv = ["qemu-io", "-f", "raw", self.uri]
+        for c in cmds:
+            argv += ["-c", c]
+        r = subprocess.run(argv, capture_output=True, timeout=30)
+        return say(r.returncode == 0 and b"Pattern verification failed" not in r.stdout, desc)
+
+
+def fake_beta_env():
+    """What pair.sh's fake_beta_scenario gives its scenario: the real alpha
+    (a RealNode), the port on which the fake beta listens, the keyword
+    arguments for the fake's FakePeer (the pair's secret), alpha's backing
+    file and the file the fake applies to."""
+    return (RealNode(os.environ["A"].split(), os.environ["URI"]), int(os.environ["PORT"]),
+            dict(secret=read_secret(os.environ["SECRET"])), os.environ["AIMG"],
+            os.environ["BIMG"])
+
+
+def run_scenario(scenario, node):
+    """Runs scenario(): a failed need() ends it, and so does a
+    ProtocolError, as a failed check.  Then kills node's clients still
+    running and prints how long it took."""
+    t0 = time.monotonic()
+    try:
+        scenario()
+    except Stop:
+        pass
+    except ProtocolError as e:
+        say(False, "the fake peer: %s" % e)
+    finally:
+        for c in node.clients:
+            c.kill()
+    print("scenario: %.1f s" % (time.monotonic() - t0))
+
+
 def status(node_cmd, timeout=15):
     """The node's status --json (node_cmd: the blkrep command line as a
     list, ending in --node NAME), or None if it cannot be had."""
-    import json
-    import subprocess
     try:
         r = subprocess.run(node_cmd + ["status", "--json"], capture_output=True,
                            timeout=timeout)
@@ -502,7 +672,6 @@ class Client:
     once it exited, then rc, t_end (monotonic) and its output."""
 
     def __init__(self, argv, secs=60):
-        import subprocess
         self.t_start = time.monotonic()
         self.t_end = None
         self.rc = None
@@ -528,3 +697,102 @@ class Client:
         if not self.done():
             self.p.terminate()      # timeout(1) passes it on to the command
             self._t.join(5)
+
+
+
+# --- the one-shot fake alpha (the command line: see the module doc) ---
+
+# How long the fake waits for beta to close, by KIND (the module doc): 5 s
+# unless said here.  Under 5 s where beta, keeping the link, must not drop
+# it by its own silence timeout meanwhile.
+WAIT_S = {"stall": 10, "write": 3, "trim-burst": 3}
+
+
+def version_refused(fp):
+    """Our HELLO (versions 7..9) at once, then beta's HELLO and REFUSE."""
+    fp.send_hello(Hello("r0", "alpha", 64 << 20, 65536, vmin=7, vmax=9))
+    while True:
+        m = fp.recv_msg()
+        if m is None:
+            print("eof without a REFUSE")
+            break
+        if m.type == HELLO:
+            h = Hello.unpack(m.payload)
+            print("hello from %s, versions %d..%d" % (h.node, h.vmin, h.vmax))
+        elif m.type == REFUSE:
+            print("refuse: " + m.payload.decode(errors="replace"))
+            break
+        else:
+            print("message type %d" % m.type)
+    fp.sock.shutdown(socket.SHUT_WR)
+
+
+def send_kind(fp, kind, size, count):
+    """Sends what KIND says (the module doc) to a beta of size bytes."""
+    s = fp.sock
+    if kind == "badmagic":
+        s.sendall(hdr(HELLO, 228, magic=0xDEADBEEF) + b"\0" * 228)
+    elif kind == "truncated":
+        s.sendall(hdr(HELLO, 228)[:10])
+        s.shutdown(socket.SHUT_WR)
+    elif kind == "hugehello":
+        s.sendall(hdr(HELLO, 0xFFFFFFFF) + b"\0" * 228)
+    elif kind == "hugewrite":
+        s.sendall(hdr(WRITE, 0xFFFFFFFF, count=0xFFFFFFFF) + b"\xaa" * 4096)
+    elif kind == "stall":
+        # beta must not wait for the payload forever
+        s.sendall(hdr(WRITE, 32 << 20, count=32 << 20) + b"\xaa" * 4096)
+    elif kind == "range":
+        s.sendall(hdr(WRITE, 4096, count=4096, seq=1, offset=size) + b"\xaa" * 4096)
+    elif kind == "write":
+        s.sendall(hdr(WRITE, 4096, count=4096, seq=1) + b"\xaa" * 4096)
+    elif kind == "trim-burst":
+        blocks = size // 4096
+        s.sendall(b"".join(hdr(TRIM, count=4096, seq=i + 1, offset=(i % blocks) * 4096)
+                           for i in range(count)))
+    else:
+        sys.exit("unknown mode " + kind)
+
+
+def main(argv):
+    """The command line (the module doc)."""
+    host, port, secret_file, log, mode = argv[:5]
+    count = int(argv[5]) if len(argv) > 5 else 1
+    role, _, kind = mode.partition("-")
+    if role not in ("primary", "secondary"):
+        role, kind = None, mode
+    try:
+        fp = FakePeer.connect(host, int(port), timeout=5, node="alpha", peer="beta",
+                              secret=read_secret(secret_file))
+        if role:
+            theirs = fp.handshake(role=ROLE_PRIMARY if role == "primary" else ROLE_SECONDARY,
+                                  disk=DISK_UPTODATE, gens=Gens(GEN_CREATED), flags=HF_ZEROED)
+            fp.expect(BITMAP, "the first BITMAP (beta is up)")
+            print("connected", flush=True)
+            time.sleep(0.3)     # beta's "connected" lines are out
+        elif kind != "version":
+            # beta's HELLO first, so that beta's own sends are done before
+            # the garbage (no reset races the parse)
+            theirs = Hello.unpack(fp.expect(HELLO).payload)
+        tail = LogTail(log)
+        t0 = time.monotonic()
+        try:
+            if kind == "version":
+                version_refused(fp)
+            else:
+                send_kind(fp, kind, theirs.size, count)
+        except (ConnectionResetError, BrokenPipeError):
+            pass                # beta dropped the link already
+        acks, how = fp.until_closed(t0, WAIT_S.get(kind, 5))
+    except ProtocolError as e:
+        sys.exit(str(e))
+    print("acks %d" % acks)
+    print(how)
+    fp.sock.close()
+    time.sleep(0.5)             # lines logged once the connection is finished
+    for line in tail.lines():
+        print("log: " + line)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -11,7 +11,11 @@
 # sync_state/wait_synced/check_synced (with the in-sync oracle: "synced"
 # only with byte-equal data areas), check_identical (the same comparison
 # on its own), pair_start (create, up, connect, alpha primary) and
-# pair_stop (a bounded stop for custom traps).
+# pair_stop (a bounded stop for custom traps).  fake_alpha_beta_up readies
+# beta for a fake alpha (fakepeer.py), fake_beta_scenario runs a scenario
+# against a fake beta.  For the tests that crash the primary: pair_bounded,
+# need_synced, check_kill9, check_al_left, check_up_crashed and
+# check_settles.
 # pair_netns puts the two nodes in network namespaces joined by a veth
 # pair, so that a test can really cut the link.
 
@@ -144,6 +148,29 @@ pair_stop() {
 		"$(readlink -f "$BLKREP")"*) kill -KILL "$pid" 2>/dev/null ;;
 		esac
 	done
+}
+
+# fake_alpha_beta_up: for a fake alpha against beta's listener while
+# alpha's daemon is down: up beta, and check that it listens (the fake must
+# talk to this beta, not to another test's on a reused port).  Sets BLOG,
+# beta's log, and FAKE, fakepeer.py's command line against beta (run as
+# "${FAKE[@]}" MODE [N]).
+fake_alpha_beta_up() {
+	local i
+	BLOG=$BLKREP_RUN_DIR/r0-beta.log
+	FAKE=("$PY" "$TESTS_DIR/fakepeer.py" 127.0.0.1 "$PAIR_PORT_B" "$T/secret" "$BLOG")
+	check "up beta" $Bn up
+	for i in $(seq 1 50); do grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG" && break; sleep 0.1; done
+	check "beta listens on its port" grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG"
+}
+
+# fake_beta_scenario DESC: py_checks of $T/scenario.py (bounded to 120 s),
+# a scenario of the real alpha against fakepeer.py's fake beta, which
+# listens on beta's port; fakepeer.py's fake_beta_env() reads what it is
+# given here.
+fake_beta_scenario() {
+	A=$A URI=$URI PORT=$PAIR_PORT_B SECRET=$T/secret AIMG=$T/a.img BIMG=$T/b.img \
+		CMD_TIMEOUT=120 py_checks "$1" "$T/scenario.py"
 }
 
 # --- the in-sync oracle (DESIGN.md rule 11) ---------------------------------
@@ -280,6 +307,71 @@ check_synced() {
 		pass "$1 (in sync, data areas equal)"
 	else
 		fail "$1: $st"
+	fi
+}
+
+# --- for the tests that crash the primary and check what the pair makes of it
+
+# pair_bounded [SECS]: from now on every blkrep command through $A and $Bn
+# is bounded to SECS (default 15) seconds: a daemon that stops answering
+# fails a check instead of hanging the test.
+pair_bounded() {
+	A="timeout -k 2 ${1:-15} $A"
+	Bn="timeout -k 2 ${1:-15} $Bn"
+}
+
+# need_synced [LABEL [WHEN]]: the pair must be in sync (wait_synced, up to
+# 30 s) before the test goes on: passes "LABEL the pair is in sync WHEN",
+# or fails and returns 1.
+need_synced() {
+	local l=${1:+$1 } w=${2:+ $2} st
+	if st=$(wait_synced 30); then
+		pass "${l}the pair is in sync$w"
+	else
+		fail "${l}the pair is not in sync$w: $st"
+		return 1
+	fi
+}
+
+# check_kill9 DESC PID: kill -9 PID (a daemon) as the check DESC, then wait
+# (up to 5 s) until it is gone.
+check_kill9() {
+	local i
+	check "$1" kill -9 "$2"
+	for i in $(seq 1 50); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+}
+
+# check_al_left EXTENT DESC [LABEL]: dump-md on alpha (its activity log
+# shown), and check DESC: the extent numbered EXTENT is not in that log.
+check_al_left() {
+	local l=${3:+$3 } al
+	check "${l}dump-md on alpha" $A dump-md
+	al=$(grep '^activity log:' "$T/last.out")
+	msg "${l}alpha's $al"
+	check_eq "${l}$2" \
+		"$(sed 's/^activity log: [0-9]* extent(s)//' <<<"$al" | tr ' ' '\n' | grep -cx "$1")" 0
+}
+
+# check_up_crashed [LABEL [DESC]]: `up` alpha (the check DESC, default "up
+# alpha") after its daemon was killed: up must say it had crashed.
+check_up_crashed() {
+	local l=${1:+$1 }
+	check "${2:-${l}up alpha}" $A up
+	grep -q "without a clean shutdown" "$T/last.err" "$T/last.out" && pass "${l}up says alpha had crashed" ||
+		fail "${l}no crash noted: $(cat "$T/last.err")"
+}
+
+# check_settles [LABEL [SIZE FILE-A FILE-B]]: after a crash the pair must
+# settle in sync within 60 s, and in sync, hold byte-identical data areas
+# (check_identical, given SIZE FILE-A FILE-B if told).
+check_settles() {
+	local l=${1:+$1 } st
+	[ $# -gt 0 ] && shift
+	if st=$(wait_synced 60); then
+		pass "${l}the pair settles in sync ($st)"
+		check_identical "${l}in sync, so the data areas are byte-identical" "$@"
+	else
+		fail "${l}the pair does not settle in sync within 60 s: $st"
 	fi
 }
 

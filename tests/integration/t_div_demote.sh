@@ -29,25 +29,20 @@ require_cmd qemu-io cmp
 . "$(dirname "$0")/pair.sh"
 pair_init 64M 64M
 trap '[ $FAILS -gt 0 ] && show_logs 20; kill -CONT "$(daemon_pid beta)" 2>/dev/null; pair_stop; _cleanup' EXIT
-A="timeout -k 2 15 $A"
-Bn="timeout -k 2 15 $Bn"
+pair_bounded
 MIB=1048576
 W_OFF=$((8 * MIB))
 
 pair_conf_extra "on-peer-loss = continue"
 pair_start
 check_eq "sync mode" "$(field "$A" "d['mode']")" sync
-if st=$(wait_synced 30); then pass "the pair is in sync"; else
-	fail "the pair is not in sync: $st"
-	exit 1
-fi
+need_synced || exit 1
 
 bpid=$(daemon_pid beta)
 check "SIGSTOP beta's daemon (pid '$bpid')" kill -STOP "$bpid"
 writes0=$(field "$A" "d['stats']['writes']")
-(exec timeout -k 2 30 qemu-io -f raw "$URI" -c "write -P 0x5a $W_OFF 64k") >"$T/qio.out" 2>&1 &
+bg timeout -k 2 30 qemu-io -f raw "$URI" -c "write -P 0x5a $W_OFF 64k" >"$T/qio.out" 2>&1
 qpid=$!
-BG_PIDS+=("$qpid")
 check_eq "W is sent to beta and waits for its ACK" \
 	"$(wait_field "$A" "d['stats']['writes'] > $writes0" True 10)" True
 sleep 0.3
@@ -65,8 +60,7 @@ msg "alpha's metadata now: $(grep '^bitmap:' "$T/last.out")"
 check "blkrep secondary on alpha" $A secondary
 check_eq "alpha is secondary" "$(field "$A" "d['role']")" secondary
 apid=$(daemon_pid alpha)
-check "kill -9 alpha's daemon (pid '$apid')" kill -9 "$apid"
-for i in $(seq 1 50); do kill -0 "$apid" 2>/dev/null || break; sleep 0.1; done
+check_kill9 "kill -9 alpha's daemon (pid '$apid')" "$apid"
 check "dump-md on alpha after the kill" $A dump-md
 msg "alpha's metadata after the kill: $(grep '^bitmap:' "$T/last.out")"
 

@@ -43,8 +43,7 @@ pair_init 256M 256M
 . "$(dirname "$0")/faultfs.sh"
 require_faultfs
 trap '[ $FAILS -gt 0 ] && show_logs 20; pair_stop; faultfs_cleanup; _cleanup' EXIT
-A="timeout -k 2 15 $A"
-Bn="timeout -k 2 15 $Bn"
+pair_bounded
 MIB=1048576
 EXT=$((4 * MIB))
 
@@ -52,7 +51,7 @@ EXT=$((4 * MIB))
 # discard: NBD_CMD_TRIM) or zero (nbdsh h.zero: NBD_CMD_WRITE_ZEROES).  The
 # wide request covers BASE .. BASE+64 MiB, the pattern its last MiB.
 trim_round() {
-	local tag=$1 base=$(($2 * MIB)) l="($1)" k args al apid tpid t0 st pat_ext zlog
+	local tag=$1 base=$(($2 * MIB)) l="($1)" k args apid tpid t0 pat_ext zlog
 	pat_ext=$(((base + 63 * MIB) / EXT))
 	pair_stop
 	faultfs_cleanup
@@ -61,10 +60,7 @@ trim_round() {
 	truncate -s 256M "$T/a.img" "$T/b.img"
 	faultfs_under a || return 1
 	pair_start "$l" --force
-	if st=$(wait_synced 30); then pass "$l the pair is in sync"; else
-		fail "$l the pair is not in sync: $st"
-		return 1
-	fi
+	need_synced "$l" || return 1
 
 	check "$l a pattern in the last MiB of $(($2))-$(($2 + 64)) MiB (extent #$pat_ext), flushed" \
 		qemu-io -f raw "$URI" -c "write -P 0x6b $((base + 63 * MIB)) 1M" -c flush
@@ -73,11 +69,7 @@ trim_round() {
 		args+=(-c "write -P $((0x20 + k)) $((k * EXT)) 4k" -c flush)
 	done
 	check "$l 20 writes to other extents, each flushed" qemu-io -f raw "$URI" "${args[@]}"
-	check "$l dump-md on alpha" $A dump-md
-	al=$(grep '^activity log:' "$T/last.out")
-	msg "$l alpha's $al"
-	check_eq "$l extent #$pat_ext has left the activity log" \
-		"$(sed 's/^activity log: [0-9]* extent(s)//' <<<"$al" | tr ' ' '\n' | grep -cx "$pat_ext")" 0
+	check_al_left "$pat_ext" "extent #$pat_ext has left the activity log" "$l"
 
 	zlog=$(grep -c "falling back to writing zeros" "$T/run/r0-alpha.log" 2>/dev/null)
 	faultfs_ctl a nofallocate
@@ -85,14 +77,12 @@ trim_round() {
 	msg "$l faultfs under alpha: $(faultfs_stat a)"
 	t0=$SECONDS
 	if [ "$tag" = trim ]; then
-		(exec timeout -k 2 60 qemu-io -f raw -d unmap "$URI" -c "discard $base $((64 * MIB))") \
-			>"$T/trim.out" 2>&1 &
+		bg timeout -k 2 60 qemu-io -f raw -d unmap "$URI" -c "discard $base $((64 * MIB))" \
+			>"$T/trim.out" 2>&1
 	else
-		(exec timeout -k 2 60 nbdsh -u "$URI" -c "h.zero($((64 * MIB)), $base)") \
-			>"$T/trim.out" 2>&1 &
+		bg timeout -k 2 60 nbdsh -u "$URI" -c "h.zero($((64 * MIB)), $base)" >"$T/trim.out" 2>&1
 	fi
 	tpid=$!
-	BG_PIDS+=("$tpid")
 	sleep 2.5
 	check_eq "$l the wide request is still running on alpha" \
 		"$(kill -0 "$tpid" 2>/dev/null && echo yes)" yes
@@ -106,8 +96,7 @@ trim_round() {
 	check_eq "$l the wide request is still running on alpha ($((SECONDS - t0)) s after it began)" \
 		"$(kill -0 "$tpid" 2>/dev/null && echo yes)" yes
 	apid=$(daemon_pid alpha)
-	check "$l kill -9 alpha's daemon (pid '$apid') while it zeroes" kill -9 "$apid"
-	for k in $(seq 1 50); do kill -0 "$apid" 2>/dev/null || break; sleep 0.1; done
+	check_kill9 "$l kill -9 alpha's daemon (pid '$apid') while it zeroes" "$apid"
 	wait "$tpid" 2>/dev/null
 	faultfs_ctl a "delay-writes 0"
 	faultfs_ctl a allocate
@@ -116,16 +105,9 @@ trim_round() {
 	check_eq "$l beta lost its primary" \
 		"$(wait_field "$Bn" "d['peer']['connection'] != 'connected'" True 10)" True
 
-	check "$l up alpha" $A up
-	grep -q "without a clean shutdown" "$T/last.err" "$T/last.out" && pass "$l up says alpha had crashed" ||
-		fail "$l no crash noted: $(cat "$T/last.err")"
+	check_up_crashed "$l"
 	check_eq "$l alpha is primary" "$(field "$A" "d['role']")" primary
-	if st=$(wait_synced 60); then
-		pass "$l the pair settles in sync ($st)"
-		check_identical "$l in sync, so the data areas are byte-identical" "$size" "$T/a.real" "$T/b.img"
-	else
-		fail "$l the pair does not settle in sync within 60 s: $st"
-	fi
+	check_settles "$l" "$size" "$T/a.real" "$T/b.img"
 }
 
 pair_conf_extra "al-extents = 16"

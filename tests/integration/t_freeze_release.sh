@@ -33,40 +33,11 @@ pair_conf_extra "on-peer-loss = freeze"
 check "create alpha --zeroed" $A create --zeroed
 
 cat >"$T/scenario.py" <<'PY'
-import os, subprocess, time
+import time
 from fakepeer import *
 
-A = os.environ["A"].split()
-URI = os.environ["URI"]
-BIMG = os.environ["BIMG"]
-KW = dict(secret=read_secret(os.environ["SECRET"]))
+alpha, PORT, KW, AIMG, BIMG = fake_beta_env()
 W_OFF, W2_OFF, LEN = 1 << 20, 8 << 20, 65536
-clients = []
-
-
-class Stop(Exception):
-    pass
-
-
-def need(ok, desc):
-    if not say(ok, desc):
-        raise Stop()
-
-
-def cli(desc, args):
-    r = subprocess.run(A + args, capture_output=True, timeout=30)
-    need(r.returncode == 0, "%s%s" % (desc, "" if r.returncode == 0 else " (exit %d: %s)" % (
-        r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip())))
-
-
-def qemu(cmd):
-    c = Client(["qemu-io", "-f", "raw", URI, "-c", cmd], 60)
-    clients.append(c)
-    return c
-
-
-def is_last_bitmap(m):
-    return m.type == BITMAP and m.flags & F_LAST
 
 
 def brief(d):
@@ -77,14 +48,9 @@ def brief(d):
         d["frozen"])
 
 
-def in_sync(d):
-    return (d["peer"]["connection"] == "connected" and d["peer"]["disk"] == "uptodate" and
-            d["out_of_sync_bytes"] == 0 and d["resync"] is None)
-
-
 def scenario():
-    lst = Listener("127.0.0.1", int(os.environ["PORT"]))
-    cli("up alpha", ["up"])
+    lst = Listener("127.0.0.1", PORT)
+    alpha.cli("up alpha", ["up"])
     fp = lst.accept(10, **KW)
     theirs = fp.handshake(role=ROLE_SECONDARY, disk=DISK_UPTODATE, gens=Gens(GEN_CREATED),
                           flags=HF_ZEROED | HF_NO_CHANGES)
@@ -96,17 +62,17 @@ def scenario():
 
     # The promotion: alpha's new generation, a resync with nothing to copy.
     n = len(fp.msgs)
-    cli("alpha primary", ["primary"])
+    alpha.cli("alpha primary", ["primary"])
     need(fp.wait_for(is_last_bitmap, 10, n) is not None, "alpha's promotion starts a bitmap exchange")
     fp.send_bitmap()
     need(fp.wait_for(lambda m: m.type == RESYNC_DONE, 10, n) is not None,
          "... and ends it with RESYNC_DONE")
     fp.adopt_resync()
     gens = fp.mine.gens.copy()
-    d, ok = wait_status(A, in_sync, 10)
+    d, ok = alpha.wait_status(in_sync, 10)
     need(ok, "alpha primary and in sync with the fake (%s)" % brief(d))
 
-    c = qemu("write -P 0x11 0 64k")
+    c = alpha.qemu("write -P 0x11 0 64k")
     need(c.wait(20) and c.rc == 0, "a write W1 while connected completes%s" % (
         "" if c.rc == 0 else ": " + c.output.strip()))
     say(fp.received(lambda m: m.type == WRITE and m.offset == 0 and m.answered),
@@ -115,15 +81,15 @@ def scenario():
     # The cut: W reaches the fake, which drops the link without an ACK.
     fp.hold()
     n = len(fp.msgs)
-    W = qemu("write -P 0x5a 1M 64k")
+    W = alpha.qemu("write -P 0x5a 1M 64k")
     mw = fp.wait_for(lambda m: m.type == WRITE and m.overlaps(W_OFF, LEN), 10, n)
     need(mw is not None, "W reaches the fake: %r, not ACKed" % mw)
     fp.close()
-    d, ok = wait_status(A, lambda d: d["frozen"] and d["peer"]["connection"] != "connected", 10)
+    d, ok = alpha.wait_status(lambda d: d["frozen"] and d["peer"]["connection"] != "connected", 10)
     need(ok, "the fake drops the link: alpha is frozen (%s)" % brief(d))
     need(not W.done(), "W is held, not acknowledged%s" % (
         ": " + W.output.strip() if W.done() else ""))
-    W2 = qemu("write -P 0x66 8M 64k")
+    W2 = alpha.qemu("write -P 0x66 8M 64k")
     time.sleep(1)
     need(not W2.done(), "W2, issued while the link is down, waits")
 
@@ -155,7 +121,7 @@ def scenario():
     m2 = fp2.received(lambda m: m.type == WRITE and m.overlaps(W2_OFF, LEN))
     say(m2 and not W2.done(), "W2 went to the fake as a WRITE, not acknowledged either "
         "(%r, done %s)" % (m2, W2.done()))
-    d = status(A)
+    d = alpha.status()
     say(d and d["peer"]["connection"] == "connected", "alpha stays connected meanwhile")
 
     # Phase B: the fake ACKs: W and W2 are acknowledged after the ACKs.
@@ -177,31 +143,15 @@ def scenario():
             "... with W's bytes")
     need(fp2.wait_for(lambda m: m.type == RESYNC_DONE, 15, n) is not None, "the resync ends")
     fp2.adopt_resync()
-    d, ok = wait_status(A, in_sync, 10)
+    d, ok = alpha.wait_status(in_sync, 10)
     need(ok, "alpha in sync with the fake again (%s)" % brief(d))
-    r = subprocess.run(["qemu-io", "-f", "raw", URI, "-c", "read -P 0x11 0 64k",
-                        "-c", "read -P 0x5a 1M 64k", "-c", "read -P 0x66 8M 64k"],
-                       capture_output=True, timeout=30)
-    say(r.returncode == 0 and b"Pattern verification failed" not in r.stdout,
-        "alpha holds W1, W and W2")
-    size = d["size_bytes"]
-    r = subprocess.run(["cmp", "-n", str(size), os.environ["AIMG"], BIMG], capture_output=True)
-    say(r.returncode == 0, "alpha's data area equals what the fake applied%s" % (
-        "" if r.returncode == 0 else ": " + r.stdout.decode().strip()))
+    alpha.reads("alpha holds W1, W and W2",
+                "read -P 0x11 0 64k", "read -P 0x5a 1M 64k", "read -P 0x66 8M 64k")
+    same_data("alpha's data area equals what the fake applied", d["size_bytes"],
+              AIMG, BIMG)
 
 
-t0 = time.monotonic()
-try:
-    scenario()
-except Stop:
-    pass
-except ProtocolError as e:
-    say(False, "the fake peer: %s" % e)
-finally:
-    for c in clients:
-        c.kill()
-print("scenario: %.1f s" % (time.monotonic() - t0))
+run_scenario(scenario, alpha)
 PY
-export A URI PORT=$PAIR_PORT_B SECRET=$T/secret AIMG=$T/a.img BIMG=$T/b.img
-CMD_TIMEOUT=120 py_checks "the freeze-release scenario" "$T/scenario.py"
+fake_beta_scenario "the freeze-release scenario"
 finish

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A peer waiting for an answer never waits for one that will not come: a
 # node answers every request of its peer, or drops the link at once and
-# says why in one log line (issue 12).  A fake alpha (fake_peer.py) plays
-# against beta's listener while alpha's daemon is down:
+# says why in one log line (issue 12).  A fake alpha (fakepeer.py's
+# command line) plays against beta's listener while alpha's daemon is down:
 #   1. beta secondary, the fake its primary: a burst of 8000 TRIMs in one
 #      send, more answers than beta's send queue holds at once.  Beta must
 #      neither lose an ACK silently nor drop the link: it reads requests
@@ -21,9 +21,7 @@ require_cmd qemu-io
 . "$(dirname "$0")/pair.sh"
 pair_init 64M 64M
 trap 'pair_stop; _cleanup' EXIT
-BLOG=$BLKREP_RUN_DIR/r0-beta.log
 BURI="nbd+unix:///r0?socket=$T/beta.nbd"
-FAKE=("$PY" "$TESTS_DIR/fake_peer.py" 127.0.0.1 "$PAIR_PORT_B" "$T/secret" "$BLOG")
 out() { sed 's/^/    | /' "$T/last.out" "$T/last.err" | head -n 30; }
 # The fake's report: "closed after S s" within 2 s (beta's own silence
 # timeout would take 5 s, and the fake waits 3 s).
@@ -42,13 +40,11 @@ one_log_line() {
 
 check "create alpha --zeroed" $A create --zeroed
 check "create beta --zeroed" $Bn create --zeroed
-check "up beta" $Bn up
-for i in $(seq 1 50); do grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG" && break; sleep 0.1; done
-check "beta listens on its port" grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG"
+fake_alpha_beta_up
 pid=$(daemon_pid beta)
 
 # --- 1. more answers at once than the send queue holds ---
-check "fake primary alpha: 8000 TRIMs in one send" "${FAKE[@]}" primary trim-burst 8000
+check "fake primary alpha: 8000 TRIMs in one send" "${FAKE[@]}" primary-trim-burst 8000
 acks=$(sed -n 's/^acks //p' "$T/last.out")
 if [ "${acks:-0}" -eq 8000 ]; then
 	pass "beta acknowledged all 8000 TRIMs"
@@ -70,7 +66,7 @@ check_eq "beta's status answers" "$(field "$Bn" "d['role'] + ' ' + d['peer']['co
 # Its primary gone, beta is only consistent now: promoting it takes --force.
 check "beta primary --force (alone)" $Bn primary --force
 check "a client writes 0x5a on beta" qemu-io -f raw "$BURI" -c 'write -P 0x5a 0 64k'
-check "fake secondary alpha sends a WRITE" "${FAKE[@]}" secondary write
+check "fake secondary alpha sends a WRITE" "${FAKE[@]}" secondary-write
 if closed_promptly; then
 	pass "beta drops the link at once ($(grep '^closed' "$T/last.out"))"
 else

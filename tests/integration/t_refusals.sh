@@ -15,14 +15,14 @@
 #      generations still say both wrote alone: refused as split brain, and
 #      neither node's data changes.
 # Alpha's name sorts first, so alpha connects and beta listens: the fake
-# peer plays alpha against beta's listener while alpha's daemon is down.
+# peer (fakepeer.py's command line) plays alpha against beta's listener
+# while alpha's daemon is down.
 . "$(dirname "$0")/lib.sh"
 require_cmd qemu-io
 
 . "$(dirname "$0")/pair.sh"
 pair_init 64M 64M
 trap 'pair_stop; _cleanup' EXIT
-BLOG=$BLKREP_RUN_DIR/r0-beta.log
 
 # A status of a node whose daemon is gone waits 10 s for it to start:
 # bound every one to 3 s here.
@@ -46,112 +46,6 @@ never_connects() {
 	echo "alpha $a, beta $b"
 }
 err_of() { field "$1" "d['peer']['last_error']" 2>/dev/null; }
-
-# The fake peer: plays alpha against beta's replication port.
-cat >"$T/fake.py" <<'PY'
-import os, socket, sys, time
-from fakepeer import *
-
-host, port, secret_file, log, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-
-def log_size():
-    try:
-        return os.path.getsize(log)
-    except OSError:
-        return 0
-
-def wait_eof(s, t0, secs):
-    """Reads until beta closes; prints how long that took."""
-    s.settimeout(secs)
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-    except socket.timeout:
-        print("still open after %.1f s" % (time.monotonic() - t0))
-        return
-    except ConnectionResetError:
-        pass
-    print("closed after %.1f s" % (time.monotonic() - t0))
-
-try:
-    fp = FakePeer.connect(host, port, timeout=5, node="alpha", peer="beta",
-                          secret=read_secret(secret_file))
-except ProtocolError as e:
-    sys.exit(str(e))
-s = fp.sock
-
-if mode == "version":
-    # Both sides speak first: send our HELLO at once, then read.
-    fp.send_hello(Hello("r0", "alpha", 64 << 20, 65536, vmin=7, vmax=9))
-    t0 = time.monotonic()
-    while True:
-        m = fp.recv_msg()
-        if m is None:
-            print("eof without a REFUSE")
-            break
-        if m.type == HELLO:
-            h = Hello.unpack(m.payload)
-            print("hello from %s, versions %d..%d" % (h.node, h.vmin, h.vmax))
-        elif m.type == REFUSE:
-            print("refuse: " + m.payload.decode(errors="replace"))
-            break
-        else:
-            print("message type %d" % m.type)
-    s.shutdown(socket.SHUT_WR)
-    wait_eof(s, t0, 5)
-    sys.exit(0)
-
-# Every other mode: read beta's HELLO first, so that beta's own sends are
-# done before the garbage (no reset races the parse).
-try:
-    if mode.startswith("auth-"):
-        # A real-looking, authenticated handshake as alpha (zeroed, like beta).
-        theirs = fp.handshake(role=ROLE_SECONDARY, disk=DISK_UPTODATE, gens=Gens(GEN_CREATED),
-                              flags=HF_ZEROED)
-        fp.expect(BITMAP, "the first BITMAP (beta is up)")
-        print("connected")
-        time.sleep(0.3)     # beta's "connected" lines are out
-        kind = mode[5:]
-    else:
-        theirs = Hello.unpack(fp.expect(HELLO).payload)
-        kind = mode
-except ProtocolError as e:
-    sys.exit(str(e))
-size = theirs.size
-
-before = log_size()
-t0 = time.monotonic()
-wait = 5
-if kind == "badmagic":
-    s.sendall(hdr(HELLO, 228, magic=0xDEADBEEF) + b"\0" * 228)
-elif kind == "truncated":
-    s.sendall(hdr(HELLO, 228)[:10])
-    s.shutdown(socket.SHUT_WR)
-elif kind == "hugehello":
-    s.sendall(hdr(HELLO, 0xFFFFFFFF) + b"\0" * 228)
-elif kind == "hugewrite":
-    s.sendall(hdr(WRITE, 0xFFFFFFFF, count=0xFFFFFFFF) + b"\xaa" * 4096)
-elif kind == "stall":
-    # A header the codec accepts (a 32 MiB WRITE) before the handshake,
-    # then silence: beta must not wait for the payload forever.
-    s.sendall(hdr(WRITE, 32 << 20, count=32 << 20) + b"\xaa" * 4096)
-    wait = 10
-elif kind == "range":
-    s.sendall(hdr(WRITE, 4096, count=4096, seq=1, offset=size) + b"\xaa" * 4096)
-else:
-    sys.exit("unknown mode " + mode)
-wait_eof(s, t0, wait)
-s.close()
-time.sleep(0.5)         # lines logged once the connection is finished
-with open(log, "rb") as fh:
-    fh.seek(before)
-    for line in fh.read().decode(errors="replace").splitlines():
-        print("log: " + line)
-PY
-# fake MODE (under check): the python fake above (tests/integration/fakepeer.py) against beta.
-FAKE=(env PYTHONPATH="$TESTS_DIR" "$PY" "$T/fake.py" 127.0.0.1 "$PAIR_PORT_B" "$T/secret" "$BLOG")
 
 check "create alpha --zeroed" $A create --zeroed
 check "create beta --zeroed" $Bn create --zeroed
@@ -179,10 +73,7 @@ check "down beta" $NS down
 check "down alpha" $A down
 
 # --- 2. incompatible protocol version (a fake alpha) ---
-check "up beta" $Bn up
-# The fake must talk to this beta, not to another test's on a reused port.
-for i in $(seq 1 50); do grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG" && break; sleep 0.1; done
-check "beta listens on its port" grep -q "listening on 127.0.0.1:$PAIR_PORT_B" "$BLOG"
+fake_alpha_beta_up
 py_out() { sed 's/^/    | /' "$T/last.out" "$T/last.err"; }
 check "fake alpha speaking versions 7..9" "${FAKE[@]}" version
 grep -q "^hello from beta, versions 1..1" "$T/last.out" && pass "beta sends its HELLO (versions 1..1)" ||
@@ -197,12 +88,13 @@ has_err "$Bn" "$want" 3 && pass "beta's status says: $want" ||
 check_eq "one log line for the refusal" "$(grep -cF "$want" "$BLOG")" 1
 
 # --- 3. malformed messages, before and after a real-looking handshake ---
-# garbage MODE REASON DESC: the fake sends it; beta must drop that
+# garbage MODE REASON DESC: the fake sends it (MODE: KIND, or
+# secondary-KIND after an authenticated handshake); beta must drop that
 # connection with one log line naming REASON, and keep running.
 garbage() {
 	local mode=$1 reason=$2 desc=$3 n
 	check "$desc: the fake peer runs" "${FAKE[@]}" "$mode" || return
-	case $mode in auth-*)
+	case $mode in secondary-*)
 		grep -qx connected "$T/last.out" && pass "$desc: the fake completes an authenticated handshake" ||
 			{ fail "$desc: no handshake"; py_out; } ;;
 	esac
@@ -228,10 +120,10 @@ garbage truncated "peer closed the connection" "truncated header, then close"
 garbage hugehello "bad message from the peer: bad hello length" "HELLO of 4 GiB"
 garbage hugewrite "bad message from the peer: data payload too large" "WRITE of 4 GiB before the handshake"
 garbage stall "handshake not finished within 5 s" "32 MiB WRITE header before the handshake, then silence"
-garbage auth-badmagic "bad magic" "authenticated peer, bad magic"
-garbage auth-truncated "peer closed the connection" "authenticated peer, truncated header"
-garbage auth-hugewrite "data payload too large" "authenticated peer, WRITE of 4 GiB"
-garbage auth-range "range beyond the end of the data area" "authenticated peer, WRITE past the end"
+garbage secondary-badmagic "bad magic" "authenticated peer, bad magic"
+garbage secondary-truncated "peer closed the connection" "authenticated peer, truncated header"
+garbage secondary-hugewrite "data payload too large" "authenticated peer, WRITE of 4 GiB"
+garbage secondary-range "range beyond the end of the data area" "authenticated peer, WRITE past the end"
 check "beta's daemon is still running" kill -0 "$(daemon_pid beta)"
 check "now the real alpha comes up" $A up
 check_eq "... and connects" "$(wait_field "$A" "d['peer']['connection']" connected)" connected

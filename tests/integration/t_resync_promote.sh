@@ -31,35 +31,10 @@ trap 'pair_stop; _cleanup' EXIT
 check "create alpha --zeroed" $A create --zeroed
 
 cat >"$T/scenario.py" <<'PY'
-import os, subprocess, time
+import time
 from fakepeer import *
 
-A = os.environ["A"].split()
-URI = os.environ["URI"]
-BIMG = os.environ["BIMG"]
-KW = dict(secret=read_secret(os.environ["SECRET"]))
-clients = []
-
-
-class Stop(Exception):
-    pass
-
-
-def need(ok, desc):
-    if not say(ok, desc):
-        raise Stop()
-
-
-def cli(desc, args):
-    r = subprocess.run(A + args, capture_output=True, timeout=30)
-    need(r.returncode == 0, "%s%s" % (desc, "" if r.returncode == 0 else " (exit %d: %s)" % (
-        r.returncode, (r.stdout + r.stderr).decode(errors="replace").strip())))
-
-
-def qemu(cmd):
-    c = Client(["qemu-io", "-f", "raw", URI, "-c", cmd], 60)
-    clients.append(c)
-    return c
+alpha, PORT, KW, AIMG, BIMG = fake_beta_env()
 
 
 def brief(d):
@@ -70,44 +45,38 @@ def brief(d):
         d["out_of_sync_bytes"], d["resync"])
 
 
-def in_sync(d):
-    return (d["peer"]["connection"] == "connected" and d["peer"]["disk"] == "uptodate" and
-            d["out_of_sync_bytes"] == 0 and d["resync"] is None)
-
-
 def scenario():
     # Alpha alone: a generation of its own, then secondary.
-    cli("up alpha (its peer not there yet)", ["up"])
-    cli("alpha primary alone", ["primary"])
-    c = qemu("write -P 0xc1 0 1M")
+    alpha.cli("up alpha (its peer not there yet)", ["up"])
+    alpha.cli("alpha primary alone", ["primary"])
+    c = alpha.qemu("write -P 0xc1 0 1M")
     need(c.wait(20) and c.rc == 0, "alpha writes 1 MiB of 0xc1 at 0 alone%s" % (
         "" if c.rc == 0 else ": " + c.output.strip()))
-    cli("alpha secondary", ["secondary"])
+    alpha.cli("alpha secondary", ["secondary"])
 
-    lst = Listener("127.0.0.1", int(os.environ["PORT"]))
+    lst = Listener("127.0.0.1", PORT)
     fp = lst.accept(15, **KW)
     theirs = fp.handshake(role=ROLE_SECONDARY, disk=DISK_INCONSISTENT, gens=Gens(GEN_CREATED))
     fp.hold_from(lambda m: m.type == RESYNC_DATA)
     fp.start(apply_to=BIMG)
     say(True, "the fake beta (created, inconsistent) authenticates; alpha says: %r" % theirs)
-    need(fp.wait_for(lambda m: m.type == BITMAP and m.flags & F_LAST, 10) is not None,
-         "alpha sends its bitmap")
+    need(fp.wait_for(is_last_bitmap, 10) is not None, "alpha sends its bitmap")
     fp.send_bitmap()
     C = fp.wait_for(lambda m: m.type == RESYNC_DATA, 10)
     need(C is not None, "alpha, secondary, sends the first resync chunk C: %r; the fake holds it"
          % C)
-    d = status(A)
+    d = alpha.status()
     need(d and d["role"] == "secondary" and d["resync"] is not None,
          "alpha is a secondary resync source (%s)" % brief(d))
     time.sleep(0.3)     # the first chunks are all out
     print("held before the promotion: %r" % fp.held())
 
     # The promotion, and a client write inside C.
-    cli("blkrep primary on alpha while C is not acknowledged (the peer is secondary)",
+    alpha.cli("blkrep primary on alpha while C is not acknowledged (the peer is secondary)",
         ["primary"])
     w_off = C.offset + 65536
     n = len(fp.msgs)
-    W = qemu("write -P 0x77 %d 64k" % w_off)
+    W = alpha.qemu("write -P 0x77 %d 64k" % w_off)
     early = fp.wait_for(lambda m: m.type in (WRITE, TRIM, ZERO) and m.overlaps(C.offset, C.count),
                         3, n)
     say(early is None, "no WRITE overlapping C reaches the fake for 3 s while C is not "
@@ -131,32 +100,16 @@ def scenario():
 
     need(fp.wait_for(lambda m: m.type == RESYNC_DONE, 60) is not None, "the resync ends")
     fp.adopt_resync()
-    d, ok = wait_status(A, in_sync, 15)
+    d, ok = alpha.wait_status(in_sync, 15)
     need(ok, "alpha, primary, in sync with the fake (%s)" % brief(d))
-    r = subprocess.run(["qemu-io", "-f", "raw", URI, "-c", "read -P 0xc1 0 %d" % (w_off),
-                        "-c", "read -P 0x77 %d 64k" % w_off,
-                        "-c", "read -P 0xc1 %d %d" % (w_off + 65536, (1 << 20) - w_off - 65536)],
-                       capture_output=True, timeout=30)
-    say(r.returncode == 0 and b"Pattern verification failed" not in r.stdout,
-        "alpha holds 0xc1 with W inside it")
-    r = subprocess.run(["cmp", "-n", str(d["size_bytes"]), os.environ["AIMG"], BIMG],
-                       capture_output=True)
-    say(r.returncode == 0, "alpha's data area equals what the fake applied%s" % (
-        "" if r.returncode == 0 else ": " + r.stdout.decode().strip()))
+    alpha.reads("alpha holds 0xc1 with W inside it", "read -P 0xc1 0 %d" % (w_off),
+                "read -P 0x77 %d 64k" % w_off,
+                "read -P 0xc1 %d %d" % (w_off + 65536, (1 << 20) - w_off - 65536))
+    same_data("alpha's data area equals what the fake applied", d["size_bytes"],
+              AIMG, BIMG)
 
 
-t0 = time.monotonic()
-try:
-    scenario()
-except Stop:
-    pass
-except ProtocolError as e:
-    say(False, "the fake peer: %s" % e)
-finally:
-    for c in clients:
-        c.kill()
-print("scenario: %.1f s" % (time.monotonic() - t0))
+run_scenario(scenario, alpha)
 PY
-export A URI PORT=$PAIR_PORT_B SECRET=$T/secret AIMG=$T/a.img BIMG=$T/b.img
-CMD_TIMEOUT=120 py_checks "the resync-promote scenario" "$T/scenario.py"
+fake_beta_scenario "the resync-promote scenario"
 finish

@@ -494,6 +494,14 @@ node_up() {
 	esac || { cycle_fail "$1 up failed: $(tail -n 3 "$T/up.out")"; return 1; }
 }
 
+# primary_again AFTER: alpha, up again after AFTER ("the crash"), must be
+# primary again, and the pair settle.
+primary_again() {
+	[ "$(wait_field "$A" "d['role']" primary 20)" = primary ] ||
+		{ cycle_fail "alpha is not primary again after $1"; return 1; }
+	settle
+}
+
 # stall_node NODE: SIGSTOP its daemon (fresh_pair lets it go again).
 stall_node() { kill -STOP "$(daemon_pid "$1")" 2>/dev/null; }
 
@@ -534,9 +542,7 @@ sc_restart_stall() {
 	[ "$pre" = 1 ] && check_image "$T/a.img" sync "$T/w0.log" 0
 	check_image "$T/a.img" sync "$T/w.log" $up
 	node_up alpha && node_up beta || return
-	[ "$(wait_field "$A" "d['role']" primary 20)" = primary ] ||
-		{ cycle_fail "alpha is not primary again after the crash"; return; }
-	settle || return
+	primary_again "the crash" || return
 	[ "$pre" = 1 ] && check_image "$T/b.img" sync "$T/w0.log" 0 recheck
 	check_image "$T/b.img" sync "$T/w.log" $up recheck
 }
@@ -618,9 +624,7 @@ sc_wide_trim_crash() {
 	CYCLE_DESC="$CYCLE_DESC zeroing-acked=$acked"
 	check_image "$T/a.real" sync
 	node_up alpha || return
-	[ "$(wait_field "$A" "d['role']" primary 20)" = primary ] ||
-		{ cycle_fail "alpha is not primary again after the crash"; return; }
-	settle || return
+	primary_again "the crash" || return
 	[ $acked = no ] || cmp -s -i "$off:0" -n $((mib << 20)) "$T/a.real" /dev/zero ||
 		cycle_fail "the acknowledged $name of 16M+${mib}M is not zeros on alpha"
 	check_image "$T/b.img" sync "" 0 recheck
@@ -650,9 +654,7 @@ sc_powerloss_flushed() {
 	FFS_PIDS=()
 	faultfs_under a --crash || { cycle_fail "faultfs under alpha again"; return; }
 	node_up alpha || return
-	[ "$(wait_field "$A" "d['role']" primary 20)" = primary ] ||
-		{ cycle_fail "alpha is not primary again after the power loss"; return; }
-	settle || return
+	primary_again "the power loss" || return
 	check_image "$T/b.img" durable "" 0 recheck
 }
 
@@ -747,9 +749,7 @@ sc_freeze_reconnect_crash() {
 		CYCLE_DESC="$CYCLE_DESC plain-primary=refused beta-lacked=$(lost_on "$T/b.img" sync)"
 		check_image "$T/a.img" sync
 		node_up alpha || return
-		[ "$(wait_field "$A" "d['role']" primary 20)" = primary ] ||
-			{ cycle_fail "alpha is not primary again after the crash"; return; }
-		settle || return
+		primary_again "the crash" || return
 		check_image "$T/b.img" sync "" 0 recheck
 	fi
 }

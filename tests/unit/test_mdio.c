@@ -25,6 +25,7 @@
 #include "daemon/loop.h"
 #include "daemon/mdio.h"
 #include "daemon/meta.h"
+#include "tests/unit/loop_until.h"
 #include "utils/bitmap.h"
 
 #define BACKING_BYTES (8U << 20)
@@ -302,8 +303,7 @@ Test(mdio, al_copy_and_seq_advance_only_when_a_snapshot_is_durable)
  * one went to, never over the last good one. */
 static int woken;
 static struct alog *alog;
-static struct ioop ticker;
-static struct __kernel_timespec tick_ts = { .tv_nsec = 20 * 1000000LL };
+static struct ticker ticker;
 static struct loop *ring;
 
 static void on_wake(void *arg)
@@ -312,38 +312,9 @@ static void on_wake(void *arg)
 	woken++;
 }
 
-static void tick_done(struct ioop *op, int res)
-{
-	(void)res;
-	io_uring_prep_timeout(loop_sqe(ring, op), &tick_ts, 0, 0);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-struct until {
-	bool (*cond)(void);
-	uint64_t deadline_ms;
-};
-
-static bool keep_going(void *arg)
-{
-	const struct until *u = arg;
-
-	return !u->cond() && now_ms() < u->deadline_ms;
-}
-
 static bool run_until(bool (*cond)(void))
 {
-	struct until u = { cond, now_ms() + 5000 };
-
-	cr_assert_eq(loop_run(ring, keep_going, &u), 0);
-	return cond();
+	return loop_run_until(ring, cond, 5000);
 }
 
 static int want_woken;
@@ -369,8 +340,7 @@ Test(mdio, alog_retries_a_failed_snapshot_on_the_same_copy)
 	cr_assert_not_null(bm);
 	ring = loop_new();
 	cr_assert_not_null(ring);
-	ticker.done = tick_done;
-	io_uring_prep_timeout(loop_sqe(ring, &ticker), &tick_ts, 0, 0);
+	ticker_start(&ticker, ring, 20);
 	FILE *data = tmpfile(); /* the data area: flushed only when the log drops */
 
 	cr_assert_not_null(data);

@@ -17,6 +17,7 @@
 #include "daemon/loop.h"
 #include "daemon/peer.h"
 #include "proto/msg.h"
+#include "tests/unit/loop_until.h"
 
 #define MiB (1U << 20)
 
@@ -36,16 +37,7 @@ static struct loop *loop;
 static struct side a, b;
 static uint16_t port_a, port_b;
 static char addr_a[32], addr_b[32];
-static struct ioop ticker;
-static struct __kernel_timespec tick_ts = { .tv_nsec = 50 * 1000000LL };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+static struct ticker ticker;
 
 /* --- callbacks --- */
 
@@ -125,31 +117,10 @@ static const struct peer_ops ops = {
 
 /* --- the loop, bounded --- */
 
-static void tick_done(struct ioop *op, int res)
-{
-	(void)res;
-	io_uring_prep_timeout(loop_sqe(loop, op), &tick_ts, 0, 0);
-}
-
-struct run {
-	bool (*cond)(void);
-	uint64_t deadline_ms;
-};
-
-static bool keep_going(void *arg)
-{
-	const struct run *r = arg;
-
-	return !r->cond() && now_ms() < r->deadline_ms;
-}
-
 /* Runs the loop until cond() or ms have passed; returns cond(). */
 static bool run_until(bool (*cond)(void), unsigned ms)
 {
-	struct run r = { cond, now_ms() + ms };
-
-	cr_assert_eq(loop_run(loop, keep_going, &r), 0);
-	return cond();
+	return loop_run_until(loop, cond, ms);
 }
 
 static bool never(void)
@@ -227,8 +198,7 @@ static void setup(void)
 	loop = loop_new();
 	cr_assert_not_null(loop);
 	free_ports();
-	ticker.done = tick_done;
-	io_uring_prep_timeout(loop_sqe(loop, &ticker), &tick_ts, 0, 0);
+	ticker_start(&ticker, loop, 50);
 }
 
 static void teardown(void)
@@ -267,6 +237,19 @@ static void start_default(void)
 	struct peer_cfg ca = cfg_a(), cb = cfg_b();
 
 	start(&ca, &cb);
+}
+
+/* Starts both with the default configurations and their own ops, which
+ * must outlive the peers (teardown frees them). */
+static void start_with_ops(const struct peer_ops *ops_a, const struct peer_ops *ops_b)
+{
+	struct peer_cfg ca = cfg_a(), cb = cfg_b();
+
+	a.p = peer_new(loop, &ca, ops_a, &a);
+	b.p = peer_new(loop, &cb, ops_b, &b);
+	cr_assert(a.p && b.p);
+	peer_enable(a.p, true);
+	peer_enable(b.p, true);
 }
 
 TestSuite(peer, .init = setup, .fini = teardown, .timeout = 20);
@@ -517,17 +500,11 @@ static bool refuse_peer(void *arg, const struct msg_hello *theirs, char *why, si
 
 Test(peer, accept_peer_may_refuse_with_a_reason)
 {
-	/* ops must outlive the peer, which teardown frees */
 	static struct peer_ops ops_b;
-	struct peer_cfg ca = cfg_a(), cb = cfg_b();
 
 	ops_b = ops;
 	ops_b.accept_peer = refuse_peer;
-	a.p = peer_new(loop, &ca, &ops, &a);
-	b.p = peer_new(loop, &cb, &ops_b, &b);
-	cr_assert(a.p && b.p);
-	peer_enable(a.p, true);
-	peer_enable(b.p, true);
+	start_with_ops(&ops, &ops_b);
 	expect_refusal("size mismatch: peer has 1073741824 bytes");
 	cr_assert(strstr(peer_last_error(a.p), "peer refused: "), "%s", peer_last_error(a.p));
 }
@@ -697,7 +674,6 @@ static bool stress_done(void)
 Test(peer, thousands_of_messages_arrive_in_order)
 {
 	static struct peer_ops ops_a, ops_b;
-	struct peer_cfg ca = cfg_a(), cb = cfg_b();
 	int by_ref = 0;
 
 	ops_a = ops;
@@ -708,11 +684,7 @@ Test(peer, thousands_of_messages_arrive_in_order)
 		pattern[i] = (uint8_t)(i * 7 + 13);
 	ops_a.writable = stress_writable;
 	ops_b.message = stress_message;
-	a.p = peer_new(loop, &ca, &ops_a, &a);
-	b.p = peer_new(loop, &cb, &ops_b, &b);
-	cr_assert(a.p && b.p);
-	peer_enable(a.p, true);
-	peer_enable(b.p, true);
+	start_with_ops(&ops_a, &ops_b);
 	cr_assert(run_until(both_up, 5000));
 	stress_fill();
 	cr_assert(run_until(stress_done, 15000), "got %llu of %d", (unsigned long long)stress_got,
@@ -791,18 +763,13 @@ static bool burst_done(void)
 Test(peer, a_burst_of_requests_is_paced_so_that_every_answer_fits)
 {
 	static struct peer_ops ops_a, ops_b;
-	struct peer_cfg ca = cfg_a(), cb = cfg_b();
 
 	ops_a = ops;
 	ops_b = ops;
 	ops_a.writable = burst_writable;
 	ops_a.message = burst_count;
 	ops_b.message = burst_answer;
-	a.p = peer_new(loop, &ca, &ops_a, &a);
-	b.p = peer_new(loop, &cb, &ops_b, &b);
-	cr_assert(a.p && b.p);
-	peer_enable(a.p, true);
-	peer_enable(b.p, true);
+	start_with_ops(&ops_a, &ops_b);
 	cr_assert(run_until(both_up, 5000));
 	peer_recv_pause(b.p, true);
 	burst_fill();
