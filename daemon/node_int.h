@@ -76,6 +76,7 @@ struct outstanding {
 };
 
 #define FLUSHES_MAX 8 /* the secondary's fdatasyncs in flight */
+#define WIDE_MAX 64   /* wide requests (past half the activity log) tracked in flight */
 
 /* A FLUSH from the peer, applied through the ring: later writes go on
  * meanwhile, and its FLUSH_ACK follows the fdatasync. */
@@ -160,6 +161,8 @@ struct node {
 	struct bitmap *clear_pending;
 	struct bitmap *clear_covering;
 	struct bitmap *wide_new; /* wide requests in flight: bits they set (rule 9) */
+	const struct repl_req *wide[WIDE_MAX]; /* ... and which they are */
+	unsigned nwide;
 	uint64_t covering_seq; /* the FLUSH that covers them; 0 for none */
 	int data_fd;	       /* the data area, for the peer's writes and resync */
 	struct flush_op flushes[FLUSHES_MAX];

@@ -110,28 +110,56 @@ static int node_write_alone(struct node *n, const struct repl_req *rr)
 	return 0;
 }
 
-/* The extents a range covers whole (the only ones a wide write may
- * clear: an edge extent may hold another write's data): [*first, *end). */
-static void node_whole_extents(const struct node *n, const struct repl_req *rr, uint64_t *first,
-			       uint64_t *end)
+/* The bitmap extents a request touches: [*first, *end). */
+static void node_req_extents(const struct node *n, const struct repl_req *rr, uint64_t *first,
+			     uint64_t *end)
 {
 	uint64_t ext = n->sb.extent_bytes;
 
-	*first = (rr->offset + ext - 1) / ext;
-	*end = (rr->offset + rr->length) / ext;
+	*first = rr->offset / ext;
+	*end = (rr->offset + rr->length + ext - 1) / ext;
+}
+
+/* The place of rr among the wide requests in flight, or n->nwide. */
+static unsigned node_wide_find(const struct node *n, const struct repl_req *rr)
+{
+	unsigned i = 0;
+
+	while (i < n->nwide && n->wide[i] != rr)
+		i++;
+	return i;
+}
+
+/* Whether a wide request other than rr, still in flight, touches extent b. */
+static bool node_wide_other(const struct node *n, const struct repl_req *rr, uint64_t b)
+{
+	for (unsigned i = 0; i < n->nwide; i++) {
+		uint64_t first, end;
+
+		node_req_extents(n, n->wide[i], &first, &end);
+		if (n->wide[i] != rr && first <= b && b < end)
+			return true;
+	}
+	return false;
 }
 
 /* A range too wide for the activity log is covered by the bitmap, on disk
- * before the write is submitted.  Whole extents whose bits were clear go
- * into wide_new; they may leave the bitmap only once the local operation
- * completed and a peer FLUSH sent after that covers it (rule 9):
- * node_wide_done() moves them on at the end of the request. */
+ * before the write is submitted.  Its extents whose bits were clear go
+ * into wide_new: they may leave the bitmap only once its local operation
+ * completed and a peer FLUSH sent after that covers it (rule 9), which
+ * node_wide_done() arranges.  The request is remembered (a retry after
+ * REPL_BUSY comes here again with the same rr) so that an extent shared
+ * with another wide request in flight waits for both.  With WIDE_MAX of
+ * them in flight, the bits just stay set until a resync. */
 static int node_cover_wide(struct node *n, const struct repl_req *rr)
 {
+	unsigned i = node_wide_find(n, rr);
 	uint64_t first, end;
 
-	node_whole_extents(n, rr, &first, &end);
-	for (uint64_t b = first; b < end && n->peer_up; b++)
+	if (i == n->nwide && n->nwide < WIDE_MAX && n->peer_up)
+		n->wide[n->nwide++] = rr;
+	node_req_extents(n, rr, &first, &end);
+	for (uint64_t b = first; b < end && node_wide_find(n, rr) < n->nwide; b++)
 		if (!bitmap_test(n->bm, b))
 			bitmap_set(n->wide_new, b);
 	node_mark_range(n->bm, n->sb.extent_bytes, rr->offset, rr->length);
@@ -140,14 +168,19 @@ static int node_cover_wide(struct node *n, const struct repl_req *rr)
 
 /* A wide request is answered: its local operation is complete.  Its
  * extents still in wide_new (no failure marked them, the link did not go)
- * may leave the bitmap once the next peer FLUSH is acknowledged. */
+ * and touched by no other wide request in flight may leave the bitmap once
+ * the next peer FLUSH is acknowledged. */
 static void node_wide_done(struct node *n, const struct repl_req *rr)
 {
+	unsigned i = node_wide_find(n, rr);
 	uint64_t first, end;
 
-	node_whole_extents(n, rr, &first, &end);
+	if (i == n->nwide)
+		return; /* not tracked: its bits stay */
+	n->wide[i] = n->wide[--n->nwide];
+	node_req_extents(n, rr, &first, &end);
 	for (uint64_t b = first; b < end; b++) {
-		if (!bitmap_test(n->wide_new, b))
+		if (!bitmap_test(n->wide_new, b) || node_wide_other(n, rr, b))
 			continue;
 		bitmap_clear(n->wide_new, b);
 		bitmap_set(n->clear_pending, b);

@@ -113,4 +113,14 @@ trim_round() {
 pair_conf_extra "al-extents = 16"
 trim_round trim 64
 trim_round zero 160
+
+# Without a crash, a wide request leaves nothing out of sync once a peer
+# FLUSH covers it: every extent it touched, the partial ones at its edges
+# and at the end of the data area included (a regression of the first fix
+# of bug 3 left those set for ever; found by the guests' in-sync oracle
+# after mkfs's discard of a whole device).
+check "a TRIM of the whole export, from 100 KiB + 512 to its end, and one of [0, 100 KiB)" \
+	nbdsh -u "$URI" -c "h.trim(h.get_size() - 102912, 102912); h.trim(102400, 0)"
+check_settles "(wide, no crash)" "$size" "$T/a.real" "$T/b.img"
+check_eq "(wide, no crash) nothing out of sync on alpha" "$(field "$A" "d['out_of_sync_bytes']")" 0
 finish
