@@ -153,13 +153,15 @@ static bool node_wide_other(const struct node *n, const struct repl_req *rr, uin
  * them in flight, the bits just stay set until a resync. */
 static int node_cover_wide(struct node *n, const struct repl_req *rr)
 {
-	unsigned i = node_wide_find(n, rr);
+	bool tracked = node_wide_find(n, rr) < n->nwide;
 	uint64_t first, end;
 
-	if (i == n->nwide && n->nwide < WIDE_MAX && n->peer_up)
+	if (!tracked && n->nwide < WIDE_MAX && n->peer_up) {
 		n->wide[n->nwide++] = rr;
+		tracked = true;
+	}
 	node_req_extents(n, rr, &first, &end);
-	for (uint64_t b = first; b < end && node_wide_find(n, rr) < n->nwide; b++)
+	for (uint64_t b = first; b < end && tracked; b++)
 		if (!bitmap_test(n->bm, b))
 			bitmap_set(n->wide_new, b);
 	node_mark_range(n->bm, n->sb.extent_bytes, rr->offset, rr->length);
