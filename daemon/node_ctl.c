@@ -3,25 +3,6 @@
 
 /* --- status --- */
 
-const char *node_mode_name(const struct node *n)
-{
-	return n->sb.mode == META_MODE_ASYNC ? "async" : "sync";
-}
-
-const char *node_role_name(bool primary)
-{
-	return primary ? "primary" : "secondary";
-}
-
-const char *node_peer_disk(const struct node *n)
-{
-	static const char *const names[] = { "inconsistent", "outdated", "consistent", "uptodate" };
-
-	if (!n->peer_up)
-		return "unknown";
-	return n->peer_hello.disk < 4 ? names[n->peer_hello.disk] : "unknown";
-}
-
 static const char *node_connection(const struct node *n)
 {
 	if (n->split_brain && n->peer && !peer_connected(n->peer))

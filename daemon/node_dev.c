@@ -133,7 +133,7 @@ static void ff_unbind_done(void *arg, int rc)
 		return;
 	}
 	control_reply(req, true, "/dev/loop%d detached; stopping", n->loop_index);
-	node_begin_stop(n);
+	n->up->stop(n);
 }
 
 /* Detaches the loop device of `attach --loop`; req is answered later. */

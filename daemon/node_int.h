@@ -88,10 +88,19 @@ struct flush_op {
 	bool busy;
 };
 
+/* What a part asks of the node's lifecycle.  node.c fills it in; the parts
+ * below node.c call through it and never name node.c's functions, so that
+ * calls go downward (docs/ARCHITECTURE.md, "Layout"). */
+struct node_up {
+	bool (*demote)(struct node *n); /* see node_demote() */
+	void (*stop)(struct node *n);	/* see node_begin_stop() */
+};
+
 /* This node's part in the resync after a connect. */
 enum rs_role { RS_NONE, RS_SOURCE, RS_TARGET };
 
 struct node {
+	const struct node_up *up;
 	struct loop *loop;
 	struct config *cfg;
 	const struct config_node *me;
@@ -204,7 +213,8 @@ struct node {
 	char log_path[256];
 };
 
-/* --- lifecycle, metadata, roles (node.c) --- */
+/* --- the state every part reads or records (node_meta.c, and
+ * node_run_path() of node.h) --- */
 int node_save_sb(struct node *n);
 int node_save_bm(struct node *n); /* the bitmap to the metadata: 0, or -1 logged */
 void node_mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len);
@@ -217,6 +227,12 @@ uint64_t node_now_ns(void);
 uint64_t node_export_size(const struct node *n);
 void node_agree_size(struct node *n);
 const char *node_disk_name(const struct node *n);
+const char *node_mode_name(const struct node *n);
+const char *node_role_name(bool primary);
+const char *node_peer_disk(const struct node *n);
+
+/* --- lifecycle and roles (node.c; the parts below call them through
+ * struct node_up, only the control commands by name) --- */
 int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen);
 bool node_demote(struct node *n); /* true: finished at once */
 void node_begin_stop(struct node *n);
@@ -269,9 +285,6 @@ void node_cmd_detach(struct node *n, struct control_req *req);
 void node_reattach(struct node *n);
 
 /* --- status and control commands (node_ctl.c) --- */
-const char *node_mode_name(const struct node *n);
-const char *node_role_name(bool primary);
-const char *node_peer_disk(const struct node *n);
 void node_handle(void *arg, struct control_req *req);
 
 #endif

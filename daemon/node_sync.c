@@ -615,7 +615,7 @@ static void node_yield_to_primary(struct node *n, const struct msg_hello *h)
 	log_warn("%s became primary while this node was down: %s/%s stays secondary "
 		 "(its own changes are kept for the resync or the split-brain repair)",
 		 n->other->name, n->sb.resource, n->sb.node);
-	node_demote(n);
+	n->up->demote(n);
 }
 
 static bool node_accept_peer(void *arg, const struct msg_hello *h, char *why, size_t len)

@@ -1,0 +1,156 @@
+/* The node's state every part reads or records: its run paths, the
+ * superblock and dirty bitmap written to the metadata, ranges marked out
+ * of sync, the exported size, the names of states, and the clock and randomness the parts use.
+ * Parts below node.c call these, never node.c itself (docs/ARCHITECTURE.md,
+ * "Layout"). */
+#include "daemon/node_int.h"
+
+int node_run_path(char *buf, size_t len, const char *resource, const char *node, const char *suffix)
+{
+	char *dot;
+
+	/* The control socket's path, with this suffix instead of "ctl". */
+	if (control_path(buf, len, NULL, resource, node) < 0)
+		return -1;
+	dot = strrchr(buf, '.');
+	if (!dot || (size_t)(dot + 1 - buf) + strlen(suffix) + 1 > len)
+		return -1;
+	strcpy(dot + 1, suffix);
+	return 0;
+}
+
+/* --- metadata --- */
+
+int node_save_sb(struct node *n)
+{
+	char err[512];
+
+	if (mdio_write_sb(n->md, &n->sb, err, sizeof(err)) == 0)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
+int node_save_bm(struct node *n)
+{
+	char err[512];
+
+	if (alog_save_bitmap(n->alog, err, sizeof(err)) == 0)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
+void node_mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len)
+{
+	if (len)
+		bitmap_set_range(bm, off / ext, (off + len + ext - 1) / ext - off / ext);
+}
+
+/* Every bit of from goes into to (or out of it, when set is false). */
+void node_bm_apply(struct bitmap *to, const struct bitmap *from, bool set)
+{
+	for (uint64_t b = bitmap_next_set(from, 0); b < bitmap_nbits(from);
+	     b = bitmap_next_set(from, b + 1)) {
+		if (set)
+			bitmap_set(to, b);
+		else
+			bitmap_clear(to, b);
+	}
+}
+
+void node_bm_empty(struct bitmap *bm)
+{
+	bitmap_clear_range(bm, 0, bitmap_nbits(bm));
+}
+
+/* The peer may not hold this range: record it in the persistent bitmap,
+ * where no pending flush may clear it. */
+void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len)
+{
+	uint64_t ext = n->sb.extent_bytes;
+
+	if (!len)
+		return;
+	node_mark_range(n->bm, ext, off, len);
+	bitmap_clear_range(n->clear_pending, off / ext, (off + len + ext - 1) / ext - off / ext);
+	bitmap_clear_range(n->clear_covering, off / ext, (off + len + ext - 1) / ext - off / ext);
+	bitmap_clear_range(n->wide_new, off / ext, (off + len + ext - 1) / ext - off / ext);
+}
+
+/* Adds every bit of from to the persistent bitmap and empties from. */
+void node_merge_unflushed(struct node *n, struct bitmap *from)
+{
+	node_bm_apply(n->bm, from, true);
+	node_bm_empty(from);
+}
+
+uint64_t node_random(void)
+{
+	uint64_t r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r ^= (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	return r;
+}
+
+uint64_t node_now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000U + (uint64_t)t.tv_nsec;
+}
+
+/* --- the exported size --- */
+
+/* The pair replicates the smaller of the two data areas: the peer's, while
+ * connected; without it, the size agreed at the last connect (kept in the
+ * superblock), so that a primary that comes back alone does not export
+ * more than its peer can hold. */
+uint64_t node_export_size(const struct node *n)
+{
+	if (n->peer_up && n->peer_hello.size_bytes < n->sb.data_bytes)
+		return n->peer_hello.size_bytes;
+	if (!n->peer_up && n->sb.agreed_bytes)
+		return n->sb.agreed_bytes;
+	return n->sb.data_bytes;
+}
+
+/* At connect: the size both sides agree on now, kept for later starts. */
+void node_agree_size(struct node *n)
+{
+	uint64_t agreed = node_export_size(n);
+
+	if (agreed == n->sb.agreed_bytes)
+		return;
+	n->sb.agreed_bytes = agreed;
+	(void)node_save_sb(n);
+}
+
+/* --- names, for status and logs --- */
+
+const char *node_mode_name(const struct node *n)
+{
+	return n->sb.mode == META_MODE_ASYNC ? "async" : "sync";
+}
+
+const char *node_role_name(bool primary)
+{
+	return primary ? "primary" : "secondary";
+}
+
+const char *node_peer_disk(const struct node *n)
+{
+	static const char *const names[] = { "inconsistent", "outdated", "consistent", "uptodate" };
+
+	if (!n->peer_up)
+		return "unknown";
+	return n->peer_hello.disk < 4 ? names[n->peer_hello.disk] : "unknown";
+}
+
+const char *node_disk_name(const struct node *n)
+{
+	return meta_disk_name(n->sb.disk);
+}
+
