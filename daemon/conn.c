@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "daemon/ioop.h"
-#include "daemon/server.h"
+#include "daemon/loop.h"
 #include "daemon/store.h"
 #include "nbd/handshake.h"
 #include "nbd/request.h"
@@ -55,8 +55,8 @@ struct slot {
 	uint64_t done;		/* bytes received, read, written or zeroed */
 	uint32_t hdr_len;
 	uint32_t data_len;	/* bytes of buf sent after hdr */
-	bool repl_started;	/* server_repl_begin() accepted it */
-	bool in_repl;		/* its range is in the server's in-flight set */
+	bool repl_started;	/* repl_begin() accepted it */
+	bool in_repl;		/* its range is in the owner's in-flight set */
 	bool remote;		/* the peer has not answered yet */
 	bool local_done;	/* its reply waits only for the peer */
 	struct repl_req rr;
@@ -66,7 +66,7 @@ struct slot {
 struct conn {
 	struct ioop recv_op;
 	struct ioop send_op;
-	struct server *srv;
+	const struct conn_host *host;
 	struct store *st;
 	int fd;
 	unsigned pending;	/* submissions not yet completed */
@@ -151,7 +151,7 @@ static void slot_release(struct slot *s)
 	void *buf = s->buf;
 
 	if (s->in_repl) {
-		server_repl_end(c->srv, &s->rr);
+		c->host->repl_end(c->host->arg, &s->rr);
 		s->in_repl = false;
 	}
 	s->stage = ST_FREE;
@@ -162,7 +162,7 @@ static void slot_release(struct slot *s)
 	c->free_head = (uint16_t)(s - c->slots);
 	c->nfree++;
 	if (buf)
-		server_put_buffer(c->srv, buf);
+		c->host->put_buffer(c->host->arg, buf);
 }
 
 static void reply_structured(struct slot *s)
@@ -205,7 +205,7 @@ static void slot_reply(struct slot *s)
 		return;
 	}
 	if (s->in_repl) {
-		server_repl_end(c->srv, &s->rr);
+		c->host->repl_end(c->host->arg, &s->rr);
 		s->in_repl = false;
 	}
 
@@ -259,7 +259,7 @@ static struct io_uring_sqe *slot_sqe(struct slot *s, enum stage stage)
 {
 	s->stage = stage;
 	s->c->pending++;
-	return server_sqe(s->c->srv, &s->op);
+	return loop_sqe(s->c->host->loop, &s->op);
 }
 
 static void slot_sync(struct slot *s)
@@ -310,7 +310,7 @@ static bool slot_replicate(struct slot *s)
 		.offset = r->offset,
 		.payload = s->buf,
 	};
-	rc = server_repl_begin(s->c->srv, s->c, &s->rr);
+	rc = s->c->host->repl_begin(s->c->host->arg, s->c, &s->rr);
 	if (rc == REPL_BUSY) {
 		s->c->parked = s;
 		return false;
@@ -416,7 +416,7 @@ static void slot_io_done(struct slot *s, int res)
 	case NBD_CMD_CACHE:
 		return slot_reply(s);	/* advisory: never an error */
 	case NBD_CMD_FLUSH:
-		server_flush_done(s->c->srv, res < 0 ? res : 0);
+		s->c->host->flush_done(s->c->host->arg, res < 0 ? res : 0);
 		return res < 0 ? slot_fail(s, res) : slot_reply(s);
 	default:
 		return res < 0 ? slot_fail(s, res) : slot_reply(s);
@@ -544,7 +544,7 @@ static bool step_request(struct conn *c)
 	}
 	if (req_buf_len(&req)) {
 		c->held += req_buf_len(&req);
-		s->buf = server_get_buffer(c->srv, c, req_buf_len(&req));
+		s->buf = c->host->get_buffer(c->host->arg, c, req_buf_len(&req));
 		if (!s->buf) {
 			s->stage = ST_WAIT_BUF;
 			c->blocked = s;
@@ -581,7 +581,7 @@ static void conn_arm_recv(struct conn *c)
 		return;
 	if (c->rpos == c->rend)
 		c->rpos = c->rend = 0;
-	sqe = server_sqe(c->srv, &c->recv_op);
+	sqe = loop_sqe(c->host->loop, &c->recv_op);
 	if (p && c->rpos == c->rend && p->req.length - p->done >= DIRECT_RECV_MIN) {
 		io_uring_prep_recv(sqe, c->fd, p->buf + p->done, p->req.length - p->done,
 				   MSG_WAITALL);
@@ -643,7 +643,7 @@ static void conn_on_recv(struct conn *c, int res)
 
 static void conn_submit_send(struct conn *c)
 {
-	struct io_uring_sqe *sqe = server_sqe(c->srv, &c->send_op);
+	struct io_uring_sqe *sqe = loop_sqe(c->host->loop, &c->send_op);
 
 	c->msg.msg_iov = c->iov + c->iov_pos;
 	c->msg.msg_iovlen = c->iov_cnt - c->iov_pos;
@@ -759,7 +759,7 @@ static void conn_destroy(struct conn *c)
 		slot_release(c->parked);
 	if (c->payload)
 		slot_release(c->payload);
-	server_forget(c->srv, c);
+	c->host->gone(c->host->arg, c);
 	close(c->fd);
 	nbd_hs_free(c->hs);
 	free(c->rbuf);
@@ -782,7 +782,7 @@ static void conn_send_later(struct conn *c)
 	if (c->flush_queued || c->send_busy || (c->q_head == NOSLOT && !out))
 		return;
 	c->flush_queued = true;
-	server_flush_later(c->srv, c);
+	c->host->flush_later(c->host->arg, c);
 }
 
 void conn_flush(struct conn *c)
@@ -841,7 +841,7 @@ static void slot_done(struct ioop *op, int res)
 	conn_after(c);
 }
 
-void server_repl_done(struct repl_req *rr, int err)
+void conn_repl_done(struct repl_req *rr, int err)
 {
 	struct slot *s = container_of(rr, struct slot, rr);
 	struct conn *c = s->c;
@@ -911,13 +911,13 @@ void conn_stop(struct conn *c, bool hard)
 	conn_after(c);
 }
 
-static struct conn *conn_alloc(struct server *srv, int fd, bool handshake)
+static struct conn *conn_alloc(const struct conn_host *h, int fd, bool handshake)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
 	if (!c || !(c->rbuf = malloc(RBUF_SIZE)) ||
-	    (handshake && !(c->hs = nbd_hs_new(server_export(srv))))) {
+	    (handshake && !(c->hs = nbd_hs_new(h->exp)))) {
 		log_err("client %d: out of memory", fd);
 		if (c)
 			free(c->rbuf);
@@ -926,8 +926,8 @@ static struct conn *conn_alloc(struct server *srv, int fd, bool handshake)
 		return NULL;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->srv = srv;
-	c->st = server_store(srv);
+	c->host = h;
+	c->st = h->st;
 	c->fd = fd;
 	c->recv_op.done = conn_recv_done;
 	c->send_op.done = conn_send_done;
@@ -941,18 +941,18 @@ static struct conn *conn_alloc(struct server *srv, int fd, bool handshake)
 	return c;
 }
 
-struct conn *conn_new(struct server *srv, int fd)
+struct conn *conn_new(const struct conn_host *h, int fd)
 {
-	struct conn *c = conn_alloc(srv, fd, true);
+	struct conn *c = conn_alloc(h, fd, true);
 
 	if (c)
 		conn_after(c);
 	return c;
 }
 
-struct conn *conn_new_tx(struct server *srv, int fd, uint16_t tflags)
+struct conn *conn_new_tx(const struct conn_host *h, int fd, uint16_t tflags)
 {
-	struct conn *c = conn_alloc(srv, fd, false);
+	struct conn *c = conn_alloc(h, fd, false);
 
 	if (c) {
 		c->sess.size = store_size(c->st);
