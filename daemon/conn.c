@@ -29,6 +29,7 @@
 #include "nbd/handshake.h"
 #include "nbd/request.h"
 #include "nbd/wire.h"
+#include "utils/bufio.h"
 #include "utils/log.h"
 
 #define RBUF_SIZE	(64U << 10)	/* >= NBD_HS_MAX_OPTION */
@@ -587,11 +588,7 @@ static void conn_arm_recv(struct conn *c)
 				   MSG_WAITALL);
 		c->recv_direct = true;
 	} else {
-		if (c->rpos && RBUF_SIZE - c->rend < RBUF_SIZE / 2) {
-			memmove(c->rbuf, c->rbuf + c->rpos, rbuf_avail(c));
-			c->rend -= c->rpos;
-			c->rpos = 0;
-		}
+		rbuf_compact(c->rbuf, RBUF_SIZE, &c->rpos, &c->rend);
 		io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rend, RBUF_SIZE - c->rend, 0);
 		c->recv_direct = false;
 	}
@@ -652,13 +649,6 @@ static void conn_submit_send(struct conn *c)
 	c->pending++;
 }
 
-static void iov_add(struct conn *c, void *base, size_t len)
-{
-	c->iov[c->iov_cnt].iov_base = base;
-	c->iov[c->iov_cnt].iov_len = len;
-	c->iov_cnt++;
-}
-
 /* Sends pending handshake output, else a batch of queued replies. */
 static void conn_kick_send(struct conn *c)
 {
@@ -670,16 +660,16 @@ static void conn_kick_send(struct conn *c)
 	c->iov_cnt = c->iov_pos = c->nbatch = 0;
 	c->sending_hs = out > 0;
 	if (c->sending_hs) {
-		iov_add(c, (void *)(uintptr_t)hs_out, out);
+		iov_push(c->iov, &c->iov_cnt, hs_out, out);
 	} else {
 		while (c->q_head != NOSLOT && c->iov_cnt + 2 <= SEND_IOVS) {
 			struct slot *s = &c->slots[c->q_head];
 
 			c->batch[c->nbatch++] = c->q_head;
 			c->q_head = s->next;
-			iov_add(c, s->hdr, s->hdr_len);
+			iov_push(c->iov, &c->iov_cnt, s->hdr, s->hdr_len);
 			if (s->data_len)
-				iov_add(c, s->buf, s->data_len);
+				iov_push(c->iov, &c->iov_cnt, s->buf, s->data_len);
 		}
 	}
 	if (c->iov_cnt)
@@ -727,17 +717,7 @@ static void conn_on_send(struct conn *c, int res)
 	}
 	if (c->sending_hs)
 		return conn_hs_sent(c, n);
-	while (n && c->iov_pos < c->iov_cnt) {
-		struct iovec *v = &c->iov[c->iov_pos];
-		size_t k = n < v->iov_len ? n : v->iov_len;
-
-		v->iov_base = (uint8_t *)v->iov_base + k;
-		v->iov_len -= k;
-		n -= k;
-		if (!v->iov_len)
-			c->iov_pos++;
-	}
-	if (c->iov_pos < c->iov_cnt)
+	if (!iov_advance(c->iov, &c->iov_pos, c->iov_cnt, n))
 		return conn_submit_send(c);	/* short send */
 	conn_release_batch(c);
 }

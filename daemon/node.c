@@ -3,6 +3,8 @@
  * readiness, the superblock, the export, roles, stopping and start-up. */
 #include "daemon/node_int.h"
 
+#include "utils/clock.h"
+
 /* --- paths, readiness --- */
 
 int node_run_path(char *buf, size_t len, const char *resource, const char *node, const char *suffix)
@@ -147,10 +149,7 @@ uint64_t node_random(void)
 
 uint64_t node_now_ns(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000U + (uint64_t)t.tv_nsec;
+	return clock_now_ns();
 }
 
 /* --- the NBD export while primary --- */

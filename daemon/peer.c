@@ -29,13 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
 #include "daemon/ioop.h"
 #include "daemon/loop.h"
+#include "daemon/sendq.h"
 #include "proto/auth.h"
+#include "utils/bufio.h"
+#include "utils/clock.h"
 #include "utils/log.h"
 
 #define TICK_MS		100
@@ -51,7 +53,6 @@
 #define RBUF_SIZE  (128U << 10) /* > header + any payload below DIRECT_MIN */
 #define DIRECT_MIN (16U << 10)	/* payloads this big are received into dbuf */
 #define ARENA_SIZE (256U << 10) /* copies of peer_send()'s payloads */
-#define SEND_IOVS  128
 /* Queue entries peer_send() leaves free for PING, PONG and REFUSE. */
 #define QUEUE_RESERVE 8
 #define ERR_MAX	      (MSG_MAX_REASON + 160)
@@ -74,16 +75,6 @@ enum stage {
 	L_STATE,      /* we accepted the peer, waiting for its STATE */
 	L_UP,
 	L_CLOSING, /* REFUSE queued: send it, then wait for EOF */
-};
-
-/* One queued message.  data points into the arena (copied, arena_cost
- * bytes of it) or at the caller's buffer (by_ref). */
-struct out {
-	uint8_t hdr[MSG_HDR_SIZE];
-	const void *data;
-	uint32_t len;
-	uint32_t arena_cost;
-	bool by_ref;
 };
 
 struct peer {
@@ -138,27 +129,12 @@ struct peer {
 	uint32_t dlen;
 	struct msg_hdr cur;
 
-	struct out *q; /* q[q_tail..q_head), the first nbatch being sent */
-	uint32_t q_head, q_tail;
-	unsigned nbatch;
-	uint8_t *arena;
-	uint32_t a_head, a_tail, a_used;
+	struct sendq *q;
 	bool want_writable;
-	struct iovec iov[SEND_IOVS];
-	unsigned iov_pos, iov_cnt;
-	struct msghdr msg;
 
 	char last_error[ERR_MAX];
 	char logged[ERR_MAX]; /* the last reason logged, to log each once */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 #define peer_log(lvl, p, fmt, ...)                                                                 \
 	log_msg(lvl, "%s: peer %s: " fmt, (p)->resource, (p)->peer_node, ##__VA_ARGS__)
@@ -201,115 +177,31 @@ static bool link_alive(const struct peer *p)
 
 /* --- the send queue --- */
 
-/* The arena is a FIFO like the queue: entries are released in order, so
- * it is a ring, and an allocation that does not fit before the end skips
- * the rest (counted in its cost) and starts again at 0. */
-static int arena_alloc(struct peer *p, uint32_t n, uint32_t *off, uint32_t *cost)
-{
-	if (p->a_used == 0)
-		p->a_head = p->a_tail = 0;
-	if (p->a_head > p->a_tail || p->a_used == 0) {
-		if (ARENA_SIZE - p->a_head >= n) {
-			*off = p->a_head;
-			*cost = n;
-		} else if (p->a_tail >= n) {
-			*off = 0;
-			*cost = ARENA_SIZE - p->a_head + n;
-		} else {
-			return -1;
-		}
-	} else if (p->a_tail - p->a_head >= n) { /* head <= tail, in use */
-		*off = p->a_head;
-		*cost = n;
-	} else {
-		return -1;
-	}
-	p->a_head = *off + n;
-	p->a_used += *cost;
-	return 0;
-}
-
-static void arena_free(struct peer *p, uint32_t cost)
-{
-	p->a_tail += cost;
-	if (p->a_tail >= ARENA_SIZE)
-		p->a_tail -= ARENA_SIZE;
-	p->a_used -= cost;
-}
-
-static int queue_push(struct peer *p, const struct msg_hdr *h, const void *payload,
-		      unsigned reserve, bool by_ref)
-{
-	struct out *o = &p->q[p->q_head % PEER_QUEUE];
-	uint32_t off, cost;
-
-	if (p->q_head - p->q_tail + reserve >= PEER_QUEUE)
-		return -ENOBUFS;
-	msg_hdr_encode(o->hdr, h);
-	o->len = h->length;
-	o->data = NULL;
-	o->arena_cost = 0;
-	o->by_ref = false;
-	if (h->length && by_ref) {
-		o->data = payload;
-		o->by_ref = true;
-	} else if (h->length) {
-		if (arena_alloc(p, h->length, &off, &cost) < 0)
-			return -ENOBUFS;
-		memcpy(p->arena + off, payload, h->length);
-		o->data = p->arena + off;
-		o->arena_cost = cost;
-	}
-	p->q_head++;
-	return 0;
-}
-
-/* Takes the oldest entry off the queue and gives its payload back. */
+/* Takes the oldest message off the queue; a payload by reference goes
+ * back to its owner. */
 static void queue_pop(struct peer *p, bool notify)
 {
-	struct out *o = &p->q[p->q_tail % PEER_QUEUE];
+	const void *ref = sendq_pop(p->q);
 
-	p->q_tail++;
-	if (o->arena_cost)
-		arena_free(p, o->arena_cost);
-	if (o->by_ref && notify && p->ops->released)
-		p->ops->released(p->arg, o->data);
+	if (ref && notify && p->ops->released)
+		p->ops->released(p->arg, ref);
 }
 
 static void send_submit(struct peer *p)
 {
 	struct io_uring_sqe *sqe = peer_sqe(p, &p->send_op, &p->send_busy);
 
-	p->msg.msg_iov = p->iov + p->iov_pos;
-	p->msg.msg_iovlen = p->iov_cnt - p->iov_pos;
-	io_uring_prep_sendmsg(sqe, p->fd, &p->msg, MSG_NOSIGNAL);
-}
-
-static void iov_add(struct peer *p, const void *base, size_t len)
-{
-	p->iov[p->iov_cnt].iov_base = (void *)(uintptr_t)base;
-	p->iov[p->iov_cnt].iov_len = len;
-	p->iov_cnt++;
+	io_uring_prep_sendmsg(sqe, p->fd, sendq_msghdr(p->q), MSG_NOSIGNAL);
 }
 
 /* One SENDMSG at a time, with everything queued so far: a short send must
  * never interleave with another. */
 static void send_kick(struct peer *p)
 {
-	uint32_t i;
-
 	if (p->send_busy || !link_alive(p) || p->stage < L_HELLO || p->shut_wr ||
-	    p->q_head == p->q_tail)
+	    !sendq_len(p->q))
 		return;
-	p->iov_cnt = p->iov_pos = p->nbatch = 0;
-	for (i = p->q_tail; i != p->q_head && p->iov_cnt + 2 <= SEND_IOVS; i++) {
-		const struct out *o = &p->q[i % PEER_QUEUE];
-
-		iov_add(p, o->hdr, MSG_HDR_SIZE);
-		if (o->len)
-			iov_add(p, o->data, o->len);
-		p->nbatch++;
-	}
+	(void)sendq_batch(p->q);
 	send_submit(p);
 }
 
@@ -317,7 +209,7 @@ static int send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *pay
 {
 	struct msg_hdr h = { .type = type, .length = len, .seq = seq };
 
-	return queue_push(p, &h, payload, 0, false);
+	return sendq_push(p->q, &h, payload, 0, false);
 }
 
 /* --- dropping a connection --- */
@@ -346,7 +238,7 @@ static void link_drop(struct peer *p, const char *why)
 	if (p->connector) {
 		if (p->stage == L_UP)
 			p->backoff_ms = BACKOFF_MIN_MS;
-		p->next_connect_ms = now_ms() + p->backoff_ms;
+		p->next_connect_ms = clock_now_ms() + p->backoff_ms;
 		p->backoff_ms =
 			p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
 	}
@@ -363,11 +255,9 @@ static void link_finish(struct peer *p)
 		return;
 	close(p->fd);
 	p->fd = -1;
-	while (p->q_tail != p->q_head)
+	while (sendq_len(p->q))
 		queue_pop(p, !p->freeing);
-	p->q_head = p->q_tail = 0;
-	p->nbatch = 0;
-	p->a_used = p->a_head = p->a_tail = 0;
+	sendq_reset(p->q);
 	p->stage = L_NONE;
 	p->dead = p->up_called = p->shut_wr = p->direct = false;
 	p->paused = p->wait_room = false;
@@ -392,7 +282,7 @@ static void refuse(struct peer *p, const char *reason)
 		return;
 	}
 	p->stage = L_CLOSING;
-	p->closing_ms = now_ms();
+	p->closing_ms = clock_now_ms();
 	p->rpos = p->rend = 0; /* whatever else the peer said is moot */
 	p->direct = false;
 }
@@ -432,7 +322,7 @@ static int send_hello(struct peer *p, uint16_t type)
 /* A new connection, connected or accepted: both sides speak first. */
 static void link_begin(struct peer *p)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_now_ms();
 	int one = 1;
 
 	(void)setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -635,7 +525,7 @@ static bool room_for_answer(struct peer *p, const struct msg_hdr *h)
 	if (p->stage != L_UP || !asks_answer(h->type))
 		return true;
 	p->wait_room = peer_send_space(p) < PEER_ANSWER_ROOM ||
-		       (h->type == MSG_VERIFY_REQ && ARENA_SIZE - p->a_used < 2 * MSG_MAX_DIGESTS);
+		       (h->type == MSG_VERIFY_REQ && sendq_arena_room(p->q) < 2 * MSG_MAX_DIGESTS);
 	return !p->wait_room;
 }
 
@@ -699,13 +589,7 @@ static void recv_arm(struct peer *p)
 		p->recv_direct = true;
 		return;
 	}
-	if (p->rpos == p->rend)
-		p->rpos = p->rend = 0;
-	if (p->rpos && RBUF_SIZE - p->rend < RBUF_SIZE / 2) {
-		memmove(p->rbuf, p->rbuf + p->rpos, p->rend - p->rpos);
-		p->rend -= p->rpos;
-		p->rpos = 0;
-	}
+	rbuf_compact(p->rbuf, RBUF_SIZE, &p->rpos, &p->rend);
 	sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
 	io_uring_prep_recv(sqe, p->fd, p->rbuf + p->rend, RBUF_SIZE - p->rend, 0);
 	p->recv_direct = false;
@@ -723,13 +607,13 @@ static void connect_start(struct peer *p)
 	if (fd < 0) {
 		snprintf(why, sizeof(why), "socket: %s", strerror(errno));
 		note_error(p, LOG_ERR, why);
-		p->next_connect_ms = now_ms() + BACKOFF_MAX_MS;
+		p->next_connect_ms = clock_now_ms() + BACKOFF_MAX_MS;
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->fd = fd;
 	p->stage = L_CONNECTING;
-	p->started_ms = now_ms();
+	p->started_ms = clock_now_ms();
 	sqe = peer_sqe(p, &p->connect_op, &p->connect_busy);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&p->peer_sa, p->peer_sa_len);
 }
@@ -746,7 +630,7 @@ static void listen_start(struct peer *p)
 		note_error(p, LOG_ERR, why);
 		if (fd >= 0)
 			close(fd);
-		p->listen_retry_ms = now_ms() + LISTEN_RETRY_MS;
+		p->listen_retry_ms = clock_now_ms() + LISTEN_RETRY_MS;
 		return;
 	}
 	peer_log(LOG_INFO, p, "listening on %s", p->my_addr);
@@ -788,7 +672,7 @@ static void keepalive(struct peer *p, uint64_t now)
 static void tick(struct peer *p)
 {
 	char why[ERR_MAX];
-	uint64_t now = now_ms();
+	uint64_t now = clock_now_ms();
 
 	if (!link_alive(p))
 		return;
@@ -828,8 +712,7 @@ static void peer_destroy(struct peer *p)
 	}
 	free(p->rbuf);
 	free(p->dbuf);
-	free(p->q);
-	free(p->arena);
+	sendq_free(p->q);
 	free(p);
 }
 
@@ -838,7 +721,7 @@ static void peer_destroy(struct peer *p)
  * may free p. */
 static void peer_after(struct peer *p)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_now_ms();
 
 	if (p->freeing) {
 		p->in_handler = false;
@@ -869,7 +752,7 @@ static void peer_after(struct peer *p)
 		 * that our close does not reset the connection before the
 		 * peer has read why. */
 		if (p->stage == L_CLOSING && !p->shut_wr && !p->send_busy &&
-		    p->q_head == p->q_tail) {
+		    !sendq_len(p->q)) {
 			(void)shutdown(p->fd, SHUT_WR);
 			p->shut_wr = true;
 		}
@@ -923,7 +806,7 @@ static void on_accept(struct ioop *op, int res)
 	} else if (res != -ECANCELED && res != -EINTR && p->enabled && !p->freeing) {
 		snprintf(why, sizeof(why), "accept on %s: %s", p->my_addr, strerror(-res));
 		note_error(p, LOG_WARN, why);
-		p->accept_retry_ms = now_ms() + ACCEPT_RETRY_MS;
+		p->accept_retry_ms = clock_now_ms() + ACCEPT_RETRY_MS;
 	}
 	peer_after(p);
 }
@@ -960,7 +843,7 @@ static void on_recv(struct ioop *op, int res)
 	} else if (res == 0) {
 		link_drop(p, p->stage == L_CLOSING ? p->refusal : "peer closed the connection");
 	} else {
-		p->last_rx_ms = now_ms();
+		p->last_rx_ms = clock_now_ms();
 		if (p->stage == L_CLOSING)
 			p->rpos = p->rend = 0;
 		else if (p->recv_direct)
@@ -990,30 +873,19 @@ static void on_send(struct ioop *op, int res)
 		link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
 		return peer_after(p);
 	}
-	p->last_tx_ms = now_ms();
-	while (n && p->iov_pos < p->iov_cnt) {
-		struct iovec *v = &p->iov[p->iov_pos];
-		size_t k = n < v->iov_len ? n : v->iov_len;
-
-		v->iov_base = (uint8_t *)v->iov_base + k;
-		v->iov_len -= k;
-		n -= k;
-		if (!v->iov_len)
-			p->iov_pos++;
-	}
-	if (p->iov_pos < p->iov_cnt) {
+	p->last_tx_ms = clock_now_ms();
+	if (!sendq_sent(p->q, n)) {
 		send_submit(p); /* short send: the rest, before anything else */
 		return peer_after(p);
 	}
-	for (unsigned i = p->nbatch; i > 0; i--)
+	while (sendq_in_batch(p->q))
 		queue_pop(p, true);
-	p->nbatch = 0;
 	if (p->wait_room) { /* room for answers again, perhaps */
 		p->wait_room = false;
 		parse_input(p);
 	}
 	if (p->want_writable && peer_send_space(p) >= PEER_QUEUE / 4 &&
-	    ARENA_SIZE - p->a_used >= ARENA_SIZE / 4) {
+	    sendq_arena_room(p->q) >= ARENA_SIZE / 4) {
 		p->want_writable = false;
 		if (p->ops->writable)
 			p->ops->writable(p->arg);
@@ -1124,9 +996,8 @@ static int peer_setup(struct peer *p, const struct peer_cfg *cfg)
 	}
 	p->rbuf = malloc(RBUF_SIZE);
 	p->dbuf = malloc(MSG_MAX_DATA);
-	p->q = calloc(PEER_QUEUE, sizeof(*p->q));
-	p->arena = malloc(ARENA_SIZE);
-	if (!p->rbuf || !p->dbuf || !p->q || !p->arena)
+	p->q = sendq_new(PEER_QUEUE, ARENA_SIZE);
+	if (!p->rbuf || !p->dbuf || !p->q)
 		goto oom;
 	return 0;
 oom:
@@ -1240,7 +1111,7 @@ void peer_recv_pause(struct peer *p, bool paused)
 	p->paused = paused;
 	if (!paused) {
 		/* Our silence, not the peer's. */
-		p->last_rx_ms = now_ms();
+		p->last_rx_ms = clock_now_ms();
 		peer_kick(p);
 	}
 }
@@ -1256,7 +1127,7 @@ static int peer_queue(struct peer *p, const struct msg_hdr *h, const void *paylo
 	 * it (peer_send_ref). */
 	if (h->length > (by_ref ? MSG_MAX_DATA : PEER_COPY_MAX) || (h->length && !payload))
 		return -EINVAL;
-	rc = queue_push(p, h, payload, QUEUE_RESERVE, by_ref);
+	rc = sendq_push(p->q, h, payload, QUEUE_RESERVE, by_ref);
 	if (rc == -ENOBUFS) {
 		p->want_writable = true;
 		return rc;
@@ -1279,7 +1150,7 @@ int peer_send_ref(struct peer *p, const struct msg_hdr *h, const void *payload)
 
 unsigned peer_send_space(const struct peer *p)
 {
-	uint32_t used = p->q_head - p->q_tail + QUEUE_RESERVE;
+	uint32_t used = sendq_len(p->q) + QUEUE_RESERVE;
 
 	return used >= PEER_QUEUE ? 0 : PEER_QUEUE - used;
 }
