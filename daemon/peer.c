@@ -1,5 +1,7 @@
 /* The replication link on the event loop.  See peer.h for the protocol
- * (who connects, the handshake, keepalive); this file is its I/O.
+ * (who connects, the handshake, keepalive); this file is its I/O and the
+ * connection's life, peer_input.c what is received, daemon/sendq what
+ * waits to be sent.
  *
  * One connection at a time, its state in struct peer (p->fd, p->stage).
  * Every io_uring operation has its own ioop and busy flag, and at most one
@@ -17,7 +19,7 @@
  * links and (re)arms whatever should be in flight.  Callbacks run only
  * inside handlers (p->in_handler), so a peer_*() call made from a callback
  * only sets state and leaves the I/O to that peer_after(). */
-#include "peer.h"
+#include "daemon/peer_int.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -35,114 +37,14 @@
 #include "daemon/ioop.h"
 #include "daemon/loop.h"
 #include "daemon/sendq.h"
-#include "proto/auth.h"
-#include "utils/bufio.h"
 #include "utils/clock.h"
 #include "utils/log.h"
 
-#define TICK_MS		100
-#define PING_IDLE_MS	1000 /* nothing received or sent: PING */
-#define SILENT_MS	5000 /* nothing received: the peer is gone */
-#define HANDSHAKE_MS	5000 /* from connect() or accept() to up */
-#define LINGER_MS	1000 /* after sending REFUSE, for the peer to read it */
-#define BACKOFF_MIN_MS	200
-#define BACKOFF_MAX_MS	5000
-#define LISTEN_RETRY_MS 1000
-#define ACCEPT_RETRY_MS 100
-
-#define RBUF_SIZE  (128U << 10) /* > header + any payload below DIRECT_MIN */
-#define DIRECT_MIN (16U << 10)	/* payloads this big are received into dbuf */
-#define ARENA_SIZE (256U << 10) /* copies of peer_send()'s payloads */
-/* Queue entries peer_send() leaves free for PING, PONG and REFUSE. */
-#define QUEUE_RESERVE 8
-#define ERR_MAX	      (MSG_MAX_REASON + 160)
-#define ADDR_MAX      300
-
-_Static_assert(RBUF_SIZE > 2 * (MSG_HDR_SIZE + DIRECT_MIN + MSG_MAX_HELLO),
-	       "a message below DIRECT_MIN must fit in half of rbuf");
-_Static_assert(MSG_MAX_HELLO < DIRECT_MIN && MSG_MAX_REASON < DIRECT_MIN,
-	       "handshake messages are parsed in rbuf");
-_Static_assert(MSG_MAX_DIGESTS <= PEER_COPY_MAX && MSG_MAX_BITMAP <= PEER_COPY_MAX &&
-		       MSG_MAX_HELLO <= PEER_COPY_MAX && MSG_MAX_REASON <= PEER_COPY_MAX,
-	       "peer_send() copies every payload but data");
-_Static_assert(ARENA_SIZE >= 4 * PEER_COPY_MAX, "the arena holds several of the largest copies");
-
-enum stage {
-	L_NONE,	      /* no connection */
-	L_CONNECTING, /* CONNECT in flight */
-	L_HELLO,      /* our HELLO sent, waiting for theirs */
-	L_AUTH,	      /* our AUTH sent, waiting for theirs */
-	L_STATE,      /* we accepted the peer, waiting for its STATE */
-	L_UP,
-	L_CLOSING, /* REFUSE queued: send it, then wait for EOF */
-};
-
-struct peer {
-	struct ioop accept_op, connect_op, recv_op, send_op, timer_op, kick_op;
-	struct loop *loop;
-	const struct peer_ops *ops;
-	void *arg;
-
-	char resource[MSG_NAME_SIZE], my_node[MSG_NAME_SIZE], peer_node[MSG_NAME_SIZE];
-	char my_addr[ADDR_MAX], peer_addr[ADDR_MAX];
-	uint8_t *secret;
-	size_t secret_len;
-	uint16_t version_min, version_max;
-	bool connector; /* my_node sorts first: we connect, never listen */
-	struct sockaddr_storage my_sa, peer_sa;
-	socklen_t my_sa_len, peer_sa_len;
-
-	bool enabled, freeing, in_handler, paused;
-	bool wait_room; /* a request waits for room for its answer */
-	bool accept_busy, connect_busy, recv_busy, send_busy, timer_busy, kick_busy;
-	bool timer_cancelled;
-	unsigned pending; /* operations in flight */
-
-	int listen_fd, stash_fd; /* stash: accepted while the old link drains */
-	uint64_t listen_retry_ms, accept_retry_ms;
-	struct sockaddr_storage acc_sa;
-	socklen_t acc_len;
-	uint64_t next_connect_ms;
-	unsigned backoff_ms;
-	struct __kernel_timespec tick;
-
-	/* The connection. */
-	int fd;
-	enum stage stage;
-	bool dead; /* shut down; finished once nothing is in flight */
-	bool up_called, shut_wr, recv_direct;
-	uint64_t started_ms, last_rx_ms, last_tx_ms, last_ping_ms, closing_ms;
-	uint64_t ping_seq;
-	char down_why[ERR_MAX];
-	char refusal[ERR_MAX];
-	uint8_t my_nonce[AUTH_NONCE_SIZE];
-	struct msg_hello theirs;
-	uint16_t version;
-	uint64_t my_size;
-	uint32_t my_extent;
-	uint64_t size_bytes, bitmap_bits; /* bounds for incoming messages */
-
-	uint8_t *rbuf;
-	uint32_t rpos, rend;
-	uint8_t *dbuf; /* payload of cur, dlen bytes so far */
-	bool direct;
-	uint32_t dlen;
-	struct msg_hdr cur;
-
-	struct sendq *q;
-	bool want_writable;
-
-	char last_error[ERR_MAX];
-	char logged[ERR_MAX]; /* the last reason logged, to log each once */
-};
-
-#define peer_log(lvl, p, fmt, ...)                                                                 \
-	log_msg(lvl, "%s: peer %s: " fmt, (p)->resource, (p)->peer_node, ##__VA_ARGS__)
 
 /* Keeps why for peer_last_error() and logs it, unless it is what was
  * logged last: a refused or failing connection is retried every few
  * seconds, and one line per distinct reason is enough. */
-static void note_error(struct peer *p, enum log_level lvl, const char *why)
+void peer_note_error(struct peer *p, enum log_level lvl, const char *why)
 {
 	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
 	if (strcmp(p->logged, why) == 0)
@@ -151,7 +53,7 @@ static void note_error(struct peer *p, enum log_level lvl, const char *why)
 	peer_log(lvl, p, "%s", why);
 }
 
-static struct io_uring_sqe *peer_sqe(struct peer *p, struct ioop *op, bool *busy)
+struct io_uring_sqe *peer_sqe(struct peer *p, struct ioop *op, bool *busy)
 {
 	*busy = true;
 	p->pending++;
@@ -168,11 +70,6 @@ static void peer_kick(struct peer *p)
 	if (p->kick_busy || p->in_handler)
 		return;
 	io_uring_prep_nop(peer_sqe(p, &p->kick_op, &p->kick_busy));
-}
-
-static bool link_alive(const struct peer *p)
-{
-	return p->fd >= 0 && !p->dead;
 }
 
 /* --- the send queue --- */
@@ -198,14 +95,14 @@ static void send_submit(struct peer *p)
  * never interleave with another. */
 static void send_kick(struct peer *p)
 {
-	if (p->send_busy || !link_alive(p) || p->stage < L_HELLO || p->shut_wr ||
+	if (p->send_busy || !peer_link_alive(p) || p->stage < L_HELLO || p->shut_wr ||
 	    !sendq_len(p->q))
 		return;
 	(void)sendq_batch(p->q);
 	send_submit(p);
 }
 
-static int send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *payload, uint32_t len)
+int peer_send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *payload, uint32_t len)
 {
 	struct msg_hdr h = { .type = type, .length = len, .seq = seq };
 
@@ -214,9 +111,9 @@ static int send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *pay
 
 /* --- dropping a connection --- */
 
-static void link_drop(struct peer *p, const char *why)
+void peer_link_drop(struct peer *p, const char *why)
 {
-	if (!link_alive(p))
+	if (!peer_link_alive(p))
 		return;
 	p->dead = true;
 	snprintf(p->down_why, sizeof(p->down_why), "%s", why);
@@ -230,7 +127,7 @@ static void link_drop(struct peer *p, const char *why)
 		else
 			peer_log(LOG_INFO, p, "connection closed: %s", why);
 	} else {
-		note_error(p, p->enabled ? LOG_WARN : LOG_INFO, why);
+		peer_note_error(p, p->enabled ? LOG_WARN : LOG_INFO, why);
 	}
 	(void)shutdown(p->fd, SHUT_RDWR);
 	if (p->connect_busy)
@@ -268,333 +165,6 @@ static void link_finish(struct peer *p)
 		p->ops->down(p->arg, why);
 }
 
-/* --- the handshake --- */
-
-/* Sends REFUSE and closes once it is out; the peer logs the reason. */
-static void refuse(struct peer *p, const char *reason)
-{
-	size_t len = strnlen(reason, MSG_MAX_REASON);
-
-	note_error(p, LOG_ERR, reason);
-	snprintf(p->refusal, sizeof(p->refusal), "%s", reason);
-	if (len == 0 || send_ctl(p, MSG_REFUSE, 0, reason, (uint32_t)len) < 0) {
-		link_drop(p, reason);
-		return;
-	}
-	p->stage = L_CLOSING;
-	p->closing_ms = clock_now_ms();
-	p->rpos = p->rend = 0; /* whatever else the peer said is moot */
-	p->direct = false;
-}
-
-/* Queues HELLO (with a fresh nonce) or STATE (nonce zero). */
-static int send_hello(struct peer *p, uint16_t type)
-{
-	struct msg_hello m;
-	uint8_t buf[MSG_HELLO_SIZE];
-
-	memset(&m, 0, sizeof(m));
-	p->ops->hello(p->arg, &m);
-	m.version_min = p->version_min;
-	m.version_max = p->version_max;
-	memcpy(m.resource, p->resource, MSG_NAME_SIZE);
-	memcpy(m.node, p->my_node, MSG_NAME_SIZE);
-	if (!p->secret_len)
-		m.flags |= MSG_HELLO_F_NO_SECRET;
-	memset(m.nonce, 0, sizeof(m.nonce));
-	if (type == MSG_HELLO) {
-		if (auth_nonce(p->my_nonce) < 0) {
-			link_drop(p, "cannot read random bytes for the handshake nonce");
-			return -1;
-		}
-		memcpy(m.nonce, p->my_nonce, MSG_NONCE_SIZE);
-	}
-	p->my_size = m.size_bytes;
-	p->my_extent = m.extent_bytes;
-	msg_hello_encode(buf, &m);
-	if (send_ctl(p, type, 0, buf, MSG_HELLO_SIZE) < 0) {
-		link_drop(p, "send queue full during the handshake");
-		return -1;
-	}
-	return 0;
-}
-
-/* A new connection, connected or accepted: both sides speak first. */
-static void link_begin(struct peer *p)
-{
-	uint64_t now = clock_now_ms();
-	int one = 1;
-
-	(void)setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	p->stage = L_HELLO;
-	p->started_ms = p->last_rx_ms = p->last_tx_ms = p->last_ping_ms = now;
-	(void)send_hello(p, MSG_HELLO);
-}
-
-static void accept_and_confirm(struct peer *p)
-{
-	char why[MSG_MAX_REASON + 1] = "";
-
-	if (p->ops->accept_peer && !p->ops->accept_peer(p->arg, &p->theirs, why, sizeof(why))) {
-		why[sizeof(why) - 1] = '\0';
-		refuse(p, why[0] ? why : "refused by this node");
-		return;
-	}
-	if (!link_alive(p)) /* the callback disabled us */
-		return;
-	if (send_hello(p, MSG_STATE) == 0)
-		p->stage = L_STATE;
-}
-
-static void on_hello(struct peer *p, const uint8_t *payload, uint32_t len)
-{
-	char why[ERR_MAX];
-	const char *bad;
-	struct msg_hello m;
-	uint8_t mac[AUTH_MAC_SIZE];
-	bool they_have = false;
-
-	if (msg_hello_decode(payload, len, &m, &bad) < 0) {
-		snprintf(why, sizeof(why), "invalid HELLO from the peer: %s", bad);
-		return refuse(p, why);
-	}
-	if (msg_negotiate(p->version_min, p->version_max, m.version_min, m.version_max,
-			  &p->version) < 0) {
-		msg_refuse_version(why, sizeof(why), m.version_min, m.version_max, p->version_min,
-				   p->version_max);
-		return refuse(p, why);
-	}
-	if (strcmp(m.resource, p->resource) != 0) {
-		snprintf(why, sizeof(why), "resource name mismatch: peer serves %s, this node %s",
-			 m.resource, p->resource);
-		return refuse(p, why);
-	}
-	if (strcmp(m.node, p->peer_node) != 0) {
-		snprintf(why, sizeof(why), "unexpected peer node %s (expected %s)", m.node,
-			 p->peer_node);
-		return refuse(p, why);
-	}
-	they_have = !(m.flags & MSG_HELLO_F_NO_SECRET);
-	if (p->secret_len && !they_have) {
-		snprintf(why, sizeof(why),
-			 "peer %s has no shared secret (allow-unauthenticated) but this node "
-			 "has one: give both nodes the same secret-file",
-			 m.node);
-		return refuse(p, why);
-	}
-	if (!p->secret_len && they_have) {
-		snprintf(why, sizeof(why),
-			 "this node has no shared secret (allow-unauthenticated) but peer %s "
-			 "has one: give both nodes the same secret-file",
-			 m.node);
-		return refuse(p, why);
-	}
-	p->theirs = m;
-	if (!p->secret_len)
-		return accept_and_confirm(p);
-	if (auth_compute(p->secret, p->secret_len, m.nonce, p->my_nonce, p->resource, p->my_node,
-			 mac) < 0)
-		return refuse(p, "authentication failed: cannot compute the HMAC (libcrypto)");
-	if (send_ctl(p, MSG_AUTH, 0, mac, sizeof(mac)) < 0)
-		return link_drop(p, "send queue full during the handshake");
-	p->stage = L_AUTH;
-}
-
-static void on_auth(struct peer *p, const uint8_t *mac)
-{
-	if (!auth_check(p->secret, p->secret_len, p->my_nonce, p->theirs.nonce, p->resource,
-			p->theirs.node, mac))
-		return refuse(p, "authentication failed: the peers' secrets differ");
-	accept_and_confirm(p);
-}
-
-static void on_state(struct peer *p, const uint8_t *payload, uint32_t len)
-{
-	char why[ERR_MAX];
-	const char *bad;
-	struct msg_hello m;
-
-	if (msg_hello_decode(payload, len, &m, &bad) < 0) {
-		snprintf(why, sizeof(why), "invalid STATE from the peer: %s", bad);
-		return refuse(p, why);
-	}
-	/* Bounds for everything the peer sends from now on: the data area
-	 * both sides have. */
-	p->size_bytes = m.size_bytes < p->my_size ? m.size_bytes : p->my_size;
-	p->bitmap_bits = p->my_extent ? (p->size_bytes + p->my_extent - 1) / p->my_extent : 0;
-	p->stage = L_UP;
-	p->up_called = true;
-	p->backoff_ms = BACKOFF_MIN_MS;
-	p->last_error[0] = p->logged[0] = '\0';
-	peer_log(LOG_INFO, p, "connected (protocol version %u, peer %s, %s)", p->version,
-		 m.role == MSG_ROLE_PRIMARY ? "primary" : "secondary", msg_disk_name(m.disk));
-	p->ops->up(p->arg, &m);
-}
-
-static void on_refused(struct peer *p, const uint8_t *payload, uint32_t len)
-{
-	char reason[MSG_MAX_REASON + 1], why[ERR_MAX];
-
-	(void)msg_reason_sanitize(payload, len, reason);
-	snprintf(why, sizeof(why), "peer refused: %s", reason);
-	note_error(p, LOG_ERR, why);
-	link_drop(p, why);
-}
-
-/* --- input --- */
-
-static void deliver(struct peer *p, const struct msg_hdr *h, const uint8_t *payload)
-{
-	char why[ERR_MAX];
-	uint16_t want = 0;
-
-	if (h->type == MSG_REFUSE)
-		return on_refused(p, payload, h->length);
-	switch (p->stage) {
-	case L_UP:
-		switch (h->type) {
-		case MSG_PING:
-			/* Best effort: if the queue is full, bytes are flowing. */
-			(void)send_ctl(p, MSG_PONG, h->seq, NULL, 0);
-			return;
-		case MSG_PONG:
-			return;
-		case MSG_HELLO:
-		case MSG_AUTH:
-			snprintf(why, sizeof(why), "unexpected %s after the handshake",
-				 msg_type_name(h->type));
-			return link_drop(p, why);
-		default:
-			return p->ops->message(p->arg, h, payload);
-		}
-	case L_HELLO:
-		if (h->type == MSG_HELLO)
-			return on_hello(p, payload, h->length);
-		want = MSG_HELLO;
-		break;
-	case L_AUTH:
-		if (h->type == MSG_AUTH)
-			return on_auth(p, payload);
-		want = MSG_AUTH;
-		break;
-	case L_STATE:
-		if (h->type == MSG_STATE)
-			return on_state(p, payload, h->length);
-		want = MSG_STATE;
-		break;
-	default:
-		return;
-	}
-	snprintf(why, sizeof(why), "protocol error: %s from the peer while expecting %s",
-		 msg_type_name(h->type), msg_type_name(want));
-	refuse(p, why);
-}
-
-static bool input_stopped(const struct peer *p)
-{
-	return !link_alive(p) || p->stage == L_CLOSING ||
-	       ((p->paused || p->wait_room) && p->stage == L_UP);
-}
-
-/* Messages the receiver must answer. */
-static bool asks_answer(uint16_t type)
-{
-	switch (type) {
-	case MSG_WRITE:
-	case MSG_TRIM:
-	case MSG_ZERO:
-	case MSG_FLUSH:
-	case MSG_RESYNC_DATA:
-	case MSG_RESYNC_REQ:
-	case MSG_VERIFY_REQ:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* A request is delivered only while its answer fits in the send queue
- * (and, for VERIFY_REQ, its checksums in the arena: 2x, since the free
- * space may be split in two).  Otherwise it waits, unread, until a send
- * completes: a burst of requests (thousands of TRIM headers in one
- * receive) is paced by TCP instead of overflowing the queue of answers.
- * Only the side that receives requests waits, and what it waits for, the
- * other side reading, never waits on it. */
-static bool room_for_answer(struct peer *p, const struct msg_hdr *h)
-{
-	if (p->stage != L_UP || !asks_answer(h->type))
-		return true;
-	p->wait_room = peer_send_space(p) < PEER_ANSWER_ROOM ||
-		       (h->type == MSG_VERIFY_REQ && sendq_arena_room(p->q) < 2 * MSG_MAX_DIGESTS);
-	return !p->wait_room;
-}
-
-/* Delivers every complete message received, until the link stops. */
-static void parse_input(struct peer *p)
-{
-	char why[ERR_MAX];
-	const char *bad;
-	struct msg_hdr h;
-
-	while (!input_stopped(p)) {
-		uint32_t avail = p->rend - p->rpos, n;
-		const uint8_t *payload;
-
-		if (p->direct) {
-			if (p->dlen < p->cur.length || !room_for_answer(p, &p->cur))
-				return;
-			p->direct = false;
-			deliver(p, &p->cur, p->dbuf);
-			continue;
-		}
-		if (avail < MSG_HDR_SIZE)
-			return;
-		if (msg_hdr_decode(p->rbuf + p->rpos, &h, &bad) < 0 ||
-		    (p->stage == L_UP &&
-		     msg_hdr_check_bounds(&h, p->size_bytes, p->bitmap_bits, &bad) < 0)) {
-			snprintf(why, sizeof(why), "bad message from the peer: %s", bad);
-			return link_drop(p, why);
-		}
-		if (h.length >= DIRECT_MIN) {
-			p->rpos += MSG_HDR_SIZE;
-			n = avail - MSG_HDR_SIZE < h.length ? avail - MSG_HDR_SIZE : h.length;
-			memcpy(p->dbuf, p->rbuf + p->rpos, n);
-			p->rpos += n;
-			p->dlen = n;
-			p->cur = h;
-			p->direct = true;
-			continue;
-		}
-		if (avail < MSG_HDR_SIZE + h.length || !room_for_answer(p, &h))
-			return;
-		payload = h.length ? p->rbuf + p->rpos + MSG_HDR_SIZE : NULL;
-		/* Consumed before the call: the callback may pause us. */
-		p->rpos += MSG_HDR_SIZE + h.length;
-		deliver(p, &h, payload);
-	}
-}
-
-static void recv_arm(struct peer *p)
-{
-	struct io_uring_sqe *sqe;
-
-	if (p->recv_busy || !link_alive(p) || p->stage < L_HELLO ||
-	    ((p->paused || p->wait_room) && p->stage == L_UP))
-		return;
-	if (p->stage == L_CLOSING)
-		p->rpos = p->rend = 0; /* discarding */
-	if (p->direct && p->dlen < p->cur.length) {
-		sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
-		io_uring_prep_recv(sqe, p->fd, p->dbuf + p->dlen, p->cur.length - p->dlen, 0);
-		p->recv_direct = true;
-		return;
-	}
-	rbuf_compact(p->rbuf, RBUF_SIZE, &p->rpos, &p->rend);
-	sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
-	io_uring_prep_recv(sqe, p->fd, p->rbuf + p->rend, RBUF_SIZE - p->rend, 0);
-	p->recv_direct = false;
-}
-
 /* --- connecting and listening --- */
 
 static void connect_start(struct peer *p)
@@ -606,7 +176,7 @@ static void connect_start(struct peer *p)
 
 	if (fd < 0) {
 		snprintf(why, sizeof(why), "socket: %s", strerror(errno));
-		note_error(p, LOG_ERR, why);
+		peer_note_error(p, LOG_ERR, why);
 		p->next_connect_ms = clock_now_ms() + BACKOFF_MAX_MS;
 		return;
 	}
@@ -627,7 +197,7 @@ static void listen_start(struct peer *p)
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&p->my_sa, p->my_sa_len) < 0 || listen(fd, 4) < 0) {
 		snprintf(why, sizeof(why), "listen on %s: %s", p->my_addr, strerror(errno));
-		note_error(p, LOG_ERR, why);
+		peer_note_error(p, LOG_ERR, why);
 		if (fd >= 0)
 			close(fd);
 		p->listen_retry_ms = clock_now_ms() + LISTEN_RETRY_MS;
@@ -650,7 +220,7 @@ static void adopt(struct peer *p, int fd)
 {
 	p->fd = fd;
 	p->dead = false;
-	link_begin(p);
+	peer_link_begin(p);
 }
 
 /* --- timers --- */
@@ -661,11 +231,11 @@ static void keepalive(struct peer *p, uint64_t now)
 	bool tx_idle = !p->send_busy && now - p->last_tx_ms >= PING_IDLE_MS;
 
 	if (!p->paused && now - p->last_rx_ms >= SILENT_MS)
-		return link_drop(p, p->wait_room ? "peer read none of this node's answers for 5 s"
+		return peer_link_drop(p, p->wait_room ? "peer read none of this node's answers for 5 s"
 						 : "peer silent for 5 s");
 	if ((rx_idle || tx_idle) && now - p->last_ping_ms >= PING_IDLE_MS) {
 		p->last_ping_ms = now;
-		(void)send_ctl(p, MSG_PING, ++p->ping_seq, NULL, 0);
+		(void)peer_send_ctl(p, MSG_PING, ++p->ping_seq, NULL, 0);
 	}
 }
 
@@ -674,24 +244,24 @@ static void tick(struct peer *p)
 	char why[ERR_MAX];
 	uint64_t now = clock_now_ms();
 
-	if (!link_alive(p))
+	if (!peer_link_alive(p))
 		return;
 	switch (p->stage) {
 	case L_UP:
 		return keepalive(p, now);
 	case L_CLOSING:
 		if (now - p->closing_ms >= LINGER_MS)
-			link_drop(p, p->refusal);
+			peer_link_drop(p, p->refusal);
 		return;
 	case L_CONNECTING:
 		if (now - p->started_ms >= HANDSHAKE_MS) {
 			snprintf(why, sizeof(why), "connect to %s timed out", p->peer_addr);
-			link_drop(p, why);
+			peer_link_drop(p, why);
 		}
 		return;
 	default:
 		if (now - p->started_ms >= HANDSHAKE_MS)
-			link_drop(p, "handshake not finished within 5 s");
+			peer_link_drop(p, "handshake not finished within 5 s");
 		return;
 	}
 }
@@ -747,7 +317,7 @@ static void peer_after(struct peer *p)
 		if (p->listen_fd >= 0 && !p->accept_busy && now >= p->accept_retry_ms)
 			accept_arm(p);
 	}
-	if (link_alive(p)) {
+	if (peer_link_alive(p)) {
 		/* The REFUSE is out: FIN, then wait for the peer's EOF, so
 		 * that our close does not reset the connection before the
 		 * peer has read why. */
@@ -757,7 +327,7 @@ static void peer_after(struct peer *p)
 			p->shut_wr = true;
 		}
 		send_kick(p);
-		recv_arm(p);
+		peer_recv_arm(p);
 	}
 	if ((p->enabled || p->fd >= 0) && !p->timer_busy) {
 		p->tick.tv_sec = 0;
@@ -787,7 +357,7 @@ static void on_accept(struct ioop *op, int res)
 	if (res >= 0 && !p->freeing && p->enabled) {
 		(void)getnameinfo((struct sockaddr *)&p->acc_sa, p->acc_len, host, sizeof(host),
 				  serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
-		if (link_alive(p)) {
+		if (peer_link_alive(p)) {
 			peer_log(LOG_WARN, p,
 				 "closing a second connection from %s:%s: one is already open",
 				 host, serv);
@@ -805,7 +375,7 @@ static void on_accept(struct ioop *op, int res)
 		close(res);
 	} else if (res != -ECANCELED && res != -EINTR && p->enabled && !p->freeing) {
 		snprintf(why, sizeof(why), "accept on %s: %s", p->my_addr, strerror(-res));
-		note_error(p, LOG_WARN, why);
+		peer_note_error(p, LOG_WARN, why);
 		p->accept_retry_ms = clock_now_ms() + ACCEPT_RETRY_MS;
 	}
 	peer_after(p);
@@ -817,13 +387,13 @@ static void on_connect(struct ioop *op, int res)
 	char why[ERR_MAX];
 
 	handler_enter(p, &p->connect_busy);
-	if (link_alive(p)) {
+	if (peer_link_alive(p)) {
 		if (res < 0) {
 			snprintf(why, sizeof(why), "connect to %s: %s", p->peer_addr,
 				 strerror(-res));
-			link_drop(p, why);
+			peer_link_drop(p, why);
 		} else {
-			link_begin(p);
+			peer_link_begin(p);
 		}
 	}
 	peer_after(p);
@@ -835,13 +405,13 @@ static void on_recv(struct ioop *op, int res)
 	char why[ERR_MAX];
 
 	handler_enter(p, &p->recv_busy);
-	if (!link_alive(p) || res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
+	if (!peer_link_alive(p) || res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
 		/* dropped, or try again */
 	} else if (res < 0) {
 		snprintf(why, sizeof(why), "receive: %s", strerror(-res));
-		link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
+		peer_link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
 	} else if (res == 0) {
-		link_drop(p, p->stage == L_CLOSING ? p->refusal : "peer closed the connection");
+		peer_link_drop(p, p->stage == L_CLOSING ? p->refusal : "peer closed the connection");
 	} else {
 		p->last_rx_ms = clock_now_ms();
 		if (p->stage == L_CLOSING)
@@ -850,7 +420,7 @@ static void on_recv(struct ioop *op, int res)
 			p->dlen += (uint32_t)res;
 		else
 			p->rend += (uint32_t)res;
-		parse_input(p);
+		peer_parse_input(p);
 	}
 	peer_after(p);
 }
@@ -862,7 +432,7 @@ static void on_send(struct ioop *op, int res)
 	char why[ERR_MAX];
 
 	handler_enter(p, &p->send_busy);
-	if (!link_alive(p))
+	if (!peer_link_alive(p))
 		return peer_after(p); /* link_finish() releases the queue */
 	if (res == -EAGAIN || res == -EINTR) {
 		send_submit(p);
@@ -870,7 +440,7 @@ static void on_send(struct ioop *op, int res)
 	}
 	if (res < 0) {
 		snprintf(why, sizeof(why), "send: %s", strerror(-res));
-		link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
+		peer_link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
 		return peer_after(p);
 	}
 	p->last_tx_ms = clock_now_ms();
@@ -882,7 +452,7 @@ static void on_send(struct ioop *op, int res)
 		queue_pop(p, true);
 	if (p->wait_room) { /* room for answers again, perhaps */
 		p->wait_room = false;
-		parse_input(p);
+		peer_parse_input(p);
 	}
 	if (p->want_writable && peer_send_space(p) >= PEER_QUEUE / 4 &&
 	    sendq_arena_room(p->q) >= ARENA_SIZE / 4) {
@@ -910,7 +480,7 @@ static void on_kick(struct ioop *op, int res)
 	(void)res;
 	handler_enter(p, &p->kick_busy);
 	if (!p->freeing)
-		parse_input(p);
+		peer_parse_input(p);
 	peer_after(p);
 }
 
@@ -1041,7 +611,7 @@ void peer_free(struct peer *p)
 		 * running, so let the handler's peer_after() free it once
 		 * everything cancelled here has completed. */
 		p->freeing = true;
-		link_drop(p, "peer link freed");
+		peer_link_drop(p, "peer link freed");
 		if (p->listen_fd >= 0) {
 			close(p->listen_fd);
 			p->listen_fd = -1;
@@ -1077,7 +647,7 @@ void peer_enable(struct peer *p, bool on)
 			peer_log(LOG_INFO, p, "connecting to %s", p->peer_addr);
 	} else {
 		peer_log(LOG_INFO, p, "disconnecting");
-		link_drop(p, "disconnected by this node");
+		peer_link_drop(p, "disconnected by this node");
 		if (p->listen_fd >= 0) {
 			/* The in-flight ACCEPT keeps the socket until cancelled;
 			 * a new listener waits for that (!accept_busy). */
@@ -1100,7 +670,7 @@ void peer_drop(struct peer *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	link_drop(p, why);
+	peer_link_drop(p, why);
 	peer_kick(p);
 }
 
@@ -1120,7 +690,7 @@ static int peer_queue(struct peer *p, const struct msg_hdr *h, const void *paylo
 {
 	int rc;
 
-	if (p->freeing || !link_alive(p) || p->stage != L_UP)
+	if (p->freeing || !peer_link_alive(p) || p->stage != L_UP)
 		return -ENOTCONN;
 	/* A payload larger than a copy would be the caller's buffer: reused
 	 * by the caller before it is on the socket, unless it says it keeps
@@ -1164,14 +734,14 @@ const char *peer_state(const struct peer *p)
 
 bool peer_connected(const struct peer *p)
 {
-	return link_alive(p) && p->stage == L_UP;
+	return peer_link_alive(p) && p->stage == L_UP;
 }
 
 int peer_send_state(struct peer *p)
 {
 	if (!peer_connected(p))
 		return -ENOTCONN;
-	if (send_hello(p, MSG_STATE) < 0)
+	if (peer_send_hello(p, MSG_STATE) < 0)
 		return -ENOBUFS;
 	if (!p->in_handler)
 		send_kick(p);
