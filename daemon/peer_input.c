@@ -12,6 +12,7 @@
 #include "daemon/sendq.h"
 #include "utils/bufio.h"
 #include "utils/clock.h"
+#include "utils/extent.h"
 
 /* --- the handshake --- */
 
@@ -166,7 +167,7 @@ static void on_state(struct peer *p, const uint8_t *payload, uint32_t len)
 	/* Bounds for everything the peer sends from now on: the data area
 	 * both sides have. */
 	p->size_bytes = m.size_bytes < p->my_size ? m.size_bytes : p->my_size;
-	p->bitmap_bits = p->my_extent ? (p->size_bytes + p->my_extent - 1) / p->my_extent : 0;
+	p->bitmap_bits = p->my_extent ? extent_cover(p->size_bytes, p->my_extent) : 0;
 	p->stage = L_UP;
 	p->up_called = true;
 	p->backoff_ms = BACKOFF_MIN_MS;

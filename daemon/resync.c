@@ -13,6 +13,7 @@
 #include "nbd/wire.h"
 #include "utils/bitmap.h"
 #include "utils/clock.h"
+#include "utils/extent.h"
 #include "utils/log.h"
 
 enum slot_state { SL_FREE, SL_READING, SL_WAITING, SL_SENT };
@@ -96,7 +97,7 @@ void resync_free(struct resync *r)
 
 void resync_start(struct resync *r, uint64_t limit_bytes, uint64_t rate)
 {
-	uint64_t bits = (limit_bytes + r->extent_bytes - 1) / r->extent_bytes;
+	uint64_t bits = extent_cover(limit_bytes, r->extent_bytes);
 
 	r->limit_bytes = limit_bytes;
 	r->limit_bits = bits < bitmap_nbits(r->bm) ? bits : bitmap_nbits(r->bm);
