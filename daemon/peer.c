@@ -37,32 +37,16 @@
 #include "daemon/ioop.h"
 #include "daemon/loop.h"
 #include "daemon/sendq.h"
+#include "utils/bufio.h"
 #include "utils/clock.h"
 #include "utils/log.h"
 
 
-/* Keeps why for peer_last_error() and logs it, unless it is what was
- * logged last: a refused or failing connection is retried every few
- * seconds, and one line per distinct reason is enough. */
-void peer_note_error(struct peer *p, enum log_level lvl, const char *why)
-{
-	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
-	if (strcmp(p->logged, why) == 0)
-		return;
-	snprintf(p->logged, sizeof(p->logged), "%s", why);
-	peer_log(lvl, p, "%s", why);
-}
-
-struct io_uring_sqe *peer_sqe(struct peer *p, struct ioop *op, bool *busy)
+static struct io_uring_sqe *peer_sqe(struct peer *p, struct ioop *op, bool *busy)
 {
 	*busy = true;
 	p->pending++;
 	return loop_sqe(p->loop, op);
-}
-
-static void peer_cancel(struct peer *p, struct ioop *op)
-{
-	io_uring_prep_cancel(loop_sqe(p->loop, NULL), op, 0);
 }
 
 static void peer_kick(struct peer *p)
@@ -102,44 +86,7 @@ static void send_kick(struct peer *p)
 	send_submit(p);
 }
 
-int peer_send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *payload, uint32_t len)
-{
-	struct msg_hdr h = { .type = type, .length = len, .seq = seq };
-
-	return sendq_push(p->q, &h, payload, 0, false);
-}
-
 /* --- dropping a connection --- */
-
-void peer_link_drop(struct peer *p, const char *why)
-{
-	if (!peer_link_alive(p))
-		return;
-	p->dead = true;
-	snprintf(p->down_why, sizeof(p->down_why), "%s", why);
-	if (p->freeing) {
-		/* no log, no callback */
-	} else if (p->stage == L_UP) {
-		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
-		snprintf(p->logged, sizeof(p->logged), "%s", why);
-		if (p->enabled)
-			peer_log(LOG_WARN, p, "connection lost: %s", why);
-		else
-			peer_log(LOG_INFO, p, "connection closed: %s", why);
-	} else {
-		peer_note_error(p, p->enabled ? LOG_WARN : LOG_INFO, why);
-	}
-	(void)shutdown(p->fd, SHUT_RDWR);
-	if (p->connect_busy)
-		peer_cancel(p, &p->connect_op);
-	if (p->connector) {
-		if (p->stage == L_UP)
-			p->backoff_ms = BACKOFF_MIN_MS;
-		p->next_connect_ms = clock_now_ms() + p->backoff_ms;
-		p->backoff_ms =
-			p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
-	}
-}
 
 /* Closes a dropped connection once nothing is in flight on it, gives back
  * every queued payload, then tells the caller. */
@@ -163,6 +110,27 @@ static void link_finish(struct peer *p)
 	snprintf(why, sizeof(why), "%s", p->down_why);
 	if (was_up && !p->freeing)
 		p->ops->down(p->arg, why);
+}
+
+static void peer_recv_arm(struct peer *p)
+{
+	struct io_uring_sqe *sqe;
+
+	if (p->recv_busy || !peer_link_alive(p) || p->stage < L_HELLO ||
+	    ((p->paused || p->wait_room) && p->stage == L_UP))
+		return;
+	if (p->stage == L_CLOSING)
+		p->rpos = p->rend = 0; /* discarding */
+	if (p->direct && p->dlen < p->cur.length) {
+		sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
+		io_uring_prep_recv(sqe, p->fd, p->dbuf + p->dlen, p->cur.length - p->dlen, 0);
+		p->recv_direct = true;
+		return;
+	}
+	rbuf_compact(p->rbuf, RBUF_SIZE, &p->rpos, &p->rend);
+	sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
+	io_uring_prep_recv(sqe, p->fd, p->rbuf + p->rend, RBUF_SIZE - p->rend, 0);
+	p->recv_direct = false;
 }
 
 /* --- connecting and listening --- */
@@ -716,13 +684,6 @@ int peer_send(struct peer *p, const struct msg_hdr *h, const void *payload)
 int peer_send_ref(struct peer *p, const struct msg_hdr *h, const void *payload)
 {
 	return peer_queue(p, h, payload, true);
-}
-
-unsigned peer_send_space(const struct peer *p)
-{
-	uint32_t used = sendq_len(p->q) + QUEUE_RESERVE;
-
-	return used >= PEER_QUEUE ? 0 : PEER_QUEUE - used;
 }
 
 const char *peer_state(const struct peer *p)

@@ -10,9 +10,66 @@
 #include <string.h>
 
 #include "daemon/sendq.h"
-#include "utils/bufio.h"
 #include "utils/clock.h"
 #include "utils/extent.h"
+
+/* Keeps why for peer_last_error() and logs it, unless it is what was
+ * logged last: a refused or failing connection is retried every few
+ * seconds, and one line per distinct reason is enough. */
+void peer_note_error(struct peer *p, enum log_level lvl, const char *why)
+{
+	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+	if (strcmp(p->logged, why) == 0)
+		return;
+	snprintf(p->logged, sizeof(p->logged), "%s", why);
+	peer_log(lvl, p, "%s", why);
+}
+
+int peer_send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *payload, uint32_t len)
+{
+	struct msg_hdr h = { .type = type, .length = len, .seq = seq };
+
+	return sendq_push(p->q, &h, payload, 0, false);
+}
+
+/* --- dropping a connection --- */
+
+void peer_link_drop(struct peer *p, const char *why)
+{
+	if (!peer_link_alive(p))
+		return;
+	p->dead = true;
+	snprintf(p->down_why, sizeof(p->down_why), "%s", why);
+	if (p->freeing) {
+		/* no log, no callback */
+	} else if (p->stage == L_UP) {
+		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+		snprintf(p->logged, sizeof(p->logged), "%s", why);
+		if (p->enabled)
+			peer_log(LOG_WARN, p, "connection lost: %s", why);
+		else
+			peer_log(LOG_INFO, p, "connection closed: %s", why);
+	} else {
+		peer_note_error(p, p->enabled ? LOG_WARN : LOG_INFO, why);
+	}
+	(void)shutdown(p->fd, SHUT_RDWR);
+	if (p->connect_busy)
+		peer_cancel(p, &p->connect_op);
+	if (p->connector) {
+		if (p->stage == L_UP)
+			p->backoff_ms = BACKOFF_MIN_MS;
+		p->next_connect_ms = clock_now_ms() + p->backoff_ms;
+		p->backoff_ms =
+			p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+	}
+}
+
+unsigned peer_send_space(const struct peer *p)
+{
+	uint32_t used = sendq_len(p->q) + QUEUE_RESERVE;
+
+	return used >= PEER_QUEUE ? 0 : PEER_QUEUE - used;
+}
 
 /* --- the handshake --- */
 
@@ -320,23 +377,3 @@ void peer_parse_input(struct peer *p)
 	}
 }
 
-void peer_recv_arm(struct peer *p)
-{
-	struct io_uring_sqe *sqe;
-
-	if (p->recv_busy || !peer_link_alive(p) || p->stage < L_HELLO ||
-	    ((p->paused || p->wait_room) && p->stage == L_UP))
-		return;
-	if (p->stage == L_CLOSING)
-		p->rpos = p->rend = 0; /* discarding */
-	if (p->direct && p->dlen < p->cur.length) {
-		sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
-		io_uring_prep_recv(sqe, p->fd, p->dbuf + p->dlen, p->cur.length - p->dlen, 0);
-		p->recv_direct = true;
-		return;
-	}
-	rbuf_compact(p->rbuf, RBUF_SIZE, &p->rpos, &p->rend);
-	sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
-	io_uring_prep_recv(sqe, p->fd, p->rbuf + p->rend, RBUF_SIZE - p->rend, 0);
-	p->recv_direct = false;
-}

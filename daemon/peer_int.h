@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "daemon/ioop.h"
+#include "daemon/loop.h"
 #include "daemon/peer.h"
 #include "proto/auth.h"
 #include "utils/log.h"
@@ -122,19 +123,21 @@ static inline bool peer_link_alive(const struct peer *p)
 	return p->fd >= 0 && !p->dead;
 }
 
-/* --- peer.c --- */
+/* Cancels op (its completion still comes, with -ECANCELED). */
+static inline void peer_cancel(struct peer *p, struct ioop *op)
+{
+	io_uring_prep_cancel(loop_sqe(p->loop, NULL), op, 0);
+}
+
+/* --- peer_input.c (peer.c calls it; it never calls peer.c) --- */
 
 /* Keeps why for peer_last_error() and logs it, unless it is what was
  * logged last. */
 void peer_note_error(struct peer *p, enum log_level lvl, const char *why);
-/* A ring entry for op, whose busy flag is set and counted in pending. */
-struct io_uring_sqe *peer_sqe(struct peer *p, struct ioop *op, bool *busy);
 /* Queues a control message (copied): 0 or -ENOBUFS. */
 int peer_send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *payload, uint32_t len);
 /* Shuts the connection down for why; peer_after() finishes it. */
 void peer_link_drop(struct peer *p, const char *why);
-
-/* --- peer_input.c --- */
 
 /* A new connection, connected or accepted: sends HELLO. */
 void peer_link_begin(struct peer *p);
@@ -143,7 +146,5 @@ void peer_link_begin(struct peer *p);
 int peer_send_hello(struct peer *p, uint16_t type);
 /* Delivers every complete message received, until the link stops. */
 void peer_parse_input(struct peer *p);
-/* Puts a RECV in flight if input should flow. */
-void peer_recv_arm(struct peer *p);
 
 #endif
