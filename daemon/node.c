@@ -234,6 +234,25 @@ const char *node_disk_name(const struct node *n)
 	return meta_disk_name(n->sb.disk);
 }
 
+const char *node_role_name(bool primary)
+{
+	return primary ? "primary" : "secondary";
+}
+
+const char *node_mode_name(const struct node *n)
+{
+	return n->sb.mode == META_MODE_ASYNC ? "async" : "sync";
+}
+
+const char *node_peer_disk(const struct node *n)
+{
+	static const char *const names[] = { "inconsistent", "outdated", "consistent", "uptodate" };
+
+	if (!n->peer_up)
+		return "unknown";
+	return n->peer_hello.disk < 4 ? names[n->peer_hello.disk] : "unknown";
+}
+
 /* Why this node may not become primary now, or NULL. */
 static const char *node_promote_refusal(const struct node *n, bool force, bool discard)
 {
