@@ -588,17 +588,9 @@ static void serve_on_signal(struct ioop *op, int res)
 
 static int serve_signals(struct serve_run *r)
 {
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
-	    (r->sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
-		log_err("signalfd: %s", strerror(errno));
+	r->sigfd = loop_stop_signalfd();
+	if (r->sigfd < 0)
 		return -1;
-	}
-	signal(SIGPIPE, SIG_IGN);
 	r->sig_op.done = serve_on_signal;
 	return 0;
 }
