@@ -4,6 +4,9 @@
 
 #include "daemon/commands.h"
 
+/* n->restore_state: what became of the last restore-saved. */
+enum restore_state { RESTORE_NONE, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED };
+
 /* --- status --- */
 
 static const char *node_connection(const struct node *n)
@@ -423,7 +426,7 @@ static void restore_done(void *arg, int rc)
 {
 	struct node *n = arg;
 
-	n->restore_state = rc < 0 ? 3 : 2;
+	n->restore_state = rc < 0 ? RESTORE_FAILED : RESTORE_DONE;
 	if (rc < 0)
 		log_err("restore-saved %s: %s", n->restore_path, n->ff_err);
 	else
@@ -433,12 +436,12 @@ static void restore_done(void *arg, int rc)
 /* "progress restore-saved" (the CLI waits on it). */
 static void node_restore_progress(struct node *n, struct control_req *req)
 {
-	if (n->restore_state == 1)
+	if (n->restore_state == RESTORE_RUNNING)
 		control_reply(req, true, "running 0 0");	/* the thread owns the count */
-	else if (n->restore_state == 2)
+	else if (n->restore_state == RESTORE_DONE)
 		control_reply(req, true, "done restored %" PRIu64 " bytes from %s", n->restore_bytes,
 			      n->restore_path);
-	else if (n->restore_state == 3)
+	else if (n->restore_state == RESTORE_FAILED)
 		control_reply(req, false, "%s (%" PRIu64 " bytes were written back before that)",
 			      n->ff_err, n->restore_bytes);
 	else
@@ -470,7 +473,7 @@ void node_req_restore(struct node *n, struct control_req *req, int argc, char *c
 		control_reply(req, false, "cannot start a thread");
 		return;
 	}
-	n->restore_state = 1;
+	n->restore_state = RESTORE_RUNNING;
 	control_reply(req, true, "writing back %s through %s/%s", n->restore_path, n->sb.resource,
 		      n->sb.node);
 }
