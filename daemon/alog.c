@@ -14,6 +14,7 @@
 #include "daemon/mdio.h"
 #include "daemon/meta.h"
 #include "utils/bitmap.h"
+#include "utils/extent.h"
 #include "utils/log.h"
 
 struct alog {
@@ -94,9 +95,8 @@ static void alog_mark(struct alog *a, uint32_t e)
 {
 	uint64_t off = (uint64_t)e * a->ext_bytes;
 
-	bitmap_set_range(a->bm, off / a->bm_ext_bytes,
-			 (off + a->ext_bytes + a->bm_ext_bytes - 1) / a->bm_ext_bytes -
-				 off / a->bm_ext_bytes);
+	bitmap_set_range(a->bm, extent_first(off, a->bm_ext_bytes),
+			 extent_count(off, a->ext_bytes, a->bm_ext_bytes));
 }
 
 int alog_recover(struct alog *a, bool crashed)
@@ -211,7 +211,7 @@ uint64_t alog_close_epoch(struct alog *a)
 
 bool alog_wide(const struct alog *a, uint64_t off, uint64_t len)
 {
-	return len && (off + len - 1) / a->ext_bytes - off / a->ext_bytes + 1 > a->slots / 2;
+	return extent_count(off, len, a->ext_bytes) > a->slots / 2;
 }
 
 enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len)
@@ -223,8 +223,8 @@ enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len)
 		return ALOG_GO;
 	if (alog_wide(a, off, len))
 		return ALOG_WIDE;
-	first = off / a->ext_bytes;
-	last = (off + len - 1) / a->ext_bytes;
+	first = extent_first(off, a->ext_bytes);
+	last = extent_last(off, len, a->ext_bytes);
 	for (e = first; e <= last; e++) {
 		enum actlog_result r = actlog_begin(a->al, (uint32_t)e, a->epoch);
 
@@ -248,7 +248,8 @@ void alog_end(struct alog *a, uint64_t off, uint64_t len)
 {
 	if (len == 0 || alog_wide(a, off, len))
 		return;	/* ALOG_WIDE: never counted */
-	for (uint64_t e = off / a->ext_bytes; e <= (off + len - 1) / a->ext_bytes; e++)
+	for (uint64_t e = extent_first(off, a->ext_bytes); e <= extent_last(off, len, a->ext_bytes);
+	     e++)
 		actlog_end(a->al, (uint32_t)e);
 }
 

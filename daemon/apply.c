@@ -3,9 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/falloc.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include "daemon/store.h"
 
 int apply_write(int fd, const uint8_t *p, uint64_t len, uint64_t off, bool fua)
 {
@@ -28,11 +29,12 @@ static int zero_range(int fd, uint64_t off, uint64_t len, bool no_hole)
 {
 	static const uint8_t zeros[1 << 16];
 
-	if (!no_hole && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
-				  (off_t)len) == 0)
-		return 0;
-	if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
-		return 0;
+	/* The primary's order of methods (store.h), each tried on any
+	 * failure: this path learns nothing for next time. */
+	for (enum store_zero m = no_hole ? STORE_ZERO_RANGE : STORE_ZERO_PUNCH;
+	     m < STORE_ZERO_WRITE; m++)
+		if (fallocate(fd, store_zero_mode(m), (off_t)off, (off_t)len) == 0)
+			return 0;
 	for (uint64_t done = 0; done < len;) {
 		uint64_t k = len - done < sizeof(zeros) ? len - done : sizeof(zeros);
 		int err = apply_write(fd, zeros, k, off + done, false);

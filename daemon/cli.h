@@ -1,6 +1,7 @@
-/* The command line: global options and the subcommand table.  Every
- * command returns the process exit status: 0 on success, 1 when the
- * operation failed, 2 for bad usage; it has printed one clear line. */
+/* The command line: global options and the commands the table in
+ * daemon/commands.c names.  Every command returns the process exit status:
+ * 0 on success, 1 when the operation failed, 2 for bad usage; it has
+ * printed one clear line. */
 #ifndef BLKREP_CLI_H
 #define BLKREP_CLI_H
 
@@ -11,12 +12,6 @@ struct cli {
 	const char *node;		/* --node, or NULL: the host name */
 	int argc;			/* the subcommand and its arguments */
 	char **argv;
-};
-
-struct cli_command {
-	const char *name;
-	int (*fn)(struct cli *cli);
-	const char *help;
 };
 
 /* Takes -c FILE, --config FILE, --node NAME (also with '=') out of argv,
@@ -30,6 +25,9 @@ struct config_node;
 /* Loads the config and picks this node (--node, else the host name).
  * Returns 0, or -1 after logging one line; *cfg is freed by the caller. */
 int cli_load_node(const struct cli *cli, struct config **cfg, const struct config_node **node);
+
+/* `serve` (daemon/servecmd.c). */
+int cmd_serve(struct cli *cli);
 
 /* Commands that act on a node's metadata (daemon/mdcmd.c). */
 int cmd_create(struct cli *cli);

@@ -9,7 +9,6 @@
  * continuation of the previous key. */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -133,165 +132,6 @@ static void perr(struct parse *p, int line, const char *fmt, ...)
 }
 
 /* 1-63 characters of [A-Za-z0-9_.-]: safe in file names and JSON. */
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > CONFIG_NAME_MAX)
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
-}
-
-int config_parse_size(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-	unsigned int shift = 0;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	for (; isdigit((unsigned char)*s); s++) {
-		unsigned int d = (unsigned int)(*s - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -1;
-		v = v * 10 + d;
-	}
-	switch (tolower((unsigned char)*s)) {
-	case 'k':
-		shift = 10;
-		break;
-	case 'm':
-		shift = 20;
-		break;
-	case 'g':
-		shift = 30;
-		break;
-	case 't':
-		shift = 40;
-		break;
-	}
-	if (shift) {
-		s++;
-		if (tolower((unsigned char)*s) == 'i') {
-			s++;
-			if (tolower((unsigned char)*s) != 'b')
-				return -1;
-		}
-	}
-	if (tolower((unsigned char)*s) == 'b')
-		s++;
-	if (*s != '\0' || v > UINT64_MAX >> shift)
-		return -1;
-	*out = v << shift;
-	return 0;
-}
-
-/* A plain decimal in [min, max]. */
-static int parse_uint(const char *s, unsigned int min, unsigned int max, unsigned int *out)
-{
-	unsigned long v = 0;
-
-	if (*s == '\0')
-		return -1;
-	for (; *s; s++) {
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		v = v * 10 + (unsigned long)(*s - '0');
-		if (v > max)
-			return -1;
-	}
-	if (v < min)
-		return -1;
-	*out = (unsigned int)v;
-	return 0;
-}
-
-/* Host names and IPv4 literals; a name made of digits and dots must be a
- * valid IPv4 address, so 127.0.0.300 is caught here. */
-static bool valid_host(const char *h)
-{
-	size_t n = strlen(h);
-	struct in_addr a4;
-
-	if (n == 0 || n > 253)
-		return false;
-	if (strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != n)
-		return false;
-	if (strspn(h, "0123456789.") == n)
-		return inet_pton(AF_INET, h, &a4) == 1;
-	return true;
-}
-
-/* The inside of [...]: an IPv6 literal, optionally with a %zone. */
-static bool valid_ipv6(const char *h)
-{
-	char addr[INET6_ADDRSTRLEN];
-	struct in6_addr a6;
-	const char *zone = strchr(h, '%');
-	size_t n = zone ? (size_t)(zone - h) : strlen(h);
-
-	if (n == 0 || n >= sizeof(addr))
-		return false;
-	if (zone && (zone[1] == '\0' || !valid_name(zone + 1)))
-		return false;
-	memcpy(addr, h, n);
-	addr[n] = '\0';
-	return inet_pton(AF_INET6, addr, &a6) == 1;
-}
-
-int config_address_split(const char *addr, char *host, size_t hostlen, uint16_t *port)
-{
-	const char *h = addr, *colon;
-	size_t n;
-	unsigned int p;
-	char buf[256];
-
-	if (*addr == '[') {
-		const char *close = strchr(addr, ']');
-
-		if (!close || close[1] != ':')
-			return -1;
-		h = addr + 1;
-		n = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strchr(addr, ':');
-		if (!colon || strchr(colon + 1, ':'))
-			return -1;
-		n = (size_t)(colon - addr);
-	}
-	if (n >= sizeof(buf) || n >= hostlen)
-		return -1;
-	memcpy(buf, h, n);
-	buf[n] = '\0';
-	if (!(*addr == '[' ? valid_ipv6(buf) : valid_host(buf)))
-		return -1;
-	if (strlen(colon + 1) > 5 || parse_uint(colon + 1, 1, 65535, &p) < 0)
-		return -1;
-	memcpy(host, buf, n + 1);
-	*port = (uint16_t)p;
-	return 0;
-}
-
-static bool valid_address(const char *v)
-{
-	char host[256];
-	uint16_t port;
-
-	return config_address_split(v, host, sizeof(host), &port) == 0;
-}
-
-/* Index of v in a NULL-terminated list of spellings, or -1. */
-static int choice(const char *v, const char *const *list)
-{
-	int i;
-
-	for (i = 0; list[i]; i++)
-		if (strcmp(v, list[i]) == 0)
-			return i;
-	return -1;
-}
-
 static const char *const mode_names[] = { "sync", "async", NULL };
 static const char *const peer_loss_names[] = { "continue", "freeze", NULL };
 static const char *const split_brain_names[] = { "disconnect", "discard-zero-changes", NULL };
@@ -313,7 +153,7 @@ static int set_string(struct parse *p, char **dst, const char *v)
 static int set_choice(struct parse *p, const char *key, const char *v, const char *const *list,
 		      int *out)
 {
-	int i = choice(v, list);
+	int i = config_value_choice(v, list);
 
 	if (i < 0) {
 		perr(p, p->lineno, "bad %s '%s' (expected %s or %s)", key, v, list[0], list[1]);
@@ -373,7 +213,7 @@ static int set_granularity(struct parse *p, const char *v)
 static int set_uint(struct parse *p, const char *key, const char *v, unsigned int min,
 		    unsigned int max, unsigned int *out)
 {
-	if (parse_uint(v, min, max, out) < 0) {
+	if (config_value_uint(v, min, max, out) < 0) {
 		perr(p, p->lineno, "bad %s '%s' (expected an integer from %u to %u)", key, v, min,
 		     max);
 		return -1;
@@ -388,7 +228,7 @@ static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 
 	switch (k) {
 	case RK_NAME:
-		if (!valid_name(v)) {
+		if (!config_value_name_ok(v)) {
 			perr(p, p->lineno,
 			     "bad name '%s' (expected 1-63 characters of A-Z a-z 0-9 _ . -)", v);
 			return -1;
@@ -449,7 +289,7 @@ static bool valid_nbd(const char *v)
 {
 	if (strncmp(v, "unix:", 5) == 0)
 		return v[5] == '/' && strlen(v + 5) < sizeof(((struct sockaddr_un *)0)->sun_path);
-	return valid_address(v);
+	return config_value_address_ok(v);
 }
 
 static int set_node_key(struct parse *p, enum node_key k, const char *v)
@@ -458,7 +298,7 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 
 	switch (k) {
 	case NK_ADDRESS:
-		if (!valid_address(v)) {
+		if (!config_value_address_ok(v)) {
 			perr(p, p->lineno,
 			     "bad address '%s' (expected HOST:PORT or [IPV6]:PORT, port 1-65535)",
 			     v);
@@ -566,7 +406,7 @@ static void begin_node(struct parse *p, const char *name)
 	struct config *c = p->c;
 	unsigned int i;
 
-	if (!valid_name(name)) {
+	if (!config_value_name_ok(name)) {
 		perr(p, p->lineno,
 		     "bad node name '%s' (expected 1-63 characters of A-Z a-z 0-9 _ . -)", name);
 		return;
@@ -863,68 +703,6 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	ret = config_parse_string(text, path, out, err, errlen);
 out:
 	free(text);
-	close(fd);
-	return ret;
-}
-
-int config_load_secret(const char *path, uint8_t *secret, size_t *len, char *err, size_t errlen)
-{
-	struct stat sb;
-	size_t got = 0;
-	ssize_t n;
-	int fd, ret = -1;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: secret file: %s", path, strerror(errno));
-		return -1;
-	}
-	/* Checked on the open descriptor, so the file cannot be swapped. */
-	if (fstat(fd, &sb) < 0) {
-		snprintf(err, errlen, "%s: secret file: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "%s: secret file is not a regular file", path);
-		goto out;
-	}
-	if (sb.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen,
-			 "%s: secret file is accessible by group or others (chmod 600 it)", path);
-		goto out;
-	}
-	/* One byte more than allowed tells a file that is too long. */
-	for (;;) {
-		uint8_t extra;
-		uint8_t *dst = got < CONFIG_SECRET_MAX ? secret + got : &extra;
-
-		n = read(fd, dst, got < CONFIG_SECRET_MAX ? CONFIG_SECRET_MAX - got : 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: secret file: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got > CONFIG_SECRET_MAX) {
-			snprintf(err, errlen, "%s: secret file is larger than %d bytes", path,
-				 CONFIG_SECRET_MAX);
-			goto out;
-		}
-	}
-	while (got > 0 && (secret[got - 1] == '\n' || secret[got - 1] == '\r'))
-		got--;
-	if (got == 0) {
-		snprintf(err, errlen, "%s: secret file is empty", path);
-		goto out;
-	}
-	*len = got;
-	ret = 0;
-out:
-	if (ret < 0)
-		memset(secret, 0, CONFIG_SECRET_MAX);
 	close(fd);
 	return ret;
 }

@@ -1,7 +1,7 @@
 /* The resource configuration: one INI file per resource, identical on both
  * nodes, parsed with libinih into an immutable struct config.  Parsing the
- * text is pure (config_parse_string); only config_load and
- * config_load_secret touch files.  Every check the file can fail is made
+ * text is pure (config_parse_string); only config_load touches files
+ * (the secret file is config_secret.h, single values config_value.h).  Every check the file can fail is made
  * here, so the daemon never meets a bad value later.
  *
  * Errors: functions return -1 (or NULL) and put one line in err, of the form
@@ -13,6 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "daemon/config_secret.h"
+#include "daemon/config_value.h"
 
 #define CONFIG_NAME_MAX	  63   /* resource and node names */
 #define CONFIG_SECRET_MAX 4096 /* bytes in a secret file */
@@ -67,13 +70,6 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 
 void config_free(struct config *c);
 
-/* Reads a secret file into secret[CONFIG_SECRET_MAX] and sets *len.
- * Refuses, as ssh does for keys, a file with any permission bit for group
- * or others ("chmod 600 it"); also a missing, empty (after trailing
- * newlines are stripped) or non-regular file, or one over
- * CONFIG_SECRET_MAX bytes. */
-int config_load_secret(const char *path, uint8_t *secret, size_t *len, char *err, size_t errlen);
-
 /* The file name given to config_load or config_parse_string. */
 const char *config_path(const struct config *c);
 
@@ -115,14 +111,5 @@ const struct config_node *config_peer_node(const struct config *c, const struct 
 const char *config_mode_name(enum config_mode m);
 const char *config_peer_loss_name(enum config_peer_loss p);
 const char *config_split_brain_name(enum config_split_brain s);
-
-/* A size: decimal bytes, optionally followed by K, M, G or T (powers of
- * 1024, any case) and then B or iB; a bare trailing B is allowed too.
- * Returns -1 on garbage or overflow of 64 bits. */
-int config_parse_size(const char *s, uint64_t *out);
-
-/* Splits a validated address (HOST:PORT, or [IPV6]:PORT, brackets removed
- * from the host).  Returns -1 if it is malformed or host does not fit. */
-int config_address_split(const char *addr, char *host, size_t hostlen, uint16_t *port);
 
 #endif

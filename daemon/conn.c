@@ -10,8 +10,11 @@
  * socket, because a short send would interleave them.
  *
  * Every entry point ends in conn_after(), which moves the connection on and
- * frees it once it is dead and nothing of it is in flight. */
-#include "conn.h"
+ * frees it once it is dead and nothing of it is in flight.
+ *
+ * A request's own life (buffer, disk, replication, reply) is conn_slot.c;
+ * the two share daemon/conn_int.h. */
+#include "daemon/conn_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,85 +27,15 @@
 #include <unistd.h>
 
 #include "daemon/ioop.h"
-#include "daemon/server.h"
+#include "daemon/loop.h"
 #include "daemon/store.h"
 #include "nbd/handshake.h"
 #include "nbd/request.h"
 #include "nbd/wire.h"
+#include "utils/bufio.h"
 #include "utils/log.h"
 
-#define RBUF_SIZE	(64U << 10)	/* >= NBD_HS_MAX_OPTION */
-#define SEND_IOVS	64
-#define DIRECT_RECV_MIN	(16U << 10)	/* payloads this big skip rbuf */
-#define STATUS_BUF	4096U		/* block status descriptors */
-#define STATUS_MAX	256
-#define NOSLOT		0xffff
-/* Buffer bytes one connection may hold (one request may exceed it), so
- * that a client that stops reading replies cannot take the whole pool. */
-#define CONN_QUOTA	(16U << 20)
-
-enum stage { ST_FREE, ST_WAIT_BUF, ST_PAYLOAD, ST_IO, ST_SYNC, ST_QUEUED };
-
-struct slot {
-	struct ioop op;
-	uint8_t stage;
-	uint8_t zero;		/* enum store_zero being tried */
-	uint16_t next;		/* free list or reply queue */
-	struct conn *c;
-	struct nbd_request req;
-	uint32_t error;		/* NBD error to reply with */
-	uint8_t *buf;
-	uint64_t done;		/* bytes received, read, written or zeroed */
-	uint32_t hdr_len;
-	uint32_t data_len;	/* bytes of buf sent after hdr */
-	bool repl_started;	/* server_repl_begin() accepted it */
-	bool in_repl;		/* its range is in the server's in-flight set */
-	bool remote;		/* the peer has not answered yet */
-	bool local_done;	/* its reply waits only for the peer */
-	struct repl_req rr;
-	uint8_t hdr[32];
-};
-
-struct conn {
-	struct ioop recv_op;
-	struct ioop send_op;
-	struct server *srv;
-	struct store *st;
-	int fd;
-	unsigned pending;	/* submissions not yet completed */
-	bool dead;		/* socket shut down; free once pending == 0 */
-	bool stopping;		/* read no more requests */
-	bool in_tx;		/* handshake done */
-	bool close_after_send;
-	bool recv_busy, recv_direct;
-	bool send_busy, sending_hs;
-	bool flush_queued;	/* in the server's end-of-batch send list */
-	struct nbd_hs *hs;	/* until its last output is sent */
-	struct nbd_session sess;
-
-	uint8_t *rbuf;
-	uint32_t rpos, rend;
-	struct slot *payload;	/* WRITE whose payload is being received */
-	uint64_t discard;	/* payload bytes of a rejected WRITE */
-	struct slot *blocked;	/* waiting for a buffer */
-	struct slot *parked;	/* waiting for an overlapping write to finish */
-	size_t held;		/* buffer bytes held by this connection's slots */
-	uint32_t progress;	/* completions that moved data; for conn_tick */
-	uint32_t seen_progress;
-	unsigned stalled_ticks;
-
-	uint16_t free_head, nfree;
-	uint16_t q_head, q_tail;	/* replies ready to send */
-	uint16_t batch[SEND_IOVS];
-	unsigned nbatch, iov_pos, iov_cnt;
-	struct iovec iov[SEND_IOVS];
-	struct msghdr msg;
-	struct slot slots[CONN_SLOTS];
-};
-
 static void conn_after(struct conn *c);
-static void slot_submit(struct slot *s);
-static void slot_io_done(struct slot *s, int res);
 
 static void conn_kill(struct conn *c, const char *why)
 {
@@ -112,326 +45,6 @@ static void conn_kill(struct conn *c, const char *why)
 		log_info("client %d: %s; closing the connection", c->fd, why);
 	c->dead = true;
 	(void)shutdown(c->fd, SHUT_RDWR);
-}
-
-/* --- slots --- */
-
-static struct slot *slot_take(struct conn *c)
-{
-	struct slot *s = &c->slots[c->free_head];
-
-	c->free_head = s->next;
-	c->nfree--;
-	s->error = 0;
-	s->done = 0;
-	s->buf = NULL;
-	s->data_len = 0;
-	s->zero = STORE_ZERO_PUNCH;
-	s->repl_started = s->in_repl = s->remote = s->local_done = false;
-	return s;
-}
-
-/* Bytes of buffer a request needs before it can start. */
-static uint32_t req_buf_len(const struct nbd_request *r)
-{
-	switch (r->type) {
-	case NBD_CMD_READ:
-	case NBD_CMD_WRITE:
-		return r->length;
-	case NBD_CMD_BLOCK_STATUS:
-		return STATUS_BUF;
-	default:
-		return 0;
-	}
-}
-
-static void slot_release(struct slot *s)
-{
-	struct conn *c = s->c;
-	void *buf = s->buf;
-
-	if (s->in_repl) {
-		server_repl_end(c->srv, &s->rr);
-		s->in_repl = false;
-	}
-	s->stage = ST_FREE;
-	s->buf = NULL;
-	if (buf)
-		c->held -= req_buf_len(&s->req);
-	s->next = c->free_head;
-	c->free_head = (uint16_t)(s - c->slots);
-	c->nfree++;
-	if (buf)
-		server_put_buffer(c->srv, buf);
-}
-
-static void reply_structured(struct slot *s)
-{
-	const struct nbd_request *r = &s->req;
-
-	if (s->error) {
-		nbd_chunk_encode(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, r->cookie, 6);
-		put_be32(s->hdr + 20, s->error);
-		put_be16(s->hdr + 24, 0);
-		s->hdr_len = 26;
-		s->data_len = 0;
-	} else if (r->type == NBD_CMD_BLOCK_STATUS) {
-		nbd_chunk_encode(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS,
-				 r->cookie, s->data_len);
-		s->hdr_len = 20;
-	} else if (r->length == 0) {
-		nbd_chunk_encode(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, r->cookie, 0);
-		s->hdr_len = 20;
-	} else {
-		nbd_chunk_encode(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA,
-				 r->cookie, 8 + r->length);
-		put_be64(s->hdr + 20, r->offset);
-		s->hdr_len = 28;
-		s->data_len = r->length;
-	}
-}
-
-/* Queues the reply; the request is finished (written, read, flushed)
- * here, and on the peer if it was replicated: until the peer answers, the
- * reply waits (sync replication). */
-static void slot_reply(struct slot *s)
-{
-	struct conn *c = s->c;
-	uint16_t idx = (uint16_t)(s - c->slots);
-	uint16_t t = s->req.type;
-
-	if (s->remote) {
-		s->local_done = true;
-		return;
-	}
-	if (s->in_repl) {
-		server_repl_end(c->srv, &s->rr);
-		s->in_repl = false;
-	}
-
-	if (c->sess.structured && (t == NBD_CMD_READ || t == NBD_CMD_BLOCK_STATUS)) {
-		reply_structured(s);
-	} else {
-		nbd_simple_reply_encode(s->hdr, s->error, s->req.cookie);
-		s->hdr_len = NBD_SIMPLE_REPLY_SIZE;
-		s->data_len = t == NBD_CMD_READ && !s->error ? s->req.length : 0;
-	}
-	s->stage = ST_QUEUED;
-	s->next = NOSLOT;
-	if (c->q_head == NOSLOT)
-		c->q_head = idx;
-	else
-		c->slots[c->q_tail].next = idx;
-	c->q_tail = idx;
-}
-
-static void slot_fail(struct slot *s, int neg_errno)
-{
-	s->error = nbd_errno_to_wire(neg_errno);
-	if (s->in_repl)	/* the peer may have it: the node must know */
-		s->rr.local_err = neg_errno;
-	slot_reply(s);
-}
-
-/* BLOCK_STATUS from SEEK_DATA/SEEK_HOLE.  These lseeks do not wait for
- * data I/O, so they run inline rather than on a helper thread. */
-static void slot_block_status(struct slot *s)
-{
-	uint64_t off = s->req.offset, end = off + s->req.length;
-	int max = s->req.flags & NBD_CMD_FLAG_REQ_ONE ? 1 : STATUS_MAX, n = 0;
-
-	put_be32(s->buf, s->c->sess.meta_id);
-	while (off < end && n < max) {
-		bool hole;
-		uint64_t len = store_extent(s->c->st, off, end - off, &hole);
-
-		put_be32(s->buf + 4 + 8 * n, (uint32_t)len);
-		put_be32(s->buf + 8 + 8 * n, hole ? NBD_STATE_HOLE | NBD_STATE_ZERO : 0);
-		off += len;
-		n++;
-	}
-	s->data_len = 4 + 8 * (uint32_t)n;
-	slot_reply(s);
-}
-
-/* The ring entry for a slot's disk operation; the slot is then in stage. */
-static struct io_uring_sqe *slot_sqe(struct slot *s, enum stage stage)
-{
-	s->stage = stage;
-	s->c->pending++;
-	return server_sqe(s->c->srv, &s->op);
-}
-
-static void slot_sync(struct slot *s)
-{
-	struct io_uring_sqe *sqe = slot_sqe(s, ST_SYNC);
-
-	io_uring_prep_fsync(sqe, store_fd_for(s->c->st, 1, 1), IORING_FSYNC_DATASYNC);
-}
-
-static void slot_submit_zero(struct slot *s, struct io_uring_sqe *sqe)
-{
-	const struct nbd_request *r = &s->req;
-	int fd = store_fd_for(s->c->st, r->offset, r->length);
-	enum store_zero m = store_zero_method(s->c->st, s->zero,
-					      r->flags & NBD_CMD_FLAG_NO_HOLE);
-	uint64_t left = r->length - s->done;
-	unsigned chunk = (unsigned)(left < STORE_ZERO_BUF ? left : STORE_ZERO_BUF);
-
-	s->zero = (uint8_t)m;
-	if (m != STORE_ZERO_WRITE) {
-		io_uring_prep_fallocate(sqe, fd, store_zero_mode(m), (off_t)r->offset,
-					(off_t)r->length);
-		return;
-	}
-	io_uring_prep_write(sqe, store_fd_for(s->c->st, r->offset + s->done, chunk),
-			    store_zero_buf(s->c->st), chunk, r->offset + s->done);
-}
-
-static bool is_replicated(uint16_t type)
-{
-	return type == NBD_CMD_WRITE || type == NBD_CMD_TRIM ||
-	       type == NBD_CMD_WRITE_ZEROES || type == NBD_CMD_FLUSH;
-}
-
-/* Hands a write-type request or FLUSH to the replicator, once.  Returns
- * false if it overlaps a write in flight: the connection parks it. */
-static bool slot_replicate(struct slot *s)
-{
-	const struct nbd_request *r = &s->req;
-	enum repl_verdict rc;
-
-	if (s->repl_started || !is_replicated(r->type))
-		return true;
-	s->rr = (struct repl_req){
-		.type = r->type,
-		.flags = r->flags & (NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE),
-		.length = r->length,
-		.offset = r->offset,
-		.payload = s->buf,
-	};
-	rc = server_repl_begin(s->c->srv, s->c, &s->rr);
-	if (rc == REPL_BUSY) {
-		s->c->parked = s;
-		return false;
-	}
-	s->repl_started = true;
-	s->in_repl = r->type != NBD_CMD_FLUSH;
-	if (rc == REPL_SENT) {
-		s->remote = true;
-		s->c->pending++;	/* the connection lives until the answer */
-	}
-	return true;
-}
-
-/* Starts (or continues) the disk work of a request whose buffer and
- * payload are ready. */
-static void slot_submit(struct slot *s)
-{
-	const struct nbd_request *r = &s->req;
-	struct store *st = s->c->st;
-	struct io_uring_sqe *sqe;
-	uint64_t off = r->offset + s->done, left = r->length - s->done;
-	int fd = store_fd_for(st, off, left);
-
-	if (r->type == NBD_CMD_BLOCK_STATUS)
-		return slot_block_status(s);
-	if (r->length == 0 && r->type != NBD_CMD_FLUSH)
-		return slot_reply(s);
-	if ((r->type == NBD_CMD_WRITE_ZEROES) && (r->flags & NBD_CMD_FLAG_FAST_ZERO) &&
-	    store_zero_method(st, s->zero, r->flags & NBD_CMD_FLAG_NO_HOLE) == STORE_ZERO_WRITE)
-		return slot_fail(s, -EOPNOTSUPP); /* before the peer is asked */
-	if (!slot_replicate(s))
-		return;
-	if (r->type == NBD_CMD_WRITE && !(r->flags & NBD_CMD_FLAG_FUA) &&
-	    store_write_inline(st, fd)) {
-		ssize_t n = pwrite(fd, s->buf + s->done, left, (off_t)off);
-
-		return slot_io_done(s, n < 0 ? -errno : (int)n);
-	}
-	sqe = slot_sqe(s, ST_IO);
-	switch (r->type) {
-	case NBD_CMD_READ:
-		io_uring_prep_read(sqe, fd, s->buf + s->done, (unsigned)left, off);
-		break;
-	case NBD_CMD_WRITE:
-		io_uring_prep_write(sqe, fd, s->buf + s->done, (unsigned)left, off);
-		/* FUA: the reply waits for this write to be stable. */
-		if (r->flags & NBD_CMD_FLAG_FUA)
-			sqe->rw_flags = RWF_DSYNC;
-		break;
-	case NBD_CMD_FLUSH:
-		/* Every write replied to so far has completed, so one
-		 * fdatasync now covers them all, on every connection. */
-		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-		break;
-	case NBD_CMD_TRIM:
-	case NBD_CMD_WRITE_ZEROES:
-		slot_submit_zero(s, sqe);
-		break;
-	case NBD_CMD_CACHE:
-		io_uring_prep_fadvise(sqe, fd, r->offset, (off_t)r->length, POSIX_FADV_WILLNEED);
-		break;
-	}
-}
-
-/* A zeroing step finished: fall back, continue, or finish. */
-static void slot_zero_done(struct slot *s, int res)
-{
-	if (res == -EOPNOTSUPP && s->zero != STORE_ZERO_WRITE) {
-		store_zero_unsupported(s->c->st, (enum store_zero)s->zero);
-		s->zero++;
-		return slot_submit(s);
-	}
-	if (res < 0 || (res == 0 && s->zero == STORE_ZERO_WRITE))
-		return slot_fail(s, res ? res : -EIO);
-	s->done = s->zero == STORE_ZERO_WRITE ? s->done + (uint64_t)res : s->req.length;
-	if (s->done < s->req.length)
-		return slot_submit(s);
-	if (s->req.flags & NBD_CMD_FLAG_FUA)
-		return slot_sync(s);
-	slot_reply(s);
-}
-
-static void slot_io_done(struct slot *s, int res)
-{
-	const struct nbd_request *r = &s->req;
-
-	if (res == -EAGAIN || res == -EINTR)
-		return slot_submit(s);
-	if (s->stage == ST_SYNC)
-		return res < 0 ? slot_fail(s, res) : slot_reply(s);
-	switch (r->type) {
-	case NBD_CMD_READ:
-	case NBD_CMD_WRITE:
-		if (res <= 0)	/* 0: the store shrank under us */
-			return slot_fail(s, res ? res : -EIO);
-		s->done += (uint64_t)res;
-		if (s->done < r->length)
-			return slot_submit(s);	/* short transfer */
-		return slot_reply(s);
-	case NBD_CMD_TRIM:
-	case NBD_CMD_WRITE_ZEROES:
-		return slot_zero_done(s, res);
-	case NBD_CMD_CACHE:
-		return slot_reply(s);	/* advisory: never an error */
-	case NBD_CMD_FLUSH:
-		server_flush_done(s->c->srv, res < 0 ? res : 0);
-		return res < 0 ? slot_fail(s, res) : slot_reply(s);
-	default:
-		return res < 0 ? slot_fail(s, res) : slot_reply(s);
-	}
-}
-
-/* The buffer is there: receive the payload, or start the disk work. */
-static void slot_begin(struct slot *s)
-{
-	if (s->req.type == NBD_CMD_WRITE && s->req.length) {
-		s->stage = ST_PAYLOAD;
-		s->c->payload = s;
-		return;
-	}
-	slot_submit(s);
 }
 
 /* --- input --- */
@@ -544,7 +157,7 @@ static bool step_request(struct conn *c)
 	}
 	if (req_buf_len(&req)) {
 		c->held += req_buf_len(&req);
-		s->buf = server_get_buffer(c->srv, c, req_buf_len(&req));
+		s->buf = c->host->get_buffer(c->host->arg, c, req_buf_len(&req));
 		if (!s->buf) {
 			s->stage = ST_WAIT_BUF;
 			c->blocked = s;
@@ -581,17 +194,13 @@ static void conn_arm_recv(struct conn *c)
 		return;
 	if (c->rpos == c->rend)
 		c->rpos = c->rend = 0;
-	sqe = server_sqe(c->srv, &c->recv_op);
+	sqe = loop_sqe(c->host->loop, &c->recv_op);
 	if (p && c->rpos == c->rend && p->req.length - p->done >= DIRECT_RECV_MIN) {
 		io_uring_prep_recv(sqe, c->fd, p->buf + p->done, p->req.length - p->done,
 				   MSG_WAITALL);
 		c->recv_direct = true;
 	} else {
-		if (c->rpos && RBUF_SIZE - c->rend < RBUF_SIZE / 2) {
-			memmove(c->rbuf, c->rbuf + c->rpos, rbuf_avail(c));
-			c->rend -= c->rpos;
-			c->rpos = 0;
-		}
+		rbuf_compact(c->rbuf, RBUF_SIZE, &c->rpos, &c->rend);
 		io_uring_prep_recv(sqe, c->fd, c->rbuf + c->rend, RBUF_SIZE - c->rend, 0);
 		c->recv_direct = false;
 	}
@@ -643,20 +252,13 @@ static void conn_on_recv(struct conn *c, int res)
 
 static void conn_submit_send(struct conn *c)
 {
-	struct io_uring_sqe *sqe = server_sqe(c->srv, &c->send_op);
+	struct io_uring_sqe *sqe = loop_sqe(c->host->loop, &c->send_op);
 
 	c->msg.msg_iov = c->iov + c->iov_pos;
 	c->msg.msg_iovlen = c->iov_cnt - c->iov_pos;
 	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
 	c->send_busy = true;
 	c->pending++;
-}
-
-static void iov_add(struct conn *c, void *base, size_t len)
-{
-	c->iov[c->iov_cnt].iov_base = base;
-	c->iov[c->iov_cnt].iov_len = len;
-	c->iov_cnt++;
 }
 
 /* Sends pending handshake output, else a batch of queued replies. */
@@ -670,16 +272,16 @@ static void conn_kick_send(struct conn *c)
 	c->iov_cnt = c->iov_pos = c->nbatch = 0;
 	c->sending_hs = out > 0;
 	if (c->sending_hs) {
-		iov_add(c, (void *)(uintptr_t)hs_out, out);
+		iov_push(c->iov, &c->iov_cnt, hs_out, out);
 	} else {
 		while (c->q_head != NOSLOT && c->iov_cnt + 2 <= SEND_IOVS) {
 			struct slot *s = &c->slots[c->q_head];
 
 			c->batch[c->nbatch++] = c->q_head;
 			c->q_head = s->next;
-			iov_add(c, s->hdr, s->hdr_len);
+			iov_push(c->iov, &c->iov_cnt, s->hdr, s->hdr_len);
 			if (s->data_len)
-				iov_add(c, s->buf, s->data_len);
+				iov_push(c->iov, &c->iov_cnt, s->buf, s->data_len);
 		}
 	}
 	if (c->iov_cnt)
@@ -727,17 +329,7 @@ static void conn_on_send(struct conn *c, int res)
 	}
 	if (c->sending_hs)
 		return conn_hs_sent(c, n);
-	while (n && c->iov_pos < c->iov_cnt) {
-		struct iovec *v = &c->iov[c->iov_pos];
-		size_t k = n < v->iov_len ? n : v->iov_len;
-
-		v->iov_base = (uint8_t *)v->iov_base + k;
-		v->iov_len -= k;
-		n -= k;
-		if (!v->iov_len)
-			c->iov_pos++;
-	}
-	if (c->iov_pos < c->iov_cnt)
+	if (!iov_advance(c->iov, &c->iov_pos, c->iov_cnt, n))
 		return conn_submit_send(c);	/* short send */
 	conn_release_batch(c);
 }
@@ -759,7 +351,7 @@ static void conn_destroy(struct conn *c)
 		slot_release(c->parked);
 	if (c->payload)
 		slot_release(c->payload);
-	server_forget(c->srv, c);
+	c->host->gone(c->host->arg, c);
 	close(c->fd);
 	nbd_hs_free(c->hs);
 	free(c->rbuf);
@@ -782,7 +374,7 @@ static void conn_send_later(struct conn *c)
 	if (c->flush_queued || c->send_busy || (c->q_head == NOSLOT && !out))
 		return;
 	c->flush_queued = true;
-	server_flush_later(c->srv, c);
+	c->host->flush_later(c->host->arg, c);
 }
 
 void conn_flush(struct conn *c)
@@ -841,7 +433,7 @@ static void slot_done(struct ioop *op, int res)
 	conn_after(c);
 }
 
-void server_repl_done(struct repl_req *rr, int err)
+void conn_repl_done(struct repl_req *rr, int err)
 {
 	struct slot *s = container_of(rr, struct slot, rr);
 	struct conn *c = s->c;
@@ -911,13 +503,13 @@ void conn_stop(struct conn *c, bool hard)
 	conn_after(c);
 }
 
-static struct conn *conn_alloc(struct server *srv, int fd, bool handshake)
+static struct conn *conn_alloc(const struct conn_host *h, int fd, bool handshake)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
 	if (!c || !(c->rbuf = malloc(RBUF_SIZE)) ||
-	    (handshake && !(c->hs = nbd_hs_new(server_export(srv))))) {
+	    (handshake && !(c->hs = nbd_hs_new(h->exp)))) {
 		log_err("client %d: out of memory", fd);
 		if (c)
 			free(c->rbuf);
@@ -926,8 +518,8 @@ static struct conn *conn_alloc(struct server *srv, int fd, bool handshake)
 		return NULL;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->srv = srv;
-	c->st = server_store(srv);
+	c->host = h;
+	c->st = h->st;
 	c->fd = fd;
 	c->recv_op.done = conn_recv_done;
 	c->send_op.done = conn_send_done;
@@ -941,18 +533,18 @@ static struct conn *conn_alloc(struct server *srv, int fd, bool handshake)
 	return c;
 }
 
-struct conn *conn_new(struct server *srv, int fd)
+struct conn *conn_new(const struct conn_host *h, int fd)
 {
-	struct conn *c = conn_alloc(srv, fd, true);
+	struct conn *c = conn_alloc(h, fd, true);
 
 	if (c)
 		conn_after(c);
 	return c;
 }
 
-struct conn *conn_new_tx(struct server *srv, int fd, uint16_t tflags)
+struct conn *conn_new_tx(const struct conn_host *h, int fd, uint16_t tflags)
 {
-	struct conn *c = conn_alloc(srv, fd, false);
+	struct conn *c = conn_alloc(h, fd, false);
 
 	if (c) {
 		c->sess.size = store_size(c->st);

@@ -1,32 +1,74 @@
 /* One NBD client connection: its handshake, its request slots, and its
  * single send chain.  The loop hands it the completions of what it
- * submitted (ioop callbacks); the server wakes it when a buffer it waited
- * for is free (conn_resume).  A connection frees itself once it is dead and
- * nothing of it is in flight. */
+ * submitted (ioop callbacks); its owner (the server) wakes it when a buffer
+ * it waited for is free (conn_resume).  A connection frees itself once it
+ * is dead and nothing of it is in flight.
+ *
+ * Calls go one way: the server calls conn_*(); a connection reaches its
+ * owner only through the struct conn_host it was given. */
 #ifndef BLKREP_CONN_H
 #define BLKREP_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/repl.h"
+
 struct conn;
-struct server;
+struct ioop;
+struct io_uring_sqe;
+struct loop;
+struct nbd_hs_export;
+struct store;
+
+/* What a connection is given by its owner, which outlives it.  Every
+ * callback is required and gets arg first. */
+struct conn_host {
+	struct loop *loop;
+	struct store *st;
+	const struct nbd_hs_export *exp;
+	void *arg;
+	/* A buffer of len bytes, or NULL: c is queued and resumed by
+	 * conn_resume() once the pool can serve it. */
+	void *(*get_buffer)(void *arg, struct conn *c, size_t len);
+	void (*put_buffer)(void *arg, void *buf);
+	/* A write-type request or FLUSH for the replicator: REPL_BUSY if
+	 * rr overlaps a write in flight or the replicator is busy (c is
+	 * retried through conn_repl_retry()); REPL_SENT if the peer got it
+	 * (the reply waits for conn_repl_done()); REPL_LOCAL if not
+	 * replicated. */
+	enum repl_verdict (*repl_begin)(void *arg, struct conn *c, struct repl_req *rr);
+	/* rr (a write that repl_begin() took) is answered. */
+	void (*repl_end)(void *arg, struct repl_req *rr);
+	/* The local disk did (0) or failed (-errno) a client's FLUSH. */
+	void (*flush_done)(void *arg, int err);
+	/* Call conn_flush(c) once the current batch of completions is
+	 * drained. */
+	void (*flush_later)(void *arg, struct conn *c);
+	/* c is gone: forget it. */
+	void (*gone)(void *arg, struct conn *c);
+};
 
 /* Takes over a connected socket and starts the handshake.  On failure the
- * socket is closed and NULL returned. */
-struct conn *conn_new(struct server *s, int fd);
+ * socket is closed and NULL returned.  h is kept, not copied. */
+struct conn *conn_new(const struct conn_host *h, int fd);
 /* A client already in the transmission phase with these flags (the
  * kernel's NBD client, handed the other end of a socketpair). */
-struct conn *conn_new_tx(struct server *s, int fd, uint16_t tflags);
+struct conn *conn_new_tx(const struct conn_host *h, int fd, uint16_t tflags);
 
 /* Requests in flight per connection (the kernel client's queue depth). */
 #define CONN_SLOTS	128
 
-/* Its request parked by server_repl_begin() may go on now (or park again). */
+/* Its request parked by repl_begin() may go on now (or park again). */
 void conn_repl_retry(struct conn *c);
 
-/* The buffer the connection waited for, from server_get_buffer(). */
+/* The buffer the connection waited for, from get_buffer(). */
 void conn_resume(struct conn *c, void *buf);
+
+/* The peer is done with rr, a request of a connection (server_repl_done()
+ * hands it on): its reply goes out once the local disk is done too. */
+void conn_repl_done(struct repl_req *rr, int err);
 
 /* Sends the replies that completed during the last batch of completions. */
 void conn_flush(struct conn *c);

@@ -26,6 +26,7 @@
 #include "daemon/ctlparse.h"
 #include "daemon/ioop.h"
 #include "daemon/loop.h"
+#include "utils/clock.h"
 #include "utils/log.h"
 
 #define SUN_PATH_MAX	sizeof(((struct sockaddr_un *)0)->sun_path)
@@ -74,14 +75,6 @@ struct control {
 	int nreqs;
 	char path[SUN_PATH_MAX];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int sun_addr(struct sockaddr_un *sa, const char *path)
 {
@@ -154,7 +147,7 @@ static void control_arm_accept(struct control *c);
 static void control_on_tick(struct ioop *op, int res)
 {
 	struct control *c = container_of(op, struct control, tick_op);
-	uint64_t now = now_ms();
+	uint64_t now = clock_now_ms();
 
 	(void)res;	/* expired, or cancelled by control_stop(): same checks */
 	c->tick_armed = false;
@@ -296,7 +289,7 @@ void control_reply(struct control_req *r, bool ok, const char *fmt, ...)
 	r->olen = n;
 	r->opos = 0;
 	r->state = RS_SEND;
-	r->deadline_ms = now_ms() + r->ctl->idle_ms;
+	r->deadline_ms = clock_now_ms() + r->ctl->idle_ms;
 	req_arm_send(r);
 	control_want_tick(r->ctl);
 }
@@ -330,7 +323,7 @@ static void control_take(struct control *c, int fd)
 	r->ctl = c;
 	r->fd = fd;
 	r->state = RS_RECV;
-	r->deadline_ms = now_ms() + c->idle_ms;
+	r->deadline_ms = clock_now_ms() + c->idle_ms;
 	c->reqs[c->nreqs++] = r;
 	req_arm_recv(r);
 	control_want_tick(c);
@@ -592,7 +585,7 @@ static void sleep_ms(long ms)
  * yet, a stale one not yet replaced (refused), or a full backlog. */
 static int call_connect(const char *path, int wait_ms, char *err, size_t errlen)
 {
-	uint64_t deadline = now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
+	uint64_t deadline = clock_now_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
 	struct sockaddr_un sa;
 	int fd, e;
 
@@ -601,7 +594,7 @@ static int call_connect(const char *path, int wait_ms, char *err, size_t errlen)
 		return -1;
 	}
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = clock_now_ms();
 		uint64_t left = deadline > now ? deadline - now : 0;
 		/* A connect to a full backlog waits up to SO_SNDTIMEO. */
 		struct timeval tv = { .tv_sec = (time_t)(left / 1000),
@@ -624,7 +617,7 @@ static int call_connect(const char *path, int wait_ms, char *err, size_t errlen)
 				 path, strerror(e));
 			return -1;
 		}
-		now = now_ms();
+		now = clock_now_ms();
 		if (now >= deadline) {
 			if (e == EAGAIN)
 				snprintf(err, errlen,

@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 
 #include "utils/log.h"
 
@@ -156,4 +158,20 @@ int loop_run(struct loop *l, bool (*keep_going)(void *arg), void *arg)
 				l->hooks[i].fn(l->hooks[i].arg);
 	}
 	return 0;
+}
+
+int loop_stop_signalfd(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 || (fd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return fd;
 }

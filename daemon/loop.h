@@ -31,6 +31,11 @@ void loop_remove_hook(struct loop *l, void (*fn)(void *arg), void *arg);
 
 /* Runs until keep_going(arg) is false (asked before every wait).
  * Returns 0, or -1 if the ring failed. */
+/* Blocks SIGINT and SIGTERM, which a daemon reads from the returned
+ * signalfd (close-on-exec) as a request to stop, and ignores SIGPIPE.
+ * Returns -1 after logging. */
+int loop_stop_signalfd(void);
+
 int loop_run(struct loop *l, bool (*keep_going)(void *arg), void *arg);
 
 #endif

@@ -23,28 +23,31 @@ struct mdio {
 	uint8_t blk[2][META_BLOCK_BYTES];
 };
 
-static int mdio_pread(struct mdio *m, void *buf, size_t len, uint64_t off, char *err,
-		      size_t errlen)
+/* One metadata read (rbuf) or write (wbuf), all of it or an error. */
+static int mdio_io(struct mdio *m, void *rbuf, const void *wbuf, size_t len, uint64_t off,
+		   char *err, size_t errlen)
 {
-	ssize_t n = pread(m->meta_fd, buf, len, (off_t)off);
+	ssize_t n = rbuf ? pread(m->meta_fd, rbuf, len, (off_t)off)
+			 : pwrite(m->meta_fd, wbuf, len, (off_t)off);
 
 	if (n == (ssize_t)len)
 		return 0;
-	snprintf(err, errlen, "%s: reading metadata at %llu: %s", m->where,
-		 (unsigned long long)off, n < 0 ? strerror(errno) : "short read");
+	snprintf(err, errlen, "%s: %s metadata at %llu: %s", m->where,
+		 rbuf ? "reading" : "writing", (unsigned long long)off,
+		 n < 0 ? strerror(errno) : rbuf ? "short read" : "short write");
 	return -1;
+}
+
+static int mdio_pread(struct mdio *m, void *buf, size_t len, uint64_t off, char *err,
+		      size_t errlen)
+{
+	return mdio_io(m, buf, NULL, len, off, err, errlen);
 }
 
 static int mdio_pwrite(struct mdio *m, const void *buf, size_t len, uint64_t off, char *err,
 		       size_t errlen)
 {
-	ssize_t n = pwrite(m->meta_fd, buf, len, (off_t)off);
-
-	if (n == (ssize_t)len)
-		return 0;
-	snprintf(err, errlen, "%s: writing metadata at %llu: %s", m->where,
-		 (unsigned long long)off, n < 0 ? strerror(errno) : "short write");
-	return -1;
+	return mdio_io(m, NULL, buf, len, off, err, errlen);
 }
 
 static int mdio_sync(struct mdio *m, char *err, size_t errlen)

@@ -3,6 +3,7 @@
  * readiness, the export, roles, stopping and start-up. */
 #include "daemon/node_int.h"
 
+
 /* --- paths, readiness --- */
 
 /* systemd's readiness protocol, without linking libsystemd. */
@@ -309,17 +310,9 @@ static void node_on_signal(struct ioop *op, int res)
 
 static int node_signals(struct node *n)
 {
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
-	    (n->sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
-		log_err("signalfd: %s", strerror(errno));
+	n->sigfd = loop_stop_signalfd();
+	if (n->sigfd < 0)
 		return -1;
-	}
-	signal(SIGPIPE, SIG_IGN);
 	n->sig_op.done = node_on_signal;
 	node_arm_signal(n);
 	return 0;

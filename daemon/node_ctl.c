@@ -1,5 +1,11 @@
-/* The node's control commands and status (see node_int.h). */
+/* The node's control requests and status (see node_int.h); the command
+ * table (daemon/commands.c) names the requests and dispatches them. */
 #include "daemon/node_int.h"
+
+#include "daemon/commands.h"
+
+/* n->restore_state: what became of the last restore-saved. */
+enum restore_state { RESTORE_NONE, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED };
 
 /* --- status --- */
 
@@ -168,7 +174,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      n->resynced_bytes);
 }
 
-/* --- control commands --- */
+/* --- control requests --- */
 
 static bool has_flag(int argc, char *const *argv, const char *flag)
 {
@@ -178,8 +184,10 @@ static bool has_flag(int argc, char *const *argv, const char *flag)
 	return false;
 }
 
-static void node_cmd_primary(struct node *n, struct control_req *req, bool force, bool discard)
+void node_req_primary(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	bool force = has_flag(argc, argv, "--force"),
+	     discard = has_flag(argc, argv, "--discard-unknown");
 	char why[512];
 
 	if (n->primary) {
@@ -195,8 +203,10 @@ static void node_cmd_primary(struct node *n, struct control_req *req, bool force
 		      n->me->nbd ? "; NBD export on " : "", n->me->nbd ? n->me->nbd : "");
 }
 
-static void node_cmd_secondary(struct node *n, struct control_req *req)
+void node_req_secondary(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	(void)argc;
+	(void)argv;
 	if (n->sb.nbd_index >= 0 || n->ff) {
 		control_reply(req, false,
 			      "a device is attached: unmount it and run blkrep "
@@ -216,8 +226,10 @@ static void node_cmd_secondary(struct node *n, struct control_req *req)
 
 /* The operator says the peer is down or fenced: a frozen primary goes on
  * alone (its writes are then recorded for the peer's resync). */
-static void node_cmd_outdate_peer(struct node *n, struct control_req *req)
+void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	(void)argc;
+	(void)argv;
 	if (n->peer_up) {
 		control_reply(req, false, "%s is connected: it is not outdated", n->other->name);
 		return;
@@ -233,12 +245,14 @@ static void node_cmd_outdate_peer(struct node *n, struct control_req *req)
 }
 
 /* `mode sync|async`: from the next write on; kept in the superblock.  The
- * CLI then waits (progress mode) until no async write waits for the peer. */
-static void node_cmd_mode(struct node *n, struct control_req *req, int argc, char *const *argv)
+ * CLI then waits (progress mode) until no async write waits for the peer.
+ * One word (the command table). */
+void node_req_mode(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	enum meta_mode m;
 
-	if (argc != 2 || (strcmp(argv[1], "sync") && strcmp(argv[1], "async"))) {
+	(void)argc;
+	if (strcmp(argv[1], "sync") && strcmp(argv[1], "async")) {
 		control_reply(req, false, "usage: blkrep mode sync|async");
 		return;
 	}
@@ -259,7 +273,7 @@ static void node_restore_progress(struct node *n, struct control_req *req);
 
 /* "progress mode|verify": "running DONE TOTAL" while the work of the
  * command goes on, then "done" and a result line. */
-static void node_cmd_progress(struct node *n, struct control_req *req, int argc, char *const *argv)
+void node_req_progress(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	uint64_t done, total, bps;
 
@@ -294,8 +308,10 @@ static void node_cmd_progress(struct node *n, struct control_req *req, int argc,
 }
 
 /* `resync`: copy the out-of-sync extents now (after verify found some). */
-static void node_cmd_resync(struct node *n, struct control_req *req)
+void node_req_resync(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	(void)argc;
+	(void)argv;
 	if (!n->peer_up) {
 		control_reply(req, false, "the peer is not connected");
 		return;
@@ -311,8 +327,10 @@ static void node_cmd_resync(struct node *n, struct control_req *req)
 
 /* `invalidate` on a secondary: its data is thrown away and copied again
  * from the peer, all of it. */
-static void node_cmd_invalidate(struct node *n, struct control_req *req)
+void node_req_invalidate(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	(void)argc;
+	(void)argv;
 	if (n->primary) {
 		control_reply(req, false,
 			      "a primary cannot discard its data: make it "
@@ -337,7 +355,7 @@ static void node_cmd_invalidate(struct node *n, struct control_req *req)
 /* `resolve --discard-local [--save-to FILE]`: after a split brain, this
  * node's changes go.  They are saved first; at the next connect this node
  * is the resync target. */
-static void node_cmd_resolve(struct node *n, struct control_req *req, int argc, char *const *argv)
+void node_req_resolve(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	char path[512] = "", err[512];
 	uint64_t bytes;
@@ -408,7 +426,7 @@ static void restore_done(void *arg, int rc)
 {
 	struct node *n = arg;
 
-	n->restore_state = rc < 0 ? 3 : 2;
+	n->restore_state = rc < 0 ? RESTORE_FAILED : RESTORE_DONE;
 	if (rc < 0)
 		log_err("restore-saved %s: %s", n->restore_path, n->ff_err);
 	else
@@ -418,26 +436,24 @@ static void restore_done(void *arg, int rc)
 /* "progress restore-saved" (the CLI waits on it). */
 static void node_restore_progress(struct node *n, struct control_req *req)
 {
-	if (n->restore_state == 1)
+	if (n->restore_state == RESTORE_RUNNING)
 		control_reply(req, true, "running 0 0");	/* the thread owns the count */
-	else if (n->restore_state == 2)
+	else if (n->restore_state == RESTORE_DONE)
 		control_reply(req, true, "done restored %" PRIu64 " bytes from %s", n->restore_bytes,
 			      n->restore_path);
-	else if (n->restore_state == 3)
+	else if (n->restore_state == RESTORE_FAILED)
 		control_reply(req, false, "%s (%" PRIu64 " bytes were written back before that)",
 			      n->ff_err, n->restore_bytes);
 	else
 		control_reply(req, false, "no restore-saved has run");
 }
 
-static void node_cmd_restore(struct node *n, struct control_req *req, int argc, char *const *argv)
+/* One word, FILE (the command table). */
+void node_req_restore(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	int sv[2];
 
-	if (argc != 2) {
-		control_reply(req, false, "usage: blkrep restore-saved FILE");
-		return;
-	}
+	(void)argc;
 	if (!n->primary || !n->srv || offload_busy(n->off)) {
 		control_reply(req, false, "%s",
 			      !n->primary ? "only a primary writes saved data back"
@@ -457,22 +473,36 @@ static void node_cmd_restore(struct node *n, struct control_req *req, int argc, 
 		control_reply(req, false, "cannot start a thread");
 		return;
 	}
-	n->restore_state = 1;
+	n->restore_state = RESTORE_RUNNING;
 	control_reply(req, true, "writing back %s through %s/%s", n->restore_path, n->sb.resource,
 		      n->sb.node);
 }
 
-static void node_cmd_link(struct node *n, struct control_req *req, bool on)
+static void node_link(struct node *n, struct control_req *req, bool on)
 {
 	n->disk_retry_ns = 0; /* the operator's word, over a reconnect after a disk error */
 	peer_enable(n->peer, on);
 	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
 }
 
+void node_req_connect(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	(void)argc;
+	(void)argv;
+	node_link(n, req, true);
+}
+
+void node_req_disconnect(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	(void)argc;
+	(void)argv;
+	node_link(n, req, false);
+}
+
 /* `down`: refused while a device is attached, unless --detach (detach
  * first) or --keep-attached (the kernel keeps the device and its I/O
  * waiting for the next `blkrep up`: a planned restart). */
-static void node_cmd_down(struct node *n, struct control_req *req, int argc, char *const *argv)
+void node_req_down(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	bool detach = has_flag(argc, argv, "--detach"),
 	     keep = has_flag(argc, argv, "--keep-attached");
@@ -502,50 +532,43 @@ static void node_cmd_down(struct node *n, struct control_req *req, int argc, cha
 	node_begin_stop(n);
 }
 
-void node_handle(void *arg, struct control_req *req)
+void node_req_status(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	struct node *n = arg;
-	int argc;
-	char *const *argv = control_req_words(req, &argc);
-	const char *cmd = argc ? argv[0] : "";
-
-	if (strcmp(cmd, "status") == 0 && has_flag(argc, argv, "--json"))
+	if (has_flag(argc, argv, "--json"))
 		node_status_json(n, req);
-	else if (strcmp(cmd, "status") == 0)
-		node_status_text(n, req);
-	else if (strcmp(cmd, "ping") == 0)
-		control_reply(req, true, "pong\n");
-	else if (n->stopping)
-		control_reply(req, false, "the daemon is stopping");
-	else if (strcmp(cmd, "primary") == 0)
-		node_cmd_primary(n, req, has_flag(argc, argv, "--force"),
-				 has_flag(argc, argv, "--discard-unknown"));
-	else if (strcmp(cmd, "secondary") == 0)
-		node_cmd_secondary(n, req);
-	else if (strcmp(cmd, "progress") == 0)
-		node_cmd_progress(n, req, argc, argv);
-	else if (strcmp(cmd, "outdate-peer") == 0)
-		node_cmd_outdate_peer(n, req);
-	else if (strcmp(cmd, "mode") == 0)
-		node_cmd_mode(n, req, argc, argv);
-	else if (strcmp(cmd, "verify") == 0)
-		node_cmd_verify(n, req);
-	else if (strcmp(cmd, "resync") == 0)
-		node_cmd_resync(n, req);
-	else if (strcmp(cmd, "invalidate") == 0)
-		node_cmd_invalidate(n, req);
-	else if (strcmp(cmd, "resolve") == 0)
-		node_cmd_resolve(n, req, argc, argv);
-	else if (strcmp(cmd, "restore-saved") == 0)
-		node_cmd_restore(n, req, argc, argv);
-	else if (strcmp(cmd, "connect") == 0 || strcmp(cmd, "disconnect") == 0)
-		node_cmd_link(n, req, cmd[0] == 'c');
-	else if (strcmp(cmd, "down") == 0)
-		node_cmd_down(n, req, argc, argv);
-	else if (strcmp(cmd, "attach") == 0)
-		node_cmd_attach(n, req, argc, argv);
-	else if (strcmp(cmd, "detach") == 0)
-		node_cmd_detach(n, req);
 	else
-		control_reply(req, false, "unknown request '%s'", cmd);
+		node_status_text(n, req);
+}
+
+void node_req_ping(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	(void)n;
+	(void)argc;
+	(void)argv;
+	control_reply(req, true, "pong\n");
+}
+
+/* The other parts' requests, in the table's shape. */
+void node_req_verify(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	(void)argc;
+	(void)argv;
+	node_cmd_verify(n, req);
+}
+
+void node_req_attach(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	node_cmd_attach(n, req, argc, argv);
+}
+
+void node_req_detach(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	(void)argc;
+	(void)argv;
+	node_cmd_detach(n, req);
+}
+
+bool node_req_stopping(const struct node *n)
+{
+	return n->stopping;
 }

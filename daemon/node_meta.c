@@ -4,6 +4,8 @@
  * Parts below node.c call these, never node.c itself (docs/ARCHITECTURE.md,
  * "Layout"). */
 #include "daemon/node_int.h"
+#include "utils/clock.h"
+#include "utils/extent.h"
 
 int node_run_path(char *buf, size_t len, const char *resource, const char *node, const char *suffix)
 {
@@ -44,7 +46,7 @@ int node_save_bm(struct node *n)
 void node_mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len)
 {
 	if (len)
-		bitmap_set_range(bm, off / ext, (off + len + ext - 1) / ext - off / ext);
+		bitmap_set_range(bm, extent_first(off, ext), extent_count(off, len, ext));
 }
 
 /* Every bit of from goes into to (or out of it, when set is false). */
@@ -73,9 +75,9 @@ void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len)
 	if (!len)
 		return;
 	node_mark_range(n->bm, ext, off, len);
-	bitmap_clear_range(n->clear_pending, off / ext, (off + len + ext - 1) / ext - off / ext);
-	bitmap_clear_range(n->clear_covering, off / ext, (off + len + ext - 1) / ext - off / ext);
-	bitmap_clear_range(n->wide_new, off / ext, (off + len + ext - 1) / ext - off / ext);
+	bitmap_clear_range(n->clear_pending, extent_first(off, ext), extent_count(off, len, ext));
+	bitmap_clear_range(n->clear_covering, extent_first(off, ext), extent_count(off, len, ext));
+	bitmap_clear_range(n->wide_new, extent_first(off, ext), extent_count(off, len, ext));
 }
 
 /* Adds every bit of from to the persistent bitmap and empties from. */
@@ -96,10 +98,7 @@ uint64_t node_random(void)
 
 uint64_t node_now_ns(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000U + (uint64_t)t.tv_nsec;
+	return clock_now_ns();
 }
 
 /* --- the exported size --- */

@@ -1,5 +1,7 @@
 /* The replication link on the event loop.  See peer.h for the protocol
- * (who connects, the handshake, keepalive); this file is its I/O.
+ * (who connects, the handshake, keepalive); this file is its I/O and the
+ * connection's life, peer_input.c what is received, daemon/sendq what
+ * waits to be sent.
  *
  * One connection at a time, its state in struct peer (p->fd, p->stage).
  * Every io_uring operation has its own ioop and busy flag, and at most one
@@ -17,7 +19,7 @@
  * links and (re)arms whatever should be in flight.  Callbacks run only
  * inside handlers (p->in_handler), so a peer_*() call made from a callback
  * only sets state and leaves the I/O to that peer_after(). */
-#include "peer.h"
+#include "daemon/peer_int.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -29,162 +31,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
 #include "daemon/ioop.h"
 #include "daemon/loop.h"
-#include "proto/auth.h"
+#include "daemon/sendq.h"
+#include "utils/bufio.h"
+#include "utils/clock.h"
 #include "utils/log.h"
 
-#define TICK_MS		100
-#define PING_IDLE_MS	1000 /* nothing received or sent: PING */
-#define SILENT_MS	5000 /* nothing received: the peer is gone */
-#define HANDSHAKE_MS	5000 /* from connect() or accept() to up */
-#define LINGER_MS	1000 /* after sending REFUSE, for the peer to read it */
-#define BACKOFF_MIN_MS	200
-#define BACKOFF_MAX_MS	5000
-#define LISTEN_RETRY_MS 1000
-#define ACCEPT_RETRY_MS 100
-
-#define RBUF_SIZE  (128U << 10) /* > header + any payload below DIRECT_MIN */
-#define DIRECT_MIN (16U << 10)	/* payloads this big are received into dbuf */
-#define ARENA_SIZE (256U << 10) /* copies of peer_send()'s payloads */
-#define SEND_IOVS  128
-/* Queue entries peer_send() leaves free for PING, PONG and REFUSE. */
-#define QUEUE_RESERVE 8
-#define ERR_MAX	      (MSG_MAX_REASON + 160)
-#define ADDR_MAX      300
-
-_Static_assert(RBUF_SIZE > 2 * (MSG_HDR_SIZE + DIRECT_MIN + MSG_MAX_HELLO),
-	       "a message below DIRECT_MIN must fit in half of rbuf");
-_Static_assert(MSG_MAX_HELLO < DIRECT_MIN && MSG_MAX_REASON < DIRECT_MIN,
-	       "handshake messages are parsed in rbuf");
-_Static_assert(MSG_MAX_DIGESTS <= PEER_COPY_MAX && MSG_MAX_BITMAP <= PEER_COPY_MAX &&
-		       MSG_MAX_HELLO <= PEER_COPY_MAX && MSG_MAX_REASON <= PEER_COPY_MAX,
-	       "peer_send() copies every payload but data");
-_Static_assert(ARENA_SIZE >= 4 * PEER_COPY_MAX, "the arena holds several of the largest copies");
-
-enum stage {
-	L_NONE,	      /* no connection */
-	L_CONNECTING, /* CONNECT in flight */
-	L_HELLO,      /* our HELLO sent, waiting for theirs */
-	L_AUTH,	      /* our AUTH sent, waiting for theirs */
-	L_STATE,      /* we accepted the peer, waiting for its STATE */
-	L_UP,
-	L_CLOSING, /* REFUSE queued: send it, then wait for EOF */
-};
-
-/* One queued message.  data points into the arena (copied, arena_cost
- * bytes of it) or at the caller's buffer (by_ref). */
-struct out {
-	uint8_t hdr[MSG_HDR_SIZE];
-	const void *data;
-	uint32_t len;
-	uint32_t arena_cost;
-	bool by_ref;
-};
-
-struct peer {
-	struct ioop accept_op, connect_op, recv_op, send_op, timer_op, kick_op;
-	struct loop *loop;
-	const struct peer_ops *ops;
-	void *arg;
-
-	char resource[MSG_NAME_SIZE], my_node[MSG_NAME_SIZE], peer_node[MSG_NAME_SIZE];
-	char my_addr[ADDR_MAX], peer_addr[ADDR_MAX];
-	uint8_t *secret;
-	size_t secret_len;
-	uint16_t version_min, version_max;
-	bool connector; /* my_node sorts first: we connect, never listen */
-	struct sockaddr_storage my_sa, peer_sa;
-	socklen_t my_sa_len, peer_sa_len;
-
-	bool enabled, freeing, in_handler, paused;
-	bool wait_room; /* a request waits for room for its answer */
-	bool accept_busy, connect_busy, recv_busy, send_busy, timer_busy, kick_busy;
-	bool timer_cancelled;
-	unsigned pending; /* operations in flight */
-
-	int listen_fd, stash_fd; /* stash: accepted while the old link drains */
-	uint64_t listen_retry_ms, accept_retry_ms;
-	struct sockaddr_storage acc_sa;
-	socklen_t acc_len;
-	uint64_t next_connect_ms;
-	unsigned backoff_ms;
-	struct __kernel_timespec tick;
-
-	/* The connection. */
-	int fd;
-	enum stage stage;
-	bool dead; /* shut down; finished once nothing is in flight */
-	bool up_called, shut_wr, recv_direct;
-	uint64_t started_ms, last_rx_ms, last_tx_ms, last_ping_ms, closing_ms;
-	uint64_t ping_seq;
-	char down_why[ERR_MAX];
-	char refusal[ERR_MAX];
-	uint8_t my_nonce[AUTH_NONCE_SIZE];
-	struct msg_hello theirs;
-	uint16_t version;
-	uint64_t my_size;
-	uint32_t my_extent;
-	uint64_t size_bytes, bitmap_bits; /* bounds for incoming messages */
-
-	uint8_t *rbuf;
-	uint32_t rpos, rend;
-	uint8_t *dbuf; /* payload of cur, dlen bytes so far */
-	bool direct;
-	uint32_t dlen;
-	struct msg_hdr cur;
-
-	struct out *q; /* q[q_tail..q_head), the first nbatch being sent */
-	uint32_t q_head, q_tail;
-	unsigned nbatch;
-	uint8_t *arena;
-	uint32_t a_head, a_tail, a_used;
-	bool want_writable;
-	struct iovec iov[SEND_IOVS];
-	unsigned iov_pos, iov_cnt;
-	struct msghdr msg;
-
-	char last_error[ERR_MAX];
-	char logged[ERR_MAX]; /* the last reason logged, to log each once */
-};
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-#define peer_log(lvl, p, fmt, ...)                                                                 \
-	log_msg(lvl, "%s: peer %s: " fmt, (p)->resource, (p)->peer_node, ##__VA_ARGS__)
-
-/* Keeps why for peer_last_error() and logs it, unless it is what was
- * logged last: a refused or failing connection is retried every few
- * seconds, and one line per distinct reason is enough. */
-static void note_error(struct peer *p, enum log_level lvl, const char *why)
-{
-	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
-	if (strcmp(p->logged, why) == 0)
-		return;
-	snprintf(p->logged, sizeof(p->logged), "%s", why);
-	peer_log(lvl, p, "%s", why);
-}
 
 static struct io_uring_sqe *peer_sqe(struct peer *p, struct ioop *op, bool *busy)
 {
 	*busy = true;
 	p->pending++;
 	return loop_sqe(p->loop, op);
-}
-
-static void peer_cancel(struct peer *p, struct ioop *op)
-{
-	io_uring_prep_cancel(loop_sqe(p->loop, NULL), op, 0);
 }
 
 static void peer_kick(struct peer *p)
@@ -194,163 +56,37 @@ static void peer_kick(struct peer *p)
 	io_uring_prep_nop(peer_sqe(p, &p->kick_op, &p->kick_busy));
 }
 
-static bool link_alive(const struct peer *p)
-{
-	return p->fd >= 0 && !p->dead;
-}
-
 /* --- the send queue --- */
 
-/* The arena is a FIFO like the queue: entries are released in order, so
- * it is a ring, and an allocation that does not fit before the end skips
- * the rest (counted in its cost) and starts again at 0. */
-static int arena_alloc(struct peer *p, uint32_t n, uint32_t *off, uint32_t *cost)
-{
-	if (p->a_used == 0)
-		p->a_head = p->a_tail = 0;
-	if (p->a_head > p->a_tail || p->a_used == 0) {
-		if (ARENA_SIZE - p->a_head >= n) {
-			*off = p->a_head;
-			*cost = n;
-		} else if (p->a_tail >= n) {
-			*off = 0;
-			*cost = ARENA_SIZE - p->a_head + n;
-		} else {
-			return -1;
-		}
-	} else if (p->a_tail - p->a_head >= n) { /* head <= tail, in use */
-		*off = p->a_head;
-		*cost = n;
-	} else {
-		return -1;
-	}
-	p->a_head = *off + n;
-	p->a_used += *cost;
-	return 0;
-}
-
-static void arena_free(struct peer *p, uint32_t cost)
-{
-	p->a_tail += cost;
-	if (p->a_tail >= ARENA_SIZE)
-		p->a_tail -= ARENA_SIZE;
-	p->a_used -= cost;
-}
-
-static int queue_push(struct peer *p, const struct msg_hdr *h, const void *payload,
-		      unsigned reserve, bool by_ref)
-{
-	struct out *o = &p->q[p->q_head % PEER_QUEUE];
-	uint32_t off, cost;
-
-	if (p->q_head - p->q_tail + reserve >= PEER_QUEUE)
-		return -ENOBUFS;
-	msg_hdr_encode(o->hdr, h);
-	o->len = h->length;
-	o->data = NULL;
-	o->arena_cost = 0;
-	o->by_ref = false;
-	if (h->length && by_ref) {
-		o->data = payload;
-		o->by_ref = true;
-	} else if (h->length) {
-		if (arena_alloc(p, h->length, &off, &cost) < 0)
-			return -ENOBUFS;
-		memcpy(p->arena + off, payload, h->length);
-		o->data = p->arena + off;
-		o->arena_cost = cost;
-	}
-	p->q_head++;
-	return 0;
-}
-
-/* Takes the oldest entry off the queue and gives its payload back. */
+/* Takes the oldest message off the queue; a payload by reference goes
+ * back to its owner. */
 static void queue_pop(struct peer *p, bool notify)
 {
-	struct out *o = &p->q[p->q_tail % PEER_QUEUE];
+	const void *ref = sendq_pop(p->q);
 
-	p->q_tail++;
-	if (o->arena_cost)
-		arena_free(p, o->arena_cost);
-	if (o->by_ref && notify && p->ops->released)
-		p->ops->released(p->arg, o->data);
+	if (ref && notify && p->ops->released)
+		p->ops->released(p->arg, ref);
 }
 
 static void send_submit(struct peer *p)
 {
 	struct io_uring_sqe *sqe = peer_sqe(p, &p->send_op, &p->send_busy);
 
-	p->msg.msg_iov = p->iov + p->iov_pos;
-	p->msg.msg_iovlen = p->iov_cnt - p->iov_pos;
-	io_uring_prep_sendmsg(sqe, p->fd, &p->msg, MSG_NOSIGNAL);
-}
-
-static void iov_add(struct peer *p, const void *base, size_t len)
-{
-	p->iov[p->iov_cnt].iov_base = (void *)(uintptr_t)base;
-	p->iov[p->iov_cnt].iov_len = len;
-	p->iov_cnt++;
+	io_uring_prep_sendmsg(sqe, p->fd, sendq_msghdr(p->q), MSG_NOSIGNAL);
 }
 
 /* One SENDMSG at a time, with everything queued so far: a short send must
  * never interleave with another. */
 static void send_kick(struct peer *p)
 {
-	uint32_t i;
-
-	if (p->send_busy || !link_alive(p) || p->stage < L_HELLO || p->shut_wr ||
-	    p->q_head == p->q_tail)
+	if (p->send_busy || !peer_link_alive(p) || p->stage < L_HELLO || p->shut_wr ||
+	    !sendq_len(p->q))
 		return;
-	p->iov_cnt = p->iov_pos = p->nbatch = 0;
-	for (i = p->q_tail; i != p->q_head && p->iov_cnt + 2 <= SEND_IOVS; i++) {
-		const struct out *o = &p->q[i % PEER_QUEUE];
-
-		iov_add(p, o->hdr, MSG_HDR_SIZE);
-		if (o->len)
-			iov_add(p, o->data, o->len);
-		p->nbatch++;
-	}
+	(void)sendq_batch(p->q);
 	send_submit(p);
 }
 
-static int send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *payload, uint32_t len)
-{
-	struct msg_hdr h = { .type = type, .length = len, .seq = seq };
-
-	return queue_push(p, &h, payload, 0, false);
-}
-
 /* --- dropping a connection --- */
-
-static void link_drop(struct peer *p, const char *why)
-{
-	if (!link_alive(p))
-		return;
-	p->dead = true;
-	snprintf(p->down_why, sizeof(p->down_why), "%s", why);
-	if (p->freeing) {
-		/* no log, no callback */
-	} else if (p->stage == L_UP) {
-		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
-		snprintf(p->logged, sizeof(p->logged), "%s", why);
-		if (p->enabled)
-			peer_log(LOG_WARN, p, "connection lost: %s", why);
-		else
-			peer_log(LOG_INFO, p, "connection closed: %s", why);
-	} else {
-		note_error(p, p->enabled ? LOG_WARN : LOG_INFO, why);
-	}
-	(void)shutdown(p->fd, SHUT_RDWR);
-	if (p->connect_busy)
-		peer_cancel(p, &p->connect_op);
-	if (p->connector) {
-		if (p->stage == L_UP)
-			p->backoff_ms = BACKOFF_MIN_MS;
-		p->next_connect_ms = now_ms() + p->backoff_ms;
-		p->backoff_ms =
-			p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
-	}
-}
 
 /* Closes a dropped connection once nothing is in flight on it, gives back
  * every queued payload, then tells the caller. */
@@ -363,11 +99,9 @@ static void link_finish(struct peer *p)
 		return;
 	close(p->fd);
 	p->fd = -1;
-	while (p->q_tail != p->q_head)
+	while (sendq_len(p->q))
 		queue_pop(p, !p->freeing);
-	p->q_head = p->q_tail = 0;
-	p->nbatch = 0;
-	p->a_used = p->a_head = p->a_tail = 0;
+	sendq_reset(p->q);
 	p->stage = L_NONE;
 	p->dead = p->up_called = p->shut_wr = p->direct = false;
 	p->paused = p->wait_room = false;
@@ -378,317 +112,11 @@ static void link_finish(struct peer *p)
 		p->ops->down(p->arg, why);
 }
 
-/* --- the handshake --- */
-
-/* Sends REFUSE and closes once it is out; the peer logs the reason. */
-static void refuse(struct peer *p, const char *reason)
-{
-	size_t len = strnlen(reason, MSG_MAX_REASON);
-
-	note_error(p, LOG_ERR, reason);
-	snprintf(p->refusal, sizeof(p->refusal), "%s", reason);
-	if (len == 0 || send_ctl(p, MSG_REFUSE, 0, reason, (uint32_t)len) < 0) {
-		link_drop(p, reason);
-		return;
-	}
-	p->stage = L_CLOSING;
-	p->closing_ms = now_ms();
-	p->rpos = p->rend = 0; /* whatever else the peer said is moot */
-	p->direct = false;
-}
-
-/* Queues HELLO (with a fresh nonce) or STATE (nonce zero). */
-static int send_hello(struct peer *p, uint16_t type)
-{
-	struct msg_hello m;
-	uint8_t buf[MSG_HELLO_SIZE];
-
-	memset(&m, 0, sizeof(m));
-	p->ops->hello(p->arg, &m);
-	m.version_min = p->version_min;
-	m.version_max = p->version_max;
-	memcpy(m.resource, p->resource, MSG_NAME_SIZE);
-	memcpy(m.node, p->my_node, MSG_NAME_SIZE);
-	if (!p->secret_len)
-		m.flags |= MSG_HELLO_F_NO_SECRET;
-	memset(m.nonce, 0, sizeof(m.nonce));
-	if (type == MSG_HELLO) {
-		if (auth_nonce(p->my_nonce) < 0) {
-			link_drop(p, "cannot read random bytes for the handshake nonce");
-			return -1;
-		}
-		memcpy(m.nonce, p->my_nonce, MSG_NONCE_SIZE);
-	}
-	p->my_size = m.size_bytes;
-	p->my_extent = m.extent_bytes;
-	msg_hello_encode(buf, &m);
-	if (send_ctl(p, type, 0, buf, MSG_HELLO_SIZE) < 0) {
-		link_drop(p, "send queue full during the handshake");
-		return -1;
-	}
-	return 0;
-}
-
-/* A new connection, connected or accepted: both sides speak first. */
-static void link_begin(struct peer *p)
-{
-	uint64_t now = now_ms();
-	int one = 1;
-
-	(void)setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	p->stage = L_HELLO;
-	p->started_ms = p->last_rx_ms = p->last_tx_ms = p->last_ping_ms = now;
-	(void)send_hello(p, MSG_HELLO);
-}
-
-static void accept_and_confirm(struct peer *p)
-{
-	char why[MSG_MAX_REASON + 1] = "";
-
-	if (p->ops->accept_peer && !p->ops->accept_peer(p->arg, &p->theirs, why, sizeof(why))) {
-		why[sizeof(why) - 1] = '\0';
-		refuse(p, why[0] ? why : "refused by this node");
-		return;
-	}
-	if (!link_alive(p)) /* the callback disabled us */
-		return;
-	if (send_hello(p, MSG_STATE) == 0)
-		p->stage = L_STATE;
-}
-
-static void on_hello(struct peer *p, const uint8_t *payload, uint32_t len)
-{
-	char why[ERR_MAX];
-	const char *bad;
-	struct msg_hello m;
-	uint8_t mac[AUTH_MAC_SIZE];
-	bool they_have = false;
-
-	if (msg_hello_decode(payload, len, &m, &bad) < 0) {
-		snprintf(why, sizeof(why), "invalid HELLO from the peer: %s", bad);
-		return refuse(p, why);
-	}
-	if (msg_negotiate(p->version_min, p->version_max, m.version_min, m.version_max,
-			  &p->version) < 0) {
-		msg_refuse_version(why, sizeof(why), m.version_min, m.version_max, p->version_min,
-				   p->version_max);
-		return refuse(p, why);
-	}
-	if (strcmp(m.resource, p->resource) != 0) {
-		snprintf(why, sizeof(why), "resource name mismatch: peer serves %s, this node %s",
-			 m.resource, p->resource);
-		return refuse(p, why);
-	}
-	if (strcmp(m.node, p->peer_node) != 0) {
-		snprintf(why, sizeof(why), "unexpected peer node %s (expected %s)", m.node,
-			 p->peer_node);
-		return refuse(p, why);
-	}
-	they_have = !(m.flags & MSG_HELLO_F_NO_SECRET);
-	if (p->secret_len && !they_have) {
-		snprintf(why, sizeof(why),
-			 "peer %s has no shared secret (allow-unauthenticated) but this node "
-			 "has one: give both nodes the same secret-file",
-			 m.node);
-		return refuse(p, why);
-	}
-	if (!p->secret_len && they_have) {
-		snprintf(why, sizeof(why),
-			 "this node has no shared secret (allow-unauthenticated) but peer %s "
-			 "has one: give both nodes the same secret-file",
-			 m.node);
-		return refuse(p, why);
-	}
-	p->theirs = m;
-	if (!p->secret_len)
-		return accept_and_confirm(p);
-	if (auth_compute(p->secret, p->secret_len, m.nonce, p->my_nonce, p->resource, p->my_node,
-			 mac) < 0)
-		return refuse(p, "authentication failed: cannot compute the HMAC (libcrypto)");
-	if (send_ctl(p, MSG_AUTH, 0, mac, sizeof(mac)) < 0)
-		return link_drop(p, "send queue full during the handshake");
-	p->stage = L_AUTH;
-}
-
-static void on_auth(struct peer *p, const uint8_t *mac)
-{
-	if (!auth_check(p->secret, p->secret_len, p->my_nonce, p->theirs.nonce, p->resource,
-			p->theirs.node, mac))
-		return refuse(p, "authentication failed: the peers' secrets differ");
-	accept_and_confirm(p);
-}
-
-static void on_state(struct peer *p, const uint8_t *payload, uint32_t len)
-{
-	char why[ERR_MAX];
-	const char *bad;
-	struct msg_hello m;
-
-	if (msg_hello_decode(payload, len, &m, &bad) < 0) {
-		snprintf(why, sizeof(why), "invalid STATE from the peer: %s", bad);
-		return refuse(p, why);
-	}
-	/* Bounds for everything the peer sends from now on: the data area
-	 * both sides have. */
-	p->size_bytes = m.size_bytes < p->my_size ? m.size_bytes : p->my_size;
-	p->bitmap_bits = p->my_extent ? (p->size_bytes + p->my_extent - 1) / p->my_extent : 0;
-	p->stage = L_UP;
-	p->up_called = true;
-	p->backoff_ms = BACKOFF_MIN_MS;
-	p->last_error[0] = p->logged[0] = '\0';
-	peer_log(LOG_INFO, p, "connected (protocol version %u, peer %s, %s)", p->version,
-		 m.role == MSG_ROLE_PRIMARY ? "primary" : "secondary", msg_disk_name(m.disk));
-	p->ops->up(p->arg, &m);
-}
-
-static void on_refused(struct peer *p, const uint8_t *payload, uint32_t len)
-{
-	char reason[MSG_MAX_REASON + 1], why[ERR_MAX];
-
-	(void)msg_reason_sanitize(payload, len, reason);
-	snprintf(why, sizeof(why), "peer refused: %s", reason);
-	note_error(p, LOG_ERR, why);
-	link_drop(p, why);
-}
-
-/* --- input --- */
-
-static void deliver(struct peer *p, const struct msg_hdr *h, const uint8_t *payload)
-{
-	char why[ERR_MAX];
-	uint16_t want = 0;
-
-	if (h->type == MSG_REFUSE)
-		return on_refused(p, payload, h->length);
-	switch (p->stage) {
-	case L_UP:
-		switch (h->type) {
-		case MSG_PING:
-			/* Best effort: if the queue is full, bytes are flowing. */
-			(void)send_ctl(p, MSG_PONG, h->seq, NULL, 0);
-			return;
-		case MSG_PONG:
-			return;
-		case MSG_HELLO:
-		case MSG_AUTH:
-			snprintf(why, sizeof(why), "unexpected %s after the handshake",
-				 msg_type_name(h->type));
-			return link_drop(p, why);
-		default:
-			return p->ops->message(p->arg, h, payload);
-		}
-	case L_HELLO:
-		if (h->type == MSG_HELLO)
-			return on_hello(p, payload, h->length);
-		want = MSG_HELLO;
-		break;
-	case L_AUTH:
-		if (h->type == MSG_AUTH)
-			return on_auth(p, payload);
-		want = MSG_AUTH;
-		break;
-	case L_STATE:
-		if (h->type == MSG_STATE)
-			return on_state(p, payload, h->length);
-		want = MSG_STATE;
-		break;
-	default:
-		return;
-	}
-	snprintf(why, sizeof(why), "protocol error: %s from the peer while expecting %s",
-		 msg_type_name(h->type), msg_type_name(want));
-	refuse(p, why);
-}
-
-static bool input_stopped(const struct peer *p)
-{
-	return !link_alive(p) || p->stage == L_CLOSING ||
-	       ((p->paused || p->wait_room) && p->stage == L_UP);
-}
-
-/* Messages the receiver must answer. */
-static bool asks_answer(uint16_t type)
-{
-	switch (type) {
-	case MSG_WRITE:
-	case MSG_TRIM:
-	case MSG_ZERO:
-	case MSG_FLUSH:
-	case MSG_RESYNC_DATA:
-	case MSG_RESYNC_REQ:
-	case MSG_VERIFY_REQ:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* A request is delivered only while its answer fits in the send queue
- * (and, for VERIFY_REQ, its checksums in the arena: 2x, since the free
- * space may be split in two).  Otherwise it waits, unread, until a send
- * completes: a burst of requests (thousands of TRIM headers in one
- * receive) is paced by TCP instead of overflowing the queue of answers.
- * Only the side that receives requests waits, and what it waits for, the
- * other side reading, never waits on it. */
-static bool room_for_answer(struct peer *p, const struct msg_hdr *h)
-{
-	if (p->stage != L_UP || !asks_answer(h->type))
-		return true;
-	p->wait_room = peer_send_space(p) < PEER_ANSWER_ROOM ||
-		       (h->type == MSG_VERIFY_REQ && ARENA_SIZE - p->a_used < 2 * MSG_MAX_DIGESTS);
-	return !p->wait_room;
-}
-
-/* Delivers every complete message received, until the link stops. */
-static void parse_input(struct peer *p)
-{
-	char why[ERR_MAX];
-	const char *bad;
-	struct msg_hdr h;
-
-	while (!input_stopped(p)) {
-		uint32_t avail = p->rend - p->rpos, n;
-		const uint8_t *payload;
-
-		if (p->direct) {
-			if (p->dlen < p->cur.length || !room_for_answer(p, &p->cur))
-				return;
-			p->direct = false;
-			deliver(p, &p->cur, p->dbuf);
-			continue;
-		}
-		if (avail < MSG_HDR_SIZE)
-			return;
-		if (msg_hdr_decode(p->rbuf + p->rpos, &h, &bad) < 0 ||
-		    (p->stage == L_UP &&
-		     msg_hdr_check_bounds(&h, p->size_bytes, p->bitmap_bits, &bad) < 0)) {
-			snprintf(why, sizeof(why), "bad message from the peer: %s", bad);
-			return link_drop(p, why);
-		}
-		if (h.length >= DIRECT_MIN) {
-			p->rpos += MSG_HDR_SIZE;
-			n = avail - MSG_HDR_SIZE < h.length ? avail - MSG_HDR_SIZE : h.length;
-			memcpy(p->dbuf, p->rbuf + p->rpos, n);
-			p->rpos += n;
-			p->dlen = n;
-			p->cur = h;
-			p->direct = true;
-			continue;
-		}
-		if (avail < MSG_HDR_SIZE + h.length || !room_for_answer(p, &h))
-			return;
-		payload = h.length ? p->rbuf + p->rpos + MSG_HDR_SIZE : NULL;
-		/* Consumed before the call: the callback may pause us. */
-		p->rpos += MSG_HDR_SIZE + h.length;
-		deliver(p, &h, payload);
-	}
-}
-
-static void recv_arm(struct peer *p)
+static void peer_recv_arm(struct peer *p)
 {
 	struct io_uring_sqe *sqe;
 
-	if (p->recv_busy || !link_alive(p) || p->stage < L_HELLO ||
+	if (p->recv_busy || !peer_link_alive(p) || p->stage < L_HELLO ||
 	    ((p->paused || p->wait_room) && p->stage == L_UP))
 		return;
 	if (p->stage == L_CLOSING)
@@ -699,13 +127,7 @@ static void recv_arm(struct peer *p)
 		p->recv_direct = true;
 		return;
 	}
-	if (p->rpos == p->rend)
-		p->rpos = p->rend = 0;
-	if (p->rpos && RBUF_SIZE - p->rend < RBUF_SIZE / 2) {
-		memmove(p->rbuf, p->rbuf + p->rpos, p->rend - p->rpos);
-		p->rend -= p->rpos;
-		p->rpos = 0;
-	}
+	rbuf_compact(p->rbuf, RBUF_SIZE, &p->rpos, &p->rend);
 	sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
 	io_uring_prep_recv(sqe, p->fd, p->rbuf + p->rend, RBUF_SIZE - p->rend, 0);
 	p->recv_direct = false;
@@ -722,14 +144,14 @@ static void connect_start(struct peer *p)
 
 	if (fd < 0) {
 		snprintf(why, sizeof(why), "socket: %s", strerror(errno));
-		note_error(p, LOG_ERR, why);
-		p->next_connect_ms = now_ms() + BACKOFF_MAX_MS;
+		peer_note_error(p, LOG_ERR, why);
+		p->next_connect_ms = clock_now_ms() + BACKOFF_MAX_MS;
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	p->fd = fd;
 	p->stage = L_CONNECTING;
-	p->started_ms = now_ms();
+	p->started_ms = clock_now_ms();
 	sqe = peer_sqe(p, &p->connect_op, &p->connect_busy);
 	io_uring_prep_connect(sqe, fd, (struct sockaddr *)&p->peer_sa, p->peer_sa_len);
 }
@@ -743,10 +165,10 @@ static void listen_start(struct peer *p)
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&p->my_sa, p->my_sa_len) < 0 || listen(fd, 4) < 0) {
 		snprintf(why, sizeof(why), "listen on %s: %s", p->my_addr, strerror(errno));
-		note_error(p, LOG_ERR, why);
+		peer_note_error(p, LOG_ERR, why);
 		if (fd >= 0)
 			close(fd);
-		p->listen_retry_ms = now_ms() + LISTEN_RETRY_MS;
+		p->listen_retry_ms = clock_now_ms() + LISTEN_RETRY_MS;
 		return;
 	}
 	peer_log(LOG_INFO, p, "listening on %s", p->my_addr);
@@ -766,7 +188,7 @@ static void adopt(struct peer *p, int fd)
 {
 	p->fd = fd;
 	p->dead = false;
-	link_begin(p);
+	peer_link_begin(p);
 }
 
 /* --- timers --- */
@@ -777,37 +199,37 @@ static void keepalive(struct peer *p, uint64_t now)
 	bool tx_idle = !p->send_busy && now - p->last_tx_ms >= PING_IDLE_MS;
 
 	if (!p->paused && now - p->last_rx_ms >= SILENT_MS)
-		return link_drop(p, p->wait_room ? "peer read none of this node's answers for 5 s"
+		return peer_link_drop(p, p->wait_room ? "peer read none of this node's answers for 5 s"
 						 : "peer silent for 5 s");
 	if ((rx_idle || tx_idle) && now - p->last_ping_ms >= PING_IDLE_MS) {
 		p->last_ping_ms = now;
-		(void)send_ctl(p, MSG_PING, ++p->ping_seq, NULL, 0);
+		(void)peer_send_ctl(p, MSG_PING, ++p->ping_seq, NULL, 0);
 	}
 }
 
 static void tick(struct peer *p)
 {
 	char why[ERR_MAX];
-	uint64_t now = now_ms();
+	uint64_t now = clock_now_ms();
 
-	if (!link_alive(p))
+	if (!peer_link_alive(p))
 		return;
 	switch (p->stage) {
 	case L_UP:
 		return keepalive(p, now);
 	case L_CLOSING:
 		if (now - p->closing_ms >= LINGER_MS)
-			link_drop(p, p->refusal);
+			peer_link_drop(p, p->refusal);
 		return;
 	case L_CONNECTING:
 		if (now - p->started_ms >= HANDSHAKE_MS) {
 			snprintf(why, sizeof(why), "connect to %s timed out", p->peer_addr);
-			link_drop(p, why);
+			peer_link_drop(p, why);
 		}
 		return;
 	default:
 		if (now - p->started_ms >= HANDSHAKE_MS)
-			link_drop(p, "handshake not finished within 5 s");
+			peer_link_drop(p, "handshake not finished within 5 s");
 		return;
 	}
 }
@@ -828,8 +250,7 @@ static void peer_destroy(struct peer *p)
 	}
 	free(p->rbuf);
 	free(p->dbuf);
-	free(p->q);
-	free(p->arena);
+	sendq_free(p->q);
 	free(p);
 }
 
@@ -838,7 +259,7 @@ static void peer_destroy(struct peer *p)
  * may free p. */
 static void peer_after(struct peer *p)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_now_ms();
 
 	if (p->freeing) {
 		p->in_handler = false;
@@ -864,17 +285,17 @@ static void peer_after(struct peer *p)
 		if (p->listen_fd >= 0 && !p->accept_busy && now >= p->accept_retry_ms)
 			accept_arm(p);
 	}
-	if (link_alive(p)) {
+	if (peer_link_alive(p)) {
 		/* The REFUSE is out: FIN, then wait for the peer's EOF, so
 		 * that our close does not reset the connection before the
 		 * peer has read why. */
 		if (p->stage == L_CLOSING && !p->shut_wr && !p->send_busy &&
-		    p->q_head == p->q_tail) {
+		    !sendq_len(p->q)) {
 			(void)shutdown(p->fd, SHUT_WR);
 			p->shut_wr = true;
 		}
 		send_kick(p);
-		recv_arm(p);
+		peer_recv_arm(p);
 	}
 	if ((p->enabled || p->fd >= 0) && !p->timer_busy) {
 		p->tick.tv_sec = 0;
@@ -904,7 +325,7 @@ static void on_accept(struct ioop *op, int res)
 	if (res >= 0 && !p->freeing && p->enabled) {
 		(void)getnameinfo((struct sockaddr *)&p->acc_sa, p->acc_len, host, sizeof(host),
 				  serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
-		if (link_alive(p)) {
+		if (peer_link_alive(p)) {
 			peer_log(LOG_WARN, p,
 				 "closing a second connection from %s:%s: one is already open",
 				 host, serv);
@@ -922,8 +343,8 @@ static void on_accept(struct ioop *op, int res)
 		close(res);
 	} else if (res != -ECANCELED && res != -EINTR && p->enabled && !p->freeing) {
 		snprintf(why, sizeof(why), "accept on %s: %s", p->my_addr, strerror(-res));
-		note_error(p, LOG_WARN, why);
-		p->accept_retry_ms = now_ms() + ACCEPT_RETRY_MS;
+		peer_note_error(p, LOG_WARN, why);
+		p->accept_retry_ms = clock_now_ms() + ACCEPT_RETRY_MS;
 	}
 	peer_after(p);
 }
@@ -934,13 +355,13 @@ static void on_connect(struct ioop *op, int res)
 	char why[ERR_MAX];
 
 	handler_enter(p, &p->connect_busy);
-	if (link_alive(p)) {
+	if (peer_link_alive(p)) {
 		if (res < 0) {
 			snprintf(why, sizeof(why), "connect to %s: %s", p->peer_addr,
 				 strerror(-res));
-			link_drop(p, why);
+			peer_link_drop(p, why);
 		} else {
-			link_begin(p);
+			peer_link_begin(p);
 		}
 	}
 	peer_after(p);
@@ -952,22 +373,22 @@ static void on_recv(struct ioop *op, int res)
 	char why[ERR_MAX];
 
 	handler_enter(p, &p->recv_busy);
-	if (!link_alive(p) || res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
+	if (!peer_link_alive(p) || res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
 		/* dropped, or try again */
 	} else if (res < 0) {
 		snprintf(why, sizeof(why), "receive: %s", strerror(-res));
-		link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
+		peer_link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
 	} else if (res == 0) {
-		link_drop(p, p->stage == L_CLOSING ? p->refusal : "peer closed the connection");
+		peer_link_drop(p, p->stage == L_CLOSING ? p->refusal : "peer closed the connection");
 	} else {
-		p->last_rx_ms = now_ms();
+		p->last_rx_ms = clock_now_ms();
 		if (p->stage == L_CLOSING)
 			p->rpos = p->rend = 0;
 		else if (p->recv_direct)
 			p->dlen += (uint32_t)res;
 		else
 			p->rend += (uint32_t)res;
-		parse_input(p);
+		peer_parse_input(p);
 	}
 	peer_after(p);
 }
@@ -979,7 +400,7 @@ static void on_send(struct ioop *op, int res)
 	char why[ERR_MAX];
 
 	handler_enter(p, &p->send_busy);
-	if (!link_alive(p))
+	if (!peer_link_alive(p))
 		return peer_after(p); /* link_finish() releases the queue */
 	if (res == -EAGAIN || res == -EINTR) {
 		send_submit(p);
@@ -987,33 +408,22 @@ static void on_send(struct ioop *op, int res)
 	}
 	if (res < 0) {
 		snprintf(why, sizeof(why), "send: %s", strerror(-res));
-		link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
+		peer_link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
 		return peer_after(p);
 	}
-	p->last_tx_ms = now_ms();
-	while (n && p->iov_pos < p->iov_cnt) {
-		struct iovec *v = &p->iov[p->iov_pos];
-		size_t k = n < v->iov_len ? n : v->iov_len;
-
-		v->iov_base = (uint8_t *)v->iov_base + k;
-		v->iov_len -= k;
-		n -= k;
-		if (!v->iov_len)
-			p->iov_pos++;
-	}
-	if (p->iov_pos < p->iov_cnt) {
+	p->last_tx_ms = clock_now_ms();
+	if (!sendq_sent(p->q, n)) {
 		send_submit(p); /* short send: the rest, before anything else */
 		return peer_after(p);
 	}
-	for (unsigned i = p->nbatch; i > 0; i--)
+	while (sendq_in_batch(p->q))
 		queue_pop(p, true);
-	p->nbatch = 0;
 	if (p->wait_room) { /* room for answers again, perhaps */
 		p->wait_room = false;
-		parse_input(p);
+		peer_parse_input(p);
 	}
 	if (p->want_writable && peer_send_space(p) >= PEER_QUEUE / 4 &&
-	    ARENA_SIZE - p->a_used >= ARENA_SIZE / 4) {
+	    sendq_arena_room(p->q) >= ARENA_SIZE / 4) {
 		p->want_writable = false;
 		if (p->ops->writable)
 			p->ops->writable(p->arg);
@@ -1038,7 +448,7 @@ static void on_kick(struct ioop *op, int res)
 	(void)res;
 	handler_enter(p, &p->kick_busy);
 	if (!p->freeing)
-		parse_input(p);
+		peer_parse_input(p);
 	peer_after(p);
 }
 
@@ -1124,9 +534,8 @@ static int peer_setup(struct peer *p, const struct peer_cfg *cfg)
 	}
 	p->rbuf = malloc(RBUF_SIZE);
 	p->dbuf = malloc(MSG_MAX_DATA);
-	p->q = calloc(PEER_QUEUE, sizeof(*p->q));
-	p->arena = malloc(ARENA_SIZE);
-	if (!p->rbuf || !p->dbuf || !p->q || !p->arena)
+	p->q = sendq_new(PEER_QUEUE, ARENA_SIZE);
+	if (!p->rbuf || !p->dbuf || !p->q)
 		goto oom;
 	return 0;
 oom:
@@ -1170,7 +579,7 @@ void peer_free(struct peer *p)
 		 * running, so let the handler's peer_after() free it once
 		 * everything cancelled here has completed. */
 		p->freeing = true;
-		link_drop(p, "peer link freed");
+		peer_link_drop(p, "peer link freed");
 		if (p->listen_fd >= 0) {
 			close(p->listen_fd);
 			p->listen_fd = -1;
@@ -1206,7 +615,7 @@ void peer_enable(struct peer *p, bool on)
 			peer_log(LOG_INFO, p, "connecting to %s", p->peer_addr);
 	} else {
 		peer_log(LOG_INFO, p, "disconnecting");
-		link_drop(p, "disconnected by this node");
+		peer_link_drop(p, "disconnected by this node");
 		if (p->listen_fd >= 0) {
 			/* The in-flight ACCEPT keeps the socket until cancelled;
 			 * a new listener waits for that (!accept_busy). */
@@ -1229,7 +638,7 @@ void peer_drop(struct peer *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	link_drop(p, why);
+	peer_link_drop(p, why);
 	peer_kick(p);
 }
 
@@ -1240,7 +649,7 @@ void peer_recv_pause(struct peer *p, bool paused)
 	p->paused = paused;
 	if (!paused) {
 		/* Our silence, not the peer's. */
-		p->last_rx_ms = now_ms();
+		p->last_rx_ms = clock_now_ms();
 		peer_kick(p);
 	}
 }
@@ -1249,14 +658,14 @@ static int peer_queue(struct peer *p, const struct msg_hdr *h, const void *paylo
 {
 	int rc;
 
-	if (p->freeing || !link_alive(p) || p->stage != L_UP)
+	if (p->freeing || !peer_link_alive(p) || p->stage != L_UP)
 		return -ENOTCONN;
 	/* A payload larger than a copy would be the caller's buffer: reused
 	 * by the caller before it is on the socket, unless it says it keeps
 	 * it (peer_send_ref). */
 	if (h->length > (by_ref ? MSG_MAX_DATA : PEER_COPY_MAX) || (h->length && !payload))
 		return -EINVAL;
-	rc = queue_push(p, h, payload, QUEUE_RESERVE, by_ref);
+	rc = sendq_push(p->q, h, payload, QUEUE_RESERVE, by_ref);
 	if (rc == -ENOBUFS) {
 		p->want_writable = true;
 		return rc;
@@ -1277,13 +686,6 @@ int peer_send_ref(struct peer *p, const struct msg_hdr *h, const void *payload)
 	return peer_queue(p, h, payload, true);
 }
 
-unsigned peer_send_space(const struct peer *p)
-{
-	uint32_t used = p->q_head - p->q_tail + QUEUE_RESERVE;
-
-	return used >= PEER_QUEUE ? 0 : PEER_QUEUE - used;
-}
-
 const char *peer_state(const struct peer *p)
 {
 	if (peer_connected(p))
@@ -1293,14 +695,14 @@ const char *peer_state(const struct peer *p)
 
 bool peer_connected(const struct peer *p)
 {
-	return link_alive(p) && p->stage == L_UP;
+	return peer_link_alive(p) && p->stage == L_UP;
 }
 
 int peer_send_state(struct peer *p)
 {
 	if (!peer_connected(p))
 		return -ENOTCONN;
-	if (send_hello(p, MSG_STATE) < 0)
+	if (peer_send_hello(p, MSG_STATE) < 0)
 		return -ENOBUFS;
 	if (!p->in_handler)
 		send_kick(p);

@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <liburing.h>
 
 #include "daemon/ioop.h"
@@ -13,6 +12,8 @@
 #include "daemon/server.h"
 #include "nbd/wire.h"
 #include "utils/bitmap.h"
+#include "utils/clock.h"
+#include "utils/extent.h"
 #include "utils/log.h"
 
 enum slot_state { SL_FREE, SL_READING, SL_WAITING, SL_SENT };
@@ -50,14 +51,6 @@ struct resync {
 	bool timer_armed;
 	struct rs_slot slot[RESYNC_SLOTS];
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000U + (uint64_t)t.tv_nsec;
-}
 
 static void slot_read_done(struct ioop *op, int res);
 static void timer_done(struct ioop *op, int res);
@@ -104,12 +97,12 @@ void resync_free(struct resync *r)
 
 void resync_start(struct resync *r, uint64_t limit_bytes, uint64_t rate)
 {
-	uint64_t bits = (limit_bytes + r->extent_bytes - 1) / r->extent_bytes;
+	uint64_t bits = extent_cover(limit_bytes, r->extent_bytes);
 
 	r->limit_bytes = limit_bytes;
 	r->limit_bits = bits < bitmap_nbits(r->bm) ? bits : bitmap_nbits(r->bm);
 	r->rate = rate;
-	r->started_ns = now_ns();
+	r->started_ns = clock_now_ns();
 	r->sent_bytes = r->done_bytes = 0;
 	r->total_bytes = 0;
 	r->running = true;
@@ -184,7 +177,7 @@ bool resync_running(const struct resync *r)
 void resync_progress(const struct resync *r, uint64_t *done, uint64_t *total,
 		     uint64_t *bytes_per_second)
 {
-	uint64_t ns = now_ns() - r->started_ns;
+	uint64_t ns = clock_now_ns() - r->started_ns;
 
 	*done = r->done_bytes;
 	*total = r->total_bytes;
@@ -224,7 +217,7 @@ static bool may_start(struct resync *r)
 		return false;
 	if (!r->rate)
 		return true;
-	allowed = (uint64_t)((double)r->rate * (double)(now_ns() - r->started_ns) / 1e9);
+	allowed = (uint64_t)((double)r->rate * (double)(clock_now_ns() - r->started_ns) / 1e9);
 	if (r->sent_bytes < allowed + RESYNC_CHUNK)
 		return true;
 	if (!r->timer_armed) {

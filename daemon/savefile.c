@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "utils/bitmap.h"
+#include "utils/extent.h"
 
 #define MAGIC "BLKRSAVE"
 
@@ -127,7 +128,7 @@ int savefile_write(char *path, size_t pathlen, const char *resource, const char 
 		   uint64_t *bytes, char *err, size_t errlen)
 {
 	uint8_t hdr[SAVEFILE_HDR], *buf = malloc(extent_bytes);
-	uint64_t nbits = (limit + extent_bytes - 1) / extent_bytes;
+	uint64_t nbits = extent_cover(limit, extent_bytes);
 	uint32_t records = 0;
 	int fd;
 

@@ -44,6 +44,7 @@ struct waiter {
 #define MAX_BYPASS_POOLS	4
 
 struct server {
+	struct conn_host host;	/* what its connections are given */
 	struct loop *loop;
 	struct store *st;
 	struct bufpool *pool;
@@ -75,9 +76,9 @@ struct server {
 	bool wake;
 };
 
-/* --- for conn.c --- */
+/* --- replication: write ranges in flight, parked connections --- */
 
-struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op)
+static struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op)
 {
 	return loop_sqe(s->loop, op);
 }
@@ -85,16 +86,6 @@ struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op)
 static void server_cancel(struct server *s, struct ioop *op)
 {
 	io_uring_prep_cancel(server_sqe(s, NULL), op, 0);
-}
-
-struct store *server_store(struct server *s)
-{
-	return s->st;
-}
-
-const struct nbd_hs_export *server_export(const struct server *s)
-{
-	return &s->exp;
 }
 
 static bool repl_overlaps(const struct server *s, const struct repl_req *rr)
@@ -110,8 +101,9 @@ static bool repl_overlaps(const struct server *s, const struct repl_req *rr)
 	return false;
 }
 
-enum repl_verdict server_repl_begin(struct server *s, struct conn *c, struct repl_req *rr)
+static enum repl_verdict server_repl_begin(void *arg, struct conn *c, struct repl_req *rr)
 {
+	struct server *s = arg;
 	bool write = rr->type != NBD_CMD_FLUSH;
 	enum repl_verdict rc;
 
@@ -139,8 +131,10 @@ bool server_repl_lock(struct server *s, struct repl_req *rr)
 	return true;
 }
 
-void server_flush_done(struct server *s, int err)
+static void server_flush_done(void *arg, int err)
 {
+	struct server *s = arg;
+
 	if (s->repl && s->repl->flush_done)
 		s->repl->flush_done(s->repl_arg, err);
 }
@@ -153,6 +147,16 @@ bool server_repl_busy(const struct server *s)
 void server_repl_wake(struct server *s)
 {
 	s->unpark = s->nparked > 0;
+}
+
+void server_repl_done(struct repl_req *rr, int err)
+{
+	conn_repl_done(rr, err);
+}
+
+static void server_conn_repl_end(void *arg, struct repl_req *rr)
+{
+	server_repl_end(arg, rr);
 }
 
 void server_repl_end(struct server *s, struct repl_req *rr)
@@ -186,8 +190,11 @@ static void server_unpark(void *arg)
 		conn_repl_retry(retry[i]);
 }
 
-void *server_get_buffer(struct server *s, struct conn *c, size_t len)
+/* --- the buffer pool and its waiters; end-of-batch sends --- */
+
+static void *server_get_buffer(void *arg, struct conn *c, size_t len)
 {
+	struct server *s = arg;
 	void *buf = s->wq_len ? NULL : bufpool_get(s->pool, len);
 
 	if (!buf) {
@@ -197,14 +204,17 @@ void *server_get_buffer(struct server *s, struct conn *c, size_t len)
 	return buf;
 }
 
-void server_put_buffer(struct server *s, void *buf)
+static void server_put_buffer(void *arg, void *buf)
 {
+	struct server *s = arg;
+
 	bufpool_put(s->pool, buf);
 	s->wake = s->wq_len > 0;
 }
 
-void server_forget(struct server *s, struct conn *c)
+static void server_forget(void *arg, struct conn *c)
 {
+	struct server *s = arg;
 	unsigned j = 0;
 
 	for (unsigned i = 0; i < s->wq_len; i++)
@@ -227,8 +237,10 @@ void server_forget(struct server *s, struct conn *c)
 		server_cancel(s, &s->timer_op);	/* the grace period */
 }
 
-void server_flush_later(struct server *s, struct conn *c)
+static void server_flush_later(void *arg, struct conn *c)
 {
+	struct server *s = arg;
+
 	s->flushq[s->nflush++] = c;
 }
 
@@ -306,7 +318,7 @@ static void server_on_accept(struct ioop *op, int res)
 	} else if (s->nconns == MAX_CONNS) {
 		log_warn("refusing a client: %d connections already", MAX_CONNS);
 		close(res);
-	} else if ((c = conn_new(s, res))) {
+	} else if ((c = conn_new(&s->host, res))) {
 		s->conns[s->nconns++] = c;
 	}
 	server_arm_accept(s, l);
@@ -320,7 +332,7 @@ int server_adopt(struct server *s, int fd, uint16_t tflags)
 		close(fd);
 		return -1;
 	}
-	c = conn_new_tx(s, fd, tflags);
+	c = conn_new_tx(&s->host, fd, tflags);
 	if (!c)
 		return -1;
 	s->conns[s->nconns++] = c;
@@ -490,6 +502,19 @@ static int server_setup(struct server *s, const struct server_opts *o)
 		.pref_block = 4096,
 		.max_block = NBD_MAX_PAYLOAD,
 	};
+	s->host = (struct conn_host){
+		.loop = s->loop,
+		.st = s->st,
+		.exp = &s->exp,
+		.arg = s,
+		.get_buffer = server_get_buffer,
+		.put_buffer = server_put_buffer,
+		.repl_begin = server_repl_begin,
+		.repl_end = server_conn_repl_end,
+		.flush_done = server_flush_done,
+		.flush_later = server_flush_later,
+		.gone = server_forget,
+	};
 	return 0;
 }
 
@@ -563,17 +588,9 @@ static void serve_on_signal(struct ioop *op, int res)
 
 static int serve_signals(struct serve_run *r)
 {
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
-	    (r->sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
-		log_err("signalfd: %s", strerror(errno));
+	r->sigfd = loop_stop_signalfd();
+	if (r->sigfd < 0)
 		return -1;
-	}
-	signal(SIGPIPE, SIG_IGN);
 	r->sig_op.done = serve_on_signal;
 	return 0;
 }

@@ -90,20 +90,28 @@ int nbdk_ensure_module(char *err, size_t len)
 
 /* --- generic netlink --- */
 
-static int nl_open(struct nl_sock **sk, int *family, char *err, size_t len)
+/* What became of a netlink command: the callers fall back to ioctls on
+ * NLR_ABSENT. */
+enum nl_result {
+	NLR_FAILED = -1, /* reason in err */
+	NLR_DONE = 0,
+	NLR_ABSENT = 1,	 /* the kernel has no "nbd" netlink family */
+};
+
+static enum nl_result nl_open(struct nl_sock **sk, int *family, char *err, size_t len)
 {
 	*sk = nl_socket_alloc();
 	if (!*sk || genl_connect(*sk) < 0) {
 		snprintf(err, len, "cannot open a generic netlink socket");
 		nl_socket_free(*sk);
-		return -1;
+		return NLR_FAILED;
 	}
 	*family = genl_ctrl_resolve(*sk, "nbd");
 	if (*family < 0) {
 		nl_socket_free(*sk);
-		return 1;	/* no netlink interface: the caller uses ioctls */
+		return NLR_ABSENT;
 	}
-	return 0;
+	return NLR_DONE;
 }
 
 static int on_reply(struct nl_msg *msg, void *arg)
@@ -134,16 +142,17 @@ static int put_params(struct nl_msg *m, int fd, const struct nbdk_params *p, boo
 	return 0;
 }
 
-/* Sends one NBD netlink command; 1 if the kernel has no "nbd" family. */
-static int nl_command(uint8_t cmd, int fd, int *index, const struct nbdk_params *p, char *err,
-		      size_t len)
+/* Sends one NBD netlink command. */
+static enum nl_result nl_command(uint8_t cmd, int fd, int *index, const struct nbdk_params *p,
+				 char *err, size_t len)
 {
 	struct nl_sock *sk;
 	struct nl_msg *m;
-	int family, rc = nl_open(&sk, &family, err, len);
+	int family, rc;
+	enum nl_result res = nl_open(&sk, &family, err, len);
 
-	if (rc)
-		return rc;
+	if (res != NLR_DONE)
+		return res;
 	m = nlmsg_alloc();
 	if (!m || !genlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, cmd, 0) ||
 	    (*index >= 0 && nla_put_u32(m, NBD_ATTR_INDEX, (uint32_t)*index) < 0) ||
@@ -151,16 +160,16 @@ static int nl_command(uint8_t cmd, int fd, int *index, const struct nbdk_params 
 		snprintf(err, len, "cannot build the netlink message");
 		nlmsg_free(m);
 		nl_socket_free(sk);
-		return -1;
+		return NLR_FAILED;
 	}
 	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, on_reply, index);
 	rc = nl_send_sync(sk, m);	/* frees m */
 	nl_socket_free(sk);
 	if (rc < 0) {
 		snprintf(err, len, "the kernel refused: %s", nl_geterror(rc));
-		return -1;
+		return NLR_FAILED;
 	}
-	return 0;
+	return NLR_DONE;
 }
 
 /* --- LINK_DEAD events --- */
@@ -268,28 +277,31 @@ static int ioctl_connect(int fd, const struct nbdk_params *p, int *index, char *
 int nbdk_connect(int fd, const struct nbdk_params *p, int *index, bool *legacy, char *err,
 		 size_t len)
 {
-	int rc = nl_command(NBD_CMD_CONNECT, fd, index, p, err, len);
+	enum nl_result rc = nl_command(NBD_CMD_CONNECT, fd, index, p, err, len);
 
-	*legacy = rc == 1;
-	return rc == 1 ? ioctl_connect(fd, p, index, err, len) : rc;
+	*legacy = rc == NLR_ABSENT;
+	if (rc == NLR_ABSENT)
+		return ioctl_connect(fd, p, index, err, len);
+	return rc == NLR_DONE ? 0 : -1;
 }
 
 int nbdk_reconfigure(int index, int fd, const struct nbdk_params *p, char *err, size_t len)
 {
-	int rc = nl_command(NBD_CMD_RECONFIGURE, fd, &index, p, err, len);
+	enum nl_result rc = nl_command(NBD_CMD_RECONFIGURE, fd, &index, p, err, len);
 
-	if (rc == 1)
+	if (rc == NLR_ABSENT)
 		snprintf(err, len, "the kernel has no NBD netlink interface to reconfigure with");
-	return rc ? -1 : 0;
+	return rc == NLR_DONE ? 0 : -1;
 }
 
 int nbdk_disconnect(int index, char *err, size_t len)
 {
 	char path[32];
-	int rc = nl_command(NBD_CMD_DISCONNECT, -1, &index, NULL, err, len), dev;
+	enum nl_result res = nl_command(NBD_CMD_DISCONNECT, -1, &index, NULL, err, len);
+	int rc, dev;
 
-	if (rc != 1)
-		return rc;
+	if (res != NLR_ABSENT)
+		return res == NLR_DONE ? 0 : -1;
 	snprintf(path, sizeof(path), "/dev/nbd%d", index);
 	dev = open(path, O_RDWR | O_CLOEXEC);
 	if (dev < 0 || ioctl(dev, NBD_DISCONNECT) < 0) {

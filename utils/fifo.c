@@ -105,3 +105,8 @@ size_t fifo_used(const struct fifo *f)
 {
 	return f->used;
 }
+
+size_t fifo_room(const struct fifo *f)
+{
+	return f->size - f->used - (f->wrap_end ? f->size - f->wrap_end : 0);
+}

@@ -35,4 +35,8 @@ void fifo_reset(struct fifo *f);
 /* Bytes held by allocations (the wasted end of a wrap not counted). */
 size_t fifo_used(const struct fifo *f);
 
+/* Bytes free: neither held nor the wasted end of a wrap.  At most two
+ * pieces, so an allocation of half of them always fits. */
+size_t fifo_room(const struct fifo *f);
+
 #endif

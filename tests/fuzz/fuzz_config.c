@@ -1,4 +1,4 @@
-// fuzz-sources: daemon/config.c
+// fuzz-sources: daemon/config.c daemon/config_value.c daemon/config_secret.c
 /* libFuzzer harness for the config parser.
  *
  * The input is a config file's text (up to its first NUL byte).  A refusal

@@ -1,0 +1,168 @@
+/* Single config values: sizes, numbers, names, addresses.  See
+ * config_value.h. */
+#include "daemon/config_value.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <string.h>
+
+#include "daemon/config.h"
+
+bool config_value_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CONFIG_NAME_MAX)
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+int config_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned int shift = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	for (; isdigit((unsigned char)*s); s++) {
+		unsigned int d = (unsigned int)(*s - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	switch (tolower((unsigned char)*s)) {
+	case 'k':
+		shift = 10;
+		break;
+	case 'm':
+		shift = 20;
+		break;
+	case 'g':
+		shift = 30;
+		break;
+	case 't':
+		shift = 40;
+		break;
+	}
+	if (shift) {
+		s++;
+		if (tolower((unsigned char)*s) == 'i') {
+			s++;
+			if (tolower((unsigned char)*s) != 'b')
+				return -1;
+		}
+	}
+	if (tolower((unsigned char)*s) == 'b')
+		s++;
+	if (*s != '\0' || v > UINT64_MAX >> shift)
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+/* A plain decimal in [min, max]. */
+int config_value_uint(const char *s, unsigned int min, unsigned int max, unsigned int *out)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > max)
+			return -1;
+	}
+	if (v < min)
+		return -1;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+/* Host names and IPv4 literals; a name made of digits and dots must be a
+ * valid IPv4 address, so 127.0.0.300 is caught here. */
+static bool valid_host(const char *h)
+{
+	size_t n = strlen(h);
+	struct in_addr a4;
+
+	if (n == 0 || n > 253)
+		return false;
+	if (strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != n)
+		return false;
+	if (strspn(h, "0123456789.") == n)
+		return inet_pton(AF_INET, h, &a4) == 1;
+	return true;
+}
+
+/* The inside of [...]: an IPv6 literal, optionally with a %zone. */
+static bool valid_ipv6(const char *h)
+{
+	char addr[INET6_ADDRSTRLEN];
+	struct in6_addr a6;
+	const char *zone = strchr(h, '%');
+	size_t n = zone ? (size_t)(zone - h) : strlen(h);
+
+	if (n == 0 || n >= sizeof(addr))
+		return false;
+	if (zone && (zone[1] == '\0' || !config_value_name_ok(zone + 1)))
+		return false;
+	memcpy(addr, h, n);
+	addr[n] = '\0';
+	return inet_pton(AF_INET6, addr, &a6) == 1;
+}
+
+int config_address_split(const char *addr, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *h = addr, *colon;
+	size_t n;
+	unsigned int p;
+	char buf[256];
+
+	if (*addr == '[') {
+		const char *close = strchr(addr, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		h = addr + 1;
+		n = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strchr(addr, ':');
+		if (!colon || strchr(colon + 1, ':'))
+			return -1;
+		n = (size_t)(colon - addr);
+	}
+	if (n >= sizeof(buf) || n >= hostlen)
+		return -1;
+	memcpy(buf, h, n);
+	buf[n] = '\0';
+	if (!(*addr == '[' ? valid_ipv6(buf) : valid_host(buf)))
+		return -1;
+	if (strlen(colon + 1) > 5 || config_value_uint(colon + 1, 1, 65535, &p) < 0)
+		return -1;
+	memcpy(host, buf, n + 1);
+	*port = (uint16_t)p;
+	return 0;
+}
+
+bool config_value_address_ok(const char *v)
+{
+	char host[256];
+	uint16_t port;
+
+	return config_address_split(v, host, sizeof(host), &port) == 0;
+}
+
+/* Index of v in a NULL-terminated list of spellings, or -1. */
+int config_value_choice(const char *v, const char *const *list)
+{
+	int i;
+
+	for (i = 0; list[i]; i++)
+		if (strcmp(v, list[i]) == 0)
+			return i;
+	return -1;
+}

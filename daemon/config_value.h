@@ -1,0 +1,34 @@
+/* Single config values, pure: the spellings a config file may use for a
+ * size, a number, a name or an address.  The config parser (config.c) and
+ * whoever reads an address later (the peer link) share them, so a value
+ * the parser accepted splits the same way everywhere. */
+#ifndef BLKREP_CONFIG_VALUE_H
+#define BLKREP_CONFIG_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A size: decimal bytes, optionally followed by K, M, G or T (powers of
+ * 1024, any case) and then B or iB; a bare trailing B is allowed too.
+ * Returns -1 on garbage or overflow of 64 bits. */
+int config_parse_size(const char *s, uint64_t *out);
+
+/* Splits a validated address (HOST:PORT, or [IPV6]:PORT, brackets removed
+ * from the host).  Returns -1 if it is malformed or host does not fit. */
+int config_address_split(const char *addr, char *host, size_t hostlen, uint16_t *port);
+
+/* 1-63 (CONFIG_NAME_MAX) characters of [A-Za-z0-9_.-]: safe in file names
+ * and JSON. */
+bool config_value_name_ok(const char *s);
+
+/* A plain decimal in [min, max]: 0 and *out, or -1. */
+int config_value_uint(const char *s, unsigned int min, unsigned int max, unsigned int *out);
+
+/* Whether v is an address config_address_split() accepts. */
+bool config_value_address_ok(const char *v);
+
+/* Index of v in a NULL-terminated list of spellings, or -1. */
+int config_value_choice(const char *v, const char *const *list);
+
+#endif

@@ -1,0 +1,150 @@
+/* The peer link's parts share this: struct peer and the calls between
+ * peer.c (the connection's life: connecting, listening, sending, timers,
+ * the loop side, the public calls) and peer_input.c (what is received:
+ * framing, the handshake's messages, delivery).  Nothing else includes
+ * it. */
+#ifndef BLKREP_PEER_INT_H
+#define BLKREP_PEER_INT_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "daemon/ioop.h"
+#include "daemon/loop.h"
+#include "daemon/peer.h"
+#include "proto/auth.h"
+#include "utils/log.h"
+
+struct sendq;
+
+#define TICK_MS		100
+#define PING_IDLE_MS	1000 /* nothing received or sent: PING */
+#define SILENT_MS	5000 /* nothing received: the peer is gone */
+#define HANDSHAKE_MS	5000 /* from connect() or accept() to up */
+#define LINGER_MS	1000 /* after sending REFUSE, for the peer to read it */
+#define BACKOFF_MIN_MS	200
+#define BACKOFF_MAX_MS	5000
+#define LISTEN_RETRY_MS 1000
+#define ACCEPT_RETRY_MS 100
+
+#define RBUF_SIZE  (128U << 10) /* > header + any payload below DIRECT_MIN */
+#define DIRECT_MIN (16U << 10)	/* payloads this big are received into dbuf */
+#define ARENA_SIZE (256U << 10) /* copies of peer_send()'s payloads */
+/* Queue entries peer_send() leaves free for PING, PONG and REFUSE. */
+#define QUEUE_RESERVE 8
+#define ERR_MAX	      (MSG_MAX_REASON + 160)
+#define ADDR_MAX      300
+
+_Static_assert(RBUF_SIZE > 2 * (MSG_HDR_SIZE + DIRECT_MIN + MSG_MAX_HELLO),
+	       "a message below DIRECT_MIN must fit in half of rbuf");
+_Static_assert(MSG_MAX_HELLO < DIRECT_MIN && MSG_MAX_REASON < DIRECT_MIN,
+	       "handshake messages are parsed in rbuf");
+_Static_assert(MSG_MAX_DIGESTS <= PEER_COPY_MAX && MSG_MAX_BITMAP <= PEER_COPY_MAX &&
+		       MSG_MAX_HELLO <= PEER_COPY_MAX && MSG_MAX_REASON <= PEER_COPY_MAX,
+	       "peer_send() copies every payload but data");
+_Static_assert(ARENA_SIZE >= 4 * PEER_COPY_MAX, "the arena holds several of the largest copies");
+
+enum stage {
+	L_NONE,	      /* no connection */
+	L_CONNECTING, /* CONNECT in flight */
+	L_HELLO,      /* our HELLO sent, waiting for theirs */
+	L_AUTH,	      /* our AUTH sent, waiting for theirs */
+	L_STATE,      /* we accepted the peer, waiting for its STATE */
+	L_UP,
+	L_CLOSING, /* REFUSE queued: send it, then wait for EOF */
+};
+
+struct peer {
+	struct ioop accept_op, connect_op, recv_op, send_op, timer_op, kick_op;
+	struct loop *loop;
+	const struct peer_ops *ops;
+	void *arg;
+
+	char resource[MSG_NAME_SIZE], my_node[MSG_NAME_SIZE], peer_node[MSG_NAME_SIZE];
+	char my_addr[ADDR_MAX], peer_addr[ADDR_MAX];
+	uint8_t *secret;
+	size_t secret_len;
+	uint16_t version_min, version_max;
+	bool connector; /* my_node sorts first: we connect, never listen */
+	struct sockaddr_storage my_sa, peer_sa;
+	socklen_t my_sa_len, peer_sa_len;
+
+	bool enabled, freeing, in_handler, paused;
+	bool wait_room; /* a request waits for room for its answer */
+	bool accept_busy, connect_busy, recv_busy, send_busy, timer_busy, kick_busy;
+	bool timer_cancelled;
+	unsigned pending; /* operations in flight */
+
+	int listen_fd, stash_fd; /* stash: accepted while the old link drains */
+	uint64_t listen_retry_ms, accept_retry_ms;
+	struct sockaddr_storage acc_sa;
+	socklen_t acc_len;
+	uint64_t next_connect_ms;
+	unsigned backoff_ms;
+	struct __kernel_timespec tick;
+
+	/* The connection. */
+	int fd;
+	enum stage stage;
+	bool dead; /* shut down; finished once nothing is in flight */
+	bool up_called, shut_wr, recv_direct;
+	uint64_t started_ms, last_rx_ms, last_tx_ms, last_ping_ms, closing_ms;
+	uint64_t ping_seq;
+	char down_why[ERR_MAX];
+	char refusal[ERR_MAX];
+	uint8_t my_nonce[AUTH_NONCE_SIZE];
+	struct msg_hello theirs;
+	uint16_t version;
+	uint64_t my_size;
+	uint32_t my_extent;
+	uint64_t size_bytes, bitmap_bits; /* bounds for incoming messages */
+
+	uint8_t *rbuf;
+	uint32_t rpos, rend;
+	uint8_t *dbuf; /* payload of cur, dlen bytes so far */
+	bool direct;
+	uint32_t dlen;
+	struct msg_hdr cur;
+
+	struct sendq *q;
+	bool want_writable;
+
+	char last_error[ERR_MAX];
+	char logged[ERR_MAX]; /* the last reason logged, to log each once */
+};
+
+#define peer_log(lvl, p, fmt, ...)                                                                 \
+	log_msg(lvl, "%s: peer %s: " fmt, (p)->resource, (p)->peer_node, ##__VA_ARGS__)
+
+static inline bool peer_link_alive(const struct peer *p)
+{
+	return p->fd >= 0 && !p->dead;
+}
+
+/* Cancels op (its completion still comes, with -ECANCELED). */
+static inline void peer_cancel(struct peer *p, struct ioop *op)
+{
+	io_uring_prep_cancel(loop_sqe(p->loop, NULL), op, 0);
+}
+
+/* --- peer_input.c (peer.c calls it; it never calls peer.c) --- */
+
+/* Keeps why for peer_last_error() and logs it, unless it is what was
+ * logged last. */
+void peer_note_error(struct peer *p, enum log_level lvl, const char *why);
+/* Queues a control message (copied): 0 or -ENOBUFS. */
+int peer_send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *payload, uint32_t len);
+/* Shuts the connection down for why; peer_after() finishes it. */
+void peer_link_drop(struct peer *p, const char *why);
+
+/* A new connection, connected or accepted: sends HELLO. */
+void peer_link_begin(struct peer *p);
+/* Queues HELLO (with a fresh nonce) or STATE (nonce zero): 0, or -1 after
+ * dropping the link. */
+int peer_send_hello(struct peer *p, uint16_t type);
+/* Delivers every complete message received, until the link stops. */
+void peer_parse_input(struct peer *p);
+
+#endif
