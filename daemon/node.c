@@ -92,24 +92,6 @@ int node_save_bm(struct node *n)
 	return -1;
 }
 
-void node_mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len)
-{
-	if (len)
-		bitmap_set_range(bm, off / ext, (off + len + ext - 1) / ext - off / ext);
-}
-
-/* Every bit of from goes into to (or out of it, when set is false). */
-void node_bm_apply(struct bitmap *to, const struct bitmap *from, bool set)
-{
-	for (uint64_t b = bitmap_next_set(from, 0); b < bitmap_nbits(from);
-	     b = bitmap_next_set(from, b + 1)) {
-		if (set)
-			bitmap_set(to, b);
-		else
-			bitmap_clear(to, b);
-	}
-}
-
 void node_bm_empty(struct bitmap *bm)
 {
 	bitmap_clear_range(bm, 0, bitmap_nbits(bm));
@@ -119,21 +101,7 @@ void node_bm_empty(struct bitmap *bm)
  * where no pending flush may clear it. */
 void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len)
 {
-	uint64_t ext = n->sb.extent_bytes;
-
-	if (!len)
-		return;
-	node_mark_range(n->bm, ext, off, len);
-	bitmap_clear_range(n->clear_pending, off / ext, (off + len + ext - 1) / ext - off / ext);
-	bitmap_clear_range(n->clear_covering, off / ext, (off + len + ext - 1) / ext - off / ext);
-	bitmap_clear_range(n->wide_new, off / ext, (off + len + ext - 1) / ext - off / ext);
-}
-
-/* Adds every bit of from to the persistent bitmap and empties from. */
-void node_merge_unflushed(struct node *n, struct bitmap *from)
-{
-	node_bm_apply(n->bm, from, true);
-	node_bm_empty(from);
+	stream_mark_out_of_sync(n->stream, off, len);
 }
 
 uint64_t node_random(void)
@@ -206,7 +174,7 @@ static int node_start_export(struct node *n)
  * write the peer may lack is never acknowledged. */
 static void node_stop_export(struct node *n)
 {
-	bool hard = n->nheld || node_frozen(n);
+	bool hard = stream_held(n->stream) || node_frozen(n);
 
 	if (!n->srv)
 		return;
@@ -314,8 +282,7 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
  * bitmap written.  NULL, or what failed (logged). */
 static const char *node_record_memory(struct node *n)
 {
-	node_merge_unflushed(n, n->unflushed);
-	node_merge_unflushed(n, n->covering);
+	stream_unflushed_to_bitmap(n->stream);
 	if (fdatasync(n->data_fd) < 0) {
 		log_err("flushing the data area: %s", strerror(errno));
 		return "the data area cannot be flushed";
@@ -337,8 +304,8 @@ static bool node_finish_demote(struct node *n)
 
 	if (n->retiring)
 		return false;
-	if (n->peer_up && (bitmap_count(n->unflushed) || n->covering_seq)) {
-		if (!n->covering_seq)
+	if (n->peer_up && (stream_unflushed(n->stream) || stream_covering(n->stream))) {
+		if (!stream_covering(n->stream))
 			node_flush_peer(n);
 		return false;
 	}
@@ -476,14 +443,9 @@ static int node_load(struct node *n)
 		goto fail;
 	}
 	n->bm = bitmap_new(mdio_layout(n->md)->nbits);
-	n->unflushed = bitmap_new(mdio_layout(n->md)->nbits);
-	n->covering = bitmap_new(mdio_layout(n->md)->nbits);
-	n->clear_pending = bitmap_new(mdio_layout(n->md)->nbits);
-	n->clear_covering = bitmap_new(mdio_layout(n->md)->nbits);
-	n->wide_new = bitmap_new(mdio_layout(n->md)->nbits);
-	if (!n->bm || !n->unflushed || !n->covering || !n->clear_pending || !n->clear_covering ||
-	    !n->wide_new ||
-	    mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+	if (n->bm)
+		n->stream = stream_new(n->bm, n->sb.extent_bytes, config_max_lag(n->cfg));
+	if (!n->bm || !n->stream || mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -518,9 +480,7 @@ static int node_start_role(struct node *n)
 	n->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, n);
 	n->vf_todo = bitmap_new(bitmap_nbits(n->bm));
 	n->vf = resync_new(n->loop, n->data_fd, n->vf_todo, n->sb.extent_bytes, &vf_ops, n);
-	n->max_lag = config_max_lag(n->cfg);
-	n->lag = fifo_new(n->max_lag > MSG_MAX_DATA ? n->max_lag : MSG_MAX_DATA);
-	if (!n->alog || !n->rs || !n->vf_todo || !n->vf || !n->lag ||
+	if (!n->alog || !n->rs || !n->vf_todo || !n->vf ||
 	    (marked = alog_recover(n->alog, n->crashed)) < 0)
 		return -1;
 	alog_standalone(n->alog, true);
@@ -595,18 +555,13 @@ static void node_free(struct node *n)
 		close(n->sigfd);
 	if (n->ctl && *n->pid_path)
 		(void)unlink(n->pid_path);
+	stream_free(n->stream);
 	bitmap_free(n->bm);
-	bitmap_free(n->unflushed);
-	bitmap_free(n->covering);
-	bitmap_free(n->clear_pending);
-	bitmap_free(n->clear_covering);
-	bitmap_free(n->wide_new);
 	alog_free(n->alog);
 	resync_free(n->rs);
 	resync_free(n->vf);
 	free(n->vf_buf);
 	bitmap_free(n->vf_todo);
-	fifo_free(n->lag);
 	mdio_close(n->md);
 	if (n->data_fd >= 0)
 		close(n->data_fd);
