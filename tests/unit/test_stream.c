@@ -189,6 +189,28 @@ Test(stream, an_older_flush_ack_does_not_clear_newer_writes)
 	teardown(&f);
 }
 
+Test(stream, a_late_ack_of_a_flush_sent_before_a_write_does_not_cover_it)
+{
+	/* The node's own FLUSHes are applied through the ring on the peer,
+	 * so their FLUSH_ACKs may come in any order. */
+	struct fixture f = setup(1 << 20);
+	int req;
+	uint64_t fa = flush_msg(&f), fold = flush_msg(&f), w, fb;
+	struct stream_ack a;
+
+	ack(&f, fa, 0);
+	w = write_msg(&f, 6, 1, &req);
+	ack(&f, w, 0);
+	fb = flush_msg(&f); /* covers w */
+	a = ack(&f, fold, 0);
+	cr_assert_not(a.covered, "sent before the write");
+	cr_assert(stream_covering(f.s));
+	lose_link(&f, false, NULL, 0);
+	assert_bits(f.bm, 6, 1, true);
+	(void)fb;
+	teardown(&f);
+}
+
 Test(stream, a_failed_covering_flush_puts_its_writes_into_the_bitmap)
 {
 	struct fixture f = setup(1 << 20);
@@ -417,7 +439,7 @@ Test(stream, held_requests_are_resent_in_order_and_answered_only_on_the_peers_ac
 	cr_assert_eq(stream_held(f.s), 0);
 	cr_assert_null(stream_held_oldest(f.s));
 	for (int i = 0; i < 3; i++) {
-		a = ack(&f, seq[i], 0);
+		cr_assert_eq(stream_ack(f.s, seq[i], 0, true, &a), 0); /* still under freeze */
 		cr_assert_eq(a.answer, STREAM_ANSWER_CLIENT);
 		cr_assert_eq(a.req, &req[i]);
 		cr_assert_eq(a.err, 0);
