@@ -20,7 +20,7 @@
 /* A message awaiting the peer's answer, at out[seq % STREAM_OUT_MAX]. */
 struct outstanding {
 	void *req;
-	void *copy;	 /* STREAM_ASYNC: the payload's copy in the lag FIFO */
+	void *copy; /* STREAM_ASYNC: the payload's copy in the lag FIFO */
 	uint64_t seq;
 	uint64_t epoch;	 /* a FLUSH: the epoch it closes */
 	uint64_t offset; /* the range it writes (length 0: none) */
@@ -300,8 +300,7 @@ static void lag_release(struct stream *s, const struct outstanding *o, struct st
 	s->lag_bytes -= o->copied;
 }
 
-int stream_ack(struct stream *s, uint64_t seq, int err, bool hold_on_error,
-	       struct stream_ack *a)
+int stream_ack(struct stream *s, uint64_t seq, int err, bool hold_on_error, struct stream_ack *a)
 {
 	unsigned i = seq % STREAM_OUT_MAX;
 	struct outstanding o;
@@ -345,7 +344,8 @@ bool stream_fail_next(struct stream *s, bool hold_it, struct stream_ack *a)
 	o = take(s, s->fail_at);
 	*a = (struct stream_ack){ .req = o.req, .err = -ENOTCONN, .offset = o.offset };
 	stream_mark_out_of_sync(s, o.offset, o.length);
-	a->answer = o.kind == STREAM_VERIFY ? STREAM_ANSWER_VERIFY : answer_of(s, &o, -ENOTCONN, hold_it);
+	a->answer = o.kind == STREAM_VERIFY ? STREAM_ANSWER_VERIFY
+					    : answer_of(s, &o, -ENOTCONN, hold_it);
 	return true;
 }
 
@@ -423,8 +423,7 @@ static bool wide_other(const struct stream *s, unsigned me, uint64_t b)
 	return false;
 }
 
-void stream_wide_begin(struct stream *s, const void *req, uint64_t off, uint64_t len,
-		       bool track)
+void stream_wide_begin(struct stream *s, const void *req, uint64_t off, uint64_t len, bool track)
 {
 	unsigned i = wide_find(s, req);
 	uint64_t first, count;

@@ -77,13 +77,13 @@ enum stream_answer {
 struct stream_ack {
 	enum stream_answer answer;
 	void *req;
-	int err;		 /* for the answer: the peer's error, or -ENOTCONN */
-	uint64_t offset;	 /* the message's range, for logs */
-	bool flushed;		 /* a FLUSH succeeded: alog_flushed(flushed_epoch) */
+	int err;	 /* for the answer: the peer's error, or -ENOTCONN */
+	uint64_t offset; /* the message's range, for logs */
+	bool flushed;	 /* a FLUSH succeeded: alog_flushed(flushed_epoch) */
 	uint64_t flushed_epoch;
-	bool covered;		 /* it was the FLUSH covering unflushed writes */
-	bool flush_again;	 /* resync chunks wait for a FLUSH: send one */
-	bool lag_out_of_order;	 /* the lag FIFO refused the copy back (a bug: log it) */
+	bool covered;	       /* it was the FLUSH covering unflushed writes */
+	bool flush_again;      /* resync chunks wait for a FLUSH: send one */
+	bool lag_out_of_order; /* the lag FIFO refused the copy back (a bug: log it) */
 };
 
 /* A stream over bm (borrowed; one bit per extent of extent_bytes), async
@@ -113,8 +113,7 @@ void stream_sent(struct stream *s, const struct stream_msg *m, struct stream_sen
  * its failure puts its set into the bitmap.  With hold_on_error, a client
  * request the peer failed is held (freeze).  -ENOENT (a untouched) if seq
  * is not awaiting an answer. */
-int stream_ack(struct stream *s, uint64_t seq, int err, bool hold_on_error,
-	       struct stream_ack *a);
+int stream_ack(struct stream *s, uint64_t seq, int err, bool hold_on_error, struct stream_ack *a);
 
 /* The peer's checksums for verify message seq arrived: its request in
  * *req.  -ENOENT if seq is not a verify message awaiting its answer. */
@@ -166,8 +165,7 @@ void stream_unflushed_to_bitmap(struct stream *s);
  * peer is up; or it was tracked already: a retry) the extents it found
  * clear may leave the bitmap after stream_wide_done() and a covering
  * FLUSH. */
-void stream_wide_begin(struct stream *s, const void *req, uint64_t off, uint64_t len,
-		       bool track);
+void stream_wide_begin(struct stream *s, const void *req, uint64_t off, uint64_t len, bool track);
 
 /* The wide request is answered: its local operation is complete.  Its
  * extents touched by no other wide request in flight wait for the next

@@ -287,10 +287,10 @@ Test(stream, link_loss_fails_every_outstanding_request_once_and_reports_every_ra
 	unsigned n, clients = 0;
 	uint64_t w0 = write_msg(&f, 0, 1, &app[0]);
 
-	write_msg(&f, 10, 2, &app[1]);		    /* never acked */
-	ack(&f, w0, 0);				    /* acked, unflushed */
-	flush_msg(&f);				    /* covering, never acked */
-	write_msg(&f, 20, 1, &app[2]);		    /* never acked */
+	write_msg(&f, 10, 2, &app[1]);		       /* never acked */
+	ack(&f, w0, 0);				       /* acked, unflushed */
+	flush_msg(&f);				       /* covering, never acked */
+	write_msg(&f, 20, 1, &app[2]);		       /* never acked */
 	send_msg(&f, STREAM_APP, true, 0, 0, &app[3]); /* a client's FLUSH */
 	send_msg(&f, STREAM_RESYNC, false, 30, 1, &rs);
 	send_msg(&f, STREAM_VERIFY, false, 40, 1, &vf);
@@ -317,10 +317,10 @@ Test(stream, link_loss_fails_every_outstanding_request_once_and_reports_every_ra
 		}
 	}
 	cr_assert_eq(clients, 3);
-	assert_bits(f.bm, 0, 1, true);	 /* acked, not flushed */
+	assert_bits(f.bm, 0, 1, true);	/* acked, not flushed */
 	assert_bits(f.bm, 10, 2, true); /* outstanding */
 	assert_bits(f.bm, 20, 1, true);
-	assert_bits(f.bm, 30, 1, true); /* the resync chunk */
+	assert_bits(f.bm, 30, 1, true);	 /* the resync chunk */
 	assert_bits(f.bm, 40, 1, false); /* verify reads, it wrote nothing */
 	cr_assert_eq(bitmap_count(f.bm), 5);
 	cr_assert_eq(stream_outstanding(f.s), 0);
@@ -524,7 +524,7 @@ Test(stream, async_lag_is_bounded_and_released_as_the_peer_acknowledges)
 	cr_assert_not(a.lag_out_of_order);
 	cr_assert_eq(stream_lag_bytes(f.s), 16 * 1024);
 	cr_assert_eq(stream_lag_oldest_ns(f.s), 200);
-	cr_assert_not_null(stream_lag_alloc(f.s, 48 * 1024) , "room again");
+	cr_assert_not_null(stream_lag_alloc(f.s, 48 * 1024), "room again");
 	teardown(&f);
 	(void)a2;
 }
@@ -645,7 +645,7 @@ Test(stream, a_wide_request_failed_or_cut_off_keeps_its_bits)
 	assert_bits(f.bm, 2, 2, false);
 	stream_wide_begin(f.s, &w2, 10 * EXT, 4 * EXT, true);
 	lose_link(&f, false, NULL, 0);
-	stream_wide_done(f.s, &w2); /* completes after the link went */
+	stream_wide_done(f.s, &w2);			       /* completes after the link went */
 	stream_wide_begin(f.s, &w3, 20 * EXT, 4 * EXT, false); /* no peer: untracked */
 	cr_assert_eq(stream_wide(f.s), 0);
 	stream_wide_done(f.s, &w3);
