@@ -183,8 +183,8 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      node_connection(n),
 		      node_peer_disk(n),
 		      *err ? "\n  last error: " : "", err, n->sb.data_bytes, node_out_of_sync(n),
-		      stream_lag_bytes(n->stream), node_lag_seconds(n), rs, n->sb.gen.current, n->writes,
-		      n->resynced_bytes);
+		      stream_lag_bytes(n->stream), node_lag_seconds(n), rs, n->sb.gen.current,
+		      n->writes, n->resynced_bytes);
 }
 
 /* --- control commands --- */
@@ -270,8 +270,9 @@ static void node_cmd_mode(struct node *n, struct control_req *req, int argc, cha
 		(void)peer_send_state(n->peer); /* the secondary follows */
 	}
 	control_reply(req, true, "%s/%s: %s mode%s", n->sb.resource, n->sb.node, node_mode_name(n),
-		      m == META_MODE_SYNC && stream_lag_bytes(n->stream) ? "; waiting for the async lag to drain"
-							  : "");
+		      m == META_MODE_SYNC && stream_lag_bytes(n->stream)
+			      ? "; waiting for the async lag to drain"
+			      : "");
 }
 
 static void node_restore_progress(struct node *n, struct control_req *req);
@@ -281,14 +282,12 @@ static void node_restore_progress(struct node *n, struct control_req *req);
 static void node_cmd_progress(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	uint64_t done, total, bps;
+	uint64_t lag = stream_lag_bytes(n->stream), drain = stream_drain_total(n->stream);
 
 	if (argc == 2 && strcmp(argv[1], "mode") == 0) {
-		if (n->sb.mode == META_MODE_SYNC && stream_lag_bytes(n->stream))
+		if (n->sb.mode == META_MODE_SYNC && lag)
 			control_reply(req, true, "running %" PRIu64 " %" PRIu64,
-				      stream_drain_total(n->stream) > stream_lag_bytes(n->stream)
-					      ? stream_drain_total(n->stream) - stream_lag_bytes(n->stream)
-					      : 0,
-				      stream_drain_total(n->stream));
+				      drain > lag ? drain - lag : 0, drain);
 		else
 			control_reply(req, true, "done%s",
 				      n->sb.mode == META_MODE_SYNC
