@@ -86,7 +86,7 @@ static int node_start_export(struct node *n)
  * write the peer may lack is never acknowledged. */
 static void node_stop_export(struct node *n)
 {
-	bool hard = n->nheld || node_frozen(n);
+	bool hard = stream_held(n->stream) || node_frozen(n);
 
 	if (!n->srv)
 		return;
@@ -189,8 +189,7 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
  * bitmap written.  NULL, or what failed (logged). */
 static const char *node_record_memory(struct node *n)
 {
-	node_merge_unflushed(n, n->unflushed);
-	node_merge_unflushed(n, n->covering);
+	stream_unflushed_to_bitmap(n->stream);
 	if (fdatasync(n->data_fd) < 0) {
 		log_err("flushing the data area: %s", strerror(errno));
 		return "the data area cannot be flushed";
@@ -212,8 +211,8 @@ static bool node_finish_demote(struct node *n)
 
 	if (n->retiring)
 		return false;
-	if (n->peer_up && (bitmap_count(n->unflushed) || n->covering_seq)) {
-		if (!n->covering_seq)
+	if (n->peer_up && (stream_unflushed(n->stream) || stream_covering(n->stream))) {
+		if (!stream_covering(n->stream))
 			node_flush_peer(n);
 		return false;
 	}
@@ -343,14 +342,9 @@ static int node_load(struct node *n)
 		goto fail;
 	}
 	n->bm = bitmap_new(mdio_layout(n->md)->nbits);
-	n->unflushed = bitmap_new(mdio_layout(n->md)->nbits);
-	n->covering = bitmap_new(mdio_layout(n->md)->nbits);
-	n->clear_pending = bitmap_new(mdio_layout(n->md)->nbits);
-	n->clear_covering = bitmap_new(mdio_layout(n->md)->nbits);
-	n->wide_new = bitmap_new(mdio_layout(n->md)->nbits);
-	if (!n->bm || !n->unflushed || !n->covering || !n->clear_pending || !n->clear_covering ||
-	    !n->wide_new ||
-	    mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+	if (n->bm)
+		n->stream = stream_new(n->bm, n->sb.extent_bytes, config_max_lag(n->cfg));
+	if (!n->bm || !n->stream || mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -385,9 +379,7 @@ static int node_start_role(struct node *n)
 	n->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, n);
 	n->vf_todo = bitmap_new(bitmap_nbits(n->bm));
 	n->vf = resync_new(n->loop, n->data_fd, n->vf_todo, n->sb.extent_bytes, &vf_ops, n);
-	n->max_lag = config_max_lag(n->cfg);
-	n->lag = fifo_new(n->max_lag > MSG_MAX_DATA ? n->max_lag : MSG_MAX_DATA);
-	if (!n->alog || !n->rs || !n->vf_todo || !n->vf || !n->lag ||
+	if (!n->alog || !n->rs || !n->vf_todo || !n->vf ||
 	    (marked = alog_recover(n->alog, n->crashed)) < 0)
 		return -1;
 	alog_standalone(n->alog, true);
@@ -462,18 +454,13 @@ static void node_free(struct node *n)
 		close(n->sigfd);
 	if (n->ctl && *n->pid_path)
 		(void)unlink(n->pid_path);
+	stream_free(n->stream);
 	bitmap_free(n->bm);
-	bitmap_free(n->unflushed);
-	bitmap_free(n->covering);
-	bitmap_free(n->clear_pending);
-	bitmap_free(n->clear_covering);
-	bitmap_free(n->wide_new);
 	alog_free(n->alog);
 	resync_free(n->rs);
 	resync_free(n->vf);
 	free(n->vf_buf);
 	bitmap_free(n->vf_todo);
-	fifo_free(n->lag);
 	mdio_close(n->md);
 	if (n->data_fd >= 0)
 		close(n->data_fd);

@@ -118,7 +118,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_mode_name(n),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n), derr,
 		      n->other->name, node_connection(n), node_peer_disk(n), err, n->sb.data_bytes,
-		      node_out_of_sync(n), n->lag_bytes, node_lag_seconds(n), rs, vf,
+		      node_out_of_sync(n), stream_lag_bytes(n->stream), node_lag_seconds(n), rs, vf,
 		      node_frozen(n) ? "true" : "false", dev, n->writes, n->replicated_bytes,
 		      n->resynced_bytes, n->sb.gen.current);
 }
@@ -170,8 +170,8 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      node_connection(n),
 		      node_peer_disk(n),
 		      *err ? "\n  last error: " : "", err, n->sb.data_bytes, node_out_of_sync(n),
-		      n->lag_bytes, node_lag_seconds(n), rs, n->sb.gen.current, n->writes,
-		      n->resynced_bytes);
+		      stream_lag_bytes(n->stream), node_lag_seconds(n), rs, n->sb.gen.current,
+		      n->writes, n->resynced_bytes);
 }
 
 /* --- control requests --- */
@@ -261,12 +261,13 @@ void node_req_mode(struct node *n, struct control_req *req, int argc, char *cons
 		n->sb.mode = m;
 		(void)node_save_sb(n);
 		log_info("%s mode from now on", node_mode_name(n));
-		n->mode_drain = n->lag_bytes;
+		stream_drain_begin(n->stream);
 		(void)peer_send_state(n->peer); /* the secondary follows */
 	}
 	control_reply(req, true, "%s/%s: %s mode%s", n->sb.resource, n->sb.node, node_mode_name(n),
-		      m == META_MODE_SYNC && n->lag_bytes ? "; waiting for the async lag to drain"
-							  : "");
+		      m == META_MODE_SYNC && stream_lag_bytes(n->stream)
+			      ? "; waiting for the async lag to drain"
+			      : "");
 }
 
 static void node_restore_progress(struct node *n, struct control_req *req);
@@ -276,13 +277,12 @@ static void node_restore_progress(struct node *n, struct control_req *req);
 void node_req_progress(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	uint64_t done, total, bps;
+	uint64_t lag = stream_lag_bytes(n->stream), drain = stream_drain_total(n->stream);
 
 	if (argc == 2 && strcmp(argv[1], "mode") == 0) {
-		if (n->sb.mode == META_MODE_SYNC && n->lag_bytes)
+		if (n->sb.mode == META_MODE_SYNC && lag)
 			control_reply(req, true, "running %" PRIu64 " %" PRIu64,
-				      n->mode_drain > n->lag_bytes ? n->mode_drain - n->lag_bytes
-								   : 0,
-				      n->mode_drain);
+				      drain > lag ? drain - lag : 0, drain);
 		else
 			control_reply(req, true, "done%s",
 				      n->sb.mode == META_MODE_SYNC

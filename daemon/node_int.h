@@ -39,44 +39,20 @@
 #include "daemon/resync.h"
 #include "daemon/savefile.h"
 #include "daemon/server.h"
+#include "daemon/stream.h"
 #include "nbd/client.h"
 #include "nbd/kernel.h"
 #include "nbd/wire.h"
 #include "proto/msg.h"
 #include "utils/bitmap.h"
-#include "utils/fifo.h"
 #include "utils/log.h"
 
 #define NODE_POOL      (64U << 20)
-#define REPL_MAX       4096	   /* messages awaiting the peer's answer */
 #define TICK_S	       1	   /* idle flushes, so that bits and the log drain */
 #define RS_FLUSH_BYTES (32U << 20) /* resync data between peer flushes */
 #define DISK_RETRY_MAX_S 8	   /* reconnects after disk errors, at most this far apart */
 
-/* What a message awaiting its answer was. */
-enum out_kind {
-	OUT_NONE,
-	OUT_APP,    /* a client's request whose reply waits for the answer (sync) */
-	OUT_ASYNC,  /* a client's write already answered (async): its copy */
-	OUT_FLUSH,  /* the node's own FLUSH, or an async barrier */
-	OUT_RESYNC, /* a resync chunk */
-	OUT_VERIFY, /* a verify chunk: the answer is the peer's checksums */
-};
-
-struct outstanding {
-	struct repl_req *rr; /* OUT_APP: a client's; OUT_RESYNC: the resync's */
-	void *copy;	     /* OUT_ASYNC: the payload's copy in the lag FIFO */
-	uint64_t seq;
-	uint64_t epoch;	 /* a FLUSH: the epoch it closes */
-	uint64_t offset; /* the range it writes (none for a FLUSH) */
-	uint32_t length;
-	uint32_t copied; /* bytes of copy, counted in lag_bytes */
-	uint64_t sent_ns;
-	enum out_kind kind;
-};
-
 #define FLUSHES_MAX 8 /* the secondary's fdatasyncs in flight */
-#define WIDE_MAX 64   /* wide requests (past half the activity log) tracked in flight */
 
 /* A FLUSH from the peer, applied through the ring: later writes go on
  * meanwhile, and its FLUSH_ACK follows the fdatasync. */
@@ -126,7 +102,6 @@ struct node {
 	bool vf_ran;	     /* a verify ran since start (its result is shown) */
 	uint8_t *vf_buf;     /* the peer's verify requests are read here */
 	bool exchanging;     /* bitmaps are being exchanged */
-	uint64_t mode_drain; /* lag to drain when `mode sync` was asked */
 	bool primary;
 	bool crashed;		/* came up after a crash as primary, not yet resynced */
 	bool demoting;		/* demoted, the crashed-primary flag not yet cleared */
@@ -159,35 +134,12 @@ struct node {
 	uint64_t writes;
 	uint64_t replicated_bytes;
 	uint64_t resynced_bytes;
-	/* Rule 2: a write the peer acknowledged is in its page cache, not on
-	 * its disk, until a FLUSH sent after it is acknowledged.  Ranges sent
-	 * since the last such FLUSH are in unflushed; covering holds those the
-	 * FLUSH covering_seq covers.  If the link drops first, both go into
-	 * the persistent bitmap.  clear_pending and clear_covering are the
-	 * same for resync chunks: their bits leave the bitmap once covered. */
-	struct bitmap *unflushed;
-	struct bitmap *covering;
-	struct bitmap *clear_pending;
-	struct bitmap *clear_covering;
-	struct bitmap *wide_new; /* wide requests in flight: bits they set (rule 9) */
-	const struct repl_req *wide[WIDE_MAX]; /* ... and which they are */
-	unsigned nwide;
-	uint64_t covering_seq; /* the FLUSH that covers them; 0 for none */
+	/* The replication stream to the peer: sequence numbers, messages
+	 * awaiting answers, flush covering (rule 2), wide requests (rule 9),
+	 * held requests, the async lag (daemon/stream.h). */
+	struct stream *stream;
 	int data_fd;	       /* the data area, for the peer's writes and resync */
 	struct flush_op flushes[FLUSHES_MAX];
-	uint64_t link;			  /* counts connections, for answers that outlive one */
-	struct outstanding out[REPL_MAX]; /* by seq % REPL_MAX */
-	unsigned noutstanding;
-	/* Under freeze, client requests the peer never answered: their replies
-	 * wait for the peer's return or `blkrep outdate-peer`. */
-	struct repl_req *held[REPL_MAX];
-	unsigned nheld;
-	uint64_t next_seq;
-	/* Async mode: payload copies of answered writes wait in lag until the
-	 * peer acknowledges them, lag_bytes of them, at most max_lag. */
-	struct fifo *lag;
-	uint64_t lag_bytes;
-	uint64_t max_lag;
 	/* After a connect: the verdict, the bitmap exchange, the resync. */
 	enum gen_verdict verdict;
 	enum rs_role rs_role;
@@ -195,7 +147,6 @@ struct node {
 	bool bm_sent;	       /* our last chunk is queued */
 	bool peer_bm_done;     /* the peer's last chunk arrived */
 	bool rs_final;	       /* the source's pass is over: flush, then check */
-	uint64_t rs_since_flush;
 	uint64_t rs_recv_bytes; /* the target's progress */
 	uint64_t rs_recv_total;
 	uint64_t rs_recv_start_ns;
@@ -217,11 +168,8 @@ struct node {
  * node_run_path() of node.h) --- */
 int node_save_sb(struct node *n);
 int node_save_bm(struct node *n); /* the bitmap to the metadata: 0, or -1 logged */
-void node_mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len);
-void node_bm_apply(struct bitmap *to, const struct bitmap *from, bool set);
 void node_bm_empty(struct bitmap *bm);
 void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len);
-void node_merge_unflushed(struct node *n, struct bitmap *from);
 uint64_t node_random(void);
 uint64_t node_now_ns(void);
 uint64_t node_export_size(const struct node *n);
@@ -239,7 +187,7 @@ void node_begin_stop(struct node *n);
 
 /* --- the replication stream (node_repl.c) --- */
 int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct repl_req *rr,
-	      enum out_kind kind);
+	      enum stream_kind kind);
 void node_flush_peer(struct node *n);
 bool node_frozen(const struct node *n);
 enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr);

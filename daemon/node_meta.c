@@ -43,24 +43,6 @@ int node_save_bm(struct node *n)
 	return -1;
 }
 
-void node_mark_range(struct bitmap *bm, uint64_t ext, uint64_t off, uint64_t len)
-{
-	if (len)
-		bitmap_set_range(bm, extent_first(off, ext), extent_count(off, len, ext));
-}
-
-/* Every bit of from goes into to (or out of it, when set is false). */
-void node_bm_apply(struct bitmap *to, const struct bitmap *from, bool set)
-{
-	for (uint64_t b = bitmap_next_set(from, 0); b < bitmap_nbits(from);
-	     b = bitmap_next_set(from, b + 1)) {
-		if (set)
-			bitmap_set(to, b);
-		else
-			bitmap_clear(to, b);
-	}
-}
-
 void node_bm_empty(struct bitmap *bm)
 {
 	bitmap_clear_range(bm, 0, bitmap_nbits(bm));
@@ -70,21 +52,7 @@ void node_bm_empty(struct bitmap *bm)
  * where no pending flush may clear it. */
 void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len)
 {
-	uint64_t ext = n->sb.extent_bytes;
-
-	if (!len)
-		return;
-	node_mark_range(n->bm, ext, off, len);
-	bitmap_clear_range(n->clear_pending, extent_first(off, ext), extent_count(off, len, ext));
-	bitmap_clear_range(n->clear_covering, extent_first(off, ext), extent_count(off, len, ext));
-	bitmap_clear_range(n->wide_new, extent_first(off, ext), extent_count(off, len, ext));
-}
-
-/* Adds every bit of from to the persistent bitmap and empties from. */
-void node_merge_unflushed(struct node *n, struct bitmap *from)
-{
-	node_bm_apply(n->bm, from, true);
-	node_bm_empty(from);
+	stream_mark_out_of_sync(n->stream, off, len);
 }
 
 uint64_t node_random(void)

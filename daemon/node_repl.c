@@ -7,52 +7,33 @@
 /* --- the stream to the peer --- */
 
 /* Queues h (and payload) for the peer with the next sequence number and
- * remembers what it was until the answer.  0, -ENOBUFS (no room: wait for
- * node_repl_wake()) or another -errno (the link is going). */
+ * records it in the stream until the answer.  0, -ENOBUFS (no room: wait
+ * for node_repl_wake()) or another -errno (the link is going). */
 int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct repl_req *rr,
-	      enum out_kind kind)
+	      enum stream_kind kind)
 {
-	uint32_t copied = kind == OUT_ASYNC ? h->length : 0;
-	bool writes = h->type != MSG_FLUSH && kind != OUT_VERIFY;
-	struct outstanding *o = &n->out[n->next_seq % REPL_MAX];
-	int rc;
+	struct stream_msg m = { .kind = kind,
+				.flush = h->type == MSG_FLUSH,
+				.offset = h->offset,
+				.count = h->count,
+				.req = rr,
+				.epoch = alog_epoch(n->alog) };
+	struct stream_send sent;
+	int rc = stream_next(n->stream, &h->seq);
 
-	if (o->kind != OUT_NONE)
-		return -ENOBUFS; /* every place is taken */
-	h->seq = n->next_seq;
+	if (rc < 0)
+		return rc; /* every place is taken */
 	rc = peer_send_ref(n->peer, h, payload); /* kept until the answer */
 	if (rc < 0)
 		return rc;
-	*o = (struct outstanding){ .rr = rr,
-				   .seq = n->next_seq,
-				   .epoch = alog_epoch(n->alog),
-				   .kind = kind,
-				   .offset = h->offset,
-				   .length = writes ? h->count : 0,
-				   .copy = copied ? (void *)(uintptr_t)payload : NULL,
-				   .copied = copied,
-				   .sent_ns = copied ? node_now_ns() : 0 };
-	n->lag_bytes += copied;
-	n->next_seq++;
-	n->noutstanding++;
-	if (h->type == MSG_FLUSH) {
-		o->epoch = alog_close_epoch(n->alog); /* later writes: not covered */
-		if (!n->covering_seq) {
-			struct bitmap *t = n->covering, *c = n->clear_covering;
-
-			n->covering = n->unflushed;
-			n->unflushed = t;
-			n->clear_covering = n->clear_pending;
-			n->clear_pending = c;
-			n->covering_seq = o->seq;
-		}
-		n->rs_since_flush = 0;
-	} else if (kind == OUT_RESYNC) {
-		node_mark_range(n->clear_pending, n->sb.extent_bytes, h->offset, h->count);
-		n->rs_since_flush += h->count;
-	} else if (writes) {
-		node_mark_range(n->unflushed, n->sb.extent_bytes, h->offset, h->count);
+	if (kind == STREAM_ASYNC && h->length) {
+		m.copy = (void *)(uintptr_t)payload;
+		m.copied = h->length;
+		m.now_ns = node_now_ns();
 	}
+	stream_sent(n->stream, &m, &sent);
+	if (sent.close_epoch)
+		(void)alog_close_epoch(n->alog); /* later writes: not covered */
 	return 0;
 }
 
@@ -62,7 +43,7 @@ void node_flush_peer(struct node *n)
 {
 	struct msg_hdr h = { .type = MSG_FLUSH, .flags = MSG_F_NOBARRIER };
 
-	if (n->peer_up && node_send(n, &h, NULL, NULL, OUT_FLUSH) == -ENOBUFS)
+	if (n->peer_up && node_send(n, &h, NULL, NULL, STREAM_FLUSH) == -ENOBUFS)
 		log_debug("no room for a FLUSH to the peer now; later");
 }
 
@@ -110,83 +91,18 @@ static int node_write_alone(struct node *n, const struct repl_req *rr)
 	return 0;
 }
 
-/* The bitmap extents a request touches: [*first, *end). */
-static void node_req_extents(const struct node *n, const struct repl_req *rr, uint64_t *first,
-			     uint64_t *end)
-{
-	uint64_t ext = n->sb.extent_bytes;
-
-	*first = rr->offset / ext;
-	*end = (rr->offset + rr->length + ext - 1) / ext;
-}
-
-/* The place of rr among the wide requests in flight, or n->nwide. */
-static unsigned node_wide_find(const struct node *n, const struct repl_req *rr)
-{
-	unsigned i = 0;
-
-	while (i < n->nwide && n->wide[i] != rr)
-		i++;
-	return i;
-}
-
-/* Whether a wide request other than rr, still in flight, touches extent b. */
-static bool node_wide_other(const struct node *n, const struct repl_req *rr, uint64_t b)
-{
-	for (unsigned i = 0; i < n->nwide; i++) {
-		uint64_t first, end;
-
-		node_req_extents(n, n->wide[i], &first, &end);
-		if (n->wide[i] != rr && first <= b && b < end)
-			return true;
-	}
-	return false;
-}
-
 /* A range too wide for the activity log is covered by the bitmap, on disk
  * before the write is submitted.  Its extents whose bits were clear go
  * into wide_new: they may leave the bitmap only once its local operation
  * completed and a peer FLUSH sent after that covers it (rule 9), which
- * node_wide_done() arranges.  The request is remembered (a retry after
+ * stream_wide_done() arranges.  The request is remembered (a retry after
  * REPL_BUSY comes here again with the same rr) so that an extent shared
- * with another wide request in flight waits for both.  With WIDE_MAX of
+ * with another wide request in flight waits for both.  With STREAM_WIDE_MAX of
  * them in flight, the bits just stay set until a resync. */
 static int node_cover_wide(struct node *n, const struct repl_req *rr)
 {
-	bool tracked = node_wide_find(n, rr) < n->nwide;
-	uint64_t first, end;
-
-	if (!tracked && n->nwide < WIDE_MAX && n->peer_up) {
-		n->wide[n->nwide++] = rr;
-		tracked = true;
-	}
-	node_req_extents(n, rr, &first, &end);
-	for (uint64_t b = first; b < end && tracked; b++)
-		if (!bitmap_test(n->bm, b))
-			bitmap_set(n->wide_new, b);
-	node_mark_range(n->bm, n->sb.extent_bytes, rr->offset, rr->length);
+	stream_wide_begin(n->stream, rr, rr->offset, rr->length, n->peer_up);
 	return node_save_bm(n);
-}
-
-/* A wide request is answered: its local operation is complete.  Its
- * extents still in wide_new (no failure marked them, the link did not go)
- * and touched by no other wide request in flight may leave the bitmap once
- * the next peer FLUSH is acknowledged. */
-static void node_wide_done(struct node *n, const struct repl_req *rr)
-{
-	unsigned i = node_wide_find(n, rr);
-	uint64_t first, end;
-
-	if (i == n->nwide)
-		return; /* not tracked: its bits stay */
-	n->wide[i] = n->wide[--n->nwide];
-	node_req_extents(n, rr, &first, &end);
-	for (uint64_t b = first; b < end; b++) {
-		if (!bitmap_test(n->wide_new, b) || node_wide_other(n, rr, b))
-			continue;
-		bitmap_clear(n->wide_new, b);
-		bitmap_set(n->clear_pending, b);
-	}
 }
 
 /* Whether a client's write may be submitted now. */
@@ -233,17 +149,16 @@ static enum repl_verdict node_repl_async(struct node *n, struct repl_req *rr, st
 	void *copy = NULL;
 	int rc;
 
-	if (h->length && ((n->lag_bytes && n->lag_bytes + h->length > n->max_lag) ||
-			  !(copy = fifo_alloc(n->lag, h->length)))) {
+	if (h->length && !(copy = stream_lag_alloc(n->stream, h->length))) {
 		alog_end(n->alog, rr->offset, rr->length);
 		return REPL_BUSY; /* woken as the peer acknowledges */
 	}
 	if (copy)
 		memcpy(copy, rr->payload, h->length);
-	rc = node_send(n, h, copy, NULL, write ? OUT_ASYNC : OUT_FLUSH);
+	rc = node_send(n, h, copy, NULL, write ? STREAM_ASYNC : STREAM_FLUSH);
 	if (rc == -ENOBUFS) {
 		if (copy)
-			(void)fifo_unalloc(n->lag, copy, h->length);
+			stream_lag_unalloc(n->stream, copy, h->length);
 		if (write)
 			alog_end(n->alog, rr->offset, rr->length);
 		return REPL_BUSY;
@@ -289,7 +204,7 @@ enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 	}
 	if (n->sb.mode == META_MODE_ASYNC)
 		return node_repl_async(n, rr, &h);
-	rc = node_send(n, &h, h.length ? rr->payload : NULL, rr, OUT_APP);
+	rc = node_send(n, &h, h.length ? rr->payload : NULL, rr, STREAM_APP);
 	if (rc == -ENOBUFS) {
 		if (write)
 			alog_end(n->alog, rr->offset, rr->length);
@@ -314,13 +229,14 @@ enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 void node_resend_held(struct node *n)
 {
 	unsigned sent = 0;
+	struct repl_req *rr;
 
-	while (sent < n->nheld && n->peer_up) {
-		struct repl_req *rr = n->held[sent];
+	while (n->peer_up && (rr = stream_held_oldest(n->stream))) {
 		struct msg_hdr h = node_repl_hdr(rr);
 
-		if (node_send(n, &h, h.length ? rr->payload : NULL, rr, OUT_APP) < 0)
+		if (node_send(n, &h, h.length ? rr->payload : NULL, rr, STREAM_APP) < 0)
 			break; /* no room: node_writable() calls again; or the link went */
+		stream_held_resent(n->stream);
 		n->replicated_bytes += h.length;
 		sent++;
 	}
@@ -329,8 +245,6 @@ void node_resend_held(struct node *n)
 	log_info("%u requests held since the link was lost are sent again to %s; each is "
 		 "answered when %s acknowledges it",
 		 sent, n->other->name, n->other->name);
-	n->nheld -= sent;
-	memmove(n->held, n->held + sent, n->nheld * sizeof(n->held[0]));
 }
 
 /* The local disk failed a client's write (the client gets the error) that
@@ -393,7 +307,7 @@ void node_repl_end(void *arg, struct repl_req *rr)
 	if (rr->local_err)
 		node_local_failed(n, rr);
 	if (alog_wide(n->alog, rr->offset, rr->length))
-		node_wide_done(n, rr);
+		stream_wide_done(n->stream, rr);
 	alog_end(n->alog, rr->offset, rr->length);
 }
 
@@ -407,46 +321,12 @@ void node_repl_wake(void *arg)
 		server_repl_wake(n->srv);
 }
 
-/* The FLUSH closing epoch was acknowledged (err 0) or failed. */
-static void node_flush_acked(struct node *n, uint64_t seq, uint64_t epoch, int err)
-{
-	if (!err)
-		alog_flushed(n->alog, epoch);
-	if (seq != n->covering_seq)
-		return;
-	if (err) {
-		node_merge_unflushed(n, n->covering);
-	} else {
-		node_bm_empty(n->covering);
-		node_bm_apply(n->bm, n->clear_covering, false);
-	}
-	node_bm_empty(n->clear_covering);
-	n->covering_seq = 0;
-	if (bitmap_count(n->clear_pending))
-		node_flush_peer(n); /* resync chunks sent meanwhile */
-	node_resync_check(n);
-}
-
-/* The peer has an async write: its copy goes. */
-static void node_lag_release(struct node *n, const struct outstanding *o)
-{
-	if (fifo_release(n->lag, o->copy, o->copied) < 0)
-		log_err("lag FIFO out of order at request %" PRIu64, o->seq);
-	n->lag_bytes -= o->copied;
-}
-
 /* Seconds since the oldest write the peer has not acknowledged was sent
- * (for status only: it looks at every place). */
+ * (for status only). */
 double node_lag_seconds(const struct node *n)
 {
-	uint64_t oldest = 0;
+	uint64_t oldest = stream_lag_oldest_ns(n->stream);
 
-	for (unsigned i = 0; i < REPL_MAX && n->lag_bytes; i++) {
-		const struct outstanding *o = &n->out[i];
-
-		if (o->kind == OUT_ASYNC && o->copied && (!oldest || o->sent_ns < oldest))
-			oldest = o->sent_ns;
-	}
 	return oldest ? (double)(node_now_ns() - oldest) / 1e9 : 0;
 }
 
@@ -454,83 +334,81 @@ double node_lag_seconds(const struct node *n)
  * (A peer of this version drops the link instead of answering so.)  The
  * link is dropped here too, so that the reconnect's bitmap exchange and
  * resync repair it; under freeze the client's request is held meanwhile. */
-static void node_peer_failed(struct node *n, const struct outstanding *o, int err)
+static void node_peer_failed(struct node *n, uint64_t offset, int err)
 {
 	log_warn("%s failed a replicated request at %" PRIu64 ": %s; reconnecting so that a "
 		 "resync repairs it",
-		 n->other->name, o->offset, strerror(err));
+		 n->other->name, offset, strerror(err));
 	peer_enable(n->peer, false);
 	peer_enable(n->peer, true);
 }
 
+/* Does what the stream says about an answered or failed message: errors
+ * go out positive, as the server and the resync take them. */
+static void node_answer(struct node *n, const struct stream_ack *a)
+{
+	switch (a->answer) {
+	case STREAM_ANSWER_CLIENT:
+		server_repl_done(a->req, -a->err);
+		break;
+	case STREAM_ANSWER_RESYNC:
+		resync_acked(n->rs, a->req, -a->err);
+		break;
+	case STREAM_ANSWER_VERIFY:
+		resync_acked(n->vf, a->req, -a->err);
+		break;
+	case STREAM_ANSWER_NONE:
+	case STREAM_ANSWER_HELD:
+		break;
+	}
+}
+
+/* The peer's ACK or FLUSH_ACK of seq (err: its positive errno, or 0). */
 void node_repl_complete(struct node *n, uint64_t seq, int err)
 {
-	struct outstanding o = n->out[seq % REPL_MAX];
+	bool freeze = config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
+	struct stream_ack a;
 
-	if (o.kind == OUT_NONE || o.seq != seq) {
+	if (stream_ack(n->stream, seq, -err, freeze, &a) < 0) {
 		log_warn("%s acknowledged request %" PRIu64 ", which is not outstanding",
 			 n->other->name, seq);
 		return;
 	}
-	n->out[seq % REPL_MAX].kind = OUT_NONE;
-	n->noutstanding--;
 	node_repl_wake(n);
 	if (err)
-		node_peer_failed(n, &o, err);
-	if (o.length && err)
-		node_mark_out_of_sync(n, o.offset, o.length);
-	if (o.copied)
-		node_lag_release(n, &o);
-	if ((o.rr && o.rr->type == NBD_CMD_FLUSH) || o.kind == OUT_FLUSH)
-		node_flush_acked(n, seq, o.epoch, err);
-	if (o.kind == OUT_APP && err && config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE)
-		n->held[n->nheld++] = o.rr; /* like a peer loss: held until it is back */
-	else if (o.kind == OUT_APP)
-		server_repl_done(o.rr, err);
-	else if (o.kind == OUT_RESYNC)
-		resync_acked(n->rs, o.rr, err);
+		node_peer_failed(n, a.offset, err);
+	if (a.lag_out_of_order)
+		log_err("lag FIFO out of order at request %" PRIu64, seq);
+	if (a.flushed)
+		alog_flushed(n->alog, a.flushed_epoch);
+	if (a.covered && a.flush_again)
+		node_flush_peer(n); /* resync chunks sent meanwhile */
+	if (a.covered)
+		node_resync_check(n);
+	node_answer(n, &a);
 }
 
 /* Held replies go out with their local results. */
 void node_release_held(struct node *n)
 {
-	while (n->nheld)
-		server_repl_done(n->held[--n->nheld], ENOTCONN);
+	struct repl_req *rr;
+
+	while ((rr = stream_held_release(n->stream)))
+		server_repl_done(rr, ENOTCONN);
 }
 
 /* The link is gone: what the peer did not acknowledge stays out of sync,
- * and the clients get the local results, at once or, frozen, later. */
+ * and the clients get the local results, at once or, frozen, later.  The
+ * answers come first: a wide request answered now must not leave bits for
+ * a later link's FLUSH to clear (stream_link_lost() drops them). */
 void node_repl_fail_all(struct node *n)
 {
 	bool hold = node_frozen(n);
+	struct stream_ack a;
 
-	for (unsigned i = 0; i < REPL_MAX && n->noutstanding; i++) {
-		struct outstanding o = n->out[i];
-
-		if (o.kind == OUT_NONE)
-			continue;
-		n->out[i].kind = OUT_NONE;
-		n->noutstanding--;
-		if (o.length)
-			node_mark_out_of_sync(n, o.offset, o.length);
-		if (o.kind == OUT_APP && hold)
-			n->held[n->nheld++] = o.rr;
-		else if (o.kind == OUT_APP)
-			server_repl_done(o.rr, ENOTCONN);
-		else if (o.kind == OUT_RESYNC)
-			resync_acked(n->rs, o.rr, ENOTCONN);
-		else if (o.kind == OUT_VERIFY)
-			resync_acked(n->vf, o.rr, ENOTCONN);
-	}
-	/* Acknowledged but never flushed on the peer: not safe there. */
-	node_merge_unflushed(n, n->unflushed);
-	node_merge_unflushed(n, n->covering);
-	node_bm_empty(n->clear_pending);
-	node_bm_empty(n->clear_covering);
-	node_bm_empty(n->wide_new);
-	n->covering_seq = 0;
-	fifo_reset(n->lag); /* the peer link released every payload */
-	n->lag_bytes = 0;
+	while (stream_fail_next(n->stream, hold, &a))
+		node_answer(n, &a);
+	stream_link_lost(n->stream);
 }
 
 void node_released(void *arg, const void *payload)
@@ -615,9 +493,8 @@ void node_on_tick(struct ioop *op, int res)
 	node_disk_retry(n);
 	if (n->alog)
 		alog_retry(n->alog);
-	if (n->peer_up && !n->covering_seq &&
-	    (bitmap_count(n->unflushed) || bitmap_count(n->clear_pending) ||
-	     alog_want_flush(n->alog)))
+	if (n->peer_up && !stream_covering(n->stream) &&
+	    (stream_wants_flush(n->stream) || alog_want_flush(n->alog)))
 		node_flush_peer(n);
 	if (!n->stopping)
 		node_arm_tick(n);
@@ -632,11 +509,11 @@ static void node_flush_done(struct ioop *op, int res)
 	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = f->seq, .count = (uint32_t)-res };
 
 	f->busy = false;
-	if (res < 0 && f->link == n->link && n->peer_up)
+	if (res < 0 && f->link == stream_link(n->stream) && n->peer_up)
 		return node_disk_failed(n, MSG_FLUSH, 0, 0, -res);
 	if (res < 0)
 		log_err("applying a replicated FLUSH: %s", strerror(-res));
-	if (f->link == n->link && n->peer_up && peer_send(n->peer, &ack, NULL) < 0)
+	if (f->link == stream_link(n->stream) && n->peer_up && peer_send(n->peer, &ack, NULL) < 0)
 		peer_drop(n->peer, "cannot acknowledge a replicated FLUSH: the send queue is full");
 }
 
@@ -655,7 +532,7 @@ static int node_flush_async(struct node *n, uint64_t seq)
 		*f = (struct flush_op){ .op.done = node_flush_done,
 					.n = n,
 					.seq = seq,
-					.link = n->link,
+					.link = stream_link(n->stream),
 					.busy = true };
 		io_uring_prep_fsync(loop_sqe(n->loop, &f->op), n->data_fd, IORING_FSYNC_DATASYNC);
 		return 0;

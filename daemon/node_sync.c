@@ -91,11 +91,12 @@ int node_rs_send(void *arg, struct repl_req *rr)
 			     .offset = rr->offset,
 			     .count = rr->length,
 			     .length = rr->length };
-	int rc = node_send(n, &h, rr->payload, rr, OUT_RESYNC);
+	int rc = node_send(n, &h, rr->payload, rr, STREAM_RESYNC);
 
 	if (rc == 0) {
 		n->resynced_bytes += rr->length;
-		if (n->rs_since_flush >= RS_FLUSH_BYTES && !n->covering_seq)
+		if (stream_resync_unflushed_bytes(n->stream) >= RS_FLUSH_BYTES &&
+		    !stream_covering(n->stream))
 			node_flush_peer(n);
 	}
 	return rc;
@@ -106,7 +107,7 @@ void node_rs_idle(void *arg)
 	struct node *n = arg;
 
 	n->rs_final = true;
-	if (bitmap_count(n->clear_pending) && !n->covering_seq)
+	if (stream_resync_pending(n->stream) && !stream_covering(n->stream))
 		node_flush_peer(n);
 	node_resync_check(n);
 }
@@ -147,8 +148,8 @@ void node_resync_check(struct node *n)
 {
 	uint64_t limit = (node_export_size(n) + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
 
-	if (n->rs_role != RS_SOURCE || !n->rs_final || n->covering_seq ||
-	    bitmap_count(n->clear_pending))
+	if (n->rs_role != RS_SOURCE || !n->rs_final || stream_covering(n->stream) ||
+	    stream_resync_pending(n->stream))
 		return;
 	if (bitmap_next_set(n->bm, 0) >= limit)
 		return node_resync_done(n);
@@ -310,17 +311,15 @@ static void node_verify_compare(struct node *n, struct repl_req *rr, const struc
 
 static void node_verify_reply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
 {
-	struct outstanding o = n->out[h->seq % REPL_MAX];
+	void *req;
 
-	if (o.kind != OUT_VERIFY || o.seq != h->seq) {
+	if (stream_verify_answered(n->stream, h->seq, &req) < 0) {
 		log_warn("%s answered verify request %" PRIu64 ", which is not outstanding",
 			 n->other->name, h->seq);
 		return;
 	}
-	n->out[h->seq % REPL_MAX].kind = OUT_NONE;
-	n->noutstanding--;
-	node_verify_compare(n, o.rr, h, payload);
-	resync_acked(n->vf, o.rr, 0);
+	node_verify_compare(n, req, h, payload);
+	resync_acked(n->vf, req, 0);
 }
 
 int node_vf_send(void *arg, struct repl_req *rr)
@@ -328,7 +327,7 @@ int node_vf_send(void *arg, struct repl_req *rr)
 	struct node *n = arg;
 	struct msg_hdr h = { .type = MSG_VERIFY_REQ, .offset = rr->offset, .count = rr->length };
 
-	return node_send(n, &h, NULL, rr, OUT_VERIFY);
+	return node_send(n, &h, NULL, rr, STREAM_VERIFY);
 }
 
 void node_vf_idle(void *arg)
@@ -655,7 +654,7 @@ static void node_peer_up(void *arg, const struct msg_hello *h)
 	n->peer_up = true;
 	n->split_brain = false;
 	n->discard_local = false;
-	n->link++;
+	(void)stream_link_up(n->stream);
 	n->peer_hello = *h;
 	n->gen_moved = false;
 	n->peer_outdated = false;
