@@ -119,6 +119,11 @@ static enum admission node_admit(struct node *n, struct repl_req *rr)
 {
 	if (node_frozen(n))
 		return ADMIT_WAIT;
+	/* Held requests go first: a new write waits until every held one was
+	 * sent again, so that held and unanswered requests together never
+	 * exceed what a second link loss moves back into the held list. */
+	if (stream_held(n->stream))
+		return ADMIT_WAIT;
 	switch (alog_begin(n->alog, rr->offset, rr->length)) {
 	case ALOG_WAIT:
 		if (alog_want_flush(n->alog))
@@ -242,6 +247,8 @@ void node_resend_held(struct node *n)
 	}
 	if (!sent)
 		return;
+	if (!stream_held(n->stream))
+		node_repl_wake(n); /* the writes node_admit() parked behind them */
 	log_info("%u requests held since the link was lost are sent again to %s; each is "
 		 "answered when %s acknowledges it",
 		 sent, n->other->name, n->other->name);
