@@ -347,8 +347,10 @@ static void conn_destroy(struct conn *c)
 	}
 	if (c->blocked)
 		slot_release(c->blocked);
-	if (c->parked)
+	if (c->parked) {
+		c->host->repl_abandon(c->host->arg, &c->parked->rr);
 		slot_release(c->parked);
+	}
 	if (c->payload)
 		slot_release(c->payload);
 	c->host->gone(c->host->arg, c);

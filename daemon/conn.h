@@ -39,6 +39,8 @@ struct conn_host {
 	 * (the reply waits for conn_repl_done()); REPL_LOCAL if not
 	 * replicated. */
 	enum repl_verdict (*repl_begin)(void *arg, struct conn *c, struct repl_req *rr);
+	/* rr, which repl_begin() answered REPL_BUSY, will not come again. */
+	void (*repl_abandon)(void *arg, struct repl_req *rr);
 	/* rr (a write that repl_begin() took) is answered. */
 	void (*repl_end)(void *arg, struct repl_req *rr);
 	/* The local disk did (0) or failed (-errno) a client's FLUSH. */

@@ -63,7 +63,8 @@ static int node_start_export(struct node *n)
 {
 	static const struct repl_ops repl_ops = { .submit = node_repl_submit,
 						  .end = node_repl_end,
-						  .flush_done = node_repl_flush_done };
+						  .flush_done = node_repl_flush_done,
+						  .abandon = node_repl_abandon };
 	struct server_opts o = {
 		.path = n->me->backing,
 		.name = config_resource_name(n->cfg),

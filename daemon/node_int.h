@@ -192,6 +192,7 @@ void node_flush_peer(struct node *n);
 bool node_frozen(const struct node *n);
 enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr);
 void node_repl_end(void *arg, struct repl_req *rr);
+void node_repl_abandon(void *arg, struct repl_req *rr);
 void node_repl_flush_done(void *arg, int err);
 void node_repl_wake(void *arg);
 double node_lag_seconds(const struct node *n);

@@ -318,6 +318,15 @@ void node_repl_end(void *arg, struct repl_req *rr)
 	alog_end(n->alog, rr->offset, rr->length);
 }
 
+/* A request node_repl_submit() parked will not come again (its client
+ * left): a wide one stops being tracked, its bits left for a resync. */
+void node_repl_abandon(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+
+	stream_wide_forget(n->stream, rr);
+}
+
 /* The peer's send queue has room again, an answer freed a place, or the
  * activity log moved on: parked requests and the resync try again. */
 void node_repl_wake(void *arg)

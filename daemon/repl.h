@@ -41,6 +41,9 @@ struct repl_ops {
 	/* Optional: the local disk did a client's FLUSH (err 0) or failed
 	 * it (-errno). */
 	void (*flush_done)(void *arg, int err);
+	/* Optional: rr, which submit() answered REPL_BUSY, will not be
+	 * offered again (its client left before it was retried). */
+	void (*abandon)(void *arg, struct repl_req *rr);
 };
 
 #endif

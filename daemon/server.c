@@ -122,6 +122,14 @@ park:
 	return REPL_BUSY;
 }
 
+static void server_repl_abandon(void *arg, struct repl_req *rr)
+{
+	struct server *s = arg;
+
+	if (s->repl && s->repl->abandon)
+		s->repl->abandon(s->repl_arg, rr);
+}
+
 bool server_repl_lock(struct server *s, struct repl_req *rr)
 {
 	if (s->nlocked == SERVER_LOCKS_MAX || repl_overlaps(s, rr))
@@ -510,6 +518,7 @@ static int server_setup(struct server *s, const struct server_opts *o)
 		.get_buffer = server_get_buffer,
 		.put_buffer = server_put_buffer,
 		.repl_begin = server_repl_begin,
+		.repl_abandon = server_repl_abandon,
 		.repl_end = server_conn_repl_end,
 		.flush_done = server_flush_done,
 		.flush_later = server_flush_later,

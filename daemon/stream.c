@@ -457,6 +457,20 @@ void stream_wide_done(struct stream *s, const void *req)
 	s->wide[i] = s->wide[--s->nwide];
 }
 
+void stream_wide_forget(struct stream *s, const void *req)
+{
+	unsigned i = wide_find(s, req);
+	uint64_t first, count;
+
+	if (i == s->nwide)
+		return;
+	range_bits(s, s->wide[i].offset, s->wide[i].length, &first, &count);
+	for (uint64_t b = first; b < first + count; b++)
+		if (!wide_other(s, i, b))
+			bitmap_clear(s->wide_new, b); /* the bit stays in bm */
+	s->wide[i] = s->wide[--s->nwide];
+}
+
 unsigned stream_wide(const struct stream *s)
 {
 	return s->nwide;

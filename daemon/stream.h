@@ -171,6 +171,10 @@ void stream_wide_begin(struct stream *s, const void *req, uint64_t off, uint64_t
  * extents touched by no other wide request in flight wait for the next
  * FLUSH to leave the bitmap. */
 void stream_wide_done(struct stream *s, const void *req);
+/* The wide request will never be answered (it was parked, not sent, and
+ * its client left): it stops being tracked, and its extents stay in the
+ * bitmap until a resync, since nothing says their writes are anywhere. */
+void stream_wide_forget(struct stream *s, const void *req);
 unsigned stream_wide(const struct stream *s);
 
 /* --- what the node asks --- */

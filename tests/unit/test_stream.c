@@ -676,6 +676,27 @@ Test(stream, a_retried_wide_request_is_tracked_once)
 	teardown(&f);
 }
 
+Test(stream, an_abandoned_wide_request_frees_its_place_and_keeps_its_bits)
+{
+	struct fixture f = setup(1 << 20);
+	int w1, w2;
+	uint64_t fl;
+
+	/* w1 was parked and its client left; w2 shares extent 9 with it. */
+	stream_wide_begin(f.s, &w1, 0, 9 * EXT + 100, true);
+	stream_wide_begin(f.s, &w2, 9 * EXT + 100, 5 * EXT, true);
+	stream_wide_forget(f.s, &w1);
+	cr_assert_eq(stream_wide(f.s), 1, "the abandoned request left the list");
+	stream_wide_forget(f.s, &w1); /* once is enough; again is harmless */
+	cr_assert_eq(stream_wide(f.s), 1);
+	stream_wide_done(f.s, &w2);
+	fl = flush_msg(&f);
+	ack(&f, fl, 0);
+	assert_bits(f.bm, 0, 9, true);	/* only w1's: left for a resync */
+	assert_bits(f.bm, 9, 5, false); /* w2's, the shared one too */
+	teardown(&f);
+}
+
 /* --- capacity --- */
 
 Test(stream, wide_requests_past_the_limit_keep_their_bits)
