@@ -21,7 +21,7 @@ endif
 # Pure modules: unit-tested and fuzzed without sockets or files.  Every
 # other .c below nbd/, proto/, utils/ and daemon/ is core code too.
 PURE_SRC := nbd/wire.c nbd/request.c nbd/handshake.c utils/bufpool.c
-CORE_SRC := $(filter-out daemon/main.c,$(sort $(wildcard nbd/*.c proto/*.c utils/*.c daemon/*.c)))
+CORE_SRC := $(filter-out daemon/main.c,$(sort $(wildcard nbd/*.c proto/*.c utils/*.c daemon/*.c daemon/*/*.c)))
 MAIN_SRC := daemon/main.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 # The torture tool (tests/torture/): its pure checker is unit-tested too.
@@ -109,7 +109,7 @@ vm: all
 	bash tests/vm/all.sh
 
 format:
-	clang-format -i $(CORE_SRC) $(MAIN_SRC) $(wildcard */*.h) $(UNIT_SRC) $(FUZZ_SRC)
+	clang-format -i $(CORE_SRC) $(MAIN_SRC) $(wildcard */*.h daemon/*/*.h) $(UNIT_SRC) $(FUZZ_SRC)
 
 clean:
 	rm -rf build build-san build-fuzz blkrep

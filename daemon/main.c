@@ -1,10 +1,10 @@
 /* blkrep: command-line entry point.  Global options (-c FILE, --node NAME)
  * may stand before or after the subcommand; the command table
- * (daemon/commands.c) says what each command runs. */
+ * (daemon/cli/commands.c) says what each command runs. */
 #include <string.h>
 
-#include "daemon/cli.h"
-#include "daemon/commands.h"
+#include "daemon/cli/cli.h"
+#include "daemon/cli/commands.h"
 #include "utils/log.h"
 
 int main(int argc, char **argv)

@@ -22,24 +22,24 @@
 #include <unistd.h>
 #include <liburing.h>
 #include <xxhash.h>
-#include "daemon/alog.h"
+#include "daemon/meta/alog.h"
 #include "daemon/node.h"
-#include "daemon/attach.h"
-#include "daemon/apply.h"
+#include "daemon/dev/attach.h"
+#include "daemon/repl/apply.h"
 #include "daemon/config.h"
-#include "daemon/fusefile.h"
-#include "daemon/control.h"
-#include "daemon/gen.h"
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
-#include "daemon/mdio.h"
-#include "daemon/offload.h"
-#include "daemon/meta.h"
-#include "daemon/peer.h"
-#include "daemon/resync.h"
-#include "daemon/savefile.h"
-#include "daemon/server.h"
-#include "daemon/stream.h"
+#include "daemon/dev/fusefile.h"
+#include "daemon/ctl/control.h"
+#include "daemon/meta/gen.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
+#include "daemon/meta/mdio.h"
+#include "utils/offload.h"
+#include "daemon/meta/meta.h"
+#include "proto/peer.h"
+#include "daemon/repl/resync.h"
+#include "daemon/meta/savefile.h"
+#include "nbd/server.h"
+#include "daemon/repl/stream.h"
 #include "nbd/client.h"
 #include "nbd/kernel.h"
 #include "nbd/wire.h"
@@ -136,7 +136,7 @@ struct node {
 	uint64_t resynced_bytes;
 	/* The replication stream to the peer: sequence numbers, messages
 	 * awaiting answers, flush covering (rule 2), wide requests (rule 9),
-	 * held requests, the async lag (daemon/stream.h). */
+	 * held requests, the async lag (daemon/repl/stream.h). */
 	struct stream *stream;
 	int data_fd;	       /* the data area, for the peer's writes and resync */
 	struct flush_op flushes[FLUSHES_MAX];

@@ -110,7 +110,7 @@ enum msg_disk {
 #define MSG_HELLO_F_ALL			0x7fU
 
 /* HELLO and STATE payload.  Names are NUL-terminated printable ASCII,
- * zero-padded on the wire; gen_* mirror struct gen_ids (daemon/gen.h). */
+ * zero-padded on the wire; gen_* mirror struct gen_ids (daemon/meta/gen.h). */
 struct msg_hello {
 	uint16_t version_min, version_max;
 	char resource[MSG_NAME_SIZE];

@@ -1,7 +1,7 @@
 // fuzz-sources: proto/auth.c proto/msg.c utils/namefield.c
 /* libFuzzer harness for the replication link's authentication: what a
  * peer sends during the handshake (HELLO with its nonce and name, then
- * AUTH with its answer), parsed and judged as daemon/peer.c does, by
+ * AUTH with its answer), parsed and judged as proto/peer.c does, by
  * msg_hdr_decode(), msg_hello_decode() and auth_check().
  *
  * Input: mode u8, secret length u8, the secret, this node's nonce (32),

@@ -1,4 +1,4 @@
-// fuzz-sources: daemon/ctlparse.c
+// fuzz-sources: daemon/ctl/ctlparse.c
 /* libFuzzer harness for the control socket's text format (daemon/ctlparse:
  * what control.c does with a client's bytes, and with the daemon's answer).
  *
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/ctlparse.h"
+#include "daemon/ctl/ctlparse.h"
 #include "tests/fuzz/oracle.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

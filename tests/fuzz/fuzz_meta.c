@@ -1,4 +1,4 @@
-// fuzz-sources: daemon/meta.c utils/bitmap.c utils/namefield.c
+// fuzz-sources: daemon/meta/meta.c utils/bitmap.c utils/namefield.c
 /* libFuzzer harness for the metadata codec and the bitmap's on-disk form.
  *
  * Input (zero-padded to 8192 + 12 bytes when shorter): copies A and B
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/meta.h"
+#include "daemon/meta/meta.h"
 #include "utils/bitmap.h"
 #include "tests/fuzz/check.h"
 

@@ -1,4 +1,4 @@
-// fuzz-sources: daemon/savefile.c utils/bitmap.c
+// fuzz-sources: daemon/meta/savefile.c utils/bitmap.c
 /* libFuzzer harness for the save-file reader (savefile_parser_*, the
  * decisions savefile_read() takes while it reads a file).
  *
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "daemon/savefile.h"
+#include "daemon/meta/savefile.h"
 #include "tests/fuzz/oracle.h"
 
 #define F_FIX_SUMS	1

@@ -1,8 +1,8 @@
 /* Writes the fuzz_meta seed corpus.  From the repository root:
- *   cc -I. -D_GNU_SOURCE tests/fuzz/make-seeds-meta.c daemon/meta.c utils/bitmap.c utils/namefield.c -lxxhash -o /tmp/seeds && /tmp/seeds */
+ *   cc -I. -D_GNU_SOURCE tests/fuzz/make-seeds-meta.c daemon/meta/meta.c utils/bitmap.c utils/namefield.c -lxxhash -o /tmp/seeds && /tmp/seeds */
 #include <stdio.h>
 #include <string.h>
-#include "daemon/meta.h"
+#include "daemon/meta/meta.h"
 #include "utils/bitmap.h"
 
 #define BLK 4096

@@ -1,6 +1,6 @@
 # Writes the fuzz_savefile seed corpus (python3 tests/fuzz/make-seeds-savefile.py).
 # A seed is: flags u8 (1: fix checksums, 2: fix header counts), volume size
-# u64 LE, then a save file as daemon/savefile.h describes it.  The good
+# u64 LE, then a save file as daemon/meta/savefile.h describes it.  The good
 # files carry real sums (XXH64 seeded with the offset; version 1: seed 0)
 # and flags 0, so they also test the sums.
 import os, struct

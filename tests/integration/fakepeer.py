@@ -97,7 +97,7 @@ DISK_NAMES = ["inconsistent", "outdated", "consistent", "uptodate"]
 HF_CRASHED_PRIMARY, HF_ZEROED, HF_NO_SECRET, HF_ASYNC = 1, 2, 4, 8
 HF_NO_CHANGES, HF_DISCARD, HF_RESUMED = 16, 32, 64
 
-GEN_CREATED = 4         # daemon/gen.h
+GEN_CREATED = 4         # daemon/meta/gen.h
 AUTH_LABEL = b"blkrep-auth-v1"
 
 HDR = ">IHHIIQQ"                       # 32 bytes
@@ -117,7 +117,7 @@ def hdr(typ, length=0, count=0, seq=0, offset=0, flags=0, magic=MAGIC):
 
 
 class Gens:
-    """Generation ids as in daemon/gen.h: current, bitmap, history (4)."""
+    """Generation ids as in daemon/meta/gen.h: current, bitmap, history (4)."""
 
     def __init__(self, current=GEN_CREATED, bitmap=0, history=()):
         self.current, self.bitmap = current, bitmap

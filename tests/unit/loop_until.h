@@ -1,4 +1,4 @@
-/* The event loop (daemon/loop.h) as the unit tests run it: never without a
+/* The event loop (utils/loop.h) as the unit tests run it: never without a
  * bound.  A ticker wakes the loop every few milliseconds, so that a test's
  * condition and its deadline are looked at again even when nothing else
  * completes; loop_run_until() runs it until the condition holds or the
@@ -12,8 +12,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
 
 static inline uint64_t now_ms(void)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/actlog.h"
+#include "daemon/meta/actlog.h"
 
 /* Fills slots with extents first.. (one write each at epoch, completed),
  * persisted. */

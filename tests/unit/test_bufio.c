@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "daemon/sendq.h"
+#include "proto/sendq.h"
 #include "utils/bufio.h"
 #include "utils/clock.h"
 #include "utils/fifo.h"

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "daemon/commands.h"
+#include "daemon/cli/commands.h"
 
 Test(commands, lookups)
 {

@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/control.h"
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
+#include "daemon/ctl/control.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
 #include "utils/log.h"
 
 #define RUN_LIMIT_MS	5000

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/gen.h"
+#include "daemon/meta/gen.h"
 
 /* Random values as the daemon would draw them. */
 #define R1	0x6a09e667f3bcc908ULL

@@ -18,13 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/alog.h"
+#include "daemon/meta/alog.h"
 #include "daemon/config.h"
-#include "daemon/gen.h"
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
-#include "daemon/mdio.h"
-#include "daemon/meta.h"
+#include "daemon/meta/gen.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
+#include "daemon/meta/mdio.h"
+#include "daemon/meta/meta.h"
 #include "tests/unit/loop_until.h"
 #include "utils/bitmap.h"
 

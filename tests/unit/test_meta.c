@@ -8,7 +8,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "daemon/meta.h"
+#include "daemon/meta/meta.h"
 
 #define KiB	((uint64_t)1 << 10)
 #define MiB	((uint64_t)1 << 20)

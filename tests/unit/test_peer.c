@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/loop.h"
-#include "daemon/peer.h"
+#include "utils/loop.h"
+#include "proto/peer.h"
 #include "proto/msg.h"
 #include "tests/unit/loop_until.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/savefile.h"
+#include "daemon/meta/savefile.h"
 #include "utils/bitmap.h"
 
 #define EXT 65536U

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "daemon/stream.h"
+#include "daemon/repl/stream.h"
 #include "utils/bitmap.h"
 
 #define EXT   4096U /* bytes per bitmap bit */

@@ -450,7 +450,7 @@ wait_secs() {
 	wait_for $((secs * 10)) "$@"
 }
 
-# save_parse FILE: FILE is a BLKRSAVE file (daemon/savefile.h: a 128-byte
+# save_parse FILE: FILE is a BLKRSAVE file (daemon/meta/savefile.h: a 128-byte
 # header, then records of offset u64, length u32, sum u64 and the data)
 # whose records end exactly at its end and add up to the header's data
 # bytes; "OFFSET LENGTH DATA-POSITION" per record goes to $W/save.recs.

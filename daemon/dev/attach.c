@@ -9,8 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon/fusefile.h"
-#include "daemon/server.h"
+#include "daemon/dev/fusefile.h"
+#include "nbd/server.h"
 #include "nbd/kernel.h"
 #include "nbd/wire.h"
 #include "utils/log.h"

@@ -7,7 +7,7 @@
  * into the bitmap.  clear_pending and clear_covering are the same for
  * resync chunks (and wide requests, rule 9): their bits leave the bitmap
  * once covered. */
-#include "daemon/stream.h"
+#include "daemon/repl/stream.h"
 
 #include <assert.h>
 #include <errno.h>

@@ -3,15 +3,15 @@
  * zeroing with its fallbacks, BLOCK_STATUS inline), the hand-off to the
  * replicator, and its reply queued in completion order.  See conn.c for
  * the connection around it. */
-#include "daemon/conn_int.h"
+#include "nbd/conn_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <unistd.h>
 
-#include "daemon/loop.h"
-#include "daemon/store.h"
+#include "utils/loop.h"
+#include "nbd/store.h"
 
 struct slot *slot_take(struct conn *c)
 {

@@ -6,7 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "daemon/store.h"
+#include "nbd/store.h"
 
 int apply_write(int fd, const uint8_t *p, uint64_t len, uint64_t off, bool fua)
 {

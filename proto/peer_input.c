@@ -2,14 +2,14 @@
  * payload), framing messages, the handshake's messages (HELLO, AUTH,
  * STATE, REFUSE) and delivering the rest to the node.  See peer.c for the
  * connection's life and peer.h for the protocol. */
-#include "daemon/peer_int.h"
+#include "proto/peer_int.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/sendq.h"
+#include "proto/sendq.h"
 #include "utils/clock.h"
 #include "utils/extent.h"
 

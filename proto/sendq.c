@@ -2,7 +2,7 @@
  *
  * q->out[tail..head) (indices modulo entries) are queued; the first nbatch
  * of them are in the batch being sent. */
-#include "daemon/sendq.h"
+#include "proto/sendq.h"
 
 #include <errno.h>
 #include <stdlib.h>

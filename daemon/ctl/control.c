@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/ctlparse.h"
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
+#include "daemon/ctl/ctlparse.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
 #include "utils/clock.h"
 #include "utils/log.h"
 

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/gen.h"
+#include "daemon/meta/gen.h"
 
 #define META_BLOCK_BYTES	4096U
 #define META_VERSION		1U

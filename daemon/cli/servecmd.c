@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/cli.h"
-#include "daemon/server.h"
+#include "daemon/cli/cli.h"
+#include "nbd/server.h"
 #include "utils/log.h"
 
 #define DEFAULT_POOL	(64U << 20)

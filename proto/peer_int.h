@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
-#include "daemon/peer.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
+#include "proto/peer.h"
 #include "proto/auth.h"
 #include "utils/log.h"
 

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <liburing.h>
 
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
-#include "daemon/server.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
+#include "nbd/server.h"
 #include "nbd/wire.h"
 #include "utils/bitmap.h"
 #include "utils/clock.h"

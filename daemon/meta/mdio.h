@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/meta.h"
+#include "daemon/meta/meta.h"
 
 struct config;
 struct config_node;

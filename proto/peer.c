@@ -19,7 +19,7 @@
  * links and (re)arms whatever should be in flight.  Callbacks run only
  * inside handlers (p->in_handler), so a peer_*() call made from a callback
  * only sets state and leaves the I/O to that peer_after(). */
-#include "daemon/peer_int.h"
+#include "proto/peer_int.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -34,9 +34,9 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
-#include "daemon/sendq.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
+#include "proto/sendq.h"
 #include "utils/bufio.h"
 #include "utils/clock.h"
 #include "utils/log.h"

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "daemon/repl.h"
+#include "nbd/repl.h"
 
 struct conn;
 struct ioop;

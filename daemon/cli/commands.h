@@ -45,7 +45,7 @@ int command_version(struct cli *cli);
  * answers it, or says why not (unknown, stopping, bad arguments). */
 void node_handle(void *arg, struct control_req *req);
 
-/* The node's requests (daemon/node_ctl.c). */
+/* The node's requests (daemon/ctl/node_ctl.c). */
 command_request_fn node_req_status, node_req_ping, node_req_primary, node_req_secondary,
 	node_req_progress, node_req_outdate_peer, node_req_mode, node_req_verify,
 	node_req_resync, node_req_invalidate, node_req_resolve, node_req_restore,

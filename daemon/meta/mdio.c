@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
-#include "daemon/store.h"
+#include "nbd/store.h"
 #include "utils/bitmap.h"
 
 struct mdio {

@@ -1,5 +1,5 @@
 /* The command line: global options and the commands the table in
- * daemon/commands.c names.  Every command returns the process exit status:
+ * daemon/cli/commands.c names.  Every command returns the process exit status:
  * 0 on success, 1 when the operation failed, 2 for bad usage; it has
  * printed one clear line. */
 #ifndef BLKREP_CLI_H
@@ -26,14 +26,14 @@ struct config_node;
  * Returns 0, or -1 after logging one line; *cfg is freed by the caller. */
 int cli_load_node(const struct cli *cli, struct config **cfg, const struct config_node **node);
 
-/* `serve` (daemon/servecmd.c). */
+/* `serve` (daemon/cli/servecmd.c). */
 int cmd_serve(struct cli *cli);
 
-/* Commands that act on a node's metadata (daemon/mdcmd.c). */
+/* Commands that act on a node's metadata (daemon/cli/mdcmd.c). */
 int cmd_create(struct cli *cli);
 int cmd_dump_md(struct cli *cli);
 
-/* Node commands (daemon/nodecmd.c): `up [--foreground]`, `down`, and
+/* Node commands (daemon/cli/nodecmd.c): `up [--foreground]`, `down`, and
  * cmd_request for everything the daemon answers itself (status, primary,
  * secondary, connect, disconnect). */
 int cmd_up(struct cli *cli);

@@ -1,11 +1,11 @@
 /* The command table.  See commands.h. */
-#include "daemon/commands.h"
+#include "daemon/cli/commands.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "daemon/cli.h"
-#include "daemon/control.h"
+#include "daemon/cli/cli.h"
+#include "daemon/ctl/control.h"
 
 #define BLKREP_VERSION "0.1.0"
 #define ANY	       COMMAND_ANY_ARGS, COMMAND_ANY_ARGS

@@ -10,8 +10,8 @@
 #include <unistd.h>
 #include <liburing.h>
 
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
 #include "utils/log.h"
 
 struct offload {

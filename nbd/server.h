@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "daemon/listen.h"
-#include "daemon/repl.h"
+#include "nbd/listen.h"
+#include "nbd/repl.h"
 #include "nbd/handshake.h"
 
 /* The peer is done with rr: it acknowledged it (err 0 or its error), or

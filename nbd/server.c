@@ -15,10 +15,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "daemon/conn.h"
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
-#include "daemon/store.h"
+#include "nbd/conn.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
+#include "nbd/store.h"
 #include "nbd/wire.h"
 #include "utils/bufpool.h"
 #include "utils/log.h"

@@ -11,8 +11,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "daemon/conn.h"
-#include "daemon/ioop.h"
+#include "nbd/conn.h"
+#include "utils/ioop.h"
 #include "nbd/handshake.h"
 #include "nbd/request.h"
 #include "nbd/wire.h"

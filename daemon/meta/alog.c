@@ -8,11 +8,11 @@
 #include <string.h>
 #include <liburing.h>
 
-#include "daemon/actlog.h"
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
-#include "daemon/mdio.h"
-#include "daemon/meta.h"
+#include "daemon/meta/actlog.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
+#include "daemon/meta/mdio.h"
+#include "daemon/meta/meta.h"
 #include "utils/bitmap.h"
 #include "utils/extent.h"
 #include "utils/log.h"

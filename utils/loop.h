@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "daemon/ioop.h"
+#include "utils/ioop.h"
 
 struct loop;
 struct io_uring_sqe;

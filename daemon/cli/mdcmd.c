@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/cli.h"
+#include "daemon/cli/cli.h"
 #include "daemon/config.h"
-#include "daemon/gen.h"
-#include "daemon/mdio.h"
-#include "daemon/meta.h"
+#include "daemon/meta/gen.h"
+#include "daemon/meta/mdio.h"
+#include "daemon/meta/meta.h"
 #include "utils/bitmap.h"
 #include "utils/log.h"
 

@@ -1,8 +1,8 @@
 /* The node's control requests and status (see node_int.h); the command
- * table (daemon/commands.c) names the requests and dispatches them. */
+ * table (daemon/cli/commands.c) names the requests and dispatches them. */
 #include "daemon/node_int.h"
 
-#include "daemon/commands.h"
+#include "daemon/cli/commands.h"
 
 /* n->restore_state: what became of the last restore-saved. */
 enum restore_state { RESTORE_NONE, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED };

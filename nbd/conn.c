@@ -13,8 +13,8 @@
  * frees it once it is dead and nothing of it is in flight.
  *
  * A request's own life (buffer, disk, replication, reply) is conn_slot.c;
- * the two share daemon/conn_int.h. */
-#include "daemon/conn_int.h"
+ * the two share nbd/conn_int.h. */
+#include "nbd/conn_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +26,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon/ioop.h"
-#include "daemon/loop.h"
-#include "daemon/store.h"
+#include "utils/ioop.h"
+#include "utils/loop.h"
+#include "nbd/store.h"
 #include "nbd/handshake.h"
 #include "nbd/request.h"
 #include "nbd/wire.h"

@@ -12,10 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/cli.h"
+#include "daemon/cli/cli.h"
 #include "daemon/config.h"
-#include "daemon/control.h"
-#include "daemon/ctlparse.h"
+#include "daemon/ctl/control.h"
+#include "daemon/ctl/ctlparse.h"
 #include "daemon/node.h"
 #include "utils/log.h"
 

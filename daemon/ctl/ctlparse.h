@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "daemon/control.h"
+#include "daemon/ctl/control.h"
 
 /* Reads the len bytes received so far in buf (len <= CONTROL_LINE_MAX;
  * buf has room for one more byte).  Returns 1 once they hold a whole line,
