@@ -276,7 +276,7 @@ static bool node_keep_going(void *arg)
 
 	/* Offloaded work may wait for this loop (a flush through the server). */
 	return !n->stopping || n->retiring || n->srv || !control_idle(n->ctl) ||
-	       offload_busy(n->off);
+	       devices_busy(n->dev);
 }
 
 /* A clean shutdown: the bitmap and a superblock that says so. */
@@ -404,9 +404,55 @@ static int node_start_role(struct node *n)
 	n->primary = true;
 	n->resumed = true;
 	log_info("%s/%s comes back as primary, as it went down", n->sb.resource, n->sb.node);
-	node_reattach(n);
+	devices_reattach(n->dev);
 	return 0;
 }
+
+/* --- what the block devices ask of the node --- */
+
+static struct server *node_dev_export(void *arg)
+{
+	struct node *n = arg;
+
+	return n->primary ? n->srv : NULL;
+}
+
+static uint64_t node_dev_export_bytes(void *arg)
+{
+	return ((struct node *)arg)->export_bytes;
+}
+
+static int node_dev_nbd_index(void *arg)
+{
+	return ((struct node *)arg)->sb.nbd_index;
+}
+
+static void node_dev_set_nbd_index(void *arg, int index)
+{
+	struct node *n = arg;
+
+	n->sb.nbd_index = index;
+	(void)node_save_sb(n);
+}
+
+static bool node_dev_stopping(void *arg)
+{
+	return ((struct node *)arg)->stopping;
+}
+
+static void node_dev_stop(void *arg)
+{
+	node_begin_stop(arg);
+}
+
+static const struct devices_host node_devices_host = {
+	.export = node_dev_export,
+	.export_bytes = node_dev_export_bytes,
+	.nbd_index = node_dev_nbd_index,
+	.set_nbd_index = node_dev_set_nbd_index,
+	.stopping = node_dev_stopping,
+	.stop = node_dev_stop,
+};
 
 static int node_setup(struct node *n)
 {
@@ -422,8 +468,8 @@ static int node_setup(struct node *n)
 	if (node_load(n) < 0 || !(n->loop = loop_new()))
 		return -1;
 	n->ctl = control_new(n->loop, n->ctl_path, node_handle, n);
-	n->off = offload_new(n->loop);
-	if (!n->ctl || !n->off || node_write_pid(n) < 0 || node_signals(n) < 0)
+	n->dev = devices_new(n->loop, n->cfg, n->sb.resource, n->sb.node, &node_devices_host, n);
+	if (!n->ctl || !n->dev || node_write_pid(n) < 0 || node_signals(n) < 0)
 		return -1;
 	loop_add_hook(n->loop, node_reap, n);
 	loop_add_hook(n->loop, node_demote_hook, n);
@@ -437,15 +483,7 @@ static int node_setup(struct node *n)
 
 static void node_free(struct node *n)
 {
-	char err[512];
-
-	/* A loop device still bound keeps the FUSE file busy: unmount lazily. */
-	if (n->ff && fusefile_unbind(n->ff, err, sizeof(err)) < 0)
-		log_warn("%s", err);
-	if (n->ff)
-		fusefile_stop(n->ff);
-	offload_free(n->off);
-	nbdk_monitor_close(n->mon);
+	devices_free(n->dev);
 	server_free(n->srv);
 	server_free(n->retiring);
 	peer_free(n->peer);

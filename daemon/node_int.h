@@ -25,6 +25,7 @@
 #include "daemon/meta/alog.h"
 #include "daemon/node.h"
 #include "daemon/dev/attach.h"
+#include "daemon/dev/devices.h"
 #include "daemon/repl/apply.h"
 #include "daemon/config.h"
 #include "daemon/dev/fusefile.h"
@@ -89,14 +90,7 @@ struct node {
 	struct alog *alog;
 	struct resync *rs;
 	struct resync *vf;	  /* `blkrep verify`: the same walk over every extent */
-	struct fusefile *ff;	  /* `attach --loop` */
-	int loop_index;		  /* its /dev/loopN */
-	struct offload *off;	  /* binds and unbinds it off the loop */
-	struct nbdk_monitor *mon; /* LINK_DEAD events for /dev/nbdN */
-	struct ioop mon_op;
-	struct control_req *ff_req; /* the request waiting for that */
-	bool ff_down;		    /* ... which is `down --detach` */
-	char ff_err[512];
+	struct devices *dev;	/* /dev/nbdN, attach --loop, restore-saved */
 	struct bitmap *vf_todo;
 	uint64_t vf_differ;  /* extents found different */
 	bool vf_ran;	     /* a verify ran since start (its result is shown) */
@@ -110,11 +104,6 @@ struct node {
 	bool split_brain;	/* the last connect found that both wrote as primary */
 	bool discard_local;	/* `resolve --discard-local`: become the target */
 	uint64_t saved_for;	/* the generation whose own changes were saved */
-	char restore_path[512]; /* `restore-saved`, running off the loop */
-	int restore_state;	/* 0 none, 1 running, 2 done, 3 failed */
-	uint64_t restore_bytes;
-	uint64_t restore_cookie;
-	int restore_fd;
 	bool gen_moved;	       /* wrote alone since the link went: a new generation */
 	bool peer_outdated;    /* `blkrep outdate-peer`: a frozen primary may go on */
 	uint64_t export_bytes; /* what the NBD export offers while primary */
@@ -225,13 +214,6 @@ void node_cmd_verify(struct node *n, struct control_req *req);
 void node_pump(void *arg);
 void node_reconsider(struct node *n);
 int node_start_peer(struct node *n);
-
-/* --- block devices (node_dev.c) --- */
-void node_detach_loop(struct node *n, struct control_req *req, bool down);
-void node_cmd_attach(struct node *n, struct control_req *req, int argc, char *const *argv);
-bool node_detach(struct node *n, char *err, size_t len);
-void node_cmd_detach(struct node *n, struct control_req *req);
-void node_reattach(struct node *n);
 
 /* --- status and control commands (node_ctl.c) --- */
 void node_handle(void *arg, struct control_req *req);

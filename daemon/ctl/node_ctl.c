@@ -4,9 +4,6 @@
 
 #include "daemon/cli/commands.h"
 
-/* n->restore_state: what became of the last restore-saved. */
-enum restore_state { RESTORE_NONE, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED };
-
 /* --- status --- */
 
 static const char *node_connection(const struct node *n)
@@ -88,9 +85,10 @@ static void node_status_json(struct node *n, struct control_req *req)
 {
 	char err[512], derr[512], rs[160], vf[160], dev[32] = "null";
 	uint64_t done, total, bps;
+	int loop_index;
 
-	if (n->ff)
-		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", n->loop_index);
+	if (devices_loop(n->dev, &loop_index))
+		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", loop_index);
 	else if (n->sb.nbd_index >= 0)
 		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)n->sb.nbd_index);
 	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
@@ -207,7 +205,7 @@ void node_req_secondary(struct node *n, struct control_req *req, int argc, char 
 {
 	(void)argc;
 	(void)argv;
-	if (n->sb.nbd_index >= 0 || n->ff) {
+	if (devices_attached(n->dev)) {
 		control_reply(req, false,
 			      "a device is attached: unmount it and run blkrep "
 			      "detach first");
@@ -270,8 +268,6 @@ void node_req_mode(struct node *n, struct control_req *req, int argc, char *cons
 			      : "");
 }
 
-static void node_restore_progress(struct node *n, struct control_req *req);
-
 /* "progress mode|verify": "running DONE TOTAL" while the work of the
  * command goes on, then "done" and a result line. */
 void node_req_progress(struct node *n, struct control_req *req, int argc, char *const *argv)
@@ -301,7 +297,7 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 		else
 			control_reply(req, false, "no verify has run");
 	} else if (argc == 2 && strcmp(argv[1], "restore-saved") == 0) {
-		node_restore_progress(n, req);
+		devices_restore_progress(n->dev, req);
 	} else {
 		control_reply(req, false, "usage: progress mode|verify|restore-saved");
 	}
@@ -391,91 +387,12 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 		      bytes, path, n->other->name);
 }
 
-/* `restore-saved FILE` on a primary: the saved writes go through the NBD
- * server like a client's (so they are replicated), from a thread, as they
- * are served by this loop. */
-static int restore_write(void *arg, uint64_t off, uint32_t len, const uint8_t *data, char *err,
-			 size_t errlen)
-{
-	struct node *n = arg;
-	int rc = nbd_client_call(n->restore_fd, &n->restore_cookie, NBD_CMD_WRITE, 0, off, len,
-				 data, NULL);
-
-	if (rc < 0)
-		snprintf(err, errlen, "writing %u bytes at %" PRIu64 ": %s", len, off,
-			 strerror(-rc));
-	return rc < 0 ? -1 : 0;
-}
-
-static int restore_work(void *arg)
-{
-	struct node *n = arg;
-	int rc = savefile_read(n->restore_path, n->export_bytes, restore_write, n,
-			       &n->restore_bytes, n->ff_err, sizeof(n->ff_err));
-
-	if (rc == 0 && nbd_client_call(n->restore_fd, &n->restore_cookie, NBD_CMD_FLUSH, 0, 0, 0,
-				       NULL, NULL) < 0) {
-		snprintf(n->ff_err, sizeof(n->ff_err), "the final flush failed");
-		rc = -1;
-	}
-	close(n->restore_fd);
-	return rc;
-}
-
-static void restore_done(void *arg, int rc)
-{
-	struct node *n = arg;
-
-	n->restore_state = rc < 0 ? RESTORE_FAILED : RESTORE_DONE;
-	if (rc < 0)
-		log_err("restore-saved %s: %s", n->restore_path, n->ff_err);
-	else
-		log_info("restored %" PRIu64 " bytes from %s", n->restore_bytes, n->restore_path);
-}
-
-/* "progress restore-saved" (the CLI waits on it). */
-static void node_restore_progress(struct node *n, struct control_req *req)
-{
-	if (n->restore_state == RESTORE_RUNNING)
-		control_reply(req, true, "running 0 0");	/* the thread owns the count */
-	else if (n->restore_state == RESTORE_DONE)
-		control_reply(req, true, "done restored %" PRIu64 " bytes from %s", n->restore_bytes,
-			      n->restore_path);
-	else if (n->restore_state == RESTORE_FAILED)
-		control_reply(req, false, "%s (%" PRIu64 " bytes were written back before that)",
-			      n->ff_err, n->restore_bytes);
-	else
-		control_reply(req, false, "no restore-saved has run");
-}
-
-/* One word, FILE (the command table). */
+/* `restore-saved FILE` on a primary (daemon/dev/devices.h).  One word,
+ * FILE (the command table). */
 void node_req_restore(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	int sv[2];
-
 	(void)argc;
-	if (!n->primary || !n->srv || offload_busy(n->off)) {
-		control_reply(req, false, "%s",
-			      !n->primary ? "only a primary writes saved data back"
-					  : "another device operation is running");
-		return;
-	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
-	    server_adopt(n->srv, sv[0], attach_tflags()) < 0) {
-		control_reply(req, false, "cannot reach the NBD server: %s", strerror(errno));
-		return;
-	}
-	snprintf(n->restore_path, sizeof(n->restore_path), "%s", argv[1]);
-	n->restore_fd = sv[1];
-	n->restore_bytes = 0;
-	if (offload_run(n->off, restore_work, restore_done, n) < 0) {
-		close(sv[1]);
-		control_reply(req, false, "cannot start a thread");
-		return;
-	}
-	n->restore_state = RESTORE_RUNNING;
-	control_reply(req, true, "writing back %s through %s/%s", n->restore_path, n->sb.resource,
-		      n->sb.node);
+	devices_restore(n->dev, req, argv[1]);
 }
 
 static void node_link(struct node *n, struct control_req *req, bool on)
@@ -507,24 +424,26 @@ void node_req_down(struct node *n, struct control_req *req, int argc, char *cons
 	bool detach = has_flag(argc, argv, "--detach"),
 	     keep = has_flag(argc, argv, "--keep-attached");
 	char err[512];
+	int loop_index;
+	bool loop = devices_loop(n->dev, &loop_index);
 
-	if (n->ff && keep) {
+	if (loop && keep) {
 		control_reply(req, false,
 			      "/dev/loop%d (attach --loop) cannot outlive the daemon: "
 			      "unmount it and use down --detach",
-			      n->loop_index);
+			      loop_index);
 		return;
 	}
-	if ((n->sb.nbd_index >= 0 || n->ff) && !detach && !keep) {
+	if (devices_attached(n->dev) && !detach && !keep) {
 		control_reply(req, false, "%s%d is attached: unmount it and use down --detach%s",
-			      n->ff ? "/dev/loop" : "/dev/nbd",
-			      n->ff ? n->loop_index : (int)n->sb.nbd_index,
-			      n->ff ? "" : ", or down --keep-attached for a restart");
+			      loop ? "/dev/loop" : "/dev/nbd",
+			      loop ? loop_index : (int)n->sb.nbd_index,
+			      loop ? "" : ", or down --keep-attached for a restart");
 		return;
 	}
-	if (detach && n->ff)
-		return node_detach_loop(n, req, true);
-	if (detach && !node_detach(n, err, sizeof(err))) {
+	if (detach && loop)
+		return devices_detach_loop(n->dev, req, true);
+	if (detach && !devices_detach(n->dev, err, sizeof(err))) {
 		control_reply(req, false, "%s", err);
 		return;
 	}
@@ -558,14 +477,14 @@ void node_req_verify(struct node *n, struct control_req *req, int argc, char *co
 
 void node_req_attach(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	node_cmd_attach(n, req, argc, argv);
+	devices_cmd_attach(n->dev, req, argc, argv);
 }
 
 void node_req_detach(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	(void)argc;
 	(void)argv;
-	node_cmd_detach(n, req);
+	devices_cmd_detach(n->dev, req);
 }
 
 bool node_req_stopping(const struct node *n)

@@ -424,7 +424,7 @@ void node_pump(void *arg)
  * it steps back if its peer became primary meanwhile. */
 static bool node_resumed_only(const struct node *n)
 {
-	return n->primary && n->resumed && n->sb.nbd_index < 0 && !n->ff;
+	return n->primary && n->resumed && !devices_attached(n->dev);
 }
 
 static void node_hello(void *arg, struct msg_hello *h)
