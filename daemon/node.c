@@ -115,7 +115,7 @@ static const char *node_promote_refusal(const struct node *n, bool force, bool d
 {
 	if (n->demote_req)
 		return "a demotion is still finishing (the peer flushes what it holds): try again";
-	if (n->peer_up && n->peer_hello.role == MSG_ROLE_PRIMARY)
+	if (node_peer_primary(n))
 		return "the peer is primary: run blkrep secondary there first";
 	switch (n->sb.disk) {
 	case META_DISK_UPTODATE:
@@ -153,17 +153,16 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 			 n->me->nbd);
 		return -1;
 	}
-	resync_relock(n->rs); /* a resync source's chunks in flight (rule 4) */
-	resync_relock(n->vf);
+	node_relock(n); /* a resync source's chunks in flight (rule 4) */
 	/* A new generation: writes from now on are newer than anything the
 	 * peer holds, unless it is connected and receiving them. */
-	if (!n->peer_up || n->sb.gen.current == GEN_CREATED)
+	if (!node_connected(n) || n->sb.gen.current == GEN_CREATED)
 		gen_new_current(&n->sb.gen, node_random());
-	n->gen_moved = !n->peer_up;
+	n->gen_moved = !node_connected(n);
 	/* Promoting a node whose peer is gone is the operator's word that
 	 * the peer is down: under freeze, writes go on (as after
 	 * outdate-peer). */
-	if (!n->peer_up)
+	if (!node_connected(n))
 		n->peer_outdated = true;
 	n->sb.disk = META_DISK_UPTODATE;
 	n->sb.flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
@@ -175,7 +174,7 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 	}
 	n->primary = true;
 	n->demoting = false; /* the crashed-primary flag is wanted again */
-	(void)peer_send_state(n->peer);
+	node_send_state(n);
 	log_info("%s/%s is now primary (generation %016" PRIx64 ")", n->sb.resource, n->sb.node,
 		 n->sb.gen.current);
 	node_reconsider(n);
@@ -212,7 +211,7 @@ static bool node_finish_demote(struct node *n)
 
 	if (n->retiring)
 		return false;
-	if (n->peer_up && (stream_unflushed(n->stream) || stream_covering(n->stream))) {
+	if (node_connected(n) && (stream_unflushed(n->stream) || stream_covering(n->stream))) {
 		if (!stream_covering(n->stream))
 			node_flush_peer(n);
 		return false;
@@ -251,7 +250,7 @@ bool node_demote(struct node *n)
 	n->demoting = true;
 	n->sb.flags &= ~META_F_WAS_PRIMARY;
 	(void)node_save_sb(n);
-	(void)peer_send_state(n->peer);
+	node_send_state(n);
 	log_info("%s/%s is now secondary", n->sb.resource, n->sb.node);
 	return node_finish_demote(n);
 }
@@ -265,8 +264,7 @@ void node_begin_stop(struct node *n)
 	n->stopping = true;
 	log_info("stopping");
 	node_stop_export(n);
-	if (n->peer)
-		peer_enable(n->peer, false);
+	node_links_enable(n, false);
 	control_stop(n->ctl); /* answers already being sent still go out */
 }
 
@@ -353,22 +351,6 @@ fail:
 	return -1;
 }
 
-static const struct resync_ops rs_ops = {
-	.lock = node_rs_lock,
-	.unlock = node_rs_unlock,
-	.send = node_rs_send,
-	.idle = node_rs_idle,
-	.app_busy = node_rs_app_busy,
-};
-
-static const struct resync_ops vf_ops = {
-	.lock = node_rs_lock,
-	.unlock = node_rs_unlock,
-	.send = node_vf_send,
-	.idle = node_vf_idle,
-	.app_busy = node_rs_app_busy,
-};
-
 /* The role the node comes back in: primary if it went down as primary. */
 static int node_start_role(struct node *n)
 {
@@ -377,10 +359,7 @@ static int node_start_role(struct node *n)
 	n->crashed = (n->sb.flags & META_F_CRASHED_PRIMARY) != 0;
 	n->alog = alog_new(n->loop, n->md, n->bm, n->data_fd, n->sb.al_extent_bytes, n->sb.al_slots,
 			   n->sb.extent_bytes, node_repl_wake, n);
-	n->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, n);
-	n->vf_todo = bitmap_new(bitmap_nbits(n->bm));
-	n->vf = resync_new(n->loop, n->data_fd, n->vf_todo, n->sb.extent_bytes, &vf_ops, n);
-	if (!n->alog || !n->rs || !n->vf_todo || !n->vf ||
+	if (!n->alog || node_add_peer(n) < 0 ||
 	    (marked = alog_recover(n->alog, n->crashed)) < 0)
 		return -1;
 	alog_standalone(n->alog, true);
@@ -476,7 +455,7 @@ static int node_setup(struct node *n)
 	loop_add_hook(n->loop, node_pump, n);
 	n->tick_op.done = node_on_tick;
 	node_arm_tick(n);
-	if (node_start_role(n) < 0 || node_start_peer(n) < 0)
+	if (node_start_role(n) < 0 || node_start_peers(n) < 0)
 		return -1;
 	return 0;
 }
@@ -486,7 +465,6 @@ static void node_free(struct node *n)
 	devices_free(n->dev);
 	server_free(n->srv);
 	server_free(n->retiring);
-	peer_free(n->peer);
 	control_free(n->ctl);
 	loop_free(n->loop);
 	if (n->sigfd >= 0)
@@ -496,10 +474,7 @@ static void node_free(struct node *n)
 	stream_free(n->stream);
 	bitmap_free(n->bm);
 	alog_free(n->alog);
-	resync_free(n->rs);
-	resync_free(n->vf);
-	free(n->vf_buf);
-	bitmap_free(n->vf_todo);
+	node_free_peers(n); /* resync buffers: after the ring */
 	mdio_close(n->md);
 	if (n->data_fd >= 0)
 		close(n->data_fd);

@@ -6,11 +6,28 @@
 
 /* --- status --- */
 
+/* The peer the config names, which status and the peer's commands speak
+ * of (a resource has two nodes), or NULL before it is set up. */
+static struct sync *node_the_peer(const struct node *n)
+{
+	return n->npeers ? n->peers[0] : NULL;
+}
+
 static const char *node_connection(const struct node *n)
 {
-	if (n->split_brain && n->peer && !peer_connected(n->peer))
+	const struct sync *s = node_the_peer(n);
+	struct peer *p = s ? sync_peer(s) : NULL;
+
+	if (p && sync_split_brain(s) && !peer_connected(p))
 		return "splitbrain";
-	return n->peer ? peer_state(n->peer) : "standalone";
+	return p ? peer_state(p) : "standalone";
+}
+
+static const char *node_peer_error(const struct node *n)
+{
+	const struct sync *s = node_the_peer(n);
+
+	return s && sync_peer(s) ? peer_last_error(sync_peer(s)) : "";
 }
 
 static uint64_t node_out_of_sync(const struct node *n)
@@ -39,24 +56,13 @@ static void json_escape(char *out, size_t len, const char *s)
 	out[o] = '\0';
 }
 
-/* The resync running, from either side: bytes done, in all, per second.
- * False when none runs. */
+/* The resync running, from either side (sync_resync_progress()). */
 static bool node_resync_progress(const struct node *n, uint64_t *done, uint64_t *total,
 				 uint64_t *bps)
 {
-	uint64_t ns;
+	const struct sync *s = node_the_peer(n);
 
-	if (n->rs_role == RS_SOURCE && resync_running(n->rs)) {
-		resync_progress(n->rs, done, total, bps);
-		return true;
-	}
-	if (n->rs_role != RS_TARGET || !n->peer_bm_done)
-		return false;
-	ns = node_now_ns() - n->rs_recv_start_ns;
-	*done = n->rs_recv_bytes;
-	*total = n->rs_recv_total > *done ? n->rs_recv_total : *done;
-	*bps = ns ? (uint64_t)((double)*done * 1e9 / (double)ns) : 0;
-	return true;
+	return s && sync_resync_progress(s, done, total, bps);
 }
 
 static void node_resync_json(const struct node *n, char *buf, size_t len)
@@ -84,22 +90,22 @@ static const char *node_status_disk_error(const struct node *n)
 static void node_status_json(struct node *n, struct control_req *req)
 {
 	char err[512], derr[512], rs[160], vf[160], dev[32] = "null";
-	uint64_t done, total, bps;
+	uint64_t done, total, differ;
+	bool running;
 	int loop_index;
 
 	if (devices_loop(n->dev, &loop_index))
 		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", loop_index);
 	else if (n->sb.nbd_index >= 0)
 		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)n->sb.nbd_index);
-	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
+	json_escape(err, sizeof(err), node_peer_error(n));
 	json_escape(derr, sizeof(derr), node_status_disk_error(n));
 	node_resync_json(n, rs, sizeof(rs));
-	resync_progress(n->vf, &done, &total, &bps);
-	if (n->vf_ran)
+	if (verify_result(sync_verify(node_the_peer(n)), &running, &done, &total, &differ))
 		snprintf(vf, sizeof(vf),
 			 "{\"running\": %s, \"done_bytes\": %" PRIu64 ", \"total_bytes\": %" PRIu64
 			 ", \"differing_extents\": %" PRIu64 "}",
-			 resync_running(n->vf) ? "true" : "false", done, total, n->vf_differ);
+			 running ? "true" : "false", done, total, differ);
 	else
 		snprintf(vf, sizeof(vf), "null");
 	control_reply(req, true,
@@ -115,7 +121,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_mode_name(n),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n), derr,
-		      n->other->name, node_connection(n), node_peer_disk(n), err, n->sb.data_bytes,
+		      n->other->name, node_connection(n), node_peer_disk(node_the_peer(n)), err, n->sb.data_bytes,
 		      node_out_of_sync(n), stream_lag_bytes(n->stream), node_lag_seconds(n), rs, vf,
 		      node_frozen(n) ? "true" : "false", dev, n->writes, n->replicated_bytes,
 		      n->resynced_bytes, n->sb.gen.current);
@@ -142,13 +148,13 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 	bar[20] = '\0';
 	snprintf(buf + o, len - (size_t)o,
 		 "  resync %s [%s] %u%% of %" PRIu64 " bytes, %.1f MiB/s, ETA %" PRIu64 " s\n",
-		 n->rs_role == RS_SOURCE ? "to peer" : "from peer", bar, pct, total,
+		 sync_rs_role(node_the_peer(n)) == RS_SOURCE ? "to peer" : "from peer", bar, pct, total,
 		 (double)bps / (1 << 20), bps ? (total - done) / bps : 0);
 }
 
 static void node_status_text(struct node *n, struct control_req *req)
 {
-	const char *err = n->peer ? peer_last_error(n->peer) : "";
+	const char *err = node_peer_error(n);
 	const char *derr = node_status_disk_error(n);
 	char rs[256];
 
@@ -166,7 +172,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      node_mode_name(n), config_peer_loss_name(config_on_peer_loss(n->cfg)),
 		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", n->other->name,
 		      node_connection(n),
-		      node_peer_disk(n),
+		      node_peer_disk(node_the_peer(n)),
 		      *err ? "\n  last error: " : "", err, n->sb.data_bytes, node_out_of_sync(n),
 		      stream_lag_bytes(n->stream), node_lag_seconds(n), rs, n->sb.gen.current,
 		      n->writes, n->resynced_bytes);
@@ -228,7 +234,7 @@ void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, ch
 {
 	(void)argc;
 	(void)argv;
-	if (n->peer_up) {
+	if (node_connected(n)) {
 		control_reply(req, false, "%s is connected: it is not outdated", n->other->name);
 		return;
 	}
@@ -260,7 +266,7 @@ void node_req_mode(struct node *n, struct control_req *req, int argc, char *cons
 		(void)node_save_sb(n);
 		log_info("%s mode from now on", node_mode_name(n));
 		stream_drain_begin(n->stream);
-		(void)peer_send_state(n->peer); /* the secondary follows */
+		node_send_state(n); /* the secondary follows */
 	}
 	control_reply(req, true, "%s/%s: %s mode%s", n->sb.resource, n->sb.node, node_mode_name(n),
 		      m == META_MODE_SYNC && stream_lag_bytes(n->stream)
@@ -272,7 +278,8 @@ void node_req_mode(struct node *n, struct control_req *req, int argc, char *cons
  * command goes on, then "done" and a result line. */
 void node_req_progress(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	uint64_t done, total, bps;
+	uint64_t done, total, differ;
+	bool running;
 	uint64_t lag = stream_lag_bytes(n->stream), drain = stream_drain_total(n->stream);
 
 	if (argc == 2 && strcmp(argv[1], "mode") == 0) {
@@ -285,15 +292,16 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 					      ? " every write is synchronous now"
 					      : "");
 	} else if (argc == 2 && strcmp(argv[1], "verify") == 0) {
-		resync_progress(n->vf, &done, &total, &bps);
-		if (resync_running(n->vf))
+		bool ran = verify_result(sync_verify(node_the_peer(n)), &running, &done, &total, &differ);
+
+		if (running)
 			control_reply(req, true, "running %" PRIu64 " %" PRIu64, done, total);
-		else if (n->vf_ran)
+		else if (ran)
 			control_reply(req, true,
 				      "done %" PRIu64 " bytes compared, %" PRIu64
 				      " extents differ (%" PRIu64 " bytes now out of sync)%s",
-				      done, n->vf_differ, node_out_of_sync(n),
-				      n->vf_differ ? ": run blkrep resync to copy them" : "");
+				      done, differ, node_out_of_sync(n),
+				      differ ? ": run blkrep resync to copy them" : "");
 		else
 			control_reply(req, false, "no verify has run");
 	} else if (argc == 2 && strcmp(argv[1], "restore-saved") == 0) {
@@ -306,17 +314,19 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 /* `resync`: copy the out-of-sync extents now (after verify found some). */
 void node_req_resync(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	struct sync *s = node_the_peer(n);
+
 	(void)argc;
 	(void)argv;
-	if (!n->peer_up) {
+	if (!sync_up(s)) {
 		control_reply(req, false, "the peer is not connected");
 		return;
 	}
-	if (n->rs_role != RS_NONE || n->exchanging) {
+	if (sync_rs_role(s) != RS_NONE || sync_exchanging(s)) {
 		control_reply(req, true, "a resync is already running");
 		return;
 	}
-	node_resync_now(n);
+	sync_resync_now(s);
 	control_reply(req, true, "resync of %" PRIu64 " bytes (and whatever %s marked) started",
 		      node_out_of_sync(n), n->other->name);
 }
@@ -325,6 +335,8 @@ void node_req_resync(struct node *n, struct control_req *req, int argc, char *co
  * from the peer, all of it. */
 void node_req_invalidate(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	struct sync *s = node_the_peer(n);
+
 	(void)argc;
 	(void)argv;
 	if (n->primary) {
@@ -333,18 +345,18 @@ void node_req_invalidate(struct node *n, struct control_req *req, int argc, char
 			      "secondary first");
 		return;
 	}
-	if (n->rs_role != RS_NONE) {
+	if (sync_rs_role(s) != RS_NONE) {
 		control_reply(req, false, "a resync is running: invalidate after it");
 		return;
 	}
 	bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
 	n->sb.disk = META_DISK_INCONSISTENT;
 	(void)node_save_sb(n);
-	(void)peer_send_state(n->peer);
-	node_resync_now(n);
+	node_send_state(n);
+	sync_resync_now(s);
 	log_warn("invalidated: all data will be copied again from %s", n->other->name);
 	control_reply(req, true, "%s/%s invalidated: %s", n->sb.resource, n->sb.node,
-		      n->peer_up ? "a full resync from the peer started"
+		      sync_up(s) ? "a full resync from the peer started"
 				 : "a full resync follows when the peer connects");
 }
 
@@ -361,7 +373,7 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 		control_reply(req, false, "usage: blkrep resolve --discard-local [--save-to FILE]");
 		return;
 	}
-	if (n->primary || n->peer_up) {
+	if (n->primary || node_connected(n)) {
 		control_reply(
 			req, false, "%s",
 			n->primary ? "make this node secondary first"
@@ -375,9 +387,7 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 		control_reply(req, false, "nothing discarded: %s", err);
 		return;
 	}
-	n->saved_for = n->sb.gen.current;
-	n->discard_local = true;
-	peer_enable(n->peer, true);
+	sync_discard_local(node_the_peer(n), n->sb.gen.current);
 	log_warn("resolve: this node's changes (%" PRIu64 " bytes, saved to %s) are discarded at "
 		 "the next connect",
 		 bytes, path);
@@ -398,7 +408,7 @@ void node_req_restore(struct node *n, struct control_req *req, int argc, char *c
 static void node_link(struct node *n, struct control_req *req, bool on)
 {
 	n->disk_retry_ns = 0; /* the operator's word, over a reconnect after a disk error */
-	peer_enable(n->peer, on);
+	node_links_enable(n, on);
 	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
 }
 
@@ -472,7 +482,7 @@ void node_req_verify(struct node *n, struct control_req *req, int argc, char *co
 {
 	(void)argc;
 	(void)argv;
-	node_cmd_verify(n, req);
+	sync_cmd_verify(node_the_peer(n), req);
 }
 
 void node_req_attach(struct node *n, struct control_req *req, int argc, char *const *argv)
