@@ -343,7 +343,8 @@ static int node_load(struct node *n)
 	n->bm = bitmap_new(mdio_layout(n->md)->nbits);
 	if (n->bm)
 		n->stream = stream_new(n->bm, n->sb.extent_bytes, config_max_lag(n->cfg));
-	if (!n->bm || !n->stream || mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+	n->disk = diskerr_new();
+	if (!n->bm || !n->stream || !n->disk || mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -472,6 +473,7 @@ static void node_free(struct node *n)
 	if (n->ctl && *n->pid_path)
 		(void)unlink(n->pid_path);
 	stream_free(n->stream);
+	diskerr_free(n->disk);
 	bitmap_free(n->bm);
 	alog_free(n->alog);
 	node_free_peers(n); /* resync buffers: after the ring */

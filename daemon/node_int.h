@@ -40,6 +40,7 @@
 #include "daemon/repl/resync.h"
 #include "daemon/meta/savefile.h"
 #include "nbd/server.h"
+#include "daemon/repl/diskerr.h"
 #include "daemon/repl/stream.h"
 #include "daemon/repl/sync.h"
 #include "daemon/repl/verify.h"
@@ -53,7 +54,6 @@
 #define NODE_POOL      (64U << 20)
 #define TICK_S	       1	   /* idle flushes, so that bits and the log drain */
 #define RS_FLUSH_BYTES (32U << 20) /* resync data between peer flushes */
-#define DISK_RETRY_MAX_S 8	   /* reconnects after disk errors, at most this far apart */
 
 #define FLUSHES_MAX 8 /* the secondary's fdatasyncs in flight */
 
@@ -122,15 +122,7 @@ struct node {
 	struct stream *stream;
 	int data_fd;	       /* the data area, for the peer's writes and resync */
 	struct flush_op flushes[FLUSHES_MAX];
-	/* The secondary's disk failed a replicated write (DRBD's
-	 * on-io-error=detach, made short): the disk is outdated, the range in
-	 * the bitmap, the link dropped; at disk_retry_ns it reconnects, so that
-	 * the bitmap exchange and resync repair it.  The backoff doubles up to
-	 * DISK_RETRY_MAX_S while the disk keeps failing. */
-	char disk_error[256]; /* for status, until a resync repaired it */
-	uint64_t disk_retry_ns;
-	unsigned disk_backoff_s;
-	bool disk_md_unsaved; /* the metadata could not record it yet */
+	struct diskerr *disk; /* disk errors, the reconnect after one */
 	char ctl_path[256];
 	char pid_path[256];
 	char log_path[256];

@@ -84,7 +84,7 @@ static const char *node_status_disk_error(const struct node *n)
 {
 	const char *al = n->alog ? alog_error(n->alog) : "";
 
-	return *al ? al : n->disk_error;
+	return *al ? al : diskerr_text(n->disk);
 }
 
 static void node_status_json(struct node *n, struct control_req *req)
@@ -200,7 +200,8 @@ void node_req_primary(struct node *n, struct control_req *req, int argc, char *c
 	}
 	if (node_promote(n, force, discard, why, sizeof(why)) < 0) {
 		control_reply(req, false, "%s%s%s", why,
-			      *n->disk_error ? "; the disk failed a replicated " : "", n->disk_error);
+			      *diskerr_text(n->disk) ? "; the disk failed a replicated " : "",
+			      diskerr_text(n->disk));
 		return;
 	}
 	control_reply(req, true, "%s/%s is now primary%s%s\n", n->sb.resource, n->sb.node,
@@ -407,7 +408,7 @@ void node_req_restore(struct node *n, struct control_req *req, int argc, char *c
 
 static void node_link(struct node *n, struct control_req *req, bool on)
 {
-	n->disk_retry_ns = 0; /* the operator's word, over a reconnect after a disk error */
+	diskerr_cancel_retry(n->disk); /* the operator's word, over a reconnect after a disk error */
 	node_links_enable(n, on);
 	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
 }

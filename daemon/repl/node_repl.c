@@ -262,22 +262,19 @@ void node_resend_held(struct node *n)
 static void node_local_failed(struct node *n, const struct repl_req *rr)
 {
 	int err = -rr->local_err;
-	bool first = !n->disk_error[0];
 
 	node_mark_out_of_sync(n, rr->offset, rr->length);
 	(void)node_save_bm(n); /* logs a failure */
 	if (err == EOPNOTSUPP)
 		return;
-	snprintf(n->disk_error, sizeof(n->disk_error),
-		 "client %s of %" PRIu32 " bytes at %" PRIu64 " on this node: %s",
-		 msg_type_name(repl_msg_type(rr->type)), rr->length, rr->offset, strerror(err));
-	if (first)	/* once until repaired: a dead disk fails every write */
+	/* Logged once until repaired: a dead disk fails every write. */
+	if (diskerr_set(n->disk, "client %s of %" PRIu32 " bytes at %" PRIu64 " on this node: %s",
+			msg_type_name(repl_msg_type(rr->type)), rr->length, rr->offset,
+			strerror(err)))
 		log_err("disk failed a %s; the client got the error; the range is out of "
 			"sync until `blkrep resync` (or the next connect) copies it to %s",
-			n->disk_error, n->other->name);
+			diskerr_text(n->disk), n->other->name);
 }
-
-#define FLUSH_ERROR "client FLUSH on this node: "
 
 /* The local disk did (err 0) or failed a client's FLUSH (the client gets
  * the error).  After a failure, writes since the last good FLUSH may be
@@ -288,22 +285,20 @@ static void node_local_failed(struct node *n, const struct repl_req *rr)
 void node_repl_flush_done(void *arg, int err)
 {
 	struct node *n = arg;
-	bool first = !n->disk_error[0];
 
 	if (!err) {
-		if (strncmp(n->disk_error, FLUSH_ERROR, strlen(FLUSH_ERROR)) == 0) {
+		if (diskerr_is_flush(n->disk)) {
 			log_info("a client FLUSH succeeds again on this node (after: %s)",
-				 n->disk_error);
-			n->disk_error[0] = '\0';
+				 diskerr_text(n->disk));
+			diskerr_clear(n->disk);
 		}
 		return;
 	}
-	snprintf(n->disk_error, sizeof(n->disk_error), FLUSH_ERROR "%s", strerror(-err));
-	if (first)
+	if (diskerr_set(n->disk, DISKERR_FLUSH "%s", strerror(-err)))
 		log_err("disk failed a %s; writes since the last FLUSH may be missing from this "
 			"disk; %s holds them: if the disk stays bad, make this node secondary "
 			"and %s primary",
-			n->disk_error, n->other->name, n->other->name);
+			diskerr_text(n->disk), n->other->name, n->other->name);
 }
 
 /* A client's write accepted by node_repl_submit() is answered. */
@@ -459,32 +454,30 @@ static int node_save_disk_state(struct node *n)
  * bitmap exchange and resync repair the range once the disk works. */
 static void node_disk_failed(struct node *n, uint16_t type, uint64_t off, uint32_t len, int err)
 {
-	unsigned b = n->disk_backoff_s;
+	unsigned backoff_s;
 
-	snprintf(n->disk_error, sizeof(n->disk_error), "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
-		 msg_type_name(type), len, off, strerror(err));
+	(void)diskerr_set(n->disk, "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
+			  msg_type_name(type), len, off, strerror(err));
 	node_mark_out_of_sync(n, off, len);
 	if (n->sb.disk > META_DISK_OUTDATED)
 		n->sb.disk = META_DISK_OUTDATED;
-	n->disk_md_unsaved = node_save_disk_state(n) < 0;
-	n->disk_backoff_s = !b ? 1 : 2 * b > DISK_RETRY_MAX_S ? DISK_RETRY_MAX_S : 2 * b;
-	n->disk_retry_ns = node_now_ns() + (uint64_t)n->disk_backoff_s * 1000000000U;
+	diskerr_set_md_unsaved(n->disk, node_save_disk_state(n) < 0);
+	backoff_s = diskerr_failed(n->disk, node_now_ns());
 	log_err("disk failed a replicated %s; disk %s%s, link to %s dropped, reconnecting in %u s "
 		"so that a resync repairs it",
-		n->disk_error, node_disk_name(n),
-		n->disk_md_unsaved ? " (not yet in the metadata)" : "", n->other->name,
-		n->disk_backoff_s);
+		diskerr_text(n->disk), node_disk_name(n),
+		diskerr_md_unsaved(n->disk) ? " (not yet in the metadata)" : "", n->other->name,
+		backoff_s);
 	peer_enable(sync_peer(node_stream_peer(n)), false);
 }
 
 /* From the tick: the reconnect after a disk error, once due. */
 static void node_disk_retry(struct node *n)
 {
-	if (!n->disk_retry_ns || node_now_ns() < n->disk_retry_ns)
+	if (!diskerr_retry_due(n->disk, node_now_ns()))
 		return;
-	n->disk_retry_ns = 0;
-	if (n->disk_md_unsaved && node_save_disk_state(n) == 0) {
-		n->disk_md_unsaved = false;
+	if (diskerr_md_unsaved(n->disk) && node_save_disk_state(n) == 0) {
+		diskerr_set_md_unsaved(n->disk, false);
 		log_info("the metadata records the disk as %s now", node_disk_name(n));
 	}
 	log_info("reconnecting to %s after the disk error", n->other->name);
@@ -495,10 +488,10 @@ static void node_disk_retry(struct node *n)
  * there now. */
 void node_disk_repaired(struct node *n)
 {
-	if (n->disk_error[0])
-		log_info("the resync repaired what the disk error left out (%s)", n->disk_error);
-	n->disk_error[0] = '\0';
-	n->disk_backoff_s = 0;
+	if (*diskerr_text(n->disk))
+		log_info("the resync repaired what the disk error left out (%s)",
+			 diskerr_text(n->disk));
+	diskerr_repaired(n->disk);
 }
 
 void node_on_tick(struct ioop *op, int res)
