@@ -4,6 +4,7 @@
 #ifndef BLKREP_NODE_INT_H
 #define BLKREP_NODE_INT_H
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -200,6 +201,7 @@ const char *node_peer_disk(const struct sync *s); /* for status and logs */
  * until it moves into struct sync. */
 static inline struct sync *node_stream_peer(const struct node *n)
 {
+	assert(n->npeers == 1);
 	return n->peers[0];
 }
 
