@@ -344,7 +344,8 @@ static int node_load(struct node *n)
 	if (n->bm)
 		n->stream = stream_new(n->bm, n->sb.extent_bytes, config_max_lag(n->cfg));
 	n->disk = diskerr_new();
-	if (!n->bm || !n->stream || !n->disk || mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+	if (!n->bm || !n->stream || !n->disk ||
+	    mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
 fail:

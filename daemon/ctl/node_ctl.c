@@ -121,8 +121,8 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_mode_name(n),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n), derr,
-		      n->other->name, node_connection(n), node_peer_disk(node_the_peer(n)), err, n->sb.data_bytes,
-		      node_out_of_sync(n), stream_lag_bytes(n->stream), node_lag_seconds(n), rs, vf,
+		      n->other->name, node_connection(n), node_peer_disk(node_the_peer(n)), err,
+		      n->sb.data_bytes, node_out_of_sync(n), stream_lag_bytes(n->stream), node_lag_seconds(n), rs, vf,
 		      node_frozen(n) ? "true" : "false", dev, n->writes, n->replicated_bytes,
 		      n->resynced_bytes, n->sb.gen.current);
 }
@@ -148,8 +148,8 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 	bar[20] = '\0';
 	snprintf(buf + o, len - (size_t)o,
 		 "  resync %s [%s] %u%% of %" PRIu64 " bytes, %.1f MiB/s, ETA %" PRIu64 " s\n",
-		 sync_rs_role(node_the_peer(n)) == RS_SOURCE ? "to peer" : "from peer", bar, pct, total,
-		 (double)bps / (1 << 20), bps ? (total - done) / bps : 0);
+		 sync_rs_role(node_the_peer(n)) == RS_SOURCE ? "to peer" : "from peer", bar, pct,
+		 total, (double)bps / (1 << 20), bps ? (total - done) / bps : 0);
 }
 
 static void node_status_text(struct node *n, struct control_req *req)
@@ -293,7 +293,8 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 					      ? " every write is synchronous now"
 					      : "");
 	} else if (argc == 2 && strcmp(argv[1], "verify") == 0) {
-		bool ran = verify_result(sync_verify(node_the_peer(n)), &running, &done, &total, &differ);
+		struct verify *v = sync_verify(node_the_peer(n));
+		bool ran = verify_result(v, &running, &done, &total, &differ);
 
 		if (running)
 			control_reply(req, true, "running %" PRIu64 " %" PRIu64, done, total);
@@ -408,7 +409,8 @@ void node_req_restore(struct node *n, struct control_req *req, int argc, char *c
 
 static void node_link(struct node *n, struct control_req *req, bool on)
 {
-	diskerr_cancel_retry(n->disk); /* the operator's word, over a reconnect after a disk error */
+	/* The operator's word, over a reconnect after a disk error. */
+	diskerr_cancel_retry(n->disk);
 	node_links_enable(n, on);
 	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
 }

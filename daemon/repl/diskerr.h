@@ -10,8 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define DISKERR_RETRY_MAX_S 8				  /* reconnects, at most this far apart */
-#define DISKERR_FLUSH	    "client FLUSH on this node: " /* a client FLUSH's error starts so */
+/* Reconnects after replicated failures, at most this far apart. */
+#define DISKERR_RETRY_MAX_S 8
+/* What a client FLUSH's error starts with. */
+#define DISKERR_FLUSH "client FLUSH on this node: "
 
 struct diskerr;
 

@@ -523,8 +523,10 @@ static void node_flush_done(struct ioop *op, int res)
 		return node_disk_failed(n, MSG_FLUSH, 0, 0, -res);
 	if (res < 0)
 		log_err("applying a replicated FLUSH: %s", strerror(-res));
-	if (f->link == stream_link(n->stream) && sync_up(s) && peer_send(sync_peer(s), &ack, NULL) < 0)
-		peer_drop(sync_peer(s), "cannot acknowledge a replicated FLUSH: the send queue is full");
+	if (f->link == stream_link(n->stream) && sync_up(s) &&
+	    peer_send(sync_peer(s), &ack, NULL) < 0)
+		peer_drop(sync_peer(s),
+			  "cannot acknowledge a replicated FLUSH: the send queue is full");
 }
 
 _Static_assert(FLUSHES_MAX + 3 <= PEER_ANSWER_ROOM,
