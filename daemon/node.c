@@ -485,7 +485,16 @@ static void node_free(struct node *n)
 	free(n);
 }
 
-static const struct node_up node_up = { .demote = node_demote, .stop = node_begin_stop };
+static void node_resynced(struct node *n)
+{
+	n->crashed = false;
+}
+
+static const struct node_up node_up = {
+	.demote = node_demote,
+	.stop = node_begin_stop,
+	.resynced = node_resynced,
+};
 
 int node_run(struct config *cfg, const struct config_node *me, int ready_fd)
 {

@@ -67,6 +67,9 @@ struct flush_op {
 struct node_up {
 	bool (*demote)(struct node *n); /* see node_demote() */
 	void (*stop)(struct node *n);	/* see node_begin_stop() */
+	/* A resync with a peer finished, either way: what this node had in
+	 * flight at a crash as primary is settled (n->crashed goes). */
+	void (*resynced)(struct node *n);
 };
 
 /* A resource has two nodes (the config refuses a third): one peer.  Code

@@ -208,7 +208,7 @@ static void sync_resync_done(struct sync *s)
 	resync_finish(s->rs);
 	s->rs_role = RS_NONE;
 	s->rs_final = false;
-	n->crashed = false;
+	n->up->resynced(n);
 	gen_resync_finished_source(&n->sb.gen);
 	(void)node_save_sb(n);
 	(void)node_save_bm(n);
@@ -246,7 +246,7 @@ static void sync_resync_target_done(struct sync *s)
 
 	memcpy(src.history, s->hello.gen_history, sizeof(src.history));
 	gen_resync_finished_target(&n->sb.gen, &src);
-	n->crashed = false; /* what it had in flight was overwritten */
+	n->up->resynced(n); /* what it had in flight was overwritten */
 	n->sb.disk = s->hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE : META_DISK_CONSISTENT;
 	node_bm_empty(n->bm);
 	(void)node_save_bm(n);
