@@ -115,7 +115,7 @@ static const char *node_promote_refusal(const struct node *n, bool force, bool d
 {
 	if (n->demote_req)
 		return "a demotion is still finishing (the peer flushes what it holds): try again";
-	if (n->peer_up && n->peer_hello.role == MSG_ROLE_PRIMARY)
+	if (node_peer_primary(n))
 		return "the peer is primary: run blkrep secondary there first";
 	switch (n->sb.disk) {
 	case META_DISK_UPTODATE:
@@ -153,17 +153,16 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 			 n->me->nbd);
 		return -1;
 	}
-	resync_relock(n->rs); /* a resync source's chunks in flight (rule 4) */
-	resync_relock(n->vf);
+	node_relock(n); /* a resync source's chunks in flight (rule 4) */
 	/* A new generation: writes from now on are newer than anything the
 	 * peer holds, unless it is connected and receiving them. */
-	if (!n->peer_up || n->sb.gen.current == GEN_CREATED)
+	if (!node_connected(n) || n->sb.gen.current == GEN_CREATED)
 		gen_new_current(&n->sb.gen, node_random());
-	n->gen_moved = !n->peer_up;
+	n->gen_moved = !node_connected(n);
 	/* Promoting a node whose peer is gone is the operator's word that
 	 * the peer is down: under freeze, writes go on (as after
 	 * outdate-peer). */
-	if (!n->peer_up)
+	if (!node_connected(n))
 		n->peer_outdated = true;
 	n->sb.disk = META_DISK_UPTODATE;
 	n->sb.flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
@@ -175,7 +174,7 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 	}
 	n->primary = true;
 	n->demoting = false; /* the crashed-primary flag is wanted again */
-	(void)peer_send_state(n->peer);
+	node_send_state(n);
 	log_info("%s/%s is now primary (generation %016" PRIx64 ")", n->sb.resource, n->sb.node,
 		 n->sb.gen.current);
 	node_reconsider(n);
@@ -212,7 +211,7 @@ static bool node_finish_demote(struct node *n)
 
 	if (n->retiring)
 		return false;
-	if (n->peer_up && (stream_unflushed(n->stream) || stream_covering(n->stream))) {
+	if (node_connected(n) && (stream_unflushed(n->stream) || stream_covering(n->stream))) {
 		if (!stream_covering(n->stream))
 			node_flush_peer(n);
 		return false;
@@ -251,7 +250,7 @@ bool node_demote(struct node *n)
 	n->demoting = true;
 	n->sb.flags &= ~META_F_WAS_PRIMARY;
 	(void)node_save_sb(n);
-	(void)peer_send_state(n->peer);
+	node_send_state(n);
 	log_info("%s/%s is now secondary", n->sb.resource, n->sb.node);
 	return node_finish_demote(n);
 }
@@ -265,8 +264,7 @@ void node_begin_stop(struct node *n)
 	n->stopping = true;
 	log_info("stopping");
 	node_stop_export(n);
-	if (n->peer)
-		peer_enable(n->peer, false);
+	node_links_enable(n, false);
 	control_stop(n->ctl); /* answers already being sent still go out */
 }
 
@@ -276,7 +274,7 @@ static bool node_keep_going(void *arg)
 
 	/* Offloaded work may wait for this loop (a flush through the server). */
 	return !n->stopping || n->retiring || n->srv || !control_idle(n->ctl) ||
-	       offload_busy(n->off);
+	       devices_busy(n->dev);
 }
 
 /* A clean shutdown: the bitmap and a superblock that says so. */
@@ -345,29 +343,15 @@ static int node_load(struct node *n)
 	n->bm = bitmap_new(mdio_layout(n->md)->nbits);
 	if (n->bm)
 		n->stream = stream_new(n->bm, n->sb.extent_bytes, config_max_lag(n->cfg));
-	if (!n->bm || !n->stream || mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
+	n->disk = diskerr_new();
+	if (!n->bm || !n->stream || !n->disk ||
+	    mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
 		goto fail;
 	return 0;
 fail:
 	log_err("%s", err);
 	return -1;
 }
-
-static const struct resync_ops rs_ops = {
-	.lock = node_rs_lock,
-	.unlock = node_rs_unlock,
-	.send = node_rs_send,
-	.idle = node_rs_idle,
-	.app_busy = node_rs_app_busy,
-};
-
-static const struct resync_ops vf_ops = {
-	.lock = node_rs_lock,
-	.unlock = node_rs_unlock,
-	.send = node_vf_send,
-	.idle = node_vf_idle,
-	.app_busy = node_rs_app_busy,
-};
 
 /* The role the node comes back in: primary if it went down as primary. */
 static int node_start_role(struct node *n)
@@ -377,10 +361,7 @@ static int node_start_role(struct node *n)
 	n->crashed = (n->sb.flags & META_F_CRASHED_PRIMARY) != 0;
 	n->alog = alog_new(n->loop, n->md, n->bm, n->data_fd, n->sb.al_extent_bytes, n->sb.al_slots,
 			   n->sb.extent_bytes, node_repl_wake, n);
-	n->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, n);
-	n->vf_todo = bitmap_new(bitmap_nbits(n->bm));
-	n->vf = resync_new(n->loop, n->data_fd, n->vf_todo, n->sb.extent_bytes, &vf_ops, n);
-	if (!n->alog || !n->rs || !n->vf_todo || !n->vf ||
+	if (!n->alog || node_add_peer(n) < 0 ||
 	    (marked = alog_recover(n->alog, n->crashed)) < 0)
 		return -1;
 	alog_standalone(n->alog, true);
@@ -404,9 +385,55 @@ static int node_start_role(struct node *n)
 	n->primary = true;
 	n->resumed = true;
 	log_info("%s/%s comes back as primary, as it went down", n->sb.resource, n->sb.node);
-	node_reattach(n);
+	devices_reattach(n->dev);
 	return 0;
 }
+
+/* --- what the block devices ask of the node --- */
+
+static struct server *node_dev_export(void *arg)
+{
+	struct node *n = arg;
+
+	return n->primary ? n->srv : NULL;
+}
+
+static uint64_t node_dev_export_bytes(void *arg)
+{
+	return ((struct node *)arg)->export_bytes;
+}
+
+static int node_dev_nbd_index(void *arg)
+{
+	return ((struct node *)arg)->sb.nbd_index;
+}
+
+static void node_dev_set_nbd_index(void *arg, int index)
+{
+	struct node *n = arg;
+
+	n->sb.nbd_index = index;
+	(void)node_save_sb(n);
+}
+
+static bool node_dev_stopping(void *arg)
+{
+	return ((struct node *)arg)->stopping;
+}
+
+static void node_dev_stop(void *arg)
+{
+	node_begin_stop(arg);
+}
+
+static const struct devices_host node_devices_host = {
+	.export = node_dev_export,
+	.export_bytes = node_dev_export_bytes,
+	.nbd_index = node_dev_nbd_index,
+	.set_nbd_index = node_dev_set_nbd_index,
+	.stopping = node_dev_stopping,
+	.stop = node_dev_stop,
+};
 
 static int node_setup(struct node *n)
 {
@@ -422,33 +449,24 @@ static int node_setup(struct node *n)
 	if (node_load(n) < 0 || !(n->loop = loop_new()))
 		return -1;
 	n->ctl = control_new(n->loop, n->ctl_path, node_handle, n);
-	n->off = offload_new(n->loop);
-	if (!n->ctl || !n->off || node_write_pid(n) < 0 || node_signals(n) < 0)
+	n->dev = devices_new(n->loop, n->cfg, n->sb.resource, n->sb.node, &node_devices_host, n);
+	if (!n->ctl || !n->dev || node_write_pid(n) < 0 || node_signals(n) < 0)
 		return -1;
 	loop_add_hook(n->loop, node_reap, n);
 	loop_add_hook(n->loop, node_demote_hook, n);
 	loop_add_hook(n->loop, node_pump, n);
 	n->tick_op.done = node_on_tick;
 	node_arm_tick(n);
-	if (node_start_role(n) < 0 || node_start_peer(n) < 0)
+	if (node_start_role(n) < 0 || node_start_peers(n) < 0)
 		return -1;
 	return 0;
 }
 
 static void node_free(struct node *n)
 {
-	char err[512];
-
-	/* A loop device still bound keeps the FUSE file busy: unmount lazily. */
-	if (n->ff && fusefile_unbind(n->ff, err, sizeof(err)) < 0)
-		log_warn("%s", err);
-	if (n->ff)
-		fusefile_stop(n->ff);
-	offload_free(n->off);
-	nbdk_monitor_close(n->mon);
+	devices_free(n->dev);
 	server_free(n->srv);
 	server_free(n->retiring);
-	peer_free(n->peer);
 	control_free(n->ctl);
 	loop_free(n->loop);
 	if (n->sigfd >= 0)
@@ -456,12 +474,10 @@ static void node_free(struct node *n)
 	if (n->ctl && *n->pid_path)
 		(void)unlink(n->pid_path);
 	stream_free(n->stream);
+	diskerr_free(n->disk);
 	bitmap_free(n->bm);
 	alog_free(n->alog);
-	resync_free(n->rs);
-	resync_free(n->vf);
-	free(n->vf_buf);
-	bitmap_free(n->vf_todo);
+	node_free_peers(n); /* resync buffers: after the ring */
 	mdio_close(n->md);
 	if (n->data_fd >= 0)
 		close(n->data_fd);
@@ -469,7 +485,16 @@ static void node_free(struct node *n)
 	free(n);
 }
 
-static const struct node_up node_up = { .demote = node_demote, .stop = node_begin_stop };
+static void node_resynced(struct node *n)
+{
+	n->crashed = false;
+}
+
+static const struct node_up node_up = {
+	.demote = node_demote,
+	.stop = node_begin_stop,
+	.resynced = node_resynced,
+};
 
 int node_run(struct config *cfg, const struct config_node *me, int ready_fd)
 {

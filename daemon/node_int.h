@@ -4,16 +4,15 @@
 #ifndef BLKREP_NODE_INT_H
 #define BLKREP_NODE_INT_H
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,24 +23,23 @@
 #include <xxhash.h>
 #include "daemon/meta/alog.h"
 #include "daemon/node.h"
-#include "daemon/dev/attach.h"
+#include "daemon/dev/devices.h"
 #include "daemon/repl/apply.h"
 #include "daemon/config.h"
-#include "daemon/dev/fusefile.h"
 #include "daemon/ctl/control.h"
 #include "daemon/meta/gen.h"
 #include "utils/ioop.h"
 #include "utils/loop.h"
 #include "daemon/meta/mdio.h"
-#include "utils/offload.h"
 #include "daemon/meta/meta.h"
 #include "proto/peer.h"
 #include "daemon/repl/resync.h"
 #include "daemon/meta/savefile.h"
 #include "nbd/server.h"
+#include "daemon/repl/diskerr.h"
 #include "daemon/repl/stream.h"
-#include "nbd/client.h"
-#include "nbd/kernel.h"
+#include "daemon/repl/sync.h"
+#include "daemon/repl/verify.h"
 #include "nbd/wire.h"
 #include "proto/msg.h"
 #include "utils/bitmap.h"
@@ -50,7 +48,6 @@
 #define NODE_POOL      (64U << 20)
 #define TICK_S	       1	   /* idle flushes, so that bits and the log drain */
 #define RS_FLUSH_BYTES (32U << 20) /* resync data between peer flushes */
-#define DISK_RETRY_MAX_S 8	   /* reconnects after disk errors, at most this far apart */
 
 #define FLUSHES_MAX 8 /* the secondary's fdatasyncs in flight */
 
@@ -70,10 +67,15 @@ struct flush_op {
 struct node_up {
 	bool (*demote)(struct node *n); /* see node_demote() */
 	void (*stop)(struct node *n);	/* see node_begin_stop() */
+	/* A resync with a peer finished, either way: what this node had in
+	 * flight at a crash as primary is settled (n->crashed goes). */
+	void (*resynced)(struct node *n);
 };
 
-/* This node's part in the resync after a connect. */
-enum rs_role { RS_NONE, RS_SOURCE, RS_TARGET };
+/* A resource has two nodes (the config refuses a third): one peer.  Code
+ * that means every peer loops over peers[0..npeers); the replication
+ * stream (stream, below) is still the node's, to node_stream_peer(). */
+#define NODE_PEERS_MAX 1
 
 struct node {
 	const struct node_up *up;
@@ -87,43 +89,20 @@ struct node {
 	struct meta_sb sb;
 	struct bitmap *bm;
 	struct alog *alog;
-	struct resync *rs;
-	struct resync *vf;	  /* `blkrep verify`: the same walk over every extent */
-	struct fusefile *ff;	  /* `attach --loop` */
-	int loop_index;		  /* its /dev/loopN */
-	struct offload *off;	  /* binds and unbinds it off the loop */
-	struct nbdk_monitor *mon; /* LINK_DEAD events for /dev/nbdN */
-	struct ioop mon_op;
-	struct control_req *ff_req; /* the request waiting for that */
-	bool ff_down;		    /* ... which is `down --detach` */
-	char ff_err[512];
-	struct bitmap *vf_todo;
-	uint64_t vf_differ;  /* extents found different */
-	bool vf_ran;	     /* a verify ran since start (its result is shown) */
-	uint8_t *vf_buf;     /* the peer's verify requests are read here */
-	bool exchanging;     /* bitmaps are being exchanged */
+	struct devices *dev;	/* /dev/nbdN, attach --loop, restore-saved */
 	bool primary;
 	bool crashed;		/* came up after a crash as primary, not yet resynced */
 	bool demoting;		/* demoted, the crashed-primary flag not yet cleared */
 	struct control_req *demote_req; /* `secondary`, answered once that is done */
 	bool resumed;		/* primary because it went down as one, not by command */
-	bool split_brain;	/* the last connect found that both wrote as primary */
-	bool discard_local;	/* `resolve --discard-local`: become the target */
-	uint64_t saved_for;	/* the generation whose own changes were saved */
-	char restore_path[512]; /* `restore-saved`, running off the loop */
-	int restore_state;	/* 0 none, 1 running, 2 done, 3 failed */
-	uint64_t restore_bytes;
-	uint64_t restore_cookie;
-	int restore_fd;
 	bool gen_moved;	       /* wrote alone since the link went: a new generation */
 	bool peer_outdated;    /* `blkrep outdate-peer`: a frozen primary may go on */
 	uint64_t export_bytes; /* what the NBD export offers while primary */
 	struct server *srv;
 	struct server *retiring; /* stopped, freed once done */
-	struct peer *peer;
+	struct sync *peers[NODE_PEERS_MAX]; /* daemon/repl/sync.h */
+	unsigned npeers;
 	struct control *ctl;
-	bool peer_up;
-	struct msg_hello peer_hello;
 	struct ioop sig_op;
 	int sigfd;
 	struct signalfd_siginfo si;
@@ -140,25 +119,7 @@ struct node {
 	struct stream *stream;
 	int data_fd;	       /* the data area, for the peer's writes and resync */
 	struct flush_op flushes[FLUSHES_MAX];
-	/* After a connect: the verdict, the bitmap exchange, the resync. */
-	enum gen_verdict verdict;
-	enum rs_role rs_role;
-	uint64_t bm_sent_page; /* next page of our bitmap to send */
-	bool bm_sent;	       /* our last chunk is queued */
-	bool peer_bm_done;     /* the peer's last chunk arrived */
-	bool rs_final;	       /* the source's pass is over: flush, then check */
-	uint64_t rs_recv_bytes; /* the target's progress */
-	uint64_t rs_recv_total;
-	uint64_t rs_recv_start_ns;
-	/* The secondary's disk failed a replicated write (DRBD's
-	 * on-io-error=detach, made short): the disk is outdated, the range in
-	 * the bitmap, the link dropped; at disk_retry_ns it reconnects, so that
-	 * the bitmap exchange and resync repair it.  The backoff doubles up to
-	 * DISK_RETRY_MAX_S while the disk keeps failing. */
-	char disk_error[256]; /* for status, until a resync repaired it */
-	uint64_t disk_retry_ns;
-	unsigned disk_backoff_s;
-	bool disk_md_unsaved; /* the metadata could not record it yet */
+	struct diskerr *disk; /* disk errors, the reconnect after one */
 	char ctl_path[256];
 	char pid_path[256];
 	char log_path[256];
@@ -172,12 +133,14 @@ void node_bm_empty(struct bitmap *bm);
 void node_mark_out_of_sync(struct node *n, uint64_t off, uint64_t len);
 uint64_t node_random(void);
 uint64_t node_now_ns(void);
-uint64_t node_export_size(const struct node *n);
-void node_agree_size(struct node *n);
 const char *node_disk_name(const struct node *n);
 const char *node_mode_name(const struct node *n);
 const char *node_role_name(bool primary);
-const char *node_peer_disk(const struct node *n);
+/* Resync and verify chunks against the export's writes (rule 4): the
+ * struct resync_ops lock, unlock and app_busy of every peer's walks. */
+bool node_chunk_lock(struct node *n, struct repl_req *rr);
+void node_chunk_unlock(struct node *n, struct repl_req *rr);
+bool node_chunk_app_busy(struct node *n);
 
 /* --- lifecycle and roles (node.c; the parts below call them through
  * struct node_up, only the control commands by name) --- */
@@ -203,35 +166,40 @@ void node_repl_fail_all(struct node *n);
 void node_released(void *arg, const void *payload);
 void node_arm_tick(struct node *n);
 void node_on_tick(struct ioop *op, int res);
-void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload);
+void node_apply(struct node *n, struct sync *from, const struct msg_hdr *h,
+		const uint8_t *payload);
 bool node_primary_freezes(const struct node *n);
 void node_may_lag(struct node *n, const char *why);
 void node_disk_repaired(struct node *n);
 
-/* --- connect, resync, verify, the peer link (node_sync.c) --- */
-bool node_become_target(struct node *n); /* false: not recorded, link dropped */
-void node_send_bitmap(struct node *n);
-bool node_rs_lock(void *arg, struct repl_req *rr);
-void node_rs_unlock(void *arg, struct repl_req *rr);
-int node_rs_send(void *arg, struct repl_req *rr);
-void node_rs_idle(void *arg);
-bool node_rs_app_busy(void *arg);
-void node_resync_check(struct node *n);
-void node_resync_now(struct node *n);
+/* --- the peers, each a struct sync (daemon/repl/sync.h: sync.c and
+ * node_sync.c); these act on all of them --- */
+int node_add_peer(struct node *n); /* 0, or -1 (out of memory) */
+int node_start_peers(struct node *n);
+void node_free_peers(struct node *n);
+bool node_connected(const struct node *n);    /* a peer's link is up */
+bool node_peer_primary(const struct node *n); /* a connected peer is primary */
+void node_send_state(struct node *n);	      /* STATE to each (a role or mode changed) */
+void node_links_enable(struct node *n, bool on);
+void node_relock(struct node *n);	  /* see sync_relock() */
+void node_reconsider(struct node *n);	  /* the generations changed */
 void node_resync_if_due(struct node *n);
-int node_vf_send(void *arg, struct repl_req *rr);
-void node_vf_idle(void *arg);
-void node_cmd_verify(struct node *n, struct control_req *req);
-void node_pump(void *arg);
-void node_reconsider(struct node *n);
-int node_start_peer(struct node *n);
+void node_pump(void *arg); /* a loop hook */
+/* The pair replicates the smallest data area of the node and its
+ * connected peers; without one, the size agreed at the last connect (kept
+ * in the superblock), so that a primary that comes back alone does not
+ * export more than its peer can hold. */
+uint64_t node_export_size(const struct node *n);
+void node_agree_size(struct node *n); /* at connect: recorded for later starts */
+const char *node_peer_disk(const struct sync *s); /* for status and logs */
 
-/* --- block devices (node_dev.c) --- */
-void node_detach_loop(struct node *n, struct control_req *req, bool down);
-void node_cmd_attach(struct node *n, struct control_req *req, int argc, char *const *argv);
-bool node_detach(struct node *n, char *err, size_t len);
-void node_cmd_detach(struct node *n, struct control_req *req);
-void node_reattach(struct node *n);
+/* The peer the replication stream goes to: the stream is one per node
+ * until it moves into struct sync. */
+static inline struct sync *node_stream_peer(const struct node *n)
+{
+	assert(n->npeers == 1);
+	return n->peers[0];
+}
 
 /* --- status and control commands (node_ctl.c) --- */
 void node_handle(void *arg, struct control_req *req);

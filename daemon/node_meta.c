@@ -1,6 +1,7 @@
 /* The node's state every part reads or records: its run paths, the
  * superblock and dirty bitmap written to the metadata, ranges marked out
- * of sync, the exported size, the names of states, and the clock and randomness the parts use.
+ * of sync, the names of states, locking resync and verify chunks against
+ * the export's writes, and the clock and randomness the parts use.
  * Parts below node.c call these, never node.c itself (docs/ARCHITECTURE.md,
  * "Layout"). */
 #include "daemon/node_int.h"
@@ -69,32 +70,6 @@ uint64_t node_now_ns(void)
 	return clock_now_ns();
 }
 
-/* --- the exported size --- */
-
-/* The pair replicates the smaller of the two data areas: the peer's, while
- * connected; without it, the size agreed at the last connect (kept in the
- * superblock), so that a primary that comes back alone does not export
- * more than its peer can hold. */
-uint64_t node_export_size(const struct node *n)
-{
-	if (n->peer_up && n->peer_hello.size_bytes < n->sb.data_bytes)
-		return n->peer_hello.size_bytes;
-	if (!n->peer_up && n->sb.agreed_bytes)
-		return n->sb.agreed_bytes;
-	return n->sb.data_bytes;
-}
-
-/* At connect: the size both sides agree on now, kept for later starts. */
-void node_agree_size(struct node *n)
-{
-	uint64_t agreed = node_export_size(n);
-
-	if (agreed == n->sb.agreed_bytes)
-		return;
-	n->sb.agreed_bytes = agreed;
-	(void)node_save_sb(n);
-}
-
 /* --- names, for status and logs --- */
 
 const char *node_mode_name(const struct node *n)
@@ -107,17 +82,34 @@ const char *node_role_name(bool primary)
 	return primary ? "primary" : "secondary";
 }
 
-const char *node_peer_disk(const struct node *n)
-{
-	static const char *const names[] = { "inconsistent", "outdated", "consistent", "uptodate" };
-
-	if (!n->peer_up)
-		return "unknown";
-	return n->peer_hello.disk < 4 ? names[n->peer_hello.disk] : "unknown";
-}
-
 const char *node_disk_name(const struct node *n)
 {
 	return meta_disk_name(n->sb.disk);
 }
 
+/* --- resync and verify chunks against the export's writes (rule 4) --- */
+
+/* The server whose client writes a resync chunk must not overlap: the
+ * export, or one stopped by a demotion whose writes are still in flight. */
+static struct server *node_rs_server(const struct node *n)
+{
+	return n->srv ? n->srv : n->retiring;
+}
+
+bool node_chunk_lock(struct node *n, struct repl_req *rr)
+{
+	return !node_rs_server(n) || server_repl_lock(node_rs_server(n), rr);
+}
+
+void node_chunk_unlock(struct node *n, struct repl_req *rr)
+{
+	if (n->srv)
+		server_repl_end(n->srv, rr);
+	if (n->retiring)
+		server_repl_end(n->retiring, rr);
+}
+
+bool node_chunk_app_busy(struct node *n)
+{
+	return node_rs_server(n) && server_repl_busy(node_rs_server(n));
+}

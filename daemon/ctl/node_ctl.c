@@ -4,16 +4,30 @@
 
 #include "daemon/cli/commands.h"
 
-/* n->restore_state: what became of the last restore-saved. */
-enum restore_state { RESTORE_NONE, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED };
-
 /* --- status --- */
+
+/* The peer the config names, which status and the peer's commands speak
+ * of (a resource has two nodes), or NULL before it is set up. */
+static struct sync *node_the_peer(const struct node *n)
+{
+	return n->npeers ? n->peers[0] : NULL;
+}
 
 static const char *node_connection(const struct node *n)
 {
-	if (n->split_brain && n->peer && !peer_connected(n->peer))
+	const struct sync *s = node_the_peer(n);
+	struct peer *p = s ? sync_peer(s) : NULL;
+
+	if (p && sync_split_brain(s) && !peer_connected(p))
 		return "splitbrain";
-	return n->peer ? peer_state(n->peer) : "standalone";
+	return p ? peer_state(p) : "standalone";
+}
+
+static const char *node_peer_error(const struct node *n)
+{
+	const struct sync *s = node_the_peer(n);
+
+	return s && sync_peer(s) ? peer_last_error(sync_peer(s)) : "";
 }
 
 static uint64_t node_out_of_sync(const struct node *n)
@@ -42,24 +56,13 @@ static void json_escape(char *out, size_t len, const char *s)
 	out[o] = '\0';
 }
 
-/* The resync running, from either side: bytes done, in all, per second.
- * False when none runs. */
+/* The resync running, from either side (sync_resync_progress()). */
 static bool node_resync_progress(const struct node *n, uint64_t *done, uint64_t *total,
 				 uint64_t *bps)
 {
-	uint64_t ns;
+	const struct sync *s = node_the_peer(n);
 
-	if (n->rs_role == RS_SOURCE && resync_running(n->rs)) {
-		resync_progress(n->rs, done, total, bps);
-		return true;
-	}
-	if (n->rs_role != RS_TARGET || !n->peer_bm_done)
-		return false;
-	ns = node_now_ns() - n->rs_recv_start_ns;
-	*done = n->rs_recv_bytes;
-	*total = n->rs_recv_total > *done ? n->rs_recv_total : *done;
-	*bps = ns ? (uint64_t)((double)*done * 1e9 / (double)ns) : 0;
-	return true;
+	return s && sync_resync_progress(s, done, total, bps);
 }
 
 static void node_resync_json(const struct node *n, char *buf, size_t len)
@@ -81,27 +84,28 @@ static const char *node_status_disk_error(const struct node *n)
 {
 	const char *al = n->alog ? alog_error(n->alog) : "";
 
-	return *al ? al : n->disk_error;
+	return *al ? al : diskerr_text(n->disk);
 }
 
 static void node_status_json(struct node *n, struct control_req *req)
 {
 	char err[512], derr[512], rs[160], vf[160], dev[32] = "null";
-	uint64_t done, total, bps;
+	uint64_t done, total, differ;
+	bool running;
+	int loop_index;
 
-	if (n->ff)
-		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", n->loop_index);
+	if (devices_loop(n->dev, &loop_index))
+		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", loop_index);
 	else if (n->sb.nbd_index >= 0)
 		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)n->sb.nbd_index);
-	json_escape(err, sizeof(err), n->peer ? peer_last_error(n->peer) : "");
+	json_escape(err, sizeof(err), node_peer_error(n));
 	json_escape(derr, sizeof(derr), node_status_disk_error(n));
 	node_resync_json(n, rs, sizeof(rs));
-	resync_progress(n->vf, &done, &total, &bps);
-	if (n->vf_ran)
+	if (verify_result(sync_verify(node_the_peer(n)), &running, &done, &total, &differ))
 		snprintf(vf, sizeof(vf),
 			 "{\"running\": %s, \"done_bytes\": %" PRIu64 ", \"total_bytes\": %" PRIu64
 			 ", \"differing_extents\": %" PRIu64 "}",
-			 resync_running(n->vf) ? "true" : "false", done, total, n->vf_differ);
+			 running ? "true" : "false", done, total, differ);
 	else
 		snprintf(vf, sizeof(vf), "null");
 	control_reply(req, true,
@@ -117,8 +121,8 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_mode_name(n),
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n), derr,
-		      n->other->name, node_connection(n), node_peer_disk(n), err, n->sb.data_bytes,
-		      node_out_of_sync(n), stream_lag_bytes(n->stream), node_lag_seconds(n), rs, vf,
+		      n->other->name, node_connection(n), node_peer_disk(node_the_peer(n)), err,
+		      n->sb.data_bytes, node_out_of_sync(n), stream_lag_bytes(n->stream), node_lag_seconds(n), rs, vf,
 		      node_frozen(n) ? "true" : "false", dev, n->writes, n->replicated_bytes,
 		      n->resynced_bytes, n->sb.gen.current);
 }
@@ -144,13 +148,13 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 	bar[20] = '\0';
 	snprintf(buf + o, len - (size_t)o,
 		 "  resync %s [%s] %u%% of %" PRIu64 " bytes, %.1f MiB/s, ETA %" PRIu64 " s\n",
-		 n->rs_role == RS_SOURCE ? "to peer" : "from peer", bar, pct, total,
-		 (double)bps / (1 << 20), bps ? (total - done) / bps : 0);
+		 sync_rs_role(node_the_peer(n)) == RS_SOURCE ? "to peer" : "from peer", bar, pct,
+		 total, (double)bps / (1 << 20), bps ? (total - done) / bps : 0);
 }
 
 static void node_status_text(struct node *n, struct control_req *req)
 {
-	const char *err = n->peer ? peer_last_error(n->peer) : "";
+	const char *err = node_peer_error(n);
 	const char *derr = node_status_disk_error(n);
 	char rs[256];
 
@@ -168,7 +172,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      node_mode_name(n), config_peer_loss_name(config_on_peer_loss(n->cfg)),
 		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", n->other->name,
 		      node_connection(n),
-		      node_peer_disk(n),
+		      node_peer_disk(node_the_peer(n)),
 		      *err ? "\n  last error: " : "", err, n->sb.data_bytes, node_out_of_sync(n),
 		      stream_lag_bytes(n->stream), node_lag_seconds(n), rs, n->sb.gen.current,
 		      n->writes, n->resynced_bytes);
@@ -196,7 +200,8 @@ void node_req_primary(struct node *n, struct control_req *req, int argc, char *c
 	}
 	if (node_promote(n, force, discard, why, sizeof(why)) < 0) {
 		control_reply(req, false, "%s%s%s", why,
-			      *n->disk_error ? "; the disk failed a replicated " : "", n->disk_error);
+			      *diskerr_text(n->disk) ? "; the disk failed a replicated " : "",
+			      diskerr_text(n->disk));
 		return;
 	}
 	control_reply(req, true, "%s/%s is now primary%s%s\n", n->sb.resource, n->sb.node,
@@ -207,7 +212,7 @@ void node_req_secondary(struct node *n, struct control_req *req, int argc, char 
 {
 	(void)argc;
 	(void)argv;
-	if (n->sb.nbd_index >= 0 || n->ff) {
+	if (devices_attached(n->dev)) {
 		control_reply(req, false,
 			      "a device is attached: unmount it and run blkrep "
 			      "detach first");
@@ -230,7 +235,7 @@ void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, ch
 {
 	(void)argc;
 	(void)argv;
-	if (n->peer_up) {
+	if (node_connected(n)) {
 		control_reply(req, false, "%s is connected: it is not outdated", n->other->name);
 		return;
 	}
@@ -262,7 +267,7 @@ void node_req_mode(struct node *n, struct control_req *req, int argc, char *cons
 		(void)node_save_sb(n);
 		log_info("%s mode from now on", node_mode_name(n));
 		stream_drain_begin(n->stream);
-		(void)peer_send_state(n->peer); /* the secondary follows */
+		node_send_state(n); /* the secondary follows */
 	}
 	control_reply(req, true, "%s/%s: %s mode%s", n->sb.resource, n->sb.node, node_mode_name(n),
 		      m == META_MODE_SYNC && stream_lag_bytes(n->stream)
@@ -270,13 +275,12 @@ void node_req_mode(struct node *n, struct control_req *req, int argc, char *cons
 			      : "");
 }
 
-static void node_restore_progress(struct node *n, struct control_req *req);
-
 /* "progress mode|verify": "running DONE TOTAL" while the work of the
  * command goes on, then "done" and a result line. */
 void node_req_progress(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	uint64_t done, total, bps;
+	uint64_t done, total, differ;
+	bool running;
 	uint64_t lag = stream_lag_bytes(n->stream), drain = stream_drain_total(n->stream);
 
 	if (argc == 2 && strcmp(argv[1], "mode") == 0) {
@@ -289,19 +293,21 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 					      ? " every write is synchronous now"
 					      : "");
 	} else if (argc == 2 && strcmp(argv[1], "verify") == 0) {
-		resync_progress(n->vf, &done, &total, &bps);
-		if (resync_running(n->vf))
+		struct verify *v = sync_verify(node_the_peer(n));
+		bool ran = verify_result(v, &running, &done, &total, &differ);
+
+		if (running)
 			control_reply(req, true, "running %" PRIu64 " %" PRIu64, done, total);
-		else if (n->vf_ran)
+		else if (ran)
 			control_reply(req, true,
 				      "done %" PRIu64 " bytes compared, %" PRIu64
 				      " extents differ (%" PRIu64 " bytes now out of sync)%s",
-				      done, n->vf_differ, node_out_of_sync(n),
-				      n->vf_differ ? ": run blkrep resync to copy them" : "");
+				      done, differ, node_out_of_sync(n),
+				      differ ? ": run blkrep resync to copy them" : "");
 		else
 			control_reply(req, false, "no verify has run");
 	} else if (argc == 2 && strcmp(argv[1], "restore-saved") == 0) {
-		node_restore_progress(n, req);
+		devices_restore_progress(n->dev, req);
 	} else {
 		control_reply(req, false, "usage: progress mode|verify|restore-saved");
 	}
@@ -310,17 +316,19 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 /* `resync`: copy the out-of-sync extents now (after verify found some). */
 void node_req_resync(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	struct sync *s = node_the_peer(n);
+
 	(void)argc;
 	(void)argv;
-	if (!n->peer_up) {
+	if (!sync_up(s)) {
 		control_reply(req, false, "the peer is not connected");
 		return;
 	}
-	if (n->rs_role != RS_NONE || n->exchanging) {
+	if (sync_rs_role(s) != RS_NONE || sync_exchanging(s)) {
 		control_reply(req, true, "a resync is already running");
 		return;
 	}
-	node_resync_now(n);
+	sync_resync_now(s);
 	control_reply(req, true, "resync of %" PRIu64 " bytes (and whatever %s marked) started",
 		      node_out_of_sync(n), n->other->name);
 }
@@ -329,6 +337,8 @@ void node_req_resync(struct node *n, struct control_req *req, int argc, char *co
  * from the peer, all of it. */
 void node_req_invalidate(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	struct sync *s = node_the_peer(n);
+
 	(void)argc;
 	(void)argv;
 	if (n->primary) {
@@ -337,18 +347,18 @@ void node_req_invalidate(struct node *n, struct control_req *req, int argc, char
 			      "secondary first");
 		return;
 	}
-	if (n->rs_role != RS_NONE) {
+	if (sync_rs_role(s) != RS_NONE) {
 		control_reply(req, false, "a resync is running: invalidate after it");
 		return;
 	}
 	bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
 	n->sb.disk = META_DISK_INCONSISTENT;
 	(void)node_save_sb(n);
-	(void)peer_send_state(n->peer);
-	node_resync_now(n);
+	node_send_state(n);
+	sync_resync_now(s);
 	log_warn("invalidated: all data will be copied again from %s", n->other->name);
 	control_reply(req, true, "%s/%s invalidated: %s", n->sb.resource, n->sb.node,
-		      n->peer_up ? "a full resync from the peer started"
+		      sync_up(s) ? "a full resync from the peer started"
 				 : "a full resync follows when the peer connects");
 }
 
@@ -365,7 +375,7 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 		control_reply(req, false, "usage: blkrep resolve --discard-local [--save-to FILE]");
 		return;
 	}
-	if (n->primary || n->peer_up) {
+	if (n->primary || node_connected(n)) {
 		control_reply(
 			req, false, "%s",
 			n->primary ? "make this node secondary first"
@@ -379,9 +389,7 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 		control_reply(req, false, "nothing discarded: %s", err);
 		return;
 	}
-	n->saved_for = n->sb.gen.current;
-	n->discard_local = true;
-	peer_enable(n->peer, true);
+	sync_discard_local(node_the_peer(n), n->sb.gen.current);
 	log_warn("resolve: this node's changes (%" PRIu64 " bytes, saved to %s) are discarded at "
 		 "the next connect",
 		 bytes, path);
@@ -391,97 +399,19 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 		      bytes, path, n->other->name);
 }
 
-/* `restore-saved FILE` on a primary: the saved writes go through the NBD
- * server like a client's (so they are replicated), from a thread, as they
- * are served by this loop. */
-static int restore_write(void *arg, uint64_t off, uint32_t len, const uint8_t *data, char *err,
-			 size_t errlen)
-{
-	struct node *n = arg;
-	int rc = nbd_client_call(n->restore_fd, &n->restore_cookie, NBD_CMD_WRITE, 0, off, len,
-				 data, NULL);
-
-	if (rc < 0)
-		snprintf(err, errlen, "writing %u bytes at %" PRIu64 ": %s", len, off,
-			 strerror(-rc));
-	return rc < 0 ? -1 : 0;
-}
-
-static int restore_work(void *arg)
-{
-	struct node *n = arg;
-	int rc = savefile_read(n->restore_path, n->export_bytes, restore_write, n,
-			       &n->restore_bytes, n->ff_err, sizeof(n->ff_err));
-
-	if (rc == 0 && nbd_client_call(n->restore_fd, &n->restore_cookie, NBD_CMD_FLUSH, 0, 0, 0,
-				       NULL, NULL) < 0) {
-		snprintf(n->ff_err, sizeof(n->ff_err), "the final flush failed");
-		rc = -1;
-	}
-	close(n->restore_fd);
-	return rc;
-}
-
-static void restore_done(void *arg, int rc)
-{
-	struct node *n = arg;
-
-	n->restore_state = rc < 0 ? RESTORE_FAILED : RESTORE_DONE;
-	if (rc < 0)
-		log_err("restore-saved %s: %s", n->restore_path, n->ff_err);
-	else
-		log_info("restored %" PRIu64 " bytes from %s", n->restore_bytes, n->restore_path);
-}
-
-/* "progress restore-saved" (the CLI waits on it). */
-static void node_restore_progress(struct node *n, struct control_req *req)
-{
-	if (n->restore_state == RESTORE_RUNNING)
-		control_reply(req, true, "running 0 0");	/* the thread owns the count */
-	else if (n->restore_state == RESTORE_DONE)
-		control_reply(req, true, "done restored %" PRIu64 " bytes from %s", n->restore_bytes,
-			      n->restore_path);
-	else if (n->restore_state == RESTORE_FAILED)
-		control_reply(req, false, "%s (%" PRIu64 " bytes were written back before that)",
-			      n->ff_err, n->restore_bytes);
-	else
-		control_reply(req, false, "no restore-saved has run");
-}
-
-/* One word, FILE (the command table). */
+/* `restore-saved FILE` on a primary (daemon/dev/devices.h).  One word,
+ * FILE (the command table). */
 void node_req_restore(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	int sv[2];
-
 	(void)argc;
-	if (!n->primary || !n->srv || offload_busy(n->off)) {
-		control_reply(req, false, "%s",
-			      !n->primary ? "only a primary writes saved data back"
-					  : "another device operation is running");
-		return;
-	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
-	    server_adopt(n->srv, sv[0], attach_tflags()) < 0) {
-		control_reply(req, false, "cannot reach the NBD server: %s", strerror(errno));
-		return;
-	}
-	snprintf(n->restore_path, sizeof(n->restore_path), "%s", argv[1]);
-	n->restore_fd = sv[1];
-	n->restore_bytes = 0;
-	if (offload_run(n->off, restore_work, restore_done, n) < 0) {
-		close(sv[1]);
-		control_reply(req, false, "cannot start a thread");
-		return;
-	}
-	n->restore_state = RESTORE_RUNNING;
-	control_reply(req, true, "writing back %s through %s/%s", n->restore_path, n->sb.resource,
-		      n->sb.node);
+	devices_restore(n->dev, req, argv[1]);
 }
 
 static void node_link(struct node *n, struct control_req *req, bool on)
 {
-	n->disk_retry_ns = 0; /* the operator's word, over a reconnect after a disk error */
-	peer_enable(n->peer, on);
+	/* The operator's word, over a reconnect after a disk error. */
+	diskerr_cancel_retry(n->disk);
+	node_links_enable(n, on);
 	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
 }
 
@@ -507,24 +437,26 @@ void node_req_down(struct node *n, struct control_req *req, int argc, char *cons
 	bool detach = has_flag(argc, argv, "--detach"),
 	     keep = has_flag(argc, argv, "--keep-attached");
 	char err[512];
+	int loop_index;
+	bool loop = devices_loop(n->dev, &loop_index);
 
-	if (n->ff && keep) {
+	if (loop && keep) {
 		control_reply(req, false,
 			      "/dev/loop%d (attach --loop) cannot outlive the daemon: "
 			      "unmount it and use down --detach",
-			      n->loop_index);
+			      loop_index);
 		return;
 	}
-	if ((n->sb.nbd_index >= 0 || n->ff) && !detach && !keep) {
+	if (devices_attached(n->dev) && !detach && !keep) {
 		control_reply(req, false, "%s%d is attached: unmount it and use down --detach%s",
-			      n->ff ? "/dev/loop" : "/dev/nbd",
-			      n->ff ? n->loop_index : (int)n->sb.nbd_index,
-			      n->ff ? "" : ", or down --keep-attached for a restart");
+			      loop ? "/dev/loop" : "/dev/nbd",
+			      loop ? loop_index : (int)n->sb.nbd_index,
+			      loop ? "" : ", or down --keep-attached for a restart");
 		return;
 	}
-	if (detach && n->ff)
-		return node_detach_loop(n, req, true);
-	if (detach && !node_detach(n, err, sizeof(err))) {
+	if (detach && loop)
+		return devices_detach_loop(n->dev, req, true);
+	if (detach && !devices_detach(n->dev, err, sizeof(err))) {
 		control_reply(req, false, "%s", err);
 		return;
 	}
@@ -553,19 +485,19 @@ void node_req_verify(struct node *n, struct control_req *req, int argc, char *co
 {
 	(void)argc;
 	(void)argv;
-	node_cmd_verify(n, req);
+	sync_cmd_verify(node_the_peer(n), req);
 }
 
 void node_req_attach(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	node_cmd_attach(n, req, argc, argv);
+	devices_cmd_attach(n->dev, req, argc, argv);
 }
 
 void node_req_detach(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	(void)argc;
 	(void)argv;
-	node_cmd_detach(n, req);
+	devices_cmd_detach(n->dev, req);
 }
 
 bool node_req_stopping(const struct node *n)

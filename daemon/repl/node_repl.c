@@ -23,7 +23,7 @@ int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct rep
 
 	if (rc < 0)
 		return rc; /* every place is taken */
-	rc = peer_send_ref(n->peer, h, payload); /* kept until the answer */
+	rc = peer_send_ref(sync_peer(node_stream_peer(n)), h, payload); /* kept until the answer */
 	if (rc < 0)
 		return rc;
 	if (kind == STREAM_ASYNC && h->length) {
@@ -43,7 +43,7 @@ void node_flush_peer(struct node *n)
 {
 	struct msg_hdr h = { .type = MSG_FLUSH, .flags = MSG_F_NOBARRIER };
 
-	if (n->peer_up && node_send(n, &h, NULL, NULL, STREAM_FLUSH) == -ENOBUFS)
+	if (sync_up(node_stream_peer(n)) && node_send(n, &h, NULL, NULL, STREAM_FLUSH) == -ENOBUFS)
 		log_debug("no room for a FLUSH to the peer now; later");
 }
 
@@ -67,7 +67,7 @@ static uint16_t repl_msg_type(uint16_t nbd_type)
  * until the peer is back or an operator outdates it. */
 bool node_frozen(const struct node *n)
 {
-	return n->primary && !n->peer_up && !n->peer_outdated &&
+	return n->primary && !node_connected(n) && !n->peer_outdated &&
 	       config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
 }
 
@@ -101,7 +101,7 @@ static int node_write_alone(struct node *n, const struct repl_req *rr)
  * them in flight, the bits just stay set until a resync. */
 static int node_cover_wide(struct node *n, const struct repl_req *rr)
 {
-	stream_wide_begin(n->stream, rr, rr->offset, rr->length, n->peer_up);
+	stream_wide_begin(n->stream, rr, rr->offset, rr->length, sync_up(node_stream_peer(n)));
 	return node_save_bm(n);
 }
 
@@ -136,7 +136,7 @@ static enum admission node_admit(struct node *n, struct repl_req *rr)
 	case ALOG_GO:
 		break;
 	}
-	if (!n->peer_up && node_write_alone(n, rr) < 0) {
+	if (!node_connected(n) && node_write_alone(n, rr) < 0) {
 		alog_end(n->alog, rr->offset, rr->length);
 		return ADMIT_WAIT;
 	}
@@ -203,7 +203,7 @@ enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 
 	if (write && node_admit(n, rr) == ADMIT_WAIT)
 		return REPL_BUSY;
-	if (!n->peer_up) {
+	if (!sync_up(node_stream_peer(n))) {
 		n->writes += write;
 		return REPL_LOCAL;
 	}
@@ -236,7 +236,7 @@ void node_resend_held(struct node *n)
 	unsigned sent = 0;
 	struct repl_req *rr;
 
-	while (n->peer_up && (rr = stream_held_oldest(n->stream))) {
+	while (sync_up(node_stream_peer(n)) && (rr = stream_held_oldest(n->stream))) {
 		struct msg_hdr h = node_repl_hdr(rr);
 
 		if (node_send(n, &h, h.length ? rr->payload : NULL, rr, STREAM_APP) < 0)
@@ -262,22 +262,19 @@ void node_resend_held(struct node *n)
 static void node_local_failed(struct node *n, const struct repl_req *rr)
 {
 	int err = -rr->local_err;
-	bool first = !n->disk_error[0];
 
 	node_mark_out_of_sync(n, rr->offset, rr->length);
 	(void)node_save_bm(n); /* logs a failure */
 	if (err == EOPNOTSUPP)
 		return;
-	snprintf(n->disk_error, sizeof(n->disk_error),
-		 "client %s of %" PRIu32 " bytes at %" PRIu64 " on this node: %s",
-		 msg_type_name(repl_msg_type(rr->type)), rr->length, rr->offset, strerror(err));
-	if (first)	/* once until repaired: a dead disk fails every write */
+	/* Logged once until repaired: a dead disk fails every write. */
+	if (diskerr_set(n->disk, "client %s of %" PRIu32 " bytes at %" PRIu64 " on this node: %s",
+			msg_type_name(repl_msg_type(rr->type)), rr->length, rr->offset,
+			strerror(err)))
 		log_err("disk failed a %s; the client got the error; the range is out of "
 			"sync until `blkrep resync` (or the next connect) copies it to %s",
-			n->disk_error, n->other->name);
+			diskerr_text(n->disk), n->other->name);
 }
-
-#define FLUSH_ERROR "client FLUSH on this node: "
 
 /* The local disk did (err 0) or failed a client's FLUSH (the client gets
  * the error).  After a failure, writes since the last good FLUSH may be
@@ -288,22 +285,20 @@ static void node_local_failed(struct node *n, const struct repl_req *rr)
 void node_repl_flush_done(void *arg, int err)
 {
 	struct node *n = arg;
-	bool first = !n->disk_error[0];
 
 	if (!err) {
-		if (strncmp(n->disk_error, FLUSH_ERROR, strlen(FLUSH_ERROR)) == 0) {
+		if (diskerr_is_flush(n->disk)) {
 			log_info("a client FLUSH succeeds again on this node (after: %s)",
-				 n->disk_error);
-			n->disk_error[0] = '\0';
+				 diskerr_text(n->disk));
+			diskerr_clear(n->disk);
 		}
 		return;
 	}
-	snprintf(n->disk_error, sizeof(n->disk_error), FLUSH_ERROR "%s", strerror(-err));
-	if (first)
+	if (diskerr_set(n->disk, DISKERR_FLUSH "%s", strerror(-err)))
 		log_err("disk failed a %s; writes since the last FLUSH may be missing from this "
 			"disk; %s holds them: if the disk stays bad, make this node secondary "
 			"and %s primary",
-			n->disk_error, n->other->name, n->other->name);
+			diskerr_text(n->disk), n->other->name, n->other->name);
 }
 
 /* A client's write accepted by node_repl_submit() is answered. */
@@ -355,8 +350,8 @@ static void node_peer_failed(struct node *n, uint64_t offset, int err)
 	log_warn("%s failed a replicated request at %" PRIu64 ": %s; reconnecting so that a "
 		 "resync repairs it",
 		 n->other->name, offset, strerror(err));
-	peer_enable(n->peer, false);
-	peer_enable(n->peer, true);
+	peer_enable(sync_peer(node_stream_peer(n)), false);
+	peer_enable(sync_peer(node_stream_peer(n)), true);
 }
 
 /* Does what the stream says about an answered or failed message: errors
@@ -368,10 +363,10 @@ static void node_answer(struct node *n, const struct stream_ack *a)
 		server_repl_done(a->req, -a->err);
 		break;
 	case STREAM_ANSWER_RESYNC:
-		resync_acked(n->rs, a->req, -a->err);
+		sync_resync_acked(node_stream_peer(n), a->req, -a->err);
 		break;
 	case STREAM_ANSWER_VERIFY:
-		resync_acked(n->vf, a->req, -a->err);
+		verify_acked(sync_verify(node_stream_peer(n)), a->req, -a->err);
 		break;
 	case STREAM_ANSWER_NONE:
 	case STREAM_ANSWER_HELD:
@@ -400,7 +395,7 @@ void node_repl_complete(struct node *n, uint64_t seq, int err)
 	if (a.covered && a.flush_again)
 		node_flush_peer(n); /* resync chunks sent meanwhile */
 	if (a.covered)
-		node_resync_check(n);
+		sync_resync_check(node_stream_peer(n));
 	node_answer(n, &a);
 }
 
@@ -459,46 +454,44 @@ static int node_save_disk_state(struct node *n)
  * bitmap exchange and resync repair the range once the disk works. */
 static void node_disk_failed(struct node *n, uint16_t type, uint64_t off, uint32_t len, int err)
 {
-	unsigned b = n->disk_backoff_s;
+	unsigned backoff_s;
 
-	snprintf(n->disk_error, sizeof(n->disk_error), "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
-		 msg_type_name(type), len, off, strerror(err));
+	(void)diskerr_set(n->disk, "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
+			  msg_type_name(type), len, off, strerror(err));
 	node_mark_out_of_sync(n, off, len);
 	if (n->sb.disk > META_DISK_OUTDATED)
 		n->sb.disk = META_DISK_OUTDATED;
-	n->disk_md_unsaved = node_save_disk_state(n) < 0;
-	n->disk_backoff_s = !b ? 1 : 2 * b > DISK_RETRY_MAX_S ? DISK_RETRY_MAX_S : 2 * b;
-	n->disk_retry_ns = node_now_ns() + (uint64_t)n->disk_backoff_s * 1000000000U;
+	diskerr_set_md_unsaved(n->disk, node_save_disk_state(n) < 0);
+	backoff_s = diskerr_failed(n->disk, node_now_ns());
 	log_err("disk failed a replicated %s; disk %s%s, link to %s dropped, reconnecting in %u s "
 		"so that a resync repairs it",
-		n->disk_error, node_disk_name(n),
-		n->disk_md_unsaved ? " (not yet in the metadata)" : "", n->other->name,
-		n->disk_backoff_s);
-	peer_enable(n->peer, false);
+		diskerr_text(n->disk), node_disk_name(n),
+		diskerr_md_unsaved(n->disk) ? " (not yet in the metadata)" : "", n->other->name,
+		backoff_s);
+	peer_enable(sync_peer(node_stream_peer(n)), false);
 }
 
 /* From the tick: the reconnect after a disk error, once due. */
 static void node_disk_retry(struct node *n)
 {
-	if (!n->disk_retry_ns || node_now_ns() < n->disk_retry_ns)
+	if (!diskerr_retry_due(n->disk, node_now_ns()))
 		return;
-	n->disk_retry_ns = 0;
-	if (n->disk_md_unsaved && node_save_disk_state(n) == 0) {
-		n->disk_md_unsaved = false;
+	if (diskerr_md_unsaved(n->disk) && node_save_disk_state(n) == 0) {
+		diskerr_set_md_unsaved(n->disk, false);
 		log_info("the metadata records the disk as %s now", node_disk_name(n));
 	}
 	log_info("reconnecting to %s after the disk error", n->other->name);
-	peer_enable(n->peer, true);
+	peer_enable(sync_peer(node_stream_peer(n)), true);
 }
 
 /* A resync from the peer finished: whatever a disk error left out is
  * there now. */
 void node_disk_repaired(struct node *n)
 {
-	if (n->disk_error[0])
-		log_info("the resync repaired what the disk error left out (%s)", n->disk_error);
-	n->disk_error[0] = '\0';
-	n->disk_backoff_s = 0;
+	if (*diskerr_text(n->disk))
+		log_info("the resync repaired what the disk error left out (%s)",
+			 diskerr_text(n->disk));
+	diskerr_repaired(n->disk);
 }
 
 void node_on_tick(struct ioop *op, int res)
@@ -509,7 +502,7 @@ void node_on_tick(struct ioop *op, int res)
 	node_disk_retry(n);
 	if (n->alog)
 		alog_retry(n->alog);
-	if (n->peer_up && !stream_covering(n->stream) &&
+	if (sync_up(node_stream_peer(n)) && !stream_covering(n->stream) &&
 	    (stream_wants_flush(n->stream) || alog_want_flush(n->alog)))
 		node_flush_peer(n);
 	if (!n->stopping)
@@ -522,15 +515,18 @@ static void node_flush_done(struct ioop *op, int res)
 {
 	struct flush_op *f = container_of(op, struct flush_op, op);
 	struct node *n = f->n;
+	struct sync *s = node_stream_peer(n);
 	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = f->seq, .count = (uint32_t)-res };
 
 	f->busy = false;
-	if (res < 0 && f->link == stream_link(n->stream) && n->peer_up)
+	if (res < 0 && f->link == stream_link(n->stream) && sync_up(s))
 		return node_disk_failed(n, MSG_FLUSH, 0, 0, -res);
 	if (res < 0)
 		log_err("applying a replicated FLUSH: %s", strerror(-res));
-	if (f->link == stream_link(n->stream) && n->peer_up && peer_send(n->peer, &ack, NULL) < 0)
-		peer_drop(n->peer, "cannot acknowledge a replicated FLUSH: the send queue is full");
+	if (f->link == stream_link(n->stream) && sync_up(s) &&
+	    peer_send(sync_peer(s), &ack, NULL) < 0)
+		peer_drop(sync_peer(s),
+			  "cannot acknowledge a replicated FLUSH: the send queue is full");
 }
 
 _Static_assert(FLUSHES_MAX + 3 <= PEER_ANSWER_ROOM,
@@ -559,16 +555,16 @@ static int node_flush_async(struct node *n, uint64_t seq)
 /* Applies one replicated request, in stream order, and acknowledges it.
  * Done inline: the stream is applied in order and the peer waits anyway;
  * FLUSH and FUA block the loop for the disk's flush. */
-void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
+void node_apply(struct node *n, struct sync *from, const struct msg_hdr *h,
+		const uint8_t *payload)
 {
 	struct msg_hdr ack = { .type = MSG_ACK, .seq = h->seq };
 	int err;
 
 	switch (h->type) {
 	case MSG_RESYNC_DATA:
-		if (!node_become_target(n))
+		if (!sync_target_chunk(from, h->length))
 			return; /* never written over a disk that claims up to date */
-		n->rs_recv_bytes += h->length;
 		/* fall through */
 	case MSG_WRITE:
 		err = apply_write(n->data_fd, payload, h->length, h->offset, h->flags & MSG_F_FUA);
@@ -592,8 +588,8 @@ void node_apply(struct node *n, const struct msg_hdr *h, const uint8_t *payload)
 					err);
 	/* Unanswered, the primary would wait for ever: without the link, it
 	 * marks what it did not see acknowledged out of sync. */
-	if (peer_send(n->peer, &ack, NULL) < 0)
-		peer_drop(n->peer,
+	if (peer_send(sync_peer(from), &ack, NULL) < 0)
+		peer_drop(sync_peer(from),
 			  "cannot acknowledge a replicated %s at %" PRIu64
 			  ": the send queue is full",
 			  msg_type_name(h->type), h->offset);

@@ -1,0 +1,74 @@
+/* One peer of a node, seen from the node: its link (proto/peer), what it
+ * said of itself (HELLO, STATE), the verdict at connect, the bitmap
+ * exchange, the resync to or from it and `blkrep verify` against it.  The
+ * node holds one per peer (struct node's peers[]), so that more peers are
+ * more of these rather than a rewrite.  A part of the node (node_int.h):
+ * the object in sync.c, its link's behaviour in node_sync.c, sharing
+ * sync_int.h.  Daemon-level. */
+#ifndef BLKREP_SYNC_H
+#define BLKREP_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct control_req;
+struct msg_hello;
+struct node;
+struct peer;
+struct verify;
+
+/* This node's part in the resync after a connect. */
+enum rs_role { RS_NONE, RS_SOURCE, RS_TARGET };
+
+struct sync;
+
+/* A peer of n, its link not yet started; NULL when out of memory.  n's
+ * loop, data area, bitmap and superblock must be set up. */
+struct sync *sync_new(struct node *n);
+/* Frees the link too; after the loop is freed (resync buffers may be in
+ * flight until then).  NULL is ignored. */
+void sync_free(struct sync *s);
+/* Starts the link (connecting or listening): 0, or -1. */
+int sync_start(struct sync *s);
+
+/* The link is up: the handshake was accepted. */
+bool sync_up(const struct sync *s);
+/* What the peer said of itself at connect or since (valid once up). */
+const struct msg_hello *sync_hello(const struct sync *s);
+/* The link; NULL before sync_start(). */
+struct peer *sync_peer(const struct sync *s);
+enum rs_role sync_rs_role(const struct sync *s);
+bool sync_exchanging(const struct sync *s); /* bitmaps being exchanged */
+/* The last connect found that both wrote as primary. */
+bool sync_split_brain(const struct sync *s);
+
+/* The resync running with this peer, from either side: bytes done, in
+ * all, per second.  False when none runs. */
+bool sync_resync_progress(const struct sync *s, uint64_t *done, uint64_t *total, uint64_t *bps);
+/* `verify` against this peer: answers req (started, or why not). */
+void sync_cmd_verify(struct sync *s, struct control_req *req);
+/* `blkrep verify` against this peer (daemon/repl/verify.h). */
+struct verify *sync_verify(const struct sync *s);
+/* The peer's name in the config, for messages. */
+const char *sync_name(const struct sync *s);
+
+/* `resolve --discard-local`: this node's changes of generation gen are
+ * saved; at the next connect it is the resync target. */
+void sync_discard_local(struct sync *s, uint64_t gen);
+/* A resync now, when connected and none runs (`resync`, `invalidate`). */
+void sync_resync_now(struct sync *s);
+
+/* From the replication stream: the peer answered a resync chunk, or it
+ * failed (err: -errno or 0). */
+void sync_resync_acked(struct sync *s, void *req, int err);
+/* A flush covered what was sent: a resync source may be done. */
+void sync_resync_check(struct sync *s);
+/* A resync chunk of len bytes arrived: false if this node could not
+ * record itself as the target (the link is dropped; not to be written). */
+bool sync_target_chunk(struct sync *s, uint32_t len);
+
+/* A promotion: resync and verify chunks in flight are locked against
+ * the new export's writes (rule 4). */
+void sync_relock(struct sync *s);
+
+#endif

@@ -1,0 +1,33 @@
+/* struct sync (see sync.h), shared by its two files only: sync.c, the
+ * object, what the node's other parts ask of it, and the loops over every
+ * peer; node_sync.c, what happens on the link.  Nothing else includes it. */
+#ifndef BLKREP_SYNC_INT_H
+#define BLKREP_SYNC_INT_H
+
+#include "daemon/node_int.h"
+
+struct sync {
+	struct node *n;
+	const struct config_node *other; /* the peer in the config */
+	struct peer *peer;		 /* the link */
+	bool up;			 /* the handshake was accepted */
+	struct msg_hello hello;		 /* what the peer says of itself */
+	/* After a connect: the verdict, the bitmap exchange, the resync. */
+	enum gen_verdict verdict;
+	enum rs_role rs_role;
+	struct resync *rs;	/* the resync source's walk of the bitmap */
+	uint64_t bm_sent_page;	/* next page of our bitmap to send */
+	bool bm_sent;		/* our last chunk is queued */
+	bool peer_bm_done;	/* the peer's last chunk arrived */
+	bool rs_final;		/* the source's pass is over: flush, then check */
+	bool exchanging;	/* bitmaps are being exchanged */
+	uint64_t rs_recv_bytes; /* the target's progress */
+	uint64_t rs_recv_total;
+	uint64_t rs_recv_start_ns;
+	bool split_brain;   /* the last connect found that both wrote as primary */
+	bool discard_local; /* `resolve --discard-local`: become the target */
+	uint64_t saved_for; /* the generation whose own changes were saved */
+	struct verify *vf;  /* `blkrep verify` against this peer */
+};
+
+#endif
