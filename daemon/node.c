@@ -448,7 +448,7 @@ static int node_setup(struct node *n)
 	}
 	if (node_load(n) < 0 || !(n->loop = loop_new()))
 		return -1;
-	n->ctl = control_new(n->loop, n->ctl_path, node_handle, n);
+	n->ctl = control_new(n->loop, n->ctl_path, n->handle, n);
 	n->dev = devices_new(n->loop, n->cfg, n->sb.resource, n->sb.node, &node_devices_host, n);
 	if (!n->ctl || !n->dev || node_write_pid(n) < 0 || node_signals(n) < 0)
 		return -1;
@@ -496,7 +496,8 @@ static const struct node_up node_up = {
 	.resynced = node_resynced,
 };
 
-int node_run(struct config *cfg, const struct config_node *me, int ready_fd)
+int node_run(struct config *cfg, const struct config_node *me, int ready_fd,
+	     control_handler_fn *handle)
 {
 	struct node *n = calloc(1, sizeof(*n));
 	int rc = 1;
@@ -512,6 +513,7 @@ int node_run(struct config *cfg, const struct config_node *me, int ready_fd)
 	n->sigfd = -1;
 	n->data_fd = -1;
 	n->ready_fd = ready_fd;
+	n->handle = handle;
 	if (node_setup(n) < 0)
 		goto out;
 	log_info("%s/%s up as %s, disk %s", n->sb.resource, n->sb.node, node_role_name(n->primary),

@@ -79,6 +79,7 @@ struct node_up {
 
 struct node {
 	const struct node_up *up;
+	control_handler_fn *handle; /* the control socket's requests */
 	struct loop *loop;
 	struct config *cfg;
 	const struct config_node *me;
@@ -200,8 +201,5 @@ static inline struct sync *node_stream_peer(const struct node *n)
 	assert(n->npeers == 1);
 	return n->peers[0];
 }
-
-/* --- status and control commands (node_ctl.c) --- */
-void node_handle(void *arg, struct control_req *req);
 
 #endif

@@ -22,6 +22,9 @@ stage() {
 
 stage deps make -s deps
 stage build make -s -j2
+# The layout's targets (docs/ARCHITECTURE.md, "Modules"): call circles of
+# at most two files, at most 15 files directly in daemon/, no .c over 900.
+stage layout python3 scripts/archcheck.py build --strict
 stage unit make -s unit
 stage integration env BLKREP="$PWD/blkrep" bash tests/integration/run.sh
 stage build-sanitized make -s -j2 SANITIZE=address,undefined build-san/blkrep build-san/tests/unit

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/cli/cli.h"
+#include "daemon/cli/commands.h"
 #include "daemon/config.h"
 #include "daemon/ctl/control.h"
 #include "daemon/ctl/ctlparse.h"
@@ -271,7 +272,7 @@ static int start_daemon(struct config *cfg, const struct config_node *me)
 	(void)dup2(pfd[1], STDERR_FILENO);
 	if (freopen("/dev/null", "r", stdin) == NULL || freopen("/dev/null", "w", stdout) == NULL)
 		_exit(1);
-	_exit(node_run(cfg, me, pfd[1]));
+	_exit(node_run(cfg, me, pfd[1], node_handle));
 }
 
 int cmd_up(struct cli *cli)
@@ -299,7 +300,7 @@ int cmd_up(struct cli *cli)
 		free(body);
 		goto out;
 	}
-	rc = foreground ? node_run(cfg, me, -1) : start_daemon(cfg, me);
+	rc = foreground ? node_run(cfg, me, -1, node_handle) : start_daemon(cfg, me);
 out:
 	config_free(cfg);
 	return rc;
