@@ -465,7 +465,7 @@ static void check_durable(void)
 		uint64_t b = off / HIST_BLOCK;
 
 		simfd_file_peek(R.nodes[0].me->backing, off, a, HIST_BLOCK);
-		if (!simhist_allowed(R.h, b, simhist_decode(a, b), why, sizeof(why))) {
+		if (!simhist_allowed(R.h, b, a, why, sizeof(why))) {
 			violation("alpha lost a durable write: %s", why);
 			return;
 		}

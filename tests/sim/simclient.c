@@ -229,9 +229,8 @@ static void check_read(struct simclient *c, struct req *r, const uint8_t *data)
 	char why[400];
 
 	for (uint64_t i = 0; i < r->nb; i++) {
-		int64_t v = simhist_decode(data + i * HIST_BLOCK, r->b0 + i);
-
-		if (!simhist_allowed(c->h, r->b0 + i, v, why, sizeof(why)) && !c->violation[0])
+		if (!simhist_allowed(c->h, r->b0 + i, data + i * HIST_BLOCK, why, sizeof(why)) &&
+		    !c->violation[0])
 			snprintf(c->violation, sizeof(c->violation), "read: %s", why);
 	}
 }

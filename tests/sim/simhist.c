@@ -151,15 +151,37 @@ int64_t simhist_decode(const uint8_t *blk, uint64_t b)
 	return memcmp(want, blk, HIST_BLOCK) ? -1 : (int64_t)w[1];
 }
 
-bool simhist_allowed(const struct simhist *h, uint64_t b, int64_t value, char *why,
+/* Whether sector s of blk holds that sector of one allowed version. */
+static bool sector_allowed(const struct block *k, uint64_t b, const uint8_t *blk, unsigned s)
+{
+	uint8_t want[HIST_BLOCK];
+
+	for (unsigned i = k->durable; i < k->n; i++) {
+		if (k->v[i].id)
+			simhist_fill(want, b, k->v[i].id);
+		else
+			memset(want, 0, sizeof(want));
+		if (!memcmp(want + s * 512, blk + s * 512, 512))
+			return true;
+	}
+	return false;
+}
+
+bool simhist_allowed(const struct simhist *h, uint64_t b, const uint8_t *blk, char *why,
 		     unsigned whylen)
 {
 	const struct block *k = &h->blk[b];
+	int64_t value = simhist_decode(blk, b);
 	int o;
 
 	for (unsigned i = k->durable; i < k->n && value >= 0; i++)
 		if (k->v[i].id == (uint64_t)value)
 			return true;
+	for (unsigned s = 0; s < HIST_BLOCK / 512; s++)
+		if (!sector_allowed(k, b, blk, s))
+			goto bad;
+	return true;
+bad:
 	o = snprintf(why, whylen, "block %" PRIu64 " holds %" PRId64 ", allowed:", b, value);
 	for (unsigned i = k->durable; i < k->n && o > 0 && (unsigned)o < whylen; i++)
 		o += snprintf(why + o, whylen - (unsigned)o, " %" PRIu64 "%s", k->v[i].id,

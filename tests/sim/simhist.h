@@ -32,9 +32,11 @@ void simhist_fill(uint8_t *blk, uint64_t b, uint64_t id);
  * bytes no write put there (torn, or another block's). */
 int64_t simhist_decode(const uint8_t *blk, uint64_t b);
 
-/* Whether value (from simhist_decode) is allowed for block b now.  If
- * not, why[] says what was expected. */
-bool simhist_allowed(const struct simhist *h, uint64_t b, int64_t value, char *why,
+/* Whether blk is allowed for block b now: each 512-byte sector of it
+ * holds that sector of an allowed version (a write never acknowledged
+ * may be torn at sector granularity).  If not, why[] says what was
+ * expected. */
+bool simhist_allowed(const struct simhist *h, uint64_t b, const uint8_t *blk, char *why,
 		     unsigned whylen);
 
 #endif
