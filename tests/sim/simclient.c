@@ -103,6 +103,7 @@ static void client_drop(struct simclient *c, const char *why)
 	}
 	c->inflight = 0;
 	c->in_len = 0;
+	simhist_forget_pending(c->h);
 	if (c->on)
 		arm(c, RETRY_NS);
 }
@@ -207,8 +208,9 @@ static void issue(struct simclient *c)
 		issue_write(c, r, NBD_CMD_WRITE);
 	}
 	c->inflight++;
-	sim_trace("client: %s %" PRIu64 "+%" PRIu64 "%s cookie %" PRIu64, nbd_cmd_name(r->type),
-		  r->b0, r->nb, r->fua ? " fua" : "", r->cookie);
+	sim_trace("client: %s %" PRIu64 "+%" PRIu64 "%s cookie %" PRIu64 " (last write id %" PRIu64
+		  ")", nbd_cmd_name(r->type), r->b0, r->nb, r->fua ? " fua" : "", r->cookie,
+		  c->next_id);
 }
 
 /* Versions of the blocks a zeroing request wrote: all after idx[0]-ish;

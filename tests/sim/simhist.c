@@ -115,6 +115,11 @@ void simhist_flushed(struct simhist *h, uint64_t ticket)
 	h->npend = keep;
 }
 
+void simhist_forget_pending(struct simhist *h)
+{
+	h->npend = 0;
+}
+
 static uint64_t mix(uint64_t x)
 {
 	x ^= x >> 33;

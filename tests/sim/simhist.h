@@ -25,6 +25,9 @@ void simhist_acked(struct simhist *h, uint64_t b, unsigned idx, bool fua);
  * ticket for simhist_flushed() once the FLUSH is acknowledged. */
 uint64_t simhist_flush_sent(struct simhist *h);
 void simhist_flushed(struct simhist *h, uint64_t ticket);
+/* The connection broke (perhaps the node crashed): versions acked and not
+ * yet flushed stay possible but no later FLUSH makes them durable. */
+void simhist_forget_pending(struct simhist *h);
 
 /* Fills one block of write id's payload. */
 void simhist_fill(uint8_t *blk, uint64_t b, uint64_t id);
