@@ -68,6 +68,7 @@ struct run {
 	uint64_t phase_end;
 	uint64_t heal_at;	/* of a partition */
 	unsigned fault_pct;	/* per tick, while loading */
+	unsigned story_pct;	/* per tick: a story starts */
 	unsigned mix[8];	/* weights of the fault kinds */
 	bool power_loss;	/* crashes lose the page cache */
 	bool promoting;
@@ -75,6 +76,12 @@ struct run {
 	uint64_t promote_at;
 	char violation[1024];
 	bool settled;
+	struct story_step {
+		uint64_t at;
+		int act;
+	} story[16];
+	unsigned nstory;	/* steps left, in order of time */
+	unsigned story_kind;
 };
 
 static struct run R;
@@ -236,6 +243,7 @@ static void pick_scenario(void)
 {
 	R.fault_pct = 3 + (unsigned)sim_below(15);
 	R.power_loss = sim_chance(60);
+	R.story_pct = sim_chance(70) ? 2 + (unsigned)sim_below(10) : 0;
 	for (int k = 0; k < F_KINDS; k++)
 		R.mix[k] = sim_chance(70) ? (unsigned)sim_below(10) : 0;
 	simfd_set_faults(0, 0, sim_chance(30) ? 10 : 0);
@@ -402,6 +410,121 @@ static void fault(void)
 	}
 }
 
+/* ---- stories: the sequences that the bugs of issue 12 needed ----
+ * A story is a short script of actions at set delays; while one runs, no
+ * random fault interferes and nodes come back only when it says so. */
+
+enum act { A_NOFLUSH, A_FLUSH, A_WIDE, A_NARROW, A_CRASH_A, A_POWER_A, A_POWER_B, A_UP_A,
+	   A_UP_B, A_PART_ON, A_PART_OFF, A_DEMOTE };
+
+enum story { ST_NONE, ST_EPOCH, ST_DROP, ST_DEMOTE, ST_WIDE, ST_KINDS };
+
+static const char *const story_names[] = { "none", "unflushed-both-crash",
+					   "unflushed-alpha-power", "crash-demote-crash",
+					   "wide-zeroing-crash" };
+
+static void story_add(uint64_t after_ns, int act)
+{
+	uint64_t at = (R.nstory ? R.story[R.nstory - 1].at : sim_now_ns()) + after_ns;
+
+	R.story[R.nstory++] = (struct story_step){ at, act };
+}
+
+static void story_begin(enum story k)
+{
+	R.nstory = 0;
+	R.story_kind = k;
+	sim_trace("driver: story %s", story_names[k]);
+	switch (k) {
+	case ST_EPOCH: /* rule 7: epoch-0 writes counted flushed */
+		story_add(0, A_NOFLUSH);
+		story_add(200 * MS + sim_below(1200 * MS), sim_chance(50) ? A_POWER_A : A_CRASH_A);
+		story_add(0, A_POWER_B);
+		story_add(100 * MS + sim_below(400 * MS), A_UP_A);
+		story_add(sim_below(300 * MS), A_UP_B);
+		story_add(0, A_FLUSH);
+		break;
+	case ST_DROP: /* rule 8: extents leave the log, alpha unflushed */
+		story_add(0, A_NOFLUSH);
+		story_add(300 * MS + sim_below(2 * S), A_POWER_A);
+		story_add(100 * MS + sim_below(400 * MS), A_UP_A);
+		story_add(0, A_FLUSH);
+		break;
+	case ST_DEMOTE: /* rule 10: demoted crashed primary, crashed again */
+		story_add(0, A_NOFLUSH);
+		story_add(200 * MS + sim_below(800 * MS), A_PART_ON);
+		story_add(0, A_POWER_A);
+		story_add(100 * MS + sim_below(300 * MS), A_UP_A);
+		story_add(100 * MS + sim_below(300 * MS), A_DEMOTE);
+		story_add(100 * MS + sim_below(500 * MS), sim_chance(50) ? A_POWER_A : A_CRASH_A);
+		story_add(100 * MS + sim_below(300 * MS), A_UP_A);
+		story_add(100 * MS + sim_below(300 * MS), A_PART_OFF);
+		story_add(0, A_FLUSH);
+		break;
+	case ST_WIDE: /* rule 9: wide zeroing's bits cleared while zeroing */
+		simfd_set_slow_zero(true);
+		story_add(0, A_WIDE);
+		story_add(300 * MS + sim_below(1500 * MS), A_POWER_A);
+		story_add(100 * MS + sim_below(400 * MS), A_UP_A);
+		story_add(0, A_NARROW);
+		break;
+	default:
+		break;
+	}
+}
+
+static void story_act(int act)
+{
+	switch (act) {
+	case A_NOFLUSH:
+	case A_FLUSH:
+		return simclient_set_flush_pct(R.cl, act == A_FLUSH ? 12 : 0);
+	case A_WIDE:
+	case A_NARROW:
+		return simclient_set_wide(R.cl, act == A_WIDE);
+	case A_CRASH_A:
+	case A_POWER_A:
+		return node_crash(&R.nodes[0], act == A_POWER_A, UINT64_MAX / 2);
+	case A_POWER_B:
+		return node_crash(&R.nodes[1], true, UINT64_MAX / 2);
+	case A_UP_A:
+	case A_UP_B:
+		if (!R.nodes[act == A_UP_B].n)
+			node_up(&R.nodes[act == A_UP_B]);
+		return;
+	case A_PART_ON:
+	case A_PART_OFF:
+		sim_trace("driver: partition %s", act == A_PART_ON ? "on" : "healed");
+		simfd_partition(act == A_PART_ON);
+		R.heal_at = UINT64_MAX / 2;
+		return;
+	case A_DEMOTE:
+		operator_call(0, "secondary");
+		R.want_demoted = true;
+		R.promote_at = UINT64_MAX / 2;
+		return;
+	default:
+		return;
+	}
+}
+
+/* Runs the story's due steps; false once it is over. */
+static bool story_run(void)
+{
+	unsigned done = 0;
+
+	while (done < R.nstory && R.story[done].at <= sim_now_ns())
+		story_act(R.story[done++].act);
+	memmove(R.story, R.story + done, (R.nstory - done) * sizeof(R.story[0]));
+	R.nstory -= done;
+	if (!R.nstory && R.story_kind != ST_NONE) {
+		R.story_kind = ST_NONE;
+		R.promote_at = sim_now_ns();
+		R.heal_at = sim_now_ns();
+	}
+	return R.nstory > 0;
+}
+
 /* Nodes that went down come back; partitions heal; a demoted alpha is
  * made primary again. */
 static void repair(bool now)
@@ -491,10 +614,18 @@ static void tick_start(void)
 
 static void tick_load(void)
 {
+	if (story_run())
+		return;
 	repair(false);
-	if (sim_chance(R.fault_pct))
+	if (R.story_pct && sim_chance(R.story_pct))
+		story_begin((enum story)(1 + sim_below(ST_KINDS - 1)));
+	else if (sim_chance(R.fault_pct))
 		fault();
 	if (sim_now_ns() >= R.phase_end) {
+		for (unsigned i = 0; i < R.nstory; i++)
+			story_act(R.story[i].act);
+		R.nstory = 0;
+		R.story_kind = ST_NONE;
 		sim_trace("driver: load ends, settling");
 		simclient_run(R.cl, false);
 		R.phase = P_SETTLE;
@@ -555,6 +686,8 @@ static int run_seed(uint64_t seed, struct totals *t)
 	R.phase = P_START;
 	R.violation[0] = '\0';
 	R.settled = R.promoting = R.want_demoted = false;
+	R.nstory = 0;
+	R.story_kind = ST_NONE;
 	sim_reset(seed);
 	sim_trace("driver: seed %" PRIu64, seed);
 	if (setup() == 0) {

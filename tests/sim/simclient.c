@@ -40,6 +40,8 @@ struct simclient {
 	unsigned inflight;
 	uint16_t *busy;		/* per block: requests in flight that write it */
 	uint64_t next_id, next_cookie, acked;
+	unsigned flush_pct;
+	bool wide;
 	char violation[512];
 	unsigned gen;		/* of the connection, for stale timers */
 };
@@ -59,6 +61,7 @@ struct simclient *simclient_new(const char *export_path, struct simhist *h, uint
 	c->wide_blocks = wide_bytes / HIST_BLOCK;
 	c->busy = calloc(c->nblocks, sizeof(*c->busy));
 	c->fd = -1;
+	c->flush_pct = 12;
 	if (!c->busy)
 		abort();
 	return c;
@@ -180,19 +183,19 @@ static void issue(struct simclient *c)
 	if (!r)
 		return;
 	*r = (struct req){ .used = true, .cookie = ++c->next_cookie };
-	if (dice < 12) {
+	if (dice < c->flush_pct) {
 		r->type = NBD_CMD_FLUSH;
 		r->ticket = simhist_flush_sent(c->h);
 		send_hdr(c, r, 0, 0);
-	} else if (dice < 22) {
+	} else if (dice < 22 && dice >= 12) {
 		r->type = NBD_CMD_READ;
 		if (!pick_range(c, nb, &r->b0))
 			return (void)(r->used = false);
 		r->nb = nb;
 		send_hdr(c, r, r->b0 * HIST_BLOCK, (uint32_t)(nb * HIST_BLOCK));
-	} else if (dice < 28) {
+	} else if (dice < 28 || (c->wide && dice < 60)) {
 		r->type = sim_chance(50) ? NBD_CMD_TRIM : NBD_CMD_WRITE_ZEROES;
-		if (sim_chance(40))
+		if (c->wide || sim_chance(40))
 			nb = c->wide_blocks + sim_below(c->wide_blocks + 1);
 		if (!pick_range(c, nb, &r->b0))
 			return (void)(r->used = false);
@@ -339,6 +342,16 @@ static void client_kick(void *arg, uint64_t gen)
 	if (c->inflight < QD)
 		issue(c);
 	arm(c, 20000 + sim_below(500000));
+}
+
+void simclient_set_flush_pct(struct simclient *c, unsigned pct)
+{
+	c->flush_pct = pct;
+}
+
+void simclient_set_wide(struct simclient *c, bool on)
+{
+	c->wide = on;
 }
 
 void simclient_run(struct simclient *c, bool on)

@@ -21,6 +21,11 @@ void simclient_free(struct simclient *c);
 /* Starts (true) or stops issuing requests; while on, it reconnects
  * whenever the export is there. */
 void simclient_run(struct simclient *c, bool on);
+/* Percent of requests that are FLUSH (default 12); 0 for a while lets
+ * writes pile up unflushed. */
+void simclient_set_flush_pct(struct simclient *c, unsigned pct);
+/* While on, a third of the requests are wide TRIM/WRITE_ZEROES. */
+void simclient_set_wide(struct simclient *c, bool on);
 /* No request in flight. */
 bool simclient_idle(const struct simclient *c);
 /* A read returned a value the history does not allow: the first such. */

@@ -86,6 +86,7 @@ static struct {
 	struct simop *wait_head, *wait_tail;
 	struct packet *packets;
 	bool partitioned;
+	bool slow_zero;
 	unsigned eio_pm[SIM_NODES], slow_pct[SIM_NODES];
 } fs;
 
@@ -305,6 +306,11 @@ void simfd_file_peek(const char *path, uint64_t off, void *buf, size_t len)
 		file_read(f, off, buf, len);
 	else
 		memset(buf, 0, len);
+}
+
+void simfd_set_slow_zero(bool on)
+{
+	fs.slow_zero = on;
 }
 
 void simfd_set_faults(int node, unsigned eio_per_mille, unsigned slow_pct)
@@ -774,8 +780,12 @@ static void timeout_ev(void *arg, uint64_t id)
 
 static void start_disk(struct simop *op, struct fdent *e)
 {
+	uint64_t delay = disk_delay(op->node);
+
+	if (op->opcode == IORING_OP_FALLOCATE && fs.slow_zero)
+		delay = 20000000 + sim_below(280000000);
 	op->obj = e->f;
-	sim_at(disk_delay(op->node), op->node, disk_ev, op, 0);
+	sim_at(delay, op->node, disk_ev, op, 0);
 }
 
 static void start_sendmsg(struct simop *op, struct sock *s)

@@ -35,6 +35,8 @@ void simfd_file_peek(const char *path, uint64_t off, void *buf, size_t len);
 /* Faults on node's files: pct of data writes and reads fail with EIO (0:
  * none); slow_pct of operations take up to 50 ms. */
 void simfd_set_faults(int node, unsigned eio_per_mille, unsigned slow_pct);
+/* Zeroing (fallocate) takes 20..300 ms on every node. */
+void simfd_set_slow_zero(bool on);
 
 /* The node died: its descriptors close (peers see end of file), its
  * pending operations are forgotten, its files lose their page cache. */
