@@ -415,7 +415,7 @@ static void fault(void)
  * random fault interferes and nodes come back only when it says so. */
 
 enum act { A_NOFLUSH, A_FLUSH, A_WIDE, A_NARROW, A_CRASH_A, A_POWER_A, A_POWER_B, A_UP_A,
-	   A_UP_B, A_PART_ON, A_PART_OFF, A_DEMOTE };
+	   A_UP_B, A_PART_ON, A_PART_OFF, A_DEMOTE, A_CLIENT_OFF, A_CLIENT_ON, A_SETTLE };
 
 enum story { ST_NONE, ST_EPOCH, ST_DROP, ST_DEMOTE, ST_WIDE, ST_KINDS };
 
@@ -454,12 +454,15 @@ static void story_begin(enum story k)
 		story_add(0, A_NOFLUSH);
 		story_add(200 * MS + sim_below(800 * MS), A_PART_ON);
 		story_add(0, A_POWER_A);
+		/* Writes alone would fill the bitmap and hide what it lacks. */
+		story_add(0, A_CLIENT_OFF);
 		story_add(100 * MS + sim_below(300 * MS), A_UP_A);
 		story_add(100 * MS + sim_below(300 * MS), A_DEMOTE);
 		story_add(100 * MS + sim_below(500 * MS), sim_chance(50) ? A_POWER_A : A_CRASH_A);
 		story_add(100 * MS + sim_below(300 * MS), A_UP_A);
 		story_add(100 * MS + sim_below(300 * MS), A_PART_OFF);
 		story_add(0, A_FLUSH);
+		story_add(0, A_SETTLE);
 		break;
 	case ST_WIDE: /* rule 9: wide zeroing's bits cleared while zeroing */
 		simfd_set_slow_zero(true);
@@ -471,6 +474,8 @@ static void story_begin(enum story k)
 	default:
 		break;
 	}
+	if (k != ST_DEMOTE && sim_chance(50))
+		story_add(0, A_SETTLE);
 }
 
 static void story_act(int act)
@@ -497,6 +502,12 @@ static void story_act(int act)
 		sim_trace("driver: partition %s", act == A_PART_ON ? "on" : "healed");
 		simfd_partition(act == A_PART_ON);
 		R.heal_at = UINT64_MAX / 2;
+		return;
+	case A_CLIENT_OFF:
+	case A_CLIENT_ON:
+		return simclient_run(R.cl, act == A_CLIENT_ON);
+	case A_SETTLE:
+		R.phase_end = sim_now_ns();
 		return;
 	case A_DEMOTE:
 		operator_call(0, "secondary");
