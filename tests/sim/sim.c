@@ -417,11 +417,11 @@ static void fault(void)
 enum act { A_NOFLUSH, A_FLUSH, A_WIDE, A_NARROW, A_CRASH_A, A_POWER_A, A_POWER_B, A_UP_A,
 	   A_UP_B, A_PART_ON, A_PART_OFF, A_DEMOTE, A_CLIENT_OFF, A_CLIENT_ON, A_SETTLE };
 
-enum story { ST_NONE, ST_EPOCH, ST_DROP, ST_DEMOTE, ST_WIDE, ST_KINDS };
+enum story { ST_NONE, ST_EPOCH, ST_DROP, ST_DEMOTE, ST_WIDE, ST_KINDS, ST_FIRST_EPOCH };
 
 static const char *const story_names[] = { "none", "unflushed-both-crash",
 					   "unflushed-alpha-power", "crash-demote-crash",
-					   "wide-zeroing-crash" };
+					   "wide-zeroing-crash", "", "first-epoch-both-crash" };
 
 static void story_add(uint64_t after_ns, int act)
 {
@@ -437,8 +437,20 @@ static void story_begin(enum story k)
 	sim_trace("driver: story %s", story_names[k]);
 	switch (k) {
 	case ST_EPOCH: /* rule 7: epoch-0 writes counted flushed */
+		/* The window is a node's first epoch: restart alpha, write
+		 * without a FLUSH, then both go down, beta's cache lost. */
 		story_add(0, A_NOFLUSH);
-		story_add(200 * MS + sim_below(1200 * MS), sim_chance(50) ? A_POWER_A : A_CRASH_A);
+		story_add(0, A_CRASH_A);
+		story_add(50 * MS + sim_below(150 * MS), A_UP_A);
+		story_add(300 * MS + sim_below(1200 * MS), sim_chance(50) ? A_POWER_A : A_CRASH_A);
+		story_add(0, A_POWER_B);
+		story_add(100 * MS + sim_below(400 * MS), A_UP_A);
+		story_add(sim_below(300 * MS), A_UP_B);
+		story_add(0, A_FLUSH);
+		break;
+	case ST_FIRST_EPOCH: /* rule 7, from the start: no flush yet at all */
+		story_add(0, A_NOFLUSH);
+		story_add(100 * MS + sim_below(1200 * MS), sim_chance(50) ? A_POWER_A : A_CRASH_A);
 		story_add(0, A_POWER_B);
 		story_add(100 * MS + sim_below(400 * MS), A_UP_A);
 		story_add(sim_below(300 * MS), A_UP_B);
@@ -477,6 +489,8 @@ static void story_begin(enum story k)
 	if (k != ST_DEMOTE && sim_chance(50))
 		story_add(0, A_SETTLE);
 }
+
+static bool story_run(void);
 
 static void story_act(int act)
 {
@@ -621,6 +635,11 @@ static void tick_start(void)
 	R.phase = P_LOAD;
 	R.phase_end = sim_now_ns() + 2 * S + sim_below(8 * S);
 	simclient_run(R.cl, true);
+	/* Until the first FLUSH, every write is in the node's first epoch. */
+	if (sim_chance(50)) {
+		story_begin(ST_FIRST_EPOCH);
+		(void)story_run(); /* no FLUSH from the first request on */
+	}
 }
 
 static void tick_load(void)
