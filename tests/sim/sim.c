@@ -780,11 +780,6 @@ int main(int argc, char **argv)
 	unsetenv("NOTIFY_SOCKET");
 	if (mkdir(R.dir, 0700) < 0)
 		return 2;
-	{
-		FILE *f = fopen("/dev/null", "r");
-
-		(void)f;
-	}
 	capture_logs();
 	signal(SIGSEGV, on_fault);
 	signal(SIGABRT, on_fault);
