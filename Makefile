@@ -71,7 +71,7 @@ $(SIM_BIN): $(filter-out $(BUILD)/daemon/loop.o,$(CORE_OBJ)) $(SIM_SRC:%.c=$(BUI
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 sim: $(SIM_BIN)
-	$(SIM_BIN) $(or $(SEEDS),100) $(SEED)
+	SIM_SECONDS=$(SIM_SECONDS) $(SIM_BIN) $(or $(SEEDS),100) $(SEED)
 
 sim-mutants:
 	bash tests/sim/mutants.sh
