@@ -754,6 +754,19 @@ static void on_fault(int sig)
 	_exit(3);
 }
 
+/* The run directory holds real files: the secret and the pid files. */
+static void remove_run_dir(void)
+{
+	static const char *const names[] = { "secret", "r0-alpha.pid", "r0-beta.pid" };
+	char p[200];
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", R.dir, names[i]);
+		(void)unlink(p);
+	}
+	(void)syscall(SYS_unlinkat, AT_FDCWD, R.dir, AT_REMOVEDIR);
+}
+
 static double wall_s(void)
 {
 	struct timespec ts;
@@ -798,6 +811,7 @@ int main(int argc, char **argv)
 	for (uint64_t s = first; budget > 0 ? wall_s() - t0 < budget : s < first + seeds; s++)
 		if (run_seed(s, &t) && !getenv("SIM_KEEP_GOING"))
 			break;
+	remove_run_dir();
 	fprintf(real_stderr, "sim: %.0f steps/s, %" PRIu64 " seeds never settled\n",
 		(double)t.steps / (wall_s() - t0 + 1e-9), t.unsettled);
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64 " violations\n", t.seeds,
