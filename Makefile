@@ -35,7 +35,8 @@ UNIT_BIN := $(BUILD)/tests/unit
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all deps test unit integration fuzz fuzz-short bench bench-pair clean format vm torture
+.PHONY: all deps test unit integration fuzz fuzz-short bench bench-pair clean format vm torture \
+        sim sim-mutants
 all: $(BUILD)/blkrep $(BUILD)/nbdtorture
 ifndef SANITIZE
 all: blkrep
@@ -59,6 +60,21 @@ $(BUILD)/nbdtorture: $(TORTURE_SRC:%.c=$(BUILD)/%.o) $(BUILD)/nbd/wire.o $(BUILD
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The deterministic simulator (tests/sim/README.md): the daemon's own
+# objects, but its own event loop (simloop.c for utils/loop.c) and the
+# system calls it defines itself (simfd.c).  `make sim SEEDS=N [SEED=S]`,
+# or SIM_SECONDS=T for a time budget.
+SIM_SRC  := $(wildcard tests/sim/*.c)
+SIM_BIN  := $(BUILD)/tests/sim/sim
+$(SIM_BIN): $(filter-out $(BUILD)/utils/loop.o,$(CORE_OBJ)) $(SIM_SRC:%.c=$(BUILD)/%.o)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+sim: $(SIM_BIN)
+	SIM_SECONDS=$(SIM_SECONDS) $(SIM_BIN) $(or $(SEEDS),100) $(SEED)
+
+sim-mutants:
+	bash tests/sim/mutants.sh
 
 # One Criterion binary for all unit tests, so one summary line reports them.
 $(UNIT_BIN): $(UNIT_SRC) $(CORE_OBJ) $(TORTURE_PURE:%.c=$(BUILD)/%.o)

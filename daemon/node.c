@@ -496,15 +496,14 @@ static const struct node_up node_up = {
 	.resynced = node_resynced,
 };
 
-int node_run(struct config *cfg, const struct config_node *me, int ready_fd,
-	     control_handler_fn *handle)
+struct node *node_start(struct config *cfg, const struct config_node *me, int ready_fd,
+			control_handler_fn *handle)
 {
 	struct node *n = calloc(1, sizeof(*n));
-	int rc = 1;
 
 	if (!n) {
 		log_err("out of memory");
-		return 1;
+		return NULL;
 	}
 	n->up = &node_up;
 	n->cfg = cfg;
@@ -514,15 +513,48 @@ int node_run(struct config *cfg, const struct config_node *me, int ready_fd,
 	n->data_fd = -1;
 	n->ready_fd = ready_fd;
 	n->handle = handle;
-	if (node_setup(n) < 0)
-		goto out;
+	if (node_setup(n) < 0) {
+		node_free(n);
+		return NULL;
+	}
 	log_info("%s/%s up as %s, disk %s", n->sb.resource, n->sb.node, node_role_name(n->primary),
 		 node_disk_name(n));
 	node_ready(n);
-	if (loop_run(n->loop, node_keep_going, n) == 0 && node_clean_shutdown(n) == 0)
+	return n;
+}
+
+struct loop *node_loop(const struct node *n)
+{
+	return n->loop;
+}
+
+bool node_running(struct node *n)
+{
+	return node_keep_going(n);
+}
+
+int node_finish(struct node *n, bool loop_ok)
+{
+	int rc = 1;
+
+	if (loop_ok && node_clean_shutdown(n) == 0)
 		rc = 0;
 	log_info("%s/%s stopped%s", n->sb.resource, n->sb.node, rc ? " uncleanly" : "");
-out:
 	node_free(n);
 	return rc;
+}
+
+void node_abandon(struct node *n)
+{
+	node_free(n);
+}
+
+int node_run(struct config *cfg, const struct config_node *me, int ready_fd,
+	     control_handler_fn *handle)
+{
+	struct node *n = node_start(cfg, me, ready_fd, handle);
+
+	if (!n)
+		return 1;
+	return node_finish(n, loop_run(n->loop, node_keep_going, n) == 0);
 }

@@ -1,0 +1,821 @@
+/* blkrep's deterministic simulator: two real nodes (the daemon's own
+ * objects) in one process on simulated disks, network and clock, an NBD
+ * client, an operator and the oracles.  See tests/sim/README.md.
+ *
+ *   sim SEEDS [FIRST-SEED]      runs SEEDS seeds (first: random, printed)
+ *   SIM_SECONDS=60 sim 0 [S]    runs seeds for that long instead
+ *   SIM_VERBOSE=1               echoes the trace
+ *
+ * Prints one line "sim: N seeds, M steps, V violations"; on a violation,
+ * the seed and the trace of its last events first, and exits 1. */
+
+#include <execinfo.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/meta/gen.h"
+#include "utils/loop.h"
+#include "daemon/meta/mdio.h"
+#include "daemon/meta/meta.h"
+#include "daemon/node.h"
+#include "daemon/cli/commands.h"
+#include "simclient.h"
+#include "simctl.h"
+#include "simfd.h"
+#include "simhist.h"
+#include "simloop.h"
+#include "simrt.h"
+#include "utils/log.h"
+
+#define MS		1000000ULL
+#define S		1000000000ULL
+#define TICK_NS		(100 * MS)
+#define SETTLE_NS	(120 * S)
+#define AL_EXTENT	(64U << 10)
+#define AL_SLOTS	16U
+
+enum phase { P_START, P_LOAD, P_SETTLE, P_DONE };
+
+struct simnode {
+	const struct config_node *me;
+	struct node *n;
+	char ctl[256];
+	uint64_t restart_at;	/* while down */
+	char status[4096];	/* the last status --json */
+	bool status_fresh;
+	bool asking;
+};
+
+struct run {
+	uint64_t seed;
+	char dir[128];
+	struct config *cfg;
+	struct simnode nodes[SIM_NODES];
+	uint64_t data_bytes;
+	struct simhist *h;
+	struct simclient *cl;
+	enum phase phase;
+	uint64_t phase_end;
+	uint64_t heal_at;	/* of a partition */
+	unsigned fault_pct;	/* per tick, while loading */
+	unsigned story_pct;	/* per tick: a story starts */
+	unsigned mix[8];	/* weights of the fault kinds */
+	bool power_loss;	/* crashes lose the page cache */
+	bool promoting;
+	bool want_demoted;	/* alpha was made secondary; promote it later */
+	uint64_t promote_at;
+	char violation[1024];
+	bool settled;
+	struct story_step {
+		uint64_t at;
+		int act;
+	} story[16];
+	unsigned nstory;	/* steps left, in order of time */
+	unsigned story_kind;
+};
+
+static struct run R;
+static FILE *real_stderr;
+
+/* ---- daemon log lines into the trace ---- */
+
+static ssize_t log_write(void *cookie, const char *buf, size_t len)
+{
+	static const char *names[] = { "alpha", "beta" };
+	int cur = sim_current();
+
+	(void)cookie;
+	while (len && (buf[len - 1] == '\n'))
+		len--;
+	sim_trace("[%s] %.*s", cur >= 0 ? names[cur] : "-", (int)len, buf);
+	return (ssize_t)len + 1;
+}
+
+static void capture_logs(void)
+{
+	static cookie_io_functions_t io = { .write = log_write };
+	FILE *f = fopencookie(NULL, "w", io);
+
+	real_stderr = fdopen(dup(2), "w");
+	if (!f || !real_stderr)
+		abort();
+	setvbuf(real_stderr, NULL, _IOLBF, 0);
+	setvbuf(f, NULL, _IOLBF, 0);
+	stderr = f;
+	log_init("blkrep", getenv("SIM_DEBUG") ? LOG_DEBUG : LOG_INFO);
+}
+
+/* ---- nodes ---- */
+
+static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void violation(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (R.violation[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(R.violation, sizeof(R.violation), fmt, ap);
+	va_end(ap);
+	sim_trace("VIOLATION: %s", R.violation);
+}
+
+static int node_index(const struct simnode *sn)
+{
+	return (int)(sn - R.nodes);
+}
+
+static void node_up(struct simnode *sn)
+{
+	int i = node_index(sn);
+
+	sim_set_current(i);
+	sn->n = node_start(R.cfg, sn->me, -1, node_handle);
+	if (sn->n)
+		simloop_submit(node_loop(sn->n));
+	sim_set_current(SIM_DRIVER);
+	if (!sn->n) {
+		violation("%s does not start again", sn->me->name);
+		return;
+	}
+	sim_trace("driver: %s up", sn->me->name);
+	sn->restart_at = 0;
+	sn->status_fresh = false;
+}
+
+/* A crash: kill -9 (the page cache survives) or a power loss. */
+static void node_crash(struct simnode *sn, bool power, uint64_t down_ns)
+{
+	int i = node_index(sn);
+
+	if (!sn->n)
+		return;
+	sim_trace("driver: %s crashes (%s), back in %llu ms", sn->me->name,
+		  power ? "power loss" : "killed", (unsigned long long)(down_ns / MS));
+	simfd_crash(i, power);
+	sim_kill(i);
+	sim_set_current(i);
+	node_abandon(sn->n);
+	sim_set_current(SIM_DRIVER);
+	sn->n = NULL;
+	sn->asking = false;
+	sn->status_fresh = false;
+	sn->restart_at = sim_now_ns() + down_ns;
+}
+
+/* ---- setup ---- */
+
+static int make_config(void)
+{
+	char text[2048], err[512];
+	bool async = sim_chance(35);
+	static const char *const gran[] = { "4K", "16K", "64K" };
+
+	snprintf(text, sizeof(text),
+		 "[resource]\nname = r0\nsecret-file = %s/secret\nmode = %s\n"
+		 "max-lag = %uK\nbitmap-granularity = %s\nal-extents = %u\n"
+		 "[node alpha]\naddress = 127.0.0.1:7701\nbacking = /sim/alpha.img\n"
+		 "nbd = unix:%s/alpha.nbd\n"
+		 "[node beta]\naddress = 127.0.0.1:7702\nbacking = /sim/beta.img\n"
+		 "nbd = unix:%s/beta.nbd\n",
+		 R.dir, async ? "async" : "sync", 64 + (unsigned)sim_below(512),
+		 gran[sim_below(3)], AL_SLOTS, R.dir, R.dir);
+	if (config_parse_string(text, "sim.conf", &R.cfg, err, sizeof(err)) < 0) {
+		fprintf(real_stderr, "sim: config: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* `blkrep create --zeroed`, with a small activity-log extent so that a
+ * few MiB see extents come and go. */
+static int create_md(int i, uint64_t size)
+{
+	const struct config_node *me = config_node_by_index(R.cfg, (unsigned)i);
+	struct meta_sb sb;
+	struct mdio *m;
+	char err[512];
+	int rc = -1;
+
+	simfd_file_create(me->backing, size, i);
+	sim_set_current(i);
+	m = mdio_open(R.cfg, me, true, err, sizeof(err));
+	if (m) {
+		meta_sb_defaults(&sb);
+		snprintf(sb.resource, sizeof(sb.resource), "r0");
+		snprintf(sb.node, sizeof(sb.node), "%s", me->name);
+		sb.data_bytes = mdio_layout(m)->data_bytes;
+		sb.extent_bytes = mdio_layout(m)->extent_bytes;
+		sb.al_slots = AL_SLOTS;
+		sb.al_extent_bytes = AL_EXTENT;
+		sb.gen.current = GEN_CREATED;
+		sb.mode = config_mode(R.cfg) == CONFIG_ASYNC ? META_MODE_ASYNC : META_MODE_SYNC;
+		sb.flags = META_F_ZEROED;
+		sb.disk = META_DISK_UPTODATE;
+		sb.nbd_index = -1;
+		rc = mdio_format(m, &sb, err, sizeof(err));
+		R.data_bytes = sb.data_bytes;
+	}
+	sim_set_current(SIM_DRIVER);
+	if (rc < 0)
+		fprintf(real_stderr, "sim: create: %s\n", err);
+	mdio_close(m);
+	R.nodes[i].me = me;
+	return node_run_path(R.nodes[i].ctl, sizeof(R.nodes[i].ctl), "r0", me->name, "ctl") < 0 ?
+		       -1 : rc;
+}
+
+/* The kinds of fault a seed mixes, each with a weight from the seed. */
+enum fault { F_CRASH_A, F_CRASH_B, F_CUT, F_PARTITION, F_MODE, F_DEMOTE, F_VERIFY, F_BOTH,
+	     F_KINDS };
+
+static void pick_scenario(void)
+{
+	R.fault_pct = 3 + (unsigned)sim_below(15);
+	R.power_loss = sim_chance(60);
+	R.story_pct = sim_chance(70) ? 2 + (unsigned)sim_below(10) : 0;
+	for (int k = 0; k < F_KINDS; k++)
+		R.mix[k] = sim_chance(70) ? (unsigned)sim_below(10) : 0;
+	simfd_set_faults(0, 0, sim_chance(30) ? 10 : 0);
+	simfd_set_faults(1, 0, sim_chance(30) ? 10 : 0);
+}
+
+static int setup(void)
+{
+	uint64_t size = (2 + sim_below(4)) << 20;
+	char nbd[300];
+
+	if (make_config() < 0 || create_md(0, size) < 0 || create_md(1, size) < 0)
+		return -1;
+	pick_scenario();
+	snprintf(nbd, sizeof(nbd), "%s/alpha.nbd", R.dir);
+	R.h = simhist_new(R.data_bytes / HIST_BLOCK);
+	R.cl = simclient_new(nbd, R.h, R.data_bytes, (uint64_t)AL_EXTENT * AL_SLOTS / 2);
+	node_up(&R.nodes[0]);
+	node_up(&R.nodes[1]);
+	return R.violation[0] ? -1 : 0;
+}
+
+static void teardown(void)
+{
+	for (int i = 0; i < SIM_NODES; i++)
+		node_crash(&R.nodes[i], false, 0);
+	simclient_free(R.cl);
+	simhist_free(R.h);
+	config_free(R.cfg);
+	simfd_reset();
+}
+
+/* ---- the operator ---- */
+
+static void on_status(void *arg, bool ok, const char *body)
+{
+	struct simnode *sn = arg;
+
+	sn->asking = false;
+	sn->status_fresh = ok;
+	if (getenv("SIM_VERBOSE"))
+		sim_trace("driver: status of %s: %s %.300s", sn->me->name, ok ? "ok" : "error", body);
+	snprintf(sn->status, sizeof(sn->status), "%s", ok ? body : "");
+}
+
+static void ask_status(struct simnode *sn)
+{
+	if (!sn->n || sn->asking)
+		return;
+	sn->asking = simctl_call(sn->ctl, "status --json", on_status, sn) == 0;
+}
+
+static bool status_is(const struct simnode *sn, const char *key, const char *want)
+{
+	char v[64];
+
+	return sn->status_fresh && simctl_json_str(sn->status, key, v, sizeof(v)) &&
+	       !strcmp(v, want);
+}
+
+static bool peer_is(const struct simnode *sn, const char *key, const char *want)
+{
+	const char *p = sn->status_fresh ? strstr(sn->status, "\"peer\": {") : NULL;
+	char v[64];
+
+	return p && simctl_json_str(p, key, v, sizeof(v)) && !strcmp(v, want);
+}
+
+static bool status_zero(const struct simnode *sn, const char *key)
+{
+	double v;
+
+	return sn->status_fresh && simctl_json_num(sn->status, key, &v) && v == 0;
+}
+
+static void on_promoted(void *arg, bool ok, const char *body)
+{
+	(void)arg;
+	R.promoting = false;
+	sim_trace("driver: primary: %s %s", ok ? "ok" : "refused", body);
+	if (ok) {
+		R.want_demoted = false;
+		return;
+	}
+	/* Alpha holds the newest data (beta is never primary): forcing it
+	 * is what a human would do here. */
+	if (strstr(body, "--force") && !R.promoting && R.nodes[0].n)
+		R.promoting = simctl_call(R.nodes[0].ctl, "primary --force", on_promoted, NULL) == 0;
+}
+
+static void promote_alpha(void)
+{
+	if (R.promoting || !R.nodes[0].n)
+		return;
+	R.promoting = simctl_call(R.nodes[0].ctl, "primary", on_promoted, NULL) == 0;
+}
+
+static void on_answer(void *arg, bool ok, const char *body)
+{
+	sim_trace("driver: %s: %s %s", (const char *)arg, ok ? "ok" : "error", body);
+}
+
+static void operator_call(int node, const char *line)
+{
+	if (R.nodes[node].n)
+		(void)simctl_call(R.nodes[node].ctl, line, on_answer, (void *)(uintptr_t)line);
+}
+
+/* ---- faults ---- */
+
+static uint64_t down_time(void)
+{
+	return sim_chance(30) ? 50 * MS + sim_below(200 * MS) : 200 * MS + sim_below(3 * S);
+}
+
+static enum fault pick_fault(void)
+{
+	unsigned total = 0, x;
+
+	for (int k = 0; k < F_KINDS; k++)
+		total += R.mix[k];
+	if (!total)
+		return F_CUT;
+	x = (unsigned)sim_below(total);
+	for (int k = 0; k < F_KINDS; k++) {
+		if (x < R.mix[k])
+			return (enum fault)k;
+		x -= R.mix[k];
+	}
+	return F_CUT;
+}
+
+static void fault(void)
+{
+	bool power = R.power_loss && sim_chance(70);
+
+	switch (pick_fault()) {
+	case F_CRASH_A:
+		return node_crash(&R.nodes[0], power, down_time());
+	case F_CRASH_B:
+		return node_crash(&R.nodes[1], power, down_time());
+	case F_BOTH:
+		node_crash(&R.nodes[0], power, down_time());
+		return node_crash(&R.nodes[1], power, down_time());
+	case F_CUT:
+		sim_trace("driver: link cut");
+		return simfd_cut_link();
+	case F_PARTITION:
+		sim_trace("driver: partition");
+		simfd_partition(true);
+		R.heal_at = sim_now_ns() + 200 * MS + sim_below(3 * S);
+		return;
+	case F_MODE:
+		return operator_call(0, sim_chance(50) ? "mode async" : "mode sync");
+	case F_DEMOTE:
+		operator_call(0, "secondary");
+		R.want_demoted = true;
+		R.promote_at = sim_now_ns() + 100 * MS + sim_below(2 * S);
+		return;
+	case F_VERIFY:
+		return operator_call(0, "verify");
+	default:
+		return;
+	}
+}
+
+/* ---- stories: the sequences that the bugs of issue 12 needed ----
+ * A story is a short script of actions at set delays; while one runs, no
+ * random fault interferes and nodes come back only when it says so. */
+
+enum act { A_NOFLUSH, A_FLUSH, A_WIDE, A_NARROW, A_CRASH_A, A_POWER_A, A_POWER_B, A_UP_A,
+	   A_UP_B, A_PART_ON, A_PART_OFF, A_DEMOTE, A_CLIENT_OFF, A_CLIENT_ON, A_SETTLE };
+
+enum story { ST_NONE, ST_EPOCH, ST_DROP, ST_DEMOTE, ST_WIDE, ST_KINDS, ST_FIRST_EPOCH };
+
+static const char *const story_names[] = { "none", "unflushed-both-crash",
+					   "unflushed-alpha-power", "crash-demote-crash",
+					   "wide-zeroing-crash", "", "first-epoch-both-crash" };
+
+static void story_add(uint64_t after_ns, int act)
+{
+	uint64_t at = (R.nstory ? R.story[R.nstory - 1].at : sim_now_ns()) + after_ns;
+
+	R.story[R.nstory++] = (struct story_step){ at, act };
+}
+
+static void story_begin(enum story k)
+{
+	R.nstory = 0;
+	R.story_kind = k;
+	sim_trace("driver: story %s", story_names[k]);
+	switch (k) {
+	case ST_EPOCH: /* rule 7: epoch-0 writes counted flushed */
+		/* The window is a node's first epoch: restart alpha, write
+		 * without a FLUSH, then both go down, beta's cache lost. */
+		story_add(0, A_NOFLUSH);
+		story_add(0, A_CRASH_A);
+		story_add(50 * MS + sim_below(150 * MS), A_UP_A);
+		story_add(300 * MS + sim_below(1200 * MS), sim_chance(50) ? A_POWER_A : A_CRASH_A);
+		story_add(0, A_POWER_B);
+		story_add(100 * MS + sim_below(400 * MS), A_UP_A);
+		story_add(sim_below(300 * MS), A_UP_B);
+		story_add(0, A_FLUSH);
+		break;
+	case ST_FIRST_EPOCH: /* rule 7, from the start: no flush yet at all */
+		story_add(0, A_NOFLUSH);
+		story_add(100 * MS + sim_below(1200 * MS), sim_chance(50) ? A_POWER_A : A_CRASH_A);
+		story_add(0, A_POWER_B);
+		story_add(100 * MS + sim_below(400 * MS), A_UP_A);
+		story_add(sim_below(300 * MS), A_UP_B);
+		story_add(0, A_FLUSH);
+		break;
+	case ST_DROP: /* rule 8: extents leave the log, alpha unflushed */
+		story_add(0, A_NOFLUSH);
+		story_add(300 * MS + sim_below(2 * S), A_POWER_A);
+		story_add(100 * MS + sim_below(400 * MS), A_UP_A);
+		story_add(0, A_FLUSH);
+		break;
+	case ST_DEMOTE: /* rule 10: demoted crashed primary, crashed again */
+		story_add(0, A_NOFLUSH);
+		story_add(200 * MS + sim_below(800 * MS), A_PART_ON);
+		story_add(0, A_POWER_A);
+		/* Writes alone would fill the bitmap and hide what it lacks. */
+		story_add(0, A_CLIENT_OFF);
+		story_add(100 * MS + sim_below(300 * MS), A_UP_A);
+		story_add(100 * MS + sim_below(300 * MS), A_DEMOTE);
+		story_add(100 * MS + sim_below(500 * MS), sim_chance(50) ? A_POWER_A : A_CRASH_A);
+		story_add(100 * MS + sim_below(300 * MS), A_UP_A);
+		story_add(100 * MS + sim_below(300 * MS), A_PART_OFF);
+		story_add(0, A_FLUSH);
+		story_add(0, A_SETTLE);
+		break;
+	case ST_WIDE: /* rule 9: wide zeroing's bits cleared while zeroing */
+		simfd_set_slow_zero(true);
+		story_add(0, A_WIDE);
+		story_add(300 * MS + sim_below(1500 * MS), A_POWER_A);
+		story_add(100 * MS + sim_below(400 * MS), A_UP_A);
+		story_add(0, A_NARROW);
+		break;
+	default:
+		break;
+	}
+	if (k != ST_DEMOTE && sim_chance(50))
+		story_add(0, A_SETTLE);
+}
+
+static bool story_run(void);
+
+static void story_act(int act)
+{
+	switch (act) {
+	case A_NOFLUSH:
+	case A_FLUSH:
+		return simclient_set_flush_pct(R.cl, act == A_FLUSH ? 12 : 0);
+	case A_WIDE:
+	case A_NARROW:
+		return simclient_set_wide(R.cl, act == A_WIDE);
+	case A_CRASH_A:
+	case A_POWER_A:
+		return node_crash(&R.nodes[0], act == A_POWER_A, UINT64_MAX / 2);
+	case A_POWER_B:
+		return node_crash(&R.nodes[1], true, UINT64_MAX / 2);
+	case A_UP_A:
+	case A_UP_B:
+		if (!R.nodes[act == A_UP_B].n)
+			node_up(&R.nodes[act == A_UP_B]);
+		return;
+	case A_PART_ON:
+	case A_PART_OFF:
+		sim_trace("driver: partition %s", act == A_PART_ON ? "on" : "healed");
+		simfd_partition(act == A_PART_ON);
+		R.heal_at = UINT64_MAX / 2;
+		return;
+	case A_CLIENT_OFF:
+	case A_CLIENT_ON:
+		return simclient_run(R.cl, act == A_CLIENT_ON);
+	case A_SETTLE:
+		R.phase_end = sim_now_ns();
+		return;
+	case A_DEMOTE:
+		operator_call(0, "secondary");
+		R.want_demoted = true;
+		R.promote_at = UINT64_MAX / 2;
+		return;
+	default:
+		return;
+	}
+}
+
+/* Runs the story's due steps; false once it is over. */
+static bool story_run(void)
+{
+	unsigned done = 0;
+
+	while (done < R.nstory && R.story[done].at <= sim_now_ns())
+		story_act(R.story[done++].act);
+	memmove(R.story, R.story + done, (R.nstory - done) * sizeof(R.story[0]));
+	R.nstory -= done;
+	if (!R.nstory && R.story_kind != ST_NONE) {
+		R.story_kind = ST_NONE;
+		R.promote_at = sim_now_ns();
+		R.heal_at = sim_now_ns();
+	}
+	return R.nstory > 0;
+}
+
+/* Nodes that went down come back; partitions heal; a demoted alpha is
+ * made primary again. */
+static void repair(bool now)
+{
+	for (int i = 0; i < SIM_NODES; i++)
+		if (!R.nodes[i].n && !R.violation[0] &&
+		    (now || sim_now_ns() >= R.nodes[i].restart_at))
+			node_up(&R.nodes[i]);
+	if (simfd_partitioned() && (now || sim_now_ns() >= R.heal_at)) {
+		sim_trace("driver: partition healed");
+		simfd_partition(false);
+	}
+	if (R.want_demoted && (now || sim_now_ns() >= R.promote_at))
+		promote_alpha();
+}
+
+/* ---- oracles ---- */
+
+/* Both claim to be in sync, with nothing in flight. */
+static bool claims_in_sync(void)
+{
+	for (int i = 0; i < SIM_NODES; i++) {
+		const struct simnode *sn = &R.nodes[i];
+
+		if (!sn->n || !status_is(sn, "connection", "connected") ||
+		    !status_is(sn, "disk", "uptodate") || !peer_is(sn, "disk", "uptodate") ||
+		    !status_zero(sn, "out_of_sync_bytes") || !status_zero(sn, "lag_bytes") ||
+		    !strstr(sn->status, "\"resync\": null") ||
+		    (strstr(sn->status, "\"verify\": {\"running\": true")))
+			return false;
+	}
+	return status_is(&R.nodes[0], "role", "primary");
+}
+
+/* Oracle 1: a pair in sync reads the same everywhere. */
+static void check_identical(void)
+{
+	static uint8_t a[HIST_BLOCK], b[HIST_BLOCK];
+
+	for (uint64_t off = 0; off < R.data_bytes; off += HIST_BLOCK) {
+		simfd_file_peek(R.nodes[0].me->backing, off, a, HIST_BLOCK);
+		simfd_file_peek(R.nodes[1].me->backing, off, b, HIST_BLOCK);
+		if (memcmp(a, b, HIST_BLOCK)) {
+			violation("in sync but different: block %" PRIu64 " holds %" PRId64
+				  " on alpha, %" PRId64 " on beta",
+				  off / HIST_BLOCK, simhist_decode(a, off / HIST_BLOCK),
+				  simhist_decode(b, off / HIST_BLOCK));
+			return;
+		}
+	}
+}
+
+/* Oracle 2: the primary (never forced past its peer) holds every durable
+ * write, or something written after it. */
+static void check_durable(void)
+{
+	static uint8_t a[HIST_BLOCK];
+	char why[400];
+
+	for (uint64_t off = 0; off < R.data_bytes; off += HIST_BLOCK) {
+		uint64_t b = off / HIST_BLOCK;
+
+		simfd_file_peek(R.nodes[0].me->backing, off, a, HIST_BLOCK);
+		if (!simhist_allowed(R.h, b, a, why, sizeof(why))) {
+			violation("alpha lost a durable write: %s", why);
+			return;
+		}
+	}
+}
+
+/* ---- the director: one tick every TICK_NS ---- */
+
+static void tick_start(void)
+{
+	ask_status(&R.nodes[0]);
+	if (!status_is(&R.nodes[0], "role", "primary")) {
+		if (peer_is(&R.nodes[0], "connection", "connected") ||
+		    status_is(&R.nodes[0], "connection", "connected"))
+			promote_alpha();
+		return;
+	}
+	sim_trace("driver: alpha primary, load starts");
+	R.phase = P_LOAD;
+	R.phase_end = sim_now_ns() + 2 * S + sim_below(8 * S);
+	simclient_run(R.cl, true);
+	/* Until the first FLUSH, every write is in the node's first epoch. */
+	if (sim_chance(50)) {
+		story_begin(ST_FIRST_EPOCH);
+		(void)story_run(); /* no FLUSH from the first request on */
+	}
+}
+
+static void tick_load(void)
+{
+	if (story_run())
+		return;
+	repair(false);
+	if (R.story_pct && sim_chance(R.story_pct))
+		story_begin((enum story)(1 + sim_below(ST_KINDS - 1)));
+	else if (sim_chance(R.fault_pct))
+		fault();
+	if (sim_now_ns() >= R.phase_end) {
+		for (unsigned i = 0; i < R.nstory; i++)
+			story_act(R.story[i].act);
+		R.nstory = 0;
+		R.story_kind = ST_NONE;
+		sim_trace("driver: load ends, settling");
+		simclient_run(R.cl, false);
+		R.phase = P_SETTLE;
+		R.phase_end = sim_now_ns() + SETTLE_NS;
+	}
+}
+
+static void tick_settle(void)
+{
+	if (!simclient_idle(R.cl) && sim_now_ns() < R.phase_end - SETTLE_NS / 2)
+		return;
+	simclient_run(R.cl, false);
+	repair(true);
+	for (int i = 0; i < SIM_NODES; i++)
+		ask_status(&R.nodes[i]);
+	if (R.nodes[0].status_fresh && !status_is(&R.nodes[0], "role", "primary"))
+		promote_alpha();
+	if (claims_in_sync()) {
+		sim_trace("driver: the pair claims in sync: comparing");
+		R.settled = true;
+		check_identical();
+	}
+	if (R.settled || sim_now_ns() >= R.phase_end) {
+		if (!R.settled)
+			sim_trace("driver: never settled");
+		check_durable();
+		R.phase = P_DONE;
+	}
+}
+
+static void director(void *arg, uint64_t tag)
+{
+	(void)arg;
+	(void)tag;
+	if (R.phase == P_START)
+		tick_start();
+	else if (R.phase == P_LOAD)
+		tick_load();
+	else if (R.phase == P_SETTLE)
+		tick_settle();
+	if (R.phase != P_DONE && !R.violation[0])
+		sim_at(TICK_NS, SIM_DRIVER, director, NULL, 0);
+}
+
+/* ---- runs ---- */
+
+struct totals {
+	uint64_t seeds, steps, violations, unsettled;
+};
+
+/* One seed: 0, or 1 after printing its violation. */
+static int run_seed(uint64_t seed, struct totals *t)
+{
+	const char *v;
+
+	memset(R.nodes, 0, sizeof(R.nodes));
+	R.seed = seed;
+	R.phase = P_START;
+	R.violation[0] = '\0';
+	R.settled = R.promoting = R.want_demoted = false;
+	R.nstory = 0;
+	R.story_kind = ST_NONE;
+	sim_reset(seed);
+	sim_trace("driver: seed %" PRIu64, seed);
+	if (setup() == 0) {
+		sim_at(TICK_NS, SIM_DRIVER, director, NULL, 0);
+		while (R.phase != P_DONE && !R.violation[0] && sim_step())
+			if ((v = simclient_violation(R.cl)))
+				violation("%s", v);
+	}
+	t->seeds++;
+	t->steps += sim_steps();
+	t->unsettled += !R.settled;
+	teardown();
+	if (!R.violation[0])
+		return 0;
+	t->violations++;
+	fprintf(real_stderr, "sim: seed %" PRIu64 ": %s\nsim: the last events of seed %" PRIu64
+		":\n", seed, R.violation, seed);
+	fflush(real_stderr);
+	sim_trace_dump(getenv("SIM_TRACE_LINES") ? (unsigned)atoi(getenv("SIM_TRACE_LINES")) : 200);
+	return 1;
+}
+
+/* A crash of the simulator (of the daemon's code in it): where, and the
+ * seed's last events. */
+static void on_fault(int sig)
+{
+	void *bt[64];
+	int n = backtrace(bt, 64);
+
+	fprintf(real_stderr ? real_stderr : stdout, "sim: signal %d in seed %" PRIu64 "\n", sig,
+		R.seed);
+	backtrace_symbols_fd(bt, n, 2);
+	sim_trace_dump(60);
+	_exit(3);
+}
+
+/* The run directory holds real files: the secret and the pid files. */
+static void remove_run_dir(void)
+{
+	static const char *const names[] = { "secret", "r0-alpha.pid", "r0-beta.pid" };
+	char p[200];
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", R.dir, names[i]);
+		(void)unlink(p);
+	}
+	(void)syscall(SYS_unlinkat, AT_FDCWD, R.dir, AT_REMOVEDIR);
+}
+
+static double wall_s(void)
+{
+	struct timespec ts;
+
+	/* The real clock: clock_gettime() here is the simulated one. */
+	syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seeds = argc > 1 ? strtoull(argv[1], NULL, 10) : 10, first;
+	double budget = getenv("SIM_SECONDS") ? atof(getenv("SIM_SECONDS")) : 0, t0 = wall_s();
+	struct totals t = { 0 };
+
+	if (argc > 2) {
+		first = strtoull(argv[2], NULL, 10);
+	} else {
+		syscall(SYS_getrandom, &first, sizeof(first), 0);
+		first %= 1000000000;
+	}
+	snprintf(R.dir, sizeof(R.dir), "/tmp/blkrep-sim-%d", (int)getpid());
+	setenv("BLKREP_RUN_DIR", R.dir, 1);
+	unsetenv("NOTIFY_SOCKET");
+	if (mkdir(R.dir, 0700) < 0)
+		return 2;
+	capture_logs();
+	signal(SIGSEGV, on_fault);
+	signal(SIGABRT, on_fault);
+	sim_trace_echo(getenv("SIM_VERBOSE") != NULL);
+	{
+		char p[200];
+		FILE *f;
+
+		snprintf(p, sizeof(p), "%s/secret", R.dir);
+		f = fopen(p, "w");
+		if (!f || fputs("sim-secret\n", f) < 0 || fclose(f) != 0)
+			return 2;
+		syscall(SYS_fchmodat, AT_FDCWD, p, 0600);
+	}
+	fprintf(real_stderr, "sim: seeds from %" PRIu64 "\n", first);
+	for (uint64_t s = first; budget > 0 ? wall_s() - t0 < budget : s < first + seeds; s++)
+		if (run_seed(s, &t) && !getenv("SIM_KEEP_GOING"))
+			break;
+	remove_run_dir();
+	fprintf(real_stderr, "sim: %.0f steps/s, %" PRIu64 " seeds never settled\n",
+		(double)t.steps / (wall_s() - t0 + 1e-9), t.unsettled);
+	printf("sim: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64 " violations\n", t.seeds,
+	       t.steps, t.violations);
+	return t.violations ? 1 : 0;
+}

@@ -1,0 +1,35 @@
+/* The simulated NBD client: connects to the primary's export with the
+ * fixed-newstyle handshake, keeps a few requests in flight (writes, FUA
+ * writes, FLUSH, TRIM and WRITE_ZEROES, some wider than half the activity
+ * log, reads) and records every write in a simhist.  Reads are checked
+ * against the history as they come back.  Requests never overlap a write
+ * in flight, so each block's versions have one order. */
+#ifndef BLKREP_SIMCLIENT_H
+#define BLKREP_SIMCLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct simhist;
+struct simclient;
+
+/* wide_bytes: a zeroing request at least this wide is "wide". */
+struct simclient *simclient_new(const char *export_path, struct simhist *h, uint64_t size,
+				uint64_t wide_bytes);
+void simclient_free(struct simclient *c);
+
+/* Starts (true) or stops issuing requests; while on, it reconnects
+ * whenever the export is there. */
+void simclient_run(struct simclient *c, bool on);
+/* Percent of requests that are FLUSH (default 12); 0 for a while lets
+ * writes pile up unflushed. */
+void simclient_set_flush_pct(struct simclient *c, unsigned pct);
+/* While on, a third of the requests are wide TRIM/WRITE_ZEROES. */
+void simclient_set_wide(struct simclient *c, bool on);
+/* No request in flight. */
+bool simclient_idle(const struct simclient *c);
+/* A read returned a value the history does not allow: the first such. */
+const char *simclient_violation(const struct simclient *c);
+uint64_t simclient_acked(const struct simclient *c);
+
+#endif

@@ -1,0 +1,45 @@
+/* What the simulated NBD client wrote, block by block (4 KiB): every
+ * version submitted in order, and the newest one known durable (an acked
+ * FUA write, or an acked write that an acked FLUSH followed).  Oracle 2
+ * asks whether a block holds a value the rules allow: the durable version
+ * or any submitted after it.  Payloads describe themselves (block number
+ * and write id in every block), so a read tells which version it sees. */
+#ifndef BLKREP_SIMHIST_H
+#define BLKREP_SIMHIST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HIST_BLOCK	4096U
+
+struct simhist;
+
+struct simhist *simhist_new(uint64_t blocks);
+void simhist_free(struct simhist *h);
+
+/* A new version of block b (id 0: zeros); returns its index. */
+unsigned simhist_submit(struct simhist *h, uint64_t b, uint64_t id);
+/* The version's write was acknowledged; durable at once if fua. */
+void simhist_acked(struct simhist *h, uint64_t b, unsigned idx, bool fua);
+/* A FLUSH was sent: it covers every version acked so far; returns a
+ * ticket for simhist_flushed() once the FLUSH is acknowledged. */
+uint64_t simhist_flush_sent(struct simhist *h);
+void simhist_flushed(struct simhist *h, uint64_t ticket);
+/* The connection broke (perhaps the node crashed): versions acked and not
+ * yet flushed stay possible but no later FLUSH makes them durable. */
+void simhist_forget_pending(struct simhist *h);
+
+/* Fills one block of write id's payload. */
+void simhist_fill(uint8_t *blk, uint64_t b, uint64_t id);
+/* Which version block b holds: 0 for zeros, the write id, or -1 for
+ * bytes no write put there (torn, or another block's). */
+int64_t simhist_decode(const uint8_t *blk, uint64_t b);
+
+/* Whether blk is allowed for block b now: each 512-byte sector of it
+ * holds that sector of an allowed version (a write never acknowledged
+ * may be torn at sector granularity).  If not, why[] says what was
+ * expected. */
+bool simhist_allowed(const struct simhist *h, uint64_t b, const uint8_t *blk, char *why,
+		     unsigned whylen);
+
+#endif
