@@ -434,10 +434,16 @@ void stream_wide_begin(struct stream *s, const void *req, uint64_t off, uint64_t
 		s->wide[i] = (struct wide_req){ .req = req, .offset = off, .length = len };
 		range_bits(s, off, len, &first, &count);
 		for (uint64_t b = first; b < first + count; b++)
-			if (!bitmap_test(s->bm, b))
+			if (!bitmap_test(s->bm, b) || bitmap_test(s->clear_pending, b) ||
+			    bitmap_test(s->clear_covering, b))
 				bitmap_set(s->wide_new, b);
 	}
+	/* A bit waiting to clear (an earlier wide request's or a resync
+	 * chunk's) must not clear while this request runs: it is this one's
+	 * now, cleared after it completes (tracked) or by a resync. */
 	mark_range(s, s->bm, off, len);
+	unmark_range(s, s->clear_pending, off, len);
+	unmark_range(s, s->clear_covering, off, len);
 }
 
 void stream_wide_done(struct stream *s, const void *req)
