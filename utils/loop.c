@@ -8,20 +8,15 @@
 #include <string.h>
 #include <sys/signalfd.h>
 
+#include "utils/hooks.h"
 #include "utils/log.h"
 
 #define RING_ENTRIES	256
 #define CQ_ENTRIES	4096
 
-struct hook {
-	void (*fn)(void *arg);
-	void *arg;
-};
-
 struct loop {
 	struct io_uring ring;
-	struct hook hooks[LOOP_HOOKS_MAX];
-	int nhooks;
+	struct hooks hooks;
 };
 
 /* Fails clearly on a kernel too old for the data path, rather than with
@@ -109,27 +104,15 @@ struct io_uring_sqe *loop_sqe(struct loop *l, struct ioop *op)
 	return sqe;
 }
 
-/* A removed hook leaves an empty slot (fn NULL) for the next one, so that
- * removing from inside a hook never shifts the array under loop_run(). */
 void loop_add_hook(struct loop *l, void (*fn)(void *arg), void *arg)
 {
-	for (int i = 0; i < l->nhooks; i++) {
-		if (!l->hooks[i].fn) {
-			l->hooks[i] = (struct hook){ fn, arg };
-			return;
-		}
-	}
-	if (l->nhooks < LOOP_HOOKS_MAX)
-		l->hooks[l->nhooks++] = (struct hook){ fn, arg };
-	else
-		log_err("loop: more than %d hooks", LOOP_HOOKS_MAX);
+	if (hooks_add(&l->hooks, fn, arg) < 0)
+		log_err("loop: more than %d hooks", HOOKS_MAX);
 }
 
 void loop_remove_hook(struct loop *l, void (*fn)(void *arg), void *arg)
 {
-	for (int i = 0; i < l->nhooks; i++)
-		if (l->hooks[i].fn == fn && l->hooks[i].arg == arg)
-			l->hooks[i].fn = NULL;
+	hooks_remove(&l->hooks, fn, arg);
 }
 
 int loop_run(struct loop *l, bool (*keep_going)(void *arg), void *arg)
@@ -153,9 +136,7 @@ int loop_run(struct loop *l, bool (*keep_going)(void *arg), void *arg)
 			n++;
 		}
 		io_uring_cq_advance(&l->ring, n);
-		for (int i = 0; i < l->nhooks; i++)
-			if (l->hooks[i].fn)
-				l->hooks[i].fn(l->hooks[i].arg);
+		hooks_run(&l->hooks);
 	}
 	return 0;
 }

@@ -21,7 +21,6 @@ void loop_free(struct loop *l);
  * for cancel requests).  Submits pending entries when the queue is full. */
 struct io_uring_sqe *loop_sqe(struct loop *l, struct ioop *op);
 
-#define LOOP_HOOKS_MAX	8
 
 /* Adds fn(arg) to run after every batch of completions. */
 void loop_add_hook(struct loop *l, void (*fn)(void *arg), void *arg);

@@ -10,14 +10,10 @@
 #include "utils/loop.h"
 #include "simfd.h"
 #include "simrt.h"
+#include "utils/hooks.h"
 #include "utils/log.h"
 
 #define SQ_ENTRIES	64
-
-struct hook {
-	void (*fn)(void *arg);
-	void *arg;
-};
 
 /* An operation in flight: simfd's part, and whose it is. */
 struct inflight {
@@ -29,8 +25,7 @@ struct inflight {
 
 struct loop {
 	int node;
-	struct hook hooks[LOOP_HOOKS_MAX];
-	int nhooks;
+	struct hooks hooks;
 	struct io_uring_sqe sq[SQ_ENTRIES];
 	unsigned nsq;
 	struct inflight *inflight;
@@ -64,13 +59,6 @@ void loop_free(struct loop *l)
 	free(l);
 }
 
-static void run_hooks(struct loop *l)
-{
-	for (int i = 0; i < l->nhooks; i++)
-		if (l->hooks[i].fn)
-			l->hooks[i].fn(l->hooks[i].arg);
-}
-
 static void on_done(struct simop *op, int res)
 {
 	struct inflight *f = (struct inflight *)op;
@@ -86,7 +74,7 @@ static void on_done(struct simop *op, int res)
 	free(f);
 	if (io)
 		io->done(io, res);
-	run_hooks(l);
+	hooks_run(&l->hooks);
 	simloop_submit(l);
 }
 
@@ -153,23 +141,13 @@ struct io_uring_sqe *loop_sqe(struct loop *l, struct ioop *op)
 
 void loop_add_hook(struct loop *l, void (*fn)(void *arg), void *arg)
 {
-	for (int i = 0; i < l->nhooks; i++) {
-		if (!l->hooks[i].fn) {
-			l->hooks[i] = (struct hook){ fn, arg };
-			return;
-		}
-	}
-	if (l->nhooks < LOOP_HOOKS_MAX)
-		l->hooks[l->nhooks++] = (struct hook){ fn, arg };
-	else
-		log_err("loop: more than %d hooks", LOOP_HOOKS_MAX);
+	if (hooks_add(&l->hooks, fn, arg) < 0)
+		log_err("loop: more than %d hooks", HOOKS_MAX);
 }
 
 void loop_remove_hook(struct loop *l, void (*fn)(void *arg), void *arg)
 {
-	for (int i = 0; i < l->nhooks; i++)
-		if (l->hooks[i].fn == fn && l->hooks[i].arg == arg)
-			l->hooks[i].fn = NULL;
+	hooks_remove(&l->hooks, fn, arg);
 }
 
 /* The simulator drives every loop from its own scheduler. */
