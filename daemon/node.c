@@ -359,12 +359,10 @@ static int node_start_role(struct node *n)
 	int marked;
 
 	n->crashed = (n->sb.flags & META_F_CRASHED_PRIMARY) != 0;
-	n->alog = alog_new(n->loop, n->md, n->bm, n->data_fd, n->sb.al_extent_bytes, n->sb.al_slots,
-			   n->sb.extent_bytes, node_repl_wake, n);
-	if (!n->alog || node_add_peer(n) < 0 ||
-	    (marked = alog_recover(n->alog, n->crashed)) < 0)
+	n->pri = primary_new(n);
+	if (!n->pri || node_add_peer(n) < 0 || (marked = primary_recover(n->pri, n->crashed)) < 0)
 		return -1;
-	alog_standalone(n->alog, true);
+	primary_standalone(n->pri, true);
 	if (n->crashed)
 		/* Writes in flight at the crash may be on one node only: the
 		 * activity log says where they can be. */
@@ -435,6 +433,26 @@ static const struct devices_host node_devices_host = {
 	.stop = node_dev_stop,
 };
 
+/* Once a second: the reconnect after a disk error, once due, and what
+ * the primary's side does (primary_tick()). */
+static void node_arm_tick(struct node *n)
+{
+	n->tick_ts.tv_sec = TICK_S;
+	io_uring_prep_timeout(loop_sqe(n->loop, &n->tick_op), &n->tick_ts, 0, 0);
+}
+
+static void node_on_tick(struct ioop *op, int res)
+{
+	struct node *n = container_of(op, struct node, tick_op);
+
+	(void)res;
+	node_disk_tick(n);
+	if (n->pri)
+		primary_tick(n->pri);
+	if (!n->stopping)
+		node_arm_tick(n);
+}
+
 static int node_setup(struct node *n)
 {
 	if (node_run_path(n->ctl_path, sizeof(n->ctl_path), config_resource_name(n->cfg),
@@ -476,7 +494,7 @@ static void node_free(struct node *n)
 	stream_free(n->stream);
 	diskerr_free(n->disk);
 	bitmap_free(n->bm);
-	alog_free(n->alog);
+	primary_free(n->pri);
 	node_free_peers(n); /* resync buffers: after the ring */
 	mdio_close(n->md);
 	if (n->data_fd >= 0)

@@ -21,7 +21,6 @@
 #include <unistd.h>
 #include <liburing.h>
 #include <xxhash.h>
-#include "daemon/meta/alog.h"
 #include "daemon/node.h"
 #include "daemon/dev/devices.h"
 #include "daemon/repl/apply.h"
@@ -37,6 +36,7 @@
 #include "daemon/meta/savefile.h"
 #include "nbd/server.h"
 #include "daemon/repl/diskerr.h"
+#include "daemon/repl/primary.h"
 #include "daemon/repl/stream.h"
 #include "daemon/repl/sync.h"
 #include "daemon/repl/verify.h"
@@ -89,7 +89,7 @@ struct node {
 	struct mdio *md;
 	struct meta_sb sb;
 	struct bitmap *bm;
-	struct alog *alog;
+	struct primary *pri;	/* the primary's side of replication */
 	struct devices *dev;	/* /dev/nbdN, attach --loop, restore-saved */
 	bool primary;
 	bool crashed;		/* came up after a crash as primary, not yet resynced */
@@ -111,8 +111,6 @@ struct node {
 	struct __kernel_timespec tick_ts;
 	bool stopping;
 	int ready_fd;
-	uint64_t writes;
-	uint64_t replicated_bytes;
 	uint64_t resynced_bytes;
 	/* The replication stream to the peer: sequence numbers, messages
 	 * awaiting answers, flush covering (rule 2), wide requests (rule 9),
@@ -149,7 +147,8 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 bool node_demote(struct node *n); /* true: finished at once */
 void node_begin_stop(struct node *n);
 
-/* --- the replication stream (node_repl.c) --- */
+/* --- the replication stream: the primary's side (primary.c) and the
+ * secondary's (secondary.c) --- */
 int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct repl_req *rr,
 	      enum stream_kind kind);
 void node_flush_peer(struct node *n);
@@ -165,8 +164,7 @@ void node_release_held(struct node *n);
 void node_resend_held(struct node *n);
 void node_repl_fail_all(struct node *n);
 void node_released(void *arg, const void *payload);
-void node_arm_tick(struct node *n);
-void node_on_tick(struct ioop *op, int res);
+void node_disk_tick(struct node *n);
 void node_apply(struct node *n, struct sync *from, const struct msg_hdr *h,
 		const uint8_t *payload);
 bool node_primary_freezes(const struct node *n);

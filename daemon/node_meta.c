@@ -5,6 +5,7 @@
  * Parts below node.c call these, never node.c itself (docs/ARCHITECTURE.md,
  * "Layout"). */
 #include "daemon/node_int.h"
+#include "daemon/meta/alog.h"
 #include "utils/clock.h"
 #include "utils/extent.h"
 
@@ -38,7 +39,7 @@ int node_save_bm(struct node *n)
 {
 	char err[512];
 
-	if (alog_save_bitmap(n->alog, err, sizeof(err)) == 0)
+	if (alog_save_bitmap(n->md, n->bm, n->data_fd, err, sizeof(err)) == 0)
 		return 0;
 	log_err("%s", err);
 	return -1;

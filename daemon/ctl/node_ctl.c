@@ -82,18 +82,21 @@ static void node_resync_json(const struct node *n, char *buf, size_t len)
  * wait meanwhile), else the disk's, else "". */
 static const char *node_status_disk_error(const struct node *n)
 {
-	const char *al = n->alog ? alog_error(n->alog) : "";
+	struct primary_stats st;
 
-	return *al ? al : diskerr_text(n->disk);
+	primary_stats(n->pri, &st);
+	return *st.al_error ? st.al_error : diskerr_text(n->disk);
 }
 
 static void node_status_json(struct node *n, struct control_req *req)
 {
 	char err[512], derr[512], rs[160], vf[160], dev[32] = "null";
 	uint64_t done, total, differ;
+	struct primary_stats st;
 	bool running;
 	int loop_index;
 
+	primary_stats(n->pri, &st);
 	if (devices_loop(n->dev, &loop_index))
 		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", loop_index);
 	else if (n->sb.nbd_index >= 0)
@@ -123,7 +126,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n), derr,
 		      n->other->name, node_connection(n), node_peer_disk(node_the_peer(n)), err,
 		      n->sb.data_bytes, node_out_of_sync(n), stream_lag_bytes(n->stream), node_lag_seconds(n), rs, vf,
-		      node_frozen(n) ? "true" : "false", dev, n->writes, n->replicated_bytes,
+		      node_frozen(n) ? "true" : "false", dev, st.writes, st.replicated_bytes,
 		      n->resynced_bytes, n->sb.gen.current);
 }
 
@@ -156,8 +159,10 @@ static void node_status_text(struct node *n, struct control_req *req)
 {
 	const char *err = node_peer_error(n);
 	const char *derr = node_status_disk_error(n);
+	struct primary_stats st;
 	char rs[256];
 
+	primary_stats(n->pri, &st);
 	node_resync_text(n, rs, sizeof(rs));
 
 	control_reply(req, true,
@@ -175,7 +180,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      node_peer_disk(node_the_peer(n)),
 		      *err ? "\n  last error: " : "", err, n->sb.data_bytes, node_out_of_sync(n),
 		      stream_lag_bytes(n->stream), node_lag_seconds(n), rs, n->sb.gen.current,
-		      n->writes, n->resynced_bytes);
+		      st.writes, n->resynced_bytes);
 }
 
 /* --- control requests --- */

@@ -21,15 +21,12 @@ struct alog {
 	struct loop *loop;
 	struct mdio *md;
 	struct bitmap *bm;
-	struct actlog *al;
+	struct actlog *al;	/* the primary's, which admits writes (rule 1) */
 	int data_fd;		/* the data area: flushed before the log forgets */
-	uint64_t epoch;		/* writes sent to the peer now are in this one */
 	bool drop_unsynced;	/* an eviction whose data flush failed */
 	uint32_t ext_bytes;
 	uint32_t bm_ext_bytes;
-	unsigned slots;
 	bool writing;		/* a snapshot write is in flight */
-	bool want_flush;
 	bool failed;		/* the last snapshot write failed: said once */
 	bool hold;		/* ... so the next waits for alog_retry() */
 	char error[576];	/* why, for status, while failed */
@@ -56,25 +53,23 @@ static void alog_failed(struct alog *a, const char *what, const char *why)
 }
 
 struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm, int data_fd,
-		      uint32_t al_extent_bytes, unsigned slots, uint32_t bm_extent_bytes,
+		      struct actlog *al, uint32_t al_extent_bytes, uint32_t bm_extent_bytes,
 		      void (*wake)(void *arg), void *arg)
 {
 	struct alog *a = calloc(1, sizeof(*a));
 
-	if (!a || !(a->al = actlog_new(slots)) ||
-	    posix_memalign((void **)&a->blk, META_BLOCK_BYTES, META_BLOCK_BYTES)) {
-		log_err("cannot set up the activity log (%u slots)", slots);
+	if (!a || posix_memalign((void **)&a->blk, META_BLOCK_BYTES, META_BLOCK_BYTES)) {
+		log_err("cannot set up the activity log: out of memory");
 		alog_free(a);
 		return NULL;
 	}
 	a->loop = loop;
 	a->md = md;
 	a->bm = bm;
+	a->al = al;
 	a->data_fd = data_fd;
-	a->epoch = ACTLOG_EPOCH_FIRST; /* rule 7: nothing flushed yet */
 	a->ext_bytes = al_extent_bytes;
 	a->bm_ext_bytes = bm_extent_bytes;
-	a->slots = slots;
 	a->wake = wake;
 	a->arg = arg;
 	a->op.done = alog_write_done;
@@ -85,7 +80,6 @@ void alog_free(struct alog *a)
 {
 	if (!a)
 		return;
-	actlog_free(a->al);
 	free(a->blk);
 	free(a);
 }
@@ -121,28 +115,28 @@ int alog_recover(struct alog *a, bool crashed)
  * be durable, as DRBD flushes the backing device before an activity-log
  * transaction: a peer FLUSH made only the peer's copy durable.  dropped:
  * the log is about to drop an extent.  0, or -1 with err set. */
-static int alog_sync_data(struct alog *a, bool dropped, char *err, size_t len)
+static int sync_data(struct bitmap *bm, int data_fd, bool dropped, char *err, size_t len)
 {
-	if (!bitmap_cleared(a->bm) && !dropped)
+	if (!bitmap_cleared(bm) && !dropped)
 		return 0;
-	if (fdatasync(a->data_fd) < 0) {
+	if (fdatasync(data_fd) < 0) {
 		snprintf(err, len, "flushing the data area: %s", strerror(errno));
 		return -1;
 	}
-	bitmap_forget_cleared(a->bm);
+	bitmap_forget_cleared(bm);
 	return 0;
 }
 
-int alog_save_bitmap(struct alog *a, char *err, size_t len)
+int alog_save_bitmap(struct mdio *md, struct bitmap *bm, int data_fd, char *err, size_t len)
 {
-	if (alog_sync_data(a, false, err, len) < 0)
+	if (sync_data(bm, data_fd, false, err, len) < 0)
 		return -1;
-	return mdio_write_bitmap(a->md, a->bm, err, len);
+	return mdio_write_bitmap(md, bm, err, len);
 }
 
 /* Writes the bitmap's changed pages, then starts a snapshot write if the
  * log changed and none is in flight. */
-static void alog_snapshot(struct alog *a)
+void alog_write(struct alog *a)
 {
 	char err[512];
 	struct io_uring_sqe *sqe;
@@ -153,7 +147,7 @@ static void alog_snapshot(struct alog *a)
 	if (a->writing || a->hold || !actlog_dirty(a->al))
 		return;
 	a->drop_unsynced |= actlog_take_dropped(a->al);
-	if (alog_sync_data(a, a->drop_unsynced, err, sizeof(err)) < 0)
+	if (sync_data(a->bm, a->data_fd, a->drop_unsynced, err, sizeof(err)) < 0)
 		return alog_failed(a, "before writing the activity log", err);
 	a->drop_unsynced = false;
 	if (mdio_write_bitmap(a->md, a->bm, err, sizeof(err)) < 0)
@@ -182,7 +176,7 @@ static void alog_write_done(struct ioop *op, int res)
 		log_info("the activity log is written again; waiting writes go on");
 	a->failed = false;
 	a->error[0] = '\0';
-	alog_snapshot(a);
+	alog_write(a);
 	a->wake(a->arg);
 }
 
@@ -191,89 +185,10 @@ void alog_retry(struct alog *a)
 	if (!a->hold)
 		return;
 	a->hold = false;
-	alog_snapshot(a);
+	alog_write(a);
 }
 
 const char *alog_error(const struct alog *a)
 {
 	return a->error;
-}
-
-uint64_t alog_epoch(const struct alog *a)
-{
-	return a->epoch;
-}
-
-uint64_t alog_close_epoch(struct alog *a)
-{
-	return a->epoch++;
-}
-
-bool alog_wide(const struct alog *a, uint64_t off, uint64_t len)
-{
-	return extent_count(off, len, a->ext_bytes) > a->slots / 2;
-}
-
-enum alog_result alog_begin(struct alog *a, uint64_t off, uint64_t len)
-{
-	uint64_t first, last, e;
-	bool wait = false;
-
-	if (len == 0)
-		return ALOG_GO;
-	if (alog_wide(a, off, len))
-		return ALOG_WIDE;
-	first = extent_first(off, a->ext_bytes);
-	last = extent_last(off, len, a->ext_bytes);
-	for (e = first; e <= last; e++) {
-		enum actlog_result r = actlog_begin(a->al, (uint32_t)e, a->epoch);
-
-		if (r == ACTLOG_BUSY) {
-			a->want_flush = true;
-			wait = true;
-			break;
-		}
-		wait |= r != ACTLOG_HIT;
-	}
-	if (!wait)
-		return ALOG_GO;
-	/* All or none: a write never holds some extents while it waits. */
-	while (e-- > first)
-		actlog_end(a->al, (uint32_t)e);
-	alog_snapshot(a);
-	return ALOG_WAIT;
-}
-
-void alog_end(struct alog *a, uint64_t off, uint64_t len)
-{
-	if (len == 0 || alog_wide(a, off, len))
-		return;	/* ALOG_WIDE: never counted */
-	for (uint64_t e = extent_first(off, a->ext_bytes); e <= extent_last(off, len, a->ext_bytes);
-	     e++)
-		actlog_end(a->al, (uint32_t)e);
-}
-
-void alog_flushed(struct alog *a, uint64_t epoch)
-{
-	actlog_flushed(a->al, epoch);
-	a->wake(a->arg);
-}
-
-void alog_standalone(struct alog *a, bool on)
-{
-	actlog_set_standalone(a->al, on);
-	a->wake(a->arg);
-}
-
-bool alog_want_flush(struct alog *a)
-{
-	bool w = a->want_flush;
-
-	a->want_flush = false;
-	return w;
-}
-
-unsigned alog_count(const struct alog *a)
-{
-	return actlog_count(a->al);
 }

@@ -27,6 +27,8 @@ static const struct resync_ops rs_ops = {
 	.app_busy = sync_rs_app_busy,
 };
 
+static void sync_resync_check(struct sync *s);
+
 struct sync *sync_new(struct node *n)
 {
 	struct sync *s = calloc(1, sizeof(*s));
@@ -35,6 +37,7 @@ struct sync *sync_new(struct node *n)
 		return NULL;
 	s->n = n;
 	s->other = n->other;
+	s->covered = sync_resync_check;
 	s->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, s);
 	if (s->rs)
 		s->vf = verify_new(n, s->other->name, sync_vf_send);
@@ -45,7 +48,9 @@ struct sync *sync_new(struct node *n)
 	return s;
 }
 
-bool sync_target_chunk(struct sync *s, uint32_t len)
+/* A resync chunk of len bytes arrived: false if this node could not
+ * record itself as the target (the link is dropped; not to be written). */
+static bool sync_target_chunk(struct sync *s, uint32_t len)
 {
 	if (!sync_become_target(s))
 		return false;
@@ -224,7 +229,7 @@ static void sync_resync_done(struct sync *s)
 
 /* After a pass or a flush: finished once nothing is left to send or to
  * clear. */
-void sync_resync_check(struct sync *s)
+static void sync_resync_check(struct sync *s)
 {
 	struct node *n = s->n;
 	uint64_t limit = (node_export_size(n) + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
@@ -653,7 +658,7 @@ static void sync_link_up(void *arg, const struct msg_hello *h)
 	n->gen_moved = false;
 	n->peer_outdated = false;
 	node_agree_size(n);
-	alog_standalone(n->alog, false);
+	primary_standalone(n->pri, false);
 	if (h->size_bytes != n->sb.data_bytes)
 		log_warn("data areas differ: peer %" PRIu64 " bytes, this node %" PRIu64
 			 "; the pair replicates the smaller one (a primary exports that size)",
@@ -678,7 +683,7 @@ static void sync_link_down(void *arg, const char *why)
 	verify_stop(s->vf);
 	s->rs_role = RS_NONE;
 	s->exchanging = false;
-	alog_standalone(n->alog, true);
+	primary_standalone(n->pri, true);
 	node_repl_wake(n); /* parked requests go on locally, or freeze */
 	/* The link already said why it went; say only what follows. */
 	(void)why;
@@ -723,6 +728,8 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 	case MSG_ZERO:
 	case MSG_FLUSH:
 	case MSG_RESYNC_DATA:
+		if (!n->primary && h->type == MSG_RESYNC_DATA && !sync_target_chunk(s, h->length))
+			return; /* never written over a disk that claims up to date */
 		if (!n->primary)
 			return node_apply(n, s, h, payload);
 		/* Never answered, so the peer must not wait for the answer. */

@@ -82,6 +82,11 @@ void sync_resync_acked(struct sync *s, void *req, int err)
 	resync_acked(s->rs, req, err);
 }
 
+void sync_flush_covered(struct sync *s)
+{
+	s->covered(s);
+}
+
 void sync_relock(struct sync *s)
 {
 	resync_relock(s->rs);

@@ -62,10 +62,7 @@ void sync_resync_now(struct sync *s);
  * failed (err: -errno or 0). */
 void sync_resync_acked(struct sync *s, void *req, int err);
 /* A flush covered what was sent: a resync source may be done. */
-void sync_resync_check(struct sync *s);
-/* A resync chunk of len bytes arrived: false if this node could not
- * record itself as the target (the link is dropped; not to be written). */
-bool sync_target_chunk(struct sync *s, uint32_t len);
+void sync_flush_covered(struct sync *s);
 
 /* A promotion: resync and verify chunks in flight are locked against
  * the new export's writes (rule 4). */

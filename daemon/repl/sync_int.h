@@ -28,6 +28,10 @@ struct sync {
 	bool discard_local; /* `resolve --discard-local`: become the target */
 	uint64_t saved_for; /* the generation whose own changes were saved */
 	struct verify *vf;  /* `blkrep verify` against this peer */
+	/* node_sync.c's check whether a resync source is done, for
+	 * sync_flush_covered(), which the primary's side calls (below
+	 * node_sync.c, it must not name it). */
+	void (*covered)(struct sync *s);
 };
 
 #endif

@@ -1,8 +1,160 @@
-/* The node's replication stream (see node_int.h): sequence numbers,
- * epochs and the flushes that cover them, sync and async sending on the
- * primary, applying on the secondary.  Until a write is known to be on the
- * peer's disk it is in the out-of-sync record (DESIGN.md rule 2). */
+/* The primary's side of replication (see primary.h): a client's write is
+ * admitted here (the overlap set, the activity log, the freeze policy),
+ * sent to the peer through the stream, and answered when the stream says
+ * so.  Until a write is known to be on the peer's disk it is in the
+ * activity log or the out-of-sync record (DESIGN.md rules 1 and 2). */
 #include "daemon/node_int.h"
+#include "daemon/meta/actlog.h"
+#include "daemon/meta/alog.h"
+#include "daemon/repl/primary.h"
+#include "utils/extent.h"
+
+struct primary {
+	struct node *n;
+	struct actlog *al;   /* the hot extents (rule 1), admitting writes */
+	struct alog *alog;   /* ... and their snapshots on disk */
+	uint32_t al_ext_bytes;
+	unsigned al_slots;
+	uint64_t epoch;	     /* writes sent to the peer now are in this one */
+	bool want_flush;     /* a write waits for extents a peer FLUSH frees */
+	uint64_t writes;     /* for status */
+	uint64_t replicated_bytes;
+};
+
+struct primary *primary_new(struct node *n)
+{
+	struct primary *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		goto oom;
+	p->n = n;
+	p->al_ext_bytes = n->sb.al_extent_bytes;
+	p->al_slots = n->sb.al_slots;
+	p->epoch = ACTLOG_EPOCH_FIRST; /* rule 7: nothing flushed yet */
+	p->al = actlog_new(p->al_slots);
+	if (!p->al)
+		goto oom;
+	p->alog = alog_new(n->loop, n->md, n->bm, n->data_fd, p->al, p->al_ext_bytes,
+			   n->sb.extent_bytes, node_repl_wake, n);
+	if (!p->alog) {
+		primary_free(p);
+		return NULL;
+	}
+	return p;
+oom:
+	log_err("cannot set up the activity log (%u slots): out of memory", n->sb.al_slots);
+	primary_free(p);
+	return NULL;
+}
+
+void primary_free(struct primary *p)
+{
+	if (!p)
+		return;
+	alog_free(p->alog);
+	actlog_free(p->al);
+	free(p);
+}
+
+int primary_recover(struct primary *p, bool crashed)
+{
+	return alog_recover(p->alog, crashed);
+}
+
+void primary_stats(const struct primary *p, struct primary_stats *st)
+{
+	*st = (struct primary_stats){ .writes = p->writes,
+				      .replicated_bytes = p->replicated_bytes,
+				      .al_extents = actlog_count(p->al),
+				      .al_error = alog_error(p->alog) };
+}
+
+/* --- the activity log's admission (rules 1 and 7) --- */
+
+/* A range too wide for the log (a huge TRIM) is covered by the bitmap. */
+static bool al_wide(const struct primary *p, uint64_t off, uint64_t len)
+{
+	return extent_count(off, len, p->al_ext_bytes) > p->al_slots / 2;
+}
+
+enum al_verdict {
+	AL_GO,	 /* every extent is in the durable log: submit */
+	AL_WAIT, /* not yet: node_repl_wake() follows the snapshot or flush */
+	AL_WIDE, /* too wide for the log: cover it in the bitmap */
+};
+
+/* All of a write's extents at once, or none: a write never holds some
+ * extents while it waits.  The common case, steady writing over hot
+ * extents, is a hash lookup per extent and no I/O. */
+static enum al_verdict al_begin(struct primary *p, uint64_t off, uint64_t len)
+{
+	uint64_t first, last, e;
+	bool wait = false;
+
+	if (len == 0)
+		return AL_GO;
+	if (al_wide(p, off, len))
+		return AL_WIDE;
+	first = extent_first(off, p->al_ext_bytes);
+	last = extent_last(off, len, p->al_ext_bytes);
+	for (e = first; e <= last; e++) {
+		enum actlog_result r = actlog_begin(p->al, (uint32_t)e, p->epoch);
+
+		if (r == ACTLOG_BUSY) {
+			p->want_flush = true;
+			wait = true;
+			break;
+		}
+		wait |= r != ACTLOG_HIT;
+	}
+	if (!wait)
+		return AL_GO;
+	while (e-- > first)
+		actlog_end(p->al, (uint32_t)e);
+	alog_write(p->alog);
+	return AL_WAIT;
+}
+
+/* The write al_begin() admitted completed, locally and on the peer, or
+ * was not submitted after all. */
+static void al_end(struct primary *p, uint64_t off, uint64_t len)
+{
+	if (len == 0 || al_wide(p, off, len))
+		return; /* AL_WIDE: never counted */
+	for (uint64_t e = extent_first(off, p->al_ext_bytes); e <= extent_last(off, len, p->al_ext_bytes);
+	     e++)
+		actlog_end(p->al, (uint32_t)e);
+}
+
+/* True once since the last call if a write waited for a full log whose
+ * extents need a peer FLUSH before they can leave. */
+static bool al_want_flush(struct primary *p)
+{
+	bool w = p->want_flush;
+
+	p->want_flush = false;
+	return w;
+}
+
+/* No peer: extents leave the log once idle, as the bitmap covers them. */
+void primary_standalone(struct primary *p, bool on)
+{
+	actlog_set_standalone(p->al, on);
+	node_repl_wake(p->n);
+}
+
+/* Once a second: a failed snapshot is tried again, and a FLUSH goes to the
+ * peer if writes wait for one, so that the out-of-sync record and the
+ * activity log drain on an idle volume. */
+void primary_tick(struct primary *p)
+{
+	struct node *n = p->n;
+
+	alog_retry(p->alog);
+	if (sync_up(node_stream_peer(n)) && !stream_covering(n->stream) &&
+	    (stream_wants_flush(n->stream) || al_want_flush(p)))
+		node_flush_peer(n);
+}
 
 /* --- the stream to the peer --- */
 
@@ -17,7 +169,7 @@ int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct rep
 				.offset = h->offset,
 				.count = h->count,
 				.req = rr,
-				.epoch = alog_epoch(n->alog) };
+				.epoch = n->pri->epoch };
 	struct stream_send sent;
 	int rc = stream_next(n->stream, &h->seq);
 
@@ -33,7 +185,7 @@ int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct rep
 	}
 	stream_sent(n->stream, &m, &sent);
 	if (sent.close_epoch)
-		(void)alog_close_epoch(n->alog); /* later writes: not covered */
+		n->pri->epoch++; /* later writes: not covered */
 	return 0;
 }
 
@@ -124,20 +276,20 @@ static enum admission node_admit(struct node *n, struct repl_req *rr)
 	 * exceed what a second link loss moves back into the held list. */
 	if (stream_held(n->stream))
 		return ADMIT_WAIT;
-	switch (alog_begin(n->alog, rr->offset, rr->length)) {
-	case ALOG_WAIT:
-		if (alog_want_flush(n->alog))
+	switch (al_begin(n->pri, rr->offset, rr->length)) {
+	case AL_WAIT:
+		if (al_want_flush(n->pri))
 			node_flush_peer(n);
 		return ADMIT_WAIT;
-	case ALOG_WIDE:
+	case AL_WIDE:
 		if (node_cover_wide(n, rr) < 0)
 			return ADMIT_WAIT;
 		break;
-	case ALOG_GO:
+	case AL_GO:
 		break;
 	}
 	if (!node_connected(n) && node_write_alone(n, rr) < 0) {
-		alog_end(n->alog, rr->offset, rr->length);
+		al_end(n->pri, rr->offset, rr->length);
 		return ADMIT_WAIT;
 	}
 	return ADMIT_GO;
@@ -155,7 +307,7 @@ static enum repl_verdict node_repl_async(struct node *n, struct repl_req *rr, st
 	int rc;
 
 	if (h->length && !(copy = stream_lag_alloc(n->stream, h->length))) {
-		alog_end(n->alog, rr->offset, rr->length);
+		al_end(n->pri, rr->offset, rr->length);
 		return REPL_BUSY; /* woken as the peer acknowledges */
 	}
 	if (copy)
@@ -165,14 +317,14 @@ static enum repl_verdict node_repl_async(struct node *n, struct repl_req *rr, st
 		if (copy)
 			stream_lag_unalloc(n->stream, copy, h->length);
 		if (write)
-			alog_end(n->alog, rr->offset, rr->length);
+			al_end(n->pri, rr->offset, rr->length);
 		return REPL_BUSY;
 	}
-	n->writes += write;
+	n->pri->writes += write;
 	if (rc < 0 && write)
 		node_mark_out_of_sync(n, rr->offset, rr->length);
 	if (rc == 0)
-		n->replicated_bytes += h->length;
+		n->pri->replicated_bytes += h->length;
 	return REPL_LOCAL;
 }
 
@@ -204,7 +356,7 @@ enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 	if (write && node_admit(n, rr) == ADMIT_WAIT)
 		return REPL_BUSY;
 	if (!sync_up(node_stream_peer(n))) {
-		n->writes += write;
+		n->pri->writes += write;
 		return REPL_LOCAL;
 	}
 	if (n->sb.mode == META_MODE_ASYNC)
@@ -212,16 +364,16 @@ enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 	rc = node_send(n, &h, h.length ? rr->payload : NULL, rr, STREAM_APP);
 	if (rc == -ENOBUFS) {
 		if (write)
-			alog_end(n->alog, rr->offset, rr->length);
+			al_end(n->pri, rr->offset, rr->length);
 		return REPL_BUSY; /* retried from node_repl_wake() */
 	}
-	n->writes += write;
+	n->pri->writes += write;
 	if (rc < 0) { /* the link is going */
 		if (write)
 			node_mark_out_of_sync(n, rr->offset, rr->length);
 		return REPL_LOCAL;
 	}
-	n->replicated_bytes += h.length;
+	n->pri->replicated_bytes += h.length;
 	return REPL_SENT;
 }
 
@@ -242,7 +394,7 @@ void node_resend_held(struct node *n)
 		if (node_send(n, &h, h.length ? rr->payload : NULL, rr, STREAM_APP) < 0)
 			break; /* no room: node_writable() calls again; or the link went */
 		stream_held_resent(n->stream);
-		n->replicated_bytes += h.length;
+		n->pri->replicated_bytes += h.length;
 		sent++;
 	}
 	if (!sent)
@@ -308,9 +460,9 @@ void node_repl_end(void *arg, struct repl_req *rr)
 
 	if (rr->local_err)
 		node_local_failed(n, rr);
-	if (alog_wide(n->alog, rr->offset, rr->length))
+	if (al_wide(n->pri, rr->offset, rr->length))
 		stream_wide_done(n->stream, rr);
-	alog_end(n->alog, rr->offset, rr->length);
+	al_end(n->pri, rr->offset, rr->length);
 }
 
 /* A request node_repl_submit() parked will not come again (its client
@@ -390,12 +542,14 @@ void node_repl_complete(struct node *n, uint64_t seq, int err)
 		node_peer_failed(n, a.offset, err);
 	if (a.lag_out_of_order)
 		log_err("lag FIFO out of order at request %" PRIu64, seq);
-	if (a.flushed)
-		alog_flushed(n->alog, a.flushed_epoch);
+	if (a.flushed) {
+		actlog_flushed(n->pri->al, a.flushed_epoch);
+		node_repl_wake(n); /* extents may leave the log: waiting writes */
+	}
 	if (a.covered && a.flush_again)
 		node_flush_peer(n); /* resync chunks sent meanwhile */
 	if (a.covered)
-		sync_resync_check(node_stream_peer(n));
+		sync_flush_covered(node_stream_peer(n));
 	node_answer(n, &a);
 }
 
@@ -428,192 +582,4 @@ void node_released(void *arg, const void *payload)
 	 * answer, which comes after the bytes left: nothing to do. */
 	(void)arg;
 	(void)payload;
-}
-
-/* Once a second: a FLUSH to the peer if writes wait for one, so that the
- * out-of-sync record and the activity log drain on an idle volume. */
-void node_arm_tick(struct node *n)
-{
-	n->tick_ts.tv_sec = TICK_S;
-	io_uring_prep_timeout(loop_sqe(n->loop, &n->tick_op), &n->tick_ts, 0, 0);
-}
-
-/* --- the secondary's disk failing --- */
-
-/* The disk state and bitmap on disk: 0, or -1 (logged). */
-static int node_save_disk_state(struct node *n)
-{
-	return node_save_sb(n) < 0 ? -1 : node_save_bm(n);
-}
-
-/* The disk failed to apply a replicated request (len 0: a FLUSH).  This
- * node now lacks a write its primary acknowledged, or may: it must not
- * claim to be up to date, and it must not acknowledge the request as
- * applied.  It drops the link (the primary then treats the request as it
- * treats a peer loss) and reconnects after a backoff; the reconnect's
- * bitmap exchange and resync repair the range once the disk works. */
-static void node_disk_failed(struct node *n, uint16_t type, uint64_t off, uint32_t len, int err)
-{
-	unsigned backoff_s;
-
-	(void)diskerr_set(n->disk, "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
-			  msg_type_name(type), len, off, strerror(err));
-	node_mark_out_of_sync(n, off, len);
-	if (n->sb.disk > META_DISK_OUTDATED)
-		n->sb.disk = META_DISK_OUTDATED;
-	diskerr_set_md_unsaved(n->disk, node_save_disk_state(n) < 0);
-	backoff_s = diskerr_failed(n->disk, node_now_ns());
-	log_err("disk failed a replicated %s; disk %s%s, link to %s dropped, reconnecting in %u s "
-		"so that a resync repairs it",
-		diskerr_text(n->disk), node_disk_name(n),
-		diskerr_md_unsaved(n->disk) ? " (not yet in the metadata)" : "", n->other->name,
-		backoff_s);
-	peer_enable(sync_peer(node_stream_peer(n)), false);
-}
-
-/* From the tick: the reconnect after a disk error, once due. */
-static void node_disk_retry(struct node *n)
-{
-	if (!diskerr_retry_due(n->disk, node_now_ns()))
-		return;
-	if (diskerr_md_unsaved(n->disk) && node_save_disk_state(n) == 0) {
-		diskerr_set_md_unsaved(n->disk, false);
-		log_info("the metadata records the disk as %s now", node_disk_name(n));
-	}
-	log_info("reconnecting to %s after the disk error", n->other->name);
-	peer_enable(sync_peer(node_stream_peer(n)), true);
-}
-
-/* A resync from the peer finished: whatever a disk error left out is
- * there now. */
-void node_disk_repaired(struct node *n)
-{
-	if (*diskerr_text(n->disk))
-		log_info("the resync repaired what the disk error left out (%s)",
-			 diskerr_text(n->disk));
-	diskerr_repaired(n->disk);
-}
-
-void node_on_tick(struct ioop *op, int res)
-{
-	struct node *n = container_of(op, struct node, tick_op);
-
-	(void)res;
-	node_disk_retry(n);
-	if (n->alog)
-		alog_retry(n->alog);
-	if (sync_up(node_stream_peer(n)) && !stream_covering(n->stream) &&
-	    (stream_wants_flush(n->stream) || alog_want_flush(n->alog)))
-		node_flush_peer(n);
-	if (!n->stopping)
-		node_arm_tick(n);
-}
-
-/* --- replication: the secondary's side --- */
-
-static void node_flush_done(struct ioop *op, int res)
-{
-	struct flush_op *f = container_of(op, struct flush_op, op);
-	struct node *n = f->n;
-	struct sync *s = node_stream_peer(n);
-	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = f->seq, .count = (uint32_t)-res };
-
-	f->busy = false;
-	if (res < 0 && f->link == stream_link(n->stream) && sync_up(s))
-		return node_disk_failed(n, MSG_FLUSH, 0, 0, -res);
-	if (res < 0)
-		log_err("applying a replicated FLUSH: %s", strerror(-res));
-	if (f->link == stream_link(n->stream) && sync_up(s) &&
-	    peer_send(sync_peer(s), &ack, NULL) < 0)
-		peer_drop(sync_peer(s),
-			  "cannot acknowledge a replicated FLUSH: the send queue is full");
-}
-
-_Static_assert(FLUSHES_MAX + 3 <= PEER_ANSWER_ROOM,
-	       "the FLUSH_ACKs of flushes in flight fit in the room kept for answers");
-
-/* Starts the fdatasync of a FLUSH: -1 if FLUSHES_MAX are in flight (the
- * caller flushes inline). */
-static int node_flush_async(struct node *n, uint64_t seq)
-{
-	for (int i = 0; i < FLUSHES_MAX; i++) {
-		struct flush_op *f = &n->flushes[i];
-
-		if (f->busy)
-			continue;
-		*f = (struct flush_op){ .op.done = node_flush_done,
-					.n = n,
-					.seq = seq,
-					.link = stream_link(n->stream),
-					.busy = true };
-		io_uring_prep_fsync(loop_sqe(n->loop, &f->op), n->data_fd, IORING_FSYNC_DATASYNC);
-		return 0;
-	}
-	return -1;
-}
-
-/* Applies one replicated request, in stream order, and acknowledges it.
- * Done inline: the stream is applied in order and the peer waits anyway;
- * FLUSH and FUA block the loop for the disk's flush. */
-void node_apply(struct node *n, struct sync *from, const struct msg_hdr *h,
-		const uint8_t *payload)
-{
-	struct msg_hdr ack = { .type = MSG_ACK, .seq = h->seq };
-	int err;
-
-	switch (h->type) {
-	case MSG_RESYNC_DATA:
-		if (!sync_target_chunk(from, h->length))
-			return; /* never written over a disk that claims up to date */
-		/* fall through */
-	case MSG_WRITE:
-		err = apply_write(n->data_fd, payload, h->length, h->offset, h->flags & MSG_F_FUA);
-		break;
-	case MSG_TRIM:
-	case MSG_ZERO:
-		err = apply_zero(n->data_fd, h->offset, h->count, h->flags & MSG_F_NO_HOLE,
-				 h->flags & MSG_F_FUA);
-		break;
-	default: /* MSG_FLUSH */
-		/* A client's FLUSH is a barrier: nothing after it is applied
-		 * before it is durable.  The node's own need not wait. */
-		if ((h->flags & MSG_F_NOBARRIER) && node_flush_async(n, h->seq) == 0)
-			return;
-		ack.type = MSG_FLUSH_ACK;
-		err = apply_flush(n->data_fd);
-		break;
-	}
-	if (err)
-		return node_disk_failed(n, h->type, h->offset, h->type == MSG_FLUSH ? 0 : h->count,
-					err);
-	/* Unanswered, the primary would wait for ever: without the link, it
-	 * marks what it did not see acknowledged out of sync. */
-	if (peer_send(sync_peer(from), &ack, NULL) < 0)
-		peer_drop(sync_peer(from),
-			  "cannot acknowledge a replicated %s at %" PRIu64
-			  ": the send queue is full",
-			  msg_type_name(h->type), h->offset);
-}
-
-/* Under freeze a sync primary never acknowledges a write without its peer
- * unless an operator outdates the peer, so a secondary (which follows its
- * primary's mode) that lost its primary stays up to date and is promoted
- * without --force: RPO 0. */
-bool node_primary_freezes(const struct node *n)
-{
-	/* An async primary acknowledges writes its peer may not have yet. */
-	return config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE &&
-	       n->sb.mode == META_MODE_SYNC;
-}
-
-/* An up-to-date secondary that is not receiving its primary's writes is
- * only consistent: a valid image, perhaps not the newest.  Promoting it
- * then takes --force.  A resync brings it back to up to date. */
-void node_may_lag(struct node *n, const char *why)
-{
-	if (n->sb.disk != META_DISK_UPTODATE)
-		return;
-	n->sb.disk = META_DISK_CONSISTENT;
-	(void)node_save_sb(n);
-	log_warn("disk is now consistent, not up to date: %s", why);
 }
