@@ -182,7 +182,7 @@ static void slot_submit_zero(struct slot *s, struct io_uring_sqe *sqe)
 		return;
 	}
 	io_uring_prep_write(sqe, store_fd_for(s->c->st, r->offset + s->done, chunk),
-			    store_zero_buf(s->c->st), chunk, r->offset + s->done);
+			    store_zero_buf(), chunk, r->offset + s->done);
 }
 
 static bool is_replicated(uint16_t type)

@@ -24,7 +24,6 @@ struct store {
 	bool is_blockdev;
 	bool inline_writes;
 	bool lacks[STORE_ZERO_WRITE];	/* methods found unsupported */
-	void *zeros;
 };
 
 int store_fd_size(int fd, const char *path, uint64_t *size, bool *is_blockdev, char *err,
@@ -107,12 +106,6 @@ struct store *store_open(const char *path, const struct store_opts *o, char *err
 		goto fail;
 	if (o->size_limit && o->size_limit < st->size)
 		st->size = o->size_limit;
-	if (posix_memalign(&st->zeros, 4096, STORE_ZERO_BUF)) {
-		st->zeros = NULL;
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	memset(st->zeros, 0, STORE_ZERO_BUF);
 	if (o->direct)
 		store_open_direct(st, path, flags);
 	store_probe_nowait(st);
@@ -130,7 +123,6 @@ void store_close(struct store *st)
 		close(st->fd);
 	if (st->dfd >= 0)
 		close(st->dfd);
-	free(st->zeros);
 	free(st);
 }
 
@@ -188,9 +180,35 @@ int store_zero_mode(enum store_zero m)
 				       FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 }
 
-const void *store_zero_buf(const struct store *st)
+/* In .bss: zero pages the kernel maps on first read, shared by every store
+ * and by store_zero_fd(); never written. */
+static uint8_t zeros[STORE_ZERO_BUF] __attribute__((aligned(4096)));
+
+const void *store_zero_buf(void)
 {
-	return st->zeros;
+	return zeros;
+}
+
+int store_zero_fd(int fd, uint64_t off, uint64_t len, bool no_hole)
+{
+	/* The methods in the same order as store_zero_method(), each tried on
+	 * any failure: a caller without a store learns nothing for next time. */
+	for (enum store_zero m = no_hole ? STORE_ZERO_RANGE : STORE_ZERO_PUNCH;
+	     m < STORE_ZERO_WRITE; m++)
+		if (fallocate(fd, store_zero_mode(m), (off_t)off, (off_t)len) == 0)
+			return 0;
+	while (len) {
+		size_t k = len < STORE_ZERO_BUF ? (size_t)len : STORE_ZERO_BUF;
+		ssize_t w = pwrite(fd, zeros, k, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	return 0;
 }
 
 uint64_t store_extent(const struct store *st, uint64_t off, uint64_t len, bool *hole)

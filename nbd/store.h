@@ -63,7 +63,12 @@ int store_zero_mode(enum store_zero m);
 
 /* A read-only, aligned buffer of zeros, STORE_ZERO_BUF bytes long. */
 #define STORE_ZERO_BUF	(1U << 20)
-const void *store_zero_buf(const struct store *st);
+const void *store_zero_buf(void);
+
+/* Zeroes len bytes at off of fd, blocking, without a store: punch a hole
+ * (unless no_hole), else zero range, else write zeros.  0 or -errno.  The
+ * secondary applies a replicated TRIM or WRITE_ZEROES so. */
+int store_zero_fd(int fd, uint64_t off, uint64_t len, bool no_hole);
 
 /* Finds the extent that starts at off and ends before off + len: returns its
  * length and sets *hole when it reads as zeros because it is unallocated.

@@ -2,7 +2,6 @@
 #include "apply.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -17,7 +16,7 @@ int apply_write(int fd, const uint8_t *p, uint64_t len, uint64_t off, bool fua)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return w < 0 ? errno : EIO;
+			return w < 0 ? -errno : -EIO;
 		p += w;
 		off += (uint64_t)w;
 		len -= (uint64_t)w;
@@ -25,35 +24,14 @@ int apply_write(int fd, const uint8_t *p, uint64_t len, uint64_t off, bool fua)
 	return 0;
 }
 
-static int zero_range(int fd, uint64_t off, uint64_t len, bool no_hole)
-{
-	static const uint8_t zeros[1 << 16];
-
-	/* The primary's order of methods (store.h), each tried on any
-	 * failure: this path learns nothing for next time. */
-	for (enum store_zero m = no_hole ? STORE_ZERO_RANGE : STORE_ZERO_PUNCH;
-	     m < STORE_ZERO_WRITE; m++)
-		if (fallocate(fd, store_zero_mode(m), (off_t)off, (off_t)len) == 0)
-			return 0;
-	for (uint64_t done = 0; done < len;) {
-		uint64_t k = len - done < sizeof(zeros) ? len - done : sizeof(zeros);
-		int err = apply_write(fd, zeros, k, off + done, false);
-
-		if (err)
-			return err;
-		done += k;
-	}
-	return 0;
-}
-
 int apply_zero(int fd, uint64_t off, uint64_t len, bool no_hole, bool fua)
 {
-	int err = zero_range(fd, off, len, no_hole);
+	int err = store_zero_fd(fd, off, len, no_hole);
 
 	return err ? err : fua ? apply_flush(fd) : 0;
 }
 
 int apply_flush(int fd)
 {
-	return fdatasync(fd) < 0 ? errno : 0;
+	return fdatasync(fd) < 0 ? -errno : 0;
 }

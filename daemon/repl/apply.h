@@ -1,7 +1,7 @@
 /* The secondary's side of the stream: applying a replicated write, zeroing
  * or flush to the data area, synchronously and in stream order (the peer
- * waits for the acknowledgement anyway).  Functions return 0 or an errno
- * value, to be sent back in the acknowledgement. */
+ * waits for the acknowledgement anyway).  Functions return 0 or -errno
+ * (the acknowledgement carries it positive: the wire codec's convention). */
 #ifndef BLKREP_APPLY_H
 #define BLKREP_APPLY_H
 

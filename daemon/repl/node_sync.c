@@ -712,7 +712,7 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 		return;
 	case MSG_ACK:
 	case MSG_FLUSH_ACK:
-		return node_repl_complete(n, h->seq, (int)h->count);
+		return node_repl_complete(n, h->seq, -(int)h->count); /* the wire's errno is positive */
 	case MSG_BITMAP:
 		return sync_peer_bitmap(s, h, payload);
 	case MSG_VERIFY_REQ:

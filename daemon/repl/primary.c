@@ -501,13 +501,13 @@ static void node_peer_failed(struct node *n, uint64_t offset, int err)
 {
 	log_warn("%s failed a replicated request at %" PRIu64 ": %s; reconnecting so that a "
 		 "resync repairs it",
-		 n->other->name, offset, strerror(err));
+		 n->other->name, offset, strerror(-err));
 	peer_enable(sync_peer(node_stream_peer(n)), false);
 	peer_enable(sync_peer(node_stream_peer(n)), true);
 }
 
-/* Does what the stream says about an answered or failed message: errors
- * go out positive, as the server and the resync take them. */
+/* Does what the stream says about an answered or failed message (a->err:
+ * 0 or -errno). */
 static void node_answer(struct node *n, const struct stream_ack *a)
 {
 	switch (a->answer) {
@@ -515,10 +515,10 @@ static void node_answer(struct node *n, const struct stream_ack *a)
 		server_repl_done(a->req, -a->err);
 		break;
 	case STREAM_ANSWER_RESYNC:
-		sync_resync_acked(node_stream_peer(n), a->req, -a->err);
+		sync_resync_acked(node_stream_peer(n), a->req, a->err);
 		break;
 	case STREAM_ANSWER_VERIFY:
-		verify_acked(sync_verify(node_stream_peer(n)), a->req, -a->err);
+		verify_acked(sync_verify(node_stream_peer(n)), a->req, a->err);
 		break;
 	case STREAM_ANSWER_NONE:
 	case STREAM_ANSWER_HELD:
@@ -526,13 +526,14 @@ static void node_answer(struct node *n, const struct stream_ack *a)
 	}
 }
 
-/* The peer's ACK or FLUSH_ACK of seq (err: its positive errno, or 0). */
+/* The peer's ACK or FLUSH_ACK of seq (err: 0, or -errno: the peer's
+ * disk failed it). */
 void node_repl_complete(struct node *n, uint64_t seq, int err)
 {
 	bool freeze = config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
 	struct stream_ack a;
 
-	if (stream_ack(n->stream, seq, -err, freeze, &a) < 0) {
+	if (stream_ack(n->stream, seq, err, freeze, &a) < 0) {
 		log_warn("%s acknowledged request %" PRIu64 ", which is not outstanding",
 			 n->other->name, seq);
 		return;

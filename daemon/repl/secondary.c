@@ -22,7 +22,7 @@ static void node_disk_failed(struct node *n, uint16_t type, uint64_t off, uint32
 	unsigned backoff_s;
 
 	(void)diskerr_set(n->disk, "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
-			  msg_type_name(type), len, off, strerror(err));
+			  msg_type_name(type), len, off, strerror(-err));
 	node_mark_out_of_sync(n, off, len);
 	if (n->sb.disk > META_DISK_OUTDATED)
 		n->sb.disk = META_DISK_OUTDATED;
@@ -70,7 +70,7 @@ static void node_flush_done(struct ioop *op, int res)
 
 	f->busy = false;
 	if (res < 0 && f->link == stream_link(n->stream) && sync_up(s))
-		return node_disk_failed(n, MSG_FLUSH, 0, 0, -res);
+		return node_disk_failed(n, MSG_FLUSH, 0, 0, res);
 	if (res < 0)
 		log_err("applying a replicated FLUSH: %s", strerror(-res));
 	if (f->link == stream_link(n->stream) && sync_up(s) &&
