@@ -19,6 +19,13 @@ static int sync_vf_send(struct node *n, struct msg_hdr *h, struct repl_req *rr)
 	return node_send(n, h, NULL, rr, STREAM_VERIFY);
 }
 
+static const struct verify_ops vf_ops = {
+	.send = sync_vf_send,
+	.lock = node_chunk_lock,
+	.unlock = node_chunk_unlock,
+	.app_busy = node_chunk_app_busy,
+};
+
 static const struct resync_ops rs_ops = {
 	.lock = sync_rs_lock,
 	.unlock = sync_rs_unlock,
@@ -37,7 +44,7 @@ struct sync *sync_new(struct node *n)
 	s->other = n->other;
 	s->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, s);
 	if (s->rs)
-		s->vf = verify_new(n, s->other->name, sync_vf_send);
+		s->vf = verify_new(n, s->other->name, &vf_ops);
 	if (!s->rs || !s->vf) {
 		sync_free(s);
 		return NULL;
