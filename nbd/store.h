@@ -65,6 +65,14 @@ int store_zero_mode(enum store_zero m);
 #define STORE_ZERO_BUF	(1U << 20)
 const void *store_zero_buf(const struct store *st);
 
+/* Prepares sqe for one step of zeroing off..off+len with method m: the
+ * whole range in one fallocate(), or, writing zeros, the next
+ * STORE_ZERO_BUF bytes after the first done ones.  Completes with what
+ * fallocate() or pwrite() returns (-EOPNOTSUPP: try the next method). */
+struct io_uring_sqe;
+void store_prep_zero(const struct store *st, struct io_uring_sqe *sqe, enum store_zero m,
+		     uint64_t off, uint64_t len, uint64_t done);
+
 /* Finds the extent that starts at off and ends before off + len: returns its
  * length and sets *hole when it reads as zeros because it is unallocated.
  * Stores that cannot tell (block devices) report one data extent. */
