@@ -172,6 +172,7 @@ void node_repl_flush_done(void *arg, int err);
 void node_repl_wake(void *arg);
 double node_lag_seconds(const struct node *n);
 void node_repl_complete(struct node *n, uint64_t seq, int err);
+void node_repl_ack(void *arg, const struct msg_hdr *h);
 void node_release_held(struct node *n);
 void node_resend_held(struct node *n);
 void node_repl_fail_all(struct node *n);

@@ -396,7 +396,8 @@ static void on_recv(struct ioop *op, int res)
 
 /* One message from the peer.  Until the link is up, and for a REFUSE at
  * any time, that is the handshake's, in link.c.  Once up, PING and PONG
- * stay here, and anything else goes to ops->message. */
+ * stay here, an ACK or FLUSH_ACK goes to ops->ack when it is set, and
+ * anything else to ops->message. */
 static void deliver(struct peer *p, const struct msg_hdr *h, const uint8_t *payload)
 {
 	char why[ERR_MAX];
@@ -415,6 +416,11 @@ static void deliver(struct peer *p, const struct msg_hdr *h, const uint8_t *payl
 		snprintf(why, sizeof(why), "unexpected %s after the handshake",
 			 msg_type_name(h->type));
 		return peer_link_drop(p, why);
+	case MSG_ACK:
+	case MSG_FLUSH_ACK:
+		if (p->ops->ack)
+			return p->ops->ack(p->arg, h);
+		break;
 	default:
 		break;
 	}

@@ -505,6 +505,13 @@ void node_repl_complete(struct node *n, uint64_t seq, int err)
 	node_answer(n, &a);
 }
 
+/* The peer link's ops->ack (registered by sync_start(), so arg is the
+ * struct sync): an ACK or FLUSH_ACK straight from proto/peer.c. */
+void node_repl_ack(void *arg, const struct msg_hdr *h)
+{
+	node_repl_complete(sync_node(arg), h->seq, (int)h->count);
+}
+
 /* Held replies go out with their local results. */
 void node_release_held(struct node *n)
 {

@@ -712,9 +712,6 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 		sync_follow_mode(s);
 		sync_reconsider(s);
 		return;
-	case MSG_ACK:
-	case MSG_FLUSH_ACK:
-		return node_repl_complete(n, h->seq, (int)h->count);
 	case MSG_BITMAP:
 		return sync_peer_bitmap(s, h, payload);
 	case MSG_VERIFY_REQ:
@@ -753,6 +750,7 @@ int sync_start(struct sync *s)
 		.up = sync_link_up,
 		.down = sync_link_down,
 		.message = sync_message,
+		.ack = node_repl_ack,
 		.released = node_released,
 		.writable = sync_writable,
 	};
