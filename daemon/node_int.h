@@ -51,6 +51,12 @@
 
 #define FLUSHES_MAX 8 /* the secondary's fdatasyncs in flight */
 
+/* Resync and verify chunks locked at once, and the overlap set's size:
+ * those, and the requests of the export and of one stopped by a demotion
+ * whose writes are still in flight. */
+#define NODE_LOCKS_MAX	  16
+#define NODE_INFLIGHT_MAX (2 * SERVER_REQS_MAX + NODE_LOCKS_MAX)
+
 /* A FLUSH from the peer, applied through the ring: later writes go on
  * meanwhile, and its FLUSH_ACK follows the fdatasync. */
 struct flush_op {
@@ -101,6 +107,11 @@ struct node {
 	uint64_t export_bytes; /* what the NBD export offers while primary */
 	struct server *srv;
 	struct server *retiring; /* stopped, freed once done */
+	/* The overlap set (node_repl.c): write ranges in flight, both
+	 * servers' client writes and the resync's and verify's chunks. */
+	struct repl_req *inflight[NODE_INFLIGHT_MAX];
+	unsigned ninflight;
+	unsigned nlocked; /* of them, node_chunk_lock()'s */
 	struct sync *peers[NODE_PEERS_MAX]; /* daemon/repl/sync.h */
 	unsigned npeers;
 	struct control *ctl;
@@ -135,11 +146,6 @@ uint64_t node_now_ns(void);
 const char *node_disk_name(const struct node *n);
 const char *node_mode_name(const struct node *n);
 const char *node_role_name(bool primary);
-/* Resync and verify chunks against the export's writes (rule 4): the
- * struct resync_ops lock, unlock and app_busy of every peer's walks. */
-bool node_chunk_lock(struct node *n, struct repl_req *rr);
-void node_chunk_unlock(struct node *n, struct repl_req *rr);
-bool node_chunk_app_busy(struct node *n);
 
 /* --- lifecycle and roles (node.c; the parts below call them through
  * struct node_up, only the control commands by name) --- */
@@ -149,6 +155,11 @@ void node_begin_stop(struct node *n);
 
 /* --- the replication stream: the primary's side (primary.c) and the
  * secondary's (secondary.c) --- */
+/* Resync and verify chunks against the export's writes (rule 4): the
+ * struct resync_ops lock, unlock and app_busy of every peer's walks. */
+bool node_chunk_lock(struct node *n, struct repl_req *rr);
+void node_chunk_unlock(struct node *n, struct repl_req *rr);
+bool node_chunk_app_busy(struct node *n);
 int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct repl_req *rr,
 	      enum stream_kind kind);
 void node_flush_peer(struct node *n);
@@ -160,6 +171,7 @@ void node_repl_flush_done(void *arg, int err);
 void node_repl_wake(void *arg);
 double node_lag_seconds(const struct node *n);
 void node_repl_complete(struct node *n, uint64_t seq, int err);
+void node_repl_ack(void *arg, const struct msg_hdr *h);
 void node_release_held(struct node *n);
 void node_resend_held(struct node *n);
 void node_repl_fail_all(struct node *n);

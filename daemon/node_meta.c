@@ -87,30 +87,3 @@ const char *node_disk_name(const struct node *n)
 {
 	return meta_disk_name(n->sb.disk);
 }
-
-/* --- resync and verify chunks against the export's writes (rule 4) --- */
-
-/* The server whose client writes a resync chunk must not overlap: the
- * export, or one stopped by a demotion whose writes are still in flight. */
-static struct server *node_rs_server(const struct node *n)
-{
-	return n->srv ? n->srv : n->retiring;
-}
-
-bool node_chunk_lock(struct node *n, struct repl_req *rr)
-{
-	return !node_rs_server(n) || server_repl_lock(node_rs_server(n), rr);
-}
-
-void node_chunk_unlock(struct node *n, struct repl_req *rr)
-{
-	if (n->srv)
-		server_repl_end(n->srv, rr);
-	if (n->retiring)
-		server_repl_end(n->retiring, rr);
-}
-
-bool node_chunk_app_busy(struct node *n)
-{
-	return node_rs_server(n) && server_repl_busy(node_rs_server(n));
-}

@@ -1,20 +1,24 @@
-/* One NBD client connection on the server's io_uring.
+/* One NBD client connection on the server's io_uring, and the life of
+ * each of its requests: read, submitted to the disk and the replicator,
+ * completed, answered.
  *
  * Input: one RECV at a time fills rbuf; the pump parses the handshake, then
  * request headers, copying small WRITE payloads out of rbuf and receiving
  * large ones straight into their buffer.  The next header is parsed while
  * earlier requests' disk I/O is in flight, up to CONN_SLOTS requests.
  *
+ * A request lives in a slot: its buffer, the disk operation (READ/WRITE
+ * resubmitted on short transfers, FLUSH, CACHE, zeroing with its
+ * fallbacks, BLOCK_STATUS inline), the hand-off to the replicator, and its
+ * reply, queued in completion order.
+ *
  * Output: replies queue in completion order (the cookie matches them) and
  * go out as one SENDMSG batch at a time: never two sends in flight on one
  * socket, because a short send would interleave them.
  *
  * Every entry point ends in conn_after(), which moves the connection on and
- * frees it once it is dead and nothing of it is in flight.
- *
- * A request's own life (buffer, disk, replication, reply) is conn_slot.c;
- * the two share nbd/conn_int.h. */
-#include "nbd/conn_int.h"
+ * frees it once it is dead and nothing of it is in flight. */
+#include "nbd/conn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,12 +34,338 @@
 #include "utils/loop.h"
 #include "nbd/store.h"
 #include "nbd/handshake.h"
+#include "nbd/reply.h"
 #include "nbd/request.h"
 #include "nbd/wire.h"
 #include "utils/bufio.h"
 #include "utils/log.h"
 
+#define RBUF_SIZE	(64U << 10)	/* >= NBD_HS_MAX_OPTION */
+#define SEND_IOVS	64
+#define DIRECT_RECV_MIN	(16U << 10)	/* payloads this big skip rbuf */
+#define NOSLOT		0xffff
+/* Buffer bytes one connection may hold (one request may exceed it), so
+ * that a client that stops reading replies cannot take the whole pool. */
+#define CONN_QUOTA	(16U << 20)
+
+enum stage { ST_FREE, ST_WAIT_BUF, ST_PAYLOAD, ST_IO, ST_SYNC, ST_QUEUED };
+
+struct slot {
+	struct ioop op;
+	uint8_t stage;
+	uint8_t zero;		/* enum store_zero being tried */
+	uint16_t next;		/* free list or reply queue */
+	struct conn *c;
+	struct nbd_request req;
+	uint32_t error;		/* NBD error to reply with */
+	uint8_t *buf;
+	uint64_t done;		/* bytes received, read, written or zeroed */
+	uint32_t hdr_len;
+	uint32_t data_len;	/* bytes of buf sent after hdr */
+	bool repl_started;	/* the replicator accepted it */
+	bool in_repl;		/* a write it accepted: end() is owed */
+	bool remote;		/* the peer has not answered yet */
+	bool local_done;	/* its reply waits only for the peer */
+	struct repl_req rr;
+	uint8_t hdr[REPLY_HDR_MAX];
+};
+
+struct conn {
+	struct ioop recv_op;
+	struct ioop send_op;
+	const struct conn_host *host;
+	struct store *st;
+	int fd;
+	unsigned pending;	/* submissions not yet completed */
+	bool dead;		/* socket shut down; free once pending == 0 */
+	bool stopping;		/* read no more requests */
+	bool in_tx;		/* handshake done */
+	bool close_after_send;
+	bool recv_busy, recv_direct;
+	bool send_busy, sending_hs;
+	bool flush_queued;	/* in the server's end-of-batch send list */
+	struct nbd_hs *hs;	/* until its last output is sent */
+	struct nbd_session sess;
+
+	uint8_t *rbuf;
+	uint32_t rpos, rend;
+	struct slot *payload;	/* WRITE whose payload is being received */
+	uint64_t discard;	/* payload bytes of a rejected WRITE */
+	struct slot *blocked;	/* waiting for a buffer */
+	struct slot *parked;	/* waiting for an overlapping write to finish */
+	size_t held;		/* buffer bytes held by this connection's slots */
+	uint32_t progress;	/* completions that moved data; for conn_tick */
+	uint32_t seen_progress;
+	unsigned stalled_ticks;
+
+	uint16_t free_head, nfree;
+	uint16_t q_head, q_tail;	/* replies ready to send */
+	uint16_t batch[SEND_IOVS];
+	unsigned nbatch, iov_pos, iov_cnt;
+	struct iovec iov[SEND_IOVS];
+	struct msghdr msg;
+	struct slot slots[CONN_SLOTS];
+};
+
 static void conn_after(struct conn *c);
+static void slot_io_done(struct slot *s, int res);
+
+/* --- a request's life: its slot and buffer, disk I/O, replication, reply --- */
+
+static struct slot *slot_take(struct conn *c)
+{
+	struct slot *s = &c->slots[c->free_head];
+
+	c->free_head = s->next;
+	c->nfree--;
+	s->error = 0;
+	s->done = 0;
+	s->buf = NULL;
+	s->data_len = 0;
+	s->zero = STORE_ZERO_PUNCH;
+	s->repl_started = s->in_repl = s->remote = s->local_done = false;
+	return s;
+}
+
+/* The replicator's range of a write it accepted is free (repl.h). */
+static void slot_repl_end(struct slot *s)
+{
+	s->in_repl = false;
+	s->c->host->repl->end(s->c->host->repl_arg, &s->rr);
+}
+
+static void slot_release(struct slot *s)
+{
+	struct conn *c = s->c;
+	void *buf = s->buf;
+
+	if (s->in_repl)
+		slot_repl_end(s);
+	s->stage = ST_FREE;
+	s->buf = NULL;
+	if (buf)
+		c->held -= nbd_request_buf_len(&s->req);
+	s->next = c->free_head;
+	c->free_head = (uint16_t)(s - c->slots);
+	c->nfree++;
+	if (buf)
+		c->host->put_buffer(c->host->arg, buf);
+}
+
+/* Queues the reply; the request is finished (written, read, flushed)
+ * here, and on the peer if it was replicated: until the peer answers, the
+ * reply waits (sync replication). */
+static void slot_reply(struct slot *s)
+{
+	struct conn *c = s->c;
+	uint16_t idx = (uint16_t)(s - c->slots);
+	uint16_t t = s->req.type;
+
+	if (s->remote) {
+		s->local_done = true;
+		return;
+	}
+	if (s->in_repl)
+		slot_repl_end(s);
+
+	if (c->sess.structured && (t == NBD_CMD_READ || t == NBD_CMD_BLOCK_STATUS)) {
+		s->hdr_len = reply_structured(s->hdr, &s->req, s->error, &s->data_len);
+	} else {
+		nbd_simple_reply_encode(s->hdr, s->error, s->req.cookie);
+		s->hdr_len = NBD_SIMPLE_REPLY_SIZE;
+		s->data_len = t == NBD_CMD_READ && !s->error ? s->req.length : 0;
+	}
+	s->stage = ST_QUEUED;
+	s->next = NOSLOT;
+	if (c->q_head == NOSLOT)
+		c->q_head = idx;
+	else
+		c->slots[c->q_tail].next = idx;
+	c->q_tail = idx;
+}
+
+static void slot_fail(struct slot *s, int neg_errno)
+{
+	s->error = nbd_errno_to_wire(neg_errno);
+	if (s->in_repl)	/* the peer may have it: the node must know */
+		s->rr.local_err = neg_errno;
+	slot_reply(s);
+}
+
+/* BLOCK_STATUS: answered inline (see reply_block_status()). */
+static void slot_block_status(struct slot *s)
+{
+	s->data_len = reply_block_status(s->c->st, s->c->sess.meta_id, &s->req, s->buf);
+	slot_reply(s);
+}
+
+/* The ring entry for a slot's disk operation; the slot is then in stage. */
+static struct io_uring_sqe *slot_sqe(struct slot *s, enum stage stage)
+{
+	s->stage = stage;
+	s->c->pending++;
+	return loop_sqe(s->c->host->loop, &s->op);
+}
+
+static void slot_sync(struct slot *s)
+{
+	struct io_uring_sqe *sqe = slot_sqe(s, ST_SYNC);
+
+	io_uring_prep_fsync(sqe, store_fd_for(s->c->st, 1, 1), IORING_FSYNC_DATASYNC);
+}
+
+static void slot_submit_zero(struct slot *s, struct io_uring_sqe *sqe)
+{
+	const struct nbd_request *r = &s->req;
+
+	s->zero = (uint8_t)store_zero_method(s->c->st, s->zero, r->flags & NBD_CMD_FLAG_NO_HOLE);
+	store_prep_zero(s->c->st, sqe, s->zero, r->offset, r->length, s->done);
+}
+
+/* Hands a write-type request or FLUSH to the replicator, once it takes
+ * it.  Returns false if it answered REPL_BUSY (an overlap with a write in
+ * flight, or no room): the server parks the connection until
+ * server_repl_wake(). */
+static bool slot_replicate(struct slot *s)
+{
+	const struct nbd_request *r = &s->req;
+	const struct conn_host *host = s->c->host;
+	enum repl_verdict rc;
+
+	if (s->repl_started || !nbd_request_mirrored(r->type))
+		return true;
+	s->rr = (struct repl_req){
+		.type = r->type,
+		.flags = r->flags & (NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE),
+		.length = r->length,
+		.offset = r->offset,
+		.payload = s->buf,
+	};
+	rc = host->repl ? host->repl->submit(host->repl_arg, &s->rr) : REPL_LOCAL;
+	if (rc == REPL_BUSY) {
+		s->c->parked = s;
+		host->park(host->arg, s->c);
+		return false;
+	}
+	s->repl_started = true;
+	s->in_repl = host->repl && r->type != NBD_CMD_FLUSH;
+	if (rc == REPL_SENT) {
+		s->remote = true;
+		s->c->pending++;	/* the connection lives until the answer */
+	}
+	return true;
+}
+
+/* Starts (or continues) the disk work of a request whose buffer and
+ * payload are ready. */
+static void slot_submit(struct slot *s)
+{
+	const struct nbd_request *r = &s->req;
+	struct store *st = s->c->st;
+	struct io_uring_sqe *sqe;
+	uint64_t off = r->offset + s->done, left = r->length - s->done;
+	int fd = store_fd_for(st, off, left);
+
+	if (r->type == NBD_CMD_BLOCK_STATUS)
+		return slot_block_status(s);
+	if (r->length == 0 && r->type != NBD_CMD_FLUSH)
+		return slot_reply(s);
+	if ((r->type == NBD_CMD_WRITE_ZEROES) && (r->flags & NBD_CMD_FLAG_FAST_ZERO) &&
+	    store_zero_method(st, s->zero, r->flags & NBD_CMD_FLAG_NO_HOLE) == STORE_ZERO_WRITE)
+		return slot_fail(s, -EOPNOTSUPP); /* before the peer is asked */
+	if (!slot_replicate(s))
+		return;
+	if (r->type == NBD_CMD_WRITE && !(r->flags & NBD_CMD_FLAG_FUA) &&
+	    store_write_inline(st, fd)) {
+		ssize_t n = pwrite(fd, s->buf + s->done, left, (off_t)off);
+
+		return slot_io_done(s, n < 0 ? -errno : (int)n);
+	}
+	sqe = slot_sqe(s, ST_IO);
+	switch (r->type) {
+	case NBD_CMD_READ:
+		io_uring_prep_read(sqe, fd, s->buf + s->done, (unsigned)left, off);
+		break;
+	case NBD_CMD_WRITE:
+		io_uring_prep_write(sqe, fd, s->buf + s->done, (unsigned)left, off);
+		/* FUA: the reply waits for this write to be stable. */
+		if (r->flags & NBD_CMD_FLAG_FUA)
+			sqe->rw_flags = RWF_DSYNC;
+		break;
+	case NBD_CMD_FLUSH:
+		/* Every write replied to so far has completed, so one
+		 * fdatasync now covers them all, on every connection. */
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		break;
+	case NBD_CMD_TRIM:
+	case NBD_CMD_WRITE_ZEROES:
+		slot_submit_zero(s, sqe);
+		break;
+	case NBD_CMD_CACHE:
+		io_uring_prep_fadvise(sqe, fd, r->offset, (off_t)r->length, POSIX_FADV_WILLNEED);
+		break;
+	}
+}
+
+/* A zeroing step finished: fall back, continue, or finish. */
+static void slot_zero_done(struct slot *s, int res)
+{
+	if (res == -EOPNOTSUPP && s->zero != STORE_ZERO_WRITE) {
+		store_zero_unsupported(s->c->st, (enum store_zero)s->zero);
+		s->zero++;
+		return slot_submit(s);
+	}
+	if (res < 0 || (res == 0 && s->zero == STORE_ZERO_WRITE))
+		return slot_fail(s, res ? res : -EIO);
+	s->done = s->zero == STORE_ZERO_WRITE ? s->done + (uint64_t)res : s->req.length;
+	if (s->done < s->req.length)
+		return slot_submit(s);
+	if (s->req.flags & NBD_CMD_FLAG_FUA)
+		return slot_sync(s);
+	slot_reply(s);
+}
+
+static void slot_io_done(struct slot *s, int res)
+{
+	const struct nbd_request *r = &s->req;
+
+	if (res == -EAGAIN || res == -EINTR)
+		return slot_submit(s);
+	if (s->stage == ST_SYNC)
+		return res < 0 ? slot_fail(s, res) : slot_reply(s);
+	switch (r->type) {
+	case NBD_CMD_READ:
+	case NBD_CMD_WRITE:
+		if (res <= 0)	/* 0: the store shrank under us */
+			return slot_fail(s, res ? res : -EIO);
+		s->done += (uint64_t)res;
+		if (s->done < r->length)
+			return slot_submit(s);	/* short transfer */
+		return slot_reply(s);
+	case NBD_CMD_TRIM:
+	case NBD_CMD_WRITE_ZEROES:
+		return slot_zero_done(s, res);
+	case NBD_CMD_CACHE:
+		return slot_reply(s);	/* advisory: never an error */
+	case NBD_CMD_FLUSH:
+		if (s->c->host->repl && s->c->host->repl->flush_done)
+			s->c->host->repl->flush_done(s->c->host->repl_arg, res < 0 ? res : 0);
+		return res < 0 ? slot_fail(s, res) : slot_reply(s);
+	default:
+		return res < 0 ? slot_fail(s, res) : slot_reply(s);
+	}
+}
+
+/* The buffer is there: receive the payload, or start the disk work. */
+static void slot_begin(struct slot *s)
+{
+	if (s->req.type == NBD_CMD_WRITE && s->req.length) {
+		s->stage = ST_PAYLOAD;
+		s->c->payload = s;
+		return;
+	}
+	slot_submit(s);
+}
 
 static void conn_kill(struct conn *c, const char *why)
 {
@@ -92,6 +422,16 @@ static bool step_handshake(struct conn *c)
 	return true;
 }
 
+/* A WRITE's payload is in: on to the replicator and the disk. */
+static void payload_done(struct conn *c)
+{
+	struct slot *s = c->payload;
+
+	c->payload = NULL;
+	s->done = 0;
+	slot_submit(s);
+}
+
 static bool step_payload(struct conn *c)
 {
 	struct slot *s = c->payload;
@@ -103,9 +443,7 @@ static bool step_payload(struct conn *c)
 	s->done += n;
 	if (s->done < s->req.length)
 		return false;
-	c->payload = NULL;
-	s->done = 0;
-	slot_submit(s);
+	payload_done(c);
 	return true;
 }
 
@@ -142,7 +480,7 @@ static bool step_request(struct conn *c)
 	}
 	/* Over quota: leave the header unread until replies go out. */
 	if (chk.verdict == NBD_V_OK && c->held &&
-	    c->held + req_buf_len(&req) > CONN_QUOTA)
+	    c->held + nbd_request_buf_len(&req) > CONN_QUOTA)
 		return false;
 	c->rpos += NBD_REQUEST_SIZE;
 	s = slot_take(c);
@@ -155,9 +493,9 @@ static bool step_request(struct conn *c)
 		slot_reply(s);
 		return true;
 	}
-	if (req_buf_len(&req)) {
-		c->held += req_buf_len(&req);
-		s->buf = c->host->get_buffer(c->host->arg, c, req_buf_len(&req));
+	if (nbd_request_buf_len(&req)) {
+		c->held += nbd_request_buf_len(&req);
+		s->buf = c->host->get_buffer(c->host->arg, c, nbd_request_buf_len(&req));
 		if (!s->buf) {
 			s->stage = ST_WAIT_BUF;
 			c->blocked = s;
@@ -239,13 +577,8 @@ static void conn_on_recv(struct conn *c, int res)
 		return;
 	}
 	c->payload->done += (uint64_t)res;
-	if (c->payload->done == c->payload->req.length) {
-		struct slot *s = c->payload;
-
-		c->payload = NULL;
-		s->done = 0;
-		slot_submit(s);
-	}
+	if (c->payload->done == c->payload->req.length)
+		payload_done(c);
 }
 
 /* --- output --- */
@@ -348,7 +681,8 @@ static void conn_destroy(struct conn *c)
 	if (c->blocked)
 		slot_release(c->blocked);
 	if (c->parked) {
-		c->host->repl_abandon(c->host->arg, &c->parked->rr);
+		if (c->host->repl->abandon)
+			c->host->repl->abandon(c->host->repl_arg, &c->parked->rr);
 		slot_release(c->parked);
 	}
 	if (c->payload)
@@ -435,7 +769,7 @@ static void slot_done(struct ioop *op, int res)
 	conn_after(c);
 }
 
-void conn_repl_done(struct repl_req *rr, int err)
+void repl_done(struct repl_req *rr, int err)
 {
 	struct slot *s = container_of(rr, struct slot, rr);
 	struct conn *c = s->c;
@@ -460,10 +794,13 @@ void conn_repl_retry(struct conn *c)
 	struct slot *s = c->parked;
 
 	c->parked = NULL;
-	if (s && !c->dead)
+	if (s && !c->dead) {
 		slot_submit(s);
-	else if (s)
+	} else if (s) {
+		if (c->host->repl->abandon)
+			c->host->repl->abandon(c->host->repl_arg, &s->rr);
 		slot_release(s);
+	}
 	conn_after(c);
 }
 
@@ -479,7 +816,7 @@ void conn_resume(struct conn *c, void *buf)
 
 void conn_tick(struct conn *c, bool contended)
 {
-	size_t held = c->held - (c->blocked ? req_buf_len(&c->blocked->req) : 0);
+	size_t held = c->held - (c->blocked ? nbd_request_buf_len(&c->blocked->req) : 0);
 
 	if (c->progress != c->seen_progress || !contended || !held) {
 		c->seen_progress = c->progress;
@@ -556,5 +893,4 @@ struct conn *conn_new_tx(const struct conn_host *h, int fd, uint16_t tflags)
 	}
 	return c;
 }
-
 

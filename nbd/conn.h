@@ -1,11 +1,13 @@
-/* One NBD client connection: its handshake, its request slots, and its
- * single send chain.  The loop hands it the completions of what it
+/* One NBD client connection: its handshake, its request slots, their
+ * hand-off to the replicator, and its single send chain.  The loop hands it the completions of what it
  * submitted (ioop callbacks); its owner (the server) wakes it when a buffer
  * it waited for is free (conn_resume).  A connection frees itself once it
  * is dead and nothing of it is in flight.
  *
  * Calls go one way: the server calls conn_*(); a connection reaches its
- * owner only through the struct conn_host it was given. */
+ * owner only through the struct conn_host it was given, and calls the
+ * replicator's struct repl_ops directly; the replicator answers through
+ * repl_done() (nbd/repl.h), defined here. */
 #ifndef BLKREP_CONN_H
 #define BLKREP_CONN_H
 
@@ -33,18 +35,13 @@ struct conn_host {
 	 * conn_resume() once the pool can serve it. */
 	void *(*get_buffer)(void *arg, struct conn *c, size_t len);
 	void (*put_buffer)(void *arg, void *buf);
-	/* A write-type request or FLUSH for the replicator: REPL_BUSY if
-	 * rr overlaps a write in flight or the replicator is busy (c is
-	 * retried through conn_repl_retry()); REPL_SENT if the peer got it
-	 * (the reply waits for conn_repl_done()); REPL_LOCAL if not
-	 * replicated. */
-	enum repl_verdict (*repl_begin)(void *arg, struct conn *c, struct repl_req *rr);
-	/* rr, which repl_begin() answered REPL_BUSY, will not come again. */
-	void (*repl_abandon)(void *arg, struct repl_req *rr);
-	/* rr (a write that repl_begin() took) is answered. */
-	void (*repl_end)(void *arg, struct repl_req *rr);
-	/* The local disk did (0) or failed (-errno) a client's FLUSH. */
-	void (*flush_done)(void *arg, int err);
+	/* The replicator its write-type requests and FLUSHes go to
+	 * (nbd/repl.h), called directly; NULL: none, nothing replicated. */
+	const struct repl_ops *repl;
+	void *repl_arg;
+	/* repl->submit() answered REPL_BUSY: c waits, reading nothing more,
+	 * until conn_repl_retry(c) offers the request again. */
+	void (*park)(void *arg, struct conn *c);
 	/* Call conn_flush(c) once the current batch of completions is
 	 * drained. */
 	void (*flush_later)(void *arg, struct conn *c);
@@ -62,15 +59,11 @@ struct conn *conn_new_tx(const struct conn_host *h, int fd, uint16_t tflags);
 /* Requests in flight per connection (the kernel client's queue depth). */
 #define CONN_SLOTS	128
 
-/* Its request parked by repl_begin() may go on now (or park again). */
+/* Its request parked by host->park() may go on now (or park again). */
 void conn_repl_retry(struct conn *c);
 
 /* The buffer the connection waited for, from get_buffer(). */
 void conn_resume(struct conn *c, void *buf);
-
-/* The peer is done with rr, a request of a connection (server_repl_done()
- * hands it on): its reply goes out once the local disk is done too. */
-void conn_repl_done(struct repl_req *rr, int err);
 
 /* Sends the replies that completed during the last batch of completions. */
 void conn_flush(struct conn *c);

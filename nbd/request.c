@@ -86,3 +86,21 @@ uint16_t nbd_export_tflags(bool read_only, bool structured)
 		f |= NBD_FLAG_SEND_DF;
 	return f;
 }
+
+uint32_t nbd_request_buf_len(const struct nbd_request *r)
+{
+	switch (r->type) {
+	case NBD_CMD_READ:
+	case NBD_CMD_WRITE:
+		return r->length;
+	case NBD_CMD_BLOCK_STATUS:
+		return NBD_STATUS_BUF;
+	default:
+		return 0;
+	}
+}
+
+bool nbd_request_mirrored(uint16_t type)
+{
+	return is_write(type) || type == NBD_CMD_FLUSH;
+}

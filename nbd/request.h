@@ -36,6 +36,17 @@ struct nbd_check {
 void nbd_request_check(const struct nbd_request *req, const struct nbd_session *s,
 		       struct nbd_check *out);
 
+/* Buffer bytes a BLOCK_STATUS request needs for its descriptors. */
+#define NBD_STATUS_BUF	4096U
+
+/* Bytes of buffer a request needs before it can start: its data (READ,
+ * WRITE), its descriptors (BLOCK_STATUS), or none. */
+uint32_t nbd_request_buf_len(const struct nbd_request *r);
+
+/* Whether a request of this type is mirrored to the peer: the write-type
+ * ones and FLUSH. */
+bool nbd_request_mirrored(uint16_t type);
+
 /* Transmission flags blkrep advertises for an export. */
 uint16_t nbd_export_tflags(bool read_only, bool structured);
 

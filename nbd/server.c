@@ -23,7 +23,7 @@
 #include "utils/bufpool.h"
 #include "utils/log.h"
 
-#define MAX_CONNS	128
+#define MAX_CONNS	SERVER_CONNS_MAX
 #define STOP_GRACE_S	10	/* then connections still busy are dropped */
 
 struct listener {
@@ -49,12 +49,7 @@ struct server {
 	struct store *st;
 	struct bufpool *pool;
 	struct nbd_hs_export exp;
-	const struct repl_ops *repl;
-	void *repl_arg;
-	struct repl_req **inflight;	/* write ranges being replicated */
-	unsigned ninflight;
-	unsigned nlocked;		/* of them, server_repl_lock()'s */
-	struct conn *parked[MAX_CONNS];	/* waiting for an overlap to clear */
+	struct conn *parked[MAX_CONNS];	/* waiting for the replicator */
 	int nparked;
 	bool unpark;
 	struct listener lis[LISTEN_MAX];
@@ -76,8 +71,6 @@ struct server {
 	bool wake;
 };
 
-/* --- replication: write ranges in flight, parked connections --- */
-
 static struct io_uring_sqe *server_sqe(struct server *s, struct ioop *op)
 {
 	return loop_sqe(s->loop, op);
@@ -88,68 +81,19 @@ static void server_cancel(struct server *s, struct ioop *op)
 	io_uring_prep_cancel(server_sqe(s, NULL), op, 0);
 }
 
-static bool repl_overlaps(const struct server *s, const struct repl_req *rr)
-{
-	uint64_t end = rr->offset + rr->length;
+/* --- connections the replicator made wait --- */
 
-	for (unsigned i = 0; i < s->ninflight; i++) {
-		const struct repl_req *o = s->inflight[i];
-
-		if (rr->offset < o->offset + o->length && o->offset < end)
-			return true;
-	}
-	return false;
-}
-
-static enum repl_verdict server_repl_begin(void *arg, struct conn *c, struct repl_req *rr)
+/* The replicator answered REPL_BUSY to c's request (nbd/repl.h). */
+static void server_park(void *arg, struct conn *c)
 {
 	struct server *s = arg;
-	bool write = rr->type != NBD_CMD_FLUSH;
-	enum repl_verdict rc;
 
-	if (!s->repl)
-		return REPL_LOCAL;
-	if (write && repl_overlaps(s, rr))
-		goto park;
-	rc = s->repl->submit(s->repl_arg, rr);
-	if (rc == REPL_BUSY)
-		goto park;
-	if (write)
-		s->inflight[s->ninflight++] = rr;
-	return rc;
-park:
 	s->parked[s->nparked++] = c;
-	return REPL_BUSY;
 }
 
-static void server_repl_abandon(void *arg, struct repl_req *rr)
+bool server_parked(const struct server *s)
 {
-	struct server *s = arg;
-
-	if (s->repl && s->repl->abandon)
-		s->repl->abandon(s->repl_arg, rr);
-}
-
-bool server_repl_lock(struct server *s, struct repl_req *rr)
-{
-	if (s->nlocked == SERVER_LOCKS_MAX || repl_overlaps(s, rr))
-		return false;
-	s->inflight[s->ninflight++] = rr;
-	s->nlocked++;
-	return true;
-}
-
-static void server_flush_done(void *arg, int err)
-{
-	struct server *s = arg;
-
-	if (s->repl && s->repl->flush_done)
-		s->repl->flush_done(s->repl_arg, err);
-}
-
-bool server_repl_busy(const struct server *s)
-{
-	return s->ninflight > s->nlocked || s->nparked > 0;
+	return s->nparked > 0;
 }
 
 void server_repl_wake(struct server *s)
@@ -157,32 +101,7 @@ void server_repl_wake(struct server *s)
 	s->unpark = s->nparked > 0;
 }
 
-void server_repl_done(struct repl_req *rr, int err)
-{
-	conn_repl_done(rr, err);
-}
-
-static void server_conn_repl_end(void *arg, struct repl_req *rr)
-{
-	server_repl_end(arg, rr);
-}
-
-void server_repl_end(struct server *s, struct repl_req *rr)
-{
-	for (unsigned i = 0; i < s->ninflight; i++) {
-		if (s->inflight[i] == rr) {
-			s->inflight[i] = s->inflight[--s->ninflight];
-			if (rr->internal)
-				s->nlocked--;
-			else if (s->repl->end)
-				s->repl->end(s->repl_arg, rr);
-			s->unpark = s->nparked > 0;
-			return;
-		}
-	}
-}
-
-/* A loop hook: connections parked on an overlap try again, in order. */
+/* A loop hook: parked connections try again, in order. */
 static void server_unpark(void *arg)
 {
 	struct server *s = arg;
@@ -476,7 +395,6 @@ void server_free(struct server *s)
 		(void)unlink(s->unix_paths[i]);
 	bufpool_free(s->pool);
 	store_close(s->st);
-	free(s->inflight);
 	free(s);
 }
 
@@ -517,10 +435,9 @@ static int server_setup(struct server *s, const struct server_opts *o)
 		.arg = s,
 		.get_buffer = server_get_buffer,
 		.put_buffer = server_put_buffer,
-		.repl_begin = server_repl_begin,
-		.repl_abandon = server_repl_abandon,
-		.repl_end = server_conn_repl_end,
-		.flush_done = server_flush_done,
+		.repl = o->repl,
+		.repl_arg = o->repl_arg,
+		.park = server_park,
 		.flush_later = server_flush_later,
 		.gone = server_forget,
 	};
@@ -536,14 +453,6 @@ struct server *server_new(struct loop *loop, const struct server_opts *o)
 		return NULL;
 	}
 	s->loop = loop;
-	s->repl = o->repl;
-	s->repl_arg = o->repl_arg;
-	if (s->repl && !(s->inflight = calloc(MAX_CONNS * CONN_SLOTS + SERVER_LOCKS_MAX,
-						 sizeof(*s->inflight)))) {
-		log_err("out of memory");
-		free(s);
-		return NULL;
-	}
 	s->timer_op.done = server_on_grace;
 	s->tick_op.done = server_on_tick;
 	if (server_setup(s, o) < 0) {

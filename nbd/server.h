@@ -1,21 +1,19 @@
 /* The NBD server on an event loop: the listening sockets, every client
- * connection and the backing store.  It accepts clients and shares the
- * bounded buffer pool fairly among them (see docs/ARCHITECTURE.md). */
+ * connection and the backing store.  It accepts clients, shares the
+ * bounded buffer pool fairly among them, and holds the connections whose
+ * request the replicator cannot take yet (see docs/ARCHITECTURE.md).  It
+ * is not on a request's way to the replicator: each connection calls the
+ * struct repl_ops it is given (nbd/repl.h). */
 #ifndef BLKREP_SERVER_H
 #define BLKREP_SERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "nbd/conn.h"
 #include "nbd/listen.h"
 #include "nbd/repl.h"
 #include "nbd/handshake.h"
-
-/* The peer is done with rr: it acknowledged it (err 0 or its error), or
- * the link was lost (the node has recorded the range as out of sync).
- * Defined by the server, which hands it to the connection that owns rr:
- * the replicator never names a connection. */
-void server_repl_done(struct repl_req *rr, int err);
 
 struct server_opts {
 	const char *path;		/* backing file or block device */
@@ -28,7 +26,7 @@ struct server_opts {
 	bool no_listen;			/* no listener at all (server_adopt() only) */
 	size_t pool_bytes;		/* payload buffer pool */
 	uint64_t size_limit;		/* export only the first bytes; 0: all */
-	const struct repl_ops *repl;	/* optional */
+	const struct repl_ops *repl;	/* optional: what writes are mirrored by */
 	void *repl_arg;
 };
 
@@ -64,15 +62,14 @@ void server_free(struct server *s);
 
 /* --- for the replicator --- */
 
-/* Locks rr's range as if it were a client's write in flight (the resync,
- * DESIGN.md rule 4): false if a write overlaps it or SERVER_LOCKS_MAX are
- * held.  server_repl_end() unlocks it. */
-#define SERVER_LOCKS_MAX 16
-bool server_repl_lock(struct server *s, struct repl_req *rr);
-void server_repl_end(struct server *s, struct repl_req *rr);
-/* Client writes in flight or waiting on an overlap. */
-bool server_repl_busy(const struct server *s);
-/* The replicator has room again: parked requests are retried. */
+/* Requests one server can have in flight: its connections' slots. */
+#define SERVER_CONNS_MAX	128
+#define SERVER_REQS_MAX		(SERVER_CONNS_MAX * CONN_SLOTS)
+
+/* Connections wait with a request the replicator answered REPL_BUSY. */
+bool server_parked(const struct server *s);
+/* The replicator may take them now: parked requests are offered again,
+ * in order, once the current batch of completions is drained. */
 void server_repl_wake(struct server *s);
 
 #endif

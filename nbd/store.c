@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <liburing.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,11 +185,6 @@ int store_zero_mode(enum store_zero m)
  * and by store_zero_fd(); never written. */
 static uint8_t zeros[STORE_ZERO_BUF] __attribute__((aligned(4096)));
 
-const void *store_zero_buf(void)
-{
-	return zeros;
-}
-
 int store_zero_fd(int fd, uint64_t off, uint64_t len, bool no_hole)
 {
 	/* The methods in the same order as store_zero_method(), each tried on
@@ -209,6 +205,21 @@ int store_zero_fd(int fd, uint64_t off, uint64_t len, bool no_hole)
 		len -= (uint64_t)w;
 	}
 	return 0;
+}
+
+void store_prep_zero(const struct store *st, struct io_uring_sqe *sqe, enum store_zero m,
+		     uint64_t off, uint64_t len, uint64_t done)
+{
+	uint64_t left = len - done;
+	unsigned chunk = (unsigned)(left < STORE_ZERO_BUF ? left : STORE_ZERO_BUF);
+
+	if (m != STORE_ZERO_WRITE) {
+		io_uring_prep_fallocate(sqe, store_fd_for(st, off, len), store_zero_mode(m),
+					(off_t)off, (off_t)len);
+		return;
+	}
+	io_uring_prep_write(sqe, store_fd_for(st, off + done, chunk), zeros, chunk,
+			    off + done);
 }
 
 uint64_t store_extent(const struct store *st, uint64_t off, uint64_t len, bool *hole)

@@ -61,14 +61,21 @@ void store_zero_unsupported(struct store *st, enum store_zero m);
 /* fallocate() mode for PUNCH or RANGE. */
 int store_zero_mode(enum store_zero m);
 
-/* A read-only, aligned buffer of zeros, STORE_ZERO_BUF bytes long. */
+/* Zeros are written from one shared buffer of this size. */
 #define STORE_ZERO_BUF	(1U << 20)
-const void *store_zero_buf(void);
 
 /* Zeroes len bytes at off of fd, blocking, without a store: punch a hole
  * (unless no_hole), else zero range, else write zeros.  0 or -errno.  The
  * secondary applies a replicated TRIM or WRITE_ZEROES so. */
 int store_zero_fd(int fd, uint64_t off, uint64_t len, bool no_hole);
+
+/* Prepares sqe for one step of zeroing off..off+len with method m: the
+ * whole range in one fallocate(), or, writing zeros, the next
+ * STORE_ZERO_BUF bytes after the first done ones.  Completes with what
+ * fallocate() or pwrite() returns (-EOPNOTSUPP: try the next method). */
+struct io_uring_sqe;
+void store_prep_zero(const struct store *st, struct io_uring_sqe *sqe, enum store_zero m,
+		     uint64_t off, uint64_t len, uint64_t done);
 
 /* Finds the extent that starts at off and ends before off + len: returns its
  * length and sets *hole when it reads as zeros because it is unallocated.

@@ -105,6 +105,10 @@ struct peer_ops {
 	 * checksums): until then it stays unread and TCP paces the sender, so
 	 * a burst of requests never finds the queue of answers full. */
 	void (*message)(void *arg, const struct msg_hdr *h, const uint8_t *payload);
+	/* Optional.  If set, ACK and FLUSH_ACK go here instead of to
+	 * message() (checked the same way; they carry no payload): the
+	 * answers to the caller's writes, on their shortest way back. */
+	void (*ack)(void *arg, const struct msg_hdr *h);
 	/* Required if peer_send_ref() is used.  The bytes of a by-reference
 	 * payload are on the socket, or the link dropped and they never will
 	 * be: the caller may reuse the buffer. */

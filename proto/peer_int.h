@@ -1,8 +1,9 @@
-/* The peer link's parts share this: struct peer and the calls between
- * peer.c (the connection's life: connecting, listening, sending, timers,
- * the loop side, the public calls) and peer_input.c (what is received:
- * framing, the handshake's messages, delivery).  Nothing else includes
- * it. */
+/* The peer link's two files share this: struct peer and the calls from
+ * link.c (the connection's life: connecting, listening, the handshake,
+ * keepalive, finishing a dropped link, the public lifecycle calls) down to
+ * peer.c (the established link's data path: the send queue, SENDMSG, RECV,
+ * framing, delivery).  peer.c calls link.c only through the struct
+ * peer_life that link.c registers.  Nothing else includes it. */
 #ifndef BLKREP_PEER_INT_H
 #define BLKREP_PEER_INT_H
 
@@ -56,7 +57,20 @@ enum stage {
 	L_CLOSING, /* REFUSE queued: send it, then wait for EOF */
 };
 
+struct peer;
+
+/* link.c's part, called from peer.c (registered by peer_new()). */
+struct peer_life {
+	/* What peer_after() does not do itself: finishing a dropped link,
+	 * connecting, accepting, the timer, freeing (then arms the send and
+	 * receive as peer_after() does). */
+	void (*after)(struct peer *p);
+	/* A message before the link is up, or a REFUSE at any time. */
+	void (*handshake)(struct peer *p, const struct msg_hdr *h, const uint8_t *payload);
+};
+
 struct peer {
+	const struct peer_life *life;
 	struct ioop accept_op, connect_op, recv_op, send_op, timer_op, kick_op;
 	struct loop *loop;
 	const struct peer_ops *ops;
@@ -129,21 +143,35 @@ static inline void peer_cancel(struct peer *p, struct ioop *op)
 	io_uring_prep_cancel(loop_sqe(p->loop, NULL), op, 0);
 }
 
-/* --- peer_input.c (peer.c calls it; it never calls peer.c) --- */
+/* --- peer.c, called by link.c --- */
+
+/* The ring entry for op, which is then in flight (*busy, p->pending). */
+struct io_uring_sqe *peer_sqe(struct peer *p, struct ioop *op, bool *busy);
+/* A handler's first step: op (its *busy) completed. */
+void peer_handler_enter(struct peer *p, bool *busy);
+/* Gets back onto the loop (a NOP) unless already in a handler. */
+void peer_kick(struct peer *p);
+/* The last step of every handler: arms what should be in flight, through
+ * p->life->after() unless the link is steady.  May free p. */
+void peer_after(struct peer *p);
+/* Sets the completion handlers of the RECV, SENDMSG and NOP. */
+void peer_io_setup(struct peer *p);
 
 /* Keeps why for peer_last_error() and logs it, unless it is what was
  * logged last. */
 void peer_note_error(struct peer *p, enum log_level lvl, const char *why);
-/* Queues a control message (copied): 0 or -ENOBUFS. */
-int peer_send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *payload, uint32_t len);
-/* Shuts the connection down for why; peer_after() finishes it. */
+/* Shuts the connection down for why; link.c finishes it. */
 void peer_link_drop(struct peer *p, const char *why);
 
-/* A new connection, connected or accepted: sends HELLO. */
-void peer_link_begin(struct peer *p);
-/* Queues HELLO (with a fresh nonce) or STATE (nonce zero): 0, or -1 after
- * dropping the link. */
-int peer_send_hello(struct peer *p, uint16_t type);
+/* Queues a control message (copied): 0 or -ENOBUFS. */
+int peer_send_ctl(struct peer *p, uint16_t type, uint64_t seq, const void *payload, uint32_t len);
+/* Pops the oldest queued message; with notify, a payload by reference
+ * goes back to its owner (ops->released). */
+void peer_queue_pop(struct peer *p, bool notify);
+/* Starts a SENDMSG of everything queued, unless one is in flight. */
+void peer_send_kick(struct peer *p);
+/* Starts the RECV, unless one is in flight or input is stopped. */
+void peer_recv_arm(struct peer *p);
 /* Delivers every complete message received, until the link stops. */
 void peer_parse_input(struct peer *p);
 

@@ -5,6 +5,10 @@
  * sendq_sent() counts what a send moved, and once a batch is out its
  * messages are popped.  Pure bookkeeping: no I/O, no logging.
  *
+ * Defined in proto/peer.c, whose data path it is part of (a message going
+ * out never leaves that file); this header is its contract, for peer.c,
+ * link.c and the unit test (tests/unit/test_bufio.c).
+ *
  * Errors: sendq_push() returns -ENOBUFS when a message does not fit now. */
 #ifndef BLKREP_SENDQ_H
 #define BLKREP_SENDQ_H

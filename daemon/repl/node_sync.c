@@ -19,6 +19,13 @@ static int sync_vf_send(struct node *n, struct msg_hdr *h, struct repl_req *rr)
 	return node_send(n, h, NULL, rr, STREAM_VERIFY);
 }
 
+static const struct verify_ops vf_ops = {
+	.send = sync_vf_send,
+	.lock = node_chunk_lock,
+	.unlock = node_chunk_unlock,
+	.app_busy = node_chunk_app_busy,
+};
+
 static const struct resync_ops rs_ops = {
 	.lock = sync_rs_lock,
 	.unlock = sync_rs_unlock,
@@ -40,7 +47,7 @@ struct sync *sync_new(struct node *n)
 	s->covered = sync_resync_check;
 	s->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, s);
 	if (s->rs)
-		s->vf = verify_new(n, s->other->name, sync_vf_send);
+		s->vf = verify_new(n, s->other->name, &vf_ops);
 	if (!s->rs || !s->vf) {
 		sync_free(s);
 		return NULL;
@@ -710,9 +717,6 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 		sync_follow_mode(s);
 		sync_reconsider(s);
 		return;
-	case MSG_ACK:
-	case MSG_FLUSH_ACK:
-		return node_repl_complete(n, h->seq, -(int)h->count); /* the wire's errno is positive */
 	case MSG_BITMAP:
 		return sync_peer_bitmap(s, h, payload);
 	case MSG_VERIFY_REQ:
@@ -753,6 +757,7 @@ int sync_start(struct sync *s)
 		.up = sync_link_up,
 		.down = sync_link_down,
 		.message = sync_message,
+		.ack = node_repl_ack,
 		.released = node_released,
 		.writable = sync_writable,
 	};

@@ -213,6 +213,96 @@ static uint16_t repl_msg_type(uint16_t nbd_type)
 	}
 }
 
+/* --- the overlap set (rule 3 and 4) --- */
+
+/* Write ranges in flight never overlap (DESIGN.md rule 3: both replicas
+ * then apply overlapping writes in the same order), and no resync or
+ * verify chunk is read and sent while a client write overlaps it (rule 4).
+ * One set, n->inflight, holds them all: the client writes
+ * node_repl_submit() accepted, until node_repl_end(), of the export and of
+ * one a demotion stopped (its writes may still be in flight), and the
+ * chunks node_chunk_lock() took, until node_chunk_unlock(). */
+
+static bool overlap_any(const struct node *n, const struct repl_req *rr)
+{
+	uint64_t end = rr->offset + rr->length;
+
+	for (unsigned i = 0; i < n->ninflight; i++) {
+		const struct repl_req *o = n->inflight[i];
+
+		if (rr->offset < o->offset + o->length && o->offset < end)
+			return true;
+	}
+	return false;
+}
+
+static bool overlap_has(const struct node *n, const struct repl_req *rr)
+{
+	for (unsigned i = 0; i < n->ninflight; i++)
+		if (n->inflight[i] == rr)
+			return true;
+	return false;
+}
+
+/* Takes rr out of the set: false if it was not in it. */
+static bool overlap_remove(struct node *n, const struct repl_req *rr)
+{
+	for (unsigned i = 0; i < n->ninflight; i++) {
+		if (n->inflight[i] == rr) {
+			n->inflight[i] = n->inflight[--n->ninflight];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Requests parked on both servers are offered again. */
+static void node_wake_parked(struct node *n)
+{
+	if (n->srv)
+		server_repl_wake(n->srv);
+	if (n->retiring)
+		server_repl_wake(n->retiring);
+}
+
+/* A client write waits (REPL_BUSY) while it overlaps a range in the set,
+ * or while the set has no room for it. */
+static bool overlap_busy(const struct node *n, const struct repl_req *rr)
+{
+	return n->ninflight - n->nlocked >= NODE_INFLIGHT_MAX - NODE_LOCKS_MAX ||
+	       overlap_any(n, rr);
+}
+
+/* Without an export there is no client write to lock against: a
+ * promotion locks the chunks then in flight (node_relock()), and a chunk
+ * already in the set stays locked. */
+bool node_chunk_lock(struct node *n, struct repl_req *rr)
+{
+	if ((!n->srv && !n->retiring) || overlap_has(n, rr))
+		return true;
+	if (n->nlocked == NODE_LOCKS_MAX || overlap_any(n, rr))
+		return false;
+	n->inflight[n->ninflight++] = rr;
+	n->nlocked++;
+	return true;
+}
+
+void node_chunk_unlock(struct node *n, struct repl_req *rr)
+{
+	if (!overlap_remove(n, rr))
+		return;
+	n->nlocked--;
+	node_wake_parked(n);
+}
+
+/* Client writes in flight or waiting: a resync without a rate limit then
+ * keeps to one chunk at a time. */
+bool node_chunk_app_busy(struct node *n)
+{
+	return n->ninflight > n->nlocked || (n->srv && server_parked(n->srv)) ||
+	       (n->retiring && server_parked(n->retiring));
+}
+
 /* --- replication: the primary's side --- */
 
 /* Under on-peer-loss = freeze, a primary without its peer holds writes
@@ -346,9 +436,8 @@ static struct msg_hdr node_repl_hdr(const struct repl_req *rr)
 
 /* Sends a write-type request or FLUSH to the peer.  Its reply then waits
  * for the peer's ACK or FLUSH_ACK: sync mode. */
-enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
+static enum repl_verdict node_repl_offer(struct node *n, struct repl_req *rr)
 {
-	struct node *n = arg;
 	bool write = rr->type != NBD_CMD_FLUSH;
 	struct msg_hdr h = node_repl_hdr(rr);
 	int rc;
@@ -375,6 +464,23 @@ enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
 	}
 	n->pri->replicated_bytes += h.length;
 	return REPL_SENT;
+}
+
+/* A client's write-type request or FLUSH (nbd/repl.h): a write
+ * overlapping one in flight waits for it (rule 3); one accepted is in the
+ * overlap set until node_repl_end(). */
+enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
+{
+	struct node *n = arg;
+	bool write = rr->type != NBD_CMD_FLUSH;
+	enum repl_verdict rc;
+
+	if (write && overlap_busy(n, rr))
+		return REPL_BUSY; /* offered again once a range leaves the set */
+	rc = node_repl_offer(n, rr);
+	if (write && rc != REPL_BUSY)
+		n->inflight[n->ninflight++] = rr;
+	return rc;
 }
 
 /* Under freeze, requests the peer never answered are held.  On the next
@@ -453,16 +559,19 @@ void node_repl_flush_done(void *arg, int err)
 			diskerr_text(n->disk), n->other->name, n->other->name);
 }
 
-/* A client's write accepted by node_repl_submit() is answered. */
+/* A client's write accepted by node_repl_submit() is answered (or its
+ * client is gone): its range leaves the overlap set. */
 void node_repl_end(void *arg, struct repl_req *rr)
 {
 	struct node *n = arg;
 
+	(void)overlap_remove(n, rr);
 	if (rr->local_err)
 		node_local_failed(n, rr);
 	if (al_wide(n->pri, rr->offset, rr->length))
 		stream_wide_done(n->stream, rr);
 	al_end(n->pri, rr->offset, rr->length);
+	node_wake_parked(n);
 }
 
 /* A request node_repl_submit() parked will not come again (its client
@@ -478,10 +587,7 @@ void node_repl_abandon(void *arg, struct repl_req *rr)
  * activity log moved on: parked requests and the resync try again. */
 void node_repl_wake(void *arg)
 {
-	struct node *n = arg;
-
-	if (n->srv)
-		server_repl_wake(n->srv);
+	node_wake_parked(arg);
 }
 
 /* Seconds since the oldest write the peer has not acknowledged was sent
@@ -512,7 +618,7 @@ static void node_answer(struct node *n, const struct stream_ack *a)
 {
 	switch (a->answer) {
 	case STREAM_ANSWER_CLIENT:
-		server_repl_done(a->req, -a->err);
+		repl_done(a->req, a->err);
 		break;
 	case STREAM_ANSWER_RESYNC:
 		sync_resync_acked(node_stream_peer(n), a->req, a->err);
@@ -554,13 +660,20 @@ void node_repl_complete(struct node *n, uint64_t seq, int err)
 	node_answer(n, &a);
 }
 
+/* The peer link's ops->ack (registered by sync_start(), so arg is the
+ * struct sync): an ACK or FLUSH_ACK straight from proto/peer.c. */
+void node_repl_ack(void *arg, const struct msg_hdr *h)
+{
+	node_repl_complete(sync_node(arg), h->seq, -(int)h->count); /* positive on the wire */
+}
+
 /* Held replies go out with their local results. */
 void node_release_held(struct node *n)
 {
 	struct repl_req *rr;
 
 	while ((rr = stream_held_release(n->stream)))
-		server_repl_done(rr, ENOTCONN);
+		repl_done(rr, -ENOTCONN);
 }
 
 /* The link is gone: what the peer did not acknowledge stays out of sync,

@@ -69,7 +69,6 @@ struct resync *resync_new(struct loop *loop, int fd, struct bitmap *bm, uint32_t
 			goto fail;
 		s->r = r;
 		s->op.done = slot_read_done;
-		s->rr.internal = true;
 	}
 	r->loop = loop;
 	r->fd = fd;

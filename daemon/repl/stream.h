@@ -66,7 +66,7 @@ struct stream_send {
 /* Whom an answered (or failed) message concerns. */
 enum stream_answer {
 	STREAM_ANSWER_NONE,   /* nobody (an async copy, a FLUSH of the node's) */
-	STREAM_ANSWER_CLIENT, /* server_repl_done(req, err) */
+	STREAM_ANSWER_CLIENT, /* repl_done(req, err) */
 	STREAM_ANSWER_RESYNC, /* the resync: resync_acked(req, err) */
 	STREAM_ANSWER_VERIFY, /* the verify: resync_acked(req, err) */
 	STREAM_ANSWER_HELD,   /* held (freeze): answered after a re-send or a release */

@@ -23,6 +23,11 @@ const struct msg_hello *sync_hello(const struct sync *s)
 	return &s->hello;
 }
 
+struct node *sync_node(const struct sync *s)
+{
+	return s->n;
+}
+
 struct peer *sync_peer(const struct sync *s)
 {
 	return s->peer;

@@ -35,6 +35,8 @@ int sync_start(struct sync *s);
 bool sync_up(const struct sync *s);
 /* What the peer said of itself at connect or since (valid once up). */
 const struct msg_hello *sync_hello(const struct sync *s);
+/* The node it is a peer of. */
+struct node *sync_node(const struct sync *s);
 /* The link; NULL before sync_start(). */
 struct peer *sync_peer(const struct sync *s);
 enum rs_role sync_rs_role(const struct sync *s);

@@ -4,7 +4,7 @@
 struct verify {
 	struct node *n;
 	const char *name; /* the peer compared with */
-	verify_send_fn *send;
+	const struct verify_ops *ops;
 	struct resync *walk; /* over todo, as a resync source over the bitmap */
 	struct bitmap *todo; /* every extent, at the start */
 	uint64_t differ;     /* extents found different */
@@ -16,21 +16,21 @@ static bool verify_lock(void *arg, struct repl_req *rr)
 {
 	struct verify *v = arg;
 
-	return node_chunk_lock(v->n, rr);
+	return v->ops->lock(v->n, rr);
 }
 
 static void verify_unlock(void *arg, struct repl_req *rr)
 {
 	struct verify *v = arg;
 
-	node_chunk_unlock(v->n, rr);
+	v->ops->unlock(v->n, rr);
 }
 
 static bool verify_app_busy(void *arg)
 {
 	struct verify *v = arg;
 
-	return node_chunk_app_busy(v->n);
+	return v->ops->app_busy(v->n);
 }
 
 static int verify_send(void *arg, struct repl_req *rr)
@@ -38,7 +38,7 @@ static int verify_send(void *arg, struct repl_req *rr)
 	struct verify *v = arg;
 	struct msg_hdr h = { .type = MSG_VERIFY_REQ, .offset = rr->offset, .count = rr->length };
 
-	return v->send(v->n, &h, rr);
+	return v->ops->send(v->n, &h, rr);
 }
 
 static void verify_idle(void *arg)
@@ -58,7 +58,7 @@ static const struct resync_ops verify_ops = {
 	.app_busy = verify_app_busy,
 };
 
-struct verify *verify_new(struct node *n, const char *name, verify_send_fn *send)
+struct verify *verify_new(struct node *n, const char *name, const struct verify_ops *ops)
 {
 	struct verify *v = calloc(1, sizeof(*v));
 
@@ -66,7 +66,7 @@ struct verify *verify_new(struct node *n, const char *name, verify_send_fn *send
 		return NULL;
 	v->n = n;
 	v->name = name;
-	v->send = send;
+	v->ops = ops;
 	v->todo = bitmap_new(bitmap_nbits(n->bm));
 	if (v->todo)
 		v->walk = resync_new(n->loop, n->data_fd, v->todo, n->sb.extent_bytes, &verify_ops,

@@ -18,12 +18,21 @@ struct repl_req;
 
 struct verify;
 
-/* Sends a VERIFY_REQ in the replication stream (node_send()). */
-typedef int verify_send_fn(struct node *n, struct msg_hdr *h, struct repl_req *rr);
+/* What a verify asks of the node above it, registered by its creator so
+ * that verify.c never calls up by name.  Every call is required. */
+struct verify_ops {
+	/* Sends a VERIFY_REQ in the replication stream (node_send()). */
+	int (*send)(struct node *n, struct msg_hdr *h, struct repl_req *rr);
+	/* A chunk's range against the export's writes (rule 4): see
+	 * node_chunk_lock(), node_chunk_unlock(), node_chunk_app_busy(). */
+	bool (*lock)(struct node *n, struct repl_req *rr);
+	void (*unlock)(struct node *n, struct repl_req *rr);
+	bool (*app_busy)(struct node *n);
+};
 
 /* Against the peer named name (kept; for messages) of node n; NULL on
- * failure. */
-struct verify *verify_new(struct node *n, const char *name, verify_send_fn *send);
+ * failure.  ops must outlive the verify. */
+struct verify *verify_new(struct node *n, const char *name, const struct verify_ops *ops);
 void verify_free(struct verify *v); /* NULL is ignored */
 
 /* `verify` of the first bytes of the data area, once the peer's part

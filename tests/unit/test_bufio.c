@@ -1,4 +1,4 @@
-/* utils/bufio and daemon/sendq: iovec bookkeeping after short sends,
+/* utils/bufio and proto/sendq.h (in proto/peer.c): iovec bookkeeping after short sends,
  * receive-buffer compaction, and the peer link's send queue. */
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -300,6 +300,54 @@ Test(peer, same_secret_connects_and_replicates_a_write)
 	free(data);
 }
 
+/* ops->ack: ACK and FLUSH_ACK bypass ops->message. */
+static int direct_acks, direct_flush_acks;
+static uint64_t direct_ack_seq;
+
+static void cb_ack(void *arg, const struct msg_hdr *h)
+{
+	cr_assert_eq(arg, &a);
+	direct_ack_seq = h->seq;
+	if (h->type == MSG_ACK)
+		direct_acks++;
+	else if (h->type == MSG_FLUSH_ACK)
+		direct_flush_acks++;
+	else
+		cr_assert_fail("%s delivered to ops->ack", msg_type_name(h->type));
+}
+
+static bool write_answered_direct(void)
+{
+	return b.writes >= 1 && direct_acks >= 1;
+}
+
+static bool acks_direct(void)
+{
+	return direct_acks >= 1 && direct_flush_acks >= 1 && a.nreleased >= 1;
+}
+
+Test(peer, acks_go_to_the_ack_callback_when_it_is_set)
+{
+	static struct peer_ops ops_ack;
+	static uint8_t data[4096];
+	struct msg_hdr w = { .type = MSG_WRITE, .count = 4096, .length = 4096, .seq = 9 };
+	struct msg_hdr fa = { .type = MSG_FLUSH_ACK, .seq = 10 };
+
+	ops_ack = ops;
+	ops_ack.ack = cb_ack;
+	start_with_ops(&ops_ack, &ops);
+	cr_assert(run_until(both_up, 5000), "not up: a '%s', b '%s'", peer_last_error(a.p),
+		  peer_last_error(b.p));
+	cr_assert_eq(peer_send_ref(a.p, &w, data), 0);
+	cr_assert(run_until(write_answered_direct, 5000), "no ACK");
+	cr_assert_eq(direct_ack_seq, 9);
+	cr_assert_eq(peer_send(b.p, &fa, NULL), 0);
+	cr_assert(run_until(acks_direct, 5000), "no FLUSH_ACK");
+	cr_assert_eq(direct_ack_seq, 10);
+	cr_assert_eq(a.acks, 0, "ops->message saw no ACK");
+	cr_assert_eq(b.writes, 1);
+}
+
 static bool write_answered(void)
 {
 	return b.writes >= 1 && a.acks >= 1;
