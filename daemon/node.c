@@ -1,7 +1,155 @@
 /* A node of a replicated resource: the daemon behind `blkrep up`.  See
- * node.h; its parts share daemon/node_int.h.  This part: run paths,
- * readiness, the export, roles, stopping and start-up. */
-#include "daemon/node_int.h"
+ * node.h.  This file holds its lifecycle and roles: start-up, readiness,
+ * the NBD export while primary, promotion and demotion, stopping, and the
+ * node's peers as a set.  Each part below it owns its own state: the
+ * replica (daemon/meta/local), the primary's and the secondary's sides
+ * (daemon/repl/primary, secondary), one struct sync per peer, the devices
+ * and the control socket; they ask the node what they need through
+ * struct node_up. */
+#include "daemon/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <liburing.h>
+
+#include "daemon/config.h"
+#include "daemon/config_secret.h"
+#include "daemon/ctl/control.h"
+#include "daemon/dev/devices.h"
+#include "daemon/meta/gen.h"
+#include "daemon/meta/local.h"
+#include "daemon/meta/meta.h"
+#include "daemon/repl/nodeup.h"
+#include "daemon/repl/primary.h"
+#include "daemon/repl/resync.h"
+#include "daemon/repl/secondary.h"
+#include "daemon/repl/stream.h"
+#include "daemon/repl/sync.h"
+#include "daemon/repl/verify.h"
+#include "nbd/server.h"
+#include "proto/msg.h"
+#include "proto/peer.h"
+#include "utils/ioop.h"
+#include "utils/log.h"
+#include "utils/loop.h"
+
+#define NODE_POOL (64U << 20)
+#define TICK_S	  1 /* idle flushes, so that bits and the log drain */
+
+/* A resource has two nodes (the config refuses a third): one peer.  Code
+ * that means every peer loops over peers[0..npeers). */
+#define NODE_PEERS_MAX 1
+
+struct node {
+	control_handler_fn *handle; /* the control socket's requests */
+	struct loop *loop;
+	struct config *cfg;
+	const struct config_node *me;
+	const struct config_node *other;
+	uint8_t secret[CONFIG_SECRET_MAX];
+	size_t secret_len;
+	struct local *loc;	 /* the replica: data area, metadata, bitmap */
+	struct meta_sb *sb;	 /* loc's superblock */
+	struct primary *pri;	 /* the primary's side of replication */
+	struct secondary *sec;	 /* the secondary's */
+	struct sync *peers[NODE_PEERS_MAX];
+	unsigned npeers;
+	struct devices *dev;	 /* /dev/nbdN, attach --loop, restore-saved */
+	bool primary;
+	bool crashed;		 /* came up after a crash as primary, not yet resynced */
+	bool demoting;		 /* demoted, the crashed-primary flag not yet cleared */
+	struct control_req *demote_req; /* `secondary`, answered once that is done */
+	bool resumed;		 /* primary because it went down as one, not by command */
+	struct server *srv;
+	struct server *retiring; /* stopped, freed once done */
+	struct control *ctl;
+	struct ioop sig_op;
+	int sigfd;
+	struct signalfd_siginfo si;
+	struct ioop tick_op;
+	struct __kernel_timespec tick_ts;
+	bool stopping;
+	int ready_fd;
+	char ctl_path[256];
+	char pid_path[256];
+	char log_path[256];
+};
+
+/* --- the peers, as a set --- */
+
+bool node_connected(const struct node *n)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (sync_up(n->peers[i]))
+			return true;
+	return false;
+}
+
+/* A connected peer is primary. */
+static bool node_peer_primary(const struct node *n)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (sync_up(n->peers[i]) && sync_hello(n->peers[i])->role == MSG_ROLE_PRIMARY)
+			return true;
+	return false;
+}
+
+void node_send_state(struct node *n)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (sync_peer(n->peers[i]))
+			(void)peer_send_state(sync_peer(n->peers[i]));
+}
+
+void node_links_enable(struct node *n, bool on)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (sync_peer(n->peers[i]))
+			peer_enable(sync_peer(n->peers[i]), on);
+}
+
+/* A promotion: resync and verify chunks in flight lock against the new
+ * export's writes (rule 4). */
+static void node_relock(struct node *n)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		sync_relock(n->peers[i]);
+}
+
+static void node_reconsider(struct node *n)
+{
+	for (unsigned i = 0; i < n->npeers; i++) {
+		sync_reconsider(n->peers[i]);
+		sync_resync_if_due(n->peers[i]);
+	}
+}
+
+/* A loop hook: the resyncs retry chunks an application write held. */
+static void node_pump(void *arg)
+{
+	struct node *n = arg;
+
+	for (unsigned i = 0; i < n->npeers; i++) {
+		resync_pump(sync_resync(n->peers[i]));
+		verify_pump(sync_verify(n->peers[i]));
+	}
+}
+
+static void node_free_peers(struct node *n)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		sync_free(n->peers[i]);
+	n->npeers = 0;
+}
 
 
 /* --- paths, readiness --- */
@@ -61,20 +209,19 @@ static int node_write_pid(struct node *n)
 
 static int node_start_export(struct node *n)
 {
-	static const struct repl_ops repl_ops = { .submit = node_repl_submit,
-						  .end = node_repl_end,
-						  .flush_done = node_repl_flush_done,
-						  .abandon = node_repl_abandon };
+	static const struct repl_ops repl_ops = { .submit = primary_submit,
+						  .end = primary_end,
+						  .flush_done = primary_flush_done,
+						  .abandon = primary_abandon };
 	struct server_opts o = {
 		.path = n->me->backing,
 		.name = config_resource_name(n->cfg),
 		.pool_bytes = NODE_POOL,
-		.size_limit = node_export_size(n),
+		.size_limit = primary_export_begin(n->pri),
 		.repl = &repl_ops,
-		.repl_arg = n,
+		.repl_arg = n->pri,
 	};
 
-	n->export_bytes = o.size_limit;
 	if (n->me->nbd)
 		o.listen[o.nlisten++] = n->me->nbd;
 	else
@@ -87,12 +234,12 @@ static int node_start_export(struct node *n)
  * write the peer may lack is never acknowledged. */
 static void node_stop_export(struct node *n)
 {
-	bool hard = stream_held(n->stream) || node_frozen(n);
+	bool hard = stream_held(primary_stream(n->pri)) || primary_frozen(n->pri);
 
 	if (!n->srv)
 		return;
 	server_stop(n->srv, hard);
-	node_release_held(n);
+	primary_release_held(n->pri);
 	n->retiring = n->srv;
 	n->srv = NULL;
 }
@@ -117,7 +264,7 @@ static const char *node_promote_refusal(const struct node *n, bool force, bool d
 		return "a demotion is still finishing (the peer flushes what it holds): try again";
 	if (node_peer_primary(n))
 		return "the peer is primary: run blkrep secondary there first";
-	switch (n->sb.disk) {
+	switch (n->sb->disk) {
 	case META_DISK_UPTODATE:
 		return NULL;
 	case META_DISK_CONSISTENT:
@@ -126,11 +273,11 @@ static const char *node_promote_refusal(const struct node *n, bool force, bool d
 			       "peer accepted after the link was lost; use primary --force "
 			       "to promote it anyway";
 	default:
-		if (force && n->sb.gen.current == GEN_CREATED)
+		if (force && n->sb->gen.current == GEN_CREATED)
 			return NULL; /* how a fresh pair starts */
 		if (force && discard)
 			return NULL; /* the operator accepts what is missing */
-		return n->sb.disk == META_DISK_OUTDATED
+		return n->sb->disk == META_DISK_OUTDATED
 			       ? "this node's disk is outdated: it is known to lack writes; "
 				 "promote it only with --force --discard-unknown"
 			       : "this node's disk is inconsistent (a resync target that did not "
@@ -141,7 +288,7 @@ static const char *node_promote_refusal(const struct node *n, bool force, bool d
 int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen)
 {
 	const char *no = node_promote_refusal(n, force, discard);
-	struct meta_sb before = n->sb;
+	struct meta_sb before = *n->sb;
 
 	if (no) {
 		snprintf(why, whylen, "%s", no);
@@ -156,18 +303,13 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 	node_relock(n); /* a resync source's chunks in flight (rule 4) */
 	/* A new generation: writes from now on are newer than anything the
 	 * peer holds, unless it is connected and receiving them. */
-	if (!node_connected(n) || n->sb.gen.current == GEN_CREATED)
-		gen_new_current(&n->sb.gen, node_random());
-	n->gen_moved = !node_connected(n);
-	/* Promoting a node whose peer is gone is the operator's word that
-	 * the peer is down: under freeze, writes go on (as after
-	 * outdate-peer). */
-	if (!node_connected(n))
-		n->peer_outdated = true;
-	n->sb.disk = META_DISK_UPTODATE;
-	n->sb.flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
-	if (node_save_sb(n) < 0) {
-		n->sb = before;
+	if (!node_connected(n) || n->sb->gen.current == GEN_CREATED)
+		local_new_gen(n->loc);
+	primary_promoted(n->pri);
+	n->sb->disk = META_DISK_UPTODATE;
+	n->sb->flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
+	if (local_save_sb(n->loc) < 0) {
+		*n->sb = before;
 		node_stop_export(n);
 		snprintf(why, whylen, "cannot write the metadata (see the log)");
 		return -1;
@@ -175,10 +317,9 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 	n->primary = true;
 	n->demoting = false; /* the crashed-primary flag is wanted again */
 	node_send_state(n);
-	log_info("%s/%s is now primary (generation %016" PRIx64 ")", n->sb.resource, n->sb.node,
-		 n->sb.gen.current);
+	log_info("%s/%s is now primary (generation %016" PRIx64 ")", n->sb->resource, n->sb->node,
+		 n->sb->gen.current);
 	node_reconsider(n);
-	node_resync_if_due(n);
 	return 0;
 }
 
@@ -189,12 +330,12 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
  * bitmap written.  NULL, or what failed (logged). */
 static const char *node_record_memory(struct node *n)
 {
-	stream_unflushed_to_bitmap(n->stream);
-	if (fdatasync(n->data_fd) < 0) {
+	stream_unflushed_to_bitmap(primary_stream(n->pri));
+	if (fdatasync(local_data_fd(n->loc)) < 0) {
 		log_err("flushing the data area: %s", strerror(errno));
 		return "the data area cannot be flushed";
 	}
-	if (node_save_bm(n) < 0)
+	if (local_save_bm(n->loc) < 0)
 		return "the bitmap cannot be written";
 	return NULL;
 }
@@ -207,19 +348,20 @@ static const char *node_record_memory(struct node *n)
  * Returns true once finished (or given up, the flag kept). */
 static bool node_finish_demote(struct node *n)
 {
+	struct stream *st = primary_stream(n->pri);
 	const char *why;
 
 	if (n->retiring)
 		return false;
-	if (node_connected(n) && (stream_unflushed(n->stream) || stream_covering(n->stream))) {
-		if (!stream_covering(n->stream))
-			node_flush_peer(n);
+	if (node_connected(n) && (stream_unflushed(st) || stream_covering(st))) {
+		if (!stream_covering(st))
+			primary_flush_peer(n->pri);
 		return false;
 	}
 	why = node_record_memory(n);
 	if (!why) {
-		n->sb.flags &= ~META_F_CRASHED_PRIMARY;
-		if (node_save_sb(n) < 0)
+		n->sb->flags &= ~META_F_CRASHED_PRIMARY;
+		if (local_save_sb(n->loc) < 0)
 			why = "the superblock cannot be written";
 	}
 	if (why)
@@ -227,8 +369,8 @@ static bool node_finish_demote(struct node *n)
 			"a crash", why);
 	n->demoting = false;
 	if (n->demote_req)
-		control_reply(n->demote_req, !why, "%s/%s is secondary%s\n", n->sb.resource,
-			      n->sb.node, why ? " (see the log: the metadata was not written)" : "");
+		control_reply(n->demote_req, !why, "%s/%s is secondary%s\n", n->sb->resource,
+			      n->sb->node, why ? " (see the log: the metadata was not written)" : "");
 	n->demote_req = NULL;
 	return true;
 }
@@ -242,17 +384,38 @@ static void node_demote_hook(void *arg)
 		(void)node_finish_demote(n);
 }
 
-bool node_demote(struct node *n)
+static bool node_demote(struct node *n)
 {
 	n->resumed = false;
 	node_stop_export(n);
 	n->primary = false;
 	n->demoting = true;
-	n->sb.flags &= ~META_F_WAS_PRIMARY;
-	(void)node_save_sb(n);
+	n->sb->flags &= ~META_F_WAS_PRIMARY;
+	(void)local_save_sb(n->loc);
 	node_send_state(n);
-	log_info("%s/%s is now secondary", n->sb.resource, n->sb.node);
+	log_info("%s/%s is now secondary", n->sb->resource, n->sb->node);
 	return node_finish_demote(n);
+}
+
+/* `secondary`: refused while a device is attached or a demotion is
+ * finishing; otherwise answered once the demotion is done (rule 10). */
+void node_cmd_secondary(struct node *n, struct control_req *req)
+{
+	if (devices_attached(n->dev)) {
+		control_reply(req, false,
+			      "a device is attached: unmount it and run blkrep "
+			      "detach first");
+		return;
+	}
+	if (n->demote_req) {
+		control_reply(req, false, "a demotion is still finishing: try again");
+		return;
+	}
+	if (n->primary && !node_demote(n)) {
+		n->demote_req = req; /* answered once the metadata says so */
+		return;
+	}
+	control_reply(req, true, "%s/%s is secondary\n", n->sb->resource, n->sb->node);
 }
 
 /* --- stopping --- */
@@ -282,13 +445,13 @@ static int node_clean_shutdown(struct node *n)
 {
 	if (node_record_memory(n))
 		return -1; /* the flags stay: the next start recovers */
-	n->sb.flags |= META_F_CLEAN;
-	n->sb.flags &= ~META_F_CRASHED_PRIMARY;
+	n->sb->flags |= META_F_CLEAN;
+	n->sb->flags &= ~META_F_CRASHED_PRIMARY;
 	if (n->primary)
-		n->sb.flags |= META_F_WAS_PRIMARY;
+		n->sb->flags |= META_F_WAS_PRIMARY;
 	else
-		n->sb.flags &= ~META_F_WAS_PRIMARY;
-	return node_save_sb(n);
+		n->sb->flags &= ~META_F_WAS_PRIMARY;
+	return local_save_sb(n->loc);
 }
 
 static void node_arm_signal(struct node *n)
@@ -323,34 +486,125 @@ static int node_load(struct node *n)
 	char err[512];
 
 	if (config_secret_file(n->cfg) && config_load_secret(config_secret_file(n->cfg), n->secret,
-							     &n->secret_len, err, sizeof(err)) < 0)
-		goto fail;
-	n->md = mdio_open(n->cfg, n->me, false, err, sizeof(err));
-	if (!n->md || mdio_read_sb(n->md, &n->sb, err, sizeof(err)) < 0)
-		goto fail;
-	if (strcmp(n->sb.resource, config_resource_name(n->cfg)) ||
-	    strcmp(n->sb.node, n->me->name)) {
-		snprintf(err, sizeof(err), "%s holds metadata of %s/%s, not %s/%s",
-			 mdio_where(n->md), n->sb.resource, n->sb.node,
-			 config_resource_name(n->cfg), n->me->name);
-		goto fail;
+							     &n->secret_len, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return -1;
 	}
-	n->data_fd = open(n->me->backing, O_RDWR | O_CLOEXEC);
-	if (n->data_fd < 0) {
-		snprintf(err, sizeof(err), "%s: %s", n->me->backing, strerror(errno));
-		goto fail;
-	}
-	n->bm = bitmap_new(mdio_layout(n->md)->nbits);
-	if (n->bm)
-		n->stream = stream_new(n->bm, n->sb.extent_bytes, config_max_lag(n->cfg));
-	n->disk = diskerr_new();
-	if (!n->bm || !n->stream || !n->disk ||
-	    mdio_read_bitmap(n->md, n->bm, err, sizeof(err)) < 0)
-		goto fail;
+	n->loc = local_open(n->cfg, n->me);
+	if (!n->loc)
+		return -1;
+	n->sb = local_sb(n->loc);
 	return 0;
-fail:
-	log_err("%s", err);
-	return -1;
+}
+
+/* --- what the parts ask of the node (struct node_up) --- */
+
+static bool node_up_primary(void *arg)
+{
+	return ((struct node *)arg)->primary;
+}
+
+static bool node_up_crashed(void *arg)
+{
+	return ((struct node *)arg)->crashed;
+}
+
+static bool node_up_resumed_only(void *arg)
+{
+	struct node *n = arg;
+
+	return n->primary && n->resumed && !devices_attached(n->dev);
+}
+
+static bool node_up_exporting(void *arg)
+{
+	struct node *n = arg;
+
+	return n->srv || n->retiring;
+}
+
+static bool node_up_exports_parked(void *arg)
+{
+	struct node *n = arg;
+
+	return (n->srv && server_parked(n->srv)) || (n->retiring && server_parked(n->retiring));
+}
+
+static void node_up_wake_exports(void *arg)
+{
+	struct node *n = arg;
+
+	if (n->srv)
+		server_repl_wake(n->srv);
+	if (n->retiring)
+		server_repl_wake(n->retiring);
+}
+
+static bool node_up_demote(void *arg)
+{
+	return node_demote(arg);
+}
+
+static void node_up_stop(void *arg)
+{
+	node_begin_stop(arg);
+}
+
+static void node_up_resynced(void *arg)
+{
+	((struct node *)arg)->crashed = false;
+}
+
+static const struct node_up node_up = {
+	.primary = node_up_primary,
+	.crashed = node_up_crashed,
+	.resumed_only = node_up_resumed_only,
+	.exporting = node_up_exporting,
+	.exports_parked = node_up_exports_parked,
+	.wake_exports = node_up_wake_exports,
+	.demote = node_up_demote,
+	.stop = node_up_stop,
+	.resynced = node_up_resynced,
+};
+
+/* The parts, on the replica: the primary's and the secondary's sides and
+ * a struct sync per peer.  0, or -1 (logged). */
+static int node_add_parts(struct node *n)
+{
+	struct sync_env env = { .loop = n->loop,
+				.cfg = n->cfg,
+				.me = n->me,
+				.other = n->other,
+				.secret = n->secret_len ? n->secret : NULL,
+				.secret_len = n->secret_len,
+				.loc = n->loc,
+				.up = &node_up,
+				.node = n };
+
+	n->pri = primary_new(n->loc, n->loop, n->cfg, n->other->name, &node_up, n);
+	if (!n->pri)
+		return -1;
+	n->sec = secondary_new(n->loc, n->loop, n->cfg, n->other->name, primary_stream(n->pri));
+	if (!n->sec)
+		return -1;
+	env.pri = n->pri;
+	env.sec = n->sec;
+	n->peers[0] = sync_new(&env);
+	if (!n->peers[0]) {
+		log_err("out of memory");
+		return -1;
+	}
+	n->npeers = 1;
+	primary_add_peer(n->pri, n->peers[0]);
+	return 0;
+}
+
+static int node_start_peers(struct node *n)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (sync_start(n->peers[i]) < 0)
+			return -1;
+	return 0;
 }
 
 /* The role the node comes back in: primary if it went down as primary. */
@@ -358,9 +612,8 @@ static int node_start_role(struct node *n)
 {
 	int marked;
 
-	n->crashed = (n->sb.flags & META_F_CRASHED_PRIMARY) != 0;
-	n->pri = primary_new(n);
-	if (!n->pri || node_add_peer(n) < 0 || (marked = primary_recover(n->pri, n->crashed)) < 0)
+	n->crashed = (n->sb->flags & META_F_CRASHED_PRIMARY) != 0;
+	if (node_add_parts(n) < 0 || (marked = primary_recover(n->pri, n->crashed)) < 0)
 		return -1;
 	primary_standalone(n->pri, true);
 	if (n->crashed)
@@ -368,21 +621,21 @@ static int node_start_role(struct node *n)
 		 * activity log says where they can be. */
 		log_warn("%s/%s went down as primary without a clean shutdown: the %d "
 			 "extents of its activity log are out of sync",
-			 n->sb.resource, n->sb.node, marked);
-	n->sb.flags &= ~META_F_CLEAN;
-	if (!(n->sb.flags & META_F_WAS_PRIMARY)) {
+			 n->sb->resource, n->sb->node, marked);
+	n->sb->flags &= ~META_F_CLEAN;
+	if (!(n->sb->flags & META_F_WAS_PRIMARY)) {
 		/* A fresh node at the created generation has missed nothing. */
-		if (n->sb.gen.current != GEN_CREATED)
-			if (!node_primary_freezes(n))
-				node_may_lag(n, "it was down while its peer may have written");
-		return node_save_sb(n);
+		if (n->sb->gen.current != GEN_CREATED)
+			if (!secondary_primary_freezes(n->sec))
+				secondary_may_lag(n->sec, "it was down while its peer may have written");
+		return local_save_sb(n->loc);
 	}
-	n->sb.flags |= META_F_CRASHED_PRIMARY;
-	if (node_save_sb(n) < 0 || node_start_export(n) < 0)
+	n->sb->flags |= META_F_CRASHED_PRIMARY;
+	if (local_save_sb(n->loc) < 0 || node_start_export(n) < 0)
 		return -1;
 	n->primary = true;
 	n->resumed = true;
-	log_info("%s/%s comes back as primary, as it went down", n->sb.resource, n->sb.node);
+	log_info("%s/%s comes back as primary, as it went down", n->sb->resource, n->sb->node);
 	devices_reattach(n->dev);
 	return 0;
 }
@@ -398,20 +651,20 @@ static struct server *node_dev_export(void *arg)
 
 static uint64_t node_dev_export_bytes(void *arg)
 {
-	return ((struct node *)arg)->export_bytes;
+	return primary_export_bytes(((struct node *)arg)->pri);
 }
 
 static int node_dev_nbd_index(void *arg)
 {
-	return ((struct node *)arg)->sb.nbd_index;
+	return ((struct node *)arg)->sb->nbd_index;
 }
 
 static void node_dev_set_nbd_index(void *arg, int index)
 {
 	struct node *n = arg;
 
-	n->sb.nbd_index = index;
-	(void)node_save_sb(n);
+	n->sb->nbd_index = index;
+	(void)local_save_sb(n->loc);
 }
 
 static bool node_dev_stopping(void *arg)
@@ -446,7 +699,8 @@ static void node_on_tick(struct ioop *op, int res)
 	struct node *n = container_of(op, struct node, tick_op);
 
 	(void)res;
-	node_disk_tick(n);
+	if (n->sec && secondary_tick(n->sec))
+		node_links_enable(n, true);
 	if (n->pri)
 		primary_tick(n->pri);
 	if (!n->stopping)
@@ -455,11 +709,11 @@ static void node_on_tick(struct ioop *op, int res)
 
 static int node_setup(struct node *n)
 {
-	if (node_run_path(n->ctl_path, sizeof(n->ctl_path), config_resource_name(n->cfg),
+	if (control_run_path(n->ctl_path, sizeof(n->ctl_path), config_resource_name(n->cfg),
 			  n->me->name, "ctl") < 0 ||
-	    node_run_path(n->pid_path, sizeof(n->pid_path), config_resource_name(n->cfg),
+	    control_run_path(n->pid_path, sizeof(n->pid_path), config_resource_name(n->cfg),
 			  n->me->name, "pid") < 0 ||
-	    node_run_path(n->log_path, sizeof(n->log_path), config_resource_name(n->cfg),
+	    control_run_path(n->log_path, sizeof(n->log_path), config_resource_name(n->cfg),
 			  n->me->name, "log") < 0) {
 		log_err("run directory path too long");
 		return -1;
@@ -467,7 +721,7 @@ static int node_setup(struct node *n)
 	if (node_load(n) < 0 || !(n->loop = loop_new()))
 		return -1;
 	n->ctl = control_new(n->loop, n->ctl_path, n->handle, n);
-	n->dev = devices_new(n->loop, n->cfg, n->sb.resource, n->sb.node, &node_devices_host, n);
+	n->dev = devices_new(n->loop, n->cfg, n->sb->resource, n->sb->node, &node_devices_host, n);
 	if (!n->ctl || !n->dev || node_write_pid(n) < 0 || node_signals(n) < 0)
 		return -1;
 	loop_add_hook(n->loop, node_reap, n);
@@ -491,28 +745,13 @@ static void node_free(struct node *n)
 		close(n->sigfd);
 	if (n->ctl && *n->pid_path)
 		(void)unlink(n->pid_path);
-	stream_free(n->stream);
-	diskerr_free(n->disk);
-	bitmap_free(n->bm);
-	primary_free(n->pri);
 	node_free_peers(n); /* resync buffers: after the ring */
-	mdio_close(n->md);
-	if (n->data_fd >= 0)
-		close(n->data_fd);
+	secondary_free(n->sec);
+	primary_free(n->pri);
+	local_close(n->loc);
 	explicit_bzero(n->secret, sizeof(n->secret));
 	free(n);
 }
-
-static void node_resynced(struct node *n)
-{
-	n->crashed = false;
-}
-
-static const struct node_up node_up = {
-	.demote = node_demote,
-	.stop = node_begin_stop,
-	.resynced = node_resynced,
-};
 
 struct node *node_start(struct config *cfg, const struct config_node *me, int ready_fd,
 			control_handler_fn *handle)
@@ -523,22 +762,72 @@ struct node *node_start(struct config *cfg, const struct config_node *me, int re
 		log_err("out of memory");
 		return NULL;
 	}
-	n->up = &node_up;
 	n->cfg = cfg;
 	n->me = me;
 	n->other = config_peer_node(cfg, me);
 	n->sigfd = -1;
-	n->data_fd = -1;
 	n->ready_fd = ready_fd;
 	n->handle = handle;
 	if (node_setup(n) < 0) {
 		node_free(n);
 		return NULL;
 	}
-	log_info("%s/%s up as %s, disk %s", n->sb.resource, n->sb.node, node_role_name(n->primary),
-		 node_disk_name(n));
+	log_info("%s/%s up as %s, disk %s", n->sb->resource, n->sb->node, node_role_name(n->primary),
+		 local_disk_name(n->loc));
 	node_ready(n);
 	return n;
+}
+
+/* --- for the control requests --- */
+
+struct local *node_local(const struct node *n)
+{
+	return n->loc;
+}
+
+struct primary *node_primary(const struct node *n)
+{
+	return n->pri;
+}
+
+struct sync *node_peer(const struct node *n)
+{
+	return n->npeers ? n->peers[0] : NULL;
+}
+
+struct devices *node_devices(const struct node *n)
+{
+	return n->dev;
+}
+
+const struct config *node_config(const struct node *n)
+{
+	return n->cfg;
+}
+
+const struct config_node *node_me(const struct node *n)
+{
+	return n->me;
+}
+
+bool node_stopping(const struct node *n)
+{
+	return n->stopping;
+}
+
+const char *node_peer_name(const struct node *n)
+{
+	return n->other->name;
+}
+
+bool node_is_primary(const struct node *n)
+{
+	return n->primary;
+}
+
+const char *node_role_name(bool primary)
+{
+	return primary ? "primary" : "secondary";
 }
 
 struct loop *node_loop(const struct node *n)
@@ -557,7 +846,7 @@ int node_finish(struct node *n, bool loop_ok)
 
 	if (loop_ok && node_clean_shutdown(n) == 0)
 		rc = 0;
-	log_info("%s/%s stopped%s", n->sb.resource, n->sb.node, rc ? " uncleanly" : "");
+	log_info("%s/%s stopped%s", n->sb->resource, n->sb->node, rc ? " uncleanly" : "");
 	node_free(n);
 	return rc;
 }

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemon/ctl/control.h"
 
@@ -38,8 +39,42 @@ bool node_running(struct node *n);
 int node_finish(struct node *n, bool loop_ok);
 void node_abandon(struct node *n);
 
-/* RUN_DIR/RESOURCE-NODE.SUFFIX, RUN_DIR from $BLKREP_RUN_DIR or /run/blkrep. */
-int node_run_path(char *buf, size_t len, const char *resource, const char *node,
-		  const char *suffix);
+/* --- for the control requests (daemon/ctl/node_ctl.c, above the node) ---
+ * The node's parts, which answer for themselves, and its lifecycle and
+ * roles. */
+struct config_node;
+struct devices;
+struct local;
+struct primary;
+struct sync;
+
+struct local *node_local(const struct node *n);
+struct primary *node_primary(const struct node *n);
+/* The peer the config names, which status and the peer's commands speak
+ * of (a resource has two nodes). */
+struct sync *node_peer(const struct node *n);
+struct devices *node_devices(const struct node *n);
+const struct config *node_config(const struct node *n);
+const struct config_node *node_me(const struct node *n);
+/* Stopping: only some requests are still answered. */
+bool node_stopping(const struct node *n);
+const char *node_peer_name(const struct node *n);
+bool node_is_primary(const struct node *n);
+const char *node_role_name(bool primary);
+
+/* A peer's link is up. */
+bool node_connected(const struct node *n);
+/* Tells each peer (STATE) after a change of role, mode or disk. */
+void node_send_state(struct node *n);
+/* Connect or listen (on), or drop the links (off). */
+void node_links_enable(struct node *n, bool on);
+
+/* `primary`: 0, or -1 with why (refused, or the export or metadata
+ * failed: nothing changed). */
+int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen);
+/* `secondary`: answers req now or once the demotion finished. */
+void node_cmd_secondary(struct node *n, struct control_req *req);
+/* The daemon stops once its clients and requests are done. */
+void node_begin_stop(struct node *n);
 
 #endif

@@ -1,7 +1,7 @@
 /* The established replication link's data path: the send queue, SENDMSG,
  * RECV, framing, and delivering what arrives.  A WRITE going out
  * (peer_send_ref() to its SENDMSG) and its ACK coming back (RECV to
- * ops->ack) run in this file only, with proto/msg.c's header codec (a
+ * the peer_on_ack() callback) run in this file only, with proto/msg.c's header codec (a
  * leaf) as their one call outside it.  The connection's life (connecting,
  * listening, the handshake, keepalive, dropping and finishing a link) is
  * proto/link.c, which calls in here by name; this file reaches it only
@@ -396,7 +396,7 @@ static void on_recv(struct ioop *op, int res)
 
 /* One message from the peer.  Until the link is up, and for a REFUSE at
  * any time, that is the handshake's, in link.c.  Once up, PING and PONG
- * stay here, an ACK or FLUSH_ACK goes to ops->ack when it is set, and
+ * stay here, an ACK or FLUSH_ACK goes to the peer_on_ack() callback when there is one, and
  * anything else to ops->message. */
 static void deliver(struct peer *p, const struct msg_hdr *h, const uint8_t *payload)
 {
@@ -418,8 +418,8 @@ static void deliver(struct peer *p, const struct msg_hdr *h, const uint8_t *payl
 		return peer_link_drop(p, why);
 	case MSG_ACK:
 	case MSG_FLUSH_ACK:
-		if (p->ops->ack)
-			return p->ops->ack(p->arg, h);
+		if (p->ack)
+			return p->ack(p->ack_arg, h);
 		break;
 	default:
 		break;
@@ -564,4 +564,10 @@ void peer_io_setup(struct peer *p)
 	p->recv_op.done = on_recv;
 	p->send_op.done = on_send;
 	p->kick_op.done = on_kick;
+}
+
+void peer_on_ack(struct peer *p, void (*ack)(void *arg, const struct msg_hdr *h), void *arg)
+{
+	p->ack = ack;
+	p->ack_arg = arg;
 }

@@ -105,10 +105,6 @@ struct peer_ops {
 	 * checksums): until then it stays unread and TCP paces the sender, so
 	 * a burst of requests never finds the queue of answers full. */
 	void (*message)(void *arg, const struct msg_hdr *h, const uint8_t *payload);
-	/* Optional.  If set, ACK and FLUSH_ACK go here instead of to
-	 * message() (checked the same way; they carry no payload): the
-	 * answers to the caller's writes, on their shortest way back. */
-	void (*ack)(void *arg, const struct msg_hdr *h);
 	/* Required if peer_send_ref() is used.  The bytes of a by-reference
 	 * payload are on the socket, or the link dropped and they never will
 	 * be: the caller may reuse the buffer. */
@@ -170,6 +166,12 @@ int peer_send(struct peer *p, const struct msg_hdr *h, const void *payload);
  * are sent from payload, which the caller keeps unchanged until
  * ops->released(arg, payload). */
 int peer_send_ref(struct peer *p, const struct msg_hdr *h, const void *payload);
+
+/* From now on ACK and FLUSH_ACK go to ack(arg, h) instead of to
+ * ops->message (checked the same way; they carry no payload): the answers
+ * to the writes of whoever sends them (the primary's side of the node,
+ * which subscribes itself), on their shortest way back. */
+void peer_on_ack(struct peer *p, void (*ack)(void *arg, const struct msg_hdr *h), void *arg);
 
 /* Entries peer_send() can queue right now. */
 unsigned peer_send_space(const struct peer *p);

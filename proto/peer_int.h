@@ -75,6 +75,8 @@ struct peer {
 	struct loop *loop;
 	const struct peer_ops *ops;
 	void *arg;
+	void (*ack)(void *arg, const struct msg_hdr *h); /* peer_on_ack() */
+	void *ack_arg;
 
 	char resource[MSG_NAME_SIZE], my_node[MSG_NAME_SIZE], peer_node[MSG_NAME_SIZE];
 	char my_addr[ADDR_MAX], peer_addr[ADDR_MAX];

@@ -1,5 +1,6 @@
 /* The command table.  See commands.h. */
 #include "daemon/cli/commands.h"
+#include "daemon/node.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -95,7 +96,7 @@ void node_handle(void *arg, struct control_req *req)
 
 	if (c && !c->request)
 		c = NULL; /* the CLI's own */
-	if (!(c && c->while_stopping) && node_req_stopping(n))
+	if (!(c && c->while_stopping) && node_stopping(n))
 		control_reply(req, false, "the daemon is stopping");
 	else if (!c)
 		control_reply(req, false, "unknown request '%s'", name);

@@ -25,8 +25,8 @@
 static int node_paths(const struct config *cfg, const struct config_node *me, char *ctl,
 		      char *pid, size_t len)
 {
-	if (node_run_path(ctl, len, config_resource_name(cfg), me->name, "ctl") < 0 ||
-	    node_run_path(pid, len, config_resource_name(cfg), me->name, "pid") < 0) {
+	if (control_run_path(ctl, len, config_resource_name(cfg), me->name, "ctl") < 0 ||
+	    control_run_path(pid, len, config_resource_name(cfg), me->name, "pid") < 0) {
 		log_err("run directory path too long");
 		return -1;
 	}

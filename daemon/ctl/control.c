@@ -744,3 +744,17 @@ out:
 	free(ans);
 	return rc;
 }
+
+int control_run_path(char *buf, size_t len, const char *resource, const char *node,
+		     const char *suffix)
+{
+	char *dot;
+
+	if (control_path(buf, len, NULL, resource, node) < 0)
+		return -1;
+	dot = strrchr(buf, '.');
+	if (!dot || (size_t)(dot + 1 - buf) + strlen(suffix) + 1 > len)
+		return -1;
+	strcpy(dot + 1, suffix);
+	return 0;
+}

@@ -102,4 +102,9 @@ int control_call(const char *path, const char *request_line, int wait_ms, char *
 int control_path(char *buf, size_t len, const char *run_dir, const char *resource,
 		 const char *node);
 
+/* RUN_DIR/RESOURCE-NODE.SUFFIX: control_path() (no run_dir) with this
+ * suffix instead of "ctl", for the node's other run files. */
+int control_run_path(char *buf, size_t len, const char *resource, const char *node,
+		     const char *suffix);
+
 #endif

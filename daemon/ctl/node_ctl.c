@@ -1,21 +1,38 @@
-/* The node's control requests and status (see node_int.h); the command
- * table (daemon/cli/commands.c) names the requests and dispatches them. */
-#include "daemon/node_int.h"
+/* The node's control requests and status; the command table
+ * (daemon/cli/commands.c) names the requests and dispatches them.  Above
+ * the node: it asks the node (daemon/node.h) and its parts. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "daemon/cli/commands.h"
+#include "daemon/config.h"
+#include "daemon/ctl/control.h"
+#include "daemon/dev/devices.h"
+#include "daemon/meta/local.h"
+#include "daemon/meta/meta.h"
+#include "daemon/meta/savefile.h"
+#include "daemon/node.h"
+#include "daemon/repl/diskerr.h"
+#include "daemon/repl/primary.h"
+#include "daemon/repl/resync.h"
+#include "daemon/repl/stream.h"
+#include "daemon/repl/sync.h"
+#include "daemon/repl/verify.h"
+#include "proto/peer.h"
+#include "utils/bitmap.h"
+#include "utils/log.h"
 
 /* --- status --- */
 
-/* The peer the config names, which status and the peer's commands speak
- * of (a resource has two nodes), or NULL before it is set up. */
-static struct sync *node_the_peer(const struct node *n)
+static struct meta_sb *node_sb(const struct node *n)
 {
-	return n->npeers ? n->peers[0] : NULL;
+	return local_sb(node_local(n));
 }
 
 static const char *node_connection(const struct node *n)
 {
-	const struct sync *s = node_the_peer(n);
+	const struct sync *s = node_peer(n);
 	struct peer *p = s ? sync_peer(s) : NULL;
 
 	if (p && sync_split_brain(s) && !peer_connected(p))
@@ -25,16 +42,14 @@ static const char *node_connection(const struct node *n)
 
 static const char *node_peer_error(const struct node *n)
 {
-	const struct sync *s = node_the_peer(n);
+	const struct sync *s = node_peer(n);
 
 	return s && sync_peer(s) ? peer_last_error(sync_peer(s)) : "";
 }
 
 static uint64_t node_out_of_sync(const struct node *n)
 {
-	uint64_t bytes = bitmap_count(n->bm) * n->sb.extent_bytes;
-
-	return bytes < n->sb.data_bytes ? bytes : n->sb.data_bytes;
+	return local_out_of_sync(node_local(n));
 }
 
 /* JSON strings here are names and fixed words; the peer's last error is
@@ -60,7 +75,7 @@ static void json_escape(char *out, size_t len, const char *s)
 static bool node_resync_progress(const struct node *n, uint64_t *done, uint64_t *total,
 				 uint64_t *bps)
 {
-	const struct sync *s = node_the_peer(n);
+	const struct sync *s = node_peer(n);
 
 	return s && sync_resync_progress(s, done, total, bps);
 }
@@ -84,8 +99,8 @@ static const char *node_status_disk_error(const struct node *n)
 {
 	struct primary_stats st;
 
-	primary_stats(n->pri, &st);
-	return *st.al_error ? st.al_error : diskerr_text(n->disk);
+	primary_stats(node_primary(n), &st);
+	return *st.al_error ? st.al_error : diskerr_text(local_disk(node_local(n)));
 }
 
 static void node_status_json(struct node *n, struct control_req *req)
@@ -96,15 +111,15 @@ static void node_status_json(struct node *n, struct control_req *req)
 	bool running;
 	int loop_index;
 
-	primary_stats(n->pri, &st);
-	if (devices_loop(n->dev, &loop_index))
+	primary_stats(node_primary(n), &st);
+	if (devices_loop(node_devices(n), &loop_index))
 		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", loop_index);
-	else if (n->sb.nbd_index >= 0)
-		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)n->sb.nbd_index);
+	else if (node_sb(n)->nbd_index >= 0)
+		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)node_sb(n)->nbd_index);
 	json_escape(err, sizeof(err), node_peer_error(n));
 	json_escape(derr, sizeof(derr), node_status_disk_error(n));
 	node_resync_json(n, rs, sizeof(rs));
-	if (verify_result(sync_verify(node_the_peer(n)), &running, &done, &total, &differ))
+	if (verify_result(sync_verify(node_peer(n)), &running, &done, &total, &differ))
 		snprintf(vf, sizeof(vf),
 			 "{\"running\": %s, \"done_bytes\": %" PRIu64 ", \"total_bytes\": %" PRIu64
 			 ", \"differing_extents\": %" PRIu64 "}",
@@ -122,12 +137,12 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"resync\": %s, \"verify\": %s, \"frozen\": %s, \"device\": %s, "
 		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": %" PRIu64 ", "
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
-		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_mode_name(n),
-		      config_peer_loss_name(config_on_peer_loss(n->cfg)), node_disk_name(n), derr,
-		      n->other->name, node_connection(n), node_peer_disk(node_the_peer(n)), err,
-		      n->sb.data_bytes, node_out_of_sync(n), stream_lag_bytes(n->stream), node_lag_seconds(n), rs, vf,
-		      node_frozen(n) ? "true" : "false", dev, st.writes, st.replicated_bytes,
-		      n->resynced_bytes, n->sb.gen.current);
+		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_mode_name(node_local(n)),
+		      config_peer_loss_name(config_on_peer_loss(node_config(n))), local_disk_name(node_local(n)), derr,
+		      node_peer_name(n), node_connection(n), sync_peer_disk(node_peer(n)), err,
+		      node_sb(n)->data_bytes, node_out_of_sync(n), st.lag_bytes, st.lag_seconds, rs, vf,
+		      primary_frozen(node_primary(n)) ? "true" : "false", dev, st.writes, st.replicated_bytes,
+		      sync_resynced_bytes(node_peer(n)), node_sb(n)->gen.current);
 }
 
 /* "  resync [#####.....] 52% 12.0 MiB/s, 3 s left\n", or "" when none
@@ -140,9 +155,9 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 	int o = 0;
 
 	buf[0] = '\0';
-	if (node_frozen(n))
+	if (primary_frozen(node_primary(n)))
 		o = snprintf(buf, len, "  writes frozen: waiting for %s or `blkrep outdate-peer`\n",
-			     n->other->name);
+			     node_peer_name(n));
 	if (!node_resync_progress(n, &done, &total, &bps))
 		return;
 	pct = total ? (unsigned)(done * 100 / total) : 100;
@@ -151,7 +166,7 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 	bar[20] = '\0';
 	snprintf(buf + o, len - (size_t)o,
 		 "  resync %s [%s] %u%% of %" PRIu64 " bytes, %.1f MiB/s, ETA %" PRIu64 " s\n",
-		 sync_rs_role(node_the_peer(n)) == RS_SOURCE ? "to peer" : "from peer", bar, pct,
+		 sync_rs_role(node_peer(n)) == RS_SOURCE ? "to peer" : "from peer", bar, pct,
 		 total, (double)bps / (1 << 20), bps ? (total - done) / bps : 0);
 }
 
@@ -162,7 +177,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 	struct primary_stats st;
 	char rs[256];
 
-	primary_stats(n->pri, &st);
+	primary_stats(node_primary(n), &st);
 	node_resync_text(n, rs, sizeof(rs));
 
 	control_reply(req, true,
@@ -173,14 +188,14 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      " bytes (%.1f s)\n"
 		      "%s  generation %016" PRIx64 ", %" PRIu64 " writes, %" PRIu64
 		      " bytes resynced since start\n",
-		      n->sb.resource, n->sb.node, node_role_name(n->primary), node_disk_name(n),
-		      node_mode_name(n), config_peer_loss_name(config_on_peer_loss(n->cfg)),
-		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", n->other->name,
+		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_disk_name(node_local(n)),
+		      local_mode_name(node_local(n)), config_peer_loss_name(config_on_peer_loss(node_config(n))),
+		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", node_peer_name(n),
 		      node_connection(n),
-		      node_peer_disk(node_the_peer(n)),
-		      *err ? "\n  last error: " : "", err, n->sb.data_bytes, node_out_of_sync(n),
-		      stream_lag_bytes(n->stream), node_lag_seconds(n), rs, n->sb.gen.current,
-		      st.writes, n->resynced_bytes);
+		      sync_peer_disk(node_peer(n)),
+		      *err ? "\n  last error: " : "", err, node_sb(n)->data_bytes, node_out_of_sync(n),
+		      st.lag_bytes, st.lag_seconds, rs, node_sb(n)->gen.current,
+		      st.writes, sync_resynced_bytes(node_peer(n)));
 }
 
 /* --- control requests --- */
@@ -199,39 +214,25 @@ void node_req_primary(struct node *n, struct control_req *req, int argc, char *c
 	     discard = has_flag(argc, argv, "--discard-unknown");
 	char why[512];
 
-	if (n->primary) {
-		control_reply(req, true, "%s/%s is already primary\n", n->sb.resource, n->sb.node);
+	if (node_is_primary(n)) {
+		control_reply(req, true, "%s/%s is already primary\n", node_sb(n)->resource, node_sb(n)->node);
 		return;
 	}
 	if (node_promote(n, force, discard, why, sizeof(why)) < 0) {
 		control_reply(req, false, "%s%s%s", why,
-			      *diskerr_text(n->disk) ? "; the disk failed a replicated " : "",
-			      diskerr_text(n->disk));
+			      *diskerr_text(local_disk(node_local(n))) ? "; the disk failed a replicated " : "",
+			      diskerr_text(local_disk(node_local(n))));
 		return;
 	}
-	control_reply(req, true, "%s/%s is now primary%s%s\n", n->sb.resource, n->sb.node,
-		      n->me->nbd ? "; NBD export on " : "", n->me->nbd ? n->me->nbd : "");
+	control_reply(req, true, "%s/%s is now primary%s%s\n", node_sb(n)->resource, node_sb(n)->node,
+		      node_me(n)->nbd ? "; NBD export on " : "", node_me(n)->nbd ? node_me(n)->nbd : "");
 }
 
 void node_req_secondary(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	(void)argc;
 	(void)argv;
-	if (devices_attached(n->dev)) {
-		control_reply(req, false,
-			      "a device is attached: unmount it and run blkrep "
-			      "detach first");
-		return;
-	}
-	if (n->demote_req) {
-		control_reply(req, false, "a demotion is still finishing: try again");
-		return;
-	}
-	if (n->primary && !node_demote(n)) {
-		n->demote_req = req; /* answered once the metadata says so */
-		return;
-	}
-	control_reply(req, true, "%s/%s is secondary\n", n->sb.resource, n->sb.node);
+	node_cmd_secondary(n, req);
 }
 
 /* The operator says the peer is down or fenced: a frozen primary goes on
@@ -241,17 +242,15 @@ void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, ch
 	(void)argc;
 	(void)argv;
 	if (node_connected(n)) {
-		control_reply(req, false, "%s is connected: it is not outdated", n->other->name);
+		control_reply(req, false, "%s is connected: it is not outdated", node_peer_name(n));
 		return;
 	}
-	n->peer_outdated = true;
-	n->sb.peer_disk = META_DISK_OUTDATED;
-	(void)node_save_sb(n);
-	node_release_held(n);
-	node_repl_wake(n);
-	log_warn("operator: %s is outdated; writing without it", n->other->name);
-	control_reply(req, true, "%s marked outdated%s\n", n->other->name,
-		      n->primary ? "; writes go on without it" : "");
+	node_sb(n)->peer_disk = META_DISK_OUTDATED;
+	(void)local_save_sb(node_local(n));
+	primary_outdate_peer(node_primary(n));
+	log_warn("operator: %s is outdated; writing without it", node_peer_name(n));
+	control_reply(req, true, "%s marked outdated%s\n", node_peer_name(n),
+		      node_is_primary(n) ? "; writes go on without it" : "");
 }
 
 /* `mode sync|async`: from the next write on; kept in the superblock.  The
@@ -259,6 +258,9 @@ void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, ch
  * One word (the command table). */
 void node_req_mode(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	struct local *loc = node_local(n);
+	struct meta_sb *sb = local_sb(loc);
+	struct stream *st = primary_stream(node_primary(n));
 	enum meta_mode m;
 
 	(void)argc;
@@ -267,15 +269,15 @@ void node_req_mode(struct node *n, struct control_req *req, int argc, char *cons
 		return;
 	}
 	m = argv[1][0] == 'a' ? META_MODE_ASYNC : META_MODE_SYNC;
-	if (m != n->sb.mode) {
-		n->sb.mode = m;
-		(void)node_save_sb(n);
-		log_info("%s mode from now on", node_mode_name(n));
-		stream_drain_begin(n->stream);
+	if (m != sb->mode) {
+		sb->mode = m;
+		(void)local_save_sb(loc);
+		log_info("%s mode from now on", local_mode_name(loc));
+		stream_drain_begin(st);
 		node_send_state(n); /* the secondary follows */
 	}
-	control_reply(req, true, "%s/%s: %s mode%s", n->sb.resource, n->sb.node, node_mode_name(n),
-		      m == META_MODE_SYNC && stream_lag_bytes(n->stream)
+	control_reply(req, true, "%s/%s: %s mode%s", sb->resource, sb->node, local_mode_name(loc),
+		      m == META_MODE_SYNC && stream_lag_bytes(st)
 			      ? "; waiting for the async lag to drain"
 			      : "");
 }
@@ -286,19 +288,20 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 {
 	uint64_t done, total, differ;
 	bool running;
-	uint64_t lag = stream_lag_bytes(n->stream), drain = stream_drain_total(n->stream);
+	struct stream *st = primary_stream(node_primary(n));
+	uint64_t lag = stream_lag_bytes(st), drain = stream_drain_total(st);
 
 	if (argc == 2 && strcmp(argv[1], "mode") == 0) {
-		if (n->sb.mode == META_MODE_SYNC && lag)
+		if (node_sb(n)->mode == META_MODE_SYNC && lag)
 			control_reply(req, true, "running %" PRIu64 " %" PRIu64,
 				      drain > lag ? drain - lag : 0, drain);
 		else
 			control_reply(req, true, "done%s",
-				      n->sb.mode == META_MODE_SYNC
+				      node_sb(n)->mode == META_MODE_SYNC
 					      ? " every write is synchronous now"
 					      : "");
 	} else if (argc == 2 && strcmp(argv[1], "verify") == 0) {
-		struct verify *v = sync_verify(node_the_peer(n));
+		struct verify *v = sync_verify(node_peer(n));
 		bool ran = verify_result(v, &running, &done, &total, &differ);
 
 		if (running)
@@ -312,7 +315,7 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 		else
 			control_reply(req, false, "no verify has run");
 	} else if (argc == 2 && strcmp(argv[1], "restore-saved") == 0) {
-		devices_restore_progress(n->dev, req);
+		devices_restore_progress(node_devices(n), req);
 	} else {
 		control_reply(req, false, "usage: progress mode|verify|restore-saved");
 	}
@@ -321,7 +324,7 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 /* `resync`: copy the out-of-sync extents now (after verify found some). */
 void node_req_resync(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	struct sync *s = node_the_peer(n);
+	struct sync *s = node_peer(n);
 
 	(void)argc;
 	(void)argv;
@@ -335,18 +338,18 @@ void node_req_resync(struct node *n, struct control_req *req, int argc, char *co
 	}
 	sync_resync_now(s);
 	control_reply(req, true, "resync of %" PRIu64 " bytes (and whatever %s marked) started",
-		      node_out_of_sync(n), n->other->name);
+		      node_out_of_sync(n), node_peer_name(n));
 }
 
 /* `invalidate` on a secondary: its data is thrown away and copied again
  * from the peer, all of it. */
 void node_req_invalidate(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	struct sync *s = node_the_peer(n);
+	struct sync *s = node_peer(n);
 
 	(void)argc;
 	(void)argv;
-	if (n->primary) {
+	if (node_is_primary(n)) {
 		control_reply(req, false,
 			      "a primary cannot discard its data: make it "
 			      "secondary first");
@@ -356,13 +359,13 @@ void node_req_invalidate(struct node *n, struct control_req *req, int argc, char
 		control_reply(req, false, "a resync is running: invalidate after it");
 		return;
 	}
-	bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
-	n->sb.disk = META_DISK_INCONSISTENT;
-	(void)node_save_sb(n);
+	bitmap_set_range(local_bm(node_local(n)), 0, bitmap_nbits(local_bm(node_local(n))));
+	node_sb(n)->disk = META_DISK_INCONSISTENT;
+	(void)local_save_sb(node_local(n));
 	node_send_state(n);
 	sync_resync_now(s);
-	log_warn("invalidated: all data will be copied again from %s", n->other->name);
-	control_reply(req, true, "%s/%s invalidated: %s", n->sb.resource, n->sb.node,
+	log_warn("invalidated: all data will be copied again from %s", node_peer_name(n));
+	control_reply(req, true, "%s/%s invalidated: %s", node_sb(n)->resource, node_sb(n)->node,
 		      sync_up(s) ? "a full resync from the peer started"
 				 : "a full resync follows when the peer connects");
 }
@@ -380,28 +383,28 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 		control_reply(req, false, "usage: blkrep resolve --discard-local [--save-to FILE]");
 		return;
 	}
-	if (n->primary || node_connected(n)) {
+	if (node_is_primary(n) || node_connected(n)) {
 		control_reply(
 			req, false, "%s",
-			n->primary ? "make this node secondary first"
+			node_is_primary(n) ? "make this node secondary first"
 				   : "the pair is connected: there is no split brain to resolve");
 		return;
 	}
 	if (argc == 4)
 		snprintf(path, sizeof(path), "%s", argv[3]);
-	if (savefile_write(path, sizeof(path), n->sb.resource, n->sb.node, n->data_fd, n->bm,
-			   n->sb.extent_bytes, n->sb.data_bytes, &bytes, err, sizeof(err)) < 0) {
+	if (savefile_write(path, sizeof(path), node_sb(n)->resource, node_sb(n)->node, local_data_fd(node_local(n)), local_bm(node_local(n)),
+			   node_sb(n)->extent_bytes, node_sb(n)->data_bytes, &bytes, err, sizeof(err)) < 0) {
 		control_reply(req, false, "nothing discarded: %s", err);
 		return;
 	}
-	sync_discard_local(node_the_peer(n), n->sb.gen.current);
+	sync_discard_local(node_peer(n), node_sb(n)->gen.current);
 	log_warn("resolve: this node's changes (%" PRIu64 " bytes, saved to %s) are discarded at "
 		 "the next connect",
 		 bytes, path);
 	control_reply(req, true,
 		      "saved %" PRIu64 " bytes of this node's changes to %s; they are "
 		      "replaced by %s's data when the pair connects",
-		      bytes, path, n->other->name);
+		      bytes, path, node_peer_name(n));
 }
 
 /* `restore-saved FILE` on a primary (daemon/dev/devices.h).  One word,
@@ -409,13 +412,13 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 void node_req_restore(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	(void)argc;
-	devices_restore(n->dev, req, argv[1]);
+	devices_restore(node_devices(n), req, argv[1]);
 }
 
 static void node_link(struct node *n, struct control_req *req, bool on)
 {
 	/* The operator's word, over a reconnect after a disk error. */
-	diskerr_cancel_retry(n->disk);
+	diskerr_cancel_retry(local_disk(node_local(n)));
 	node_links_enable(n, on);
 	control_reply(req, true, "%s\n", on ? "connecting" : "disconnected");
 }
@@ -443,7 +446,7 @@ void node_req_down(struct node *n, struct control_req *req, int argc, char *cons
 	     keep = has_flag(argc, argv, "--keep-attached");
 	char err[512];
 	int loop_index;
-	bool loop = devices_loop(n->dev, &loop_index);
+	bool loop = devices_loop(node_devices(n), &loop_index);
 
 	if (loop && keep) {
 		control_reply(req, false,
@@ -452,16 +455,16 @@ void node_req_down(struct node *n, struct control_req *req, int argc, char *cons
 			      loop_index);
 		return;
 	}
-	if (devices_attached(n->dev) && !detach && !keep) {
+	if (devices_attached(node_devices(n)) && !detach && !keep) {
 		control_reply(req, false, "%s%d is attached: unmount it and use down --detach%s",
 			      loop ? "/dev/loop" : "/dev/nbd",
-			      loop ? loop_index : (int)n->sb.nbd_index,
+			      loop ? loop_index : (int)node_sb(n)->nbd_index,
 			      loop ? "" : ", or down --keep-attached for a restart");
 		return;
 	}
 	if (detach && loop)
-		return devices_detach_loop(n->dev, req, true);
-	if (detach && !devices_detach(n->dev, err, sizeof(err))) {
+		return devices_detach_loop(node_devices(n), req, true);
+	if (detach && !devices_detach(node_devices(n), err, sizeof(err))) {
 		control_reply(req, false, "%s", err);
 		return;
 	}
@@ -490,22 +493,18 @@ void node_req_verify(struct node *n, struct control_req *req, int argc, char *co
 {
 	(void)argc;
 	(void)argv;
-	sync_cmd_verify(node_the_peer(n), req);
+	sync_cmd_verify(node_peer(n), req);
 }
 
 void node_req_attach(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	devices_cmd_attach(n->dev, req, argc, argv);
+	devices_cmd_attach(node_devices(n), req, argc, argv);
 }
 
 void node_req_detach(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	(void)argc;
 	(void)argv;
-	devices_cmd_detach(n->dev, req);
+	devices_cmd_detach(node_devices(n), req);
 }
 
-bool node_req_stopping(const struct node *n)
-{
-	return n->stopping;
-}

@@ -196,7 +196,7 @@ static void devices_attach_loop(struct devices *d, struct server *srv, struct co
 {
 	char mnt[256], err[512];
 
-	if (node_run_path(mnt, sizeof(mnt), d->resource, d->node, "fuse") < 0) {
+	if (control_run_path(mnt, sizeof(mnt), d->resource, d->node, "fuse") < 0) {
 		control_reply(req, false, "run directory path too long");
 		return;
 	}

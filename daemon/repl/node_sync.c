@@ -3,27 +3,45 @@
  * exchange, the resync, and when verify may run. */
 #include "daemon/repl/sync_int.h"
 
-#include <assert.h>
+/* The node's role now. */
+static bool sync_primary(const struct sync *s)
+{
+	return s->env.up->primary(s->env.node);
+}
 
 static bool sync_become_target(struct sync *s);
-static void sync_resync_if_due(struct sync *s);
-static void sync_reconsider(struct sync *s);
 static bool sync_rs_lock(void *arg, struct repl_req *rr);
 static void sync_rs_unlock(void *arg, struct repl_req *rr);
 static int sync_rs_send(void *arg, struct repl_req *rr);
 static void sync_rs_idle(void *arg);
 static bool sync_rs_app_busy(void *arg);
 
-static int sync_vf_send(struct node *n, struct msg_hdr *h, struct repl_req *rr)
+/* verify.c's calls, to the primary's side (arg). */
+static int sync_vf_send(void *arg, struct msg_hdr *h, struct repl_req *rr)
 {
-	return node_send(n, h, NULL, rr, STREAM_VERIFY);
+	return primary_send(arg, h, NULL, rr, STREAM_VERIFY);
+}
+
+static bool sync_vf_lock(void *arg, struct repl_req *rr)
+{
+	return primary_chunk_lock(arg, rr);
+}
+
+static void sync_vf_unlock(void *arg, struct repl_req *rr)
+{
+	primary_chunk_unlock(arg, rr);
+}
+
+static bool sync_vf_app_busy(void *arg)
+{
+	return primary_chunk_app_busy(arg);
 }
 
 static const struct verify_ops vf_ops = {
 	.send = sync_vf_send,
-	.lock = node_chunk_lock,
-	.unlock = node_chunk_unlock,
-	.app_busy = node_chunk_app_busy,
+	.lock = sync_vf_lock,
+	.unlock = sync_vf_unlock,
+	.app_busy = sync_vf_app_busy,
 };
 
 static const struct resync_ops rs_ops = {
@@ -36,18 +54,23 @@ static const struct resync_ops rs_ops = {
 
 static void sync_resync_check(struct sync *s);
 
-struct sync *sync_new(struct node *n)
+struct sync *sync_new(const struct sync_env *env)
 {
 	struct sync *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
-	s->n = n;
-	s->other = n->other;
+	s->env = *env;
+	s->sb = local_sb(env->loc);
+	s->bm = local_bm(env->loc);
+	s->stream = primary_stream(env->pri);
+	s->other = env->other;
 	s->covered = sync_resync_check;
-	s->rs = resync_new(n->loop, n->data_fd, n->bm, n->sb.extent_bytes, &rs_ops, s);
+	s->rs = resync_new(env->loop, local_data_fd(env->loc), s->bm, s->sb->extent_bytes, &rs_ops,
+			   s);
 	if (s->rs)
-		s->vf = verify_new(n, s->other->name, &vf_ops);
+		s->vf = verify_new(env->loc, env->loop, env->cfg, s->stream, s->other->name, &vf_ops,
+				   env->pri);
 	if (!s->rs || !s->vf) {
 		sync_free(s);
 		return NULL;
@@ -65,53 +88,18 @@ static bool sync_target_chunk(struct sync *s, uint32_t len)
 	return true;
 }
 
-/* --- the node's peers, all of them --- */
-
-int node_add_peer(struct node *n)
-{
-	struct sync *s;
-
-	assert(n->npeers < NODE_PEERS_MAX);
-	s = sync_new(n);
-	if (!s)
-		return -1;
-	n->peers[n->npeers++] = s;
-	return 0;
-}
-
-int node_start_peers(struct node *n)
-{
-	for (unsigned i = 0; i < n->npeers; i++)
-		if (sync_start(n->peers[i]) < 0)
-			return -1;
-	return 0;
-}
-
-void node_reconsider(struct node *n)
-{
-	for (unsigned i = 0; i < n->npeers; i++)
-		sync_reconsider(n->peers[i]);
-}
-
-void node_resync_if_due(struct node *n)
-{
-	for (unsigned i = 0; i < n->npeers; i++)
-		sync_resync_if_due(n->peers[i]);
-}
-
 /* --- resync --- */
 
 /* The first resync data: from now until RESYNC_DONE this node's data is a
  * mix of old and new. */
 static bool sync_become_target(struct sync *s)
 {
-	struct node *n = s->n;
 
 	s->rs_role = RS_TARGET;
-	if (n->sb.disk == META_DISK_INCONSISTENT)
+	if (s->sb->disk == META_DISK_INCONSISTENT)
 		return true;
-	n->sb.disk = META_DISK_INCONSISTENT;
-	if (node_save_sb(n) < 0) {
+	s->sb->disk = META_DISK_INCONSISTENT;
+	if (local_save_sb(s->env.loc) < 0) {
 		/* A restart would claim a half-copied disk up to date. */
 		log_err("cannot record the disk as inconsistent before a resync: link to %s "
 			"dropped, retried at the next connect",
@@ -130,8 +118,7 @@ static bool sync_become_target(struct sync *s)
  * sync_writable() when the queue is full. */
 static void sync_send_bitmap(struct sync *s)
 {
-	struct node *n = s->n;
-	uint64_t bits = (node_export_size(n) + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
+	uint64_t bits = (primary_export_size(s->env.pri) + s->sb->extent_bytes - 1) / s->sb->extent_bytes;
 	uint64_t bytes = (bits + 7) / 8;
 	uint64_t pages = (bytes + BITMAP_PAGE_BYTES - 1) / BITMAP_PAGE_BYTES;
 	uint8_t page[BITMAP_PAGE_BYTES];
@@ -140,9 +127,9 @@ static void sync_send_bitmap(struct sync *s)
 	for (; s->up && s->bm_sent_page < pages; s->bm_sent_page++) {
 		uint64_t p = s->bm_sent_page, first = p * BITMAP_PAGE_BITS;
 
-		if (bitmap_next_set(n->bm, first) >= first + BITMAP_PAGE_BITS)
+		if (bitmap_next_set(s->bm, first) >= first + BITMAP_PAGE_BITS)
 			continue;
-		(void)bitmap_encode_page(n->bm, p, page);
+		(void)bitmap_encode_page(s->bm, p, page);
 		h.offset = first;
 		h.length = (uint32_t)(bytes - p * BITMAP_PAGE_BYTES < BITMAP_PAGE_BYTES
 					      ? bytes - p * BITMAP_PAGE_BYTES
@@ -153,7 +140,7 @@ static void sync_send_bitmap(struct sync *s)
 	if (!s->up || s->bm_sent || bytes == 0)
 		return;
 	/* The last chunk repeats the first byte: a chunk is never empty. */
-	(void)bitmap_encode_page(n->bm, 0, page);
+	(void)bitmap_encode_page(s->bm, 0, page);
 	h = (struct msg_hdr){ .type = MSG_BITMAP, .flags = MSG_F_LAST, .length = 1 };
 	if (peer_send(s->peer, &h, page) == 0)
 		s->bm_sent = true;
@@ -163,31 +150,30 @@ static bool sync_rs_lock(void *arg, struct repl_req *rr)
 {
 	struct sync *s = arg;
 
-	return node_chunk_lock(s->n, rr);
+	return primary_chunk_lock(s->env.pri, rr);
 }
 
 static void sync_rs_unlock(void *arg, struct repl_req *rr)
 {
 	struct sync *s = arg;
 
-	node_chunk_unlock(s->n, rr);
+	primary_chunk_unlock(s->env.pri, rr);
 }
 
 static int sync_rs_send(void *arg, struct repl_req *rr)
 {
 	struct sync *s = arg;
-	struct node *n = s->n;
 	struct msg_hdr h = { .type = MSG_RESYNC_DATA,
 			     .offset = rr->offset,
 			     .count = rr->length,
 			     .length = rr->length };
-	int rc = node_send(n, &h, rr->payload, rr, STREAM_RESYNC);
+	int rc = primary_send(s->env.pri, &h, rr->payload, rr, STREAM_RESYNC);
 
 	if (rc == 0) {
-		n->resynced_bytes += rr->length;
-		if (stream_resync_unflushed_bytes(n->stream) >= RS_FLUSH_BYTES &&
-		    !stream_covering(n->stream))
-			node_flush_peer(n);
+		s->resynced_bytes += rr->length;
+		if (stream_resync_unflushed_bytes(s->stream) >= RS_FLUSH_BYTES &&
+		    !stream_covering(s->stream))
+			primary_flush_peer(s->env.pri);
 	}
 	return rc;
 }
@@ -195,11 +181,10 @@ static int sync_rs_send(void *arg, struct repl_req *rr)
 static void sync_rs_idle(void *arg)
 {
 	struct sync *s = arg;
-	struct node *n = s->n;
 
 	s->rs_final = true;
-	if (stream_resync_pending(n->stream) && !stream_covering(n->stream))
-		node_flush_peer(n);
+	if (stream_resync_pending(s->stream) && !stream_covering(s->stream))
+		primary_flush_peer(s->env.pri);
 	sync_resync_check(s);
 }
 
@@ -207,23 +192,22 @@ static bool sync_rs_app_busy(void *arg)
 {
 	struct sync *s = arg;
 
-	return node_chunk_app_busy(s->n);
+	return primary_chunk_app_busy(s->env.pri);
 }
 
 /* The source is done: every bit is clear and flushed on the peer. */
 static void sync_resync_done(struct sync *s)
 {
-	struct node *n = s->n;
 	struct msg_hdr h = { .type = MSG_RESYNC_DONE };
 	uint64_t done, total, bps;
 
 	resync_finish(s->rs);
 	s->rs_role = RS_NONE;
 	s->rs_final = false;
-	n->up->resynced(n);
-	gen_resync_finished_source(&n->sb.gen);
-	(void)node_save_sb(n);
-	(void)node_save_bm(n);
+	s->env.up->resynced(s->env.node);
+	gen_resync_finished_source(&s->sb->gen);
+	(void)local_save_sb(s->env.loc);
+	(void)local_save_bm(s->env.loc);
 	(void)peer_send_state(s->peer);
 	if (peer_send(s->peer, &h, NULL) < 0)
 		log_warn("cannot tell %s that the resync is done; it learns at the next connect",
@@ -231,20 +215,19 @@ static void sync_resync_done(struct sync *s)
 	resync_progress(s->rs, &done, &total, &bps);
 	log_info("resync to %s done: %" PRIu64 " bytes at %" PRIu64 " bytes/s", s->other->name,
 		 done, bps);
-	node_disk_repaired(n); /* a client's write the disk failed: the peer agrees now */
+	secondary_disk_repaired(s->env.sec); /* a client's write the disk failed: the peer agrees now */
 }
 
 /* After a pass or a flush: finished once nothing is left to send or to
  * clear. */
 static void sync_resync_check(struct sync *s)
 {
-	struct node *n = s->n;
-	uint64_t limit = (node_export_size(n) + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
+	uint64_t limit = (primary_export_size(s->env.pri) + s->sb->extent_bytes - 1) / s->sb->extent_bytes;
 
-	if (s->rs_role != RS_SOURCE || !s->rs_final || stream_covering(n->stream) ||
-	    stream_resync_pending(n->stream))
+	if (s->rs_role != RS_SOURCE || !s->rs_final || stream_covering(s->stream) ||
+	    stream_resync_pending(s->stream))
 		return;
-	if (bitmap_next_set(n->bm, 0) >= limit)
+	if (bitmap_next_set(s->bm, 0) >= limit)
 		return sync_resync_done(s);
 	s->rs_final = false;
 	resync_next_pass(s->rs); /* bits set again meanwhile */
@@ -253,34 +236,32 @@ static void sync_resync_check(struct sync *s)
 /* The target: everything is here and flushed. */
 static void sync_resync_target_done(struct sync *s)
 {
-	struct node *n = s->n;
 	struct gen_ids src = { .current = s->hello.gen_current, .bitmap = s->hello.gen_bitmap };
 
 	memcpy(src.history, s->hello.gen_history, sizeof(src.history));
-	gen_resync_finished_target(&n->sb.gen, &src);
-	n->up->resynced(n); /* what it had in flight was overwritten */
-	n->sb.disk = s->hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE : META_DISK_CONSISTENT;
-	node_bm_empty(n->bm);
-	(void)node_save_bm(n);
-	(void)node_save_sb(n);
+	gen_resync_finished_target(&s->sb->gen, &src);
+	s->env.up->resynced(s->env.node); /* what it had in flight was overwritten */
+	s->sb->disk = s->hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE : META_DISK_CONSISTENT;
+	local_bm_empty(s->env.loc);
+	(void)local_save_bm(s->env.loc);
+	(void)local_save_sb(s->env.loc);
 	s->rs_role = RS_NONE;
 	(void)peer_send_state(s->peer);
 	log_info("resync from %s done (%" PRIu64 " bytes received): disk %s", s->other->name,
-		 s->rs_recv_bytes, meta_disk_name(n->sb.disk));
-	node_disk_repaired(n);
+		 s->rs_recv_bytes, meta_disk_name(s->sb->disk));
+	secondary_disk_repaired(s->env.sec);
 }
 
 /* Both bitmaps are known: the source starts copying the union. */
 static void sync_resync_begin(struct sync *s)
 {
-	struct node *n = s->n;
-	uint64_t limit = node_export_size(n);
-	uint64_t bits = (limit + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
-	uint64_t dirty = bitmap_count_below(n->bm, bits);
+	uint64_t limit = primary_export_size(s->env.pri);
+	uint64_t bits = (limit + s->sb->extent_bytes - 1) / s->sb->extent_bytes;
+	uint64_t dirty = bitmap_count_below(s->bm, bits);
 
-	s->rs_recv_total = dirty * n->sb.extent_bytes;
+	s->rs_recv_total = dirty * s->sb->extent_bytes;
 	s->rs_recv_bytes = 0;
-	s->rs_recv_start_ns = node_now_ns();
+	s->rs_recv_start_ns = clock_now_ns();
 	/* A target with something to receive is not up to date from now on,
 	 * on disk before any of it arrives: if the source dies first, this
 	 * node must not be promoted as if it held every acknowledged write. */
@@ -289,8 +270,8 @@ static void sync_resync_begin(struct sync *s)
 	if (s->rs_role != RS_SOURCE)
 		return;
 	log_info("resync to %s: %" PRIu64 " bytes to copy (%s)", s->other->name,
-		 dirty * n->sb.extent_bytes, gen_verdict_name(s->verdict));
-	resync_start(s->rs, limit, config_resync_rate(n->cfg));
+		 dirty * s->sb->extent_bytes, gen_verdict_name(s->verdict));
+	resync_start(s->rs, limit, config_resync_rate(s->env.cfg));
 }
 
 static void sync_exchange_bitmaps(struct sync *s);
@@ -309,14 +290,13 @@ void sync_resync_now(struct sync *s)
 /* A connected primary that knows of out-of-sync extents, or whose peer is
  * not up to date, resyncs without waiting for an operator (after a
  * promotion: the generations may compare "same" while bits are set). */
-static void sync_resync_if_due(struct sync *s)
+void sync_resync_if_due(struct sync *s)
 {
-	struct node *n = s->n;
-	uint64_t bits = (node_export_size(n) + n->sb.extent_bytes - 1) / n->sb.extent_bytes;
+	uint64_t bits = (primary_export_size(s->env.pri) + s->sb->extent_bytes - 1) / s->sb->extent_bytes;
 
-	if (!n->primary || !s->up || s->exchanging || s->rs_role != RS_NONE)
+	if (!sync_primary(s) || !s->up || s->exchanging || s->rs_role != RS_NONE)
 		return;
-	if (bitmap_next_set(n->bm, 0) >= bits && s->hello.disk == MSG_DISK_UPTODATE)
+	if (bitmap_next_set(s->bm, 0) >= bits && s->hello.disk == MSG_DISK_UPTODATE)
 		return;
 	log_info("%s is not known to hold everything (%s): resync", s->other->name,
 		 s->hello.disk == MSG_DISK_UPTODATE ? "extents out of sync" : "its disk is "
@@ -327,11 +307,10 @@ static void sync_resync_if_due(struct sync *s)
 /* A chunk of the peer's bitmap: the union of both sides' changes. */
 static void sync_peer_bitmap(struct sync *s, const struct msg_hdr *h, const uint8_t *payload)
 {
-	struct node *n = s->n;
 
 	if (!s->exchanging)
 		sync_resync_now(s); /* the peer started one: answer with ours */
-	(void)bitmap_merge_bytes(n->bm, h->offset, payload, h->length);
+	(void)bitmap_merge_bytes(s->bm, h->offset, payload, h->length);
 	if (!(h->flags & MSG_F_LAST))
 		return;
 	s->exchanging = false;
@@ -343,11 +322,10 @@ static void sync_peer_bitmap(struct sync *s, const struct msg_hdr *h, const uint
 
 static const char *sync_verify_refusal(const struct sync *s)
 {
-	const struct node *n = s->n;
 
 	if (!s->up)
 		return "verify needs the peer: it is not connected";
-	if (!n->primary && s->hello.role == MSG_ROLE_PRIMARY)
+	if (!sync_primary(s) && s->hello.role == MSG_ROLE_PRIMARY)
 		return "run verify on the primary";
 	if (verify_running(s->vf))
 		return "a verify is already running";
@@ -364,13 +342,12 @@ void sync_cmd_verify(struct sync *s, struct control_req *req)
 		control_reply(req, false, "%s", no);
 		return;
 	}
-	verify_start(s->vf, node_export_size(s->n), req);
+	verify_start(s->vf, primary_export_size(s->env.pri), req);
 }
 
 /* Which side copies to which, from the verdict at connect. */
 static enum rs_role sync_decide_role(const struct sync *s)
 {
-	const struct node *n = s->n;
 
 	switch (s->verdict) {
 	case GEN_SAME_AL_LOCAL_SOURCE:
@@ -384,12 +361,12 @@ static enum rs_role sync_decide_role(const struct sync *s)
 	case GEN_SAME:
 		/* Same data: the primary copies whatever either side marked;
 		 * without one, the up-to-date side does. */
-		if (n->primary)
+		if (sync_primary(s))
 			return RS_SOURCE;
 		if (s->hello.role == MSG_ROLE_PRIMARY)
 			return RS_TARGET;
-		if ((n->sb.disk == META_DISK_UPTODATE) != (s->hello.disk == MSG_DISK_UPTODATE))
-			return n->sb.disk == META_DISK_UPTODATE ? RS_SOURCE : RS_TARGET;
+		if ((s->sb->disk == META_DISK_UPTODATE) != (s->hello.disk == MSG_DISK_UPTODATE))
+			return s->sb->disk == META_DISK_UPTODATE ? RS_SOURCE : RS_TARGET;
 		return RS_NONE;
 	default:
 		return RS_NONE;
@@ -401,13 +378,12 @@ static enum rs_role sync_decide_role(const struct sync *s)
 static void sync_writable(void *arg)
 {
 	struct sync *s = arg;
-	struct node *n = s->n;
 
 	sync_send_bitmap(s);
-	node_resend_held(n);
+	primary_resend_held(s->env.pri);
 	resync_pump(s->rs);
 	verify_pump(s->vf);
-	node_repl_wake(n);
+	primary_wake(s->env.pri);
 }
 
 /* --- the peer link --- */
@@ -416,43 +392,40 @@ static void sync_writable(void *arg)
  * it steps back if its peer became primary meanwhile. */
 static bool sync_resumed_only(const struct sync *s)
 {
-	const struct node *n = s->n;
 
-	return n->primary && n->resumed && !devices_attached(n->dev);
+	return s->env.up->resumed_only(s->env.node);
 }
 
 static void sync_hello_out(void *arg, struct msg_hello *h)
 {
 	struct sync *s = arg;
-	struct node *n = s->n;
 
-	h->role = n->primary ? MSG_ROLE_PRIMARY : MSG_ROLE_SECONDARY;
-	h->disk = (uint8_t)n->sb.disk;
-	h->size_bytes = n->sb.data_bytes;
-	h->extent_bytes = n->sb.extent_bytes;
-	h->flags = (n->crashed ? MSG_HELLO_F_CRASHED_PRIMARY : 0) |
-		   (n->sb.flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0) |
-		   (n->sb.mode == META_MODE_ASYNC ? MSG_HELLO_F_ASYNC : 0) |
-		   (bitmap_count(n->bm) ? 0 : MSG_HELLO_F_NO_CHANGES) |
+	h->role = sync_primary(s) ? MSG_ROLE_PRIMARY : MSG_ROLE_SECONDARY;
+	h->disk = (uint8_t)s->sb->disk;
+	h->size_bytes = s->sb->data_bytes;
+	h->extent_bytes = s->sb->extent_bytes;
+	h->flags = (s->env.up->crashed(s->env.node) ? MSG_HELLO_F_CRASHED_PRIMARY : 0) |
+		   (s->sb->flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0) |
+		   (s->sb->mode == META_MODE_ASYNC ? MSG_HELLO_F_ASYNC : 0) |
+		   (bitmap_count(s->bm) ? 0 : MSG_HELLO_F_NO_CHANGES) |
 		   (s->discard_local ? MSG_HELLO_F_DISCARD : 0) |
 		   (sync_resumed_only(s) ? MSG_HELLO_F_RESUMED : 0);
-	h->gen_current = n->sb.gen.current;
-	h->gen_bitmap = n->sb.gen.bitmap;
-	memcpy(h->gen_history, n->sb.gen.history, sizeof(h->gen_history));
+	h->gen_current = s->sb->gen.current;
+	h->gen_bitmap = s->sb->gen.bitmap;
+	memcpy(h->gen_history, s->sb->gen.history, sizeof(h->gen_history));
 }
 
 /* Both sides as gen_compare() sees them. */
 static void sync_gen_sides(const struct sync *s, const struct msg_hello *h, struct gen_side *me,
 			   struct gen_side *peer)
 {
-	const struct node *n = s->n;
 
 	*me = (struct gen_side){
-		.ids = n->sb.gen,
-		.crashed_primary = n->crashed,
-		.primary = n->primary,
-		.zeroed = (n->sb.flags & META_F_ZEROED) != 0,
-		.tiebreak = strcmp(n->me->name, s->other->name) < 0,
+		.ids = s->sb->gen,
+		.crashed_primary = s->env.up->crashed(s->env.node),
+		.primary = sync_primary(s),
+		.zeroed = (s->sb->flags & META_F_ZEROED) != 0,
+		.tiebreak = strcmp(s->env.me->name, s->other->name) < 0,
 	};
 	*peer = (struct gen_side){
 		.ids = { .current = h->gen_current, .bitmap = h->gen_bitmap },
@@ -469,22 +442,21 @@ static void sync_gen_sides(const struct sync *s, const struct msg_hello *h, stru
  * makes the discarded side the target, or GEN_SPLIT_BRAIN. */
 static enum gen_verdict sync_resolve_split(const struct sync *s, const struct msg_hello *h)
 {
-	const struct node *n = s->n;
 	bool peer_discards = h->flags & MSG_HELLO_F_DISCARD;
-	bool mine_none = bitmap_count(n->bm) == 0, peer_none = h->flags & MSG_HELLO_F_NO_CHANGES;
+	bool mine_none = bitmap_count(s->bm) == 0, peer_none = h->flags & MSG_HELLO_F_NO_CHANGES;
 
 	if (s->discard_local != peer_discards)
 		return s->discard_local ? GEN_BITMAP_PEER_SOURCE : GEN_BITMAP_LOCAL_SOURCE;
-	if (s->discard_local || config_after_split_brain(n->cfg) != CONFIG_SB_DISCARD_ZERO_CHANGES)
+	if (s->discard_local || config_after_split_brain(s->env.cfg) != CONFIG_SB_DISCARD_ZERO_CHANGES)
 		return GEN_SPLIT_BRAIN;
 	if (mine_none != peer_none)
 		return mine_none ? GEN_BITMAP_PEER_SOURCE : GEN_BITMAP_LOCAL_SOURCE;
 	if (!mine_none)
 		return GEN_SPLIT_BRAIN;
 	/* Neither changed anything: the primary, else the tiebreak side, wins. */
-	if (n->primary || h->role == MSG_ROLE_PRIMARY)
-		return n->primary ? GEN_BITMAP_LOCAL_SOURCE : GEN_BITMAP_PEER_SOURCE;
-	return strcmp(n->me->name, s->other->name) < 0 ? GEN_BITMAP_LOCAL_SOURCE
+	if (sync_primary(s) || h->role == MSG_ROLE_PRIMARY)
+		return sync_primary(s) ? GEN_BITMAP_LOCAL_SOURCE : GEN_BITMAP_PEER_SOURCE;
+	return strcmp(s->env.me->name, s->other->name) < 0 ? GEN_BITMAP_LOCAL_SOURCE
 						       : GEN_BITMAP_PEER_SOURCE;
 }
 
@@ -493,17 +465,16 @@ static enum gen_verdict sync_resolve_split(const struct sync *s, const struct ms
  * resync overwrites them.  Once per generation. */
 static bool sync_save_own(struct sync *s, char *why, size_t len)
 {
-	struct node *n = s->n;
 	char path[512] = "", err[512];
 	uint64_t bytes;
 
 	/* An outdated disk's bits are writes it missed (a disk error), not
 	 * its own. */
-	if (!bitmap_count(n->bm) || n->sb.disk == META_DISK_INCONSISTENT ||
-	    n->sb.disk == META_DISK_OUTDATED || s->saved_for == n->sb.gen.current)
+	if (!bitmap_count(s->bm) || s->sb->disk == META_DISK_INCONSISTENT ||
+	    s->sb->disk == META_DISK_OUTDATED || s->saved_for == s->sb->gen.current)
 		return true;
-	if (savefile_write(path, sizeof(path), n->sb.resource, n->sb.node, n->data_fd, n->bm,
-			   n->sb.extent_bytes, n->sb.data_bytes, &bytes, err, sizeof(err)) < 0) {
+	if (savefile_write(path, sizeof(path), s->sb->resource, s->sb->node, local_data_fd(s->env.loc), s->bm,
+			   s->sb->extent_bytes, s->sb->data_bytes, &bytes, err, sizeof(err)) < 0) {
 		snprintf(why, len,
 			 "cannot save this node's own changes before the resync "
 			 "overwrites them: %s",
@@ -511,7 +482,7 @@ static bool sync_save_own(struct sync *s, char *why, size_t len)
 		log_err("%s", why);
 		return false;
 	}
-	s->saved_for = n->sb.gen.current;
+	s->saved_for = s->sb->gen.current;
 	log_warn("saved %" PRIu64 " bytes of this node's own writes, which %s may lack, to %s "
 		 "(blkrep restore-saved FILE on a primary writes them back)",
 		 bytes, s->other->name, path);
@@ -522,7 +493,6 @@ static bool sync_save_own(struct sync *s, char *why, size_t len)
  * s->verdict. */
 static bool sync_accept_data(struct sync *s, const struct msg_hello *h, char *why, size_t len)
 {
-	struct node *n = s->n;
 	struct gen_side me, peer;
 
 	sync_gen_sides(s, h, &me, &peer);
@@ -543,7 +513,7 @@ static bool sync_accept_data(struct sync *s, const struct msg_hello *h, char *wh
 	case GEN_SAME_AL_PEER_SOURCE:
 	case GEN_BITMAP_PEER_SOURCE:
 	case GEN_FULL_PEER_SOURCE:
-		if (!n->primary)
+		if (!sync_primary(s))
 			return sync_save_own(s, why, len);
 		snprintf(why, len,
 			 "this primary's data is older than the peer's (%s): make "
@@ -559,7 +529,6 @@ static bool sync_accept_data(struct sync *s, const struct msg_hello *h, char *wh
  * once it has the peer's. */
 static void sync_exchange_bitmaps(struct sync *s)
 {
-	struct node *n = s->n;
 
 	s->exchanging = true;
 	s->rs_role = sync_decide_role(s);
@@ -567,14 +536,14 @@ static void sync_exchange_bitmaps(struct sync *s)
 	s->bm_sent_page = 0;
 	s->bm_sent = s->peer_bm_done = false;
 	if (s->verdict == GEN_FULL_LOCAL_SOURCE || s->verdict == GEN_FULL_PEER_SOURCE)
-		bitmap_set_range(n->bm, 0, bitmap_nbits(n->bm));
+		bitmap_set_range(s->bm, 0, bitmap_nbits(s->bm));
 	sync_send_bitmap(s);
 }
 
 /* The generations changed while connected (a fresh pair's first
  * `primary --force`): both sides decide again, and a resync starts if one
  * is due.  Split brain cannot arise here: the link refused two primaries. */
-static void sync_reconsider(struct sync *s)
+void sync_reconsider(struct sync *s)
 {
 	struct gen_side me, peer;
 	enum gen_verdict v;
@@ -597,56 +566,53 @@ static void sync_reconsider(struct sync *s)
  * primary replicates as the old one did. */
 static void sync_follow_mode(struct sync *s)
 {
-	struct node *n = s->n;
 	enum meta_mode m = s->hello.flags & MSG_HELLO_F_ASYNC ? META_MODE_ASYNC : META_MODE_SYNC;
 
-	if (n->primary || s->hello.role != MSG_ROLE_PRIMARY || m == n->sb.mode)
+	if (sync_primary(s) || s->hello.role != MSG_ROLE_PRIMARY || m == s->sb->mode)
 		return;
-	n->sb.mode = m;
-	(void)node_save_sb(n);
-	log_info("%s mode, as the primary %s", node_mode_name(n), s->other->name);
+	s->sb->mode = m;
+	(void)local_save_sb(s->env.loc);
+	log_info("%s mode, as the primary %s", local_mode_name(s->env.loc), s->other->name);
 }
 
 /* A node that came back as primary only because it went down as one,
  * and finds that its peer became primary meanwhile, steps back. */
 static void sync_yield_to_primary(struct sync *s, const struct msg_hello *h)
 {
-	struct node *n = s->n;
 
 	if (h->role != MSG_ROLE_PRIMARY || !sync_resumed_only(s))
 		return;
 	log_warn("%s became primary while this node was down: %s/%s stays secondary "
 		 "(its own changes are kept for the resync or the split-brain repair)",
-		 s->other->name, n->sb.resource, n->sb.node);
-	n->up->demote(n);
+		 s->other->name, s->sb->resource, s->sb->node);
+	s->env.up->demote(s->env.node);
 }
 
 static bool sync_accept_peer(void *arg, const struct msg_hello *h, char *why, size_t len)
 {
 	struct sync *s = arg;
-	struct node *n = s->n;
 
 	sync_yield_to_primary(s, h);
-	if (h->role == MSG_ROLE_PRIMARY && n->primary && (h->flags & MSG_HELLO_F_RESUMED)) {
+	if (h->role == MSG_ROLE_PRIMARY && sync_primary(s) && (h->flags & MSG_HELLO_F_RESUMED)) {
 		snprintf(why, len, "%s came back as primary only because it went down as one: "
 			 "it steps back to secondary and connects again", s->other->name);
 		return false;
 	}
-	if (h->role == MSG_ROLE_PRIMARY && n->primary) {
+	if (h->role == MSG_ROLE_PRIMARY && sync_primary(s)) {
 		snprintf(why, len, "both nodes are primary: split brain; make one secondary");
 		return false;
 	}
-	if (n->primary && h->size_bytes < n->export_bytes) {
+	if (sync_primary(s) && h->size_bytes < primary_export_bytes(s->env.pri)) {
 		snprintf(why, len,
 			 "the peer's data area (%" PRIu64 " bytes) is smaller than "
 			 "this primary's export (%" PRIu64 " bytes): grow the peer's backing "
 			 "store",
-			 h->size_bytes, n->export_bytes);
+			 h->size_bytes, primary_export_bytes(s->env.pri));
 		return false;
 	}
-	if (h->extent_bytes != n->sb.extent_bytes) {
+	if (h->extent_bytes != s->sb->extent_bytes) {
 		snprintf(why, len, "bitmap granularity differs: peer %u, this node %u",
-			 h->extent_bytes, n->sb.extent_bytes);
+			 h->extent_bytes, s->sb->extent_bytes);
 		return false;
 	}
 	return sync_accept_data(s, h, why, len);
@@ -655,57 +621,49 @@ static bool sync_accept_peer(void *arg, const struct msg_hello *h, char *why, si
 static void sync_link_up(void *arg, const struct msg_hello *h)
 {
 	struct sync *s = arg;
-	struct node *n = s->n;
 
 	s->up = true;
 	s->split_brain = false;
 	s->discard_local = false;
-	(void)stream_link_up(n->stream);
 	s->hello = *h;
-	n->gen_moved = false;
-	n->peer_outdated = false;
-	node_agree_size(n);
-	primary_standalone(n->pri, false);
-	if (h->size_bytes != n->sb.data_bytes)
+	primary_link_up(s->env.pri);
+	primary_agree_size(s->env.pri);
+	if (h->size_bytes != s->sb->data_bytes)
 		log_warn("data areas differ: peer %" PRIu64 " bytes, this node %" PRIu64
 			 "; the pair replicates the smaller one (a primary exports that size)",
-			 h->size_bytes, n->sb.data_bytes);
+			 h->size_bytes, s->sb->data_bytes);
 	log_info("connected to %s (%s, disk %s): %s", s->other->name,
-		 h->role == MSG_ROLE_PRIMARY ? "primary" : "secondary", node_peer_disk(s),
+		 h->role == MSG_ROLE_PRIMARY ? "primary" : "secondary", sync_peer_disk(s),
 		 gen_verdict_name(s->verdict));
 	sync_follow_mode(s);
 	sync_exchange_bitmaps(s);
-	node_resend_held(n); /* answered when the peer acknowledges them */
-	node_repl_wake(n); /* frozen writes go on */
+	primary_resend_held(s->env.pri); /* answered when the peer acknowledges them */
+	primary_wake(s->env.pri); /* frozen writes go on */
 }
 
 static void sync_link_down(void *arg, const char *why)
 {
 	struct sync *s = arg;
-	struct node *n = s->n;
 
 	s->up = false;
-	node_repl_fail_all(n);
+	primary_link_down(s->env.pri);
 	resync_stop(s->rs);
 	verify_stop(s->vf);
 	s->rs_role = RS_NONE;
 	s->exchanging = false;
-	primary_standalone(n->pri, true);
-	node_repl_wake(n); /* parked requests go on locally, or freeze */
 	/* The link already said why it went; say only what follows. */
 	(void)why;
-	if (node_frozen(n))
+	if (primary_frozen(s->env.pri))
 		log_warn("writes wait (on-peer-loss = freeze) until %s is back or "
 			 "`blkrep outdate-peer`",
 			 s->other->name);
-	if (!n->primary && s->hello.role == MSG_ROLE_PRIMARY && !node_primary_freezes(n))
-		node_may_lag(n, "its primary may go on writing without it");
+	if (!sync_primary(s) && s->hello.role == MSG_ROLE_PRIMARY && !secondary_primary_freezes(s->env.sec))
+		secondary_may_lag(s->env.sec, "its primary may go on writing without it");
 }
 
 static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payload)
 {
 	struct sync *s = arg;
-	struct node *n = s->n;
 	const char *why;
 
 	switch (h->type) {
@@ -732,10 +690,10 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 	case MSG_ZERO:
 	case MSG_FLUSH:
 	case MSG_RESYNC_DATA:
-		if (!n->primary && h->type == MSG_RESYNC_DATA && !sync_target_chunk(s, h->length))
+		if (!sync_primary(s) && h->type == MSG_RESYNC_DATA && !sync_target_chunk(s, h->length))
 			return; /* never written over a disk that claims up to date */
-		if (!n->primary)
-			return node_apply(n, s, h, payload);
+		if (!sync_primary(s))
+			return secondary_apply(s->env.sec, s, h, payload);
 		/* Never answered, so the peer must not wait for the answer. */
 		peer_drop(s->peer,
 			  "%s sent %s to this primary, which takes no writes from its peer "
@@ -750,31 +708,31 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 
 int sync_start(struct sync *s)
 {
-	struct node *n = s->n;
 	static const struct peer_ops ops = {
 		.hello = sync_hello_out,
 		.accept_peer = sync_accept_peer,
 		.up = sync_link_up,
 		.down = sync_link_down,
 		.message = sync_message,
-		.ack = node_repl_ack,
-		.released = node_released,
+		.released = primary_released,
 		.writable = sync_writable,
 	};
 	struct peer_cfg pc = {
-		.resource = n->sb.resource,
-		.my_node = n->me->name,
+		.resource = s->sb->resource,
+		.my_node = s->env.me->name,
 		.peer_node = s->other->name,
-		.my_addr = n->me->address,
+		.my_addr = s->env.me->address,
 		.peer_addr = s->other->address,
-		.secret = n->secret,
-		.secret_len = n->secret_len,
-		.allow_unauthenticated = config_allow_unauthenticated(n->cfg),
+		.secret = s->env.secret,
+		.secret_len = s->env.secret_len,
+		.allow_unauthenticated = config_allow_unauthenticated(s->env.cfg),
 	};
 
-	s->peer = peer_new(n->loop, &pc, &ops, s);
+	s->peer = peer_new(s->env.loop, &pc, &ops, s);
 	if (!s->peer)
 		return -1;
+	/* The answers to the primary's side's writes go straight to it. */
+	peer_on_ack(s->peer, primary_ack, s->env.pri);
 	peer_enable(s->peer, true);
 	return 0;
 }

@@ -3,46 +3,101 @@
  * sent to the peer through the stream, and answered when the stream says
  * so.  Until a write is known to be on the peer's disk it is in the
  * activity log or the out-of-sync record (DESIGN.md rules 1 and 2). */
-#include "daemon/node_int.h"
+#include "daemon/repl/primary.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config.h"
 #include "daemon/meta/actlog.h"
 #include "daemon/meta/alog.h"
-#include "daemon/repl/primary.h"
+#include "daemon/meta/gen.h"
+#include "daemon/meta/local.h"
+#include "daemon/meta/meta.h"
+#include "daemon/repl/diskerr.h"
+#include "daemon/repl/stream.h"
+#include "daemon/repl/sync.h"
+#include "daemon/repl/verify.h"
+#include "nbd/server.h"
+#include "nbd/wire.h"
+#include "proto/msg.h"
+#include "proto/peer.h"
+#include "utils/bitmap.h"
+#include "utils/clock.h"
 #include "utils/extent.h"
+#include "utils/log.h"
+
+/* The overlap set's room: both servers' client writes (a demoted node's
+ * stopped export may still have its own in flight) and the chunk locks. */
+#define PRIMARY_LOCKS_MAX    16
+#define PRIMARY_INFLIGHT_MAX (2 * SERVER_REQS_MAX + PRIMARY_LOCKS_MAX)
 
 struct primary {
-	struct node *n;
-	struct actlog *al;   /* the hot extents (rule 1), admitting writes */
-	struct alog *alog;   /* ... and their snapshots on disk */
+	struct local *loc;
+	struct meta_sb *sb;	   /* loc's */
+	struct diskerr *disk;	   /* loc's */
+	struct loop *loop;
+	const struct config *cfg;
+	const char *peer_name;	   /* for messages */
+	const struct node_up *up;  /* the node's role and exports */
+	void *node;		   /* up's arg */
+	struct sync *peer;	   /* the stream's peer: primary_add_peer() */
+	/* The replication stream to the peer: sequence numbers, messages
+	 * awaiting answers, flush covering (rule 2), wide requests (rule 9),
+	 * held requests, the async lag (stream.h). */
+	struct stream *stream;
+	struct actlog *al;	   /* the hot extents (rule 1), admitting writes */
+	struct alog *alog;	   /* ... and their snapshots on disk */
 	uint32_t al_ext_bytes;
 	unsigned al_slots;
-	uint64_t epoch;	     /* writes sent to the peer now are in this one */
-	bool want_flush;     /* a write waits for extents a peer FLUSH frees */
-	uint64_t writes;     /* for status */
+	uint64_t epoch;		   /* writes sent to the peer now are in this one */
+	bool want_flush;	   /* a write waits for extents a peer FLUSH frees */
+	bool gen_moved;		   /* wrote alone since the link went: a new generation */
+	bool peer_outdated;	   /* `blkrep outdate-peer`: a frozen primary may go on */
+	uint64_t export_bytes;	   /* what the NBD export offers while primary */
+	uint64_t writes;	   /* for status */
 	uint64_t replicated_bytes;
+	/* The overlap set (below). */
+	struct repl_req *inflight[PRIMARY_INFLIGHT_MAX];
+	unsigned ninflight;
+	unsigned nlocked; /* of them, primary_chunk_lock()'s */
 };
 
-struct primary *primary_new(struct node *n)
+struct primary *primary_new(struct local *loc, struct loop *loop, const struct config *cfg,
+			    const char *peer_name, const struct node_up *up, void *node)
 {
 	struct primary *p = calloc(1, sizeof(*p));
+	struct meta_sb *sb = local_sb(loc);
 
 	if (!p)
 		goto oom;
-	p->n = n;
-	p->al_ext_bytes = n->sb.al_extent_bytes;
-	p->al_slots = n->sb.al_slots;
-	p->epoch = ACTLOG_EPOCH_FIRST; /* rule 7: nothing flushed yet */
+	*p = (struct primary){ .loc = loc,
+			       .sb = sb,
+			       .disk = local_disk(loc),
+			       .loop = loop,
+			       .cfg = cfg,
+			       .peer_name = peer_name,
+			       .up = up,
+			       .node = node,
+			       .al_ext_bytes = sb->al_extent_bytes,
+			       .al_slots = sb->al_slots,
+			       .epoch = ACTLOG_EPOCH_FIRST /* rule 7: nothing flushed yet */ };
+	p->stream = stream_new(local_bm(loc), sb->extent_bytes, config_max_lag(cfg));
 	p->al = actlog_new(p->al_slots);
-	if (!p->al)
+	if (!p->stream || !p->al)
 		goto oom;
-	p->alog = alog_new(n->loop, n->md, n->bm, n->data_fd, p->al, p->al_ext_bytes,
-			   n->sb.extent_bytes, node_repl_wake, n);
+	p->alog = alog_new(loop, local_md(loc), local_bm(loc), local_data_fd(loc), p->al,
+			   p->al_ext_bytes, sb->extent_bytes, primary_wake, p);
 	if (!p->alog) {
 		primary_free(p);
 		return NULL;
 	}
 	return p;
 oom:
-	log_err("cannot set up the activity log (%u slots): out of memory", n->sb.al_slots);
+	log_err("cannot set up the activity log (%u slots): out of memory", sb->al_slots);
 	primary_free(p);
 	return NULL;
 }
@@ -53,7 +108,30 @@ void primary_free(struct primary *p)
 		return;
 	alog_free(p->alog);
 	actlog_free(p->al);
+	stream_free(p->stream);
 	free(p);
+}
+
+void primary_add_peer(struct primary *p, struct sync *s)
+{
+	assert(!p->peer); /* one peer: more are issue 16's */
+	p->peer = s;
+}
+
+struct stream *primary_stream(const struct primary *p)
+{
+	return p->stream;
+}
+
+static bool primary_role(const struct primary *p)
+{
+	return p->up->primary(p->node);
+}
+
+/* The peer's link is up. */
+static bool primary_connected(const struct primary *p)
+{
+	return p->peer && sync_up(p->peer);
 }
 
 int primary_recover(struct primary *p, bool crashed)
@@ -63,10 +141,16 @@ int primary_recover(struct primary *p, bool crashed)
 
 void primary_stats(const struct primary *p, struct primary_stats *st)
 {
-	*st = (struct primary_stats){ .writes = p->writes,
-				      .replicated_bytes = p->replicated_bytes,
-				      .al_extents = actlog_count(p->al),
-				      .al_error = alog_error(p->alog) };
+	uint64_t oldest = stream_lag_oldest_ns(p->stream);
+
+	*st = (struct primary_stats){
+		.writes = p->writes,
+		.replicated_bytes = p->replicated_bytes,
+		.al_extents = actlog_count(p->al),
+		.al_error = alog_error(p->alog),
+		.lag_bytes = stream_lag_bytes(p->stream),
+		.lag_seconds = oldest ? (double)(clock_now_ns() - oldest) / 1e9 : 0,
+	};
 }
 
 /* --- the activity log's admission (rules 1 and 7) --- */
@@ -79,7 +163,7 @@ static bool al_wide(const struct primary *p, uint64_t off, uint64_t len)
 
 enum al_verdict {
 	AL_GO,	 /* every extent is in the durable log: submit */
-	AL_WAIT, /* not yet: node_repl_wake() follows the snapshot or flush */
+	AL_WAIT, /* not yet: primary_wake() follows the snapshot or flush */
 	AL_WIDE, /* too wide for the log: cover it in the bitmap */
 };
 
@@ -140,7 +224,7 @@ static bool al_want_flush(struct primary *p)
 void primary_standalone(struct primary *p, bool on)
 {
 	actlog_set_standalone(p->al, on);
-	node_repl_wake(p->n);
+	primary_wake(p);
 }
 
 /* Once a second: a failed snapshot is tried again, and a FLUSH goes to the
@@ -148,20 +232,18 @@ void primary_standalone(struct primary *p, bool on)
  * activity log drain on an idle volume. */
 void primary_tick(struct primary *p)
 {
-	struct node *n = p->n;
-
 	alog_retry(p->alog);
-	if (sync_up(node_stream_peer(n)) && !stream_covering(n->stream) &&
-	    (stream_wants_flush(n->stream) || al_want_flush(p)))
-		node_flush_peer(n);
+	if (primary_connected(p) && !stream_covering(p->stream) &&
+	    (stream_wants_flush(p->stream) || al_want_flush(p)))
+		primary_flush_peer(p);
 }
 
 /* --- the stream to the peer --- */
 
 /* Queues h (and payload) for the peer with the next sequence number and
  * records it in the stream until the answer.  0, -ENOBUFS (no room: wait
- * for node_repl_wake()) or another -errno (the link is going). */
-int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct repl_req *rr,
+ * for primary_wake()) or another -errno (the link is going). */
+int primary_send(struct primary *p, struct msg_hdr *h, const void *payload, struct repl_req *rr,
 	      enum stream_kind kind)
 {
 	struct stream_msg m = { .kind = kind,
@@ -169,33 +251,33 @@ int node_send(struct node *n, struct msg_hdr *h, const void *payload, struct rep
 				.offset = h->offset,
 				.count = h->count,
 				.req = rr,
-				.epoch = n->pri->epoch };
+				.epoch = p->epoch };
 	struct stream_send sent;
-	int rc = stream_next(n->stream, &h->seq);
+	int rc = stream_next(p->stream, &h->seq);
 
 	if (rc < 0)
 		return rc; /* every place is taken */
-	rc = peer_send_ref(sync_peer(node_stream_peer(n)), h, payload); /* kept until the answer */
+	rc = peer_send_ref(sync_peer(p->peer), h, payload); /* kept until the answer */
 	if (rc < 0)
 		return rc;
 	if (kind == STREAM_ASYNC && h->length) {
 		m.copy = (void *)(uintptr_t)payload;
 		m.copied = h->length;
-		m.now_ns = node_now_ns();
+		m.now_ns = clock_now_ns();
 	}
-	stream_sent(n->stream, &m, &sent);
+	stream_sent(p->stream, &m, &sent);
 	if (sent.close_epoch)
-		n->pri->epoch++; /* later writes: not covered */
+		p->epoch++; /* later writes: not covered */
 	return 0;
 }
 
 /* A FLUSH of the node's own: so that bits and activity-log extents that
  * wait for one can go, and to close a resync pass. */
-void node_flush_peer(struct node *n)
+void primary_flush_peer(struct primary *p)
 {
 	struct msg_hdr h = { .type = MSG_FLUSH, .flags = MSG_F_NOBARRIER };
 
-	if (sync_up(node_stream_peer(n)) && node_send(n, &h, NULL, NULL, STREAM_FLUSH) == -ENOBUFS)
+	if (primary_connected(p) && primary_send(p, &h, NULL, NULL, STREAM_FLUSH) == -ENOBUFS)
 		log_debug("no room for a FLUSH to the peer now; later");
 }
 
@@ -218,17 +300,17 @@ static uint16_t repl_msg_type(uint16_t nbd_type)
 /* Write ranges in flight never overlap (DESIGN.md rule 3: both replicas
  * then apply overlapping writes in the same order), and no resync or
  * verify chunk is read and sent while a client write overlaps it (rule 4).
- * One set, n->inflight, holds them all: the client writes
- * node_repl_submit() accepted, until node_repl_end(), of the export and of
+ * One set, p->inflight, holds them all: the client writes
+ * primary_submit() accepted, until primary_end(), of the export and of
  * one a demotion stopped (its writes may still be in flight), and the
- * chunks node_chunk_lock() took, until node_chunk_unlock(). */
+ * chunks primary_chunk_lock() took, until primary_chunk_unlock(). */
 
-static bool overlap_any(const struct node *n, const struct repl_req *rr)
+static bool overlap_any(const struct primary *p, const struct repl_req *rr)
 {
 	uint64_t end = rr->offset + rr->length;
 
-	for (unsigned i = 0; i < n->ninflight; i++) {
-		const struct repl_req *o = n->inflight[i];
+	for (unsigned i = 0; i < p->ninflight; i++) {
+		const struct repl_req *o = p->inflight[i];
 
 		if (rr->offset < o->offset + o->length && o->offset < end)
 			return true;
@@ -236,20 +318,20 @@ static bool overlap_any(const struct node *n, const struct repl_req *rr)
 	return false;
 }
 
-static bool overlap_has(const struct node *n, const struct repl_req *rr)
+static bool overlap_has(const struct primary *p, const struct repl_req *rr)
 {
-	for (unsigned i = 0; i < n->ninflight; i++)
-		if (n->inflight[i] == rr)
+	for (unsigned i = 0; i < p->ninflight; i++)
+		if (p->inflight[i] == rr)
 			return true;
 	return false;
 }
 
 /* Takes rr out of the set: false if it was not in it. */
-static bool overlap_remove(struct node *n, const struct repl_req *rr)
+static bool overlap_remove(struct primary *p, const struct repl_req *rr)
 {
-	for (unsigned i = 0; i < n->ninflight; i++) {
-		if (n->inflight[i] == rr) {
-			n->inflight[i] = n->inflight[--n->ninflight];
+	for (unsigned i = 0; i < p->ninflight; i++) {
+		if (p->inflight[i] == rr) {
+			p->inflight[i] = p->inflight[--p->ninflight];
 			return true;
 		}
 	}
@@ -257,79 +339,75 @@ static bool overlap_remove(struct node *n, const struct repl_req *rr)
 }
 
 /* Requests parked on both servers are offered again. */
-static void node_wake_parked(struct node *n)
+static void wake_parked(struct primary *p)
 {
-	if (n->srv)
-		server_repl_wake(n->srv);
-	if (n->retiring)
-		server_repl_wake(n->retiring);
+	p->up->wake_exports(p->node);
 }
 
 /* A client write waits (REPL_BUSY) while it overlaps a range in the set,
  * or while the set has no room for it. */
-static bool overlap_busy(const struct node *n, const struct repl_req *rr)
+static bool overlap_busy(const struct primary *p, const struct repl_req *rr)
 {
-	return n->ninflight - n->nlocked >= NODE_INFLIGHT_MAX - NODE_LOCKS_MAX ||
-	       overlap_any(n, rr);
+	return p->ninflight - p->nlocked >= PRIMARY_INFLIGHT_MAX - PRIMARY_LOCKS_MAX ||
+	       overlap_any(p, rr);
 }
 
 /* Without an export there is no client write to lock against: a
- * promotion locks the chunks then in flight (node_relock()), and a chunk
+ * promotion locks the chunks then in flight (sync_relock()), and a chunk
  * already in the set stays locked. */
-bool node_chunk_lock(struct node *n, struct repl_req *rr)
+bool primary_chunk_lock(struct primary *p, struct repl_req *rr)
 {
-	if ((!n->srv && !n->retiring) || overlap_has(n, rr))
+	if (!p->up->exporting(p->node) || overlap_has(p, rr))
 		return true;
-	if (n->nlocked == NODE_LOCKS_MAX || overlap_any(n, rr))
+	if (p->nlocked == PRIMARY_LOCKS_MAX || overlap_any(p, rr))
 		return false;
-	n->inflight[n->ninflight++] = rr;
-	n->nlocked++;
+	p->inflight[p->ninflight++] = rr;
+	p->nlocked++;
 	return true;
 }
 
-void node_chunk_unlock(struct node *n, struct repl_req *rr)
+void primary_chunk_unlock(struct primary *p, struct repl_req *rr)
 {
-	if (!overlap_remove(n, rr))
+	if (!overlap_remove(p, rr))
 		return;
-	n->nlocked--;
-	node_wake_parked(n);
+	p->nlocked--;
+	wake_parked(p);
 }
 
 /* Client writes in flight or waiting: a resync without a rate limit then
  * keeps to one chunk at a time. */
-bool node_chunk_app_busy(struct node *n)
+bool primary_chunk_app_busy(struct primary *p)
 {
-	return n->ninflight > n->nlocked || (n->srv && server_parked(n->srv)) ||
-	       (n->retiring && server_parked(n->retiring));
+	return p->ninflight > p->nlocked || p->up->exports_parked(p->node);
 }
 
 /* --- replication: the primary's side --- */
 
 /* Under on-peer-loss = freeze, a primary without its peer holds writes
  * until the peer is back or an operator outdates it. */
-bool node_frozen(const struct node *n)
+bool primary_frozen(const struct primary *p)
 {
-	return n->primary && !node_connected(n) && !n->peer_outdated &&
-	       config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
+	return primary_role(p) && !primary_connected(p) && !p->peer_outdated &&
+	       config_on_peer_loss(p->cfg) == CONFIG_PEER_LOSS_FREEZE;
 }
 
 /* The first write without the peer starts a new generation, so that the
  * next connect knows this side moved on (DESIGN.md, generations). */
-static int node_write_alone(struct node *n, const struct repl_req *rr)
+static int write_alone(struct primary *p, const struct repl_req *rr)
 {
-	if (!n->gen_moved) {
-		struct gen_ids before = n->sb.gen;
+	if (!p->gen_moved) {
+		struct gen_ids before = p->sb->gen;
 
-		gen_new_current(&n->sb.gen, node_random());
-		if (node_save_sb(n) < 0) {
-			n->sb.gen = before;
+		local_new_gen(p->loc);
+		if (local_save_sb(p->loc) < 0) {
+			p->sb->gen = before;
 			return -1;
 		}
-		n->gen_moved = true;
-		log_info("writing without %s: new generation %016" PRIx64, n->other->name,
-			 n->sb.gen.current);
+		p->gen_moved = true;
+		log_info("writing without %s: new generation %016" PRIx64, p->peer_name,
+			 p->sb->gen.current);
 	}
-	node_mark_out_of_sync(n, rr->offset, rr->length);
+	stream_mark_out_of_sync(p->stream, rr->offset, rr->length);
 	return 0;
 }
 
@@ -341,45 +419,45 @@ static int node_write_alone(struct node *n, const struct repl_req *rr)
  * REPL_BUSY comes here again with the same rr) so that an extent shared
  * with another wide request in flight waits for both.  With STREAM_WIDE_MAX of
  * them in flight, the bits just stay set until a resync. */
-static int node_cover_wide(struct node *n, const struct repl_req *rr)
+static int cover_wide(struct primary *p, const struct repl_req *rr)
 {
-	stream_wide_begin(n->stream, rr, rr->offset, rr->length, sync_up(node_stream_peer(n)));
-	return node_save_bm(n);
+	stream_wide_begin(p->stream, rr, rr->offset, rr->length, primary_connected(p));
+	return local_save_bm(p->loc);
 }
 
 /* Whether a client's write may be submitted now. */
 enum admission {
 	ADMIT_GO,   /* recorded where rule 1 wants it: submit */
 	ADMIT_WAIT, /* frozen, the log not yet durable, or a metadata write
-		     * failed: park until node_repl_wake() (never go on
+		     * failed: park until primary_wake() (never go on
 		     * unrecorded) */
 };
 
 /* Before a client's write is submitted: the activity log (rule 1), the
  * freeze policy, and the bitmap when there is no peer. */
-static enum admission node_admit(struct node *n, struct repl_req *rr)
+static enum admission admit(struct primary *p, struct repl_req *rr)
 {
-	if (node_frozen(n))
+	if (primary_frozen(p))
 		return ADMIT_WAIT;
 	/* Held requests go first: a new write waits until every held one was
 	 * sent again, so that held and unanswered requests together never
 	 * exceed what a second link loss moves back into the held list. */
-	if (stream_held(n->stream))
+	if (stream_held(p->stream))
 		return ADMIT_WAIT;
-	switch (al_begin(n->pri, rr->offset, rr->length)) {
+	switch (al_begin(p, rr->offset, rr->length)) {
 	case AL_WAIT:
-		if (al_want_flush(n->pri))
-			node_flush_peer(n);
+		if (al_want_flush(p))
+			primary_flush_peer(p);
 		return ADMIT_WAIT;
 	case AL_WIDE:
-		if (node_cover_wide(n, rr) < 0)
+		if (cover_wide(p, rr) < 0)
 			return ADMIT_WAIT;
 		break;
 	case AL_GO:
 		break;
 	}
-	if (!node_connected(n) && node_write_alone(n, rr) < 0) {
-		al_end(n->pri, rr->offset, rr->length);
+	if (!primary_connected(p) && write_alone(p, rr) < 0) {
+		al_end(p, rr->offset, rr->length);
 		return ADMIT_WAIT;
 	}
 	return ADMIT_GO;
@@ -390,36 +468,36 @@ static enum admission node_admit(struct node *n, struct repl_req *rr)
  * client's buffer is reused once it is answered); at max_lag bytes not yet
  * acknowledged by the peer, new writes wait.  A FLUSH is a barrier in the
  * stream, applied by the peer with an fdatasync. */
-static enum repl_verdict node_repl_async(struct node *n, struct repl_req *rr, struct msg_hdr *h)
+static enum repl_verdict offer_async(struct primary *p, struct repl_req *rr, struct msg_hdr *h)
 {
 	bool write = rr->type != NBD_CMD_FLUSH;
 	void *copy = NULL;
 	int rc;
 
-	if (h->length && !(copy = stream_lag_alloc(n->stream, h->length))) {
-		al_end(n->pri, rr->offset, rr->length);
+	if (h->length && !(copy = stream_lag_alloc(p->stream, h->length))) {
+		al_end(p, rr->offset, rr->length);
 		return REPL_BUSY; /* woken as the peer acknowledges */
 	}
 	if (copy)
 		memcpy(copy, rr->payload, h->length);
-	rc = node_send(n, h, copy, NULL, write ? STREAM_ASYNC : STREAM_FLUSH);
+	rc = primary_send(p, h, copy, NULL, write ? STREAM_ASYNC : STREAM_FLUSH);
 	if (rc == -ENOBUFS) {
 		if (copy)
-			stream_lag_unalloc(n->stream, copy, h->length);
+			stream_lag_unalloc(p->stream, copy, h->length);
 		if (write)
-			al_end(n->pri, rr->offset, rr->length);
+			al_end(p, rr->offset, rr->length);
 		return REPL_BUSY;
 	}
-	n->pri->writes += write;
+	p->writes += write;
 	if (rc < 0 && write)
-		node_mark_out_of_sync(n, rr->offset, rr->length);
+		stream_mark_out_of_sync(p->stream, rr->offset, rr->length);
 	if (rc == 0)
-		n->pri->replicated_bytes += h->length;
+		p->replicated_bytes += h->length;
 	return REPL_LOCAL;
 }
 
 /* The message that replicates a client's request. */
-static struct msg_hdr node_repl_hdr(const struct repl_req *rr)
+static struct msg_hdr repl_hdr(const struct repl_req *rr)
 {
 	struct msg_hdr h = { .type = repl_msg_type(rr->type) };
 
@@ -436,50 +514,50 @@ static struct msg_hdr node_repl_hdr(const struct repl_req *rr)
 
 /* Sends a write-type request or FLUSH to the peer.  Its reply then waits
  * for the peer's ACK or FLUSH_ACK: sync mode. */
-static enum repl_verdict node_repl_offer(struct node *n, struct repl_req *rr)
+static enum repl_verdict offer(struct primary *p, struct repl_req *rr)
 {
 	bool write = rr->type != NBD_CMD_FLUSH;
-	struct msg_hdr h = node_repl_hdr(rr);
+	struct msg_hdr h = repl_hdr(rr);
 	int rc;
 
-	if (write && node_admit(n, rr) == ADMIT_WAIT)
+	if (write && admit(p, rr) == ADMIT_WAIT)
 		return REPL_BUSY;
-	if (!sync_up(node_stream_peer(n))) {
-		n->pri->writes += write;
+	if (!primary_connected(p)) {
+		p->writes += write;
 		return REPL_LOCAL;
 	}
-	if (n->sb.mode == META_MODE_ASYNC)
-		return node_repl_async(n, rr, &h);
-	rc = node_send(n, &h, h.length ? rr->payload : NULL, rr, STREAM_APP);
+	if (p->sb->mode == META_MODE_ASYNC)
+		return offer_async(p, rr, &h);
+	rc = primary_send(p, &h, h.length ? rr->payload : NULL, rr, STREAM_APP);
 	if (rc == -ENOBUFS) {
 		if (write)
-			al_end(n->pri, rr->offset, rr->length);
-		return REPL_BUSY; /* retried from node_repl_wake() */
+			al_end(p, rr->offset, rr->length);
+		return REPL_BUSY; /* retried from primary_wake() */
 	}
-	n->pri->writes += write;
+	p->writes += write;
 	if (rc < 0) { /* the link is going */
 		if (write)
-			node_mark_out_of_sync(n, rr->offset, rr->length);
+			stream_mark_out_of_sync(p->stream, rr->offset, rr->length);
 		return REPL_LOCAL;
 	}
-	n->pri->replicated_bytes += h.length;
+	p->replicated_bytes += h.length;
 	return REPL_SENT;
 }
 
 /* A client's write-type request or FLUSH (nbd/repl.h): a write
  * overlapping one in flight waits for it (rule 3); one accepted is in the
- * overlap set until node_repl_end(). */
-enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
+ * overlap set until primary_end(). */
+enum repl_verdict primary_submit(void *arg, struct repl_req *rr)
 {
-	struct node *n = arg;
+	struct primary *p = arg;
 	bool write = rr->type != NBD_CMD_FLUSH;
 	enum repl_verdict rc;
 
-	if (write && overlap_busy(n, rr))
+	if (write && overlap_busy(p, rr))
 		return REPL_BUSY; /* offered again once a range leaves the set */
-	rc = node_repl_offer(n, rr);
+	rc = offer(p, rr);
 	if (write && rc != REPL_BUSY)
-		n->inflight[n->ninflight++] = rr;
+		p->inflight[p->ninflight++] = rr;
 	return rc;
 }
 
@@ -489,27 +567,27 @@ enum repl_verdict node_repl_submit(void *arg, struct repl_req *rr)
  * before the peer holds it (RPO 0), whatever happens next.  Their ranges
  * stay in the bitmap for the resync too.  Called at connect and whenever
  * the link has room. */
-void node_resend_held(struct node *n)
+void primary_resend_held(struct primary *p)
 {
 	unsigned sent = 0;
 	struct repl_req *rr;
 
-	while (sync_up(node_stream_peer(n)) && (rr = stream_held_oldest(n->stream))) {
-		struct msg_hdr h = node_repl_hdr(rr);
+	while (primary_connected(p) && (rr = stream_held_oldest(p->stream))) {
+		struct msg_hdr h = repl_hdr(rr);
 
-		if (node_send(n, &h, h.length ? rr->payload : NULL, rr, STREAM_APP) < 0)
-			break; /* no room: node_writable() calls again; or the link went */
-		stream_held_resent(n->stream);
-		n->pri->replicated_bytes += h.length;
+		if (primary_send(p, &h, h.length ? rr->payload : NULL, rr, STREAM_APP) < 0)
+			break; /* no room: the link's writable callback calls again; or the link went */
+		stream_held_resent(p->stream);
+		p->replicated_bytes += h.length;
 		sent++;
 	}
 	if (!sent)
 		return;
-	if (!stream_held(n->stream))
-		node_repl_wake(n); /* the writes node_admit() parked behind them */
+	if (!stream_held(p->stream))
+		primary_wake(p); /* the writes admit() parked behind them */
 	log_info("%u requests held since the link was lost are sent again to %s; each is "
 		 "answered when %s acknowledges it",
-		 sent, n->other->name, n->other->name);
+		 sent, p->peer_name, p->peer_name);
 }
 
 /* The local disk failed a client's write (the client gets the error) that
@@ -517,21 +595,21 @@ void node_resend_held(struct node *n)
  * is out of sync, on disk, until a resync copies it.  Neither side lost
  * an acknowledged write, so both keep their disk state.  EOPNOTSUPP (a
  * FAST_ZERO that cannot be fast) is not a disk failure. */
-static void node_local_failed(struct node *n, const struct repl_req *rr)
+static void local_failed(struct primary *p, const struct repl_req *rr)
 {
 	int err = -rr->local_err;
 
-	node_mark_out_of_sync(n, rr->offset, rr->length);
-	(void)node_save_bm(n); /* logs a failure */
+	stream_mark_out_of_sync(p->stream, rr->offset, rr->length);
+	(void)local_save_bm(p->loc); /* logs a failure */
 	if (err == EOPNOTSUPP)
 		return;
 	/* Logged once until repaired: a dead disk fails every write. */
-	if (diskerr_set(n->disk, "client %s of %" PRIu32 " bytes at %" PRIu64 " on this node: %s",
+	if (diskerr_set(p->disk, "client %s of %" PRIu32 " bytes at %" PRIu64 " on this node: %s",
 			msg_type_name(repl_msg_type(rr->type)), rr->length, rr->offset,
 			strerror(err)))
 		log_err("disk failed a %s; the client got the error; the range is out of "
 			"sync until `blkrep resync` (or the next connect) copies it to %s",
-			diskerr_text(n->disk), n->other->name);
+			diskerr_text(p->disk), p->peer_name);
 }
 
 /* The local disk did (err 0) or failed a client's FLUSH (the client gets
@@ -540,91 +618,82 @@ static void node_local_failed(struct node *n, const struct repl_req *rr)
  * write), and nothing says which; the peer holds them (sync mode, or once
  * the lag drained), so the way out the log names is a failover, not a
  * resync from here.  status shows the error until a FLUSH succeeds. */
-void node_repl_flush_done(void *arg, int err)
+void primary_flush_done(void *arg, int err)
 {
-	struct node *n = arg;
+	struct primary *p = arg;
 
 	if (!err) {
-		if (diskerr_is_flush(n->disk)) {
+		if (diskerr_is_flush(p->disk)) {
 			log_info("a client FLUSH succeeds again on this node (after: %s)",
-				 diskerr_text(n->disk));
-			diskerr_clear(n->disk);
+				 diskerr_text(p->disk));
+			diskerr_clear(p->disk);
 		}
 		return;
 	}
-	if (diskerr_set(n->disk, DISKERR_FLUSH "%s", strerror(-err)))
+	if (diskerr_set(p->disk, DISKERR_FLUSH "%s", strerror(-err)))
 		log_err("disk failed a %s; writes since the last FLUSH may be missing from this "
 			"disk; %s holds them: if the disk stays bad, make this node secondary "
 			"and %s primary",
-			diskerr_text(n->disk), n->other->name, n->other->name);
+			diskerr_text(p->disk), p->peer_name, p->peer_name);
 }
 
-/* A client's write accepted by node_repl_submit() is answered (or its
+/* A client's write accepted by primary_submit() is answered (or its
  * client is gone): its range leaves the overlap set. */
-void node_repl_end(void *arg, struct repl_req *rr)
+void primary_end(void *arg, struct repl_req *rr)
 {
-	struct node *n = arg;
+	struct primary *p = arg;
 
-	(void)overlap_remove(n, rr);
+	(void)overlap_remove(p, rr);
 	if (rr->local_err)
-		node_local_failed(n, rr);
-	if (al_wide(n->pri, rr->offset, rr->length))
-		stream_wide_done(n->stream, rr);
-	al_end(n->pri, rr->offset, rr->length);
-	node_wake_parked(n);
+		local_failed(p, rr);
+	if (al_wide(p, rr->offset, rr->length))
+		stream_wide_done(p->stream, rr);
+	al_end(p, rr->offset, rr->length);
+	wake_parked(p);
 }
 
-/* A request node_repl_submit() parked will not come again (its client
+/* A request primary_submit() parked will not come again (its client
  * left): a wide one stops being tracked, its bits left for a resync. */
-void node_repl_abandon(void *arg, struct repl_req *rr)
+void primary_abandon(void *arg, struct repl_req *rr)
 {
-	struct node *n = arg;
+	struct primary *p = arg;
 
-	stream_wide_forget(n->stream, rr);
+	stream_wide_forget(p->stream, rr);
 }
 
 /* The peer's send queue has room again, an answer freed a place, or the
  * activity log moved on: parked requests and the resync try again. */
-void node_repl_wake(void *arg)
+void primary_wake(void *arg)
 {
-	node_wake_parked(arg);
-}
-
-/* Seconds since the oldest write the peer has not acknowledged was sent
- * (for status only). */
-double node_lag_seconds(const struct node *n)
-{
-	uint64_t oldest = stream_lag_oldest_ns(n->stream);
-
-	return oldest ? (double)(node_now_ns() - oldest) / 1e9 : 0;
+	wake_parked(arg);
 }
 
 /* The peer answered a request with an error: its disk lacks the write.
  * (A peer of this version drops the link instead of answering so.)  The
  * link is dropped here too, so that the reconnect's bitmap exchange and
  * resync repair it; under freeze the client's request is held meanwhile. */
-static void node_peer_failed(struct node *n, uint64_t offset, int err)
+static void peer_failed(struct primary *p, uint64_t offset, int err)
 {
 	log_warn("%s failed a replicated request at %" PRIu64 ": %s; reconnecting so that a "
 		 "resync repairs it",
-		 n->other->name, offset, strerror(-err));
-	peer_enable(sync_peer(node_stream_peer(n)), false);
-	peer_enable(sync_peer(node_stream_peer(n)), true);
+		 p->peer_name, offset, strerror(-err));
+	peer_enable(sync_peer(p->peer), false);
+	peer_enable(sync_peer(p->peer), true);
 }
 
 /* Does what the stream says about an answered or failed message (a->err:
  * 0 or -errno). */
-static void node_answer(struct node *n, const struct stream_ack *a)
+static void answer(struct primary *p, const struct stream_ack *a)
 {
 	switch (a->answer) {
 	case STREAM_ANSWER_CLIENT:
 		repl_done(a->req, a->err);
 		break;
 	case STREAM_ANSWER_RESYNC:
-		sync_resync_acked(node_stream_peer(n), a->req, a->err);
+		sync_resync_acked(p->peer, a->req, a->err);
 		break;
 	case STREAM_ANSWER_VERIFY:
-		verify_acked(sync_verify(node_stream_peer(n)), a->req, a->err);
+		verify_acked(sync_verify(p->peer), a->req, a->err);
 		break;
 	case STREAM_ANSWER_NONE:
 	case STREAM_ANSWER_HELD:
@@ -634,45 +703,44 @@ static void node_answer(struct node *n, const struct stream_ack *a)
 
 /* The peer's ACK or FLUSH_ACK of seq (err: 0, or -errno: the peer's
  * disk failed it). */
-void node_repl_complete(struct node *n, uint64_t seq, int err)
+static void primary_complete(struct primary *p, uint64_t seq, int err)
 {
-	bool freeze = config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE;
+	bool freeze = config_on_peer_loss(p->cfg) == CONFIG_PEER_LOSS_FREEZE;
 	struct stream_ack a;
 
-	if (stream_ack(n->stream, seq, err, freeze, &a) < 0) {
+	if (stream_ack(p->stream, seq, err, freeze, &a) < 0) {
 		log_warn("%s acknowledged request %" PRIu64 ", which is not outstanding",
-			 n->other->name, seq);
+			 p->peer_name, seq);
 		return;
 	}
-	node_repl_wake(n);
+	primary_wake(p);
 	if (err)
-		node_peer_failed(n, a.offset, err);
+		peer_failed(p, a.offset, err);
 	if (a.lag_out_of_order)
 		log_err("lag FIFO out of order at request %" PRIu64, seq);
 	if (a.flushed) {
-		actlog_flushed(n->pri->al, a.flushed_epoch);
-		node_repl_wake(n); /* extents may leave the log: waiting writes */
+		actlog_flushed(p->al, a.flushed_epoch);
+		primary_wake(p); /* extents may leave the log: waiting writes */
 	}
 	if (a.covered && a.flush_again)
-		node_flush_peer(n); /* resync chunks sent meanwhile */
+		primary_flush_peer(p); /* resync chunks sent meanwhile */
 	if (a.covered)
-		sync_flush_covered(node_stream_peer(n));
-	node_answer(n, &a);
+		sync_flush_covered(p->peer);
+	answer(p, &a);
 }
 
-/* The peer link's ops->ack (registered by sync_start(), so arg is the
- * struct sync): an ACK or FLUSH_ACK straight from proto/peer.c. */
-void node_repl_ack(void *arg, const struct msg_hdr *h)
+/* An ACK or FLUSH_ACK straight from proto/peer.c (peer_on_ack()). */
+void primary_ack(void *arg, const struct msg_hdr *h)
 {
-	node_repl_complete(sync_node(arg), h->seq, -(int)h->count); /* positive on the wire */
+	primary_complete(arg, h->seq, -(int)h->count); /* positive on the wire */
 }
 
 /* Held replies go out with their local results. */
-void node_release_held(struct node *n)
+void primary_release_held(struct primary *p)
 {
 	struct repl_req *rr;
 
-	while ((rr = stream_held_release(n->stream)))
+	while ((rr = stream_held_release(p->stream)))
 		repl_done(rr, -ENOTCONN);
 }
 
@@ -680,20 +748,86 @@ void node_release_held(struct node *n)
  * and the clients get the local results, at once or, frozen, later.  The
  * answers come first: a wide request answered now must not leave bits for
  * a later link's FLUSH to clear (stream_link_lost() drops them). */
-void node_repl_fail_all(struct node *n)
+static void primary_fail_all(struct primary *p)
 {
-	bool hold = node_frozen(n);
+	bool hold = primary_frozen(p);
 	struct stream_ack a;
 
-	while (stream_fail_next(n->stream, hold, &a))
-		node_answer(n, &a);
-	stream_link_lost(n->stream);
+	while (stream_fail_next(p->stream, hold, &a))
+		answer(p, &a);
+	stream_link_lost(p->stream);
 }
 
-void node_released(void *arg, const void *payload)
+void primary_released(void *arg, const void *payload)
 {
 	/* The payload belongs to a request whose end waits for the peer's
 	 * answer, which comes after the bytes left: nothing to do. */
 	(void)arg;
 	(void)payload;
+}
+
+void primary_link_up(struct primary *p)
+{
+	(void)stream_link_up(p->stream);
+	p->gen_moved = false;
+	p->peer_outdated = false;
+	primary_standalone(p, false);
+}
+
+void primary_link_down(struct primary *p)
+{
+	primary_fail_all(p);
+	primary_standalone(p, true);
+	primary_wake(p); /* parked requests go on locally, or freeze */
+}
+
+/* --- the role --- */
+
+void primary_promoted(struct primary *p)
+{
+	p->gen_moved = !primary_connected(p);
+	/* Promoting a node whose peer is gone is the operator's word that
+	 * the peer is down: under freeze, writes go on (as after
+	 * outdate-peer). */
+	if (!primary_connected(p))
+		p->peer_outdated = true;
+}
+
+void primary_outdate_peer(struct primary *p)
+{
+	p->peer_outdated = true;
+	primary_release_held(p);
+	primary_wake(p);
+}
+
+uint64_t primary_export_size(const struct primary *p)
+{
+	uint64_t bytes = p->sb->data_bytes;
+
+	if (!primary_connected(p))
+		return p->sb->agreed_bytes ? p->sb->agreed_bytes : bytes;
+	if (sync_hello(p->peer)->size_bytes < bytes)
+		bytes = sync_hello(p->peer)->size_bytes;
+	return bytes;
+}
+
+uint64_t primary_export_begin(struct primary *p)
+{
+	p->export_bytes = primary_export_size(p);
+	return p->export_bytes;
+}
+
+uint64_t primary_export_bytes(const struct primary *p)
+{
+	return p->export_bytes;
+}
+
+void primary_agree_size(struct primary *p)
+{
+	uint64_t agreed = primary_export_size(p);
+
+	if (agreed == p->sb->agreed_bytes)
+		return;
+	p->sb->agreed_bytes = agreed;
+	(void)local_save_sb(p->loc);
 }

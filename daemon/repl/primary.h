@@ -1,9 +1,9 @@
 /* The primary's side of replication: the object that admits a client's
- * write (the activity log, rule 1, with its flush epochs, rule 7), sends
- * it through the replication stream and answers it.  Every node has one,
- * ready for a promotion.  The functions that act on the node's stream as a
- * whole (node_repl_submit() and the other repl_ops, node_repl_complete(),
- * node_send() ...) are declared in node_int.h. */
+ * write (the overlap set, rules 3 and 4; the activity log, rules 1 and 7;
+ * the freeze policy), sends it through the replication stream to the peer
+ * and answers it when the stream says so (rule 2).  It owns the stream.
+ * Every node has one, ready for a promotion; its role comes from the node
+ * (struct node_up).  Daemon-level: failures are logged here. */
 #ifndef BLKREP_PRIMARY_H
 #define BLKREP_PRIMARY_H
 
@@ -11,29 +11,99 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct node;
-struct primary;
+#include "daemon/repl/nodeup.h"
+#include "daemon/repl/stream.h"
+#include "nbd/repl.h"
 
-/* After the node's metadata, bitmap and data area are open.  NULL after
- * logging why. */
-struct primary *primary_new(struct node *n);
-void primary_free(struct primary *p);
+struct config;
+struct local;
+struct loop;
+struct msg_hdr;
+struct primary;
+struct sync;
+
+/* After the node's replica is open.  peer_name is for messages; up and
+ * node: what it asks of the node.  NULL after logging why. */
+struct primary *primary_new(struct local *loc, struct loop *loop, const struct config *cfg,
+			    const char *peer_name, const struct node_up *up, void *node);
+void primary_free(struct primary *p); /* NULL is ignored */
+/* The peer the stream goes to (one: more are a later issue's). */
+void primary_add_peer(struct primary *p, struct sync *s);
+/* The replication stream, for those that consult it (stream.h). */
+struct stream *primary_stream(const struct primary *p);
 
 /* Reads the activity log on disk; after a crash as primary, marks its
- * extents out of sync (see alog_recover()). */
+ * extents out of sync (see alog_recover()).  The count, or -1 (logged). */
 int primary_recover(struct primary *p, bool crashed);
+/* Once a second, from the node's tick. */
+void primary_tick(struct primary *p);
+
+/* --- the NBD export's replicator (nbd/repl.h's repl_ops, arg p) --- */
+enum repl_verdict primary_submit(void *arg, struct repl_req *rr);
+void primary_end(void *arg, struct repl_req *rr);
+void primary_abandon(void *arg, struct repl_req *rr);
+void primary_flush_done(void *arg, int err);
+/* Parked requests and the resync try again (also alog's wake). */
+void primary_wake(void *arg);
+
+/* --- the link to the peer --- */
+/* Queues h (and payload, kept until the answer) with the next sequence
+ * number: 0, -ENOBUFS (no room: wait for primary_wake()) or another
+ * -errno (the link is going).  rr: what the answer completes. */
+int primary_send(struct primary *p, struct msg_hdr *h, const void *payload, struct repl_req *rr,
+		 enum stream_kind kind);
+/* A FLUSH of the node's own, so that bits and extents waiting for one go. */
+void primary_flush_peer(struct primary *p);
+/* An ACK or FLUSH_ACK from the peer (peer_on_ack(), arg p). */
+void primary_ack(void *arg, const struct msg_hdr *h);
+/* A by-reference payload left (peer ops->released): nothing to do. */
+void primary_released(void *arg, const void *payload);
+/* The link came up: held requests go again once the resync state is set
+ * (primary_resend_held()); a new generation only after the next loss. */
+void primary_link_up(struct primary *p);
+/* The link went: what the peer did not acknowledge stays out of sync, the
+ * clients get their local results, at once or, frozen, later. */
+void primary_link_down(struct primary *p);
+/* Held requests are sent again (at connect, and when the link has room). */
+void primary_resend_held(struct primary *p);
+/* Held requests are answered with their local results (the export stops,
+ * or the peer is outdated). */
+void primary_release_held(struct primary *p);
+
+/* --- the role --- */
+/* Under on-peer-loss = freeze, a primary without its peer holds writes. */
+bool primary_frozen(const struct primary *p);
+/* A promotion (connected: the peer receives the writes from now on). */
+void primary_promoted(struct primary *p);
+/* `blkrep outdate-peer`: a frozen primary goes on alone. */
+void primary_outdate_peer(struct primary *p);
+/* The size an export offers: the smaller data area of the node and its
+ * connected peer; without one, the size agreed at the last connect, so
+ * that a primary that comes back alone never exports more than its peer
+ * can hold. */
+uint64_t primary_export_size(const struct primary *p);
+/* The export starts: its size is primary_export_size() now, kept for the
+ * peer's checks at connect. */
+uint64_t primary_export_begin(struct primary *p);
+uint64_t primary_export_bytes(const struct primary *p);
+/* At connect: the size both sides agree on now, kept for later starts. */
+void primary_agree_size(struct primary *p);
+
+/* --- resync and verify chunks against client writes (rule 4) --- */
+bool primary_chunk_lock(struct primary *p, struct repl_req *rr);
+void primary_chunk_unlock(struct primary *p, struct repl_req *rr);
+bool primary_chunk_app_busy(struct primary *p);
 
 /* Without a peer, extents leave the activity log once idle. */
 void primary_standalone(struct primary *p, bool on);
-
-/* Once a second, from the node's tick. */
-void primary_tick(struct primary *p);
 
 struct primary_stats {
 	uint64_t writes;	   /* client writes admitted */
 	uint64_t replicated_bytes; /* payload sent to the peer */
 	unsigned al_extents;	   /* in the activity log */
 	const char *al_error;	   /* why the last snapshot failed, or "" */
+	uint64_t lag_bytes;	   /* async: not yet acknowledged by the peer */
+	double lag_seconds;	   /* since the oldest of them was sent */
 };
 void primary_stats(const struct primary *p, struct primary_stats *st);
 

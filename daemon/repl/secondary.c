@@ -1,15 +1,78 @@
-/* The secondary's side of replication: applying the primary's stream in
- * order and acknowledging it, and what a failing disk does to that (see
- * node_int.h). */
-#include "daemon/node_int.h"
+/* The secondary's side of replication (see secondary.h): applying the
+ * primary's stream in order and acknowledging it, and what a failing disk
+ * does to that. */
+#include "daemon/repl/secondary.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <liburing.h>
+
+#include "daemon/config.h"
+#include "daemon/meta/local.h"
+#include "daemon/meta/meta.h"
+#include "daemon/repl/apply.h"
+#include "daemon/repl/diskerr.h"
+#include "daemon/repl/stream.h"
+#include "daemon/repl/sync.h"
+#include "proto/msg.h"
+#include "proto/peer.h"
+#include "utils/clock.h"
+#include "utils/ioop.h"
+#include "utils/log.h"
+#include "utils/loop.h"
+
+#define FLUSHES_MAX 8 /* the fdatasyncs of the peer's FLUSHes in flight */
+
+/* A FLUSH from the peer, applied through the ring: later writes go on
+ * meanwhile, and its FLUSH_ACK follows the fdatasync. */
+struct flush_op {
+	struct ioop op;
+	struct secondary *sec;
+	struct sync *from;
+	uint64_t seq;
+	uint64_t link; /* the connection it came on */
+	bool busy;
+};
+
+struct secondary {
+	struct local *loc;
+	struct meta_sb *sb;    /* loc's */
+	struct diskerr *disk;  /* loc's */
+	int data_fd;	       /* loc's */
+	struct loop *loop;
+	const struct config *cfg;
+	const char *peer_name; /* for messages */
+	struct stream *stream; /* the node's: its link number, its out-of-sync record */
+	struct flush_op flushes[FLUSHES_MAX];
+};
+
+struct secondary *secondary_new(struct local *loc, struct loop *loop, const struct config *cfg,
+				const char *peer_name, struct stream *stream)
+{
+	struct secondary *sec = calloc(1, sizeof(*sec));
+
+	if (!sec) {
+		log_err("out of memory");
+		return NULL;
+	}
+	*sec = (struct secondary){ .loc = loc,
+				   .sb = local_sb(loc),
+				   .disk = local_disk(loc),
+				   .data_fd = local_data_fd(loc),
+				   .loop = loop,
+				   .cfg = cfg,
+				   .peer_name = peer_name,
+				   .stream = stream };
+	return sec;
+}
+
+void secondary_free(struct secondary *sec)
+{
+	free(sec);
+}
 
 /* --- the secondary's disk failing --- */
-
-/* The disk state and bitmap on disk: 0, or -1 (logged). */
-static int node_save_disk_state(struct node *n)
-{
-	return node_save_sb(n) < 0 ? -1 : node_save_bm(n);
-}
 
 /* The disk failed to apply a replicated request (len 0: a FLUSH).  This
  * node now lacks a write its primary acknowledged, or may: it must not
@@ -17,63 +80,63 @@ static int node_save_disk_state(struct node *n)
  * applied.  It drops the link (the primary then treats the request as it
  * treats a peer loss) and reconnects after a backoff; the reconnect's
  * bitmap exchange and resync repair the range once the disk works. */
-static void node_disk_failed(struct node *n, uint16_t type, uint64_t off, uint32_t len, int err)
+static void disk_failed(struct secondary *sec, struct sync *from, uint16_t type, uint64_t off, uint32_t len, int err)
 {
 	unsigned backoff_s;
 
-	(void)diskerr_set(n->disk, "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
+	(void)diskerr_set(sec->disk, "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
 			  msg_type_name(type), len, off, strerror(-err));
-	node_mark_out_of_sync(n, off, len);
-	if (n->sb.disk > META_DISK_OUTDATED)
-		n->sb.disk = META_DISK_OUTDATED;
-	diskerr_set_md_unsaved(n->disk, node_save_disk_state(n) < 0);
-	backoff_s = diskerr_failed(n->disk, node_now_ns());
+	stream_mark_out_of_sync(sec->stream, off, len);
+	if (sec->sb->disk > META_DISK_OUTDATED)
+		sec->sb->disk = META_DISK_OUTDATED;
+	diskerr_set_md_unsaved(sec->disk, local_save(sec->loc) < 0);
+	backoff_s = diskerr_failed(sec->disk, clock_now_ns());
 	log_err("disk failed a replicated %s; disk %s%s, link to %s dropped, reconnecting in %u s "
 		"so that a resync repairs it",
-		diskerr_text(n->disk), node_disk_name(n),
-		diskerr_md_unsaved(n->disk) ? " (not yet in the metadata)" : "", n->other->name,
+		diskerr_text(sec->disk), local_disk_name(sec->loc),
+		diskerr_md_unsaved(sec->disk) ? " (not yet in the metadata)" : "", sec->peer_name,
 		backoff_s);
-	peer_enable(sync_peer(node_stream_peer(n)), false);
+	peer_enable(sync_peer(from), false);
 }
 
-/* From the tick: the reconnect after a disk error, once due. */
-void node_disk_tick(struct node *n)
+/* From the tick: true when the reconnect after a disk error is due. */
+bool secondary_tick(struct secondary *sec)
 {
-	if (!diskerr_retry_due(n->disk, node_now_ns()))
-		return;
-	if (diskerr_md_unsaved(n->disk) && node_save_disk_state(n) == 0) {
-		diskerr_set_md_unsaved(n->disk, false);
-		log_info("the metadata records the disk as %s now", node_disk_name(n));
+	if (!diskerr_retry_due(sec->disk, clock_now_ns()))
+		return false;
+	if (diskerr_md_unsaved(sec->disk) && local_save(sec->loc) == 0) {
+		diskerr_set_md_unsaved(sec->disk, false);
+		log_info("the metadata records the disk as %s now", local_disk_name(sec->loc));
 	}
-	log_info("reconnecting to %s after the disk error", n->other->name);
-	peer_enable(sync_peer(node_stream_peer(n)), true);
+	log_info("reconnecting to %s after the disk error", sec->peer_name);
+	return true;
 }
 
 /* A resync from the peer finished: whatever a disk error left out is
  * there now. */
-void node_disk_repaired(struct node *n)
+void secondary_disk_repaired(struct secondary *sec)
 {
-	if (*diskerr_text(n->disk))
+	if (*diskerr_text(sec->disk))
 		log_info("the resync repaired what the disk error left out (%s)",
-			 diskerr_text(n->disk));
-	diskerr_repaired(n->disk);
+			 diskerr_text(sec->disk));
+	diskerr_repaired(sec->disk);
 }
 
 /* --- replication: the secondary's side --- */
 
-static void node_flush_done(struct ioop *op, int res)
+static void flush_done(struct ioop *op, int res)
 {
 	struct flush_op *f = container_of(op, struct flush_op, op);
-	struct node *n = f->n;
-	struct sync *s = node_stream_peer(n);
+	struct secondary *sec = f->sec;
+	struct sync *s = f->from;
 	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = f->seq, .count = (uint32_t)-res };
 
 	f->busy = false;
-	if (res < 0 && f->link == stream_link(n->stream) && sync_up(s))
-		return node_disk_failed(n, MSG_FLUSH, 0, 0, res);
+	if (res < 0 && f->link == stream_link(sec->stream) && sync_up(s))
+		return disk_failed(sec, s, MSG_FLUSH, 0, 0, res);
 	if (res < 0)
 		log_err("applying a replicated FLUSH: %s", strerror(-res));
-	if (f->link == stream_link(n->stream) && sync_up(s) &&
+	if (f->link == stream_link(sec->stream) && sync_up(s) &&
 	    peer_send(sync_peer(s), &ack, NULL) < 0)
 		peer_drop(sync_peer(s),
 			  "cannot acknowledge a replicated FLUSH: the send queue is full");
@@ -84,19 +147,20 @@ _Static_assert(FLUSHES_MAX + 3 <= PEER_ANSWER_ROOM,
 
 /* Starts the fdatasync of a FLUSH: -1 if FLUSHES_MAX are in flight (the
  * caller flushes inline). */
-static int node_flush_async(struct node *n, uint64_t seq)
+static int flush_async(struct secondary *sec, struct sync *from, uint64_t seq)
 {
 	for (int i = 0; i < FLUSHES_MAX; i++) {
-		struct flush_op *f = &n->flushes[i];
+		struct flush_op *f = &sec->flushes[i];
 
 		if (f->busy)
 			continue;
-		*f = (struct flush_op){ .op.done = node_flush_done,
-					.n = n,
+		*f = (struct flush_op){ .op.done = flush_done,
+					.sec = sec,
+					.from = from,
 					.seq = seq,
-					.link = stream_link(n->stream),
+					.link = stream_link(sec->stream),
 					.busy = true };
-		io_uring_prep_fsync(loop_sqe(n->loop, &f->op), n->data_fd, IORING_FSYNC_DATASYNC);
+		io_uring_prep_fsync(loop_sqe(sec->loop, &f->op), sec->data_fd, IORING_FSYNC_DATASYNC);
 		return 0;
 	}
 	return -1;
@@ -105,8 +169,8 @@ static int node_flush_async(struct node *n, uint64_t seq)
 /* Applies one replicated request, in stream order, and acknowledges it.
  * Done inline: the stream is applied in order and the peer waits anyway;
  * FLUSH and FUA block the loop for the disk's flush. */
-void node_apply(struct node *n, struct sync *from, const struct msg_hdr *h,
-		const uint8_t *payload)
+void secondary_apply(struct secondary *sec, struct sync *from, const struct msg_hdr *h,
+		     const uint8_t *payload)
 {
 	struct msg_hdr ack = { .type = MSG_ACK, .seq = h->seq };
 	int err;
@@ -114,24 +178,24 @@ void node_apply(struct node *n, struct sync *from, const struct msg_hdr *h,
 	switch (h->type) {
 	case MSG_RESYNC_DATA:
 	case MSG_WRITE:
-		err = apply_write(n->data_fd, payload, h->length, h->offset, h->flags & MSG_F_FUA);
+		err = apply_write(sec->data_fd, payload, h->length, h->offset, h->flags & MSG_F_FUA);
 		break;
 	case MSG_TRIM:
 	case MSG_ZERO:
-		err = apply_zero(n->data_fd, h->offset, h->count, h->flags & MSG_F_NO_HOLE,
+		err = apply_zero(sec->data_fd, h->offset, h->count, h->flags & MSG_F_NO_HOLE,
 				 h->flags & MSG_F_FUA);
 		break;
 	default: /* MSG_FLUSH */
 		/* A client's FLUSH is a barrier: nothing after it is applied
 		 * before it is durable.  The node's own need not wait. */
-		if ((h->flags & MSG_F_NOBARRIER) && node_flush_async(n, h->seq) == 0)
+		if ((h->flags & MSG_F_NOBARRIER) && flush_async(sec, from, h->seq) == 0)
 			return;
 		ack.type = MSG_FLUSH_ACK;
-		err = apply_flush(n->data_fd);
+		err = apply_flush(sec->data_fd);
 		break;
 	}
 	if (err)
-		return node_disk_failed(n, h->type, h->offset, h->type == MSG_FLUSH ? 0 : h->count,
+		return disk_failed(sec, from, h->type, h->offset, h->type == MSG_FLUSH ? 0 : h->count,
 					err);
 	/* Unanswered, the primary would wait for ever: without the link, it
 	 * marks what it did not see acknowledged out of sync. */
@@ -146,21 +210,21 @@ void node_apply(struct node *n, struct sync *from, const struct msg_hdr *h,
  * unless an operator outdates the peer, so a secondary (which follows its
  * primary's mode) that lost its primary stays up to date and is promoted
  * without --force: RPO 0. */
-bool node_primary_freezes(const struct node *n)
+bool secondary_primary_freezes(const struct secondary *sec)
 {
 	/* An async primary acknowledges writes its peer may not have yet. */
-	return config_on_peer_loss(n->cfg) == CONFIG_PEER_LOSS_FREEZE &&
-	       n->sb.mode == META_MODE_SYNC;
+	return config_on_peer_loss(sec->cfg) == CONFIG_PEER_LOSS_FREEZE &&
+	       sec->sb->mode == META_MODE_SYNC;
 }
 
 /* An up-to-date secondary that is not receiving its primary's writes is
  * only consistent: a valid image, perhaps not the newest.  Promoting it
  * then takes --force.  A resync brings it back to up to date. */
-void node_may_lag(struct node *n, const char *why)
+void secondary_may_lag(struct secondary *sec, const char *why)
 {
-	if (n->sb.disk != META_DISK_UPTODATE)
+	if (sec->sb->disk != META_DISK_UPTODATE)
 		return;
-	n->sb.disk = META_DISK_CONSISTENT;
-	(void)node_save_sb(n);
+	sec->sb->disk = META_DISK_CONSISTENT;
+	(void)local_save_sb(sec->loc);
 	log_warn("disk is now consistent, not up to date: %s", why);
 }

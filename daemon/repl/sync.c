@@ -1,6 +1,5 @@
-/* A node's peers (see sync.h): the object, what the node's other parts ask
- * of it, and the node's questions about all of its peers.  What happens
- * on a link is in node_sync.c. */
+/* A node's peer (see sync.h): the object and what the node's other parts
+ * ask of it.  What happens on its link is in node_sync.c. */
 #include "daemon/repl/sync_int.h"
 
 void sync_free(struct sync *s)
@@ -21,11 +20,6 @@ bool sync_up(const struct sync *s)
 const struct msg_hello *sync_hello(const struct sync *s)
 {
 	return &s->hello;
-}
-
-struct node *sync_node(const struct sync *s)
-{
-	return s->n;
 }
 
 struct peer *sync_peer(const struct sync *s)
@@ -58,11 +52,16 @@ bool sync_resync_progress(const struct sync *s, uint64_t *done, uint64_t *total,
 	}
 	if (s->rs_role != RS_TARGET || !s->peer_bm_done)
 		return false;
-	ns = node_now_ns() - s->rs_recv_start_ns;
+	ns = clock_now_ns() - s->rs_recv_start_ns;
 	*done = s->rs_recv_bytes;
 	*total = s->rs_recv_total > *done ? s->rs_recv_total : *done;
 	*bps = ns ? (uint64_t)((double)*done * 1e9 / (double)ns) : 0;
 	return true;
+}
+
+struct resync *sync_resync(const struct sync *s)
+{
+	return s->rs;
 }
 
 struct verify *sync_verify(const struct sync *s)
@@ -98,7 +97,7 @@ void sync_relock(struct sync *s)
 	verify_relock(s->vf);
 }
 
-const char *node_peer_disk(const struct sync *s)
+const char *sync_peer_disk(const struct sync *s)
 {
 	static const char *const names[] = { "inconsistent", "outdated", "consistent", "uptodate" };
 
@@ -107,87 +106,7 @@ const char *node_peer_disk(const struct sync *s)
 	return s->hello.disk < 4 ? names[s->hello.disk] : "unknown";
 }
 
-/* --- the node's peers, all of them --- */
-
-void node_free_peers(struct node *n)
+uint64_t sync_resynced_bytes(const struct sync *s)
 {
-	for (unsigned i = 0; i < n->npeers; i++)
-		sync_free(n->peers[i]);
-	n->npeers = 0;
-}
-
-bool node_connected(const struct node *n)
-{
-	for (unsigned i = 0; i < n->npeers; i++)
-		if (n->peers[i]->up)
-			return true;
-	return false;
-}
-
-/* A connected peer is primary. */
-bool node_peer_primary(const struct node *n)
-{
-	for (unsigned i = 0; i < n->npeers; i++)
-		if (n->peers[i]->up && n->peers[i]->hello.role == MSG_ROLE_PRIMARY)
-			return true;
-	return false;
-}
-
-void node_send_state(struct node *n)
-{
-	for (unsigned i = 0; i < n->npeers; i++)
-		(void)peer_send_state(n->peers[i]->peer);
-}
-
-void node_links_enable(struct node *n, bool on)
-{
-	for (unsigned i = 0; i < n->npeers; i++)
-		if (n->peers[i]->peer)
-			peer_enable(n->peers[i]->peer, on);
-}
-
-void node_relock(struct node *n)
-{
-	for (unsigned i = 0; i < n->npeers; i++)
-		sync_relock(n->peers[i]);
-}
-
-/* A loop hook: the resyncs retry chunks an application write held. */
-void node_pump(void *arg)
-{
-	struct node *n = arg;
-
-	for (unsigned i = 0; i < n->npeers; i++) {
-		resync_pump(n->peers[i]->rs);
-		verify_pump(n->peers[i]->vf);
-	}
-}
-
-/* --- the exported size --- */
-
-/* The pair replicates the smaller of the two data areas: the peer's, while
- * connected; without it, the size agreed at the last connect (kept in the
- * superblock), so that a primary that comes back alone does not export
- * more than its peer can hold. */
-uint64_t node_export_size(const struct node *n)
-{
-	uint64_t bytes = n->sb.data_bytes;
-
-	for (unsigned i = 0; i < n->npeers; i++)
-		if (n->peers[i]->up && n->peers[i]->hello.size_bytes < bytes)
-			bytes = n->peers[i]->hello.size_bytes;
-	if (!node_connected(n) && n->sb.agreed_bytes)
-		return n->sb.agreed_bytes;
-	return bytes;
-}
-
-/* At connect: the size both sides agree on now, kept for later starts. */
-void node_agree_size(struct node *n)
-{
-	uint64_t agreed = node_export_size(n);
-
-	if (agreed == n->sb.agreed_bytes)
-		return;
-	n->sb.agreed_bytes = agreed;
-	(void)node_save_sb(n);
+	return s->resynced_bytes;
 }

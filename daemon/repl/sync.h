@@ -1,20 +1,29 @@
 /* One peer of a node, seen from the node: its link (proto/peer), what it
  * said of itself (HELLO, STATE), the verdict at connect, the bitmap
  * exchange, the resync to or from it and `blkrep verify` against it.  The
- * node holds one per peer (struct node's peers[]), so that more peers are
- * more of these rather than a rewrite.  A part of the node (node_int.h):
- * the object in sync.c, its link's behaviour in node_sync.c, sharing
- * sync_int.h.  Daemon-level. */
+ * node holds one per peer, so that more peers are more of these rather
+ * than a rewrite.  The object is in sync.c, its link's behaviour in
+ * node_sync.c, sharing sync_int.h.  Daemon-level. */
 #ifndef BLKREP_SYNC_H
 #define BLKREP_SYNC_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stddef.h>
+
+#include "daemon/repl/nodeup.h"
+
+struct config;
+struct config_node;
 struct control_req;
+struct local;
+struct loop;
 struct msg_hello;
-struct node;
 struct peer;
+struct primary;
+struct resync;
+struct secondary;
 struct verify;
 
 /* This node's part in the resync after a connect. */
@@ -22,9 +31,24 @@ enum rs_role { RS_NONE, RS_SOURCE, RS_TARGET };
 
 struct sync;
 
-/* A peer of n, its link not yet started; NULL when out of memory.  n's
- * loop, data area, bitmap and superblock must be set up. */
-struct sync *sync_new(struct node *n);
+/* What a peer's sync works with: the node's setup and parts, and what
+ * it asks of the node (up, with node as its arg).  Kept by sync_new(). */
+struct sync_env {
+	struct loop *loop;
+	const struct config *cfg;
+	const struct config_node *me, *other;
+	const uint8_t *secret; /* NULL/0: none */
+	size_t secret_len;
+	struct local *loc;
+	struct primary *pri;
+	struct secondary *sec;
+	const struct node_up *up;
+	void *node;
+};
+
+/* The peer env->other, its link not yet started; NULL when out of
+ * memory. */
+struct sync *sync_new(const struct sync_env *env);
 /* Frees the link too; after the loop is freed (resync buffers may be in
  * flight until then).  NULL is ignored. */
 void sync_free(struct sync *s);
@@ -35,8 +59,6 @@ int sync_start(struct sync *s);
 bool sync_up(const struct sync *s);
 /* What the peer said of itself at connect or since (valid once up). */
 const struct msg_hello *sync_hello(const struct sync *s);
-/* The node it is a peer of. */
-struct node *sync_node(const struct sync *s);
 /* The link; NULL before sync_start(). */
 struct peer *sync_peer(const struct sync *s);
 enum rs_role sync_rs_role(const struct sync *s);
@@ -49,10 +71,20 @@ bool sync_split_brain(const struct sync *s);
 bool sync_resync_progress(const struct sync *s, uint64_t *done, uint64_t *total, uint64_t *bps);
 /* `verify` against this peer: answers req (started, or why not). */
 void sync_cmd_verify(struct sync *s, struct control_req *req);
+/* The resync's walk with this peer (daemon/repl/resync.h). */
+struct resync *sync_resync(const struct sync *s);
 /* `blkrep verify` against this peer (daemon/repl/verify.h). */
 struct verify *sync_verify(const struct sync *s);
 /* The peer's name in the config, for messages. */
 const char *sync_name(const struct sync *s);
+/* Its disk as it last said ("unknown" while not connected). */
+const char *sync_peer_disk(const struct sync *s);
+/* Bytes sent to it as a resync source since start. */
+uint64_t sync_resynced_bytes(const struct sync *s);
+/* Whether the connect and STATE machinery should look again: the
+ * generations changed (a promotion), or a resync may be due. */
+void sync_reconsider(struct sync *s);
+void sync_resync_if_due(struct sync *s);
 
 /* `resolve --discard-local`: this node's changes of generation gen are
  * saved; at the next connect it is the resync target. */

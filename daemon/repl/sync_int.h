@@ -4,10 +4,37 @@
 #ifndef BLKREP_SYNC_INT_H
 #define BLKREP_SYNC_INT_H
 
-#include "daemon/node_int.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config.h"
+#include "daemon/ctl/control.h"
+#include "daemon/meta/gen.h"
+#include "daemon/meta/local.h"
+#include "daemon/meta/meta.h"
+#include "daemon/meta/savefile.h"
+#include "daemon/repl/primary.h"
+#include "daemon/repl/resync.h"
+#include "daemon/repl/secondary.h"
+#include "daemon/repl/stream.h"
+#include "daemon/repl/sync.h"
+#include "daemon/repl/verify.h"
+#include "proto/msg.h"
+#include "proto/peer.h"
+#include "utils/bitmap.h"
+#include "utils/clock.h"
+#include "utils/log.h"
+
+#define RS_FLUSH_BYTES (32U << 20) /* resync data between peer FLUSHes */
 
 struct sync {
-	struct node *n;
+	struct sync_env env;		 /* what the node gave sync_new() */
+	struct meta_sb *sb;		 /* env.loc's */
+	struct bitmap *bm;		 /* env.loc's */
+	struct stream *stream;		 /* env.pri's */
 	const struct config_node *other; /* the peer in the config */
 	struct peer *peer;		 /* the link */
 	bool up;			 /* the handshake was accepted */
@@ -28,6 +55,7 @@ struct sync {
 	bool discard_local; /* `resolve --discard-local`: become the target */
 	uint64_t saved_for; /* the generation whose own changes were saved */
 	struct verify *vf;  /* `blkrep verify` against this peer */
+	uint64_t resynced_bytes; /* sent as its resync source, for status */
 	/* node_sync.c's check whether a resync source is done, for
 	 * sync_flush_covered(), which the primary's side calls (below
 	 * node_sync.c, it must not name it). */

@@ -1,8 +1,32 @@
 /* `blkrep verify` (see verify.h). */
-#include "daemon/node_int.h"
+#include "daemon/repl/verify.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "daemon/config.h"
+#include "daemon/ctl/control.h"
+#include "daemon/meta/local.h"
+#include "daemon/meta/meta.h"
+#include "daemon/repl/resync.h"
+#include "daemon/repl/stream.h"
+#include "nbd/repl.h"
+#include "proto/msg.h"
+#include "proto/peer.h"
+#include "utils/bitmap.h"
+#include "utils/log.h"
 
 struct verify {
-	struct node *n;
+	struct local *loc;
+	struct stream *stream; /* the node's: its requests' answers, the out-of-sync record */
+	const struct config *cfg;
+	uint32_t extent_bytes;
+	int data_fd;
+	void *arg;		/* the ops' */
 	const char *name; /* the peer compared with */
 	const struct verify_ops *ops;
 	struct resync *walk; /* over todo, as a resync source over the bitmap */
@@ -16,21 +40,21 @@ static bool verify_lock(void *arg, struct repl_req *rr)
 {
 	struct verify *v = arg;
 
-	return v->ops->lock(v->n, rr);
+	return v->ops->lock(v->arg, rr);
 }
 
 static void verify_unlock(void *arg, struct repl_req *rr)
 {
 	struct verify *v = arg;
 
-	v->ops->unlock(v->n, rr);
+	v->ops->unlock(v->arg, rr);
 }
 
 static bool verify_app_busy(void *arg)
 {
 	struct verify *v = arg;
 
-	return v->ops->app_busy(v->n);
+	return v->ops->app_busy(v->arg);
 }
 
 static int verify_send(void *arg, struct repl_req *rr)
@@ -38,7 +62,7 @@ static int verify_send(void *arg, struct repl_req *rr)
 	struct verify *v = arg;
 	struct msg_hdr h = { .type = MSG_VERIFY_REQ, .offset = rr->offset, .count = rr->length };
 
-	return v->ops->send(v->n, &h, rr);
+	return v->ops->send(v->arg, &h, rr);
 }
 
 static void verify_idle(void *arg)
@@ -46,7 +70,7 @@ static void verify_idle(void *arg)
 	struct verify *v = arg;
 
 	resync_finish(v->walk);
-	(void)node_save_bm(v->n);
+	(void)local_save_bm(v->loc);
 	log_info("verify against %s done: %" PRIu64 " extents differ", v->name, v->differ);
 }
 
@@ -58,19 +82,25 @@ static const struct resync_ops verify_ops = {
 	.app_busy = verify_app_busy,
 };
 
-struct verify *verify_new(struct node *n, const char *name, const struct verify_ops *ops)
+struct verify *verify_new(struct local *loc, struct loop *loop, const struct config *cfg,
+			  struct stream *stream, const char *name, const struct verify_ops *ops,
+			  void *arg)
 {
 	struct verify *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
-	v->n = n;
+	v->loc = loc;
+	v->stream = stream;
+	v->cfg = cfg;
+	v->extent_bytes = local_sb(loc)->extent_bytes;
+	v->data_fd = local_data_fd(loc);
+	v->arg = arg;
 	v->name = name;
 	v->ops = ops;
-	v->todo = bitmap_new(bitmap_nbits(n->bm));
+	v->todo = bitmap_new(bitmap_nbits(local_bm(loc)));
 	if (v->todo)
-		v->walk = resync_new(n->loop, n->data_fd, v->todo, n->sb.extent_bytes, &verify_ops,
-				     v);
+		v->walk = resync_new(loop, v->data_fd, v->todo, v->extent_bytes, &verify_ops, v);
 	if (!v->walk) {
 		verify_free(v);
 		return NULL;
@@ -90,13 +120,13 @@ void verify_free(struct verify *v)
 
 /* One XXH64 per extent of a chunk, big-endian, into out (room for
  * len / extent_bytes + 1). */
-static unsigned chunk_digests(const struct node *n, const uint8_t *p, uint64_t len, uint8_t *out)
+static unsigned chunk_digests(uint32_t extent_bytes, const uint8_t *p, uint64_t len, uint8_t *out)
 {
 	unsigned k = 0;
 
-	for (uint64_t at = 0; at < len; at += n->sb.extent_bytes, k++) {
+	for (uint64_t at = 0; at < len; at += extent_bytes, k++) {
 		uint64_t d = XXH64(
-			p + at, len - at < n->sb.extent_bytes ? len - at : n->sb.extent_bytes, 0);
+			p + at, len - at < extent_bytes ? len - at : extent_bytes, 0);
 
 		for (int i = 0; i < 8; i++)
 			out[8 * k + (unsigned)i] = (uint8_t)(d >> (56 - 8 * i));
@@ -112,9 +142,9 @@ void verify_answer(struct verify *v, const struct msg_hdr *h, struct peer *p)
 
 	if (!v->buf) /* once, for the largest request the protocol allows */
 		v->buf = malloc(MSG_MAX_DATA);
-	got = v->buf ? pread(v->n->data_fd, v->buf, h->count, (off_t)h->offset) : -1;
+	got = v->buf ? pread(v->data_fd, v->buf, h->count, (off_t)h->offset) : -1;
 	if (got == (ssize_t)h->count)
-		r.length = 8 * chunk_digests(v->n, v->buf, h->count, digests);
+		r.length = 8 * chunk_digests(v->extent_bytes, v->buf, h->count, digests);
 	else
 		r.count = (uint32_t)(got < 0 && v->buf ? errno : EIO);
 	if (!r.length)
@@ -130,23 +160,22 @@ static void verify_compare(struct verify *v, struct repl_req *rr, const struct m
 			   const uint8_t *theirs)
 {
 	static uint8_t mine[MSG_MAX_DIGESTS];
-	struct node *n = v->n;
-	unsigned k = chunk_digests(n, rr->payload, rr->length, mine);
+	unsigned k = chunk_digests(v->extent_bytes, rr->payload, rr->length, mine);
 
 	if (h->count || h->length != 8 * k) {
 		log_warn("verify at %" PRIu64 ": %s could not read it (%s)", rr->offset, v->name,
 			 strerror(h->count ? (int)h->count : EPROTO));
-		node_mark_out_of_sync(n, rr->offset, rr->length);
+		stream_mark_out_of_sync(v->stream, rr->offset, rr->length);
 		v->differ += k;
 		return;
 	}
 	for (unsigned i = 0; i < k; i++) {
-		uint64_t off = rr->offset + (uint64_t)i * n->sb.extent_bytes;
+		uint64_t off = rr->offset + (uint64_t)i * v->extent_bytes;
 
 		if (memcmp(mine + 8 * i, theirs + 8 * i, 8) == 0)
 			continue;
 		v->differ++;
-		node_mark_out_of_sync(n, off, n->sb.extent_bytes);
+		stream_mark_out_of_sync(v->stream, off, v->extent_bytes);
 		log_warn("verify: the extent at %" PRIu64 " differs on %s", off, v->name);
 	}
 }
@@ -155,7 +184,7 @@ void verify_reply(struct verify *v, const struct msg_hdr *h, const uint8_t *payl
 {
 	void *req;
 
-	if (stream_verify_answered(v->n->stream, h->seq, &req) < 0) {
+	if (stream_verify_answered(v->stream, h->seq, &req) < 0) {
 		log_warn("%s answered verify request %" PRIu64 ", which is not outstanding",
 			 v->name, h->seq);
 		return;
@@ -205,6 +234,6 @@ void verify_start(struct verify *v, uint64_t bytes, struct control_req *req)
 	bitmap_set_range(v->todo, 0, bitmap_nbits(v->todo));
 	v->differ = 0;
 	v->ran = true;
-	resync_start(v->walk, bytes, config_resync_rate(v->n->cfg));
+	resync_start(v->walk, bytes, config_resync_rate(v->cfg));
 	control_reply(req, true, "verifying %" PRIu64 " bytes against %s", bytes, v->name);
 }

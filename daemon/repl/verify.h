@@ -1,38 +1,45 @@
 /* `blkrep verify` against one peer, and answering the peer's: the walk of
  * a resync (daemon/repl/resync) over every extent, one XXH64 per extent
  * compared; extents that differ become out of sync, for `blkrep resync`.
- * One per peer, held by its struct sync (daemon/repl/sync.h).  A part of
- * the node (node_int.h); daemon-level. */
+ * One per peer, held by its struct sync (daemon/repl/sync.h).
+ * Daemon-level. */
 #ifndef BLKREP_VERIFY_H
 #define BLKREP_VERIFY_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+struct config;
 struct control_req;
+struct local;
+struct loop;
 struct msg_hdr;
-struct node;
+struct stream;
 
 struct peer;
 struct repl_req;
 
 struct verify;
 
-/* What a verify asks of the node above it, registered by its creator so
- * that verify.c never calls up by name.  Every call is required. */
+/* What a verify asks of the replication above it (the primary's side),
+ * registered by its creator so that verify.c never calls up by name.
+ * Every call is required; each gets the arg given to verify_new(). */
 struct verify_ops {
-	/* Sends a VERIFY_REQ in the replication stream (node_send()). */
-	int (*send)(struct node *n, struct msg_hdr *h, struct repl_req *rr);
+	/* Sends a VERIFY_REQ in the replication stream (primary_send()). */
+	int (*send)(void *arg, struct msg_hdr *h, struct repl_req *rr);
 	/* A chunk's range against the export's writes (rule 4): see
-	 * node_chunk_lock(), node_chunk_unlock(), node_chunk_app_busy(). */
-	bool (*lock)(struct node *n, struct repl_req *rr);
-	void (*unlock)(struct node *n, struct repl_req *rr);
-	bool (*app_busy)(struct node *n);
+	 * primary_chunk_lock(), primary_chunk_unlock(), primary_chunk_app_busy(). */
+	bool (*lock)(void *arg, struct repl_req *rr);
+	void (*unlock)(void *arg, struct repl_req *rr);
+	bool (*app_busy)(void *arg);
 };
 
-/* Against the peer named name (kept; for messages) of node n; NULL on
- * failure.  ops must outlive the verify. */
-struct verify *verify_new(struct node *n, const char *name, const struct verify_ops *ops);
+/* Against the peer named name (kept; for messages), over the node's
+ * replica loc, its answers found in stream; NULL on failure.  ops must
+ * outlive the verify. */
+struct verify *verify_new(struct local *loc, struct loop *loop, const struct config *cfg,
+			  struct stream *stream, const char *name, const struct verify_ops *ops,
+			  void *arg);
 void verify_free(struct verify *v); /* NULL is ignored */
 
 /* `verify` of the first bytes of the data area, once the peer's part

@@ -232,7 +232,7 @@ static int create_md(int i, uint64_t size)
 		fprintf(real_stderr, "sim: create: %s\n", err);
 	mdio_close(m);
 	R.nodes[i].me = me;
-	return node_run_path(R.nodes[i].ctl, sizeof(R.nodes[i].ctl), "r0", me->name, "ctl") < 0 ?
+	return control_run_path(R.nodes[i].ctl, sizeof(R.nodes[i].ctl), "r0", me->name, "ctl") < 0 ?
 		       -1 : rc;
 }
 

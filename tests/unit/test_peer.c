@@ -300,7 +300,7 @@ Test(peer, same_secret_connects_and_replicates_a_write)
 	free(data);
 }
 
-/* ops->ack: ACK and FLUSH_ACK bypass ops->message. */
+/* peer_on_ack(): ACK and FLUSH_ACK bypass ops->message. */
 static int direct_acks, direct_flush_acks;
 static uint64_t direct_ack_seq;
 
@@ -313,7 +313,7 @@ static void cb_ack(void *arg, const struct msg_hdr *h)
 	else if (h->type == MSG_FLUSH_ACK)
 		direct_flush_acks++;
 	else
-		cr_assert_fail("%s delivered to ops->ack", msg_type_name(h->type));
+		cr_assert_fail("%s delivered to the ack callback", msg_type_name(h->type));
 }
 
 static bool write_answered_direct(void)
@@ -326,16 +326,14 @@ static bool acks_direct(void)
 	return direct_acks >= 1 && direct_flush_acks >= 1 && a.nreleased >= 1;
 }
 
-Test(peer, acks_go_to_the_ack_callback_when_it_is_set)
+Test(peer, acks_go_to_the_subscribed_ack_callback)
 {
-	static struct peer_ops ops_ack;
 	static uint8_t data[4096];
 	struct msg_hdr w = { .type = MSG_WRITE, .count = 4096, .length = 4096, .seq = 9 };
 	struct msg_hdr fa = { .type = MSG_FLUSH_ACK, .seq = 10 };
 
-	ops_ack = ops;
-	ops_ack.ack = cb_ack;
-	start_with_ops(&ops_ack, &ops);
+	start_default();
+	peer_on_ack(a.p, cb_ack, &a);
 	cr_assert(run_until(both_up, 5000), "not up: a '%s', b '%s'", peer_last_error(a.p),
 		  peer_last_error(b.p));
 	cr_assert_eq(peer_send_ref(a.p, &w, data), 0);

@@ -38,7 +38,7 @@ static void teardown(struct fixture *f)
 	bitmap_free(f->bm);
 }
 
-/* Sends a message as node_send() does; returns its seq. */
+/* Sends a message as primary_send() does; returns its seq. */
 static uint64_t send_msg(struct fixture *f, enum stream_kind kind, bool flush, uint64_t ext,
 			 uint32_t exts, void *req)
 {
@@ -427,7 +427,7 @@ Test(stream, held_requests_are_resent_in_order_and_answered_only_on_the_peers_ac
 		cr_assert_eq(got[i].answer, STREAM_ANSWER_HELD, "no answer while frozen");
 	cr_assert_eq(stream_held(f.s), 3);
 	assert_bits(f.bm, 0, 3, true);
-	/* The reconnect: sent again, oldest first, as node_resend_held(). */
+	/* The reconnect: sent again, oldest first, as primary_resend_held(). */
 	stream_link_up(f.s);
 	for (int i = 0; i < 3; i++) {
 		void *r = stream_held_oldest(f.s);

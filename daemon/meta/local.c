@@ -1,0 +1,169 @@
+/* The node's own replica.  See local.h. */
+#include "daemon/meta/local.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/meta/alog.h"
+#include "daemon/meta/gen.h"
+#include "daemon/meta/mdio.h"
+#include "daemon/meta/meta.h"
+#include "daemon/repl/diskerr.h"
+#include "utils/bitmap.h"
+#include "utils/log.h"
+
+struct local {
+	struct mdio *md;
+	struct meta_sb sb;
+	struct bitmap *bm;
+	struct diskerr *disk;
+	int data_fd;
+};
+
+static int local_load(struct local *l, const struct config *cfg, const struct config_node *me,
+		      char *err, size_t len)
+{
+	l->md = mdio_open(cfg, me, false, err, len);
+	if (!l->md || mdio_read_sb(l->md, &l->sb, err, len) < 0)
+		return -1;
+	if (strcmp(l->sb.resource, config_resource_name(cfg)) || strcmp(l->sb.node, me->name)) {
+		snprintf(err, len, "%s holds metadata of %s/%s, not %s/%s", mdio_where(l->md),
+			 l->sb.resource, l->sb.node, config_resource_name(cfg), me->name);
+		return -1;
+	}
+	l->data_fd = open(me->backing, O_RDWR | O_CLOEXEC);
+	if (l->data_fd < 0) {
+		snprintf(err, len, "%s: %s", me->backing, strerror(errno));
+		return -1;
+	}
+	l->bm = bitmap_new(mdio_layout(l->md)->nbits);
+	l->disk = diskerr_new();
+	if (!l->bm || !l->disk) {
+		snprintf(err, len, "out of memory");
+		return -1;
+	}
+	return mdio_read_bitmap(l->md, l->bm, err, len);
+}
+
+struct local *local_open(const struct config *cfg, const struct config_node *me)
+{
+	struct local *l = calloc(1, sizeof(*l));
+	char err[512];
+
+	if (!l) {
+		log_err("out of memory");
+		return NULL;
+	}
+	l->data_fd = -1;
+	if (local_load(l, cfg, me, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		local_close(l);
+		return NULL;
+	}
+	return l;
+}
+
+void local_close(struct local *l)
+{
+	if (!l)
+		return;
+	diskerr_free(l->disk);
+	bitmap_free(l->bm);
+	mdio_close(l->md);
+	if (l->data_fd >= 0)
+		close(l->data_fd);
+	free(l);
+}
+
+struct meta_sb *local_sb(struct local *l)
+{
+	return &l->sb;
+}
+
+struct bitmap *local_bm(struct local *l)
+{
+	return l->bm;
+}
+
+struct mdio *local_md(struct local *l)
+{
+	return l->md;
+}
+
+struct diskerr *local_disk(struct local *l)
+{
+	return l->disk;
+}
+
+int local_data_fd(const struct local *l)
+{
+	return l->data_fd;
+}
+
+int local_save_sb(struct local *l)
+{
+	char err[512];
+
+	if (mdio_write_sb(l->md, &l->sb, err, sizeof(err)) == 0)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
+int local_save_bm(struct local *l)
+{
+	char err[512];
+
+	if (alog_save_bitmap(l->md, l->bm, l->data_fd, err, sizeof(err)) == 0)
+		return 0;
+	log_err("%s", err);
+	return -1;
+}
+
+int local_save(struct local *l)
+{
+	return local_save_sb(l) < 0 ? -1 : local_save_bm(l);
+}
+
+void local_new_gen(struct local *l)
+{
+	uint64_t r = 0;
+
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r ^= (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	gen_new_current(&l->sb.gen, r);
+}
+
+void local_bm_empty(struct local *l)
+{
+	bitmap_clear_range(l->bm, 0, bitmap_nbits(l->bm));
+}
+
+const char *local_disk_name(const struct local *l)
+{
+	return meta_disk_name(l->sb.disk);
+}
+
+const char *local_mode_name(const struct local *l)
+{
+	return l->sb.mode == META_MODE_ASYNC ? "async" : "sync";
+}
+
+uint64_t local_out_of_sync(const struct local *l)
+{
+	uint64_t bytes = bitmap_count(l->bm) * l->sb.extent_bytes;
+
+	return bytes < l->sb.data_bytes ? bytes : l->sb.data_bytes;
+}
+
+uint64_t local_extents(const struct local *l, uint64_t bytes)
+{
+	return (bytes + l->sb.extent_bytes - 1) / l->sb.extent_bytes;
+}

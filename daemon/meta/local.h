@@ -1,0 +1,56 @@
+/* The node's own replica: its data area, its metadata (mdio.h), the
+ * superblock read from it, the dirty bitmap, and what the disk's errors
+ * left (diskerr.h).  Every part of the node reads and changes the
+ * superblock through local_sb() and records a change with local_save_sb();
+ * the bitmap's pages go to disk with local_save_bm(), which flushes the
+ * data area first if a bit was cleared (rule 8).  Daemon-level: failures
+ * are logged here. */
+#ifndef BLKREP_LOCAL_H
+#define BLKREP_LOCAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bitmap;
+struct config;
+struct config_node;
+struct diskerr;
+struct local;
+struct mdio;
+struct meta_sb;
+
+/* Opens the backing store's data area and metadata, checks that the
+ * metadata is this node's, and reads the superblock and bitmap.  NULL
+ * after logging why. */
+struct local *local_open(const struct config *cfg, const struct config_node *me);
+/* NULL is ignored. */
+void local_close(struct local *l);
+
+/* What the parts keep pointers to: valid until local_close(). */
+struct meta_sb *local_sb(struct local *l);
+struct bitmap *local_bm(struct local *l);
+struct mdio *local_md(struct local *l);
+struct diskerr *local_disk(struct local *l);
+int local_data_fd(const struct local *l);
+
+/* The superblock to disk: 0, or -1 (logged). */
+int local_save_sb(struct local *l);
+/* The bitmap's changed pages to disk (rule 8): 0, or -1 (logged). */
+int local_save_bm(struct local *l);
+/* Both: 0, or -1 (logged). */
+int local_save(struct local *l);
+/* A new current generation (in memory; local_save_sb() records it). */
+void local_new_gen(struct local *l);
+/* Forgets every out-of-sync bit (local_save_bm() records it). */
+void local_bm_empty(struct local *l);
+
+/* For status and logs. */
+const char *local_disk_name(const struct local *l);
+const char *local_mode_name(const struct local *l);
+/* Bytes of the data area marked out of sync. */
+uint64_t local_out_of_sync(const struct local *l);
+/* Extents (of the bitmap's granularity) that bytes of the data area span. */
+uint64_t local_extents(const struct local *l, uint64_t bytes);
+
+#endif

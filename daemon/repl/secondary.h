@@ -1,0 +1,43 @@
+/* The secondary's side of replication: the primary's stream applied to the
+ * data area in order and acknowledged, and what a failing disk does to
+ * that (the link drops, the disk is outdated, a reconnect with a backoff
+ * repairs it).  Every node has one, ready for a demotion.  Daemon-level:
+ * failures are logged here. */
+#ifndef BLKREP_SECONDARY_H
+#define BLKREP_SECONDARY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config;
+struct local;
+struct loop;
+struct msg_hdr;
+struct secondary;
+struct stream;
+struct sync;
+
+/* peer_name is for messages; stream is the node's replication stream
+ * (its link number and out-of-sync record).  NULL when out of memory. */
+struct secondary *secondary_new(struct local *loc, struct loop *loop, const struct config *cfg,
+				const char *peer_name, struct stream *stream);
+void secondary_free(struct secondary *sec); /* NULL is ignored */
+
+/* Applies one replicated request from the peer `from`, in stream order, and
+ * acknowledges it. */
+void secondary_apply(struct secondary *sec, struct sync *from, const struct msg_hdr *h,
+		     const uint8_t *payload);
+
+/* Under freeze a sync primary never acknowledges a write without its
+ * peer: a secondary that lost it stays up to date (RPO 0). */
+bool secondary_primary_freezes(const struct secondary *sec);
+/* An up-to-date secondary that may miss its primary's writes becomes
+ * consistent (promoting it then takes --force); why is logged. */
+void secondary_may_lag(struct secondary *sec, const char *why);
+/* A resync from the peer finished: the disk error's gaps are filled. */
+void secondary_disk_repaired(struct secondary *sec);
+/* Once a second: true when the reconnect after a disk error is due (the
+ * caller enables the links). */
+bool secondary_tick(struct secondary *sec);
+
+#endif
