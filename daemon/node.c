@@ -257,6 +257,14 @@ static void node_reap(void *arg)
 
 /* --- roles --- */
 
+/* The primary's side keeps the role too: a client write asks no one
+ * above it. */
+static void node_set_role(struct node *n, bool primary)
+{
+	n->primary = primary;
+	primary_set_role(n->pri, primary);
+}
+
 /* Why this node may not become primary now, or NULL. */
 static const char *node_promote_refusal(const struct node *n, bool force, bool discard)
 {
@@ -314,7 +322,7 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 		snprintf(why, whylen, "cannot write the metadata (see the log)");
 		return -1;
 	}
-	n->primary = true;
+	node_set_role(n, true);
 	n->demoting = false; /* the crashed-primary flag is wanted again */
 	node_send_state(n);
 	log_info("%s/%s is now primary (generation %016" PRIx64 ")", n->sb->resource, n->sb->node,
@@ -388,7 +396,7 @@ static bool node_demote(struct node *n)
 {
 	n->resumed = false;
 	node_stop_export(n);
-	n->primary = false;
+	node_set_role(n, false);
 	n->demoting = true;
 	n->sb->flags &= ~META_F_WAS_PRIMARY;
 	(void)local_save_sb(n->loc);
@@ -633,7 +641,7 @@ static int node_start_role(struct node *n)
 	n->sb->flags |= META_F_CRASHED_PRIMARY;
 	if (local_save_sb(n->loc) < 0 || node_start_export(n) < 0)
 		return -1;
-	n->primary = true;
+	node_set_role(n, true);
 	n->resumed = true;
 	log_info("%s/%s comes back as primary, as it went down", n->sb->resource, n->sb->node);
 	devices_reattach(n->dev);

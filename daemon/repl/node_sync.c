@@ -626,7 +626,7 @@ static void sync_link_up(void *arg, const struct msg_hello *h)
 	s->split_brain = false;
 	s->discard_local = false;
 	s->hello = *h;
-	primary_link_up(s->env.pri);
+	primary_link_up(s->env.pri, s->peer);
 	primary_agree_size(s->env.pri);
 	if (h->size_bytes != s->sb->data_bytes)
 		log_warn("data areas differ: peer %" PRIu64 " bytes, this node %" PRIu64

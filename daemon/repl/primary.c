@@ -45,6 +45,12 @@ struct primary {
 	const struct node_up *up;  /* the node's role and exports */
 	void *node;		   /* up's arg */
 	struct sync *peer;	   /* the stream's peer: primary_add_peer() */
+	/* What the node and the link told it (primary_set_role(),
+	 * primary_link_up() and _down()), kept here so that a write asks no
+	 * one above: */
+	bool role;		   /* the node is primary */
+	struct peer *link;	   /* the peer's link, while up */
+	bool refused;		   /* a request got REPL_BUSY since the last wake */
 	/* The replication stream to the peer: sequence numbers, messages
 	 * awaiting answers, flush covering (rule 2), wide requests (rule 9),
 	 * held requests, the async lag (stream.h). */
@@ -123,15 +129,15 @@ struct stream *primary_stream(const struct primary *p)
 	return p->stream;
 }
 
-static bool primary_role(const struct primary *p)
+void primary_set_role(struct primary *p, bool primary)
 {
-	return p->up->primary(p->node);
+	p->role = primary;
 }
 
 /* The peer's link is up. */
 static bool primary_connected(const struct primary *p)
 {
-	return p->peer && sync_up(p->peer);
+	return p->link != NULL;
 }
 
 int primary_recover(struct primary *p, bool crashed)
@@ -257,7 +263,7 @@ int primary_send(struct primary *p, struct msg_hdr *h, const void *payload, stru
 
 	if (rc < 0)
 		return rc; /* every place is taken */
-	rc = peer_send_ref(sync_peer(p->peer), h, payload); /* kept until the answer */
+	rc = peer_send_ref(p->link, h, payload); /* kept until the answer */
 	if (rc < 0)
 		return rc;
 	if (kind == STREAM_ASYNC && h->length) {
@@ -338,9 +344,14 @@ static bool overlap_remove(struct primary *p, const struct repl_req *rr)
 	return false;
 }
 
-/* Requests parked on both servers are offered again. */
+/* Requests parked on both servers are offered again: only if one was
+ * refused since the last wake (they park only on REPL_BUSY), so that an
+ * answer that frees nothing anyone waits for costs nothing. */
 static void wake_parked(struct primary *p)
 {
+	if (!p->refused)
+		return;
+	p->refused = false;
 	p->up->wake_exports(p->node);
 }
 
@@ -387,7 +398,7 @@ bool primary_chunk_app_busy(struct primary *p)
  * until the peer is back or an operator outdates it. */
 bool primary_frozen(const struct primary *p)
 {
-	return primary_role(p) && !primary_connected(p) && !p->peer_outdated &&
+	return p->role && !primary_connected(p) && !p->peer_outdated &&
 	       config_on_peer_loss(p->cfg) == CONFIG_PEER_LOSS_FREEZE;
 }
 
@@ -553,10 +564,10 @@ enum repl_verdict primary_submit(void *arg, struct repl_req *rr)
 	bool write = rr->type != NBD_CMD_FLUSH;
 	enum repl_verdict rc;
 
-	if (write && overlap_busy(p, rr))
-		return REPL_BUSY; /* offered again once a range leaves the set */
-	rc = offer(p, rr);
-	if (write && rc != REPL_BUSY)
+	rc = write && overlap_busy(p, rr) ? REPL_BUSY : offer(p, rr);
+	if (rc == REPL_BUSY)
+		p->refused = true; /* parked: offered again after a wake */
+	else if (write)
 		p->inflight[p->ninflight++] = rr;
 	return rc;
 }
@@ -677,8 +688,8 @@ static void peer_failed(struct primary *p, uint64_t offset, int err)
 	log_warn("%s failed a replicated request at %" PRIu64 ": %s; reconnecting so that a "
 		 "resync repairs it",
 		 p->peer_name, offset, strerror(-err));
-	peer_enable(sync_peer(p->peer), false);
-	peer_enable(sync_peer(p->peer), true);
+	peer_enable(p->link, false);
+	peer_enable(p->link, true);
 }
 
 /* Does what the stream says about an answered or failed message (a->err:
@@ -766,8 +777,9 @@ void primary_released(void *arg, const void *payload)
 	(void)payload;
 }
 
-void primary_link_up(struct primary *p)
+void primary_link_up(struct primary *p, struct peer *link)
 {
+	p->link = link;
 	(void)stream_link_up(p->stream);
 	p->gen_moved = false;
 	p->peer_outdated = false;
@@ -776,6 +788,7 @@ void primary_link_up(struct primary *p)
 
 void primary_link_down(struct primary *p)
 {
+	p->link = NULL;
 	primary_fail_all(p);
 	primary_standalone(p, true);
 	primary_wake(p); /* parked requests go on locally, or freeze */

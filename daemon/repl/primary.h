@@ -19,6 +19,7 @@ struct config;
 struct local;
 struct loop;
 struct msg_hdr;
+struct peer;
 struct primary;
 struct sync;
 
@@ -58,9 +59,10 @@ void primary_flush_peer(struct primary *p);
 void primary_ack(void *arg, const struct msg_hdr *h);
 /* A by-reference payload left (peer ops->released): nothing to do. */
 void primary_released(void *arg, const void *payload);
-/* The link came up: held requests go again once the resync state is set
- * (primary_resend_held()); a new generation only after the next loss. */
-void primary_link_up(struct primary *p);
+/* The link to the peer came up: held requests go again once the resync
+ * state is set (primary_resend_held()); a new generation only after the
+ * next loss. */
+void primary_link_up(struct primary *p, struct peer *link);
 /* The link went: what the peer did not acknowledge stays out of sync, the
  * clients get their local results, at once or, frozen, later. */
 void primary_link_down(struct primary *p);
@@ -71,6 +73,8 @@ void primary_resend_held(struct primary *p);
 void primary_release_held(struct primary *p);
 
 /* --- the role --- */
+/* The node's role now (the node tells it at every change). */
+void primary_set_role(struct primary *p, bool primary);
 /* Under on-peer-loss = freeze, a primary without its peer holds writes. */
 bool primary_frozen(const struct primary *p);
 /* A promotion (connected: the peer receives the writes from now on). */
