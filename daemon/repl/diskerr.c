@@ -33,6 +33,10 @@ bool diskerr_set(struct diskerr *d, const char *fmt, ...)
 	bool first = !d->text[0];
 	va_list ap;
 
+	/* A FLUSH error never hides an earlier one that needs a resync: a
+	 * good FLUSH clears only a FLUSH error (diskerr_is_flush()). */
+	if (!first && !diskerr_is_flush(d) && strncmp(fmt, DISKERR_FLUSH, strlen(DISKERR_FLUSH)) == 0)
+		return false;
 	va_start(ap, fmt);
 	(void)vsnprintf(d->text, sizeof(d->text), fmt, ap);
 	va_end(ap);

@@ -22,8 +22,10 @@ void diskerr_free(struct diskerr *d); /* NULL is ignored */
 
 /* The error for status, "" when none. */
 const char *diskerr_text(const struct diskerr *d);
-/* Records an error (cut to 255 bytes); true when none was recorded before,
- * so that the caller logs a dead disk once, not at every write. */
+/* Records an error (cut to 255 bytes), the latest shown, except that a
+ * client FLUSH's (fmt starting with DISKERR_FLUSH) never replaces another
+ * kind, which needs a resync to repair.  True when none was recorded
+ * before, so that the caller logs a dead disk once, not at every write. */
 bool diskerr_set(struct diskerr *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The error recorded is a client FLUSH's (it starts with DISKERR_FLUSH). */
 bool diskerr_is_flush(const struct diskerr *d);

@@ -31,6 +31,20 @@ Test(diskerr, a_client_flush_error_is_told_apart)
 	diskerr_free(d);
 }
 
+/* Found by the simulator (seeds 1079, 1255): a FLUSH error after a failed
+ * WRITE replaced it, a good FLUSH then cleared it, and status stopped
+ * asking for the resync the WRITE's range still needed. */
+Test(diskerr, a_flush_error_never_hides_an_error_that_needs_a_resync)
+{
+	struct diskerr *d = diskerr_new();
+
+	cr_assert(diskerr_set(d, "client WRITE of 1 bytes at 0 on this node: EIO"));
+	cr_assert_not(diskerr_set(d, DISKERR_FLUSH "%s", "Input/output error"));
+	cr_assert_str_eq(diskerr_text(d), "client WRITE of 1 bytes at 0 on this node: EIO");
+	cr_assert_not(diskerr_is_flush(d), "a good FLUSH must not clear it");
+	diskerr_free(d);
+}
+
 Test(diskerr, the_backoff_doubles_to_the_maximum_and_restarts_once_repaired)
 {
 	struct diskerr *d = diskerr_new();
