@@ -44,12 +44,15 @@ static const struct verify_ops vf_ops = {
 	.app_busy = sync_vf_app_busy,
 };
 
+static void sync_rs_failed(void *arg);
+
 static const struct resync_ops rs_ops = {
 	.lock = sync_rs_lock,
 	.unlock = sync_rs_unlock,
 	.send = sync_rs_send,
 	.idle = sync_rs_idle,
 	.app_busy = sync_rs_app_busy,
+	.failed = sync_rs_failed,
 };
 
 static void sync_resync_check(struct sync *s);
@@ -193,6 +196,18 @@ static bool sync_rs_app_busy(void *arg)
 	struct sync *s = arg;
 
 	return primary_chunk_app_busy(s->env.pri);
+}
+
+/* The source's disk failed a read: the resync cannot go on, and while
+ * connected nothing would start it again (the role stays source, `blkrep
+ * resync` says one is running, the target stays inconsistent).  The link
+ * is dropped: the reconnect exchanges bitmaps again and resumes from them
+ * (the failed chunk's bits are still set). */
+static void sync_rs_failed(void *arg)
+{
+	struct sync *s = arg;
+
+	peer_drop(s->peer, "resync: this node's disk failed a read; the reconnect resumes it");
 }
 
 /* The source is done: every bit is clear and flushed on the peer. */
@@ -599,6 +614,12 @@ static bool sync_accept_peer(void *arg, const struct msg_hello *h, char *why, si
 		return false;
 	}
 	if (h->role == MSG_ROLE_PRIMARY && sync_primary(s)) {
+		struct gen_side me, peer;
+
+		/* Both wrote since they last shared a generation: status says
+		 * splitbrain, not only this error. */
+		sync_gen_sides(s, h, &me, &peer);
+		s->split_brain = gen_compare(&me, &peer) == GEN_SPLIT_BRAIN;
 		snprintf(why, len, "both nodes are primary: split brain; make one secondary");
 		return false;
 	}

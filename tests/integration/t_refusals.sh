@@ -168,6 +168,11 @@ if has_err "$A" "both nodes are primary"; then pass "both primary: alpha refuses
 else fail "both primary: alpha's last_error: '$(err_of "$A")'"; fi
 has_err "$Bn" "both nodes are primary" 3 && pass "both primary: beta refuses: $(err_of "$Bn")" ||
 	fail "both primary: beta's last_error: '$(err_of "$Bn")'"
+# Both wrote alone: a split brain, which status says on both sides (found
+# by the simulator's oracle 4: status said "connecting").
+check_eq "both primary and both wrote: alpha's status says splitbrain" \
+	"$(field "$A" "d['peer']['connection']")" splitbrain
+check_eq "... and beta's" "$(field "$Bn" "d['peer']['connection']")" splitbrain
 check "beta secondary" $Bn secondary
 sb="split brain: both nodes wrote as primary"
 if has_err "$A" "$sb" 15; then pass "split brain: alpha refuses: $(err_of "$A")"
