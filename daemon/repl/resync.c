@@ -297,6 +297,8 @@ static void slot_read_done(struct ioop *op, int res)
 			s->rr.length, s->rr.offset, res < 0 ? strerror(-res) : "short read");
 		slot_free(s, true);
 		resync_stop(r);
+		if (r->ops->failed)
+			r->ops->failed(r->arg);
 		return;
 	}
 	slot_send(s);

@@ -41,6 +41,8 @@ struct resync_ops {
 	void (*idle)(void *arg);
 	/* Application writes in flight (the adaptive rate yields to them). */
 	bool (*app_busy)(void *arg);
+	/* Optional: the walk stopped because the local disk failed a read. */
+	void (*failed)(void *arg);
 };
 
 /* A resync reading from fd (the data area) the extents of bm.  Allocates
