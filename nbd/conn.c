@@ -1,23 +1,16 @@
 /* One NBD client connection on the server's io_uring, and the life of
- * each of its requests: read, submitted to the disk and the replicator,
- * completed, answered.
- *
- * Input: one RECV at a time fills rbuf; the pump parses the handshake, then
- * request headers, copying small WRITE payloads out of rbuf and receiving
- * large ones straight into their buffer.  The next header is parsed while
- * earlier requests' disk I/O is in flight, up to CONN_SLOTS requests.
- *
- * A request lives in a slot: its buffer, the disk operation (READ/WRITE
- * resubmitted on short transfers, FLUSH, CACHE, zeroing with its
- * fallbacks, BLOCK_STATUS inline), the hand-off to the replicator, and its
- * reply, queued in completion order.
- *
+ * each of its requests.  Input: one RECV at a time fills rbuf; the pump
+ * parses the handshake, then request headers, copying small WRITE payloads
+ * out of rbuf and receiving large ones straight into their buffer, while
+ * earlier requests' disk I/O is in flight (up to CONN_SLOTS).  A request
+ * lives in a slot: its buffer, the disk operation (READ/WRITE resubmitted
+ * on short transfers, FLUSH, CACHE, zeroing with its fallbacks,
+ * BLOCK_STATUS inline), the hand-off to the replicator, and its reply.
  * Output: replies queue in completion order (the cookie matches them) and
  * go out as one SENDMSG batch at a time: never two sends in flight on one
- * socket, because a short send would interleave them.
- *
- * Every entry point ends in conn_after(), which moves the connection on and
- * frees it once it is dead and nothing of it is in flight. */
+ * socket, because a short send would interleave them.  Every entry point
+ * ends in conn_after(), which moves the connection on and frees it once
+ * it is dead and nothing of it is in flight. */
 #include "nbd/conn.h"
 
 #include <errno.h>
@@ -192,13 +185,6 @@ static void slot_fail(struct slot *s, int neg_errno)
 	slot_reply(s);
 }
 
-/* BLOCK_STATUS: answered inline (see reply_block_status()). */
-static void slot_block_status(struct slot *s)
-{
-	s->data_len = reply_block_status(s->c->st, s->c->sess.meta_id, &s->req, s->buf);
-	slot_reply(s);
-}
-
 /* The ring entry for a slot's disk operation; the slot is then in stage. */
 static struct io_uring_sqe *slot_sqe(struct slot *s, enum stage stage)
 {
@@ -266,8 +252,10 @@ static void slot_submit(struct slot *s)
 	uint64_t off = r->offset + s->done, left = r->length - s->done;
 	int fd = store_fd_for(st, off, left);
 
-	if (r->type == NBD_CMD_BLOCK_STATUS)
-		return slot_block_status(s);
+	if (r->type == NBD_CMD_BLOCK_STATUS) { /* answered inline */
+		s->data_len = reply_block_status(st, s->c->sess.meta_id, r, s->buf);
+		return slot_reply(s);
+	}
 	if (r->length == 0 && r->type != NBD_CMD_FLUSH)
 		return slot_reply(s);
 	if ((r->type == NBD_CMD_WRITE_ZEROES) && (r->flags & NBD_CMD_FLAG_FAST_ZERO) &&
@@ -669,6 +657,24 @@ static void conn_on_send(struct conn *c, int res)
 
 /* --- lifecycle --- */
 
+/* The connection's memory, once none of its operations is in flight. */
+static void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	nbd_hs_free(c->hs);
+	free(c->rbuf);
+	free(c);
+}
+
+/* Its owner is freed without running the loop again (node_abandon()):
+ * its operations never complete; its buffers go with the pool. */
+void conn_abandon(struct conn *c)
+{
+	close(c->fd);
+	conn_free(c);
+}
+
 static void conn_destroy(struct conn *c)
 {
 	/* Replies never sent: their slots still hold buffers. */
@@ -689,9 +695,7 @@ static void conn_destroy(struct conn *c)
 		slot_release(c->payload);
 	c->host->gone(c->host->arg, c);
 	close(c->fd);
-	nbd_hs_free(c->hs);
-	free(c->rbuf);
-	free(c);
+	conn_free(c);
 }
 
 static bool conn_finished(const struct conn *c)
@@ -850,9 +854,7 @@ static struct conn *conn_alloc(const struct conn_host *h, int fd, bool handshake
 	if (!c || !(c->rbuf = malloc(RBUF_SIZE)) ||
 	    (handshake && !(c->hs = nbd_hs_new(h->exp)))) {
 		log_err("client %d: out of memory", fd);
-		if (c)
-			free(c->rbuf);
-		free(c);
+		conn_free(c);
 		close(fd);
 		return NULL;
 	}

@@ -76,5 +76,8 @@ void conn_tick(struct conn *c, bool contended);
 /* Graceful stop: read no further requests, finish and answer the ones in
  * flight, then close.  With hard, drop the connection now. */
 void conn_stop(struct conn *c, bool hard);
+/* Frees c at once, waiting for nothing: for an owner freed without running
+ * its loop again (node_abandon()). */
+void conn_abandon(struct conn *c);
 
 #endif

@@ -391,6 +391,9 @@ void server_free(struct server *s)
 	loop_remove_hook(s->loop, server_flush, s);
 	for (int i = 0; i < s->nlis; i++)
 		close(s->lis[i].fd);
+	/* None after a clean stop; a crashed node's (node_abandon()). */
+	for (int i = 0; i < s->nconns; i++)
+		conn_abandon(s->conns[i]);
 	for (int i = 0; i < s->nunix; i++)
 		(void)unlink(s->unix_paths[i]);
 	bufpool_free(s->pool);
