@@ -46,6 +46,14 @@ static const struct verify_ops vf_ops = {
 
 static void sync_rs_failed(void *arg);
 
+/* `resolve --discard-local` holds for the data it saved: once this node
+ * moved to a new generation (it was promoted since), its data is new and
+ * the decision is void. */
+static bool sync_discards(const struct sync *s)
+{
+	return s->discard_local && s->saved_for == s->sb->gen.current;
+}
+
 static const struct resync_ops rs_ops = {
 	.lock = sync_rs_lock,
 	.unlock = sync_rs_unlock,
@@ -423,7 +431,7 @@ static void sync_hello_out(void *arg, struct msg_hello *h)
 		   (s->sb->flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0) |
 		   (s->sb->mode == META_MODE_ASYNC ? MSG_HELLO_F_ASYNC : 0) |
 		   (bitmap_count(s->bm) ? 0 : MSG_HELLO_F_NO_CHANGES) |
-		   (s->discard_local ? MSG_HELLO_F_DISCARD : 0) |
+		   (sync_discards(s) ? MSG_HELLO_F_DISCARD : 0) |
 		   (sync_resumed_only(s) ? MSG_HELLO_F_RESUMED : 0);
 	h->gen_current = s->sb->gen.current;
 	h->gen_bitmap = s->sb->gen.bitmap;
@@ -460,9 +468,9 @@ static enum gen_verdict sync_resolve_split(const struct sync *s, const struct ms
 	bool peer_discards = h->flags & MSG_HELLO_F_DISCARD;
 	bool mine_none = bitmap_count(s->bm) == 0, peer_none = h->flags & MSG_HELLO_F_NO_CHANGES;
 
-	if (s->discard_local != peer_discards)
-		return s->discard_local ? GEN_BITMAP_PEER_SOURCE : GEN_BITMAP_LOCAL_SOURCE;
-	if (s->discard_local || config_after_split_brain(s->env.cfg) != CONFIG_SB_DISCARD_ZERO_CHANGES)
+	if (sync_discards(s) != peer_discards)
+		return sync_discards(s) ? GEN_BITMAP_PEER_SOURCE : GEN_BITMAP_LOCAL_SOURCE;
+	if (sync_discards(s) || config_after_split_brain(s->env.cfg) != CONFIG_SB_DISCARD_ZERO_CHANGES)
 		return GEN_SPLIT_BRAIN;
 	if (mine_none != peer_none)
 		return mine_none ? GEN_BITMAP_PEER_SOURCE : GEN_BITMAP_LOCAL_SOURCE;
