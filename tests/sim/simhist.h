@@ -29,6 +29,27 @@ void simhist_flushed(struct simhist *h, uint64_t ticket);
  * yet flushed stay possible but no later FLUSH makes them durable. */
 void simhist_forget_pending(struct simhist *h);
 
+/* The client writes to node's export from now on: acknowledgements
+ * record it. */
+void simhist_set_writer(struct simhist *h, int node);
+/* The writer is (not) connected to its peer.  A write submitted while it
+ * is alone and acked before it connects again was accepted alone. */
+void simhist_set_alone(struct simhist *h, bool alone);
+/* How many versions were acked alone so far. */
+uint64_t simhist_alone_acks(const struct simhist *h);
+/* A node became primary holding blk for block b: from now on only blk's
+ * version (or, if blk is no version, anything until the next durable
+ * write) and what is submitted later are allowed.  Versions acked by the
+ * previous primary that it lacks are gone (the failover lost them; a save
+ * file must keep them, oracle 3). */
+void simhist_rebase(struct simhist *h, uint64_t b, const uint8_t *blk);
+/* Which version blk is for block b: its index (later index: submitted
+ * later) and the node that acknowledged it (-1: never acknowledged).
+ * False for bytes that are no version (torn, zeros of the start are
+ * version 0). */
+bool simhist_which(const struct simhist *h, uint64_t b, const uint8_t *blk, unsigned *idx,
+		   int *acked_by);
+
 /* Fills one block of write id's payload. */
 void simhist_fill(uint8_t *blk, uint64_t b, uint64_t id);
 /* Which version block b holds: 0 for zeros, the write id, or -1 for
@@ -41,5 +62,10 @@ int64_t simhist_decode(const uint8_t *blk, uint64_t b);
  * expected. */
 bool simhist_allowed(const struct simhist *h, uint64_t b, const uint8_t *blk, char *why,
 		     unsigned whylen);
+/* The same, but durable versions node skip acknowledged alone (newest
+ * first) need not be there: for the other node, promoted while cut off
+ * from skip (skip -1: simhist_allowed). */
+bool simhist_allowed_but(const struct simhist *h, uint64_t b, const uint8_t *blk, int skip,
+			 char *why, unsigned whylen);
 
 #endif
