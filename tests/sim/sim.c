@@ -910,12 +910,13 @@ static void check_durable_on(int i, int skip, const char *when)
 /* After a failover or a resolve only what node i holds survives. */
 static void rebase(int i)
 {
-	static uint8_t a[HIST_BLOCK];
+	static uint8_t a[HIST_BLOCK], m[HIST_BLOCK];
 
 	sim_trace("driver: the history follows %s's data from now on", R.nodes[i].me->name);
 	for (uint64_t off = 0; off < R.data_bytes; off += HIST_BLOCK) {
 		simfd_file_peek(R.nodes[i].me->backing, off, a, HIST_BLOCK);
-		simhist_rebase(R.h, off / HIST_BLOCK, a);
+		simfd_file_peek_media(R.nodes[i].me->backing, off, m, HIST_BLOCK);
+		simhist_rebase(R.h, off / HIST_BLOCK, a, m);
 	}
 }
 
@@ -1070,8 +1071,10 @@ static void tick_load(void)
 	if (story_run())
 		return;
 	repair(false);
-	if (R.story_pct && sim_chance(R.story_pct))
-		story_begin(R.failover_pct && sim_chance(R.failover_pct)
+	/* A story begun as the load ends would run all at once; a failover
+	 * waits for the last one's resolve. */
+	if (R.story_pct && sim_now_ns() < R.phase_end && sim_chance(R.story_pct))
+		story_begin(R.failover_pct && R.resolve_loser < 0 && sim_chance(R.failover_pct)
 				    ? ST_FAILOVER
 				    : (enum story)(1 + sim_below(ST_KINDS - 1)));
 	else if (sim_chance(R.fault_pct))

@@ -310,6 +310,16 @@ void simfd_file_peek(const char *path, uint64_t off, void *buf, size_t len)
 		memset(buf, 0, len);
 }
 
+void simfd_file_peek_media(const char *path, uint64_t off, void *buf, size_t len)
+{
+	struct file *f = file_find(path);
+
+	if (f && off + len <= f->cap)
+		memcpy(buf, f->media + off, len);
+	else
+		memset(buf, 0, len);
+}
+
 void simfd_set_slow_zero(bool on)
 {
 	fs.slow_zero = on;

@@ -31,6 +31,8 @@ void simfd_reset(void);
 void simfd_file_create(const char *path, uint64_t size, int node);
 /* What a read of [off, off+len) would return now (cache over media). */
 void simfd_file_peek(const char *path, uint64_t off, void *buf, size_t len);
+/* What a power loss now could leave at least: the media alone. */
+void simfd_file_peek_media(const char *path, uint64_t off, void *buf, size_t len);
 
 /* Faults on node's files: eio_per_mille of reads, writes, zeroings and
  * fsyncs (io_uring's and the system calls: data, metadata, save files)

@@ -202,16 +202,22 @@ static long version_of(const struct block *k, uint64_t b, const uint8_t *blk)
 	return -1;
 }
 
-void simhist_rebase(struct simhist *h, uint64_t b, const uint8_t *blk)
+void simhist_rebase(struct simhist *h, uint64_t b, const uint8_t *blk, const uint8_t *media)
 {
 	struct block *k = &h->blk[b];
-	long i = version_of(k, b, blk);
+	long i = version_of(k, b, blk), m = version_of(k, b, media);
 
-	if (i < 0) {
+	if (i < 0 || m < 0) {
 		simhist_submit(h, b, ANY_ID);
-		i = (long)k->n - 1;
+		k->durable = k->n - 1;
+		return;
 	}
-	k->durable = (unsigned)i;
+	/* Never raised: what the node holds newer than the durable version
+	 * may be only in its page cache. */
+	if ((unsigned)i < k->durable)
+		k->durable = (unsigned)i;
+	if ((unsigned)m < k->durable)
+		k->durable = (unsigned)m;
 }
 
 bool simhist_which(const struct simhist *h, uint64_t b, const uint8_t *blk, unsigned *idx,

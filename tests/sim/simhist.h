@@ -37,12 +37,13 @@ void simhist_set_writer(struct simhist *h, int node);
 void simhist_set_alone(struct simhist *h, bool alone);
 /* How many versions were acked alone so far. */
 uint64_t simhist_alone_acks(const struct simhist *h);
-/* A node became primary holding blk for block b: from now on only blk's
- * version (or, if blk is no version, anything until the next durable
- * write) and what is submitted later are allowed.  Versions acked by the
- * previous primary that it lacks are gone (the failover lost them; a save
- * file must keep them, oracle 3). */
-void simhist_rebase(struct simhist *h, uint64_t b, const uint8_t *blk);
+/* A node became primary reading blk for block b, media on its disk's
+ * media (what a power loss could leave): from now on the older of their
+ * versions, if older than the durable one, is the oldest allowed (or, if
+ * either is no version, anything until the next durable write).  Durable
+ * versions it lacks are gone (the failover lost them; a save file must
+ * keep them, oracle 3). */
+void simhist_rebase(struct simhist *h, uint64_t b, const uint8_t *blk, const uint8_t *media);
 /* Which version blk is for block b: its index (later index: submitted
  * later) and the node that acknowledged it (-1: never acknowledged).
  * False for bytes that are no version (torn, zeros of the start are
