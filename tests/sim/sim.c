@@ -832,6 +832,35 @@ static bool story_run(void)
 	return R.nstory > 0;
 }
 
+/* What an operator does after reading status, outside a failover story
+ * (which has its own): a split brain (e.g. a node forced with
+ * --discard-unknown while its peer, the resync source, was down) is
+ * resolved in favour of the writer; a disk error left extents out of sync
+ * that only `resync` (or a reconnect) copies. */
+static void operator_reads_status(void)
+{
+	bool sb = false, dirty = false;
+
+	if (R.story_kind == ST_FAILOVER)
+		return;
+	for (int i = 0; i < SIM_NODES; i++) {
+		const struct simnode *sn = &R.nodes[i];
+
+		sb |= sn->status_fresh && strstr(sn->status, "\"connection\": \"splitbrain\"");
+		dirty |= sn->status_fresh && !status_is(sn, "disk_error", "") &&
+			 !status_zero(sn, "out_of_sync_bytes") &&
+			 strstr(sn->status, "\"resync\": null");
+	}
+	if (sb && R.resolve_loser < 0) {
+		R.resolve_loser = 1 - R.writer;
+		sim_trace("driver: split brain: %s discards its changes",
+			  R.nodes[R.resolve_loser].me->name);
+		rebase(R.writer);
+	}
+	if (dirty && sim_chance(10))
+		operator_call(R.writer, "resync");
+}
+
 /* Nodes that went down come back; partitions heal; a demoted alpha is
  * made primary again. */
 static void repair(bool now)
@@ -1100,6 +1129,7 @@ static void tick_settle(void)
 	repair(true);
 	for (int i = 0; i < SIM_NODES; i++)
 		ask_status(&R.nodes[i]);
+	operator_reads_status();
 	if (R.nodes[R.writer].status_fresh && !status_is(&R.nodes[R.writer], "role", "primary"))
 		promote_writer();
 	if (claims_in_sync()) {
@@ -1172,6 +1202,8 @@ static int run_seed(uint64_t seed, struct totals *t)
 	t->seeds++;
 	t->steps += sim_steps();
 	t->unsettled += !R.settled;
+	if (!R.settled && !R.violation[0] && getenv("SIM_UNSETTLED"))
+		fprintf(real_stderr, "sim: seed %" PRIu64 " never settled\n", seed);
 	teardown();
 	if (!R.violation[0])
 		return 0;
