@@ -190,6 +190,9 @@ static void node_up(struct simnode *sn)
 		return;
 	}
 	sim_trace("driver: %s up", sn->me->name);
+	/* A resolve is kept in memory only: a restart forgets it (seed
+	 * 1244), the operator resolves again when status says so. */
+	R.resolved = false;
 	sn->restart_at = 0;
 	sn->status_fresh = false;
 }
@@ -1155,6 +1158,10 @@ static void tick_settle(void)
 	for (int i = 0; i < SIM_NODES; i++)
 		ask_status(&R.nodes[i]);
 	operator_reads_status();
+	/* A planned switch-over that met a link drop may leave both
+	 * consistent: while settling the operator forces (a forced one). */
+	if (R.force_level[R.writer] < 1)
+		R.force_level[R.writer] = 1;
 	if (R.nodes[R.writer].status_fresh && !status_is(&R.nodes[R.writer], "role", "primary"))
 		promote_writer();
 	if (claims_in_sync()) {
