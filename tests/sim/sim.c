@@ -116,6 +116,12 @@ struct run {
 };
 
 static struct run R;
+
+/* What the oracles saw, over all seeds (printed at the end: a scenario
+ * that never happens checks nothing). */
+static struct {
+	uint64_t failovers, unforced, split_brains, resolves, saved_blocks, fault_seeds;
+} C;
 static FILE *real_stderr;
 
 /* ---- daemon log lines into the trace ---- */
@@ -306,6 +312,7 @@ static void pick_scenario(void)
 /* From the start of the load on, disks fail as the seed says. */
 static void disks_fail(void)
 {
+	C.fault_seeds += R.eio_pm[0] || R.eio_pm[1];
 	for (int i = 0; i < SIM_NODES; i++) {
 		R.disk_faults |= R.eio_pm[i] > 0;
 		simfd_set_faults(i, R.eio_pm[i], R.slow_pct[i]);
@@ -423,6 +430,8 @@ static void promoted(int i, bool forced)
 	if (!R.rebase_on[i])
 		return;
 	R.rebase_on[i] = false;
+	C.failovers++;
+	C.unforced += !forced;
 	/* Writes the other node acked alone (not connected) are missing
 	 * legitimately: promoting it alone was the operator's word that this
 	 * node was down (README: "Promotion"); then split brain. */
@@ -520,6 +529,7 @@ static void on_resolve_step(void *arg, bool ok, const char *body)
 	 * node's since the decision); neither wrote alone since. */
 	R.resolve_loser = -1;
 	R.resolved = true;
+	C.resolves++;
 	R.alone[0] = R.alone[1] = false;
 }
 
@@ -749,6 +759,7 @@ static void failover_act(int act)
 			return;
 		/* Oracle 4: both wrote alone as primary, so the connect must
 		 * have been refused as split brain, and status must say so. */
+		C.split_brains++;
 		if (!R.sb_reported && R.nodes[0].n && R.nodes[1].n && !simfd_partitioned())
 			violation("both nodes acked writes as primary alone, yet %.0f s after the "
 				  "partition healed no status reported splitbrain",
@@ -1045,6 +1056,7 @@ static void check_saved(int i)
 		if (!simhist_which(R.h, b, now, &ni, &nby) || ni >= si)
 			continue;
 		simfd_files(SAVE_DIR "/", saved_in, &f);
+		C.saved_blocks += f.found;
 		if (!f.found) {
 			violation("%s's write %" PRId64 " to block %" PRIu64 ", acked by it as "
 				  "primary, was overwritten by %" PRId64 " and is in none of its "
@@ -1324,6 +1336,11 @@ int main(int argc, char **argv)
 	remove_run_dir();
 	fprintf(real_stderr, "sim: %.0f steps/s, %" PRIu64 " seeds never settled\n",
 		(double)t.steps / (wall_s() - t0 + 1e-9), t.unsettled);
+	fprintf(real_stderr,
+		"sim: %" PRIu64 " failover promotions (%" PRIu64 " without --force, checked), %" PRIu64
+		" split brains (%" PRIu64 " resolves), %" PRIu64 " overwritten blocks found in save "
+		"files, %" PRIu64 " seeds with disk faults\n",
+		C.failovers, C.unforced, C.split_brains, C.resolves, C.saved_blocks, C.fault_seeds);
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64 " violations\n", t.seeds,
 	       t.steps, t.violations);
 	return t.violations ? 1 : 0;
