@@ -78,6 +78,7 @@ struct run {
 	bool power_loss;	/* crashes lose the page cache */
 	unsigned slow_pct[SIM_NODES], eio_pm[SIM_NODES];
 	bool disk_faults;	/* EIO/ENOSPC now (while loading) */
+	bool async_ever;	/* the seed used async mode */
 	bool promoting[SIM_NODES];
 	bool want_demoted;	/* the writer was made secondary; promote it later */
 	uint64_t promote_at;
@@ -120,7 +121,8 @@ static struct run R;
 /* What the oracles saw, over all seeds (printed at the end: a scenario
  * that never happens checks nothing). */
 static struct {
-	uint64_t failovers, unforced, split_brains, resolves, saved_blocks, fault_seeds;
+	uint64_t failovers, unforced, forced_sync, split_brains, resolves, saved_blocks,
+		fault_seeds;
 } C;
 static FILE *real_stderr;
 
@@ -229,6 +231,8 @@ static int make_config(void)
 {
 	char text[2048], err[512];
 	bool async = sim_chance(35), freeze = sim_chance(30);
+
+	R.async_ever = async;
 	static const char *const gran[] = { "4K", "16K", "64K" };
 
 	snprintf(text, sizeof(text),
@@ -423,8 +427,10 @@ static void rebase(int i);
  * gone now (oracle 3 asks that they be saved where they are
  * overwritten).  One the rules allow without --force must first hold
  * every durable write (oracle 2). */
-static void promoted(int i, bool forced)
+static void promoted(int i, int level)
 {
+	bool forced = level > 0;
+
 	if (i == R.writer)
 		R.want_demoted = false;
 	if (!R.rebase_on[i])
@@ -437,6 +443,12 @@ static void promoted(int i, bool forced)
 	 * node was down (README: "Promotion"); then split brain. */
 	if (!forced)
 		check_durable_on(i, 1 - i, "promoted without --force");
+	/* In sync mode a consistent node (forced with --force only, not
+	 * --discard-unknown: it never failed a write) acknowledged every
+	 * write its primary acked while connected, and flushed the flushed
+	 * ones: it lacks only what the other node acked alone. */
+	else if (level == 1 && !R.async_ever && ++C.forced_sync)
+		check_durable_on(i, 1 - i, "promoted with --force, sync mode");
 	rebase(i);
 }
 
@@ -450,7 +462,7 @@ static void on_promoted(void *arg, bool ok, const char *body)
 	sim_trace("driver: primary on %s%s: %s %s", sn->me->name, level ? " (forced)" : "",
 		  ok ? "ok" : "refused", body);
 	if (ok)
-		return promoted(i, level > 0);
+		return promoted(i, level);
 	/* What a human would do when the refusal says what it needs: force
 	 * the node that holds the newest data (the writer re-promoted), or
 	 * the one a failover chose, up to what the scenario allows. */
@@ -598,6 +610,7 @@ static void fault(void)
 		R.heal_at = sim_now_ns() + 200 * MS + sim_below(3 * S);
 		return;
 	case F_MODE:
+		R.async_ever |= true; /* the mode a write was acked in is not tracked */
 		return operator_call(R.writer, sim_chance(50) ? "mode async" : "mode sync");
 	case F_DEMOTE:
 		operator_call(R.writer, "secondary");
@@ -1337,10 +1350,11 @@ int main(int argc, char **argv)
 	fprintf(real_stderr, "sim: %.0f steps/s, %" PRIu64 " seeds never settled\n",
 		(double)t.steps / (wall_s() - t0 + 1e-9), t.unsettled);
 	fprintf(real_stderr,
-		"sim: %" PRIu64 " failover promotions (%" PRIu64 " without --force, checked), %" PRIu64
+		"sim: %" PRIu64 " failover promotions (checked: %" PRIu64 " without --force, %" PRIu64
+		" with --force in sync mode), %" PRIu64
 		" split brains (%" PRIu64 " resolves), %" PRIu64 " overwritten blocks found in save "
 		"files, %" PRIu64 " seeds with disk faults\n",
-		C.failovers, C.unforced, C.split_brains, C.resolves, C.saved_blocks, C.fault_seeds);
+		C.failovers, C.unforced, C.forced_sync, C.split_brains, C.resolves, C.saved_blocks, C.fault_seeds);
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64 " violations\n", t.seeds,
 	       t.steps, t.violations);
 	return t.violations ? 1 : 0;

@@ -14,8 +14,8 @@ struct version {
 	uint64_t id;
 	bool acked;
 	int8_t by;		/* the node whose export acknowledged it, or -1 */
-	bool alone;		/* submitted and acked while that node was not
-				 * connected, without a connect in between */
+	bool alone;		/* acked while that node was not connected */
+	bool was_durable;	/* a FUA ack or a FLUSH made it durable */
 	bool sub_alone;		/* submitted while the writer was alone */
 	uint32_t sub_epoch;	/* the writer's state at submission */
 };
@@ -79,12 +79,15 @@ unsigned simhist_submit(struct simhist *h, uint64_t b, uint64_t id)
 		if (!k->v)
 			abort();
 	}
-	k->v[k->n] = (struct version){ id, false, -1, false, h->writer_alone, h->epoch };
+	k->v[k->n] = (struct version){ id, false, -1, false, false, h->writer_alone, h->epoch };
 	return k->n++;
 }
 
 static void make_durable(struct simhist *h, uint64_t b, unsigned idx)
 {
+	/* Durable on both only if the FLUSH (or FUA write) was acked while
+	 * the writer was connected. */
+	h->blk[b].v[idx].was_durable |= !h->writer_alone;
 	if (idx > h->blk[b].durable)
 		h->blk[b].durable = idx;
 }
@@ -93,9 +96,12 @@ void simhist_acked(struct simhist *h, uint64_t b, unsigned idx, bool fua)
 {
 	h->blk[b].v[idx].acked = true;
 	h->blk[b].v[idx].by = (int8_t)h->writer;
-	h->blk[b].v[idx].alone = h->blk[b].v[idx].sub_alone && h->writer_alone &&
-				 h->blk[b].v[idx].sub_epoch == h->epoch;
-	h->alone_acks += h->blk[b].v[idx].alone;
+	/* The peer may lack what was acked alone (a write in flight at the
+	 * cut is acked once local); the writer wrote alone for sure only if
+	 * it was alone from submission to ack. */
+	h->blk[b].v[idx].alone = h->writer_alone;
+	h->alone_acks += h->blk[b].v[idx].sub_alone && h->writer_alone &&
+			 h->blk[b].v[idx].sub_epoch == h->epoch;
 	if (fua)
 		return make_durable(h, b, idx);
 	if (h->npend == h->cappend) {
@@ -239,16 +245,17 @@ static bool alone_by(const struct version *v, int node)
 }
 
 /* The oldest allowed version: the durable one; or, if node skip acked
- * that one alone, the newest before it that was acked otherwise (another
- * node promoted by the rules need not hold what skip wrote alone, nor
- * what was never acked). */
+ * that one alone, the newest before it that was made durable otherwise
+ * (another node promoted by the rules need not hold what skip acked
+ * alone, nor what was only acked, never flushed: a power loss there may
+ * have taken it). */
 static unsigned lowest(const struct block *k, int skip)
 {
 	unsigned i = k->durable;
 
 	if (skip < 0 || !alone_by(&k->v[i], skip))
 		return i;
-	while (i > 0 && (!k->v[i].acked || alone_by(&k->v[i], skip)))
+	while (i > 0 && (!k->v[i].was_durable || alone_by(&k->v[i], skip)))
 		i--;
 	return i;
 }
