@@ -29,6 +29,7 @@
 #include "daemon/meta/mdio.h"
 #include "daemon/meta/meta.h"
 #include "daemon/node.h"
+#include "daemon/node_int.h"
 #include "daemon/cli/commands.h"
 #include "simclient.h"
 #include "simctl.h"
@@ -44,6 +45,8 @@
 #define SETTLE_NS	(120 * S)
 #define AL_EXTENT	(64U << 10)
 #define AL_SLOTS	16U
+#define SAVE_DIR	"/sim/save"
+#define SB_WAIT_NS	(12 * S)	/* the link retries every 8 s at most */
 
 enum phase { P_START, P_LOAD, P_SETTLE, P_DONE };
 
@@ -54,6 +57,7 @@ struct simnode {
 	uint64_t restart_at;	/* while down */
 	char status[4096];	/* the last status --json */
 	bool status_fresh;
+	uint64_t status_at;	/* when it was answered */
 	bool asking;
 };
 
@@ -72,9 +76,36 @@ struct run {
 	unsigned story_pct;	/* per tick: a story starts */
 	unsigned mix[8];	/* weights of the fault kinds */
 	bool power_loss;	/* crashes lose the page cache */
-	bool promoting;
-	bool want_demoted;	/* alpha was made secondary; promote it later */
+	unsigned slow_pct[SIM_NODES], eio_pm[SIM_NODES];
+	bool disk_faults;	/* EIO/ENOSPC now (while loading) */
+	bool async_ever;	/* the seed used async mode */
+	bool promoting[SIM_NODES];
+	bool want_demoted;	/* the writer was made secondary; promote it later */
 	uint64_t promote_at;
+	/* Failover.  The writer is the node the operator made primary for the
+	 * client (alpha until a failover); a promotion of the other node moves
+	 * it.  force_level: what the operator adds when refused (0 nothing, 1
+	 * --force, 2 --force --discard-unknown). */
+	int writer;
+	unsigned force_level[SIM_NODES];
+	bool rebase_on[SIM_NODES];	/* a failover promotion is pending */
+	unsigned failover_pct;		/* per story start: a failover story */
+	bool failover;			/* one happened: oracle 3 snapshots */
+	int old_writer;			/* of the failover story */
+	bool fo_partition;		/* the story partitions, else crashes */
+	/* Oracle 4: a node acked a client write as primary while not
+	 * connected to its peer, since the pair was last connected. */
+	bool alone[SIM_NODES];
+	uint64_t writes_seen;
+	bool sb_reported;		/* a status said splitbrain */
+	int resolve_loser;		/* -1, or the node told to discard */
+	bool resolved;			/* answered ok, the pair not connected since */
+	uint64_t connected_at;		/* the pair was last seen connected */
+	bool resolve_asking;
+	unsigned saves;			/* save files the driver named */
+	/* Oracle 3: each node's data area when it last came back, healed or
+	 * was told to discard (NULL before any failover). */
+	uint8_t *snap[SIM_NODES];
 	char violation[1024];
 	bool settled;
 	struct story_step {
@@ -86,6 +117,13 @@ struct run {
 };
 
 static struct run R;
+
+/* What the oracles saw, over all seeds (printed at the end: a scenario
+ * that never happens checks nothing). */
+static struct {
+	uint64_t failovers, unforced, forced_sync, split_brains, resolves, saved_blocks,
+		fault_seeds;
+} C;
 static FILE *real_stderr;
 
 /* ---- daemon log lines into the trace ---- */
@@ -136,20 +174,33 @@ static int node_index(const struct simnode *sn)
 	return (int)(sn - R.nodes);
 }
 
+static void snapshot(int i);
+
 static void node_up(struct simnode *sn)
 {
 	int i = node_index(sn);
 
+	snapshot(i);
 	sim_set_current(i);
 	sn->n = node_start(R.cfg, sn->me, -1, node_handle);
 	if (sn->n)
 		simloop_submit(node_loop(sn->n));
 	sim_set_current(SIM_DRIVER);
+	if (!sn->n && R.disk_faults) {
+		/* Its disk failed a read of the metadata: a fault of the
+		 * world; the operator tries again. */
+		sim_trace("driver: %s does not start (disk faults): again in 1 s", sn->me->name);
+		sn->restart_at = sim_now_ns() + S;
+		return;
+	}
 	if (!sn->n) {
 		violation("%s does not start again", sn->me->name);
 		return;
 	}
 	sim_trace("driver: %s up", sn->me->name);
+	/* A resolve is kept in memory only: a restart forgets it (seed
+	 * 1244), the operator resolves again when status says so. */
+	R.resolved = false;
 	sn->restart_at = 0;
 	sn->status_fresh = false;
 }
@@ -179,17 +230,20 @@ static void node_crash(struct simnode *sn, bool power, uint64_t down_ns)
 static int make_config(void)
 {
 	char text[2048], err[512];
-	bool async = sim_chance(35);
+	bool async = sim_chance(35), freeze = sim_chance(30);
+
+	R.async_ever = async;
 	static const char *const gran[] = { "4K", "16K", "64K" };
 
 	snprintf(text, sizeof(text),
 		 "[resource]\nname = r0\nsecret-file = %s/secret\nmode = %s\n"
+		 "on-peer-loss = %s\n"
 		 "max-lag = %uK\nbitmap-granularity = %s\nal-extents = %u\n"
 		 "[node alpha]\naddress = 127.0.0.1:7701\nbacking = /sim/alpha.img\n"
 		 "nbd = unix:%s/alpha.nbd\n"
 		 "[node beta]\naddress = 127.0.0.1:7702\nbacking = /sim/beta.img\n"
 		 "nbd = unix:%s/beta.nbd\n",
-		 R.dir, async ? "async" : "sync", 64 + (unsigned)sim_below(512),
+		 R.dir, async ? "async" : "sync", freeze ? "freeze" : "continue", 64 + (unsigned)sim_below(512),
 		 gran[sim_below(3)], AL_SLOTS, R.dir, R.dir);
 	if (config_parse_string(text, "sim.conf", &R.cfg, err, sizeof(err)) < 0) {
 		fprintf(real_stderr, "sim: config: %s\n", err);
@@ -247,8 +301,34 @@ static void pick_scenario(void)
 	R.story_pct = sim_chance(70) ? 2 + (unsigned)sim_below(10) : 0;
 	for (int k = 0; k < F_KINDS; k++)
 		R.mix[k] = sim_chance(70) ? (unsigned)sim_below(10) : 0;
-	simfd_set_faults(0, 0, sim_chance(30) ? 10 : 0);
-	simfd_set_faults(1, 0, sim_chance(30) ? 10 : 0);
+	R.failover_pct = sim_chance(50) ? 20 + (unsigned)sim_below(60) : 0;
+	/* Disk faults while loading: EIO (or ENOSPC on writes) on reads,
+	 * writes, zeroings and fsyncs of data, metadata and save files, a
+	 * few per mille of operations, on one node or both. */
+	for (int i = 0; i < SIM_NODES; i++) {
+		R.slow_pct[i] = sim_chance(30) ? 10 : 0;
+		R.eio_pm[i] = sim_chance(20) ? 1 + (unsigned)sim_below(4) : 0;
+		simfd_set_faults(i, 0, R.slow_pct[i]);
+		simfd_set_enospc(i, sim_chance(40));
+	}
+}
+
+/* From the start of the load on, disks fail as the seed says. */
+static void disks_fail(void)
+{
+	C.fault_seeds += R.eio_pm[0] || R.eio_pm[1];
+	for (int i = 0; i < SIM_NODES; i++) {
+		R.disk_faults |= R.eio_pm[i] > 0;
+		simfd_set_faults(i, R.eio_pm[i], R.slow_pct[i]);
+	}
+}
+
+/* The world stops failing (settling): disks work again. */
+static void disks_heal(void)
+{
+	R.disk_faults = false;
+	for (int i = 0; i < SIM_NODES; i++)
+		simfd_set_faults(i, 0, R.slow_pct[i]);
 }
 
 static int setup(void)
@@ -274,7 +354,12 @@ static void teardown(void)
 	simclient_free(R.cl);
 	simhist_free(R.h);
 	config_free(R.cfg);
+	simctl_reset();
 	simfd_reset();
+	for (int i = 0; i < SIM_NODES; i++) {
+		free(R.snap[i]);
+		R.snap[i] = NULL;
+	}
 }
 
 /* ---- the operator ---- */
@@ -285,9 +370,18 @@ static void on_status(void *arg, bool ok, const char *body)
 
 	sn->asking = false;
 	sn->status_fresh = ok;
+	sn->status_at = sim_now_ns();
 	if (getenv("SIM_VERBOSE"))
-		sim_trace("driver: status of %s: %s %.300s", sn->me->name, ok ? "ok" : "error", body);
+		sim_trace("driver: status of %s: %s %.170s", sn->me->name, ok ? "ok" : "error",
+			  strstr(body, "\"role\"") ? strstr(body, "\"role\"") : body);
 	snprintf(sn->status, sizeof(sn->status), "%s", ok ? body : "");
+	/* Split brain reported: the README's peer.connection = splitbrain, or
+	 * (both nodes still primary: the daemon refuses before comparing
+	 * generations, see /work/sim-findings/two-primaries-status.md) the
+	 * peer's last error saying so. */
+	if (ok && (strstr(body, "\"connection\": \"splitbrain\"") ||
+		   (strstr(body, "\"last_error\": \"both nodes are primary: split brain"))))
+		R.sb_reported = true;
 }
 
 static void ask_status(struct simnode *sn)
@@ -320,26 +414,101 @@ static bool status_zero(const struct simnode *sn, const char *key)
 	return sn->status_fresh && simctl_json_num(sn->status, key, &v) && v == 0;
 }
 
-static void on_promoted(void *arg, bool ok, const char *body)
+static bool is_primary(int i)
 {
-	(void)arg;
-	R.promoting = false;
-	sim_trace("driver: primary: %s %s", ok ? "ok" : "refused", body);
-	if (ok) {
-		R.want_demoted = false;
-		return;
-	}
-	/* Alpha holds the newest data (beta is never primary): forcing it
-	 * is what a human would do here. */
-	if (strstr(body, "--force") && !R.promoting && R.nodes[0].n)
-		R.promoting = simctl_call(R.nodes[0].ctl, "primary --force", on_promoted, NULL) == 0;
+	return R.nodes[i].n && R.nodes[i].n->primary;
 }
 
-static void promote_alpha(void)
+static void check_durable_on(int i, int skip, const char *when);
+static void rebase(int i);
+
+/* A promotion went through.  A failover's (the writer moved to this node)
+ * rebases the history on what the node holds: versions it lacks are
+ * gone now (oracle 3 asks that they be saved where they are
+ * overwritten).  One the rules allow without --force must first hold
+ * every durable write (oracle 2). */
+static void promoted(int i, int level)
 {
-	if (R.promoting || !R.nodes[0].n)
+	bool forced = level > 0;
+
+	if (i == R.writer)
+		R.want_demoted = false;
+	if (!R.rebase_on[i])
 		return;
-	R.promoting = simctl_call(R.nodes[0].ctl, "primary", on_promoted, NULL) == 0;
+	R.rebase_on[i] = false;
+	C.failovers++;
+	C.unforced += !forced;
+	/* Writes the other node acked alone (not connected) are missing
+	 * legitimately: promoting it alone was the operator's word that this
+	 * node was down (README: "Promotion"); then split brain. */
+	if (!forced)
+		check_durable_on(i, 1 - i, "promoted without --force");
+	/* In sync mode a consistent node (forced with --force only, not
+	 * --discard-unknown: it never failed a write) acknowledged every
+	 * write its primary acked while connected, and flushed the flushed
+	 * ones: it lacks only what the other node acked alone. */
+	else if (level == 1 && !R.async_ever && ++C.forced_sync)
+		check_durable_on(i, 1 - i, "promoted with --force, sync mode");
+	rebase(i);
+}
+
+static void on_promoted(void *arg, bool ok, const char *body)
+{
+	int i = (int)((uintptr_t)arg & 1), level = (int)((uintptr_t)arg >> 1), want = 0;
+	struct simnode *sn = &R.nodes[i];
+	const char *line = NULL;
+
+	R.promoting[i] = false;
+	sim_trace("driver: primary on %s%s: %s %s", sn->me->name, level ? " (forced)" : "",
+		  ok ? "ok" : "refused", body);
+	if (ok)
+		return promoted(i, level);
+	/* What a human would do when the refusal says what it needs: force
+	 * the node that holds the newest data (the writer re-promoted), or
+	 * the one a failover chose, up to what the scenario allows. */
+	if (!sn->n || i != R.writer)
+		return;
+	if (strstr(body, "--discard-unknown"))
+		line = "primary --force --discard-unknown", want = 2;
+	else if (strstr(body, "--force"))
+		line = "primary --force", want = 1;
+	if (!line || want <= level || want > (int)R.force_level[i])
+		return; /* not allowed here, or refused even so: later */
+	R.promoting[i] = simctl_call(sn->ctl, line, on_promoted,
+				     (void *)(uintptr_t)(i | want << 1)) == 0;
+}
+
+static void promote_writer(void)
+{
+	int i = R.writer;
+
+	if (R.promoting[i] || !R.nodes[i].n || is_primary(i))
+		return;
+	R.promoting[i] = simctl_call(R.nodes[i].ctl, "primary", on_promoted,
+				     (void *)(uintptr_t)i) == 0;
+}
+
+static void export_path(int i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.nbd", R.dir, R.nodes[i].me->name);
+}
+
+/* The writer becomes node i: the client moves (what was in flight on the
+ * old one is never acked) and the operator promotes i, forcing it up to
+ * level if refused. */
+static void move_writer(int i, unsigned level, bool failover)
+{
+	char nbd[300];
+
+	sim_trace("driver: the client moves to %s", R.nodes[i].me->name);
+	R.writer = i;
+	R.force_level[i] = level;
+	R.rebase_on[i] = failover;
+	R.want_demoted = false;
+	simhist_set_writer(R.h, i);
+	export_path(i, nbd, sizeof(nbd));
+	simclient_set_export(R.cl, nbd);
+	promote_writer();
 }
 
 static void on_answer(void *arg, bool ok, const char *body)
@@ -351,6 +520,49 @@ static void operator_call(int node, const char *line)
 {
 	if (R.nodes[node].n)
 		(void)simctl_call(R.nodes[node].ctl, line, on_answer, (void *)(uintptr_t)line);
+}
+
+/* ---- split brain: the operator's resolve ---- */
+
+static void on_resolve_step(void *arg, bool ok, const char *body)
+{
+	int l = R.resolve_loser;
+
+	R.resolve_asking = false;
+	sim_trace("driver: %s on %s: %s %s", (const char *)arg,
+		  l >= 0 ? R.nodes[l].me->name : "-", ok ? "ok" : "error", body);
+	if (!ok && l >= 0 && strstr(body, "the pair is connected")) {
+		R.resolve_loser = -1; /* it connected: nothing to resolve */
+		return;
+	}
+	if (!ok || l < 0 || strncmp(arg, "resolve", 7))
+		return;
+	/* The loser's changes are discarded (the history follows the other
+	 * node's since the decision); neither wrote alone since. */
+	R.resolve_loser = -1;
+	R.resolved = true;
+	C.resolves++;
+	R.alone[0] = R.alone[1] = false;
+}
+
+/* The loser is made secondary, then told to discard (saving to a file
+ * the driver names); retried every tick until it answers ok. */
+static void resolve_tick(void)
+{
+	int l = R.resolve_loser;
+	static char line[200];
+
+	if (l < 0 || R.resolve_asking || !R.nodes[l].n)
+		return;
+	if (is_primary(l)) {
+		R.resolve_asking = simctl_call(R.nodes[l].ctl, "secondary", on_resolve_step,
+					       "secondary") == 0;
+		return;
+	}
+	snapshot(l);
+	snprintf(line, sizeof(line), "resolve --discard-local --save-to %s/%s-resolve-%u.saved",
+		 SAVE_DIR, R.nodes[l].me->name, ++R.saves);
+	R.resolve_asking = simctl_call(R.nodes[l].ctl, line, on_resolve_step, line) == 0;
 }
 
 /* ---- faults ---- */
@@ -398,14 +610,15 @@ static void fault(void)
 		R.heal_at = sim_now_ns() + 200 * MS + sim_below(3 * S);
 		return;
 	case F_MODE:
-		return operator_call(0, sim_chance(50) ? "mode async" : "mode sync");
+		R.async_ever |= true; /* the mode a write was acked in is not tracked */
+		return operator_call(R.writer, sim_chance(50) ? "mode async" : "mode sync");
 	case F_DEMOTE:
-		operator_call(0, "secondary");
+		operator_call(R.writer, "secondary");
 		R.want_demoted = true;
 		R.promote_at = sim_now_ns() + 100 * MS + sim_below(2 * S);
 		return;
 	case F_VERIFY:
-		return operator_call(0, "verify");
+		return operator_call(R.writer, "verify");
 	default:
 		return;
 	}
@@ -415,14 +628,18 @@ static void fault(void)
  * A story is a short script of actions at set delays; while one runs, no
  * random fault interferes and nodes come back only when it says so. */
 
+/* A is the writer (the primary the client uses), B the other node. */
 enum act { A_NOFLUSH, A_FLUSH, A_WIDE, A_NARROW, A_CRASH_A, A_POWER_A, A_POWER_B, A_UP_A,
-	   A_UP_B, A_PART_ON, A_PART_OFF, A_DEMOTE, A_CLIENT_OFF, A_CLIENT_ON, A_SETTLE };
+	   A_UP_B, A_PART_ON, A_PART_OFF, A_DEMOTE, A_CLIENT_OFF, A_CLIENT_ON, A_SETTLE,
+	   A_FO_FAULT, A_FO_PROMOTE, A_FO_BACK, A_FO_DEMOTE_OLD, A_FO_RESOLVE, A_FO_SWITCH };
 
-enum story { ST_NONE, ST_EPOCH, ST_DROP, ST_DEMOTE, ST_WIDE, ST_KINDS, ST_FIRST_EPOCH };
+enum story { ST_NONE, ST_EPOCH, ST_DROP, ST_DEMOTE, ST_WIDE, ST_KINDS, ST_FIRST_EPOCH,
+	     ST_FAILOVER };
 
 static const char *const story_names[] = { "none", "unflushed-both-crash",
-					   "unflushed-alpha-power", "crash-demote-crash",
-					   "wide-zeroing-crash", "", "first-epoch-both-crash" };
+					   "unflushed-writer-power", "crash-demote-crash",
+					   "wide-zeroing-crash", "", "first-epoch-both-crash",
+					   "failover" };
 
 static void story_add(uint64_t after_ns, int act)
 {
@@ -477,6 +694,21 @@ static void story_begin(enum story k)
 		story_add(0, A_FLUSH);
 		story_add(0, A_SETTLE);
 		break;
+	case ST_FAILOVER: /* the writer is lost, the other node promoted */
+		/* The writer crashes or is cut off (then it may go on writing
+		 * alone, and both wrote as primary: split brain); the other
+		 * node is promoted as an operator would, takes the client;
+		 * the old writer comes back, is made secondary, a split brain
+		 * is resolved; sometimes the client moves back. */
+		R.fo_partition = sim_chance(50);
+		story_add(0, A_FO_FAULT);
+		story_add(100 * MS + sim_below(800 * MS), A_FO_PROMOTE);
+		story_add(300 * MS + sim_below(2 * S), A_FO_BACK);
+		story_add(200 * MS + sim_below(1000 * MS), A_FO_DEMOTE_OLD);
+		story_add(SB_WAIT_NS, A_FO_RESOLVE);
+		if (sim_chance(50))
+			story_add(1 * S + sim_below(3 * S), A_FO_SWITCH);
+		break;
 	case ST_WIDE: /* rule 9: wide zeroing's bits cleared while zeroing */
 		simfd_set_slow_zero(true);
 		story_add(0, A_WIDE);
@@ -487,14 +719,92 @@ static void story_begin(enum story k)
 	default:
 		break;
 	}
-	if (k != ST_DEMOTE && sim_chance(50))
+	if (k != ST_DEMOTE && k != ST_FAILOVER && sim_chance(50))
 		story_add(0, A_SETTLE);
 }
 
 static bool story_run(void);
+static bool claims_in_sync(void);
+
+static void failover_act(int act)
+{
+	int old = R.old_writer, now = 1 - old;
+
+	switch (act) {
+	case A_FO_FAULT:
+		R.old_writer = R.writer;
+		if (!R.fo_partition)
+			return node_crash(&R.nodes[R.writer], R.power_loss && sim_chance(70),
+					  UINT64_MAX / 2);
+		sim_trace("driver: partition");
+		simfd_partition(true);
+		R.heal_at = UINT64_MAX / 2;
+		return;
+	case A_FO_PROMOTE:
+		R.failover = true;
+		if (!R.nodes[now].n)
+			node_up(&R.nodes[now]);
+		return move_writer(now, 2, true);
+	case A_FO_BACK:
+		if (simfd_partitioned()) {
+			snapshot(0);
+			snapshot(1);
+			sim_trace("driver: partition healed");
+			simfd_partition(false);
+		}
+		if (!R.nodes[old].n)
+			node_up(&R.nodes[old]);
+		R.sb_reported = false;
+		return;
+	case A_FO_DEMOTE_OLD:
+		/* Two primaries never connect: one is made secondary, except
+		 * sometimes in a split brain (the resolve does it). */
+		if (is_primary(old) && !(R.alone[0] && R.alone[1] && sim_chance(50)))
+			operator_call(old, "secondary");
+		/* No split brain to wait for: the rest comes sooner. */
+		if (!(R.alone[0] && R.alone[1]))
+			for (unsigned k = 0; k < R.nstory; k++)
+				if (R.story[k].at > sim_now_ns())
+					R.story[k].at -= SB_WAIT_NS - S;
+		return;
+	case A_FO_RESOLVE:
+		if (!(R.alone[0] && R.alone[1]))
+			return;
+		/* Oracle 4: both wrote alone as primary, so the connect must
+		 * have been refused as split brain, and status must say so. */
+		C.split_brains++;
+		if (!R.sb_reported && R.nodes[0].n && R.nodes[1].n && !simfd_partitioned())
+			violation("both nodes acked writes as primary alone, yet %.0f s after the "
+				  "partition healed no status reported splitbrain",
+				  (double)SB_WAIT_NS / S);
+		R.resolve_loser = (int)sim_below(2);
+		sim_trace("driver: split brain: %s discards its changes",
+			  R.nodes[R.resolve_loser].me->name);
+		/* From this decision on, only the survivor's data counts (the
+		 * client may read it before the loser has answered). */
+		rebase(1 - R.resolve_loser);
+		if (R.writer == R.resolve_loser)
+			move_writer(1 - R.resolve_loser, 1, false);
+		return resolve_tick();
+	case A_FO_SWITCH:
+		/* Back to the old writer, planned: only from a pair in sync,
+		 * so a plain `primary` must do and must lose nothing. */
+		if (R.resolve_loser >= 0 || !claims_in_sync())
+			return;
+		sim_trace("driver: switch-over back to %s", R.nodes[1 - R.writer].me->name);
+		operator_call(R.writer, "secondary");
+		return move_writer(1 - R.writer, 0, true);
+	default:
+		return;
+	}
+}
 
 static void story_act(int act)
 {
+	int a = R.writer, b = 1 - R.writer;
+
+	if (act >= A_FO_FAULT)
+		return failover_act(act);
 	switch (act) {
 	case A_NOFLUSH:
 	case A_FLUSH:
@@ -504,17 +814,24 @@ static void story_act(int act)
 		return simclient_set_wide(R.cl, act == A_WIDE);
 	case A_CRASH_A:
 	case A_POWER_A:
-		return node_crash(&R.nodes[0], act == A_POWER_A, UINT64_MAX / 2);
+		return node_crash(&R.nodes[a], act == A_POWER_A, UINT64_MAX / 2);
 	case A_POWER_B:
-		return node_crash(&R.nodes[1], true, UINT64_MAX / 2);
+		return node_crash(&R.nodes[b], true, UINT64_MAX / 2);
 	case A_UP_A:
+		if (!R.nodes[a].n)
+			node_up(&R.nodes[a]);
+		return;
 	case A_UP_B:
-		if (!R.nodes[act == A_UP_B].n)
-			node_up(&R.nodes[act == A_UP_B]);
+		if (!R.nodes[b].n)
+			node_up(&R.nodes[b]);
 		return;
 	case A_PART_ON:
 	case A_PART_OFF:
 		sim_trace("driver: partition %s", act == A_PART_ON ? "on" : "healed");
+		if (act == A_PART_OFF) {
+			snapshot(0);
+			snapshot(1);
+		}
 		simfd_partition(act == A_PART_ON);
 		R.heal_at = UINT64_MAX / 2;
 		return;
@@ -525,7 +842,7 @@ static void story_act(int act)
 		R.phase_end = sim_now_ns();
 		return;
 	case A_DEMOTE:
-		operator_call(0, "secondary");
+		operator_call(a, "secondary");
 		R.want_demoted = true;
 		R.promote_at = UINT64_MAX / 2;
 		return;
@@ -551,6 +868,37 @@ static bool story_run(void)
 	return R.nstory > 0;
 }
 
+/* What an operator does after reading status, outside a failover story
+ * (which has its own): a split brain (e.g. a node forced with
+ * --discard-unknown while its peer, the resync source, was down) is
+ * resolved in favour of the writer; a disk error left extents out of sync
+ * that only `resync` (or a reconnect) copies. */
+static void operator_reads_status(void)
+{
+	bool sb = false, dirty = false;
+
+	if (R.story_kind == ST_FAILOVER)
+		return;
+	for (int i = 0; i < SIM_NODES; i++) {
+		const struct simnode *sn = &R.nodes[i];
+
+		sb |= sn->status_fresh && sn->status_at > R.connected_at &&
+		      strstr(sn->status, "\"connection\": \"splitbrain\"");
+		dirty |= sn->status_fresh && !status_is(sn, "disk_error", "") &&
+			 !status_zero(sn, "out_of_sync_bytes") &&
+			 strstr(sn->status, "\"resync\": null");
+	}
+	/* Status says splitbrain until the next connect: one resolve. */
+	if (sb && R.resolve_loser < 0 && !R.resolved) {
+		R.resolve_loser = 1 - R.writer;
+		sim_trace("driver: split brain: %s discards its changes",
+			  R.nodes[R.resolve_loser].me->name);
+		rebase(R.writer);
+	}
+	if (dirty && sim_chance(10))
+		operator_call(R.writer, "resync");
+}
+
 /* Nodes that went down come back; partitions heal; a demoted alpha is
  * made primary again. */
 static void repair(bool now)
@@ -560,29 +908,35 @@ static void repair(bool now)
 		    (now || sim_now_ns() >= R.nodes[i].restart_at))
 			node_up(&R.nodes[i]);
 	if (simfd_partitioned() && (now || sim_now_ns() >= R.heal_at)) {
+		snapshot(0);
+		snapshot(1);
 		sim_trace("driver: partition healed");
 		simfd_partition(false);
 	}
 	if (R.want_demoted && (now || sim_now_ns() >= R.promote_at))
-		promote_alpha();
+		promote_writer();
+	resolve_tick();
 }
 
 /* ---- oracles ---- */
 
-/* Both claim to be in sync, with nothing in flight. */
+/* Both claim to be in sync, with nothing in flight, the writer primary,
+ * in statuses asked at the last tick (an older one may predate a link
+ * drop: seed 1987 compared a pair that had parted 300 ms before). */
 static bool claims_in_sync(void)
 {
 	for (int i = 0; i < SIM_NODES; i++) {
 		const struct simnode *sn = &R.nodes[i];
 
-		if (!sn->n || !status_is(sn, "connection", "connected") ||
+		if (!sn->n || sn->status_at + TICK_NS < sim_now_ns() ||
+		    !status_is(sn, "connection", "connected") ||
 		    !status_is(sn, "disk", "uptodate") || !peer_is(sn, "disk", "uptodate") ||
 		    !status_zero(sn, "out_of_sync_bytes") || !status_zero(sn, "lag_bytes") ||
 		    !strstr(sn->status, "\"resync\": null") ||
 		    (strstr(sn->status, "\"verify\": {\"running\": true")))
 			return false;
 	}
-	return status_is(&R.nodes[0], "role", "primary");
+	return status_is(&R.nodes[R.writer], "role", "primary");
 }
 
 /* Oracle 1: a pair in sync reads the same everywhere. */
@@ -603,9 +957,10 @@ static void check_identical(void)
 	}
 }
 
-/* Oracle 2: the primary (never forced past its peer) holds every durable
- * write, or something written after it. */
-static void check_durable(void)
+/* Oracle 2: node i holds every durable write, or something written after
+ * it: the writer at the end, and a node promoted without --force at that
+ * moment (the rules allow it only if it lacks nothing acknowledged). */
+static void check_durable_on(int i, int skip, const char *when)
 {
 	static uint8_t a[HIST_BLOCK];
 	char why[400];
@@ -613,26 +968,162 @@ static void check_durable(void)
 	for (uint64_t off = 0; off < R.data_bytes; off += HIST_BLOCK) {
 		uint64_t b = off / HIST_BLOCK;
 
-		simfd_file_peek(R.nodes[0].me->backing, off, a, HIST_BLOCK);
-		if (!simhist_allowed(R.h, b, a, why, sizeof(why))) {
-			violation("alpha lost a durable write: %s", why);
+		simfd_file_peek(R.nodes[i].me->backing, off, a, HIST_BLOCK);
+		if (!simhist_allowed_but(R.h, b, a, skip, why, sizeof(why))) {
+			violation("%s (%s) lost a durable write: %s", R.nodes[i].me->name, when,
+				  why);
 			return;
 		}
 	}
+}
+
+/* After a failover or a resolve only what node i holds survives. */
+static void rebase(int i)
+{
+	static uint8_t a[HIST_BLOCK], m[HIST_BLOCK];
+
+	sim_trace("driver: the history follows %s's data from now on", R.nodes[i].me->name);
+	for (uint64_t off = 0; off < R.data_bytes; off += HIST_BLOCK) {
+		simfd_file_peek(R.nodes[i].me->backing, off, a, HIST_BLOCK);
+		simfd_file_peek_media(R.nodes[i].me->backing, off, m, HIST_BLOCK);
+		simhist_rebase(R.h, off / HIST_BLOCK, a, m);
+	}
+}
+
+/* Oracle 3's evidence: node i's data area before it could become a resync
+ * target (it comes back, a partition heals, it is told to discard). */
+static void snapshot(int i)
+{
+	if (!R.failover)
+		return;
+	if (!R.snap[i] && !(R.snap[i] = malloc(R.data_bytes)))
+		abort();
+	simfd_file_peek(R.nodes[i].me->backing, 0, R.snap[i], R.data_bytes);
+}
+
+struct saved_find {
+	int node;
+	uint64_t off;
+	const uint8_t *want;
+	bool found;
+};
+
+static uint64_t le(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Whether the save file at path (savefile.h's format) holds want at off. */
+static void saved_in(void *arg, const char *path, int node)
+{
+	struct saved_find *f = arg;
+	uint64_t size = simfd_file_size(path), pos = 128, roff;
+	uint8_t head[20], *data;
+	uint32_t len;
+
+	if (node != f->node || f->found)
+		return;
+	while (pos + sizeof(head) <= size) {
+		simfd_file_peek(path, pos, head, sizeof(head));
+		roff = le(head, 8);
+		len = (uint32_t)le(head + 8, 4);
+		pos += sizeof(head);
+		if (roff <= f->off && f->off + HIST_BLOCK <= roff + len && pos + len <= size) {
+			if (!(data = malloc(HIST_BLOCK)))
+				abort();
+			simfd_file_peek(path, pos + (f->off - roff), data, HIST_BLOCK);
+			f->found = !memcmp(data, f->want, HIST_BLOCK);
+			free(data);
+			return;
+		}
+		pos += len;
+	}
+}
+
+/* Oracle 3: nothing is discarded without a save file.  A block of node
+ * i's snapshot that holds a write i acknowledged as primary, where the
+ * pair in sync now holds an older version, lost that write to a resync
+ * or a resolve: one of i's save files must hold exactly the snapshot's
+ * block.  (Zeros are left out: they do not say which zeroing wrote
+ * them.) */
+static void check_saved(int i)
+{
+	static uint8_t now[HIST_BLOCK];
+	unsigned si, ni;
+	int by, nby;
+
+	for (uint64_t off = 0; R.snap[i] && off < R.data_bytes; off += HIST_BLOCK) {
+		uint64_t b = off / HIST_BLOCK;
+		const uint8_t *had = R.snap[i] + off;
+		struct saved_find f = { i, off, had, false };
+
+		if (!simhist_which(R.h, b, had, &si, &by) || by != i || !simhist_decode(had, b))
+			continue;
+		/* Torn bytes now (a later write cut by a power loss) say
+		 * nothing about what the resync did: left out too. */
+		simfd_file_peek(R.nodes[i].me->backing, off, now, HIST_BLOCK);
+		if (!simhist_which(R.h, b, now, &ni, &nby) || ni >= si)
+			continue;
+		simfd_files(SAVE_DIR "/", saved_in, &f);
+		C.saved_blocks += f.found;
+		if (!f.found) {
+			violation("%s's write %" PRId64 " to block %" PRIu64 ", acked by it as "
+				  "primary, was overwritten by %" PRId64 " and is in none of its "
+				  "save files", R.nodes[i].me->name, simhist_decode(had, b), b,
+				  simhist_decode(now, b));
+			return;
+		}
+	}
+}
+
+/* Oracle 4, at every step: a node that acks a client write as primary
+ * while not connected wrote alone; once the pair is connected again
+ * neither did since, unless both did: that is a split brain, and the
+ * nodes must refuse to connect until the operator resolved it. */
+static void watch_pair(void)
+{
+	uint64_t w = simhist_alone_acks(R.h);
+	struct node *n = R.nodes[R.writer].n;
+	bool up = false;
+
+	simhist_set_alone(R.h, n && n->primary && !node_connected(n));
+	if (w != R.writes_seen) {
+		R.writes_seen = w;
+		R.alone[R.writer] = true;
+	}
+	for (int i = 0; i < SIM_NODES; i++)
+		up |= R.nodes[i].n && node_connected(R.nodes[i].n);
+	if (!up)
+		return;
+	R.resolved = false;
+	R.connected_at = sim_now_ns();
+	if (R.alone[0] && R.alone[1])
+		violation("both nodes acked writes as primary alone, yet they connected: "
+			  "no split brain detected");
+	R.alone[0] = R.alone[1] = false;
 }
 
 /* ---- the director: one tick every TICK_NS ---- */
 
 static void tick_start(void)
 {
+	if (sim_now_ns() > 60 * S) {
+		violation("alpha never became primary");
+		return;
+	}
 	ask_status(&R.nodes[0]);
 	if (!status_is(&R.nodes[0], "role", "primary")) {
 		if (peer_is(&R.nodes[0], "connection", "connected") ||
 		    status_is(&R.nodes[0], "connection", "connected"))
-			promote_alpha();
+			promote_writer();
 		return;
 	}
 	sim_trace("driver: alpha primary, load starts");
+	disks_fail();
 	R.phase = P_LOAD;
 	R.phase_end = sim_now_ns() + 2 * S + sim_below(8 * S);
 	simclient_run(R.cl, true);
@@ -645,11 +1136,29 @@ static void tick_start(void)
 
 static void tick_load(void)
 {
+	if (R.story_kind == ST_FAILOVER) {
+		ask_status(&R.nodes[0]);
+		ask_status(&R.nodes[1]);
+		resolve_tick();
+		/* Split brain reported: 2 s more of refused connects (watched
+		 * at every step) do, the operator need not wait the 12 s. */
+		if (R.sb_reported && R.nstory && R.story[0].act == A_FO_RESOLVE &&
+		    R.story[0].at > sim_now_ns() + 2 * S) {
+			uint64_t d = R.story[0].at - (sim_now_ns() + 2 * S);
+
+			for (unsigned k = 0; k < R.nstory; k++)
+				R.story[k].at -= d;
+		}
+	}
 	if (story_run())
 		return;
 	repair(false);
-	if (R.story_pct && sim_chance(R.story_pct))
-		story_begin((enum story)(1 + sim_below(ST_KINDS - 1)));
+	/* A story begun as the load ends would run all at once; a failover
+	 * waits for the last one's resolve. */
+	if (R.story_pct && sim_now_ns() < R.phase_end && sim_chance(R.story_pct))
+		story_begin(R.failover_pct && R.resolve_loser < 0 && sim_chance(R.failover_pct)
+				    ? ST_FAILOVER
+				    : (enum story)(1 + sim_below(ST_KINDS - 1)));
 	else if (sim_chance(R.fault_pct))
 		fault();
 	if (sim_now_ns() >= R.phase_end) {
@@ -659,6 +1168,7 @@ static void tick_load(void)
 		R.story_kind = ST_NONE;
 		sim_trace("driver: load ends, settling");
 		simclient_run(R.cl, false);
+		disks_heal();
 		R.phase = P_SETTLE;
 		R.phase_end = sim_now_ns() + SETTLE_NS;
 	}
@@ -672,17 +1182,25 @@ static void tick_settle(void)
 	repair(true);
 	for (int i = 0; i < SIM_NODES; i++)
 		ask_status(&R.nodes[i]);
-	if (R.nodes[0].status_fresh && !status_is(&R.nodes[0], "role", "primary"))
-		promote_alpha();
+	operator_reads_status();
+	/* A planned switch-over that met a link drop may leave both
+	 * consistent: while settling the operator forces (a forced one). */
+	if (R.force_level[R.writer] < 1)
+		R.force_level[R.writer] = 1;
+	if (R.nodes[R.writer].status_fresh && !status_is(&R.nodes[R.writer], "role", "primary"))
+		promote_writer();
 	if (claims_in_sync()) {
 		sim_trace("driver: the pair claims in sync: comparing");
 		R.settled = true;
 		check_identical();
+		check_saved(0);
+		check_saved(1);
 	}
 	if (R.settled || sim_now_ns() >= R.phase_end) {
 		if (!R.settled)
 			sim_trace("driver: never settled");
-		check_durable();
+		if (is_primary(R.writer))
+			check_durable_on(R.writer, -1, "the primary");
 		R.phase = P_DONE;
 	}
 }
@@ -716,20 +1234,35 @@ static int run_seed(uint64_t seed, struct totals *t)
 	R.seed = seed;
 	R.phase = P_START;
 	R.violation[0] = '\0';
-	R.settled = R.promoting = R.want_demoted = false;
+	R.settled = R.want_demoted = R.failover = R.resolve_asking = false;
+	memset(R.promoting, 0, sizeof(R.promoting));
+	memset(R.rebase_on, 0, sizeof(R.rebase_on));
+	memset(R.alone, 0, sizeof(R.alone));
+	R.writer = R.old_writer = 0;
+	R.disk_faults = false;
+	R.force_level[0] = R.force_level[1] = 1;
+	R.resolve_loser = -1;
+	R.resolved = false;
+	R.connected_at = 0;
+	R.writes_seen = 0;
+	R.saves = 0;
 	R.nstory = 0;
 	R.story_kind = ST_NONE;
 	sim_reset(seed);
 	sim_trace("driver: seed %" PRIu64, seed);
 	if (setup() == 0) {
 		sim_at(TICK_NS, SIM_DRIVER, director, NULL, 0);
-		while (R.phase != P_DONE && !R.violation[0] && sim_step())
+		while (R.phase != P_DONE && !R.violation[0] && sim_step()) {
 			if ((v = simclient_violation(R.cl)))
 				violation("%s", v);
+			watch_pair();
+		}
 	}
 	t->seeds++;
 	t->steps += sim_steps();
 	t->unsettled += !R.settled;
+	if (!R.settled && !R.violation[0] && getenv("SIM_UNSETTLED"))
+		fprintf(real_stderr, "sim: seed %" PRIu64 " never settled\n", seed);
 	teardown();
 	if (!R.violation[0])
 		return 0;
@@ -791,6 +1324,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(R.dir, sizeof(R.dir), "/tmp/blkrep-sim-%d", (int)getpid());
 	setenv("BLKREP_RUN_DIR", R.dir, 1);
+	setenv("BLKREP_SAVE_DIR", SAVE_DIR, 1); /* simulated files */
 	unsetenv("NOTIFY_SOCKET");
 	if (mkdir(R.dir, 0700) < 0)
 		return 2;
@@ -815,6 +1349,12 @@ int main(int argc, char **argv)
 	remove_run_dir();
 	fprintf(real_stderr, "sim: %.0f steps/s, %" PRIu64 " seeds never settled\n",
 		(double)t.steps / (wall_s() - t0 + 1e-9), t.unsettled);
+	fprintf(real_stderr,
+		"sim: %" PRIu64 " failover promotions (checked: %" PRIu64 " without --force, %" PRIu64
+		" with --force in sync mode), %" PRIu64
+		" split brains (%" PRIu64 " resolves), %" PRIu64 " overwritten blocks found in save "
+		"files, %" PRIu64 " seeds with disk faults\n",
+		C.failovers, C.unforced, C.forced_sync, C.split_brains, C.resolves, C.saved_blocks, C.fault_seeds);
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64 " violations\n", t.seeds,
 	       t.steps, t.violations);
 	return t.violations ? 1 : 0;

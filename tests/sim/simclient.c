@@ -269,6 +269,11 @@ static size_t on_reply(struct simclient *c)
 	sim_trace("client: reply cookie %" PRIu64 " %s", cookie, err ? "error" : "ok");
 	if (r->type == NBD_CMD_FLUSH && !err)
 		simhist_flushed(c->h, r->ticket);
+	else if (r->type == NBD_CMD_FLUSH)
+		/* README: after a failed FLUSH, writes since the last one may
+		 * be missing from the primary's disk; no later FLUSH on this
+		 * connection vouches for them. */
+		simhist_forget_pending(c->h);
 	else if (r->type == NBD_CMD_READ && !err)
 		check_read(c, r, c->in + NBD_SIMPLE_REPLY_SIZE);
 	else if (r->type != NBD_CMD_FLUSH && r->type != NBD_CMD_READ)
@@ -342,6 +347,14 @@ static void client_kick(void *arg, uint64_t gen)
 	if (c->inflight < QD)
 		issue(c);
 	arm(c, 20000 + sim_below(500000));
+}
+
+void simclient_set_export(struct simclient *c, const char *export_path)
+{
+	if (!strcmp(c->path, export_path))
+		return;
+	client_drop(c, "the operator moves the client");
+	snprintf(c->path, sizeof(c->path), "%s", export_path);
 }
 
 void simclient_set_flush_pct(struct simclient *c, unsigned pct)

@@ -21,6 +21,9 @@ void simclient_free(struct simclient *c);
 /* Starts (true) or stops issuing requests; while on, it reconnects
  * whenever the export is there. */
 void simclient_run(struct simclient *c, bool on);
+/* From now on the client uses this export (after a failover): the
+ * connection to the old one is dropped, what was in flight never acked. */
+void simclient_set_export(struct simclient *c, const char *export_path);
 /* Percent of requests that are FLUSH (default 12); 0 for a while lets
  * writes pile up unflushed. */
 void simclient_set_flush_pct(struct simclient *c, unsigned pct);

@@ -11,12 +11,38 @@
 #define ANSWER_MAX	(70U << 10)
 
 struct call {
+	struct call *prev, *next;	/* calls not yet answered */
 	int fd;
 	simctl_done_fn *done;
 	void *arg;
 	size_t len;
 	char buf[ANSWER_MAX];
 };
+
+/* Calls still waiting when a seed ends (a node crashed or the run stopped
+ * before the answer): freed by simctl_reset(), else each seed leaked the
+ * 70 KiB answer buffers of its last status requests. */
+static struct call *calls;
+
+static void call_unlink(struct call *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+void simctl_reset(void)
+{
+	while (calls) {
+		struct call *c = calls;
+
+		call_unlink(c);
+		free(c);
+	}
+}
 
 static void on_ready(void *p)
 {
@@ -29,6 +55,7 @@ static void on_ready(void *p)
 		return;
 	c->buf[c->len] = '\0';
 	simfd_close(c->fd);
+	call_unlink(c);
 	if (!strncmp(c->buf, "ok\n", 3))
 		c->done(c->arg, true, c->buf + 3);
 	else
@@ -50,9 +77,14 @@ int simctl_call(const char *path, const char *line, simctl_done_fn *done, void *
 		free(c);
 		return -1;
 	}
+	c->next = calls;
+	if (calls)
+		calls->prev = c;
+	calls = c;
 	snprintf(req, sizeof(req), "%s\n", line);
 	(void)simfd_send(c->fd, req, strlen(req));
-	sim_trace("operator: %s (%s)", line, path);
+	if (strncmp(line, "status", 6)) /* polled every tick: noise */
+		sim_trace("operator: %s (%s)", line, path);
 	return 0;
 }
 

@@ -12,6 +12,9 @@
 typedef void simctl_done_fn(void *arg, bool ok, const char *body);
 
 int simctl_call(const char *path, const char *line, simctl_done_fn *done, void *arg);
+/* Forgets the calls never answered (end of a seed: their sockets go with
+ * simfd_reset()); their done() never runs. */
+void simctl_reset(void);
 
 /* Takes a number or a string field out of a status --json body. */
 bool simctl_json_num(const char *body, const char *key, double *out);

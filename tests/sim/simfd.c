@@ -25,7 +25,7 @@
 
 #include "simrt.h"
 
-#define MAX_FILES	16
+#define MAX_FILES	64	/* two backings, then save files */
 #define SECTOR		512U
 #define EPOCH_S		1700000000ULL /* the wall clock at simulated time 0 */
 
@@ -64,6 +64,7 @@ struct sock {
 struct fdent {
 	enum fd_kind kind;
 	int node;
+	uint64_t pos;		/* a file's, for read() and write() */
 	struct file *f;
 	struct sock *s;
 };
@@ -88,6 +89,7 @@ static struct {
 	bool partitioned;
 	bool slow_zero;
 	unsigned eio_pm[SIM_NODES], slow_pct[SIM_NODES];
+	bool enospc[SIM_NODES];	/* failed writes say ENOSPC, not EIO */
 } fs;
 
 /* ---- descriptors ---- */
@@ -112,7 +114,7 @@ static int fd_new(enum fd_kind kind, struct file *f, struct sock *s)
 		if (!fs.fds)
 			abort();
 	}
-	fs.fds[fs.nfds] = (struct fdent){ kind, sim_current(), f, s };
+	fs.fds[fs.nfds] = (struct fdent){ kind, sim_current(), 0, f, s };
 	return SIMFD_BASE + (int)fs.nfds++;
 }
 
@@ -308,6 +310,16 @@ void simfd_file_peek(const char *path, uint64_t off, void *buf, size_t len)
 		memset(buf, 0, len);
 }
 
+void simfd_file_peek_media(const char *path, uint64_t off, void *buf, size_t len)
+{
+	struct file *f = file_find(path);
+
+	if (f && off + len <= f->cap)
+		memcpy(buf, f->media + off, len);
+	else
+		memset(buf, 0, len);
+}
+
 void simfd_set_slow_zero(bool on)
 {
 	fs.slow_zero = on;
@@ -317,6 +329,26 @@ void simfd_set_faults(int node, unsigned eio_per_mille, unsigned slow_pct)
 {
 	fs.eio_pm[node] = eio_per_mille;
 	fs.slow_pct[node] = slow_pct;
+}
+
+void simfd_set_enospc(int node, bool on)
+{
+	fs.enospc[node] = on;
+}
+
+void simfd_files(const char *prefix, void (*each)(void *arg, const char *path, int node),
+		 void *arg)
+{
+	for (unsigned i = 0; i < fs.nfiles; i++)
+		if (!strncmp(fs.files[i].path, prefix, strlen(prefix)))
+			each(arg, fs.files[i].path, fs.files[i].node);
+}
+
+uint64_t simfd_file_size(const char *path)
+{
+	struct file *f = file_find(path);
+
+	return f ? f->size : 0;
 }
 
 /* ---- waiting operations ---- */
@@ -717,6 +749,16 @@ static bool disk_fails(int node)
 	return node >= 0 && fs.eio_pm[node] && sim_below(1000) < fs.eio_pm[node];
 }
 
+/* A write's or a zeroing's failure: EIO, or ENOSPC on a node whose
+ * seed says so (a thin volume or a full file system under the backing
+ * store).  Nothing of a failed write reaches the file. */
+static int write_fails(int node)
+{
+	if (!disk_fails(node))
+		return 0;
+	return fs.enospc[node] ? -ENOSPC : -EIO;
+}
+
 /* A disk operation runs when it completes: reads see what is there then. */
 static void disk_ev(void *arg, uint64_t tag)
 {
@@ -740,20 +782,27 @@ static void disk_ev(void *arg, uint64_t tag)
 		file_read(f, op->off, (void *)(uintptr_t)op->addr, (size_t)res);
 		break;
 	case IORING_OP_WRITE:
-		if (disk_fails(op->node)) {
-			res = -EIO;
+		if ((res = write_fails(op->node)) < 0)
 			break;
-		}
+		res = (int)op->len;
 		file_write(f, op->off, (void *)(uintptr_t)op->addr, op->len);
 		if (op->op_flags & RWF_DSYNC)
 			file_sync_range(f, op->off, op->len);
 		break;
 	case IORING_OP_FSYNC:
+		/* A failed writeback: the pages stay dirty (a later sync may
+		 * still write them, a crash loses them). */
+		if (disk_fails(op->node)) {
+			res = -EIO;
+			break;
+		}
 		file_sync(f);
 		res = 0;
 		break;
 	case IORING_OP_FALLOCATE:
 		/* addr is the length, len the mode */
+		if ((res = write_fails(op->node)) < 0)
+			break;
 		if (op->off + op->addr > f->size)
 			res = -EINVAL;
 		else
@@ -943,10 +992,12 @@ static ssize_t file_pwrite(int fd, const void *buf, size_t len, off_t off, bool 
 {
 	struct file *f = file_of(fd);
 
+	int err;
+
 	if (!f)
 		return fail(EBADF);
-	if (disk_fails(ent(fd)->node))
-		return fail(EIO);
+	if ((err = write_fails(ent(fd)->node)) < 0)
+		return fail(-err);
 	file_write(f, (uint64_t)off, buf, len);
 	if (dsync)
 		file_sync_range(f, (uint64_t)off, len);
@@ -983,6 +1034,8 @@ int fdatasync(int fd)
 
 	if (!f)
 		return fd < SIMFD_BASE ? (int)syscall(SYS_fdatasync, fd) : (int)fail(EBADF);
+	if (disk_fails(ent(fd)->node))
+		return (int)fail(EIO);
 	file_sync(f);
 	return 0;
 }
@@ -1027,6 +1080,11 @@ off_t lseek(int fd, off_t off, int whence)
 		return (uint64_t)off < f->size ? off : fail(ENXIO);
 	if (whence == SEEK_HOLE)
 		return (off_t)f->size;
+	if (whence == SEEK_CUR)
+		off += (off_t)ent(fd)->pos;
+	else if (whence == SEEK_END)
+		off += (off_t)f->size;
+	ent(fd)->pos = (uint64_t)off;
 	return off;
 }
 
@@ -1217,18 +1275,34 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 	return s->rx_eof ? 0 : fail(EAGAIN);
 }
 
+/* read() and write() on a file move its position (save files are
+ * written and read this way). */
 ssize_t read(int fd, void *buf, size_t len)
 {
+	ssize_t n;
+
 	if (fd < SIMFD_BASE)
 		return syscall(SYS_read, fd, buf, len);
-	return sock_of(fd) ? recv(fd, buf, len, 0) : fail(EAGAIN);
+	if (!file_of(fd))
+		return sock_of(fd) ? recv(fd, buf, len, 0) : fail(EAGAIN);
+	n = pread(fd, buf, len, (off_t)ent(fd)->pos);
+	if (n > 0)
+		ent(fd)->pos += (uint64_t)n;
+	return n;
 }
 
 ssize_t write(int fd, const void *buf, size_t len)
 {
+	ssize_t n;
+
 	if (fd < SIMFD_BASE)
 		return syscall(SYS_write, fd, buf, len);
-	return sock_of(fd) ? send(fd, buf, len, 0) : (ssize_t)len;
+	if (!file_of(fd))
+		return sock_of(fd) ? send(fd, buf, len, 0) : (ssize_t)len;
+	n = file_pwrite(fd, buf, len, (off_t)ent(fd)->pos, false);
+	if (n > 0)
+		ent(fd)->pos += (uint64_t)n;
+	return n;
 }
 
 int signalfd(int fd, const sigset_t *mask, int flags)

@@ -31,10 +31,21 @@ void simfd_reset(void);
 void simfd_file_create(const char *path, uint64_t size, int node);
 /* What a read of [off, off+len) would return now (cache over media). */
 void simfd_file_peek(const char *path, uint64_t off, void *buf, size_t len);
+/* What a power loss now could leave at least: the media alone. */
+void simfd_file_peek_media(const char *path, uint64_t off, void *buf, size_t len);
 
-/* Faults on node's files: pct of data writes and reads fail with EIO (0:
- * none); slow_pct of operations take up to 50 ms. */
+/* Faults on node's files: eio_per_mille of reads, writes, zeroings and
+ * fsyncs (io_uring's and the system calls: data, metadata, save files)
+ * fail with EIO (0: none); slow_pct of operations take up to 50 ms. */
 void simfd_set_faults(int node, unsigned eio_per_mille, unsigned slow_pct);
+/* Failed writes of node's (data, metadata, save files) say ENOSPC
+ * instead of EIO; fsyncs still fail EIO. */
+void simfd_set_enospc(int node, bool on);
+/* each(arg, path, node) for every file whose path starts with prefix;
+ * node is the one that created it. */
+void simfd_files(const char *prefix, void (*each)(void *arg, const char *path, int node),
+		 void *arg);
+uint64_t simfd_file_size(const char *path);
 /* Zeroing (fallocate) takes 20..300 ms on every node. */
 void simfd_set_slow_zero(bool on);
 

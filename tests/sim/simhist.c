@@ -6,9 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A version whose bytes are whatever the node held (torn, unknown) when
+ * the history was rebased on it: any content matches it. */
+#define ANY_ID	UINT64_MAX
+
 struct version {
 	uint64_t id;
 	bool acked;
+	int8_t by;		/* the node whose export acknowledged it, or -1 */
+	bool alone;		/* acked while that node was not connected */
+	bool was_durable;	/* a FUA ack or a FLUSH made it durable */
+	bool sub_alone;		/* submitted while the writer was alone */
+	uint32_t sub_epoch;	/* the writer's state at submission */
 };
 
 struct block {
@@ -31,6 +40,10 @@ struct simhist {
 	uint64_t ack_seq;
 	uint64_t tickets[64];	/* ack_seq at each FLUSH sent, by ticket % 64 */
 	uint64_t next_ticket;
+	int writer;		/* the node the client writes to */
+	bool writer_alone;	/* it is primary without its peer */
+	uint32_t epoch;		/* bumped whenever writer or writer_alone change */
+	uint64_t alone_acks;
 };
 
 struct simhist *simhist_new(uint64_t blocks)
@@ -66,12 +79,15 @@ unsigned simhist_submit(struct simhist *h, uint64_t b, uint64_t id)
 		if (!k->v)
 			abort();
 	}
-	k->v[k->n] = (struct version){ id, false };
+	k->v[k->n] = (struct version){ id, false, -1, false, false, h->writer_alone, h->epoch };
 	return k->n++;
 }
 
 static void make_durable(struct simhist *h, uint64_t b, unsigned idx)
 {
+	/* Durable on both only if the FLUSH (or FUA write) was acked while
+	 * the writer was connected. */
+	h->blk[b].v[idx].was_durable |= !h->writer_alone;
 	if (idx > h->blk[b].durable)
 		h->blk[b].durable = idx;
 }
@@ -79,6 +95,13 @@ static void make_durable(struct simhist *h, uint64_t b, unsigned idx)
 void simhist_acked(struct simhist *h, uint64_t b, unsigned idx, bool fua)
 {
 	h->blk[b].v[idx].acked = true;
+	h->blk[b].v[idx].by = (int8_t)h->writer;
+	/* The peer may lack what was acked alone (a write in flight at the
+	 * cut is acked once local); the writer wrote alone for sure only if
+	 * it was alone from submission to ack. */
+	h->blk[b].v[idx].alone = h->writer_alone;
+	h->alone_acks += h->blk[b].v[idx].sub_alone && h->writer_alone &&
+			 h->blk[b].v[idx].sub_epoch == h->epoch;
 	if (fua)
 		return make_durable(h, b, idx);
 	if (h->npend == h->cappend) {
@@ -156,12 +179,96 @@ int64_t simhist_decode(const uint8_t *blk, uint64_t b)
 	return memcmp(want, blk, HIST_BLOCK) ? -1 : (int64_t)w[1];
 }
 
+void simhist_set_writer(struct simhist *h, int node)
+{
+	h->writer = node;
+	h->epoch++;
+}
+
+void simhist_set_alone(struct simhist *h, bool alone)
+{
+	if (alone != h->writer_alone)
+		h->epoch++;
+	h->writer_alone = alone;
+}
+
+uint64_t simhist_alone_acks(const struct simhist *h)
+{
+	return h->alone_acks;
+}
+
+/* The newest version of block b that blk is, exactly; -1 if none. */
+static long version_of(const struct block *k, uint64_t b, const uint8_t *blk)
+{
+	int64_t value = simhist_decode(blk, b);
+
+	for (long i = (long)k->n - 1; i >= 0 && value >= 0; i--)
+		if (k->v[i].id == (uint64_t)value)
+			return i;
+	return -1;
+}
+
+void simhist_rebase(struct simhist *h, uint64_t b, const uint8_t *blk, const uint8_t *media)
+{
+	struct block *k = &h->blk[b];
+	long i = version_of(k, b, blk), m = version_of(k, b, media);
+
+	if (i < 0 || m < 0) {
+		simhist_submit(h, b, ANY_ID);
+		k->durable = k->n - 1;
+		return;
+	}
+	/* Never raised: what the node holds newer than the durable version
+	 * may be only in its page cache. */
+	if ((unsigned)i < k->durable)
+		k->durable = (unsigned)i;
+	if ((unsigned)m < k->durable)
+		k->durable = (unsigned)m;
+}
+
+bool simhist_which(const struct simhist *h, uint64_t b, const uint8_t *blk, unsigned *idx,
+		   int *acked_by)
+{
+	const struct block *k = &h->blk[b];
+	long i = version_of(k, b, blk);
+
+	if (i < 0 || k->v[i].id == ANY_ID)
+		return false;
+	*idx = (unsigned)i;
+	*acked_by = k->v[i].acked ? k->v[i].by : -1;
+	return true;
+}
+
+static bool alone_by(const struct version *v, int node)
+{
+	return v->acked && v->alone && v->by == node;
+}
+
+/* The oldest allowed version: the durable one; or, if node skip acked
+ * that one alone, the newest before it that was made durable otherwise
+ * (another node promoted by the rules need not hold what skip acked
+ * alone, nor what was only acked, never flushed: a power loss there may
+ * have taken it). */
+static unsigned lowest(const struct block *k, int skip)
+{
+	unsigned i = k->durable;
+
+	if (skip < 0 || !alone_by(&k->v[i], skip))
+		return i;
+	while (i > 0 && (!k->v[i].was_durable || alone_by(&k->v[i], skip)))
+		i--;
+	return i;
+}
+
 /* Whether sector s of blk holds that sector of one allowed version. */
-static bool sector_allowed(const struct block *k, uint64_t b, const uint8_t *blk, unsigned s)
+static bool sector_allowed(const struct block *k, uint64_t b, const uint8_t *blk, unsigned s,
+			   unsigned low)
 {
 	uint8_t want[HIST_BLOCK];
 
-	for (unsigned i = k->durable; i < k->n; i++) {
+	for (unsigned i = low; i < k->n; i++) {
+		if (k->v[i].id == ANY_ID)
+			return true;
 		if (k->v[i].id)
 			simhist_fill(want, b, k->v[i].id);
 		else
@@ -175,20 +282,27 @@ static bool sector_allowed(const struct block *k, uint64_t b, const uint8_t *blk
 bool simhist_allowed(const struct simhist *h, uint64_t b, const uint8_t *blk, char *why,
 		     unsigned whylen)
 {
+	return simhist_allowed_but(h, b, blk, -1, why, whylen);
+}
+
+bool simhist_allowed_but(const struct simhist *h, uint64_t b, const uint8_t *blk, int skip,
+			 char *why, unsigned whylen)
+{
 	const struct block *k = &h->blk[b];
 	int64_t value = simhist_decode(blk, b);
+	unsigned low = lowest(k, skip);
 	int o;
 
-	for (unsigned i = k->durable; i < k->n && value >= 0; i++)
-		if (k->v[i].id == (uint64_t)value)
+	for (unsigned i = low; i < k->n; i++)
+		if (k->v[i].id == ANY_ID || (value >= 0 && k->v[i].id == (uint64_t)value))
 			return true;
 	for (unsigned s = 0; s < HIST_BLOCK / 512; s++)
-		if (!sector_allowed(k, b, blk, s))
+		if (!sector_allowed(k, b, blk, s, low))
 			goto bad;
 	return true;
 bad:
 	o = snprintf(why, whylen, "block %" PRIu64 " holds %" PRId64 ", allowed:", b, value);
-	for (unsigned i = k->durable; i < k->n && o > 0 && (unsigned)o < whylen; i++)
+	for (unsigned i = low; i < k->n && o > 0 && (unsigned)o < whylen; i++)
 		o += snprintf(why + o, whylen - (unsigned)o, " %" PRIu64 "%s", k->v[i].id,
 			      i == k->durable ? "(durable)" : "");
 	return false;

@@ -29,6 +29,28 @@ void simhist_flushed(struct simhist *h, uint64_t ticket);
  * yet flushed stay possible but no later FLUSH makes them durable. */
 void simhist_forget_pending(struct simhist *h);
 
+/* The client writes to node's export from now on: acknowledgements
+ * record it. */
+void simhist_set_writer(struct simhist *h, int node);
+/* The writer is (not) connected to its peer.  A write submitted while it
+ * is alone and acked before it connects again was accepted alone. */
+void simhist_set_alone(struct simhist *h, bool alone);
+/* How many versions were acked alone so far. */
+uint64_t simhist_alone_acks(const struct simhist *h);
+/* A node became primary reading blk for block b, media on its disk's
+ * media (what a power loss could leave): from now on the older of their
+ * versions, if older than the durable one, is the oldest allowed (or, if
+ * either is no version, anything until the next durable write).  Durable
+ * versions it lacks are gone (the failover lost them; a save file must
+ * keep them, oracle 3). */
+void simhist_rebase(struct simhist *h, uint64_t b, const uint8_t *blk, const uint8_t *media);
+/* Which version blk is for block b: its index (later index: submitted
+ * later) and the node that acknowledged it (-1: never acknowledged).
+ * False for bytes that are no version (torn, zeros of the start are
+ * version 0). */
+bool simhist_which(const struct simhist *h, uint64_t b, const uint8_t *blk, unsigned *idx,
+		   int *acked_by);
+
 /* Fills one block of write id's payload. */
 void simhist_fill(uint8_t *blk, uint64_t b, uint64_t id);
 /* Which version block b holds: 0 for zeros, the write id, or -1 for
@@ -41,5 +63,10 @@ int64_t simhist_decode(const uint8_t *blk, uint64_t b);
  * expected. */
 bool simhist_allowed(const struct simhist *h, uint64_t b, const uint8_t *blk, char *why,
 		     unsigned whylen);
+/* The same, but durable versions node skip acknowledged alone (newest
+ * first) need not be there: for the other node, promoted while cut off
+ * from skip (skip -1: simhist_allowed). */
+bool simhist_allowed_but(const struct simhist *h, uint64_t b, const uint8_t *blk, int skip,
+			 char *why, unsigned whylen);
 
 #endif
