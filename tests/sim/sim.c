@@ -29,7 +29,6 @@
 #include "daemon/meta/mdio.h"
 #include "daemon/meta/meta.h"
 #include "daemon/node.h"
-#include "daemon/node_int.h"
 #include "daemon/cli/commands.h"
 #include "simclient.h"
 #include "simctl.h"
@@ -375,12 +374,10 @@ static void on_status(void *arg, bool ok, const char *body)
 		sim_trace("driver: status of %s: %s %.170s", sn->me->name, ok ? "ok" : "error",
 			  strstr(body, "\"role\"") ? strstr(body, "\"role\"") : body);
 	snprintf(sn->status, sizeof(sn->status), "%s", ok ? body : "");
-	/* Split brain reported: the README's peer.connection = splitbrain, or
-	 * (both nodes still primary: the daemon refuses before comparing
-	 * generations, see /work/sim-findings/two-primaries-status.md) the
-	 * peer's last error saying so. */
-	if (ok && (strstr(body, "\"connection\": \"splitbrain\"") ||
-		   (strstr(body, "\"last_error\": \"both nodes are primary: split brain"))))
+	/* Split brain reported: the README's peer.connection = splitbrain
+	 * (also while both are still primary, since the fix of seeds 86 and
+	 * 185). */
+	if (ok && strstr(body, "\"connection\": \"splitbrain\""))
 		R.sb_reported = true;
 }
 
@@ -416,7 +413,7 @@ static bool status_zero(const struct simnode *sn, const char *key)
 
 static bool is_primary(int i)
 {
-	return R.nodes[i].n && R.nodes[i].n->primary;
+	return R.nodes[i].n && node_is_primary(R.nodes[i].n);
 }
 
 static void check_durable_on(int i, int skip, const char *when);
@@ -1090,7 +1087,7 @@ static void watch_pair(void)
 	struct node *n = R.nodes[R.writer].n;
 	bool up = false;
 
-	simhist_set_alone(R.h, n && n->primary && !node_connected(n));
+	simhist_set_alone(R.h, n && node_is_primary(n) && !node_connected(n));
 	if (w != R.writes_seen) {
 		R.writes_seen = w;
 		R.alone[R.writer] = true;
