@@ -1087,7 +1087,9 @@ static void watch_pair(void)
 	struct node *n = R.nodes[R.writer].n;
 	bool up = false;
 
-	simhist_set_alone(R.h, n && node_is_primary(n) && !node_connected(n));
+	/* Alone: not connected, whatever the role: a node just demoted still
+	 * answers the writes its stopped export had in flight (seed 699). */
+	simhist_set_alone(R.h, n && !node_connected(n));
 	if (w != R.writes_seen) {
 		R.writes_seen = w;
 		R.alone[R.writer] = true;
