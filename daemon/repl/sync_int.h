@@ -1,6 +1,6 @@
 /* struct sync (see sync.h), shared by its two files only: sync.c, the
- * object, what the node's other parts ask of it, and the loops over every
- * peer; node_sync.c, what happens on the link.  Nothing else includes it. */
+ * object and what the node's other parts ask of it; node_sync.c, what
+ * happens on the link.  Nothing else includes it. */
 #ifndef BLKREP_SYNC_INT_H
 #define BLKREP_SYNC_INT_H
 
