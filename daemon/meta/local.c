@@ -162,8 +162,3 @@ uint64_t local_out_of_sync(const struct local *l)
 
 	return bytes < l->sb.data_bytes ? bytes : l->sb.data_bytes;
 }
-
-uint64_t local_extents(const struct local *l, uint64_t bytes)
-{
-	return (bytes + l->sb.extent_bytes - 1) / l->sb.extent_bytes;
-}

@@ -50,7 +50,5 @@ const char *local_disk_name(const struct local *l);
 const char *local_mode_name(const struct local *l);
 /* Bytes of the data area marked out of sync. */
 uint64_t local_out_of_sync(const struct local *l);
-/* Extents (of the bitmap's granularity) that bytes of the data area span. */
-uint64_t local_extents(const struct local *l, uint64_t bytes);
 
 #endif

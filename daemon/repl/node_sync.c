@@ -129,7 +129,7 @@ static bool sync_become_target(struct sync *s)
  * sync_writable() when the queue is full. */
 static void sync_send_bitmap(struct sync *s)
 {
-	uint64_t bits = (primary_export_size(s->env.pri) + s->sb->extent_bytes - 1) / s->sb->extent_bytes;
+	uint64_t bits = extent_cover(primary_export_size(s->env.pri), s->sb->extent_bytes);
 	uint64_t bytes = (bits + 7) / 8;
 	uint64_t pages = (bytes + BITMAP_PAGE_BYTES - 1) / BITMAP_PAGE_BYTES;
 	uint8_t page[BITMAP_PAGE_BYTES];
@@ -245,7 +245,7 @@ static void sync_resync_done(struct sync *s)
  * clear. */
 static void sync_resync_check(struct sync *s)
 {
-	uint64_t limit = (primary_export_size(s->env.pri) + s->sb->extent_bytes - 1) / s->sb->extent_bytes;
+	uint64_t limit = extent_cover(primary_export_size(s->env.pri), s->sb->extent_bytes);
 
 	if (s->rs_role != RS_SOURCE || !s->rs_final || stream_covering(s->stream) ||
 	    stream_resync_pending(s->stream))
@@ -279,7 +279,7 @@ static void sync_resync_target_done(struct sync *s)
 static void sync_resync_begin(struct sync *s)
 {
 	uint64_t limit = primary_export_size(s->env.pri);
-	uint64_t bits = (limit + s->sb->extent_bytes - 1) / s->sb->extent_bytes;
+	uint64_t bits = extent_cover(limit, s->sb->extent_bytes);
 	uint64_t dirty = bitmap_count_below(s->bm, bits);
 
 	s->rs_recv_total = dirty * s->sb->extent_bytes;
@@ -315,7 +315,7 @@ void sync_resync_now(struct sync *s)
  * promotion: the generations may compare "same" while bits are set). */
 void sync_resync_if_due(struct sync *s)
 {
-	uint64_t bits = (primary_export_size(s->env.pri) + s->sb->extent_bytes - 1) / s->sb->extent_bytes;
+	uint64_t bits = extent_cover(primary_export_size(s->env.pri), s->sb->extent_bytes);
 
 	if (!sync_primary(s) || !s->up || s->exchanging || s->rs_role != RS_NONE)
 		return;

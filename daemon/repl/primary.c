@@ -724,15 +724,15 @@ static void primary_complete(struct primary *p, uint64_t seq, int err)
 			 p->peer_name, seq);
 		return;
 	}
+	/* A place in the stream is free, and after a FLUSH_ACK extents may
+	 * leave the log: parked requests try again (at the batch's end). */
 	primary_wake(p);
 	if (err)
 		peer_failed(p, a.offset, err);
 	if (a.lag_out_of_order)
 		log_err("lag FIFO out of order at request %" PRIu64, seq);
-	if (a.flushed) {
+	if (a.flushed)
 		actlog_flushed(p->al, a.flushed_epoch);
-		primary_wake(p); /* extents may leave the log: waiting writes */
-	}
 	if (a.covered && a.flush_again)
 		primary_flush_peer(p); /* resync chunks sent meanwhile */
 	if (a.covered)

@@ -26,6 +26,7 @@
 #include "proto/peer.h"
 #include "utils/bitmap.h"
 #include "utils/clock.h"
+#include "utils/extent.h"
 #include "utils/log.h"
 
 #define RS_FLUSH_BYTES (32U << 20) /* resync data between peer FLUSHes */
