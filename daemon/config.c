@@ -8,6 +8,7 @@
  * indentation, which inih would otherwise take for a multi-line
  * continuation of the previous key. */
 #include "config.h"
+#include "daemon/config_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,30 +23,6 @@
 #include <unistd.h>
 
 #define CONFIG_FILE_MAX (1U << 20)
-
-struct node_priv {
-	char *name, *address, *backing, *nbd, *meta;
-	int line; /* of its [node NAME] header */
-};
-
-struct config {
-	char *path;
-	char *name;
-	enum config_mode mode;
-	enum config_peer_loss on_peer_loss;
-	char *secret_file;
-	bool allow_unauthenticated;
-	uint64_t resync_rate;
-	uint64_t max_lag;
-	enum config_split_brain after_split_brain;
-	uint32_t granularity;
-	unsigned int al_extents;
-	unsigned int timeout_s;
-	unsigned int dead_conn_s;
-	unsigned int nnodes;
-	struct node_priv priv[2];
-	struct config_node nodes[2]; /* views of priv, filled at the end */
-};
 
 enum section { SEC_NONE, SEC_RESOURCE, SEC_NODE };
 
@@ -62,10 +39,13 @@ enum res_key {
 	RK_AL_EXTENTS,
 	RK_TIMEOUT,
 	RK_DEAD_CONN,
+	RK_ALLOW_UNENC,
+	RK_PEER_ADDR_ONLY,
+	RK_TLS_CA,
 	RK_COUNT
 };
 
-enum node_key { NK_ADDRESS, NK_BACKING, NK_NBD, NK_META, NK_COUNT };
+enum node_key { NK_ADDRESS, NK_BACKING, NK_NBD, NK_META, NK_TLS_CERT, NK_TLS_KEY, NK_COUNT };
 
 static const char *const res_keys[RK_COUNT] = {
 	[RK_NAME] = "name",
@@ -80,6 +60,9 @@ static const char *const res_keys[RK_COUNT] = {
 	[RK_AL_EXTENTS] = "al-extents",
 	[RK_TIMEOUT] = "timeout",
 	[RK_DEAD_CONN] = "dead-conn-timeout",
+	[RK_ALLOW_UNENC] = "allow-unencrypted",
+	[RK_PEER_ADDR_ONLY] = "peer-address-only",
+	[RK_TLS_CA] = "tls-ca",
 };
 
 static const char *const node_keys[NK_COUNT] = {
@@ -87,6 +70,8 @@ static const char *const node_keys[NK_COUNT] = {
 	[NK_BACKING] = "backing",
 	[NK_NBD] = "nbd",
 	[NK_META] = "meta",
+	[NK_TLS_CERT] = "tls-certificate",
+	[NK_TLS_KEY] = "tls-key",
 };
 
 /* The state of one parse.  Line numbers start at 1; 0 means "not seen". */
@@ -221,6 +206,28 @@ static int set_uint(struct parse *p, const char *key, const char *v, unsigned in
 	return 0;
 }
 
+/* A file the daemon reads: absolute, or relative to the config file's
+ * directory (as secret-file), so the daemon finds it whatever its working
+ * directory. */
+static int set_path(struct parse *p, const char *key, const char *v, char **dst)
+{
+	const char *slash = strrchr(p->fname, '/');
+	char *abs;
+
+	if (*v == '\0') {
+		perr(p, p->lineno, "empty %s", key);
+		return -1;
+	}
+	if (v[0] == '/' || !slash)
+		return set_string(p, dst, v);
+	if (asprintf(&abs, "%.*s/%s", (int)(slash - p->fname), p->fname, v) < 0) {
+		perr(p, p->lineno, "out of memory");
+		return -1;
+	}
+	*dst = abs;
+	return 0;
+}
+
 static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 {
 	struct config *c = p->c;
@@ -255,6 +262,18 @@ static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 			return -1;
 		c->allow_unauthenticated = i;
 		return 0;
+	case RK_ALLOW_UNENC:
+		if (set_choice(p, "allow-unencrypted", v, yes_no, &i) < 0)
+			return -1;
+		c->allow_unencrypted = i;
+		return 0;
+	case RK_PEER_ADDR_ONLY:
+		if (set_choice(p, "peer-address-only", v, yes_no, &i) < 0)
+			return -1;
+		c->peer_address_only = i;
+		return 0;
+	case RK_TLS_CA:
+		return set_path(p, "tls-ca", v, &c->tls_ca);
 	case RK_RESYNC_RATE:
 		return set_rate(p, v);
 	case RK_MAX_LAG:
@@ -320,6 +339,10 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 			return -1;
 		}
 		return set_string(p, &n->nbd, v);
+	case NK_TLS_CERT:
+		return set_path(p, "tls-certificate", v, &n->tls_certificate);
+	case NK_TLS_KEY:
+		return set_path(p, "tls-key", v, &n->tls_key);
 	case NK_META:
 		if (strcmp(v, "internal") == 0)
 			return 0;
@@ -539,6 +562,40 @@ static int resolve_secret(struct parse *p)
 	return 0;
 }
 
+/* TLS (the default) needs a key: the secret's, or certificates. */
+static int check_tls(struct parse *p)
+{
+	struct config *c = p->c;
+
+	if (c->tls_ca && c->allow_unencrypted) {
+		perr(p, p->res_lines[RK_TLS_CA],
+		     "both tls-ca and allow-unencrypted = yes: choose one");
+		return -1;
+	}
+	if (c->allow_unauthenticated && !c->allow_unencrypted && !c->tls_ca) {
+		perr(p, p->res_lines[RK_ALLOW_UNAUTH],
+		     "allow-unauthenticated = yes needs allow-unencrypted = yes too: TLS needs "
+		     "a secret-file or certificates (tls-ca)");
+		return -1;
+	}
+	for (unsigned int i = 0; i < c->nnodes; i++) {
+		const struct node_priv *n = &c->priv[i];
+
+		if (c->tls_ca && (!n->tls_certificate || !n->tls_key)) {
+			perr(p, n->line, "[node %s] has no %s, which tls-ca needs", n->name,
+			     !n->tls_certificate ? "tls-certificate" : "tls-key");
+			return -1;
+		}
+		if (!c->tls_ca && (n->tls_certificate || n->tls_key)) {
+			perr(p, n->line, "[node %s] has a TLS certificate or key but [resource] has "
+					 "no tls-ca",
+			     n->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* What only the whole file can tell: required keys and sections, one of
  * the two ways to authenticate, two distinct nodes. */
 static void check_complete(struct parse *p)
@@ -555,9 +612,9 @@ static void check_complete(struct parse *p)
 		perr(p, p->resource_line, "[resource] has no name");
 		return;
 	}
-	if (!c->secret_file && !c->allow_unauthenticated) {
+	if (!c->secret_file && !c->allow_unauthenticated && !c->tls_ca) {
 		perr(p, p->resource_line,
-		     "no secret-file, and allow-unauthenticated is not yes: "
+		     "no secret-file, tls-ca nor allow-unauthenticated = yes: "
 		     "refusing to run unauthenticated");
 		return;
 	}
@@ -569,6 +626,8 @@ static void check_complete(struct parse *p)
 		perr(p, l, "both secret-file and allow-unauthenticated = yes: choose one");
 		return;
 	}
+	if (check_tls(p) < 0)
+		return;
 	if (c->nnodes != 2) {
 		perr(p, last, "%u [node NAME] section%s: a resource has exactly two nodes",
 		     c->nnodes, c->nnodes == 1 ? "" : "s");
@@ -598,6 +657,8 @@ static void fill_views(struct config *c)
 		c->nodes[i].backing = c->priv[i].backing;
 		c->nodes[i].nbd = c->priv[i].nbd;
 		c->nodes[i].meta = c->priv[i].meta;
+		c->nodes[i].tls_certificate = c->priv[i].tls_certificate;
+		c->nodes[i].tls_key = c->priv[i].tls_key;
 	}
 }
 
@@ -719,144 +780,12 @@ void config_free(struct config *c)
 		free(c->priv[i].backing);
 		free(c->priv[i].nbd);
 		free(c->priv[i].meta);
+		free(c->priv[i].tls_certificate);
+		free(c->priv[i].tls_key);
 	}
+	free(c->tls_ca);
 	free(c->secret_file);
 	free(c->name);
 	free(c->path);
 	free(c);
-}
-
-const char *config_path(const struct config *c)
-{
-	return c->path;
-}
-
-const char *config_resource_name(const struct config *c)
-{
-	return c->name;
-}
-
-enum config_mode config_mode(const struct config *c)
-{
-	return c->mode;
-}
-
-enum config_peer_loss config_on_peer_loss(const struct config *c)
-{
-	return c->on_peer_loss;
-}
-
-const char *config_secret_file(const struct config *c)
-{
-	return c->secret_file;
-}
-
-bool config_allow_unauthenticated(const struct config *c)
-{
-	return c->allow_unauthenticated;
-}
-
-uint64_t config_resync_rate(const struct config *c)
-{
-	return c->resync_rate;
-}
-
-uint64_t config_max_lag(const struct config *c)
-{
-	return c->max_lag;
-}
-
-enum config_split_brain config_after_split_brain(const struct config *c)
-{
-	return c->after_split_brain;
-}
-
-uint32_t config_bitmap_granularity(const struct config *c)
-{
-	return c->granularity;
-}
-
-unsigned int config_al_extents(const struct config *c)
-{
-	return c->al_extents;
-}
-
-unsigned int config_timeout_s(const struct config *c)
-{
-	return c->timeout_s;
-}
-
-unsigned int config_dead_conn_timeout_s(const struct config *c)
-{
-	return c->dead_conn_s;
-}
-
-const struct config_node *config_node_by_index(const struct config *c, unsigned int i)
-{
-	return i < 2 ? &c->nodes[i] : NULL;
-}
-
-const struct config_node *config_peer_node(const struct config *c, const struct config_node *local)
-{
-	if (local == &c->nodes[0])
-		return &c->nodes[1];
-	if (local == &c->nodes[1])
-		return &c->nodes[0];
-	return NULL;
-}
-
-const struct config_node *config_node_for_host(const struct config *c, const char *host, char *err,
-					       size_t errlen)
-{
-	size_t short_len = strcspn(host, ".");
-	unsigned int i;
-
-	/* The whole name first, so "a.b" beats "a" when both are nodes. */
-	for (i = 0; i < 2; i++)
-		if (strcmp(c->nodes[i].name, host) == 0)
-			return &c->nodes[i];
-	for (i = 0; i < 2; i++)
-		if (strlen(c->nodes[i].name) == short_len &&
-		    strncmp(c->nodes[i].name, host, short_len) == 0)
-			return &c->nodes[i];
-	snprintf(err, errlen, "this host (%s) is not a node in %s (nodes: %s, %s): use --node NAME",
-		 host, c->path, c->nodes[0].name, c->nodes[1].name);
-	return NULL;
-}
-
-const struct config_node *config_local_node(const struct config *c, const char *wanted, char *err,
-					    size_t errlen)
-{
-	char host[256];
-	unsigned int i;
-
-	if (wanted) {
-		for (i = 0; i < 2; i++)
-			if (strcmp(c->nodes[i].name, wanted) == 0)
-				return &c->nodes[i];
-		snprintf(err, errlen, "no node %s in %s (nodes: %s, %s)", wanted, c->path,
-			 c->nodes[0].name, c->nodes[1].name);
-		return NULL;
-	}
-	if (gethostname(host, sizeof(host)) < 0) {
-		snprintf(err, errlen, "gethostname: %s: use --node NAME", strerror(errno));
-		return NULL;
-	}
-	host[sizeof(host) - 1] = '\0';
-	return config_node_for_host(c, host, err, errlen);
-}
-
-const char *config_mode_name(enum config_mode m)
-{
-	return m == CONFIG_ASYNC ? "async" : "sync";
-}
-
-const char *config_peer_loss_name(enum config_peer_loss pl)
-{
-	return pl == CONFIG_PEER_LOSS_FREEZE ? "freeze" : "continue";
-}
-
-const char *config_split_brain_name(enum config_split_brain s)
-{
-	return s == CONFIG_SB_DISCARD_ZERO_CHANGES ? "discard-zero-changes" : "disconnect";
 }

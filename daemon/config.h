@@ -54,6 +54,8 @@ struct config_node {
 	const char *backing; /* absolute path */
 	const char *nbd;     /* "unix:/PATH" or HOST:PORT; NULL: no export */
 	const char *meta;    /* absolute path; NULL: internal metadata */
+	/* Its TLS certificate and key (PEM), with tls-ca; else NULL. */
+	const char *tls_certificate, *tls_key;
 };
 
 struct config;
@@ -79,6 +81,13 @@ enum config_peer_loss config_on_peer_loss(const struct config *c);
 /* NULL when allow-unauthenticated = yes (exactly one of the two is set). */
 const char *config_secret_file(const struct config *c);
 bool config_allow_unauthenticated(const struct config *c);
+/* Plain TCP on the peer link (allow-unencrypted = yes); TLS otherwise. */
+bool config_allow_unencrypted(const struct config *c);
+/* The listening node accepts only the peer's host (peer-address-only). */
+bool config_peer_address_only(const struct config *c);
+/* Certificate mode: the CA's PEM file (absolute); NULL: TLS with a key
+ * derived from the secret. */
+const char *config_tls_ca(const struct config *c);
 /* Resync rate cap in bytes per second; 0 = adaptive (yield to app I/O). */
 uint64_t config_resync_rate(const struct config *c);
 uint64_t config_max_lag(const struct config *c);

@@ -31,6 +31,8 @@
 
 #include "daemon/config.h"
 #include "proto/sendq.h"
+#include "proto/tls.h"
+#include "proto/tlshs.h"
 #include "utils/clock.h"
 #include "utils/extent.h"
 
@@ -47,6 +49,10 @@ static void link_finish(struct peer *p)
 		return;
 	close(p->fd);
 	p->fd = -1;
+	tls_free(p->tls);
+	p->tls = NULL;
+	p->ktls = p->sealing = p->sealed = false;
+	p->cout_pos = p->cout_len = 0;
 	while (sendq_len(p->q))
 		peer_queue_pop(p, !p->freeing);
 	sendq_reset(p->q);
@@ -295,7 +301,7 @@ static void listen_start(struct peer *p)
 	int fd = socket(p->my_sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&p->my_sa, p->my_sa_len) < 0 || listen(fd, 4) < 0) {
+	    bind(fd, (struct sockaddr *)&p->my_sa, p->my_sa_len) < 0 || listen(fd, 64) < 0) {
 		snprintf(why, sizeof(why), "listen on %s: %s", p->my_addr, strerror(errno));
 		peer_note_error(p, LOG_ERR, why);
 		if (fd >= 0)
@@ -316,11 +322,173 @@ static void accept_arm(struct peer *p)
 			     SOCK_CLOEXEC);
 }
 
-static void adopt(struct peer *p, int fd)
+/* A connection, past its TLS handshake if any: the kernel takes the
+ * records over where it can. */
+static void adopt(struct peer *p, int fd, struct tls *t)
 {
+	int k = t && !p->no_ktls && !getenv("BLKREP_NO_KTLS") ? tls_ktls(t, fd) : 0;
+
 	p->fd = fd;
+	p->tls = t;
+	p->ktls = k == 1;
 	p->dead = false;
+	if (k < 0) {
+		/* Half set up: this connection is lost, the next stays in
+		 * userspace. */
+		p->no_ktls = true;
+		p->stage = L_HELLO;
+		return peer_link_drop(p, tls_error(t));
+	}
 	link_begin(p);
+}
+
+/* --- TLS handshakes --- */
+
+/* One line a second about connections refused before authenticating:
+ * a client without the key may try many. */
+static void refused_log(struct peer *p, const char *host, const char *why)
+{
+	uint64_t now = clock_now_ms();
+
+	if (now - p->refused_log_ms < REFUSED_LOG_MS) {
+		p->refused_quiet++;
+		return;
+	}
+	if (p->refused_quiet)
+		peer_log(LOG_WARN, p, "refused a connection from %s: %s (and %u more since)", host,
+			 why, p->refused_quiet);
+	else
+		peer_log(LOG_WARN, p, "refused a connection from %s: %s", host, why);
+	p->refused_log_ms = now;
+	p->refused_quiet = 0;
+	if (!peer_connected(p))
+		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+}
+
+static void client_done(void *arg, struct tlshs *hs)
+{
+	struct peer *p = arg;
+	struct tls *t;
+	int fd;
+
+	p->in_handler = true;
+	p->hs = NULL;
+	if (!tlshs_ok(hs)) {
+		peer_note_error(p, LOG_ERR, tlshs_error(hs));
+		tlshs_free(hs);
+		peer_backoff(p, false);
+	} else {
+		tlshs_take(hs, &fd, &t);
+		adopt(p, fd, t);
+	}
+	peer_after(p);
+}
+
+/* An accepted connection authenticated: the first one wins.  A link still
+ * up is the peer's old one (it reconnected: only it can authenticate), so
+ * it goes. */
+static void server_won(struct peer *p, int fd, struct tls *t)
+{
+	if (peer_link_alive(p))
+		peer_link_drop(p, "the peer connected again");
+	if (p->fd >= 0) { /* the old connection is still draining */
+		if (p->stash_fd >= 0) {
+			close(p->stash_fd);
+			tls_free(p->stash_tls);
+		}
+		p->stash_fd = fd;
+		p->stash_tls = t;
+		return;
+	}
+	adopt(p, fd, t);
+}
+
+static void server_done(void *arg, struct tlshs *hs)
+{
+	struct peer *p = arg;
+	struct tls *t;
+	unsigned i;
+	int fd;
+
+	p->in_handler = true;
+	for (i = 0; i < PEND_MAX && p->pend[i] != hs; i++)
+		;
+	if (i < PEND_MAX)
+		p->pend[i] = NULL;
+	if (!tlshs_ok(hs) || p->freeing || !p->enabled) {
+		refused_log(p, i < PEND_MAX ? p->pend_host[i] : "?", tlshs_error(hs));
+		tlshs_free(hs);
+	} else {
+		tlshs_take(hs, &fd, &t);
+		peer_log(LOG_DEBUG, p, "authenticated a connection from %s",
+			 i < PEND_MAX ? p->pend_host[i] : "?");
+		server_won(p, fd, t);
+	}
+	peer_after(p);
+}
+
+static void abort_handshakes(struct peer *p)
+{
+	if (p->hs)
+		tlshs_abort(p->hs);
+	p->hs = NULL;
+	for (unsigned i = 0; i < PEND_MAX; i++) {
+		if (p->pend[i])
+			tlshs_abort(p->pend[i]);
+		p->pend[i] = NULL;
+	}
+}
+
+/* Starts the TLS handshake of a new connection: as the client on the
+ * connecting side, in a free (or the oldest) slot of the listener's. */
+static void handshake_start(struct peer *p, int fd, bool client, const char *host)
+{
+	struct tls *t = tls_new(p->tls_ctx, client, p->peer_node);
+	struct tlshs *hs = t ? tlshs_start(p->loop, fd, t, client ? client_done : server_done, p)
+			     : NULL;
+	unsigned i, old = 0;
+
+	if (!hs) {
+		tls_free(t);
+		close(fd);
+		peer_note_error(p, LOG_ERR, "TLS: out of memory");
+		return;
+	}
+	if (client) {
+		p->hs = hs;
+		return;
+	}
+	for (i = 0; i < PEND_MAX && p->pend[i]; i++)
+		if (tlshs_started_ms(p->pend[i]) < tlshs_started_ms(p->pend[old]))
+			old = i;
+	if (i == PEND_MAX) {
+		refused_log(p, p->pend_host[old], "too many connections authenticating at once");
+		tlshs_abort(p->pend[old]);
+		i = old;
+	}
+	p->pend[i] = hs;
+	snprintf(p->pend_host[i], sizeof(p->pend_host[i]), "%s", host);
+}
+
+static void handshake_tick(struct peer *p, uint64_t now)
+{
+	char why[ERR_MAX];
+
+	if (p->hs && now - tlshs_started_ms(p->hs) >= HANDSHAKE_MS) {
+		snprintf(why, sizeof(why), "TLS handshake with %s not finished within %d s",
+			 p->peer_addr, HANDSHAKE_MS / 1000);
+		peer_note_error(p, LOG_ERR, why);
+		tlshs_abort(p->hs);
+		p->hs = NULL;
+		peer_backoff(p, false);
+	}
+	for (unsigned i = 0; i < PEND_MAX; i++) {
+		if (p->pend[i] && now - tlshs_started_ms(p->pend[i]) >= TLS_HS_MS) {
+			refused_log(p, p->pend_host[i], "not authenticated within 1 s");
+			tlshs_abort(p->pend[i]);
+			p->pend[i] = NULL;
+		}
+	}
 }
 
 /* --- timers --- */
@@ -344,6 +512,7 @@ static void tick(struct peer *p)
 	char why[ERR_MAX];
 	uint64_t now = clock_now_ms();
 
+	handshake_tick(p, now);
 	if (!peer_link_alive(p))
 		return;
 	switch (p->stage) {
@@ -370,6 +539,16 @@ static void tick(struct peer *p)
 
 static void peer_destroy(struct peer *p)
 {
+	if (p->hs)
+		tlshs_destroy(p->hs);
+	for (unsigned i = 0; i < PEND_MAX; i++)
+		if (p->pend[i])
+			tlshs_destroy(p->pend[i]);
+	tls_free(p->tls);
+	tls_free(p->stash_tls);
+	tls_ctx_free(p->tls_ctx);
+	free(p->cin);
+	free(p->cout);
 	if (p->fd >= 0)
 		close(p->fd);
 	if (p->listen_fd >= 0)
@@ -402,14 +581,18 @@ static void link_after(struct peer *p)
 	link_finish(p);
 	if (p->fd < 0 && p->stash_fd >= 0) {
 		int fd = p->stash_fd;
+		struct tls *t = p->stash_tls;
 
 		p->stash_fd = -1;
-		if (p->enabled)
-			adopt(p, fd);
-		else
+		p->stash_tls = NULL;
+		if (p->enabled) {
+			adopt(p, fd, t);
+		} else {
 			close(fd);
+			tls_free(t);
+		}
 	}
-	if (p->enabled && p->connector && p->fd < 0 && now >= p->next_connect_ms)
+	if (p->enabled && p->connector && p->fd < 0 && !p->hs && now >= p->next_connect_ms)
 		connect_start(p);
 	if (p->enabled && !p->connector) {
 		if (p->listen_fd < 0 && !p->accept_busy && now >= p->listen_retry_ms)
@@ -441,6 +624,21 @@ static void link_after(struct peer *p)
 	p->in_handler = false;
 }
 
+/* Whether the accepted connection comes from the peer's configured host
+ * (any port). */
+static bool from_peer_host(const struct peer *p)
+{
+	const struct sockaddr_storage *a = &p->acc_sa, *b = &p->peer_sa;
+
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
 static void on_accept(struct ioop *op, int res)
 {
 	struct peer *p = container_of(op, struct peer, accept_op);
@@ -450,7 +648,12 @@ static void on_accept(struct ioop *op, int res)
 	if (res >= 0 && !p->freeing && p->enabled) {
 		(void)getnameinfo((struct sockaddr *)&p->acc_sa, p->acc_len, host, sizeof(host),
 				  serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
-		if (peer_link_alive(p)) {
+		if (p->peer_address_only && !from_peer_host(p)) {
+			refused_log(p, host, "not the peer's address (peer-address-only)");
+			close(res);
+		} else if (p->tls_ctx) {
+			handshake_start(p, res, false, host);
+		} else if (peer_link_alive(p)) {
 			peer_log(LOG_WARN, p,
 				 "closing a second connection from %s:%s: one is already open",
 				 host, serv);
@@ -462,7 +665,7 @@ static void on_accept(struct ioop *op, int res)
 			p->stash_fd = res;
 		} else {
 			peer_log(LOG_DEBUG, p, "connection from %s:%s", host, serv);
-			adopt(p, res);
+			adopt(p, res, NULL);
 		}
 	} else if (res >= 0) {
 		close(res);
@@ -485,6 +688,13 @@ static void on_connect(struct ioop *op, int res)
 			snprintf(why, sizeof(why), "connect to %s: %s", p->peer_addr,
 				 strerror(-res));
 			peer_link_drop(p, why);
+		} else if (p->tls_ctx) {
+			/* The handshake owns the socket until it succeeds. */
+			int fd = p->fd;
+
+			p->fd = -1;
+			p->stage = L_NONE;
+			handshake_start(p, fd, true, p->peer_addr);
 		} else {
 			link_begin(p);
 		}
@@ -564,7 +774,7 @@ static int peer_setup(struct peer *p, const struct peer_cfg *cfg)
 	}
 	snprintf(p->my_addr, sizeof(p->my_addr), "%s", cfg->my_addr);
 	snprintf(p->peer_addr, sizeof(p->peer_addr), "%s", cfg->peer_addr);
-	if (!cfg->secret_len && !cfg->allow_unauthenticated) {
+	if (!cfg->secret_len && !cfg->allow_unauthenticated && !cfg->tls) {
 		log_err("%s: peer link: no shared secret and allow-unauthenticated is not set",
 			p->resource);
 		return -1;
@@ -592,6 +802,17 @@ static int peer_setup(struct peer *p, const struct peer_cfg *cfg)
 	p->q = sendq_new(PEER_QUEUE, ARENA_SIZE);
 	if (!p->rbuf || !p->dbuf || !p->q)
 		goto oom;
+	p->peer_address_only = cfg->peer_address_only;
+	p->tls_ctx = cfg->tls;
+	p->rekey_blocks = getenv("BLKREP_TEST_REKEY_BLOCKS")
+				  ? strtoull(getenv("BLKREP_TEST_REKEY_BLOCKS"), NULL, 0)
+				  : TLS_REKEY_BLOCKS;
+	if (p->tls_ctx) {
+		p->cin = malloc(CIN_SIZE);
+		p->cout = malloc(COUT_SIZE);
+		if (!p->cin || !p->cout)
+			goto oom;
+	}
 	return 0;
 oom:
 	log_err("%s: peer link: out of memory", p->resource);
@@ -609,6 +830,7 @@ struct peer *peer_new(struct loop *loop, const struct peer_cfg *cfg, const struc
 	}
 	p->fd = p->listen_fd = p->stash_fd = -1;
 	if (peer_setup(p, cfg) < 0) {
+		p->tls_ctx = cfg->tls; /* taken, even on failure */
 		peer_destroy(p);
 		return NULL;
 	}
@@ -642,6 +864,7 @@ void peer_free(struct peer *p)
 			peer_cancel(p, &p->accept_op);
 		if (p->timer_busy)
 			peer_cancel(p, &p->timer_op);
+		abort_handshakes(p);
 		return;
 	}
 	/* Not a word to the loop, which may be gone already.  Whatever is
@@ -678,6 +901,7 @@ void peer_enable(struct peer *p, bool on)
 		}
 		if (p->accept_busy)
 			peer_cancel(p, &p->accept_op);
+		abort_handshakes(p);
 	}
 	peer_kick(p);
 }
@@ -717,6 +941,20 @@ int peer_send_state(struct peer *p)
 	if (!p->in_handler)
 		peer_send_kick(p);
 	return 0;
+}
+
+const char *peer_encryption(const struct peer *p)
+{
+	if (!p->tls_ctx)
+		return "none";
+	return strcmp(tls_ctx_auth(p->tls_ctx), "psk") == 0 ? "tls-psk" : "tls-certificate";
+}
+
+const char *peer_tls_offload(const struct peer *p)
+{
+	if (!peer_connected(p) || !p->tls)
+		return NULL;
+	return p->ktls ? "kernel" : "userspace";
 }
 
 const char *peer_last_error(const struct peer *p)

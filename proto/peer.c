@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "proto/sendq.h"
+#include "proto/tls.h"
 #include "utils/bufio.h"
 #include "utils/clock.h"
 #include "utils/fifo.h"
@@ -222,13 +223,16 @@ void peer_link_drop(struct peer *p, const char *why)
 	(void)shutdown(p->fd, SHUT_RDWR);
 	if (p->connect_busy)
 		peer_cancel(p, &p->connect_op);
-	if (p->connector) {
-		if (p->stage == L_UP)
-			p->backoff_ms = BACKOFF_MIN_MS;
-		p->next_connect_ms = clock_now_ms() + p->backoff_ms;
-		p->backoff_ms =
-			p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
-	}
+	if (p->connector)
+		peer_backoff(p, p->stage == L_UP);
+}
+
+void peer_backoff(struct peer *p, bool was_up)
+{
+	if (was_up)
+		p->backoff_ms = BACKOFF_MIN_MS;
+	p->next_connect_ms = clock_now_ms() + p->backoff_ms;
+	p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
 }
 
 /* --- sending --- */
@@ -250,22 +254,110 @@ void peer_queue_pop(struct peer *p, bool notify)
 		p->ops->released(p->arg, ref);
 }
 
+static bool user_tls(const struct peer *p)
+{
+	return p->tls && !p->ktls;
+}
+
 static void send_submit(struct peer *p)
 {
 	struct io_uring_sqe *sqe = peer_sqe(p, &p->send_op, &p->send_busy);
 
-	io_uring_prep_sendmsg(sqe, p->fd, sendq_msghdr(p->q), MSG_NOSIGNAL);
+	if (user_tls(p))
+		io_uring_prep_send(sqe, p->fd, p->cout + p->cout_pos, p->cout_len - p->cout_pos,
+				   MSG_NOSIGNAL);
+	else
+		io_uring_prep_sendmsg(sqe, p->fd, sendq_msghdr(p->q), MSG_NOSIGNAL);
+}
+
+/* Userspace TLS: encrypts the next SEAL_MAX bytes of the batch into cout,
+ * gathered into full records (a 16 KiB staging copy: one record for many
+ * small messages).  False after dropping the link. */
+static bool seal(struct peer *p)
+{
+	static uint8_t stage[16384];
+	struct msghdr *m = sendq_msghdr(p->q);
+	size_t used = 0, total = 0;
+
+	for (size_t i = 0; i < m->msg_iovlen && total < SEAL_MAX; i++) {
+		const uint8_t *b = m->msg_iov[i].iov_base;
+		size_t len = m->msg_iov[i].iov_len, off = 0;
+
+		while (off < len && total < SEAL_MAX) {
+			size_t n = len - off;
+
+			if (n > sizeof(stage) - used)
+				n = sizeof(stage) - used;
+			memcpy(stage + used, b + off, n);
+			used += n;
+			off += n;
+			total += n;
+			if (used == sizeof(stage) && tls_write(p->tls, stage, used) < 0)
+				goto fail;
+			used = used == sizeof(stage) ? 0 : used;
+		}
+	}
+	if (used && tls_write(p->tls, stage, used) < 0)
+		goto fail;
+	p->sealed = sendq_sent(p->q, total);
+	p->cout_pos = 0;
+	p->cout_len = (uint32_t)tls_out_take(p->tls, p->cout, COUT_SIZE);
+	return true;
+fail:
+	peer_link_drop(p, tls_error(p->tls));
+	return false;
+}
+
+/* Long-lived links take fresh keys by reconnecting before the cipher's
+ * limit (6.1's kernel TLS cannot take a KeyUpdate).  False after
+ * dropping the link. */
+static bool key_fresh(struct peer *p)
+{
+	char why[ERR_MAX];
+
+	if (!p->tls || tls_blocks_sent(p->tls) < p->rekey_blocks)
+		return true;
+	snprintf(why, sizeof(why),
+		 "rekeying: %llu cipher blocks sent under one TLS key, reconnecting for new keys",
+		 (unsigned long long)tls_blocks_sent(p->tls));
+	peer_link_drop(p, why);
+	return false;
 }
 
 /* One SENDMSG at a time, with everything queued so far: a short send must
  * never interleave with another. */
 void peer_send_kick(struct peer *p)
 {
-	if (p->send_busy || !peer_link_alive(p) || p->stage < L_HELLO || p->shut_wr ||
-	    !sendq_len(p->q))
+	if (p->send_busy || !peer_link_alive(p) || p->stage < L_HELLO || p->shut_wr)
+		return;
+	if (user_tls(p) && p->cout_pos < p->cout_len)
+		return send_submit(p);
+	if (user_tls(p) && p->sealing)
+		return seal(p) ? send_submit(p) : (void)0;
+	if (!sendq_len(p->q) || !key_fresh(p))
 		return;
 	(void)sendq_batch(p->q);
+	if (user_tls(p)) {
+		p->sealing = true;
+		if (!seal(p))
+			return;
+	}
 	send_submit(p);
+}
+
+/* n bytes went out: true once the whole batch has (its messages may be
+ * popped). */
+static bool sent(struct peer *p, size_t n)
+{
+	if (p->ktls)
+		tls_count_sent(p->tls, n);
+	if (!user_tls(p))
+		return sendq_sent(p->q, n);
+	p->cout_pos += (uint32_t)n;
+	if (p->cout_pos < p->cout_len || !p->sealed)
+		return false;
+	p->sealing = p->sealed = false;
+	return true;
 }
 
 static void on_send(struct ioop *op, int res)
@@ -287,15 +379,17 @@ static void on_send(struct ioop *op, int res)
 		return peer_after(p);
 	}
 	p->last_tx_ms = clock_now_ms();
-	if (!sendq_sent(p->q, n)) {
-		send_submit(p); /* short send: the rest, before anything else */
+	if (!sent(p, n)) {
+		/* short send, or more of the batch: before anything else */
+		if (!user_tls(p) || p->cout_pos < p->cout_len || seal(p))
+			send_submit(p);
 		return peer_after(p);
 	}
 	while (sendq_in_batch(p->q))
 		peer_queue_pop(p, true);
 	if (p->wait_room) { /* room for answers again, perhaps */
 		p->wait_room = false;
-		peer_parse_input(p);
+		peer_input(p);
 	}
 	if (p->want_writable && peer_send_space(p) >= PEER_QUEUE / 4 &&
 	    sendq_arena_room(p->q) >= ARENA_SIZE / 4) {
@@ -356,6 +450,12 @@ void peer_recv_arm(struct peer *p)
 		return;
 	if (p->stage == L_CLOSING)
 		p->rpos = p->rend = 0; /* discarding */
+	if (user_tls(p)) {
+		sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
+		io_uring_prep_recv(sqe, p->fd, p->cin, CIN_SIZE, 0);
+		p->recv_direct = false;
+		return;
+	}
 	if (p->direct && p->dlen < p->cur.length) {
 		sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
 		io_uring_prep_recv(sqe, p->fd, p->dbuf + p->dlen, p->cur.length - p->dlen, 0);
@@ -377,7 +477,12 @@ static void on_recv(struct ioop *op, int res)
 	if (!peer_link_alive(p) || res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
 		/* dropped, or try again */
 	} else if (res < 0) {
-		snprintf(why, sizeof(why), "receive: %s", strerror(-res));
+		if (p->ktls && res == -EBADMSG)
+			snprintf(why, sizeof(why), "TLS: a record failed authentication (kernel TLS)");
+		else if (p->ktls && res == -EIO)
+			snprintf(why, sizeof(why), "TLS: a record that is not data (an alert?)");
+		else
+			snprintf(why, sizeof(why), "receive: %s", strerror(-res));
 		peer_link_drop(p, p->stage == L_CLOSING ? p->refusal : why);
 	} else if (res == 0) {
 		peer_link_drop(p, p->stage == L_CLOSING ? p->refusal : "peer closed the connection");
@@ -385,11 +490,15 @@ static void on_recv(struct ioop *op, int res)
 		p->last_rx_ms = clock_now_ms();
 		if (p->stage == L_CLOSING)
 			p->rpos = p->rend = 0;
+		else if (user_tls(p) && tls_feed(p->tls, p->cin, (size_t)res) < 0)
+			peer_link_drop(p, tls_error(p->tls));
+		else if (user_tls(p))
+			; /* decrypted by peer_input() */
 		else if (p->recv_direct)
 			p->dlen += (uint32_t)res;
 		else
 			p->rend += (uint32_t)res;
-		peer_parse_input(p);
+		peer_input(p);
 	}
 	peer_after(p);
 }
@@ -467,7 +576,7 @@ static bool room_for_answer(struct peer *p, const struct msg_hdr *h)
 }
 
 /* Delivers every complete message received, until the link stops. */
-void peer_parse_input(struct peer *p)
+static void peer_parse_input(struct peer *p)
 {
 	char why[ERR_MAX];
 	const char *bad;
@@ -511,6 +620,47 @@ void peer_parse_input(struct peer *p)
 	}
 }
 
+/* Userspace TLS: decrypts into rbuf (or dbuf, for a large payload) as
+ * long as messages can be delivered; what stays encrypted waits there, and
+ * no RECV is armed meanwhile, so TCP paces the peer as without TLS. */
+static void tls_pull(struct peer *p)
+{
+	for (;;) {
+		uint8_t *dst;
+		size_t room;
+		ssize_t r;
+
+		peer_parse_input(p);
+		if (input_stopped(p))
+			return;
+		if (p->direct) {
+			dst = p->dbuf + p->dlen;
+			room = p->cur.length - p->dlen;
+		} else {
+			rbuf_compact(p->rbuf, RBUF_SIZE, &p->rpos, &p->rend);
+			dst = p->rbuf + p->rend;
+			room = RBUF_SIZE - p->rend;
+		}
+		r = room ? tls_read(p->tls, dst, room) : 0;
+		if (r < 0)
+			return peer_link_drop(p, tls_error(p->tls));
+		if (r == 0)
+			return;
+		if (p->direct)
+			p->dlen += (uint32_t)r;
+		else
+			p->rend += (uint32_t)r;
+	}
+}
+
+void peer_input(struct peer *p)
+{
+	if (user_tls(p) && p->stage != L_CLOSING)
+		tls_pull(p);
+	else
+		peer_parse_input(p);
+}
+
 static void on_kick(struct ioop *op, int res)
 {
 	struct peer *p = container_of(op, struct peer, kick_op);
@@ -518,7 +668,7 @@ static void on_kick(struct ioop *op, int res)
 	(void)res;
 	peer_handler_enter(p, &p->kick_busy);
 	if (!p->freeing)
-		peer_parse_input(p);
+		peer_input(p);
 	peer_after(p);
 }
 

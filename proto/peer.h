@@ -11,6 +11,14 @@
  * connecting side retries after a failure or a drop with a backoff of
  * 0.2 s doubling to 5 s; the listening side just keeps listening.
  *
+ * TLS.  With a tls context (the default; plain TCP only with
+ * allow-unencrypted) every byte after the TCP connect is TLS 1.3: the
+ * handshake (proto/tlshs.c) authenticates both sides first, the
+ * listener running up to 8 of them at once for 1 s each, the first to
+ * authenticate winning (a link still up from the same peer is replaced);
+ * the kernel takes the records over where it has kTLS.  A record that
+ * fails authentication ends the link.  Then, inside TLS:
+ *
  * Handshake, on every new connection, symmetric:
  *	both send HELLO (versions, resource, node name, a fresh nonce, and the
  *	    state ops->hello fills in);
@@ -48,6 +56,7 @@
 
 struct loop;
 struct peer;
+struct tls_ctx;
 
 /* Outgoing messages queued at once, handshake and keepalive included. */
 #define PEER_QUEUE 1024
@@ -69,7 +78,13 @@ struct peer_cfg {
 	const char *my_addr, *peer_addr; /* HOST:PORT or [IPV6]:PORT */
 	const uint8_t *secret;		 /* NULL/0: no secret */
 	size_t secret_len;
-	bool allow_unauthenticated; /* required when there is no secret */
+	bool allow_unauthenticated; /* required when there is no secret nor TLS */
+	/* TLS on every byte after the TCP connect (proto/tls.h), taken by the
+	 * peer (freed with it, even when peer_new() fails); NULL: plain TCP,
+	 * as with allow-unencrypted. */
+	struct tls_ctx *tls;
+	/* The listener accepts connections from the peer's host only. */
+	bool peer_address_only;
 	/* Protocol versions offered; 0 means MSG_VERSION_MIN / MSG_VERSION_MAX.
 	 * Only tests set them. */
 	uint16_t version_min, version_max;
@@ -189,6 +204,12 @@ bool peer_connected(const struct peer *p);
  * "authentication failed: ...", "peer silent for 5 s"); "" since the last
  * time it came up.  Valid until the next loop pass. */
 const char *peer_last_error(const struct peer *p);
+
+/* "tls-psk", "tls-certificate" or "none" (plain TCP), as configured. */
+const char *peer_encryption(const struct peer *p);
+/* Who encrypts the link that is up: "kernel" (kTLS) or "userspace"; NULL
+ * when not connected or without TLS. */
+const char *peer_tls_offload(const struct peer *p);
 
 /* The protocol version agreed with the peer; 0 when not connected. */
 uint16_t peer_version(const struct peer *p);

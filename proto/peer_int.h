@@ -19,6 +19,9 @@
 #include "utils/log.h"
 
 struct sendq;
+struct tls;
+struct tls_ctx;
+struct tlshs;
 
 #define TICK_MS		100
 #define PING_IDLE_MS	1000 /* nothing received or sent: PING */
@@ -29,10 +32,16 @@ struct sendq;
 #define BACKOFF_MAX_MS	5000
 #define LISTEN_RETRY_MS 1000
 #define ACCEPT_RETRY_MS 100
+#define TLS_HS_MS	1000 /* an accepted connection's TLS handshake */
+#define PEND_MAX	8    /* TLS handshakes at once on the listener */
+#define REFUSED_LOG_MS	1000 /* one line about refused connections a second */
 
 #define RBUF_SIZE  (128U << 10) /* > header + any payload below DIRECT_MIN */
 #define DIRECT_MIN (16U << 10)	/* payloads this big are received into dbuf */
 #define ARENA_SIZE (256U << 10) /* copies of peer_send()'s payloads */
+#define CIN_SIZE   (64U << 10)	/* ciphertext received, userspace TLS */
+#define SEAL_MAX   (256U << 10) /* plaintext encrypted per send, userspace TLS */
+#define COUT_SIZE  (SEAL_MAX + (SEAL_MAX / 16384 + 1) * 32)
 /* Queue entries peer_send() leaves free for PING, PONG and REFUSE. */
 #define QUEUE_RESERVE 8
 #define ERR_MAX	      (MSG_MAX_REASON + 160)
@@ -94,6 +103,7 @@ struct peer {
 	unsigned pending; /* operations in flight */
 
 	int listen_fd, stash_fd; /* stash: accepted while the old link drains */
+	struct tls *stash_tls;	 /* and its TLS state */
 	uint64_t listen_retry_ms, accept_retry_ms;
 	struct sockaddr_storage acc_sa;
 	socklen_t acc_len;
@@ -101,8 +111,25 @@ struct peer {
 	unsigned backoff_ms;
 	struct __kernel_timespec tick;
 
+	/* TLS (NULL: plain TCP, allow-unencrypted), and the handshakes: the
+	 * connecting side's, or the listener's, several at once. */
+	struct tls_ctx *tls_ctx;
+	bool peer_address_only, no_ktls;
+	struct tlshs *hs;
+	struct tlshs *pend[PEND_MAX];
+	char pend_host[PEND_MAX][64];
+	uint64_t refused_log_ms;
+	unsigned refused_quiet; /* refusals not logged since */
+	uint64_t rekey_blocks;
+
 	/* The connection. */
 	int fd;
+	struct tls *tls; /* its TLS; with ktls the kernel does the records */
+	bool ktls;
+	uint8_t *cin;	    /* ciphertext received (userspace TLS) */
+	uint8_t *cout;	    /* ciphertext being sent */
+	uint32_t cout_pos, cout_len;
+	bool sealing, sealed; /* a batch is being encrypted; all of it */
 	enum stage stage;
 	bool dead; /* shut down; finished once nothing is in flight */
 	bool up_called, shut_wr, recv_direct;
@@ -174,7 +201,11 @@ void peer_queue_pop(struct peer *p, bool notify);
 void peer_send_kick(struct peer *p);
 /* Starts the RECV, unless one is in flight or input is stopped. */
 void peer_recv_arm(struct peer *p);
-/* Delivers every complete message received, until the link stops. */
-void peer_parse_input(struct peer *p);
+/* Delivers every complete message received (decrypting it first with
+ * userspace TLS), until the link stops. */
+void peer_input(struct peer *p);
+/* The connecting side's next attempt: after the backoff, which doubles
+ * (after a link that was up, it starts again from the shortest). */
+void peer_backoff(struct peer *p, bool was_up);
 
 #endif

@@ -47,6 +47,17 @@ static const char *node_peer_error(const struct node *n)
 	return s && sync_peer(s) ? peer_last_error(sync_peer(s)) : "";
 }
 
+/* "tls-psk", "tls-certificate" or "none"; and who encrypts the link that
+ * is up ("kernel", "userspace"), NULL otherwise. */
+static const char *node_encryption(const struct node *n, const char **offload)
+{
+	const struct sync *s = node_peer(n);
+	const struct peer *p = s ? sync_peer(s) : NULL;
+
+	*offload = p ? peer_tls_offload(p) : NULL;
+	return p ? peer_encryption(p) : "none";
+}
+
 static uint64_t node_out_of_sync(const struct node *n)
 {
 	return local_out_of_sync(node_local(n));
@@ -105,7 +116,8 @@ static const char *node_status_disk_error(const struct node *n)
 
 static void node_status_json(struct node *n, struct control_req *req)
 {
-	char err[512], derr[512], rs[160], vf[160], dev[32] = "null";
+	char err[512], derr[512], rs[160], vf[160], dev[32] = "null", off[16] = "null";
+	const char *offload, *enc = node_encryption(n, &offload);
 	uint64_t done, total, differ;
 	struct primary_stats st;
 	bool running;
@@ -116,6 +128,8 @@ static void node_status_json(struct node *n, struct control_req *req)
 		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", loop_index);
 	else if (node_sb(n)->nbd_index >= 0)
 		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)node_sb(n)->nbd_index);
+	if (offload)
+		snprintf(off, sizeof(off), "\"%s\"", offload);
 	json_escape(err, sizeof(err), node_peer_error(n));
 	json_escape(derr, sizeof(derr), node_status_disk_error(n));
 	node_resync_json(n, rs, sizeof(rs));
@@ -131,7 +145,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"mode\": \"%s\", \"on_peer_loss\": \"%s\", \"disk\": \"%s\", "
 		      "\"disk_error\": \"%s\", "
 		      "\"peer\": {\"name\": \"%s\", \"connection\": \"%s\", \"disk\": \"%s\", "
-		      "\"last_error\": \"%s\"}, "
+		      "\"last_error\": \"%s\", \"encryption\": \"%s\", \"tls_offload\": %s}, "
 		      "\"size_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
 		      "\"lag_bytes\": %" PRIu64 ", \"lag_seconds\": %.3f, "
 		      "\"resync\": %s, \"verify\": %s, \"frozen\": %s, \"device\": %s, "
@@ -139,8 +153,8 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_mode_name(node_local(n)),
 		      config_peer_loss_name(config_on_peer_loss(node_config(n))), local_disk_name(node_local(n)), derr,
-		      node_peer_name(n), node_connection(n), sync_peer_disk(node_peer(n)), err,
-		      node_sb(n)->data_bytes, node_out_of_sync(n), st.lag_bytes, st.lag_seconds, rs, vf,
+		      node_peer_name(n), node_connection(n), sync_peer_disk(node_peer(n)), err, enc,
+		      off, node_sb(n)->data_bytes, node_out_of_sync(n), st.lag_bytes, st.lag_seconds, rs, vf,
 		      primary_frozen(node_primary(n)) ? "true" : "false", dev, st.writes, st.replicated_bytes,
 		      sync_resynced_bytes(node_peer(n)), node_sb(n)->gen.current);
 }
@@ -174,6 +188,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 {
 	const char *err = node_peer_error(n);
 	const char *derr = node_status_disk_error(n);
+	const char *offload, *enc = node_encryption(n, &offload);
 	struct primary_stats st;
 	char rs[256];
 
@@ -183,7 +198,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 	control_reply(req, true,
 		      "%s/%s: %s, disk %s, %s mode, on peer loss: %s\n"
 		      "%s%s%s"
-		      "  peer %s: %s, disk %s%s%s\n"
+		      "  peer %s: %s, disk %s, link %s%s%s%s%s%s\n"
 		      "  data area %" PRIu64 " bytes, %" PRIu64 " bytes out of sync, lag %" PRIu64
 		      " bytes (%.1f s)\n"
 		      "%s  generation %016" PRIx64 ", %" PRIu64 " writes, %" PRIu64
@@ -192,7 +207,8 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      local_mode_name(node_local(n)), config_peer_loss_name(config_on_peer_loss(node_config(n))),
 		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", node_peer_name(n),
 		      node_connection(n),
-		      sync_peer_disk(node_peer(n)),
+		      sync_peer_disk(node_peer(n)), strcmp(enc, "none") ? enc : "unencrypted (allow-unencrypted)",
+		      offload ? ", " : "", offload ? offload : "", offload ? " crypto" : "",
 		      *err ? "\n  last error: " : "", err, node_sb(n)->data_bytes, node_out_of_sync(n),
 		      st.lag_bytes, st.lag_seconds, rs, node_sb(n)->gen.current,
 		      st.writes, sync_resynced_bytes(node_peer(n)));

@@ -3,6 +3,8 @@
  * exchange, the resync, and when verify may run. */
 #include "daemon/repl/sync_int.h"
 
+#include "proto/tls.h"
+
 /* The node's role now. */
 static bool sync_primary(const struct sync *s)
 {
@@ -735,6 +737,26 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 	log_debug("from %s: %s (not expected now)", s->other->name, msg_type_name(h->type));
 }
 
+/* The link's TLS context: a key derived from the secret, or this node's
+ * certificate. */
+static struct tls_ctx *sync_tls(struct sync *s)
+{
+	struct tls_cfg tc = {
+		.resource = s->sb->resource,
+		.secret = s->env.secret,
+		.secret_len = s->env.secret_len,
+		.ca = config_tls_ca(s->env.cfg),
+		.certificate = s->env.me->tls_certificate,
+		.key = s->env.me->tls_key,
+	};
+	char err[TLS_ERR_MAX + 64];
+	struct tls_ctx *c = tls_ctx_new(&tc, err, sizeof(err));
+
+	if (!c)
+		log_err("%s: %s", s->sb->resource, err);
+	return c;
+}
+
 int sync_start(struct sync *s)
 {
 	static const struct peer_ops ops = {
@@ -755,8 +777,11 @@ int sync_start(struct sync *s)
 		.secret = s->env.secret,
 		.secret_len = s->env.secret_len,
 		.allow_unauthenticated = config_allow_unauthenticated(s->env.cfg),
+		.peer_address_only = config_peer_address_only(s->env.cfg),
 	};
 
+	if (!config_allow_unencrypted(s->env.cfg) && !(pc.tls = sync_tls(s)))
+		return -1;
 	s->peer = peer_new(s->env.loop, &pc, &ops, s);
 	if (!s->peer)
 		return -1;

@@ -114,7 +114,7 @@ static char *write_back(const struct config *c)
 	if (config_secret_file(c))
 		fprintf(f, "secret-file=%s\n", config_secret_file(c));
 	else
-		fprintf(f, "allow-unauthenticated=yes\n");
+		fprintf(f, "allow-unauthenticated=yes\nallow-unencrypted=yes\n");
 	fprintf(f, "resync-rate=%llu\nmax-lag=%llu\nafter-split-brain=%s\n",
 		(unsigned long long)config_resync_rate(c), (unsigned long long)config_max_lag(c),
 		config_split_brain_name(config_after_split_brain(c)));

@@ -147,7 +147,7 @@ Test(config, every_key_set)
 				    "name = r_1.x-Y\n"
 				    "mode = async\n"
 				    "on-peer-loss = freeze\n"
-				    "allow-unauthenticated = yes\n"
+				    "allow-unauthenticated = yes\nallow-unencrypted = yes\n"
 				    "resync-rate = 100M\n"
 				    "max-lag = 1G\n"
 				    "after-split-brain = discard-zero-changes\n"
@@ -194,6 +194,7 @@ Test(config, comments_blank_lines_indentation_crlf)
 				    "    name = r0\r\n"
 				    "\t# indented comment\r\n"
 				    "\tallow-unauthenticated=yes\r\n"
+				    "allow-unencrypted = yes\r\n"
 				    "   [ node  alpha ]\r\n"
 				    "  address = 127.0.0.1:1\r\n"
 				    "  backing = /a\r\n"
@@ -222,7 +223,7 @@ Test(config, resource_name_rules)
 	char line[512];
 
 	snprintf(line, sizeof(line),
-		 "[resource]\nname = %.63s\nallow-unauthenticated = yes\n" NODES,
+		 "[resource]\nname = %.63s\nallow-unauthenticated = yes\nallow-unencrypted = yes\n" NODES,
 		 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	config_free(parse_ok(line));
 	parse_fails("[resource]\nname = " /* 64 characters */
@@ -412,10 +413,10 @@ Test(config, size_parsing)
 Test(config, secret_neither)
 {
 	parse_fails("[resource]\nname = r0\n" NODES,
-		    FNAME ":1: no secret-file, and allow-unauthenticated is not yes: refusing to "
+		    FNAME ":1: no secret-file, tls-ca nor allow-unauthenticated = yes: refusing to "
 			  "run unauthenticated");
 	parse_fails("# x\n[resource]\nname = r0\nallow-unauthenticated = no\n" NODES,
-		    FNAME ":2: no secret-file, and allow-unauthenticated is not yes: refusing to "
+		    FNAME ":2: no secret-file, tls-ca nor allow-unauthenticated = yes: refusing to "
 			  "run unauthenticated");
 }
 

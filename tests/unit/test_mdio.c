@@ -89,7 +89,7 @@ static void setup(void)
 	cr_assert_eq(ftruncate(fd, BACKING_BYTES), 0);
 	close(fd);
 	snprintf(text, sizeof(text),
-		 "[resource]\nname = r0\nallow-unauthenticated = yes\n"
+		 "[resource]\nname = r0\nallow-unauthenticated = yes\nallow-unencrypted = yes\n"
 		 "[node alpha]\naddress = 127.0.0.1:7789\nbacking = %s\n"
 		 "[node beta]\naddress = 127.0.0.1:7790\nbacking = %s/b.img\n",
 		 img, dir);

@@ -1,0 +1,160 @@
+/* The resource configuration's accessors: what the parser (config.c)
+ * made of the file.  See config.h. */
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/config_int.h"
+
+const char *config_path(const struct config *c)
+{
+	return c->path;
+}
+
+const char *config_resource_name(const struct config *c)
+{
+	return c->name;
+}
+
+enum config_mode config_mode(const struct config *c)
+{
+	return c->mode;
+}
+
+enum config_peer_loss config_on_peer_loss(const struct config *c)
+{
+	return c->on_peer_loss;
+}
+
+const char *config_secret_file(const struct config *c)
+{
+	return c->secret_file;
+}
+
+bool config_allow_unauthenticated(const struct config *c)
+{
+	return c->allow_unauthenticated;
+}
+
+bool config_allow_unencrypted(const struct config *c)
+{
+	return c->allow_unencrypted;
+}
+
+bool config_peer_address_only(const struct config *c)
+{
+	return c->peer_address_only;
+}
+
+const char *config_tls_ca(const struct config *c)
+{
+	return c->tls_ca;
+}
+
+uint64_t config_resync_rate(const struct config *c)
+{
+	return c->resync_rate;
+}
+
+uint64_t config_max_lag(const struct config *c)
+{
+	return c->max_lag;
+}
+
+enum config_split_brain config_after_split_brain(const struct config *c)
+{
+	return c->after_split_brain;
+}
+
+uint32_t config_bitmap_granularity(const struct config *c)
+{
+	return c->granularity;
+}
+
+unsigned int config_al_extents(const struct config *c)
+{
+	return c->al_extents;
+}
+
+unsigned int config_timeout_s(const struct config *c)
+{
+	return c->timeout_s;
+}
+
+unsigned int config_dead_conn_timeout_s(const struct config *c)
+{
+	return c->dead_conn_s;
+}
+
+const struct config_node *config_node_by_index(const struct config *c, unsigned int i)
+{
+	return i < 2 ? &c->nodes[i] : NULL;
+}
+
+const struct config_node *config_peer_node(const struct config *c, const struct config_node *local)
+{
+	if (local == &c->nodes[0])
+		return &c->nodes[1];
+	if (local == &c->nodes[1])
+		return &c->nodes[0];
+	return NULL;
+}
+
+const struct config_node *config_node_for_host(const struct config *c, const char *host, char *err,
+					       size_t errlen)
+{
+	size_t short_len = strcspn(host, ".");
+	unsigned int i;
+
+	/* The whole name first, so "a.b" beats "a" when both are nodes. */
+	for (i = 0; i < 2; i++)
+		if (strcmp(c->nodes[i].name, host) == 0)
+			return &c->nodes[i];
+	for (i = 0; i < 2; i++)
+		if (strlen(c->nodes[i].name) == short_len &&
+		    strncmp(c->nodes[i].name, host, short_len) == 0)
+			return &c->nodes[i];
+	snprintf(err, errlen, "this host (%s) is not a node in %s (nodes: %s, %s): use --node NAME",
+		 host, c->path, c->nodes[0].name, c->nodes[1].name);
+	return NULL;
+}
+
+const struct config_node *config_local_node(const struct config *c, const char *wanted, char *err,
+					    size_t errlen)
+{
+	char host[256];
+	unsigned int i;
+
+	if (wanted) {
+		for (i = 0; i < 2; i++)
+			if (strcmp(c->nodes[i].name, wanted) == 0)
+				return &c->nodes[i];
+		snprintf(err, errlen, "no node %s in %s (nodes: %s, %s)", wanted, c->path,
+			 c->nodes[0].name, c->nodes[1].name);
+		return NULL;
+	}
+	if (gethostname(host, sizeof(host)) < 0) {
+		snprintf(err, errlen, "gethostname: %s: use --node NAME", strerror(errno));
+		return NULL;
+	}
+	host[sizeof(host) - 1] = '\0';
+	return config_node_for_host(c, host, err, errlen);
+}
+
+const char *config_mode_name(enum config_mode m)
+{
+	return m == CONFIG_ASYNC ? "async" : "sync";
+}
+
+const char *config_peer_loss_name(enum config_peer_loss pl)
+{
+	return pl == CONFIG_PEER_LOSS_FREEZE ? "freeze" : "continue";
+}
+
+const char *config_split_brain_name(enum config_split_brain s)
+{
+	return s == CONFIG_SB_DISCARD_ZERO_CHANGES ? "discard-zero-changes" : "disconnect";
+}

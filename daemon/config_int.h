@@ -1,0 +1,34 @@
+/* struct config, shared by the parser (config.c) and its accessors
+ * (config_get.c).  Nothing else includes it. */
+#ifndef BLKREP_CONFIG_INT_H
+#define BLKREP_CONFIG_INT_H
+
+#include "daemon/config.h"
+
+struct node_priv {
+	char *name, *address, *backing, *nbd, *meta;
+	char *tls_certificate, *tls_key;
+	int line; /* of its [node NAME] header */
+};
+
+struct config {
+	char *path;
+	char *name;
+	enum config_mode mode;
+	enum config_peer_loss on_peer_loss;
+	char *secret_file;
+	bool allow_unauthenticated, allow_unencrypted, peer_address_only;
+	char *tls_ca;
+	uint64_t resync_rate;
+	uint64_t max_lag;
+	enum config_split_brain after_split_brain;
+	uint32_t granularity;
+	unsigned int al_extents;
+	unsigned int timeout_s;
+	unsigned int dead_conn_s;
+	unsigned int nnodes;
+	struct node_priv priv[2];
+	struct config_node nodes[2]; /* views of priv, filled at the end */
+};
+
+#endif
