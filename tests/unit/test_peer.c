@@ -16,6 +16,8 @@
 
 #include "utils/loop.h"
 #include "proto/peer.h"
+#include "proto/tls.h"
+#include "utils/clock.h"
 #include "proto/msg.h"
 #include "tests/unit/loop_until.h"
 
@@ -217,8 +219,36 @@ static void teardown(void)
 	loop_free(loop);
 }
 
-static void start(const struct peer_cfg *ca, const struct peer_cfg *cb)
+/* With use_tls, every peer the tests start runs TLS with a key derived
+ * from its secret (as the daemon does by default). */
+static bool use_tls;
+
+static struct peer_cfg with_tls(const struct peer_cfg *c)
 {
+	struct peer_cfg t = *c;
+	struct tls_cfg tc = { .resource = c->resource, .secret = c->secret,
+			      .secret_len = c->secret_len };
+	char err[256];
+
+	if (!use_tls)
+		return t;
+	t.tls = tls_ctx_new(&tc, err, sizeof(err));
+	cr_assert_not_null(t.tls, "%s", err);
+	return t;
+}
+
+static void start(const struct peer_cfg *ca_in, const struct peer_cfg *cb_in)
+{
+	struct peer_cfg ca_t, cb_t, *ca = NULL, *cb = NULL;
+
+	if (ca_in) {
+		ca_t = with_tls(ca_in);
+		ca = &ca_t;
+	}
+	if (cb_in) {
+		cb_t = with_tls(cb_in);
+		cb = &cb_t;
+	}
 	if (ca) {
 		a.p = peer_new(loop, ca, &ops, &a);
 		cr_assert_not_null(a.p);
@@ -243,7 +273,7 @@ static void start_default(void)
  * must outlive the peers (teardown frees them). */
 static void start_with_ops(const struct peer_ops *ops_a, const struct peer_ops *ops_b)
 {
-	struct peer_cfg ca = cfg_a(), cb = cfg_b();
+	struct peer_cfg ca0 = cfg_a(), cb0 = cfg_b(), ca = with_tls(&ca0), cb = with_tls(&cb0);
 
 	a.p = peer_new(loop, &ca, ops_a, &a);
 	b.p = peer_new(loop, &cb, ops_b, &b);
@@ -261,7 +291,7 @@ static bool write_acked(void)
 	return a.acks >= 1 && a.nreleased >= 1;
 }
 
-Test(peer, same_secret_connects_and_replicates_a_write)
+static void replicate_a_write(void)
 {
 	struct msg_hdr w = {
 		.type = MSG_WRITE, .count = MiB, .length = MiB, .seq = 7, .offset = 4096
@@ -298,6 +328,13 @@ Test(peer, same_secret_connects_and_replicates_a_write)
 	cr_assert_eq(a.nreleased, 1);
 	cr_assert_eq(a.downs + b.downs, 0);
 	free(data);
+}
+
+Test(peer, same_secret_connects_and_replicates_a_write)
+{
+	replicate_a_write();
+	cr_assert_str_eq(peer_encryption(a.p), "none");
+	cr_assert_null(peer_tls_offload(a.p));
 }
 
 /* peer_on_ack(): ACK and FLUSH_ACK bypass ops->message. */
@@ -717,7 +754,7 @@ static bool stress_done(void)
 	return stress_got >= STRESS_MSGS || stress_bad;
 }
 
-Test(peer, thousands_of_messages_arrive_in_order)
+static void thousands_of_messages(void)
 {
 	static struct peer_ops ops_a, ops_b;
 	int by_ref = 0;
@@ -743,6 +780,11 @@ Test(peer, thousands_of_messages_arrive_in_order)
 		by_ref += stress_size(seq) > PEER_COPY_MAX;
 	cr_assert_eq(a.nreleased, by_ref);
 	free(pattern);
+}
+
+Test(peer, thousands_of_messages_arrive_in_order)
+{
+	thousands_of_messages();
 }
 
 /* --- a burst of requests: every one answered --- */
@@ -806,7 +848,7 @@ static bool burst_done(void)
 /* Thousands of requests arrive in one receive (the receiver was busy):
  * more answers than its send queue holds.  Each must still be answered,
  * none lost to a full queue. */
-Test(peer, a_burst_of_requests_is_paced_so_that_every_answer_fits)
+static void burst_of_requests(void)
 {
 	static struct peer_ops ops_a, ops_b;
 
@@ -831,6 +873,11 @@ Test(peer, a_burst_of_requests_is_paced_so_that_every_answer_fits)
 	cr_assert_eq(a.downs + b.downs, 0, "a '%s', b '%s'", a.down_why, b.down_why);
 }
 
+Test(peer, a_burst_of_requests_is_paced_so_that_every_answer_fits)
+{
+	burst_of_requests();
+}
+
 /* --- freeing a peer that still has operations in flight --- */
 
 Test(peer, free_with_operations_in_flight_then_loop_free)
@@ -845,4 +892,108 @@ Test(peer, free_with_operations_in_flight_then_loop_free)
 	loop_free(loop);
 	loop = NULL; /* ASan: nothing touches the freed peers */
 	cr_assert_eq(a.downs + b.downs, 0, "no callback from peer_free");
+}
+
+/* --- TLS: the same link, every byte encrypted --- */
+
+Test(peer, tls_link_replicates_a_write)
+{
+	use_tls = true;
+	replicate_a_write();
+	cr_assert_str_eq(peer_encryption(a.p), "tls-psk");
+	cr_assert_not_null(peer_tls_offload(a.p)); /* kernel or userspace */
+}
+
+Test(peer, tls_thousands_of_messages_arrive_in_order)
+{
+	use_tls = true;
+	thousands_of_messages();
+}
+
+Test(peer, tls_a_burst_of_requests_is_paced)
+{
+	use_tls = true;
+	burst_of_requests();
+}
+
+Test(peer, tls_different_secrets_are_refused)
+{
+	struct peer_cfg ca = cfg_a(), cb = cfg_b();
+
+	use_tls = true;
+	cb.secret = (const uint8_t *)"open sesame";
+	cb.secret_len = 11;
+	start(&ca, &cb);
+	expect_refusal("authentication failed");
+	cr_assert(strstr(peer_last_error(b.p), "secret"), "b: %s", peer_last_error(b.p));
+}
+
+Test(peer, tls_peer_refuses_a_plaintext_one)
+{
+	struct peer_cfg ca = cfg_a(), cb = cfg_b();
+
+	a.p = peer_new(loop, &ca, &ops, &a); /* plain TCP */
+	cr_assert_not_null(a.p);
+	use_tls = true;
+	start(NULL, &cb);
+	peer_enable(a.p, true);
+	(void)run_until(never, 1500);
+	cr_assert(strstr(peer_last_error(b.p), "not TLS"), "b: '%s'", peer_last_error(b.p));
+	cr_assert_eq(a.ups + b.ups, 0);
+}
+
+/* Idle connections that never authenticate take no slot the real peer
+ * needs: several handshakes run at once and each gets 1 s. */
+Test(peer, tls_idle_connections_do_not_keep_the_peer_out)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_port = htons(port_b),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct peer_cfg ca = cfg_a(), cb = cfg_b();
+	int hog[12];
+	uint64_t t0;
+
+	use_tls = true;
+	start(NULL, &cb);
+	(void)run_until(never, 200); /* listening */
+	for (int i = 0; i < 12; i++) {
+		hog[i] = socket(AF_INET, SOCK_STREAM, 0);
+		cr_assert_eq(connect(hog[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+	}
+	(void)run_until(never, 200);
+	t0 = clock_now_ms();
+	start(&ca, NULL);
+	cr_assert(run_until(both_up, 3000), "not up: a '%s', b '%s'", peer_last_error(a.p),
+		  peer_last_error(b.p));
+	cr_assert_lt(clock_now_ms() - t0, 2000);
+	for (int i = 0; i < 12; i++)
+		close(hog[i]);
+}
+
+static bool rekeyed(void)
+{
+	return a.downs >= 1 && a.ups >= 2 && b.ups >= 2;
+}
+
+/* Past its limit of blocks under one key the link reconnects for new
+ * keys, and says so. */
+Test(peer, tls_link_rekeys_by_reconnecting)
+{
+	struct msg_hdr w = { .type = MSG_WRITE, .count = MiB, .length = MiB, .seq = 1 };
+	uint8_t *data = calloc(1, MiB);
+
+	use_tls = true;
+	setenv("BLKREP_TEST_REKEY_BLOCKS", "100000", 1); /* 1.6 MB */
+	start_default();
+	unsetenv("BLKREP_TEST_REKEY_BLOCKS");
+	cr_assert(run_until(both_up, 5000));
+	for (int i = 0; i < 3; i++) {
+		w.seq = (uint64_t)i + 1;
+		if (peer_send_ref(a.p, &w, data) == 0)
+			(void)run_until(write_acked, 2000);
+	}
+	cr_assert(run_until(rekeyed, 8000), "a downs %d ups %d, b ups %d: '%s'", a.downs, a.ups,
+		  b.ups, a.down_why);
+	cr_assert(strstr(a.down_why, "rekeying"), "why: '%s'", a.down_why);
+	free(data);
 }

@@ -1,0 +1,239 @@
+/* Unit tests for proto/tls: TLS 1.3's key schedule against RFC 8448's
+ * trace, and two ends of a PSK connection joined in memory: what a
+ * tampered stream (a flipped byte, a replayed or dropped record, a cut)
+ * gives the receiver: an error, never bytes. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "proto/tls.h"
+
+static const uint8_t secret[] = "0123456789abcdef0123456789abcdef";
+
+static struct tls_ctx *ctx(const char *resource, const char *sec)
+{
+	struct tls_cfg c = { .resource = resource,
+			     .secret = (const uint8_t *)sec,
+			     .secret_len = strlen(sec) };
+	char err[256];
+	struct tls_ctx *t = tls_ctx_new(&c, err, sizeof(err));
+
+	cr_assert_not_null(t, "%s", err);
+	return t;
+}
+
+/* Moves every byte one side wrote to the other. */
+static void pump(struct tls *from, struct tls *to)
+{
+	uint8_t buf[65536];
+	size_t n;
+
+	while ((n = tls_out_take(from, buf, sizeof(buf))) > 0)
+		cr_assert_eq(tls_feed(to, buf, n), 0);
+}
+
+/* Runs both handshakes to their end; returns each side's result. */
+static void handshake(struct tls *c, struct tls *s, enum tls_step *rc, enum tls_step *rs)
+{
+	*rc = *rs = TLS_STEP_MORE;
+	for (int i = 0; i < 10 && (*rc == TLS_STEP_MORE || *rs == TLS_STEP_MORE); i++) {
+		if (*rc == TLS_STEP_MORE)
+			*rc = tls_handshake(c);
+		pump(c, s);
+		if (*rs == TLS_STEP_MORE)
+			*rs = tls_handshake(s);
+		pump(s, c);
+	}
+}
+
+struct pair {
+	struct tls_ctx *cc, *sc;
+	struct tls *c, *s;
+};
+
+static void connect_pair(struct pair *p, const char *csecret, const char *ssecret)
+{
+	enum tls_step rc, rs;
+
+	p->cc = ctx("r0", csecret);
+	p->sc = ctx("r0", ssecret);
+	p->c = tls_new(p->cc, true, "beta");
+	p->s = tls_new(p->sc, false, "alpha");
+	cr_assert(p->c && p->s);
+	handshake(p->c, p->s, &rc, &rs);
+	if (strcmp(csecret, ssecret) == 0) {
+		cr_assert_eq(rc, TLS_STEP_DONE, "client: %s", tls_error(p->c));
+		cr_assert_eq(rs, TLS_STEP_DONE, "server: %s", tls_error(p->s));
+	}
+}
+
+static void free_pair(struct pair *p)
+{
+	tls_free(p->c);
+	tls_free(p->s);
+	tls_ctx_free(p->cc);
+	tls_ctx_free(p->sc);
+}
+
+Test(tls, key_schedule_matches_rfc8448)
+{
+	/* RFC 8448, section 3: the server's handshake traffic secret and
+	 * the write key and IV expanded from it. */
+	static const uint8_t sec[32] = {
+		0xb6, 0x7b, 0x7d, 0x69, 0x0c, 0xc1, 0x6c, 0x4e, 0x75, 0xe5, 0x42,
+		0x13, 0xcb, 0x2d, 0x37, 0xb4, 0xe9, 0xc9, 0x12, 0xbc, 0xde, 0xd9,
+		0x10, 0x5d, 0x42, 0xbe, 0xfd, 0x59, 0xd3, 0x91, 0xad, 0x38,
+	};
+	static const uint8_t key[16] = { 0x3f, 0xce, 0x51, 0x60, 0x09, 0xc2, 0x17, 0x27,
+					 0xd0, 0xf2, 0xe4, 0xe8, 0x6e, 0xe4, 0x03, 0xbc };
+	static const uint8_t iv[12] = { 0x5d, 0x31, 0x3e, 0xb2, 0x67, 0x12,
+					0x76, 0xee, 0x13, 0x00, 0x0b, 0x30 };
+	uint8_t out[16];
+
+	cr_assert_eq(tls_expand_label(sec, sizeof(sec), "key", out, 16), 0);
+	cr_assert_arr_eq(out, key, 16);
+	cr_assert_eq(tls_expand_label(sec, sizeof(sec), "iv", out, 12), 0);
+	cr_assert_arr_eq(out, iv, 12);
+}
+
+Test(tls, psk_handshake_and_data_both_ways)
+{
+	struct pair p;
+	uint8_t big[100000], got[100000];
+	size_t have = 0;
+	ssize_t n;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 13 + 1);
+	connect_pair(&p, (const char *)secret, (const char *)secret);
+	cr_assert_eq(tls_write(p.c, big, sizeof(big)), 0);
+	pump(p.c, p.s);
+	while (have < sizeof(got) && (n = tls_read(p.s, got + have, sizeof(got) - have)) > 0)
+		have += (size_t)n;
+	cr_assert_eq(have, sizeof(big));
+	cr_assert_arr_eq(got, big, sizeof(big));
+	cr_assert_eq(tls_write(p.s, "pong", 4), 0);
+	pump(p.s, p.c);
+	cr_assert_eq(tls_read(p.c, got, sizeof(got)), 4);
+	cr_assert_eq(memcmp(got, "pong", 4), 0);
+	cr_assert_eq(tls_read(p.c, got, sizeof(got)), 0, "nothing more");
+	cr_assert_gt(tls_blocks_sent(p.c), sizeof(big) / 16);
+	free_pair(&p);
+}
+
+Test(tls, different_secrets_fail_on_both_sides)
+{
+	struct pair p;
+	enum tls_step rc, rs;
+
+	p.cc = ctx("r0", (const char *)secret);
+	p.sc = ctx("r0", "another secret, 32 bytes long....");
+	p.c = tls_new(p.cc, true, "beta");
+	p.s = tls_new(p.sc, false, "alpha");
+	handshake(p.c, p.s, &rc, &rs);
+	cr_assert_eq(rs, TLS_STEP_FAIL);
+	cr_assert(strstr(tls_error(p.s), "secret"), "server: %s", tls_error(p.s));
+	cr_assert_eq(rc, TLS_STEP_FAIL);
+	cr_assert(strstr(tls_error(p.c), "authentication failed"), "client: %s", tls_error(p.c));
+	free_pair(&p);
+}
+
+/* The PSK identity says nothing of the resource or nodes, and depends on
+ * the resource as well as the secret. */
+Test(tls, psk_identity_is_opaque_and_per_resource)
+{
+	struct tls_ctx *a = ctx("payroll", (const char *)secret),
+		       *b = ctx("billing", (const char *)secret);
+	struct pair p;
+	uint8_t hello[4096];
+	size_t n;
+
+	p.cc = a;
+	p.c = tls_new(a, true, "beta");
+	cr_assert_eq(tls_handshake(p.c), TLS_STEP_MORE);
+	n = tls_out_take(p.c, hello, sizeof(hello));
+	cr_assert_gt(n, 100);
+	cr_assert_null(memmem(hello, n, "payroll", 7), "the resource name is in the ClientHello");
+	cr_assert_null(memmem(hello, n, "beta", 4), "the peer's name is in the ClientHello");
+	cr_assert_null(memmem(hello, n, secret, 16), "the secret is in the ClientHello");
+	cr_assert(!tls_psk_identity_ok(b, (const uint8_t *)"0123", 4));
+	tls_free(p.c);
+	tls_ctx_free(a);
+	tls_ctx_free(b);
+}
+
+/* One record from the client, as it went on the wire. */
+static size_t record(struct pair *p, const char *text, uint8_t *buf, size_t size)
+{
+	cr_assert_eq(tls_write(p->c, text, strlen(text)), 0);
+	return tls_out_take(p->c, buf, size);
+}
+
+Test(tls, a_flipped_byte_ends_the_stream)
+{
+	struct pair p;
+	uint8_t rec[512], got[64];
+	size_t n;
+
+	connect_pair(&p, (const char *)secret, (const char *)secret);
+	n = record(&p, "WRITE 4096 at 0", rec, sizeof(rec));
+	rec[n / 2] ^= 0x01;
+	cr_assert_eq(tls_feed(p.s, rec, n), 0);
+	cr_assert_eq(tls_read(p.s, got, sizeof(got)), -1);
+	cr_assert(strstr(tls_error(p.s), "TLS"), "%s", tls_error(p.s));
+	free_pair(&p);
+}
+
+Test(tls, a_replayed_record_ends_the_stream)
+{
+	struct pair p;
+	uint8_t rec[512], got[64];
+	size_t n;
+
+	connect_pair(&p, (const char *)secret, (const char *)secret);
+	n = record(&p, "ACK 7", rec, sizeof(rec));
+	cr_assert_eq(tls_feed(p.s, rec, n), 0);
+	cr_assert_eq(tls_read(p.s, got, sizeof(got)), 5);
+	cr_assert_eq(tls_feed(p.s, rec, n), 0); /* the same record again */
+	cr_assert_eq(tls_read(p.s, got, sizeof(got)), -1);
+	free_pair(&p);
+}
+
+Test(tls, a_dropped_record_ends_the_stream)
+{
+	struct pair p;
+	uint8_t rec1[512], rec2[512], got[64];
+	size_t n2;
+
+	connect_pair(&p, (const char *)secret, (const char *)secret);
+	(void)record(&p, "WRITE 1", rec1, sizeof(rec1));
+	n2 = record(&p, "FLUSH 2", rec2, sizeof(rec2));
+	cr_assert_eq(tls_feed(p.s, rec2, n2), 0); /* the first never arrives */
+	cr_assert_eq(tls_read(p.s, got, sizeof(got)), -1);
+	free_pair(&p);
+}
+
+Test(tls, a_cut_record_gives_nothing)
+{
+	struct pair p;
+	uint8_t rec[512], got[64];
+	size_t n;
+
+	connect_pair(&p, (const char *)secret, (const char *)secret);
+	n = record(&p, "WRITE 4096 at 0", rec, sizeof(rec));
+	cr_assert_eq(tls_feed(p.s, rec, n - 1), 0);
+	cr_assert_eq(tls_read(p.s, got, sizeof(got)), 0, "no bytes from half a record");
+	free_pair(&p);
+}
+
+Test(tls, record_headers)
+{
+	const char *bad = NULL;
+	static const uint8_t ok[5] = { 23, 3, 3, 0x40, 0x11 }, big[5] = { 23, 3, 3, 0x41, 0x01 },
+			     plain[5] = { 'B', 'L', 'K', 'R', 0 };
+
+	cr_assert_eq(tls_record_len(ok, &bad), 0x4011);
+	cr_assert_eq(tls_record_len(big, &bad), -1);
+	cr_assert(strstr(bad, "too long"));
+	cr_assert_eq(tls_record_len(plain, &bad), -1);
+	cr_assert(strstr(bad, "not TLS"));
+}
