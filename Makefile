@@ -97,7 +97,7 @@ build-fuzz/%: tests/fuzz/%.c $(PURE_SRC) $(CORE_SRC)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(PURE_SRC) $$(sed -n 's|^// fuzz-sources:||p' $<) \
-		$(shell pkg-config --cflags --libs inih libxxhash libcrypto 2>/dev/null)
+		$(shell pkg-config --cflags --libs inih libxxhash libssl libcrypto 2>/dev/null)
 
 deps:
 	bash tests/deps.sh

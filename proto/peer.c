@@ -595,6 +595,10 @@ static void peer_parse_input(struct peer *p)
 		}
 		if (avail < MSG_HDR_SIZE)
 			return;
+		if (p->stage == L_HELLO && !p->tls && p->rbuf[p->rpos] == 22 &&
+		    p->rbuf[p->rpos + 1] == 3) /* a TLS handshake record */
+			return peer_link_drop(p, "the peer speaks TLS: set allow-unencrypted on both "
+						 "nodes or on neither");
 		if (msg_hdr_decode(p->rbuf + p->rpos, &h, &bad) < 0 ||
 		    (p->stage == L_UP &&
 		     msg_hdr_check_bounds(&h, p->size_bytes, p->bitmap_bits, &bad) < 0)) {

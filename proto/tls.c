@@ -42,6 +42,7 @@ struct tls {
 	SSL *ssl;
 	BIO *in, *out; /* ciphertext fed to SSL; ciphertext SSL wrote */
 	bool client;
+	char peer[64]; /* the node its certificate must name */
 	uint8_t tx_secret[SECRET_LEN], rx_secret[SECRET_LEN];
 	bool have_tx, have_rx;
 	uint64_t blocks;
@@ -107,6 +108,8 @@ static int ctx_psk(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, size
 	return 0;
 }
 
+static int verify_name(int ok, X509_STORE_CTX *x);
+
 static int ctx_certs(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, size_t errlen)
 {
 	if (!cfg->certificate || !cfg->key) {
@@ -127,7 +130,7 @@ static int ctx_certs(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, si
 		snprintf(err, errlen, "tls-ca %s: %s", cfg->ca, ssl_reason());
 		return -1;
 	}
-	SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_name);
 	return 0;
 }
 
@@ -242,6 +245,53 @@ static int find_psk(SSL *ssl, const unsigned char *id, size_t len, SSL_SESSION *
 	return *sess ? 1 : 0;
 }
 
+static bool asn1_is(const ASN1_STRING *s, const char *name, size_t len)
+{
+	return s && (size_t)ASN1_STRING_length(s) == len &&
+	       memcmp(ASN1_STRING_get0_data(s), name, len) == 0;
+}
+
+bool tls_cert_names(const X509 *cert, const char *node)
+{
+	GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	const X509_NAME *subj = X509_get_subject_name(cert);
+	size_t len = strlen(node);
+	bool dns = false, match = false;
+	int i;
+
+	for (i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+
+		if (g->type != GEN_DNS)
+			continue;
+		dns = true;
+		match = match || asn1_is(g->d.dNSName, node, len);
+	}
+	GENERAL_NAMES_free(sans);
+	if (dns || !subj)
+		return match;
+	for (i = -1; (i = X509_NAME_get_index_by_NID(subj, NID_commonName, i)) >= 0;)
+		if (asn1_is(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i)), node, len))
+			return true;
+	return false;
+}
+
+/* After the chain checked out: the peer's own certificate must name the
+ * peer node. */
+static int verify_name(int ok, X509_STORE_CTX *x)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct tls *t = ssl ? SSL_get_app_data(ssl) : NULL;
+
+	if (!ok || !t || X509_STORE_CTX_get_error_depth(x) != 0)
+		return ok;
+	if (tls_cert_names(X509_STORE_CTX_get_current_cert(x), t->peer))
+		return 1;
+	X509_STORE_CTX_set_error(x, X509_V_ERR_HOSTNAME_MISMATCH);
+	set_err(t, "authentication failed: the peer's certificate does not name %s", t->peer);
+	return 0;
+}
+
 static int unhex(const char *s, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -315,14 +365,8 @@ struct tls *tls_new(struct tls_ctx *c, bool client, const char *peer_node)
 	BIO_set_mem_eof_return(t->out, -1);
 	SSL_set_bio(t->ssl, t->in, t->out);
 	SSL_set_app_data(t->ssl, t);
-	if (!c->psk) {
-		/* No SNI: the name is checked, never sent in the clear. */
-		SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (SSL_set1_host(t->ssl, peer_node) != 1) {
-			tls_free(t);
-			return NULL;
-		}
-	}
+	/* No SNI: the name is checked (verify_name()), never sent. */
+	snprintf(t->peer, sizeof(t->peer), "%s", peer_node);
 	if (client)
 		SSL_set_connect_state(t->ssl);
 	else
@@ -361,6 +405,10 @@ static void handshake_reason(struct tls *t)
 		set_err(t, "authentication failed: the peer ended the TLS handshake (%s): "
 			   "the peers' secret files or resource names differ, or its "
 			   "certificate settings",
+			r);
+	else if (strstr(r, "alert"))
+		set_err(t, "authentication failed: the peer ended the TLS handshake (%s): it "
+			   "does not accept this node's certificate",
 			r);
 	else
 		set_err(t, "TLS handshake failed: %s", r);

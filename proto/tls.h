@@ -13,8 +13,7 @@
  *	    name (with (EC)DHE, so keys are per connection).  Its identity is a
  *	    hash of the same: opaque, naming neither resource nor node;
  *	certificates: each side presents its own, signed by the configured CA,
- *	    and checks that the peer's names the peer node (SAN DNS name, or
- *	    the CN when there is no SAN).
+ *	    and checks that the peer's names the peer node (tls_cert_names()).
  * No session tickets, no resumption, no middlebox compatibility records:
  * what the handshake sends is all there is, so the kernel can take over at
  * record sequence 0.
@@ -105,6 +104,12 @@ int tls_expand_label(const uint8_t *secret, size_t secret_len, const char *label
 /* Whether a PSK identity the peer offered is the one this context expects
  * (constant time in the identity's bytes). */
 bool tls_psk_identity_ok(const struct tls_ctx *c, const uint8_t *id, size_t len);
+
+/* Whether a certificate names node: one of its DNS subjectAltNames is
+ * node, byte for byte, or, when it has none, its common name is.  No
+ * wildcards and no case folding: node names are the config's. */
+struct x509_st;
+bool tls_cert_names(const struct x509_st *cert, const char *node);
 
 /* Why the last call failed. */
 const char *tls_error(const struct tls *t);

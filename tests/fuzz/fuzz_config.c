@@ -1,4 +1,4 @@
-// fuzz-sources: daemon/config.c daemon/config_value.c daemon/config_secret.c
+// fuzz-sources: daemon/config.c daemon/config_get.c daemon/config_value.c daemon/config_secret.c
 /* libFuzzer harness for the config parser.
  *
  * The input is a config file's text (up to its first NUL byte).  A refusal
@@ -76,7 +76,19 @@ static void check_accepted(const struct config *c)
 	FUZZ_CHECK(strcmp(config_path(c), FNAME) == 0);
 	FUZZ_CHECK(is_name(config_resource_name(c)));
 	FUZZ_CHECK(config_mode(c) == CONFIG_SYNC || config_mode(c) == CONFIG_ASYNC);
-	FUZZ_CHECK(!config_secret_file(c) != !config_allow_unauthenticated(c));
+	/* A way to authenticate, one only of secret and no secret; TLS
+	 * (the default) needs a key: the secret's or certificates. */
+	FUZZ_CHECK(config_secret_file(c) || config_allow_unauthenticated(c) || config_tls_ca(c));
+	FUZZ_CHECK(!(config_secret_file(c) && config_allow_unauthenticated(c)));
+	FUZZ_CHECK(!(config_tls_ca(c) && config_allow_unencrypted(c)));
+	FUZZ_CHECK(!config_allow_unauthenticated(c) || config_allow_unencrypted(c) ||
+		   config_tls_ca(c));
+	for (unsigned int i = 0; i < 2; i++) {
+		const struct config_node *n = config_node_by_index(c, i);
+
+		FUZZ_CHECK(!config_tls_ca(c) == !n->tls_certificate);
+		FUZZ_CHECK(!config_tls_ca(c) == !n->tls_key);
+	}
 	FUZZ_CHECK(!config_secret_file(c) || config_secret_file(c)[0] != '\0');
 	FUZZ_CHECK(config_max_lag(c) > 0);
 	FUZZ_CHECK(g >= CONFIG_MIN_GRANULARITY && g <= CONFIG_MAX_GRANULARITY && !(g & (g - 1)));
@@ -99,6 +111,8 @@ static void put_node(FILE *f, const struct config_node *n)
 	if (n->nbd)
 		fprintf(f, "nbd=%s\n", n->nbd);
 	fprintf(f, "meta=%s\n", n->meta ? n->meta : "internal");
+	if (n->tls_certificate)
+		fprintf(f, "tls-certificate=%s\ntls-key=%s\n", n->tls_certificate, n->tls_key);
 }
 
 /* Every value spelled out, in the shortest line form. */
@@ -113,8 +127,12 @@ static char *write_back(const struct config *c)
 		config_mode_name(config_mode(c)), config_peer_loss_name(config_on_peer_loss(c)));
 	if (config_secret_file(c))
 		fprintf(f, "secret-file=%s\n", config_secret_file(c));
-	else
-		fprintf(f, "allow-unauthenticated=yes\nallow-unencrypted=yes\n");
+	fprintf(f, "allow-unauthenticated=%s\nallow-unencrypted=%s\npeer-address-only=%s\n",
+		config_allow_unauthenticated(c) ? "yes" : "no",
+		config_allow_unencrypted(c) ? "yes" : "no",
+		config_peer_address_only(c) ? "yes" : "no");
+	if (config_tls_ca(c))
+		fprintf(f, "tls-ca=%s\n", config_tls_ca(c));
 	fprintf(f, "resync-rate=%llu\nmax-lag=%llu\nafter-split-brain=%s\n",
 		(unsigned long long)config_resync_rate(c), (unsigned long long)config_max_lag(c),
 		config_split_brain_name(config_after_split_brain(c)));
@@ -141,6 +159,9 @@ static void check_same(const struct config *x, const struct config *y)
 	FUZZ_CHECK(config_on_peer_loss(x) == config_on_peer_loss(y));
 	FUZZ_CHECK(same_str(config_secret_file(x), config_secret_file(y)));
 	FUZZ_CHECK(config_allow_unauthenticated(x) == config_allow_unauthenticated(y));
+	FUZZ_CHECK(config_allow_unencrypted(x) == config_allow_unencrypted(y));
+	FUZZ_CHECK(config_peer_address_only(x) == config_peer_address_only(y));
+	FUZZ_CHECK(same_str(config_tls_ca(x), config_tls_ca(y)));
 	FUZZ_CHECK(config_resync_rate(x) == config_resync_rate(y));
 	FUZZ_CHECK(config_max_lag(x) == config_max_lag(y));
 	FUZZ_CHECK(config_after_split_brain(x) == config_after_split_brain(y));
@@ -157,6 +178,8 @@ static void check_same(const struct config *x, const struct config *y)
 		FUZZ_CHECK(strcmp(a->backing, b->backing) == 0);
 		FUZZ_CHECK(same_str(a->nbd, b->nbd));
 		FUZZ_CHECK(same_str(a->meta, b->meta));
+		FUZZ_CHECK(same_str(a->tls_certificate, b->tls_certificate));
+		FUZZ_CHECK(same_str(a->tls_key, b->tls_key));
 	}
 }
 

@@ -13,7 +13,8 @@
 # on its own), pair_start (create, up, connect, alpha primary) and
 # pair_stop (a bounded stop for custom traps).  fake_alpha_beta_up readies
 # beta for a fake alpha (fakepeer.py), fake_beta_scenario runs a scenario
-# against a fake beta.  For the tests that crash the primary: pair_bounded,
+# against a fake beta (both set allow-unencrypted: fakepeer.py speaks the
+# link in plain TCP).  For the tests that crash the primary: pair_bounded,
 # need_synced, check_kill9, check_al_left, check_up_crashed and
 # check_settles.
 # pair_netns puts the two nodes in network namespaces joined by a veth
@@ -157,6 +158,8 @@ pair_stop() {
 # "${FAKE[@]}" MODE [N]).
 fake_alpha_beta_up() {
 	local i
+	# fakepeer.py speaks the link in plain TCP.
+	grep -q '^allow-unencrypted' "$T/r0.conf" || pair_conf_extra "allow-unencrypted = yes"
 	BLOG=$BLKREP_RUN_DIR/r0-beta.log
 	FAKE=("$PY" "$TESTS_DIR/fakepeer.py" 127.0.0.1 "$PAIR_PORT_B" "$T/secret" "$BLOG")
 	check "up beta" $Bn up
@@ -169,6 +172,7 @@ fake_alpha_beta_up() {
 # listens on beta's port; fakepeer.py's fake_beta_env() reads what it is
 # given here.
 fake_beta_scenario() {
+	grep -q '^allow-unencrypted' "$T/r0.conf" || pair_conf_extra "allow-unencrypted = yes"
 	A=$A URI=$URI PORT=$PAIR_PORT_B SECRET=$T/secret AIMG=$T/a.img BIMG=$T/b.img \
 		CMD_TIMEOUT=120 py_checks "$1" "$T/scenario.py"
 }

@@ -79,7 +79,8 @@ check_eq "connected again" "$(wait_field "$A" "d['peer']['connection']" connecte
 check_synced "in sync after the reconnect"
 check "down beta" $Bn down
 
-# Refusals: wrong secret, other resource name, unexpected node name.
+# Refusals: wrong secret, other resource name (both fail TLS: its key is
+# derived from both), unexpected node name.
 refusal() {
 	local desc=$1 conf=$2 node=$3 want=$4 v
 	check "$desc: up" $B -c "$conf" --node "$node" up
@@ -92,7 +93,7 @@ pair_conf "$T/wrong-secret.conf" r0 "$T/secret2" beta
 refusal "wrong secret" "$T/wrong-secret.conf" beta "authentication failed"
 pair_conf "$T/other-res.conf" r1 "$T/secret" beta
 $B -c "$T/other-res.conf" --node beta create --force --zeroed >/dev/null
-refusal "other resource" "$T/other-res.conf" beta "resource name mismatch"
+refusal "other resource" "$T/other-res.conf" beta "resource names differ"
 pair_conf "$T/gamma.conf" r0 "$T/secret" gamma
 $B -c "$T/gamma.conf" --node gamma create --force --zeroed >/dev/null
 refusal "unexpected node" "$T/gamma.conf" gamma "unexpected peer node"

@@ -50,10 +50,13 @@ err_of() { field "$1" "d['peer']['last_error']" 2>/dev/null; }
 check "create alpha --zeroed" $A create --zeroed
 check "create beta --zeroed" $Bn create --zeroed
 
-# --- 1. a secret on one side only ---
-grep -v '^secret-file' "$T/r0.conf" | sed 's/^\[resource\]$/[resource]\nallow-unauthenticated = yes/' >"$T/nosecret.conf"
+# --- 1. a secret on one side only (plain TCP: allow-unencrypted on both) ---
+grep -v '^secret-file' "$T/r0.conf" |
+	sed 's/^\[resource\]$/[resource]\nallow-unauthenticated = yes\nallow-unencrypted = yes/' >"$T/nosecret.conf"
+sed 's/^\[resource\]$/[resource]\nallow-unencrypted = yes/' "$T/r0.conf" >"$T/plain.conf"
 NS="$B -c $T/nosecret.conf --node beta"
-check "up alpha (with a secret)" $A up
+AP="$B -c $T/plain.conf --node alpha"
+check "up alpha (with a secret, plain TCP)" $AP up
 check "up beta (allow-unauthenticated, no secret-file)" $NS up
 if has_err "$A" "has no shared secret (allow-unauthenticated) but this node has one"; then
 	pass "secret on one side: alpha explains the mismatch"
@@ -70,6 +73,21 @@ v=$(never_connects 2) && pass "secret on one side: the pair does not connect ($v
 grep -q "secret-file" <<<"$(err_of "$A")" && pass "... and says what to do (same secret-file)" ||
 	fail "no hint: '$(err_of "$A")'"
 check "down beta" $NS down
+check "down alpha" $AP down
+
+# --- 1b. TLS on one side only: each side says what to change ---
+PB="$B -c $T/plain.conf --node beta"
+check "up alpha (TLS)" $A up
+check "up beta (allow-unencrypted)" $PB up
+has_err "$A" "not TLS (is allow-unencrypted set on one node only?)" &&
+	pass "TLS on one side: alpha explains: $(err_of "$A")" ||
+	fail "TLS on one side: alpha's last_error: '$(err_of "$A")'"
+has_err "$Bn" "the peer speaks TLS: set allow-unencrypted on both nodes or on neither" 3 &&
+	pass "TLS on one side: beta explains: $(err_of "$Bn")" ||
+	fail "TLS on one side: beta's last_error: '$(err_of "$Bn")'"
+v=$(never_connects 2) && pass "TLS on one side: the pair does not connect ($v)" ||
+	fail "TLS on one side: the pair connected ($v)"
+check "down beta" $PB down
 check "down alpha" $A down
 
 # --- 2. incompatible protocol version (a fake alpha) ---
@@ -133,9 +151,10 @@ check_synced "... and in sync" 30
 
 # --- 4. a different bitmap granularity ---
 check "down beta" $Bn down
-PAIR_EXTRA="bitmap-granularity = 128K"
+saved_extra=$PAIR_EXTRA
+PAIR_EXTRA="${PAIR_EXTRA:+$PAIR_EXTRA$'\n'}bitmap-granularity = 128K"
 pair_conf "$T/gran.conf" r0 "$T/secret" beta
-PAIR_EXTRA=
+PAIR_EXTRA=$saved_extra
 G="$B -c $T/gran.conf --node beta"
 check "create beta --force with bitmap-granularity = 128K" $G create --force --zeroed
 check "up beta (128K)" $G up

@@ -922,3 +922,44 @@ Test(config_files, secret_empty_missing_large_refused)
 	cr_assert_eq(config_load_secret(tmpdir, secret, &len, err, sizeof(err)), -1);
 	cr_assert_str_eq(err, want);
 }
+
+/* TLS is the default: certificates (tls-ca with each node's certificate
+ * and key), or a key derived from the secret; plain TCP only when asked. */
+Test(config, tls_keys)
+{
+	struct config *c = parse_ok("[resource]\nname = r0\ntls-ca = ca.pem\npeer-address-only = yes\n"
+				    "[node alpha]\naddress = 127.0.0.1:7789\nbacking = /a\n"
+				    "tls-certificate = alpha.crt\ntls-key = /k/alpha.key\n"
+				    "[node beta]\naddress = 127.0.0.1:7790\nbacking = /b\n"
+				    "tls-certificate = /c/beta.crt\ntls-key = beta.key\n");
+
+	cr_assert_str_eq(config_tls_ca(c), "/etc/blkrep/ca.pem");
+	cr_assert_str_eq(config_node_by_index(c, 0)->tls_certificate, "/etc/blkrep/alpha.crt");
+	cr_assert_str_eq(config_node_by_index(c, 0)->tls_key, "/k/alpha.key");
+	cr_assert_str_eq(config_node_by_index(c, 1)->tls_key, "/etc/blkrep/beta.key");
+	cr_assert(config_peer_address_only(c));
+	cr_assert(!config_allow_unencrypted(c));
+	cr_assert_null(config_secret_file(c));
+	config_free(c);
+	c = parse_ok(RES NODES);
+	cr_assert_null(config_tls_ca(c));
+	cr_assert(!config_allow_unencrypted(c) && !config_peer_address_only(c));
+	config_free(c);
+}
+
+Test(config, tls_refusals)
+{
+	parse_fails("[resource]\nname = r0\ntls-ca = /ca\n" NODES,
+		    FNAME ":4: [node alpha] has no tls-certificate, which tls-ca needs");
+	parse_fails(RES "[node alpha]\naddress = 127.0.0.1:7789\nbacking = /a\ntls-key = /k\n"
+			"[node beta]\naddress = 127.0.0.1:7790\nbacking = /b\n",
+		    FNAME ":4: [node alpha] has a TLS certificate or key but [resource] has no tls-ca");
+	parse_fails("[resource]\nname = r0\nallow-unauthenticated = yes\n" NODES,
+		    FNAME ":3: allow-unauthenticated = yes needs allow-unencrypted = yes too: TLS "
+			  "needs a secret-file or certificates (tls-ca)");
+	parse_fails(RES "tls-ca = /ca\nallow-unencrypted = yes\n" NODES,
+		    FNAME ":4: both tls-ca and allow-unencrypted = yes: choose one");
+	parse_fails(RES "allow-unencrypted = maybe\n" NODES,
+		    FNAME ":4: bad allow-unencrypted 'maybe' (expected no or yes)");
+	parse_fails(RES "tls-ca =\n" NODES, FNAME ":4: empty tls-ca");
+}
