@@ -332,6 +332,14 @@ static void adopt(struct peer *p, int fd, struct tls *t)
 	p->tls = t;
 	p->ktls = k == 1;
 	p->dead = false;
+	if (t && !p->ktls_said) {
+		p->ktls_said = true;
+		if (k == 1)
+			peer_log(LOG_INFO, p, "TLS records in the kernel (kTLS)");
+		else if (k == 0)
+			peer_log(LOG_INFO, p, "TLS in userspace: %s",
+				 p->no_ktls || getenv("BLKREP_NO_KTLS") ? "asked for" : tls_error(t));
+	}
 	if (k < 0) {
 		/* Half set up: this connection is lost, the next stays in
 		 * userspace. */

@@ -114,7 +114,7 @@ struct peer {
 	/* TLS (NULL: plain TCP, allow-unencrypted), and the handshakes: the
 	 * connecting side's, or the listener's, several at once. */
 	struct tls_ctx *tls_ctx;
-	bool peer_address_only, no_ktls;
+	bool peer_address_only, no_ktls, ktls_said;
 	struct tlshs *hs;
 	struct tlshs *pend[PEND_MAX];
 	char pend_host[PEND_MAX][64];

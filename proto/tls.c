@@ -576,15 +576,22 @@ int tls_ktls(struct tls *t, int fd)
 	struct tls12_crypto_info_aes_gcm_128 tx, rx;
 	int rc = -1;
 
-	if (!t->have_tx || !t->have_rx || SSL_pending(t->ssl) || BIO_ctrl_pending(t->in) ||
-	    BIO_ctrl_pending(t->out))
+	if (!t->have_tx || !t->have_rx) {
+		set_err(t, "OpenSSL gave no traffic secrets");
 		return 0;
+	}
+	if (SSL_pending(t->ssl) || BIO_ctrl_pending(t->in) || BIO_ctrl_pending(t->out)) {
+		set_err(t, "bytes beyond the handshake were read");
+		return 0;
+	}
 	if (ktls_keys(t->tx_secret, &tx) < 0 || ktls_keys(t->rx_secret, &rx) < 0) {
 		OPENSSL_cleanse(&tx, sizeof(tx));
+		set_err(t, "cannot derive the record keys (libcrypto)");
 		return 0;
 	}
 	if (setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof("tls")) < 0) {
-		rc = 0; /* no kTLS here: nothing changed */
+		set_err(t, "the kernel has no TLS (TCP_ULP: %s)", strerror(errno));
+		rc = 0; /* nothing changed */
 	} else if (setsockopt(fd, SOL_TLS, TLS_TX, &tx, sizeof(tx)) < 0 ||
 		   setsockopt(fd, SOL_TLS, TLS_RX, &rx, sizeof(rx)) < 0) {
 		set_err(t, "kernel TLS: %s", strerror(errno));

@@ -9,7 +9,8 @@
 #   - nbd-client (the guest's reference NBD attach tool; not installed on the
 #     host, only unpacked).
 # Then it resolves the modules the guest loads ($BLKREP_VM_MODULES, default
-# "nbd veth sch_netem sch_tbf virtio_pci virtio_net": the last two drive the
+# "nbd veth sch_netem sch_tbf virtio_pci virtio_net tls ctr gcm ghash_generic
+# aesni_intel": kTLS and the AES-GCM it needs for the link; virtio_* drive the
 # NIC of run2.sh's guests; both are modules in the cloud kernel, and virtio_net
 # pulls in net_failover and failover) and their dependencies, in load order.
 #
@@ -27,7 +28,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 CACHE=${BLKREP_VM_CACHE:-$repo/.cache/vm}
-MODULES=${BLKREP_VM_MODULES:-nbd veth sch_netem sch_tbf virtio_pci virtio_net}
+MODULES=${BLKREP_VM_MODULES:-nbd veth sch_netem sch_tbf virtio_pci virtio_net tls ctr gcm ghash_generic aesni_intel}
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 

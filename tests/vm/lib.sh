@@ -156,6 +156,12 @@ pair_up() {
 	$A up >"$W/up-alpha.out" 2>&1 || fail "alpha up: $(cat "$W/up-alpha.out")"
 	$IN_B $BN up >"$W/up-beta.out" 2>&1 || fail "beta up (netns b): $(cat "$W/up-beta.out")"
 	wait_for 100 connected || fail "not connected after 10 s: alpha $(json connection), beta $(json connection "$BN")"
+	# The guest kernel has kTLS: the link's records are the kernel's
+	# (unless the scenario asked for userspace TLS or plain TCP).
+	if [ -z "${BLKREP_NO_KTLS:-}" ] && ! grep -q '^allow-unencrypted = yes' "$CONF"; then
+		[ "$(json tls_offload)" = kernel ] && [ "$(json tls_offload "$BN")" = kernel ] ||
+			fail "the link is not in kernel TLS: alpha $(json tls_offload), beta $(json tls_offload "$BN")"
+	fi
 	$A primary >/dev/null || fail "primary"
 	# The replication link is the veth: beta's daemon cannot even see
 	# 10.0.0.1 as a local address.
