@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The replication benchmark: `blkrep serve` with no peer, a blkrep pair in
-# sync mode and one in async mode, on the same fio nbd workloads as
+# sync mode and one in async mode (the link in TLS, userspace on a host
+# without kTLS), a sync pair over plain TCP (allow-unencrypted) for TLS's
+# cost, on the same fio nbd workloads as
 # bench/bench.sh, all on this machine (both daemons and fio share its
 # cores); plus 4k QD1 write latency next to the link's round-trip time, and
 # the rate of an unthrottled full resync next to serve's sequential writes.
@@ -50,12 +52,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-printf 'bench-secret\n' >"$W/secret"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/secret"
 chmod 600 "$W/secret"
-cat >"$CONF" <<EOF
+# conf FILE [RESOURCE-LINE]: the pair's config
+conf() {
+	cat >"$1" <<EOF
 [resource]
 name = r0
 secret-file = $W/secret
+${2:-}
 [node alpha]
 address = 127.0.0.1:$PORT_A
 backing = $CACHE/a.img
@@ -64,6 +69,9 @@ nbd = 127.0.0.1:$NBD_PORT
 address = 127.0.0.1:$PORT_B
 backing = $CACHE/b.img
 EOF
+}
+conf "$CONF"
+conf "$W/plain.conf" "allow-unencrypted = yes"
 
 fio_args() {
 	case $1 in
@@ -104,8 +112,11 @@ make_images() {
 	cp --sparse=never "$CACHE/random.img" "$CACHE/b.img"
 }
 
-# pair_up MODE: a fresh zeroed pair, alpha primary in MODE
+# pair_up MODE: a fresh zeroed pair, alpha primary in MODE ("plain": sync
+# over plain TCP)
 pair_up() {
+	local A=$A B=$B
+	[ "$1" = plain ] && A="$BLKREP -c $W/plain.conf --node alpha" B="$BLKREP -c $W/plain.conf --node beta"
 	make_images
 	$A create --zeroed >/dev/null && $B create --zeroed >/dev/null
 	$A up 2>/dev/null && $B up 2>/dev/null
@@ -114,7 +125,7 @@ pair_up() {
 		sleep 0.1
 	done
 	$A primary >/dev/null
-	$A mode "$1" >/dev/null
+	$A mode "${1/plain/sync}" >/dev/null
 }
 
 pair_down() {
@@ -176,7 +187,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	kill "$SERVE_PID"
 	wait "$SERVE_PID" 2>/dev/null || true
 	SERVE_PID=
-	for mode in sync async; do
+	for mode in sync async plain; do
 		log "round $r: pair, $mode"
 		pair_up $mode
 		for w in "${WORKLOADS[@]}"; do run_fio "$mode" "$w" "$r" "nbd://127.0.0.1:$NBD_PORT/r0"; done
@@ -201,14 +212,13 @@ def med(setup, wl, col):
     v = [float(r[col]) for r in rows if r[0] == setup and r[1] == wl and r[col]]
     return st.median(v) if v else float("nan")
 wls = ["seqwrite-1m-qd8", "randwrite-4k-qd32", "randwrite-4k-qd1", "randread-4k-qd32"]
-print("| workload | serve (no peer) | pair, sync | pair, async | sync / serve | async / serve |")
-print("|---|--:|--:|--:|--:|--:|")
+print("| workload | serve (no peer) | pair, sync | pair, async | sync, plain TCP | sync / serve | async / serve | TLS / plain (sync) |")
+print("|---|--:|--:|--:|--:|--:|--:|--:|")
 for w in wls:
-    s, y, a = (med(x, w, 3) for x in ("serve", "sync", "async"))
     unit = "MiB/s" if w.startswith("seq") else "IOPS"
     col = 4 if w.startswith("seq") else 3
-    s, y, a = (med(x, w, col) for x in ("serve", "sync", "async"))
-    print("| %s | %.0f %s | %.0f | %.0f | %.2f× | %.2f× |" % (w, s, unit, y, a, y / s, a / s))
+    s, y, a, pl = (med(x, w, col) for x in ("serve", "sync", "async", "plain"))
+    print("| %s | %.0f %s | %.0f | %.0f | %.0f | %.2f× | %.2f× | %.2f× |" % (w, s, unit, y, a, pl, y / s, a / s, y / pl))
 print()
 rtt = med("rtt", "link", 3)
 p = {x: med(x, "randwrite-4k-qd1", 5) for x in ("serve", "sync", "async")}
@@ -220,5 +230,8 @@ print("Full resync, unthrottled: %.0f MiB/s = %.2f× serve's sequential writes (
 a32 = med("async", "randwrite-4k-qd32", 3) / med("serve", "randwrite-4k-qd32", 3)
 s32 = med("sync", "randwrite-4k-qd32", 3) / med("serve", "randwrite-4k-qd32", 3)
 print("Targets: async >= 0.9× no-peer IOPS (4k QD32: %.2f×); sync >= 0.6× on 4k QD32 (%.2f×)." % (a32, s32))
+t32 = med("sync", "randwrite-4k-qd32", 3) / med("plain", "randwrite-4k-qd32", 3)
+tsq = med("sync", "seqwrite-1m-qd8", 4) / med("plain", "seqwrite-1m-qd8", 4)
+print("TLS (userspace here) / plain TCP, sync: 4k QD32 %.2f×, 1 MiB seq %.2f× (target >= 0.8×: %s)." % (t32, tsq, "met" if min(t32, tsq) >= 0.8 else "not met"))
 EOF
 } | tee "$OUT/pair-latest.md"
