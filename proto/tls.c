@@ -110,6 +110,30 @@ static int ctx_psk(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, size
 
 static int verify_name(int ok, X509_STORE_CTX *x);
 
+/* A file OpenSSL is about to read: its own errors for a missing file are
+ * "system lib". */
+static int readable(const char *key, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		snprintf(err, errlen, "%s %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The first reason in OpenSSL's error queue (the most specific, as "no
+ * start line" under "PEM lib"), and the queue emptied. */
+static const char *first_reason(void)
+{
+	const char *r = ERR_reason_error_string(ERR_peek_error());
+
+	ERR_clear_error();
+	return r ? r : "unknown error";
+}
+
 static int ctx_certs(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, size_t errlen)
 {
 	if (!cfg->certificate || !cfg->key) {
@@ -117,17 +141,34 @@ static int ctx_certs(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, si
 				      "and tls-key");
 		return -1;
 	}
+	if (readable("tls-certificate", cfg->certificate, err, errlen) < 0 ||
+	    readable("tls-key", cfg->key, err, errlen) < 0 ||
+	    readable("tls-ca", cfg->ca, err, errlen) < 0)
+		return -1;
 	if (SSL_CTX_use_certificate_chain_file(c->ssl, cfg->certificate) != 1) {
-		snprintf(err, errlen, "tls-certificate %s: %s", cfg->certificate, ssl_reason());
+		snprintf(err, errlen, "tls-certificate %s: not a PEM certificate (%s)",
+			 cfg->certificate, first_reason());
 		return -1;
 	}
-	if (SSL_CTX_use_PrivateKey_file(c->ssl, cfg->key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(c->ssl) != 1) {
-		snprintf(err, errlen, "tls-key %s: %s", cfg->key, ssl_reason());
+	if (SSL_CTX_use_PrivateKey_file(c->ssl, cfg->key, SSL_FILETYPE_PEM) != 1) {
+		const char *r = first_reason();
+
+		if (strstr(r, "mismatch"))
+			snprintf(err, errlen, "tls-key %s is not the key of tls-certificate %s",
+				 cfg->key, cfg->certificate);
+		else
+			snprintf(err, errlen, "tls-key %s: not a PEM private key (%s)", cfg->key, r);
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(c->ssl) != 1) {
+		snprintf(err, errlen, "tls-key %s is not the key of tls-certificate %s", cfg->key,
+			 cfg->certificate);
+		ERR_clear_error();
 		return -1;
 	}
 	if (SSL_CTX_load_verify_locations(c->ssl, cfg->ca, NULL) != 1) {
-		snprintf(err, errlen, "tls-ca %s: %s", cfg->ca, ssl_reason());
+		snprintf(err, errlen, "tls-ca %s: no CA certificate in it (%s)", cfg->ca,
+			 first_reason());
 		return -1;
 	}
 	SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_name);
