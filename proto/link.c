@@ -32,7 +32,6 @@
 #include "daemon/config.h"
 #include "proto/sendq.h"
 #include "proto/tls.h"
-#include "proto/tlshs.h"
 #include "utils/clock.h"
 #include "utils/extent.h"
 
@@ -324,7 +323,7 @@ static void accept_arm(struct peer *p)
 
 /* A connection, past its TLS handshake if any: the kernel takes the
  * records over where it can. */
-static void adopt(struct peer *p, int fd, struct tls *t)
+void link_adopt(struct peer *p, int fd, struct tls *t)
 {
 	int k = t && !p->no_ktls && !getenv("BLKREP_NO_KTLS") ? tls_ktls(t, fd) : 0;
 
@@ -350,155 +349,6 @@ static void adopt(struct peer *p, int fd, struct tls *t)
 	link_begin(p);
 }
 
-/* --- TLS handshakes --- */
-
-/* One line a second about connections refused before authenticating:
- * a client without the key may try many. */
-static void refused_log(struct peer *p, const char *host, const char *why)
-{
-	uint64_t now = clock_now_ms();
-
-	if (now - p->refused_log_ms < REFUSED_LOG_MS) {
-		p->refused_quiet++;
-		return;
-	}
-	if (p->refused_quiet)
-		peer_log(LOG_WARN, p, "refused a connection from %s: %s (and %u more since)", host,
-			 why, p->refused_quiet);
-	else
-		peer_log(LOG_WARN, p, "refused a connection from %s: %s", host, why);
-	p->refused_log_ms = now;
-	p->refused_quiet = 0;
-	if (!peer_connected(p))
-		snprintf(p->last_error, sizeof(p->last_error), "%s", why);
-}
-
-static void client_done(void *arg, struct tlshs *hs)
-{
-	struct peer *p = arg;
-	struct tls *t;
-	int fd;
-
-	p->in_handler = true;
-	p->hs = NULL;
-	if (!tlshs_ok(hs)) {
-		peer_note_error(p, LOG_ERR, tlshs_error(hs));
-		tlshs_free(hs);
-		peer_backoff(p, false);
-	} else {
-		tlshs_take(hs, &fd, &t);
-		adopt(p, fd, t);
-	}
-	peer_after(p);
-}
-
-/* An accepted connection authenticated: the first one wins.  A link still
- * up is the peer's old one (it reconnected: only it can authenticate), so
- * it goes. */
-static void server_won(struct peer *p, int fd, struct tls *t)
-{
-	if (peer_link_alive(p))
-		peer_link_drop(p, "the peer connected again");
-	if (p->fd >= 0) { /* the old connection is still draining */
-		if (p->stash_fd >= 0) {
-			close(p->stash_fd);
-			tls_free(p->stash_tls);
-		}
-		p->stash_fd = fd;
-		p->stash_tls = t;
-		return;
-	}
-	adopt(p, fd, t);
-}
-
-static void server_done(void *arg, struct tlshs *hs)
-{
-	struct peer *p = arg;
-	struct tls *t;
-	unsigned i;
-	int fd;
-
-	p->in_handler = true;
-	for (i = 0; i < PEND_MAX && p->pend[i] != hs; i++)
-		;
-	if (i < PEND_MAX)
-		p->pend[i] = NULL;
-	if (!tlshs_ok(hs) || p->freeing || !p->enabled) {
-		refused_log(p, i < PEND_MAX ? p->pend_host[i] : "?", tlshs_error(hs));
-		tlshs_free(hs);
-	} else {
-		tlshs_take(hs, &fd, &t);
-		peer_log(LOG_DEBUG, p, "authenticated a connection from %s",
-			 i < PEND_MAX ? p->pend_host[i] : "?");
-		server_won(p, fd, t);
-	}
-	peer_after(p);
-}
-
-static void abort_handshakes(struct peer *p)
-{
-	if (p->hs)
-		tlshs_abort(p->hs);
-	p->hs = NULL;
-	for (unsigned i = 0; i < PEND_MAX; i++) {
-		if (p->pend[i])
-			tlshs_abort(p->pend[i]);
-		p->pend[i] = NULL;
-	}
-}
-
-/* Starts the TLS handshake of a new connection: as the client on the
- * connecting side, in a free (or the oldest) slot of the listener's. */
-static void handshake_start(struct peer *p, int fd, bool client, const char *host)
-{
-	struct tls *t = tls_new(p->tls_ctx, client, p->peer_node);
-	struct tlshs *hs = t ? tlshs_start(p->loop, fd, t, client ? client_done : server_done, p)
-			     : NULL;
-	unsigned i, old = 0;
-
-	if (!hs) {
-		tls_free(t);
-		close(fd);
-		peer_note_error(p, LOG_ERR, "TLS: out of memory");
-		return;
-	}
-	if (client) {
-		p->hs = hs;
-		return;
-	}
-	for (i = 0; i < PEND_MAX && p->pend[i]; i++)
-		if (tlshs_started_ms(p->pend[i]) < tlshs_started_ms(p->pend[old]))
-			old = i;
-	if (i == PEND_MAX) {
-		refused_log(p, p->pend_host[old], "too many connections authenticating at once");
-		tlshs_abort(p->pend[old]);
-		i = old;
-	}
-	p->pend[i] = hs;
-	snprintf(p->pend_host[i], sizeof(p->pend_host[i]), "%s", host);
-}
-
-static void handshake_tick(struct peer *p, uint64_t now)
-{
-	char why[ERR_MAX];
-
-	if (p->hs && now - tlshs_started_ms(p->hs) >= HANDSHAKE_MS) {
-		snprintf(why, sizeof(why), "TLS handshake with %s not finished within %d s",
-			 p->peer_addr, HANDSHAKE_MS / 1000);
-		peer_note_error(p, LOG_ERR, why);
-		tlshs_abort(p->hs);
-		p->hs = NULL;
-		peer_backoff(p, false);
-	}
-	for (unsigned i = 0; i < PEND_MAX; i++) {
-		if (p->pend[i] && now - tlshs_started_ms(p->pend[i]) >= TLS_HS_MS) {
-			refused_log(p, p->pend_host[i], "not authenticated within 1 s");
-			tlshs_abort(p->pend[i]);
-			p->pend[i] = NULL;
-		}
-	}
-}
-
 /* --- timers --- */
 
 static void keepalive(struct peer *p, uint64_t now)
@@ -520,7 +370,7 @@ static void tick(struct peer *p)
 	char why[ERR_MAX];
 	uint64_t now = clock_now_ms();
 
-	handshake_tick(p, now);
+	gate_tick(p, now);
 	if (!peer_link_alive(p))
 		return;
 	switch (p->stage) {
@@ -547,11 +397,7 @@ static void tick(struct peer *p)
 
 static void peer_destroy(struct peer *p)
 {
-	if (p->hs)
-		tlshs_destroy(p->hs);
-	for (unsigned i = 0; i < PEND_MAX; i++)
-		if (p->pend[i])
-			tlshs_destroy(p->pend[i]);
+	gate_destroy(p);
 	tls_free(p->tls);
 	tls_free(p->stash_tls);
 	tls_ctx_free(p->tls_ctx);
@@ -594,7 +440,7 @@ static void link_after(struct peer *p)
 		p->stash_fd = -1;
 		p->stash_tls = NULL;
 		if (p->enabled) {
-			adopt(p, fd, t);
+			link_adopt(p, fd, t);
 		} else {
 			close(fd);
 			tls_free(t);
@@ -632,21 +478,6 @@ static void link_after(struct peer *p)
 	p->in_handler = false;
 }
 
-/* Whether the accepted connection comes from the peer's configured host
- * (any port). */
-static bool from_peer_host(const struct peer *p)
-{
-	const struct sockaddr_storage *a = &p->acc_sa, *b = &p->peer_sa;
-
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-}
-
 static void on_accept(struct ioop *op, int res)
 {
 	struct peer *p = container_of(op, struct peer, accept_op);
@@ -656,11 +487,11 @@ static void on_accept(struct ioop *op, int res)
 	if (res >= 0 && !p->freeing && p->enabled) {
 		(void)getnameinfo((struct sockaddr *)&p->acc_sa, p->acc_len, host, sizeof(host),
 				  serv, sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
-		if (p->peer_address_only && !from_peer_host(p)) {
-			refused_log(p, host, "not the peer's address (peer-address-only)");
+		if (p->peer_address_only && !gate_from_peer_host(p)) {
+			gate_refused(p, host, "not the peer's address (peer-address-only)");
 			close(res);
 		} else if (p->tls_ctx) {
-			handshake_start(p, res, false, host);
+			gate_start(p, res, false, host);
 		} else if (peer_link_alive(p)) {
 			peer_log(LOG_WARN, p,
 				 "closing a second connection from %s:%s: one is already open",
@@ -673,7 +504,7 @@ static void on_accept(struct ioop *op, int res)
 			p->stash_fd = res;
 		} else {
 			peer_log(LOG_DEBUG, p, "connection from %s:%s", host, serv);
-			adopt(p, res, NULL);
+			link_adopt(p, res, NULL);
 		}
 	} else if (res >= 0) {
 		close(res);
@@ -702,7 +533,7 @@ static void on_connect(struct ioop *op, int res)
 
 			p->fd = -1;
 			p->stage = L_NONE;
-			handshake_start(p, fd, true, p->peer_addr);
+			gate_start(p, fd, true, p->peer_addr);
 		} else {
 			link_begin(p);
 		}
@@ -872,7 +703,7 @@ void peer_free(struct peer *p)
 			peer_cancel(p, &p->accept_op);
 		if (p->timer_busy)
 			peer_cancel(p, &p->timer_op);
-		abort_handshakes(p);
+		gate_abort(p);
 		return;
 	}
 	/* Not a word to the loop, which may be gone already.  Whatever is
@@ -909,7 +740,7 @@ void peer_enable(struct peer *p, bool on)
 		}
 		if (p->accept_busy)
 			peer_cancel(p, &p->accept_op);
-		abort_handshakes(p);
+		gate_abort(p);
 	}
 	peer_kick(p);
 }

@@ -172,6 +172,29 @@ static inline void peer_cancel(struct peer *p, struct ioop *op)
 	io_uring_prep_cancel(loop_sqe(p->loop, NULL), op, 0);
 }
 
+/* --- link.c, called by gate.c --- */
+
+/* Takes over a connection, past its TLS handshake if any (t: its TLS
+ * state, or NULL in plain TCP): the kernel takes the records over where it
+ * can, then the link's own handshake begins. */
+void link_adopt(struct peer *p, int fd, struct tls *t);
+
+/* --- gate.c (the TLS handshakes), called by link.c --- */
+
+/* Starts the TLS handshake of a new connection: the connecting side's
+ * (client), or one of the listener's (host: where it came from). */
+void gate_start(struct peer *p, int fd, bool client, const char *host);
+/* Gives up on handshakes past their time. */
+void gate_tick(struct peer *p, uint64_t now);
+/* Gives up on every handshake (disabling, freeing). */
+void gate_abort(struct peer *p);
+/* Frees every handshake at once (peer_free() without the loop). */
+void gate_destroy(struct peer *p);
+/* Logs a refused connection, at most one line a second. */
+void gate_refused(struct peer *p, const char *host, const char *why);
+/* Whether the connection just accepted comes from the peer's host. */
+bool gate_from_peer_host(const struct peer *p);
+
 /* --- peer.c, called by link.c --- */
 
 /* The ring entry for op, which is then in flight (*busy, p->pending). */
