@@ -32,6 +32,7 @@
 #include "daemon/config.h"
 #include "proto/sendq.h"
 #include "proto/tls.h"
+#include "proto/tlsrec.h"
 #include "utils/clock.h"
 #include "utils/extent.h"
 
@@ -49,9 +50,12 @@ static void link_finish(struct peer *p)
 	close(p->fd);
 	p->fd = -1;
 	tls_free(p->tls);
+	tlsrec_free(p->tx);
+	tlsrec_free(p->rx);
 	p->tls = NULL;
+	p->tx = p->rx = NULL;
 	p->ktls = p->sealing = p->sealed = false;
-	p->cout_pos = p->cout_len = 0;
+	p->cout_pos = p->cout_len = p->cin_pos = p->cin_len = 0;
 	while (sendq_len(p->q))
 		peer_queue_pop(p, !p->freeing);
 	sendq_reset(p->q);
@@ -321,6 +325,23 @@ static void accept_arm(struct peer *p)
 			     SOCK_CLOEXEC);
 }
 
+/* Userspace TLS: the records are proto/tlsrec's from here on. */
+static int user_records(struct peer *p, const struct tls *t)
+{
+	uint8_t tx[32], rx[32];
+	int rc = -1;
+
+	if (tls_drained(t) && tls_traffic_secret(t, true, tx) == 0 &&
+	    tls_traffic_secret(t, false, rx) == 0) {
+		p->tx = tlsrec_new(tx, sizeof(tx), true);
+		p->rx = tlsrec_new(rx, sizeof(rx), false);
+		rc = p->tx && p->rx ? 0 : -1;
+	}
+	explicit_bzero(tx, sizeof(tx));
+	explicit_bzero(rx, sizeof(rx));
+	return rc;
+}
+
 /* A connection, past its TLS handshake if any: the kernel takes the
  * records over where it can. */
 void link_adopt(struct peer *p, int fd, struct tls *t)
@@ -337,14 +358,16 @@ void link_adopt(struct peer *p, int fd, struct tls *t)
 			peer_log(LOG_INFO, p, "TLS records in the kernel (kTLS)");
 		else if (k == 0)
 			peer_log(LOG_INFO, p, "TLS in userspace: %s",
-				 p->no_ktls || getenv("BLKREP_NO_KTLS") ? "asked for" : tls_error(t));
+				 getenv("BLKREP_NO_KTLS") ? "BLKREP_NO_KTLS is set"
+				 : p->no_ktls		  ? "kernel TLS failed before"
+							  : tls_error(t));
 	}
-	if (k < 0) {
-		/* Half set up: this connection is lost, the next stays in
-		 * userspace. */
-		p->no_ktls = true;
+	if (k < 0 || (t && k == 0 && user_records(p, t) < 0)) {
+		/* kTLS half set up (the next connection stays in userspace),
+		 * or no keys: this connection is lost. */
+		p->no_ktls = p->no_ktls || k < 0;
 		p->stage = L_HELLO;
-		return peer_link_drop(p, tls_error(t));
+		return peer_link_drop(p, k < 0 ? tls_error(t) : "TLS: no record keys after the handshake");
 	}
 	link_begin(p);
 }
@@ -401,8 +424,11 @@ static void peer_destroy(struct peer *p)
 	tls_free(p->tls);
 	tls_free(p->stash_tls);
 	tls_ctx_free(p->tls_ctx);
+	tlsrec_free(p->tx);
+	tlsrec_free(p->rx);
 	free(p->cin);
 	free(p->cout);
+	free(p->spill);
 	if (p->fd >= 0)
 		close(p->fd);
 	if (p->listen_fd >= 0)
@@ -649,7 +675,8 @@ static int peer_setup(struct peer *p, const struct peer_cfg *cfg)
 	if (p->tls_ctx) {
 		p->cin = malloc(CIN_SIZE);
 		p->cout = malloc(COUT_SIZE);
-		if (!p->cin || !p->cout)
+		p->spill = malloc(TLS_RECORD_MAX);
+		if (!p->cin || !p->cout || !p->spill)
 			goto oom;
 	}
 	return 0;

@@ -23,6 +23,7 @@
 
 #include "proto/sendq.h"
 #include "proto/tls.h"
+#include "proto/tlsrec.h"
 #include "utils/bufio.h"
 #include "utils/clock.h"
 #include "utils/fifo.h"
@@ -270,42 +271,50 @@ static void send_submit(struct peer *p)
 		io_uring_prep_sendmsg(sqe, p->fd, sendq_msghdr(p->q), MSG_NOSIGNAL);
 }
 
-/* Userspace TLS: encrypts the next SEAL_MAX bytes of the batch into cout,
- * gathered into full records (a 16 KiB staging copy: one record for many
- * small messages).  False after dropping the link. */
+/* Userspace TLS: seals the next SEAL_MAX bytes of the batch into cout, in
+ * records of up to 16 KiB gathered across messages, encrypted straight
+ * from the queued headers and payloads (proto/tlsrec.h).  False after
+ * dropping the link. */
 static bool seal(struct peer *p)
 {
-	static uint8_t stage[16384];
 	struct msghdr *m = sendq_msghdr(p->q);
-	size_t used = 0, total = 0;
+	size_t left = 0, total = 0, i = 0, off = 0;
+	uint8_t *out = p->cout;
 
-	for (size_t i = 0; i < m->msg_iovlen && total < SEAL_MAX; i++) {
-		const uint8_t *b = m->msg_iov[i].iov_base;
-		size_t len = m->msg_iov[i].iov_len, off = 0;
+	for (size_t k = 0; k < m->msg_iovlen; k++)
+		left += m->msg_iov[k].iov_len;
+	while (left && total < SEAL_MAX) {
+		size_t plen = left < TLSREC_PLAIN_MAX ? left : TLSREC_PLAIN_MAX, need = plen;
+		int n = tlsrec_seal_begin(p->tx, plen, out);
 
-		while (off < len && total < SEAL_MAX) {
-			size_t n = len - off;
+		while (n >= 0 && need) {
+			size_t piece = m->msg_iov[i].iov_len - off;
 
-			if (n > sizeof(stage) - used)
-				n = sizeof(stage) - used;
-			memcpy(stage + used, b + off, n);
-			used += n;
-			off += n;
-			total += n;
-			if (used == sizeof(stage) && tls_write(p->tls, stage, used) < 0)
-				goto fail;
-			used = used == sizeof(stage) ? 0 : used;
+			out += n;
+			if (piece > need)
+				piece = need;
+			n = tlsrec_seal_add(p->tx, (const uint8_t *)m->msg_iov[i].iov_base + off,
+					    piece, out);
+			need -= piece;
+			off += piece;
+			if (off == m->msg_iov[i].iov_len) {
+				i++;
+				off = 0;
+			}
 		}
+		if (n < 0 || (out += n, n = tlsrec_seal_end(p->tx, out)) < 0) {
+			peer_link_drop(p, "TLS: cannot encrypt (libcrypto)");
+			return false;
+		}
+		out += n;
+		tls_count_sent(p->tls, plen);
+		total += plen;
+		left -= plen;
 	}
-	if (used && tls_write(p->tls, stage, used) < 0)
-		goto fail;
 	p->sealed = sendq_sent(p->q, total);
 	p->cout_pos = 0;
-	p->cout_len = (uint32_t)tls_out_take(p->tls, p->cout, COUT_SIZE);
+	p->cout_len = (uint32_t)(out - p->cout);
 	return true;
-fail:
-	peer_link_drop(p, tls_error(p->tls));
-	return false;
 }
 
 /* Long-lived links take fresh keys by reconnecting before the cipher's
@@ -451,8 +460,10 @@ void peer_recv_arm(struct peer *p)
 	if (p->stage == L_CLOSING)
 		p->rpos = p->rend = 0; /* discarding */
 	if (user_tls(p)) {
+		if (p->cin_len == CIN_SIZE)
+			return; /* records wait for room to decrypt into */
 		sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
-		io_uring_prep_recv(sqe, p->fd, p->cin, CIN_SIZE, 0);
+		io_uring_prep_recv(sqe, p->fd, p->cin + p->cin_len, CIN_SIZE - p->cin_len, 0);
 		p->recv_direct = false;
 		return;
 	}
@@ -489,11 +500,9 @@ static void on_recv(struct ioop *op, int res)
 	} else {
 		p->last_rx_ms = clock_now_ms();
 		if (p->stage == L_CLOSING)
-			p->rpos = p->rend = 0;
-		else if (user_tls(p) && tls_feed(p->tls, p->cin, (size_t)res) < 0)
-			peer_link_drop(p, tls_error(p->tls));
+			p->rpos = p->rend = p->cin_len = 0;
 		else if (user_tls(p))
-			; /* decrypted by peer_input() */
+			p->cin_len += (uint32_t)res; /* decrypted by peer_input() */
 		else if (p->recv_direct)
 			p->dlen += (uint32_t)res;
 		else
@@ -624,36 +633,81 @@ static void peer_parse_input(struct peer *p)
 	}
 }
 
-/* Userspace TLS: decrypts into rbuf (or dbuf, for a large payload) as
- * long as messages can be delivered; what stays encrypted waits there, and
- * no RECV is armed meanwhile, so TCP paces the peer as without TLS. */
+/* Userspace TLS: where the next record's plaintext (at most max bytes)
+ * goes: straight into dbuf when the large payload being received takes all
+ * of it, into rbuf otherwise, or, for a record that ends one large payload
+ * and begins what follows, into spill first.  NULL: rbuf is full. */
+static uint8_t *open_dst(struct peer *p, size_t max)
+{
+	if (p->direct && p->cur.length - p->dlen >= max)
+		return p->dbuf + p->dlen;
+	rbuf_compact(p->rbuf, RBUF_SIZE, &p->rpos, &p->rend);
+	if (RBUF_SIZE - p->rend < max)
+		return NULL;
+	return p->direct ? p->spill : p->rbuf + p->rend;
+}
+
+/* Puts n bytes of plaintext where the parser expects them. */
+static void deposit(struct peer *p, const uint8_t *dst, size_t n)
+{
+	size_t first = 0;
+
+	if (dst == p->spill) {
+		first = p->cur.length - p->dlen < n ? p->cur.length - p->dlen : n;
+		memcpy(p->dbuf + p->dlen, p->spill, first);
+		memcpy(p->rbuf + p->rend, p->spill + first, n - first);
+	} else if (p->direct) {
+		first = n;
+	}
+	p->dlen += (uint32_t)first;
+	p->rend += (uint32_t)(n - first);
+}
+
+/* Opens the next whole record in cin; false when there is none, or no room
+ * for it yet, or after dropping the link. */
+static bool open_record(struct peer *p)
+{
+	uint8_t *rec = p->cin + p->cin_pos, *dst, type;
+	uint32_t have = p->cin_len - p->cin_pos;
+	const char *bad;
+	size_t plen;
+	int len;
+
+	if (have < TLS_HDR_SIZE)
+		return false;
+	len = tls_record_len(rec, &bad);
+	if (len < TLSREC_TAG + 1) {
+		peer_link_drop(p, "TLS: a malformed record");
+		return false;
+	}
+	if (have < TLS_HDR_SIZE + (uint32_t)len || !(dst = open_dst(p, (size_t)len - TLSREC_TAG)))
+		return false;
+	if (tlsrec_open(p->rx, rec, TLS_HDR_SIZE + (size_t)len, dst, &plen, &type) < 0) {
+		peer_link_drop(p, "TLS: a record failed authentication");
+		return false;
+	}
+	if (type != TLSREC_TYPE_DATA) {
+		peer_link_drop(p, type == 21 ? "TLS: the peer sent an alert"
+					     : "TLS: a record that is not data");
+		return false;
+	}
+	p->cin_pos += TLS_HDR_SIZE + (uint32_t)len;
+	deposit(p, dst, plen);
+	return true;
+}
+
+/* Userspace TLS: opens records as long as messages can be delivered; what
+ * stays sealed waits in cin, and no RECV is armed once cin is full, so TCP
+ * paces the peer as without TLS. */
 static void tls_pull(struct peer *p)
 {
-	for (;;) {
-		uint8_t *dst;
-		size_t room;
-		ssize_t r;
-
+	do
 		peer_parse_input(p);
-		if (input_stopped(p))
-			return;
-		if (p->direct) {
-			dst = p->dbuf + p->dlen;
-			room = p->cur.length - p->dlen;
-		} else {
-			rbuf_compact(p->rbuf, RBUF_SIZE, &p->rpos, &p->rend);
-			dst = p->rbuf + p->rend;
-			room = RBUF_SIZE - p->rend;
-		}
-		r = room ? tls_read(p->tls, dst, room) : 0;
-		if (r < 0)
-			return peer_link_drop(p, tls_error(p->tls));
-		if (r == 0)
-			return;
-		if (p->direct)
-			p->dlen += (uint32_t)r;
-		else
-			p->rend += (uint32_t)r;
+	while (!input_stopped(p) && open_record(p));
+	if (p->cin_pos) {
+		memmove(p->cin, p->cin + p->cin_pos, p->cin_len - p->cin_pos);
+		p->cin_len -= p->cin_pos;
+		p->cin_pos = 0;
 	}
 }
 

@@ -21,6 +21,7 @@
 struct sendq;
 struct tls;
 struct tls_ctx;
+struct tlsrec;
 struct tlshs;
 
 #define TICK_MS		100
@@ -126,7 +127,10 @@ struct peer {
 	int fd;
 	struct tls *tls; /* its TLS; with ktls the kernel does the records */
 	bool ktls;
-	uint8_t *cin;	    /* ciphertext received (userspace TLS) */
+	struct tlsrec *tx, *rx; /* userspace TLS: the records, proto/tlsrec */
+	uint8_t *cin;	    /* records received (userspace TLS), cin_pos opened */
+	uint32_t cin_pos, cin_len;
+	uint8_t *spill;	    /* a record ending a large payload */
 	uint8_t *cout;	    /* ciphertext being sent */
 	uint32_t cout_pos, cout_len;
 	bool sealing, sealed; /* a batch is being encrypted; all of it */

@@ -541,6 +541,19 @@ const char *tls_error(const struct tls *t)
 
 /* --- records and keys --- */
 
+bool tls_drained(const struct tls *t)
+{
+	return !SSL_pending(t->ssl) && !BIO_ctrl_pending(t->in) && !BIO_ctrl_pending(t->out);
+}
+
+int tls_traffic_secret(const struct tls *t, bool tx, uint8_t out[32])
+{
+	if (!(tx ? t->have_tx : t->have_rx))
+		return -1;
+	memcpy(out, tx ? t->tx_secret : t->rx_secret, SECRET_LEN);
+	return 0;
+}
+
 int tls_record_len(const uint8_t hdr[TLS_HDR_SIZE], const char **bad)
 {
 	int len = hdr[3] << 8 | hdr[4];
@@ -621,7 +634,7 @@ int tls_ktls(struct tls *t, int fd)
 		set_err(t, "OpenSSL gave no traffic secrets");
 		return 0;
 	}
-	if (SSL_pending(t->ssl) || BIO_ctrl_pending(t->in) || BIO_ctrl_pending(t->out)) {
+	if (!tls_drained(t)) {
 		set_err(t, "bytes beyond the handshake were read");
 		return 0;
 	}

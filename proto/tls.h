@@ -76,7 +76,9 @@ int tls_feed(struct tls *t, const void *buf, size_t n);
 size_t tls_out_pending(const struct tls *t);
 size_t tls_out_take(struct tls *t, void *buf, size_t n);
 
-/* Decrypts into buf: > 0 bytes, 0 when more ciphertext is needed, -1 when
+/* OpenSSL's own record layer, which the link leaves for proto/tlsrec.c or
+ * the kernel after the handshake (the tests check tlsrec against these).
+ * Decrypts into buf: > 0 bytes, 0 when more ciphertext is needed, -1 when
  * the stream is bad or the peer closed it (tls_error()). */
 ssize_t tls_read(struct tls *t, void *buf, size_t n);
 
@@ -90,6 +92,14 @@ int tls_write(struct tls *t, const void *buf, size_t n);
  * has no kTLS (nothing changed on the socket: stay in userspace); -1 when
  * the socket is half set up and must be closed (tls_error()). */
 int tls_ktls(struct tls *t, int fd);
+
+/* After TLS_STEP_DONE: the application traffic secret this side sends
+ * with (tx) or receives with, for proto/tlsrec.c.  0, or -1 if OpenSSL
+ * never told it. */
+int tls_traffic_secret(const struct tls *t, bool tx, uint8_t out[32]);
+/* After TLS_STEP_DONE: nothing beyond the handshake was fed or is waiting
+ * to be sent, so the record layer may move (to the kernel, to tlsrec). */
+bool tls_drained(const struct tls *t);
 
 /* The body length of a record from its 5-byte header, or -1 for a header
  * that no TLS 1.3 peer sends (why in *bad). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto/tls.h"
+#include "proto/tlsrec.h"
 
 static const uint8_t secret[] = "0123456789abcdef0123456789abcdef";
 
@@ -236,4 +237,91 @@ Test(tls, record_headers)
 	cr_assert(strstr(bad, "too long"));
 	cr_assert_eq(tls_record_len(plain, &bad), -1);
 	cr_assert(strstr(bad, "not TLS"));
+}
+
+/* --- proto/tlsrec: the records after the handshake, against OpenSSL's --- */
+
+static struct tlsrec *rec_side(struct tls *t, bool tx)
+{
+	uint8_t sec[32];
+	struct tlsrec *r;
+
+	cr_assert_eq(tls_traffic_secret(t, tx, sec), 0);
+	r = tlsrec_new(sec, sizeof(sec), tx);
+	cr_assert_not_null(r);
+	return r;
+}
+
+/* Seals text as one record with tlsrec, in two pieces. */
+static size_t seal(struct tlsrec *r, const char *text, uint8_t *out)
+{
+	size_t n = strlen(text), h = n / 2;
+	int a = tlsrec_seal_begin(r, n, out), b, c, d;
+
+	cr_assert_eq(a, 5);
+	b = tlsrec_seal_add(r, text, h, out + a);
+	c = tlsrec_seal_add(r, text + h, n - h, out + a + b);
+	d = tlsrec_seal_end(r, out + a + b + c);
+	cr_assert(b >= 0 && c >= 0 && d == 1 + TLSREC_TAG);
+	return (size_t)(a + b + c + d);
+}
+
+Test(tls, own_records_interoperate_with_openssl)
+{
+	struct pair p;
+	struct tlsrec *ctx_tx, *srx;
+	uint8_t rec[512], got[512];
+	size_t n, plen;
+	uint8_t type;
+
+	connect_pair(&p, (const char *)secret, (const char *)secret);
+	ctx_tx = rec_side(p.c, true);
+	/* ours -> OpenSSL's reader, twice (sequence numbers advance) */
+	for (int i = 0; i < 2; i++) {
+		n = seal(ctx_tx, i ? "second record" : "WRITE seq 1 with its payload", rec);
+		cr_assert_eq(tls_feed(p.s, rec, n), 0);
+		cr_assert_eq(tls_read(p.s, got, sizeof(got)), (ssize_t)strlen(i ? "second record"
+										 : "WRITE seq 1 with its payload"));
+	}
+	/* OpenSSL's writer -> ours */
+	srx = rec_side(p.c, false);
+	cr_assert_eq(tls_write(p.s, "ACK 1", 5), 0);
+	n = tls_out_take(p.s, rec, sizeof(rec));
+	cr_assert_eq(tlsrec_open(srx, rec, n, got, &plen, &type), 0);
+	cr_assert_eq(type, TLSREC_TYPE_DATA);
+	cr_assert_eq(plen, 5);
+	cr_assert_eq(memcmp(got, "ACK 1", 5), 0);
+	/* the same record again: a replay */
+	cr_assert_eq(tlsrec_open(srx, rec, n, got, &plen, &type), -1);
+	tlsrec_free(ctx_tx);
+	tlsrec_free(srx);
+	free_pair(&p);
+}
+
+Test(tls, own_records_refuse_tampering)
+{
+	struct pair p;
+	struct tlsrec *tx, *rx;
+	uint8_t rec[512], copy[512], got[512];
+	size_t n, plen;
+	uint8_t type;
+
+	connect_pair(&p, (const char *)secret, (const char *)secret);
+	tx = rec_side(p.c, true);
+	rx = rec_side(p.s, false);
+	n = seal(tx, "FLUSH 9", rec);
+	for (size_t i = 0; i < n; i++) { /* every byte, header and tag included */
+		memcpy(copy, rec, n);
+		copy[i] ^= 0x20;
+		cr_assert_eq(tlsrec_open(rx, copy, n, got, &plen, &type), -1, "byte %zu", i);
+	}
+	cr_assert_eq(tlsrec_open(rx, rec, n - 1, got, &plen, &type), -1, "a cut record");
+	cr_assert_eq(tlsrec_open(rx, rec, n, got, &plen, &type), 0);
+	cr_assert_eq(plen, 7);
+	n = seal(tx, "skipped", rec);
+	n = seal(tx, "after a dropped record", rec);
+	cr_assert_eq(tlsrec_open(rx, rec, n, got, &plen, &type), -1, "a dropped record");
+	tlsrec_free(tx);
+	tlsrec_free(rx);
+	free_pair(&p);
 }
