@@ -1,4 +1,4 @@
-// fuzz-sources: proto/tls.c utils/secmem.c
+// fuzz-sources: proto/tls.c proto/tlsrec.c utils/secmem.c
 /* libFuzzer harness for what proto/tls.c decides from bytes it does not
  * control: the network's, a certificate's.  The first byte picks a mode:
  *	0 an unauthenticated client's bytes to a PSK server, fed in pieces
@@ -8,7 +8,8 @@
  *	2 an established PSK connection (a real handshake in memory) gets one
  *	  real record XORed with a mask from the input, then the input's
  *	  remaining bytes: it yields the record's plaintext only when the mask
- *	  is zero, and never any byte the sender did not write;
+ *	  is zero, and never any byte the sender did not write; the same for
+ *	  the link's own record layer (proto/tlsrec.c) on the same record;
  *	3 a PSK identity offered by a peer: accepted exactly when it is the
  *	  resource's own (computed here from tls.h's statement of it);
  *	4 a certificate with the input's DNS names and common name:
@@ -25,6 +26,7 @@
 #include <openssl/x509v3.h>
 
 #include "proto/tls.h"
+#include "proto/tlsrec.h"
 #include "tests/fuzz/check.h"
 
 #define SECRET "fuzz-secret-0123456789abcdef-0123456789"
@@ -88,6 +90,29 @@ static void hostile_handshake(bool client, const uint8_t *d, size_t n)
 	tls_free(t);
 }
 
+/* tlsrec_open() on the (maybe tampered) record: plaintext only if it is
+ * the one sealed. */
+static void tlsrec_check(struct tls *s, const uint8_t *rec, size_t len, bool zero, const char *text,
+			 size_t tlen)
+{
+	uint8_t sec[32], out[TLS_RECORD_MAX];
+	struct tlsrec *rx;
+	size_t plen = 0;
+	uint8_t type = 0;
+	int rc;
+
+	FUZZ_CHECK(tls_traffic_secret(s, false, sec) == 0);
+	rx = tlsrec_new(sec, sizeof(sec), false);
+	FUZZ_CHECK(rx != NULL);
+	rc = tlsrec_open(rx, rec, len, out, &plen, &type);
+	if (!zero)
+		FUZZ_CHECK(rc < 0);
+	else
+		FUZZ_CHECK(rc == 0 && type == TLSREC_TYPE_DATA && plen == tlen &&
+			   memcmp(out, text, tlen) == 0);
+	tlsrec_free(rx);
+}
+
 /* Mode 2: a real record, tampered with by the input's mask. */
 static void tampered_record(const uint8_t *d, size_t n)
 {
@@ -113,6 +138,7 @@ static void tampered_record(const uint8_t *d, size_t n)
 		rec[i] ^= d[i];
 		zero = zero && d[i] == 0;
 	}
+	tlsrec_check(s, rec, len, zero, text, sizeof(text));
 	FUZZ_CHECK(tls_feed(s, rec, len) == 0);
 	if (n > len)
 		FUZZ_CHECK(tls_feed(s, d + len, n - len) == 0);
