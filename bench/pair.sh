@@ -20,7 +20,7 @@ SIZE_MB=${BENCH_SIZE_MB:-1024}
 CACHE=${BENCH_CACHE:-$REPO/.cache/bench-pair}
 BLKREP=${BLKREP:-$REPO/blkrep}
 OUT=$REPO/bench/results
-WORKLOADS=(seqwrite-1m-qd8 randwrite-4k-qd32 randwrite-4k-qd1 randread-4k-qd32)
+read -r -a WORKLOADS <<<"${BENCH_WORKLOADS:-seqwrite-1m-qd8 randwrite-4k-qd32 randwrite-4k-qd1 randread-4k-qd32}"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 
@@ -187,7 +187,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	kill "$SERVE_PID"
 	wait "$SERVE_PID" 2>/dev/null || true
 	SERVE_PID=
-	for mode in sync async plain; do
+	for mode in ${BENCH_MODES:-sync async plain}; do
 		log "round $r: pair, $mode"
 		pair_up $mode
 		for w in "${WORKLOADS[@]}"; do run_fio "$mode" "$w" "$r" "nbd://127.0.0.1:$NBD_PORT/r0"; done

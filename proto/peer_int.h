@@ -40,8 +40,8 @@ struct tlshs;
 #define RBUF_SIZE  (128U << 10) /* > header + any payload below DIRECT_MIN */
 #define DIRECT_MIN (16U << 10)	/* payloads this big are received into dbuf */
 #define ARENA_SIZE (256U << 10) /* copies of peer_send()'s payloads */
-#define CIN_SIZE   (64U << 10)	/* ciphertext received, userspace TLS */
-#define SEAL_MAX   (256U << 10) /* plaintext encrypted per send, userspace TLS */
+#define CIN_SIZE   (512U << 10) /* records received, userspace TLS */
+#define SEAL_MAX   (1U << 20) /* plaintext sealed per send, userspace TLS */
 #define COUT_SIZE  (SEAL_MAX + (SEAL_MAX / 16384 + 1) * 32)
 /* Queue entries peer_send() leaves free for PING, PONG and REFUSE. */
 #define QUEUE_RESERVE 8
