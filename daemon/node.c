@@ -41,6 +41,7 @@
 #include "utils/ioop.h"
 #include "utils/log.h"
 #include "utils/loop.h"
+#include "utils/privdir.h"
 
 #define NODE_POOL (64U << 20)
 #define TICK_S	  1 /* idle flushes, so that bits and the log drain */
@@ -178,6 +179,7 @@ static void node_sd_notify(const char *msg)
  * to the node's log file. */
 static void node_ready(struct node *n)
 {
+	char err[512];
 	int logfd;
 
 	node_sd_notify("READY=1");
@@ -185,8 +187,11 @@ static void node_ready(struct node *n)
 		return;
 	if (write(n->ready_fd, "READY\n", 6) != 6)
 		log_warn("cannot tell blkrep up that the daemon is ready");
-	logfd = open(n->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (logfd >= 0) {
+	logfd = privdir_open_file(n->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600, err,
+				  sizeof(err));
+	if (logfd < 0) {
+		log_warn("log file %s", err);
+	} else {
 		(void)dup2(logfd, STDERR_FILENO);
 		close(logfd);
 	}
@@ -194,11 +199,21 @@ static void node_ready(struct node *n)
 	n->ready_fd = -1;
 }
 
+/* In the checked run directory, never through a planted symlink. */
 static int node_write_pid(struct node *n)
 {
-	FILE *f = fopen(n->pid_path, "we");
+	char err[512];
+	int fd = privdir_open_file(n->pid_path, O_WRONLY | O_CREAT | O_TRUNC, 0644, err,
+				   sizeof(err));
 
-	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+	bool ok;
+
+	if (fd < 0) {
+		log_err("pid file %s", err);
+		return -1;
+	}
+	ok = dprintf(fd, "%d\n", (int)getpid()) > 0;
+	if (close(fd) != 0 || !ok) {
 		log_err("%s: %s", n->pid_path, strerror(errno));
 		return -1;
 	}

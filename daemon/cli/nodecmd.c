@@ -196,23 +196,6 @@ out:
 	return rc;
 }
 
-static int make_run_dir(const char *ctl)
-{
-	char dir[256];
-	char *slash;
-
-	snprintf(dir, sizeof(dir), "%s", ctl);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		log_err("%s: %s", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* The parent relays the starting daemon's messages until it says READY
  * (exit 0) or closes the pipe without saying so (exit 1). */
 static int relay_until_ready(int fd, pid_t child)
@@ -292,7 +275,7 @@ int cmd_up(struct cli *cli)
 	}
 	if (cli_load_node(cli, &cfg, &me) < 0)
 		return 1;
-	if (node_paths(cfg, me, ctl, pid, sizeof(ctl)) < 0 || make_run_dir(ctl) < 0)
+	if (node_paths(cfg, me, ctl, pid, sizeof(ctl)) < 0 || control_make_run_dir(ctl) < 0)
 		goto out;
 	if (control_call(ctl, "ping", 0, &body, &ok, err, sizeof(err)) == 0) {
 		log_err("%s/%s is already up (pid file %s)", config_resource_name(cfg), me->name,
