@@ -50,7 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-printf 'bench-secret\n' >"$W/secret"
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/secret"
 chmod 600 "$W/secret"
 cat >"$CONF" <<EOF
 [resource]

@@ -35,6 +35,10 @@ struct config {
 	enum config_peer_loss on_peer_loss;
 	char *secret_file;
 	bool allow_unauthenticated;
+	bool allow_weak_secret;
+	char *nbd_user; /* resolved by config_load() into nbd_uid */
+	int nbd_user_line;
+	uid_t nbd_uid;
 	uint64_t resync_rate;
 	uint64_t max_lag;
 	enum config_split_brain after_split_brain;
@@ -62,6 +66,8 @@ enum res_key {
 	RK_AL_EXTENTS,
 	RK_TIMEOUT,
 	RK_DEAD_CONN,
+	RK_ALLOW_WEAK,
+	RK_NBD_USER,
 	RK_COUNT
 };
 
@@ -80,6 +86,8 @@ static const char *const res_keys[RK_COUNT] = {
 	[RK_AL_EXTENTS] = "al-extents",
 	[RK_TIMEOUT] = "timeout",
 	[RK_DEAD_CONN] = "dead-conn-timeout",
+	[RK_ALLOW_WEAK] = "allow-weak-secret",
+	[RK_NBD_USER] = "nbd-user",
 };
 
 static const char *const node_keys[NK_COUNT] = {
@@ -280,6 +288,18 @@ static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 	case RK_DEAD_CONN:
 		return set_uint(p, "dead-conn-timeout", v, 1, CONFIG_MAX_TIMEOUT_S,
 				&c->dead_conn_s);
+	case RK_ALLOW_WEAK:
+		if (set_choice(p, "allow-weak-secret", v, yes_no, &i) < 0)
+			return -1;
+		c->allow_weak_secret = i;
+		return 0;
+	case RK_NBD_USER:
+		if (!config_value_name_ok(v) || *v == '-') {
+			perr(p, p->lineno, "bad nbd-user '%s' (expected a user name)", v);
+			return -1;
+		}
+		c->nbd_user_line = p->lineno;
+		return set_string(p, &c->nbd_user, v);
 	default:
 		return -1;
 	}
@@ -622,6 +642,7 @@ int config_parse_string(const char *text, const char *fname, struct config **out
 	p.c->al_extents = CONFIG_DEFAULT_AL_EXTENTS;
 	p.c->timeout_s = CONFIG_DEFAULT_TIMEOUT_S;
 	p.c->dead_conn_s = CONFIG_DEFAULT_DEAD_CONN_S;
+	p.c->nbd_uid = (uid_t)-1;
 	p.c->path = strdup(fname);
 	if (!p.c->path) {
 		snprintf(err, errlen, "%s: out of memory", fname);
@@ -653,6 +674,7 @@ fail:
 
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
+	struct config *c;
 	struct stat sb;
 	char *text = NULL;
 	size_t len = 0;
@@ -700,7 +722,14 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: contains a NUL byte: not a config file", path);
 		goto out;
 	}
-	ret = config_parse_string(text, path, out, err, errlen);
+	ret = config_parse_string(text, path, &c, err, errlen);
+	if (ret == 0 && c->nbd_user &&
+	    config_value_user(c->nbd_user, &c->nbd_uid, err, errlen, path, c->nbd_user_line) < 0) {
+		config_free(c);
+		ret = -1;
+	}
+	if (ret == 0)
+		*out = c;
 out:
 	free(text);
 	close(fd);
@@ -721,6 +750,7 @@ void config_free(struct config *c)
 		free(c->priv[i].meta);
 	}
 	free(c->secret_file);
+	free(c->nbd_user);
 	free(c->name);
 	free(c->path);
 	free(c);
@@ -754,6 +784,16 @@ const char *config_secret_file(const struct config *c)
 bool config_allow_unauthenticated(const struct config *c)
 {
 	return c->allow_unauthenticated;
+}
+
+bool config_allow_weak_secret(const struct config *c)
+{
+	return c->allow_weak_secret;
+}
+
+uid_t config_nbd_uid(const struct config *c)
+{
+	return c->nbd_uid;
 }
 
 uint64_t config_resync_rate(const struct config *c)
@@ -844,19 +884,4 @@ const struct config_node *config_local_node(const struct config *c, const char *
 	}
 	host[sizeof(host) - 1] = '\0';
 	return config_node_for_host(c, host, err, errlen);
-}
-
-const char *config_mode_name(enum config_mode m)
-{
-	return m == CONFIG_ASYNC ? "async" : "sync";
-}
-
-const char *config_peer_loss_name(enum config_peer_loss pl)
-{
-	return pl == CONFIG_PEER_LOSS_FREEZE ? "freeze" : "continue";
-}
-
-const char *config_split_brain_name(enum config_split_brain s)
-{
-	return s == CONFIG_SB_DISCARD_ZERO_CHANGES ? "discard-zero-changes" : "disconnect";
 }

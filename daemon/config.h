@@ -79,6 +79,12 @@ enum config_peer_loss config_on_peer_loss(const struct config *c);
 /* NULL when allow-unauthenticated = yes (exactly one of the two is set). */
 const char *config_secret_file(const struct config *c);
 bool config_allow_unauthenticated(const struct config *c);
+/* allow-weak-secret = yes: a secret under 128 bits is accepted. */
+bool config_allow_weak_secret(const struct config *c);
+/* nbd-user's uid, resolved by config_load(): besides root and the daemon's
+ * own user, the one user whose processes may connect to a node's Unix NBD
+ * export; (uid_t)-1 when none (or the text was only parsed). */
+uid_t config_nbd_uid(const struct config *c);
 /* Resync rate cap in bytes per second; 0 = adaptive (yield to app I/O). */
 uint64_t config_resync_rate(const struct config *c);
 uint64_t config_max_lag(const struct config *c);

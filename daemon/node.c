@@ -42,6 +42,7 @@
 #include "utils/log.h"
 #include "utils/loop.h"
 #include "utils/privdir.h"
+#include "utils/secmem.h"
 
 #define NODE_POOL (64U << 20)
 #define TICK_S	  1 /* idle flushes, so that bits and the log drain */
@@ -56,7 +57,7 @@ struct node {
 	struct config *cfg;
 	const struct config_node *me;
 	const struct config_node *other;
-	uint8_t secret[CONFIG_SECRET_MAX];
+	uint8_t *secret;	 /* secmem, CONFIG_SECRET_MAX bytes */
 	size_t secret_len;
 	struct local *loc;	 /* the replica: data area, metadata, bitmap */
 	struct meta_sb *sb;	 /* loc's superblock */
@@ -508,9 +509,11 @@ static int node_load(struct node *n)
 {
 	char err[512];
 
-	if (config_secret_file(n->cfg) && config_load_secret(config_secret_file(n->cfg), n->secret,
-							     &n->secret_len, err, sizeof(err)) < 0) {
-		log_err("%s", err);
+	if (config_secret_file(n->cfg) &&
+	    (!(n->secret = secmem_alloc(CONFIG_SECRET_MAX)) ||
+	     config_load_secret(config_secret_file(n->cfg), config_allow_weak_secret(n->cfg),
+				n->secret, &n->secret_len, err, sizeof(err)) < 0)) {
+		log_err("%s", n->secret ? err : "cannot allocate memory for the secret");
 		return -1;
 	}
 	n->loc = local_open(n->cfg, n->me);
@@ -772,7 +775,7 @@ static void node_free(struct node *n)
 	secondary_free(n->sec);
 	primary_free(n->pri);
 	local_close(n->loc);
-	explicit_bzero(n->secret, sizeof(n->secret));
+	secmem_free(n->secret, CONFIG_SECRET_MAX);
 	free(n);
 }
 
