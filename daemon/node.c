@@ -236,6 +236,7 @@ static int node_start_export(struct node *n)
 		.size_limit = primary_export_begin(n->pri),
 		.repl = &repl_ops,
 		.repl_arg = n->pri,
+		.unix_uid = config_nbd_uid(n->cfg),
 	};
 
 	if (n->me->nbd)
