@@ -68,6 +68,11 @@ const struct command *command_find(const char *name)
 	return NULL;
 }
 
+bool command_takes_paths(const char *name)
+{
+	return strcmp(name, "restore-saved") == 0 || strcmp(name, "resolve") == 0;
+}
+
 int command_help(struct cli *cli)
 {
 	(void)cli;

@@ -33,6 +33,18 @@ static int node_paths(const struct config *cfg, const struct config_node *me, ch
 	return 0;
 }
 
+/* The file names among words[1..n) made absolute (command_takes_paths()),
+ * in place: the new strings live until exit, as cli->argv does.  -1
+ * (logged) on failure. */
+static int absolute_words(int n, char **words)
+{
+	for (int i = 1; i < n && command_takes_paths(words[0]); i++) {
+		if (words[i][0] != '-' && words[i][0] != '/' && !(words[i] = cli_absolute(words[i])))
+			return -1;
+	}
+	return 0;
+}
+
 /* Sends words[0..n) as one request line; prints the body.  Exit status. */
 static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
 {
@@ -41,6 +53,8 @@ static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
 	bool ok;
 	int rc;
 
+	if (absolute_words(n, words) < 0)
+		return 1;
 	/* Words the daemon would split differently (a path with a space) are
 	 * refused here, not mangled. */
 	if (ctlparse_join(words, n, line, sizeof(line), &why) < 0) {
