@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int listen_unix(const char *path, char *err, size_t errlen)
+static int listen_unix(const char *path, uid_t owner, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat sb;
@@ -31,7 +31,8 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 	 * umask: never wider than 0600, whatever the umask, and then exactly
 	 * 0600 (a umask of 0200 would leave it unconnectable). */
 	if (fd < 0 || fchmod(fd, 0600) < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
+	    chmod(path, 0600) < 0 ||
+	    (owner != (uid_t)-1 && lchown(path, owner, (gid_t)-1) < 0) || listen(fd, 128) < 0) {
 		snprintf(err, errlen, "unix:%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -92,10 +93,10 @@ static int listen_tcp(const char *addr, char *err, size_t errlen)
 	return fd;
 }
 
-int listen_on(const char *addr, char *err, size_t errlen)
+int listen_on(const char *addr, uid_t unix_owner, char *err, size_t errlen)
 {
 	if (strncmp(addr, "unix:", 5) == 0)
-		return listen_unix(addr + 5, err, errlen);
+		return listen_unix(addr + 5, unix_owner, err, errlen);
 	return listen_tcp(addr, err, errlen);
 }
 

@@ -13,9 +13,10 @@
 #define LISTEN_DEFAULT	"127.0.0.1:10809"
 
 /* Binds and listens on addr; returns the socket fd or -1 with err set.
- * A Unix socket file is created mode 0600 whatever the umask: only its
- * owner and root can connect (and the server checks each client too). */
-int listen_on(const char *addr, char *err, size_t errlen);
+ * A Unix socket file is created mode 0600 whatever the umask, and given to
+ * unix_owner unless that is (uid_t)-1: only its owner and root can connect
+ * (and the server checks each client's credentials too). */
+int listen_on(const char *addr, uid_t unix_owner, char *err, size_t errlen);
 
 /* Takes the sockets of systemd socket activation (LISTEN_PID/LISTEN_FDS)
  * into fds[], at most max.  Returns how many (0 when not activated) or -1. */

@@ -254,7 +254,7 @@ static void server_refuse(struct server *s, int fd, uid_t uid, const char *why)
 		return;
 	}
 	if (r->quiet)
-		log_warn("refusing a client: %s (and %u more refused before)", why, r->quiet);
+		log_warn("refusing a client: %s (%u earlier refusals not logged)", why, r->quiet);
 	else
 		log_warn("refusing a client: %s", why);
 	*r = (struct refusals){ .last_ms = now, .last_uid = uid };
@@ -418,7 +418,7 @@ static int server_listen(struct server *s, const struct server_opts *o)
 		for (int i = 0; i < (o->nlisten ? o->nlisten : 1); i++) {
 			const char *a = o->nlisten ? o->listen[i] : LISTEN_DEFAULT;
 
-			fds[n] = listen_on(a, err, sizeof(err));
+			fds[n] = listen_on(a, s->unix_uid, err, sizeof(err));
 			if (fds[n] < 0)
 				goto fail;
 			n++;
@@ -518,7 +518,7 @@ struct server *server_new(struct loop *loop, const struct server_opts *o)
 		return NULL;
 	}
 	s->loop = loop;
-	s->unix_uid = o->unix_uid;
+	s->unix_uid = o->unix_uid ? o->unix_uid : (uid_t)-1;
 	s->refused.last_uid = (uid_t)-1;
 	s->timer_op.done = server_on_grace;
 	s->tick_op.done = server_on_tick;

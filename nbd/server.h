@@ -30,7 +30,8 @@ struct server_opts {
 	const struct repl_ops *repl;	/* optional: what writes are mirrored by */
 	void *repl_arg;
 	/* Who may connect to a Unix listener besides root and this process's
-	 * user (SO_PEERCRED); 0 or (uid_t)-1: nobody else. */
+	 * user (SO_PEERCRED), and owns its socket file (so that it can reach
+	 * the 0600 socket); 0 or (uid_t)-1: nobody else. */
 	uid_t unix_uid;
 };
 
