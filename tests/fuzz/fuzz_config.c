@@ -79,6 +79,7 @@ static void check_accepted(const struct config *c)
 	FUZZ_CHECK(!config_secret_file(c) != !config_allow_unauthenticated(c));
 	FUZZ_CHECK(!config_secret_file(c) || config_secret_file(c)[0] != '\0');
 	FUZZ_CHECK(config_max_lag(c) > 0);
+	FUZZ_CHECK(config_nbd_uid(c) == (uid_t)-1); /* resolved by config_load() only */
 	FUZZ_CHECK(g >= CONFIG_MIN_GRANULARITY && g <= CONFIG_MAX_GRANULARITY && !(g & (g - 1)));
 	FUZZ_CHECK(config_al_extents(c) >= CONFIG_MIN_AL_EXTENTS &&
 		   config_al_extents(c) <= CONFIG_MAX_AL_EXTENTS);
@@ -115,6 +116,7 @@ static char *write_back(const struct config *c)
 		fprintf(f, "secret-file=%s\n", config_secret_file(c));
 	else
 		fprintf(f, "allow-unauthenticated=yes\n");
+	fprintf(f, "allow-weak-secret=%s\n", config_allow_weak_secret(c) ? "yes" : "no");
 	fprintf(f, "resync-rate=%llu\nmax-lag=%llu\nafter-split-brain=%s\n",
 		(unsigned long long)config_resync_rate(c), (unsigned long long)config_max_lag(c),
 		config_split_brain_name(config_after_split_brain(c)));
@@ -141,6 +143,7 @@ static void check_same(const struct config *x, const struct config *y)
 	FUZZ_CHECK(config_on_peer_loss(x) == config_on_peer_loss(y));
 	FUZZ_CHECK(same_str(config_secret_file(x), config_secret_file(y)));
 	FUZZ_CHECK(config_allow_unauthenticated(x) == config_allow_unauthenticated(y));
+	FUZZ_CHECK(config_allow_weak_secret(x) == config_allow_weak_secret(y));
 	FUZZ_CHECK(config_resync_rate(x) == config_resync_rate(y));
 	FUZZ_CHECK(config_max_lag(x) == config_max_lag(y));
 	FUZZ_CHECK(config_after_split_brain(x) == config_after_split_brain(y));
