@@ -186,13 +186,14 @@ static void node_ready(struct node *n)
 	node_sd_notify("READY=1");
 	if (n->ready_fd < 0)
 		return;
-	if (write(n->ready_fd, "READY\n", 6) != 6)
-		log_warn("cannot tell blkrep up that the daemon is ready");
+	/* Opened before READY, so that a refusal still reaches `up`. */
 	logfd = privdir_open_file(n->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600, err,
 				  sizeof(err));
-	if (logfd < 0) {
-		log_warn("log file %s", err);
-	} else {
+	if (logfd < 0)
+		log_warn("log file %s; running without one", err);
+	if (write(n->ready_fd, "READY\n", 6) != 6)
+		log_warn("cannot tell blkrep up that the daemon is ready");
+	if (logfd >= 0) {
 		(void)dup2(logfd, STDERR_FILENO);
 		close(logfd);
 	}
@@ -203,22 +204,13 @@ static void node_ready(struct node *n)
 /* In the checked run directory, never through a planted symlink. */
 static int node_write_pid(struct node *n)
 {
-	char err[512];
-	int fd = privdir_open_file(n->pid_path, O_WRONLY | O_CREAT | O_TRUNC, 0644, err,
-				   sizeof(err));
+	char err[512], pid[24];
 
-	bool ok;
-
-	if (fd < 0) {
-		log_err("pid file %s", err);
-		return -1;
-	}
-	ok = dprintf(fd, "%d\n", (int)getpid()) > 0;
-	if (close(fd) != 0 || !ok) {
-		log_err("%s: %s", n->pid_path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (privdir_write_file(n->pid_path, pid, 0644, err, sizeof(err)) == 0)
+		return 0;
+	log_err("pid file %s", err);
+	return -1;
 }
 
 /* --- the NBD export while primary --- */

@@ -83,3 +83,20 @@ int privdir_open_file(const char *path, int flags, mode_t mode, char *err, size_
 	close(dfd);
 	return fd;
 }
+
+int privdir_write_file(const char *path, const char *text, mode_t mode, char *err, size_t errlen)
+{
+	int fd = privdir_open_file(path, O_WRONLY | O_CREAT | O_TRUNC, mode, err, errlen);
+	size_t len = strlen(text);
+	bool ok;
+
+	if (fd < 0)
+		return -1;
+	errno = EIO; /* what a short write, which sets none, is reported as */
+	ok = write(fd, text, len) == (ssize_t)len;
+	if (close(fd) != 0 || !ok) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}

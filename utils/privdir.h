@@ -29,4 +29,8 @@ int privdir_open_parent(const char *path, char *err, size_t errlen);
  * with flags | O_NOFOLLOW | O_CLOEXEC and mode.  Returns the fd or -1. */
 int privdir_open_file(const char *path, int flags, mode_t mode, char *err, size_t errlen);
 
+/* privdir_open_file(path, O_WRONLY | O_CREAT | O_TRUNC, mode), then text
+ * written to it.  0, or -1 with err. */
+int privdir_write_file(const char *path, const char *text, mode_t mode, char *err, size_t errlen);
+
 #endif

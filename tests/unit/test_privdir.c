@@ -109,3 +109,24 @@ Test(privdir, symlink_in_it_refused_not_followed)
 	cr_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	close(fd);
 }
+
+Test(privdir, write_file_refuses_a_planted_link)
+{
+	char dir[128], link[160], target[160], err[256], buf[16] = "";
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/run", top);
+	snprintf(link, sizeof(link), "%s/x.pid", dir);
+	snprintf(target, sizeof(target), "%s/victim", top);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	cr_assert_eq(symlink(target, link), 0);
+	cr_assert_eq(privdir_write_file(link, "42\n", 0644, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "a symbolic link: refusing to follow it"), "%s", err);
+	cr_assert_eq(access(target, F_OK), -1, "the link's target was created");
+	cr_assert_eq(unlink(link), 0);
+	cr_assert_eq(privdir_write_file(link, "42\n", 0644, err, sizeof(err)), 0, "%s", err);
+	fd = open(link, O_RDONLY);
+	cr_assert_eq(read(fd, buf, sizeof(buf) - 1), 3);
+	close(fd);
+	cr_assert_str_eq(buf, "42\n");
+}
