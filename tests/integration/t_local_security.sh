@@ -3,7 +3,8 @@
 # the daemon's cannot do, and what an operator's mistake no longer does.
 #  (R) the run directory: created 0700 under umask 0; an existing one that
 #      is group/other-writable or owned by another user is refused, naming
-#      it; a symlink planted as the pid file is refused, not followed;
+#      it; a symlink planted as the pid file is refused, not followed (as the
+#      log file: the daemon runs without one, and says so to `up`);
 #  (S) the secret file: a weak one (11 characters) is refused saying how to
 #      make one, accepted with allow-weak-secret = yes; one owned by another
 #      user is refused;
@@ -68,6 +69,14 @@ err_has "$RUN/r0-alpha.pid: a symbolic link: refusing to follow it" &&
 	pass "(R) ... saying so" || fail "(R) message: $(cat "$T/last.err")"
 [ -e "$T/victim" ] && fail "(R) the symlink was followed" || pass "(R) the symlink was not followed"
 rm -f "$RUN/r0-alpha.pid"
+rm -f "$ALOG"
+ln -s "$T/victim" "$ALOG"
+check "(R) up with a symlink planted as the log file runs, without a log file" $A up
+err_has "$ALOG: a symbolic link: refusing to follow it" && pass "(R) ... and says so to up" ||
+	fail "(R) message: $(cat "$T/last.err")"
+[ -e "$T/victim" ] && fail "(R) the log symlink was followed" || pass "(R) the log symlink was not followed"
+check "(R) down" $A down
+rm -f "$ALOG"
 
 # --- (S) the secret file -----------------------------------------------------
 printf 'pair-secret\n' >"$T/weak.secret"
