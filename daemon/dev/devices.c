@@ -418,7 +418,8 @@ void devices_restore_progress(struct devices *d, struct control_req *req)
  * if not, why, in err. */
 static bool restore_ours(const struct devices *d, const char *path, char *err, size_t len)
 {
-	const char *a = config_node_by_index(d->cfg, 0)->name, *b = config_node_by_index(d->cfg, 1)->name;
+	const char *a = config_node_by_index(d->cfg, 0)->name;
+	const char *b = config_node_by_index(d->cfg, 1)->name;
 	char res[SAVEFILE_NAME], node[SAVEFILE_NAME];
 
 	if (savefile_names(path, res, node, err, len) < 0)
@@ -440,7 +441,7 @@ void devices_restore(struct devices *d, struct control_req *req, int argc, char 
 	char err[1024];
 	int sv[2];
 
-	if (argc != 2 && !force) {
+	if ((argc != 2 || argv[1][0] == '-') && !force) {
 		control_reply(req, false, "usage: blkrep restore-saved [--force] FILE");
 		return;
 	}

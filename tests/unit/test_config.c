@@ -952,8 +952,10 @@ Test(config, allow_weak_secret_and_nbd_user_keys)
 	config_free(c);
 	parse_fails(RES "allow-weak-secret = maybe\n" NODES,
 		    FNAME ":4: bad allow-weak-secret 'maybe' (expected no or yes)");
-	parse_fails(RES "nbd-user = a b\n" NODES, FNAME ":4: bad nbd-user 'a b' (expected a user name)");
-	parse_fails(RES "nbd-user = -x\n" NODES, FNAME ":4: bad nbd-user '-x' (expected a user name)");
+	parse_fails(RES "nbd-user = a b\n" NODES,
+		    FNAME ":4: bad nbd-user 'a b' (expected a user name)");
+	parse_fails(RES "nbd-user = -x\n" NODES,
+		    FNAME ":4: bad nbd-user '-x' (expected a user name)");
 }
 
 Test(config_files, nbd_user_resolved_at_load)
