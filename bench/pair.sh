@@ -52,7 +52,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/secret"
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/secret"
 chmod 600 "$W/secret"
 # conf FILE [RESOURCE-LINE]: the pair's config
 conf() {

@@ -42,6 +42,8 @@ enum res_key {
 	RK_ALLOW_UNENC,
 	RK_PEER_ADDR_ONLY,
 	RK_TLS_CA,
+	RK_ALLOW_WEAK,
+	RK_NBD_USER,
 	RK_COUNT
 };
 
@@ -63,6 +65,8 @@ static const char *const res_keys[RK_COUNT] = {
 	[RK_ALLOW_UNENC] = "allow-unencrypted",
 	[RK_PEER_ADDR_ONLY] = "peer-address-only",
 	[RK_TLS_CA] = "tls-ca",
+	[RK_ALLOW_WEAK] = "allow-weak-secret",
+	[RK_NBD_USER] = "nbd-user",
 };
 
 static const char *const node_keys[NK_COUNT] = {
@@ -299,6 +303,18 @@ static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 	case RK_DEAD_CONN:
 		return set_uint(p, "dead-conn-timeout", v, 1, CONFIG_MAX_TIMEOUT_S,
 				&c->dead_conn_s);
+	case RK_ALLOW_WEAK:
+		if (set_choice(p, "allow-weak-secret", v, yes_no, &i) < 0)
+			return -1;
+		c->allow_weak_secret = i;
+		return 0;
+	case RK_NBD_USER:
+		if (!config_value_name_ok(v) || *v == '-') {
+			perr(p, p->lineno, "bad nbd-user '%s' (expected a user name)", v);
+			return -1;
+		}
+		c->nbd_user_line = p->lineno;
+		return set_string(p, &c->nbd_user, v);
 	default:
 		return -1;
 	}
@@ -683,6 +699,7 @@ int config_parse_string(const char *text, const char *fname, struct config **out
 	p.c->al_extents = CONFIG_DEFAULT_AL_EXTENTS;
 	p.c->timeout_s = CONFIG_DEFAULT_TIMEOUT_S;
 	p.c->dead_conn_s = CONFIG_DEFAULT_DEAD_CONN_S;
+	p.c->nbd_uid = (uid_t)-1;
 	p.c->path = strdup(fname);
 	if (!p.c->path) {
 		snprintf(err, errlen, "%s: out of memory", fname);
@@ -714,6 +731,7 @@ fail:
 
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
+	struct config *c;
 	struct stat sb;
 	char *text = NULL;
 	size_t len = 0;
@@ -761,7 +779,14 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: contains a NUL byte: not a config file", path);
 		goto out;
 	}
-	ret = config_parse_string(text, path, out, err, errlen);
+	ret = config_parse_string(text, path, &c, err, errlen);
+	if (ret == 0 && c->nbd_user &&
+	    config_value_user(c->nbd_user, &c->nbd_uid, err, errlen, path, c->nbd_user_line) < 0) {
+		config_free(c);
+		ret = -1;
+	}
+	if (ret == 0)
+		*out = c;
 out:
 	free(text);
 	close(fd);
@@ -785,6 +810,7 @@ void config_free(struct config *c)
 	}
 	free(c->tls_ca);
 	free(c->secret_file);
+	free(c->nbd_user);
 	free(c->name);
 	free(c->path);
 	free(c);

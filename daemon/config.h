@@ -88,6 +88,12 @@ bool config_peer_address_only(const struct config *c);
 /* Certificate mode: the CA's PEM file (absolute); NULL: TLS with a key
  * derived from the secret. */
 const char *config_tls_ca(const struct config *c);
+/* allow-weak-secret = yes: a secret under 128 bits is accepted. */
+bool config_allow_weak_secret(const struct config *c);
+/* nbd-user's uid, resolved by config_load(): besides root and the daemon's
+ * own user, the one user whose processes may connect to a node's Unix NBD
+ * export; (uid_t)-1 when none (or the text was only parsed). */
+uid_t config_nbd_uid(const struct config *c);
 /* Resync rate cap in bytes per second; 0 = adaptive (yield to app I/O). */
 uint64_t config_resync_rate(const struct config *c);
 uint64_t config_max_lag(const struct config *c);

@@ -39,6 +39,16 @@ bool config_allow_unauthenticated(const struct config *c)
 	return c->allow_unauthenticated;
 }
 
+bool config_allow_weak_secret(const struct config *c)
+{
+	return c->allow_weak_secret;
+}
+
+uid_t config_nbd_uid(const struct config *c)
+{
+	return c->nbd_uid;
+}
+
 bool config_allow_unencrypted(const struct config *c)
 {
 	return c->allow_unencrypted;
@@ -142,19 +152,4 @@ const struct config_node *config_local_node(const struct config *c, const char *
 	}
 	host[sizeof(host) - 1] = '\0';
 	return config_node_for_host(c, host, err, errlen);
-}
-
-const char *config_mode_name(enum config_mode m)
-{
-	return m == CONFIG_ASYNC ? "async" : "sync";
-}
-
-const char *config_peer_loss_name(enum config_peer_loss pl)
-{
-	return pl == CONFIG_PEER_LOSS_FREEZE ? "freeze" : "continue";
-}
-
-const char *config_split_brain_name(enum config_split_brain s)
-{
-	return s == CONFIG_SB_DISCARD_ZERO_CHANGES ? "discard-zero-changes" : "disconnect";
 }

@@ -3,6 +3,8 @@
 #ifndef BLKREP_CONFIG_INT_H
 #define BLKREP_CONFIG_INT_H
 
+#include <sys/types.h>
+
 #include "daemon/config.h"
 
 struct node_priv {
@@ -18,6 +20,10 @@ struct config {
 	enum config_peer_loss on_peer_loss;
 	char *secret_file;
 	bool allow_unauthenticated, allow_unencrypted, peer_address_only;
+	bool allow_weak_secret;
+	char *nbd_user; /* resolved by config_load() into nbd_uid */
+	int nbd_user_line;
+	uid_t nbd_uid;
 	char *tls_ca;
 	uint64_t resync_rate;
 	uint64_t max_lag;

@@ -4,6 +4,9 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "daemon/config.h"
@@ -165,4 +168,35 @@ int config_value_choice(const char *v, const char *const *list)
 		if (strcmp(v, list[i]) == 0)
 			return i;
 	return -1;
+}
+
+int config_value_user(const char *name, uid_t *uid, char *err, size_t errlen, const char *fname,
+		      int line)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(name);
+	if (!pw) {
+		snprintf(err, errlen, "%s:%d: unknown nbd-user '%s' (%s)", fname, line, name,
+			 errno ? strerror(errno) : "no such user on this host");
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	return 0;
+}
+
+const char *config_mode_name(enum config_mode m)
+{
+	return m == CONFIG_ASYNC ? "async" : "sync";
+}
+
+const char *config_peer_loss_name(enum config_peer_loss pl)
+{
+	return pl == CONFIG_PEER_LOSS_FREEZE ? "freeze" : "continue";
+}
+
+const char *config_split_brain_name(enum config_split_brain s)
+{
+	return s == CONFIG_SB_DISCARD_ZERO_CHANGES ? "discard-zero-changes" : "disconnect";
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* A size: decimal bytes, optionally followed by K, M, G or T (powers of
  * 1024, any case) and then B or iB; a bare trailing B is allowed too.
@@ -27,6 +28,12 @@ int config_value_uint(const char *s, unsigned int min, unsigned int max, unsigne
 
 /* Whether v is an address config_address_split() accepts. */
 bool config_value_address_ok(const char *v);
+
+/* The uid of user name (getpwnam: the one lookup here that asks the
+ * system; config_load() alone calls it).  -1 with "FNAME:LINE: unknown
+ * nbd-user ..." in err when there is no such user. */
+int config_value_user(const char *name, uid_t *uid, char *err, size_t errlen, const char *fname,
+		      int line);
 
 /* Index of v in a NULL-terminated list of spellings, or -1. */
 int config_value_choice(const char *v, const char *const *list);

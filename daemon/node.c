@@ -41,6 +41,8 @@
 #include "utils/ioop.h"
 #include "utils/log.h"
 #include "utils/loop.h"
+#include "utils/privdir.h"
+#include "utils/secmem.h"
 
 #define NODE_POOL (64U << 20)
 #define TICK_S	  1 /* idle flushes, so that bits and the log drain */
@@ -55,7 +57,7 @@ struct node {
 	struct config *cfg;
 	const struct config_node *me;
 	const struct config_node *other;
-	uint8_t secret[CONFIG_SECRET_MAX];
+	uint8_t *secret;	 /* secmem, CONFIG_SECRET_MAX bytes */
 	size_t secret_len;
 	struct local *loc;	 /* the replica: data area, metadata, bitmap */
 	struct meta_sb *sb;	 /* loc's superblock */
@@ -178,14 +180,19 @@ static void node_sd_notify(const char *msg)
  * to the node's log file. */
 static void node_ready(struct node *n)
 {
+	char err[512];
 	int logfd;
 
 	node_sd_notify("READY=1");
 	if (n->ready_fd < 0)
 		return;
+	/* Opened before READY, so that a refusal still reaches `up`. */
+	logfd = privdir_open_file(n->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600, err,
+				  sizeof(err));
+	if (logfd < 0)
+		log_warn("log file %s; running without one", err);
 	if (write(n->ready_fd, "READY\n", 6) != 6)
 		log_warn("cannot tell blkrep up that the daemon is ready");
-	logfd = open(n->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (logfd >= 0) {
 		(void)dup2(logfd, STDERR_FILENO);
 		close(logfd);
@@ -194,15 +201,16 @@ static void node_ready(struct node *n)
 	n->ready_fd = -1;
 }
 
+/* In the checked run directory, never through a planted symlink. */
 static int node_write_pid(struct node *n)
 {
-	FILE *f = fopen(n->pid_path, "we");
+	char err[512], pid[24];
 
-	if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
-		log_err("%s: %s", n->pid_path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (privdir_write_file(n->pid_path, pid, 0644, err, sizeof(err)) == 0)
+		return 0;
+	log_err("pid file %s", err);
+	return -1;
 }
 
 /* --- the NBD export while primary --- */
@@ -220,6 +228,7 @@ static int node_start_export(struct node *n)
 		.size_limit = primary_export_begin(n->pri),
 		.repl = &repl_ops,
 		.repl_arg = n->pri,
+		.unix_uid = config_nbd_uid(n->cfg),
 	};
 
 	if (n->me->nbd)
@@ -493,9 +502,11 @@ static int node_load(struct node *n)
 {
 	char err[512];
 
-	if (config_secret_file(n->cfg) && config_load_secret(config_secret_file(n->cfg), n->secret,
-							     &n->secret_len, err, sizeof(err)) < 0) {
-		log_err("%s", err);
+	if (config_secret_file(n->cfg) &&
+	    (!(n->secret = secmem_alloc(CONFIG_SECRET_MAX)) ||
+	     config_load_secret(config_secret_file(n->cfg), config_allow_weak_secret(n->cfg),
+				n->secret, &n->secret_len, err, sizeof(err)) < 0)) {
+		log_err("%s", n->secret ? err : "cannot allocate memory for the secret");
 		return -1;
 	}
 	n->loc = local_open(n->cfg, n->me);
@@ -757,7 +768,7 @@ static void node_free(struct node *n)
 	secondary_free(n->sec);
 	primary_free(n->pri);
 	local_close(n->loc);
-	explicit_bzero(n->secret, sizeof(n->secret));
+	secmem_free(n->secret, CONFIG_SECRET_MAX);
 	free(n);
 }
 

@@ -14,7 +14,6 @@
 #include "nbd/conn.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -89,7 +88,7 @@ struct conn {
 	size_t held;		/* buffer bytes held by this connection's slots */
 	uint32_t progress;	/* completions that moved data; for conn_tick */
 	uint32_t seen_progress;
-	unsigned stalled_ticks;
+	unsigned stalled_ticks, hs_ticks;
 
 	uint16_t free_head, nfree;
 	uint16_t q_head, q_tail;	/* replies ready to send */
@@ -160,7 +159,6 @@ static void slot_reply(struct slot *s)
 	}
 	if (s->in_repl)
 		slot_repl_end(s);
-
 	if (c->sess.structured && (t == NBD_CMD_READ || t == NBD_CMD_BLOCK_STATUS)) {
 		s->hdr_len = reply_structured(s->hdr, &s->req, s->error, &s->data_len);
 	} else {
@@ -822,7 +820,9 @@ void conn_tick(struct conn *c, bool contended)
 {
 	size_t held = c->held - (c->blocked ? nbd_request_buf_len(&c->blocked->req) : 0);
 
-	if (c->progress != c->seen_progress || !contended || !held) {
+	if (!c->in_tx && ++c->hs_ticks > CONN_HANDSHAKE_TICKS) {
+		conn_kill(c, "no NBD handshake within 10 s"); /* CONN_HANDSHAKE_TICKS */
+	} else if (c->progress != c->seen_progress || !contended || !held) {
 		c->seen_progress = c->progress;
 		c->stalled_ticks = 0;
 	} else if (++c->stalled_ticks >= CONN_STALL_TICKS && !c->dead) {

@@ -69,8 +69,10 @@ void conn_resume(struct conn *c, void *buf);
 void conn_flush(struct conn *c);
 
 /* Once a second: a connection that holds buffers other clients wait for
- * (contended) and made no progress for CONN_STALL_TICKS ticks is dropped. */
+ * (contended) and made no progress for CONN_STALL_TICKS ticks is dropped;
+ * so is one still in the handshake after CONN_HANDSHAKE_TICKS ticks. */
 #define CONN_STALL_TICKS	2
+#define CONN_HANDSHAKE_TICKS	10
 void conn_tick(struct conn *c, bool contended);
 
 /* Graceful stop: read no further requests, finish and answer the ones in

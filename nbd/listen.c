@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int listen_unix(const char *path, char *err, size_t errlen)
+static int listen_unix(const char *path, uid_t owner, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat sb;
@@ -27,8 +27,12 @@ static int listen_unix(const char *path, char *err, size_t errlen)
 	if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
 		(void)unlink(path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(fd, 128) < 0) {
+	/* Linux creates the socket file with the socket inode's mode less the
+	 * umask: never wider than 0600, whatever the umask, and then exactly
+	 * 0600 (a umask of 0200 would leave it unconnectable). */
+	if (fd < 0 || fchmod(fd, 0600) < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, 0600) < 0 ||
+	    (owner != (uid_t)-1 && lchown(path, owner, (gid_t)-1) < 0) || listen(fd, 128) < 0) {
 		snprintf(err, errlen, "unix:%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -89,10 +93,10 @@ static int listen_tcp(const char *addr, char *err, size_t errlen)
 	return fd;
 }
 
-int listen_on(const char *addr, char *err, size_t errlen)
+int listen_on(const char *addr, uid_t unix_owner, char *err, size_t errlen)
 {
 	if (strncmp(addr, "unix:", 5) == 0)
-		return listen_unix(addr + 5, err, errlen);
+		return listen_unix(addr + 5, unix_owner, err, errlen);
 	return listen_tcp(addr, err, errlen);
 }
 
@@ -116,4 +120,28 @@ int listen_activated(int *fds, int max, char *err, size_t errlen)
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
 	return (int)count;
+}
+
+bool listen_is_unix(int fd)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+
+	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+}
+
+int listen_peer_uid(int fd, uid_t *uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -1;
+	*uid = cred.uid;
+	return 0;
+}
+
+bool listen_uid_allowed(uid_t uid, uid_t euid, uid_t extra_uid)
+{
+	return uid == 0 || uid == euid || (extra_uid != (uid_t)-1 && uid == extra_uid);
 }

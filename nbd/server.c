@@ -21,6 +21,7 @@
 #include "nbd/store.h"
 #include "nbd/wire.h"
 #include "utils/bufpool.h"
+#include "utils/clock.h"
 #include "utils/log.h"
 
 #define MAX_CONNS	SERVER_CONNS_MAX
@@ -30,6 +31,15 @@ struct listener {
 	struct ioop op;
 	struct server *srv;
 	int fd;
+	bool is_unix;	/* clients' credentials checked */
+};
+
+/* Refused clients, logged at most once a second, or at once for another
+ * uid than the last: a local flood cannot fill the log. */
+struct refusals {
+	uint64_t last_ms;
+	uid_t last_uid;
+	unsigned quiet;		/* refused since the last line */
 };
 
 struct waiter {
@@ -63,7 +73,10 @@ struct server {
 	unsigned ops;		/* accepts and timers in flight */
 	bool stopping;
 	struct conn *conns[MAX_CONNS];
-	int nconns;
+	bool accepted[MAX_CONNS];	/* conns[i] came from a listener */
+	int nconns, naccepted;
+	uid_t unix_uid;
+	struct refusals refused;
 	struct conn *flushq[MAX_CONNS];	/* each connection at most once */
 	int nflush;
 	struct waiter waitq[MAX_CONNS];	/* FIFO; a connection waits once */
@@ -156,7 +169,9 @@ static void server_forget(void *arg, struct conn *c)
 			s->parked[i--] = s->parked[--s->nparked];
 	for (int i = 0; i < s->nconns; i++) {
 		if (s->conns[i] == c) {
+			s->naccepted -= s->accepted[i];
 			s->conns[i] = s->conns[--s->nconns];
+			s->accepted[i] = s->accepted[s->nconns];
 			break;
 		}
 	}
@@ -228,6 +243,56 @@ static void server_arm_accept(struct server *s, struct listener *l)
 	io_uring_prep_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
 }
 
+static void server_refuse(struct server *s, int fd, uid_t uid, const char *why)
+{
+	struct refusals *r = &s->refused;
+	uint64_t now = clock_now_ms();
+
+	close(fd);
+	if (uid == r->last_uid && now - r->last_ms < 1000) {
+		r->quiet++;
+		return;
+	}
+	if (r->quiet)
+		log_warn("refusing a client: %s (%u earlier refusals not logged)", why, r->quiet);
+	else
+		log_warn("refusing a client: %s", why);
+	*r = (struct refusals){ .last_ms = now, .last_uid = uid };
+}
+
+/* Whether the client on fd may have a connection; closes it if not. */
+static bool server_admit(struct server *s, const struct listener *l, int fd)
+{
+	char why[96];
+	uid_t uid = (uid_t)-1;
+
+	if (s->naccepted >= SERVER_ACCEPT_MAX) {
+		snprintf(why, sizeof(why), "%d clients connected already", s->naccepted);
+		server_refuse(s, fd, (uid_t)-1, why);
+		return false;
+	}
+	if (!l->is_unix)
+		return true;
+	if (listen_peer_uid(fd, &uid) < 0) {
+		snprintf(why, sizeof(why), "SO_PEERCRED: %s", strerror(errno));
+		server_refuse(s, fd, (uid_t)-1, why);
+		return false;
+	}
+	if (listen_uid_allowed(uid, geteuid(), s->unix_uid))
+		return true;
+	snprintf(why, sizeof(why), "uid %u may not use this export (only root, uid %u and nbd-user)",
+		 (unsigned)uid, (unsigned)geteuid());
+	server_refuse(s, fd, uid, why);
+	return false;
+}
+
+static void server_add(struct server *s, struct conn *c, bool accepted)
+{
+	s->accepted[s->nconns] = accepted;
+	s->conns[s->nconns++] = c;
+	s->naccepted += accepted;
+}
+
 static void server_on_accept(struct ioop *op, int res)
 {
 	struct listener *l = container_of(op, struct listener, op);
@@ -240,14 +305,10 @@ static void server_on_accept(struct ioop *op, int res)
 			close(res);
 		return;
 	}
-	if (res < 0) {
+	if (res < 0)
 		log_warn("accept: %s", strerror(-res));
-	} else if (s->nconns == MAX_CONNS) {
-		log_warn("refusing a client: %d connections already", MAX_CONNS);
-		close(res);
-	} else if ((c = conn_new(&s->host, res))) {
-		s->conns[s->nconns++] = c;
-	}
+	else if (server_admit(s, l, res) && (c = conn_new(&s->host, res)))
+		server_add(s, c, true);
 	server_arm_accept(s, l);
 }
 
@@ -262,7 +323,7 @@ int server_adopt(struct server *s, int fd, uint16_t tflags)
 	c = conn_new_tx(&s->host, fd, tflags);
 	if (!c)
 		return -1;
-	s->conns[s->nconns++] = c;
+	server_add(s, c, false);
 	return 0;
 }
 
@@ -357,7 +418,7 @@ static int server_listen(struct server *s, const struct server_opts *o)
 		for (int i = 0; i < (o->nlisten ? o->nlisten : 1); i++) {
 			const char *a = o->nlisten ? o->listen[i] : LISTEN_DEFAULT;
 
-			fds[n] = listen_on(a, err, sizeof(err));
+			fds[n] = listen_on(a, s->unix_uid, err, sizeof(err));
 			if (fds[n] < 0)
 				goto fail;
 			n++;
@@ -372,6 +433,7 @@ static int server_listen(struct server *s, const struct server_opts *o)
 		s->lis[i].op.done = server_on_accept;
 		s->lis[i].srv = s;
 		s->lis[i].fd = fds[i];
+		s->lis[i].is_unix = listen_is_unix(fds[i]);
 	}
 	s->nlis = n;
 	return 0;
@@ -456,6 +518,8 @@ struct server *server_new(struct loop *loop, const struct server_opts *o)
 		return NULL;
 	}
 	s->loop = loop;
+	s->unix_uid = o->unix_uid ? o->unix_uid : (uid_t)-1;
+	s->refused.last_uid = (uid_t)-1;
 	s->timer_op.done = server_on_grace;
 	s->tick_op.done = server_on_tick;
 	if (server_setup(s, o) < 0) {

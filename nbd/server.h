@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "nbd/conn.h"
 #include "nbd/listen.h"
@@ -28,6 +29,10 @@ struct server_opts {
 	uint64_t size_limit;		/* export only the first bytes; 0: all */
 	const struct repl_ops *repl;	/* optional: what writes are mirrored by */
 	void *repl_arg;
+	/* Who may connect to a Unix listener besides root and this process's
+	 * user (SO_PEERCRED), and owns its socket file (so that it can reach
+	 * the 0600 socket); 0 or (uid_t)-1: nobody else. */
+	uid_t unix_uid;
 };
 
 struct server;
@@ -47,7 +52,7 @@ struct server *server_new(struct loop *loop, const struct server_opts *o);
 
 /* Serves fd, a connected socket whose client skipped the handshake and
  * expects transmission flags tflags (the kernel's NBD client).  Takes fd,
- * also on failure (-1). */
+ * also on failure (-1).  It may use the slots accepted clients cannot. */
 int server_adopt(struct server *s, int fd, uint16_t tflags);
 
 /* Stops accepting; connections finish what is in flight (hard: are
@@ -62,8 +67,12 @@ void server_free(struct server *s);
 
 /* --- for the replicator --- */
 
-/* Requests one server can have in flight: its connections' slots. */
+/* Requests one server can have in flight: its connections' slots.
+ * Accepted clients get all but SERVER_ADOPT_RESERVE of them, so that idle
+ * clients never lock out server_adopt() (attach, restore-saved). */
 #define SERVER_CONNS_MAX	128
+#define SERVER_ADOPT_RESERVE	8
+#define SERVER_ACCEPT_MAX	(SERVER_CONNS_MAX - SERVER_ADOPT_RESERVE)
 #define SERVER_REQS_MAX		(SERVER_CONNS_MAX * CONN_SLOTS)
 
 /* Connections wait with a request the replicator answered REPL_BUSY. */

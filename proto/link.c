@@ -35,6 +35,7 @@
 #include "proto/tlsrec.h"
 #include "utils/clock.h"
 #include "utils/extent.h"
+#include "utils/secmem.h"
 
 /* --- finishing a dropped connection --- */
 
@@ -435,10 +436,7 @@ static void peer_destroy(struct peer *p)
 		close(p->listen_fd);
 	if (p->stash_fd >= 0)
 		close(p->stash_fd);
-	if (p->secret) {
-		explicit_bzero(p->secret, p->secret_len);
-		free(p->secret);
-	}
+	secmem_free(p->secret, p->secret_len);
 	free(p->rbuf);
 	free(p->dbuf);
 	sendq_free(p->q);
@@ -656,7 +654,7 @@ static int peer_setup(struct peer *p, const struct peer_cfg *cfg)
 	    resolve(p->peer_addr, &p->peer_sa, &p->peer_sa_len) < 0)
 		return -1;
 	if (cfg->secret_len) {
-		p->secret = malloc(cfg->secret_len);
+		p->secret = secmem_alloc(cfg->secret_len);
 		if (!p->secret)
 			goto oom;
 		memcpy(p->secret, cfg->secret, cfg->secret_len);

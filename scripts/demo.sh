@@ -41,7 +41,7 @@ if ! $keep; then trap stop_all EXIT; fi
 stop_all	# a previous --keep run
 
 mkdir -p "$D" "$MNT"
-printf 'demo-secret\n' >"$D/secret"
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$D/secret"
 chmod 600 "$D/secret"
 cat >"$D/r0.conf" <<EOF
 [resource]

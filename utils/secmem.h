@@ -1,13 +1,16 @@
-/* Memory for secrets: whole pages, locked (never swapped, where
- * RLIMIT_MEMLOCK allows) and left out of core dumps; wiped when freed. */
-#ifndef BLKREP_UTILS_SECMEM_H
-#define BLKREP_UTILS_SECMEM_H
+/* Memory for secrets (the resource's key, TLS keys): whole pages of their
+ * own, locked so that they are not swapped out (when RLIMIT_MEMLOCK allows:
+ * a failure to lock is only a debug line) and left out of core dumps
+ * (MADV_DONTDUMP); wiped before they are given back.  Never on a hot path. */
+#ifndef BLKREP_SECMEM_H
+#define BLKREP_SECMEM_H
 
 #include <stddef.h>
 
-/* n zeroed bytes, or NULL when out of memory. */
+/* n zeroed bytes (n > 0) on pages of their own, or NULL (errno set). */
 void *secmem_alloc(size_t n);
-/* Wipes and frees what secmem_alloc(n) gave; NULL is fine. */
+
+/* Wipes and unmaps p, which secmem_alloc(n) returned; NULL is ignored. */
 void secmem_free(void *p, size_t n);
 
 #endif

@@ -1,8 +1,12 @@
 /* Global command-line options.  See cli.h. */
 #include "cli.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/config.h"
 #include "utils/log.h"
@@ -27,6 +31,21 @@ static int take_opt(char **argv, int i, int argc, const char *lng, const char *s
 	}
 	*out = argv[i + 1];
 	return 2;
+}
+
+char *cli_absolute(const char *path)
+{
+	char cwd[PATH_MAX], *out;
+
+	if (path[0] != '/' && !getcwd(cwd, sizeof(cwd))) {
+		log_err("%s: cannot tell the working directory: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (path[0] == '/' ? !(out = strdup(path)) : asprintf(&out, "%s/%s", cwd, path) < 0) {
+		log_err("out of memory");
+		return NULL;
+	}
+	return out;
 }
 
 int cli_parse_globals(int argc, char **argv, struct cli *cli)
@@ -55,6 +74,8 @@ int cli_parse_globals(int argc, char **argv, struct cli *cli)
 	}
 	cli->argc = n;
 	cli->argv = rest;	/* lives until exit */
+	if (cli->config_path[0] != '/' && !(cli->config_path = cli_absolute(cli->config_path)))
+		return -1;	/* the path lives until exit, as rest does */
 	return 0;
 }
 

@@ -16,8 +16,14 @@ struct cli {
 
 /* Takes -c FILE, --config FILE, --node NAME (also with '=') out of argv,
  * wherever they stand, into cli; the rest, starting at the subcommand,
- * becomes cli->argv.  Returns -1 (after logging) on a missing value. */
+ * becomes cli->argv.  A relative config path is made absolute (the daemon
+ * resolves the secret file against its directory, and runs on after the
+ * user's cwd is gone).  Returns -1 (after logging) on a missing value. */
 int cli_parse_globals(int argc, char **argv, struct cli *cli);
+
+/* path made absolute against the working directory (malloc'd, NULL after
+ * logging on failure); an absolute path is copied. */
+char *cli_absolute(const char *path);
 
 struct config;
 struct config_node;

@@ -47,8 +47,9 @@ static const struct command commands[] = {
 	{ "resolve", cmd_request, node_req_resolve, 1, 3, false,
 	  "resolve --discard-local [--save-to FILE]",
 	  "after a split brain, this node's changes go (saved first)" },
-	{ "restore-saved", cmd_wait_request, node_req_restore, 1, 1, false, "restore-saved FILE",
-	  "on a primary, write saved data back" },
+	{ "restore-saved", cmd_wait_request, node_req_restore, 1, 2, false,
+	  "restore-saved [--force] FILE", "on a primary, write saved data back (--force: "
+	  "another resource's file)" },
 	{ "dump-md", cmd_dump_md, NULL, ANY, false, "dump-md", "print this node's metadata" },
 	{ "version", command_version, NULL, ANY, false, "version", "print the version" },
 	{ "help", command_help, NULL, ANY, false, "help", "this list" },
@@ -65,6 +66,11 @@ const struct command *command_find(const char *name)
 		if (strcmp(name, commands[i].name) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+bool command_takes_paths(const char *name)
+{
+	return strcmp(name, "restore-saved") == 0 || strcmp(name, "resolve") == 0;
 }
 
 int command_help(struct cli *cli)

@@ -37,6 +37,11 @@ struct command {
 /* The command called name, or NULL. */
 const struct command *command_find(const char *name);
 
+/* Whether command name's words other than --options are file names (the
+ * CLI sends them absolute: the daemon's working directory is not the
+ * user's). */
+bool command_takes_paths(const char *name);
+
 /* `blkrep help` and `blkrep version`. */
 int command_help(struct cli *cli);
 int command_version(struct cli *cli);

@@ -33,6 +33,18 @@ static int node_paths(const struct config *cfg, const struct config_node *me, ch
 	return 0;
 }
 
+/* The file names among words[1..n) made absolute (command_takes_paths()),
+ * in place: the new strings live until exit, as cli->argv does.  -1
+ * (logged) on failure. */
+static int absolute_words(int n, char **words)
+{
+	for (int i = 1; i < n && command_takes_paths(words[0]); i++) {
+		if (words[i][0] != '-' && words[i][0] != '/' && !(words[i] = cli_absolute(words[i])))
+			return -1;
+	}
+	return 0;
+}
+
 /* Sends words[0..n) as one request line; prints the body.  Exit status. */
 static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
 {
@@ -41,6 +53,8 @@ static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
 	bool ok;
 	int rc;
 
+	if (absolute_words(n, words) < 0)
+		return 1;
 	/* Words the daemon would split differently (a path with a space) are
 	 * refused here, not mangled. */
 	if (ctlparse_join(words, n, line, sizeof(line), &why) < 0) {
@@ -196,23 +210,6 @@ out:
 	return rc;
 }
 
-static int make_run_dir(const char *ctl)
-{
-	char dir[256];
-	char *slash;
-
-	snprintf(dir, sizeof(dir), "%s", ctl);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		log_err("%s: %s", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /* The parent relays the starting daemon's messages until it says READY
  * (exit 0) or closes the pipe without saying so (exit 1). */
 static int relay_until_ready(int fd, pid_t child)
@@ -292,7 +289,7 @@ int cmd_up(struct cli *cli)
 	}
 	if (cli_load_node(cli, &cfg, &me) < 0)
 		return 1;
-	if (node_paths(cfg, me, ctl, pid, sizeof(ctl)) < 0 || make_run_dir(ctl) < 0)
+	if (node_paths(cfg, me, ctl, pid, sizeof(ctl)) < 0 || control_make_run_dir(ctl) < 0)
 		goto out;
 	if (control_call(ctl, "ping", 0, &body, &ok, err, sizeof(err)) == 0) {
 		log_err("%s/%s is already up (pid file %s)", config_resource_name(cfg), me->name,

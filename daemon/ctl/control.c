@@ -28,6 +28,7 @@
 #include "utils/loop.h"
 #include "utils/clock.h"
 #include "utils/log.h"
+#include "utils/privdir.h"
 
 #define SUN_PATH_MAX	sizeof(((struct sockaddr_un *)0)->sun_path)
 #define LISTEN_BACKLOG	(2 * CONTROL_CONNS_MAX)
@@ -364,20 +365,16 @@ static void control_arm_accept(struct control *c)
 
 /* Only the last component: /run exists on any system we run on, and a
  * typo in a test's BLKREP_RUN_DIR should fail rather than build a tree. */
-static int control_make_dir(const char *path)
+int control_make_run_dir(const char *path)
 {
-	char dir[SUN_PATH_MAX];
-	char *slash;
+	char err[512];
+	int fd = privdir_open_parent(path, err, sizeof(err));
 
-	memcpy(dir, path, strlen(path) + 1);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		log_err("control socket %s: cannot create %s: %s", path, dir, strerror(errno));
+	if (fd < 0) {
+		log_err("run directory %s", err);
 		return -1;
 	}
+	close(fd);
 	return 0;
 }
 
@@ -487,7 +484,7 @@ struct control *control_new(struct loop *loop, const char *path, control_handler
 		goto fail;
 	}
 	memcpy(c->path, path, strlen(path) + 1);
-	if (control_make_dir(path) < 0 || control_claim_path(path) < 0 || control_listen(c) < 0)
+	if (control_make_run_dir(path) < 0 || control_claim_path(path) < 0 || control_listen(c) < 0)
 		goto fail;
 	control_arm_accept(c);
 	return c;

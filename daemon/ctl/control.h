@@ -102,6 +102,11 @@ int control_call(const char *path, const char *request_line, int wait_ms, char *
 int control_path(char *buf, size_t len, const char *run_dir, const char *resource,
 		 const char *node);
 
+/* Creates (0700) or checks the run directory that holds path: refused,
+ * after logging what is wrong, unless it is a directory of this process's
+ * user that neither group nor others can write (utils/privdir.h). */
+int control_make_run_dir(const char *path);
+
 /* RUN_DIR/RESOURCE-NODE.SUFFIX: control_path() (no run_dir) with this
  * suffix instead of "ctl", for the node's other run files. */
 int control_run_path(char *buf, size_t len, const char *resource, const char *node,

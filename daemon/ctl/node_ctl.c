@@ -423,12 +423,10 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 		      bytes, path, node_peer_name(n));
 }
 
-/* `restore-saved FILE` on a primary (daemon/dev/devices.h).  One word,
- * FILE (the command table). */
+/* `restore-saved [--force] FILE` on a primary (daemon/dev/devices.h). */
 void node_req_restore(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	(void)argc;
-	devices_restore(node_devices(n), req, argv[1]);
+	devices_restore(node_devices(n), req, argc, argv);
 }
 
 static void node_link(struct node *n, struct control_req *req, bool on)

@@ -414,11 +414,41 @@ void devices_restore_progress(struct devices *d, struct control_req *req)
 		control_reply(req, false, "no restore-saved has run");
 }
 
-void devices_restore(struct devices *d, struct control_req *req, const char *path)
+/* Whether the save file at path was written by a node of this resource;
+ * if not, why, in err. */
+static bool restore_ours(const struct devices *d, const char *path, char *err, size_t len)
+{
+	const char *a = config_node_by_index(d->cfg, 0)->name;
+	const char *b = config_node_by_index(d->cfg, 1)->name;
+	char res[SAVEFILE_NAME], node[SAVEFILE_NAME];
+
+	if (savefile_names(path, res, node, err, len) < 0)
+		return false;
+	if (strcmp(res, d->resource) == 0 && (strcmp(node, a) == 0 || strcmp(node, b) == 0))
+		return true;
+	snprintf(err, len,
+		 "%s holds data saved by %s/%s, not by a node of %s (%s, %s): "
+		 "restore-saved --force FILE writes it here anyway",
+		 path, res, node, d->resource, a, b);
+	return false;
+}
+
+void devices_restore(struct devices *d, struct control_req *req, int argc, char *const *argv)
 {
 	struct server *srv = d->host->export(d->arg);
+	bool force = argc == 3 && strcmp(argv[1], "--force") == 0;
+	const char *path = argv[argc - 1];
+	char err[1024];
 	int sv[2];
 
+	if ((argc != 2 || argv[1][0] == '-') && !force) {
+		control_reply(req, false, "usage: blkrep restore-saved [--force] FILE");
+		return;
+	}
+	if (!force && !restore_ours(d, path, err, sizeof(err))) {
+		control_reply(req, false, "%s", err);
+		return;
+	}
 	if (!srv || offload_busy(d->off)) {
 		control_reply(req, false, "%s",
 			      !srv ? "only a primary writes saved data back"

@@ -52,8 +52,10 @@ void devices_cmd_detach(struct devices *d, struct control_req *req);
 void devices_detach_loop(struct devices *d, struct control_req *req, bool down);
 /* Detaches /dev/nbdN; false (with the reason in err) if that failed. */
 bool devices_detach(struct devices *d, char *err, size_t len);
-/* `restore-saved FILE` and its progress. */
-void devices_restore(struct devices *d, struct control_req *req, const char *path);
+/* `restore-saved [--force] FILE` (argv[0] the command's name) and its
+ * progress.  A file whose header names another resource, or a node that is
+ * not one of this resource's, is refused unless --force. */
+void devices_restore(struct devices *d, struct control_req *req, int argc, char *const *argv);
 void devices_restore_progress(struct devices *d, struct control_req *req);
 
 /* A primary (re)started with its device attached: the kernel kept the

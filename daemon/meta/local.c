@@ -30,12 +30,19 @@ struct local {
 static int local_load(struct local *l, const struct config *cfg, const struct config_node *me,
 		      char *err, size_t len)
 {
+	char why[256];
+
 	l->md = mdio_open(cfg, me, false, err, len);
 	if (!l->md || mdio_read_sb(l->md, &l->sb, err, len) < 0)
 		return -1;
 	if (strcmp(l->sb.resource, config_resource_name(cfg)) || strcmp(l->sb.node, me->name)) {
 		snprintf(err, len, "%s holds metadata of %s/%s, not %s/%s", mdio_where(l->md),
 			 l->sb.resource, l->sb.node, config_resource_name(cfg), me->name);
+		return -1;
+	}
+	if (meta_sb_check_layout(&l->sb, mdio_layout(l->md), why, sizeof(why)) < 0) {
+		snprintf(err, len, "%s: metadata does not match its device: %s; refusing it "
+			 "(nothing written)", mdio_where(l->md), why);
 		return -1;
 	}
 	l->data_fd = open(me->backing, O_RDWR | O_CLOEXEC);

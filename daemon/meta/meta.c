@@ -216,6 +216,24 @@ int meta_layout_external(uint64_t backing_bytes, uint64_t meta_file_bytes,
 
 /* ---- superblock ---- */
 
+int meta_sb_check_layout(const struct meta_sb *sb, const struct meta_layout *l, char *why,
+			 size_t len)
+{
+	if (sb->data_bytes != l->data_bytes)
+		snprintf(why, len,
+			 "data_bytes (the data area's size): superblock says %" PRIu64
+			 ", the backing store's layout %" PRIu64,
+			 sb->data_bytes, l->data_bytes);
+	else if (sb->extent_bytes != l->extent_bytes)
+		snprintf(why, len,
+			 "extent_bytes (the bitmap granularity): superblock says %" PRIu32
+			 ", the layout (bitmap-granularity) %" PRIu32,
+			 sb->extent_bytes, l->extent_bytes);
+	else
+		return 0;
+	return -1;
+}
+
 void meta_sb_defaults(struct meta_sb *sb)
 {
 	memset(sb, 0, sizeof(*sb));

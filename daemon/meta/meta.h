@@ -135,6 +135,15 @@ void meta_sb_encode(const struct meta_sb *sb, uint8_t *blk);
  * bytes zero).  Returns 0 and fills *sb, or -1 with *why, sb unspecified. */
 int meta_sb_decode(const uint8_t *blk, struct meta_sb *sb, const char **why);
 
+/* Whether sb's geometry is the layout l computed from the backing store
+ * (and meta file) as they are: data_bytes and extent_bytes, which every
+ * other offset and size of the layout follows from.  A superblock edited to
+ * claim more (its checksum recomputed) would make the export cover the
+ * metadata.  Returns 0, or -1 with "FIELD: superblock says X, the layout
+ * Y" in why[len]. */
+int meta_sb_check_layout(const struct meta_sb *sb, const struct meta_layout *l, char *why,
+			 size_t len);
+
 /* Picks the superblock from copies a and b: the valid one with the higher
  * seq (a on a tie), *which = 0 for a or 1 for b; the next write goes to copy
  * 1 - *which.  On success *why is NULL, or names the problem of the copy not

@@ -270,6 +270,21 @@ int savefile_parser_feed(struct savefile_parser *p, const uint8_t *in, size_t le
 	return parse_next(p, why) < 0 ? -1 : 1;
 }
 
+static void name_field(const uint8_t *f, char *out)
+{
+	size_t n = strnlen((const char *)f, SAVEFILE_NAME - 1);
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = f[i] >= 0x20 && f[i] < 0x7f ? (char)f[i] : '?';
+	out[n] = '\0';
+}
+
+void savefile_header_names(const uint8_t *h, char *resource, char *node)
+{
+	name_field(h + 32, resource);
+	name_field(h + 80, node);
+}
+
 /* Reads len bytes; returns len, fewer at the end of the file, or -1. */
 static ssize_t read_full(int fd, uint8_t *buf, size_t len)
 {
@@ -362,6 +377,23 @@ static int read_pass(const char *path, uint64_t limit,
 	savefile_parser_free(p);
 	free(buf);
 	return rc;
+}
+
+int savefile_names(const char *path, char *resource, char *node, char *err, size_t errlen)
+{
+	uint8_t h[SAVEFILE_HDR];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read_full(fd, h, sizeof(h));
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	else if ((size_t)n < sizeof(h) || memcmp(h, MAGIC, 8) != 0)
+		snprintf(err, errlen, "%s: not a blkrep save file", path);
+	else
+		savefile_header_names(h, resource, node);
+	return n == (ssize_t)sizeof(h) && memcmp(h, MAGIC, 8) == 0 ? 0 : -1;
 }
 
 int savefile_read(const char *path, uint64_t limit,

@@ -41,6 +41,18 @@ int savefile_write(char *path, size_t pathlen, const char *resource, const char 
 		   int data_fd, const struct bitmap *bm, uint32_t extent_bytes, uint64_t limit,
 		   uint64_t *bytes, char *err, size_t errlen);
 
+/* Bytes of a name field in the header (at most 47 used, NUL-padded). */
+#define SAVEFILE_NAME	48
+
+/* Pure: the resource and node names of header h (SAVEFILE_HDR bytes) into
+ * resource and node (SAVEFILE_NAME each), NUL-terminated; a byte that is
+ * not printable ASCII becomes '?'. */
+void savefile_header_names(const uint8_t *h, char *resource, char *node);
+
+/* Reads path's header: -1 with err if it cannot be read or is not a save
+ * file, else 0 and the names that wrote it (savefile_header_names()). */
+int savefile_names(const char *path, char *resource, char *node, char *err, size_t errlen);
+
 /* Reads path twice: first it checks the whole file with the parser below
  * (a damaged file is refused before anything is written); then it calls
  * each(arg, offset, length, data) for every record, in order, checking

@@ -91,6 +91,7 @@ static void check_accepted(const struct config *c)
 	}
 	FUZZ_CHECK(!config_secret_file(c) || config_secret_file(c)[0] != '\0');
 	FUZZ_CHECK(config_max_lag(c) > 0);
+	FUZZ_CHECK(config_nbd_uid(c) == (uid_t)-1); /* resolved by config_load() only */
 	FUZZ_CHECK(g >= CONFIG_MIN_GRANULARITY && g <= CONFIG_MAX_GRANULARITY && !(g & (g - 1)));
 	FUZZ_CHECK(config_al_extents(c) >= CONFIG_MIN_AL_EXTENTS &&
 		   config_al_extents(c) <= CONFIG_MAX_AL_EXTENTS);
@@ -133,6 +134,7 @@ static char *write_back(const struct config *c)
 		config_peer_address_only(c) ? "yes" : "no");
 	if (config_tls_ca(c))
 		fprintf(f, "tls-ca=%s\n", config_tls_ca(c));
+	fprintf(f, "allow-weak-secret=%s\n", config_allow_weak_secret(c) ? "yes" : "no");
 	fprintf(f, "resync-rate=%llu\nmax-lag=%llu\nafter-split-brain=%s\n",
 		(unsigned long long)config_resync_rate(c), (unsigned long long)config_max_lag(c),
 		config_split_brain_name(config_after_split_brain(c)));
@@ -162,6 +164,7 @@ static void check_same(const struct config *x, const struct config *y)
 	FUZZ_CHECK(config_allow_unencrypted(x) == config_allow_unencrypted(y));
 	FUZZ_CHECK(config_peer_address_only(x) == config_peer_address_only(y));
 	FUZZ_CHECK(same_str(config_tls_ca(x), config_tls_ca(y)));
+	FUZZ_CHECK(config_allow_weak_secret(x) == config_allow_weak_secret(y));
 	FUZZ_CHECK(config_resync_rate(x) == config_resync_rate(y));
 	FUZZ_CHECK(config_max_lag(x) == config_max_lag(y));
 	FUZZ_CHECK(config_after_split_brain(x) == config_after_split_brain(y));

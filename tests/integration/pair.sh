@@ -64,7 +64,7 @@ pair_init() {
 	PAIR_PORT_B=$(free_port)
 	truncate -s "$1" "$T/a.img"
 	truncate -s "$2" "$T/b.img"
-	printf 'pair-secret\n' >"$T/secret"
+	od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$T/secret"
 	chmod 600 "$T/secret"
 	pair_conf "$T/r0.conf" r0 "$T/secret" beta
 	A="$B -c $T/r0.conf --node alpha"

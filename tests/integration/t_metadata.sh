@@ -7,7 +7,7 @@
 
 B=$BLKREP
 truncate -s 256M "$T/a.img" "$T/b.img"
-printf 'not-a-real-secret\n' >"$T/secret"
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$T/secret"
 chmod 600 "$T/secret"
 cat >"$T/r0.conf" <<CONF
 [resource]

@@ -8,7 +8,7 @@ require_cmd nbdinfo qemu-io
 
 . "$(dirname "$0")/pair.sh"
 pair_init 64M 64M
-printf 'another-secret\n' >"$T/secret2"
+od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$T/secret2"
 chmod 600 "$T/secret2"
 
 check "create alpha --zeroed" $A create --zeroed

@@ -1287,6 +1287,8 @@ static void on_fault(int sig)
 	_exit(3);
 }
 
+#define SIM_SECRET "7f3c9a1e5b2d4f60a8e1c3b5d7f9024668ac0e2f4b6d8e1a3c5e7f90b2d4f6a8"
+
 /* The run directory holds real files: the secret and the pid files. */
 static void remove_run_dir(void)
 {
@@ -1337,7 +1339,8 @@ int main(int argc, char **argv)
 
 		snprintf(p, sizeof(p), "%s/secret", R.dir);
 		f = fopen(p, "w");
-		if (!f || fputs("sim-secret\n", f) < 0 || fclose(f) != 0)
+		/* 64 hex digits: 256 bits, as config_load_secret() wants. */
+		if (!f || fputs(SIM_SECRET "\n", f) < 0 || fclose(f) != 0)
 			return 2;
 		syscall(SYS_fchmodat, AT_FDCWD, p, 0600);
 	}

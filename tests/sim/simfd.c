@@ -1185,6 +1185,14 @@ static struct sock *sock_of(int fd)
 	return e && e->kind == FD_SOCK ? e->s : NULL;
 }
 
+/* nbd/listen.c narrows a Unix socket's mode before it binds it. */
+int fchmod(int fd, mode_t mode)
+{
+	if (sock_of(fd))
+		return 0;
+	return fd < SIMFD_BASE ? (int)syscall(SYS_fchmod, fd, mode) : (int)fail(EBADF);
+}
+
 int bind(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
 	const struct sockaddr *sa = addr.__sockaddr__;

@@ -43,3 +43,12 @@ Test(commands, every_entry_is_complete)
 		cr_assert_leq(c->min_args, c->max_args);
 	}
 }
+
+/* The CLI sends these commands' file names absolute. */
+Test(commands, which_take_paths)
+{
+	cr_assert(command_takes_paths("restore-saved"));
+	cr_assert(command_takes_paths("resolve"));
+	cr_assert_not(command_takes_paths("attach"));
+	cr_assert_not(command_takes_paths("status"));
+}

@@ -858,12 +858,12 @@ Test(config_files, secret_0600_accepted_newlines_stripped)
 	size_t len = 0;
 	char err[256] = "";
 
-	cr_assert_eq(config_load_secret(path, secret, &len, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(config_load_secret(path, true, secret, &len, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(len, 7);
 	cr_assert_eq(memcmp(secret, "hunter2", 7), 0);
 	/* Inner newlines and binary bytes are part of the secret. */
 	path = write_file("s", "a\nb\0c\r\n", 7, 0400);
-	cr_assert_eq(config_load_secret(path, secret, &len, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(config_load_secret(path, true, secret, &len, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(len, 5);
 	cr_assert_eq(memcmp(secret, "a\nb\0c", 5), 0);
 }
@@ -880,7 +880,7 @@ Test(config_files, secret_open_to_group_or_others_refused)
 
 		snprintf(want, sizeof(want),
 			 "%s: secret file is accessible by group or others (chmod 600 it)", path);
-		cr_assert_eq(config_load_secret(path, secret, &len, err, sizeof(err)), -1,
+		cr_assert_eq(config_load_secret(path, true, secret, &len, err, sizeof(err)), -1,
 			     "mode %o accepted", (unsigned int)modes[i]);
 		cr_assert_str_eq(err, want);
 		cr_assert_eq(secret[0], 0, "secret left in the buffer");
@@ -897,29 +897,121 @@ Test(config_files, secret_empty_missing_large_refused)
 
 	path = write_file("s", "", 0, 0600);
 	snprintf(want, sizeof(want), "%s: secret file is empty", path);
-	cr_assert_eq(config_load_secret(path, secret, &len, err, sizeof(err)), -1);
+	cr_assert_eq(config_load_secret(path, true, secret, &len, err, sizeof(err)), -1);
 	cr_assert_str_eq(err, want);
 
 	path = write_file("s", "\n\r\n", 3, 0600);
-	cr_assert_eq(config_load_secret(path, secret, &len, err, sizeof(err)), -1);
+	cr_assert_eq(config_load_secret(path, true, secret, &len, err, sizeof(err)), -1);
 	cr_assert_str_eq(err, want);
 
 	memset(big, 'k', sizeof(big));
 	path = write_file("s", big, CONFIG_SECRET_MAX, 0600);
-	cr_assert_eq(config_load_secret(path, secret, &len, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(config_load_secret(path, true, secret, &len, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(len, CONFIG_SECRET_MAX);
 	path = write_file("s", big, CONFIG_SECRET_MAX + 1, 0600);
 	snprintf(want, sizeof(want), "%s: secret file is larger than 4096 bytes", path);
-	cr_assert_eq(config_load_secret(path, secret, &len, err, sizeof(err)), -1);
+	cr_assert_eq(config_load_secret(path, true, secret, &len, err, sizeof(err)), -1);
 	cr_assert_str_eq(err, want);
 
 	snprintf(missing, sizeof(missing), "%s/none", tmpdir);
 	snprintf(want, sizeof(want), "%s: secret file: No such file or directory", missing);
-	cr_assert_eq(config_load_secret(missing, secret, &len, err, sizeof(err)), -1);
+	cr_assert_eq(config_load_secret(missing, true, secret, &len, err, sizeof(err)), -1);
 	cr_assert_str_eq(err, want);
 
 	snprintf(want, sizeof(want), "%s: secret file is not a regular file", tmpdir);
-	cr_assert_eq(config_load_secret(tmpdir, secret, &len, err, sizeof(err)), -1);
+	cr_assert_eq(config_load_secret(tmpdir, true, secret, &len, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, want);
+}
+
+/* 128 bits: 32 characters of text (counted as hex), 16 bytes of binary. */
+Test(config, secret_strength_rule)
+{
+	static const char text[] = "0123456789abcdef0123456789abcdef";
+	uint8_t bin[16];
+
+	cr_assert(config_secret_strong((const uint8_t *)text, 32));
+	cr_assert_not(config_secret_strong((const uint8_t *)text, 31));
+	memset(bin, 'x', sizeof(bin));
+	bin[7] = 0x80;
+	cr_assert(config_secret_strong(bin, 16));
+	cr_assert_not(config_secret_strong(bin, 15));
+	bin[7] = '\n'; /* an inner newline is not printable: binary */
+	cr_assert(config_secret_strong(bin, 16));
+	cr_assert_not(config_secret_strong((const uint8_t *)"pair-secret", 11));
+}
+
+Test(config, allow_weak_secret_and_nbd_user_keys)
+{
+	struct config *c = parse_ok(RES "allow-weak-secret = yes\nnbd-user = alice\n" NODES);
+
+	cr_assert(config_allow_weak_secret(c));
+	cr_assert_eq(config_nbd_uid(c), (uid_t)-1, "only config_load() resolves nbd-user");
+	config_free(c);
+	c = parse_ok(RES NODES);
+	cr_assert_not(config_allow_weak_secret(c));
+	cr_assert_eq(config_nbd_uid(c), (uid_t)-1);
+	config_free(c);
+	parse_fails(RES "allow-weak-secret = maybe\n" NODES,
+		    FNAME ":4: bad allow-weak-secret 'maybe' (expected no or yes)");
+	parse_fails(RES "nbd-user = a b\n" NODES,
+		    FNAME ":4: bad nbd-user 'a b' (expected a user name)");
+	parse_fails(RES "nbd-user = -x\n" NODES,
+		    FNAME ":4: bad nbd-user '-x' (expected a user name)");
+}
+
+Test(config_files, nbd_user_resolved_at_load)
+{
+	const char *text = RES "nbd-user = root\n" NODES;
+	const char *path = write_file("r0.conf", text, strlen(text), 0644);
+	char err[512], want[512];
+	struct config *c = NULL;
+
+	cr_assert_eq(config_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(config_nbd_uid(c), 0);
+	config_free(c);
+	c = NULL;
+	text = RES "nbd-user = no-such-user-blkrep\n" NODES;
+	path = write_file("r0.conf", text, strlen(text), 0644);
+	snprintf(want, sizeof(want),
+		 "%s:4: unknown nbd-user 'no-such-user-blkrep' (no such user on this host)", path);
+	cr_assert_eq(config_load(path, &c, err, sizeof(err)), -1);
+	cr_assert_str_eq(err, want);
+	cr_assert_null(c);
+}
+
+Test(config_files, weak_secret_refused_unless_allowed)
+{
+	const char *path = write_file("s", "hunter2\n", 8, 0600);
+	uint8_t secret[CONFIG_SECRET_MAX];
+	size_t len = 0;
+	char err[512] = "";
+
+	cr_assert_eq(config_load_secret(path, false, secret, &len, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "secret is too weak: 128 bits are needed"), "%s", err);
+	cr_assert(strstr(err, "openssl rand -hex 32"), "%s", err);
+	cr_assert(strstr(err, "allow-weak-secret = yes"), "%s", err);
+	cr_assert_eq(secret[0], 0, "secret left in the buffer");
+	cr_assert_eq(config_load_secret(path, true, secret, &len, err, sizeof(err)), 0, "%s", err);
+	path = write_file("s", "0123456789abcdef0123456789abcdef\n", 33, 0600);
+	cr_assert_eq(config_load_secret(path, false, secret, &len, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(len, 32);
+}
+
+Test(config_files, secret_of_another_user_refused)
+{
+	const char *path = write_file("s", "0123456789abcdef0123456789abcdef", 32, 0600);
+	uint8_t secret[CONFIG_SECRET_MAX];
+	char err[512], want[512];
+	size_t len = 0;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to give the file to another user");
+	cr_assert_eq(chown(path, 65534, (gid_t)-1), 0);
+	snprintf(want, sizeof(want),
+		 "%s: secret file is owned by uid 65534, not by this daemon's user (uid 0): "
+		 "chown it",
+		 path);
+	cr_assert_eq(config_load_secret(path, true, secret, &len, err, sizeof(err)), -1);
 	cr_assert_str_eq(err, want);
 }
 

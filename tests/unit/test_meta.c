@@ -726,3 +726,29 @@ Test(meta_sb, agreed_size)
 	cr_assert_eq(meta_sb_decode(blk, &out, &why), 0, "%s", why);
 	cr_assert_eq(out.agreed_bytes, 32 * MiB);
 }
+
+/* A superblock whose geometry is not the layout's is refused, naming the
+ * field: an edited data_bytes would make the export cover the metadata. */
+Test(meta_sb, geometry_must_match_the_layout)
+{
+	struct meta_layout l;
+	struct meta_sb sb;
+	const char *why;
+	char buf[256];
+
+	cr_assert_eq(meta_layout_internal(256ULL << 20, 64U << 10, &l, &why), 0);
+	meta_sb_defaults(&sb);
+	sb.data_bytes = l.data_bytes;
+	sb.extent_bytes = l.extent_bytes;
+	cr_assert_eq(meta_sb_check_layout(&sb, &l, buf, sizeof(buf)), 0);
+	sb.data_bytes = l.data_bytes + 4096;
+	cr_assert_eq(meta_sb_check_layout(&sb, &l, buf, sizeof(buf)), -1);
+	cr_assert(strstr(buf, "data_bytes (the data area's size): superblock says"), "%s", buf);
+	sb.data_bytes = l.data_bytes - 4096;
+	cr_assert_eq(meta_sb_check_layout(&sb, &l, buf, sizeof(buf)), -1, "smaller too");
+	sb.data_bytes = l.data_bytes;
+	sb.extent_bytes = 4096;
+	cr_assert_eq(meta_sb_check_layout(&sb, &l, buf, sizeof(buf)), -1);
+	cr_assert_str_eq(buf, "extent_bytes (the bitmap granularity): superblock says 4096, "
+			      "the layout (bitmap-granularity) 65536");
+}

@@ -195,3 +195,21 @@ Test(savefile, a_version_1_file_is_still_read)
 	cr_assert_neq(savefile_sum(1, 4 * EXT, data, EXT), savefile_sum(2, 4 * EXT, data, EXT),
 		      "version 2 sums cover the offset");
 }
+
+/* restore-saved checks who wrote a file: the names in its header. */
+Test(savefile, header_names_who_wrote_it)
+{
+	char res[SAVEFILE_NAME], node[SAVEFILE_NAME], err[256] = "";
+	uint8_t h[SAVEFILE_HDR] = { 0 };
+
+	cr_assert_eq(savefile_names(save_path, res, node, err, sizeof(err)), 0, "%s", err);
+	cr_assert_str_eq(res, "r0");
+	cr_assert_str_eq(node, "alpha");
+	memset(h + 32, 'r', 48); /* no NUL: cut at 47 */
+	memcpy(h + 80, "a\nb", 3);
+	savefile_header_names(h, res, node);
+	cr_assert_eq(strlen(res), 47);
+	cr_assert_str_eq(node, "a?b");
+	cr_assert_eq(savefile_names(data_path, res, node, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "not a blkrep save file"), "%s", err);
+}

@@ -129,7 +129,7 @@ net_up() {
 pair_conf() {
 	local l
 	mkdir -p "$W" "$MNT"
-	printf 'vm-secret\n' >"$W/secret"
+	od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/secret"
 	chmod 600 "$W/secret"
 	{
 		printf '[resource]\nname = r0\nsecret-file = %s\n' "$W/secret"
