@@ -64,9 +64,10 @@ relay_start() {
 }
 
 relay_stop() {
-	[ -n "$RELAY_PID" ] || return 0
-	kill "$RELAY_PID" 2>/dev/null
-	wait "$RELAY_PID" 2>/dev/null
+	if [ -n "$RELAY_PID" ]; then
+		kill "$RELAY_PID" 2>/dev/null
+		wait "$RELAY_PID" 2>/dev/null
+	fi
 	RELAY_PID=
 }
 
