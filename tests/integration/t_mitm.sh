@@ -91,14 +91,14 @@ client_marker() {
 		! grep -qi 'error\|failed' "$T/qemu.out"
 }
 
-# the_attack_fired MODE: the relay logged its action (a test whose attack
-# never happened must not pass).
+# the_attack_fired MODE [SECS [LABEL]]: the relay logged its action (a test
+# whose attack never happened must not pass).
 the_attack_fired() {
-	local line
+	local line l=${3:-$1}
 	if line=$(relay_fired "$1" "${2:-5}"); then
-		pass "$1: the relay's attack fired: ${line#* ACTION }"
+		pass "$l: the relay's attack fired: ${line#* ACTION }"
 	else
-		fail "$1: the relay never attacked (no 'ACTION $1' line):"
+		fail "$l: the relay never attacked (no 'ACTION $1' line):"
 		tail -n 8 "$RELAY_LOG" | sed 's/^/    | /'
 		return 1
 	fi
@@ -110,7 +110,7 @@ link_drops() {
 	if line=$(wait_log_since "$2" 10); then
 		pass "$1: the link drops, saying why: $line"
 	else
-		fail "$1: no log line matching '$2' within 10 s; the daemons logged:"
+		fail "$1: no log line matching '$2' within 10 s; the daemons logged $(log_since | grep -c .) line(s):"
 		log_since | tail -n 8 | sed 's/^/    | /'
 	fi
 }
@@ -255,7 +255,7 @@ if want control && fresh_pair "control inject:" "$CONTROL_EXTRA" inject --marker
 	check_eq "control: the link is unencrypted" "$(sed 's/absent/none/' <<<"$ENC")" none
 	client_write $((1 * MIB)) 0x61
 	touch "$T/arm"
-	the_attack_fired inject
+	the_attack_fired inject 5 "control inject"
 	client_write $((2 * MIB)) 0x62
 	sleep 0.5
 	if img_has "$T/b.img" "$MC"; then
@@ -279,7 +279,7 @@ if want control && fresh_pair "control forge-ack:" "$CONTROL_EXTRA" forge-ack; t
 	else
 		fail "control: plaintext: the client's write or flush failed: $(head -c 300 "$T/qemu.out")"
 	fi
-	the_attack_fired forge-ack
+	the_attack_fired forge-ack 5 "control forge-ack"
 	grep -q "ACTION forge-ack.*FLUSH seq" "$RELAY_LOG" &&
 		pass "control: plaintext: a FLUSH_ACK was forged too" || fail "control: no FLUSH was forged"
 	if img_has "$T/a.img" "$MF" && ! img_has "$T/b.img" "$MF"; then
