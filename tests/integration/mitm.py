@@ -31,11 +31,17 @@ and, with --arm FILE, FILE exists; later connections are passed through):
              and answer each with a forged ACK/FLUSH_ACK of its seq (up to
              --count, 0 = no limit); tls: drop alpha's next record and send
              alpha a copy of beta's last application_data record instead.
-  replay     record the first connection's alpha->beta bytes; on the first
+  replay     record the alpha->beta bytes of the first connection whose
+             handshake was over when it ended (its first 64 MiB); on the first
              new connection from alpha once armed, send the recording to
              beta on a connection of the relay's own (alpha's connection is
              closed unforwarded), read what beta answers for --replay-wait
              seconds, then close; later connections are passed.
+             With --splice, the recording's post-handshake part goes into a
+             later live connection instead, once armed and its handshake is
+             over: plain: the recorded WRITEs, renumbered (--seq on), their
+             ACKs swallowed; tls: the recorded application_data records
+             after the first --after.
   flip       flip one byte (xor 0xff) in alpha's next record to beta.  plain:
              in the payload of alpha's next WRITE (the header stays valid);
              tls: in the middle of the next application_data record.
@@ -57,6 +63,7 @@ Options:
   --count N        forge-ack (plain): how many requests to forge (0: all)
   --then close|stall   for truncate (default close)
   --replay-wait S  for replay (default 3)
+  --splice         for replay: splice into a live connection (above)
 """
 
 import argparse
@@ -80,6 +87,7 @@ TLS_TYPES = {20: "change_cipher_spec", 21: "alert", 22: "handshake", 23: "applic
 TLS_APPDATA = 23
 MAX_PLAIN_LEN = (32 << 20) + 4096   # a WRITE's payload at most (MSG_MAX_DATA)
 MAX_TLS_LEN = (1 << 14) + 2048      # a TLS record's body at most (RFC 8446 5.2)
+MAX_RECORDING = 64 << 20            # replay: bytes recorded per connection
 
 
 def hdr(typ, length=0, count=0, seq=0, offset=0, flags=0):
@@ -91,14 +99,13 @@ class Relay:
         self.a = args
         self.t0 = time.monotonic()
         self.deadline = self.t0 + args.seconds
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.log_f = open(args.log, "a", buffering=1) if args.log else sys.stderr
         self.cap_f = open(args.capture, "ab") if args.capture else None
         self.acted = False          # the one action happened
         self.nconn = 0
-        self.recording = None       # replay: conn 1's alpha->beta bytes
+        self.recording = None       # replay: the recorded alpha->beta bytes
         self.recorded_conn = 0
-        self.recorder = 0           # replay: the connection being recorded
         self.conns = []
 
     def log(self, line):
@@ -138,8 +145,8 @@ class Relay:
             self.nconn += 1
             n = self.nconn
             self.log("conn %d: from %s:%d" % (n, peer[0], peer[1]))
-            if (self.a.mode == "replay" and self.recording is not None and not self.acted
-                    and self.armed()):
+            if (self.a.mode == "replay" and not self.a.splice and self.recording is not None
+                    and not self.acted and self.armed()):
                 self.acted = True
                 threading.Thread(target=self.replay, args=(n, s), daemon=True).start()
                 continue
@@ -161,7 +168,7 @@ class Relay:
         ls.close()
 
     def replay(self, n, alpha_sock):
-        """The recording of conn 1 to beta, on a connection of our own."""
+        """The recording to beta, on a connection of our own."""
         rec = self.recording
         alpha_sock.close()
         try:
@@ -244,10 +251,9 @@ class Conn:
         self.forged = 0
         self.stalled = False
         self.pumps_done = 0
-        # replay: the first connection that reached beta is recorded
-        self.record = relay.a.mode == "replay" and not relay.recorder
-        if self.record:
-            relay.recorder = n
+        # replay: every connection records until one whose handshake was
+        # over ends: that one is the recording
+        self.record = relay.a.mode == "replay"
         self.rec = bytearray()
         # This connection may act: the first one where the conditions hold.
         self.may_act = True
@@ -283,10 +289,13 @@ class Conn:
             except OSError:
                 pass
             s.close()
-        if self.record:
-            self.r.recording = bytes(self.rec)
-            self.r.recorded_conn = self.n
-            self.log("recorded %d bytes from alpha" % len(self.rec))
+        if self.record and self.handshake_over():
+            with self.r.lock:
+                if self.r.recording is None:
+                    self.r.recording = bytes(self.rec)
+                    self.r.recorded_conn = self.n
+                    self.log("recorded %d bytes from alpha" % len(self.rec))
+        self.rec = bytearray()
 
     def handshake_over(self):
         pa, pb = self.proto["a2b"], self.proto["b2a"]
@@ -300,7 +309,10 @@ class Conn:
     def claim(self):
         """True (once per relay) if this connection acts now."""
         r = self.r
-        if r.a.mode in ("pass", "replay") or not self.may_act:
+        if r.a.mode == "pass" or not self.may_act:
+            return False
+        if r.a.mode == "replay" and (not r.a.splice or r.recording is None
+                                     or r.recorded_conn == self.n):
             return False
         if not self.handshake_over() or not r.armed():
             return False
@@ -316,9 +328,12 @@ class Conn:
         name = "alpha->beta" if d == "a2b" else "beta->alpha"
         try:
             while not self.closed and self.r.left() > 0:
-                # inject acts without alpha sending anything
-                if d == "a2b" and self.r.a.mode == "inject" and self.claim():
-                    self.inject()
+                # inject and splice act without alpha sending anything
+                if d == "a2b" and self.r.a.mode in ("inject", "replay") and self.claim():
+                    if self.r.a.mode == "inject":
+                        self.inject()
+                    else:
+                        self.splice()
                 try:
                     data = src.recv(262144)
                 except socket.timeout:
@@ -337,7 +352,7 @@ class Conn:
                         pass
                     break
                 self.r.capture(data)
-                if self.record and d == "a2b":
+                if self.record and d == "a2b" and len(self.rec) < MAX_RECORDING:
                     self.rec += data
                 buf += data
                 if self.proto[d] is None:
@@ -499,6 +514,43 @@ class Conn:
         else:
             self.stalled = True
 
+    def splice(self):
+        """The recorded connection's post-handshake requests into this one."""
+        rec, a = self.r.recording, self.r.a
+        out, what = [], []
+        i = 0
+        if rec[:4] == struct.pack(">I", MAGIC):
+            # plain: its WRITEs, renumbered (nothing authenticates a seq)
+            while i + 32 <= len(rec) and len(out) < 64:
+                h = struct.unpack(HDR, rec[i:i + 32])
+                if h[0] != MAGIC or i + 32 + h[3] > len(rec):
+                    break
+                if h[1] == WRITE:
+                    seq = a.seq + len(out)
+                    self.swallow.add(seq)
+                    out.append(hdr(WRITE, h[3], h[4], seq, h[6], h[2]) + rec[i + 32:i + 32 + h[3]])
+                    what.append("WRITE offset=%d count=%d" % (h[6], h[4]))
+                i += 32 + h[3]
+        else:
+            # tls: its application_data records after the first --after
+            n = 0
+            while i + 5 <= len(rec) and len(out) < 64:
+                t, v, ln = struct.unpack(">BHH", rec[i:i + 5])
+                if t == TLS_APPDATA:
+                    n += 1
+                    if n > a.after:
+                        out.append(rec[i:i + 5 + ln])
+                i += 5 + ln
+            what.append("%d application_data records" % len(out))
+        if not out:
+            self.log("splice: nothing to splice from the recording")
+            return
+        self.send(self.sb, b"".join(out))
+        self.r.log("ACTION replay conn=%d: spliced into the live connection, toward beta, %s "
+                   "recorded on conn %d" % (self.n, ", ".join(what[:4]) +
+                                             (" ..." if len(what) > 4 else ""),
+                                             self.r.recorded_conn))
+
     def inject(self):
         a = self.r.a
         m = a.marker.encode()
@@ -537,6 +589,7 @@ def main():
     p.add_argument("--count", type=int, default=0)
     p.add_argument("--then", choices=["close", "stall"], default="close")
     p.add_argument("--replay-wait", type=float, default=3)
+    p.add_argument("--splice", action="store_true")
     a = p.parse_args()
     a.host, _, port = a.to.rpartition(":")
     a.port = int(port)

@@ -12,13 +12,15 @@
 #     resyncs to byte-identical data areas.
 # Modes: pass (with --capture: a marker written through alpha never shows
 # in what the relay sees), inject, forge-ack, flip, truncate (close and
-# stall), replay (a recorded connection replayed to beta).
+# stall), replay (a recorded connection replayed to beta), splice (the
+# recorded connection's requests spliced into a later live one).
 #
 # Control experiment: the same relay against a pair with
 # `allow-unencrypted = yes` (today's plaintext protocol) must succeed at
-# inject (the marker lands in beta's image, nobody notices) and forge-ack
-# (alpha acknowledges a FUA write and a FLUSH beta never received), and a
-# pass capture shows the marker: this proves the relay and the oracles
+# inject (the marker lands in beta's image, nobody notices), forge-ack
+# (alpha acknowledges a FUA write and a FLUSH beta never received) and
+# splice (an old connection's WRITE applied again), and a pass capture
+# shows the marker: this proves the relay and the oracles
 # work.  On a blkrep without TLS (no `allow-unencrypted` key) the control
 # runs with the default config, which is then plaintext too, and the TLS
 # checks above fail: that is the vulnerability the test is for.
@@ -40,7 +42,7 @@ else
 fi
 
 # want SCENARIO: MITM_ONLY (if set: scenario names, space-separated: pass
-# inject forge-ack flip truncate replay control) names it.
+# inject forge-ack flip truncate replay splice control) names it.
 want() {
 	[ -z "${MITM_ONLY:-}" ] || [[ " $MITM_ONLY " == *" $1 "* ]]
 }
@@ -249,6 +251,36 @@ if want replay && fresh_pair "replay:" "" replay --replay-wait 3; then
 	settles replay
 fi
 
+# --- splice: the recorded connection's requests into a later live one ---
+# splice_setup LABEL EXTRA MARKER-FILE MARKER: the recorded connection puts
+# MARKER at 4 MiB, alpha overwrites it while disconnected, the next
+# connection resyncs (beta loses the marker), then the relay is armed:
+# it splices the recorded WRITEs into that live connection.
+splice_setup() {
+	fresh_pair "$1:" "$2" replay --splice || return 1
+	client_marker $((4 * MIB)) "$3" || fail "$1: the marker write failed"
+	check "$1: alpha disconnect" $A disconnect
+	client_write $((4 * MIB)) 0x45
+	check "$1: alpha connect" $A connect
+	if st=$(wait_synced 30); then pass "$1: resynced after the recorded connection"; else fail "$1: not in sync: $st"; fi
+	img_has "$T/b.img" "$4" && fail "$1: the marker is still on beta after the resync"
+	log_mark
+	touch "$T/arm"
+	the_attack_fired replay 10 "$1"
+}
+MS=MITM-SPLICE-$$-$RANDOM
+marker_file "$T/ms" "$MS"
+if want splice && splice_setup splice "" "$T/ms" "$MS"; then
+	client_write $((5 * MIB)) 0x46
+	link_drops splice 'connection lost.*tls'
+	if img_has "$T/b.img" "$MS"; then
+		fail "splice: the recorded WRITE was applied again: the old marker is back on beta"
+	else
+		pass "splice: nothing of the recorded connection reached beta's replica"
+	fi
+	settles splice
+fi
+
 # --- the control experiment: the same attacks on a plaintext link ---
 MC=MITM-CTL-INJ-$$-$RANDOM
 if want control && fresh_pair "control inject:" "$CONTROL_EXTRA" inject --marker "$MC" --offset $((8 * MIB)) --length 65536; then
@@ -289,6 +321,20 @@ if want control && fresh_pair "control forge-ack:" "$CONTROL_EXTRA" forge-ack; t
 	fi
 	check_eq "control: plaintext: alpha believes beta has it (connected, 0 bytes out of sync)" \
 		"$(field "$A" "d['peer']['connection'] + ' ' + str(d['out_of_sync_bytes'])")" "connected 0"
+fi
+
+MSC=MITM-CTL-SPLICE-$$-$RANDOM
+marker_file "$T/msc" "$MSC"
+if want control && splice_setup "control splice" "$CONTROL_EXTRA" "$T/msc" "$MSC"; then
+	sleep 0.5
+	if img_has "$T/b.img" "$MSC"; then
+		pass "control: plaintext: the spliced WRITE of an old connection IS applied on beta (the attack works)"
+	else
+		fail "control: plaintext: the spliced WRITE is not on beta: the relay or the oracle is broken"
+	fi
+	check_eq "control splice: nobody noticed (both connected, alpha 0 bytes out of sync)" \
+		"$(field "$A" "d['peer']['connection'] + ' ' + str(d['out_of_sync_bytes'])") $(field "$Bn" "d['peer']['connection']")" \
+		"connected 0 connected"
 fi
 
 MP=MITM-CTL-CAP-$$-$RANDOM
