@@ -64,6 +64,8 @@ Options:
   --then close|stall   for truncate (default close)
   --replay-wait S  for replay (default 3)
   --splice         for replay: splice into a live connection (above)
+  --keep-ack       plain inject/splice: pass beta's ACK of what we sent on to
+                   alpha (an ACK of a request alpha never sent)
 """
 
 import argparse
@@ -429,7 +431,7 @@ class Conn:
                 self.last_b2a_record = unit
         mode = self.r.a.mode
         if d == "b2a":
-            if plain and h[1] == ACK and h[5] in self.swallow:
+            if plain and h[1] == ACK and h[5] in self.swallow and not self.r.a.keep_ack:
                 self.swallow.discard(h[5])
                 self.r.log("ACTION swallow conn=%d: beta's ACK of the injected WRITE seq=%d "
                            "not passed to alpha" % (self.n, h[5]))
@@ -590,6 +592,7 @@ def main():
     p.add_argument("--then", choices=["close", "stall"], default="close")
     p.add_argument("--replay-wait", type=float, default=3)
     p.add_argument("--splice", action="store_true")
+    p.add_argument("--keep-ack", action="store_true")
     a = p.parse_args()
     a.host, _, port = a.to.rpartition(":")
     a.port = int(port)
