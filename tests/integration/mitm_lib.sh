@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Helpers for the link-security tests (t_mitm.sh, t_tls_refusals.sh,
 # t_peer_hog.sh).  Source after lib.sh and pair.sh, then call pair_init.
 #
