@@ -2,11 +2,12 @@
 """A peer-port hog: a client without the secret that keeps connecting to
 the listening node's peer port, to keep the real peer out.
 
-    hog.py --to HOST:PORT --seconds S [--parallel N] [--log FILE]
+    hog.py --to HOST:PORT --seconds S [--parallel N] [--bind ADDR] [--log FILE]
 
 N threads (default 4) each connect, hold the connection idle (sending
 nothing, reading what the node sends) until the node closes it, and
-reconnect at once; a connection the node closed within 50 ms is followed by
+reconnect at once (from source address ADDR with --bind, e.g. 127.0.0.2
+on loopback: another host than the configured peer); a connection the node closed within 50 ms is followed by
 a 20 ms pause, so that a node refusing at once costs no busy loop.  Every
 wait is bounded: the whole hog stops after --seconds.
 
@@ -50,11 +51,12 @@ def parse_hello(b):
         f[4], f[6], f[7], f[10])
 
 
-def worker(host, port, deadline, st, log):
+def worker(host, port, deadline, st, log, bind):
     while time.monotonic() < deadline:
         t0 = time.monotonic()
         try:
-            s = socket.create_connection((host, port), timeout=min(2, deadline - t0 + 0.01))
+            s = socket.create_connection((host, port), timeout=min(2, deadline - t0 + 0.01),
+                                         source_address=(bind, 0) if bind else None)
         except OSError:
             with st.lock:
                 st.refused += 1
@@ -101,6 +103,7 @@ def main():
     p.add_argument("--seconds", type=float, required=True)
     p.add_argument("--parallel", type=int, default=4)
     p.add_argument("--log")
+    p.add_argument("--bind")
     a = p.parse_args()
     host, _, port = a.to.rpartition(":")
     if not 0 < a.seconds <= 600 or not 0 < a.parallel <= 64:
@@ -108,7 +111,7 @@ def main():
     log = open(a.log, "a", buffering=1) if a.log else None
     st = Stats()
     deadline = time.monotonic() + a.seconds
-    ts = [threading.Thread(target=worker, args=(host, int(port), deadline, st, log), daemon=True)
+    ts = [threading.Thread(target=worker, args=(host, int(port), deadline, st, log, a.bind), daemon=True)
           for _ in range(a.parallel)]
     for t in ts:
         t.start()
