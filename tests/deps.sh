@@ -8,6 +8,7 @@ pkgs=(
 	libinih-dev libxxhash-dev libssl-dev libfuse3-dev fuse3
 	libnbd-bin python3-libnbd nbdkit nbd-server qemu-utils fio
 	iproute2 util-linux e2fsprogs procps psmisc
+	openssl
 	qemu-system-x86 cpio busybox-static
 )
 missing=()
