@@ -720,8 +720,11 @@ static void primary_complete(struct primary *p, uint64_t seq, int err)
 	struct stream_ack a;
 
 	if (stream_ack(p->stream, seq, err, freeze, &a) < 0) {
-		log_warn("%s acknowledged request %" PRIu64 ", which is not outstanding",
-			 p->peer_name, seq);
+		/* A peer that answers what nobody asked is broken (or not
+		 * the peer): nothing it says can be trusted any more. */
+		if (p->link)
+			peer_drop(p->link, "protocol error: an answer to request %" PRIu64
+					   ", which is not outstanding", seq);
 		return;
 	}
 	/* A place in the stream is free, and after a FLUSH_ACK extents may
