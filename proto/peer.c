@@ -663,6 +663,26 @@ static void deposit(struct peer *p, const uint8_t *dst, size_t n)
 	p->rend += (uint32_t)(n - first);
 }
 
+/* A record that is not data ends the link: an alert (a certificate this
+ * node's peer only refused after this node's handshake completed, as TLS
+ * 1.3 allows, or a close), or anything else. */
+static void alert(struct peer *p, uint8_t type, const uint8_t *msg, size_t len)
+{
+	char why[ERR_MAX];
+	uint8_t desc = len >= 2 ? msg[1] : 255;
+
+	if (type != 21)
+		snprintf(why, sizeof(why), "TLS: a record of type %u, not data", type);
+	else if (desc >= 42 && desc <= 48)
+		snprintf(why, sizeof(why),
+			 "authentication failed: the peer refused this node's certificate (%s)",
+			 tlsrec_alert_name(desc));
+	else
+		snprintf(why, sizeof(why), "TLS: the peer sent an alert (%s)",
+			 tlsrec_alert_name(desc));
+	peer_link_drop(p, why);
+}
+
 /* Opens the next whole record in cin; false when there is none, or no room
  * for it yet, or after dropping the link. */
 static bool open_record(struct peer *p)
@@ -687,8 +707,7 @@ static bool open_record(struct peer *p)
 		return false;
 	}
 	if (type != TLSREC_TYPE_DATA) {
-		peer_link_drop(p, type == 21 ? "TLS: the peer sent an alert"
-					     : "TLS: a record that is not data");
+		alert(p, type, dst, plen);
 		return false;
 	}
 	p->cin_pos += TLS_HDR_SIZE + (uint32_t)len;

@@ -131,3 +131,31 @@ int tlsrec_open(struct tlsrec *r, const uint8_t *rec, size_t reclen, uint8_t *ou
 	*plen = clen - 1;
 	return 0;
 }
+
+const char *tlsrec_alert_name(uint8_t desc)
+{
+	switch (desc) {
+	case 0:
+		return "close notify";
+	case 40:
+		return "handshake failure";
+	case 42:
+		return "bad certificate";
+	case 43:
+		return "unsupported certificate";
+	case 44:
+		return "certificate revoked";
+	case 45:
+		return "certificate expired";
+	case 46:
+		return "certificate unknown";
+	case 48:
+		return "unknown CA";
+	case 51:
+		return "decrypt error";
+	case 116:
+		return "certificate required";
+	default:
+		return "alert";
+	}
+}

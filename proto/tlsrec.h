@@ -49,6 +49,10 @@ int tlsrec_seal_end(struct tlsrec *r, uint8_t *out);
 int tlsrec_open(struct tlsrec *r, const uint8_t *rec, size_t reclen, uint8_t *out, size_t *plen,
 		uint8_t *type);
 
+/* The name of a TLS alert's description (the second byte of an alert
+ * record's plaintext), "alert" for the rest. */
+const char *tlsrec_alert_name(uint8_t desc);
+
 /* Records sealed so far (the sequence number of the next one). */
 uint64_t tlsrec_count(const struct tlsrec *r);
 
