@@ -207,9 +207,8 @@ static void slot_submit_zero(struct slot *s, struct io_uring_sqe *sqe)
 }
 
 /* Hands a write-type request or FLUSH to the replicator, once it takes
- * it.  Returns false if it answered REPL_BUSY (an overlap with a write in
- * flight, or no room): the server parks the connection until
- * server_repl_wake(). */
+ * it.  False if it answered REPL_BUSY (an overlap with a write in flight,
+ * or no room: parked until server_repl_wake()), or REPL_FAIL (failed). */
 static bool slot_replicate(struct slot *s)
 {
 	const struct nbd_request *r = &s->req;
@@ -226,6 +225,8 @@ static bool slot_replicate(struct slot *s)
 		.payload = s->buf,
 	};
 	rc = host->repl ? host->repl->submit(host->repl_arg, &s->rr) : REPL_LOCAL;
+	if (rc == REPL_FAIL)
+		return slot_fail(s, -EIO), false;
 	if (rc == REPL_BUSY) {
 		s->c->parked = s;
 		host->park(host->arg, s->c);

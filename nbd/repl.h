@@ -31,6 +31,7 @@ enum repl_verdict {
 	REPL_LOCAL, /* not replicated (no peer, or async): answer on the local result */
 	REPL_SENT,  /* sent: the reply also waits for repl_done() */
 	REPL_BUSY,  /* not now: parked until server_repl_wake() */
+	REPL_FAIL,  /* never: fails with EIO, nothing written (end() is not called) */
 };
 
 struct repl_ops {
@@ -47,7 +48,9 @@ struct repl_ops {
 	 *     one it accepted and end() did not yet close gets REPL_BUSY, as
 	 *     does any request when there is no room to send it.  The request
 	 *     waits, parked by its server, until the replicator calls
-	 *     server_repl_wake() (nbd/server.h), then comes again. */
+	 *     server_repl_wake() (nbd/server.h), then comes again.
+	 *   REPL_FAIL: the replicator may no longer write (the node was
+	 *     demoted while the request waited): it fails with EIO. */
 	enum repl_verdict (*submit)(void *arg, struct repl_req *rr);
 	/* Required.  A write-type request (not a FLUSH) that submit()
 	 * accepted (REPL_SENT or REPL_LOCAL) is done with: answered, with

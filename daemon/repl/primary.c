@@ -564,6 +564,10 @@ enum repl_verdict primary_submit(void *arg, struct repl_req *rr)
 	bool write = rr->type != NBD_CMD_FLUSH;
 	enum repl_verdict rc;
 
+	/* A request the retiring export of a demoted node had parked: its
+	 * client is gone, and the peer may be primary now (rule 10). */
+	if (!p->role)
+		return REPL_FAIL;
 	rc = write && overlap_busy(p, rr) ? REPL_BUSY : offer(p, rr);
 	if (rc == REPL_BUSY)
 		p->refused = true; /* parked: offered again after a wake */

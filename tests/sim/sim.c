@@ -5,6 +5,7 @@
  *   sim SEEDS [FIRST-SEED]      runs SEEDS seeds (first: random, printed)
  *   SIM_SECONDS=60 sim 0 [S]    runs seeds for that long instead
  *   SIM_VERBOSE=1               echoes the trace
+ *   SIM_PLAIN=1                 the link in plain TCP (TLS otherwise)
  *
  * Prints one line "sim: N seeds, M steps, V violations"; on a violation,
  * the seed and the trace of its last events first, and exits 1. */
@@ -235,14 +236,15 @@ static int make_config(void)
 	static const char *const gran[] = { "4K", "16K", "64K" };
 
 	snprintf(text, sizeof(text),
-		 "[resource]\nname = r0\nsecret-file = %s/secret\nmode = %s\n"
+		 "[resource]\nname = r0\nsecret-file = %s/secret\nmode = %s\n%s"
 		 "on-peer-loss = %s\n"
 		 "max-lag = %uK\nbitmap-granularity = %s\nal-extents = %u\n"
 		 "[node alpha]\naddress = 127.0.0.1:7701\nbacking = /sim/alpha.img\n"
 		 "nbd = unix:%s/alpha.nbd\n"
 		 "[node beta]\naddress = 127.0.0.1:7702\nbacking = /sim/beta.img\n"
 		 "nbd = unix:%s/beta.nbd\n",
-		 R.dir, async ? "async" : "sync", freeze ? "freeze" : "continue", 64 + (unsigned)sim_below(512),
+		 R.dir, async ? "async" : "sync",
+		 getenv("SIM_PLAIN") ? "allow-unencrypted = yes\n" : "", freeze ? "freeze" : "continue", 64 + (unsigned)sim_below(512),
 		 gran[sim_below(3)], AL_SLOTS, R.dir, R.dir);
 	if (config_parse_string(text, "sim.conf", &R.cfg, err, sizeof(err)) < 0) {
 		fprintf(real_stderr, "sim: config: %s\n", err);
