@@ -80,7 +80,7 @@ sim-mutants:
 # pass and settle.  Liveness: 49, 953, 2922 (resync read error), 1079,
 # 1255, 1999, 2876 (a FLUSH error hid a WRITE's), 3597 (stale discard);
 # oracle 4: 86, 185 (status while both primary); rule 9: 6; seed 699.
-SIM_REGRESS := 6 49 86 185 699 953 1079 1255 1999 2876 2922 3597
+SIM_REGRESS := 6 49 86 185 699 953 1079 1255 1999 2876 2922 3597 913283102
 sim-regress: $(SIM_BIN)
 	@for s in $(SIM_REGRESS); do \
 		out=$$(SIM_UNSETTLED=fail $(SIM_BIN) 1 $$s 2>&1) || { echo "$$out"; exit 1; }; \
