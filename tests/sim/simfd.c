@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1236,13 +1237,20 @@ int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 	return (int)ret(sock_connect(s, addr.__sockaddr__));
 }
 
+/* Options are accepted and ignored, except the kernel's TLS: simulated
+ * sockets have none (as this host's kernel), so the link's TLS runs in
+ * userspace, its own records under the simulated network's faults.  With
+ * SIM_KTLS=1 they take it, and the records are the (simulated) kernel's:
+ * plaintext on the simulated wire. */
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-	(void)level;
-	(void)name;
 	(void)val;
 	(void)len;
-	return sock_of(fd) ? 0 : (int)fail(EBADF);
+	if (!sock_of(fd))
+		return (int)fail(EBADF);
+	if (level == IPPROTO_TCP && name == TCP_ULP && !getenv("SIM_KTLS"))
+		return (int)fail(ENOENT);
+	return 0;
 }
 
 int shutdown(int fd, int how)
