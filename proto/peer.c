@@ -460,6 +460,10 @@ void peer_recv_arm(struct peer *p)
 	if (p->stage == L_CLOSING)
 		p->rpos = p->rend = 0; /* discarding */
 	if (user_tls(p)) {
+		/* Opened records go only now, with no RECV writing into cin. */
+		memmove(p->cin, p->cin + p->cin_pos, p->cin_len - p->cin_pos);
+		p->cin_len -= p->cin_pos;
+		p->cin_pos = 0;
 		if (p->cin_len == CIN_SIZE)
 			return; /* records wait for room to decrypt into */
 		sqe = peer_sqe(p, &p->recv_op, &p->recv_busy);
@@ -500,7 +504,7 @@ static void on_recv(struct ioop *op, int res)
 	} else {
 		p->last_rx_ms = clock_now_ms();
 		if (p->stage == L_CLOSING)
-			p->rpos = p->rend = p->cin_len = 0;
+			p->rpos = p->rend = p->cin_pos = p->cin_len = 0;
 		else if (user_tls(p))
 			p->cin_len += (uint32_t)res; /* decrypted by peer_input() */
 		else if (p->recv_direct)
@@ -717,17 +721,13 @@ static bool open_record(struct peer *p)
 
 /* Userspace TLS: opens records as long as messages can be delivered; what
  * stays sealed waits in cin, and no RECV is armed once cin is full, so TCP
- * paces the peer as without TLS. */
+ * paces the peer as without TLS.  A RECV may be in flight into cin's end
+ * meanwhile: what was opened leaves cin only in peer_recv_arm(). */
 static void tls_pull(struct peer *p)
 {
 	do
 		peer_parse_input(p);
 	while (!input_stopped(p) && open_record(p));
-	if (p->cin_pos) {
-		memmove(p->cin, p->cin + p->cin_pos, p->cin_len - p->cin_pos);
-		p->cin_len -= p->cin_pos;
-		p->cin_pos = 0;
-	}
 }
 
 void peer_input(struct peer *p)
