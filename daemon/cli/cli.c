@@ -48,6 +48,9 @@ char *cli_absolute(const char *path)
 	return out;
 }
 
+/* A relative -c made absolute: lives until exit. */
+static char config_abs[PATH_MAX];
+
 int cli_parse_globals(int argc, char **argv, struct cli *cli)
 {
 	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
@@ -74,8 +77,20 @@ int cli_parse_globals(int argc, char **argv, struct cli *cli)
 	}
 	cli->argc = n;
 	cli->argv = rest;	/* lives until exit */
-	if (cli->config_path[0] != '/' && !(cli->config_path = cli_absolute(cli->config_path)))
-		return -1;	/* the path lives until exit, as rest does */
+	if (cli->config_path[0] != '/') {
+		char *abs = cli_absolute(cli->config_path);
+
+		if (!abs)
+			return -1;
+		if (strlen(abs) >= sizeof(config_abs)) {
+			log_err("%s: path too long", abs);
+			free(abs);
+			return -1;
+		}
+		memcpy(config_abs, abs, strlen(abs) + 1);
+		free(abs);
+		cli->config_path = config_abs;
+	}
 	return 0;
 }
 

@@ -33,34 +33,47 @@ static int node_paths(const struct config *cfg, const struct config_node *me, ch
 	return 0;
 }
 
-/* The file names among words[1..n) made absolute (command_takes_paths()),
- * in place: the new strings live until exit, as cli->argv does.  -1
- * (logged) on failure. */
-static int absolute_words(int n, char **words)
+/* words[0..n) as one request line, its file names made absolute
+ * (command_takes_paths()).  0, 1 (logged: no working directory, no
+ * memory) or 2 (a word the daemon would split differently, such as a path
+ * with a space: refused here, not mangled). */
+static int request_line(int n, char **words, char *line, size_t len)
 {
-	for (int i = 1; i < n && command_takes_paths(words[0]); i++) {
-		if (words[i][0] != '-' && words[i][0] != '/' && !(words[i] = cli_absolute(words[i])))
-			return -1;
+	char **w = calloc((size_t)n, sizeof(*w)), **owned = calloc((size_t)n, sizeof(*owned));
+	const char *why;
+	int rc = 0;
+
+	if (!w || !owned) {
+		log_err("out of memory");
+		rc = 1;
 	}
-	return 0;
+	for (int i = 0; !rc && i < n; i++) {
+		w[i] = words[i];
+		if (i && command_takes_paths(words[0]) && words[i][0] != '-' && words[i][0] != '/' &&
+		    !(w[i] = owned[i] = cli_absolute(words[i])))
+			rc = 1;
+	}
+	if (!rc && ctlparse_join(w, n, line, len, &why) < 0) {
+		log_err("cannot send this request: %s", why);
+		rc = 2;
+	}
+	for (int i = 0; owned && i < n; i++)
+		free(owned[i]);
+	free(owned);
+	free(w);
+	return rc;
 }
 
 /* Sends words[0..n) as one request line; prints the body.  Exit status. */
 static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
 {
 	char line[CONTROL_LINE_MAX], err[512], *body = NULL;
-	const char *why;
 	bool ok;
 	int rc;
 
-	if (absolute_words(n, words) < 0)
-		return 1;
-	/* Words the daemon would split differently (a path with a space) are
-	 * refused here, not mangled. */
-	if (ctlparse_join(words, n, line, sizeof(line), &why) < 0) {
-		log_err("cannot send this request: %s", why);
-		return 2;
-	}
+	rc = request_line(n, words, line, sizeof(line));
+	if (rc)
+		return rc;
 	if (control_call(ctl, line, wait_ms, &body, &ok, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
