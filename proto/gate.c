@@ -88,7 +88,8 @@ static void server_done(void *arg, struct tlshs *hs)
 	if (i < PEND_MAX)
 		p->pend[i] = NULL;
 	if (!tlshs_ok(hs) || p->freeing || !p->enabled) {
-		gate_refused(p, i < PEND_MAX ? p->pend_host[i] : "?", tlshs_error(hs));
+		gate_refused(p, i < PEND_MAX ? p->pend_host[i] : "?",
+			     tlshs_ok(hs) ? "the link is disabled" : tlshs_error(hs));
 		tlshs_free(hs);
 	} else {
 		tlshs_take(hs, &fd, &t);
