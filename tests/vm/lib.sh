@@ -129,7 +129,12 @@ net_up() {
 pair_conf() {
 	local l
 	mkdir -p "$W" "$MNT"
-	od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/secret"
+	# Two guests (run2.sh) share theirs; one guest makes its own.
+	if [ -n "${BLKREP_VM_SECRET:-}" ]; then
+		printf '%s' "$BLKREP_VM_SECRET" >"$W/secret"
+	else
+		od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$W/secret"
+	fi
 	chmod 600 "$W/secret"
 	{
 		printf '[resource]\nname = r0\nsecret-file = %s\n' "$W/secret"

@@ -67,9 +67,11 @@ vm_cleanup_hook() {
 }
 
 vm_prepare
+# One secret for both guests: it is the link's TLS key.
+secret=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 for g in alpha beta; do
 	mkdir -p "$work/$g"
-	vm_initrd "$work/$g" "${scenario[$g]}" "BLKREP_VM_GUEST=$g" "$@"
+	vm_initrd "$work/$g" "${scenario[$g]}" "BLKREP_VM_GUEST=$g BLKREP_VM_SECRET=$secret" "$@"
 done
 vm_unlock_base
 log "booting $VM_KVER twice: alpha ${scenario[alpha]##*/}, beta ${scenario[beta]##*/} (timeout ${TIMEOUT}s, ${SMP} cpu each, initramfs ready in $(since "$t_start")s)"
