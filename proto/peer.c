@@ -2,7 +2,8 @@
  * RECV, framing, and delivering what arrives.  A WRITE going out
  * (peer_send_ref() to its SENDMSG) and its ACK coming back (RECV to
  * the peer_on_ack() callback) run in this file only, with proto/msg.c's header codec (a
- * leaf) as their one call outside it.  The connection's life (connecting,
+ * leaf) as their one call outside it, and, with TLS in userspace,
+ * proto/tlsrec.c's records (a leaf too).  The connection's life (connecting,
  * listening, the handshake, keepalive, dropping and finishing a link) is
  * proto/link.c, which calls in here by name; this file reaches it only
  * through p->life, which link.c registers (calls go one way).  See peer.h
@@ -10,7 +11,10 @@
  *
  * At most one RECV is in flight, into rbuf (or, for a payload of
  * DIRECT_MIN bytes or more, straight into dbuf), and one SENDMSG with a
- * batch of queued messages.  Every completion handler ends in
+ * batch of queued messages.  With TLS in userspace the RECV goes into cin,
+ * whose records are opened into rbuf or dbuf as messages can be
+ * delivered, and a batch is sealed into cout, up to SEAL_MAX bytes per
+ * SEND; with kTLS the kernel does that and this file sees plaintext.  Every completion handler ends in
  * peer_after(); callbacks run only inside handlers (p->in_handler), so a
  * peer_*() call made from a callback only sets state and leaves the I/O to
  * that peer_after(). */
