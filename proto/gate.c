@@ -117,10 +117,10 @@ void gate_abort(struct peer *p)
 void gate_destroy(struct peer *p)
 {
 	if (p->hs)
-		tlshs_destroy(p->hs);
+		tlshs_free(p->hs);
 	for (unsigned i = 0; i < PEND_MAX; i++)
 		if (p->pend[i])
-			tlshs_destroy(p->pend[i]);
+			tlshs_free(p->pend[i]);
 }
 
 void gate_start(struct peer *p, int fd, bool client, const char *host)

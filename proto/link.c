@@ -55,7 +55,7 @@ static void link_finish(struct peer *p)
 	tlsrec_free(p->rx);
 	p->tls = NULL;
 	p->tx = p->rx = NULL;
-	p->ktls = p->sealing = p->sealed = false;
+	p->ktls = p->sealed = false;
 	p->cout_pos = p->cout_len = p->cin_pos = p->cin_len = 0;
 	while (sendq_len(p->q))
 		peer_queue_pop(p, !p->freeing);

@@ -345,17 +345,13 @@ void peer_send_kick(struct peer *p)
 		return;
 	if (user_tls(p) && p->cout_pos < p->cout_len)
 		return send_submit(p);
-	if (user_tls(p) && p->sealing)
+	if (user_tls(p) && sendq_in_batch(p->q)) /* more of the batch to seal */
 		return seal(p) ? send_submit(p) : (void)0;
 	if (!sendq_len(p->q) || !key_fresh(p))
 		return;
 	(void)sendq_batch(p->q);
-	if (user_tls(p)) {
-		p->sealing = true;
-		if (!seal(p))
-			return;
-	}
-	send_submit(p);
+	if (!user_tls(p) || seal(p))
+		send_submit(p);
 }
 
 /* n bytes went out: true once the whole batch has (its messages may be
@@ -369,7 +365,7 @@ static bool sent(struct peer *p, size_t n)
 	p->cout_pos += (uint32_t)n;
 	if (p->cout_pos < p->cout_len || !p->sealed)
 		return false;
-	p->sealing = p->sealed = false;
+	p->sealed = false;
 	return true;
 }
 

@@ -133,7 +133,7 @@ struct peer {
 	uint8_t *spill;	    /* a record ending a large payload */
 	uint8_t *cout;	    /* ciphertext being sent */
 	uint32_t cout_pos, cout_len;
-	bool sealing, sealed; /* a batch is being encrypted; all of it */
+	bool sealed; /* the batch being sent is all in cout or out */
 	enum stage stage;
 	bool dead; /* shut down; finished once nothing is in flight */
 	bool up_called, shut_wr, recv_direct;

@@ -59,13 +59,20 @@ static void set_err(struct tls *t, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* OpenSSL's reason for the last failure, and its error queue emptied. */
-static const char *ssl_reason(void)
+/* OpenSSL's reason for a failure, and its error queue emptied: the last
+ * (outermost) one, or with first the first (most specific, as "no start
+ * line" under "PEM lib"). */
+static const char *ssl_reason_of(bool first)
 {
-	const char *r = ERR_reason_error_string(ERR_peek_last_error());
+	const char *r = ERR_reason_error_string(first ? ERR_peek_error() : ERR_peek_last_error());
 
 	ERR_clear_error();
 	return r ? r : "unknown TLS error";
+}
+
+static const char *ssl_reason(void)
+{
+	return ssl_reason_of(false);
 }
 
 /* --- the context --- */
@@ -124,16 +131,6 @@ static int readable(const char *key, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* The first reason in OpenSSL's error queue (the most specific, as "no
- * start line" under "PEM lib"), and the queue emptied. */
-static const char *first_reason(void)
-{
-	const char *r = ERR_reason_error_string(ERR_peek_error());
-
-	ERR_clear_error();
-	return r ? r : "unknown error";
-}
-
 static int ctx_certs(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, size_t errlen)
 {
 	if (!cfg->certificate || !cfg->key) {
@@ -147,11 +144,11 @@ static int ctx_certs(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, si
 		return -1;
 	if (SSL_CTX_use_certificate_chain_file(c->ssl, cfg->certificate) != 1) {
 		snprintf(err, errlen, "tls-certificate %s: not a PEM certificate (%s)",
-			 cfg->certificate, first_reason());
+			 cfg->certificate, ssl_reason_of(true));
 		return -1;
 	}
 	if (SSL_CTX_use_PrivateKey_file(c->ssl, cfg->key, SSL_FILETYPE_PEM) != 1) {
-		const char *r = first_reason();
+		const char *r = ssl_reason_of(true);
 
 		if (strstr(r, "mismatch"))
 			snprintf(err, errlen, "tls-key %s is not the key of tls-certificate %s",
@@ -168,7 +165,7 @@ static int ctx_certs(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, si
 	}
 	if (SSL_CTX_load_verify_locations(c->ssl, cfg->ca, NULL) != 1) {
 		snprintf(err, errlen, "tls-ca %s: no CA certificate in it (%s)", cfg->ca,
-			 first_reason());
+			 ssl_reason_of(true));
 		return -1;
 	}
 	SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_name);

@@ -242,8 +242,3 @@ void tlshs_abort(struct tlshs *hs)
 	if (!hs->pending)
 		tlshs_free(hs);
 }
-
-void tlshs_destroy(struct tlshs *hs)
-{
-	tlshs_free(hs);
-}

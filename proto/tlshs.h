@@ -37,15 +37,13 @@ uint64_t tlshs_started_ms(const struct tlshs *hs);
  * frees hs. */
 void tlshs_take(struct tlshs *hs, int *fd, struct tls **t);
 
-/* After done(): closes the socket and frees everything. */
+/* After done(): closes the socket and frees everything.  Also at once,
+ * whatever is in flight, when the loop will never run its completions
+ * again (tearing down with the ring). */
 void tlshs_free(struct tlshs *hs);
 
 /* Before done(): gives up (the socket is shut down); hs frees itself once
  * nothing is in flight, and done() is not called. */
 void tlshs_abort(struct tlshs *hs);
-
-/* Frees hs at once, whatever is in flight: only when the loop will never
- * run its completions (tearing down with the ring). */
-void tlshs_destroy(struct tlshs *hs);
 
 #endif
