@@ -8,16 +8,33 @@ cd "$(dirname "$0")/.."
 
 failed=()
 suite_start=$(date +%s)
+logs=$(mktemp -d /tmp/blkrep-ci-logs.XXXXXX)
+# Each stage's output also goes to a log, so that the summary at the end
+# can repeat why a stage failed (CI may keep only the end of the output).
 stage() {
 	local name=$1; shift
-	local t0=$(date +%s)
+	local t0=$(date +%s) rc
 	echo "=== stage: $name"
-	if "$@"; then
+	"$@" 2>&1 | tee "$logs/$name.log"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -eq 0 ]; then
 		echo "=== stage $name: ok ($(( $(date +%s) - t0 )) s)"
 	else
-		echo "=== stage $name: FAILED ($(( $(date +%s) - t0 )) s)"
+		echo "=== stage $name: FAILED (exit $rc, $(( $(date +%s) - t0 )) s)"
 		failed+=("$name")
 	fi
+}
+
+# Why each failed stage failed: its lines that name a failure (a seed,
+# "not ok", FAIL, a violation), then its last lines.
+explain_failures() {
+	local name
+	for name in "${failed[@]}"; do
+		echo "=== why $name failed (from its log):"
+		grep -E '^sim: seed [0-9]+:|not ok|FAIL|[Vv]iolation|[Ee]rror:' "$logs/$name.log" | head -20
+		echo "--- its last 25 lines:"
+		tail -25 "$logs/$name.log"
+	done
 }
 
 stage deps make -s deps
@@ -51,6 +68,7 @@ stage torture env TORTURE_MAX_SECONDS=240 bash tests/torture/torture.sh 24 "$(da
 
 echo "=== total: $(( $(date +%s) - suite_start )) s"
 if [ ${#failed[@]} -ne 0 ]; then
+	explain_failures
 	echo "=== FAILED stages: ${failed[*]}"
 	exit 1
 fi

@@ -244,16 +244,17 @@ static bool alone_by(const struct version *v, int node)
 	return v->acked && v->alone && v->by == node;
 }
 
-/* The oldest allowed version: the durable one; or, if node skip acked
- * that one alone, the newest before it that was made durable otherwise
- * (another node promoted by the rules need not hold what skip acked
- * alone, nor what was only acked, never flushed: a power loss there may
- * have taken it). */
+/* The oldest allowed version: the durable one; or, for another node than
+ * skip, the newest one made durable while skip was connected and not acked
+ * by skip alone.  Another node promoted by the rules need not hold what
+ * skip acked alone, nor what skip made durable alone (a FLUSH acked after
+ * the link was lost: the other node may have held that write only in its
+ * page cache, and a power loss there took it; seed 999534371). */
 static unsigned lowest(const struct block *k, int skip)
 {
 	unsigned i = k->durable;
 
-	if (skip < 0 || !alone_by(&k->v[i], skip))
+	if (skip < 0)
 		return i;
 	while (i > 0 && (!k->v[i].was_durable || alone_by(&k->v[i], skip)))
 		i--;
