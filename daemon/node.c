@@ -70,6 +70,7 @@ struct node {
 	bool crashed;		 /* came up after a crash as primary, not yet resynced */
 	bool demoting;		 /* demoted, the crashed-primary flag not yet cleared */
 	struct control_req *demote_req; /* `secondary`, answered once that is done */
+	bool handover;		 /* `down`: stop once the demotion is done */
 	bool resumed;		 /* primary because it went down as one, not by command */
 	struct server *srv;
 	struct server *retiring; /* stopped, freed once done */
@@ -385,10 +386,15 @@ static bool node_finish_demote(struct node *n)
 		log_err("demoted, but %s: the next start resyncs the activity log as after "
 			"a crash", why);
 	n->demoting = false;
-	if (n->demote_req)
+	if (n->demote_req && n->handover)
+		control_reply(n->demote_req, true, "%s/%s handed over to %s and is secondary; "
+			      "stopping\n", n->sb->resource, n->sb->node, n->other->name);
+	else if (n->demote_req)
 		control_reply(n->demote_req, !why, "%s/%s is secondary%s\n", n->sb->resource,
 			      n->sb->node, why ? " (see the log: the metadata was not written)" : "");
 	n->demote_req = NULL;
+	if (n->handover)
+		node_begin_stop(n);
 	return true;
 }
 
@@ -433,6 +439,31 @@ void node_cmd_secondary(struct node *n, struct control_req *req)
 		return;
 	}
 	control_reply(req, true, "%s/%s is secondary\n", n->sb->resource, n->sb->node);
+}
+
+/* `down` of a primary connected to an up-to-date peer is a handover: it
+ * demotes first (its clients answered, the stream flushed by the peer,
+ * STATE secondary sent, as `secondary`), then stops.  The peer, whose
+ * primary became secondary before the link went, stays up to date and is
+ * promoted without --force; this node comes back as secondary.  Answered
+ * once the demotion is done. */
+void node_cmd_handover(struct node *n, struct control_req *req)
+{
+	if (n->demote_req) {
+		control_reply(req, false, "a demotion is still finishing: try again");
+		return;
+	}
+	log_info("handing over to %s (up to date): demoting, then stopping", n->other->name);
+	n->handover = true;
+	n->demote_req = req;
+	(void)node_demote(n);
+}
+
+/* Whether `down` would hand over (node_cmd_handover()). */
+bool node_hands_over(const struct node *n)
+{
+	return n->primary && n->npeers == 1 && sync_up(n->peers[0]) &&
+	       sync_hello(n->peers[0])->disk == MSG_DISK_UPTODATE;
 }
 
 /* --- stopping --- */

@@ -66,6 +66,9 @@ const char *node_role_name(bool primary);
 bool node_connected(const struct node *n);
 /* Tells each peer (STATE) after a change of role, mode or disk. */
 void node_send_state(struct node *n);
+/* `down` on a primary: a handover when node_hands_over() (see node.c). */
+bool node_hands_over(const struct node *n);
+void node_cmd_handover(struct node *n, struct control_req *req);
 /* Connect or listen (on), or drop the links (off). */
 void node_links_enable(struct node *n, bool on);
 

@@ -482,7 +482,11 @@ void node_req_down(struct node *n, struct control_req *req, int argc, char *cons
 		control_reply(req, false, "%s", err);
 		return;
 	}
-	control_reply(req, true, "stopping\n");
+	if (!keep && node_hands_over(n))
+		return node_cmd_handover(n, req);
+	control_reply(req, true, "stopping%s\n",
+		      node_is_primary(n) ? " as primary (no up-to-date peer connected: "
+					   "it comes back as primary)" : "");
 	node_begin_stop(n);
 }
 
