@@ -38,6 +38,7 @@
 #include "nbd/server.h"
 #include "proto/msg.h"
 #include "proto/peer.h"
+#include "utils/clock.h"
 #include "utils/ioop.h"
 #include "utils/log.h"
 #include "utils/loop.h"
@@ -46,6 +47,7 @@
 
 #define NODE_POOL (64U << 20)
 #define TICK_S	  1 /* idle flushes, so that bits and the log drain */
+#define NODE_READY_WAIT_MS 3000 /* a primary back up waits this for its peer */
 
 /* A resource has two nodes (the config refuses a third): one peer.  Code
  * that means every peer loops over peers[0..npeers). */
@@ -71,6 +73,7 @@ struct node {
 	bool demoting;		 /* demoted, the crashed-primary flag not yet cleared */
 	struct control_req *demote_req; /* `secondary`, answered once that is done */
 	bool handover;		 /* `down`: stop once the demotion is done */
+	uint64_t ready_by_ms;	 /* READY waits for the link's verdict until then */
 	bool resumed;		 /* primary because it went down as one, not by command */
 	struct server *srv;
 	struct server *retiring; /* stopped, freed once done */
@@ -82,6 +85,7 @@ struct node {
 	struct __kernel_timespec tick_ts;
 	bool stopping;
 	int ready_fd;
+	int log_fd;		 /* the log file, until READY */
 	char ctl_path[256];
 	char pid_path[256];
 	char log_path[256];
@@ -177,26 +181,34 @@ static void node_sd_notify(const char *msg)
 	close(fd);
 }
 
-/* The parent `blkrep up` returns once it reads READY; later log lines go
- * to the node's log file. */
-static void node_ready(struct node *n)
+/* Until READY, lines go to `blkrep up` (so that a refusal reaches it)
+ * and to the node's log file; then to the log file only. */
+static void node_open_log(struct node *n)
 {
 	char err[512];
-	int logfd;
 
+	if (n->ready_fd < 0)
+		return;
+	n->log_fd = privdir_open_file(n->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600, err,
+				      sizeof(err));
+	if (n->log_fd < 0)
+		log_warn("log file %s; running without one", err);
+	log_copy_to(n->log_fd);
+}
+
+/* The parent `blkrep up` returns once it reads READY. */
+static void node_ready(struct node *n)
+{
 	node_sd_notify("READY=1");
 	if (n->ready_fd < 0)
 		return;
-	/* Opened before READY, so that a refusal still reaches `up`. */
-	logfd = privdir_open_file(n->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600, err,
-				  sizeof(err));
-	if (logfd < 0)
-		log_warn("log file %s; running without one", err);
+	log_copy_to(-1);
 	if (write(n->ready_fd, "READY\n", 6) != 6)
 		log_warn("cannot tell blkrep up that the daemon is ready");
-	if (logfd >= 0) {
-		(void)dup2(logfd, STDERR_FILENO);
-		close(logfd);
+	if (n->log_fd >= 0) {
+		(void)dup2(n->log_fd, STDERR_FILENO);
+		close(n->log_fd);
+		n->log_fd = -1;
 	}
 	close(n->ready_fd);
 	n->ready_fd = -1;
@@ -295,6 +307,10 @@ static const char *node_promote_refusal(const struct node *n, bool force, bool d
 			return NULL; /* how a fresh pair starts */
 		if (force && discard)
 			return NULL; /* the operator accepts what is missing */
+		if (n->sb->gen.current == GEN_CREATED)
+			return "a new pair: neither node's data is known to match the other's; "
+			       "run primary --force on the node whose data the peer gets (a "
+			       "full sync follows)";
 		return n->sb->disk == META_DISK_OUTDATED
 			       ? "this node's disk is outdated: it is known to lack writes; "
 				 "promote it only with --force --discard-unknown"
@@ -398,13 +414,36 @@ static bool node_finish_demote(struct node *n)
 	return true;
 }
 
-/* A loop hook: a demotion finishes once its conditions hold. */
+/* The role the node is up in, and READY: `up` prints the line. */
+static void node_up_report(struct node *n)
+{
+	bool stepped_back = n->ready_by_ms && !n->primary;
+
+	n->ready_by_ms = 0;
+	if (stepped_back)
+		log_info("%s/%s up as secondary (%s is primary), disk %s", n->sb->resource,
+			 n->sb->node, n->other->name, local_disk_name(n->loc));
+	else
+		log_info("%s/%s up as %s, disk %s", n->sb->resource, n->sb->node,
+			 node_role_name(n->primary), local_disk_name(n->loc));
+	node_ready(n);
+}
+
+/* A loop hook: a demotion finishes once its conditions hold; READY once
+ * the link decided the role (connected, stepped back, refused) or the
+ * wait is over. */
 static void node_demote_hook(void *arg)
 {
 	struct node *n = arg;
+	const char *err;
 
 	if (n->demoting)
 		(void)node_finish_demote(n);
+	if (!n->ready_by_ms)
+		return;
+	err = sync_peer(n->peers[0]) ? peer_last_error(sync_peer(n->peers[0])) : "";
+	if (node_connected(n) || !n->primary || *err || clock_now_ms() >= n->ready_by_ms)
+		node_up_report(n);
 }
 
 static bool node_demote(struct node *n)
@@ -768,6 +807,7 @@ static int node_setup(struct node *n)
 		log_err("run directory path too long");
 		return -1;
 	}
+	node_open_log(n);
 	if (node_load(n) < 0 || !(n->loop = loop_new()))
 		return -1;
 	n->ctl = control_new(n->loop, n->ctl_path, n->handle, n);
@@ -817,14 +857,18 @@ struct node *node_start(struct config *cfg, const struct config_node *me, int re
 	n->other = config_peer_node(cfg, me);
 	n->sigfd = -1;
 	n->ready_fd = ready_fd;
+	n->log_fd = -1;
 	n->handle = handle;
 	if (node_setup(n) < 0) {
 		node_free(n);
 		return NULL;
 	}
-	log_info("%s/%s up as %s, disk %s", n->sb->resource, n->sb->node, node_role_name(n->primary),
-		 local_disk_name(n->loc));
-	node_ready(n);
+	/* A node back as primary only because it went down as one may step
+	 * back once it meets its peer: READY (and `up`) waits for that. */
+	if (n->resumed && n->npeers)
+		n->ready_by_ms = clock_now_ms() + NODE_READY_WAIT_MS;
+	else
+		node_up_report(n);
 	return n;
 }
 

@@ -72,14 +72,16 @@ static void link_finish(struct peer *p)
 
 /* --- the handshake --- */
 
-/* Sends REFUSE and closes once it is out; the peer logs the reason. */
-static void refuse(struct peer *p, const char *reason)
+/* Sends REFUSE and closes once it is out; the peer logs the reason, as
+ * an error unless routine (then both log it as information). */
+static void refuse_as(struct peer *p, const char *reason, bool routine)
 {
 	size_t len = strnlen(reason, MSG_MAX_REASON);
 
-	peer_note_error(p, LOG_ERR, reason);
+	peer_note_error(p, routine ? LOG_INFO : LOG_ERR, reason);
 	snprintf(p->refusal, sizeof(p->refusal), "%s", reason);
-	if (len == 0 || peer_send_ctl(p, MSG_REFUSE, 0, reason, (uint32_t)len) < 0) {
+	if (len == 0 || peer_send_ctl(p, MSG_REFUSE, routine ? MSG_REFUSE_ROUTINE : 0, reason,
+				      (uint32_t)len) < 0) {
 		peer_link_drop(p, reason);
 		return;
 	}
@@ -87,6 +89,11 @@ static void refuse(struct peer *p, const char *reason)
 	p->closing_ms = clock_now_ms();
 	p->rpos = p->rend = 0; /* whatever else the peer said is moot */
 	p->direct = false;
+}
+
+static void refuse(struct peer *p, const char *reason)
+{
+	refuse_as(p, reason, false);
 }
 
 /* Queues HELLO (with a fresh nonce) or STATE (nonce zero). */
@@ -136,10 +143,13 @@ static void link_begin(struct peer *p)
 static void accept_and_confirm(struct peer *p)
 {
 	char why[MSG_MAX_REASON + 1] = "";
+	enum peer_verdict v = PEER_ACCEPT;
 
-	if (p->ops->accept_peer && !p->ops->accept_peer(p->arg, &p->theirs, why, sizeof(why))) {
+	if (p->ops->accept_peer)
+		v = p->ops->accept_peer(p->arg, &p->theirs, why, sizeof(why));
+	if (v != PEER_ACCEPT) {
 		why[sizeof(why) - 1] = '\0';
-		refuse(p, why[0] ? why : "refused by this node");
+		refuse_as(p, why[0] ? why : "refused by this node", v == PEER_REFUSE_ROUTINE);
 		return;
 	}
 	if (!peer_link_alive(p)) /* the callback disabled us */
@@ -233,13 +243,13 @@ static void on_state(struct peer *p, const uint8_t *payload, uint32_t len)
 	p->ops->up(p->arg, &m);
 }
 
-static void on_refused(struct peer *p, const uint8_t *payload, uint32_t len)
+static void on_refused(struct peer *p, const struct msg_hdr *h, const uint8_t *payload)
 {
 	char reason[MSG_MAX_REASON + 1], why[ERR_MAX];
 
-	(void)msg_reason_sanitize(payload, len, reason);
+	(void)msg_reason_sanitize(payload, h->length, reason);
 	snprintf(why, sizeof(why), "peer refused: %s", reason);
-	peer_note_error(p, LOG_ERR, why);
+	peer_note_error(p, h->seq == MSG_REFUSE_ROUTINE ? LOG_INFO : LOG_ERR, why);
 	peer_link_drop(p, why);
 }
 
@@ -250,7 +260,7 @@ static void link_message(struct peer *p, const struct msg_hdr *h, const uint8_t 
 	uint16_t want;
 
 	if (h->type == MSG_REFUSE)
-		return on_refused(p, payload, h->length);
+		return on_refused(p, h, payload);
 	switch (p->stage) {
 	case L_HELLO:
 		if (h->type == MSG_HELLO)
@@ -315,6 +325,14 @@ static void listen_start(struct peer *p)
 	}
 	peer_log(LOG_INFO, p, "listening on %s", p->my_addr);
 	p->listen_fd = fd;
+}
+
+int peer_listen_now(struct peer *p)
+{
+	if (p->connector || !p->enabled || p->listen_fd >= 0)
+		return 0;
+	listen_start(p);
+	return p->listen_fd >= 0 ? 0 : -1;
 }
 
 static void accept_arm(struct peer *p)

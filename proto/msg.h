@@ -53,7 +53,9 @@
 enum msg_type {
 	MSG_HELLO = 1,		/* payload: struct msg_hello */
 	MSG_AUTH = 2,		/* payload: HMAC, see proto/auth.h */
-	MSG_REFUSE = 3,		/* payload: UTF-8 reason; the sender closes */
+	MSG_REFUSE = 3,		/* payload: UTF-8 reason; the sender closes;
+				 * seq MSG_REFUSE_ROUTINE: an expected step,
+				 * logged as information */
 	MSG_STATE = 4,		/* payload: struct msg_hello, after connect */
 	MSG_WRITE = 5,		/* offset, count, seq; payload: count bytes */
 	MSG_TRIM = 6,		/* offset, count, seq; zeroes the range */
@@ -77,6 +79,8 @@ enum msg_type {
 #define MSG_F_LAST	(1U << 2)	/* BITMAP: the final chunk */
 #define MSG_F_NOBARRIER	(1U << 3)	/* FLUSH: durability only; later writes may be
 					 * applied before it completes */
+
+#define MSG_REFUSE_ROUTINE 1
 
 struct msg_hdr {
 	uint16_t type;		/* enum msg_type */

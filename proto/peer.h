@@ -91,6 +91,8 @@ struct peer_cfg {
 };
 
 /* Every callback gets the arg given to peer_new(). */
+enum peer_verdict { PEER_ACCEPT, PEER_REFUSE, PEER_REFUSE_ROUTINE };
+
 struct peer_ops {
 	/* Required.  Fills role, disk, generations, size_bytes, extent_bytes
 	 * and flags (MSG_HELLO_F_CRASHED_PRIMARY, _ZERO; the peer adds
@@ -98,9 +100,13 @@ struct peer_ops {
 	 * fills versions, names and nonce. */
 	void (*hello)(void *arg, struct msg_hello *mine);
 	/* Optional.  Called once the peer's HELLO checked out and, with a
-	 * secret, its AUTH verified.  Returns false to refuse the peer, with a
-	 * reason for both logs in why (NUL-terminated, at most whylen bytes). */
-	bool (*accept_peer)(void *arg, const struct msg_hello *theirs, char *why, size_t whylen);
+	 * secret, its AUTH verified.  Returns PEER_ACCEPT, or refuses the peer
+	 * with a reason for both logs in why (NUL-terminated, at most whylen
+	 * bytes): PEER_REFUSE logs it as an error on both nodes,
+	 * PEER_REFUSE_ROUTINE (an expected step, such as a node that came back
+	 * as primary stepping back) as information. */
+	enum peer_verdict (*accept_peer)(void *arg, const struct msg_hello *theirs, char *why,
+					 size_t whylen);
 	/* Required.  The link is up; theirs is the peer's handshake STATE.
 	 * peer_send() works from here on. */
 	void (*up)(void *arg, const struct msg_hello *theirs);
@@ -152,6 +158,11 @@ bool peer_idle(const struct peer *p);
  * listening and drop the link (blkrep disconnect); down() follows from the
  * loop if the link was up. */
 void peer_enable(struct peer *p, bool on);
+/* The node that listens for the link (the other one connects) opens its
+ * listening socket now: -1 (logged: "listen on ADDR: REASON") if it cannot,
+ * so that a daemon starting fails rather than retrying unseen.  0 on the
+ * connecting node, or once listening. */
+int peer_listen_now(struct peer *p);
 
 /* Drops the link that is up, at once, for a reason the caller gives
  * (printf-style): logged as "connection lost: WHY" and kept for

@@ -6,6 +6,12 @@
 
 static const char *log_prog = "blkrep";
 static enum log_level log_max = LOG_INFO;
+static int log_copy_fd = -1;
+
+void log_copy_to(int fd)
+{
+	log_copy_fd = fd;
+}
 
 void log_init(const char *prog, enum log_level max)
 {
@@ -26,4 +32,6 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 	/* One write per line, so lines from several processes do not mix. */
 	fprintf(stderr, "%s: %s%s\n", log_prog, prefix[lvl], line);
+	if (log_copy_fd >= 0)
+		dprintf(log_copy_fd, "%s: %s%s\n", log_prog, prefix[lvl], line);
 }

@@ -11,6 +11,10 @@ enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
  * name put before every line. */
 void log_init(const char *prog, enum log_level max);
 
+/* Every line also goes to fd from now on (-1: no more); a daemon starting
+ * in the background logs to its log file as well as to `up`. */
+void log_copy_to(int fd);
+
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)

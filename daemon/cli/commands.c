@@ -18,7 +18,7 @@ static const struct command commands[] = {
 	{ "create", cmd_create, NULL, ANY, false, "create [--force] [--zeroed]",
 	  "write this node's metadata" },
 	{ "up", cmd_up, NULL, ANY, false, "up [--foreground]", "start this node's daemon" },
-	{ "down", cmd_down, node_req_down, ANY, false, "down [--detach|--keep-attached]",
+	{ "down", cmd_down, node_req_down, ANY, false, "down [--detach|--keep-attached|--keep-role]",
 	  "stop it cleanly" },
 	{ "status", cmd_request, node_req_status, ANY, true, "status [--json]",
 	  "roles, disks, connection, sync state" },

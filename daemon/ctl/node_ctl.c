@@ -453,11 +453,14 @@ void node_req_disconnect(struct node *n, struct control_req *req, int argc, char
 
 /* `down`: refused while a device is attached, unless --detach (detach
  * first) or --keep-attached (the kernel keeps the device and its I/O
- * waiting for the next `blkrep up`: a planned restart). */
+ * waiting for the next `blkrep up`: a planned restart).  A primary
+ * connected to an up-to-date peer hands over (node_cmd_handover()) unless
+ * --keep-attached or --keep-role: a restart that comes back as primary. */
 void node_req_down(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	bool detach = has_flag(argc, argv, "--detach"),
-	     keep = has_flag(argc, argv, "--keep-attached");
+	     keep = has_flag(argc, argv, "--keep-attached"),
+	     keep_role = keep || has_flag(argc, argv, "--keep-role");
 	char err[512];
 	int loop_index;
 	bool loop = devices_loop(node_devices(n), &loop_index);
@@ -482,11 +485,11 @@ void node_req_down(struct node *n, struct control_req *req, int argc, char *cons
 		control_reply(req, false, "%s", err);
 		return;
 	}
-	if (!keep && node_hands_over(n))
+	if (!keep_role && node_hands_over(n))
 		return node_cmd_handover(n, req);
-	control_reply(req, true, "stopping%s\n",
-		      node_is_primary(n) ? " as primary (no up-to-date peer connected: "
-					   "it comes back as primary)" : "");
+	control_reply(req, true, "stopping%s%s\n",
+		      node_is_primary(n) ? " as primary: it comes back as primary" : "",
+		      node_is_primary(n) && !keep_role ? " (no up-to-date peer connected)" : "");
 	node_begin_stop(n);
 }
 

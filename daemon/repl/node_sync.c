@@ -607,13 +607,13 @@ static void sync_yield_to_primary(struct sync *s, const struct msg_hello *h)
 
 	if (h->role != MSG_ROLE_PRIMARY || !sync_resumed_only(s))
 		return;
-	log_warn("%s became primary while this node was down: %s/%s stays secondary "
-		 "(its own changes are kept for the resync or the split-brain repair)",
+	log_info("%s became primary while this node was down: %s/%s steps back to "
+		 "secondary (its own changes are kept for the resync or the split-brain repair)",
 		 s->other->name, s->sb->resource, s->sb->node);
 	s->env.up->demote(s->env.node);
 }
 
-static bool sync_accept_peer(void *arg, const struct msg_hello *h, char *why, size_t len)
+static enum peer_verdict sync_accept_peer(void *arg, const struct msg_hello *h, char *why, size_t len)
 {
 	struct sync *s = arg;
 
@@ -621,7 +621,7 @@ static bool sync_accept_peer(void *arg, const struct msg_hello *h, char *why, si
 	if (h->role == MSG_ROLE_PRIMARY && sync_primary(s) && (h->flags & MSG_HELLO_F_RESUMED)) {
 		snprintf(why, len, "%s came back as primary only because it went down as one: "
 			 "it steps back to secondary and connects again", s->other->name);
-		return false;
+		return PEER_REFUSE_ROUTINE;
 	}
 	if (h->role == MSG_ROLE_PRIMARY && sync_primary(s)) {
 		struct gen_side me, peer;
@@ -631,7 +631,7 @@ static bool sync_accept_peer(void *arg, const struct msg_hello *h, char *why, si
 		sync_gen_sides(s, h, &me, &peer);
 		s->split_brain = gen_compare(&me, &peer) == GEN_SPLIT_BRAIN;
 		snprintf(why, len, "both nodes are primary: split brain; make one secondary");
-		return false;
+		return PEER_REFUSE;
 	}
 	if (sync_primary(s) && h->size_bytes < primary_export_bytes(s->env.pri)) {
 		snprintf(why, len,
@@ -639,14 +639,14 @@ static bool sync_accept_peer(void *arg, const struct msg_hello *h, char *why, si
 			 "this primary's export (%" PRIu64 " bytes): grow the peer's backing "
 			 "store",
 			 h->size_bytes, primary_export_bytes(s->env.pri));
-		return false;
+		return PEER_REFUSE;
 	}
 	if (h->extent_bytes != s->sb->extent_bytes) {
 		snprintf(why, len, "bitmap granularity differs: peer %u, this node %u",
 			 h->extent_bytes, s->sb->extent_bytes);
-		return false;
+		return PEER_REFUSE;
 	}
-	return sync_accept_data(s, h, why, len);
+	return sync_accept_data(s, h, why, len) ? PEER_ACCEPT : PEER_REFUSE;
 }
 
 static void sync_link_up(void *arg, const struct msg_hello *h)
@@ -788,5 +788,5 @@ int sync_start(struct sync *s)
 	/* The answers to the primary's side's writes go straight to it. */
 	peer_on_ack(s->peer, primary_ack, s->env.pri);
 	peer_enable(s->peer, true);
-	return 0;
+	return peer_listen_now(s->peer);
 }

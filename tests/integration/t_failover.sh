@@ -245,12 +245,17 @@ check_eq "(F) beta has a new generation ($genA -> $genB)" "$([ -n "$genB" ] && [
 check_eq "(F) beta is primary, disk uptodate" "$(field "$Bn" "(d['role'], d['disk'])")" "('primary', 'uptodate')"
 rs0=$(field "$Bn" "d['stats']['resynced_bytes']")
 mark=$(log_mark alpha)
-check "(F) up alpha again" $A up
+$A up >"$T/F-up.out" 2>&1
+check_eq "(F) up alpha again: it says it is up as secondary, beta being primary" \
+	"$(grep -c 'up as secondary (beta is primary)' "$T/F-up.out")" 1
 check_eq "(F) alpha steps back to secondary" "$(wait_field "$A" "d['role']" secondary 10)" secondary
 synced "(F) the pair connects and the resync finishes" 30
 check_eq "(F) alpha's log says beta became primary while it was down" \
 	"$(log_since alpha "$mark" | grep -c 'became primary while this node was down')" 1
-# A normal failback is not a split brain, and no log says it is.
+# A normal failback is not a split brain, and no log says it is; nor
+# does either log call the step back an error.
+check_eq "(F) neither log has an error line about the step back" \
+	"$(log_since alpha "$mark" | grep -ci 'error.*\(steps back\|came back as primary\)')$(grep -ci 'error.*came back as primary' "$BLKREP_RUN_DIR/r0-beta.log")" 00
 check_eq "(F) alpha's log does not call the failback a split brain" \
 	"$(log_since alpha "$mark" | grep -c 'split brain')" 0
 check_eq "(F) alpha is secondary, beta primary" \

@@ -41,7 +41,7 @@ check_exit "restore-saved of a path with a space is refused (exit 2)" 2 $A resto
 [ "$(wc -l <"$T/last.err")" = 1 ] && grep -q "cannot send this request" "$T/last.err" &&
 	pass "... in one line saying why" || fail "space refusal: $(cat "$T/last.err")"
 
-check "down alpha while primary" $A down
+check "down --keep-role alpha while primary (a restart: no handover)" $A down --keep-role
 check_fails "the export is gone" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
 check_fails "status of a stopped node fails" $A status
 grep -q "no blkrep daemon is running" "$T/last.err" && pass "... clearly" || fail "status: $(cat "$T/last.err")"
@@ -78,6 +78,19 @@ check "connect" $A connect
 check_eq "connected again" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
 check_synced "in sync after the reconnect"
 check "down beta" $Bn down
+# beta listens for the link (alpha, first by name, connects): a port
+# held by another program makes `up` fail, saying why.
+$PY -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("bound", flush=True); time.sleep(20)' \
+	"$PAIR_PORT_B" >"$T/squat.out" 2>&1 &
+squat=$!
+for i in $(seq 1 50); do grep -q bound "$T/squat.out" && break; sleep 0.1; done
+check_fails "up fails when the peer port is taken" $Bn up
+check_eq "... saying it cannot listen there" \
+	"$(grep -c "listen on 127.0.0.1:$PAIR_PORT_B: Address already in use" "$T/last.err")" 1
+check_eq "... and no daemon is left running" "$(pgrep -fc -- "$T/r0.conf --node beta up")" 0
+kill $squat 2>/dev/null; wait $squat 2>/dev/null
 
 # Refusals: wrong secret, other resource name (both fail TLS: its key is
 # derived from both), unexpected node name.

@@ -44,6 +44,9 @@ check_eq "(a) beta's disk is inconsistent before its first sync" "$(field "$Bn" 
 size=$(field "$A" "d['size_bytes']")
 SAME="$TESTS_DIR/cmp_areas.sh $size $T/a.img $T/b.img"
 check_fails "(a) the data areas differ before the sync" $SAME
+$A primary >"$T/a-plain.out" 2>&1
+check_eq "(a) plain primary on a new pair is refused, naming primary --force (not --discard-unknown)" \
+	"$(grep -c 'a new pair.*run primary --force' "$T/a-plain.out")$(grep -c 'discard-unknown' "$T/a-plain.out")" 10
 check "(a) primary --force on alpha starts the pair" $A primary --force
 if st=$(wait_synced 60); then
 	pass "(a) the full initial sync finishes"

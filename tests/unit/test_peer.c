@@ -573,12 +573,13 @@ Test(peer, incompatible_versions_are_refused)
 	expect_refusal("incompatible protocol version");
 }
 
-static bool refuse_peer(void *arg, const struct msg_hello *theirs, char *why, size_t whylen)
+static enum peer_verdict refuse_peer(void *arg, const struct msg_hello *theirs, char *why,
+				     size_t whylen)
 {
 	(void)arg;
 	snprintf(why, whylen, "size mismatch: peer has %llu bytes",
 		 (unsigned long long)theirs->size_bytes);
-	return false;
+	return PEER_REFUSE;
 }
 
 Test(peer, accept_peer_may_refuse_with_a_reason)
