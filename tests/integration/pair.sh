@@ -135,13 +135,14 @@ daemon_pid() {
 	cat "$BLKREP_RUN_DIR/r0-$1.pid" 2>/dev/null
 }
 
-# pair_stop: stop both daemons, each `down` bounded to 20 s, then kill -9
+# pair_stop: stop both daemons, each `down --keep-role` (a restart: a
+# primary comes back as one) bounded to 20 s, then kill -9
 # a daemon whose pid file still names a live process of $BLKREP.  For custom
 # EXIT traps (trap 'pair_stop; ...; _cleanup' EXIT).
 pair_stop() {
 	local n pid
-	timeout -k 2 20 $A down >/dev/null 2>&1
-	timeout -k 2 20 $Bn down >/dev/null 2>&1
+	timeout -k 2 20 $A down --keep-role >/dev/null 2>&1
+	timeout -k 2 20 $Bn down --keep-role >/dev/null 2>&1
 	for n in alpha beta; do
 		pid=$(daemon_pid $n)
 		[ -n "$pid" ] || continue

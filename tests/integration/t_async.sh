@@ -70,7 +70,7 @@ check_eq "status has lag_bytes 0 and lag_seconds 0 when idle" \
 pair_alive "before (7)"
 check "(7) mode async" $A mode async
 check_eq "(7) status says async" "$(field "$A" "d['mode']")" async
-check "(7) down alpha" $A down
+check "(7) down alpha (a restart: --keep-role)" $A down --keep-role
 check "(7) up alpha" $A up
 check_eq "(7) async after down/up" "$(field "$A" "d['mode']")" async
 check_eq "(7) alpha reconnects" "$(wait_field "$A" "d['peer']['connection']" connected 20)" connected

@@ -94,7 +94,7 @@ n=$(grep -c "disk failed a client" "$T/run/r0-alpha.log")
 check_eq "(S) alpha's log says so, once for the two failures" "$n" 1
 grep "disk failed a client" "$T/run/r0-alpha.log" | sed 's/^/    | /'
 faultfs_ctl a heal && pass "(S) heal alpha's disk" || fail "(S) cannot heal alpha's disk"
-check "(S) alpha down" $A down
+check "(S) alpha down (a restart: --keep-role)" $A down --keep-role
 check "(S) dump-md on alpha" $A dump-md
 grep -qE '^bitmap: [1-9][0-9]* of ' "$T/last.out" && pass "(S) the metadata keeps the range out of sync" ||
 	fail "(S) dump-md: $(grep bitmap "$T/last.out")"

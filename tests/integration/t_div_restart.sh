@@ -45,7 +45,7 @@ NW=40
 pair_conf_extra "al-extents = 16"
 pair_start
 check "mode async" $A mode async
-check "down alpha" $A down
+check "down alpha (a restart: --keep-role)" $A down --keep-role
 check "up alpha" $A up
 check_eq "alpha comes back primary" "$(wait_field "$A" "d['role']" primary 10)" primary
 check_eq "alpha is async" "$(field "$A" "d['mode']")" async

@@ -99,6 +99,7 @@ struct run {
 	uint64_t writes_seen;
 	bool sb_reported;		/* a status said splitbrain */
 	int resolve_loser;		/* -1, or the node told to discard */
+	int handover_from;		/* -1, or the node told `down` (a handover) */
 	bool resolved;			/* answered ok, the pair not connected since */
 	uint64_t connected_at;		/* the pair was last seen connected */
 	bool resolve_asking;
@@ -122,7 +123,7 @@ static struct run R;
  * that never happens checks nothing). */
 static struct {
 	uint64_t failovers, unforced, forced_sync, split_brains, resolves, saved_blocks,
-		fault_seeds;
+		fault_seeds, handovers, clean_stops;
 } C;
 static FILE *real_stderr;
 
@@ -630,7 +631,8 @@ static void fault(void)
 /* A is the writer (the primary the client uses), B the other node. */
 enum act { A_NOFLUSH, A_FLUSH, A_WIDE, A_NARROW, A_CRASH_A, A_POWER_A, A_POWER_B, A_UP_A,
 	   A_UP_B, A_PART_ON, A_PART_OFF, A_DEMOTE, A_CLIENT_OFF, A_CLIENT_ON, A_SETTLE,
-	   A_FO_FAULT, A_FO_PROMOTE, A_FO_BACK, A_FO_DEMOTE_OLD, A_FO_RESOLVE, A_FO_SWITCH };
+	   A_FO_FAULT, A_FO_PROMOTE, A_FO_BACK, A_FO_DEMOTE_OLD, A_FO_RESOLVE, A_FO_SWITCH,
+	   A_FO_HANDOVER, A_FO_HANDOVER_PROMOTE };
 
 enum story { ST_NONE, ST_EPOCH, ST_DROP, ST_DEMOTE, ST_WIDE, ST_KINDS, ST_FIRST_EPOCH,
 	     ST_FAILOVER };
@@ -707,6 +709,10 @@ static void story_begin(enum story k)
 		story_add(SB_WAIT_NS, A_FO_RESOLVE);
 		if (sim_chance(50))
 			story_add(1 * S + sim_below(3 * S), A_FO_SWITCH);
+		else if (sim_chance(50)) {
+			story_add(1 * S + sim_below(3 * S), A_FO_HANDOVER);
+			story_add(100 * MS + sim_below(900 * MS), A_FO_HANDOVER_PROMOTE);
+		}
 		break;
 	case ST_WIDE: /* rule 9: wide zeroing's bits cleared while zeroing */
 		simfd_set_slow_zero(true);
@@ -793,6 +799,22 @@ static void failover_act(int act)
 		sim_trace("driver: switch-over back to %s", R.nodes[1 - R.writer].me->name);
 		operator_call(R.writer, "secondary");
 		return move_writer(1 - R.writer, 0, true);
+	case A_FO_HANDOVER:
+		/* The same by `down` (issue 15): the old writer hands over and
+		 * stops; a plain `primary` must do on the other and lose
+		 * nothing (oracle 2 checks the unforced promotion). */
+		if (R.resolve_loser >= 0 || !claims_in_sync())
+			return;
+		sim_trace("driver: switch-over by down of %s", R.nodes[R.writer].me->name);
+		R.handover_from = R.writer;
+		C.handovers++;
+		return operator_call(R.writer, "down");
+	case A_FO_HANDOVER_PROMOTE:
+		if (R.handover_from < 0)
+			return;
+		move_writer(1 - R.handover_from, 0, true);
+		R.handover_from = -1;
+		return;
 	default:
 		return;
 	}
@@ -1209,10 +1231,34 @@ static void tick_settle(void)
 	}
 }
 
+/* A node told `down` stopped: it leaves the loop, then shuts down
+ * cleanly (node_run()); it comes back 0.2 to 1 s later. */
+static void reap_stopped(void)
+{
+	for (int i = 0; i < SIM_NODES; i++) {
+		struct simnode *sn = &R.nodes[i];
+
+		if (!sn->n || node_running(sn->n))
+			continue;
+		sim_trace("driver: %s stopped (down)", sn->me->name);
+		sim_set_current(i);
+		if (node_finish(sn->n, true) != 0)
+			sim_trace("driver: %s stopped uncleanly", sn->me->name);
+		sim_set_current(SIM_DRIVER);
+		sim_kill(i);
+		C.clean_stops++;
+		sn->n = NULL;
+		sn->asking = false;
+		sn->status_fresh = false;
+		sn->restart_at = sim_now_ns() + 200 * MS + sim_below(800 * MS);
+	}
+}
+
 static void director(void *arg, uint64_t tag)
 {
 	(void)arg;
 	(void)tag;
+	reap_stopped();
 	if (R.phase == P_START)
 		tick_start();
 	else if (R.phase == P_LOAD)
@@ -1246,6 +1292,7 @@ static int run_seed(uint64_t seed, struct totals *t)
 	R.disk_faults = false;
 	R.force_level[0] = R.force_level[1] = 1;
 	R.resolve_loser = -1;
+	R.handover_from = -1;
 	R.resolved = false;
 	R.connected_at = 0;
 	R.writes_seen = 0;
@@ -1360,8 +1407,10 @@ int main(int argc, char **argv)
 		"sim: %" PRIu64 " failover promotions (checked: %" PRIu64 " without --force, %" PRIu64
 		" with --force in sync mode), %" PRIu64
 		" split brains (%" PRIu64 " resolves), %" PRIu64 " overwritten blocks found in save "
-		"files, %" PRIu64 " seeds with disk faults\n",
-		C.failovers, C.unforced, C.forced_sync, C.split_brains, C.resolves, C.saved_blocks, C.fault_seeds);
+		"files, %" PRIu64 " seeds with disk faults, %" PRIu64 " handovers by down, %" PRIu64
+		" clean stops\n",
+		C.failovers, C.unforced, C.forced_sync, C.split_brains, C.resolves, C.saved_blocks,
+		C.fault_seeds, C.handovers, C.clean_stops);
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64 " violations\n", t.seeds,
 	       t.steps, t.violations);
 	/* SIM_UNSETTLED=fail: a seed that never settles fails too (the

@@ -527,7 +527,7 @@ sc_restart_stall() {
 		sleep_rnd 500 1500
 		end_writer
 	fi
-	$A down >"$T/down.out" 2>&1 || { cycle_fail "alpha down: $(tail -n 2 "$T/down.out")"; return; }
+	$A down --keep-role >"$T/down.out" 2>&1 || { cycle_fail "alpha down: $(tail -n 2 "$T/down.out")"; return; }
 	node_up alpha || return
 	[ "$(wait_field "$A" "d['role'] + ' ' + d['peer']['connection']" "primary connected" 20)" = \
 		"primary connected" ] || { cycle_fail "alpha did not come back as a connected primary"; return; }
@@ -691,7 +691,7 @@ sc_promote_during_resync() {
 		$A primary >>"$T/role.out" 2>&1 || cycle_fail "primary on alpha refused: $(tail -n 2 "$T/role.out")"
 		;;
 	down-up)
-		$A down >"$T/role.out" 2>&1 || cycle_fail "alpha down: $(tail -n 2 "$T/role.out")"
+		$A down --keep-role >"$T/role.out" 2>&1 || cycle_fail "alpha down: $(tail -n 2 "$T/role.out")"
 		node_up alpha
 		;;
 	esac
