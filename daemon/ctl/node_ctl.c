@@ -58,9 +58,25 @@ static const char *node_encryption(const struct node *n, const char **offload)
 	return p ? peer_encryption(p) : "none";
 }
 
+/* What the pair replicates: the smaller data area (a primary exports
+ * that); a larger node's tail is never copied. */
+static uint64_t node_size(const struct node *n)
+{
+	return primary_export_size(node_primary(n));
+}
+
+/* Out of sync within what the pair replicates: the tail is never counted. */
 static uint64_t node_out_of_sync(const struct node *n)
 {
-	return local_out_of_sync(node_local(n));
+	return local_out_of_sync(node_local(n), node_size(n));
+}
+
+/* The peer's data area as its last HELLO or STATE said, or 0 if unknown. */
+static uint64_t node_peer_area(const struct node *n)
+{
+	const struct sync *s = node_peer(n);
+
+	return s && sync_hello(s)->size_bytes ? sync_hello(s)->size_bytes : 0;
 }
 
 /* JSON strings here are names and fixed words; the peer's last error is
@@ -146,7 +162,8 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"disk_error\": \"%s\", "
 		      "\"peer\": {\"name\": \"%s\", \"connection\": \"%s\", \"disk\": \"%s\", "
 		      "\"last_error\": \"%s\", \"encryption\": \"%s\", \"tls_offload\": %s}, "
-		      "\"size_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
+		      "\"size_bytes\": %" PRIu64 ", \"data_area_bytes\": %" PRIu64 ", "
+		      "\"peer_data_area_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
 		      "\"lag_bytes\": %" PRIu64 ", \"lag_seconds\": %.3f, "
 		      "\"resync\": %s, \"verify\": %s, \"frozen\": %s, \"device\": %s, "
 		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": %" PRIu64 ", "
@@ -154,7 +171,8 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_mode_name(node_local(n)),
 		      config_peer_loss_name(config_on_peer_loss(node_config(n))), local_disk_name(node_local(n)), derr,
 		      node_peer_name(n), node_connection(n), sync_peer_disk(node_peer(n)), err, enc,
-		      off, node_sb(n)->data_bytes, node_out_of_sync(n), st.lag_bytes, st.lag_seconds, rs, vf,
+		      off, node_size(n), node_sb(n)->data_bytes, node_peer_area(n), node_out_of_sync(n),
+		      st.lag_bytes, st.lag_seconds, rs, vf,
 		      primary_frozen(node_primary(n)) ? "true" : "false", dev, st.writes, st.replicated_bytes,
 		      sync_resynced_bytes(node_peer(n)), node_sb(n)->gen.current);
 }

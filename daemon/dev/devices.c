@@ -52,6 +52,16 @@ struct devices {
 	int restore_fd;
 };
 
+/* A daemon killed while attached with --loop left its loop device and
+ * FUSE mount: clean them up (fusefile_reap()). */
+static void devices_reap(const struct devices *d)
+{
+	char mnt[256];
+
+	if (control_run_path(mnt, sizeof(mnt), d->resource, d->node, "fuse") == 0)
+		(void)fusefile_reap(mnt);
+}
+
 struct devices *devices_new(struct loop *loop, const struct config *cfg, const char *resource,
 			    const char *node, const struct devices_host *host, void *arg)
 {
@@ -71,6 +81,7 @@ struct devices *devices_new(struct loop *loop, const struct config *cfg, const c
 		free(d);
 		return NULL;
 	}
+	devices_reap(d);
 	return d;
 }
 

@@ -2,6 +2,7 @@
 #define FUSE_USE_VERSION 31
 #include "fusefile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
@@ -308,4 +309,79 @@ void fusefile_stop(struct fusefile *f)
 int fusefile_loop(const struct fusefile *f)
 {
 	return f->loop;
+}
+
+/* --- what a killed daemon left --- */
+
+/* Whether /dev/loopN is bound to path. */
+static bool loop_backed_by(int n, const char *path)
+{
+	char sys[80], back[320];
+	FILE *fp;
+	bool same;
+
+	snprintf(sys, sizeof(sys), "/sys/block/loop%d/loop/backing_file", n);
+	fp = fopen(sys, "re");
+	if (!fp)
+		return false;
+	same = fgets(back, sizeof(back), fp) && strcspn(back, "\n") == strlen(path) &&
+	       strncmp(back, path, strlen(path)) == 0;
+	fclose(fp);
+	return same;
+}
+
+/* Unbinds /dev/loopN, or while it is in use marks it to clear itself. */
+static void loop_reap(int n)
+{
+	struct loop_info64 info;
+	char dev[32];
+	int fd, excl;
+
+	snprintf(dev, sizeof(dev), "/dev/loop%d", n);
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	excl = fd < 0 ? -1 : open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+	if (excl >= 0) {
+		close(excl);
+		if (ioctl(fd, LOOP_CLR_FD, 0) == 0) {
+			log_info("%s was left over a dead FUSE file by a daemon killed while "
+				 "attached: unbound", dev);
+			close(fd);
+			return;
+		}
+	}
+	if (fd >= 0 && ioctl(fd, LOOP_GET_STATUS64, &info) == 0) {
+		info.lo_flags |= LO_FLAGS_AUTOCLEAR;
+		(void)ioctl(fd, LOOP_SET_STATUS64, &info);
+	}
+	log_warn("%s was left over a dead FUSE file by a daemon killed while attached, and "
+		 "is still in use (a file system mounted on it?): its I/O fails; unmount it and "
+		 "it goes away", dev);
+	if (fd >= 0)
+		close(fd);
+}
+
+int fusefile_reap(const char *mountpoint)
+{
+	char path[300];
+	int found = 0;
+
+	DIR *dir = opendir("/sys/block");
+	struct dirent *e;
+	int n;
+
+	snprintf(path, sizeof(path), "%s%s", mountpoint, VOLUME);
+	while (dir && (e = readdir(dir)))
+		if (sscanf(e->d_name, "loop%d", &n) == 1 && loop_backed_by(n, path)) {
+			loop_reap(n);
+			found++;
+		}
+	if (dir)
+		closedir(dir);
+	if (umount2(mountpoint, MNT_DETACH) == 0) {
+		log_info("%s: removed the dead FUSE mount of a daemon killed while attached",
+			 mountpoint);
+		found++;
+	}
+	(void)rmdir(mountpoint);
+	return found;
 }

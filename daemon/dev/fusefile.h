@@ -35,4 +35,10 @@ void fusefile_stop(struct fusefile *f);
 /* The loop device bound, or -1. */
 int fusefile_loop(const struct fusefile *f);
 
+/* What a daemon killed while attached with --loop left at mountpoint: a
+ * loop device over its dead FUSE file is unbound (or, while a file system
+ * is still mounted on it, set to clear itself once released), and the dead
+ * mount is removed.  Logs one line per thing found; returns how many. */
+int fusefile_reap(const char *mountpoint);
+
 #endif

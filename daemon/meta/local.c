@@ -163,9 +163,12 @@ const char *local_mode_name(const struct local *l)
 	return l->sb.mode == META_MODE_ASYNC ? "async" : "sync";
 }
 
-uint64_t local_out_of_sync(const struct local *l)
+uint64_t local_out_of_sync(const struct local *l, uint64_t limit)
 {
-	uint64_t bytes = bitmap_count(l->bm) * l->sb.extent_bytes;
+	uint64_t ext = l->sb.extent_bytes, bytes;
 
-	return bytes < l->sb.data_bytes ? bytes : l->sb.data_bytes;
+	if (limit > l->sb.data_bytes)
+		limit = l->sb.data_bytes;
+	bytes = bitmap_count_below(l->bm, (limit + ext - 1) / ext) * ext;
+	return bytes < limit ? bytes : limit;
 }

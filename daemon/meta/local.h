@@ -48,7 +48,8 @@ void local_bm_empty(struct local *l);
 /* For status and logs. */
 const char *local_disk_name(const struct local *l);
 const char *local_mode_name(const struct local *l);
-/* Bytes of the data area marked out of sync. */
-uint64_t local_out_of_sync(const struct local *l);
+/* Bytes of the data area's first limit bytes marked out of sync (the
+ * extent that limit cuts counts up to limit). */
+uint64_t local_out_of_sync(const struct local *l, uint64_t limit);
 
 #endif

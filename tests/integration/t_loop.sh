@@ -198,4 +198,26 @@ echo after >"$MNT/after" 2>/dev/null
 check "... and the file system keeps working (write, sync)" sync -f "$MNT/after"
 check_no_io_errors "detach attempted while mounted"
 msg "first loop device $LOOPDEV_WAS, second $LOOPDEV"
+
+# --- kill -9 while attached (issue 15) --------------------------------------------
+# The loop device and the FUSE mount outlive the daemon; the next `up`
+# cleans them up and says so: unbound once nothing uses it, and the dead
+# mount removed; then attach --loop works again.
+umount "$MNT"
+pid=$(daemon_pid alpha)
+check "kill -9 alpha's daemon while attached (pid $pid)" kill -KILL "$pid"
+for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+check_eq "... which leaves $LOOPDEV bound to the dead FUSE file" \
+	"$(losetup -n -O BACK-FILE "$LOOPDEV" 2>/dev/null | sed 's/ *$//')" "$T/run/r0-alpha.fuse/volume"
+check "up alpha again" $A up
+check_eq "up says it unbound the left-over $LOOPDEV" \
+	"$(grep -c "$LOOPDEV was left over a dead FUSE file.*unbound" "$T/last.err")" 1
+check_eq "... and removed the dead FUSE mount" \
+	"$(grep -c "removed the dead FUSE mount" "$T/last.err")" 1
+check_eq "$LOOPDEV is free again" "$(losetup -n -O BACK-FILE "$LOOPDEV" 2>/dev/null | grep -c .)" 0
+check_fails "nothing is mounted at the run directory's FUSE path" mountpoint -q "$T/run/r0-alpha.fuse"
+check_eq "alpha comes back primary (it was killed)" "$(wait_field "$A" "d['role']" primary 10)" primary
+check "attach --loop works again" $A attach --loop
+LOOPDEV=$(cat "$T/last.out")
+check "the file system is intact (fsck -fn)" fsck.ext4 -fn "$LOOPDEV"
 finish
