@@ -39,6 +39,23 @@ check_eq "alpha accepts beta again" "$(wait_field "$A" "d['peer']['connection']"
 if st=$(wait_synced 30); then pass "the pair resyncs: $st"; else fail "not in sync: $st"; fi
 check "the replicated areas are equal" cmp -n "$small" "$T/a.img" "$T/b.img"
 
+# A new pair (not zeroed) of different sizes: the full sync copies the
+# smaller area; the larger node's tail is never counted out of sync, in
+# status or after verify (issue 15), and status shows both areas.
+check "both down" sh -c "$A down && $Bn down"
+check "new metadata on both, not zeroed" sh -c "$A create --force && $Bn create --force"
+check "up both" sh -c "$A up && $Bn up"
+check_eq "connected" "$(wait_field "$A" "d['peer']['connection']" connected)" connected
+check "alpha primary --force (the first sync)" $A primary --force
+check_synced "the first sync finishes"
+check_eq "alpha: nothing out of sync (its tail is not counted)" "$(field "$A" "d['out_of_sync_bytes']")" 0
+check_eq "alpha: size_bytes is the replicated size" "$(field "$A" "d['size_bytes']")" "$small"
+check_eq "alpha: data_area_bytes is its own, larger area" \
+	"$(field "$A" "d['data_area_bytes'] > d['size_bytes'] and d['peer_data_area_bytes'] == d['size_bytes']")" True
+check "verify on alpha" $A verify
+check_eq "verify counts nothing out of sync ($(tail -1 "$T/last.out"))" \
+	"$(grep -c "0 extents differ (0 bytes now out of sync)" "$T/last.out")" 1
+
 # A primary that never met its peer exports its whole area, and then
 # refuses a smaller peer, saying why.
 check "both down" sh -c "$A down && $Bn down"
