@@ -45,6 +45,10 @@ check "down --keep-role alpha while primary (a restart: no handover)" $A down --
 check_fails "the export is gone" nbdinfo --size "nbd+unix:///r0?socket=$T/alpha.nbd"
 check_fails "status of a stopped node fails" $A status
 grep -q "no blkrep daemon is running" "$T/last.err" && pass "... clearly" || fail "status: $(cat "$T/last.err")"
+mkdir "$T/alpha.nbd"	# the export's address is taken
+check_fails "up as primary fails when its export cannot start" $A up
+check_eq "... saying why" "$(grep -c "cannot start the NBD export\|alpha.nbd" "$T/last.err")" 1
+rmdir "$T/alpha.nbd"
 check "up alpha again" $A up
 check_eq "it comes back primary" "$(field "$A" "d['role']")" primary
 check "the data is there" qemu-io -f raw "nbd+unix:///r0?socket=$T/alpha.nbd" -c 'read -P 0x5a 1M 64k'
