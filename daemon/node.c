@@ -177,13 +177,15 @@ static void node_sd_notify(const char *msg)
 }
 
 /* The parent `blkrep up` returns once it reads READY; later log lines go
- * to the node's log file. */
+ * to the node's log file, stamped. */
 static void node_ready(struct node *n)
 {
-	char err[512];
+	char err[512], ready[48];
 	int logfd;
 
-	node_sd_notify("READY=1");
+	/* MAINPID: this process, also when `up` without --foreground forked it. */
+	snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%d", (int)getpid());
+	node_sd_notify(ready);
 	if (n->ready_fd < 0)
 		return;
 	/* Opened before READY, so that a refusal still reaches `up`. */
@@ -196,6 +198,8 @@ static void node_ready(struct node *n)
 	if (logfd >= 0) {
 		(void)dup2(logfd, STDERR_FILENO);
 		close(logfd);
+		log_copy_to(-1); /* the start's copy (cmd_up()): stderr is the file now */
+		log_set_style(LOG_STAMPED);
 	}
 	close(n->ready_fd);
 	n->ready_fd = -1;
@@ -442,6 +446,7 @@ void node_begin_stop(struct node *n)
 	if (n->stopping)
 		return;
 	n->stopping = true;
+	node_sd_notify("STOPPING=1");
 	log_info("stopping");
 	node_stop_export(n);
 	node_links_enable(n, false);

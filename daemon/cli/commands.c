@@ -8,7 +8,6 @@
 #include "daemon/cli/cli.h"
 #include "daemon/ctl/control.h"
 
-#define BLKREP_VERSION "0.1.0"
 #define ANY	       COMMAND_ANY_ARGS, COMMAND_ANY_ARGS
 
 /* In the order `blkrep help` lists them. */

@@ -19,6 +19,9 @@ typedef int command_cli_fn(struct cli *cli);
 typedef void command_request_fn(struct node *n, struct control_req *req, int argc,
 				char *const *argv);
 
+/* `blkrep version`, and the line each daemon start logs. */
+#define BLKREP_VERSION "0.1.0"
+
 #define COMMAND_ANY_ARGS (-1)
 
 struct command {
