@@ -7,18 +7,26 @@
 /* 2026-12-07T12:00:00.123456789Z */
 static const struct timespec when = { 1796644800, 123456789 };
 
-Test(log, stamped_is_rfc3339_utc_with_milliseconds_and_the_level)
+/* Each level's prefix in style: want[lvl]. */
+static void expect_prefixes(enum log_style style, const char *const want[4])
 {
 	char buf[64];
 
-	cr_assert_eq(log_format_prefix(buf, sizeof(buf), &when, LOG_INFO, LOG_STAMPED), 30);
-	cr_assert_str_eq(buf, "2026-12-07T12:00:00.123Z info ");
-	log_format_prefix(buf, sizeof(buf), &when, LOG_ERR, LOG_STAMPED);
-	cr_assert_str_eq(buf, "2026-12-07T12:00:00.123Z error ");
-	log_format_prefix(buf, sizeof(buf), &when, LOG_WARN, LOG_STAMPED);
-	cr_assert_str_eq(buf, "2026-12-07T12:00:00.123Z warning ");
-	log_format_prefix(buf, sizeof(buf), &when, LOG_DEBUG, LOG_STAMPED);
-	cr_assert_str_eq(buf, "2026-12-07T12:00:00.123Z debug ");
+	for (int lvl = LOG_ERR; lvl <= LOG_DEBUG; lvl++) {
+		cr_assert_eq(log_format_prefix(buf, sizeof(buf), &when, lvl, style),
+			     (int)strlen(want[lvl]));
+		cr_assert_str_eq(buf, want[lvl]);
+	}
+}
+
+Test(log, stamped_is_rfc3339_utc_with_milliseconds_and_the_level)
+{
+	static const char *const want[] = {
+		"2026-12-07T12:00:00.123Z error ", "2026-12-07T12:00:00.123Z warning ",
+		"2026-12-07T12:00:00.123Z info ", "2026-12-07T12:00:00.123Z debug ",
+	};
+
+	expect_prefixes(LOG_STAMPED, want);
 }
 
 Test(log, milliseconds_are_truncated_and_padded)
@@ -32,16 +40,9 @@ Test(log, milliseconds_are_truncated_and_padded)
 
 Test(log, journal_gets_syslog_levels_and_no_time)
 {
-	char buf[64];
+	static const char *const want[] = { "<3>", "<4>", "<6>", "<7>" };
 
-	cr_assert_eq(log_format_prefix(buf, sizeof(buf), &when, LOG_ERR, LOG_JOURNAL), 3);
-	cr_assert_str_eq(buf, "<3>");
-	log_format_prefix(buf, sizeof(buf), &when, LOG_WARN, LOG_JOURNAL);
-	cr_assert_str_eq(buf, "<4>");
-	log_format_prefix(buf, sizeof(buf), &when, LOG_INFO, LOG_JOURNAL);
-	cr_assert_str_eq(buf, "<6>");
-	log_format_prefix(buf, sizeof(buf), &when, LOG_DEBUG, LOG_JOURNAL);
-	cr_assert_str_eq(buf, "<7>");
+	expect_prefixes(LOG_JOURNAL, want);
 }
 
 Test(log, plain_is_empty_and_short_buffers_fail)
