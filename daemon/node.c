@@ -824,7 +824,7 @@ struct devices *node_devices(const struct node *n)
 	return n->dev;
 }
 
-const struct config *node_config(const struct node *n)
+struct config *node_config(const struct node *n)
 {
 	return n->cfg;
 }

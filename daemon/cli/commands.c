@@ -49,6 +49,8 @@ static const struct command commands[] = {
 	{ "restore-saved", cmd_wait_request, node_req_restore, 1, 2, false,
 	  "restore-saved [--force] FILE", "on a primary, write saved data back (--force: "
 	  "another resource's file)" },
+	{ "adjust", cmd_request, node_req_adjust, 0, 0, false, "adjust",
+	  "apply a changed config file to the running daemon" },
 	{ "dump-md", cmd_dump_md, NULL, ANY, false, "dump-md", "print this node's metadata" },
 	{ "version", command_version, NULL, ANY, false, "version", "print the version" },
 	{ "help", command_help, NULL, ANY, false, "help", "this list" },
