@@ -36,7 +36,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
 .PHONY: all deps test unit integration fuzz fuzz-short bench bench-pair clean format vm torture \
-        sim sim-mutants sim-regress
+        sim sim-mutants sim-regress man install uninstall
 all: $(BUILD)/blkrep $(BUILD)/nbdtorture
 ifndef SANITIZE
 all: blkrep
@@ -108,6 +108,48 @@ build-fuzz/%: tests/fuzz/%.c $(PURE_SRC) $(CORE_SRC)
 
 deps:
 	bash tests/deps.sh
+
+# `make install PREFIX=/usr DESTDIR=...`: the binary, man pages (scdoc),
+# systemd units (their ExecStart names SBINDIR), bash completion when
+# contrib/ has it, and an example config (the README's) in /etc/blkrep.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR    ?= $(or $(shell pkg-config systemd --variable=systemdsystemunitdir 2>/dev/null),\
+                   $(PREFIX)/lib/systemd/system)
+CONFDIR    ?= /etc/blkrep
+MAN_PAGES  := build/man/blkrep.8 build/man/blkrep.conf.5
+UNITS      := $(notdir $(wildcard contrib/systemd/*.service contrib/systemd/*.socket))
+COMPLETION := $(wildcard contrib/bash-completion/blkrep)
+
+man: $(MAN_PAGES)
+build/man/%: docs/man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc <$< >$@.tmp && mv -f $@.tmp $@
+
+# The README's example config, from its first line to the blank line.
+build/blkrep.conf.example: README.md
+	@mkdir -p $(dir $@)
+	sed -n '\|^# /etc/blkrep/r0.conf|,/^$$/p' $< | sed '$$d' >$@.tmp
+	test -s $@.tmp && mv -f $@.tmp $@
+
+install: build/blkrep $(MAN_PAGES) build/blkrep.conf.example
+	install -D -m 0755 build/blkrep $(DESTDIR)$(SBINDIR)/blkrep
+	install -D -m 0644 build/man/blkrep.8 $(DESTDIR)$(MANDIR)/man8/blkrep.8
+	install -D -m 0644 build/man/blkrep.conf.5 $(DESTDIR)$(MANDIR)/man5/blkrep.conf.5
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in $(UNITS); do \
+		sed 's|/usr/sbin/blkrep|$(SBINDIR)/blkrep|g' contrib/systemd/$$u \
+			>$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	$(if $(COMPLETION),install -D -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/blkrep)
+	install -D -m 0644 build/blkrep.conf.example $(DESTDIR)$(CONFDIR)/blkrep.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/blkrep $(DESTDIR)$(MANDIR)/man8/blkrep.8 \
+		$(DESTDIR)$(MANDIR)/man5/blkrep.conf.5 $(DESTDIR)$(BASHCOMPDIR)/blkrep \
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(CONFDIR)/blkrep.conf.example
+	-rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) --jobs 2

@@ -813,5 +813,6 @@ void config_free(struct config *c)
 	free(c->nbd_user);
 	free(c->name);
 	free(c->path);
+	config_free(c->adjusted);
 	free(c);
 }

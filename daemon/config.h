@@ -1,5 +1,6 @@
 /* The resource configuration: one INI file per resource, identical on both
- * nodes, parsed with libinih into an immutable struct config.  Parsing the
+ * nodes, parsed with libinih into a struct config that only `adjust`
+ * changes (config_adjust()).  Parsing the
  * text is pure (config_parse_string); only config_load touches files
  * (the secret file is config_secret.h, single values config_value.h).  Every check the file can fail is made
  * here, so the daemon never meets a bad value later.
@@ -120,6 +121,19 @@ const struct config_node *config_node_for_host(const struct config *c, const cha
 
 /* The other node; NULL if local is not one of c's nodes. */
 const struct config_node *config_peer_node(const struct config *c, const struct config_node *local);
+
+/* `blkrep adjust`, for a daemon running node me of running, given fresh,
+ * a re-read of its file: 0 if the two differ at most in on-peer-loss,
+ * resync-rate, max-lag, timeout, dead-conn-timeout and the peer's address;
+ * else -1 with "KEY changed: a restart is needed to apply it" in err. */
+int config_adjust_check(const struct config *running, const struct config *fresh, const char *me,
+			char *err, size_t errlen);
+
+/* After config_adjust_check(): running takes those values from fresh, and
+ * fresh itself, freed with running (the peer's address is its string).
+ * The keys that changed go to changed ("max-lag, timeout"; "" if none). */
+void config_adjust(struct config *running, struct config *fresh, const char *me, char *changed,
+		   size_t len);
 
 /* "sync"/"async", "continue"/"freeze", "disconnect"/"discard-zero-changes":
  * the spelling used in the file, for status output. */

@@ -35,6 +35,7 @@ struct config {
 	unsigned int nnodes;
 	struct node_priv priv[2];
 	struct config_node nodes[2]; /* views of priv, filled at the end */
+	struct config *adjusted;     /* configs `adjust` took values from */
 };
 
 #endif

@@ -13,6 +13,8 @@ int main(int argc, char **argv)
 	const struct command *c;
 
 	log_init("blkrep", LOG_INFO);
+	if (log_stderr_is_journal())
+		log_set_style(LOG_JOURNAL);
 	if (cli_parse_globals(argc, argv, &cli) < 0)
 		return 2;
 	if (cli.argc < 1) {

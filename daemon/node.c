@@ -85,7 +85,6 @@ struct node {
 	struct __kernel_timespec tick_ts;
 	bool stopping;
 	int ready_fd;
-	int log_fd;		 /* the log file, until READY */
 	char ctl_path[256];
 	char pid_path[256];
 	char log_path[256];
@@ -181,34 +180,30 @@ static void node_sd_notify(const char *msg)
 	close(fd);
 }
 
-/* Until READY, lines go to `blkrep up` (so that a refusal reaches it)
- * and to the node's log file; then to the log file only. */
-static void node_open_log(struct node *n)
-{
-	char err[512];
-
-	if (n->ready_fd < 0)
-		return;
-	n->log_fd = privdir_open_file(n->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600, err,
-				      sizeof(err));
-	if (n->log_fd < 0)
-		log_warn("log file %s; running without one", err);
-	log_copy_to(n->log_fd);
-}
-
-/* The parent `blkrep up` returns once it reads READY. */
+/* The parent `blkrep up` returns once it reads READY; later log lines go
+ * to the node's log file, stamped. */
 static void node_ready(struct node *n)
 {
-	node_sd_notify("READY=1");
+	char err[512], ready[48];
+	int logfd;
+
+	/* MAINPID: this process, also when `up` without --foreground forked it. */
+	snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%d", (int)getpid());
+	node_sd_notify(ready);
 	if (n->ready_fd < 0)
 		return;
-	log_copy_to(-1);
+	/* Opened before READY, so that a refusal still reaches `up`. */
+	logfd = privdir_open_file(n->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600, err,
+				  sizeof(err));
+	if (logfd < 0)
+		log_warn("log file %s; running without one", err);
 	if (write(n->ready_fd, "READY\n", 6) != 6)
 		log_warn("cannot tell blkrep up that the daemon is ready");
-	if (n->log_fd >= 0) {
-		(void)dup2(n->log_fd, STDERR_FILENO);
-		close(n->log_fd);
-		n->log_fd = -1;
+	if (logfd >= 0) {
+		(void)dup2(logfd, STDERR_FILENO);
+		close(logfd);
+		log_copy_to(-1); /* the start's copy (cmd_up()): stderr is the file now */
+		log_set_style(LOG_STAMPED);
 	}
 	close(n->ready_fd);
 	n->ready_fd = -1;
@@ -512,6 +507,7 @@ void node_begin_stop(struct node *n)
 	if (n->stopping)
 		return;
 	n->stopping = true;
+	node_sd_notify("STOPPING=1");
 	log_info("stopping");
 	node_stop_export(n);
 	node_links_enable(n, false);
@@ -807,7 +803,6 @@ static int node_setup(struct node *n)
 		log_err("run directory path too long");
 		return -1;
 	}
-	node_open_log(n);
 	if (node_load(n) < 0 || !(n->loop = loop_new()))
 		return -1;
 	n->ctl = control_new(n->loop, n->ctl_path, n->handle, n);
@@ -857,7 +852,6 @@ struct node *node_start(struct config *cfg, const struct config_node *me, int re
 	n->other = config_peer_node(cfg, me);
 	n->sigfd = -1;
 	n->ready_fd = ready_fd;
-	n->log_fd = -1;
 	n->handle = handle;
 	if (node_setup(n) < 0) {
 		node_free(n);
@@ -894,7 +888,7 @@ struct devices *node_devices(const struct node *n)
 	return n->dev;
 }
 
-const struct config *node_config(const struct node *n)
+struct config *node_config(const struct node *n)
 {
 	return n->cfg;
 }

@@ -54,7 +54,8 @@ struct primary *node_primary(const struct node *n);
  * of (a resource has two nodes). */
 struct sync *node_peer(const struct node *n);
 struct devices *node_devices(const struct node *n);
-const struct config *node_config(const struct node *n);
+/* Changed only by `adjust` (config_adjust()). */
+struct config *node_config(const struct node *n);
 const struct config_node *node_me(const struct node *n);
 /* Stopping: only some requests are still answered. */
 bool node_stopping(const struct node *n);

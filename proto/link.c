@@ -626,6 +626,19 @@ static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len
 	return 0;
 }
 
+int peer_set_address(struct peer *p, const char *addr)
+{
+	struct sockaddr_storage sa;
+	socklen_t len;
+
+	if (strlen(addr) >= sizeof(p->peer_addr) || resolve(addr, &sa, &len) < 0)
+		return -1;
+	snprintf(p->peer_addr, sizeof(p->peer_addr), "%s", addr);
+	p->peer_sa = sa;
+	p->peer_sa_len = len;
+	return 0;
+}
+
 static int copy_name(char *dst, const char *src, const char *what)
 {
 	size_t n = src ? strlen(src) : 0;

@@ -211,6 +211,11 @@ const char *peer_state(const struct peer *p);
 int peer_send_state(struct peer *p);
 bool peer_connected(const struct peer *p);
 
+/* `adjust`: the peer's new HOST:PORT, for the next connect (a link that is
+ * up stays up) and peer-address-only.  0, or -1 (logged: it does not
+ * resolve) with nothing changed. */
+int peer_set_address(struct peer *p, const char *addr);
+
 /* Why the link last failed or was refused ("peer refused: ...",
  * "authentication failed: ...", "peer silent for 5 s"); "" since the last
  * time it came up.  Valid until the next loop pass. */

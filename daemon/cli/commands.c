@@ -8,7 +8,6 @@
 #include "daemon/cli/cli.h"
 #include "daemon/ctl/control.h"
 
-#define BLKREP_VERSION "0.1.0"
 #define ANY	       COMMAND_ANY_ARGS, COMMAND_ANY_ARGS
 
 /* In the order `blkrep help` lists them. */
@@ -50,6 +49,8 @@ static const struct command commands[] = {
 	{ "restore-saved", cmd_wait_request, node_req_restore, 1, 2, false,
 	  "restore-saved [--force] FILE", "on a primary, write saved data back (--force: "
 	  "another resource's file)" },
+	{ "adjust", cmd_request, node_req_adjust, 0, 0, false, "adjust",
+	  "apply a changed config file to the running daemon" },
 	{ "dump-md", cmd_dump_md, NULL, ANY, false, "dump-md", "print this node's metadata" },
 	{ "version", command_version, NULL, ANY, false, "version", "print the version" },
 	{ "help", command_help, NULL, ANY, false, "help", "this list" },

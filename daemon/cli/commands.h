@@ -19,6 +19,9 @@ typedef int command_cli_fn(struct cli *cli);
 typedef void command_request_fn(struct node *n, struct control_req *req, int argc,
 				char *const *argv);
 
+/* `blkrep version`, and the line each daemon start logs. */
+#define BLKREP_VERSION "0.1.0"
+
 #define COMMAND_ANY_ARGS (-1)
 
 struct command {
@@ -55,6 +58,8 @@ command_request_fn node_req_status, node_req_ping, node_req_primary, node_req_se
 	node_req_progress, node_req_outdate_peer, node_req_mode, node_req_verify,
 	node_req_resync, node_req_invalidate, node_req_resolve, node_req_restore,
 	node_req_connect, node_req_disconnect, node_req_down, node_req_attach, node_req_detach;
+/* `adjust` (daemon/ctl/adjust.c). */
+command_request_fn node_req_adjust;
 /* Whether the node is stopping (only while_stopping requests then). */
 
 #endif

@@ -19,6 +19,7 @@
 #include "daemon/ctl/ctlparse.h"
 #include "daemon/node.h"
 #include "utils/log.h"
+#include "utils/privdir.h"
 
 #define DOWN_WAIT_MS	30000
 
@@ -223,6 +224,30 @@ out:
 	return rc;
 }
 
+/* The line each start logs first, with the version and pid: on stderr
+ * under --foreground, stamped (or with the journal's levels); in the
+ * background to the log file alone (`up` does not print it), which then
+ * also gets, stamped, what the daemon says before it is ready. */
+static void log_start(const struct config *cfg, const struct config_node *me, bool foreground)
+{
+	char path[256], err[512];
+	int fd;
+
+	if (foreground && !log_stderr_is_journal())
+		log_set_style(LOG_STAMPED);
+	if (!foreground) {
+		if (control_run_path(path, sizeof(path), config_resource_name(cfg), me->name,
+				     "log") < 0)
+			return; /* node_setup() says so */
+		fd = privdir_open_file(path, O_WRONLY | O_CREAT | O_APPEND, 0600, err, sizeof(err));
+		if (fd < 0)
+			return; /* node_ready() says why */
+		log_copy_to(fd);
+	}
+	log_copy_msg(LOG_INFO, "blkrep %s starting %s/%s, pid %d", BLKREP_VERSION,
+		     config_resource_name(cfg), me->name, (int)getpid());
+}
+
 /* The parent relays the starting daemon's messages until it says READY
  * (exit 0) or closes the pipe without saying so (exit 1). */
 static int relay_until_ready(int fd, pid_t child)
@@ -282,6 +307,7 @@ static int start_daemon(struct config *cfg, const struct config_node *me)
 	(void)dup2(pfd[1], STDERR_FILENO);
 	if (freopen("/dev/null", "r", stdin) == NULL || freopen("/dev/null", "w", stdout) == NULL)
 		_exit(1);
+	log_start(cfg, me, false);
 	_exit(node_run(cfg, me, pfd[1], node_handle));
 }
 
@@ -310,6 +336,8 @@ int cmd_up(struct cli *cli)
 		free(body);
 		goto out;
 	}
+	if (foreground)
+		log_start(cfg, me, true);
 	rc = foreground ? node_run(cfg, me, -1, node_handle) : start_daemon(cfg, me);
 out:
 	config_free(cfg);

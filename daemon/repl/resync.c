@@ -41,6 +41,7 @@ struct resync {
 	uint64_t limit_bytes;
 	uint64_t cursor;	/* next bit to look at */
 	uint64_t rate;
+	uint64_t rate_from_ns, rate_from_bytes; /* when and where the rate was set */
 	uint64_t started_ns;
 	uint64_t sent_bytes;	/* read and sent since the start */
 	uint64_t done_bytes;	/* acknowledged */
@@ -101,11 +102,19 @@ void resync_start(struct resync *r, uint64_t limit_bytes, uint64_t rate)
 	r->limit_bytes = limit_bytes;
 	r->limit_bits = bits < bitmap_nbits(r->bm) ? bits : bitmap_nbits(r->bm);
 	r->rate = rate;
-	r->started_ns = clock_now_ns();
-	r->sent_bytes = r->done_bytes = 0;
+	r->started_ns = r->rate_from_ns = clock_now_ns();
+	r->sent_bytes = r->done_bytes = r->rate_from_bytes = 0;
 	r->total_bytes = 0;
 	r->running = true;
 	resync_next_pass(r);
+}
+
+void resync_set_rate(struct resync *r, uint64_t rate)
+{
+	r->rate = rate;
+	r->rate_from_ns = clock_now_ns();
+	r->rate_from_bytes = r->sent_bytes;
+	resync_pump(r); /* a faster rate may start chunks now */
 }
 
 void resync_next_pass(struct resync *r)
@@ -216,8 +225,8 @@ static bool may_start(struct resync *r)
 		return false;
 	if (!r->rate)
 		return true;
-	allowed = (uint64_t)((double)r->rate * (double)(clock_now_ns() - r->started_ns) / 1e9);
-	if (r->sent_bytes < allowed + RESYNC_CHUNK)
+	allowed = (uint64_t)((double)r->rate * (double)(clock_now_ns() - r->rate_from_ns) / 1e9);
+	if (r->sent_bytes - r->rate_from_bytes < allowed + RESYNC_CHUNK)
 		return true;
 	if (!r->timer_armed) {
 		r->ts.tv_nsec = 10 * 1000 * 1000;

@@ -55,6 +55,9 @@ void resync_free(struct resync *r);
  * replicated area), at rate bytes per second (0: adaptive). */
 void resync_start(struct resync *r, uint64_t limit_bytes, uint64_t rate);
 
+/* `adjust`: a running resync goes on at rate (0: adaptive) from now. */
+void resync_set_rate(struct resync *r, uint64_t rate);
+
 /* Another pass over the bitmap, after idle() found bits set again. */
 void resync_next_pass(struct resync *r);
 

@@ -64,6 +64,7 @@ struct stream {
 	struct fifo *lag;
 	uint64_t lag_bytes;
 	uint64_t max_lag;
+	uint64_t lag_size; /* the FIFO's: max-lag at the start */
 	uint64_t drain_bytes;
 };
 
@@ -82,13 +83,22 @@ struct stream *stream_new(struct bitmap *bm, uint32_t extent_bytes, uint64_t max
 	s->clear_pending = bitmap_new(nbits);
 	s->clear_covering = bitmap_new(nbits);
 	s->wide_new = bitmap_new(nbits);
-	s->lag = fifo_new(max_lag > MSG_MAX_DATA ? max_lag : MSG_MAX_DATA);
+	s->lag_size = max_lag > MSG_MAX_DATA ? max_lag : MSG_MAX_DATA;
+	s->lag = fifo_new(s->lag_size);
 	if (!s->unflushed || !s->covering || !s->clear_pending || !s->clear_covering ||
 	    !s->wide_new || !s->lag) {
 		stream_free(s);
 		return NULL;
 	}
 	return s;
+}
+
+bool stream_set_max_lag(struct stream *s, uint64_t max_lag)
+{
+	if (max_lag > s->lag_size)
+		return false;
+	s->max_lag = max_lag; /* lowered: writes wait until the lag is below */
+	return true;
 }
 
 void stream_free(struct stream *s)

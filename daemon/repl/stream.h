@@ -91,6 +91,10 @@ struct stream_ack {
 struct stream *stream_new(struct bitmap *bm, uint32_t extent_bytes, uint64_t max_lag);
 void stream_free(struct stream *s);
 
+/* `adjust`: the async lag's new bound.  False, changing nothing, above the
+ * bound it was made with (its FIFO's size). */
+bool stream_set_max_lag(struct stream *s, uint64_t max_lag);
+
 /* --- sending --- */
 
 /* The sequence number the next message gets in *seq: 0, or -ENOBUFS when

@@ -124,24 +124,49 @@ grep -q "out of sync (0 bytes)" "$T/last.out" && pass "the resynced, clean bitma
 grep -q "flags:.*clean" "$T/last.out" && pass "metadata says the shutdown was clean" ||
 	fail "flags: $(grep flags "$T/last.out")"
 
-# up --foreground is the daemon: it tells systemd it is ready (NOTIFY_SOCKET).
+# up --foreground is the daemon: it tells systemd it is ready, with its
+# pid (NOTIFY_SOCKET), and that it stops; it logs to stderr, stamped.
 $PY - "$T/notify" >"$T/notify.out" 2>&1 <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 s.settimeout(15)
-print(s.recv(256).decode())
+while True:
+    m = s.recv(256).decode()
+    print(m.replace("\n", " "), flush=True)
+    if m == "STOPPING=1":
+        break
 PY
 npid=$!
 for i in $(seq 1 50); do [ -S "$T/notify" ] && break; sleep 0.1; done
 NOTIFY_SOCKET=$T/notify $A up --foreground >"$T/fg.log" 2>&1 &
 fgpid=$!
-wait $npid
-check_eq "up --foreground sends READY=1 to NOTIFY_SOCKET" "$(cat "$T/notify.out")" READY=1
+for i in $(seq 1 150); do [ -s "$T/notify.out" ] && break; sleep 0.1; done
+check_eq "up --foreground sends READY=1 and its pid to NOTIFY_SOCKET" \
+	"$(head -n 1 "$T/notify.out")" "READY=1 MAINPID=$fgpid"
 check_eq "the foreground daemon answers" "$(field "$A" "d['node']")" alpha
 check "down stops the foreground daemon" $A down
 wait $fgpid
 check_eq "... which exits 0" "$?" 0
+wait $npid
+check_eq "... having sent STOPPING=1" "$(tail -n 1 "$T/notify.out")" STOPPING=1
+stamp='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (error|warning|info|debug) blkrep: '
+check_eq "every line on its stderr is stamped" "$(grep -cvE "^$stamp" "$T/fg.log")" 0
+grep -qE "^$stamp"'blkrep [0-9.]+ starting r0/alpha, pid '"$fgpid\$" "$T/fg.log" &&
+	pass "... the first saying the version and pid" || fail "no start line: $(head -n 2 "$T/fg.log")"
+grep -qE "^$stamp"'.*r0/alpha up as' "$T/run/r0-alpha.log" &&
+	pass "the log file of a daemon up in the background is stamped too" ||
+	fail "log file: $(head -n 3 "$T/run/r0-alpha.log")"
+grep -qE "^$stamp"'blkrep [0-9.]+ starting r0/alpha, pid [0-9]+$' "$T/run/r0-alpha.log" &&
+	pass "... and says the version and pid of each start" ||
+	fail "no start line in $(head -n 3 "$T/run/r0-alpha.log")"
+# stderr is the journal (JOURNAL_STREAM names it): syslog levels, no time.
+: >"$T/journal"
+JOURNAL_STREAM=$(stat -c %d:%i "$T/journal") $A up --foreground --bogus 2>>"$T/journal"
+check_eq "stderr that is the journal gets <N> levels" "$(cat "$T/journal")" \
+	"<3>blkrep: error: up: unknown option '--bogus' (usage: up [--foreground])"
+JOURNAL_STREAM=1:1 $A up --foreground --bogus 2>"$T/journal"
+check_eq "... not another stream" "$(cut -c1-7 "$T/journal")" "blkrep:"
 check_fails "up with metadata of another resource is refused" $B -c "$T/other-res.conf" --node alpha up
 grep -q "holds metadata of r0/alpha, not r1/alpha" "$T/last.err" && pass "... saying whose metadata it is" || fail "foreign metadata: $(cat "$T/last.err")"
 finish
