@@ -1,12 +1,14 @@
 /* A node of a replicated resource: the daemon behind `blkrep up`.  See
- * node.h.  This file holds its lifecycle and roles: start-up, readiness,
- * the NBD export while primary, promotion and demotion, stopping, and the
- * node's peers as a set.  Each part below it owns its own state: the
+ * node.h.  This file holds its lifecycle: start-up, readiness, the NBD
+ * export while primary, stopping, and the node's peers as a set;
+ * node_role.c its promotion, demotion and handover (struct node is
+ * node_int.h's).  Each part below it owns its own state: the
  * replica (daemon/meta/local), the primary's and the secondary's sides
  * (daemon/repl/primary, secondary), one struct sync per peer, the devices
  * and the control socket; they ask the node what they need through
  * struct node_up. */
 #include "daemon/node.h"
+#include "daemon/node_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,51 +47,6 @@
 #include "utils/privdir.h"
 #include "utils/secmem.h"
 
-#define NODE_POOL (64U << 20)
-#define TICK_S	  1 /* idle flushes, so that bits and the log drain */
-#define NODE_READY_WAIT_MS 3000 /* a primary back up waits this for its peer */
-
-/* A resource has two nodes (the config refuses a third): one peer.  Code
- * that means every peer loops over peers[0..npeers). */
-#define NODE_PEERS_MAX 1
-
-struct node {
-	control_handler_fn *handle; /* the control socket's requests */
-	struct loop *loop;
-	struct config *cfg;
-	const struct config_node *me;
-	const struct config_node *other;
-	uint8_t *secret;	 /* secmem, CONFIG_SECRET_MAX bytes */
-	size_t secret_len;
-	struct local *loc;	 /* the replica: data area, metadata, bitmap */
-	struct meta_sb *sb;	 /* loc's superblock */
-	struct primary *pri;	 /* the primary's side of replication */
-	struct secondary *sec;	 /* the secondary's */
-	struct sync *peers[NODE_PEERS_MAX];
-	unsigned npeers;
-	struct devices *dev;	 /* /dev/nbdN, attach --loop, restore-saved */
-	bool primary;
-	bool crashed;		 /* came up after a crash as primary, not yet resynced */
-	bool demoting;		 /* demoted, the crashed-primary flag not yet cleared */
-	struct control_req *demote_req; /* `secondary`, answered once that is done */
-	bool handover;		 /* `down`: stop once the demotion is done */
-	uint64_t ready_by_ms;	 /* READY waits for the link's verdict until then */
-	bool resumed;		 /* primary because it went down as one, not by command */
-	struct server *srv;
-	struct server *retiring; /* stopped, freed once done */
-	struct control *ctl;
-	struct ioop sig_op;
-	int sigfd;
-	struct signalfd_siginfo si;
-	struct ioop tick_op;
-	struct __kernel_timespec tick_ts;
-	bool stopping;
-	int ready_fd;
-	char ctl_path[256];
-	char pid_path[256];
-	char log_path[256];
-};
-
 /* --- the peers, as a set --- */
 
 bool node_connected(const struct node *n)
@@ -101,7 +58,7 @@ bool node_connected(const struct node *n)
 }
 
 /* A connected peer is primary. */
-static bool node_peer_primary(const struct node *n)
+bool node_peer_primary(const struct node *n)
 {
 	for (unsigned i = 0; i < n->npeers; i++)
 		if (sync_up(n->peers[i]) && sync_hello(n->peers[i])->role == MSG_ROLE_PRIMARY)
@@ -125,13 +82,13 @@ void node_links_enable(struct node *n, bool on)
 
 /* A promotion: resync and verify chunks in flight lock against the new
  * export's writes (rule 4). */
-static void node_relock(struct node *n)
+void node_relock(struct node *n)
 {
 	for (unsigned i = 0; i < n->npeers; i++)
 		sync_relock(n->peers[i]);
 }
 
-static void node_reconsider(struct node *n)
+void node_reconsider(struct node *n)
 {
 	for (unsigned i = 0; i < n->npeers; i++) {
 		sync_reconsider(n->peers[i]);
@@ -182,7 +139,7 @@ static void node_sd_notify(const char *msg)
 
 /* The parent `blkrep up` returns once it reads READY; later log lines go
  * to the node's log file, stamped. */
-static void node_ready(struct node *n)
+void node_ready(struct node *n)
 {
 	char err[512], ready[48];
 	int logfd;
@@ -223,7 +180,7 @@ static int node_write_pid(struct node *n)
 
 /* --- the NBD export while primary --- */
 
-static int node_start_export(struct node *n)
+int node_start_export(struct node *n)
 {
 	static const struct repl_ops repl_ops = { .submit = primary_submit,
 						  .end = primary_end,
@@ -249,7 +206,7 @@ static int node_start_export(struct node *n)
 
 /* Frozen, the clients' connections are dropped rather than answered: a
  * write the peer may lack is never acknowledged. */
-static void node_stop_export(struct node *n)
+void node_stop_export(struct node *n)
 {
 	bool hard = stream_held(primary_stream(n->pri)) || primary_frozen(n->pri);
 
@@ -270,234 +227,6 @@ static void node_reap(void *arg)
 		server_free(n->retiring);
 		n->retiring = NULL;
 	}
-}
-
-/* --- roles --- */
-
-/* The primary's side keeps the role too: a client write asks no one
- * above it. */
-static void node_set_role(struct node *n, bool primary)
-{
-	n->primary = primary;
-	primary_set_role(n->pri, primary);
-}
-
-/* Why this node may not become primary now, or NULL. */
-static const char *node_promote_refusal(const struct node *n, bool force, bool discard)
-{
-	if (n->demote_req)
-		return "a demotion is still finishing (the peer flushes what it holds): try again";
-	if (node_peer_primary(n))
-		return "the peer is primary: run blkrep secondary there first";
-	switch (n->sb->disk) {
-	case META_DISK_UPTODATE:
-		return NULL;
-	case META_DISK_CONSISTENT:
-		return force ? NULL
-			     : "this node's data is consistent but may lack writes its "
-			       "peer accepted after the link was lost; use primary --force "
-			       "to promote it anyway";
-	default:
-		if (force && n->sb->gen.current == GEN_CREATED)
-			return NULL; /* how a fresh pair starts */
-		if (force && discard)
-			return NULL; /* the operator accepts what is missing */
-		if (n->sb->gen.current == GEN_CREATED)
-			return "a new pair: neither node's data is known to match the other's; "
-			       "run primary --force on the node whose data the peer gets (a "
-			       "full sync follows)";
-		return n->sb->disk == META_DISK_OUTDATED
-			       ? "this node's disk is outdated: it is known to lack writes; "
-				 "promote it only with --force --discard-unknown"
-			       : "this node's disk is inconsistent (a resync target that did not "
-				 "finish): promote it only with --force --discard-unknown";
-	}
-}
-
-int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen)
-{
-	const char *no = node_promote_refusal(n, force, discard);
-	struct meta_sb before = *n->sb;
-
-	if (no) {
-		snprintf(why, whylen, "%s", no);
-		return -1;
-	}
-	/* The export first: if it cannot start, nothing is recorded. */
-	if (node_start_export(n) < 0) {
-		snprintf(why, whylen, "cannot start the NBD export on %s (see the log)",
-			 n->me->nbd);
-		return -1;
-	}
-	node_relock(n); /* a resync source's chunks in flight (rule 4) */
-	/* A new generation: writes from now on are newer than anything the
-	 * peer holds, unless it is connected and receiving them. */
-	if (!node_connected(n) || n->sb->gen.current == GEN_CREATED)
-		local_new_gen(n->loc);
-	primary_promoted(n->pri);
-	n->sb->disk = META_DISK_UPTODATE;
-	n->sb->flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
-	if (local_save_sb(n->loc) < 0) {
-		*n->sb = before;
-		node_stop_export(n);
-		snprintf(why, whylen, "cannot write the metadata (see the log)");
-		return -1;
-	}
-	node_set_role(n, true);
-	n->demoting = false; /* the crashed-primary flag is wanted again */
-	node_send_state(n);
-	log_info("%s/%s is now primary (generation %016" PRIx64 ")", n->sb->resource, n->sb->node,
-		 n->sb->gen.current);
-	node_reconsider(n);
-	return 0;
-}
-
-/* Before the crashed-primary flag goes (which makes the next start resync
- * the activity log's extents), what only memory knows goes to disk (rule
- * 10): ranges the peer acknowledged but never flushed join the bitmap, the
- * data area is flushed (rule 8: the log is about to be forgotten) and the
- * bitmap written.  NULL, or what failed (logged). */
-static const char *node_record_memory(struct node *n)
-{
-	stream_unflushed_to_bitmap(primary_stream(n->pri));
-	if (fdatasync(local_data_fd(n->loc)) < 0) {
-		log_err("flushing the data area: %s", strerror(errno));
-		return "the data area cannot be flushed";
-	}
-	if (local_save_bm(n->loc) < 0)
-		return "the bitmap cannot be written";
-	return NULL;
-}
-
-/* Rule 10: a demoted node clears its crashed-primary flag (which makes the
- * next start resync its activity log) only once nothing depends on it: its
- * clients are answered, the peer flushed what it acknowledged (or the link
- * is gone, and the bitmap holds it), the local data is durable and the
- * bitmap is on disk.  Until then, and if any of that fails, the flag stays.
- * Returns true once finished (or given up, the flag kept). */
-static bool node_finish_demote(struct node *n)
-{
-	struct stream *st = primary_stream(n->pri);
-	const char *why;
-
-	if (n->retiring)
-		return false;
-	if (node_connected(n) && (stream_unflushed(st) || stream_covering(st))) {
-		if (!stream_covering(st))
-			primary_flush_peer(n->pri);
-		return false;
-	}
-	why = node_record_memory(n);
-	if (!why) {
-		n->sb->flags &= ~META_F_CRASHED_PRIMARY;
-		if (local_save_sb(n->loc) < 0)
-			why = "the superblock cannot be written";
-	}
-	if (why)
-		log_err("demoted, but %s: the next start resyncs the activity log as after "
-			"a crash", why);
-	n->demoting = false;
-	if (n->demote_req && n->handover)
-		control_reply(n->demote_req, true, "%s/%s handed over to %s and is secondary; "
-			      "stopping\n", n->sb->resource, n->sb->node, n->other->name);
-	else if (n->demote_req)
-		control_reply(n->demote_req, !why, "%s/%s is secondary%s\n", n->sb->resource,
-			      n->sb->node, why ? " (see the log: the metadata was not written)" : "");
-	n->demote_req = NULL;
-	if (n->handover)
-		node_begin_stop(n);
-	return true;
-}
-
-/* The role the node is up in, and READY: `up` prints the line. */
-static void node_up_report(struct node *n)
-{
-	bool stepped_back = n->ready_by_ms && !n->primary;
-
-	n->ready_by_ms = 0;
-	if (stepped_back)
-		log_info("%s/%s up as secondary (%s is primary), disk %s", n->sb->resource,
-			 n->sb->node, n->other->name, local_disk_name(n->loc));
-	else
-		log_info("%s/%s up as %s, disk %s", n->sb->resource, n->sb->node,
-			 node_role_name(n->primary), local_disk_name(n->loc));
-	node_ready(n);
-}
-
-/* A loop hook: a demotion finishes once its conditions hold; READY once
- * the link decided the role (connected, stepped back, refused) or the
- * wait is over. */
-static void node_demote_hook(void *arg)
-{
-	struct node *n = arg;
-	const char *err;
-
-	if (n->demoting)
-		(void)node_finish_demote(n);
-	if (!n->ready_by_ms)
-		return;
-	err = sync_peer(n->peers[0]) ? peer_last_error(sync_peer(n->peers[0])) : "";
-	if (node_connected(n) || !n->primary || *err || clock_now_ms() >= n->ready_by_ms)
-		node_up_report(n);
-}
-
-static bool node_demote(struct node *n)
-{
-	n->resumed = false;
-	node_stop_export(n);
-	node_set_role(n, false);
-	n->demoting = true;
-	n->sb->flags &= ~META_F_WAS_PRIMARY;
-	(void)local_save_sb(n->loc);
-	node_send_state(n);
-	log_info("%s/%s is now secondary", n->sb->resource, n->sb->node);
-	return node_finish_demote(n);
-}
-
-/* `secondary`: refused while a device is attached or a demotion is
- * finishing; otherwise answered once the demotion is done (rule 10). */
-void node_cmd_secondary(struct node *n, struct control_req *req)
-{
-	if (devices_attached(n->dev)) {
-		control_reply(req, false,
-			      "a device is attached: unmount it and run blkrep "
-			      "detach first");
-		return;
-	}
-	if (n->demote_req) {
-		control_reply(req, false, "a demotion is still finishing: try again");
-		return;
-	}
-	if (n->primary && !node_demote(n)) {
-		n->demote_req = req; /* answered once the metadata says so */
-		return;
-	}
-	control_reply(req, true, "%s/%s is secondary\n", n->sb->resource, n->sb->node);
-}
-
-/* `down` of a primary connected to an up-to-date peer is a handover: it
- * demotes first (its clients answered, the stream flushed by the peer,
- * STATE secondary sent, as `secondary`), then stops.  The peer, whose
- * primary became secondary before the link went, stays up to date and is
- * promoted without --force; this node comes back as secondary.  Answered
- * once the demotion is done. */
-void node_cmd_handover(struct node *n, struct control_req *req)
-{
-	if (n->demote_req) {
-		control_reply(req, false, "a demotion is still finishing: try again");
-		return;
-	}
-	log_info("handing over to %s (up to date): demoting, then stopping", n->other->name);
-	n->handover = true;
-	n->demote_req = req;
-	(void)node_demote(n);
-}
-
-/* Whether `down` would hand over (node_cmd_handover()). */
-bool node_hands_over(const struct node *n)
-{
-	return n->primary && n->npeers == 1 && sync_up(n->peers[0]) &&
-	       sync_hello(n->peers[0])->disk == MSG_DISK_UPTODATE;
 }
 
 /* --- stopping --- */

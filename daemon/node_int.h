@@ -1,0 +1,78 @@
+/* The node's state, shared by its two files: daemon/node.c (lifecycle:
+ * start-up, readiness, the export, stopping, the peers as a set) and
+ * daemon/node_role.c (promotion, demotion, the handover).  Nothing else
+ * includes this: the rest of the daemon sees struct node through node.h. */
+#ifndef BLKREP_NODE_INT_H
+#define BLKREP_NODE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+#include <linux/time_types.h>
+
+#include "daemon/ctl/control.h"
+#include "utils/ioop.h"
+
+#define NODE_POOL (64U << 20)
+#define TICK_S	  1 /* idle flushes, so that bits and the log drain */
+#define NODE_READY_WAIT_MS 3000 /* a primary back up waits this for its peer */
+
+/* A resource has two nodes (the config refuses a third): one peer.  Code
+ * that means every peer loops over peers[0..npeers). */
+#define NODE_PEERS_MAX 1
+
+struct node {
+	control_handler_fn *handle; /* the control socket's requests */
+	struct loop *loop;
+	struct config *cfg;
+	const struct config_node *me;
+	const struct config_node *other;
+	uint8_t *secret;	 /* secmem, CONFIG_SECRET_MAX bytes */
+	size_t secret_len;
+	struct local *loc;	 /* the replica: data area, metadata, bitmap */
+	struct meta_sb *sb;	 /* loc's superblock */
+	struct primary *pri;	 /* the primary's side of replication */
+	struct secondary *sec;	 /* the secondary's */
+	struct sync *peers[NODE_PEERS_MAX];
+	unsigned npeers;
+	struct devices *dev;	 /* /dev/nbdN, attach --loop, restore-saved */
+	bool primary;
+	bool crashed;		 /* came up after a crash as primary, not yet resynced */
+	bool demoting;		 /* demoted, the crashed-primary flag not yet cleared */
+	struct control_req *demote_req; /* `secondary`, answered once that is done */
+	bool handover;		 /* `down`: stop once the demotion is done */
+	uint64_t ready_by_ms;	 /* READY waits for the link's verdict until then */
+	bool resumed;		 /* primary because it went down as one, not by command */
+	struct server *srv;
+	struct server *retiring; /* stopped, freed once done */
+	struct control *ctl;
+	struct ioop sig_op;
+	int sigfd;
+	struct signalfd_siginfo si;
+	struct ioop tick_op;
+	struct __kernel_timespec tick_ts;
+	bool stopping;
+	int ready_fd;
+	char ctl_path[256];
+	char pid_path[256];
+	char log_path[256];
+};
+
+/* node.c */
+bool node_peer_primary(const struct node *n);
+int node_start_export(struct node *n);
+void node_stop_export(struct node *n);
+void node_ready(struct node *n);
+void node_relock(struct node *n);
+void node_reconsider(struct node *n);
+
+/* node_role.c */
+void node_set_role(struct node *n, bool primary);
+const char *node_record_memory(struct node *n);
+bool node_finish_demote(struct node *n);
+void node_up_report(struct node *n);
+void node_demote_hook(void *arg);
+bool node_demote(struct node *n);
+
+#endif
