@@ -1,11 +1,42 @@
 /* blkrep: command-line entry point.  Global options (-c FILE, --node NAME)
  * may stand before or after the subcommand; the command table
- * (daemon/cli/commands.c) says what each command runs. */
+ * (daemon/cli/commands.c) says what each command runs and what it takes,
+ * and the command line is checked against it (daemon/cli/cmdspec.h)
+ * before any command loads a config or calls a daemon. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemon/cli/cli.h"
+#include "daemon/cli/cmdspec.h"
 #include "daemon/cli/commands.h"
 #include "utils/log.h"
+
+/* Refuses a command line its command does not take (exit 2), answers
+ * --help (exit 0); otherwise runs the command with "--opt=VALUE" split in
+ * two words. */
+static int run_command(struct cli *cli, const struct command *c)
+{
+	char why[256], **words;
+
+	switch (cmdspec_check(c, cli->argc, cli->argv, why, sizeof(why))) {
+	case CMDSPEC_HELP:
+		command_print_help(c);
+		return 0;
+	case CMDSPEC_BAD:
+		log_err("%s: %s (try: blkrep help %s)", c->name, why, c->name);
+		return 2;
+	case CMDSPEC_OK:
+		break;
+	}
+	words = calloc(2 * (size_t)cli->argc + 1, sizeof(*words));
+	if (!words) {
+		log_err("out of memory");
+		return 1;
+	}
+	cli->argc = cmdspec_split_values(c, cli->argc, cli->argv, words);
+	cli->argv = words;	/* lives until exit */
+	return c->cli(cli);
+}
 
 int main(int argc, char **argv)
 {
@@ -16,16 +47,16 @@ int main(int argc, char **argv)
 	if (cli_parse_globals(argc, argv, &cli) < 0)
 		return 2;
 	if (cli.argc < 1) {
-		log_err("no command given (try blkrep help)");
+		log_err("no command given (try: blkrep help)");
 		return 2;
 	}
 	if (strcmp(cli.argv[0], "--help") == 0 || strcmp(cli.argv[0], "-h") == 0)
-		return command_help(&cli);
+		return command_help(&cli);	/* as `blkrep help ...` */
 	if (strcmp(cli.argv[0], "--version") == 0)
 		return command_version(&cli);
 	c = command_find(cli.argv[0]);
 	if (c && c->cli)
-		return c->cli(&cli);
-	log_err("unknown command '%s' (try blkrep help)", cli.argv[0]);
+		return run_command(&cli, c);
+	log_err("unknown command '%s' (try: blkrep help)", cli.argv[0]);
 	return 2;
 }

@@ -35,7 +35,10 @@ int cli_load_node(const struct cli *cli, struct config **cfg, const struct confi
 /* `serve` (daemon/cli/servecmd.c). */
 int cmd_serve(struct cli *cli);
 
-/* Commands that act on a node's metadata (daemon/cli/mdcmd.c). */
+/* Commands that act on a node's config and metadata (daemon/cli/mdcmd.c):
+ * `check-config` loads the config and names this node, `create`,
+ * `dump-md`. */
+int cmd_check_config(struct cli *cli);
 int cmd_create(struct cli *cli);
 int cmd_dump_md(struct cli *cli);
 

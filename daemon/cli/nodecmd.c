@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/cli/cli.h"
+#include "daemon/cli/cmdspec.h"
 #include "daemon/cli/commands.h"
 #include "daemon/config.h"
 #include "daemon/ctl/control.h"
@@ -288,18 +289,12 @@ static int start_daemon(struct config *cfg, const struct config_node *me)
 int cmd_up(struct cli *cli)
 {
 	char ctl[256], pid[256], err[512], *body = NULL;
-	bool foreground = false, ok;
+	bool foreground, ok;
 	const struct config_node *me;
 	struct config *cfg;
 	int rc = 1;
 
-	for (int i = 1; i < cli->argc; i++) {
-		if (strcmp(cli->argv[i], "--foreground") != 0) {
-			log_err("up: unknown option '%s' (usage: up [--foreground])", cli->argv[i]);
-			return 2;
-		}
-		foreground = true;
-	}
+	foreground = cmdspec_has_flag(cli->argc, cli->argv, "--foreground");
 	if (cli_load_node(cli, &cfg, &me) < 0)
 		return 1;
 	if (node_paths(cfg, me, ctl, pid, sizeof(ctl)) < 0 || control_make_run_dir(ctl) < 0)

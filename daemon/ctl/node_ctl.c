@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon/cli/cmdspec.h"
 #include "daemon/cli/commands.h"
 #include "daemon/config.h"
 #include "daemon/ctl/control.h"
@@ -216,18 +217,10 @@ static void node_status_text(struct node *n, struct control_req *req)
 
 /* --- control requests --- */
 
-static bool has_flag(int argc, char *const *argv, const char *flag)
-{
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], flag) == 0)
-			return true;
-	return false;
-}
-
 void node_req_primary(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	bool force = has_flag(argc, argv, "--force"),
-	     discard = has_flag(argc, argv, "--discard-unknown");
+	bool force = cmdspec_has_flag(argc, argv, "--force"),
+	     discard = cmdspec_has_flag(argc, argv, "--discard-unknown");
 	char why[512];
 
 	if (node_is_primary(n)) {
@@ -456,8 +449,8 @@ void node_req_disconnect(struct node *n, struct control_req *req, int argc, char
  * waiting for the next `blkrep up`: a planned restart). */
 void node_req_down(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	bool detach = has_flag(argc, argv, "--detach"),
-	     keep = has_flag(argc, argv, "--keep-attached");
+	bool detach = cmdspec_has_flag(argc, argv, "--detach"),
+	     keep = cmdspec_has_flag(argc, argv, "--keep-attached");
 	char err[512];
 	int loop_index;
 	bool loop = devices_loop(node_devices(n), &loop_index);
@@ -488,7 +481,7 @@ void node_req_down(struct node *n, struct control_req *req, int argc, char *cons
 
 void node_req_status(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	if (has_flag(argc, argv, "--json"))
+	if (cmdspec_has_flag(argc, argv, "--json"))
 		node_status_json(n, req);
 	else
 		node_status_text(n, req);
