@@ -74,7 +74,7 @@ static int check_existing(struct mdio *m, bool force)
 			mdio_where(m), old.resource, old.node);
 		return -1;
 	}
-	if (force || strstr(err, "no blkrep metadata here"))
+	if (force || strstr(err, META_WHY_NONE))
 		return 0;
 	log_err("%s; use create --force to overwrite it", err);
 	return -1;
