@@ -11,13 +11,19 @@
 #include "daemon/cli/commands.h"
 #include "utils/log.h"
 
-/* Refuses a command line its command does not take (exit 2), answers
- * --help (exit 0); otherwise runs the command with "--opt=VALUE" split in
- * two words. */
+/* Splits "--opt=VALUE" in two words; then refuses a command line its
+ * command does not take (exit 2), answers --help (exit 0), or runs the
+ * command. */
 static int run_command(struct cli *cli, const struct command *c)
 {
-	char why[256], **words;
+	char why[256], **words = calloc(2 * (size_t)cli->argc + 1, sizeof(*words));
 
+	if (!words) {
+		log_err("out of memory");
+		return 1;
+	}
+	cli->argc = cmdspec_split_values(c, cli->argc, cli->argv, words);
+	cli->argv = words;	/* lives until exit */
 	switch (cmdspec_check(c, cli->argc, cli->argv, why, sizeof(why))) {
 	case CMDSPEC_HELP:
 		command_print_help(c);
@@ -28,13 +34,6 @@ static int run_command(struct cli *cli, const struct command *c)
 	case CMDSPEC_OK:
 		break;
 	}
-	words = calloc(2 * (size_t)cli->argc + 1, sizeof(*words));
-	if (!words) {
-		log_err("out of memory");
-		return 1;
-	}
-	cli->argc = cmdspec_split_values(c, cli->argc, cli->argv, words);
-	cli->argv = words;	/* lives until exit */
 	return c->cli(cli);
 }
 
