@@ -62,30 +62,17 @@ one_line "help of an unknown command" 2 "help: unknown command 'frob'" help frob
 check "--opt=VALUE is split before the check" "$BLKREP" help --options=primary
 grep -qx -e "--force" "$T/last.out" && pass "... and answered" || fail "help --options=: $(cat "$T/last.out")"
 
-# What to do next.
-truncate -s 64M "$T/a.img" "$T/b.img"
-od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$T/secret"
-chmod 600 "$T/secret"
-cat >"$T/r0.conf" <<CONF
-[resource]
-name = r0
-secret-file = $T/secret   # inline comments are fine
-[node alpha]
-address = 127.0.0.1:$(free_port)
-backing = $T/a.img
-[node beta]
-address = 127.0.0.1:$(free_port)
-backing = $T/b.img
-CONF
-export BLKREP_RUN_DIR=$T/run
-A="-c $T/r0.conf --node alpha"
+# What to do next: a pair's config (pair.sh), nothing created, no daemon.
+. "$(dirname "$0")/pair.sh"
+pair_init 64M 64M
+NODE_A="-c $T/r0.conf --node alpha"
 one_line "dump-md before create says run: blkrep create" 1 \
-	"no blkrep metadata here; run: blkrep create" $A dump-md
+	"no blkrep metadata here; run: blkrep create" $NODE_A dump-md
 one_line "up before create says run: blkrep create" 1 \
-	"no blkrep metadata here; run: blkrep create" $A up
+	"no blkrep metadata here; run: blkrep create" $NODE_A up
 one_line "status without a daemon says run: blkrep up and where its log is" 1 \
 	"no blkrep daemon is running .*; run: blkrep up \(the daemon's log: $T/run/r0-alpha.log\)" \
-	$A status
-check "check-config names the node" "$BLKREP" $A check-config
+	$NODE_A status
+check "check-config names the node" "$BLKREP" $NODE_A check-config
 grep -q "this node alpha" "$T/last.out" && pass "... alpha" || fail "check-config: $(cat "$T/last.out")"
 finish
