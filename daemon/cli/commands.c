@@ -213,15 +213,16 @@ int command_help(struct cli *cli)
 	const struct command *c;
 
 	for (int i = 1; i < cli->argc; i++) {
-		if (strcmp(cli->argv[i], "--commands") == 0) {
+		const char *a = cli->argv[i];
+
+		if (strcmp(a, "--commands") == 0) {
 			for (size_t k = 0; k < NCOMMANDS; k++)
 				if (commands[k].help && commands[k].cli)
 					printf("%s\n", commands[k].name);
 			return 0;
 		}
-		if ((strcmp(cli->argv[i], "--options") == 0 || strcmp(cli->argv[i], "--args") == 0) &&
-		    i + 1 < cli->argc)
-			return print_spec(cli->argv[i + 1], cli->argv[i][2] == 'o');
+		if ((strcmp(a, "--options") == 0 || strcmp(a, "--args") == 0) && i + 1 < cli->argc)
+			return print_spec(cli->argv[i + 1], a[2] == 'o');
 	}
 	if (cli->argc < 2) {
 		print_overview();

@@ -55,13 +55,16 @@ static pid_t read_pid(const char *path)
 	return (pid_t)pid;
 }
 
-/* The daemon did not answer (err): one line saying what to do next, run
- * `blkrep up` or read the log of the daemon that is there. */
-static void log_no_answer(const struct node_files *f, const char *err)
+/* The daemon did not answer cmd (err): one line saying what to do next,
+ * run `blkrep up` or read the log of the daemon that is there (`down`
+ * needs neither). */
+static void log_no_answer(const struct node_files *f, const char *cmd, const char *err)
 {
 	pid_t pid = read_pid(f->pid);
 
-	if (pid > 0 && kill(pid, 0) == 0)
+	if (strcmp(cmd, "down") == 0)
+		log_err("%s", err);
+	else if (pid > 0 && kill(pid, 0) == 0)
 		log_err("%s; the daemon (pid %d) is there: see its log %s", err, (int)pid, f->log);
 	else
 		log_err("%s; run: blkrep up (the daemon's log: %s)", err, f->log);
@@ -109,7 +112,7 @@ static int call_daemon(const struct node_files *f, int n, char **words, int wait
 	if (rc)
 		return rc;
 	if (control_call(f->ctl, line, wait_ms, &body, &ok, err, sizeof(err)) < 0) {
-		log_no_answer(f, err);
+		log_no_answer(f, words[0], err);
 		return 1;
 	}
 	if (ok && body && *body)

@@ -236,7 +236,8 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      sync_peer_disk(node_peer(n)), strcmp(enc, "none") ? enc : "unencrypted (allow-unencrypted)",
 		      offload ? ", " : "", offload ? offload : "", offload ? " crypto" : "",
 		      *err ? "\n  last error: " : "", err, sizes, rs, node_sb(n)->gen.current,
-		      st.writes, human_bytes(sync_resynced_bytes(node_peer(n)), resynced, sizeof(resynced)));
+		      st.writes,
+		      human_bytes(sync_resynced_bytes(node_peer(n)), resynced, sizeof(resynced)));
 }
 
 /* --- control requests --- */
