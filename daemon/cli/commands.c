@@ -2,6 +2,7 @@
 #include "daemon/cli/commands.h"
 #include "daemon/node.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -162,8 +163,11 @@ void command_print_help(const struct command *c)
 	const struct command_opt *o;
 	char left[64];
 
-	printf("usage: blkrep %s\n%s%s\n", c->usage, c->description ? c->description : c->help,
-	       c->description || !c->help ? "" : ".");
+	if (c->description)
+		printf("usage: blkrep %s\n%s\n", c->usage, c->description);
+	else	/* the help line as a sentence */
+		printf("usage: blkrep %s\n%c%s.\n", c->usage, toupper((unsigned char)c->help[0]),
+		       c->help + 1);
 	printf("\noptions:\n");
 	for (int i = 0; i < COMMAND_OPTS_MAX && (o = &c->opts[i])->name; i++) {
 		snprintf(left, sizeof(left), "%s%s%s", o->name, o->value ? " " : "",
