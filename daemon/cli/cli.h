@@ -21,6 +21,9 @@ struct cli {
  * user's cwd is gone).  Returns -1 (after logging) on a missing value. */
 int cli_parse_globals(int argc, char **argv, struct cli *cli);
 
+/* Frees what cli_parse_globals() allocated (cli->argv's array). */
+void cli_free(struct cli *cli);
+
 /* path made absolute against the working directory (malloc'd, NULL after
  * logging on failure); an absolute path is copied. */
 char *cli_absolute(const char *path);
