@@ -83,8 +83,6 @@ struct parse {
 	struct config *c;
 	const char *fname;
 	const char *pos; /* text not yet handed to inih */
-	const char *cur; /* the line inih is working on, indentation stripped */
-	size_t cur_len;
 	int lineno;
 	enum section sec;
 	struct node_priv *node; /* current [node], if sec == SEC_NODE */
@@ -394,18 +392,6 @@ static int lookup_key(struct parse *p, const char *key, const char *const *names
 	return i;
 }
 
-/* inih drops "; text" after a blank as a comment; we refuse it rather than
- * silently cut a value, since the format has whole-line comments only. */
-static bool has_inline_comment(const struct parse *p)
-{
-	size_t i;
-
-	for (i = 1; i < p->cur_len; i++)
-		if (p->cur[i] == ';' && isspace((unsigned char)p->cur[i - 1]))
-			return true;
-	return false;
-}
-
 static int on_key(void *user, const char *section, const char *key, const char *value)
 {
 	struct parse *p = user;
@@ -415,11 +401,6 @@ static int on_key(void *user, const char *section, const char *key, const char *
 	(void)section; /* tracked by the reader, with its line */
 	if (p->failed)
 		return 0;
-	if (has_inline_comment(p)) {
-		perr(p, p->lineno,
-		     "comment after a value: comments must be on a line of their own");
-		return 0;
-	}
 	switch (p->sec) {
 	case SEC_RESOURCE:
 		k = lookup_key(p, key, res_keys, RK_COUNT, p->res_lines, "[resource]");
@@ -546,15 +527,17 @@ static char *read_line(char *buf, int num, void *stream)
 		s++;
 		len--;
 	}
-	text_len = len - (nl ? 1 : 0);
+	/* A comment after a value or a header is cut here: inih would cut
+	 * only "; text", and keep "# text" in the value. */
+	text_len = config_value_comment_at(s, len - (nl ? 1 : 0));
 	if (text_len > (size_t)num - 2) {
 		perr(p, p->lineno, "line longer than %d characters", num - 2);
 		return NULL;
 	}
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	p->cur = s;
-	p->cur_len = text_len;
+	memcpy(buf, s, text_len);
+	if (nl)
+		buf[text_len++] = '\n';
+	buf[text_len] = '\0';
 	scan_header(p, buf);
 	return p->failed ? NULL : buf;
 }

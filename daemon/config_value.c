@@ -200,3 +200,11 @@ const char *config_split_brain_name(enum config_split_brain s)
 {
 	return s == CONFIG_SB_DISCARD_ZERO_CHANGES ? "discard-zero-changes" : "disconnect";
 }
+
+size_t config_value_comment_at(const char *s, size_t len)
+{
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] == '#' || s[i] == ';') && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+			return i;
+	return len;
+}

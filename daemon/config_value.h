@@ -35,6 +35,12 @@ bool config_value_address_ok(const char *v);
 int config_value_user(const char *name, uid_t *uid, char *err, size_t errlen, const char *fname,
 		      int line);
 
+/* Where a comment after a value starts in the line s[0..len): at the first
+ * '#' or ';' that a blank (space, tab) precedes, as in DRBD's configs;
+ * len when there is none.  One with no blank before it is part of the
+ * value ("abc#def"). */
+size_t config_value_comment_at(const char *s, size_t len);
+
 /* Index of v in a NULL-terminated list of spellings, or -1. */
 int config_value_choice(const char *v, const char *const *list);
 

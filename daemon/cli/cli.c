@@ -76,7 +76,7 @@ int cli_parse_globals(int argc, char **argv, struct cli *cli)
 		}
 	}
 	cli->argc = n;
-	cli->argv = rest;	/* lives until exit */
+	cli->argv = rest;	/* until cli_free() */
 	if (cli->config_path[0] != '/') {
 		char *abs = cli_absolute(cli->config_path);
 
@@ -92,6 +92,12 @@ int cli_parse_globals(int argc, char **argv, struct cli *cli)
 		cli->config_path = config_abs;
 	}
 	return 0;
+}
+
+void cli_free(struct cli *cli)
+{
+	free(cli->argv);
+	cli->argv = NULL;
 }
 
 int cli_load_node(const struct cli *cli, struct config **cfg, const struct config_node **node)

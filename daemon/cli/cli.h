@@ -21,6 +21,9 @@ struct cli {
  * user's cwd is gone).  Returns -1 (after logging) on a missing value. */
 int cli_parse_globals(int argc, char **argv, struct cli *cli);
 
+/* Frees what cli_parse_globals() allocated (cli->argv's array). */
+void cli_free(struct cli *cli);
+
 /* path made absolute against the working directory (malloc'd, NULL after
  * logging on failure); an absolute path is copied. */
 char *cli_absolute(const char *path);
@@ -35,7 +38,10 @@ int cli_load_node(const struct cli *cli, struct config **cfg, const struct confi
 /* `serve` (daemon/cli/servecmd.c). */
 int cmd_serve(struct cli *cli);
 
-/* Commands that act on a node's metadata (daemon/cli/mdcmd.c). */
+/* Commands that act on a node's config and metadata (daemon/cli/mdcmd.c):
+ * `check-config` loads the config and names this node, `create`,
+ * `dump-md`. */
+int cmd_check_config(struct cli *cli);
 int cmd_create(struct cli *cli);
 int cmd_dump_md(struct cli *cli);
 

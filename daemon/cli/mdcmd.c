@@ -1,4 +1,5 @@
-/* The metadata commands: `blkrep create` and `blkrep dump-md`. */
+/* The config and metadata commands: `blkrep check-config`, `blkrep create`
+ * and `blkrep dump-md`. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,6 +47,19 @@ static int parse_create(struct cli *cli, struct create_opts *o)
 	return 0;
 }
 
+int cmd_check_config(struct cli *cli)
+{
+	const struct config_node *node;
+	struct config *cfg = NULL;
+
+	if (cli_load_node(cli, &cfg, &node) < 0)
+		return 1;
+	printf("%s: resource %s, this node %s (address %s, backing %s)\n", cli->config_path,
+	       config_resource_name(cfg), node->name, node->address, node->backing);
+	config_free(cfg);
+	return 0;
+}
+
 /* Existing metadata, even unreadable, is only replaced with --force. */
 static int check_existing(struct mdio *m, bool force)
 {
@@ -60,7 +74,7 @@ static int check_existing(struct mdio *m, bool force)
 			mdio_where(m), old.resource, old.node);
 		return -1;
 	}
-	if (force || strstr(err, "no blkrep metadata here"))
+	if (force || strstr(err, META_WHY_NONE))
 		return 0;
 	log_err("%s; use create --force to overwrite it", err);
 	return -1;
@@ -160,10 +174,6 @@ int cmd_dump_md(struct cli *cli)
 	char err[512], text[4096];
 	int rc = 1;
 
-	if (cli->argc != 1) {
-		log_err("dump-md takes no arguments");
-		return 2;
-	}
 	if (cli_load_node(cli, &cfg, &node) < 0)
 		return 1;
 	m = mdio_open(cfg, node, false, err, sizeof(err));

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/cli/cli.h"
+#include "daemon/cli/cmdspec.h"
 #include "daemon/cli/commands.h"
 #include "daemon/config.h"
 #include "daemon/ctl/control.h"
@@ -23,15 +24,51 @@
 
 #define DOWN_WAIT_MS	30000
 
-static int node_paths(const struct config *cfg, const struct config_node *me, char *ctl,
-		      char *pid, size_t len)
+/* The run files of this node: control socket, pid file, log. */
+struct node_files {
+	char ctl[256], pid[256], log[256];
+};
+
+static int node_paths(const struct config *cfg, const struct config_node *me,
+		      struct node_files *f)
 {
-	if (control_run_path(ctl, len, config_resource_name(cfg), me->name, "ctl") < 0 ||
-	    control_run_path(pid, len, config_resource_name(cfg), me->name, "pid") < 0) {
+	const char *res = config_resource_name(cfg);
+
+	if (control_run_path(f->ctl, sizeof(f->ctl), res, me->name, "ctl") < 0 ||
+	    control_run_path(f->pid, sizeof(f->pid), res, me->name, "pid") < 0 ||
+	    control_run_path(f->log, sizeof(f->log), res, me->name, "log") < 0) {
 		log_err("run directory path too long");
 		return -1;
 	}
 	return 0;
+}
+
+static pid_t read_pid(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int pid = 0;
+
+	if (f) {
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
+	return (pid_t)pid;
+}
+
+/* The daemon did not answer cmd (err): one line saying what to do next,
+ * run `blkrep up` or read the log of the daemon that is there (`down`
+ * needs neither). */
+static void log_no_answer(const struct node_files *f, const char *cmd, const char *err)
+{
+	pid_t pid = read_pid(f->pid);
+
+	if (strcmp(cmd, "down") == 0)
+		log_err("%s", err);
+	else if (pid > 0 && kill(pid, 0) == 0)
+		log_err("%s; the daemon (pid %d) is there: see its log %s", err, (int)pid, f->log);
+	else
+		log_err("%s; run: blkrep up (the daemon's log: %s)", err, f->log);
 }
 
 /* words[0..n) as one request line, its file names made absolute
@@ -66,7 +103,7 @@ static int request_line(int n, char **words, char *line, size_t len)
 }
 
 /* Sends words[0..n) as one request line; prints the body.  Exit status. */
-static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
+static int call_daemon(const struct node_files *f, int n, char **words, int wait_ms)
 {
 	char line[CONTROL_LINE_MAX], err[512], *body = NULL;
 	bool ok;
@@ -75,8 +112,8 @@ static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
 	rc = request_line(n, words, line, sizeof(line));
 	if (rc)
 		return rc;
-	if (control_call(ctl, line, wait_ms, &body, &ok, err, sizeof(err)) < 0) {
-		log_err("%s", err);
+	if (control_call(f->ctl, line, wait_ms, &body, &ok, err, sizeof(err)) < 0) {
+		log_no_answer(f, words[0], err);
 		return 1;
 	}
 	if (ok && body && *body)
@@ -92,16 +129,16 @@ static int call_daemon(const char *ctl, int n, char **words, int wait_ms)
  * itself (`primary --force`, `status --json`, ...). */
 int cmd_request(struct cli *cli)
 {
-	char ctl[256], pid[256];
+	struct node_files f;
 	const struct config_node *me;
 	struct config *cfg;
 	int rc;
 
 	if (cli_load_node(cli, &cfg, &me) < 0)
 		return 1;
-	rc = node_paths(cfg, me, ctl, pid, sizeof(ctl));
+	rc = node_paths(cfg, me, &f);
 	if (rc == 0)
-		rc = call_daemon(ctl, cli->argc, cli->argv, CONTROL_WAIT_MS);
+		rc = call_daemon(&f, cli->argc, cli->argv, CONTROL_WAIT_MS);
 	else
 		rc = 1;
 	config_free(cfg);
@@ -145,7 +182,8 @@ static bool show_progress(const char *body, bool tty)
  * the request, then "progress WHAT" every 200 ms until "done". */
 int cmd_wait_request(struct cli *cli)
 {
-	char ctl[256], pid[256], line[64], err[512], *body = NULL;
+	char line[64], err[512], *body = NULL;
+	struct node_files f;
 	const struct config_node *me;
 	struct config *cfg;
 	bool ok = true, tty = isatty(STDERR_FILENO);
@@ -153,12 +191,12 @@ int cmd_wait_request(struct cli *cli)
 
 	if (cli_load_node(cli, &cfg, &me) < 0)
 		return 1;
-	if (node_paths(cfg, me, ctl, pid, sizeof(ctl)) < 0 ||
-	    (rc = call_daemon(ctl, cli->argc, cli->argv, CONTROL_WAIT_MS)) != 0)
+	if (node_paths(cfg, me, &f) < 0 ||
+	    (rc = call_daemon(&f, cli->argc, cli->argv, CONTROL_WAIT_MS)) != 0)
 		goto out;
 	snprintf(line, sizeof(line), "progress %s", cli->argv[0]);
 	for (;;) {
-		if (control_call(ctl, line, 0, &body, &ok, err, sizeof(err)) < 0) {
+		if (control_call(f.ctl, line, 0, &body, &ok, err, sizeof(err)) < 0) {
 			log_err("%s", err);
 			rc = 1;
 			break;
@@ -179,24 +217,10 @@ out:
 	return rc;
 }
 
-static pid_t read_pid(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	int pid = 0;
-
-	if (f) {
-		if (fscanf(f, "%d", &pid) != 1)
-			pid = 0;
-		fclose(f);
-	}
-	return (pid_t)pid;
-}
-
-
 /* `down`: the daemon answers, shuts down cleanly and exits; wait for it. */
 int cmd_down(struct cli *cli)
 {
-	char ctl[256], pid_path[256];
+	struct node_files f;
 	const struct config_node *me;
 	struct config *cfg;
 	pid_t pid;
@@ -204,10 +228,10 @@ int cmd_down(struct cli *cli)
 
 	if (cli_load_node(cli, &cfg, &me) < 0)
 		return 1;
-	if (node_paths(cfg, me, ctl, pid_path, sizeof(ctl)) < 0)
+	if (node_paths(cfg, me, &f) < 0)
 		goto out;
-	pid = read_pid(pid_path);
-	rc = call_daemon(ctl, cli->argc, cli->argv, 0);
+	pid = read_pid(f.pid);
+	rc = call_daemon(&f, cli->argc, cli->argv, 0);
 	if (rc != 0 || pid <= 0)
 		goto out;
 	for (int waited = 0; kill(pid, 0) == 0; waited += 50) {
@@ -313,26 +337,21 @@ static int start_daemon(struct config *cfg, const struct config_node *me)
 
 int cmd_up(struct cli *cli)
 {
-	char ctl[256], pid[256], err[512], *body = NULL;
-	bool foreground = false, ok;
+	char err[512], *body = NULL;
+	struct node_files f;
+	bool foreground, ok;
 	const struct config_node *me;
 	struct config *cfg;
 	int rc = 1;
 
-	for (int i = 1; i < cli->argc; i++) {
-		if (strcmp(cli->argv[i], "--foreground") != 0) {
-			log_err("up: unknown option '%s' (usage: up [--foreground])", cli->argv[i]);
-			return 2;
-		}
-		foreground = true;
-	}
+	foreground = cmdspec_has_flag(cli->argc, cli->argv, "--foreground");
 	if (cli_load_node(cli, &cfg, &me) < 0)
 		return 1;
-	if (node_paths(cfg, me, ctl, pid, sizeof(ctl)) < 0 || control_make_run_dir(ctl) < 0)
+	if (node_paths(cfg, me, &f) < 0 || control_make_run_dir(f.ctl) < 0)
 		goto out;
-	if (control_call(ctl, "ping", 0, &body, &ok, err, sizeof(err)) == 0) {
+	if (control_call(f.ctl, "ping", 0, &body, &ok, err, sizeof(err)) == 0) {
 		log_err("%s/%s is already up (pid file %s)", config_resource_name(cfg), me->name,
-			pid);
+			f.pid);
 		free(body);
 		goto out;
 	}

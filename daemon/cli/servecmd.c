@@ -10,17 +10,6 @@
 
 #define DEFAULT_POOL	(64U << 20)
 
-static void usage_serve(FILE *f)
-{
-	fprintf(f,
-		"usage: blkrep serve FILE-OR-DEVICE [--listen HOST:PORT | --listen unix:PATH]...\n"
-		"                    [--name EXPORT] [--description TEXT] [--read-only] [--direct]\n"
-		"                    [--pool-mib N] [--verbose]\n"
-		"Export a file or block device over NBD, unreplicated, in the foreground\n"
-		"until SIGINT or SIGTERM (default listen %s).\n",
-		LISTEN_DEFAULT);
-}
-
 static int parse_pool(const char *arg, size_t *out)
 {
 	char *end;
@@ -71,7 +60,7 @@ static int serve_option(struct server_opts *o, int c, const char *arg)
 		log_err("serve: %s needs a value", serve_argv[optind - 1]);
 		return -1;
 	default:
-		log_err("serve: unknown option '%s' (see blkrep serve --help)",
+		log_err("serve: unknown option '%s' (try: blkrep help serve)",
 			serve_argv[optind - 1]);
 		return -1;
 	}
@@ -87,7 +76,6 @@ int cmd_serve(struct cli *cli)
 		{ "direct", no_argument, NULL, 'd' },
 		{ "pool-mib", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct server_opts o = { .pool_bytes = DEFAULT_POOL };
@@ -95,16 +83,12 @@ int cmd_serve(struct cli *cli)
 
 	opterr = 0;
 	serve_argv = cli->argv;
-	while ((c = getopt_long(cli->argc, cli->argv, ":l:n:D:rdp:vh", opts, NULL)) != -1) {
-		if (c == 'h') {
-			usage_serve(stdout);
-			return 0;
-		}
+	while ((c = getopt_long(cli->argc, cli->argv, ":l:n:D:rdp:v", opts, NULL)) != -1) {
 		if (serve_option(&o, c, optarg) < 0)
 			return 2;
 	}
 	if (optind != cli->argc - 1) {
-		log_err("serve: expected exactly one FILE-OR-DEVICE (see blkrep serve --help)");
+		log_err("serve: expected exactly one FILE-OR-DEVICE (try: blkrep help serve)");
 		return 2;
 	}
 	o.path = cli->argv[optind];

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon/cli/cmdspec.h"
 #include "daemon/cli/commands.h"
 #include "daemon/config.h"
 #include "daemon/ctl/control.h"
@@ -21,6 +22,7 @@
 #include "daemon/repl/verify.h"
 #include "proto/peer.h"
 #include "utils/bitmap.h"
+#include "utils/human.h"
 #include "utils/log.h"
 
 /* --- status --- */
@@ -130,20 +132,31 @@ static const char *node_status_disk_error(const struct node *n)
 	return *st.al_error ? st.al_error : diskerr_text(local_disk(node_local(n)));
 }
 
+/* "/dev/nbd0", "/dev/loop3" (attach --loop), or NULL: none attached. */
+static const char *node_device(const struct node *n, char *buf, size_t len)
+{
+	int loop_index;
+
+	if (devices_loop(node_devices(n), &loop_index))
+		snprintf(buf, len, "/dev/loop%d", loop_index);
+	else if (node_sb(n)->nbd_index >= 0)
+		snprintf(buf, len, "/dev/nbd%d", (int)node_sb(n)->nbd_index);
+	else
+		return NULL;
+	return buf;
+}
+
 static void node_status_json(struct node *n, struct control_req *req)
 {
-	char err[512], derr[512], rs[160], vf[160], dev[32] = "null", off[16] = "null";
+	char err[512], derr[512], rs[160], vf[160], dev[32] = "null", off[16] = "null", name[24];
 	const char *offload, *enc = node_encryption(n, &offload);
 	uint64_t done, total, differ;
 	struct primary_stats st;
 	bool running;
-	int loop_index;
 
 	primary_stats(node_primary(n), &st);
-	if (devices_loop(node_devices(n), &loop_index))
-		snprintf(dev, sizeof(dev), "\"/dev/loop%d\"", loop_index);
-	else if (node_sb(n)->nbd_index >= 0)
-		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)node_sb(n)->nbd_index);
+	if (node_device(n, name, sizeof(name)))
+		snprintf(dev, sizeof(dev), "\"%s\"", name);
 	if (offload)
 		snprintf(off, sizeof(off), "\"%s\"", offload);
 	json_escape(err, sizeof(err), node_peer_error(n));
@@ -181,8 +194,8 @@ static void node_status_json(struct node *n, struct control_req *req)
  * runs; a frozen primary says so. */
 static void node_resync_text(const struct node *n, char *buf, size_t len)
 {
-	uint64_t done, total, bps;
-	char bar[21];
+	uint64_t done, total, bps, left, oos = node_out_of_sync(n);
+	char bar[21], copied[HUMAN_BYTES_LEN], rest[HUMAN_BYTES_LEN];
 	unsigned pct;
 	int o = 0;
 
@@ -192,14 +205,43 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 			     node_peer_name(n));
 	if (!node_resync_progress(n, &done, &total, &bps))
 		return;
-	pct = total ? (unsigned)(done * 100 / total) : 100;
+	/* A source's bits clear as the peer flushes what it copied (and bits
+	 * set again during the pass count too); a target's at the end.  Never
+	 * 100% while anything is out of sync. */
+	left = sync_rs_role(node_peer(n)) == RS_SOURCE ? oos : total > done ? total - done : 0;
+	pct = done + left ? (unsigned)(done * 100 / (done + left)) : 100;
+	if (pct >= 100 && oos)
+		pct = 99;
 	for (unsigned i = 0; i < 20; i++)
 		bar[i] = i < pct / 5 ? '#' : '.';
 	bar[20] = '\0';
 	snprintf(buf + o, len - (size_t)o,
-		 "  resync %s [%s] %u%% of %" PRIu64 " bytes, %.1f MiB/s, ETA %" PRIu64 " s\n",
+		 "  resync %s [%s] %u%%: %s copied, %s left, %.1f MiB/s, ETA %" PRIu64 " s\n",
 		 sync_rs_role(node_peer(n)) == RS_SOURCE ? "to peer" : "from peer", bar, pct,
-		 total, (double)bps / (1 << 20), bps ? (total - done) / bps : 0);
+		 human_bytes(done, copied, sizeof(copied)), human_bytes(left, rest, sizeof(rest)),
+		 (double)bps / (1 << 20), bps ? left / bps : 0);
+}
+
+/* "  size 1.0 GiB, 0 B out of sync, lag 0 B (0.0 s), device /dev/nbd0\n";
+ * data areas of different sizes are named after the size. */
+static void node_sizes_text(struct node *n, const struct primary_stats *st, char *buf,
+			    size_t len)
+{
+	char size[HUMAN_BYTES_LEN], mine[HUMAN_BYTES_LEN], theirs[HUMAN_BYTES_LEN],
+		areas[96] = "", oos[HUMAN_BYTES_LEN], lag[HUMAN_BYTES_LEN], dev[24];
+	const char *name = node_device(n, dev, sizeof(dev));
+	uint64_t peer = node_peer_area(n);
+
+	if (node_sb(n)->data_bytes != node_size(n) || (peer && peer != node_size(n)))
+		snprintf(areas, sizeof(areas), " (data areas: %s here, %s on %s)",
+			 human_bytes(node_sb(n)->data_bytes, mine, sizeof(mine)),
+			 peer ? human_bytes(peer, theirs, sizeof(theirs)) : "unknown",
+			 node_peer_name(n));
+	snprintf(buf, len, "  size %s%s, %s out of sync, lag %s (%.1f s), device %s\n",
+		 human_bytes(node_size(n), size, sizeof(size)), areas,
+		 human_bytes(node_out_of_sync(n), oos, sizeof(oos)),
+		 human_bytes(st->lag_bytes, lag, sizeof(lag)), st->lag_seconds,
+		 name ? name : "none");
 }
 
 static void node_status_text(struct node *n, struct control_req *req)
@@ -208,44 +250,34 @@ static void node_status_text(struct node *n, struct control_req *req)
 	const char *derr = node_status_disk_error(n);
 	const char *offload, *enc = node_encryption(n, &offload);
 	struct primary_stats st;
-	char rs[256];
+	char rs[256], sizes[224], resynced[HUMAN_BYTES_LEN];
 
 	primary_stats(node_primary(n), &st);
 	node_resync_text(n, rs, sizeof(rs));
+	node_sizes_text(n, &st, sizes, sizeof(sizes));
 
 	control_reply(req, true,
 		      "%s/%s: %s, disk %s, %s mode, on peer loss: %s\n"
 		      "%s%s%s"
 		      "  peer %s: %s, disk %s, link %s%s%s%s%s%s\n"
-		      "  data area %" PRIu64 " bytes, %" PRIu64 " bytes out of sync, lag %" PRIu64
-		      " bytes (%.1f s)\n"
-		      "%s  generation %016" PRIx64 ", %" PRIu64 " writes, %" PRIu64
-		      " bytes resynced since start\n",
+		      "%s%s  generation %016" PRIx64 ", %" PRIu64 " writes, %s resynced since start\n",
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_disk_name(node_local(n)),
 		      local_mode_name(node_local(n)), config_peer_loss_name(config_on_peer_loss(node_config(n))),
 		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", node_peer_name(n),
 		      node_connection(n),
 		      sync_peer_disk(node_peer(n)), strcmp(enc, "none") ? enc : "unencrypted (allow-unencrypted)",
 		      offload ? ", " : "", offload ? offload : "", offload ? " crypto" : "",
-		      *err ? "\n  last error: " : "", err, node_sb(n)->data_bytes, node_out_of_sync(n),
-		      st.lag_bytes, st.lag_seconds, rs, node_sb(n)->gen.current,
-		      st.writes, sync_resynced_bytes(node_peer(n)));
+		      *err ? "\n  last error: " : "", err, sizes, rs, node_sb(n)->gen.current,
+		      st.writes,
+		      human_bytes(sync_resynced_bytes(node_peer(n)), resynced, sizeof(resynced)));
 }
 
 /* --- control requests --- */
 
-static bool has_flag(int argc, char *const *argv, const char *flag)
-{
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], flag) == 0)
-			return true;
-	return false;
-}
-
 void node_req_primary(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	bool force = has_flag(argc, argv, "--force"),
-	     discard = has_flag(argc, argv, "--discard-unknown");
+	bool force = cmdspec_has_flag(argc, argv, "--force"),
+	     discard = cmdspec_has_flag(argc, argv, "--discard-unknown");
 	char why[512];
 
 	if (node_is_primary(n)) {
@@ -476,9 +508,9 @@ void node_req_disconnect(struct node *n, struct control_req *req, int argc, char
  * --keep-attached or --keep-role: a restart that comes back as primary. */
 void node_req_down(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	bool detach = has_flag(argc, argv, "--detach"),
-	     keep = has_flag(argc, argv, "--keep-attached"),
-	     keep_role = keep || has_flag(argc, argv, "--keep-role");
+	bool detach = cmdspec_has_flag(argc, argv, "--detach"),
+	     keep = cmdspec_has_flag(argc, argv, "--keep-attached"),
+	     keep_role = keep || cmdspec_has_flag(argc, argv, "--keep-role");
 	char err[512];
 	int loop_index;
 	bool loop = devices_loop(node_devices(n), &loop_index);
@@ -513,7 +545,7 @@ void node_req_down(struct node *n, struct control_req *req, int argc, char *cons
 
 void node_req_status(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	if (has_flag(argc, argv, "--json"))
+	if (cmdspec_has_flag(argc, argv, "--json"))
 		node_status_json(n, req);
 	else
 		node_status_text(n, req);

@@ -160,7 +160,9 @@ int mdio_read_sb(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen)
 	    mdio_pread(m, m->blk[1], META_BLOCK_BYTES, m->layout.sb_offset[1], err, errlen))
 		return -1;
 	if (meta_sb_pick(m->blk[0], m->blk[1], sb, &which, &why) < 0) {
-		snprintf(err, errlen, "%s: %s", m->where, why);
+		/* A store never created: say what to do. */
+		snprintf(err, errlen, "%s: %s%s", m->where, why,
+			 strcmp(why, META_WHY_NONE) ? "" : "; run: blkrep create");
 		return -1;
 	}
 	m->sb_next = 1 - which;

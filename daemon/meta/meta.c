@@ -366,7 +366,7 @@ static enum refusal sb_decode(const uint8_t *blk, struct meta_sb *sb, const char
 	enum refusal r;
 
 	if (memcmp(blk, SB_MAGIC, 8)) {
-		*why = "no blkrep metadata here";
+		*why = META_WHY_NONE;
 		return NO_MAGIC;
 	}
 	/* Before the checksum: a newer version may checksum differently. */

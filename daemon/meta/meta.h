@@ -144,6 +144,9 @@ int meta_sb_decode(const uint8_t *blk, struct meta_sb *sb, const char **why);
 int meta_sb_check_layout(const struct meta_sb *sb, const struct meta_layout *l, char *why,
 			 size_t len);
 
+/* meta_sb_pick()'s *why where neither copy holds blkrep's magic. */
+#define META_WHY_NONE "no blkrep metadata here"
+
 /* Picks the superblock from copies a and b: the valid one with the higher
  * seq (a on a tie), *which = 0 for a or 1 for b; the next write goes to copy
  * 1 - *which.  On success *why is NULL, or names the problem of the copy not

@@ -22,8 +22,8 @@ truncate -s 1M "$T/disk.img"
 mkdir "$T/dir"
 expect_error "no command" 2 "no command given"
 expect_error "unknown command" 2 "unknown command 'frobnicate'" frobnicate
-expect_error "serve without a file" 2 "expected exactly one FILE" serve
-expect_error "serve with two files" 2 "expected exactly one FILE" serve "$T/disk.img" "$T/disk.img"
+expect_error "serve without a file" 2 "serve: missing argument FILE-OR-DEVICE" serve
+expect_error "serve with two files" 2 "serve: unexpected argument" serve "$T/disk.img" "$T/disk.img"
 expect_error "serve a missing file" 1 "No such file" serve "$T/missing.img" --listen "unix:$T/s1"
 expect_error "serve a directory" 1 "Is a directory|not a regular file or block device" serve "$T/dir" --listen "unix:$T/s2"
 expect_error "bad --listen address" 1 "expected HOST:PORT" serve "$T/disk.img" --listen nonsense

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon/config.h"
+#include "daemon/config_value.h"
 
 #define FNAME "/etc/blkrep/t.conf"
 
@@ -250,8 +251,7 @@ Test(config, choice_values)
 		      "discard-zero-changes)");
 	res_key_fails("allow-unauthenticated = true",
 		      "bad allow-unauthenticated 'true' (expected no or yes)");
-	res_key_fails("mode = sync # comment",
-		      "bad mode 'sync # comment' (expected sync or async)");
+	res_key_fails("mode = sync#comment", "bad mode 'sync#comment' (expected sync or async)");
 }
 
 Test(config, resync_rate)
@@ -632,16 +632,53 @@ Test(config, nbd_endpoint)
 	}
 }
 
+/* After a value (or a header), '#' or ';' with a blank before it starts a
+ * comment, as in DRBD's configs and the README's example; without one it
+ * is part of the value. */
+Test(config, comments_after_values)
+{
+	struct config *c = parse_ok("[resource]   # the resource\n"
+				    "name = r0 ; its name\n"
+				    "secret-file = /etc/blkrep/r0#1.secret\t# chmod 600\n"
+				    "mode = async\t;comment\n"
+				    "max-lag = 64M #\n"
+				    "[node alpha] ; first\n"
+				    "address = 127.0.0.1:7789   # a comment: with # and ; inside\n"
+				    "backing = /var/lib/blkrep/a;b.img\n"
+				    "[node beta]\n"
+				    "address = 127.0.0.1:7790\n"
+				    "backing = /var/lib/blkrep/b.img # \"quoted\" # twice\r\n");
+
+	cr_assert_str_eq(config_resource_name(c), "r0");
+	cr_assert_str_eq(config_secret_file(c), "/etc/blkrep/r0#1.secret");
+	cr_assert_eq(config_mode(c), CONFIG_ASYNC);
+	cr_assert_eq(config_max_lag(c), 64ULL << 20);
+	cr_assert_str_eq(config_node_by_index(c, 0)->address, "127.0.0.1:7789");
+	cr_assert_str_eq(config_node_by_index(c, 0)->backing, "/var/lib/blkrep/a;b.img");
+	cr_assert_str_eq(config_node_by_index(c, 1)->backing, "/var/lib/blkrep/b.img");
+	config_free(c);
+	res_key_fails("mode = # nothing but a comment",
+		      "bad mode '' (expected sync or async)");
+}
+
+Test(config, comment_at)
+{
+	cr_assert_eq(config_value_comment_at("a = b # c", 9), 6);
+	cr_assert_eq(config_value_comment_at("a = b\t;c", 8), 6);
+	cr_assert_eq(config_value_comment_at("a = b#c;d", 9), 9);
+	cr_assert_eq(config_value_comment_at("# whole", 7), 7, "a whole-line comment stays one");
+	cr_assert_eq(config_value_comment_at("# a ; b", 7), 4, "and what is cut leaves one");
+	cr_assert_eq(config_value_comment_at("", 0), 0);
+}
+
 Test(config, syntax_errors)
 {
 	parse_fails(RES "this is not a key\n" NODES,
 		    FNAME ":4: expected 'key = value', '[section]' or a comment");
 	parse_fails(RES "[node alpha\n", FNAME ":4: no ']' closing the section header");
 	parse_fails(RES "[node alpha] extra\n", FNAME ":4: text after the section header's ']'");
-	parse_fails(RES "[node alpha] ; comment\n",
-		    FNAME ":4: text after the section header's ']'");
-	res_key_fails("mode = sync ; the default",
-		      "comment after a value: comments must be on a line of their own");
+	parse_fails(RES "[node alpha] ;comment\n" "address = x\n",
+		    FNAME ":5: bad address 'x' (expected HOST:PORT or [IPV6]:PORT, port 1-65535)");
 	/* inih's complaint about an earlier line wins over ours about a later. */
 	parse_fails("junk\n" RES "mode = bogus\n", FNAME ":1: expected 'key = value', "
 							 "'[section]' or a comment");
