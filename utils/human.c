@@ -22,3 +22,10 @@ const char *human_bytes(uint64_t bytes, char *buf, size_t len)
 	snprintf(buf, len, "%.1f %s", v, units[u]);
 	return buf;
 }
+
+unsigned human_percent(uint64_t done, uint64_t left, uint64_t pending)
+{
+	unsigned pct = done + left ? (unsigned)(done * 100 / (done + left)) : 100;
+
+	return pct >= 100 && pending ? 99 : pct;
+}

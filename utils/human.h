@@ -13,4 +13,8 @@
  * under 1 KiB exactly, in B) to buf; returns buf. */
 const char *human_bytes(uint64_t bytes, char *buf, size_t len);
 
+/* A progress percentage, done of done + left, that never says 100 while
+ * pending (bytes still out of sync) is not 0. */
+unsigned human_percent(uint64_t done, uint64_t left, uint64_t pending);
+
 #endif

@@ -209,9 +209,7 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 	 * set again during the pass count too); a target's at the end.  Never
 	 * 100% while anything is out of sync. */
 	left = sync_rs_role(node_peer(n)) == RS_SOURCE ? oos : total > done ? total - done : 0;
-	pct = done + left ? (unsigned)(done * 100 / (done + left)) : 100;
-	if (pct >= 100 && oos)
-		pct = 99;
+	pct = human_percent(done, left, oos);
 	for (unsigned i = 0; i < 20; i++)
 		bar[i] = i < pct / 5 ? '#' : '.';
 	bar[20] = '\0';

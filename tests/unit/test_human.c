@@ -25,3 +25,14 @@ Test(human, bytes)
 	expect(5ULL << 40, "5.0 TiB");
 	expect(UINT64_MAX, "16.0 EiB");
 }
+
+/* The resync line once said 100% with 48 MiB still out of sync (issue 15). */
+Test(human, percent_is_never_100_while_anything_is_pending)
+{
+	cr_assert_eq(human_percent(0, 0, 0), 100);
+	cr_assert_eq(human_percent(0, 100, 100), 0);
+	cr_assert_eq(human_percent(52, 48, 48), 52);
+	cr_assert_eq(human_percent(100ULL << 20, 0, 48ULL << 20), 99);
+	cr_assert_eq(human_percent(100, 0, 0), 100);
+	cr_assert_eq(human_percent(1ULL << 40, 1, 1), 99);
+}
