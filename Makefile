@@ -131,7 +131,7 @@ build/man/%: docs/man/%.scd
 # The README's example config, from its first line to the blank line.
 build/blkrep.conf.example: README.md
 	@mkdir -p $(dir $@)
-	sed -n '\|^# /etc/blkrep/r0.conf|,/^$$/p' $< | sed '$$d' >$@.tmp
+	sed -n '\|^# /etc/blkrep/r0.conf|,/^```/p' $< | sed '$$d' >$@.tmp
 	test -s $@.tmp && mv -f $@.tmp $@
 
 install: build/blkrep $(MAN_PAGES) build/blkrep.conf.example

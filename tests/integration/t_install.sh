@@ -58,15 +58,16 @@ for m in "$MAN/man8/blkrep.8" "$MAN/man5/blkrep.conf.5"; do
 done
 page8=$(LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$MAN/man8/blkrep.8" 2>/dev/null | col -b)
 missing=
-for c in $("$BLKREP" help | sed -n 's/^  \([a-z-]*\).*/\1/p'); do
+for c in $("$BLKREP" help --commands); do
 	grep -qE "^ +$c( |$)" <<<"$page8" || missing="$missing $c"
 done
 check_eq "blkrep(8) describes every command of blkrep help" "${missing:-none}" none
 missing=
-for o in $("$BLKREP" help | grep -oE -- '--[a-z-]+' | sort -u) --config --node; do
+for o in $(for c in $("$BLKREP" help --commands); do "$BLKREP" help --options "$c"; done |
+	awk '{print $1}' | sort -u) --config --node; do
 	grep -qe "$o" <<<"$page8" || missing="$missing $o"
 done
-check_eq "... and every option" "${missing:-none}" none
+check_eq "... and every option of every command (blkrep help --options)" "${missing:-none}" none
 page5=$(LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$MAN/man5/blkrep.conf.5" 2>/dev/null | col -b)
 missing=
 for k in $(sed -n 's/^\t\[[RN]K_[A-Z_]*\] = "\([a-z-]*\)",$/\1/p' "$REPO/daemon/config.c"); do
