@@ -51,7 +51,8 @@ static const struct command commands[] = {
 			 "promotes it) and this node comes back as a secondary.",
 	  .opts = { { "--detach", NULL, "detach the block device first (after umount)" },
 		    { "--keep-attached", NULL,
-		      "a planned restart: the kernel keeps the device waiting" },
+		      "a planned restart: the kernel keeps the device waiting (and a primary "
+		      "its role)" },
 		    { "--keep-role", NULL, "a restart without a handover: a primary comes "
 					   "back as one" } } },
 	{ .name = "status", .cli = cmd_request, .request = node_req_status,

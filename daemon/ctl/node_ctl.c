@@ -503,12 +503,15 @@ void node_req_disconnect(struct node *n, struct control_req *req, int argc, char
  * first) or --keep-attached (the kernel keeps the device and its I/O
  * waiting for the next `blkrep up`: a planned restart).  A primary
  * connected to an up-to-date peer hands over (node_cmd_handover()) unless
- * --keep-attached or --keep-role: a restart that comes back as primary. */
+ * --keep-role, or --keep-attached with a device attached: a restart that
+ * comes back as primary.  (systemd's stop is --keep-attached: it hands
+ * over when nothing is attached.) */
 void node_req_down(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	bool detach = cmdspec_has_flag(argc, argv, "--detach"),
 	     keep = cmdspec_has_flag(argc, argv, "--keep-attached"),
-	     keep_role = keep || cmdspec_has_flag(argc, argv, "--keep-role");
+	     keep_role = cmdspec_has_flag(argc, argv, "--keep-role") ||
+			 (keep && devices_attached(node_devices(n)));
 	char err[512];
 	int loop_index;
 	bool loop = devices_loop(node_devices(n), &loop_index);
