@@ -23,9 +23,9 @@ check "a write through alpha (sync mode)" qemu-io -f raw "$URI" -c 'write -P 0x5
 # `primary` and written through; FROM comes back as secondary and the
 # pair resyncs.
 switch() {
-	local from=$1 fname=$2 to=$3 tname=$4 uri=$5 pat=$6 off=$7 out
-	out=$($from down 2>&1)
-	check_eq "$fname down hands over to $tname" \
+	local from=$1 fname=$2 to=$3 tname=$4 uri=$5 pat=$6 off=$7 flags=${8:-} out
+	out=$($from down $flags 2>&1)
+	check_eq "$fname down $flags hands over to $tname" \
 		"$(echo "$out" | grep -c "handed over to $tname and is secondary")" 1
 	check_identical "$fname down: both data areas equal at the handover"
 	check_eq "$tname stays up to date" "$(field "$to" "d['disk']")" uptodate
@@ -39,7 +39,8 @@ switch() {
 }
 
 switch "$A" alpha "$Bn" beta "$BURI" 0x52 4M
-switch "$Bn" beta "$A" alpha "$URI" 0x53 8M
+# systemd's stop (down --keep-attached) hands over too when nothing is attached.
+switch "$Bn" beta "$A" alpha "$URI" 0x53 8M --keep-attached
 
 # Async mode: acknowledged writes still queued for the peer at `down` are
 # sent and flushed before the handover.
