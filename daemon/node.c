@@ -24,6 +24,7 @@
 #include "daemon/config.h"
 #include "daemon/config_secret.h"
 #include "daemon/ctl/control.h"
+#include "daemon/ctl/obs.h"
 #include "daemon/dev/devices.h"
 #include "daemon/meta/gen.h"
 #include "daemon/meta/local.h"
@@ -74,6 +75,7 @@ struct node {
 	struct server *srv;
 	struct server *retiring; /* stopped, freed once done */
 	struct control *ctl;
+	struct obs *obs;	 /* events and metrics */
 	struct ioop sig_op;
 	int sigfd;
 	struct signalfd_siginfo si;
@@ -722,6 +724,7 @@ static void node_on_tick(struct ioop *op, int res)
 		node_links_enable(n, true);
 	if (n->pri)
 		primary_tick(n->pri);
+	obs_tick(n->obs);
 	if (!n->stopping)
 		node_arm_tick(n);
 }
@@ -748,7 +751,7 @@ static int node_setup(struct node *n)
 	loop_add_hook(n->loop, node_pump, n);
 	n->tick_op.done = node_on_tick;
 	node_arm_tick(n);
-	if (node_start_role(n) < 0 || node_start_peers(n) < 0)
+	if (node_start_role(n) < 0 || node_start_peers(n) < 0 || !(n->obs = obs_new(n)))
 		return -1;
 	return 0;
 }
@@ -760,6 +763,7 @@ static void node_free(struct node *n)
 	server_free(n->retiring);
 	control_free(n->ctl);
 	loop_free(n->loop);
+	obs_free(n->obs); /* its hook went with the loop */
 	if (n->sigfd >= 0)
 		close(n->sigfd);
 	if (n->ctl && *n->pid_path)
@@ -812,6 +816,11 @@ struct primary *node_primary(const struct node *n)
 struct sync *node_peer(const struct node *n)
 {
 	return n->npeers ? n->peers[0] : NULL;
+}
+
+struct obs *node_obs(const struct node *n)
+{
+	return n->obs;
 }
 
 struct devices *node_devices(const struct node *n)

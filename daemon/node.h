@@ -45,6 +45,7 @@ void node_abandon(struct node *n);
 struct config_node;
 struct devices;
 struct local;
+struct obs;
 struct primary;
 struct sync;
 
@@ -54,6 +55,7 @@ struct primary *node_primary(const struct node *n);
  * of (a resource has two nodes). */
 struct sync *node_peer(const struct node *n);
 struct devices *node_devices(const struct node *n);
+struct obs *node_obs(const struct node *n); /* events and metrics (daemon/ctl/obs.h) */
 const struct config *node_config(const struct node *n);
 const struct config_node *node_me(const struct node *n);
 /* Stopping: only some requests are still answered. */

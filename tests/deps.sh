@@ -9,6 +9,7 @@ pkgs=(
 	libnbd-bin python3-libnbd nbdkit nbd-server qemu-utils fio
 	iproute2 util-linux e2fsprogs procps psmisc
 	openssl
+	libmicrohttpd-dev curl prometheus
 	qemu-system-x86 cpio busybox-static
 )
 missing=()

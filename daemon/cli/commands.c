@@ -50,12 +50,15 @@ static const struct command commands[] = {
 	{ "restore-saved", cmd_wait_request, node_req_restore, 1, 2, false,
 	  "restore-saved [--force] FILE", "on a primary, write saved data back (--force: "
 	  "another resource's file)" },
+	{ "events", cmd_events, NULL, ANY, false, "events [--now]", "print state changes as JSON lines until interrupted" },
+	{ "metrics", cmd_request, node_req_metrics, 0, 0, true, "metrics", "print the Prometheus metrics" },
 	{ "dump-md", cmd_dump_md, NULL, ANY, false, "dump-md", "print this node's metadata" },
 	{ "version", command_version, NULL, ANY, false, "version", "print the version" },
 	{ "help", command_help, NULL, ANY, false, "help", "this list" },
 	/* Sent by the CLI itself: `up` asks whether a daemon runs, the
 	 * waiting commands poll their work. */
 	{ "ping", NULL, node_req_ping, ANY, true, "ping", NULL },
+	{ "events-poll", NULL, node_req_events_poll, 0, 1, true, "events-poll [--now|SEQ]", NULL },
 	{ "progress", NULL, node_req_progress, ANY, false, "progress mode|verify|restore-saved",
 	  NULL },
 };

@@ -55,6 +55,8 @@ command_request_fn node_req_status, node_req_ping, node_req_primary, node_req_se
 	node_req_progress, node_req_outdate_peer, node_req_mode, node_req_verify,
 	node_req_resync, node_req_invalidate, node_req_resolve, node_req_restore,
 	node_req_connect, node_req_disconnect, node_req_down, node_req_attach, node_req_detach;
+/* Events and metrics (daemon/ctl/obs.c). */
+command_request_fn node_req_events_poll, node_req_metrics;
 /* Whether the node is stopping (only while_stopping requests then). */
 
 #endif

@@ -8,6 +8,8 @@
 #include "daemon/cli/commands.h"
 #include "daemon/config.h"
 #include "daemon/ctl/control.h"
+#include "daemon/ctl/events.h"
+#include "daemon/ctl/obs.h"
 #include "daemon/dev/devices.h"
 #include "daemon/meta/local.h"
 #include "daemon/meta/meta.h"
@@ -28,16 +30,6 @@
 static struct meta_sb *node_sb(const struct node *n)
 {
 	return local_sb(node_local(n));
-}
-
-static const char *node_connection(const struct node *n)
-{
-	const struct sync *s = node_peer(n);
-	struct peer *p = s ? sync_peer(s) : NULL;
-
-	if (p && sync_split_brain(s) && !peer_connected(p))
-		return "splitbrain";
-	return p ? peer_state(p) : "standalone";
 }
 
 static const char *node_peer_error(const struct node *n)
@@ -63,25 +55,6 @@ static uint64_t node_out_of_sync(const struct node *n)
 	return local_out_of_sync(node_local(n));
 }
 
-/* JSON strings here are names and fixed words; the peer's last error is
- * free text and is escaped. */
-static void json_escape(char *out, size_t len, const char *s)
-{
-	size_t o = 0;
-
-	for (; s && *s && o + 7 < len; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			o += (size_t)snprintf(out + o, len - o, "\\%c", ch);
-		else if (ch < 0x20)
-			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
-		else
-			out[o++] = (char)ch;
-	}
-	out[o] = '\0';
-}
-
 /* The resync running, from either side (sync_resync_progress()). */
 static bool node_resync_progress(const struct node *n, uint64_t *done, uint64_t *total,
 				 uint64_t *bps)
@@ -104,16 +77,6 @@ static void node_resync_json(const struct node *n, char *buf, size_t len)
 			 done, total, bps);
 }
 
-/* For status: the activity log's error while it cannot be written (writes
- * wait meanwhile), else the disk's, else "". */
-static const char *node_status_disk_error(const struct node *n)
-{
-	struct primary_stats st;
-
-	primary_stats(node_primary(n), &st);
-	return *st.al_error ? st.al_error : diskerr_text(local_disk(node_local(n)));
-}
-
 static void node_status_json(struct node *n, struct control_req *req)
 {
 	char err[512], derr[512], rs[160], vf[160], dev[32] = "null", off[16] = "null";
@@ -130,8 +93,8 @@ static void node_status_json(struct node *n, struct control_req *req)
 		snprintf(dev, sizeof(dev), "\"/dev/nbd%d\"", (int)node_sb(n)->nbd_index);
 	if (offload)
 		snprintf(off, sizeof(off), "\"%s\"", offload);
-	json_escape(err, sizeof(err), node_peer_error(n));
-	json_escape(derr, sizeof(derr), node_status_disk_error(n));
+	events_json_escape(err, sizeof(err), node_peer_error(n));
+	events_json_escape(derr, sizeof(derr), obs_disk_error(n));
 	node_resync_json(n, rs, sizeof(rs));
 	if (verify_result(sync_verify(node_peer(n)), &running, &done, &total, &differ))
 		snprintf(vf, sizeof(vf),
@@ -153,7 +116,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_mode_name(node_local(n)),
 		      config_peer_loss_name(config_on_peer_loss(node_config(n))), local_disk_name(node_local(n)), derr,
-		      node_peer_name(n), node_connection(n), sync_peer_disk(node_peer(n)), err, enc,
+		      node_peer_name(n), obs_connection(n), sync_peer_disk(node_peer(n)), err, enc,
 		      off, node_sb(n)->data_bytes, node_out_of_sync(n), st.lag_bytes, st.lag_seconds, rs, vf,
 		      primary_frozen(node_primary(n)) ? "true" : "false", dev, st.writes, st.replicated_bytes,
 		      sync_resynced_bytes(node_peer(n)), node_sb(n)->gen.current);
@@ -187,7 +150,7 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 static void node_status_text(struct node *n, struct control_req *req)
 {
 	const char *err = node_peer_error(n);
-	const char *derr = node_status_disk_error(n);
+	const char *derr = obs_disk_error(n);
 	const char *offload, *enc = node_encryption(n, &offload);
 	struct primary_stats st;
 	char rs[256];
@@ -206,7 +169,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_disk_name(node_local(n)),
 		      local_mode_name(node_local(n)), config_peer_loss_name(config_on_peer_loss(node_config(n))),
 		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", node_peer_name(n),
-		      node_connection(n),
+		      obs_connection(n),
 		      sync_peer_disk(node_peer(n)), strcmp(enc, "none") ? enc : "unencrypted (allow-unencrypted)",
 		      offload ? ", " : "", offload ? offload : "", offload ? " crypto" : "",
 		      *err ? "\n  last error: " : "", err, node_sb(n)->data_bytes, node_out_of_sync(n),

@@ -164,6 +164,11 @@ void primary_stats(const struct primary *p, struct primary_stats *st)
 	};
 }
 
+const char *primary_al_error(const struct primary *p)
+{
+	return alog_error(p->alog);
+}
+
 /* --- the activity log's admission (rules 1 and 7) --- */
 
 /* A range too wide for the log (a huge TRIM) is covered by the bitmap. */

@@ -115,5 +115,7 @@ struct primary_stats {
 	const struct hist *local_latency; /* a write accepted until the local disk did it */
 };
 void primary_stats(const struct primary *p, struct primary_stats *st);
+/* primary_stats()'s al_error alone, cheaply (for a snapshot per batch). */
+const char *primary_al_error(const struct primary *p);
 
 #endif
