@@ -48,9 +48,15 @@ void events_free(struct events *e)
 	free(e);
 }
 
+/* Per batch, twice: no printf. */
 void events_copy_text(char *dst, size_t len, const char *s)
 {
-	snprintf(dst, len, "%s", s ? s : "");
+	size_t n = s && len ? strnlen(s, len - 1) : 0;
+
+	if (!len)
+		return;
+	memcpy(dst, s ? s : "", n);
+	dst[n] = '\0';
 }
 
 void events_json_escape(char *out, size_t len, const char *s)
