@@ -2,7 +2,6 @@
 #include "daemon/ctl/httpd.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -80,44 +79,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return answer_metrics(cls, c);
 }
 
-/* addr's host and port into h->sa: 0, or -1 after logging. */
-static int httpd_resolve(struct httpd *h, const char *addr)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
-	char host[256];
-	uint16_t port;
-	int rc;
-
-	if (config_address_split(addr, host, sizeof(host), &port) < 0) {
-		log_err("metrics: bad address '%s'", addr);
-		return -1;
-	}
-	rc = getaddrinfo(host, NULL, &hints, &ai);
-	if (rc) {
-		log_err("metrics: cannot resolve %s: %s", host, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(&h->sa, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (h->sa.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&h->sa)->sin6_port = htons(port);
-	else
-		((struct sockaddr_in *)&h->sa)->sin_port = htons(port);
-	return 0;
-}
-
 struct httpd *httpd_new(const char *addr)
 {
 	struct httpd *h = calloc(1, sizeof(*h));
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	socklen_t salen;
+	char err[256];
 
 	if (!h || !(h->text = malloc(METRICS_TEXT_MAX))) {
 		log_err("metrics: out of memory");
 		goto fail;
 	}
 	pthread_mutex_init(&h->lock, NULL);
-	if (httpd_resolve(h, addr) < 0)
+	if (config_address_resolve(addr, &h->sa, &salen, err, sizeof(err)) < 0) {
+		log_err("metrics: %s: %s", addr, err);
 		goto fail_lock;
+	}
 	if (h->sa.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	errno = 0;
