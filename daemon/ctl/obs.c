@@ -35,8 +35,9 @@
 #include "utils/log.h"
 #include "utils/loop.h"
 
-#define OBS_POLL_MS  5000		       /* a poll with nothing new is answered then */
-#define OBS_WAITERS  CONTROL_CONNS_MAX	       /* no more requests can wait */
+#define OBS_POLL_MS 5000 /* a poll with nothing new is answered then */
+/* Polls held at once: half the control socket stays for other requests. */
+#define OBS_WAITERS  (CONTROL_CONNS_MAX / 2)
 #define OBS_BODY_MAX (CONTROL_BODY_MAX - 1024) /* an answer's lines, with room */
 
 struct obs_wait {
@@ -215,9 +216,11 @@ void node_req_events_poll(struct node *n, struct control_req *req, int argc, cha
 			return;
 		}
 	}
-	if (node_stopping(n) ||
-	    (argc == 2 && (seq < events_next_seq(o->ev) || o->nwait == OBS_WAITERS)))
+	if (node_stopping(n) || (argc == 2 && seq < events_next_seq(o->ev)))
 		obs_answer(o, req, seq, node_stopping(n));
+	else if (argc == 2 && o->nwait == OBS_WAITERS)
+		control_reply(req, false, "too many blkrep events clients (%d) on this node",
+			      OBS_WAITERS);
 	else if (argc == 2)
 		o->wait[o->nwait++] = (struct obs_wait){ req, seq, clock_now_ms() };
 	else
