@@ -28,7 +28,8 @@ alive() {
 	pid=$(daemon_pid "$1")
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
 }
-trap '[ $FAILS -gt 0 ] && show_logs 30; pair_stop; _cleanup' EXIT
+trap '[ $FAILS -gt 0 ] && show_logs 30; pair_stop
+for f in "$T"/run/*.log "$T"/ev*.err; do check_sanitizer "$f"; done; _cleanup' EXIT
 
 pair_start "" --force
 check_eq "in sync at the start" "$(wait_field "$Bn" "d['disk'] + ' ' + d['peer']['disk']" "uptodate uptodate" 20)" "uptodate uptodate"

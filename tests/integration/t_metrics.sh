@@ -20,7 +20,8 @@ MA=$(free_port)
 MB=$(free_port)
 sed -i -e "s|^nbd = unix:$T/alpha.nbd\$|&\nmetrics = 127.0.0.1:$MA|" \
 	-e "s|^nbd = unix:$T/beta.nbd\$|&\nmetrics = 127.0.0.1:$MB|" "$T/r0.conf"
-trap '[ $FAILS -gt 0 ] && show_logs 30; pair_stop; _cleanup' EXIT
+trap '[ $FAILS -gt 0 ] && show_logs 30; pair_stop
+for f in "$T"/run/*.log; do check_sanitizer "$f"; done; _cleanup' EXIT
 
 pair_start "" --force
 check_eq "in sync" "$(wait_field "$A" "d['peer']['disk']" uptodate 20)" uptodate
