@@ -58,7 +58,7 @@ stage integration-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/integr
 # thread and the offload thread: attach --loop, detach, restore-saved).
 # Criterion's runner cannot start under TSan (its arena), so no unit stage.
 stage build-tsan make -s -j2 SANITIZE=thread build-tsan/blkrep
-stage integration-tsan env BLKREP="$PWD/build-tsan/blkrep" bash tests/integration/run.sh t_loop.sh t_failover.sh
+stage integration-tsan env BLKREP="$PWD/build-tsan/blkrep" bash tests/integration/run.sh t_loop.sh t_failover.sh t_metrics.sh
 stage vm env BLKREP="$PWD/blkrep" bash tests/vm/all.sh
 stage vm-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/vm/run.sh tests/vm/crash.sh
 stage fuzz make -s fuzz-short
