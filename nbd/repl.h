@@ -79,11 +79,13 @@ struct repl_ops {
 void repl_done(struct repl_req *rr, int err);
 
 /* The NBD side says that the local disk is done with a request (written,
- * or failed), for the replicator's local write latency.  Inline: one
- * clock read on the write path. */
-static inline void repl_local_done(struct repl_req *rr)
+ * or failed), for the replicator's local write latency; accepted: the
+ * replicator accepted rr (a write, not yet ended).  Inline: one clock read
+ * per write, none for other requests. */
+static inline void repl_local_done(struct repl_req *rr, bool accepted)
 {
-	rr->local_ns = clock_now_ns();
+	if (accepted)
+		rr->local_ns = clock_now_ns();
 }
 
 #endif
