@@ -2,13 +2,14 @@
 # `blkrep events --now` through a failover and a failback, watched from
 # the node that survives (beta).  A pair in sync mode, alpha primary;
 # beta's `events --now` runs in the background from the start.  Failover:
-# alpha is killed (kill -9), beta promoted with --force and written to.
+# alpha is killed (kill -9), beta promoted with --force and written to,
+# the volume attached on beta (attach --loop) and detached.
 # Failback: alpha comes back (secondary, the resync target), the resync
 # ends, beta steps down and alpha is primary again.  Then beta's daemon
 # stops: `events` prints a "destroy" line and exits 0.  The lines are
 # checked in order: the --now snapshot (one "exists" line per object, then
 # the marker {"kind": "exists", "object": "-"}), the link lost, disk
-# consistent, role primary, disk uptodate, the link back, the resync as
+# consistent, role primary, disk uptodate, attached, detached, the link back, the resync as
 # source (start, end), role secondary, the peer primary.  Every line has
 # the resource's name, this node's name, an RFC 3339 time with
 # milliseconds, and the peer's name on peer lines.  Also: `events` without
@@ -55,6 +56,15 @@ check_eq "beta sees the link lost" \
 	"$(wait_field "$Bn" "d['peer']['connection'] != 'connected'" True 10)" True
 check "primary --force on beta" $Bn primary --force
 check "a write through beta's export" qemu-io -f raw "$BURI" -c 'write -P 0x42 8M 1M'
+# The volume attached and detached (attach --loop: no nbd.ko needed).
+HAVE_LOOP=0
+if [ -c /dev/fuse ] && [ -e /dev/loop-control ] && losetup -f >/dev/null 2>&1; then
+	HAVE_LOOP=1
+	check "attach --loop on beta" $Bn attach --loop
+	check "detach on beta" $Bn detach
+else
+	msg "NOTE: no /dev/fuse or no free loop device: the attach and detach lines are not checked"
+fi
 
 # --- failback ---
 check "up alpha again" $A up
@@ -120,6 +130,10 @@ want = [
      ("device", lambda e: e["disk"] == "consistent", "disk consistent (lost its primary)")],
     [("resource", lambda e: e["role"] == "primary", "role primary (failover)"),
      ("device", lambda e: e["disk"] == "uptodate", "disk uptodate (promoted)")],
+    [("device", lambda e: e["attached"] and e["path"].startswith("/dev/loop"), "attached")]
+    if sys.argv[2] == "1" else [],
+    [("device", lambda e: not e["attached"] and e["path"] is None, "detached")]
+    if sys.argv[2] == "1" else [],
     [("connection", lambda e: e["connection"] == "connected", "the link back")],
     [("peer-device", lambda e: e["replication"] == "sync-source", "resync start (sync-source)")],
     [("peer-device", lambda e: e["replication"] == "established" and e["peer_disk"] == "uptodate",
@@ -139,7 +153,7 @@ for group in want:
     start = last + 1
 ok(ev[-1].get("kind") == "destroy", "the last line is the destroy line")
 EOF
-run_checks "beta's events in order" $PY "$T/evcheck.py" "$T/ev.json"
+run_checks "beta's events in order" $PY "$T/evcheck.py" "$T/ev.json" $HAVE_LOOP
 
 # events without --now: no snapshot, the changes from its start
 check_eq "events without --now has no exists lines" "$(grep -c '"exists"' "$T/ev2.json")" 0
