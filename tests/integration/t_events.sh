@@ -12,7 +12,12 @@
 # consistent, role primary, disk uptodate, attached, detached, the link back, the resync as
 # source (start, end), role secondary, the peer primary.  Every line has
 # the resource's name, this node's name, an RFC 3339 time with
-# milliseconds, and the peer's name on peer lines.  Also: `events` without
+# milliseconds, and the peer's name on peer lines.  Then a split brain,
+# watched from alpha: beta back as secondary, the pair disconnected, both
+# write as primary, alpha reconnects as secondary: a connection line with
+# split_brain true and connection splitbrain, then `resolve
+# --discard-local`: connected, split_brain false, a resync as target.
+# Also: `events` without
 # --now starts with the next change, and against a node whose daemon is
 # gone exits 1 with one line.
 . "$(dirname "$0")/lib.sh"
@@ -158,6 +163,51 @@ run_checks "beta's events in order" $PY "$T/evcheck.py" "$T/ev.json" $HAVE_LOOP
 # events without --now: no snapshot, the changes from its start
 check_eq "events without --now has no exists lines" "$(grep -c '"exists"' "$T/ev2.json")" 0
 check "events without --now saw the promotion" grep -q '"role": "primary", "suspended"' "$T/ev2.json"
+
+# --- split brain, watched from alpha ---
+# beta back as secondary; both write as primary while disconnected; alpha
+# reconnects as secondary: split brain; resolved on alpha.
+URI_A=$URI
+check "up beta again" $Bn up
+st=$(wait_synced 30) && pass "the pair is in sync again" || fail "the pair is in sync again: $st"
+$BLKREP -c "$T/r0.conf" --node alpha events >"$T/eva.json" 2>"$T/eva.err" &
+EVA_PID=$!
+BG_PIDS+=($EVA_PID)
+sleep 0.5
+check "disconnect alpha" $A disconnect
+check_eq "beta sees the link lost" \
+	"$(wait_field "$Bn" "d['peer']['connection'] != 'connected'" True 10)" True
+check "primary --force on beta" $Bn primary --force
+check "a write through alpha" qemu-io -f raw "$URI_A" -c 'write -P 0x11 0 64k' -c flush
+check "a write through beta" qemu-io -f raw "$BURI" -c 'write -P 0x22 1M 64k' -c flush
+check "alpha secondary" $A secondary
+check "alpha connect" $A connect
+check_eq "alpha: split brain" "$(wait_field "$A" "d['peer']['connection']" splitbrain 10)" splitbrain
+check "resolve --discard-local on alpha" $A resolve --discard-local --save-to "$T/alpha.saved"
+st=$(wait_synced 30) && pass "resolved: in sync" || fail "resolved: in sync: $st"
+sleep 1.5
+kill $EVA_PID 2>/dev/null
+wait $EVA_PID 2>/dev/null
+msg "alpha's events:"
+sed 's/^/    | /' "$T/eva.json"
+cat >"$T/evsb.py" <<'EOF'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ok = lambda c, d: print(("ok - " if c else "FAIL - ") + d)
+conn = [e for e in ev if e["object"] == "connection"]
+sb = [k for k, e in enumerate(conn) if e["split_brain"] and e["connection"] == "splitbrain"]
+ok(bool(sb), "alpha: a connection line with split_brain true, connection splitbrain")
+ok(bool(sb) and "split brain" in conn[sb[0]]["last_error"],
+   "alpha: ... its last_error says split brain")
+ok(bool(sb) and any(not e["split_brain"] and e["connection"] == "connected" for e in conn[sb[0]:]),
+   "alpha: then connected, split_brain false (resolved)")
+ok(any(e["object"] == "peer-device" and e["replication"] == "sync-target" for e in ev),
+   "alpha: a resync as target (sync-target)")
+ok(any(e["object"] == "resource" and e["role"] == "secondary" for e in ev),
+   "alpha: role secondary before the reconnect")
+EOF
+run_checks "alpha's events through a split brain" $PY "$T/evsb.py" "$T/eva.json"
+pair_stop
 
 # a daemon that is gone: exit 1, one line
 check_fails "events against a stopped daemon fails" $BLKREP -c "$T/r0.conf" --node beta events
