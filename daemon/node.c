@@ -751,7 +751,7 @@ static int node_setup(struct node *n)
 	loop_add_hook(n->loop, node_pump, n);
 	n->tick_op.done = node_on_tick;
 	node_arm_tick(n);
-	if (node_start_role(n) < 0 || node_start_peers(n) < 0 || !(n->obs = obs_new(n)))
+	if (!(n->obs = obs_new(n)) || node_start_role(n) < 0 || node_start_peers(n) < 0)
 		return -1;
 	return 0;
 }

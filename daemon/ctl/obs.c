@@ -200,8 +200,13 @@ static void obs_hook(void *arg)
 void node_req_events_poll(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	struct obs *o = node_obs(n);
-	uint64_t seq = events_next_seq(o->ev);
+	uint64_t seq;
 	char *end;
+
+	/* What changed in this batch so far gets its lines first: the
+	 * answer's state and numbers are as of now. */
+	obs_hook(o);
+	seq = events_next_seq(o->ev);
 
 	if (argc == 2 && strcmp(argv[1], "--now") == 0) {
 		events_exists(o->ev, o->body, OBS_BODY_MAX, realtime_ms());
@@ -307,10 +312,7 @@ struct obs *obs_new(struct node *n)
 		obs_free(o);
 		return NULL;
 	}
-	obs_snapshot(n, &o->st);
-	(void)events_update(o->ev, &o->st, realtime_ms(), clock_now_ms());
-	loop_add_hook(node_loop(n), obs_hook, o);
-	obs_tick(o);
+	loop_add_hook(node_loop(n), obs_hook, o); /* its first run is the baseline */
 	if (addr)
 		log_info("metrics on http://%s/metrics", addr);
 	return o;

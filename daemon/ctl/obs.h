@@ -12,7 +12,10 @@
 struct node;
 struct obs;
 
-/* Once the node's parts are up (its last step of start-up). */
+/* Before the node's parts start (a metrics port that cannot be bound
+ * stops start-up before the metadata is touched), after the node's own
+ * loop hooks (so that its hook sees what theirs changed).  It reads the
+ * node from its first loop batch on. */
 struct obs *obs_new(struct node *n);
 /* After the loop is freed (its hook is then gone too).  NULL is fine. */
 void obs_free(struct obs *o);
