@@ -1,7 +1,8 @@
 # blkrep build.  `make` builds ./blkrep; `make SANITIZE=address,undefined`
 # builds a sanitized tree in build-san/; `make test` runs every test.
 CC       ?= gcc
-PKGS     := liburing libnl-3.0 libnl-genl-3.0 libbsd inih libxxhash libssl libcrypto fuse3
+PKGS     := liburing libnl-3.0 libnl-genl-3.0 libbsd inih libxxhash libssl libcrypto fuse3 \
+            libmicrohttpd
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wpointer-arith -Wcast-qual
 CFLAGS   ?= -O2 -g

@@ -47,7 +47,16 @@ enum res_key {
 	RK_COUNT
 };
 
-enum node_key { NK_ADDRESS, NK_BACKING, NK_NBD, NK_META, NK_TLS_CERT, NK_TLS_KEY, NK_COUNT };
+enum node_key {
+	NK_ADDRESS,
+	NK_BACKING,
+	NK_NBD,
+	NK_META,
+	NK_TLS_CERT,
+	NK_TLS_KEY,
+	NK_METRICS,
+	NK_COUNT
+};
 
 static const char *const res_keys[RK_COUNT] = {
 	[RK_NAME] = "name",
@@ -76,6 +85,7 @@ static const char *const node_keys[NK_COUNT] = {
 	[NK_META] = "meta",
 	[NK_TLS_CERT] = "tls-certificate",
 	[NK_TLS_KEY] = "tls-key",
+	[NK_METRICS] = "metrics",
 };
 
 /* The state of one parse.  Line numbers start at 1; 0 means "not seen". */
@@ -325,19 +335,24 @@ static bool valid_nbd(const char *v)
 	return config_value_address_ok(v);
 }
 
+/* A TCP address key (address, metrics). */
+static int set_address(struct parse *p, const char *key, const char *v, char **dst)
+{
+	if (!config_value_address_ok(v)) {
+		perr(p, p->lineno, "bad %s '%s' (expected HOST:PORT or [IPV6]:PORT, port 1-65535)",
+		     key, v);
+		return -1;
+	}
+	return set_string(p, dst, v);
+}
+
 static int set_node_key(struct parse *p, enum node_key k, const char *v)
 {
 	struct node_priv *n = p->node;
 
 	switch (k) {
 	case NK_ADDRESS:
-		if (!config_value_address_ok(v)) {
-			perr(p, p->lineno,
-			     "bad address '%s' (expected HOST:PORT or [IPV6]:PORT, port 1-65535)",
-			     v);
-			return -1;
-		}
-		return set_string(p, &n->address, v);
+		return set_address(p, "address", v, &n->address);
 	case NK_BACKING:
 		if (v[0] != '/') {
 			perr(p, p->lineno, "bad backing '%s' (expected an absolute path)", v);
@@ -353,6 +368,8 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 			return -1;
 		}
 		return set_string(p, &n->nbd, v);
+	case NK_METRICS:
+		return set_address(p, "metrics", v, &n->metrics);
 	case NK_TLS_CERT:
 		return set_path(p, "tls-certificate", v, &n->tls_certificate);
 	case NK_TLS_KEY:
@@ -658,6 +675,7 @@ static void fill_views(struct config *c)
 		c->nodes[i].meta = c->priv[i].meta;
 		c->nodes[i].tls_certificate = c->priv[i].tls_certificate;
 		c->nodes[i].tls_key = c->priv[i].tls_key;
+		c->nodes[i].metrics = c->priv[i].metrics;
 	}
 }
 
@@ -790,6 +808,7 @@ void config_free(struct config *c)
 		free(c->priv[i].meta);
 		free(c->priv[i].tls_certificate);
 		free(c->priv[i].tls_key);
+		free(c->priv[i].metrics);
 	}
 	free(c->tls_ca);
 	free(c->secret_file);

@@ -57,6 +57,8 @@ struct config_node {
 	const char *meta;    /* absolute path; NULL: internal metadata */
 	/* Its TLS certificate and key (PEM), with tls-ca; else NULL. */
 	const char *tls_certificate, *tls_key;
+	/* HOST:PORT of its Prometheus /metrics over HTTP, validated; NULL: none. */
+	const char *metrics;
 };
 
 struct config;

@@ -10,6 +10,7 @@
 struct node_priv {
 	char *name, *address, *backing, *nbd, *meta;
 	char *tls_certificate, *tls_key;
+	char *metrics;
 	int line; /* of its [node NAME] header */
 };
 

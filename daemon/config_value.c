@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -207,4 +208,31 @@ size_t config_value_comment_at(const char *s, size_t len)
 		if ((s[i] == '#' || s[i] == ';') && (s[i - 1] == ' ' || s[i - 1] == '\t'))
 			return i;
 	return len;
+}
+
+int config_address_resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
+			   char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char host[320]; /* the peer link's addresses are shorter than 300 bytes */
+	uint16_t port;
+	int rc;
+
+	if (config_address_split(addr, host, sizeof(host), &port) < 0) {
+		snprintf(err, errlen, "expected HOST:PORT or [IPV6]:PORT");
+		return -1;
+	}
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "%s", gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+	return 0;
 }

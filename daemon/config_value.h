@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 /* A size: decimal bytes, optionally followed by K, M, G or T (powers of
@@ -28,6 +29,14 @@ int config_value_uint(const char *s, unsigned int min, unsigned int max, unsigne
 
 /* Whether v is an address config_address_split() accepts. */
 bool config_value_address_ok(const char *v);
+
+struct sockaddr_storage;
+/* addr (as config_address_split() takes it) as a socket address: its
+ * host's first address (getaddrinfo: the resolver, for a name), with the
+ * port.  For the peer link and the metrics endpoint.  0, or -1 with the
+ * reason in err ("expected HOST:PORT or [IPV6]:PORT", or the resolver's). */
+int config_address_resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
+			   char *err, size_t errlen);
 
 /* The uid of user name (getpwnam: the one lookup here that asks the
  * system; config_load() alone calls it).  -1 with "FNAME:LINE: unknown

@@ -517,6 +517,7 @@ static void node_on_tick(struct ioop *op, int res)
 		node_links_enable(n, true);
 	if (n->pri)
 		primary_tick(n->pri);
+	n->above->tick(n->obs);
 	if (!n->stopping)
 		node_arm_tick(n);
 }
@@ -534,7 +535,7 @@ static int node_setup(struct node *n)
 	}
 	if (node_load(n) < 0 || !(n->loop = loop_new()))
 		return -1;
-	n->ctl = control_new(n->loop, n->ctl_path, n->handle, n);
+	n->ctl = control_new(n->loop, n->ctl_path, n->above->handle, n);
 	n->dev = devices_new(n->loop, n->cfg, n->sb->resource, n->sb->node, &node_devices_host, n);
 	if (!n->ctl || !n->dev || node_write_pid(n) < 0 || node_signals(n) < 0)
 		return -1;
@@ -543,7 +544,7 @@ static int node_setup(struct node *n)
 	loop_add_hook(n->loop, node_pump, n);
 	n->tick_op.done = node_on_tick;
 	node_arm_tick(n);
-	if (node_start_role(n) < 0 || node_start_peers(n) < 0)
+	if (!(n->obs = n->above->observe(n)) || node_start_role(n) < 0 || node_start_peers(n) < 0)
 		return -1;
 	return 0;
 }
@@ -555,6 +556,8 @@ static void node_free(struct node *n)
 	server_free(n->retiring);
 	control_free(n->ctl);
 	loop_free(n->loop);
+	if (n->obs)
+		n->above->unobserve(n->obs); /* its hook went with the loop */
 	if (n->sigfd >= 0)
 		close(n->sigfd);
 	if (n->ctl && *n->pid_path)
@@ -568,7 +571,7 @@ static void node_free(struct node *n)
 }
 
 struct node *node_start(struct config *cfg, const struct config_node *me, int ready_fd,
-			control_handler_fn *handle)
+			const struct node_above *above)
 {
 	struct node *n = calloc(1, sizeof(*n));
 
@@ -581,7 +584,7 @@ struct node *node_start(struct config *cfg, const struct config_node *me, int re
 	n->other = config_peer_node(cfg, me);
 	n->sigfd = -1;
 	n->ready_fd = ready_fd;
-	n->handle = handle;
+	n->above = above;
 	if (node_setup(n) < 0) {
 		node_free(n);
 		return NULL;
@@ -610,6 +613,21 @@ struct primary *node_primary(const struct node *n)
 struct sync *node_peer(const struct node *n)
 {
 	return n->npeers ? n->peers[0] : NULL;
+}
+
+uint64_t node_size(const struct node *n)
+{
+	return primary_export_size(n->pri);
+}
+
+uint64_t node_out_of_sync(const struct node *n)
+{
+	return local_out_of_sync(n->loc, node_size(n));
+}
+
+struct obs *node_obs(const struct node *n)
+{
+	return n->obs;
 }
 
 struct devices *node_devices(const struct node *n)
@@ -674,9 +692,9 @@ void node_abandon(struct node *n)
 }
 
 int node_run(struct config *cfg, const struct config_node *me, int ready_fd,
-	     control_handler_fn *handle)
+	     const struct node_above *above)
 {
-	struct node *n = node_start(cfg, me, ready_fd, handle);
+	struct node *n = node_start(cfg, me, ready_fd, above);
 
 	if (!n)
 		return 1;

@@ -16,15 +16,25 @@ struct config_node;
 struct loop;
 struct node;
 
+/* What sits above the node, wired in by the CLI so that the node never
+ * names it: the control socket's handler (the command table's
+ * node_handle(), with the node as its arg), and the observer of its state
+ * (daemon/ctl/obs: events and metrics), started once the node is set up,
+ * ticked once a second, stopped after its loop. */
+struct obs;
+struct node_above {
+	control_handler_fn *handle;
+	struct obs *(*observe)(struct node *n); /* NULL: failed (logged) */
+	void (*tick)(struct obs *o);
+	void (*unobserve)(struct obs *o);
+};
+
 /* Runs the daemon until `blkrep down`, SIGINT or SIGTERM.  ready_fd >= 0:
  * "READY\n" is written there once the control socket answers, then stderr
  * moves to the node's log file (the parent `blkrep up` relays the lines
- * before that).  handle answers the control socket's requests, with the
- * node as its arg: the command table's node_handle(), wired in by the CLI
- * so that the node never names the commands above it.  Returns the
- * process exit code. */
+ * before that).  Returns the process exit code. */
 int node_run(struct config *cfg, const struct config_node *me, int ready_fd,
-	     control_handler_fn *handle);
+	     const struct node_above *above);
 
 /* node_run() in parts, for a driver that runs the loop itself (the
  * simulator, tests/sim/): node_start() sets the node up and returns it
@@ -33,7 +43,7 @@ int node_run(struct config *cfg, const struct config_node *me, int ready_fd,
  * the exit code.  node_abandon() only frees it, writing nothing: what a
  * crash leaves, for a driver whose simulated files already went dead. */
 struct node *node_start(struct config *cfg, const struct config_node *me, int ready_fd,
-			control_handler_fn *handle);
+			const struct node_above *above);
 struct loop *node_loop(const struct node *n);
 bool node_running(struct node *n);
 int node_finish(struct node *n, bool loop_ok);
@@ -45,6 +55,7 @@ void node_abandon(struct node *n);
 struct config_node;
 struct devices;
 struct local;
+struct obs;
 struct primary;
 struct sync;
 
@@ -54,6 +65,12 @@ struct primary *node_primary(const struct node *n);
  * of (a resource has two nodes). */
 struct sync *node_peer(const struct node *n);
 struct devices *node_devices(const struct node *n);
+struct obs *node_obs(const struct node *n); /* events and metrics (daemon/ctl/obs.h) */
+/* What the pair replicates: the smaller data area (a primary exports
+ * that; a larger node's tail is never copied), and how much of it is out
+ * of sync (the tail never counts). */
+uint64_t node_size(const struct node *n);
+uint64_t node_out_of_sync(const struct node *n);
 /* Changed only by `adjust` (config_adjust()). */
 struct config *node_config(const struct node *n);
 const struct config_node *node_me(const struct node *n);

@@ -23,7 +23,7 @@
 #define NODE_PEERS_MAX 1
 
 struct node {
-	control_handler_fn *handle; /* the control socket's requests */
+	const struct node_above *above; /* the control socket's handler, the observer */
 	struct loop *loop;
 	struct config *cfg;
 	const struct config_node *me;
@@ -47,6 +47,7 @@ struct node {
 	struct server *srv;
 	struct server *retiring; /* stopped, freed once done */
 	struct control *ctl;
+	struct obs *obs;	 /* events and metrics */
 	struct ioop sig_op;
 	int sigfd;
 	struct signalfd_siginfo si;

@@ -153,6 +153,7 @@ static void slot_reply(struct slot *s)
 	uint16_t idx = (uint16_t)(s - c->slots);
 	uint16_t t = s->req.type;
 
+	repl_local_done(&s->rr, s->in_repl);
 	if (s->remote) {
 		s->local_done = true;
 		return;

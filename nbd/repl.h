@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "utils/clock.h"
+
 /* A request offered to the replicator.  The connection owns it (it is in
  * the request's slot) until end(), or abandon(). */
 struct repl_req {
@@ -24,6 +26,9 @@ struct repl_req {
 	const void *payload;	/* WRITE data, valid until end() */
 	uint64_t seq;		/* the replicator's own */
 	int local_err;		/* 0, or the local disk's error (-errno) */
+	/* For the replicator's latency figures (CLOCK_MONOTONIC): */
+	uint64_t start_ns;	/* set by the replicator when it accepts rr */
+	uint64_t local_ns;	/* when the local disk finished: repl_local_done() */
 };
 
 /* What became of a write-type request or FLUSH offered to the replicator. */
@@ -72,5 +77,15 @@ struct repl_ops {
  * out of sync).  The client's reply goes out once the local disk is done
  * too, with the local result.  Defined in nbd/conn.c. */
 void repl_done(struct repl_req *rr, int err);
+
+/* The NBD side says that the local disk is done with a request (written,
+ * or failed), for the replicator's local write latency; accepted: the
+ * replicator accepted rr (a write, not yet ended).  Inline: one clock read
+ * per write, none for other requests. */
+static inline void repl_local_done(struct repl_req *rr, bool accepted)
+{
+	if (accepted)
+		rr->local_ns = clock_now_ns();
+}
 
 #endif

@@ -602,28 +602,12 @@ static const struct peer_life link_life = {
 
 static int resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
-	char host[ADDR_MAX];
-	uint16_t port;
-	int rc;
+	char err[256];
 
-	if (config_address_split(addr, host, sizeof(host), &port) < 0) {
-		log_err("peer link: %s: expected HOST:PORT or [IPV6]:PORT", addr);
-		return -1;
-	}
-	rc = getaddrinfo(host, NULL, &hints, &res);
-	if (rc) {
-		log_err("peer link: %s: %s", addr, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-	return 0;
+	if (config_address_resolve(addr, ss, len, err, sizeof(err)) == 0)
+		return 0;
+	log_err("peer link: %s: %s", addr, err);
+	return -1;
 }
 
 int peer_set_address(struct peer *p, const char *addr)

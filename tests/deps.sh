@@ -10,6 +10,7 @@ pkgs=(
 	iproute2 util-linux e2fsprogs procps psmisc
 	openssl
 	scdoc systemd man-db groff-base
+	libmicrohttpd-dev curl prometheus
 	qemu-system-x86 cpio busybox-static
 )
 missing=()

@@ -55,10 +55,11 @@ stage build-sanitized make -s -j2 SANITIZE=address,undefined build-san/blkrep bu
 stage unit-sanitized env ASAN_OPTIONS=detect_leaks=1 build-san/tests/unit --jobs 2
 stage integration-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/integration/run.sh
 # ThreadSanitizer, on the tests that run the daemon's threads (the FUSE
-# thread and the offload thread: attach --loop, detach, restore-saved).
+# thread and the offload thread: attach --loop, detach, restore-saved;
+# libmicrohttpd's thread: t_metrics).
 # Criterion's runner cannot start under TSan (its arena), so no unit stage.
 stage build-tsan make -s -j2 SANITIZE=thread build-tsan/blkrep
-stage integration-tsan env BLKREP="$PWD/build-tsan/blkrep" bash tests/integration/run.sh t_loop.sh t_failover.sh
+stage integration-tsan env BLKREP="$PWD/build-tsan/blkrep" bash tests/integration/run.sh t_loop.sh t_failover.sh t_metrics.sh
 stage vm env BLKREP="$PWD/blkrep" bash tests/vm/all.sh
 stage vm-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/vm/run.sh tests/vm/crash.sh
 stage fuzz make -s fuzz-short

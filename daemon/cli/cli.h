@@ -54,4 +54,8 @@ int cmd_request(struct cli *cli);
 /* A request whose work the CLI waits for, with progress (mode, verify). */
 int cmd_wait_request(struct cli *cli);
 
+/* `events [--now]` (daemon/cli/eventscmd.c): polls the daemon and prints
+ * its event lines until interrupted or the daemon stops. */
+int cmd_events(struct cli *cli);
+
 #endif

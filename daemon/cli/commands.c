@@ -9,6 +9,7 @@
 #include "daemon/cli/cli.h"
 #include "daemon/cli/cmdspec.h"
 #include "daemon/ctl/control.h"
+#include "daemon/ctl/obs.h"
 #include "nbd/listen.h"
 #include "utils/log.h"
 
@@ -103,6 +104,17 @@ static const struct command commands[] = {
 	  .min_args = 1, .max_args = 1, .args = "FILE", .usage = "restore-saved [--force] FILE",
 	  .help = "on a primary, write saved data back",
 	  .opts = { { "--force", NULL, "a file saved by another resource or node" } } },
+	{ .name = "events", .cli = cmd_events, .usage = "events [--now]",
+	  .help = "print state changes as JSON lines until interrupted",
+	  .description = "One JSON line per change of role, connection, disk, mode, resync, "
+			 "split brain, errors, attach/detach (drbdsetup events2's vocabulary); "
+			 "ends when the daemon stops.",
+	  .opts = { { "--now", NULL, "begin with the current state, then an exists marker" } } },
+	{ .name = "metrics", .cli = cmd_request, .request = node_req_metrics,
+	  .while_stopping = true, .usage = "metrics",
+	  .help = "print the Prometheus metrics",
+	  .description = "The text exposition format, as served on `metrics = HOST:PORT`; for "
+			 "node_exporter's textfile collector." },
 	{ .name = "adjust", .cli = cmd_request, .request = node_req_adjust, .usage = "adjust",
 	  .help = "apply a changed config file to the running daemon",
 	  .description = "Re-reads the config: on-peer-loss, resync-rate, max-lag (up to its "
@@ -123,6 +135,9 @@ static const struct command commands[] = {
 	/* Sent by the CLI itself: `up` asks whether a daemon runs, the
 	 * waiting commands poll their work. */
 	{ .name = "ping", .request = node_req_ping, .while_stopping = true, .usage = "ping" },
+	{ .name = "events-poll", .request = node_req_events_poll, .while_stopping = true,
+	  .max_args = 1, .args = "SEQ", .usage = "events-poll [--now|SEQ]",
+	  .opts = { { "--now", NULL, "the current state first" } } },
 	{ .name = "progress", .request = node_req_progress, .min_args = 1, .max_args = 1,
 	  .args = "mode|verify|restore-saved", .usage = "progress mode|verify|restore-saved" },
 };
@@ -277,3 +292,10 @@ void node_handle(void *arg, struct control_req *req)
 	else
 		c->request(n, req, argc, argv);
 }
+
+const struct node_above node_above = {
+	.handle = node_handle,
+	.observe = obs_new,
+	.tick = obs_tick,
+	.unobserve = obs_free,
+};

@@ -86,6 +86,10 @@ void command_print_help(const struct command *c);
  * answers it, or says why not (unknown, stopping, bad arguments). */
 void node_handle(void *arg, struct control_req *req);
 
+/* What node_run() and node_start() are given: node_handle() and the
+ * observer (daemon/ctl/obs.c). */
+extern const struct node_above node_above;
+
 /* The node's requests (daemon/ctl/node_ctl.c). */
 command_request_fn node_req_status, node_req_ping, node_req_primary, node_req_secondary,
 	node_req_progress, node_req_outdate_peer, node_req_mode, node_req_verify,
@@ -93,5 +97,7 @@ command_request_fn node_req_status, node_req_ping, node_req_primary, node_req_se
 	node_req_connect, node_req_disconnect, node_req_down, node_req_attach, node_req_detach;
 /* `adjust` (daemon/ctl/adjust.c). */
 command_request_fn node_req_adjust;
+/* Events and metrics (daemon/ctl/obs.c). */
+command_request_fn node_req_events_poll, node_req_metrics;
 
 #endif

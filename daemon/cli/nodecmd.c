@@ -332,7 +332,7 @@ static int start_daemon(struct config *cfg, const struct config_node *me)
 	if (freopen("/dev/null", "r", stdin) == NULL || freopen("/dev/null", "w", stdout) == NULL)
 		_exit(1);
 	log_start(cfg, me, false);
-	_exit(node_run(cfg, me, pfd[1], node_handle));
+	_exit(node_run(cfg, me, pfd[1], &node_above));
 }
 
 int cmd_up(struct cli *cli)
@@ -357,7 +357,7 @@ int cmd_up(struct cli *cli)
 	}
 	if (foreground)
 		log_start(cfg, me, true);
-	rc = foreground ? node_run(cfg, me, -1, node_handle) : start_daemon(cfg, me);
+	rc = foreground ? node_run(cfg, me, -1, &node_above) : start_daemon(cfg, me);
 out:
 	config_free(cfg);
 	return rc;

@@ -9,6 +9,8 @@
 #include "daemon/cli/commands.h"
 #include "daemon/config.h"
 #include "daemon/ctl/control.h"
+#include "daemon/ctl/events.h"
+#include "daemon/ctl/obs.h"
 #include "daemon/dev/devices.h"
 #include "daemon/meta/local.h"
 #include "daemon/meta/meta.h"
@@ -32,16 +34,6 @@ static struct meta_sb *node_sb(const struct node *n)
 	return local_sb(node_local(n));
 }
 
-static const char *node_connection(const struct node *n)
-{
-	const struct sync *s = node_peer(n);
-	struct peer *p = s ? sync_peer(s) : NULL;
-
-	if (p && sync_split_brain(s) && !peer_connected(p))
-		return "splitbrain";
-	return p ? peer_state(p) : "standalone";
-}
-
 static const char *node_peer_error(const struct node *n)
 {
 	const struct sync *s = node_peer(n);
@@ -60,44 +52,12 @@ static const char *node_encryption(const struct node *n, const char **offload)
 	return p ? peer_encryption(p) : "none";
 }
 
-/* What the pair replicates: the smaller data area (a primary exports
- * that); a larger node's tail is never copied. */
-static uint64_t node_size(const struct node *n)
-{
-	return primary_export_size(node_primary(n));
-}
-
-/* Out of sync within what the pair replicates: the tail is never counted. */
-static uint64_t node_out_of_sync(const struct node *n)
-{
-	return local_out_of_sync(node_local(n), node_size(n));
-}
-
 /* The peer's data area as its last HELLO or STATE said, or 0 if unknown. */
 static uint64_t node_peer_area(const struct node *n)
 {
 	const struct sync *s = node_peer(n);
 
 	return s && sync_hello(s)->size_bytes ? sync_hello(s)->size_bytes : 0;
-}
-
-/* JSON strings here are names and fixed words; the peer's last error is
- * free text and is escaped. */
-static void json_escape(char *out, size_t len, const char *s)
-{
-	size_t o = 0;
-
-	for (; s && *s && o + 7 < len; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			o += (size_t)snprintf(out + o, len - o, "\\%c", ch);
-		else if (ch < 0x20)
-			o += (size_t)snprintf(out + o, len - o, "\\u%04x", ch);
-		else
-			out[o++] = (char)ch;
-	}
-	out[o] = '\0';
 }
 
 /* The resync running, from either side (sync_resync_progress()). */
@@ -120,16 +80,6 @@ static void node_resync_json(const struct node *n, char *buf, size_t len)
 			 "{\"done_bytes\": %" PRIu64 ", \"total_bytes\": %" PRIu64
 			 ", \"bytes_per_second\": %" PRIu64 "}",
 			 done, total, bps);
-}
-
-/* For status: the activity log's error while it cannot be written (writes
- * wait meanwhile), else the disk's, else "". */
-static const char *node_status_disk_error(const struct node *n)
-{
-	struct primary_stats st;
-
-	primary_stats(node_primary(n), &st);
-	return *st.al_error ? st.al_error : diskerr_text(local_disk(node_local(n)));
 }
 
 /* "/dev/nbd0", "/dev/loop3" (attach --loop), or NULL: none attached. */
@@ -159,8 +109,8 @@ static void node_status_json(struct node *n, struct control_req *req)
 		snprintf(dev, sizeof(dev), "\"%s\"", name);
 	if (offload)
 		snprintf(off, sizeof(off), "\"%s\"", offload);
-	json_escape(err, sizeof(err), node_peer_error(n));
-	json_escape(derr, sizeof(derr), node_status_disk_error(n));
+	events_json_escape(err, sizeof(err), node_peer_error(n));
+	events_json_escape(derr, sizeof(derr), obs_disk_error(n));
 	node_resync_json(n, rs, sizeof(rs));
 	if (verify_result(sync_verify(node_peer(n)), &running, &done, &total, &differ))
 		snprintf(vf, sizeof(vf),
@@ -183,7 +133,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_mode_name(node_local(n)),
 		      config_peer_loss_name(config_on_peer_loss(node_config(n))), local_disk_name(node_local(n)), derr,
-		      node_peer_name(n), node_connection(n), sync_peer_disk(node_peer(n)), err, enc,
+		      node_peer_name(n), obs_connection(n), sync_peer_disk(node_peer(n)), err, enc,
 		      off, node_size(n), node_sb(n)->data_bytes, node_peer_area(n), node_out_of_sync(n),
 		      st.lag_bytes, st.lag_seconds, rs, vf,
 		      primary_frozen(node_primary(n)) ? "true" : "false", dev, st.writes, st.replicated_bytes,
@@ -245,7 +195,7 @@ static void node_sizes_text(struct node *n, const struct primary_stats *st, char
 static void node_status_text(struct node *n, struct control_req *req)
 {
 	const char *err = node_peer_error(n);
-	const char *derr = node_status_disk_error(n);
+	const char *derr = obs_disk_error(n);
 	const char *offload, *enc = node_encryption(n, &offload);
 	struct primary_stats st;
 	char rs[256], sizes[224], resynced[HUMAN_BYTES_LEN];
@@ -262,7 +212,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_disk_name(node_local(n)),
 		      local_mode_name(node_local(n)), config_peer_loss_name(config_on_peer_loss(node_config(n))),
 		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", node_peer_name(n),
-		      node_connection(n),
+		      obs_connection(n),
 		      sync_peer_disk(node_peer(n)), strcmp(enc, "none") ? enc : "unencrypted (allow-unencrypted)",
 		      offload ? ", " : "", offload ? offload : "", offload ? " crypto" : "",
 		      *err ? "\n  last error: " : "", err, sizes, rs, node_sb(n)->gen.current,

@@ -31,6 +31,7 @@ struct alog {
 	bool hold;		/* ... so the next waits for alog_retry() */
 	char error[576];	/* why, for status, while failed */
 	uint64_t writing_seq;	/* actlog_seq() of the snapshot in flight */
+	uint64_t writes;	/* snapshots written, for the metrics */
 	struct ioop op;
 	void (*wake)(void *arg);
 	void *arg;
@@ -172,6 +173,7 @@ static void alog_write_done(struct ioop *op, int res)
 		return alog_failed(a, "writing the activity log",
 				   res < 0 ? strerror(-res) : "short write");
 	actlog_persisted(a->al, a->writing_seq);
+	a->writes++;
 	if (a->failed)
 		log_info("the activity log is written again; waiting writes go on");
 	a->failed = false;
@@ -191,4 +193,9 @@ void alog_retry(struct alog *a)
 const char *alog_error(const struct alog *a)
 {
 	return a->error;
+}
+
+uint64_t alog_writes(const struct alog *a)
+{
+	return a->writes;
 }

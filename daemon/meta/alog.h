@@ -59,4 +59,7 @@ void alog_retry(struct alog *a);
 /* Why the last snapshot failed, "" while they succeed (for status). */
 const char *alog_error(const struct alog *a);
 
+/* Snapshots written to disk since start (each a 4 KiB RWF_DSYNC write). */
+uint64_t alog_writes(const struct alog *a);
+
 #endif

@@ -66,6 +66,8 @@ struct primary {
 	uint64_t export_bytes;	   /* what the NBD export offers while primary */
 	uint64_t writes;	   /* for status */
 	uint64_t replicated_bytes;
+	struct hist ack_hist;	   /* a client write sent to the peer until its ACK */
+	struct hist local_hist;	   /* a client write accepted until the local disk did it */
 	/* The overlap set (below). */
 	struct repl_req *inflight[PRIMARY_INFLIGHT_MAX];
 	unsigned ninflight;
@@ -156,7 +158,15 @@ void primary_stats(const struct primary *p, struct primary_stats *st)
 		.al_error = alog_error(p->alog),
 		.lag_bytes = stream_lag_bytes(p->stream),
 		.lag_seconds = oldest ? (double)(clock_now_ns() - oldest) / 1e9 : 0,
+		.al_writes = alog_writes(p->alog),
+		.ack_latency = &p->ack_hist,
+		.local_latency = &p->local_hist,
 	};
+}
+
+const char *primary_al_error(const struct primary *p)
+{
+	return alog_error(p->alog);
 }
 
 /* --- the activity log's admission (rules 1 and 7) --- */
@@ -269,8 +279,9 @@ int primary_send(struct primary *p, struct msg_hdr *h, const void *payload, stru
 	if (kind == STREAM_ASYNC && h->length) {
 		m.copy = (void *)(uintptr_t)payload;
 		m.copied = h->length;
-		m.now_ns = clock_now_ns();
 	}
+	if (kind == STREAM_APP || kind == STREAM_ASYNC)
+		m.now_ns = clock_now_ns(); /* the lag's age, the ACK's latency */
 	stream_sent(p->stream, &m, &sent);
 	if (sent.close_epoch)
 		p->epoch++; /* later writes: not covered */
@@ -555,6 +566,15 @@ static enum repl_verdict offer(struct primary *p, struct repl_req *rr)
 	return REPL_SENT;
 }
 
+/* A write joins the overlap set; its local latency counts from here
+ * (repl_local_done() stops it). */
+static void primary_accepted(struct primary *p, struct repl_req *rr)
+{
+	p->inflight[p->ninflight++] = rr;
+	rr->start_ns = clock_now_ns();
+	rr->local_ns = 0;
+}
+
 /* A client's write-type request or FLUSH (nbd/repl.h): a write
  * overlapping one in flight waits for it (rule 3); one accepted is in the
  * overlap set until primary_end(). */
@@ -572,7 +592,7 @@ enum repl_verdict primary_submit(void *arg, struct repl_req *rr)
 	if (rc == REPL_BUSY)
 		p->refused = true; /* parked: offered again after a wake */
 	else if (write)
-		p->inflight[p->ninflight++] = rr;
+		primary_accepted(p, rr);
 	return rc;
 }
 
@@ -661,6 +681,8 @@ void primary_end(void *arg, struct repl_req *rr)
 	(void)overlap_remove(p, rr);
 	if (rr->local_err)
 		local_failed(p, rr);
+	else if (rr->local_ns > rr->start_ns)
+		hist_record(&p->local_hist, rr->local_ns - rr->start_ns);
 	if (al_wide(p, rr->offset, rr->length))
 		stream_wide_done(p->stream, rr);
 	al_end(p, rr->offset, rr->length);
@@ -733,6 +755,8 @@ static void primary_complete(struct primary *p, uint64_t seq, int err)
 	}
 	/* A place in the stream is free, and after a FLUSH_ACK extents may
 	 * leave the log: parked requests try again (at the batch's end). */
+	if (a.write_sent_ns && !err)
+		hist_record(&p->ack_hist, clock_now_ns() - a.write_sent_ns);
 	primary_wake(p);
 	if (err)
 		peer_failed(p, a.offset, err);

@@ -14,6 +14,7 @@
 #include "daemon/repl/nodeup.h"
 #include "daemon/repl/stream.h"
 #include "nbd/repl.h"
+#include "utils/hist.h"
 
 struct config;
 struct local;
@@ -108,7 +109,13 @@ struct primary_stats {
 	const char *al_error;	   /* why the last snapshot failed, or "" */
 	uint64_t lag_bytes;	   /* async: not yet acknowledged by the peer */
 	double lag_seconds;	   /* since the oldest of them was sent */
+	uint64_t al_writes;	   /* activity-log snapshots written */
+	/* Borrowed from p, valid while it lives (the loop's thread only): */
+	const struct hist *ack_latency;	  /* a write sent to the peer until its ACK */
+	const struct hist *local_latency; /* a write accepted until the local disk did it */
 };
 void primary_stats(const struct primary *p, struct primary_stats *st);
+/* primary_stats()'s al_error alone, cheaply (for a snapshot per batch). */
+const char *primary_al_error(const struct primary *p);
 
 #endif

@@ -224,7 +224,7 @@ void stream_sent(struct stream *s, const struct stream_msg *m, struct stream_sen
 				   .count = m->count,
 				   .length = writes ? m->count : 0,
 				   .copied = m->copied,
-				   .sent_ns = m->copied ? m->now_ns : 0,
+				   .sent_ns = m->now_ns,
 				   .kind = m->kind,
 				   .flush = m->flush,
 				   .busy = true };
@@ -319,6 +319,8 @@ int stream_ack(struct stream *s, uint64_t seq, int err, bool hold_on_error, stru
 		return -ENOENT;
 	o = take(s, i);
 	*a = (struct stream_ack){ .req = o.req, .err = err, .offset = o.offset };
+	if (o.length && (o.kind == STREAM_APP || o.kind == STREAM_ASYNC))
+		a->write_sent_ns = o.sent_ns;
 	if (err)
 		stream_mark_out_of_sync(s, o.offset, o.length);
 	if (o.copied)

@@ -52,7 +52,7 @@ struct stream_msg {
 	void *copy;	 /* STREAM_ASYNC: the payload's copy (stream_lag_alloc()) */
 	uint32_t copied; /* ... of this many bytes */
 	uint64_t epoch;	 /* the activity log's epoch it is sent in */
-	uint64_t now_ns; /* when (the async lag's age) */
+	uint64_t now_ns; /* when (the async lag's age; a client write's ACK latency) */
 };
 
 /* What stream_sent() recorded. */
@@ -84,6 +84,7 @@ struct stream_ack {
 	bool covered;	       /* it was the FLUSH covering unflushed writes */
 	bool flush_again;      /* resync chunks wait for a FLUSH: send one */
 	bool lag_out_of_order; /* the lag FIFO refused the copy back (a bug: log it) */
+	uint64_t write_sent_ns; /* a client's write (sync or async): its now_ns; else 0 */
 };
 
 /* A stream over bm (borrowed; one bit per extent of extent_bytes), async

@@ -63,6 +63,8 @@ static void check_node(const struct config *c, const struct config_node *n)
 	FUZZ_CHECK(!n->meta || n->meta[0] == '/');
 	FUZZ_CHECK(!n->nbd || (strncmp(n->nbd, "unix:/", 6) == 0 ||
 			       config_address_split(n->nbd, host, sizeof(host), &port) == 0));
+	FUZZ_CHECK(!n->metrics ||
+		   (config_address_split(n->metrics, host, sizeof(host), &port) == 0 && port > 0));
 	FUZZ_CHECK(config_local_node(c, n->name, err, sizeof(err)) == n);
 	FUZZ_CHECK(config_node_for_host(c, n->name, err, sizeof(err)) == n);
 }
@@ -114,6 +116,8 @@ static void put_node(FILE *f, const struct config_node *n)
 	fprintf(f, "meta=%s\n", n->meta ? n->meta : "internal");
 	if (n->tls_certificate)
 		fprintf(f, "tls-certificate=%s\ntls-key=%s\n", n->tls_certificate, n->tls_key);
+	if (n->metrics)
+		fprintf(f, "metrics=%s\n", n->metrics);
 }
 
 /* Every value spelled out, in the shortest line form. */
@@ -183,6 +187,7 @@ static void check_same(const struct config *x, const struct config *y)
 		FUZZ_CHECK(same_str(a->meta, b->meta));
 		FUZZ_CHECK(same_str(a->tls_certificate, b->tls_certificate));
 		FUZZ_CHECK(same_str(a->tls_key, b->tls_key));
+		FUZZ_CHECK(same_str(a->metrics, b->metrics));
 	}
 }
 

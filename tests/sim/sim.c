@@ -183,7 +183,7 @@ static void node_up(struct simnode *sn)
 
 	snapshot(i);
 	sim_set_current(i);
-	sn->n = node_start(R.cfg, sn->me, -1, node_handle);
+	sn->n = node_start(R.cfg, sn->me, -1, &node_above);
 	if (sn->n)
 		simloop_submit(node_loop(sn->n));
 	sim_set_current(SIM_DRIVER);

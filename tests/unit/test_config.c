@@ -1092,3 +1092,18 @@ Test(config, tls_refusals)
 		    FNAME ":4: bad allow-unencrypted 'maybe' (expected no or yes)");
 	parse_fails(RES "tls-ca =\n" NODES, FNAME ":4: empty tls-ca");
 }
+
+Test(config, metrics_address)
+{
+	struct config *c = node_key_ok("metrics = 127.0.0.1:9942");
+
+	cr_assert_null(config_node_by_index(c, 0)->metrics);
+	cr_assert_str_eq(config_node_by_index(c, 1)->metrics, "127.0.0.1:9942");
+	config_free(c);
+	config_free(node_key_ok("metrics = [::1]:9100"));
+	node_key_fails("metrics = 9942",
+		       "bad metrics '9942' (expected HOST:PORT or [IPV6]:PORT, port 1-65535)");
+	node_key_fails("metrics = 127.0.0.1:0",
+		       "bad metrics '127.0.0.1:0' (expected HOST:PORT or [IPV6]:PORT, port 1-65535)");
+	res_key_fails("metrics = 127.0.0.1:9942", "unknown key 'metrics' in [resource]");
+}

@@ -1,0 +1,171 @@
+/* Unit tests for daemon/ctl/events: the first snapshot makes no line, a
+ * change makes one line per object that changed (in object order), with
+ * the events2 vocabulary and an RFC 3339 time; resync progress alone at
+ * most once a second; --now's exists lines and marker; reading from a
+ * sequence number, a "lost" line once the ring overwrote what a reader
+ * wanted, whole lines only when the buffer is short; JSON escaping. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/ctl/events.h"
+
+#define T0 1796645595123ULL /* 2026-12-07T12:13:15.123Z */
+
+static struct events_state base(void)
+{
+	struct events_state s = {
+		.resource = "r0",
+		.node = "beta",
+		.peer = "alpha",
+		.role = "secondary",
+		.mode = "sync",
+		.connection = "connected",
+		.peer_role = "primary",
+		.disk = "uptodate",
+		.replication = "established",
+		.peer_disk = "uptodate",
+	};
+	return s;
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+Test(events, first_snapshot_then_one_line_per_changed_object)
+{
+	struct events *e = events_new();
+	struct events_state s = base();
+	char buf[8192];
+	uint64_t seq = 1;
+
+	cr_assert_eq(events_update(e, &s, T0, 0), 0);
+	cr_assert_eq(events_update(e, &s, T0, 10), 0, "no change, no line");
+	s.connection = "connecting";
+	s.peer_role = "unknown";
+	s.replication = "off";
+	s.disk = "consistent";
+	cr_assert_eq(events_update(e, &s, T0, 20), 3);
+	cr_assert_eq(events_next_seq(e), 4);
+	cr_assert_gt(events_read(e, &seq, buf, sizeof(buf), T0), 0);
+	cr_assert_eq(seq, 4);
+	cr_assert_eq(count(buf, "\n"), 3);
+	cr_assert(strstr(buf, "{\"time\": \"2026-12-07T12:13:15.123Z\", \"kind\": \"change\", "
+			      "\"object\": \"connection\", \"name\": \"r0\", \"node\": \"beta\", "
+			      "\"conn_name\": \"alpha\", \"connection\": \"connecting\""),
+		  "%s", buf);
+	cr_assert(strstr(buf, "\"object\": \"device\"") < strstr(buf, "\"object\": \"peer-device\""));
+	cr_assert(strstr(buf, "\"disk\": \"consistent\""));
+	cr_assert(strstr(buf, "\"replication\": \"off\""));
+	cr_assert_null(strstr(buf, "\"object\": \"resource\""));
+	cr_assert_eq(events_read(e, &seq, buf, sizeof(buf), T0), 0, "nothing new");
+	events_free(e);
+}
+
+Test(events, progress_at_most_once_a_second)
+{
+	struct events *e = events_new();
+	struct events_state s = base();
+
+	(void)events_update(e, &s, T0, 0);
+	s.replication = "sync-source";
+	s.resync = true;
+	s.total_bytes = 1000;
+	cr_assert_eq(events_update(e, &s, T0, 100), 1, "resync start");
+	s.done_bytes = 100;
+	cr_assert_eq(events_update(e, &s, T0, 200), 0, "progress too soon");
+	s.done_bytes = 200;
+	cr_assert_eq(events_update(e, &s, T0, 900), 0, "still too soon");
+	cr_assert_eq(events_update(e, &s, T0, 1100), 1, "a second after the last line");
+	cr_assert_eq(events_update(e, &s, T0, 5000), 0, "no progress, no line");
+	s.replication = "established";
+	s.resync = false;
+	s.done_bytes = s.total_bytes = 0;
+	cr_assert_eq(events_update(e, &s, T0, 5001), 1, "resync end at once");
+	events_free(e);
+}
+
+Test(events, now_lists_every_object_and_the_marker)
+{
+	struct events *e = events_new();
+	struct events_state s = base();
+	char buf[8192];
+
+	(void)events_update(e, &s, T0, 0);
+	cr_assert_gt(events_exists(e, buf, sizeof(buf), T0), 0);
+	cr_assert_eq(count(buf, "\"kind\": \"exists\""), 5);
+	cr_assert(strstr(buf, "\"object\": \"resource\", \"name\": \"r0\", \"node\": \"beta\", "
+			      "\"role\": \"secondary\", \"suspended\": false, \"mode\": \"sync\"}\n"));
+	cr_assert(strstr(buf, "\"kind\": \"exists\", \"object\": \"-\", \"name\": \"r0\", "
+			      "\"node\": \"beta\"}\n"));
+	cr_assert(strstr(buf, "\"volume\": 0, \"disk\": \"uptodate\", \"disk_error\": \"\", "
+			      "\"attached\": false, \"path\": null"));
+	cr_assert(strstr(buf, "\"done\": null"));
+	cr_assert_eq(events_next_seq(e), 1, "exists lines are not in the ring");
+	events_free(e);
+}
+
+Test(events, lost_lines_are_said)
+{
+	struct events *e = events_new();
+	struct events_state s = base();
+	static char buf[1 << 20];
+	uint64_t seq = 1;
+
+	(void)events_update(e, &s, T0, 0);
+	for (int i = 0; i < EVENTS_RING + 10; i++) {
+		s.role = i % 2 ? "secondary" : "primary";
+		cr_assert_eq(events_update(e, &s, T0, (uint64_t)i), 1);
+	}
+	cr_assert_gt(events_read(e, &seq, buf, sizeof(buf), T0), 0);
+	/* the first line says what was lost */
+	cr_assert(strstr(buf, "\"kind\": \"lost\"") < strchr(buf, '\n'), "%.300s", buf);
+	cr_assert(strstr(buf, "\"kind\": \"lost\", \"object\": \"-\", \"name\": \"r0\", "
+			      "\"node\": \"beta\", \"lines\": 11}\n"),
+		  "%.300s", buf);
+	cr_assert_eq(count(buf, "\n"), 1 + EVENTS_RING - 1);
+	cr_assert_eq(seq, events_next_seq(e));
+	events_free(e);
+}
+
+Test(events, whole_lines_only)
+{
+	struct events *e = events_new();
+	struct events_state s = base();
+	char buf[8192], small[260];
+	uint64_t seq = 1, seq2 = 1;
+	size_t n;
+
+	(void)events_update(e, &s, T0, 0);
+	s.role = "primary";
+	s.disk = "outdated";
+	cr_assert_eq(events_update(e, &s, T0, 1), 2);
+	n = events_read(e, &seq, buf, sizeof(buf), T0);
+	cr_assert_eq(seq, 3);
+	(void)events_read(e, &seq2, small, sizeof(small), T0);
+	cr_assert_eq(seq2, 2, "one line fits in %zu bytes of %zu", sizeof(small), n);
+	cr_assert_eq(count(small, "\n"), 1);
+	cr_assert_eq(strncmp(small, buf, strlen(small)), 0);
+	events_free(e);
+}
+
+Test(events, texts_are_escaped)
+{
+	struct events *e = events_new();
+	struct events_state s = base();
+	char buf[8192];
+	uint64_t seq = 1;
+
+	(void)events_update(e, &s, T0, 0);
+	events_copy_text(s.last_error, sizeof(s.last_error), "peer said \"no\"\\\n");
+	cr_assert_eq(events_update(e, &s, T0, 1), 1);
+	(void)events_read(e, &seq, buf, sizeof(buf), T0);
+	cr_assert(strstr(buf, "\"last_error\": \"peer said \\\"no\\\"\\\\\\u000a\""), "%s", buf);
+	events_free(e);
+}
