@@ -164,7 +164,7 @@ grep -qE "^$stamp"'blkrep [0-9.]+ starting r0/alpha, pid [0-9]+$' "$T/run/r0-alp
 : >"$T/journal"
 JOURNAL_STREAM=$(stat -c %d:%i "$T/journal") $A up --foreground --bogus 2>>"$T/journal"
 check_eq "stderr that is the journal gets <N> levels" "$(cat "$T/journal")" \
-	"<3>blkrep: error: up: unknown option '--bogus' (usage: up [--foreground])"
+	"<3>blkrep: error: up: unknown option '--bogus' (try: blkrep help up)"
 JOURNAL_STREAM=1:1 $A up --foreground --bogus 2>"$T/journal"
 check_eq "... not another stream" "$(cut -c1-7 "$T/journal")" "blkrep:"
 check_fails "up with metadata of another resource is refused" $B -c "$T/other-res.conf" --node alpha up
