@@ -38,7 +38,38 @@ switch() {
 	check_synced "$fname resyncs from $tname"
 }
 
+# The first handover as beta's event stream and both nodes' metrics see it.
+timeout -k 2 60 $Bn events >"$T/events.beta" 2>&1 &
+EVPID=$!
+sleep 0.5
 switch "$A" alpha "$Bn" beta "$BURI" 0x52 4M
+kill "$EVPID" 2>/dev/null; wait "$EVPID" 2>/dev/null
+# In order: alpha seen secondary while connected, the link gone with beta's
+# disk still uptodate (never consistent), beta primary, alpha back as a
+# connected secondary.
+order=$($PY - "$T/events.beta" <<'PY'
+import json, sys
+want = [("connection", lambda d: d["connection"] == "connected" and d["role"] == "secondary"),
+        ("connection", lambda d: d["connection"] == "connecting"),
+        ("resource", lambda d: d["role"] == "primary"),
+        ("connection", lambda d: d["connection"] == "connected" and d["role"] == "secondary")]
+i, bad = 0, []
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if d.get("object") == "device" and d.get("disk") not in ("uptodate", None):
+        bad.append(d["disk"])
+    if i < len(want) and d.get("object") == want[i][0] and want[i][1](d):
+        i += 1
+print("%d/%d%s" % (i, len(want), " disk " + ",".join(bad) if bad else ""))
+PY
+)
+check_eq "beta's events: alpha secondary, link gone, beta primary, alpha back (disk uptodate throughout)" \
+	"$order" "4/4"
+[ "$order" = 4/4 ] || sed 's/^/    | /' "$T/events.beta"
+check_eq "beta's metrics: role primary, disk uptodate, connected to alpha" \
+	"$($Bn metrics | grep -cE '^blkrep_(role\{.*role="primary"|disk_state\{.*state="uptodate"|connection_state\{.*state="connected").* 1$')" 3
+check_eq "alpha's metrics: role secondary" \
+	"$($A metrics | grep -cE '^blkrep_role\{.*role="secondary".* 1$')" 1
 # systemd's stop (down --keep-attached) hands over too when nothing is attached.
 switch "$Bn" beta "$A" alpha "$URI" 0x53 8M --keep-attached
 
