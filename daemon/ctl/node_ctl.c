@@ -82,20 +82,6 @@ static void node_resync_json(const struct node *n, char *buf, size_t len)
 			 done, total, bps);
 }
 
-/* "/dev/nbd0", "/dev/loop3" (attach --loop), or NULL: none attached. */
-static const char *node_device(const struct node *n, char *buf, size_t len)
-{
-	int loop_index;
-
-	if (devices_loop(node_devices(n), &loop_index))
-		snprintf(buf, len, "/dev/loop%d", loop_index);
-	else if (node_sb(n)->nbd_index >= 0)
-		snprintf(buf, len, "/dev/nbd%d", (int)node_sb(n)->nbd_index);
-	else
-		return NULL;
-	return buf;
-}
-
 static void node_status_json(struct node *n, struct control_req *req)
 {
 	char err[512], derr[512], rs[160], vf[160], dev[32] = "null", off[16] = "null", name[24];
@@ -105,7 +91,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 	bool running;
 
 	primary_stats(node_primary(n), &st);
-	if (node_device(n, name, sizeof(name)))
+	if (obs_device(n, name, sizeof(name)))
 		snprintf(dev, sizeof(dev), "\"%s\"", name);
 	if (offload)
 		snprintf(off, sizeof(off), "\"%s\"", offload);
@@ -177,7 +163,7 @@ static void node_sizes_text(struct node *n, const struct primary_stats *st, char
 {
 	char size[HUMAN_BYTES_LEN], mine[HUMAN_BYTES_LEN], theirs[HUMAN_BYTES_LEN],
 		areas[96] = "", oos[HUMAN_BYTES_LEN], lag[HUMAN_BYTES_LEN], dev[24];
-	const char *name = node_device(n, dev, sizeof(dev));
+	const char *name = obs_device(n, dev, sizeof(dev));
 	uint64_t peer = node_peer_area(n);
 
 	if (node_sb(n)->data_bytes != node_size(n) || (peer && peer != node_size(n)))

@@ -103,16 +103,17 @@ static const char *obs_peer_role(const struct sync *s)
 	return sync_hello(s)->role == MSG_ROLE_PRIMARY ? "primary" : "secondary";
 }
 
-/* The device the volume is attached as, "" when none. */
-static void obs_device_path(const struct node *n, char *buf, size_t len)
+const char *obs_device(const struct node *n, char *buf, size_t len)
 {
 	int loop_index;
 
-	buf[0] = '\0';
 	if (devices_loop(node_devices(n), &loop_index))
 		snprintf(buf, len, "/dev/loop%d", loop_index);
-	else if (devices_attached(node_devices(n)))
+	else if (local_sb(node_local(n))->nbd_index >= 0)
 		snprintf(buf, len, "/dev/nbd%d", (int)local_sb(node_local(n))->nbd_index);
+	else
+		return NULL;
+	return buf;
 }
 
 /* Into st: fixed words and names, two short texts copied. */
@@ -135,7 +136,8 @@ static void obs_snapshot(const struct node *n, struct events_state *st)
 	st->disk = local_disk_name(loc);
 	events_copy_text(st->disk_error, sizeof(st->disk_error), obs_disk_error(n));
 	st->attached = devices_attached(node_devices(n));
-	obs_device_path(n, st->path, sizeof(st->path));
+	if (!obs_device(n, st->path, sizeof(st->path)))
+		st->path[0] = '\0';
 	st->replication = obs_replication(s);
 	st->peer_disk = sync_peer_disk(s);
 	st->resync =

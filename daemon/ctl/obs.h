@@ -9,6 +9,8 @@
 #ifndef BLKREP_OBS_H
 #define BLKREP_OBS_H
 
+#include <stddef.h>
+
 struct node;
 struct obs;
 
@@ -29,5 +31,8 @@ void obs_tick(struct obs *o);
  * "" when none. */
 const char *obs_connection(const struct node *n);
 const char *obs_disk_error(const struct node *n);
+/* The attached device into buf ("/dev/nbd0", "/dev/loop3" for attach
+ * --loop) and buf, or NULL when none is. */
+const char *obs_device(const struct node *n, char *buf, size_t len);
 
 #endif
