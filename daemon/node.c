@@ -486,9 +486,14 @@ static bool node_dev_stopping(void *arg)
 	return ((struct node *)arg)->stopping;
 }
 
+/* `down --detach` of a loop device, once it is detached: stop, handing
+ * over first as `down` does (the request is answered already). */
 static void node_dev_stop(void *arg)
 {
-	node_begin_stop(arg);
+	if (node_hands_over(arg))
+		node_cmd_handover(arg, NULL);
+	else
+		node_begin_stop(arg);
 }
 
 static const struct devices_host node_devices_host = {

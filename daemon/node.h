@@ -84,7 +84,8 @@ const char *node_role_name(bool primary);
 bool node_connected(const struct node *n);
 /* Tells each peer (STATE) after a change of role, mode or disk. */
 void node_send_state(struct node *n);
-/* `down` on a primary: a handover when node_hands_over() (see node.c). */
+/* `down` on a primary: a handover when node_hands_over() (see
+ * node_role.c); req (or NULL) is answered once it is done. */
 bool node_hands_over(const struct node *n);
 void node_cmd_handover(struct node *n, struct control_req *req);
 /* Connect or listen (on), or drop the links (off). */

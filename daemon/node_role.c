@@ -235,7 +235,8 @@ void node_cmd_secondary(struct node *n, struct control_req *req)
 void node_cmd_handover(struct node *n, struct control_req *req)
 {
 	if (n->demote_req) {
-		control_reply(req, false, "a demotion is still finishing: try again");
+		if (req)
+			control_reply(req, false, "a demotion is still finishing: try again");
 		return;
 	}
 	log_info("handing over to %s (up to date): demoting, then stopping", n->other->name);

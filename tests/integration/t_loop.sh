@@ -220,4 +220,11 @@ check_eq "alpha comes back primary (it was killed)" "$(wait_field "$A" "d['role'
 check "attach --loop works again" $A attach --loop
 LOOPDEV=$(cat "$T/last.out")
 check "the file system is intact (fsck -fn)" fsck.ext4 -fn "$LOOPDEV"
+check_eq "beta is connected and up to date" \
+	"$(wait_field "$Bn" "d['peer']['connection'] + ' ' + d['disk']" "connected uptodate" 30)" \
+	"connected uptodate"
+check "down --detach unbinds the loop device and stops alpha" $A down --detach
+LOOPDEV=
+check_eq "... handing over: beta stays up to date" "$(field "$Bn" "d['disk']")" uptodate
+check "... so plain primary promotes beta" $Bn primary
 finish
