@@ -141,6 +141,17 @@ static void fields_device(struct strbuf *o, const struct events_state *s)
 		strbuf_printf(o, ", \"path\": null");
 }
 
+/* Of the resync's total, at most 100, and never 100 while anything is
+ * out of sync (the status line's rule, human_percent()). */
+static double done_percent(const struct events_state *s)
+{
+	double pct = s->total_bytes ? (double)s->done_bytes * 100 / (double)s->total_bytes : 100;
+
+	if (pct > 100)
+		pct = 100;
+	return pct >= 100 && s->out_of_sync_bytes ? 99.99 : pct;
+}
+
 static void fields_peer_device(struct strbuf *o, const struct events_state *s)
 {
 	strbuf_printf(o,
@@ -148,9 +159,7 @@ static void fields_peer_device(struct strbuf *o, const struct events_state *s)
 		      "\"peer_disk\": \"%s\"",
 		      s->peer, s->replication, s->peer_disk);
 	if (s->resync)
-		strbuf_printf(o, ", \"done\": %.2f",
-			      s->total_bytes ? (double)s->done_bytes * 100 / (double)s->total_bytes
-					     : 100.0);
+		strbuf_printf(o, ", \"done\": %.2f", done_percent(s));
 	else
 		strbuf_printf(o, ", \"done\": null");
 	strbuf_printf(o,

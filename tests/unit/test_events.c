@@ -169,3 +169,27 @@ Test(events, texts_are_escaped)
 	cr_assert(strstr(buf, "\"last_error\": \"peer said \\\"no\\\"\\\\\\u000a\""), "%s", buf);
 	events_free(e);
 }
+
+/* Like the status line: never 100 while anything is out of sync, never
+ * more than 100 (issue 15: "100% with 48 MiB still out of sync"). */
+Test(events, done_is_never_100_while_out_of_sync)
+{
+	struct events *e = events_new();
+	struct events_state s = base();
+	char buf[8192];
+
+	(void)events_update(e, &s, T0, 0);
+	s.replication = "sync-source";
+	s.resync = true;
+	s.done_bytes = s.total_bytes = 100ULL << 20;
+	s.out_of_sync_bytes = 48ULL << 20;
+	(void)events_update(e, &s, T0, 100);
+	cr_assert_gt(events_exists(e, buf, sizeof(buf), T0), 0);
+	cr_assert(strstr(buf, "\"done\": 99.99"), "%s", buf);
+	s.done_bytes = 200ULL << 20;
+	s.out_of_sync_bytes = 0;
+	(void)events_update(e, &s, T0, 2000);
+	cr_assert_gt(events_exists(e, buf, sizeof(buf), T0), 0);
+	cr_assert(strstr(buf, "\"done\": 100.00"), "%s", buf);
+	events_free(e);
+}
