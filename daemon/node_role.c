@@ -149,8 +149,9 @@ bool node_finish_demote(struct node *n)
 			"a crash", why);
 	n->demoting = false;
 	if (n->demote_req && n->handover)
-		control_reply(n->demote_req, true, "%s/%s handed over to %s and is secondary; "
-			      "stopping\n", n->sb->resource, n->sb->node, n->other->name);
+		control_reply(n->demote_req, true, "%s/%s handed over to %s and is secondary%s; "
+			      "stopping\n", n->sb->resource, n->sb->node, n->other->name,
+			      why ? " (see the log: the metadata was not written)" : "");
 	else if (n->demote_req)
 		control_reply(n->demote_req, !why, "%s/%s is secondary%s\n", n->sb->resource,
 			      n->sb->node, why ? " (see the log: the metadata was not written)" : "");
