@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 failed=()
 suite_start=$(date +%s)
 logs=$(mktemp -d /tmp/blkrep-ci-logs.XXXXXX)
+trap 'rm -rf "$logs"' EXIT
 # Each stage's output also goes to a log, so that the summary at the end
 # can repeat why a stage failed (CI may keep only the end of the output).
 stage() {

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-/* The finite upper bounds, in nanoseconds (HIST_BOUNDS_NS); one more
+/* The finite upper bounds, in nanoseconds (hist_bound_ns()); one more
  * bucket counts what is above the last (le="+Inf"). */
 #define HIST_BUCKETS 16
 

@@ -1,6 +1,7 @@
 /* Logging: "blkrep: warning: ..." lines on stderr, behind a time stamp and
  * the level in a daemon's log, or the journal's level. */
 #include "log.h"
+#include "utils/clock.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,19 +49,18 @@ int log_format_prefix(char *buf, size_t len, const struct timespec *ts, enum log
 {
 	static const char *const name[] = { "error", "warning", "info", "debug" };
 	static const char syslog_level[] = { '3', '4', '6', '7' }; /* sd-daemon.h SD_ERR ... */
-	struct tm tm;
+	char stamp[CLOCK_RFC3339_LEN];
 	int n;
 
 	if (style == LOG_PLAIN)
 		n = snprintf(buf, len, "%s", "");
 	else if (style == LOG_JOURNAL)
 		n = snprintf(buf, len, "<%c>", syslog_level[lvl]);
-	else if (!gmtime_r(&ts->tv_sec, &tm))
+	else if (clock_rfc3339(stamp, sizeof(stamp), (uint64_t)ts->tv_sec * 1000 +
+						       (uint64_t)ts->tv_nsec / 1000000) < 0)
 		return -1;
 	else
-		n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ", tm.tm_year + 1900,
-			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			     ts->tv_nsec / 1000000, name[lvl]);
+		n = snprintf(buf, len, "%s %s ", stamp, name[lvl]);
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }
 

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "utils/clock.h"
 #include "utils/strbuf.h"
 
 struct events {
@@ -79,19 +79,6 @@ void events_json_escape(char *out, size_t len, const char *s)
 
 /* --- rendering --- */
 
-/* RFC 3339, UTC, milliseconds: 2026-12-07T12:13:15.123Z */
-static void timestamp(char *buf, size_t len, uint64_t realtime_ms)
-{
-	time_t t = (time_t)(realtime_ms / 1000);
-	struct tm tm;
-
-	size_t n;
-
-	gmtime_r(&t, &tm);
-	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03uZ", (unsigned)(realtime_ms % 1000));
-}
-
 static const char *json_bool(bool b)
 {
 	return b ? "true" : "false";
@@ -101,9 +88,9 @@ static const char *json_bool(bool b)
 static void line_head(struct strbuf *o, const char *kind, const char *object,
 		      const struct events_state *s, uint64_t realtime_ms)
 {
-	char ts[40];
+	char ts[CLOCK_RFC3339_LEN];
 
-	timestamp(ts, sizeof(ts), realtime_ms);
+	(void)clock_rfc3339(ts, sizeof(ts), realtime_ms);
 	strbuf_printf(o,
 		      "{\"time\": \"%s\", \"kind\": \"%s\", \"object\": \"%s\", \"name\": \"%s\", "
 		      "\"node\": \"%s\"",

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "daemon/cli/commands.h"
 #include "daemon/config.h"
@@ -56,14 +55,6 @@ struct obs {
 	char *body;	    /* OBS_BODY_MAX: an answer being built */
 	char *text;	    /* METRICS_TEXT_MAX: the metrics being rendered */
 };
-
-static uint64_t realtime_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* --- the node's state --- */
 
@@ -153,7 +144,7 @@ static void obs_snapshot(const struct node *n, struct events_state *st)
  * last, "destroy", line). */
 static void obs_answer(struct obs *o, struct control_req *req, uint64_t seq, bool end)
 {
-	uint64_t now = realtime_ms();
+	uint64_t now = clock_realtime_ms();
 	size_t pos = events_read(o->ev, &seq, o->body, OBS_BODY_MAX, now);
 
 	if (end && seq == events_next_seq(o->ev))
@@ -195,7 +186,7 @@ static void obs_hook(void *arg)
 	struct obs *o = arg;
 
 	obs_snapshot(o->n, &o->st);
-	if (events_update(o->ev, &o->st, realtime_ms(), clock_now_ms()) || o->nwait)
+	if (events_update(o->ev, &o->st, clock_realtime_ms(), clock_now_ms()) || o->nwait)
 		obs_answer_waiting(o, false);
 }
 
@@ -211,7 +202,7 @@ void node_req_events_poll(struct node *n, struct control_req *req, int argc, cha
 	seq = events_next_seq(o->ev);
 
 	if (argc == 2 && strcmp(argv[1], "--now") == 0) {
-		events_exists(o->ev, o->body, OBS_BODY_MAX, realtime_ms());
+		events_exists(o->ev, o->body, OBS_BODY_MAX, clock_realtime_ms());
 		control_reply(req, true, "seq %" PRIu64 "\n%s", seq, o->body);
 		return;
 	}

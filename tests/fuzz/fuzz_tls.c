@@ -1,4 +1,4 @@
-// fuzz-sources: proto/tls.c proto/tlsrec.c utils/secmem.c utils/log.c
+// fuzz-sources: proto/tls.c proto/tlsrec.c utils/secmem.c utils/log.c utils/clock.c
 /* libFuzzer harness for what proto/tls.c decides from bytes it does not
  * control: the network's, a certificate's.  The first byte picks a mode:
  *	0 an unauthenticated client's bytes to a PSK server, fed in pieces
