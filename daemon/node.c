@@ -208,7 +208,7 @@ int node_start_export(struct node *n)
  * write the peer may lack is never acknowledged. */
 void node_stop_export(struct node *n)
 {
-	bool hard = stream_held(primary_stream(n->pri)) || primary_frozen(n->pri);
+	bool hard = primary_held(n->pri) || primary_frozen(n->pri);
 
 	if (!n->srv)
 		return;
@@ -369,6 +369,11 @@ static void node_up_resynced(void *arg)
 	((struct node *)arg)->crashed = false;
 }
 
+static void node_up_state_changed(void *arg)
+{
+	node_send_state(arg);
+}
+
 static const struct node_up node_up = {
 	.primary = node_up_primary,
 	.crashed = node_up_crashed,
@@ -379,6 +384,7 @@ static const struct node_up node_up = {
 	.demote = node_up_demote,
 	.stop = node_up_stop,
 	.resynced = node_up_resynced,
+	.state_changed = node_up_state_changed,
 };
 
 /* The parts, on the replica: the primary's and the secondary's sides and
@@ -388,28 +394,30 @@ static int node_add_parts(struct node *n)
 	struct sync_env env = { .loop = n->loop,
 				.cfg = n->cfg,
 				.me = n->me,
-				.other = n->other,
 				.secret = n->secret_len ? n->secret : NULL,
 				.secret_len = n->secret_len,
 				.loc = n->loc,
 				.up = &node_up,
 				.node = n };
 
-	n->pri = primary_new(n->loc, n->loop, n->cfg, n->other->name, &node_up, n);
+	n->pri = primary_new(n->loc, n->loop, n->cfg, &node_up, n);
 	if (!n->pri)
 		return -1;
-	n->sec = secondary_new(n->loc, n->loop, n->cfg, n->other->name, primary_stream(n->pri));
+	n->sec = secondary_new(n->loc, n->loop, n->cfg);
 	if (!n->sec)
 		return -1;
 	env.pri = n->pri;
 	env.sec = n->sec;
-	n->peers[0] = sync_new(&env);
-	if (!n->peers[0]) {
-		log_err("out of memory");
-		return -1;
+	for (unsigned i = 0; i < config_node_count(n->cfg); i++) {
+		env.other = config_node_by_index(n->cfg, i);
+		if (env.other == n->me)
+			continue;
+		if (n->npeers == NODE_PEERS_MAX || !(n->peers[n->npeers] = sync_new(&env))) {
+			log_err("cannot set up the link to %s", env.other->name);
+			return -1;
+		}
+		n->npeers++;
 	}
-	n->npeers = 1;
-	primary_add_peer(n->pri, n->peers[0]);
 	return 0;
 }
 
@@ -586,7 +594,6 @@ struct node *node_start(struct config *cfg, const struct config_node *me, int re
 	}
 	n->cfg = cfg;
 	n->me = me;
-	n->other = config_peer_node(cfg, me);
 	n->sigfd = -1;
 	n->ready_fd = ready_fd;
 	n->above = above;
@@ -615,9 +622,36 @@ struct primary *node_primary(const struct node *n)
 	return n->pri;
 }
 
+/* The peer that matters most: the primary if one is connected, else the
+ * first connected one, else the first (the only one of a pair). */
 struct sync *node_peer(const struct node *n)
 {
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (sync_up(n->peers[i]) && sync_hello(n->peers[i])->role == MSG_ROLE_PRIMARY)
+			return n->peers[i];
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (sync_up(n->peers[i]))
+			return n->peers[i];
 	return n->npeers ? n->peers[0] : NULL;
+}
+
+unsigned node_npeers(const struct node *n)
+{
+	return n->npeers;
+}
+
+struct sync *node_peer_at(const struct node *n, unsigned i)
+{
+	return i < n->npeers ? n->peers[i] : NULL;
+}
+
+/* The peer by name, or NULL. */
+struct sync *node_peer_named(const struct node *n, const char *name)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (!strcmp(sync_name(n->peers[i]), name))
+			return n->peers[i];
+	return NULL;
 }
 
 uint64_t node_size(const struct node *n)
@@ -627,7 +661,15 @@ uint64_t node_size(const struct node *n)
 
 uint64_t node_out_of_sync(const struct node *n)
 {
-	return local_out_of_sync(n->loc, node_size(n));
+	uint64_t max = 0;
+
+	for (unsigned i = 0; i < n->npeers; i++) {
+		uint64_t b = local_slot_out_of_sync(n->loc, sync_slot(n->peers[i]), node_size(n));
+
+		if (b > max)
+			max = b;
+	}
+	return max;
 }
 
 struct obs *node_obs(const struct node *n)
@@ -657,7 +699,7 @@ bool node_stopping(const struct node *n)
 
 const char *node_peer_name(const struct node *n)
 {
-	return n->other->name;
+	return n->npeers == 1 ? sync_name(n->peers[0]) : n->npeers ? "the peers" : "";
 }
 
 bool node_is_primary(const struct node *n)

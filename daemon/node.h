@@ -64,6 +64,11 @@ struct primary *node_primary(const struct node *n);
 /* The peer the config names, which status and the peer's commands speak
  * of (a resource has two nodes). */
 struct sync *node_peer(const struct node *n);
+/* Every peer: node_peer_at(n, 0 .. node_npeers(n) - 1); by name (NULL if
+ * none). */
+unsigned node_npeers(const struct node *n);
+struct sync *node_peer_at(const struct node *n, unsigned i);
+struct sync *node_peer_named(const struct node *n, const char *name);
 struct devices *node_devices(const struct node *n);
 struct obs *node_obs(const struct node *n); /* events and metrics (daemon/ctl/obs.h) */
 /* What the pair replicates: the smaller data area (a primary exports

@@ -18,16 +18,15 @@
 #define TICK_S	  1 /* idle flushes, so that bits and the log drain */
 #define NODE_READY_WAIT_MS 3000 /* a primary back up waits this for its peer */
 
-/* A resource has two nodes (the config refuses a third): one peer.  Code
- * that means every peer loops over peers[0..npeers). */
-#define NODE_PEERS_MAX 1
+/* A resource has 2 to 8 nodes: every other node is a peer, with a link
+ * (a full mesh).  Code that means every peer loops over peers[0..npeers). */
+#define NODE_PEERS_MAX 7
 
 struct node {
 	const struct node_above *above; /* the control socket's handler, the observer */
 	struct loop *loop;
 	struct config *cfg;
 	const struct config_node *me;
-	const struct config_node *other;
 	uint8_t *secret;	 /* secmem, CONFIG_SECRET_MAX bytes */
 	size_t secret_len;
 	struct local *loc;	 /* the replica: data area, metadata, bitmap */
@@ -75,5 +74,6 @@ bool node_finish_demote(struct node *n);
 void node_up_report(struct node *n);
 void node_demote_hook(void *arg);
 bool node_demote(struct node *n);
+const char *node_handover_to(const struct node *n);
 
 #endif

@@ -81,11 +81,15 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 		return -1;
 	}
 	node_relock(n); /* a resync source's chunks in flight (rule 4) */
-	/* A new generation: writes from now on are newer than anything the
-	 * peer holds, unless it is connected and receiving them. */
-	if (!node_connected(n) || n->sb->gen.current == GEN_CREATED)
-		local_new_gen(n->loc);
+	/* A new generation: writes from now on are newer than anything a
+	 * peer holds, unless it is connected and receiving them (a fresh
+	 * node's first promotion: than anything any peer holds). */
 	primary_promoted(n->pri);
+	if (primary_step_gen(n->pri, n->sb->gen.current == GEN_CREATED) < 0) {
+		node_stop_export(n);
+		snprintf(why, whylen, "cannot write the metadata (see the log)");
+		return -1;
+	}
 	n->sb->disk = META_DISK_UPTODATE;
 	n->sb->flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;
 	if (local_save_sb(n->loc) < 0) {
@@ -110,7 +114,7 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
  * bitmap written.  NULL, or what failed (logged). */
 const char *node_record_memory(struct node *n)
 {
-	stream_unflushed_to_bitmap(primary_stream(n->pri));
+	primary_unflushed_to_bitmap(n->pri);
 	if (fdatasync(local_data_fd(n->loc)) < 0) {
 		log_err("flushing the data area: %s", strerror(errno));
 		return "the data area cannot be flushed";
@@ -128,16 +132,10 @@ const char *node_record_memory(struct node *n)
  * Returns true once finished (or given up, the flag kept). */
 bool node_finish_demote(struct node *n)
 {
-	struct stream *st = primary_stream(n->pri);
 	const char *why;
 
-	if (n->retiring)
+	if (n->retiring || !primary_peers_flushed(n->pri))
 		return false;
-	if (node_connected(n) && (stream_unflushed(st) || stream_covering(st))) {
-		if (!stream_covering(st))
-			primary_flush_peer(n->pri);
-		return false;
-	}
 	why = node_record_memory(n);
 	if (!why) {
 		n->sb->flags &= ~META_F_CRASHED_PRIMARY;
@@ -150,7 +148,7 @@ bool node_finish_demote(struct node *n)
 	n->demoting = false;
 	if (n->demote_req && n->handover)
 		control_reply(n->demote_req, true, "%s/%s handed over to %s and is secondary%s; "
-			      "stopping\n", n->sb->resource, n->sb->node, n->other->name,
+			      "stopping\n", n->sb->resource, n->sb->node, node_handover_to(n),
 			      why ? " (see the log: the metadata was not written)" : "");
 	else if (n->demote_req)
 		control_reply(n->demote_req, !why, "%s/%s is secondary%s\n", n->sb->resource,
@@ -169,7 +167,7 @@ void node_up_report(struct node *n)
 	n->ready_by_ms = 0;
 	if (stepped_back)
 		log_info("%s/%s up as secondary (%s is primary), disk %s", n->sb->resource,
-			 n->sb->node, n->other->name, local_disk_name(n->loc));
+			 n->sb->node, sync_name(node_peer(n)), local_disk_name(n->loc));
 	else
 		log_info("%s/%s up as %s, disk %s", n->sb->resource, n->sb->node,
 			 node_role_name(n->primary), local_disk_name(n->loc));
@@ -188,7 +186,10 @@ void node_demote_hook(void *arg)
 		(void)node_finish_demote(n);
 	if (!n->ready_by_ms)
 		return;
-	err = sync_peer(n->peers[0]) ? peer_last_error(sync_peer(n->peers[0])) : "";
+	err = "";
+	for (unsigned i = 0; i < n->npeers && !*err; i++)
+		if (sync_peer(n->peers[i]))
+			err = peer_last_error(sync_peer(n->peers[i]));
 	if (node_connected(n) || !n->primary || *err || clock_now_ms() >= n->ready_by_ms)
 		node_up_report(n);
 }
@@ -240,16 +241,31 @@ void node_cmd_handover(struct node *n, struct control_req *req)
 			control_reply(req, false, "a demotion is still finishing: try again");
 		return;
 	}
-	log_info("handing over to %s (up to date): demoting, then stopping", n->other->name);
+	log_info("handing over to %s (up to date): demoting, then stopping", node_handover_to(n));
 	n->handover = true;
 	n->demote_req = req;
 	(void)node_demote(n);
 }
 
+/* The connected up-to-date peer a handover leaves the data to, or NULL. */
+static const struct sync *node_uptodate_peer(const struct node *n)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (sync_up(n->peers[i]) && sync_hello(n->peers[i])->disk == MSG_DISK_UPTODATE)
+			return n->peers[i];
+	return NULL;
+}
+
+const char *node_handover_to(const struct node *n)
+{
+	const struct sync *s = node_uptodate_peer(n);
+
+	return s ? sync_name(s) : "the peers";
+}
+
 /* Whether `down` would hand over (node_cmd_handover()). */
 bool node_hands_over(const struct node *n)
 {
-	return n->primary && n->npeers == 1 && sync_up(n->peers[0]) &&
-	       sync_hello(n->peers[0])->disk == MSG_DISK_UPTODATE;
+	return n->primary && node_uptodate_peer(n);
 }
 

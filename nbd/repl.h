@@ -25,6 +25,7 @@ struct repl_req {
 	uint64_t offset;
 	const void *payload;	/* WRITE data, valid until end() */
 	uint64_t seq;		/* the replicator's own */
+	uint32_t repl_pending;	/* the replicator's own: answers it still waits for */
 	int local_err;		/* 0, or the local disk's error (-errno) */
 	/* For the replicator's latency figures (CLOCK_MONOTONIC): */
 	uint64_t start_ns;	/* set by the replicator when it accepts rr */

@@ -71,8 +71,17 @@ enum msg_type {
 	MSG_RESYNC_DONE = 16,	/* no payload */
 	MSG_VERIFY_REQ = 17,	/* offset, count (<= MSG_MAX_DATA), seq: checksum this */
 	MSG_VERIFY_REPLY = 18,	/* seq echoed; payload: one XXH64 per extent, big-endian */
+	MSG_GEN = 19,		/* primary to its secondaries (3 nodes or more): payload
+				 * struct msg_gen */
+	MSG_AL = 20,		/* primary to its secondaries (3 nodes or more): count: the
+				 * activity log's extent size; payload: its extents, one
+				 * big-endian u32 each (at most MSG_AL_MAX) */
 };
-#define MSG_TYPE_MAX	MSG_VERIFY_REPLY
+#define MSG_TYPE_MAX	MSG_AL
+
+#define MSG_AL_MAX		1017	/* extents in an MSG_AL (META_AL_MAX) */
+#define MSG_BEHIND_MAX		7	/* nodes an MSG_GEN names (8 nodes) */
+#define MSG_GEN_MAX		(16 + MSG_BEHIND_MAX * (MSG_NAME_SIZE + 8))
 
 #define MSG_F_FUA	(1U << 0)	/* WRITE, TRIM, ZERO: durable before the ack */
 #define MSG_F_NO_HOLE	(1U << 1)	/* ZERO: allocate, do not punch */
@@ -127,6 +136,32 @@ struct msg_hello {
 	uint64_t gen_current, gen_bitmap, gen_history[MSG_GEN_HISTORY];
 	uint8_t nonce[MSG_NONCE_SIZE];	/* HELLO: fresh per connection; STATE: zero */
 };
+
+/* MSG_GEN: the primary's generation now and before (equal when only the
+ * list changed), and the nodes that miss its stream (not connected, or
+ * connected but not yet resynced), each with the generation the primary's
+ * bitmap slot for it counts from.  A secondary that was at old_current
+ * moves to new_current and records what it applies for each named node. */
+struct msg_gen {
+	uint64_t old_current, new_current;
+	unsigned nbehind;
+	struct {
+		char node[MSG_NAME_SIZE];
+		uint64_t bitmap_gen;
+	} behind[MSG_BEHIND_MAX];
+};
+
+/* Encodes g into buf (MSG_GEN_MAX bytes): the payload's length. */
+size_t msg_gen_encode(uint8_t *buf, const struct msg_gen *g);
+/* Decodes an MSG_GEN payload: 0, or -1 with *why (a length that is not 16
+ * plus whole entries, a name that is not NUL-terminated printable ASCII,
+ * a zero generation). */
+int msg_gen_decode(const uint8_t *buf, size_t len, struct msg_gen *g, const char **why);
+/* MSG_AL's payload: n extents (at most MSG_AL_MAX) into buf; its length. */
+size_t msg_al_encode(uint8_t *buf, const uint32_t *ext, unsigned n);
+/* Decodes an MSG_AL payload of len bytes (checked by msg_hdr_decode()): the
+ * number of extents. */
+unsigned msg_al_decode(const uint8_t *buf, size_t len, uint32_t *ext);
 
 /* Decodes and validates a header.  Returns 0 with *h filled, or -1 with
  * *why set to a static reason ("bad magic", ...) and *h undefined.  Checks

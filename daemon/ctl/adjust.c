@@ -17,37 +17,65 @@
 #include "proto/peer.h"
 #include "utils/log.h"
 
-/* The peer's address in fresh, if it differs from the running one. */
-static const char *new_peer_address(struct node *n, const struct config *fresh)
+/* A node of cfg by name, or NULL. */
+static const struct config_node *node_named(const struct config *cfg, const char *name)
 {
 	char err[256];
-	const struct config_node *me = config_local_node(fresh, node_me(n)->name, err, sizeof(err));
-	const struct config_node *peer = me ? config_peer_node(fresh, me) : NULL;
-	const struct config_node *now = config_peer_node(node_config(n), node_me(n));
 
-	return peer && strcmp(peer->address, now->address) != 0 ? peer->address : NULL;
+	return config_local_node(cfg, name, err, sizeof(err));
 }
 
-/* The parts that can refuse first (the async lag's bound, which cannot
- * grow past its start, and the peer's address, which must resolve), then
- * the running resync's rate.  0, or -1 with why and nothing changed. */
+/* Every peer's async bound from cfg (false: one cannot take it). */
+static bool adjust_lags(struct node *n, const struct config *cfg)
+{
+	bool ok = true;
+
+	for (unsigned i = 0; i < node_npeers(n); i++) {
+		struct sync *s = node_peer_at(n, i);
+		const struct config_node *c = node_named(cfg, sync_name(s));
+
+		if (c && !stream_set_max_lag(sync_stream(s), config_node_max_lag(cfg, c)))
+			ok = false;
+	}
+	return ok;
+}
+
+/* The peers' addresses that changed: -1 with why if one does not resolve. */
+static int adjust_addresses(struct node *n, const struct config *fresh, char *why, size_t len)
+{
+	for (unsigned i = 0; i < node_npeers(n); i++) {
+		struct sync *s = node_peer_at(n, i);
+		const struct config_node *c = node_named(fresh, sync_name(s));
+		const struct config_node *now = node_named(node_config(n), sync_name(s));
+
+		if (!c || !now || !strcmp(c->address, now->address))
+			continue;
+		if (peer_set_address(sync_peer(s), c->address) < 0) {
+			snprintf(why, len, "%s's address %s does not resolve (see the log)",
+				 sync_name(s), c->address);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The parts that can refuse first (the async lags' bounds, which cannot
+ * grow past their start, and the peers' addresses, which must resolve),
+ * then the running resyncs' rate.  0, or -1 with why and nothing changed. */
 static int adjust_parts(struct node *n, const struct config *fresh, char *why, size_t len)
 {
-	struct stream *st = primary_stream(node_primary(n));
-	struct sync *s = node_peer(n);
-	const char *addr = new_peer_address(n, fresh);
-
-	if (!stream_set_max_lag(st, config_max_lag(fresh))) {
+	if (!adjust_lags(n, fresh)) {
+		(void)adjust_lags(n, node_config(n));
 		snprintf(why, len, "max-lag above its value at the start: a restart is needed");
 		return -1;
 	}
-	if (s && addr && peer_set_address(sync_peer(s), addr) < 0) {
-		(void)stream_set_max_lag(st, config_max_lag(node_config(n)));
-		snprintf(why, len, "the peer's address %s does not resolve (see the log)", addr);
+	if (adjust_addresses(n, fresh, why, len) < 0) {
+		(void)adjust_lags(n, node_config(n));
 		return -1;
 	}
-	if (s && resync_running(sync_resync(s)))
-		resync_set_rate(sync_resync(s), config_resync_rate(fresh));
+	for (unsigned i = 0; i < node_npeers(n); i++)
+		if (resync_running(sync_resync(node_peer_at(n, i))))
+			resync_set_rate(sync_resync(node_peer_at(n, i)), config_resync_rate(fresh));
 	return 0;
 }
 

@@ -82,8 +82,61 @@ static void node_resync_json(const struct node *n, char *buf, size_t len)
 			 done, total, bps);
 }
 
+#define NODE_PEERS_JSON_MAX 4096 /* 7 peers of about 400 bytes */
+
+/* What this node sent or received by resync, with every peer. */
+static uint64_t node_resynced_bytes(const struct node *n)
+{
+	uint64_t b = 0;
+
+	for (unsigned i = 0; i < node_npeers(n); i++)
+		b += sync_resynced_bytes(node_peer_at(n, i));
+	return b;
+}
+
+/* One peer in status --json's "peers" list. */
+static int node_peer_json(const struct node *n, const struct sync *s, char *buf, size_t len)
+{
+	struct local *loc = node_local(n);
+	uint64_t done, total, bps;
+	char rs[160] = "null";
+
+	if (sync_resync_progress(s, &done, &total, &bps))
+		snprintf(rs, sizeof(rs),
+			 "{\"role\": \"%s\", \"done_bytes\": %" PRIu64 ", \"total_bytes\": %" PRIu64
+			 ", \"bytes_per_second\": %" PRIu64 "}",
+			 sync_rs_role(s) == RS_SOURCE ? "source" : "target", done, total, bps);
+	return snprintf(buf, len,
+			"{\"name\": \"%s\", \"connection\": \"%s\", \"role\": \"%s\", "
+			"\"disk\": \"%s\", \"mode\": \"%s\", \"out_of_sync_bytes\": %" PRIu64
+			", \"lag_bytes\": %" PRIu64 ", \"resync\": %s, \"resynced_bytes\": %" PRIu64
+			"}",
+			sync_name(s), obs_sync_connection(s),
+			!sync_up(s) ? "unknown"
+			: sync_hello(s)->role == MSG_ROLE_PRIMARY ? "primary" : "secondary",
+			sync_peer_disk(s), lane_async(sync_lane(s)) ? "async" : "sync",
+			local_slot_out_of_sync(loc, sync_slot(s), node_size(n)),
+			stream_lag_bytes(sync_stream(s)), rs, sync_resynced_bytes(s));
+}
+
+/* "peers": [...], every peer of the node. */
+static void node_peers_json(const struct node *n, char *buf, size_t len)
+{
+	size_t at = (size_t)snprintf(buf, len, "[");
+
+	for (unsigned i = 0; i < node_npeers(n) && at < len; i++) {
+		if (i)
+			at += (size_t)snprintf(buf + at, len - at, ", ");
+		if (at < len)
+			at += (size_t)node_peer_json(n, node_peer_at(n, i), buf + at, len - at);
+	}
+	if (at < len)
+		snprintf(buf + at, len - at, "]");
+}
+
 static void node_status_json(struct node *n, struct control_req *req)
 {
+	char peers[NODE_PEERS_JSON_MAX], one[1024] = "";
 	char err[512], derr[512], rs[160], vf[160], dev[32] = "null", off[16] = "null", name[24];
 	const char *offload, *enc = node_encryption(n, &offload);
 	uint64_t done, total, differ;
@@ -105,12 +158,18 @@ static void node_status_json(struct node *n, struct control_req *req)
 			 running ? "true" : "false", done, total, differ);
 	else
 		snprintf(vf, sizeof(vf), "null");
+	node_peers_json(n, peers, sizeof(peers));
+	/* "peer": the only peer of a pair (absent with more). */
+	if (node_npeers(n) == 1)
+		snprintf(one, sizeof(one),
+			 "\"peer\": {\"name\": \"%s\", \"connection\": \"%s\", \"disk\": \"%s\", "
+			 "\"last_error\": \"%s\", \"encryption\": \"%s\", \"tls_offload\": %s}, ",
+			 node_peer_name(n), obs_connection(n), sync_peer_disk(node_peer(n)), err, enc,
+			 off);
 	control_reply(req, true,
 		      "{\"resource\": \"%s\", \"node\": \"%s\", \"role\": \"%s\", "
 		      "\"mode\": \"%s\", \"on_peer_loss\": \"%s\", \"disk\": \"%s\", "
-		      "\"disk_error\": \"%s\", "
-		      "\"peer\": {\"name\": \"%s\", \"connection\": \"%s\", \"disk\": \"%s\", "
-		      "\"last_error\": \"%s\", \"encryption\": \"%s\", \"tls_offload\": %s}, "
+		      "\"disk_error\": \"%s\", %s\"peers\": %s, "
 		      "\"size_bytes\": %" PRIu64 ", \"data_area_bytes\": %" PRIu64 ", "
 		      "\"peer_data_area_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
 		      "\"lag_bytes\": %" PRIu64 ", \"lag_seconds\": %.3f, "
@@ -119,11 +178,10 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_mode_name(node_local(n)),
 		      config_peer_loss_name(config_on_peer_loss(node_config(n))), local_disk_name(node_local(n)), derr,
-		      node_peer_name(n), obs_connection(n), sync_peer_disk(node_peer(n)), err, enc,
-		      off, node_size(n), node_sb(n)->data_bytes, node_peer_area(n), node_out_of_sync(n),
+		      one, peers, node_size(n), node_sb(n)->data_bytes, node_peer_area(n), node_out_of_sync(n),
 		      st.lag_bytes, st.lag_seconds, rs, vf,
 		      primary_frozen(node_primary(n)) ? "true" : "false", dev, st.writes, st.replicated_bytes,
-		      sync_resynced_bytes(node_peer(n)), node_sb(n)->gen.current);
+		      node_resynced_bytes(n), node_sb(n)->gen.current);
 }
 
 /* "  resync [#####.....] 52% 12.0 MiB/s, 3 s left\n", or "" when none
@@ -253,33 +311,86 @@ void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, ch
 		      node_is_primary(n) ? "; writes go on without it" : "");
 }
 
-/* `mode sync|async`: from the next write on; kept in the superblock.  The
- * CLI then waits (progress mode) until no async write waits for the peer.
- * One word (the command table). */
-void node_req_mode(struct node *n, struct control_req *req, int argc, char *const *argv)
+/* The async lag still to drain before every write to a sync peer is
+ * synchronous again: the lag of the peers now in sync mode. */
+static uint64_t node_sync_lag(const struct node *n, uint64_t *drain)
+{
+	uint64_t lag = 0;
+
+	*drain = 0;
+	for (unsigned i = 0; i < node_npeers(n); i++) {
+		struct sync *s = node_peer_at(n, i);
+
+		if (lane_async(sync_lane(s)))
+			continue;
+		lag += stream_lag_bytes(sync_stream(s));
+		*drain += stream_drain_total(sync_stream(s));
+	}
+	return lag;
+}
+
+/* One peer's mode (--peer NAME), or the node's for every peer (whose own
+ * modes give way).  A peer switched to sync drains its lag first. */
+static void node_set_mode(struct node *n, struct sync *only, bool async)
 {
 	struct local *loc = node_local(n);
 	struct meta_sb *sb = local_sb(loc);
-	struct stream *st = primary_stream(node_primary(n));
-	enum meta_mode m;
 
-	(void)argc;
-	if (strcmp(argv[1], "sync") && strcmp(argv[1], "async")) {
-		control_reply(req, false, "usage: blkrep mode sync|async");
+	for (unsigned i = 0; i < node_npeers(n); i++) {
+		struct sync *s = node_peer_at(n, i);
+		bool was = lane_async(sync_lane(s));
+
+		if (only && s != only)
+			continue;
+		if (only)
+			lane_set_mode(sync_lane(s), async);
+		else
+			lane_clear_mode(sync_lane(s));
+		if (was && !async)
+			stream_drain_begin(sync_stream(s));
+	}
+	if (only) {
+		log_info("%s mode to %s from now on", async ? "async" : "sync", sync_name(only));
 		return;
 	}
-	m = argv[1][0] == 'a' ? META_MODE_ASYNC : META_MODE_SYNC;
-	if (m != sb->mode) {
-		sb->mode = m;
+	if (sb->mode != (async ? META_MODE_ASYNC : META_MODE_SYNC)) {
+		sb->mode = async ? META_MODE_ASYNC : META_MODE_SYNC;
 		(void)local_save_sb(loc);
-		log_info("%s mode from now on", local_mode_name(loc));
-		stream_drain_begin(st);
-		node_send_state(n); /* the secondary follows */
 	}
-	control_reply(req, true, "%s/%s: %s mode%s", sb->resource, sb->node, local_mode_name(loc),
-		      m == META_MODE_SYNC && stream_lag_bytes(st)
-			      ? "; waiting for the async lag to drain"
-			      : "");
+	log_info("%s mode from now on", local_mode_name(loc));
+	node_send_state(n); /* the secondary of a pair follows */
+}
+
+/* `mode sync|async [--peer NAME]`: from the next write on.  The node's
+ * mode is kept in the superblock; a peer's own lasts until the daemon
+ * stops (its [node] section's mode is its default).  The CLI then waits
+ * (progress mode) until no async write waits for a sync peer. */
+void node_req_mode(struct node *n, struct control_req *req, int argc, char *const *argv)
+{
+	const char *word = NULL, *peer = NULL;
+	struct sync *only = NULL;
+	uint64_t drain;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--peer") && i + 1 < argc)
+			peer = argv[++i];
+		else if (!strncmp(argv[i], "--peer=", 7))
+			peer = argv[i] + 7;
+		else
+			word = argv[i];
+	if (!word || (strcmp(word, "sync") && strcmp(word, "async"))) {
+		control_reply(req, false, "usage: blkrep mode sync|async [--peer NAME]");
+		return;
+	}
+	if (peer && !(only = node_peer_named(n, peer))) {
+		control_reply(req, false, "%s is not a peer of %s in the config", peer,
+			      node_me(n)->name);
+		return;
+	}
+	node_set_mode(n, only, word[0] == 'a');
+	control_reply(req, true, "%s/%s: %s mode%s%s%s", node_sb(n)->resource, node_sb(n)->node,
+		      word, only ? " to " : "", only ? peer : "",
+		      node_sync_lag(n, &drain) ? "; waiting for the async lag to drain" : "");
 }
 
 /* "progress mode|verify": "running DONE TOTAL" while the work of the
@@ -288,11 +399,10 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 {
 	uint64_t done, total, differ;
 	bool running;
-	struct stream *st = primary_stream(node_primary(n));
-	uint64_t lag = stream_lag_bytes(st), drain = stream_drain_total(st);
+	uint64_t drain, lag = node_sync_lag(n, &drain);
 
 	if (argc == 2 && strcmp(argv[1], "mode") == 0) {
-		if (node_sb(n)->mode == META_MODE_SYNC && lag)
+		if (lag)
 			control_reply(req, true, "running %" PRIu64 " %" PRIu64,
 				      drain > lag ? drain - lag : 0, drain);
 		else

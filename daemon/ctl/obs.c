@@ -60,7 +60,11 @@ struct obs {
 
 const char *obs_connection(const struct node *n)
 {
-	const struct sync *s = node_peer(n);
+	return obs_sync_connection(node_peer(n));
+}
+
+const char *obs_sync_connection(const struct sync *s)
+{
 	struct peer *p = s ? sync_peer(s) : NULL;
 
 	if (p && sync_split_brain(s) && !peer_connected(p))

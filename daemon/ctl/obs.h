@@ -30,6 +30,8 @@ void obs_tick(struct obs *o);
  * the disk's error text (the activity log's while it cannot be written),
  * "" when none. */
 const char *obs_connection(const struct node *n);
+/* The same for one peer (NULL: "standalone"). */
+const char *obs_sync_connection(const struct sync *s);
 const char *obs_disk_error(const struct node *n);
 /* The attached device into buf ("/dev/nbd0", "/dev/loop3" for attach
  * --loop) and buf, or NULL when none is. */

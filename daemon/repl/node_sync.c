@@ -11,6 +11,40 @@ static bool sync_primary(const struct sync *s)
 	return s->env.up->primary(s->env.node);
 }
 
+/* This node's generations as this peer compares them: the node's current
+ * and history, and the bitmap generation of the peer's slot. */
+static struct gen_ids sync_ids(const struct sync *s)
+{
+	struct gen_ids g = s->sb->gen;
+
+	g.bitmap = s->sb->slot[s->slot].bitmap_gen;
+	return g;
+}
+
+/* A resync with this peer finished: as its source (src NULL: the slot's
+ * bitmap generation goes into history), or as its target (this node takes
+ * src's current generation). */
+static void sync_gen_finished(struct sync *s, const struct gen_ids *src)
+{
+	struct gen_ids g = sync_ids(s);
+
+	if (src)
+		gen_resync_finished_target(&g, src);
+	else
+		gen_resync_finished_source(&g);
+	s->sb->slot[s->slot].bitmap_gen = g.bitmap;
+	g.bitmap = 0;
+	s->sb->gen = g;
+}
+
+/* Three nodes or more, neither side primary: a resync between them waits
+ * for a primary, which is the only source while there is one (two
+ * sources could write the same extent of a third node in any order). */
+static bool sync_defers(const struct sync *s)
+{
+	return s->multi && !sync_primary(s) && s->hello.role != MSG_ROLE_PRIMARY;
+}
+
 static bool sync_become_target(struct sync *s);
 static bool sync_rs_lock(void *arg, struct repl_req *rr);
 static void sync_rs_unlock(void *arg, struct repl_req *rr);
@@ -18,25 +52,33 @@ static int sync_rs_send(void *arg, struct repl_req *rr);
 static void sync_rs_idle(void *arg);
 static bool sync_rs_app_busy(void *arg);
 
-/* verify.c's calls, to the primary's side (arg). */
+/* verify.c's calls (arg: the sync), to the primary's side. */
 static int sync_vf_send(void *arg, struct msg_hdr *h, struct repl_req *rr)
 {
-	return primary_send(arg, h, NULL, rr, STREAM_VERIFY);
+	struct sync *s = arg;
+
+	return primary_send(s->lane, h, NULL, rr, STREAM_VERIFY);
 }
 
 static bool sync_vf_lock(void *arg, struct repl_req *rr)
 {
-	return primary_chunk_lock(arg, rr);
+	struct sync *s = arg;
+
+	return primary_chunk_lock(s->env.pri, rr);
 }
 
 static void sync_vf_unlock(void *arg, struct repl_req *rr)
 {
-	primary_chunk_unlock(arg, rr);
+	struct sync *s = arg;
+
+	primary_chunk_unlock(s->env.pri, rr);
 }
 
 static bool sync_vf_app_busy(void *arg)
 {
-	return primary_chunk_app_busy(arg);
+	struct sync *s = arg;
+
+	return primary_chunk_app_busy(s->env.pri);
 }
 
 static const struct verify_ops vf_ops = {
@@ -75,15 +117,30 @@ struct sync *sync_new(const struct sync_env *env)
 		return NULL;
 	s->env = *env;
 	s->sb = local_sb(env->loc);
-	s->bm = local_bm(env->loc);
-	s->stream = primary_stream(env->pri);
 	s->other = env->other;
+	s->multi = config_node_count(env->cfg) > 2;
+	s->slot = local_slot(env->loc, env->other->name);
+	if (s->slot < 0) { /* local_open() gave every peer a slot */
+		free(s);
+		return NULL;
+	}
+	s->bm = local_slot_bm(env->loc, s->slot);
+	s->lane = primary_add_peer(env->pri, s, env->other->name, s->slot, s->bm,
+				   config_node_max_lag(env->cfg, env->other));
+	if (!s->lane) {
+		free(s);
+		return NULL;
+	}
+	s->stream = lane_stream(s->lane);
+	/* Its [node] section's own mode, if it has one. */
+	if (config_node_mode(env->cfg, env->other) != config_mode(env->cfg))
+		lane_set_mode(s->lane, config_node_mode(env->cfg, env->other) == CONFIG_ASYNC);
 	s->covered = sync_resync_check;
 	s->rs = resync_new(env->loop, local_data_fd(env->loc), s->bm, s->sb->extent_bytes, &rs_ops,
 			   s);
 	if (s->rs)
 		s->vf = verify_new(env->loc, env->loop, env->cfg, s->stream, s->other->name, &vf_ops,
-				   env->pri);
+				   s);
 	if (!s->rs || !s->vf) {
 		sync_free(s);
 		return NULL;
@@ -98,6 +155,7 @@ static bool sync_target_chunk(struct sync *s, uint32_t len)
 	if (!sync_become_target(s))
 		return false;
 	s->rs_recv_bytes += len;
+	s->resynced_in += len;
 	return true;
 }
 
@@ -180,13 +238,13 @@ static int sync_rs_send(void *arg, struct repl_req *rr)
 			     .offset = rr->offset,
 			     .count = rr->length,
 			     .length = rr->length };
-	int rc = primary_send(s->env.pri, &h, rr->payload, rr, STREAM_RESYNC);
+	int rc = primary_send(s->lane, &h, rr->payload, rr, STREAM_RESYNC);
 
 	if (rc == 0) {
 		s->resynced_bytes += rr->length;
 		if (stream_resync_unflushed_bytes(s->stream) >= RS_FLUSH_BYTES &&
 		    !stream_covering(s->stream))
-			primary_flush_peer(s->env.pri);
+			primary_flush_peer(s->lane);
 	}
 	return rc;
 }
@@ -197,7 +255,7 @@ static void sync_rs_idle(void *arg)
 
 	s->rs_final = true;
 	if (stream_resync_pending(s->stream) && !stream_covering(s->stream))
-		primary_flush_peer(s->env.pri);
+		primary_flush_peer(s->lane);
 	sync_resync_check(s);
 }
 
@@ -230,8 +288,9 @@ static void sync_resync_done(struct sync *s)
 	s->rs_role = RS_NONE;
 	s->rs_final = false;
 	s->env.up->resynced(s->env.node);
-	gen_resync_finished_source(&s->sb->gen);
+	sync_gen_finished(s, NULL);
 	(void)local_save_sb(s->env.loc);
+	primary_lane_synced(s->lane); /* the other secondaries stop recording for it */
 	(void)local_save_bm(s->env.loc);
 	(void)peer_send_state(s->peer);
 	if (peer_send(s->peer, &h, NULL) < 0)
@@ -264,16 +323,20 @@ static void sync_resync_target_done(struct sync *s)
 	struct gen_ids src = { .current = s->hello.gen_current, .bitmap = s->hello.gen_bitmap };
 
 	memcpy(src.history, s->hello.gen_history, sizeof(src.history));
-	gen_resync_finished_target(&s->sb->gen, &src);
+	sync_gen_finished(s, &src);
 	s->env.up->resynced(s->env.node); /* what it had in flight was overwritten */
 	s->sb->disk = s->hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE : META_DISK_CONSISTENT;
-	local_bm_empty(s->env.loc);
+	/* Its own changes the source lacked are gone; what the other nodes
+	 * miss stays recorded in their slots (the resync's chunks too). */
+	bitmap_clear_range(s->bm, 0, bitmap_nbits(s->bm));
+	secondary_slots_changed(s->env.sec);
 	(void)local_save_bm(s->env.loc);
 	(void)local_save_sb(s->env.loc);
 	s->rs_role = RS_NONE;
 	(void)peer_send_state(s->peer);
 	log_info("resync from %s done (%" PRIu64 " bytes received): disk %s", s->other->name,
 		 s->rs_recv_bytes, meta_disk_name(s->sb->disk));
+	s->env.up->state_changed(s->env.node); /* the other peers learn the generation */
 	secondary_disk_repaired(s->env.sec);
 }
 
@@ -405,7 +468,7 @@ static void sync_writable(void *arg)
 	struct sync *s = arg;
 
 	sync_send_bitmap(s);
-	primary_resend_held(s->env.pri);
+	primary_resend_held(s->lane);
 	resync_pump(s->rs);
 	verify_pump(s->vf);
 	primary_wake(s->env.pri);
@@ -436,7 +499,7 @@ static void sync_hello_out(void *arg, struct msg_hello *h)
 		   (sync_discards(s) ? MSG_HELLO_F_DISCARD : 0) |
 		   (sync_resumed_only(s) ? MSG_HELLO_F_RESUMED : 0);
 	h->gen_current = s->sb->gen.current;
-	h->gen_bitmap = s->sb->gen.bitmap;
+	h->gen_bitmap = s->sb->slot[s->slot].bitmap_gen;
 	memcpy(h->gen_history, s->sb->gen.history, sizeof(h->gen_history));
 }
 
@@ -446,7 +509,7 @@ static void sync_gen_sides(const struct sync *s, const struct msg_hello *h, stru
 {
 
 	*me = (struct gen_side){
-		.ids = s->sb->gen,
+		.ids = sync_ids(s),
 		.crashed_primary = s->env.up->crashed(s->env.node),
 		.primary = sync_primary(s),
 		.zeroed = (s->sb->flags & META_F_ZEROED) != 0,
@@ -538,6 +601,8 @@ static bool sync_accept_data(struct sync *s, const struct msg_hello *h, char *wh
 	case GEN_SAME_AL_PEER_SOURCE:
 	case GEN_BITMAP_PEER_SOURCE:
 	case GEN_FULL_PEER_SOURCE:
+		if (!sync_primary(s) && s->multi && h->role != MSG_ROLE_PRIMARY)
+			return true; /* deferred: nothing is overwritten now */
 		if (!sync_primary(s))
 			return sync_save_own(s, why, len);
 		snprintf(why, len,
@@ -554,7 +619,14 @@ static bool sync_accept_data(struct sync *s, const struct msg_hello *h, char *wh
  * once it has the peer's. */
 static void sync_exchange_bitmaps(struct sync *s)
 {
-
+	if (sync_defers(s)) {
+		s->deferred = s->verdict != GEN_SAME;
+		if (s->deferred)
+			log_info("%s: %s waits until one of the two is primary", s->other->name,
+				 gen_verdict_name(s->verdict));
+		return;
+	}
+	s->deferred = false;
 	s->exchanging = true;
 	s->rs_role = sync_decide_role(s);
 	s->rs_final = false;
@@ -573,14 +645,18 @@ void sync_reconsider(struct sync *s)
 	struct gen_side me, peer;
 	enum gen_verdict v;
 
-	if (!s->up || s->rs_role != RS_NONE)
+	if (!s->up || s->rs_role != RS_NONE || s->exchanging || sync_defers(s))
 		return;
 	sync_gen_sides(s, &s->hello, &me, &peer);
 	v = gen_compare(&me, &peer);
+	if (s->deferred && v == GEN_SAME) {
+		s->deferred = false;
+		return sync_resync_if_due(s);
+	}
 	/* Only a promotion moves generations while connected; crash flags
 	 * were settled at connect. */
 	if (v != GEN_BITMAP_LOCAL_SOURCE && v != GEN_BITMAP_PEER_SOURCE &&
-	    v != GEN_FULL_LOCAL_SOURCE && v != GEN_FULL_PEER_SOURCE)
+	    v != GEN_FULL_LOCAL_SOURCE && v != GEN_FULL_PEER_SOURCE && !s->deferred)
 		return;
 	s->verdict = v;
 	log_info("generations changed while connected: %s", gen_verdict_name(v));
@@ -593,7 +669,7 @@ static void sync_follow_mode(struct sync *s)
 {
 	enum meta_mode m = s->hello.flags & MSG_HELLO_F_ASYNC ? META_MODE_ASYNC : META_MODE_SYNC;
 
-	if (sync_primary(s) || s->hello.role != MSG_ROLE_PRIMARY || m == s->sb->mode)
+	if (s->multi || sync_primary(s) || s->hello.role != MSG_ROLE_PRIMARY || m == s->sb->mode)
 		return;
 	s->sb->mode = m;
 	(void)local_save_sb(s->env.loc);
@@ -657,7 +733,8 @@ static void sync_link_up(void *arg, const struct msg_hello *h)
 	s->split_brain = false;
 	s->discard_local = false;
 	s->hello = *h;
-	primary_link_up(s->env.pri, s->peer);
+	s->deferred = false;
+	primary_link_up(s->lane, s->peer);
 	primary_agree_size(s->env.pri);
 	if (h->size_bytes != s->sb->data_bytes)
 		log_warn("data areas differ: peer %" PRIu64 " bytes, this node %" PRIu64
@@ -668,7 +745,7 @@ static void sync_link_up(void *arg, const struct msg_hello *h)
 		 gen_verdict_name(s->verdict));
 	sync_follow_mode(s);
 	sync_exchange_bitmaps(s);
-	primary_resend_held(s->env.pri); /* answered when the peer acknowledges them */
+	primary_resend_held(s->lane); /* answered when the peer acknowledges them */
 	primary_wake(s->env.pri); /* frozen writes go on */
 }
 
@@ -677,7 +754,8 @@ static void sync_link_down(void *arg, const char *why)
 	struct sync *s = arg;
 
 	s->up = false;
-	primary_link_down(s->env.pri);
+	s->deferred = false;
+	primary_link_down(s->lane);
 	resync_stop(s->rs);
 	verify_stop(s->vf);
 	s->rs_role = RS_NONE;
@@ -688,9 +766,13 @@ static void sync_link_down(void *arg, const char *why)
 		log_warn("writes wait (on-peer-loss = freeze) until %s is back or "
 			 "`blkrep outdate-peer`",
 			 s->other->name);
+	if (!sync_primary(s) && s->hello.role == MSG_ROLE_PRIMARY)
+		secondary_primary_lost(s->env.sec, s);
 	if (!sync_primary(s) && s->hello.role == MSG_ROLE_PRIMARY && !secondary_primary_freezes(s->env.sec))
 		secondary_may_lag(s->env.sec, "its primary may go on writing without it");
 }
+
+static void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uint8_t *payload);
 
 static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payload)
 {
@@ -716,6 +798,9 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 		if (s->rs_role == RS_TARGET)
 			return sync_resync_target_done(s);
 		break;
+	case MSG_GEN:
+	case MSG_AL:
+		return sync_from_primary(s, h, payload);
 	case MSG_WRITE:
 	case MSG_TRIM:
 	case MSG_ZERO:
@@ -735,6 +820,27 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 		break;
 	}
 	log_debug("from %s: %s (not expected now)", s->other->name, msg_type_name(h->type));
+}
+
+/* MSG_GEN and MSG_AL, which only a primary sends (three nodes or more). */
+static void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uint8_t *payload)
+{
+	struct msg_gen g;
+	const char *why;
+
+	if (sync_primary(s) || s->hello.role != MSG_ROLE_PRIMARY) {
+		log_debug("from %s: %s while it is not our primary", s->other->name,
+			  msg_type_name(h->type));
+		return;
+	}
+	if (h->type == MSG_AL)
+		return secondary_al(s->env.sec, h, payload);
+	if (msg_gen_decode(payload, h->length, &g, &why) < 0) {
+		peer_drop(s->peer, "bad GEN from %s: %s", s->other->name, why);
+		return;
+	}
+	if (secondary_gen(s->env.sec, s, &g))
+		s->env.up->state_changed(s->env.node); /* the peers learn the generation */
 }
 
 /* The link's TLS context: a key derived from the secret, or this node's
@@ -786,7 +892,7 @@ int sync_start(struct sync *s)
 	if (!s->peer)
 		return -1;
 	/* The answers to the primary's side's writes go straight to it. */
-	peer_on_ack(s->peer, primary_ack, s->env.pri);
+	peer_on_ack(s->peer, primary_ack, s->lane);
 	peer_enable(s->peer, true);
 	return peer_listen_now(s->peer);
 }

@@ -27,6 +27,9 @@ struct node_up {
 	/* A resync with a peer finished, either way: what this node had in
 	 * flight at a crash as primary is settled (crashed() is false now). */
 	void (*resynced)(void *node);
+	/* This node's generation changed without a role change (a resync's
+	 * end, a primary's MSG_GEN): every connected peer gets STATE. */
+	void (*state_changed)(void *node);
 };
 
 #endif

@@ -4,6 +4,7 @@
  * so.  Until a write is known to be on the peer's disk it is in the
  * activity log or the out-of-sync record (DESIGN.md rules 1 and 2). */
 #include "daemon/repl/primary.h"
+#include "daemon/repl/primary_int.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -30,52 +31,8 @@
 #include "utils/extent.h"
 #include "utils/log.h"
 
-/* The overlap set's room: both servers' client writes (a demoted node's
- * stopped export may still have its own in flight) and the chunk locks. */
-#define PRIMARY_LOCKS_MAX    16
-#define PRIMARY_INFLIGHT_MAX (2 * SERVER_REQS_MAX + PRIMARY_LOCKS_MAX)
-
-struct primary {
-	struct local *loc;
-	struct meta_sb *sb;	   /* loc's */
-	struct diskerr *disk;	   /* loc's */
-	struct loop *loop;
-	const struct config *cfg;
-	const char *peer_name;	   /* for messages */
-	const struct node_up *up;  /* the node's role and exports */
-	void *node;		   /* up's arg */
-	struct sync *peer;	   /* the stream's peer: primary_add_peer() */
-	/* What the node and the link told it (primary_set_role(),
-	 * primary_link_up() and _down()), kept here so that a write asks no
-	 * one above: */
-	bool role;		   /* the node is primary */
-	struct peer *link;	   /* the peer's link, while up */
-	bool refused;		   /* a request got REPL_BUSY since the last wake */
-	/* The replication stream to the peer: sequence numbers, messages
-	 * awaiting answers, flush covering (rule 2), wide requests (rule 9),
-	 * held requests, the async lag (stream.h). */
-	struct stream *stream;
-	struct actlog *al;	   /* the hot extents (rule 1), admitting writes */
-	struct alog *alog;	   /* ... and their snapshots on disk */
-	uint32_t al_ext_bytes;
-	unsigned al_slots;
-	uint64_t epoch;		   /* writes sent to the peer now are in this one */
-	bool want_flush;	   /* a write waits for extents a peer FLUSH frees */
-	bool gen_moved;		   /* wrote alone since the link went: a new generation */
-	bool peer_outdated;	   /* `blkrep outdate-peer`: a frozen primary may go on */
-	uint64_t export_bytes;	   /* what the NBD export offers while primary */
-	uint64_t writes;	   /* for status */
-	uint64_t replicated_bytes;
-	struct hist ack_hist;	   /* a client write sent to the peer until its ACK */
-	struct hist local_hist;	   /* a client write accepted until the local disk did it */
-	/* The overlap set (below). */
-	struct repl_req *inflight[PRIMARY_INFLIGHT_MAX];
-	unsigned ninflight;
-	unsigned nlocked; /* of them, primary_chunk_lock()'s */
-};
-
 struct primary *primary_new(struct local *loc, struct loop *loop, const struct config *cfg,
-			    const char *peer_name, const struct node_up *up, void *node)
+			    const struct node_up *up, void *node)
 {
 	struct primary *p = calloc(1, sizeof(*p));
 	struct meta_sb *sb = local_sb(loc);
@@ -87,18 +44,16 @@ struct primary *primary_new(struct local *loc, struct loop *loop, const struct c
 			       .disk = local_disk(loc),
 			       .loop = loop,
 			       .cfg = cfg,
-			       .peer_name = peer_name,
 			       .up = up,
 			       .node = node,
 			       .al_ext_bytes = sb->al_extent_bytes,
 			       .al_slots = sb->al_slots,
 			       .epoch = ACTLOG_EPOCH_FIRST /* rule 7: nothing flushed yet */ };
-	p->stream = stream_new(local_bm(loc), sb->extent_bytes, config_max_lag(cfg));
 	p->al = actlog_new(p->al_slots);
-	if (!p->stream || !p->al)
+	if (!p->al)
 		goto oom;
-	p->alog = alog_new(loop, local_md(loc), local_bm(loc), local_data_fd(loc), p->al,
-			   p->al_ext_bytes, sb->extent_bytes, primary_wake, p);
+	p->alog = alog_new(loop, local_md(loc), local_data_fd(loc), p->al, p->al_ext_bytes,
+			   sb->extent_bytes, lanes_al_written, p);
 	if (!p->alog) {
 		primary_free(p);
 		return NULL;
@@ -116,30 +71,13 @@ void primary_free(struct primary *p)
 		return;
 	alog_free(p->alog);
 	actlog_free(p->al);
-	stream_free(p->stream);
+	lanes_free(p);
 	free(p);
-}
-
-void primary_add_peer(struct primary *p, struct sync *s)
-{
-	assert(!p->peer); /* one peer: more are issue 16's */
-	p->peer = s;
-}
-
-struct stream *primary_stream(const struct primary *p)
-{
-	return p->stream;
 }
 
 void primary_set_role(struct primary *p, bool primary)
 {
 	p->role = primary;
-}
-
-/* The peer's link is up. */
-static bool primary_connected(const struct primary *p)
-{
-	return p->link != NULL;
 }
 
 int primary_recover(struct primary *p, bool crashed)
@@ -149,14 +87,22 @@ int primary_recover(struct primary *p, bool crashed)
 
 void primary_stats(const struct primary *p, struct primary_stats *st)
 {
-	uint64_t oldest = stream_lag_oldest_ns(p->stream);
+	uint64_t oldest = 0, lag = 0;
+
+	LANES_FOR(p, l) {
+		uint64_t o = stream_lag_oldest_ns(l->stream);
+
+		lag += stream_lag_bytes(l->stream);
+		if (o && (!oldest || o < oldest))
+			oldest = o;
+	}
 
 	*st = (struct primary_stats){
 		.writes = p->writes,
 		.replicated_bytes = p->replicated_bytes,
 		.al_extents = actlog_count(p->al),
 		.al_error = alog_error(p->alog),
-		.lag_bytes = stream_lag_bytes(p->stream),
+		.lag_bytes = lag,
 		.lag_seconds = oldest ? (double)(clock_now_ns() - oldest) / 1e9 : 0,
 		.al_writes = alog_writes(p->alog),
 		.ack_latency = &p->ack_hist,
@@ -217,7 +163,7 @@ static enum al_verdict al_begin(struct primary *p, uint64_t off, uint64_t len)
 
 /* The write al_begin() admitted completed, locally and on the peer, or
  * was not submitted after all. */
-static void al_end(struct primary *p, uint64_t off, uint64_t len)
+void al_release(struct primary *p, uint64_t off, uint64_t len)
 {
 	if (len == 0 || al_wide(p, off, len))
 		return; /* AL_WIDE: never counted */
@@ -228,7 +174,7 @@ static void al_end(struct primary *p, uint64_t off, uint64_t len)
 
 /* True once since the last call if a write waited for a full log whose
  * extents need a peer FLUSH before they can leave. */
-static bool al_want_flush(struct primary *p)
+bool al_want_flush(struct primary *p)
 {
 	bool w = p->want_flush;
 
@@ -248,57 +194,15 @@ void primary_standalone(struct primary *p, bool on)
  * activity log drain on an idle volume. */
 void primary_tick(struct primary *p)
 {
+	bool al = al_want_flush(p);
+
 	alog_retry(p->alog);
-	if (primary_connected(p) && !stream_covering(p->stream) &&
-	    (stream_wants_flush(p->stream) || al_want_flush(p)))
-		primary_flush_peer(p);
+	LANES_FOR(p, l)
+		if (lane_up(l) && !stream_covering(l->stream) && (stream_wants_flush(l->stream) || al))
+			primary_flush_peer(l);
 }
 
-/* --- the stream to the peer --- */
-
-/* Queues h (and payload) for the peer with the next sequence number and
- * records it in the stream until the answer.  0, -ENOBUFS (no room: wait
- * for primary_wake()) or another -errno (the link is going). */
-int primary_send(struct primary *p, struct msg_hdr *h, const void *payload, struct repl_req *rr,
-	      enum stream_kind kind)
-{
-	struct stream_msg m = { .kind = kind,
-				.flush = h->type == MSG_FLUSH,
-				.offset = h->offset,
-				.count = h->count,
-				.req = rr,
-				.epoch = p->epoch };
-	struct stream_send sent;
-	int rc = stream_next(p->stream, &h->seq);
-
-	if (rc < 0)
-		return rc; /* every place is taken */
-	rc = peer_send_ref(p->link, h, payload); /* kept until the answer */
-	if (rc < 0)
-		return rc;
-	if (kind == STREAM_ASYNC && h->length) {
-		m.copy = (void *)(uintptr_t)payload;
-		m.copied = h->length;
-	}
-	if (kind == STREAM_APP || kind == STREAM_ASYNC)
-		m.now_ns = clock_now_ns(); /* the lag's age, the ACK's latency */
-	stream_sent(p->stream, &m, &sent);
-	if (sent.close_epoch)
-		p->epoch++; /* later writes: not covered */
-	return 0;
-}
-
-/* A FLUSH of the node's own: so that bits and activity-log extents that
- * wait for one can go, and to close a resync pass. */
-void primary_flush_peer(struct primary *p)
-{
-	struct msg_hdr h = { .type = MSG_FLUSH, .flags = MSG_F_NOBARRIER };
-
-	if (primary_connected(p) && primary_send(p, &h, NULL, NULL, STREAM_FLUSH) == -ENOBUFS)
-		log_debug("no room for a FLUSH to the peer now; later");
-}
-
-static uint16_t repl_msg_type(uint16_t nbd_type)
+uint16_t repl_msg_type(uint16_t nbd_type)
 {
 	switch (nbd_type) {
 	case NBD_CMD_WRITE:
@@ -405,34 +309,6 @@ bool primary_chunk_app_busy(struct primary *p)
 
 /* --- replication: the primary's side --- */
 
-/* Under on-peer-loss = freeze, a primary without its peer holds writes
- * until the peer is back or an operator outdates it. */
-bool primary_frozen(const struct primary *p)
-{
-	return p->role && !primary_connected(p) && !p->peer_outdated &&
-	       config_on_peer_loss(p->cfg) == CONFIG_PEER_LOSS_FREEZE;
-}
-
-/* The first write without the peer starts a new generation, so that the
- * next connect knows this side moved on (DESIGN.md, generations). */
-static int write_alone(struct primary *p, const struct repl_req *rr)
-{
-	if (!p->gen_moved) {
-		struct gen_ids before = p->sb->gen;
-
-		local_new_gen(p->loc);
-		if (local_save_sb(p->loc) < 0) {
-			p->sb->gen = before;
-			return -1;
-		}
-		p->gen_moved = true;
-		log_info("writing without %s: new generation %016" PRIx64, p->peer_name,
-			 p->sb->gen.current);
-	}
-	stream_mark_out_of_sync(p->stream, rr->offset, rr->length);
-	return 0;
-}
-
 /* A range too wide for the activity log is covered by the bitmap, on disk
  * before the write is submitted.  Its extents whose bits were clear go
  * into wide_new: they may leave the bitmap only once its local operation
@@ -443,7 +319,7 @@ static int write_alone(struct primary *p, const struct repl_req *rr)
  * them in flight, the bits just stay set until a resync. */
 static int cover_wide(struct primary *p, const struct repl_req *rr)
 {
-	stream_wide_begin(p->stream, rr, rr->offset, rr->length, primary_connected(p));
+	lanes_wide_begin(p, rr);
 	return local_save_bm(p->loc);
 }
 
@@ -464,12 +340,12 @@ static enum admission admit(struct primary *p, struct repl_req *rr)
 	/* Held requests go first: a new write waits until every held one was
 	 * sent again, so that held and unanswered requests together never
 	 * exceed what a second link loss moves back into the held list. */
-	if (stream_held(p->stream))
+	if (lanes_held(p))
 		return ADMIT_WAIT;
 	switch (al_begin(p, rr->offset, rr->length)) {
 	case AL_WAIT:
 		if (al_want_flush(p))
-			primary_flush_peer(p);
+			primary_flush_peers(p);
 		return ADMIT_WAIT;
 	case AL_WIDE:
 		if (cover_wide(p, rr) < 0)
@@ -478,48 +354,18 @@ static enum admission admit(struct primary *p, struct repl_req *rr)
 	case AL_GO:
 		break;
 	}
-	if (!primary_connected(p) && write_alone(p, rr) < 0) {
-		al_end(p, rr->offset, rr->length);
-		return ADMIT_WAIT;
+	if (lanes_up(p) < p->nlanes) { /* a peer misses it */
+		if (lanes_write_alone(p) < 0) {
+			al_release(p, rr->offset, rr->length);
+			return ADMIT_WAIT;
+		}
+		lanes_mark_out_of_sync(p, rr->offset, rr->length, true);
 	}
 	return ADMIT_GO;
 }
 
-/* Async mode: the request goes to the peer, but its reply waits only for
- * the local disk.  A WRITE's payload is copied into the lag FIFO (the
- * client's buffer is reused once it is answered); at max_lag bytes not yet
- * acknowledged by the peer, new writes wait.  A FLUSH is a barrier in the
- * stream, applied by the peer with an fdatasync. */
-static enum repl_verdict offer_async(struct primary *p, struct repl_req *rr, struct msg_hdr *h)
-{
-	bool write = rr->type != NBD_CMD_FLUSH;
-	void *copy = NULL;
-	int rc;
-
-	if (h->length && !(copy = stream_lag_alloc(p->stream, h->length))) {
-		al_end(p, rr->offset, rr->length);
-		return REPL_BUSY; /* woken as the peer acknowledges */
-	}
-	if (copy)
-		memcpy(copy, rr->payload, h->length);
-	rc = primary_send(p, h, copy, NULL, write ? STREAM_ASYNC : STREAM_FLUSH);
-	if (rc == -ENOBUFS) {
-		if (copy)
-			stream_lag_unalloc(p->stream, copy, h->length);
-		if (write)
-			al_end(p, rr->offset, rr->length);
-		return REPL_BUSY;
-	}
-	p->writes += write;
-	if (rc < 0 && write)
-		stream_mark_out_of_sync(p->stream, rr->offset, rr->length);
-	if (rc == 0)
-		p->replicated_bytes += h->length;
-	return REPL_LOCAL;
-}
-
 /* The message that replicates a client's request. */
-static struct msg_hdr repl_hdr(const struct repl_req *rr)
+struct msg_hdr repl_hdr(const struct repl_req *rr)
 {
 	struct msg_hdr h = { .type = repl_msg_type(rr->type) };
 
@@ -534,36 +380,25 @@ static struct msg_hdr repl_hdr(const struct repl_req *rr)
 	return h;
 }
 
-/* Sends a write-type request or FLUSH to the peer.  Its reply then waits
- * for the peer's ACK or FLUSH_ACK: sync mode. */
+/* Sends a write-type request or FLUSH to every connected peer.  Its reply
+ * then waits for every sync peer's ACK or FLUSH_ACK; async peers get it
+ * too but hold nothing up (within their max-lag). */
 static enum repl_verdict offer(struct primary *p, struct repl_req *rr)
 {
 	bool write = rr->type != NBD_CMD_FLUSH;
 	struct msg_hdr h = repl_hdr(rr);
-	int rc;
+	enum repl_verdict v;
 
 	if (write && admit(p, rr) == ADMIT_WAIT)
 		return REPL_BUSY;
-	if (!primary_connected(p)) {
+	if (!lanes_up(p)) {
 		p->writes += write;
 		return REPL_LOCAL;
 	}
-	if (p->sb->mode == META_MODE_ASYNC)
-		return offer_async(p, rr, &h);
-	rc = primary_send(p, &h, h.length ? rr->payload : NULL, rr, STREAM_APP);
-	if (rc == -ENOBUFS) {
-		if (write)
-			al_end(p, rr->offset, rr->length);
-		return REPL_BUSY; /* retried from primary_wake() */
-	}
-	p->writes += write;
-	if (rc < 0) { /* the link is going */
-		if (write)
-			stream_mark_out_of_sync(p->stream, rr->offset, rr->length);
-		return REPL_LOCAL;
-	}
-	p->replicated_bytes += h.length;
-	return REPL_SENT;
+	v = lanes_offer(p, rr, &h);
+	if (v == REPL_BUSY && write)
+		al_release(p, rr->offset, rr->length);
+	return v;
 }
 
 /* A write joins the overlap set; its local latency counts from here
@@ -596,35 +431,6 @@ enum repl_verdict primary_submit(void *arg, struct repl_req *rr)
 	return rc;
 }
 
-/* Under freeze, requests the peer never answered are held.  On the next
- * link they are sent again, oldest first, and answered when the peer
- * acknowledges them, as any sync request: a client never hears of a write
- * before the peer holds it (RPO 0), whatever happens next.  Their ranges
- * stay in the bitmap for the resync too.  Called at connect and whenever
- * the link has room. */
-void primary_resend_held(struct primary *p)
-{
-	unsigned sent = 0;
-	struct repl_req *rr;
-
-	while (primary_connected(p) && (rr = stream_held_oldest(p->stream))) {
-		struct msg_hdr h = repl_hdr(rr);
-
-		if (primary_send(p, &h, h.length ? rr->payload : NULL, rr, STREAM_APP) < 0)
-			break; /* no room: the link's writable callback calls again; or the link went */
-		stream_held_resent(p->stream);
-		p->replicated_bytes += h.length;
-		sent++;
-	}
-	if (!sent)
-		return;
-	if (!stream_held(p->stream))
-		primary_wake(p); /* the writes admit() parked behind them */
-	log_info("%u requests held since the link was lost are sent again to %s; each is "
-		 "answered when %s acknowledges it",
-		 sent, p->peer_name, p->peer_name);
-}
-
 /* The local disk failed a client's write (the client gets the error) that
  * the peer may have applied: the replicas may differ there, so the range
  * is out of sync, on disk, until a resync copies it.  Neither side lost
@@ -634,7 +440,7 @@ static void local_failed(struct primary *p, const struct repl_req *rr)
 {
 	int err = -rr->local_err;
 
-	stream_mark_out_of_sync(p->stream, rr->offset, rr->length);
+	lanes_mark_out_of_sync(p, rr->offset, rr->length, false);
 	(void)local_save_bm(p->loc); /* logs a failure */
 	if (err == EOPNOTSUPP)
 		return;
@@ -643,8 +449,8 @@ static void local_failed(struct primary *p, const struct repl_req *rr)
 			msg_type_name(repl_msg_type(rr->type)), rr->length, rr->offset,
 			strerror(err)))
 		log_err("disk failed a %s; the client got the error; the range is out of "
-			"sync until `blkrep resync` (or the next connect) copies it to %s",
-			diskerr_text(p->disk), p->peer_name);
+			"sync until `blkrep resync` (or the next connect) copies it to the peers",
+			diskerr_text(p->disk));
 }
 
 /* The local disk did (err 0) or failed a client's FLUSH (the client gets
@@ -667,9 +473,9 @@ void primary_flush_done(void *arg, int err)
 	}
 	if (diskerr_set(p->disk, DISKERR_FLUSH "%s", strerror(-err)))
 		log_err("disk failed a %s; writes since the last FLUSH may be missing from this "
-			"disk; %s holds them: if the disk stays bad, make this node secondary "
-			"and %s primary",
-			diskerr_text(p->disk), p->peer_name, p->peer_name);
+			"disk; a sync peer holds them: if the disk stays bad, make this node "
+			"secondary and that peer primary",
+			diskerr_text(p->disk));
 }
 
 /* A client's write accepted by primary_submit() is answered (or its
@@ -684,8 +490,8 @@ void primary_end(void *arg, struct repl_req *rr)
 	else if (rr->local_ns > rr->start_ns)
 		hist_record(&p->local_hist, rr->local_ns - rr->start_ns);
 	if (al_wide(p, rr->offset, rr->length))
-		stream_wide_done(p->stream, rr);
-	al_end(p, rr->offset, rr->length);
+		lanes_wide_done(p, rr);
+	al_release(p, rr->offset, rr->length);
 	wake_parked(p);
 }
 
@@ -695,7 +501,7 @@ void primary_abandon(void *arg, struct repl_req *rr)
 {
 	struct primary *p = arg;
 
-	stream_wide_forget(p->stream, rr);
+	lanes_wide_forget(p, rr);
 }
 
 /* The peer's send queue has room again, an answer freed a place, or the
@@ -705,154 +511,15 @@ void primary_wake(void *arg)
 	wake_parked(arg);
 }
 
-/* The peer answered a request with an error: its disk lacks the write.
- * (A peer of this version drops the link instead of answering so.)  The
- * link is dropped here too, so that the reconnect's bitmap exchange and
- * resync repair it; under freeze the client's request is held meanwhile. */
-static void peer_failed(struct primary *p, uint64_t offset, int err)
-{
-	log_warn("%s failed a replicated request at %" PRIu64 ": %s; reconnecting so that a "
-		 "resync repairs it",
-		 p->peer_name, offset, strerror(-err));
-	peer_enable(p->link, false);
-	peer_enable(p->link, true);
-}
-
-/* Does what the stream says about an answered or failed message (a->err:
- * 0 or -errno). */
-static void answer(struct primary *p, const struct stream_ack *a)
-{
-	switch (a->answer) {
-	case STREAM_ANSWER_CLIENT:
-		repl_done(a->req, a->err);
-		break;
-	case STREAM_ANSWER_RESYNC:
-		sync_resync_acked(p->peer, a->req, a->err);
-		break;
-	case STREAM_ANSWER_VERIFY:
-		verify_acked(sync_verify(p->peer), a->req, a->err);
-		break;
-	case STREAM_ANSWER_NONE:
-	case STREAM_ANSWER_HELD:
-		break;
-	}
-}
-
-/* The peer's ACK or FLUSH_ACK of seq (err: 0, or -errno: the peer's
- * disk failed it). */
-static void primary_complete(struct primary *p, uint64_t seq, int err)
-{
-	bool freeze = config_on_peer_loss(p->cfg) == CONFIG_PEER_LOSS_FREEZE;
-	struct stream_ack a;
-
-	if (stream_ack(p->stream, seq, err, freeze, &a) < 0) {
-		/* A peer that answers what nobody asked is broken (or not
-		 * the peer): nothing it says can be trusted any more. */
-		if (p->link)
-			peer_drop(p->link, "protocol error: an answer to request %" PRIu64
-					   ", which is not outstanding", seq);
-		return;
-	}
-	/* A place in the stream is free, and after a FLUSH_ACK extents may
-	 * leave the log: parked requests try again (at the batch's end). */
-	if (a.write_sent_ns && !err)
-		hist_record(&p->ack_hist, clock_now_ns() - a.write_sent_ns);
-	primary_wake(p);
-	if (err)
-		peer_failed(p, a.offset, err);
-	if (a.lag_out_of_order)
-		log_err("lag FIFO out of order at request %" PRIu64, seq);
-	if (a.flushed)
-		actlog_flushed(p->al, a.flushed_epoch);
-	if (a.covered && a.flush_again)
-		primary_flush_peer(p); /* resync chunks sent meanwhile */
-	if (a.covered)
-		sync_flush_covered(p->peer);
-	answer(p, &a);
-}
-
-/* An ACK or FLUSH_ACK straight from proto/peer.c (peer_on_ack()). */
-void primary_ack(void *arg, const struct msg_hdr *h)
-{
-	primary_complete(arg, h->seq, -(int)h->count); /* positive on the wire */
-}
-
-/* Held replies go out with their local results. */
-void primary_release_held(struct primary *p)
-{
-	struct repl_req *rr;
-
-	while ((rr = stream_held_release(p->stream)))
-		repl_done(rr, -ENOTCONN);
-}
-
-/* The link is gone: what the peer did not acknowledge stays out of sync,
- * and the clients get the local results, at once or, frozen, later.  The
- * answers come first: a wide request answered now must not leave bits for
- * a later link's FLUSH to clear (stream_link_lost() drops them). */
-static void primary_fail_all(struct primary *p)
-{
-	bool hold = primary_frozen(p);
-	struct stream_ack a;
-
-	while (stream_fail_next(p->stream, hold, &a))
-		answer(p, &a);
-	stream_link_lost(p->stream);
-}
-
-void primary_released(void *arg, const void *payload)
-{
-	/* The payload belongs to a request whose end waits for the peer's
-	 * answer, which comes after the bytes left: nothing to do. */
-	(void)arg;
-	(void)payload;
-}
-
-void primary_link_up(struct primary *p, struct peer *link)
-{
-	p->link = link;
-	(void)stream_link_up(p->stream);
-	p->gen_moved = false;
-	p->peer_outdated = false;
-	primary_standalone(p, false);
-}
-
-void primary_link_down(struct primary *p)
-{
-	p->link = NULL;
-	primary_fail_all(p);
-	primary_standalone(p, true);
-	primary_wake(p); /* parked requests go on locally, or freeze */
-}
-
 /* --- the role --- */
-
-void primary_promoted(struct primary *p)
-{
-	p->gen_moved = !primary_connected(p);
-	/* Promoting a node whose peer is gone is the operator's word that
-	 * the peer is down: under freeze, writes go on (as after
-	 * outdate-peer). */
-	if (!primary_connected(p))
-		p->peer_outdated = true;
-}
-
-void primary_outdate_peer(struct primary *p)
-{
-	p->peer_outdated = true;
-	primary_release_held(p);
-	primary_wake(p);
-}
 
 uint64_t primary_export_size(const struct primary *p)
 {
 	uint64_t bytes = p->sb->data_bytes;
 
-	if (!primary_connected(p))
+	if (!lanes_up(p))
 		return p->sb->agreed_bytes ? p->sb->agreed_bytes : bytes;
-	if (sync_hello(p->peer)->size_bytes < bytes)
-		bytes = sync_hello(p->peer)->size_bytes;
-	return bytes;
+	return lanes_size(p, bytes);
 }
 
 uint64_t primary_export_begin(struct primary *p)

@@ -1,6 +1,9 @@
 /* The secondary's side of replication (see secondary.h): applying the
  * primary's stream in order and acknowledging it, and what a failing disk
- * does to that. */
+ * does to that.  With three nodes or more, also what the other secondaries
+ * need from this one after the primary is lost: the bits of the nodes that
+ * miss the stream (MSG_GEN names them), and the primary's activity log
+ * (MSG_AL), where the secondaries may differ among themselves. */
 #include "daemon/repl/secondary.h"
 
 #include <inttypes.h>
@@ -17,7 +20,9 @@
 #include "daemon/repl/sync.h"
 #include "proto/msg.h"
 #include "proto/peer.h"
+#include "utils/bitmap.h"
 #include "utils/clock.h"
+#include "utils/extent.h"
 #include "utils/ioop.h"
 #include "utils/log.h"
 #include "utils/loop.h"
@@ -42,13 +47,16 @@ struct secondary {
 	int data_fd;	       /* loc's */
 	struct loop *loop;
 	const struct config *cfg;
-	const char *peer_name; /* for messages */
-	struct stream *stream; /* the node's: its link number, its out-of-sync record */
+	bool multi;	       /* three nodes or more */
+	uint32_t tracking;     /* slots recording what this node applies (bit i: slot i) */
+	/* The activity log of the primary, as its last MSG_AL said: */
+	uint32_t mirror[MSG_AL_MAX];
+	unsigned nmirror;
+	uint32_t mirror_ext;   /* its extent size; 0: none received */
 	struct flush_op flushes[FLUSHES_MAX];
 };
 
-struct secondary *secondary_new(struct local *loc, struct loop *loop, const struct config *cfg,
-				const char *peer_name, struct stream *stream)
+struct secondary *secondary_new(struct local *loc, struct loop *loop, const struct config *cfg)
 {
 	struct secondary *sec = calloc(1, sizeof(*sec));
 
@@ -62,8 +70,8 @@ struct secondary *secondary_new(struct local *loc, struct loop *loop, const stru
 				   .data_fd = local_data_fd(loc),
 				   .loop = loop,
 				   .cfg = cfg,
-				   .peer_name = peer_name,
-				   .stream = stream };
+				   .multi = config_node_count(cfg) > 2 };
+	secondary_slots_changed(sec);
 	return sec;
 }
 
@@ -86,7 +94,7 @@ static void disk_failed(struct secondary *sec, struct sync *from, uint16_t type,
 
 	(void)diskerr_set(sec->disk, "%s of %" PRIu32 " bytes at %" PRIu64 ": %s",
 			  msg_type_name(type), len, off, strerror(-err));
-	stream_mark_out_of_sync(sec->stream, off, len);
+	stream_mark_out_of_sync(sync_stream(from), off, len);
 	if (sec->sb->disk > META_DISK_OUTDATED)
 		sec->sb->disk = META_DISK_OUTDATED;
 	diskerr_set_md_unsaved(sec->disk, local_save(sec->loc) < 0);
@@ -94,7 +102,7 @@ static void disk_failed(struct secondary *sec, struct sync *from, uint16_t type,
 	log_err("disk failed a replicated %s; disk %s%s, link to %s dropped, reconnecting in %u s "
 		"so that a resync repairs it",
 		diskerr_text(sec->disk), local_disk_name(sec->loc),
-		diskerr_md_unsaved(sec->disk) ? " (not yet in the metadata)" : "", sec->peer_name,
+		diskerr_md_unsaved(sec->disk) ? " (not yet in the metadata)" : "", sync_name(from),
 		backoff_s);
 	peer_enable(sync_peer(from), false);
 }
@@ -108,7 +116,7 @@ bool secondary_tick(struct secondary *sec)
 		diskerr_set_md_unsaved(sec->disk, false);
 		log_info("the metadata records the disk as %s now", local_disk_name(sec->loc));
 	}
-	log_info("reconnecting to %s after the disk error", sec->peer_name);
+	log_info("reconnecting after the disk error");
 	return true;
 }
 
@@ -122,6 +130,147 @@ void secondary_disk_repaired(struct secondary *sec)
 	diskerr_repaired(sec->disk);
 }
 
+/* --- what the other nodes miss (three nodes or more) --- */
+
+/* The slots with a bitmap generation record what this node applies. */
+void secondary_slots_changed(struct secondary *sec)
+{
+	sec->tracking = 0;
+	for (unsigned i = 0; i < local_max_peers(sec->loc); i++)
+		if (sec->sb->slot[i].bitmap_gen)
+			sec->tracking |= 1U << i;
+}
+
+static void mark_bytes(struct secondary *sec, int slot, uint64_t off, uint64_t len)
+{
+	struct bitmap *bm = local_slot_bm(sec->loc, slot);
+	uint64_t ext = sec->sb->extent_bytes, first, last;
+
+	if (!len || off >= sec->sb->data_bytes)
+		return;
+	if (len > sec->sb->data_bytes - off)
+		len = sec->sb->data_bytes - off;
+	first = extent_first(off, ext);
+	last = extent_last(off, len, ext);
+	bitmap_set_range(bm, first, last - first + 1);
+}
+
+/* A write from the primary was applied: the nodes that miss the stream
+ * miss it too. */
+static void track(struct secondary *sec, struct sync *from, uint64_t off, uint64_t len)
+{
+	int from_slot = sync_slot(from);
+
+	for (int i = 0; sec->tracking >> i; i++)
+		if ((sec->tracking >> i & 1) && i != from_slot)
+			mark_bytes(sec, i, off, len);
+}
+
+/* Before a FLUSH_ACK: what was recorded is on disk too. */
+static int tracked_save(struct secondary *sec)
+{
+	return sec->tracking && local_save_bm(sec->loc) < 0 ? -EIO : 0;
+}
+
+/* The primary's activity log into one slot's bitmap. */
+static void mirror_mark(struct secondary *sec, int slot)
+{
+	for (unsigned i = 0; i < sec->nmirror; i++)
+		mark_bytes(sec, slot, (uint64_t)sec->mirror[i] * sec->mirror_ext, sec->mirror_ext);
+}
+
+void secondary_al(struct secondary *sec, const struct msg_hdr *h, const uint8_t *payload)
+{
+	sec->nmirror = msg_al_decode(payload, h->length, sec->mirror);
+	sec->mirror_ext = h->count;
+}
+
+static const struct msg_gen *behind_of(const struct msg_gen *g, const char *node, unsigned *i)
+{
+	for (*i = 0; *i < g->nbehind; (*i)++)
+		if (!strcmp(g->behind[*i].node, node))
+			return g;
+	return NULL;
+}
+
+/* One slot after an MSG_GEN: true if it changed.  A node the primary
+ * names starts being recorded here, from the activity log on, if this
+ * node was at the generation the primary's record of it counts from (so
+ * that this record is as complete as the primary's); a node it does not
+ * name holds what the primary holds: its record here is dropped. */
+static bool gen_slot(struct secondary *sec, int i, const struct msg_gen *g, uint64_t before)
+{
+	struct meta_slot *sl = &sec->sb->slot[i];
+	unsigned k;
+
+	if (behind_of(g, sl->node, &k)) {
+		if (sl->bitmap_gen || g->behind[k].bitmap_gen != before)
+			return false;
+		sl->bitmap_gen = before;
+		mirror_mark(sec, i);
+		log_info("%s misses the primary's writes: recording them for it from "
+			 "generation %016" PRIx64, sl->node, before);
+		return true;
+	}
+	if (!sl->bitmap_gen && !bitmap_count(local_slot_bm(sec->loc, i)))
+		return false;
+	sl->bitmap_gen = 0;
+	bitmap_clear_range(local_slot_bm(sec->loc, i), 0, bitmap_nbits(local_slot_bm(sec->loc, i)));
+	log_info("%s holds what the primary holds: nothing recorded for it any more", sl->node);
+	return true;
+}
+
+/* MSG_GEN from the primary (from): a secondary in step with it (up to
+ * date at the generation it was at) follows it; one still behind learns
+ * the generation from its resync instead. */
+bool secondary_gen(struct secondary *sec, struct sync *from, const struct msg_gen *g)
+{
+	uint64_t before = sec->sb->gen.current;
+	bool changed = false;
+
+	/* sync_peer_follows() mirrors this condition on the primary. */
+	if (before != g->old_current || sec->sb->disk < META_DISK_CONSISTENT)
+		return false;
+	for (unsigned i = 0; i < local_max_peers(sec->loc); i++)
+		if (*sec->sb->slot[i].node && (int)i != sync_slot(from))
+			changed |= gen_slot(sec, (int)i, g, before);
+	if (g->new_current != before) {
+		gen_history_push(&sec->sb->gen, before);
+		sec->sb->gen.current = g->new_current;
+		changed = true;
+	}
+	if (!changed)
+		return false;
+	secondary_slots_changed(sec);
+	(void)local_save_bm(sec->loc);
+	(void)local_save_sb(sec->loc);
+	return true;
+}
+
+/* The link to the primary (from) is gone: the other secondaries may each
+ * hold some of its last writes and not others, all within its activity
+ * log.  Those extents are out of sync with every other node until a
+ * resync among them (after a promotion) settles it. */
+void secondary_primary_lost(struct secondary *sec, struct sync *from)
+{
+	unsigned n = 0;
+
+	if (!sec->multi || !sec->mirror_ext)
+		return;
+	for (unsigned i = 0; i < local_max_peers(sec->loc); i++)
+		if (*sec->sb->slot[i].node) {
+			mirror_mark(sec, (int)i);
+			n++;
+		}
+	sec->mirror_ext = 0;
+	if (!n)
+		return;
+	(void)local_save_bm(sec->loc);
+	log_info("the primary %s is gone: the %u extents of its activity log are out of sync "
+		 "with the other nodes until a resync from the next primary",
+		 sync_name(from), sec->nmirror);
+}
+
 /* --- replication: the secondary's side --- */
 
 static void flush_done(struct ioop *op, int res)
@@ -132,11 +281,13 @@ static void flush_done(struct ioop *op, int res)
 	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = f->seq, .count = (uint32_t)-res };
 
 	f->busy = false;
-	if (res < 0 && f->link == stream_link(sec->stream) && sync_up(s))
+	if (res == 0)
+		res = tracked_save(sec);
+	if (res < 0 && f->link == stream_link(sync_stream(s)) && sync_up(s))
 		return disk_failed(sec, s, MSG_FLUSH, 0, 0, res);
 	if (res < 0)
 		log_err("applying a replicated FLUSH: %s", strerror(-res));
-	if (f->link == stream_link(sec->stream) && sync_up(s) &&
+	if (f->link == stream_link(sync_stream(s)) && sync_up(s) &&
 	    peer_send(sync_peer(s), &ack, NULL) < 0)
 		peer_drop(sync_peer(s),
 			  "cannot acknowledge a replicated FLUSH: the send queue is full");
@@ -158,7 +309,7 @@ static int flush_async(struct secondary *sec, struct sync *from, uint64_t seq)
 					.sec = sec,
 					.from = from,
 					.seq = seq,
-					.link = stream_link(sec->stream),
+					.link = stream_link(sync_stream(from)),
 					.busy = true };
 		io_uring_prep_fsync(loop_sqe(sec->loop, &f->op), sec->data_fd, IORING_FSYNC_DATASYNC);
 		return 0;
@@ -192,8 +343,13 @@ void secondary_apply(struct secondary *sec, struct sync *from, const struct msg_
 			return;
 		ack.type = MSG_FLUSH_ACK;
 		err = apply_flush(sec->data_fd);
+		if (!err)
+			err = tracked_save(sec);
 		break;
 	}
+	if (!err && h->type != MSG_FLUSH)
+		track(sec, from, h->offset, h->type == MSG_WRITE || h->type == MSG_RESYNC_DATA ?
+						    h->length : h->count);
 	if (err)
 		return disk_failed(sec, from, h->type, h->offset, h->type == MSG_FLUSH ? 0 : h->count,
 					err);

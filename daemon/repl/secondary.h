@@ -17,10 +17,9 @@ struct secondary;
 struct stream;
 struct sync;
 
-/* peer_name is for messages; stream is the node's replication stream
- * (its link number and out-of-sync record).  NULL when out of memory. */
-struct secondary *secondary_new(struct local *loc, struct loop *loop, const struct config *cfg,
-				const char *peer_name, struct stream *stream);
+/* NULL when out of memory.  The stream it answers on is the sending
+ * peer's (sync_stream()). */
+struct secondary *secondary_new(struct local *loc, struct loop *loop, const struct config *cfg);
 void secondary_free(struct secondary *sec); /* NULL is ignored */
 
 /* Applies one replicated request from the peer `from`, in stream order, and
@@ -39,5 +38,18 @@ void secondary_disk_repaired(struct secondary *sec);
 /* Once a second: true when the reconnect after a disk error is due (the
  * caller enables the links). */
 bool secondary_tick(struct secondary *sec);
+
+/* --- three nodes or more --- */
+struct msg_gen;
+/* The slots' bitmap generations changed (a resync, a promotion): which of
+ * them record what this node applies. */
+void secondary_slots_changed(struct secondary *sec);
+/* MSG_AL from the primary: its activity log's extents. */
+void secondary_al(struct secondary *sec, const struct msg_hdr *h, const uint8_t *payload);
+/* MSG_GEN from the primary (from): true if the generations or slots
+ * changed (the node then tells its peers: STATE). */
+bool secondary_gen(struct secondary *sec, struct sync *from, const struct msg_gen *g);
+/* The link to the primary (from) went. */
+void secondary_primary_lost(struct secondary *sec, struct sync *from);
 
 #endif

@@ -69,6 +69,40 @@ struct verify *sync_verify(const struct sync *s)
 	return s->vf;
 }
 
+struct stream *sync_stream(const struct sync *s)
+{
+	return s->stream;
+}
+
+struct lane *sync_lane(const struct sync *s)
+{
+	return s->lane;
+}
+
+int sync_slot(const struct sync *s)
+{
+	return s->slot;
+}
+
+/* The primary (this node) told the peer, by MSG_GEN, to move from
+ * generation old to new: a peer in step does (secondary_gen()), so the
+ * verdicts here count it there already, before its STATE says so. */
+void sync_peer_follows(struct sync *s, uint64_t old, uint64_t new)
+{
+	struct msg_hello *h = &s->hello;
+
+	if (old == new || h->gen_current != old || h->disk < MSG_DISK_CONSISTENT)
+		return;
+	memmove(h->gen_history + 1, h->gen_history, sizeof(h->gen_history) - sizeof(h->gen_history[0]));
+	h->gen_history[0] = old;
+	h->gen_current = new;
+}
+
+bool sync_deferred(const struct sync *s)
+{
+	return s->deferred;
+}
+
 const char *sync_name(const struct sync *s)
 {
 	return s->other->name;
@@ -108,5 +142,5 @@ const char *sync_peer_disk(const struct sync *s)
 
 uint64_t sync_resynced_bytes(const struct sync *s)
 {
-	return s->resynced_bytes;
+	return s->resynced_bytes + s->resynced_in;
 }

@@ -18,7 +18,9 @@ struct config;
 struct config_node;
 struct control_req;
 struct local;
+struct lane;
 struct loop;
+struct stream;
 struct msg_hello;
 struct peer;
 struct primary;
@@ -77,6 +79,14 @@ struct resync *sync_resync(const struct sync *s);
 struct verify *sync_verify(const struct sync *s);
 /* The peer's name in the config, for messages. */
 const char *sync_name(const struct sync *s);
+/* The primary's stream and lane to this peer, its bitmap slot. */
+struct stream *sync_stream(const struct sync *s);
+struct lane *sync_lane(const struct sync *s);
+int sync_slot(const struct sync *s);
+/* A resync with this peer waits until one of the two is primary. */
+bool sync_deferred(const struct sync *s);
+/* This node, primary, told the peer to move from generation old to new. */
+void sync_peer_follows(struct sync *s, uint64_t old, uint64_t new);
 /* Its disk as it last said ("unknown" while not connected). */
 const char *sync_peer_disk(const struct sync *s);
 /* Bytes sent to it as a resync source since start. */

@@ -34,8 +34,12 @@
 struct sync {
 	struct sync_env env;		 /* what the node gave sync_new() */
 	struct meta_sb *sb;		 /* env.loc's */
-	struct bitmap *bm;		 /* env.loc's */
-	struct stream *stream;		 /* env.pri's */
+	struct bitmap *bm;		 /* the peer's slot's, env.loc's */
+	struct stream *stream;		 /* the lane's */
+	struct lane *lane;		 /* the primary's side, to this peer */
+	int slot;			 /* the peer's bitmap slot */
+	bool multi;			 /* three nodes or more */
+	bool deferred;			 /* a resync waits for a primary (sync_defers()) */
 	const struct config_node *other; /* the peer in the config */
 	struct peer *peer;		 /* the link */
 	bool up;			 /* the handshake was accepted */
@@ -57,6 +61,7 @@ struct sync {
 	uint64_t saved_for; /* the generation whose own changes were saved */
 	struct verify *vf;  /* `blkrep verify` against this peer */
 	uint64_t resynced_bytes; /* sent as its resync source, for status */
+	uint64_t resynced_in;	 /* received as its resync target, for status */
 	/* node_sync.c's check whether a resync source is done, for
 	 * sync_flush_covered(), which the primary's side calls (below
 	 * node_sync.c, it must not name it). */

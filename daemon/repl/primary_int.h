@@ -1,0 +1,105 @@
+/* struct primary and its lanes (see primary.h), shared by the two files of
+ * the primary's side only: primary.c (admission: the overlap set, the
+ * activity log, the freeze policy; the role, the export's size) and
+ * lanes.c (one lane per peer: its stream, its link, its answers, the
+ * generations and activity log the secondaries are told of).  Calls go
+ * primary.c -> lanes.c by name; lanes.c reaches primary.c's admission only
+ * through primary_wake() and the few calls declared here.  Nothing else
+ * includes it. */
+#ifndef BLKREP_PRIMARY_INT_H
+#define BLKREP_PRIMARY_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/meta/meta.h"
+#include "daemon/repl/primary.h"
+#include "utils/hist.h"
+
+struct actlog;
+struct alog;
+struct diskerr;
+
+/* The overlap set's room: both servers' client writes (a demoted node's
+ * stopped export may still have its own in flight) and the chunk locks. */
+#define PRIMARY_LOCKS_MAX    16
+#define PRIMARY_INFLIGHT_MAX (2 * SERVER_REQS_MAX + PRIMARY_LOCKS_MAX)
+#define PRIMARY_LANES_MAX    8 /* peers: a resource has at most 8 nodes */
+
+/* The replication to one peer. */
+struct lane {
+	struct primary *p;
+	struct sync *sync;	/* the peer's: resync and verify answers go there */
+	const char *name;	/* the peer's, for messages */
+	int slot;		/* the peer's bitmap slot in the metadata */
+	struct peer *link;	/* while up */
+	/* The replication stream to the peer: sequence numbers, messages
+	 * awaiting answers, flush covering (rule 2), wide requests (rule 9),
+	 * held requests, the async lag (stream.h). */
+	struct stream *stream;
+	bool async;		/* its mode when has_mode, else the node's */
+	bool has_mode;
+	bool gen_moved;		/* its absence is in the generations already */
+	bool outdated;		/* `blkrep outdate-peer`: a frozen primary goes on */
+	bool synced;		/* connected and its resync done: not behind */
+	uint64_t flushed;	/* the activity log's epoch this peer has flushed */
+};
+
+struct primary {
+	struct local *loc;
+	struct meta_sb *sb;	   /* loc's */
+	struct diskerr *disk;	   /* loc's */
+	struct loop *loop;
+	const struct config *cfg;
+	const struct node_up *up;  /* the node's role and exports */
+	void *node;		   /* up's arg */
+	/* What the node and the links told it (primary_set_role(),
+	 * primary_link_up() and _down()), kept here so that a write asks no
+	 * one above: */
+	bool role;		   /* the node is primary */
+	bool refused;		   /* a request got REPL_BUSY since the last wake */
+	struct lane lanes[PRIMARY_LANES_MAX];
+	unsigned nlanes;
+	bool mirror_al;		   /* three nodes or more: secondaries keep our log */
+	bool step_all;		   /* primary_step_gen(): every peer's slot steps */
+	struct actlog *al;	   /* the hot extents (rule 1), admitting writes */
+	struct alog *alog;	   /* ... and their snapshots on disk */
+	uint32_t al_ext_bytes;
+	unsigned al_slots;
+	uint64_t epoch;		   /* writes sent to the peers now are in this one */
+	bool want_flush;	   /* a write waits for extents a peer FLUSH frees */
+	uint64_t export_bytes;	   /* what the NBD export offers while primary */
+	uint64_t writes;	   /* for status */
+	uint64_t replicated_bytes;
+	struct hist ack_hist;	   /* a client write sent to a peer until its ACK */
+	struct hist local_hist;	   /* a client write accepted until the local disk did it */
+	/* The overlap set (primary.c). */
+	struct repl_req *inflight[PRIMARY_INFLIGHT_MAX];
+	unsigned ninflight;
+	unsigned nlocked; /* of them, primary_chunk_lock()'s */
+};
+
+#define LANES_FOR(p, l) for (struct lane *l = (p)->lanes; l < (p)->lanes + (p)->nlanes; l++)
+
+/* lanes.c */
+bool lane_up(const struct lane *l);
+bool lane_async(const struct lane *l);
+unsigned lanes_up(const struct primary *p);
+bool lanes_held(const struct primary *p);
+void lanes_mark_out_of_sync(struct primary *p, uint64_t off, uint64_t len, bool absent_only);
+enum repl_verdict lanes_offer(struct primary *p, struct repl_req *rr, const struct msg_hdr *h);
+int lanes_write_alone(struct primary *p);
+void lanes_wide_begin(struct primary *p, const struct repl_req *rr);
+void lanes_wide_done(struct primary *p, const struct repl_req *rr);
+void lanes_wide_forget(struct primary *p, const struct repl_req *rr);
+void lanes_al_written(void *arg);
+void lanes_free(struct primary *p);
+uint64_t lanes_size(const struct primary *p, uint64_t bytes);
+
+/* primary.c */
+void al_release(struct primary *p, uint64_t off, uint64_t len);
+bool al_want_flush(struct primary *p);
+uint16_t repl_msg_type(uint16_t nbd_type);
+struct msg_hdr repl_hdr(const struct repl_req *rr);
+
+#endif
