@@ -84,7 +84,7 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 	/* A new generation: writes from now on are newer than anything the
 	 * peer holds, unless it is connected and receiving them. */
 	if (!node_connected(n) || n->sb->gen.current == GEN_CREATED)
-		local_new_gen(n->loc);
+		local_new_gen(n->loc, 1U << local_slot(n->loc, node_peer_name(n)));
 	primary_promoted(n->pri);
 	n->sb->disk = META_DISK_UPTODATE;
 	n->sb->flags |= META_F_WAS_PRIMARY | META_F_CRASHED_PRIMARY;

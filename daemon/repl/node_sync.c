@@ -48,6 +48,12 @@ static const struct verify_ops vf_ops = {
 
 static void sync_rs_failed(void *arg);
 
+/* The bitmap id of the peer's slot in this node's metadata. */
+static uint64_t *sync_slot_gen(const struct sync *s)
+{
+	return &s->sb->slot[local_slot(s->env.loc, s->other->name)].bitmap_gen;
+}
+
 /* `resolve --discard-local` holds for the data it saved: once this node
  * moved to a new generation (it was promoted since), its data is new and
  * the decision is void. */
@@ -75,7 +81,7 @@ struct sync *sync_new(const struct sync_env *env)
 		return NULL;
 	s->env = *env;
 	s->sb = local_sb(env->loc);
-	s->bm = local_bm(env->loc);
+	s->bm = local_slot_bm(env->loc, local_slot(env->loc, env->other->name));
 	s->stream = primary_stream(env->pri);
 	s->other = env->other;
 	s->covered = sync_resync_check;
@@ -230,7 +236,7 @@ static void sync_resync_done(struct sync *s)
 	s->rs_role = RS_NONE;
 	s->rs_final = false;
 	s->env.up->resynced(s->env.node);
-	gen_resync_finished_source(&s->sb->gen);
+	gen_resync_finished_source_slot(s->sb->gen.history, sync_slot_gen(s));
 	(void)local_save_sb(s->env.loc);
 	(void)local_save_bm(s->env.loc);
 	(void)peer_send_state(s->peer);
@@ -264,10 +270,11 @@ static void sync_resync_target_done(struct sync *s)
 	struct gen_ids src = { .current = s->hello.gen_current, .bitmap = s->hello.gen_bitmap };
 
 	memcpy(src.history, s->hello.gen_history, sizeof(src.history));
-	gen_resync_finished_target(&s->sb->gen, &src);
+	gen_resync_finished_target_slot(&s->sb->gen.current, s->sb->gen.history, sync_slot_gen(s),
+					src.current);
 	s->env.up->resynced(s->env.node); /* what it had in flight was overwritten */
 	s->sb->disk = s->hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE : META_DISK_CONSISTENT;
-	local_bm_empty(s->env.loc);
+	local_bm_empty(s->env.loc, local_slot(s->env.loc, s->other->name));
 	(void)local_save_bm(s->env.loc);
 	(void)local_save_sb(s->env.loc);
 	s->rs_role = RS_NONE;
@@ -436,7 +443,7 @@ static void sync_hello_out(void *arg, struct msg_hello *h)
 		   (sync_discards(s) ? MSG_HELLO_F_DISCARD : 0) |
 		   (sync_resumed_only(s) ? MSG_HELLO_F_RESUMED : 0);
 	h->gen_current = s->sb->gen.current;
-	h->gen_bitmap = s->sb->gen.bitmap;
+	h->gen_bitmap = *sync_slot_gen(s);
 	memcpy(h->gen_history, s->sb->gen.history, sizeof(h->gen_history));
 }
 
@@ -452,6 +459,7 @@ static void sync_gen_sides(const struct sync *s, const struct msg_hello *h, stru
 		.zeroed = (s->sb->flags & META_F_ZEROED) != 0,
 		.tiebreak = strcmp(s->env.me->name, s->other->name) < 0,
 	};
+	me->ids.bitmap = *sync_slot_gen(s);
 	*peer = (struct gen_side){
 		.ids = { .current = h->gen_current, .bitmap = h->gen_bitmap },
 		.crashed_primary = (h->flags & MSG_HELLO_F_CRASHED_PRIMARY) != 0,

@@ -93,11 +93,13 @@ struct primary *primary_new(struct local *loc, struct loop *loop, const struct c
 			       .al_ext_bytes = sb->al_extent_bytes,
 			       .al_slots = sb->al_slots,
 			       .epoch = ACTLOG_EPOCH_FIRST /* rule 7: nothing flushed yet */ };
-	p->stream = stream_new(local_bm(loc), sb->extent_bytes, config_max_lag(cfg));
+	p->stream = stream_new(local_slot_bm(loc, local_slot(loc, peer_name)), sb->extent_bytes,
+			       config_max_lag(cfg));
 	p->al = actlog_new(p->al_slots);
 	if (!p->stream || !p->al)
 		goto oom;
-	p->alog = alog_new(loop, local_md(loc), local_bm(loc), local_data_fd(loc), p->al,
+	p->alog = alog_new(loop, local_md(loc), local_bms(loc), local_max_peers(loc),
+			   local_data_fd(loc), p->al,
 			   p->al_ext_bytes, sb->extent_bytes, primary_wake, p);
 	if (!p->alog) {
 		primary_free(p);
@@ -418,11 +420,11 @@ bool primary_frozen(const struct primary *p)
 static int write_alone(struct primary *p, const struct repl_req *rr)
 {
 	if (!p->gen_moved) {
-		struct gen_ids before = p->sb->gen;
+		struct meta_sb before = *p->sb;
 
-		local_new_gen(p->loc);
+		local_new_gen(p->loc, 1U << local_slot(p->loc, p->peer_name));
 		if (local_save_sb(p->loc) < 0) {
-			p->sb->gen = before;
+			*p->sb = before;
 			return -1;
 		}
 		p->gen_moved = true;

@@ -142,7 +142,7 @@ static void check_layout(const uint8_t *hdr)
 	struct meta_layout l;
 	const char *why = NULL;
 
-	if (meta_layout_internal(backing, extent, &l, &why) < 0) {
+	if (meta_layout_internal(backing, extent, 1, &l, &why) < 0) {
 		FUZZ_CHECK(why && *why);
 		return;
 	}

@@ -70,7 +70,7 @@ static struct mdio *open_md(void)
 
 	node = config_node_by_index(cfg, 0);
 	cr_assert_not_null(node);
-	m = mdio_open(cfg, node, false, err, sizeof(err));
+	m = mdio_open(cfg, node, false, 1, err, sizeof(err));
 	cr_assert_not_null(m, "%s", err);
 	return m;
 }
@@ -154,7 +154,7 @@ static struct bitmap *bitmap_on_disk(void)
 	char err[512] = "";
 
 	cr_assert_not_null(bm);
-	cr_assert_eq(mdio_read_bitmap(m, bm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(mdio_read_bitmap(m, 0, bm, err, sizeof(err)), 0, "%s", err);
 	mdio_close(m);
 	return bm;
 }
@@ -169,15 +169,15 @@ static void bitmap_write_fails_until_healed(void (*fault)(void), const char *wan
 	cr_assert_not_null(bm);
 	bitmap_set(bm, 5);
 	fault();
-	cr_assert_eq(mdio_write_bitmap(md, bm, err, sizeof(err)), -1, "the fault did not fail");
+	cr_assert_eq(mdio_write_bitmap(md, 0, bm, err, sizeof(err)), -1, "the fault did not fail");
 	cr_assert(strstr(err, want), "%s", err);
 	/* Nothing reached the disk: asked again, it must not say it did. */
 	err[0] = '\0';
-	cr_assert_eq(mdio_write_bitmap(md, bm, err, sizeof(err)), -1,
+	cr_assert_eq(mdio_write_bitmap(md, 0, bm, err, sizeof(err)), -1,
 		     "a bitmap write that failed is reported as success when retried");
 	cr_assert(strstr(err, want), "%s", err);
 	heal();
-	cr_assert_eq(mdio_write_bitmap(md, bm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(mdio_write_bitmap(md, 0, bm, err, sizeof(err)), 0, "%s", err);
 	disk = bitmap_on_disk();
 	cr_assert(bitmap_test(disk, 5), "the bit never reached the disk");
 	cr_assert_eq(bitmap_count(disk), 1);
@@ -359,7 +359,7 @@ Test(mdio, alog_retries_a_failed_snapshot_on_the_same_copy)
 	cr_assert_not_null(data);
 	al = actlog_new(16);
 	cr_assert_not_null(al);
-	alog = alog_new(ring, md, bm, fileno(data), al, 4U << 20, mdio_layout(md)->extent_bytes,
+	alog = alog_new(ring, md, &bm, 1, fileno(data), al, 4U << 20, mdio_layout(md)->extent_bytes,
 			on_wake, NULL);
 	cr_assert_not_null(alog);
 	cr_assert_eq(alog_recover(alog, false), 0);
