@@ -41,11 +41,19 @@ static int local_slots(struct local *l, const struct config *cfg, const struct c
 		if (n != me)
 			peers[np++] = n->name;
 	got = np > META_PEERS_MAX ? -1 : meta_sb_assign_slots(&l->sb, peers, np);
-	if (got < 0) {
+	if (got < 0 && np > l->sb.max_peers) {
 		snprintf(err, len, "%s/%s: the metadata has %u peer slot%s (max-peers at create) "
 			 "and the config names %u peers: recreate it with `blkrep create "
 			 "--max-peers %u` (this discards the bitmaps)", l->sb.resource,
 			 l->sb.node, l->sb.max_peers, l->sb.max_peers == 1 ? "" : "s", np, np);
+		return -1;
+	}
+	if (got < 0) {
+		snprintf(err, len, "%s/%s: no free peer slot for a node of the config: the "
+			 "metadata's %u peer slot%s (max-peers at create) hold%s nodes no longer "
+			 "in it; recreate it with `blkrep create` (this discards the bitmaps)",
+			 l->sb.resource, l->sb.node, l->sb.max_peers,
+			 l->sb.max_peers == 1 ? "" : "s", l->sb.max_peers == 1 ? "s" : "");
 		return -1;
 	}
 	if (got == 0 && l->sb.version == META_VERSION)
