@@ -29,12 +29,14 @@ static const struct command commands[] = {
 		    { "--pool-mib", "N", "payload buffers for all clients (MiB, 32-4096; "
 					 "default 64)" },
 		    { "--verbose", NULL, "debug messages" } } },
-	{ .name = "create", .cli = cmd_create, .usage = "create [--force] [--zeroed]",
+	{ .name = "create", .cli = cmd_create, .usage = "create [--force] [--zeroed] [--max-peers N]",
 	  .help = "write this node's metadata",
 	  .description = "Writes this node's metadata (on each node, once, before `up`).",
 	  .opts = { { "--force", NULL, "overwrite existing metadata (discards the node's "
 				       "replication state)" },
-		    { "--zeroed", NULL, "the store is blank on both nodes: no initial sync" } } },
+		    { "--zeroed", NULL, "the store is blank on both nodes: no initial sync" },
+		    { "--max-peers", "N", "bitmap slots, one per other node, fixed here "
+					  "(1-7; default: the config's peers)" } } },
 	{ .name = "check-config", .cli = cmd_check_config, .usage = "check-config",
 	  .help = "check the config and say which node this is",
 	  .description = "Loads the config (-c) and picks this node (--node, else the host "

@@ -17,13 +17,30 @@
 struct create_opts {
 	bool force;
 	bool zeroed;
+	unsigned max_peers;	/* 0: the config's peers */
 };
+
+/* --max-peers N: 1..META_PEERS_MAX. */
+static int parse_max_peers(const char *arg, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+
+	if (!*arg || *end || v < 1 || v > META_PEERS_MAX) {
+		log_err("create: --max-peers must be a number from 1 to %u, not '%s'",
+			META_PEERS_MAX, arg);
+		return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
 
 static int parse_create(struct cli *cli, struct create_opts *o)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
 		{ "zeroed", no_argument, NULL, 'z' },
+		{ "max-peers", required_argument, NULL, 'p' },
 		{ 0 },
 	};
 	int c;
@@ -34,9 +51,12 @@ static int parse_create(struct cli *cli, struct create_opts *o)
 			o->force = true;
 		} else if (c == 'z') {
 			o->zeroed = true;
+		} else if (c == 'p') {
+			if (parse_max_peers(optarg, &o->max_peers) < 0)
+				return -1;
 		} else {
-			log_err("create: unknown option '%s' (usage: create [--force] [--zeroed])",
-				cli->argv[optind - 1]);
+			log_err("create: unknown option '%s' (usage: create [--force] [--zeroed] "
+				"[--max-peers N])", cli->argv[optind - 1]);
 			return -1;
 		}
 	}
@@ -80,10 +100,27 @@ static int check_existing(struct mdio *m, bool force)
 	return -1;
 }
 
+/* The config's other nodes, in file order: n of them into peers. */
+static unsigned config_peers(const struct config *cfg, const struct config_node *me,
+			     const char **peers, unsigned max)
+{
+	const struct config_node *c;
+	unsigned n = 0;
+
+	for (unsigned i = 0; (c = config_node_by_index(cfg, i)); i++)
+		if (c != me && n < max)
+			peers[n++] = c->name;
+	return n;
+}
+
 static void fill_sb(struct meta_sb *sb, const struct config *cfg,
 		    const struct config_node *node, const struct meta_layout *l, bool zeroed)
 {
+	const char *peers[META_PEERS_MAX];
+	unsigned np = config_peers(cfg, node, peers, META_PEERS_MAX);
+
 	meta_sb_defaults(sb);
+	sb->max_peers = l->max_peers;
 	snprintf(sb->resource, sizeof(sb->resource), "%s", config_resource_name(cfg));
 	snprintf(sb->node, sizeof(sb->node), "%s", node->name);
 	sb->data_bytes = l->data_bytes;
@@ -96,6 +133,20 @@ static void fill_sb(struct meta_sb *sb, const struct config *cfg,
 	sb->flags = zeroed ? META_F_ZEROED : 0;
 	sb->disk = zeroed ? META_DISK_UPTODATE : META_DISK_INCONSISTENT;
 	sb->nbd_index = -1;
+	/* As many as fit: up assigns the rest, or says to recreate. */
+	(void)meta_sb_assign_slots(sb, peers, np < sb->max_peers ? np : sb->max_peers);
+}
+
+/* --max-peers, or the config's peers (at least 1, at most 7). */
+static unsigned create_slots(const struct config *cfg, const struct config_node *node,
+			     unsigned asked)
+{
+	const char *peers[META_PEERS_MAX + 1];
+	unsigned np = config_peers(cfg, node, peers, META_PEERS_MAX + 1);
+
+	if (asked)
+		return asked;
+	return np < 1 ? 1 : np > META_PEERS_MAX ? META_PEERS_MAX : np;
 }
 
 int cmd_create(struct cli *cli)
@@ -112,22 +163,26 @@ int cmd_create(struct cli *cli)
 		return 2;
 	if (cli_load_node(cli, &cfg, &node) < 0)
 		return 1;
-	m = mdio_open(cfg, node, true, err, sizeof(err));
+	m = mdio_open(cfg, node, true, 0, err, sizeof(err));
 	if (!m) {
 		log_err("%s", err);
 		goto out;
 	}
 	if (check_existing(m, o.force) < 0)
 		goto out;
+	if (mdio_use_slots(m, create_slots(cfg, node, o.max_peers), err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		goto out;
+	}
 	fill_sb(&sb, cfg, node, mdio_layout(m), o.zeroed);
 	if (mdio_format(m, &sb, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		goto out;
 	}
 	printf("created metadata for %s/%s in %s: data area %" PRIu64 " bytes, "
-	       "bitmap granularity %u KiB, disk %s\n",
+	       "bitmap granularity %u KiB, %u peer slot%s, disk %s\n",
 	       sb.resource, sb.node, mdio_where(m), sb.data_bytes, sb.extent_bytes >> 10,
-	       meta_disk_name(sb.disk));
+	       sb.max_peers, sb.max_peers == 1 ? "" : "s", meta_disk_name(sb.disk));
 	rc = 0;
 out:
 	mdio_close(m);
@@ -135,34 +190,55 @@ out:
 	return rc;
 }
 
-static int dump_al_and_bitmap(struct mdio *m)
+/* One slot's bitmap: its out-of-sync extents, or -1 (logged). */
+static int64_t slot_count(struct mdio *m, unsigned slot)
+{
+	struct bitmap *bm = bitmap_new(mdio_layout(m)->nbits);
+	char err[512];
+	int64_t n = -1;
+
+	if (!bm)
+		log_err("out of memory");
+	else if (mdio_read_bitmap(m, slot, bm, err, sizeof(err)) < 0)
+		log_err("%s", err);
+	else
+		n = (int64_t)bitmap_count(bm);
+	bitmap_free(bm);
+	return n;
+}
+
+/* The activity log, then "bitmap:" (the most any slot has out of sync)
+ * and one line per slot in use. */
+static int dump_al_and_bitmap(struct mdio *m, const struct meta_sb *sb)
 {
 	const struct meta_layout *l = mdio_layout(m);
-	struct bitmap *bm = bitmap_new(l->nbits);
+	int64_t count[META_PEERS_MAX], most = 0;
 	uint32_t ext[META_AL_MAX];
 	unsigned n;
 	char err[512];
-	int rc = -1;
 
-	if (!bm) {
-		log_err("out of memory");
+	if (mdio_read_al(m, ext, META_AL_MAX, &n, err, sizeof(err)) < 0) {
+		log_err("%s", err);
 		return -1;
 	}
-	if (mdio_read_al(m, ext, META_AL_MAX, &n, err, sizeof(err)) < 0 ||
-	    mdio_read_bitmap(m, bm, err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		goto out;
+	for (unsigned i = 0; i < sb->max_peers; i++) {
+		count[i] = slot_count(m, i);
+		if (count[i] < 0)
+			return -1;
+		most = count[i] > most ? count[i] : most;
 	}
 	printf("activity log: %u extent(s)", n);
 	for (unsigned i = 0; i < n && i < 16; i++)
 		printf(" %u", ext[i]);
 	printf("%s\n", n > 16 ? " ..." : "");
-	printf("bitmap: %" PRIu64 " of %" PRIu64 " extents out of sync (%" PRIu64 " bytes)\n",
-	       bitmap_count(bm), l->nbits, bitmap_count(bm) * l->extent_bytes);
-	rc = 0;
-out:
-	bitmap_free(bm);
-	return rc;
+	printf("bitmap: %" PRId64 " of %" PRIu64 " extents out of sync (%" PRIu64 " bytes)\n",
+	       most, l->nbits, (uint64_t)most * l->extent_bytes);
+	for (unsigned i = 0; i < sb->max_peers; i++)
+		if (sb->slot[i].node[0] || count[i])
+			printf("bitmap slot %u (%s): %" PRId64 " extents out of sync (%" PRIu64
+			       " bytes)\n", i, sb->slot[i].node[0] ? sb->slot[i].node : "unassigned",
+			       count[i], (uint64_t)count[i] * l->extent_bytes);
+	return 0;
 }
 
 int cmd_dump_md(struct cli *cli)
@@ -176,14 +252,14 @@ int cmd_dump_md(struct cli *cli)
 
 	if (cli_load_node(cli, &cfg, &node) < 0)
 		return 1;
-	m = mdio_open(cfg, node, false, err, sizeof(err));
+	m = mdio_open(cfg, node, false, 0, err, sizeof(err));
 	if (!m || mdio_read_sb(m, &sb, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		goto out;
 	}
 	meta_sb_to_text(&sb, text, sizeof(text));
 	printf("metadata in %s\n%s", mdio_where(m), text);
-	if (dump_al_and_bitmap(m) == 0)
+	if (dump_al_and_bitmap(m, &sb) == 0)
 		rc = 0;
 out:
 	mdio_close(m);

@@ -34,6 +34,14 @@ static struct meta_sb *node_sb(const struct node *n)
 	return local_sb(node_local(n));
 }
 
+/* The bitmap slot of the one peer. */
+static struct bitmap *node_bm(const struct node *n)
+{
+	struct local *l = node_local(n);
+
+	return local_slot_bm(l, local_slot(l, node_peer_name(n)));
+}
+
 static const char *node_peer_error(const struct node *n)
 {
 	const struct sync *s = node_peer(n);
@@ -303,7 +311,7 @@ void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, ch
 		control_reply(req, false, "%s is connected: it is not outdated", node_peer_name(n));
 		return;
 	}
-	node_sb(n)->peer_disk = META_DISK_OUTDATED;
+	node_sb(n)->slot[local_slot(node_local(n), node_peer_name(n))].disk = META_DISK_OUTDATED;
 	(void)local_save_sb(node_local(n));
 	primary_outdate_peer(node_primary(n));
 	log_warn("operator: %s is outdated; writing without it", node_peer_name(n));
@@ -469,7 +477,7 @@ void node_req_invalidate(struct node *n, struct control_req *req, int argc, char
 		control_reply(req, false, "a resync is running: invalidate after it");
 		return;
 	}
-	bitmap_set_range(local_bm(node_local(n)), 0, bitmap_nbits(local_bm(node_local(n))));
+	bitmap_set_range(node_bm(n), 0, bitmap_nbits(node_bm(n)));
 	node_sb(n)->disk = META_DISK_INCONSISTENT;
 	(void)local_save_sb(node_local(n));
 	node_send_state(n);
@@ -502,7 +510,7 @@ void node_req_resolve(struct node *n, struct control_req *req, int argc, char *c
 	}
 	if (argc == 4)
 		snprintf(path, sizeof(path), "%s", argv[3]);
-	if (savefile_write(path, sizeof(path), node_sb(n)->resource, node_sb(n)->node, local_data_fd(node_local(n)), local_bm(node_local(n)),
+	if (savefile_write(path, sizeof(path), node_sb(n)->resource, node_sb(n)->node, local_data_fd(node_local(n)), node_bm(n),
 			   node_sb(n)->extent_bytes, node_sb(n)->data_bytes, &bytes, err, sizeof(err)) < 0) {
 		control_reply(req, false, "nothing discarded: %s", err);
 		return;

@@ -20,7 +20,8 @@
 struct alog {
 	struct loop *loop;
 	struct mdio *md;
-	struct bitmap *bm;
+	struct bitmap *const *bms;	/* one per bitmap slot, the caller's */
+	unsigned nbms;
 	struct actlog *al;	/* the primary's, which admits writes (rule 1) */
 	int data_fd;		/* the data area: flushed before the log forgets */
 	bool drop_unsynced;	/* an eviction whose data flush failed */
@@ -53,7 +54,8 @@ static void alog_failed(struct alog *a, const char *what, const char *why)
 	a->failed = true;
 }
 
-struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm, int data_fd,
+struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *const *bms,
+		      unsigned nbms, int data_fd,
 		      struct actlog *al, uint32_t al_extent_bytes, uint32_t bm_extent_bytes,
 		      void (*wake)(void *arg), void *arg)
 {
@@ -66,7 +68,8 @@ struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm, int
 	}
 	a->loop = loop;
 	a->md = md;
-	a->bm = bm;
+	a->bms = bms;
+	a->nbms = nbms;
 	a->al = al;
 	a->data_fd = data_fd;
 	a->ext_bytes = al_extent_bytes;
@@ -85,13 +88,15 @@ void alog_free(struct alog *a)
 	free(a);
 }
 
-/* Sets the bitmap bits of activity-log extent e. */
+/* Sets the bits of activity-log extent e in every slot's bitmap: which
+ * peers got the writes in flight at the crash is not known. */
 static void alog_mark(struct alog *a, uint32_t e)
 {
 	uint64_t off = (uint64_t)e * a->ext_bytes;
 
-	bitmap_set_range(a->bm, extent_first(off, a->bm_ext_bytes),
-			 extent_count(off, a->ext_bytes, a->bm_ext_bytes));
+	for (unsigned i = 0; i < a->nbms; i++)
+		bitmap_set_range(a->bms[i], extent_first(off, a->bm_ext_bytes),
+				 extent_count(off, a->ext_bytes, a->bm_ext_bytes));
 }
 
 int alog_recover(struct alog *a, bool crashed)
@@ -116,23 +121,40 @@ int alog_recover(struct alog *a, bool crashed)
  * be durable, as DRBD flushes the backing device before an activity-log
  * transaction: a peer FLUSH made only the peer's copy durable.  dropped:
  * the log is about to drop an extent.  0, or -1 with err set. */
-static int sync_data(struct bitmap *bm, int data_fd, bool dropped, char *err, size_t len)
+static int sync_data(struct bitmap *const *bms, unsigned n, int data_fd, bool dropped,
+		     char *err, size_t len)
 {
-	if (!bitmap_cleared(bm) && !dropped)
+	bool cleared = dropped;
+
+	for (unsigned i = 0; i < n; i++)
+		cleared |= bitmap_cleared(bms[i]);
+	if (!cleared)
 		return 0;
 	if (fdatasync(data_fd) < 0) {
 		snprintf(err, len, "flushing the data area: %s", strerror(errno));
 		return -1;
 	}
-	bitmap_forget_cleared(bm);
+	for (unsigned i = 0; i < n; i++)
+		bitmap_forget_cleared(bms[i]);
 	return 0;
 }
 
-int alog_save_bitmap(struct mdio *md, struct bitmap *bm, int data_fd, char *err, size_t len)
+/* Every slot's changed pages, after sync_data(). */
+static int write_bitmaps(struct mdio *md, struct bitmap *const *bms, unsigned n, char *err,
+			 size_t len)
 {
-	if (sync_data(bm, data_fd, false, err, len) < 0)
+	for (unsigned i = 0; i < n; i++)
+		if (mdio_write_bitmap(md, i, bms[i], err, len) < 0)
+			return -1;
+	return 0;
+}
+
+int alog_save_bitmap(struct mdio *md, struct bitmap *const *bms, unsigned n, int data_fd,
+		     char *err, size_t len)
+{
+	if (sync_data(bms, n, data_fd, false, err, len) < 0)
 		return -1;
-	return mdio_write_bitmap(md, bm, err, len);
+	return write_bitmaps(md, bms, n, err, len);
 }
 
 /* Writes the bitmap's changed pages, then starts a snapshot write if the
@@ -148,10 +170,10 @@ void alog_write(struct alog *a)
 	if (a->writing || a->hold || !actlog_dirty(a->al))
 		return;
 	a->drop_unsynced |= actlog_take_dropped(a->al);
-	if (sync_data(a->bm, a->data_fd, a->drop_unsynced, err, sizeof(err)) < 0)
+	if (sync_data(a->bms, a->nbms, a->data_fd, a->drop_unsynced, err, sizeof(err)) < 0)
 		return alog_failed(a, "before writing the activity log", err);
 	a->drop_unsynced = false;
-	if (mdio_write_bitmap(a->md, a->bm, err, sizeof(err)) < 0)
+	if (write_bitmaps(a->md, a->bms, a->nbms, err, sizeof(err)) < 0)
 		return alog_failed(a, "writing the bitmap", err);
 	a->writing_seq = actlog_seq(a->al);
 	n = actlog_snapshot(a->al, a->ext, META_AL_MAX);

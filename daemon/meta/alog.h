@@ -28,17 +28,18 @@ struct loop;
 struct mdio;
 
 /* The log of the node whose metadata md holds, kept in al (the caller's,
- * which outlives it), with the sizes of its superblock.  bm is the node's
- * dirty bitmap.  wake(arg) runs after a snapshot becomes durable.  Returns
+ * which outlives it), with the sizes of its superblock.  bms[0..nbms) are
+ * the node's bitmap slots, one per peer (the array is the caller's).  wake(arg) runs after a snapshot becomes durable.  Returns
  * NULL after logging why. */
-struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *bm, int data_fd,
+struct alog *alog_new(struct loop *loop, struct mdio *md, struct bitmap *const *bms,
+		      unsigned nbms, int data_fd,
 		      struct actlog *al, uint32_t al_extent_bytes, uint32_t bm_extent_bytes,
 		      void (*wake)(void *arg), void *arg);
 void alog_free(struct alog *a);
 
 /* Reads the on-disk log into al (before any write is admitted).  After a crash as
- * primary (crashed), marks each of its extents in the bitmap, since their
- * writes may be on one node only, and keeps them in the log.  Returns the
+ * primary (crashed), marks each of its extents in every slot's bitmap,
+ * since their writes may be on this node only, and keeps them in the log.  Returns the
  * number of extents marked, or -1 after logging why. */
 int alog_recover(struct alog *a, bool crashed);
 
@@ -47,10 +48,11 @@ int alog_recover(struct alog *a, bool crashed);
  * failed one waits for alog_retry().  wake() runs once it is durable. */
 void alog_write(struct alog *a);
 
-/* The bitmap's changed pages to disk, after flushing the data area if a
- * bit was cleared (rule 8): every bitmap write of the node goes through
- * here.  0, or -1 with err set. */
-int alog_save_bitmap(struct mdio *md, struct bitmap *bm, int data_fd, char *err, size_t len);
+/* Every bitmap slot's changed pages to disk, after flushing the data area
+ * if a bit was cleared in any slot (rule 8): every bitmap write of the
+ * node goes through here.  0, or -1 with err set. */
+int alog_save_bitmap(struct mdio *md, struct bitmap *const *bms, unsigned n, int data_fd,
+		     char *err, size_t len);
 
 /* After a snapshot could not be written, writes wait and nothing is retried
  * until this is called (the node's tick, once a second). */

@@ -18,11 +18,6 @@ static bool in_history(const struct gen_ids *g, uint64_t id)
 	return false;
 }
 
-static bool holds(const struct gen_ids *g, uint64_t id)
-{
-	return id == g->current || (id && id == g->bitmap) || in_history(g, id);
-}
-
 /* The LOCAL verdict if only local holds, the PEER one if only peer does. */
 static enum gen_verdict pick(bool local, bool peer, enum gen_verdict if_local,
 			     enum gen_verdict if_peer, enum gen_verdict otherwise)
@@ -117,41 +112,88 @@ uint64_t gen_fresh(uint64_t random)
 	return random < GEN_FIRST_RANDOM ? random + GEN_FIRST_RANDOM : random;
 }
 
-void gen_history_push(struct gen_ids *g, uint64_t id)
+static bool history_has(const uint64_t history[GEN_HISTORY], uint64_t id)
 {
-	if (id == 0)
+	for (int i = 0; i < GEN_HISTORY; i++)
+		if (history[i] == id)
+			return true;
+	return false;
+}
+
+static void history_push(uint64_t history[GEN_HISTORY], uint64_t id)
+{
+	if (id == 0 || history_has(history, id))
 		return;
 	for (int i = GEN_HISTORY - 1; i > 0; i--)
-		g->history[i] = g->history[i - 1];
-	g->history[0] = id;
+		history[i] = history[i - 1];
+	history[0] = id;
+}
+
+void gen_history_push(struct gen_ids *g, uint64_t id)
+{
+	history_push(g->history, id);
+}
+
+static bool slots_hold(const uint64_t *slot_bitmap_gen, unsigned nslots, uint64_t id)
+{
+	for (unsigned i = 0; i < nslots; i++)
+		if (slot_bitmap_gen[i] == id)
+			return true;
+	return false;
+}
+
+void gen_new_current_slots(uint64_t *current, uint64_t history[GEN_HISTORY],
+			   uint64_t *slot_bitmap_gen, unsigned nslots, uint32_t absent_mask,
+			   uint64_t random)
+{
+	uint64_t fresh = gen_fresh(random);
+	bool all_took = absent_mask != 0;
+
+	/* A repeated id would make unrelated generations look related. */
+	while (fresh == *current || history_has(history, fresh) ||
+	       slots_hold(slot_bitmap_gen, nslots, fresh))
+		fresh = gen_fresh(fresh + 1);
+	for (unsigned i = 0; i < nslots; i++) {
+		if (!(absent_mask & (1U << i)))
+			continue;
+		if (slot_bitmap_gen[i] == 0)
+			slot_bitmap_gen[i] = *current;
+		else
+			all_took = false;
+	}
+	if (!all_took)
+		history_push(history, *current);
+	*current = fresh;
+}
+
+void gen_resync_finished_source_slot(uint64_t history[GEN_HISTORY], uint64_t *slot_bitmap_gen)
+{
+	history_push(history, *slot_bitmap_gen);
+	*slot_bitmap_gen = 0;
+}
+
+void gen_resync_finished_target_slot(uint64_t *current, uint64_t history[GEN_HISTORY],
+				     uint64_t *slot_bitmap_gen, uint64_t source_current)
+{
+	if (*current != source_current)
+		history_push(history, *current);
+	*current = source_current;
+	*slot_bitmap_gen = 0;
 }
 
 void gen_new_current(struct gen_ids *g, uint64_t random)
 {
-	uint64_t fresh = gen_fresh(random);
-
-	/* A repeated id would make unrelated generations look related. */
-	while (holds(g, fresh))
-		fresh = gen_fresh(fresh + 1);
-	if (g->bitmap == 0)
-		g->bitmap = g->current;
-	else
-		gen_history_push(g, g->current);
-	g->current = fresh;
+	gen_new_current_slots(&g->current, g->history, &g->bitmap, 1, 1, random);
 }
 
 void gen_resync_finished_source(struct gen_ids *g)
 {
-	gen_history_push(g, g->bitmap);
-	g->bitmap = 0;
+	gen_resync_finished_source_slot(g->history, &g->bitmap);
 }
 
 void gen_resync_finished_target(struct gen_ids *g, const struct gen_ids *source)
 {
-	if (g->current != source->current)
-		gen_history_push(g, g->current);
-	g->current = source->current;
-	g->bitmap = 0;
+	gen_resync_finished_target_slot(&g->current, g->history, &g->bitmap, source->current);
 }
 
 const char *gen_verdict_name(enum gen_verdict v)

@@ -103,9 +103,37 @@ uint64_t gen_fresh(uint64_t random);
  * gen_fresh(random), stepped past any id g already holds. */
 void gen_new_current(struct gen_ids *g, uint64_t random);
 
-/* Pushes id onto the history (newest first), dropping the oldest.  0 is
- * not pushed. */
+/* Pushes id onto the history (newest first), dropping the oldest.  0 and
+ * an id already in the history are not pushed. */
 void gen_history_push(struct gen_ids *g, uint64_t id);
+
+/* N peers: a node keeps one bitmap id per peer slot (slot_bitmap_gen[i],
+ * 0: none) beside its node-wide current id and history.  gen_compare()
+ * still compares two nodes: the caller composes a struct gen_ids from its
+ * current, the bitmap id of the slot for that peer, and its history.
+ *
+ * The node starts a new generation without the peers in absent_mask (bit
+ * i: slot i).  Each such slot whose bitmap id is 0 gets the old current id
+ * (its bitmap is relative to it from now on).  The old current id goes
+ * into the history unless every absent slot took it (with one peer this
+ * is gen_new_current() exactly); an id already there is not pushed
+ * twice.  The new current id is gen_fresh(random), stepped past any id
+ * the node holds (current, history, any slot's). */
+void gen_new_current_slots(uint64_t *current, uint64_t history[GEN_HISTORY],
+			   uint64_t *slot_bitmap_gen, unsigned nslots, uint32_t absent_mask,
+			   uint64_t random);
+
+/* A resync to the peer of one slot finished on the source side: that
+ * slot's bitmap id goes into the history and is cleared; the other slots
+ * keep theirs. */
+void gen_resync_finished_source_slot(uint64_t history[GEN_HISTORY], uint64_t *slot_bitmap_gen);
+
+/* A resync from the peer of one slot finished on the target side: the
+ * target takes the source's current id, its old current id goes into the
+ * history, and its slot for the source is cleared; the other slots keep
+ * theirs. */
+void gen_resync_finished_target_slot(uint64_t *current, uint64_t history[GEN_HISTORY],
+				     uint64_t *slot_bitmap_gen, uint64_t source_current);
 
 /* A resync finished on the source side: the bitmap id goes into history
  * and the bitmap id is cleared. */

@@ -19,11 +19,17 @@ struct config_node;
 struct bitmap;
 struct mdio;
 
-/* Opens the node's backing store and meta area and computes the layout.
+/* Opens the node's backing store and meta area and computes the layout for
+ * max_peers bitmap slots.  With max_peers 0 the layout is the one the
+ * superblock names: mdio_read_sb() finds it (until then, one slot's).
  * With create, a missing or short external meta file is created or
  * extended to the size the layout needs. */
 struct mdio *mdio_open(const struct config *cfg, const struct config_node *node, bool create,
-		       char *err, size_t errlen);
+		       unsigned max_peers, char *err, size_t errlen);
+
+/* Sets the layout to max_peers slots (for create, after looking for
+ * existing metadata), extending a short external meta file. */
+int mdio_use_slots(struct mdio *m, unsigned max_peers, char *err, size_t errlen);
 void mdio_close(struct mdio *m);
 
 const struct meta_layout *mdio_layout(const struct mdio *m);
@@ -39,7 +45,7 @@ int mdio_read_sb(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen);
 int mdio_write_sb(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen);
 
 /* Writes fresh metadata: both superblock copies, an empty activity log and
- * an all-clean bitmap. */
+ * all-clean bitmap slots.  sb->max_peers must be the layout's. */
 int mdio_format(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen);
 
 /* Reads the activity-log extents (up to max) into ext; *n gets the count. */
@@ -61,13 +67,15 @@ uint64_t mdio_al_next(struct mdio *m, int *fd, uint64_t *off);
  * higher seq.  A failure changes nothing. */
 void mdio_al_done(struct mdio *m, bool ok);
 
-/* Reads the dirty bitmap into bm (bitmap_nbits(bm) == layout nbits). */
-int mdio_read_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
+/* Reads bitmap slot slot into bm (bitmap_nbits(bm) == layout nbits). */
+int mdio_read_bitmap(struct mdio *m, unsigned slot, struct bitmap *bm, char *err,
+		     size_t errlen);
 
-/* Writes the bitmap's dirty pages, then fdatasync (neither when no page
+/* Writes the dirty pages of bm, bitmap slot slot, then fdatasync (neither when no page
  * is dirty).  The pages are clean only once both succeeded: after a
  * failure they stay dirty, and every call fails again until a write and
  * its fdatasync really succeed. */
-int mdio_write_bitmap(struct mdio *m, struct bitmap *bm, char *err, size_t errlen);
+int mdio_write_bitmap(struct mdio *m, unsigned slot, struct bitmap *bm, char *err,
+		      size_t errlen);
 
 #endif

@@ -6,9 +6,15 @@
  *	  16  seq u64			 168  al_slots u32
  *	  24  resource name [64]	 172  nbd_index i32
  *	  88  node name [64]		 176  gen current, bitmap, history[4] u64
- *	 224  disk u8, peer disk u8, mode u8, reserved u8
+ *	 224  disk u8, peer disk u8 (v1; v2: zero), mode u8, reserved u8
  *	 228  agreed_bytes u64 (0 in metadata written before it existed)
- *	 236  reserved, zero ... 4088  XXH64 u64
+ *	 236  v1: reserved, zero ... 4088  XXH64 u64
+ *	 236  v2: max_peers u32
+ *	 240  v2: META_PEERS_MAX slots of 80 bytes: node name [64], bitmap gen
+ *	      u64, disk u8, reserved [3], flags u32
+ *	 800  v2: reserved, zero ... 4088  XXH64 u64
+ * In version 2 the bitmap id at 184 (gen bitmap) is zero: the bitmap ids
+ * are the slots'.
  *
  * Activity-log block: magic "BLKREPAL", seq u64 at 8, count u32 at 16, count
  * extent numbers u32 from 20, zero up to the XXH64 at 4088.
@@ -17,6 +23,7 @@
  * re-encodes to the same bytes. */
 #include "meta.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,7 +50,14 @@
 #define SB_PEER_DISK	225
 #define SB_MODE		226
 #define SB_AGREED	228
-#define SB_END		236	/* first unused byte */
+#define SB_END_V1	236	/* first unused byte of version 1 */
+#define SB_MAX_PEERS	236
+#define SB_SLOTS	240
+#define SLOT_BYTES	80
+#define SLOT_GEN	64
+#define SLOT_DISK	72
+#define SLOT_FLAGS	76
+#define SB_END		(SB_SLOTS + META_PEERS_MAX * SLOT_BYTES)	/* first unused byte */
 
 #define AL_MAGIC	"BLKREPAL"
 #define AL_SEQ		8
@@ -131,14 +145,15 @@ static uint64_t bitmap_bytes(uint64_t data_bytes, uint32_t extent_bytes)
 }
 
 static void fill_layout(struct meta_layout *l, uint64_t data_bytes, uint32_t extent_bytes,
-			uint64_t meta_offset)
+			unsigned max_peers, uint64_t meta_offset)
 {
 	memset(l, 0, sizeof(*l));
 	l->data_bytes = data_bytes;
 	l->extent_bytes = extent_bytes;
 	l->nbits = div_up(data_bytes, extent_bytes);
 	l->bm_bytes = bitmap_bytes(data_bytes, extent_bytes);
-	l->meta_bytes = FIXED_BYTES + l->bm_bytes;
+	l->max_peers = max_peers;
+	l->meta_bytes = FIXED_BYTES + max_peers * l->bm_bytes;
 	l->sb_offset[0] = meta_offset;
 	l->sb_offset[1] = meta_offset + BLK;
 	l->al_offset[0] = meta_offset + 2 * BLK;
@@ -146,8 +161,17 @@ static void fill_layout(struct meta_layout *l, uint64_t data_bytes, uint32_t ext
 	l->bm_offset = meta_offset + FIXED_BYTES;
 }
 
-static int check_extent(uint32_t extent_bytes, const char **why)
+uint64_t meta_layout_bm_offset(const struct meta_layout *l, unsigned i)
 {
+	return l->bm_offset + (uint64_t)i * l->bm_bytes;
+}
+
+static int check_extent(uint32_t extent_bytes, unsigned max_peers, const char **why)
+{
+	if (max_peers < 1 || max_peers > META_PEERS_MAX) {
+		*why = "max-peers must be 1 to 7";
+		return -1;
+	}
 	if (!is_pow2(extent_bytes) || extent_bytes < META_EXTENT_MIN ||
 	    extent_bytes > META_EXTENT_MAX) {
 		*why = "extent size must be a power of two from 4 KiB to 1 MiB";
@@ -157,30 +181,31 @@ static int check_extent(uint32_t extent_bytes, const char **why)
 }
 
 /* The data area depends on the bitmap size and the bitmap size on the data
- * area.  With p bitmap pages the data area is at most the room left,
- * end - FIXED - 4096 p, and at most what p pages cover, p * 32768 * extent:
- * one falls and one rises with p, so the best p is where they cross, the
- * floor or the ceiling of end - FIXED over (32768 * extent + 4096).  Both are
- * multiples of 4096, so no rounding and no iteration is needed. */
-int meta_layout_internal(uint64_t backing_bytes, uint32_t extent_bytes, struct meta_layout *l,
-			 const char **why)
+ * area.  With p bitmap pages per slot and n slots the data area is at most
+ * the room left, end - FIXED - 4096 n p, and at most what p pages cover,
+ * p * 32768 * extent: one falls and one rises with p, so the best p is
+ * where they cross, the floor or the ceiling of end - FIXED over (32768 *
+ * extent + 4096 n).  Both are multiples of 4096, so no rounding and no
+ * iteration is needed. */
+int meta_layout_internal(uint64_t backing_bytes, uint32_t extent_bytes, unsigned max_peers,
+			 struct meta_layout *l, const char **why)
 {
-	uint64_t end = backing_bytes / BLK * BLK, page_covers, p0, best = 0;
+	uint64_t end = backing_bytes / BLK * BLK, page_covers, p0, best = 0, n = max_peers;
 
-	if (check_extent(extent_bytes, why))
+	if (check_extent(extent_bytes, max_peers, why))
 		return -1;
 	page_covers = (uint64_t)BLK * 8 * extent_bytes;
-	if (end <= FIXED_BYTES + BLK) {
+	if (end <= FIXED_BYTES + n * BLK) {
 		*why = "backing store too small for data and metadata";
 		return -1;
 	}
-	p0 = (end - FIXED_BYTES) / (page_covers + BLK);
+	p0 = (end - FIXED_BYTES) / (page_covers + n * BLK);
 	for (uint64_t p = p0; p <= p0 + 1; p++) {
 		uint64_t room, covered, d;
 
-		if (p == 0 || FIXED_BYTES + p * BLK >= end)
+		if (p == 0 || FIXED_BYTES + n * p * BLK >= end)
 			continue;
-		room = end - FIXED_BYTES - p * BLK;
+		room = end - FIXED_BYTES - n * p * BLK;
 		covered = p > UINT64_MAX / page_covers ? UINT64_MAX : p * page_covers;
 		d = room < covered ? room : covered;
 		if (d > best)
@@ -190,27 +215,28 @@ int meta_layout_internal(uint64_t backing_bytes, uint32_t extent_bytes, struct m
 		*why = "backing store too small for data and metadata";
 		return -1;
 	}
-	fill_layout(l, best, extent_bytes, 0);
-	fill_layout(l, best, extent_bytes, end - l->meta_bytes);
+	fill_layout(l, best, extent_bytes, max_peers, 0);
+	fill_layout(l, best, extent_bytes, max_peers, end - l->meta_bytes);
 	return 0;
 }
 
 int meta_layout_external(uint64_t backing_bytes, uint64_t meta_file_bytes,
-			 uint32_t extent_bytes, struct meta_layout *l, const char **why)
+			 uint32_t extent_bytes, unsigned max_peers, struct meta_layout *l,
+			 const char **why)
 {
 	uint64_t data_bytes = backing_bytes / BLK * BLK;
 
-	if (check_extent(extent_bytes, why))
+	if (check_extent(extent_bytes, max_peers, why))
 		return -1;
 	if (data_bytes == 0) {
 		*why = "backing store too small (under 4096 bytes)";
 		return -1;
 	}
-	if (meta_file_bytes < FIXED_BYTES + bitmap_bytes(data_bytes, extent_bytes)) {
+	if (meta_file_bytes < FIXED_BYTES + max_peers * bitmap_bytes(data_bytes, extent_bytes)) {
 		*why = "meta file too small for this backing store";
 		return -1;
 	}
-	fill_layout(l, data_bytes, extent_bytes, 0);
+	fill_layout(l, data_bytes, extent_bytes, max_peers, 0);
 	return 0;
 }
 
@@ -237,13 +263,44 @@ int meta_sb_check_layout(const struct meta_sb *sb, const struct meta_layout *l, 
 void meta_sb_defaults(struct meta_sb *sb)
 {
 	memset(sb, 0, sizeof(*sb));
+	sb->version = META_VERSION;
 	sb->extent_bytes = META_EXTENT_DEFAULT;
 	sb->al_extent_bytes = META_AL_EXTENT_DEFAULT;
 	sb->al_slots = META_AL_SLOTS_DEFAULT;
 	sb->disk = META_DISK_INCONSISTENT;
-	sb->peer_disk = META_DISK_INCONSISTENT;
 	sb->mode = META_MODE_SYNC;
 	sb->nbd_index = -1;
+	sb->max_peers = 1;
+}
+
+int meta_sb_slot(const struct meta_sb *sb, const char *name)
+{
+	if (!name[0])
+		return -1;
+	for (unsigned i = 0; i < sb->max_peers && i < META_PEERS_MAX; i++)
+		if (!strcmp(sb->slot[i].node, name))
+			return (int)i;
+	return -1;
+}
+
+int meta_sb_assign_slots(struct meta_sb *sb, const char *const *peers, unsigned n)
+{
+	unsigned missing = 0, free_slots = 0, next = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		missing += meta_sb_slot(sb, peers[i]) < 0;
+	for (unsigned i = 0; i < sb->max_peers; i++)
+		free_slots += !sb->slot[i].node[0];
+	if (missing > free_slots)
+		return -1;
+	for (unsigned i = 0; i < n; i++) {
+		if (meta_sb_slot(sb, peers[i]) >= 0)
+			continue;
+		while (sb->slot[next].node[0])
+			next++;
+		snprintf(sb->slot[next].node, META_NAME_BYTES, "%s", peers[i]);
+	}
+	return (int)missing;
 }
 
 static void put_name(uint8_t *p, const char *name)
@@ -254,8 +311,18 @@ static void put_name(uint8_t *p, const char *name)
 	memcpy(p, name, n);
 }
 
+static void put_slot(uint8_t *p, const struct meta_slot *s)
+{
+	put_name(p, s->node);
+	put_le64(p + SLOT_GEN, s->bitmap_gen);
+	p[SLOT_DISK] = (uint8_t)s->disk;
+	put_le32(p + SLOT_FLAGS, s->flags);
+}
+
 void meta_sb_encode(const struct meta_sb *sb, uint8_t *blk)
 {
+	/* The bitmap ids live in the slots now. */
+	assert(sb->gen.bitmap == 0);
 	memset(blk, 0, BLK);
 	memcpy(blk, SB_MAGIC, 8);
 	put_le32(blk + SB_VERSION, META_VERSION);
@@ -269,13 +336,14 @@ void meta_sb_encode(const struct meta_sb *sb, uint8_t *blk)
 	put_le32(blk + SB_AL_SLOTS, sb->al_slots);
 	put_le32(blk + SB_NBD_INDEX, (uint32_t)sb->nbd_index);
 	put_le64(blk + SB_GEN, sb->gen.current);
-	put_le64(blk + SB_GEN + 8, sb->gen.bitmap);
 	for (int i = 0; i < META_GEN_HISTORY; i++)
 		put_le64(blk + SB_GEN + 16 + 8 * i, sb->gen.history[i]);
 	blk[SB_DISK] = (uint8_t)sb->disk;
-	blk[SB_PEER_DISK] = (uint8_t)sb->peer_disk;
 	blk[SB_MODE] = (uint8_t)sb->mode;
 	put_le64(blk + SB_AGREED, sb->agreed_bytes);
+	put_le32(blk + SB_MAX_PEERS, sb->max_peers);
+	for (unsigned i = 0; i < sb->max_peers && i < META_PEERS_MAX; i++)
+		put_slot(blk + SB_SLOTS + i * SLOT_BYTES, &sb->slot[i]);
 	seal(blk);
 }
 
@@ -292,7 +360,7 @@ static enum refusal check_version(uint32_t version, const char **why)
 {
 	static __thread char msg[80];
 
-	if (version == META_VERSION)
+	if (version == META_VERSION || version == 1)
 		return OK;
 	if (version > META_VERSION && version <= VERSION_PLAUSIBLE) {
 		snprintf(msg, sizeof(msg), "metadata version %" PRIu32
@@ -305,12 +373,68 @@ static enum refusal check_version(uint32_t version, const char **why)
 	return CORRUPT;
 }
 
+/* One slot of a version 2 block: NULL if valid, else why not. */
+static const char *get_slot(const uint8_t *p, struct meta_sb *sb, unsigned i)
+{
+	struct meta_slot *s = &sb->slot[i];
+
+	if (i >= sb->max_peers)
+		return all_zero(p, SLOT_BYTES) ? NULL
+					       : "metadata unused peer slot is not zero (corrupt)";
+	if (p[0] ? !get_name(p, s->node) : !all_zero(p, META_NAME_BYTES))
+		return "metadata peer slot name is not a printable NUL-terminated string (corrupt)";
+	s->bitmap_gen = get_le64(p + SLOT_GEN);
+	s->flags = get_le32(p + SLOT_FLAGS);
+	if (p[SLOT_DISK] > META_DISK_UPTODATE)
+		return "metadata peer slot disk state unknown (corrupt)";
+	s->disk = (enum meta_disk)p[SLOT_DISK];
+	if (!s->node[0] && !all_zero(p, SLOT_BYTES))
+		return "metadata free peer slot is not zero (corrupt)";
+	if (s->flags || !all_zero(p + SLOT_DISK + 1, 3))
+		return "metadata peer slot has unknown flags or reserved bytes (corrupt)";
+	if (s->node[0] && !strcmp(s->node, sb->node))
+		return "metadata peer slot names the node itself (corrupt)";
+	for (unsigned j = 0; j < i; j++)
+		if (s->node[0] && !strcmp(s->node, sb->slot[j].node))
+			return "metadata names one peer in two slots (corrupt)";
+	return NULL;
+}
+
+/* The fields version 2 added; version 1's bitmap id and peer disk become
+ * slot 0's. */
+static const char *get_slots(const uint8_t *blk, uint32_t version, struct meta_sb *sb)
+{
+	const char *why = NULL;
+
+	if (version == 1) {
+		sb->max_peers = 1;
+		sb->slot[0].bitmap_gen = get_le64(blk + SB_GEN + 8);
+		sb->slot[0].disk = (enum meta_disk)blk[SB_PEER_DISK];
+		return blk[SB_PEER_DISK] > META_DISK_UPTODATE
+			       ? "metadata disk state unknown (corrupt)"
+		       : !all_zero(blk + SB_END_V1, CSUM_OFF - SB_END_V1)
+			       ? "metadata unused bytes are not zero (corrupt)"
+			       : NULL;
+	}
+	sb->max_peers = get_le32(blk + SB_MAX_PEERS);
+	if (sb->max_peers < 1 || sb->max_peers > META_PEERS_MAX)
+		return "metadata peer slot count (max-peers) out of range (corrupt)";
+	if (get_le64(blk + SB_GEN + 8) || blk[SB_PEER_DISK] ||
+	    !all_zero(blk + SB_END, CSUM_OFF - SB_END))
+		return "metadata unused bytes are not zero (corrupt)";
+	for (unsigned i = 0; i < META_PEERS_MAX && !why; i++)
+		why = get_slot(blk + SB_SLOTS + i * SLOT_BYTES, sb, i);
+	return why;
+}
+
 /* Checks the fields of a block whose magic, version and checksum are good. */
 static enum refusal sb_fields(const uint8_t *blk, struct meta_sb *sb, const char **why)
 {
-	uint8_t disk = blk[SB_DISK], peer_disk = blk[SB_PEER_DISK], mode = blk[SB_MODE];
+	uint8_t disk = blk[SB_DISK], mode = blk[SB_MODE];
+	const char *slots_why;
 
 	memset(sb, 0, sizeof(*sb));
+	sb->version = get_le32(blk + SB_VERSION);
 	sb->seq = get_le64(blk + SB_SEQ);
 	sb->flags = get_le32(blk + SB_FLAGS);
 	sb->data_bytes = get_le64(blk + SB_DATA_BYTES);
@@ -320,7 +444,6 @@ static enum refusal sb_fields(const uint8_t *blk, struct meta_sb *sb, const char
 	sb->nbd_index = (int32_t)get_le32(blk + SB_NBD_INDEX);
 	sb->agreed_bytes = get_le64(blk + SB_AGREED);
 	sb->gen.current = get_le64(blk + SB_GEN);
-	sb->gen.bitmap = get_le64(blk + SB_GEN + 8);
 	for (int i = 0; i < META_GEN_HISTORY; i++)
 		sb->gen.history[i] = get_le64(blk + SB_GEN + 16 + 8 * i);
 
@@ -341,7 +464,7 @@ static enum refusal sb_fields(const uint8_t *blk, struct meta_sb *sb, const char
 		*why = "metadata activity-log slot count out of range (corrupt)";
 	else if (sb->flags & ~META_F_ALL)
 		*why = "metadata has unknown flags (corrupt)";
-	else if (disk > META_DISK_UPTODATE || peer_disk > META_DISK_UPTODATE)
+	else if (disk > META_DISK_UPTODATE)
 		*why = "metadata disk state unknown (corrupt)";
 	else if (mode > META_MODE_ASYNC)
 		*why = "metadata replication mode unknown (corrupt)";
@@ -350,11 +473,12 @@ static enum refusal sb_fields(const uint8_t *blk, struct meta_sb *sb, const char
 	else if (sb->agreed_bytes % BLK || sb->agreed_bytes > sb->data_bytes)
 		*why = "metadata agreed export size is not a multiple of 4096 or exceeds the data "
 		       "area (corrupt)";
-	else if (blk[SB_MODE + 1] || !all_zero(blk + SB_END, CSUM_OFF - SB_END))
+	else if (blk[SB_MODE + 1])
 		*why = "metadata unused bytes are not zero (corrupt)";
+	else if ((slots_why = get_slots(blk, sb->version, sb)))
+		*why = slots_why;
 	else {
 		sb->disk = (enum meta_disk)disk;
-		sb->peer_disk = (enum meta_disk)peer_disk;
 		sb->mode = (enum meta_mode)mode;
 		return OK;
 	}
@@ -543,6 +667,7 @@ int meta_sb_to_text(const struct meta_sb *sb, char *buf, size_t len)
 	};
 	char flags[96] = "", nbd[24] = "none";
 	size_t fl = 0;
+	int n;
 
 	for (size_t i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
 		if (sb->flags & flag_names[i].flag)
@@ -555,31 +680,40 @@ int meta_sb_to_text(const struct meta_sb *sb, char *buf, size_t len)
 		strcpy(flags, "none");
 	if (sb->nbd_index >= 0)
 		snprintf(nbd, sizeof(nbd), "/dev/nbd%" PRId32, sb->nbd_index);
-	return snprintf(buf, len,
-			"version:          %u\n"
-			"seq:              %" PRIu64 "\n"
-			"resource:         %.*s\n"
-			"node:             %.*s\n"
-			"data_bytes:       %" PRIu64 "\n"
-			"extent_bytes:     %" PRIu32 "\n"
-			"al_extent_bytes:  %" PRIu32 "\n"
-			"al_slots:         %" PRIu32 "\n"
-			"generation:       %016" PRIX64 "\n"
-			"bitmap_gen:       %016" PRIX64 "\n"
-			"history:          %016" PRIX64 " %016" PRIX64 " %016" PRIX64
-			" %016" PRIX64 "\n"
-			"flags:            %s\n"
-			"disk:             %s\n"
-			"peer_disk:        %s\n"
-			"mode:             %s\n"
-			"nbd:              %s\n"
-			"agreed_bytes:     %" PRIu64 "\n",
-			META_VERSION, sb->seq, (int)META_NAME_MAX, sb->resource,
-			(int)META_NAME_MAX, sb->node, sb->data_bytes, sb->extent_bytes,
-			sb->al_extent_bytes, sb->al_slots, sb->gen.current, sb->gen.bitmap,
-			sb->gen.history[0], sb->gen.history[1], sb->gen.history[2],
-			sb->gen.history[3], flags, meta_disk_name(sb->disk),
-			meta_disk_name(sb->peer_disk),
-			sb->mode == META_MODE_SYNC ? "sync" : sb->mode == META_MODE_ASYNC ? "async" : "unknown",
-			nbd, sb->agreed_bytes);
+	n = snprintf(buf, len,
+		     "version:          %" PRIu32 "\n"
+		     "seq:              %" PRIu64 "\n"
+		     "resource:         %.*s\n"
+		     "node:             %.*s\n"
+		     "data_bytes:       %" PRIu64 "\n"
+		     "extent_bytes:     %" PRIu32 "\n"
+		     "al_extent_bytes:  %" PRIu32 "\n"
+		     "al_slots:         %" PRIu32 "\n"
+		     "generation:       %016" PRIX64 "\n"
+		     "history:          %016" PRIX64 " %016" PRIX64 " %016" PRIX64
+		     " %016" PRIX64 "\n"
+		     "flags:            %s\n"
+		     "disk:             %s\n"
+		     "mode:             %s\n"
+		     "nbd:              %s\n"
+		     "agreed_bytes:     %" PRIu64 "\n"
+		     "max_peers:        %" PRIu32 "\n",
+		     sb->version, sb->seq, (int)META_NAME_MAX, sb->resource, (int)META_NAME_MAX,
+		     sb->node, sb->data_bytes, sb->extent_bytes, sb->al_extent_bytes, sb->al_slots,
+		     sb->gen.current, sb->gen.history[0], sb->gen.history[1], sb->gen.history[2],
+		     sb->gen.history[3], flags, meta_disk_name(sb->disk),
+		     sb->mode == META_MODE_SYNC ? "sync" : sb->mode == META_MODE_ASYNC ? "async" : "unknown",
+		     nbd, sb->agreed_bytes, sb->max_peers);
+	for (unsigned i = 0; i < sb->max_peers && i < META_PEERS_MAX; i++) {
+		const struct meta_slot *s = &sb->slot[i];
+
+		if (!s->node[0] && !s->bitmap_gen)
+			continue;
+		n += snprintf(buf + ((size_t)n < len ? (size_t)n : len),
+			      (size_t)n < len ? len - (size_t)n : 0,
+			      "slot %u:           peer %.*s, bitmap_gen %016" PRIX64 ", peer_disk %s\n",
+			      i, (int)META_NAME_MAX, s->node[0] ? s->node : "(unassigned)",
+			      s->bitmap_gen, meta_disk_name(s->disk));
+	}
+	return n;
 }

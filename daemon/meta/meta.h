@@ -5,7 +5,14 @@
  * Meta area (internal: at the end of the backing store; external: at
  * offset 0 of the meta file), every part 4096-aligned:
  *
- *	superblock A | superblock B | AL snapshot A | AL snapshot B | bitmap pages
+ *	superblock A | superblock B | AL snapshot A | AL snapshot B |
+ *	bitmap slot 0 pages | slot 1 pages | ... | slot max_peers-1 pages
+ *
+ * One bitmap slot per peer (DRBD 9's bitmap slots), each bm_bytes long; the
+ * number of slots (max_peers) is fixed at create, so a node added later
+ * does not move the metadata.  With max_peers 1 the layout is version 1's
+ * byte for byte, so version 1 metadata is upgraded by rewriting the
+ * superblock only.
  *
  * The superblock and the activity log are each written alternately to their
  * A and B copies, and the valid copy with the higher seq wins.  A write torn
@@ -31,7 +38,8 @@
 #include "daemon/meta/gen.h"
 
 #define META_BLOCK_BYTES	4096U
-#define META_VERSION		1U
+#define META_VERSION		2U
+#define META_PEERS_MAX		7U	/* bitmap slots at most (8 nodes) */
 
 #define META_EXTENT_MIN		4096U		/* bitmap granularity bounds */
 #define META_EXTENT_MAX		(1U << 20)
@@ -58,10 +66,14 @@ struct meta_layout {
 	 * meta file if external. */
 	uint64_t sb_offset[2];
 	uint64_t al_offset[2];
-	uint64_t bm_offset;
-	uint64_t bm_bytes;	/* ceil(nbits / 8) rounded up to 4096 */
+	uint64_t bm_offset;	/* slot 0's: meta_layout_bm_offset() for any */
+	uint64_t bm_bytes;	/* one slot: ceil(nbits / 8) rounded up to 4096 */
+	uint32_t max_peers;	/* bitmap slots, 1..META_PEERS_MAX */
 	uint64_t meta_bytes;	/* the whole meta area, from sb_offset[0] */
 };
+
+/* Where bitmap slot i (< l->max_peers) starts. */
+uint64_t meta_layout_bm_offset(const struct meta_layout *l, unsigned i);
 
 /* Metadata at the end of a backing store of backing_bytes: the meta area
  * ends at backing_bytes rounded down to 4096, and the data area before it is
@@ -69,15 +81,16 @@ struct meta_layout {
  * two stay unused, where one more block of data would need one more bitmap
  * page than there is room for.  Returns -1 if
  * extent_bytes is not a power of two in META_EXTENT_MIN..MAX or the backing
- * store leaves no room for data. */
-int meta_layout_internal(uint64_t backing_bytes, uint32_t extent_bytes, struct meta_layout *l,
-			 const char **why);
+ * store leaves no room for data, or max_peers is not 1..META_PEERS_MAX. */
+int meta_layout_internal(uint64_t backing_bytes, uint32_t extent_bytes, unsigned max_peers,
+			 struct meta_layout *l, const char **why);
 
 /* Metadata at offset 0 of a separate meta file: the data area is the whole
  * backing store rounded down to 4096.  Returns -1 for a bad extent size, a
  * backing store under 4096 bytes, or a meta file smaller than meta_bytes. */
 int meta_layout_external(uint64_t backing_bytes, uint64_t meta_file_bytes,
-			 uint32_t extent_bytes, struct meta_layout *l, const char **why);
+			 uint32_t extent_bytes, unsigned max_peers, struct meta_layout *l,
+			 const char **why);
 
 /* Superblock flags. */
 #define META_F_CRASHED_PRIMARY	(1U << 0)	/* primary and not yet shut down cleanly */
@@ -103,8 +116,20 @@ enum meta_mode {
  * generations"); the superblock stores GEN_HISTORY of them. */
 #define META_GEN_HISTORY	GEN_HISTORY
 
-/* The superblock in host form.  Names are NUL-terminated. */
+/* One bitmap slot: what this node keeps about one peer. */
+struct meta_slot {
+	char node[META_NAME_BYTES];	/* the peer's name, "": a free slot */
+	uint64_t bitmap_gen;		/* the slot's bitmap is relative to it; 0: none */
+	enum meta_disk disk;		/* this node's last knowledge of the peer's disk */
+	uint32_t flags;			/* none defined yet: 0 */
+};
+
+/* The superblock in host form.  Names are NUL-terminated.  The node's
+ * generations (gen.current, gen.history) are node-wide; the bitmap ids
+ * are per slot, and gen.bitmap is always 0 (encoding a non-zero one is a
+ * bug, asserted). */
 struct meta_sb {
+	uint32_t version;	/* as read (1 or 2); written as META_VERSION */
 	uint64_t seq;		/* bumped by the caller for every write */
 	char resource[META_NAME_BYTES];
 	char node[META_NAME_BYTES];
@@ -115,15 +140,16 @@ struct meta_sb {
 	struct gen_ids gen;
 	uint32_t flags;		/* META_F_* */
 	enum meta_disk disk;
-	enum meta_disk peer_disk;
 	enum meta_mode mode;
 	int32_t nbd_index;	/* attached /dev/nbdN, or -1 */
 	uint64_t agreed_bytes;	/* the size the pair replicates (the smaller data
 				 * area), kept from the last connect; 0: not yet */
+	uint32_t max_peers;	/* bitmap slots, 1..META_PEERS_MAX, fixed at create */
+	struct meta_slot slot[META_PEERS_MAX];	/* [max_peers..] all zero */
 };
 
 /* Fills sb with defaults: zeros, empty names, default extent sizes and AL
- * slots, disk and peer disk inconsistent, sync mode, no NBD device. */
+ * slots, disk inconsistent, sync mode, no NBD device, one free peer slot. */
 void meta_sb_defaults(struct meta_sb *sb);
 
 /* Encodes sb as version META_VERSION into blk (META_BLOCK_BYTES).  Names are
@@ -132,7 +158,11 @@ void meta_sb_encode(const struct meta_sb *sb, uint8_t *blk);
 
 /* Decodes and validates a superblock: magic, version, checksum, and every
  * field (names printable and NUL-padded, sizes in range, enums known, unused
- * bytes zero).  Returns 0 and fills *sb, or -1 with *why, sb unspecified. */
+ * bytes zero, max_peers in range, free and unused slots all zero, slot names
+ * unique and not the node's own).  Version 1 is read as version 2 with one
+ * slot: its name "" (the caller knows the one peer), its bitmap id and
+ * disk version 1's gen.bitmap and peer disk; sb->version says 1.  Returns
+ * 0 and fills *sb, or -1 with *why, sb unspecified. */
 int meta_sb_decode(const uint8_t *blk, struct meta_sb *sb, const char **why);
 
 /* Whether sb's geometry is the layout l computed from the backing store
@@ -175,6 +205,16 @@ int meta_al_pick(const uint8_t *a, const uint8_t *b, uint64_t *seq, uint32_t *ex
 
 /* "inconsistent", "outdated", "consistent", "uptodate"; "unknown" otherwise. */
 const char *meta_disk_name(enum meta_disk d);
+
+/* The slot of peer name in sb, -1 if none. */
+int meta_sb_slot(const struct meta_sb *sb, const char *name);
+
+/* Gives each of the n peers that has no slot in sb the first free one (a
+ * free slot of version 1 metadata keeps its bitmap id and disk, which are
+ * its one peer's), in the order given; a slot naming a peer not among them
+ * is kept.  Returns the number of slots assigned, or -1 (sb unchanged) if
+ * there are not enough free slots. */
+int meta_sb_assign_slots(struct meta_sb *sb, const char *const *peers, unsigned n);
 
 /* Writes a readable multi-line dump of sb (for `blkrep dump-md`) into buf,
  * always NUL-terminated when len > 0.  Returns the length the whole text

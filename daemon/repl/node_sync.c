@@ -11,32 +11,6 @@ static bool sync_primary(const struct sync *s)
 	return s->env.up->primary(s->env.node);
 }
 
-/* This node's generations as this peer compares them: the node's current
- * and history, and the bitmap generation of the peer's slot. */
-static struct gen_ids sync_ids(const struct sync *s)
-{
-	struct gen_ids g = s->sb->gen;
-
-	g.bitmap = s->sb->slot[s->slot].bitmap_gen;
-	return g;
-}
-
-/* A resync with this peer finished: as its source (src NULL: the slot's
- * bitmap generation goes into history), or as its target (this node takes
- * src's current generation). */
-static void sync_gen_finished(struct sync *s, const struct gen_ids *src)
-{
-	struct gen_ids g = sync_ids(s);
-
-	if (src)
-		gen_resync_finished_target(&g, src);
-	else
-		gen_resync_finished_source(&g);
-	s->sb->slot[s->slot].bitmap_gen = g.bitmap;
-	g.bitmap = 0;
-	s->sb->gen = g;
-}
-
 /* Three nodes or more, neither side primary: a resync between them waits
  * for a primary, which is the only source while there is one (two
  * sources could write the same extent of a third node in any order). */
@@ -89,6 +63,12 @@ static const struct verify_ops vf_ops = {
 };
 
 static void sync_rs_failed(void *arg);
+
+/* The bitmap id of the peer's slot in this node's metadata. */
+static uint64_t *sync_slot_gen(const struct sync *s)
+{
+	return &s->sb->slot[s->slot].bitmap_gen;
+}
 
 /* `resolve --discard-local` holds for the data it saved: once this node
  * moved to a new generation (it was promoted since), its data is new and
@@ -288,7 +268,7 @@ static void sync_resync_done(struct sync *s)
 	s->rs_role = RS_NONE;
 	s->rs_final = false;
 	s->env.up->resynced(s->env.node);
-	sync_gen_finished(s, NULL);
+	gen_resync_finished_source_slot(s->sb->gen.history, sync_slot_gen(s));
 	(void)local_save_sb(s->env.loc);
 	primary_lane_synced(s->lane); /* the other secondaries stop recording for it */
 	(void)local_save_bm(s->env.loc);
@@ -323,12 +303,13 @@ static void sync_resync_target_done(struct sync *s)
 	struct gen_ids src = { .current = s->hello.gen_current, .bitmap = s->hello.gen_bitmap };
 
 	memcpy(src.history, s->hello.gen_history, sizeof(src.history));
-	sync_gen_finished(s, &src);
+	gen_resync_finished_target_slot(&s->sb->gen.current, s->sb->gen.history, sync_slot_gen(s),
+					src.current);
 	s->env.up->resynced(s->env.node); /* what it had in flight was overwritten */
 	s->sb->disk = s->hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE : META_DISK_CONSISTENT;
 	/* Its own changes the source lacked are gone; what the other nodes
 	 * miss stays recorded in their slots (the resync's chunks too). */
-	bitmap_clear_range(s->bm, 0, bitmap_nbits(s->bm));
+	local_bm_empty(s->env.loc, s->slot);
 	secondary_slots_changed(s->env.sec);
 	(void)local_save_bm(s->env.loc);
 	(void)local_save_sb(s->env.loc);
@@ -499,7 +480,7 @@ static void sync_hello_out(void *arg, struct msg_hello *h)
 		   (sync_discards(s) ? MSG_HELLO_F_DISCARD : 0) |
 		   (sync_resumed_only(s) ? MSG_HELLO_F_RESUMED : 0);
 	h->gen_current = s->sb->gen.current;
-	h->gen_bitmap = s->sb->slot[s->slot].bitmap_gen;
+	h->gen_bitmap = *sync_slot_gen(s);
 	memcpy(h->gen_history, s->sb->gen.history, sizeof(h->gen_history));
 }
 
@@ -509,12 +490,13 @@ static void sync_gen_sides(const struct sync *s, const struct msg_hello *h, stru
 {
 
 	*me = (struct gen_side){
-		.ids = sync_ids(s),
+		.ids = s->sb->gen,
 		.crashed_primary = s->env.up->crashed(s->env.node),
 		.primary = sync_primary(s),
 		.zeroed = (s->sb->flags & META_F_ZEROED) != 0,
 		.tiebreak = strcmp(s->env.me->name, s->other->name) < 0,
 	};
+	me->ids.bitmap = *sync_slot_gen(s);
 	*peer = (struct gen_side){
 		.ids = { .current = h->gen_current, .bitmap = h->gen_bitmap },
 		.crashed_primary = (h->flags & MSG_HELLO_F_CRASHED_PRIMARY) != 0,

@@ -52,8 +52,9 @@ struct primary *primary_new(struct local *loc, struct loop *loop, const struct c
 	p->al = actlog_new(p->al_slots);
 	if (!p->al)
 		goto oom;
-	p->alog = alog_new(loop, local_md(loc), local_data_fd(loc), p->al, p->al_ext_bytes,
-			   sb->extent_bytes, lanes_al_written, p);
+	p->alog = alog_new(loop, local_md(loc), local_bms(loc), local_max_peers(loc),
+			   local_data_fd(loc), p->al, p->al_ext_bytes, sb->extent_bytes,
+			   lanes_al_written, p);
 	if (!p->alog) {
 		primary_free(p);
 		return NULL;

@@ -98,7 +98,7 @@ struct verify *verify_new(struct local *loc, struct loop *loop, const struct con
 	v->arg = arg;
 	v->name = name;
 	v->ops = ops;
-	v->todo = bitmap_new(bitmap_nbits(local_bm(loc)));
+	v->todo = bitmap_new(bitmap_nbits(local_slot_bm(loc, 0)));
 	if (v->todo)
 		v->walk = resync_new(loop, v->data_fd, v->todo, v->extent_bytes, &verify_ops, v);
 	if (!v->walk) {

@@ -5,7 +5,8 @@
  * (4096 bytes each), given to both meta_sb_pick() and meta_al_pick(); then
  * nbits u32, page u32 and first_byte u32 (little-endian) for a bitmap, and
  * the rest, merged into it as a peer's chunk.  Block A is also decoded as a
- * bitmap page.  Checked: whatever decodes re-encodes to the same bytes, the
+ * bitmap page.  Checked: whatever decodes re-encodes to the same bytes (a
+ * version 1 block with tests/meta_v1.h's encoder), the
  * pick agrees with decoding each copy alone, and the bitmap's count and bits
  * match the bytes it was given. */
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "daemon/meta/meta.h"
 #include "utils/bitmap.h"
 #include "tests/fuzz/check.h"
+#include "tests/meta_v1.h"
 
 #define BLK		META_BLOCK_BYTES
 #define HDR		12
@@ -29,17 +31,28 @@ static uint32_t get_le32(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* Encodes sb as the version it was read as. */
+static void reencode(const struct meta_sb *sb, uint8_t *blk)
+{
+	if (sb->version == 1)
+		meta_v1_encode(sb, blk);
+	else
+		meta_sb_encode(sb, blk);
+}
+
 static void check_sb(const uint8_t *a, const uint8_t *b)
 {
 	struct meta_sb out, one;
 	uint8_t again[BLK];
 	const char *why = NULL, *why1 = NULL;
-	char text[1024];
+	char text[4096];
 	int which = -1, ok_a, ok_b;
 
 	ok_a = meta_sb_decode(a, &one, &why1) == 0;
 	if (ok_a) {
-		meta_sb_encode(&one, again);
+		FUZZ_CHECK(one.gen.bitmap == 0);
+		FUZZ_CHECK(one.max_peers >= 1 && one.max_peers <= META_PEERS_MAX);
+		reencode(&one, again);
 		FUZZ_CHECK(memcmp(again, a, BLK) == 0);
 	} else {
 		FUZZ_CHECK(why1 && *why1);
@@ -52,7 +65,7 @@ static void check_sb(const uint8_t *a, const uint8_t *b)
 	FUZZ_CHECK(which == 0 || which == 1);
 	FUZZ_CHECK(which == 0 ? ok_a : ok_b);
 	FUZZ_CHECK(why == NULL || *why);
-	meta_sb_encode(&out, again);
+	reencode(&out, again);
 	FUZZ_CHECK(memcmp(again, which ? b : a, BLK) == 0);
 	FUZZ_CHECK(meta_sb_to_text(&out, text, sizeof(text)) > 0);
 	FUZZ_CHECK(strlen(text) < sizeof(text));
@@ -139,13 +152,18 @@ static void check_layout(const uint8_t *hdr)
 {
 	uint64_t backing = (uint64_t)get_le32(hdr) << (hdr[8] % 33);
 	uint32_t extent = 1U << (hdr[9] % 24);
+	unsigned max_peers = hdr[10] % (META_PEERS_MAX + 2);	/* 0 and 8 refused */
 	struct meta_layout l;
 	const char *why = NULL;
 
-	if (meta_layout_internal(backing, extent, &l, &why) < 0) {
+	if (meta_layout_internal(backing, extent, max_peers, &l, &why) < 0) {
 		FUZZ_CHECK(why && *why);
 		return;
 	}
+	FUZZ_CHECK(max_peers >= 1 && max_peers <= META_PEERS_MAX);
+	FUZZ_CHECK(l.meta_bytes == 4 * (uint64_t)BLK + max_peers * l.bm_bytes);
+	FUZZ_CHECK(meta_layout_bm_offset(&l, max_peers - 1) + l.bm_bytes ==
+		   l.sb_offset[0] + l.meta_bytes);
 	FUZZ_CHECK(l.data_bytes > 0 && l.data_bytes % BLK == 0);
 	FUZZ_CHECK(l.nbits * extent >= l.data_bytes);
 	FUZZ_CHECK(l.bm_bytes * 8 >= l.nbits);

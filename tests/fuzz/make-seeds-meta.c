@@ -4,11 +4,12 @@
 #include <string.h>
 #include "daemon/meta/meta.h"
 #include "utils/bitmap.h"
+#include "tests/meta_v1.h"
 
 #define BLK 4096
 static uint8_t in[2 * BLK + 12 + 4096];
 
-static void sb(uint8_t *blk, uint64_t seq, uint32_t flags)
+static void sb_fill(struct meta_sb *sp, uint64_t seq, uint32_t flags)
 {
 	struct meta_sb s;
 
@@ -18,11 +19,46 @@ static void sb(uint8_t *blk, uint64_t seq, uint32_t flags)
 	strcpy(s.node, seq % 2 ? "alpha" : "beta");
 	s.data_bytes = (1ULL << 30) - 20480;
 	s.gen.current = 0x1234567890abcdefULL + seq;
-	s.gen.bitmap = 0x42;
 	s.gen.history[0] = 0x99;
+	strcpy(s.slot[0].node, seq % 2 ? "beta" : "alpha");
+	s.slot[0].bitmap_gen = 0x42;
 	s.flags = flags;
 	s.disk = META_DISK_UPTODATE;
 	s.nbd_index = (int32_t)seq % 3 - 1;
+	*sp = s;
+}
+
+static void sb(uint8_t *blk, uint64_t seq, uint32_t flags)
+{
+	struct meta_sb s;
+
+	sb_fill(&s, seq, flags);
+	meta_sb_encode(&s, blk);
+}
+
+/* Version 1, as blkrep before metadata version 2 wrote it. */
+static void sb_v1(uint8_t *blk, uint64_t seq, uint32_t flags)
+{
+	struct meta_sb s;
+
+	sb_fill(&s, seq, flags);
+	s.slot[0].disk = META_DISK_OUTDATED;
+	meta_v1_encode(&s, blk);
+}
+
+/* Seven slots: five named (two stale), two free. */
+static void sb_slots(uint8_t *blk, uint64_t seq)
+{
+	static const char *const names[] = { "omega", "gamma", "", "delta", "", "eps", "zeta" };
+	struct meta_sb s;
+
+	sb_fill(&s, seq, META_F_CLEAN);
+	s.max_peers = META_PEERS_MAX;
+	for (unsigned i = 0; i < META_PEERS_MAX; i++) {
+		strcpy(s.slot[i].node, names[i]);
+		s.slot[i].bitmap_gen = names[i][0] ? 0x1000 + i : 0;
+		s.slot[i].disk = names[i][0] ? (enum meta_disk)(i % 4) : META_DISK_INCONSISTENT;
+	}
 	meta_sb_encode(&s, blk);
 }
 
@@ -71,7 +107,7 @@ int main(void)
 	save("sb_torn_newest", 300);
 
 	sb(in, 3, 0); sb(in + BLK, 4, 0);
-	in[BLK + 8] = 2;
+	in[BLK + 8] = 3;
 	tail(9, 0, 0, 2);
 	save("sb_newer_version", 2);
 
@@ -95,6 +131,22 @@ int main(void)
 	for (int i = 0; i < 4096; i++) in[i] = (uint8_t)(i * 13);
 	sb(in + 0, 9, 0);
 	save("mixed_sb_al", 8);
+
+	sb_v1(in, 1, META_F_CLEAN); sb_v1(in + BLK, 2, META_F_WAS_PRIMARY);
+	tail(4096, 0, 0, 0);
+	in[2 * BLK + 10] = 1;	/* layout: one slot */
+	save("sb_v1_both", 0);
+
+	sb_v1(in, 7, META_F_CLEAN); sb(in + BLK, 8, META_F_CLEAN);
+	tail(100000, 0, 0, 0);
+	in[2 * BLK + 10] = 3;
+	save("sb_v1_then_v2", 0);
+
+	sb_slots(in, 4); sb_slots(in + BLK, 5);
+	in[BLK + 300] ^= 1;
+	tail(32768, 1, 0, 0);
+	in[2 * BLK + 10] = 7;
+	save("sb_seven_slots", 0);
 
 	memset(in, 0, sizeof(in));
 	save("zeros", 0);

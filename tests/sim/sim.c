@@ -266,11 +266,13 @@ static int create_md(int i, uint64_t size)
 
 	simfd_file_create(me->backing, size, i);
 	sim_set_current(i);
-	m = mdio_open(R.cfg, me, true, err, sizeof(err));
+	m = mdio_open(R.cfg, me, true, 1, err, sizeof(err));
 	if (m) {
 		meta_sb_defaults(&sb);
 		snprintf(sb.resource, sizeof(sb.resource), "r0");
 		snprintf(sb.node, sizeof(sb.node), "%s", me->name);
+		snprintf(sb.slot[0].node, sizeof(sb.slot[0].node), "%s",
+			 config_peer_node(R.cfg, me)->name);
 		sb.data_bytes = mdio_layout(m)->data_bytes;
 		sb.extent_bytes = mdio_layout(m)->extent_bytes;
 		sb.al_slots = AL_SLOTS;

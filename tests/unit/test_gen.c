@@ -472,3 +472,162 @@ Test(gen, verdict_names)
 	for (int v = GEN_SAME; v <= GEN_UNRELATED; v++)
 		cr_assert_str_neq(gen_verdict_name((enum gen_verdict)v), "unknown");
 }
+
+/* ---- N peers: one bitmap id per peer slot ---- */
+
+/* A node of a three-node resource: slots for its two peers. */
+struct node3 {
+	const char *name;
+	uint64_t current, history[GEN_HISTORY], slot[2];
+	const char *peer[2];	/* the peer of each slot */
+};
+
+static unsigned slot_of(const struct node3 *n, const struct node3 *peer)
+{
+	return strcmp(n->peer[0], peer->name) == 0 ? 0 : 1;
+}
+
+/* What n tells gen_compare() about itself when it meets peer. */
+static struct gen_side side3(const struct node3 *n, const struct node3 *peer)
+{
+	struct gen_side s = { .ids = { .current = n->current,
+				       .bitmap = n->slot[slot_of(n, peer)] },
+			      .tiebreak = strcmp(n->name, peer->name) < 0 };
+
+	memcpy(s.ids.history, n->history, sizeof(s.ids.history));
+	return s;
+}
+
+static void expect3(const struct node3 *a, const struct node3 *b, enum gen_verdict want)
+{
+	struct gen_side sa = side3(a, b), sb = side3(b, a);
+
+	expect(&sa, &sb, want);
+}
+
+/* a, b, c all in sync at generation R1 (after a first full sync). */
+static void synced_three(struct node3 *a, struct node3 *b, struct node3 *c)
+{
+	*a = (struct node3){ .name = "a", .peer = { "b", "c" } };
+	*b = (struct node3){ .name = "b", .peer = { "a", "c" } };
+	*c = (struct node3){ .name = "c", .peer = { "a", "b" } };
+	for (struct node3 *n = a; n; n = n == a ? b : n == b ? c : NULL) {
+		n->current = gen_fresh(R1);
+		n->history[0] = GEN_CREATED;
+	}
+}
+
+static void new_gen(struct node3 *n, uint32_t absent, uint64_t random)
+{
+	gen_new_current_slots(&n->current, n->history, n->slot, 2, absent, random);
+}
+
+/* A primary loses one peer, then the other: each resyncs from the
+ * primary only what it missed, a bitmap resync from its own base. */
+Test(gen_slots, a_peer_lost_then_another)
+{
+	struct node3 a, b, c;
+	uint64_t g1;
+
+	synced_three(&a, &b, &c);
+	g1 = a.current;
+	new_gen(&a, 1U << slot_of(&a, &c), R2);	/* c lost: its slot takes g1 */
+	cr_assert_eq(a.slot[slot_of(&a, &c)], g1);
+	cr_assert_eq(a.slot[slot_of(&a, &b)], 0);
+	new_gen(&b, 1U << slot_of(&b, &c), a.current);	/* b still connected: it follows */
+	cr_assert_eq(b.current, a.current);
+	/* Then b is lost too: its slot takes the generation b has. */
+	new_gen(&a, 1U << slot_of(&a, &b) | 1U << slot_of(&a, &c), R3);
+	cr_assert_eq(a.slot[slot_of(&a, &b)], gen_fresh(R2));
+	cr_assert_eq(a.slot[slot_of(&a, &c)], g1, "c's base does not move");
+	cr_assert_eq(a.history[0], gen_fresh(R2), "kept as history too (c's slot lacks it)");
+	expect3(&a, &b, GEN_BITMAP_LOCAL_SOURCE);
+	expect3(&a, &c, GEN_BITMAP_LOCAL_SOURCE);
+	expect3(&b, &c, GEN_BITMAP_LOCAL_SOURCE);	/* b kept a bitmap for c too */
+}
+
+/* The primary dies; b is promoted while c is connected to it; c follows
+ * b's new generation without a.  When a returns, both b and c resync it
+ * from their slot for a, and c agrees with b. */
+Test(gen_slots, promotion_of_another_node)
+{
+	struct node3 a, b, c;
+	uint64_t g1;
+
+	synced_three(&a, &b, &c);
+	g1 = a.current;
+	new_gen(&b, 1U << slot_of(&b, &a), R2);		/* promoted without a */
+	new_gen(&c, 1U << slot_of(&c, &a), b.current);	/* c takes b's id */
+	cr_assert_eq(c.current, b.current);
+	cr_assert_eq(b.slot[slot_of(&b, &a)], g1);
+	cr_assert_eq(c.slot[slot_of(&c, &a)], g1);
+	expect3(&b, &c, GEN_SAME);
+	expect3(&b, &a, GEN_BITMAP_LOCAL_SOURCE);
+	expect3(&c, &a, GEN_BITMAP_LOCAL_SOURCE);
+}
+
+/* The resync from b to a finishes: b's slot for a goes to its history, a
+ * takes b's current and clears its slot for b; a's slot for c and c's
+ * for a are untouched, and a and c agree without a resync. */
+Test(gen_slots, resync_finished)
+{
+	struct node3 a, b, c;
+	uint64_t g1, a_for_c;
+
+	synced_three(&a, &b, &c);
+	g1 = a.current;
+	new_gen(&b, 1U << slot_of(&b, &a), R2);
+	new_gen(&c, 1U << slot_of(&c, &a), b.current);
+	a.slot[slot_of(&a, &c)] = a_for_c = 0x777;	/* some base a keeps for c */
+	gen_resync_finished_source_slot(b.history, &b.slot[slot_of(&b, &a)]);
+	gen_resync_finished_target_slot(&a.current, a.history, &a.slot[slot_of(&a, &b)],
+					b.current);
+	cr_assert_eq(b.slot[slot_of(&b, &a)], 0);
+	cr_assert_eq(b.history[0], g1);
+	cr_assert_eq(a.current, b.current);
+	cr_assert_eq(a.history[0], g1);
+	cr_assert_eq(a.slot[slot_of(&a, &b)], 0);
+	cr_assert_eq(a.slot[slot_of(&a, &c)], a_for_c, "the other slot keeps its id");
+	cr_assert_eq(c.slot[slot_of(&c, &a)], g1);
+	expect3(&a, &b, GEN_SAME);
+	expect3(&a, &c, GEN_SAME);
+	/* c learns a is back in sync with a bitmap resync of what it keeps. */
+	gen_resync_finished_source_slot(c.history, &c.slot[slot_of(&c, &a)]);
+	cr_assert_eq(c.slot[slot_of(&c, &a)], 0);
+	cr_assert_eq(c.history[0], g1, "once only: g1 was there already");
+	cr_assert_eq(c.history[1], GEN_CREATED);
+}
+
+/* With one slot the N-slot step is the two-node one. */
+Test(gen_slots, one_slot_is_the_pair)
+{
+	struct gen_ids pair = { .current = 99, .history = { 50 } };
+	uint64_t cur = 99, hist[GEN_HISTORY] = { 50 }, slot = 0;
+
+	for (uint64_t r = 1000; r < 1003; r++) {
+		gen_new_current(&pair, r);
+		gen_new_current_slots(&cur, hist, &slot, 1, 1, r);
+		cr_assert_eq(cur, pair.current);
+		cr_assert_eq(slot, pair.bitmap);
+		cr_assert_arr_eq(hist, pair.history, sizeof(hist));
+	}
+	/* A fresh id never repeats one held in any slot. */
+	cur = 20;
+	slot = gen_fresh(5);
+	memset(hist, 0, sizeof(hist));
+	gen_new_current_slots(&cur, hist, &slot, 1, 0, 5);
+	cr_assert_neq(cur, slot);
+	cr_assert_eq(hist[0], 20, "no slot took the old id: history keeps it");
+}
+
+Test(gen_slots, history_has_no_duplicates)
+{
+	struct gen_ids g = { .current = 100 };
+
+	gen_history_push(&g, 40);
+	gen_history_push(&g, 41);
+	gen_history_push(&g, 40);
+	cr_assert_eq(g.history[0], 41);
+	cr_assert_eq(g.history[1], 40);
+	cr_assert_eq(g.history[2], 0);
+}

@@ -26,6 +26,8 @@
 #include "utils/loop.h"
 #include "daemon/meta/mdio.h"
 #include "daemon/meta/meta.h"
+#include "daemon/meta/local.h"
+#include "tests/meta_v1.h"
 #include "tests/unit/loop_until.h"
 #include "utils/bitmap.h"
 
@@ -70,7 +72,7 @@ static struct mdio *open_md(void)
 
 	node = config_node_by_index(cfg, 0);
 	cr_assert_not_null(node);
-	m = mdio_open(cfg, node, false, err, sizeof(err));
+	m = mdio_open(cfg, node, false, 1, err, sizeof(err));
 	cr_assert_not_null(m, "%s", err);
 	return m;
 }
@@ -154,7 +156,7 @@ static struct bitmap *bitmap_on_disk(void)
 	char err[512] = "";
 
 	cr_assert_not_null(bm);
-	cr_assert_eq(mdio_read_bitmap(m, bm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(mdio_read_bitmap(m, 0, bm, err, sizeof(err)), 0, "%s", err);
 	mdio_close(m);
 	return bm;
 }
@@ -169,15 +171,15 @@ static void bitmap_write_fails_until_healed(void (*fault)(void), const char *wan
 	cr_assert_not_null(bm);
 	bitmap_set(bm, 5);
 	fault();
-	cr_assert_eq(mdio_write_bitmap(md, bm, err, sizeof(err)), -1, "the fault did not fail");
+	cr_assert_eq(mdio_write_bitmap(md, 0, bm, err, sizeof(err)), -1, "the fault did not fail");
 	cr_assert(strstr(err, want), "%s", err);
 	/* Nothing reached the disk: asked again, it must not say it did. */
 	err[0] = '\0';
-	cr_assert_eq(mdio_write_bitmap(md, bm, err, sizeof(err)), -1,
+	cr_assert_eq(mdio_write_bitmap(md, 0, bm, err, sizeof(err)), -1,
 		     "a bitmap write that failed is reported as success when retried");
 	cr_assert(strstr(err, want), "%s", err);
 	heal();
-	cr_assert_eq(mdio_write_bitmap(md, bm, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(mdio_write_bitmap(md, 0, bm, err, sizeof(err)), 0, "%s", err);
 	disk = bitmap_on_disk();
 	cr_assert(bitmap_test(disk, 5), "the bit never reached the disk");
 	cr_assert_eq(bitmap_count(disk), 1);
@@ -359,7 +361,7 @@ Test(mdio, alog_retries_a_failed_snapshot_on_the_same_copy)
 	cr_assert_not_null(data);
 	al = actlog_new(16);
 	cr_assert_not_null(al);
-	alog = alog_new(ring, md, bm, fileno(data), al, 4U << 20, mdio_layout(md)->extent_bytes,
+	alog = alog_new(ring, md, &bm, 1, fileno(data), al, 4U << 20, mdio_layout(md)->extent_bytes,
 			on_wake, NULL);
 	cr_assert_not_null(alog);
 	cr_assert_eq(alog_recover(alog, false), 0);
@@ -451,4 +453,131 @@ Test(mdio, failed_superblock_write_never_touches_the_last_good_copy)
 	cr_assert_eq(pread(real_fd, now, sizeof(now), (off_t)l->sb_offset[1]),
 		     (ssize_t)sizeof(now));
 	cr_assert(memcmp(good, now, sizeof(now)) == 0);
+}
+
+/* --- bitmap slots (metadata version 2) --- */
+
+/* Fresh metadata with max_peers slots on the test's store; slot 0 is
+ * beta's when named. */
+static void format_slots(unsigned max_peers, bool name_beta)
+{
+	const struct config_node *node = config_node_by_index(cfg, 0);
+	char err[512] = "";
+	struct meta_sb sb;
+	struct mdio *m = mdio_open(cfg, node, true, 0, err, sizeof(err));
+
+	cr_assert_not_null(m, "%s", err);
+	cr_assert_eq(mdio_use_slots(m, max_peers, err, sizeof(err)), 0, "%s", err);
+	meta_sb_defaults(&sb);
+	snprintf(sb.resource, sizeof(sb.resource), "r0");
+	snprintf(sb.node, sizeof(sb.node), "alpha");
+	if (name_beta)
+		snprintf(sb.slot[0].node, sizeof(sb.slot[0].node), "beta");
+	sb.max_peers = max_peers;
+	sb.data_bytes = mdio_layout(m)->data_bytes;
+	sb.extent_bytes = mdio_layout(m)->extent_bytes;
+	sb.gen.current = GEN_CREATED;
+	cr_assert_eq(mdio_format(m, &sb, err, sizeof(err)), 0, "%s", err);
+	mdio_close(m);
+}
+
+/* The layout of internal metadata follows the superblock's slot count:
+ * a reader that does not know it finds it, and each slot's bitmap is
+ * its own. */
+Test(mdio, three_slots_are_found_and_kept_apart)
+{
+	const struct config_node *node = config_node_by_index(cfg, 0);
+	struct bitmap *bm[3];
+	struct meta_sb sb;
+	char err[512] = "";
+	struct mdio *m;
+
+	format_slots(3, true);
+	m = mdio_open(cfg, node, false, 0, err, sizeof(err));
+	cr_assert_not_null(m, "%s", err);
+	cr_assert_eq(mdio_read_sb(m, &sb, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sb.max_peers, 3);
+	cr_assert_eq(mdio_layout(m)->max_peers, 3);
+	cr_assert_eq(mdio_layout(m)->data_bytes, sb.data_bytes);
+	for (unsigned i = 0; i < 3; i++) {
+		bm[i] = bitmap_new(mdio_layout(m)->nbits);
+		cr_assert_not_null(bm[i]);
+		bitmap_set(bm[i], 10 * i + 1);
+		cr_assert_eq(mdio_write_bitmap(m, i, bm[i], err, sizeof(err)), 0, "%s", err);
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		bitmap_clear_range(bm[i], 0, bitmap_nbits(bm[i]));
+		cr_assert_eq(mdio_read_bitmap(m, i, bm[i], err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(bitmap_count(bm[i]), 1, "slot %u", i);
+		cr_assert(bitmap_test(bm[i], 10 * i + 1), "slot %u holds its own bit", i);
+		bitmap_free(bm[i]);
+	}
+	mdio_close(m);
+}
+
+/* Version 1 metadata: up reads it as one slot, names the slot after the
+ * config's peer and writes it as version 2 at once; the bitmap and its
+ * generation are kept. */
+Test(mdio, local_open_upgrades_version_1)
+{
+	const struct config_node *node = config_node_by_index(cfg, 0);
+	struct meta_sb sb, *got;
+	uint8_t blk[META_BLOCK_BYTES];
+	struct bitmap *bm = bitmap_new(mdio_layout(md)->nbits);
+	char err[512] = "";
+	struct local *l;
+	int fd = open(img, O_RDWR);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(mdio_read_sb(md, &sb, err, sizeof(err)), 0, "%s", err);
+	sb.gen.current = 0x1234;
+	sb.slot[0].bitmap_gen = 0x99;
+	sb.slot[0].disk = META_DISK_OUTDATED;
+	sb.disk = META_DISK_UPTODATE;
+	sb.seq = 7;
+	meta_v1_encode(&sb, blk);
+	cr_assert_eq(pwrite(fd, blk, sizeof(blk), (off_t)mdio_layout(md)->sb_offset[0]),
+		     (ssize_t)sizeof(blk));
+	close(fd);
+	bitmap_set(bm, 3);
+	cr_assert_eq(mdio_write_bitmap(md, 0, bm, err, sizeof(err)), 0, "%s", err);
+
+	l = local_open(cfg, node);
+	cr_assert_not_null(l);
+	got = local_sb(l);
+	cr_assert_eq(local_max_peers(l), 1);
+	cr_assert_eq(local_slot(l, "beta"), 0);
+	cr_assert_eq(local_slot(l, "gamma"), -1);
+	cr_assert_eq(got->slot[0].bitmap_gen, 0x99);
+	cr_assert_eq(got->slot[0].disk, META_DISK_OUTDATED);
+	cr_assert_eq(got->gen.current, 0x1234);
+	cr_assert(bitmap_test(local_slot_bm(l, 0), 3), "the bitmap is kept");
+	cr_assert_eq(local_slot_out_of_sync(l, 0, UINT64_MAX), mdio_layout(md)->extent_bytes);
+	local_close(l);
+
+	/* On disk: version 2, slot named. */
+	cr_assert_eq(mdio_read_sb(md, &sb, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(sb.version, 2);
+	cr_assert_str_eq(sb.slot[0].node, "beta");
+	cr_assert_eq(sb.slot[0].bitmap_gen, 0x99);
+	bitmap_free(bm);
+}
+
+/* Metadata made with more slots than the config needs: the peer gets the
+ * first, the others stay free, and the data area is smaller. */
+Test(mdio, local_open_names_a_free_slot)
+{
+	struct local *l;
+
+	format_slots(3, false);
+	l = local_open(cfg, config_node_by_index(cfg, 0));
+	cr_assert_not_null(l);
+	cr_assert_eq(local_max_peers(l), 3);
+	cr_assert_eq(local_slot(l, "beta"), 0);
+	cr_assert_str_eq(local_sb(l)->slot[1].node, "");
+	cr_assert_lt(local_sb(l)->data_bytes, mdio_layout(md)->data_bytes);
+	local_new_gen(l, 1U << 0);
+	cr_assert_eq(local_sb(l)->slot[0].bitmap_gen, GEN_CREATED);
+	cr_assert_eq(local_sb(l)->slot[1].bitmap_gen, 0, "a free slot takes no id");
+	local_close(l);
 }

@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "daemon/meta/meta.h"
+#include "tests/meta_v1.h"
 
 #define KiB	((uint64_t)1 << 10)
 #define MiB	((uint64_t)1 << 20)
@@ -33,7 +34,7 @@ static void check_internal(uint64_t backing, uint32_t extent)
 	struct meta_layout l;
 	const char *why = NULL;
 
-	cr_assert_eq(meta_layout_internal(backing, extent, &l, &why), 0, "%lu/%u: %s", backing,
+	cr_assert_eq(meta_layout_internal(backing, extent, 1, &l, &why), 0, "%lu/%u: %s", backing,
 		     extent, why);
 	cr_assert_gt(l.data_bytes, 0);
 	cr_assert_eq(l.data_bytes % BLK, 0);
@@ -85,7 +86,7 @@ Test(meta_layout, internal_known_sizes)
 		const char *why;
 
 		check_internal(cases[i].backing, cases[i].extent);
-		cr_assert_eq(meta_layout_internal(cases[i].backing, cases[i].extent, &l, &why), 0);
+		cr_assert_eq(meta_layout_internal(cases[i].backing, cases[i].extent, 1, &l, &why), 0);
 		cr_assert_eq(l.data_bytes, cases[i].data, "case %zu: data %lu", i, l.data_bytes);
 		cr_assert_eq(l.meta_bytes, cases[i].meta, "case %zu: meta %lu", i, l.meta_bytes);
 	}
@@ -129,18 +130,18 @@ Test(meta_layout, internal_refusals)
 
 	for (size_t i = 0; i < sizeof(bad_extents) / sizeof(bad_extents[0]); i++) {
 		why = NULL;
-		cr_assert_eq(meta_layout_internal(GiB, bad_extents[i], &l, &why), -1, "extent %u",
+		cr_assert_eq(meta_layout_internal(GiB, bad_extents[i], 1, &l, &why), -1, "extent %u",
 			     bad_extents[i]);
 		cr_assert_not_null(why);
 		cr_assert(strstr(why, "extent size"), "%s", why);
 	}
 	for (uint64_t b = 0; b < 6 * BLK; b += 512) {
 		why = NULL;
-		cr_assert_eq(meta_layout_internal(b, 64 * KiB, &l, &why), -1, "backing %lu", b);
+		cr_assert_eq(meta_layout_internal(b, 64 * KiB, 1, &l, &why), -1, "backing %lu", b);
 		cr_assert(why && strstr(why, "too small"), "%s", why);
 	}
 	/* The smallest that works: four blocks, a bitmap page, one data block. */
-	cr_assert_eq(meta_layout_internal(6 * BLK, 64 * KiB, &l, &why), 0);
+	cr_assert_eq(meta_layout_internal(6 * BLK, 64 * KiB, 1, &l, &why), 0);
 	cr_assert_eq(l.data_bytes, BLK);
 	cr_assert_eq(l.nbits, 1);
 }
@@ -150,7 +151,7 @@ Test(meta_layout, external)
 	struct meta_layout l;
 	const char *why = NULL;
 
-	cr_assert_eq(meta_layout_external(GiB + 1000, 20 * KiB, 64 * KiB, &l, &why), 0, "%s", why);
+	cr_assert_eq(meta_layout_external(GiB + 1000, 20 * KiB, 64 * KiB, 1, &l, &why), 0, "%s", why);
 	cr_assert_eq(l.data_bytes, GiB);
 	cr_assert_eq(l.nbits, 16384);
 	cr_assert_eq(l.sb_offset[0], 0);
@@ -161,16 +162,16 @@ Test(meta_layout, external)
 	cr_assert_eq(l.bm_bytes, BLK);
 	cr_assert_eq(l.meta_bytes, 20 * KiB);
 
-	cr_assert_eq(meta_layout_external(TiB, 16 * KiB + 2 * MiB, 64 * KiB, &l, &why), 0);
+	cr_assert_eq(meta_layout_external(TiB, 16 * KiB + 2 * MiB, 64 * KiB, 1, &l, &why), 0);
 	cr_assert_eq(l.data_bytes, TiB);
 	cr_assert_eq(l.bm_bytes, 2 * MiB);
 
-	cr_assert_eq(meta_layout_external(TiB, 16 * KiB + 2 * MiB - 1, 64 * KiB, &l, &why), -1);
+	cr_assert_eq(meta_layout_external(TiB, 16 * KiB + 2 * MiB - 1, 64 * KiB, 1, &l, &why), -1);
 	cr_assert(strstr(why, "meta file too small"), "%s", why);
-	cr_assert_eq(meta_layout_external(GiB, 20 * KiB - 1, 64 * KiB, &l, &why), -1);
-	cr_assert_eq(meta_layout_external(BLK - 1, GiB, 64 * KiB, &l, &why), -1);
+	cr_assert_eq(meta_layout_external(GiB, 20 * KiB - 1, 64 * KiB, 1, &l, &why), -1);
+	cr_assert_eq(meta_layout_external(BLK - 1, GiB, 64 * KiB, 1, &l, &why), -1);
 	cr_assert(strstr(why, "too small"), "%s", why);
-	cr_assert_eq(meta_layout_external(GiB, GiB, 5000, &l, &why), -1);
+	cr_assert_eq(meta_layout_external(GiB, GiB, 5000, 1, &l, &why), -1);
 	cr_assert(strstr(why, "extent size"), "%s", why);
 }
 
@@ -189,12 +190,16 @@ static struct meta_sb sample_sb(void)
 	sb.al_extent_bytes = 4 * MiB;
 	sb.al_slots = 1000;
 	sb.gen.current = 0x1111222233334444ULL;
-	sb.gen.bitmap = 0x5555666677778888ULL;
 	for (int i = 0; i < META_GEN_HISTORY; i++)
 		sb.gen.history[i] = 0xa000000000000000ULL + (uint64_t)i;
 	sb.flags = META_F_CRASHED_PRIMARY | META_F_ZEROED | META_F_WAS_PRIMARY;
 	sb.disk = META_DISK_UPTODATE;
-	sb.peer_disk = META_DISK_OUTDATED;
+	sb.max_peers = 3;	/* slot 2 free */
+	strcpy(sb.slot[0].node, "beta");
+	sb.slot[0].bitmap_gen = 0x5555666677778888ULL;
+	sb.slot[0].disk = META_DISK_OUTDATED;
+	strcpy(sb.slot[1].node, "gamma");
+	sb.slot[1].disk = META_DISK_UPTODATE;
 	sb.mode = META_MODE_ASYNC;
 	sb.nbd_index = 3;
 	sb.agreed_bytes = GiB - 64 * KiB;
@@ -211,12 +216,19 @@ static void assert_sb_eq(const struct meta_sb *a, const struct meta_sb *b)
 	cr_assert_eq(a->al_extent_bytes, b->al_extent_bytes);
 	cr_assert_eq(a->al_slots, b->al_slots);
 	cr_assert_eq(a->gen.current, b->gen.current);
-	cr_assert_eq(a->gen.bitmap, b->gen.bitmap);
+	cr_assert_eq(a->gen.bitmap, 0);
+	cr_assert_eq(b->gen.bitmap, 0);
 	for (int i = 0; i < META_GEN_HISTORY; i++)
 		cr_assert_eq(a->gen.history[i], b->gen.history[i]);
 	cr_assert_eq(a->flags, b->flags);
 	cr_assert_eq(a->disk, b->disk);
-	cr_assert_eq(a->peer_disk, b->peer_disk);
+	cr_assert_eq(a->max_peers, b->max_peers);
+	for (unsigned i = 0; i < META_PEERS_MAX; i++) {
+		cr_assert_str_eq(a->slot[i].node, b->slot[i].node, "slot %u", i);
+		cr_assert_eq(a->slot[i].bitmap_gen, b->slot[i].bitmap_gen, "slot %u", i);
+		cr_assert_eq(a->slot[i].disk, b->slot[i].disk, "slot %u", i);
+		cr_assert_eq(a->slot[i].flags, b->slot[i].flags, "slot %u", i);
+	}
 	cr_assert_eq(a->mode, b->mode);
 	cr_assert_eq(a->nbd_index, b->nbd_index);
 	cr_assert_eq(a->agreed_bytes, b->agreed_bytes);
@@ -281,7 +293,7 @@ Test(meta_sb, format_facts)
 
 	meta_sb_encode(&in, blk);
 	cr_assert_arr_eq(blk, "BLKREPMD", 8);
-	cr_assert_eq(blk[8], 1);	/* version, little-endian */
+	cr_assert_eq(blk[8], 2);	/* version, little-endian */
 	cr_assert_eq(blk[9] | blk[10] | blk[11], 0);
 	cr_assert_eq(le64(blk + 16), in.seq);
 	cr_assert_eq(blk[16], 0x08);	/* little-endian seq */
@@ -352,14 +364,14 @@ Test(meta_sb, versions)
 	const char *why;
 
 	meta_sb_encode(&in, blk);
-	put32(blk + 8, 2);
+	put32(blk + 8, 3);
 	reseal(blk);
 	cr_assert_eq(meta_sb_decode(blk, &out, &why), -1);
-	cr_assert_str_eq(why, "metadata version 2 is newer than this blkrep (1)");
+	cr_assert_str_eq(why, "metadata version 3 is newer than this blkrep (2)");
 	/* Said before the checksum is looked at: a newer layout may differ. */
 	blk[100] ^= 1;
 	cr_assert_eq(meta_sb_decode(blk, &out, &why), -1);
-	cr_assert_str_eq(why, "metadata version 2 is newer than this blkrep (1)");
+	cr_assert_str_eq(why, "metadata version 3 is newer than this blkrep (2)");
 	put32(blk + 8, 0);
 	cr_assert_eq(meta_sb_decode(blk, &out, &why), -1);
 	cr_assert_str_eq(why, "unknown metadata version 0 (corrupt)");
@@ -397,13 +409,26 @@ Test(meta_sb, field_refusals)
 		{ 168, 4, 1001, NULL, "slot count" },
 		{ 12, 4, 1U << 4, NULL, "flags" },
 		{ 224, 1, 4, NULL, "disk state" },
-		{ 225, 1, 200, NULL, "disk state" },
+		{ 225, 1, 2, NULL, "unused bytes" },			/* v1's peer disk */
+		{ 184, 1, 1, NULL, "unused bytes" },			/* v1's bitmap id */
 		{ 226, 1, 2, NULL, "mode" },
 		{ 172, 4, (uint32_t)-2, NULL, "NBD" },
 		{ 227, 1, 1, NULL, "unused bytes" },
 		{ 228, 4, 4097, NULL, "agreed export size" },		/* not a multiple */
 		{ 228, 4, 12 * 1024, NULL, "agreed export size" },	/* > data_bytes */
-		{ 236, 1, 1, NULL, "unused bytes" },
+		{ 236, 4, 0, NULL, "max-peers" },
+		{ 236, 4, 8, NULL, "max-peers" },
+		{ 240, 0, 0, "b\x01", "peer slot name" },		/* slot 0 */
+		{ 240, 0, 0, "alpha-1.example", "the node itself" },
+		{ 320, 0, 0, "beta", "two slots" },			/* slot 1 */
+		{ 312, 1, 4, NULL, "peer slot disk" },
+		{ 313, 1, 1, NULL, "reserved" },
+		{ 316, 4, 1, NULL, "flags" },
+		{ 400 + 64, 1, 1, NULL, "free peer slot" },		/* slot 2: free */
+		{ 400 + 76, 1, 1, NULL, "free peer slot" },
+		{ 480, 1, 'x', NULL, "unused peer slot" },		/* slot 3: unused */
+		{ 480 + 79, 1, 1, NULL, "unused peer slot" },
+		{ 800, 1, 1, NULL, "unused bytes" },
 		{ 4087, 1, 1, NULL, "unused bytes" },
 	};
 
@@ -549,9 +574,9 @@ Test(meta_sb, pick_refusals)
 	put32(b + 8, 3);
 	reseal(b);
 	cr_assert_eq(meta_sb_pick(a, b, &out, &which, &why), -1);
-	cr_assert_str_eq(why, "metadata version 3 is newer than this blkrep (1)");
+	cr_assert_str_eq(why, "metadata version 3 is newer than this blkrep (2)");
 	cr_assert_eq(meta_sb_pick(b, a, &out, &which, &why), -1);
-	cr_assert_str_eq(why, "metadata version 3 is newer than this blkrep (1)");
+	cr_assert_str_eq(why, "metadata version 3 is newer than this blkrep (2)");
 }
 
 Test(meta_sb, text_dump)
@@ -568,7 +593,12 @@ Test(meta_sb, text_dump)
 	cr_assert(strstr(buf, "generation:       1111222233334444\n"), "%s", buf);
 	cr_assert(strstr(buf, "flags:            crashed-primary zeroed was-primary\n"), "%s", buf);
 	cr_assert(strstr(buf, "disk:             uptodate\n"), "%s", buf);
-	cr_assert(strstr(buf, "peer_disk:        outdated\n"), "%s", buf);
+	cr_assert(strstr(buf, "max_peers:        3\n"), "%s", buf);
+	cr_assert(strstr(buf, "slot 0:           peer beta, bitmap_gen 5555666677778888, "
+			      "peer_disk outdated\n"), "%s", buf);
+	cr_assert(strstr(buf, "slot 1:           peer gamma, bitmap_gen 0000000000000000, "
+			      "peer_disk uptodate\n"), "%s", buf);
+	cr_assert_null(strstr(buf, "slot 2"), "a free slot is not shown: %s", buf);
 	cr_assert(strstr(buf, "mode:             async\n"), "%s", buf);
 	cr_assert(strstr(buf, "nbd:              /dev/nbd3\n"), "%s", buf);
 	cr_assert_eq(meta_sb_to_text(&sb, small, sizeof(small)), n);
@@ -736,7 +766,7 @@ Test(meta_sb, geometry_must_match_the_layout)
 	const char *why;
 	char buf[256];
 
-	cr_assert_eq(meta_layout_internal(256ULL << 20, 64U << 10, &l, &why), 0);
+	cr_assert_eq(meta_layout_internal(256ULL << 20, 64U << 10, 1, &l, &why), 0);
 	meta_sb_defaults(&sb);
 	sb.data_bytes = l.data_bytes;
 	sb.extent_bytes = l.extent_bytes;
@@ -751,4 +781,130 @@ Test(meta_sb, geometry_must_match_the_layout)
 	cr_assert_eq(meta_sb_check_layout(&sb, &l, buf, sizeof(buf)), -1);
 	cr_assert_str_eq(buf, "extent_bytes (the bitmap granularity): superblock says 4096, "
 			      "the layout (bitmap-granularity) 65536");
+}
+
+/* ---- version 2: one bitmap slot per peer ---- */
+
+/* With one slot the layout is version 1's, so version 1 metadata is
+ * upgraded by rewriting its superblock; with three, the data area gives
+ * room for three bitmaps and nothing else moves but the slots. */
+Test(meta_layout, slots)
+{
+	struct meta_layout one, three, ext;
+	const char *why = NULL;
+	uint64_t backing = GiB + 12345, end = backing / BLK * BLK;
+
+	cr_assert_eq(meta_layout_internal(backing, 64 * KiB, 1, &one, &why), 0, "%s", why);
+	cr_assert_eq(one.max_peers, 1);
+	cr_assert_eq(one.meta_bytes, meta_for(one.data_bytes, 64 * KiB), "version 1's size");
+	cr_assert_eq(meta_layout_bm_offset(&one, 0), one.bm_offset);
+
+	cr_assert_eq(meta_layout_internal(backing, 64 * KiB, 3, &three, &why), 0, "%s", why);
+	cr_assert_eq(three.max_peers, 3);
+	cr_assert_eq(three.meta_bytes, 4 * BLK + 3 * three.bm_bytes);
+	cr_assert_eq(three.sb_offset[0] + three.meta_bytes, end, "the meta area ends the store");
+	cr_assert_leq(three.data_bytes, three.sb_offset[0]);
+	cr_assert_leq(three.sb_offset[0] - three.data_bytes, BLK, "at most one block unused");
+	cr_assert_lt(three.data_bytes, one.data_bytes);
+	for (unsigned i = 0; i < 3; i++)
+		cr_assert_eq(meta_layout_bm_offset(&three, i),
+			     three.sb_offset[0] + 4 * BLK + i * three.bm_bytes, "slot %u", i);
+	cr_assert_eq(meta_layout_bm_offset(&three, 2) + three.bm_bytes, end);
+
+	cr_assert_eq(meta_layout_external(GiB, 4 * BLK + 3 * BLK, 64 * KiB, 3, &ext, &why), 0,
+		     "%s", why);
+	cr_assert_eq(meta_layout_bm_offset(&ext, 2), 6 * BLK);
+	cr_assert_eq(meta_layout_external(GiB, 4 * BLK + 3 * BLK - 1, 64 * KiB, 3, &ext, &why),
+		     -1);
+	cr_assert(strstr(why, "meta file too small"), "%s", why);
+
+	cr_assert_eq(meta_layout_internal(GiB, 64 * KiB, 0, &ext, &why), -1);
+	cr_assert(strstr(why, "max-peers"), "%s", why);
+	cr_assert_eq(meta_layout_internal(GiB, 64 * KiB, META_PEERS_MAX + 1, &ext, &why), -1);
+	cr_assert_eq(meta_layout_external(GiB, GiB, 64 * KiB, 8, &ext, &why), -1);
+	cr_assert_eq(meta_layout_internal(GiB, 64 * KiB, META_PEERS_MAX, &ext, &why), 0);
+}
+
+/* Version 1 is read as version 2 with one slot holding its bitmap id and
+ * peer disk; the slot's name is for the daemon to fill in. */
+Test(meta_sb, version_1_is_read_as_one_slot)
+{
+	struct meta_sb in = sample_sb(), out;
+	uint8_t blk[BLK];
+	const char *why = NULL;
+	char text[2048];
+
+	meta_v1_encode(&in, blk);
+	cr_assert_eq(blk[8], 1);
+	cr_assert_eq(meta_sb_decode(blk, &out, &why), 0, "%s", why);
+	cr_assert_eq(out.version, 1);
+	cr_assert_eq(out.max_peers, 1);
+	cr_assert_str_eq(out.slot[0].node, "");
+	cr_assert_eq(out.slot[0].bitmap_gen, 0x5555666677778888ULL);
+	cr_assert_eq(out.slot[0].disk, META_DISK_OUTDATED);
+	cr_assert_eq(out.gen.bitmap, 0);
+	cr_assert_eq(out.gen.current, in.gen.current);
+	cr_assert_eq(out.agreed_bytes, in.agreed_bytes);
+	meta_sb_to_text(&out, text, sizeof(text));
+	cr_assert(strstr(text, "version:          1\n"), "%s", text);
+	cr_assert(strstr(text, "slot 0:           peer (unassigned), bitmap_gen 5555666677778888"),
+		  "%s", text);
+
+	/* Version 1 had no fields past 236. */
+	blk[300] = 1;
+	reseal(blk);
+	cr_assert_eq(meta_sb_decode(blk, &out, &why), -1);
+	cr_assert(strstr(why, "unused bytes"), "%s", why);
+	meta_v1_encode(&in, blk);
+	blk[225] = 9;
+	reseal(blk);
+	cr_assert_eq(meta_sb_decode(blk, &out, &why), -1);
+	cr_assert(strstr(why, "disk state"), "%s", why);
+}
+
+/* After an upgrade one copy is version 1 and the other version 2: the
+ * higher seq wins as between any two copies. */
+Test(meta_sb, pick_across_the_upgrade)
+{
+	struct meta_sb in = sample_sb(), out;
+	uint8_t a[BLK], b[BLK];
+	const char *why = NULL;
+	int which = -1;
+
+	in.seq = 5;
+	meta_v1_encode(&in, a);
+	in.seq = 6;
+	meta_sb_encode(&in, b);
+	cr_assert_eq(meta_sb_pick(a, b, &out, &which, &why), 0, "%s", why);
+	cr_assert_eq(which, 1);
+	cr_assert_eq(out.version, 2);
+	cr_assert_eq(out.max_peers, 3);
+	b[700] ^= 1;	/* the version 2 write torn: version 1 again, upgraded again */
+	cr_assert_eq(meta_sb_pick(a, b, &out, &which, &why), 0);
+	cr_assert_eq(which, 0);
+	cr_assert_eq(out.version, 1);
+}
+
+Test(meta_sb, assign_slots)
+{
+	struct meta_sb sb = sample_sb();	/* beta, gamma, one free */
+	const char *two[] = { "gamma", "delta" }, *three[] = { "beta", "delta", "eps" };
+
+	cr_assert_eq(meta_sb_slot(&sb, "gamma"), 1);
+	cr_assert_eq(meta_sb_slot(&sb, "delta"), -1);
+	cr_assert_eq(meta_sb_slot(&sb, ""), -1, "a free slot is no peer's");
+	cr_assert_eq(meta_sb_assign_slots(&sb, two, 2), 1);
+	cr_assert_eq(meta_sb_slot(&sb, "delta"), 2, "the first free slot");
+	cr_assert_eq(meta_sb_slot(&sb, "beta"), 0, "a slot no longer in the list is kept");
+	cr_assert_eq(meta_sb_assign_slots(&sb, two, 2), 0, "nothing new");
+	cr_assert_eq(meta_sb_assign_slots(&sb, three, 3), -1, "no free slot for eps");
+	cr_assert_eq(meta_sb_slot(&sb, "eps"), -1, "refused: unchanged");
+
+	/* Version 1's slot keeps its bitmap id once named. */
+	meta_sb_defaults(&sb);
+	sb.slot[0].bitmap_gen = 77;
+	cr_assert_eq(meta_sb_assign_slots(&sb, three, 1), 1);
+	cr_assert_str_eq(sb.slot[0].node, "beta");
+	cr_assert_eq(sb.slot[0].bitmap_gen, 77);
+	cr_assert_eq(meta_sb_assign_slots(&sb, two, 2), -1, "two peers, one slot");
 }
