@@ -38,8 +38,9 @@ static const struct command commands[] = {
 	{ .name = "check-config", .cli = cmd_check_config, .usage = "check-config",
 	  .help = "check the config and say which node this is",
 	  .description = "Loads the config (-c) and picks this node (--node, else the host "
-			 "name); prints them and every node (its address, and its mode where "
-			 "it is not the resource's), or one line saying why not (exit 1)." },
+			 "name); prints them and every node (its address, and its mode and "
+			 "max-lag where they are not the resource's), or one line saying why "
+			 "not (exit 1)." },
 	{ .name = "up", .cli = cmd_up, .usage = "up [--foreground]",
 	  .help = "start this node's daemon",
 	  .description = "Starts this node's daemon and returns once it is ready; its log is "
