@@ -11,8 +11,7 @@
 
 #include "daemon/config.h"
 #include "daemon/config_value.h"
-
-#define FNAME "/etc/blkrep/t.conf"
+#include "tests/unit/config_parse.h"
 
 /* Lines 1-3. */
 #define RES "[resource]\nname = r0\nsecret-file = /etc/blkrep/r0.secret\n"
@@ -24,29 +23,6 @@
 	"[node beta]\n"                                                                            \
 	"address = 127.0.0.1:7790\n"                                                               \
 	"backing = /var/lib/blkrep/r0-b.img\n"
-
-static struct config *parse_ok(const char *text)
-{
-	struct config *c = NULL;
-	char err[512] = "";
-
-	cr_assert_eq(config_parse_string(text, FNAME, &c, err, sizeof(err)), 0,
-		     "refused: %s\n--- text:\n%s", err, text);
-	cr_assert_not_null(c);
-	return c;
-}
-
-/* The text must be refused with exactly this message. */
-static void parse_fails(const char *text, const char *want)
-{
-	struct config *c = NULL;
-	char err[512] = "";
-
-	cr_assert_eq(config_parse_string(text, FNAME, &c, err, sizeof(err)), -1,
-		     "accepted, expected: %s\n--- text:\n%s", want, text);
-	cr_assert_null(c);
-	cr_assert_str_eq(err, want, "--- text:\n%s", text);
-}
 
 /* A resource key on line 4, followed by the nodes. */
 static void res_key_fails(const char *line, const char *reason)

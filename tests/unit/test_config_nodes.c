@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "daemon/config.h"
-
-#define FNAME "/etc/blkrep/t.conf"
+#include "tests/unit/config_parse.h"
 
 /* Lines 1-4. */
 #define RES "[resource]\nname = r0\nsecret-file = /etc/blkrep/r0.secret\nmode = sync\n"
@@ -29,27 +28,6 @@
 	    "backing = /var/lib/blkrep/r0.img\n"                                                   \
 	    "mode = sync\n"
 
-static struct config *parse_ok(const char *text)
-{
-	struct config *c = NULL;
-	char err[512] = "";
-
-	cr_assert_eq(config_parse_string(text, FNAME, &c, err, sizeof(err)), 0,
-		     "refused: %s\n--- text:\n%s", err, text);
-	return c;
-}
-
-static void parse_fails(const char *text, const char *want)
-{
-	struct config *c = NULL;
-	char err[512] = "";
-
-	cr_assert_eq(config_parse_string(text, FNAME, &c, err, sizeof(err)), -1,
-		     "accepted, expected: %s\n--- text:\n%s", want, text);
-	cr_assert_null(c);
-	cr_assert_str_eq(err, want, "--- text:\n%s", text);
-}
-
 /* RES and n nodes n0, n1, ... (three lines each, from line 5), at ports
  * 7001, 7002, ...; extra follows. */
 static const char *nodes_text(char *buf, size_t len, unsigned int n, const char *extra)
@@ -62,6 +40,14 @@ static const char *nodes_text(char *buf, size_t len, unsigned int n, const char 
 					 7001 + i, i);
 	snprintf(buf + used, len - used, "%s", extra);
 	return buf;
+}
+
+/* nodes_text() of three nodes and extra must be refused with want. */
+static void three_fail(const char *extra, const char *want)
+{
+	char text[2048];
+
+	parse_fails(nodes_text(text, sizeof(text), 3, extra), want);
 }
 
 Test(config_nodes, three_sorted_by_name_whatever_the_file_order)
@@ -118,10 +104,8 @@ Test(config_nodes, up_to_eight_then_refused)
 
 Test(config_nodes, a_name_twice_is_refused)
 {
-	char text[2048];
-
-	parse_fails(nodes_text(text, sizeof(text), 3, "[node n1]\naddress = 127.0.0.1:9\n"),
-		    FNAME ":14: duplicate [node n1] (first at line 8)");
+	three_fail("[node n1]\naddress = 127.0.0.1:9\n",
+		   FNAME ":14: duplicate [node n1] (first at line 8)");
 }
 
 Test(config_nodes, an_address_twice_is_refused)
@@ -129,13 +113,11 @@ Test(config_nodes, an_address_twice_is_refused)
 	char text[2048];
 
 	/* The third node at the first's address: named at the later one. */
-	parse_fails(nodes_text(text, sizeof(text), 3,
-			       "[node n3]\naddress = 127.0.0.1:7001\nbacking = /n3\n"),
-		    FNAME ":14: nodes n0 and n3 have the same address 127.0.0.1:7001");
+	three_fail("[node n3]\naddress = 127.0.0.1:7001\nbacking = /n3\n",
+		   FNAME ":14: nodes n0 and n3 have the same address 127.0.0.1:7001");
 	/* The same host and port, spelled apart. */
-	parse_fails(nodes_text(text, sizeof(text), 3,
-			       "[node n3]\naddress = 127.0.0.1:07002\nbacking = /n3\n"),
-		    FNAME ":14: nodes n1 and n3 have the same address 127.0.0.1:07002");
+	three_fail("[node n3]\naddress = 127.0.0.1:07002\nbacking = /n3\n",
+		   FNAME ":14: nodes n1 and n3 have the same address 127.0.0.1:07002");
 	parse_fails(RES "[node a]\naddress = DB.example.com:1\nbacking = /a\n"
 			"[node b]\naddress = db.example.com:1\nbacking = /b\n",
 		    FNAME ":8: nodes a and b have the same address db.example.com:1");
@@ -149,15 +131,10 @@ Test(config_nodes, an_address_twice_is_refused)
 
 Test(config_nodes, every_node_needs_its_keys)
 {
-	char text[2048];
-
-	parse_fails(nodes_text(text, sizeof(text), 3, "[node n3]\nbacking = /n3\n"),
-		    FNAME ":14: [node n3] has no address");
-	parse_fails(nodes_text(text, sizeof(text), 3, "[node n3]\naddress = 127.0.0.1:9\n"),
-		    FNAME ":14: [node n3] has no backing");
-	parse_fails(nodes_text(text, sizeof(text), 3,
-			       "[node n3]\naddress = 127.0.0.1:9\nbacking = /n3\nsize = 1G\n"),
-		    FNAME ":17: unknown key 'size' in [node n3]");
+	three_fail("[node n3]\nbacking = /n3\n", FNAME ":14: [node n3] has no address");
+	three_fail("[node n3]\naddress = 127.0.0.1:9\n", FNAME ":14: [node n3] has no backing");
+	three_fail("[node n3]\naddress = 127.0.0.1:9\nbacking = /n3\nsize = 1G\n",
+		   FNAME ":17: unknown key 'size' in [node n3]");
 }
 
 /* tls-ca needs every node's certificate, the third's too. */
@@ -212,14 +189,12 @@ Test(config_nodes, bad_mode_and_max_lag_in_a_node)
 {
 	char text[2048];
 
-	parse_fails(nodes_text(text, sizeof(text), 3, "mode = fast\n"),
-		    FNAME ":14: bad mode 'fast' (expected sync or async)");
-	parse_fails(nodes_text(text, sizeof(text), 3, "max-lag = 0\n"),
-		    FNAME ":14: bad max-lag '0' (must be more than 0)");
-	parse_fails(nodes_text(text, sizeof(text), 3, "max-lag = lots\n"),
-		    FNAME ":14: bad max-lag 'lots' (expected a size like 4096, 64K or 1G)");
-	parse_fails(nodes_text(text, sizeof(text), 3, "mode = sync\nmode = async\n"),
-		    FNAME ":15: duplicate key 'mode' (first set at line 14)");
+	three_fail("mode = fast\n", FNAME ":14: bad mode 'fast' (expected sync or async)");
+	three_fail("max-lag = 0\n", FNAME ":14: bad max-lag '0' (must be more than 0)");
+	three_fail("max-lag = lots\n",
+		   FNAME ":14: bad max-lag 'lots' (expected a size like 4096, 64K or 1G)");
+	three_fail("mode = sync\nmode = async\n",
+		   FNAME ":15: duplicate key 'mode' (first set at line 14)");
 	/* The same key in two nodes is no duplicate. */
 	config_free(parse_ok(nodes_text(text, sizeof(text), 3,
 					"mode = async\n[node n3]\naddress = 127.0.0.1:9\n"
