@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -55,6 +56,8 @@ enum node_key {
 	NK_TLS_CERT,
 	NK_TLS_KEY,
 	NK_METRICS,
+	NK_MODE,
+	NK_MAX_LAG,
 	NK_COUNT
 };
 
@@ -86,6 +89,8 @@ static const char *const node_keys[NK_COUNT] = {
 	[NK_TLS_CERT] = "tls-certificate",
 	[NK_TLS_KEY] = "tls-key",
 	[NK_METRICS] = "metrics",
+	[NK_MODE] = "mode",
+	[NK_MAX_LAG] = "max-lag",
 };
 
 /* The state of one parse.  Line numbers start at 1; 0 means "not seen". */
@@ -98,7 +103,7 @@ struct parse {
 	struct node_priv *node; /* current [node], if sec == SEC_NODE */
 	int resource_line;
 	int res_lines[RK_COUNT];
-	int node_lines[2][NK_COUNT];
+	int node_lines[CONFIG_NODES_MAX][NK_COUNT];
 	int err_line;
 	bool failed;
 	char *err;
@@ -164,6 +169,18 @@ static int set_size(struct parse *p, const char *key, const char *v, uint64_t *o
 {
 	if (config_parse_size(v, out) < 0) {
 		perr(p, p->lineno, "bad %s '%s' (expected a size like 4096, 64K or 1G)", key, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* max-lag, in [resource] or a [node]: a size above 0. */
+static int set_max_lag(struct parse *p, const char *v, uint64_t *out)
+{
+	if (set_size(p, "max-lag", v, out) < 0)
+		return -1;
+	if (*out == 0) {
+		perr(p, p->lineno, "bad max-lag '%s' (must be more than 0)", v);
 		return -1;
 	}
 	return 0;
@@ -289,13 +306,7 @@ static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 	case RK_RESYNC_RATE:
 		return set_rate(p, v);
 	case RK_MAX_LAG:
-		if (set_size(p, "max-lag", v, &c->max_lag) < 0)
-			return -1;
-		if (c->max_lag == 0) {
-			perr(p, p->lineno, "bad max-lag '%s' (must be more than 0)", v);
-			return -1;
-		}
-		return 0;
+		return set_max_lag(p, v, &c->max_lag);
 	case RK_SPLIT_BRAIN:
 		if (set_choice(p, "after-split-brain", v, split_brain_names, &i) < 0)
 			return -1;
@@ -374,6 +385,10 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 		return set_path(p, "tls-certificate", v, &n->tls_certificate);
 	case NK_TLS_KEY:
 		return set_path(p, "tls-key", v, &n->tls_key);
+	case NK_MODE:
+		return set_choice(p, "mode", v, mode_names, &n->mode);
+	case NK_MAX_LAG:
+		return set_max_lag(p, v, &n->max_lag);
 	case NK_META:
 		if (strcmp(v, "internal") == 0)
 			return 0;
@@ -455,12 +470,14 @@ static void begin_node(struct parse *p, const char *name)
 			return;
 		}
 	}
-	if (c->nnodes == 2) {
-		perr(p, p->lineno, "a third node '%s': a resource has exactly two nodes", name);
+	if (c->nnodes == CONFIG_NODES_MAX) {
+		perr(p, p->lineno, "[node %s] is node %u: a resource has at most %d nodes", name,
+		     c->nnodes + 1, CONFIG_NODES_MAX);
 		return;
 	}
 	p->node = &c->priv[c->nnodes];
 	p->node->line = p->lineno;
+	p->node->mode = -1;
 	if (set_string(p, &p->node->name, name) < 0)
 		return;
 	c->nnodes++;
@@ -612,13 +629,54 @@ static int check_tls(struct parse *p)
 	return 0;
 }
 
+/* Whether two validated addresses name the same host and port. */
+static bool same_address(const char *a, const char *b)
+{
+	char ha[256], hb[256];
+	uint16_t pa, pb;
+
+	if (config_address_split(a, ha, sizeof(ha), &pa) < 0 ||
+	    config_address_split(b, hb, sizeof(hb), &pb) < 0)
+		return strcmp(a, b) == 0;
+	return pa == pb && strcasecmp(ha, hb) == 0;
+}
+
+/* 2 to CONFIG_NODES_MAX nodes, each with an address and a backing store,
+ * no two at one address. */
+static void check_nodes(struct parse *p, int last)
+{
+	struct config *c = p->c;
+	unsigned int i, j;
+
+	if (c->nnodes < CONFIG_NODES_MIN) {
+		perr(p, last, "%u [node NAME] section%s: a resource has %d to %d nodes", c->nnodes,
+		     c->nnodes == 1 ? "" : "s", CONFIG_NODES_MIN, CONFIG_NODES_MAX);
+		return;
+	}
+	for (i = 0; i < c->nnodes; i++) {
+		const struct node_priv *n = &c->priv[i];
+
+		if (!n->address || !n->backing) {
+			perr(p, n->line, "[node %s] has no %s", n->name,
+			     !n->address ? "address" : "backing");
+			return;
+		}
+	}
+	for (j = 1; j < c->nnodes; j++)
+		for (i = 0; i < j; i++)
+			if (same_address(c->priv[i].address, c->priv[j].address)) {
+				perr(p, c->priv[j].line, "nodes %s and %s have the same address %s",
+				     c->priv[i].name, c->priv[j].name, c->priv[j].address);
+				return;
+			}
+}
+
 /* What only the whole file can tell: required keys and sections, one of
- * the two ways to authenticate, two distinct nodes. */
+ * the two ways to authenticate, distinct nodes. */
 static void check_complete(struct parse *p)
 {
 	struct config *c = p->c;
 	int last = p->lineno > 0 ? p->lineno : 1;
-	unsigned int i;
 
 	if (!p->resource_line) {
 		perr(p, last, "no [resource] section");
@@ -644,30 +702,22 @@ static void check_complete(struct parse *p)
 	}
 	if (check_tls(p) < 0)
 		return;
-	if (c->nnodes != 2) {
-		perr(p, last, "%u [node NAME] section%s: a resource has exactly two nodes",
-		     c->nnodes, c->nnodes == 1 ? "" : "s");
-		return;
-	}
-	for (i = 0; i < 2; i++) {
-		const struct node_priv *n = &c->priv[i];
-
-		if (!n->address || !n->backing) {
-			perr(p, n->line, "[node %s] has no %s", n->name,
-			     !n->address ? "address" : "backing");
-			return;
-		}
-	}
-	if (strcmp(c->priv[0].address, c->priv[1].address) == 0)
-		perr(p, c->priv[1].line, "nodes %s and %s have the same address %s",
-		     c->priv[0].name, c->priv[1].name, c->priv[1].address);
+	check_nodes(p, last);
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const struct node_priv *)a)->name, ((const struct node_priv *)b)->name);
+}
+
+/* The nodes sorted by name, so every node numbers them alike, and their
+ * public views. */
 static void fill_views(struct config *c)
 {
 	unsigned int i;
 
-	for (i = 0; i < 2; i++) {
+	qsort(c->priv, c->nnodes, sizeof(c->priv[0]), by_name);
+	for (i = 0; i < c->nnodes; i++) {
 		c->nodes[i].name = c->priv[i].name;
 		c->nodes[i].address = c->priv[i].address;
 		c->nodes[i].backing = c->priv[i].backing;
@@ -800,7 +850,7 @@ void config_free(struct config *c)
 
 	if (!c)
 		return;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < CONFIG_NODES_MAX; i++) {
 		free(c->priv[i].name);
 		free(c->priv[i].address);
 		free(c->priv[i].backing);

@@ -1,9 +1,10 @@
-/* The resource configuration: one INI file per resource, identical on both
- * nodes, parsed with libinih into a struct config that only `adjust`
- * changes (config_adjust()).  Parsing the
- * text is pure (config_parse_string); only config_load touches files
- * (the secret file is config_secret.h, single values config_value.h).  Every check the file can fail is made
- * here, so the daemon never meets a bad value later.
+/* The resource configuration: one INI file per resource, identical on
+ * every node (2 to CONFIG_NODES_MAX), parsed with libinih into a struct
+ * config that only `adjust` changes (config_adjust()).  Parsing the text
+ * is pure (config_parse_string); only config_load touches files (the
+ * secret file is config_secret.h, single values config_value.h).  Every
+ * check the file can fail is made here, so the daemon never meets a bad
+ * value later.
  *
  * Errors: functions return -1 (or NULL) and put one line in err, of the form
  * "FILE:LINE: reason" for anything wrong in the text.  Nothing here prints
@@ -18,7 +19,9 @@
 #include "daemon/config_secret.h"
 #include "daemon/config_value.h"
 
-#define CONFIG_NAME_MAX	  63   /* resource and node names */
+#define CONFIG_NAME_MAX	  63 /* resource and node names */
+#define CONFIG_NODES_MIN  2  /* [node NAME] sections in a resource */
+#define CONFIG_NODES_MAX  8
 #define CONFIG_SECRET_MAX 4096 /* bytes in a secret file */
 
 #define CONFIG_DEFAULT_MAX_LAG	   (64ULL << 20)
@@ -108,12 +111,21 @@ unsigned int config_al_extents(const struct config *c);
 unsigned int config_timeout_s(const struct config *c);
 unsigned int config_dead_conn_timeout_s(const struct config *c);
 
-/* Node 0 or 1, in file order; NULL for any other index. */
+/* The number of [node NAME] sections: 2 to CONFIG_NODES_MAX. */
+unsigned int config_node_count(const struct config *c);
+
+/* Node i of config_node_count(), sorted by name (strcmp), whatever the
+ * file's order; NULL past the last. */
 const struct config_node *config_node_by_index(const struct config *c, unsigned int i);
+
+/* How data is replicated *to* node n (one of c's nodes): its section's
+ * mode and max-lag, else the resource's. */
+enum config_mode config_node_mode(const struct config *c, const struct config_node *n);
+uint64_t config_node_max_lag(const struct config *c, const struct config_node *n);
 
 /* The node this host runs: `wanted` by name when not NULL, else the node
  * named like this host (gethostname(), whole or up to its first dot).
- * NULL with a reason naming both nodes when there is none. */
+ * NULL with a reason naming every node when there is none. */
 const struct config_node *config_local_node(const struct config *c, const char *wanted, char *err,
 					    size_t errlen);
 
@@ -121,19 +133,24 @@ const struct config_node *config_local_node(const struct config *c, const char *
 const struct config_node *config_node_for_host(const struct config *c, const char *host, char *err,
 					       size_t errlen);
 
-/* The other node; NULL if local is not one of c's nodes. */
+/* The only peer of a two-node resource; NULL if local is not one of c's
+ * nodes, or if c has more than two (walk config_node_by_index() then). */
 const struct config_node *config_peer_node(const struct config *c, const struct config_node *local);
 
 /* `blkrep adjust`, for a daemon running node me of running, given fresh,
  * a re-read of its file: 0 if the two differ at most in on-peer-loss,
- * resync-rate, max-lag, timeout, dead-conn-timeout and the peer's address;
- * else -1 with "KEY changed: a restart is needed to apply it" in err. */
+ * resync-rate, max-lag, timeout, dead-conn-timeout, the other nodes'
+ * addresses and any node's own mode and max-lag; else -1 with "KEY
+ * changed: a restart is needed to apply it", or "nodes added or removed:
+ * restart the daemon (blkrep down, up)", in err. */
 int config_adjust_check(const struct config *running, const struct config *fresh, const char *me,
 			char *err, size_t errlen);
 
 /* After config_adjust_check(): running takes those values from fresh, and
- * fresh itself, freed with running (the peer's address is its string).
- * The keys that changed go to changed ("max-lag, timeout"; "" if none). */
+ * fresh itself, freed with running (a new address is fresh's string).
+ * The keys that changed go to changed ("max-lag, timeout, node gamma: mode
+ * async -> sync"; "the peer's address" in a two-node resource, "node
+ * NAME's address" otherwise; "" if none). */
 void config_adjust(struct config *running, struct config *fresh, const char *me, char *changed,
 		   size_t len);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon/config_int.h"
+#include "utils/human.h"
 
 struct key_diff {
 	const char *key;
@@ -25,6 +26,17 @@ static const struct node_priv *node_named(const struct config *c, const char *na
 		if (strcmp(c->priv[i].name, name) == 0)
 			return &c->priv[i];
 	return NULL;
+}
+
+/* Whether a and b list the same nodes (both sorted by name). */
+static bool same_nodes(const struct config *a, const struct config *b)
+{
+	if (a->nnodes != b->nnodes)
+		return false;
+	for (unsigned int i = 0; i < a->nnodes; i++)
+		if (strcmp(a->priv[i].name, b->priv[i].name) != 0)
+			return false;
+	return true;
 }
 
 /* The first key in keys[0..n) that changed, or NULL. */
@@ -57,7 +69,8 @@ static const char *resource_key_changed(const struct config *a, const struct con
 	return first_changed(keys, sizeof(keys) / sizeof(keys[0]));
 }
 
-/* A key of this node's own section (the peer's matter to the peer). */
+/* A key of this node's own section that the daemon read once (the other
+ * nodes' matter to them; every node's mode and max-lag are live). */
 static const char *node_key_changed(const struct node_priv *a, const struct node_priv *b)
 {
 	const struct key_diff keys[] = {
@@ -78,9 +91,9 @@ int config_adjust_check(const struct config *running, const struct config *fresh
 	const struct node_priv *mine = node_named(running, me), *now = node_named(fresh, me);
 	const char *key = resource_key_changed(running, fresh);
 
-	if (!key && (!now || str_differ(running->priv[0].name, fresh->priv[0].name) ||
-		     str_differ(running->priv[1].name, fresh->priv[1].name))) {
-		snprintf(err, errlen, "the node names changed: a restart is needed to apply them");
+	if (!key && (!now || !same_nodes(running, fresh))) {
+		snprintf(err, errlen,
+			 "nodes added or removed: restart the daemon (blkrep down, up)");
 		return -1;
 	}
 	if (key) {
@@ -89,7 +102,8 @@ int config_adjust_check(const struct config *running, const struct config *fresh
 	}
 	key = mine ? node_key_changed(mine, now) : NULL;
 	if (key) {
-		snprintf(err, errlen, "[node %s] %s changed: a restart is needed to apply it", me, key);
+		snprintf(err, errlen, "[node %s] %s changed: a restart is needed to apply it", me,
+			 key);
 		return -1;
 	}
 	return 0;
@@ -101,6 +115,51 @@ static void name_key(char *out, size_t len, const char *key)
 	size_t used = strlen(out);
 
 	snprintf(out + used, len - used, "%s%s", used ? ", " : "", key);
+}
+
+/* A node's own mode or max-lag that changed what it resolves to, named
+ * with both values ("node gamma: mode async -> sync"); running takes
+ * fresh's. */
+static void adjust_node_modes(struct config *running, const struct config *fresh, unsigned int i,
+			      char *changed, size_t len)
+{
+	struct node_priv *a = &running->priv[i];
+	const struct node_priv *b = &fresh->priv[i];
+	const struct config_node *na = &running->nodes[i], *nb = &fresh->nodes[i];
+	enum config_mode ma = config_node_mode(running, na), mb = config_node_mode(fresh, nb);
+	uint64_t la = config_node_max_lag(running, na), lb = config_node_max_lag(fresh, nb);
+	char what[CONFIG_NAME_MAX + 64], ha[HUMAN_BYTES_LEN], hb[HUMAN_BYTES_LEN];
+
+	if (a->mode != b->mode && ma != mb) {
+		snprintf(what, sizeof(what), "node %s: mode %s -> %s", a->name,
+			 config_mode_name(ma), config_mode_name(mb));
+		name_key(changed, len, what);
+	}
+	if (a->max_lag != b->max_lag && la != lb) {
+		snprintf(what, sizeof(what), "node %s: max-lag %s -> %s", a->name,
+			 human_bytes(la, ha, sizeof(ha)), human_bytes(lb, hb, sizeof(hb)));
+		name_key(changed, len, what);
+	}
+	a->mode = b->mode;
+	a->max_lag = b->max_lag;
+}
+
+/* Another node's address: for the next connect to it.  Fresh's string:
+ * fresh lives as long as running does.  The old one stays, as anyone may
+ * still hold it. */
+static void adjust_address(struct config *running, const struct config *fresh, unsigned int i,
+			   char *changed, size_t len)
+{
+	char what[CONFIG_NAME_MAX + 32];
+
+	if (!str_differ(running->nodes[i].address, fresh->priv[i].address))
+		return;
+	if (running->nnodes == 2)
+		snprintf(what, sizeof(what), "the peer's address");
+	else
+		snprintf(what, sizeof(what), "node %s's address", running->priv[i].name);
+	name_key(changed, len, what);
+	running->nodes[i].address = fresh->priv[i].address;
 }
 
 void config_adjust(struct config *running, struct config *fresh, const char *me, char *changed,
@@ -118,20 +177,18 @@ void config_adjust(struct config *running, struct config *fresh, const char *me,
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (keys[i].changed)
 			name_key(changed, len, keys[i].key);
+	/* config_adjust_check() made sure both list the same nodes.  Before
+	 * the resource's max-lag changes: a node's old value may be it. */
+	for (unsigned int i = 0; i < running->nnodes; i++) {
+		adjust_node_modes(running, fresh, i, changed, len);
+		if (strcmp(running->priv[i].name, me) != 0)
+			adjust_address(running, fresh, i, changed, len);
+	}
 	running->on_peer_loss = fresh->on_peer_loss;
 	running->resync_rate = fresh->resync_rate;
 	running->max_lag = fresh->max_lag;
 	running->timeout_s = fresh->timeout_s;
 	running->dead_conn_s = fresh->dead_conn_s;
-	for (unsigned int i = 0; i < running->nnodes; i++) {
-		if (strcmp(running->priv[i].name, me) == 0 ||
-		    !str_differ(running->nodes[i].address, fresh->priv[i].address))
-			continue;
-		name_key(changed, len, "the peer's address");
-		/* Fresh's string: fresh lives as long as running does.  The
-		 * old one stays, as anyone may still hold it. */
-		running->nodes[i].address = fresh->priv[i].address;
-	}
 	fresh->adjusted = running->adjusted;
 	running->adjusted = fresh;
 }

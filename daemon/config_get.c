@@ -99,13 +99,40 @@ unsigned int config_dead_conn_timeout_s(const struct config *c)
 	return c->dead_conn_s;
 }
 
+unsigned int config_node_count(const struct config *c)
+{
+	return c->nnodes;
+}
+
 const struct config_node *config_node_by_index(const struct config *c, unsigned int i)
 {
-	return i < 2 ? &c->nodes[i] : NULL;
+	return i < c->nnodes ? &c->nodes[i] : NULL;
+}
+
+/* n's private half. */
+static const struct node_priv *priv_of(const struct config *c, const struct config_node *n)
+{
+	return &c->priv[n - c->nodes];
+}
+
+enum config_mode config_node_mode(const struct config *c, const struct config_node *n)
+{
+	int m = priv_of(c, n)->mode;
+
+	return m < 0 ? c->mode : (enum config_mode)m;
+}
+
+uint64_t config_node_max_lag(const struct config *c, const struct config_node *n)
+{
+	uint64_t lag = priv_of(c, n)->max_lag;
+
+	return lag ? lag : c->max_lag;
 }
 
 const struct config_node *config_peer_node(const struct config *c, const struct config_node *local)
 {
+	if (c->nnodes != 2)
+		return NULL;
 	if (local == &c->nodes[0])
 		return &c->nodes[1];
 	if (local == &c->nodes[1])
@@ -113,37 +140,54 @@ const struct config_node *config_peer_node(const struct config *c, const struct 
 	return NULL;
 }
 
+/* "alpha, beta, gamma": every node's name, for messages. */
+static const char *node_names(const struct config *c, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < c->nnodes && used < len; i++) {
+		int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", c->nodes[i].name);
+
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	return buf;
+}
+
 const struct config_node *config_node_for_host(const struct config *c, const char *host, char *err,
 					       size_t errlen)
 {
 	size_t short_len = strcspn(host, ".");
+	char names[CONFIG_NODES_MAX * (CONFIG_NAME_MAX + 2)];
 	unsigned int i;
 
 	/* The whole name first, so "a.b" beats "a" when both are nodes. */
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < c->nnodes; i++)
 		if (strcmp(c->nodes[i].name, host) == 0)
 			return &c->nodes[i];
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < c->nnodes; i++)
 		if (strlen(c->nodes[i].name) == short_len &&
 		    strncmp(c->nodes[i].name, host, short_len) == 0)
 			return &c->nodes[i];
-	snprintf(err, errlen, "this host (%s) is not a node in %s (nodes: %s, %s): use --node NAME",
-		 host, c->path, c->nodes[0].name, c->nodes[1].name);
+	snprintf(err, errlen, "this host (%s) is not a node in %s (nodes: %s): use --node NAME",
+		 host, c->path, node_names(c, names, sizeof(names)));
 	return NULL;
 }
 
 const struct config_node *config_local_node(const struct config *c, const char *wanted, char *err,
 					    size_t errlen)
 {
-	char host[256];
+	char host[256], names[CONFIG_NODES_MAX * (CONFIG_NAME_MAX + 2)];
 	unsigned int i;
 
 	if (wanted) {
-		for (i = 0; i < 2; i++)
+		for (i = 0; i < c->nnodes; i++)
 			if (strcmp(c->nodes[i].name, wanted) == 0)
 				return &c->nodes[i];
-		snprintf(err, errlen, "no node %s in %s (nodes: %s, %s)", wanted, c->path,
-			 c->nodes[0].name, c->nodes[1].name);
+		snprintf(err, errlen, "no node %s in %s (nodes: %s)", wanted, c->path,
+			 node_names(c, names, sizeof(names)));
 		return NULL;
 	}
 	if (gethostname(host, sizeof(host)) < 0) {

@@ -11,7 +11,9 @@ struct node_priv {
 	char *name, *address, *backing, *nbd, *meta;
 	char *tls_certificate, *tls_key;
 	char *metrics;
-	int line; /* of its [node NAME] header */
+	int mode;	  /* enum config_mode, or -1: the resource's */
+	uint64_t max_lag; /* 0: the resource's */
+	int line;	  /* of its [node NAME] header */
 };
 
 struct config {
@@ -34,9 +36,11 @@ struct config {
 	unsigned int timeout_s;
 	unsigned int dead_conn_s;
 	unsigned int nnodes;
-	struct node_priv priv[2];
-	struct config_node nodes[2]; /* views of priv, filled at the end */
-	struct config *adjusted;     /* configs `adjust` took values from */
+	/* Sorted by name once the file is read (file order while parsing). */
+	struct node_priv priv[CONFIG_NODES_MAX];
+	/* Views of priv, filled at the end. */
+	struct config_node nodes[CONFIG_NODES_MAX];
+	struct config *adjusted; /* configs `adjust` took values from */
 };
 
 #endif

@@ -586,8 +586,15 @@ static void node_free(struct node *n)
 struct node *node_start(struct config *cfg, const struct config_node *me, int ready_fd,
 			const struct node_above *above)
 {
-	struct node *n = calloc(1, sizeof(*n));
+	struct node *n;
 
+	/* Until the node runs a peer per other node (issue 16). */
+	if (!config_peer_node(cfg, me)) {
+		log_err("%s has %u nodes: this daemon runs two-node resources only",
+			config_path(cfg), config_node_count(cfg));
+		return NULL;
+	}
+	n = calloc(1, sizeof(*n));
 	if (!n) {
 		log_err("out of memory");
 		return NULL;

@@ -40,7 +40,9 @@ static const struct command commands[] = {
 	{ .name = "check-config", .cli = cmd_check_config, .usage = "check-config",
 	  .help = "check the config and say which node this is",
 	  .description = "Loads the config (-c) and picks this node (--node, else the host "
-			 "name); prints them, or one line saying why not (exit 1)." },
+			 "name); prints them and every node (its address, and its mode and "
+			 "max-lag where they are not the resource's), or one line saying why "
+			 "not (exit 1)." },
 	{ .name = "up", .cli = cmd_up, .usage = "up [--foreground]",
 	  .help = "start this node's daemon",
 	  .description = "Starts this node's daemon and returns once it is ready; its log is "
@@ -87,8 +89,12 @@ static const struct command commands[] = {
 	{ .name = "detach", .cli = cmd_request, .request = node_req_detach,
 	  .usage = "detach", .help = "take the block device away" },
 	{ .name = "mode", .cli = cmd_wait_request, .request = node_req_mode, .min_args = 1,
-	  .max_args = 1, .args = "sync|async", .usage = "mode sync|async",
-	  .help = "switch the replication mode (sync waits for the lag)" },
+	  .max_args = 1, .args = "sync|async", .usage = "mode [--peer NAME] sync|async",
+	  .help = "switch one peer's replication mode, or every peer's",
+	  .description = "Switch one peer's replication mode, or every peer's, while I/O "
+			 "runs; `mode sync` returns once that lag drained.",
+	  .opts = { { "--peer", "NAME", "only the replication to this node (default: to every "
+				       "peer)" } } },
 	{ .name = "verify", .cli = cmd_wait_request, .request = node_req_verify,
 	  .usage = "verify",
 	  .help = "compare both replicas by checksum; differences become out of sync" },

@@ -12,6 +12,7 @@
 #include "daemon/meta/mdio.h"
 #include "daemon/meta/meta.h"
 #include "utils/bitmap.h"
+#include "utils/human.h"
 #include "utils/log.h"
 
 struct create_opts {
@@ -76,6 +77,20 @@ int cmd_check_config(struct cli *cli)
 		return 1;
 	printf("%s: resource %s, this node %s (address %s, backing %s)\n", cli->config_path,
 	       config_resource_name(cfg), node->name, node->address, node->backing);
+	/* Every node, with how data goes to it where that is not the
+	 * resource's mode and max-lag. */
+	for (unsigned int i = 0; i < config_node_count(cfg); i++) {
+		const struct config_node *n = config_node_by_index(cfg, i);
+		enum config_mode m = config_node_mode(cfg, n);
+		uint64_t lag = config_node_max_lag(cfg, n);
+		char size[HUMAN_BYTES_LEN];
+
+		printf("  node %s: address %s", n->name, n->address);
+		if (m != config_mode(cfg) || lag != config_max_lag(cfg))
+			printf(", mode %s, max-lag %s", config_mode_name(m),
+			       human_bytes(lag, size, sizeof(size)));
+		printf("\n");
+	}
 	config_free(cfg);
 	return 0;
 }

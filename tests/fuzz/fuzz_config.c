@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/config.h"
 #include "tests/fuzz/check.h"
@@ -67,12 +68,41 @@ static void check_node(const struct config *c, const struct config_node *n)
 		   (config_address_split(n->metrics, host, sizeof(host), &port) == 0 && port > 0));
 	FUZZ_CHECK(config_local_node(c, n->name, err, sizeof(err)) == n);
 	FUZZ_CHECK(config_node_for_host(c, n->name, err, sizeof(err)) == n);
+	FUZZ_CHECK(config_node_mode(c, n) == CONFIG_SYNC || config_node_mode(c, n) == CONFIG_ASYNC);
+	FUZZ_CHECK(config_node_max_lag(c, n) > 0);
+}
+
+/* 2 to 8 nodes, sorted by name, no two at one host and port; the only
+ * peer of two, none among more. */
+static void check_nodes(const struct config *c)
+{
+	unsigned int count = config_node_count(c), i, j;
+	char ha[256], hb[256];
+	uint16_t pa, pb;
+
+	FUZZ_CHECK(count >= CONFIG_NODES_MIN && count <= CONFIG_NODES_MAX);
+	FUZZ_CHECK(config_node_by_index(c, count) == NULL);
+	for (i = 0; i < count; i++) {
+		const struct config_node *a = config_node_by_index(c, i);
+
+		check_node(c, a);
+		FUZZ_CHECK(!config_tls_ca(c) == !a->tls_certificate);
+		FUZZ_CHECK(!config_tls_ca(c) == !a->tls_key);
+		FUZZ_CHECK(config_peer_node(c, a) ==
+			   (count == 2 ? config_node_by_index(c, 1 - i) : NULL));
+		for (j = i + 1; j < count; j++) {
+			const struct config_node *b = config_node_by_index(c, j);
+
+			FUZZ_CHECK(strcmp(a->name, b->name) < 0);
+			FUZZ_CHECK(config_address_split(a->address, ha, sizeof(ha), &pa) == 0);
+			FUZZ_CHECK(config_address_split(b->address, hb, sizeof(hb), &pb) == 0);
+			FUZZ_CHECK(pa != pb || strcasecmp(ha, hb) != 0);
+		}
+	}
 }
 
 static void check_accepted(const struct config *c)
 {
-	const struct config_node *a = config_node_by_index(c, 0);
-	const struct config_node *b = config_node_by_index(c, 1);
 	uint32_t g = config_bitmap_granularity(c);
 
 	FUZZ_CHECK(strcmp(config_path(c), FNAME) == 0);
@@ -85,12 +115,6 @@ static void check_accepted(const struct config *c)
 	FUZZ_CHECK(!(config_tls_ca(c) && config_allow_unencrypted(c)));
 	FUZZ_CHECK(!config_allow_unauthenticated(c) || config_allow_unencrypted(c) ||
 		   config_tls_ca(c));
-	for (unsigned int i = 0; i < 2; i++) {
-		const struct config_node *n = config_node_by_index(c, i);
-
-		FUZZ_CHECK(!config_tls_ca(c) == !n->tls_certificate);
-		FUZZ_CHECK(!config_tls_ca(c) == !n->tls_key);
-	}
 	FUZZ_CHECK(!config_secret_file(c) || config_secret_file(c)[0] != '\0');
 	FUZZ_CHECK(config_max_lag(c) > 0);
 	FUZZ_CHECK(config_nbd_uid(c) == (uid_t)-1); /* resolved by config_load() only */
@@ -100,17 +124,14 @@ static void check_accepted(const struct config *c)
 	FUZZ_CHECK(config_timeout_s(c) >= 1 && config_timeout_s(c) <= CONFIG_MAX_TIMEOUT_S);
 	FUZZ_CHECK(config_dead_conn_timeout_s(c) >= 1 &&
 		   config_dead_conn_timeout_s(c) <= CONFIG_MAX_TIMEOUT_S);
-	check_node(c, a);
-	check_node(c, b);
-	FUZZ_CHECK(strcmp(a->name, b->name) != 0);
-	FUZZ_CHECK(strcmp(a->address, b->address) != 0);
-	FUZZ_CHECK(config_node_by_index(c, 2) == NULL);
-	FUZZ_CHECK(config_peer_node(c, a) == b && config_peer_node(c, b) == a);
+	check_nodes(c);
 }
 
-static void put_node(FILE *f, const struct config_node *n)
+static void put_node(FILE *f, const struct config *c, const struct config_node *n)
 {
 	fprintf(f, "[node %s]\naddress=%s\nbacking=%s\n", n->name, n->address, n->backing);
+	fprintf(f, "mode=%s\nmax-lag=%llu\n", config_mode_name(config_node_mode(c, n)),
+		(unsigned long long)config_node_max_lag(c, n));
 	if (n->nbd)
 		fprintf(f, "nbd=%s\n", n->nbd);
 	fprintf(f, "meta=%s\n", n->meta ? n->meta : "internal");
@@ -145,8 +166,8 @@ static char *write_back(const struct config *c)
 	fprintf(f, "bitmap-granularity=%u\nal-extents=%u\ntimeout=%u\ndead-conn-timeout=%u\n",
 		config_bitmap_granularity(c), config_al_extents(c), config_timeout_s(c),
 		config_dead_conn_timeout_s(c));
-	put_node(f, config_node_by_index(c, 0));
-	put_node(f, config_node_by_index(c, 1));
+	for (unsigned int i = 0; i < config_node_count(c); i++)
+		put_node(f, c, config_node_by_index(c, i));
 	FUZZ_CHECK(fclose(f) == 0);
 	return text;
 }
@@ -176,10 +197,13 @@ static void check_same(const struct config *x, const struct config *y)
 	FUZZ_CHECK(config_al_extents(x) == config_al_extents(y));
 	FUZZ_CHECK(config_timeout_s(x) == config_timeout_s(y));
 	FUZZ_CHECK(config_dead_conn_timeout_s(x) == config_dead_conn_timeout_s(y));
-	for (i = 0; i < 2; i++) {
+	FUZZ_CHECK(config_node_count(x) == config_node_count(y));
+	for (i = 0; i < config_node_count(x); i++) {
 		const struct config_node *a = config_node_by_index(x, i);
 		const struct config_node *b = config_node_by_index(y, i);
 
+		FUZZ_CHECK(config_node_mode(x, a) == config_node_mode(y, b));
+		FUZZ_CHECK(config_node_max_lag(x, a) == config_node_max_lag(y, b));
 		FUZZ_CHECK(strcmp(a->name, b->name) == 0);
 		FUZZ_CHECK(strcmp(a->address, b->address) == 0);
 		FUZZ_CHECK(strcmp(a->backing, b->backing) == 0);

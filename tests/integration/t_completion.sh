@@ -34,6 +34,8 @@ expect_completion "a command's options" "blkrep primary --" "--config --discard-
 expect_completion "an option from its start" "blkrep status --j" --json
 expect_completion "the choices of mode" "blkrep mode " "async sync"
 expect_completion "nothing after mode's one argument" "blkrep mode sync " ""
+expect_completion "mode --peer takes a node's name: none offered" "blkrep mode --peer " ""
+expect_completion "mode's choices after --peer NAME" "blkrep mode --peer gamma " "async sync"
 expect_completion "restore-saved takes a FILE" "blkrep restore-saved --force $T/r0.s" "$T/r0.saved"
 expect_completion "--save-to takes a FILE" "blkrep resolve --discard-local --save-to $T/o" "$T/other"
 expect_completion "serve's FILE-OR-DEVICE" "blkrep serve --read-only $T/oth" "$T/other"

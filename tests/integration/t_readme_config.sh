@@ -37,12 +37,21 @@ PY
 [ "${n:-0}" -ge 2 ] && pass "README.md holds $n config blocks" ||
 	fail "README.md: expected at least 2 config blocks, found '${n:-}'"
 for f in "$T"/readme*.conf; do
-	for node in alpha beta; do
+	for node in alpha beta $(grep -q '^\[node gamma\]' "$f" && echo gamma); do
 		check "$(basename "$f") ($node) parses" "$BLKREP" -c "$f" --node "$node" check-config
 		grep -q "this node $node" "$T/last.out" && pass "... and names node $node" ||
 			fail "check-config $node: $(cat "$T/last.out" "$T/last.err")"
 	done
 done
+# The three-node example: gamma's own mode and max-lag are listed.
+f=$(grep -l '^\[node gamma\]' "$T"/readme*.conf | head -1)
+if [ -n "$f" ]; then
+	check "three nodes: check-config lists them" "$BLKREP" -c "$f" --node alpha check-config
+	grep -q "^  node gamma: address .*, mode async, max-lag 64.0 MiB$" "$T/last.out" &&
+		pass "... gamma with its own mode and max-lag" || fail "three nodes: $(cat "$T/last.out")"
+else
+	fail "README.md has no three-node config (a [node gamma] section)"
+fi
 # The check fails where it should: one line saying why, exit 1.
 sed 's/^mode = sync.*/mode = fast # a bad mode/' "$T/readme0.conf" >"$T/bad.conf"
 check_exit "a bad config is refused (exit 1)" 1 "$BLKREP" -c "$T/bad.conf" --node alpha check-config

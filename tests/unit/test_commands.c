@@ -111,6 +111,20 @@ Test(cmdspec, refuses_with_one_reason)
 	cr_assert_str_eq(why, "missing argument FILE");
 }
 
+/* `mode --peer NAME`: one peer's mode; its handler is the daemon's. */
+Test(cmdspec, mode_takes_one_peer)
+{
+	char why[256];
+
+	cr_assert_eq(CHECK("mode", "--peer", "gamma", "sync"), CMDSPEC_OK);
+	cr_assert_eq(CHECK("mode", "async", "--peer", "beta"), CMDSPEC_OK);
+	cr_assert_eq(CHECK("mode", "sync", "--peer"), CMDSPEC_BAD);
+	cr_assert_str_eq(why, "--peer needs a value (NAME)");
+	cr_assert_eq(CHECK("mode", "--peer", "gamma"), CMDSPEC_BAD);
+	cr_assert_str_eq(why, "missing argument sync|async");
+	cr_assert_str_eq(cmdspec_opt(command_find("mode"), "--peer")->value, "NAME");
+}
+
 Test(cmdspec, help_wins)
 {
 	char why[256];

@@ -11,8 +11,7 @@
 
 #include "daemon/config.h"
 #include "daemon/config_value.h"
-
-#define FNAME "/etc/blkrep/t.conf"
+#include "tests/unit/config_parse.h"
 
 /* Lines 1-3. */
 #define RES "[resource]\nname = r0\nsecret-file = /etc/blkrep/r0.secret\n"
@@ -24,29 +23,6 @@
 	"[node beta]\n"                                                                            \
 	"address = 127.0.0.1:7790\n"                                                               \
 	"backing = /var/lib/blkrep/r0-b.img\n"
-
-static struct config *parse_ok(const char *text)
-{
-	struct config *c = NULL;
-	char err[512] = "";
-
-	cr_assert_eq(config_parse_string(text, FNAME, &c, err, sizeof(err)), 0,
-		     "refused: %s\n--- text:\n%s", err, text);
-	cr_assert_not_null(c);
-	return c;
-}
-
-/* The text must be refused with exactly this message. */
-static void parse_fails(const char *text, const char *want)
-{
-	struct config *c = NULL;
-	char err[512] = "";
-
-	cr_assert_eq(config_parse_string(text, FNAME, &c, err, sizeof(err)), -1,
-		     "accepted, expected: %s\n--- text:\n%s", want, text);
-	cr_assert_null(c);
-	cr_assert_str_eq(err, want, "--- text:\n%s", text);
-}
 
 /* A resource key on line 4, followed by the nodes. */
 static void res_key_fails(const char *line, const char *reason)
@@ -485,14 +461,10 @@ Test(config, duplicates)
 
 Test(config, node_count)
 {
-	parse_fails(RES NODES "\n# third\n[node gamma]\naddress = 127.0.0.1:7791\n",
-		    FNAME ":12: a third node 'gamma': a resource has exactly two nodes");
-	/* An empty third section is caught too: inih alone would not see it. */
-	parse_fails(RES NODES "[node gamma]\n",
-		    FNAME ":10: a third node 'gamma': a resource has exactly two nodes");
+	/* More than two: tests/unit/test_config_nodes.c. */
 	parse_fails(RES "[node alpha]\naddress = 127.0.0.1:1\nbacking = /a\n# end\n",
-		    FNAME ":7: 1 [node NAME] section: a resource has exactly two nodes");
-	parse_fails(RES, FNAME ":3: 0 [node NAME] sections: a resource has exactly two nodes");
+		    FNAME ":7: 1 [node NAME] section: a resource has 2 to 8 nodes");
+	parse_fails(RES, FNAME ":3: 0 [node NAME] sections: a resource has 2 to 8 nodes");
 	parse_fails(RES "[node bad/name]\n",
 		    FNAME ":4: bad node name 'bad/name' (expected 1-63 characters of A-Z a-z 0-9 "
 			  "_ . -)");
@@ -791,8 +763,9 @@ Test(config, local_node_from_gethostname)
 		 shortname);
 	c = parse_ok(text);
 	n = config_local_node(c, NULL, err, sizeof(err));
-	cr_assert_eq(n, config_node_by_index(c, 1), "%s", err);
-	cr_assert_eq(config_peer_node(c, n), config_node_by_index(c, 0));
+	cr_assert_not_null(n, "%s", err);
+	cr_assert_str_eq(n->name, shortname);
+	cr_assert_str_eq(config_peer_node(c, n)->name, "zz-other");
 	config_free(c);
 
 	c = parse_ok(RES "[node zz-no-such-host-1]\naddress = 127.0.0.1:1\nbacking = /a\n"
@@ -850,12 +823,12 @@ TestSuite(config_files, .init = make_tmpdir, .fini = remove_tmpdir);
 
 Test(config_files, load_reads_and_reports_the_path)
 {
-	const char *text = RES NODES "mode = bogus\n";
+	const char *text = RES NODES "colour = blue\n";
 	const char *path = write_file("r0.conf", text, strlen(text), 0644);
 	char err[512], want[512];
 	struct config *c = NULL;
 
-	snprintf(want, sizeof(want), "%s:10: unknown key 'mode' in [node beta]", path);
+	snprintf(want, sizeof(want), "%s:10: unknown key 'colour' in [node beta]", path);
 	cr_assert_eq(config_load(path, &c, err, sizeof(err)), -1);
 	cr_assert_str_eq(err, want);
 

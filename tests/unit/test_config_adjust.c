@@ -6,20 +6,28 @@
 
 #include "daemon/config.h"
 
+#define RES "[resource]\nname = r0\nsecret-file = /etc/blkrep/r0.secret\n"
+
+static struct config *parse(const char *text)
+{
+	struct config *c = NULL;
+	char err[512] = "";
+
+	cr_assert_eq(config_parse_string(text, "/t.conf", &c, err, sizeof(err)), 0, "%s", err);
+	return c;
+}
+
 /* The config with res inserted into [resource], alpha's backing and beta's
  * address as given. */
 static struct config *conf(const char *res, const char *backing_a, const char *addr_b)
 {
-	struct config *c = NULL;
-	char text[1024], err[512] = "";
+	char text[1024];
 
 	snprintf(text, sizeof(text),
-		 "[resource]\nname = r0\nsecret-file = /etc/blkrep/r0.secret\n%s"
-		 "[node alpha]\naddress = 127.0.0.1:7789\nbacking = %s\n"
-		 "[node beta]\naddress = %s\nbacking = /b.img\n",
+		 RES "%s[node alpha]\naddress = 127.0.0.1:7789\nbacking = %s\n"
+		     "[node beta]\naddress = %s\nbacking = /b.img\n",
 		 res, backing_a, addr_b);
-	cr_assert_eq(config_parse_string(text, "/t.conf", &c, err, sizeof(err)), 0, "%s", err);
-	return c;
+	return parse(text);
 }
 
 /* Whether alpha's daemon may take fresh; its refusal in why. */
@@ -96,6 +104,122 @@ Test(config_adjust, the_peer_judges_its_own_keys)
 	/* For beta, its own address changed: a restart. */
 	cr_assert_eq(config_adjust_check(run, fresh, "beta", why, sizeof(why)), -1);
 	cr_assert_str_eq(why, "[node beta] address changed: a restart is needed to apply it");
+	config_free(fresh);
+	config_free(run);
+}
+
+/* gamma's address and backing, which conf3() does not write itself. */
+#define GAMMA "address = 127.0.0.1:7791\nbacking = /c.img\n"
+
+/* Three nodes: res into [resource], gamma as the lines of gamma's section,
+ * then more (whole sections). */
+static struct config *conf3(const char *res, const char *gamma, const char *more)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text),
+		 RES "%s[node alpha]\naddress = 127.0.0.1:7789\nbacking = /a.img\n"
+		     "[node beta]\naddress = 127.0.0.1:7790\nbacking = /b.img\nmode = sync\n"
+		     "[node gamma]\n%s%s",
+		 res, gamma, more);
+	return parse(text);
+}
+
+/* me's daemon takes fresh, with want as the list of what changed. */
+static void takes(struct config *run, struct config *fresh, const char *me, const char *want)
+{
+	char why[256] = "", changed[256];
+
+	cr_assert_eq(config_adjust_check(run, fresh, me, why, sizeof(why)), 0, "%s", why);
+	config_adjust(run, fresh, me, changed, sizeof(changed));
+	cr_assert_str_eq(changed, want);
+}
+
+/* A replica's own mode and max-lag are live, named with both values. */
+Test(config_adjust, a_nodes_mode_and_max_lag_are_live)
+{
+	struct config *run = conf3("", GAMMA "mode = async\nmax-lag = 64M\n", "");
+	struct config *fresh = conf3("", GAMMA "mode = sync\nmax-lag = 128M\n", "");
+	const struct config_node *gamma = config_node_by_index(run, 2);
+
+	takes(run, fresh, "alpha",
+	      "node gamma: mode async -> sync, "
+	      "node gamma: max-lag 64.0 MiB -> 128.0 MiB");
+	cr_assert_eq(config_node_mode(run, gamma), CONFIG_SYNC);
+	cr_assert_eq(config_node_max_lag(run, gamma), 128ULL << 20);
+	config_free(run);
+}
+
+/* A node that takes the resource's values again: named with what it
+ * resolves to; the resource's max-lag itself is named as before. */
+Test(config_adjust, a_node_back_to_the_resources_values)
+{
+	struct config *run = conf3("", GAMMA "mode = async\nmax-lag = 64M\n", "");
+	struct config *fresh = conf3("max-lag = 32M\n", GAMMA, "");
+	const struct config_node *gamma = config_node_by_index(run, 2);
+
+	takes(run, fresh, "gamma",
+	      "max-lag, node gamma: mode async -> sync, "
+	      "node gamma: max-lag 64.0 MiB -> 32.0 MiB");
+	cr_assert_eq(config_node_mode(run, gamma), CONFIG_SYNC);
+	cr_assert_eq(config_node_max_lag(run, gamma), 32ULL << 20);
+	cr_assert_eq(config_max_lag(run), 32ULL << 20);
+	/* Spelling out what a node already had changes nothing. */
+	fresh = conf3("max-lag = 32M\n", GAMMA "mode = sync\n", "");
+	takes(run, fresh, "gamma", "");
+	config_free(run);
+}
+
+Test(config_adjust, another_nodes_address_named_among_three)
+{
+	struct config *run = conf3("", GAMMA, "");
+	struct config *fresh = conf3("", "address = 127.0.0.9:7791\nbacking = /c.img\n", "");
+
+	takes(run, fresh, "alpha", "node gamma's address");
+	cr_assert_str_eq(config_node_by_index(run, 2)->address, "127.0.0.9:7791");
+	config_free(run);
+}
+
+/* fresh is refused for a daemon running me (of three nodes) with want. */
+static void refused3(struct config *fresh, const char *me, const char *want)
+{
+	struct config *run = conf3("", GAMMA, "");
+	char why[256] = "";
+
+	cr_assert_eq(config_adjust_check(run, fresh, me, why, sizeof(why)), -1);
+	cr_assert_str_eq(why, want);
+	config_free(fresh);
+	config_free(run);
+}
+
+Test(config_adjust, nodes_added_or_removed_need_a_restart)
+{
+	const char *want = "nodes added or removed: restart the daemon (blkrep down, up)";
+
+	/* A fourth node. */
+	refused3(conf3("", GAMMA, "[node delta]\naddress = 127.0.0.1:7792\nbacking = /d.img\n"),
+		 "alpha", want);
+	/* gamma gone: the two-node file of the same resource. */
+	refused3(conf("", "/a.img", "127.0.0.1:7790"), "alpha", want);
+	/* ... also for gamma itself, which is no node any more. */
+	refused3(conf("", "/a.img", "127.0.0.1:7790"), "gamma", want);
+	/* A key that needs a restart anyway is named first. */
+	refused3(conf3("al-extents = 16\n", GAMMA,
+		       "[node delta]\naddress = 127.0.0.1:7792\n"
+		       "backing = /d.img\n"),
+		 "alpha", "al-extents changed: a restart is needed to apply it");
+}
+
+Test(config_adjust, a_node_renamed_needs_a_restart)
+{
+	struct config *run = conf("", "/a.img", "127.0.0.1:7790");
+	struct config *fresh =
+		parse(RES "[node alpha]\naddress = 127.0.0.1:7789\nbacking = /a.img\n"
+			  "[node bravo]\naddress = 127.0.0.1:7790\nbacking = /b.img\n");
+	char why[256] = "";
+
+	cr_assert_eq(check(run, fresh, why), -1);
+	cr_assert_str_eq(why, "nodes added or removed: restart the daemon (blkrep down, up)");
 	config_free(fresh);
 	config_free(run);
 }
