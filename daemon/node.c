@@ -588,12 +588,6 @@ struct node *node_start(struct config *cfg, const struct config_node *me, int re
 {
 	struct node *n;
 
-	/* Until the node runs a peer per other node (issue 16). */
-	if (!config_peer_node(cfg, me)) {
-		log_err("%s has %u nodes: this daemon runs two-node resources only",
-			config_path(cfg), config_node_count(cfg));
-		return NULL;
-	}
 	n = calloc(1, sizeof(*n));
 	if (!n) {
 		log_err("out of memory");

@@ -13,6 +13,7 @@
 
 struct node;
 struct obs;
+struct sync;
 
 /* Before the node's parts start (a metrics port that cannot be bound
  * stops start-up before the metadata is touched), after the node's own

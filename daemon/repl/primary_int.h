@@ -14,6 +14,7 @@
 
 #include "daemon/meta/meta.h"
 #include "daemon/repl/primary.h"
+#include "nbd/server.h"
 #include "utils/hist.h"
 
 struct actlog;
@@ -79,7 +80,8 @@ struct primary {
 	unsigned nlocked; /* of them, primary_chunk_lock()'s */
 };
 
-#define LANES_FOR(p, l) for (struct lane *l = (p)->lanes; l < (p)->lanes + (p)->nlanes; l++)
+#define LANES_FOR(p, l) \
+	for (__typeof__(&(p)->lanes[0]) l = (p)->lanes; l < (p)->lanes + (p)->nlanes; l++)
 
 /* lanes.c */
 bool lane_up(const struct lane *l);
