@@ -315,6 +315,12 @@ int primary_step_gen(struct primary *p, bool every_peer)
 	p->step_all = every_peer;
 	int rc = lanes_write_alone(p);
 	p->step_all = false;
+	/* A connected peer receives what follows: its absence is not counted
+	 * yet (the step for every peer made the connected ones compare
+	 * anew). */
+	LANES_FOR(p, l)
+		if (lane_up(l))
+			l->gen_moved = false;
 	return rc;
 }
 
