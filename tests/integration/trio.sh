@@ -30,8 +30,11 @@
 # two-node daemon that has no `peers`, its `peer` object with the top-level
 # mode, out_of_sync_bytes, lag_bytes and resync merged in ({} if unknown).
 # trio_sync_state/trio_wait_synced/check_trio_synced: pair.sh's in-sync
-# oracle over any set of nodes; trio_identical X Y: byte-equal data areas.
-# trio_step TEXT prints each step with the time the previous one took.
+# oracle over any set of nodes (pair.sh's sync_state is replaced by one over
+# $TRIO_SYNC_NODES); trio_identical X Y: byte-equal data areas.
+# Checks that change the network or the nodes: trio_cut X Y, trio_heal X Y,
+# trio_shape Y RATE (trio_unshape Y), trio_kill9 X.  trio_step TEXT prints
+# each step with the time the previous one took.  Every wait is bounded.
 
 . "$TESTS_DIR/pair.sh"
 
@@ -301,37 +304,23 @@ print("%d %s %s" % (min(d["size_bytes"] for d in st.values()), "synced" if synce
 	echo "$s"
 }
 
-# trio_wait_synced [SECS [NODE...]]: polls trio_sync_state over the nodes
-# named (default all) until "synced", for up to SECS (default 60) seconds,
-# giving up early once the state has not changed for 15 s, and at once on
-# DIVERGED.  Prints the last state; succeeds once synced.
+# sync_state: pair.sh's, replaced: trio_sync_state over $TRIO_SYNC_NODES
+# (default all), so that pair.sh's wait_synced and check_synced serve here.
+sync_state() { trio_sync_state ${TRIO_SYNC_NODES:-$TRIO_ALL}; }
+
+# trio_wait_synced [SECS [NODE...]]: pair.sh's wait_synced over the nodes
+# named (default all): polls until "synced" for up to SECS (default 60)
+# seconds, giving up early once the state has not changed for 15 s, and at
+# once on DIVERGED.  Prints the last state; succeeds once synced.
 trio_wait_synced() {
-	local limit=${1:-60} start=$SECONDS since=$SECONDS s last=
-	[ $# -gt 0 ] && shift
-	while :; do
-		s=$(trio_sync_state ${*:-$TRIO_ALL})
-		case $s in
-		synced*) echo "$s"; return 0 ;;
-		DIVERGED*) echo "$s"; return 1 ;;
-		esac
-		[ "$s" != "$last" ] && { last=$s; since=$SECONDS; }
-		if [ $((SECONDS - start)) -ge "$limit" ] || [ $((SECONDS - since)) -ge 15 ]; then
-			echo "$s"
-			return 1
-		fi
-		sleep 0.2
-	done
+	local TRIO_SYNC_NODES="${*:2}"
+	wait_synced "${1:-60}"
 }
 
-# check_trio_synced DESC [SECS [NODE...]]: trio_wait_synced as a check.
+# check_trio_synced DESC [SECS [NODE...]]: the same as a check.
 check_trio_synced() {
-	local st d=$1
-	shift
-	if st=$(trio_wait_synced "$@"); then
-		pass "$d (in sync, data areas equal: ${st#synced })"
-	else
-		fail "$d: $st"
-	fi
+	local TRIO_SYNC_NODES="${*:3}"
+	check_synced "$1" "${2:-60}"
 }
 
 # trio_identical X Y [DESC]: X's and Y's data areas (the first $size bytes
