@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The N-node harness (trio.sh) on what the daemon does today: two nodes,
 # alpha and beta, each in its own network namespace, joined by their own
-# veth pair.  Connected over it; fio with crc32c verify through alpha's
+# veth pair.  Connected over it, from their configured addresses
+# (peer-address-only = yes); fio with crc32c verify through alpha's
 # export, then in sync and byte-identical; status answers from the host
 # namespace too; trio_shape slows the link to beta (a 4 MiB sync write
 # takes seconds, and a moment without); trio_cut: both sides see the peer
@@ -14,6 +15,9 @@ fio --enghelp=nbd >/dev/null 2>&1 || skip "this fio has no nbd engine"
 . "$(dirname "$0")/trio.sh"
 MIB=1048576
 
+# peer-address-only: each node must connect from its own configured address
+# (trio.sh's routes name it as the source), not from a veth's.
+TRIO_EXTRA="peer-address-only = yes"
 trio_init 64M alpha beta
 trio_step "start two nodes"
 trio_start || exit 1
