@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The N-node harness (trio.sh) on what the daemon does today: two nodes,
+# The N-node harness (trio.sh) on what the daemon does today.  Its network
+# of three namespaces: each reaches the others; a cut link cuts exactly one
+# pair; trio_shape puts tbf on the links towards one node.  Then two nodes,
 # alpha and beta, each in its own network namespace, joined by their own
 # veth pair.  Connected over it, from their configured addresses
 # (peer-address-only = yes); fio with crc32c verify through alpha's
@@ -16,9 +18,34 @@ fio --enghelp=nbd >/dev/null 2>&1 || skip "this fio has no nbd engine"
 MIB=1048576
 
 # peer-address-only: each node must connect from its own configured address
-# (trio.sh's routes name it as the source), not from a veth's.
+# (trio.sh's routes name it as the source), not from a veth's.  The network
+# has a third node, gamma, without a daemon: the topology t_three.sh needs.
 TRIO_EXTRA="peer-address-only = yes"
+TRIO_NET="alpha beta gamma"
 trio_init 64M alpha beta
+
+# reach X>Y...: trio_reach for each pair named, "yes" or "no" each.
+reach() {
+	local p
+	for p in "$@"; do printf '%s ' "$(trio_reach "${p%>*}" "${p#*>}")"; done
+}
+trio_step "the network: three namespaces, a link per two"
+check_eq "every namespace reaches every other one" \
+	"$(reach 'alpha>beta' 'alpha>gamma' 'beta>alpha' 'beta>gamma' 'gamma>alpha' 'gamma>beta')" \
+	"yes yes yes yes yes yes "
+trio_cut alpha gamma
+check_eq "alpha-gamma cut: neither reaches the other, and no other way round; beta reaches both" \
+	"$(reach 'alpha>gamma' 'gamma>alpha' 'alpha>beta' 'beta>gamma')" "no no yes yes "
+trio_heal alpha gamma
+check_eq "alpha-gamma healed: they reach each other" "$(reach 'alpha>gamma' 'gamma>alpha')" "yes yes "
+trio_shape gamma 8mbit
+check_eq "gamma shaped: tbf on alpha's and beta's link to gamma, not on alpha-beta" \
+	"$(for l in alpha:gamma beta:gamma alpha:beta; do
+		tc -n "$(trio_ns "${l%:*}")" qdisc show dev "to-${l#*:}" | grep -c '^qdisc tbf'
+	done | tr '\n' ' ')" "1 1 0 "
+trio_unshape gamma
+check_eq "unshaped" "$(tc -n "$(trio_ns alpha)" qdisc show dev to-gamma | grep -c '^qdisc tbf')" 0
+
 trio_step "start two nodes"
 trio_start || exit 1
 check_eq "status answers from the host namespace too (its control socket is a path)" \

@@ -40,10 +40,10 @@
 
 TRIO_PORT=7790
 
-# trio_index NODE: NODE's number (1..) in $TRIO_ALL, the nodes of the config.
+# trio_index NODE: NODE's number (1..) in $TRIO_NET, the nodes with a namespace.
 trio_index() {
 	local n i=0
-	for n in $TRIO_ALL; do
+	for n in $TRIO_NET; do
 		i=$((i + 1))
 		[ "$n" = "$1" ] && { echo $i; return 0; }
 	done
@@ -95,18 +95,18 @@ trio_link_up() {
 		ip -n "$(trio_ns "$2")" route replace "$(trio_ip "$1")/32" dev "to-$1" src "$(trio_ip "$2")"
 }
 
-# trio_net: the namespaces and the mesh of veth pairs for $TRIO_ALL.
+# trio_net: the namespaces and the mesh of veth pairs for $TRIO_NET.
 # Skips the test if this machine cannot make them.
 trio_net() {
 	local x y ns seen=
-	for x in $TRIO_ALL; do
+	for x in $TRIO_NET; do
 		ns=$(trio_ns "$x")
 		ip netns add "$ns" 2>"$T/netns.err" || skip "ip netns add is not permitted: $(cat "$T/netns.err")"
 		TRIO_NETNS="$TRIO_NETNS $ns"
 		ip -n "$ns" link set lo up && ip -n "$ns" addr add "$(trio_ip "$x")/32" dev lo ||
 			skip "cannot configure a network namespace"
 	done
-	for x in $TRIO_ALL; do
+	for x in $TRIO_NET; do
 		for y in $seen; do
 			{ ip link add "to-$y" netns "$(trio_ns "$x")" type veth peer name "to-$x" netns "$(trio_ns "$y")" &&
 				trio_link_up "$x" "$y"; } 2>"$T/veth.err" ||
@@ -129,15 +129,18 @@ trio_net_del() {
 
 # trio_init SIZE [NODE...]: backing files of SIZE, a secret, the network
 # and $T/r0.conf for the nodes named (default alpha beta gamma); sets
-# TRIO_ALL, TRIO_A/TRIO_B/TRIO_C (the first three nodes' commands) and the
-# EXIT trap (the daemons' logs shown if a check failed, every daemon
-# stopped, the namespaces deleted).
+# TRIO_ALL (those nodes), TRIO_A/TRIO_B/TRIO_C (the first three nodes'
+# commands) and the EXIT trap (the daemons' logs shown if a check failed,
+# every daemon stopped, the namespaces deleted).  The namespaces and links
+# are made for $TRIO_NET if set (the config's nodes and more, e.g. a third
+# node without a daemon), else for TRIO_ALL.
 trio_init() {
 	local n
 	export BLKREP_RUN_DIR=$T/run
 	TRIO_SIZE=$1
 	shift
 	TRIO_ALL=${*:-alpha beta gamma}
+	TRIO_NET=${TRIO_NET:-$TRIO_ALL}
 	TRIO_NETNS=
 	TRIO_T0=$SECONDS
 	TRIO_STEP_T0=$SECONDS
@@ -356,7 +359,7 @@ trio_heal() { trio_run "heal the $1-$2 link" trio_link_up "$@"; }
 # removes it.
 trio_shape() {
 	local x
-	for x in $TRIO_ALL; do
+	for x in $TRIO_NET; do
 		[ "$x" = "$1" ] ||
 			trio_run "shape $x's link to $1: tbf $2" tc -n "$(trio_ns "$x")" qdisc replace \
 				dev "to-$1" root tbf rate "$2" burst 32kb latency 200ms || return 1
@@ -364,10 +367,27 @@ trio_shape() {
 }
 trio_unshape() {
 	local x
-	for x in $TRIO_ALL; do
+	for x in $TRIO_NET; do
 		[ "$x" = "$1" ] || tc -n "$(trio_ns "$x")" qdisc del dev "to-$1" root 2>/dev/null
 	done
 	return 0
+}
+
+# trio_reach X Y: "yes" if a TCP connection from X's namespace reaches Y's
+# address (an answer: refused or accepted, on a port nothing listens on),
+# "no" if the network says no or nothing answers within 1 s.
+trio_reach() {
+	nsenter --net="/run/netns/$(trio_ns "$1")" $PY -c '
+import socket, sys
+s = socket.socket()
+s.settimeout(1)
+try:
+    s.connect((sys.argv[1], 9))
+    print("yes")
+except ConnectionRefusedError:
+    print("yes")
+except OSError:
+    print("no")' "$(trio_ip "$2")"
 }
 
 # trio_kill9 X: kill -9 X's daemon (a check), then wait until it is gone.
