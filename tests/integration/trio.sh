@@ -99,6 +99,11 @@ trio_link_up() {
 # Skips the test if this machine cannot make them.
 trio_net() {
 	local x y ns seen=
+	# Namespaces left by a run that was killed (its pid is gone).
+	for ns in $(ip netns list 2>/dev/null | sed -n 's/^\(blkrep-t[0-9]*-[a-z0-9]*\).*/\1/p'); do
+		x=${ns#blkrep-t}
+		kill -0 "${x%%-*}" 2>/dev/null || ip netns del "$ns" 2>/dev/null
+	done
 	for x in $TRIO_NET; do
 		ns=$(trio_ns "$x")
 		ip netns add "$ns" 2>"$T/netns.err" || skip "ip netns add is not permitted: $(cat "$T/netns.err")"
@@ -237,22 +242,24 @@ trio_wait_mesh() {
 	[ "$s" = connected ]
 }
 
-# trio_start [NODE...]: create every node of the config --zeroed, up each
-# in its namespace, wait (20 s) until the nodes named (default all) are
-# connected to each other, make the first one primary.  Sets size (its
-# data area's bytes).
+# trio_start [NODE...]: create the nodes named (default all) --zeroed, up
+# each in its namespace, wait (20 s) until they are connected to each
+# other, make the first one primary (--force: the nodes are all uptodate
+# anyway), wait (30 s) until they are in sync.  Sets size (the first one's
+# data area's bytes).  Returns 1 at the first failed check.
 trio_start() {
-	local n first=${1:-${TRIO_ALL%% *}} m
-	for n in $TRIO_ALL; do
+	local n nodes=${*:-$TRIO_ALL} m
+	for n in $nodes; do
 		check "create $n --zeroed" $(trio_cmd "$n") create --zeroed || return 1
 	done
-	for n in ${*:-$TRIO_ALL}; do
+	for n in $nodes; do
 		check "up $n in its namespace" $(trio_cmd "$n") up || return 1
 	done
-	m=$(trio_wait_mesh 20 ${*:-$TRIO_ALL})
+	m=$(trio_wait_mesh 20 $nodes)
 	check_eq "every node sees every other one connected (${m})" "$m" connected || return 1
-	check "$first primary" $(trio_cmd "$first") primary || return 1
-	size=$(trio_field "$first" "d['size_bytes']")
+	check "${nodes%% *} primary --force" $(trio_cmd "${nodes%% *}") primary --force || return 1
+	size=$(trio_field "${nodes%% *}" "d['size_bytes']")
+	check_trio_synced "all in sync after the start" 30 $nodes
 }
 
 # trio_sync_state NODE...: "synced ..." once every node named sees every
