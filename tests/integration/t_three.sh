@@ -75,8 +75,8 @@ rg0=$(resynced gamma)
 rb0=$(resynced beta)
 trio_shape gamma 4mbit || exit 1
 (exec timeout -k 5 90 "$NT" write --socket "$T/alpha.nbd" --export r0 --conns 2 --qd 8 \
-	--max-blocks 8 --area-offset "$TW_OFF" --area-blocks $((TW_AREA / 4096)) --flush-prob 0.02 --fua-prob 0.05 \
-	--seconds 60 --seed "$RANDOM" --log "$T/w.log") >"$T/w.out" 2>&1 &
+	--max-blocks 8 --area-offset "$TW_OFF" --area-blocks $((TW_AREA / 4096)) \
+	--flush-prob 0.02 --fua-prob 0.05 --seconds 60 --seed "$RANDOM" --log "$T/w.log") >"$T/w.out" 2>&1 &
 wpid=$!
 BG_PIDS+=("$wpid")
 # Sample alpha's view for at least 4 s, until gamma has lagged half its
