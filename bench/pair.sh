@@ -11,6 +11,10 @@
 #
 # Environment (optional): BENCH_SECONDS (5), BENCH_ROUNDS (3, medians),
 # BENCH_SIZE_MB (1024), BENCH_CACHE (.cache/bench-pair), BLKREP (./blkrep).
+# BENCH_TRIO=1 adds the three-node row (issue 16: alpha primary, beta a sync
+# replica, gamma an async one, on the same fio jobs as the pair rows, and a
+# table of its own); BENCH_TRIO=only runs serve and that row alone (no pair
+# rows, no rtt, no resync).  It needs a daemon with N-node support.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,14 +43,18 @@ PORT_A=$((20000 + RANDOM % 20000))
 PORT_B=$((PORT_A + 1))
 NBD_PORT=$((PORT_A + 2))
 SERVE_PORT=$((PORT_A + 3))
+PORT_C=$((PORT_A + 4))
 CONF=$W/r0.conf
 A="$BLKREP -c $CONF --node alpha"
 B="$BLKREP -c $CONF --node beta"
+C="$BLKREP -c $W/trio.conf --node gamma"
 SERVE_PID=
+TRIO=${BENCH_TRIO:-0}
 
 cleanup() {
 	$A down >/dev/null 2>&1 || true
 	$B down >/dev/null 2>&1 || true
+	[ "$TRIO" = 0 ] || $C down >/dev/null 2>&1 || true
 	[ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
 	rm -rf "$W"
 }
@@ -72,6 +80,20 @@ EOF
 }
 conf "$CONF"
 conf "$W/plain.conf" "allow-unencrypted = yes"
+# The three nodes' config: the pair's, beta in sync mode, and gamma in async.
+{
+	sed '/^\[node beta\]/,$d' "$CONF"
+	cat <<EOF
+[node beta]
+address = 127.0.0.1:$PORT_B
+backing = $CACHE/b.img
+mode = sync
+[node gamma]
+address = 127.0.0.1:$PORT_C
+backing = $CACHE/c.img
+mode = async
+EOF
+} >"$W/trio.conf"
 
 fio_args() {
 	case $1 in
@@ -104,12 +126,15 @@ EOF
 # Both images hold the same random data, written out (not sparse): as the
 # anchors' backing file in bench.sh is, and as a used volume is.  (Writing
 # into the holes of a sparse file is several times slower on ext4.)
+# make_images [NODE-LETTER...]: a.img and b.img, and c.img if "c" is named.
 make_images() {
+	local x
 	[ -s "$CACHE/random.img" ] ||
 		dd if=/dev/urandom of="$CACHE/random.img" bs=1M count="$SIZE_MB" status=none
-	rm -f "$CACHE/a.img" "$CACHE/b.img"
-	cp --sparse=never "$CACHE/random.img" "$CACHE/a.img"
-	cp --sparse=never "$CACHE/random.img" "$CACHE/b.img"
+	for x in a b "$@"; do
+		rm -f "$CACHE/$x.img"
+		cp --sparse=never "$CACHE/random.img" "$CACHE/$x.img"
+	done
 }
 
 # pair_up MODE: a fresh zeroed pair, alpha primary in MODE ("plain": sync
@@ -131,6 +156,29 @@ pair_up() {
 pair_down() {
 	$A down >/dev/null
 	$B down >/dev/null
+}
+
+# trio_up: three fresh zeroed nodes (alpha primary, beta sync, gamma async),
+# alpha connected to both before it is made primary.
+trio_up() {
+	local n A="$BLKREP -c $W/trio.conf --node alpha" B="$BLKREP -c $W/trio.conf --node beta"
+	make_images c
+	{ $A create --zeroed && $B create --zeroed && $C create --zeroed; } >/dev/null ||
+		die "three nodes: create refused (a daemon without N-node support?)"
+	$A up 2>/dev/null && $B up 2>/dev/null && $C up 2>/dev/null || die "three nodes: up failed"
+	for _ in $(seq 100); do
+		n=$($A status --json | $PY -c 'import json,sys
+print(sum(p["connection"] == "connected" for p in json.load(sys.stdin).get("peers") or []))' || true)
+		[ "$n" = 2 ] && break
+		sleep 0.1
+	done
+	[ "$n" = 2 ] || log "three nodes: alpha sees $n of 2 peers connected"
+	$A primary >/dev/null
+}
+
+trio_down() {
+	pair_down
+	$C down >/dev/null
 }
 
 # The link's round trip: TCP ping-pong of 64 bytes on 127.0.0.1, median in µs.
@@ -187,25 +235,34 @@ for r in $(seq 1 "$ROUNDS"); do
 	kill "$SERVE_PID"
 	wait "$SERVE_PID" 2>/dev/null || true
 	SERVE_PID=
-	for mode in ${BENCH_MODES:-sync async plain}; do
+	modes=${BENCH_MODES:-sync async plain}
+	[ "$TRIO" = only ] && modes=
+	for mode in $modes; do
 		log "round $r: pair, $mode"
 		pair_up $mode
 		for w in "${WORKLOADS[@]}"; do run_fio "$mode" "$w" "$r" "nbd://127.0.0.1:$NBD_PORT/r0"; done
 		pair_down
 	done
+	if [ "$TRIO" != 0 ]; then
+		log "round $r: three nodes, beta sync, gamma async"
+		trio_up
+		for w in "${WORKLOADS[@]}"; do run_fio trio "$w" "$r" "nbd://127.0.0.1:$NBD_PORT/r0"; done
+		trio_down
+	fi
+	[ "$TRIO" = only ] && continue
 	log "round $r: link rtt, resync"
 	printf 'rtt\tlink\t%s\t%s\t\t\n' "$r" "$(link_rtt)" >>"$RAW"
 	printf 'resync\tfull\t%s\t%s\t\t\n' "$r" "$(resync_rate)" >>"$RAW"
 done
-rm -f "$CACHE/a.img" "$CACHE/b.img" "$CACHE/random.img"
+rm -f "$CACHE/a.img" "$CACHE/b.img" "$CACHE/c.img" "$CACHE/random.img"
 
 STAMP=$(date '+%Y-%m-%d %H:%M')
 {
 	echo "# blkrep pair benchmark, $STAMP"
 	echo
-	echo "Command: \`BENCH_SECONDS=$SECS BENCH_ROUNDS=$ROUNDS BENCH_SIZE_MB=$SIZE_MB bash bench/pair.sh\`"
+	echo "Command: \`BENCH_SECONDS=$SECS BENCH_ROUNDS=$ROUNDS BENCH_SIZE_MB=$SIZE_MB${BENCH_TRIO:+ BENCH_TRIO=$BENCH_TRIO} bash bench/pair.sh\`"
 	echo
-	$PY - "$RAW" <<'EOF'
+	[ "$TRIO" = only ] || $PY - "$RAW" <<'EOF'
 import sys, statistics as st
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 def med(setup, wl, col):
@@ -233,5 +290,29 @@ print("Targets: async >= 0.9× no-peer IOPS (4k QD32: %.2f×); sync >= 0.6× on 
 t32 = med("sync", "randwrite-4k-qd32", 3) / med("plain", "randwrite-4k-qd32", 3)
 tsq = med("sync", "seqwrite-1m-qd8", 4) / med("plain", "seqwrite-1m-qd8", 4)
 print("TLS (userspace here) / plain TCP, sync: 4k QD32 %.2f×, 1 MiB seq %.2f× (target >= 0.8×: %s)." % (t32, tsq, "met" if min(t32, tsq) >= 0.8 else "not met"))
+EOF
+	[ "$TRIO" = 0 ] || $PY - "$RAW" <<'EOF'
+import sys, math, statistics as st
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+def med(setup, wl, col):
+    v = [float(r[col]) for r in rows if r[0] == setup and r[1] == wl and r[col]]
+    return st.median(v) if v else float("nan")
+def cell(v, fmt):
+    return "-" if math.isnan(v) else fmt % v
+print()
+print("Three nodes (alpha primary, beta sync, gamma async), same jobs:")
+print()
+print("| workload | serve (no peer) | pair, sync | three nodes | three / serve | three / pair, sync |")
+print("|---|--:|--:|--:|--:|--:|")
+for w in ["seqwrite-1m-qd8", "randwrite-4k-qd32", "randwrite-4k-qd1", "randread-4k-qd32"]:
+    unit = "MiB/s" if w.startswith("seq") else "IOPS"
+    col = 4 if w.startswith("seq") else 3
+    s, y, t = (med(x, w, col) for x in ("serve", "sync", "trio"))
+    print("| %s | %s %s | %s | %s | %s | %s |" % (w, cell(s, "%.0f"), unit, cell(y, "%.0f"), cell(t, "%.0f"),
+          cell(t / s, "%.2f×"), cell(t / y, "%.2f×")))
+p = med("trio", "randwrite-4k-qd1", 5)
+print()
+print("Three nodes, 4k QD1 write latency, p50: %s µs (serve %s µs, pair sync %s µs)." % (
+    cell(p, "%.0f"), cell(med("serve", "randwrite-4k-qd1", 5), "%.0f"), cell(med("sync", "randwrite-4k-qd1", 5), "%.0f")))
 EOF
 } | tee "$OUT/pair-latest.md"
