@@ -56,6 +56,7 @@
 
 struct loop;
 struct peer;
+struct peer_hub;
 struct tls_ctx;
 
 /* Outgoing messages queued at once, handshake and keepalive included. */
@@ -85,6 +86,12 @@ struct peer_cfg {
 	struct tls_ctx *tls;
 	/* The listener accepts connections from the peer's host only. */
 	bool peer_address_only;
+	/* The node's shared listener (proto/hub.h), when it listens for
+	 * several peers on its one address: a link whose peer connects to it
+	 * (the peer's name sorts first) registers with the hub instead of
+	 * opening its own socket (my_addr is then the hub's).  NULL: the link
+	 * listens itself.  The hub must outlive the peer. */
+	struct peer_hub *hub;
 	/* Protocol versions offered; 0 means MSG_VERSION_MIN / MSG_VERSION_MAX.
 	 * Only tests set them. */
 	uint16_t version_min, version_max;
