@@ -1,0 +1,440 @@
+/* Unit tests for proto/hub: three nodes' links in one process on
+ * 127.0.0.1, a full mesh.  alpha connects to beta and gamma, beta to
+ * gamma; gamma listens for alpha and beta on one shared listener, beta for
+ * alpha on its own.  Every link comes up (PSK, certificates, plain TCP),
+ * each message reaches the node it was sent to, a connection naming no
+ * registered peer (another pair's key, a wrong secret, an unknown node) is
+ * refused while the real peers connect, and dropping one link leaves the
+ * others up. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proto/hub.h"
+#include "proto/msg.h"
+#include "proto/peer.h"
+#include "proto/tls.h"
+#include "tests/unit/certs.h"
+#include "tests/unit/loop_until.h"
+
+enum { ALPHA, BETA, GAMMA, NODES };
+static const char *const names[NODES] = { "alpha", "beta", "gamma" };
+
+/* One end of a link: node me's link to node them. */
+struct end {
+	struct peer *p;
+	int me, them;
+	int ups, downs, writes;
+	char got[64]; /* the last WRITE's payload */
+	struct msg_hello theirs;
+};
+
+/* alpha-beta, alpha-gamma, beta-gamma: ends 2i (the connecting one) and
+ * 2i + 1. */
+#define ENDS 6
+static struct end ends[ENDS];
+static struct end rogue; /* a client that must be refused */
+static struct peer_hub *hubs[NODES];
+static struct loop *loop;
+static struct ticker ticker;
+static char addrs[NODES][32];
+static struct certs *certs;
+static enum { PSK, CERT, PLAIN } mode;
+
+static void cb_hello(void *arg, struct msg_hello *m)
+{
+	(void)arg;
+	m->size_bytes = 1ULL << 30;
+	m->extent_bytes = 64U << 10;
+	m->disk = MSG_DISK_UPTODATE;
+	m->gen_current = 0x1234;
+}
+
+static void cb_up(void *arg, const struct msg_hello *theirs)
+{
+	struct end *e = arg;
+
+	e->ups++;
+	e->theirs = *theirs;
+}
+
+static void cb_down(void *arg, const char *why)
+{
+	(void)why;
+	((struct end *)arg)->downs++;
+}
+
+static void cb_message(void *arg, const struct msg_hdr *h, const uint8_t *payload)
+{
+	struct end *e = arg;
+
+	cr_assert_eq(h->type, MSG_WRITE);
+	cr_assert_lt(h->length, sizeof(e->got));
+	memcpy(e->got, payload, h->length);
+	e->got[h->length] = '\0';
+	e->writes++;
+}
+
+static const struct peer_ops ops = {
+	.hello = cb_hello, .up = cb_up, .down = cb_down, .message = cb_message
+};
+
+/* --- fixture --- */
+
+static void free_addrs(void)
+{
+	int fd[NODES];
+
+	for (int i = 0; i < NODES; i++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET,
+					   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(sin);
+
+		fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+		cr_assert(fd[i] >= 0 && bind(fd[i], (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+			  getsockname(fd[i], (struct sockaddr *)&sin, &len) == 0);
+		snprintf(addrs[i], sizeof(addrs[i]), "127.0.0.1:%u", ntohs(sin.sin_port));
+	}
+	for (int i = 0; i < NODES; i++)
+		close(fd[i]);
+}
+
+static struct tls_ctx *node_tls(int node, const char *secret)
+{
+	struct tls_cfg c = { .resource = "r0",
+			     .secret = (const uint8_t *)secret,
+			     .secret_len = strlen(secret) };
+	char err[256];
+	struct tls_ctx *t;
+
+	if (mode == PLAIN)
+		return NULL;
+	if (mode == CERT) {
+		c.ca = certs_ca(certs);
+		c.certificate = certs_cert(certs, names[node]);
+		c.key = certs_key(certs, names[node]);
+	}
+	t = tls_ctx_new(&c, err, sizeof(err));
+	cr_assert_not_null(t, "%s", err);
+	return t;
+}
+
+static struct peer *new_end(struct end *e, int me, int them, const char *secret,
+			    const char *peer_addr)
+{
+	struct peer_cfg c = {
+		.resource = "r0",
+		.my_node = names[me],
+		.peer_node = names[them],
+		.my_addr = addrs[me],
+		.peer_addr = peer_addr ? peer_addr : addrs[them],
+		.secret = (const uint8_t *)secret,
+		.secret_len = strlen(secret),
+		.tls = node_tls(me, secret),
+		.hub = hubs[me],
+	};
+
+	e->me = me;
+	e->them = them;
+	e->p = peer_new(loop, &c, &ops, e);
+	cr_assert_not_null(e->p);
+	return e->p;
+}
+
+static void setup(void)
+{
+	memset(ends, 0, sizeof(ends));
+	memset(&rogue, 0, sizeof(rogue));
+	loop = loop_new();
+	cr_assert_not_null(loop);
+	ticker_start(&ticker, loop, 20);
+	free_addrs();
+}
+
+/* Starts the mesh: beta's and gamma's hubs, the six ends. */
+static void start(void)
+{
+	static const int pairs[3][2] = { { ALPHA, BETA }, { ALPHA, GAMMA }, { BETA, GAMMA } };
+
+	if (mode == CERT)
+		cr_assert_not_null(certs = certs_make(names, NODES));
+	for (int n = BETA; n < NODES; n++) {
+		hubs[n] = peer_hub_new(loop, "r0", addrs[n], node_tls(n, "sesame"));
+		cr_assert_not_null(hubs[n]);
+	}
+	for (int i = 0; i < 3; i++) {
+		new_end(&ends[2 * i], pairs[i][0], pairs[i][1], "sesame", NULL);
+		new_end(&ends[2 * i + 1], pairs[i][1], pairs[i][0], "sesame", NULL);
+	}
+	for (int i = 0; i < ENDS; i++)
+		peer_enable(ends[i].p, true);
+	for (int i = 0; i < ENDS; i++)
+		cr_assert_eq(peer_listen_now(ends[i].p), 0);
+}
+
+static bool all_idle(void)
+{
+	for (int i = 0; i < ENDS; i++)
+		if (ends[i].p && !peer_idle(ends[i].p))
+			return false;
+	for (int n = 0; n < NODES; n++)
+		if (hubs[n] && !peer_hub_idle(hubs[n]))
+			return false;
+	return !rogue.p || peer_idle(rogue.p);
+}
+
+static void teardown(void)
+{
+	for (int i = 0; i < ENDS; i++)
+		if (ends[i].p)
+			peer_enable(ends[i].p, false);
+	if (rogue.p)
+		peer_enable(rogue.p, false);
+	cr_assert(loop_run_until(loop, all_idle, 3000), "links still busy after disabling");
+	for (int i = 0; i < ENDS; i++)
+		peer_free(ends[i].p);
+	peer_free(rogue.p);
+	for (int n = 0; n < NODES; n++) {
+		peer_hub_free(hubs[n]);
+		hubs[n] = NULL;
+	}
+	loop_free(loop);
+	certs_free(certs);
+	certs = NULL;
+}
+
+TestSuite(hub, .init = setup, .fini = teardown, .timeout = 30);
+
+/* --- checks --- */
+
+static bool all_up(void)
+{
+	for (int i = 0; i < ENDS; i++)
+		if (!peer_connected(ends[i].p))
+			return false;
+	return true;
+}
+
+static bool all_written(void)
+{
+	for (int i = 0; i < ENDS; i++)
+		if (ends[i].writes < 1)
+			return false;
+	return true;
+}
+
+static void expect_mesh_up(void)
+{
+	cr_assert(loop_run_until(loop, all_up, 8000), "not all up: %s / %s / %s / %s / %s / %s",
+		  peer_last_error(ends[0].p), peer_last_error(ends[1].p),
+		  peer_last_error(ends[2].p), peer_last_error(ends[3].p),
+		  peer_last_error(ends[4].p), peer_last_error(ends[5].p));
+	for (int i = 0; i < ENDS; i++)
+		cr_assert_str_eq(ends[i].theirs.node, names[ends[i].them]);
+}
+
+/* Each end sends "ME->THEM"; each must receive "THEM->ME". */
+static void expect_messages_reach_their_peers(void)
+{
+	for (int i = 0; i < ENDS; i++) {
+		char text[64];
+		int n = snprintf(text, sizeof(text), "%s->%s", names[ends[i].me],
+				 names[ends[i].them]);
+		struct msg_hdr h = {
+			.type = MSG_WRITE, .length = (uint32_t)n, .count = (uint32_t)n, .seq = 1
+		};
+
+		ends[i].writes = 0;
+		cr_assert_eq(peer_send(ends[i].p, &h, text), 0);
+	}
+	cr_assert(loop_run_until(loop, all_written, 5000), "a WRITE did not arrive");
+	for (int i = 0; i < ENDS; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "%s->%s", names[ends[i].them], names[ends[i].me]);
+		cr_assert_str_eq(ends[i].got, want);
+		cr_assert_eq(ends[i].writes, 1);
+	}
+}
+
+static void mesh_comes_up_and_carries_messages(void)
+{
+	start();
+	expect_mesh_up();
+	expect_messages_reach_their_peers();
+	for (int i = 0; i < ENDS; i++)
+		cr_assert_eq(ends[i].downs, 0, "end %d went down", i);
+}
+
+Test(hub, psk_mesh_comes_up_and_each_message_reaches_its_peer)
+{
+	mode = PSK;
+	mesh_comes_up_and_carries_messages();
+	cr_assert_str_eq(peer_encryption(ends[3].p), "tls-psk");
+}
+
+Test(hub, certificate_mesh_comes_up_and_each_message_reaches_its_peer)
+{
+	mode = CERT;
+	mesh_comes_up_and_carries_messages();
+	cr_assert_str_eq(peer_encryption(ends[3].p), "tls-certificate");
+}
+
+Test(hub, plain_mesh_comes_up_and_each_message_reaches_its_peer)
+{
+	mode = PLAIN;
+	mesh_comes_up_and_carries_messages();
+	cr_assert_str_eq(peer_encryption(ends[3].p), "none");
+}
+
+/* --- refusals --- */
+
+static bool rogue_refused_and_mesh_up(void)
+{
+	return all_up() && peer_last_error(rogue.p)[0] != '\0';
+}
+
+static bool rogue_up(void)
+{
+	return rogue.ups > 0 || !all_up();
+}
+
+/* A rogue alpha dials gamma's port as (secret, me, them, its addr). */
+static void rogue_is_refused(const char *secret, int me, int them, const char *want)
+{
+	start();
+	new_end(&rogue, me, them, secret, addrs[GAMMA]);
+	peer_enable(rogue.p, true);
+	cr_assert(loop_run_until(loop, rogue_refused_and_mesh_up, 8000),
+		  "mesh up %d, rogue: '%s'", all_up(), peer_last_error(rogue.p));
+	/* It keeps being refused while the mesh stays up. */
+	cr_assert_not(loop_run_until(loop, rogue_up, 1500));
+	cr_assert(strstr(peer_last_error(rogue.p), want), "rogue: '%s'", peer_last_error(rogue.p));
+	cr_assert_eq(rogue.ups, 0);
+	expect_messages_reach_their_peers();
+	for (int i = 0; i < ENDS; i++)
+		cr_assert_eq(ends[i].downs, 0, "end %d went down", i);
+}
+
+Test(hub, another_pairs_key_is_refused_while_the_peers_connect)
+{
+	/* alpha's key for beta, offered to gamma: gamma has no such pair. */
+	mode = PSK;
+	rogue_is_refused("sesame", ALPHA, BETA, "authentication failed");
+}
+
+Test(hub, a_wrong_secret_is_refused_while_the_peers_connect)
+{
+	mode = PSK;
+	rogue_is_refused("open sesame", ALPHA, GAMMA, "authentication failed");
+}
+
+Test(hub, an_unknown_node_is_refused_in_plain_tcp)
+{
+	/* delta's HELLO names no peer of gamma's: closed before any HELLO of
+	 * gamma's goes out. */
+	mode = PLAIN;
+	start();
+	rogue.me = ALPHA;
+	{
+		struct peer_cfg c = {
+			.resource = "r0", .my_node = "alpha0", .peer_node = "gamma",
+			.my_addr = addrs[ALPHA], .peer_addr = addrs[GAMMA],
+			.secret = (const uint8_t *)"sesame", .secret_len = 6,
+		};
+
+		rogue.p = peer_new(loop, &c, &ops, &rogue);
+		cr_assert_not_null(rogue.p);
+	}
+	peer_enable(rogue.p, true);
+	cr_assert(loop_run_until(loop, rogue_refused_and_mesh_up, 8000), "rogue: '%s'",
+		  peer_last_error(rogue.p));
+	cr_assert_eq(rogue.ups, 0);
+	cr_assert(strstr(peer_last_error(rogue.p), "closed"), "rogue: '%s'",
+		  peer_last_error(rogue.p));
+}
+
+/* --- one link goes, the others stay --- */
+
+static bool pair_down(void)
+{
+	return !peer_connected(ends[2].p) && !peer_connected(ends[3].p);
+}
+
+static void dropping_one_link_leaves_the_others(void)
+{
+	start();
+	expect_mesh_up();
+	/* gamma drops alpha: alpha-gamma goes, alpha reconnects. */
+	peer_drop(ends[3].p, "test: dropped");
+	cr_assert(loop_run_until(loop, all_up, 8000), "not back up");
+	cr_assert_geq(ends[3].downs, 1);
+	/* gamma disables its link to alpha: it stays down... */
+	peer_enable(ends[3].p, false);
+	cr_assert(loop_run_until(loop, pair_down, 3000));
+	cr_assert_not(loop_run_until(loop, all_up, 1500));
+	/* ...while beta-gamma, through the same listener, carries on. */
+	for (int i = 0; i < ENDS; i++)
+		if (i != 2 && i != 3)
+			cr_assert_eq(ends[i].downs, 0, "end %d went down", i);
+	cr_assert(peer_connected(ends[4].p) && peer_connected(ends[5].p));
+	peer_enable(ends[3].p, true);
+	expect_mesh_up();
+	expect_messages_reach_their_peers();
+}
+
+Test(hub, psk_dropping_one_link_leaves_the_others)
+{
+	mode = PSK;
+	dropping_one_link_leaves_the_others();
+}
+
+Test(hub, plain_dropping_one_link_leaves_the_others)
+{
+	mode = PLAIN;
+	dropping_one_link_leaves_the_others();
+}
+
+/* --- the port --- */
+
+Test(hub, a_taken_port_fails_listen_now)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	unsigned port = 0;
+
+	mode = PSK;
+	sscanf(addrs[GAMMA], "127.0.0.1:%u", &port);
+	sin.sin_port = htons((uint16_t)port);
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+		  listen(fd, 1) == 0);
+	hubs[GAMMA] = peer_hub_new(loop, "r0", addrs[GAMMA], node_tls(GAMMA, "sesame"));
+	new_end(&ends[3], GAMMA, ALPHA, "sesame", NULL);
+	new_end(&ends[5], GAMMA, BETA, "sesame", NULL);
+	peer_enable(ends[3].p, true);
+	peer_enable(ends[5].p, true);
+	cr_assert_eq(peer_listen_now(ends[3].p), -1);
+	close(fd);
+	cr_assert_eq(peer_listen_now(ends[3].p), 0);
+	cr_assert_eq(peer_listen_now(ends[5].p), 0); /* the same socket */
+}
+
+Test(hub, a_link_in_another_tls_mode_is_refused)
+{
+	struct peer_cfg c = {
+		.resource = "r0", .my_node = "gamma", .peer_node = "alpha",
+		.my_addr = addrs[GAMMA], .peer_addr = addrs[ALPHA],
+		.secret = (const uint8_t *)"sesame", .secret_len = 6,
+	};
+
+	mode = PSK;
+	hubs[GAMMA] = peer_hub_new(loop, "r0", addrs[GAMMA], node_tls(GAMMA, "sesame"));
+	c.hub = hubs[GAMMA];
+	cr_assert_null(peer_new(loop, &c, &ops, &ends[3])); /* plain link, TLS hub */
+}
