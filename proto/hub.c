@@ -53,9 +53,22 @@ struct peer_hub {
 	uint64_t listen_retry_ms, accept_retry_ms, refused_log_ms;
 	unsigned refused_quiet;
 	struct __kernel_timespec tick;
+	char logged[ERR_MAX]; /* the last trouble logged, to log each once */
 };
 
 static void hub_after(struct peer_hub *h);
+
+/* Trouble with the socket, logged once until it changes or clears. */
+static void hub_trouble(struct peer_hub *h, enum log_level lvl, const char *what, int err)
+{
+	char why[ERR_MAX];
+
+	snprintf(why, sizeof(why), "%s on %s: %s", what, h->addr, strerror(err));
+	if (strcmp(why, h->logged) == 0)
+		return;
+	snprintf(h->logged, sizeof(h->logged), "%s", why);
+	log_msg(lvl, "%s: %s", h->resource, why);
+}
 
 static struct io_uring_sqe *hub_sqe(struct peer_hub *h, struct ioop *op, bool *busy)
 {
@@ -94,7 +107,8 @@ static void refused(struct peer_hub *h, const struct hub_pend *c, const char *wh
 	for (unsigned i = 0; i < HUB_MEMBERS; i++) {
 		struct peer *p = h->members[i];
 
-		if (p && !(peer_link_alive(p) && p->stage == L_UP) && (c->who < 0 || c->who == (int)i))
+		if (p && !(peer_link_alive(p) && p->stage == L_UP) &&
+		    (c->who < 0 || c->who == (int)i))
 			snprintf(p->last_error, sizeof(p->last_error), "%s", why);
 	}
 	if (now - h->refused_log_ms < REFUSED_LOG_MS) {
@@ -105,8 +119,8 @@ static void refused(struct peer_hub *h, const struct hub_pend *c, const char *wh
 		log_warn("%s: peer port %s: refused a connection from %s: %s (and %u more since)",
 			 h->resource, h->addr, c->host, why, h->refused_quiet);
 	else
-		log_warn("%s: peer port %s: refused a connection from %s: %s", h->resource,
-			 h->addr, c->host, why);
+		log_warn("%s: peer port %s: refused a connection from %s: %s", h->resource, h->addr,
+			 c->host, why);
 	h->refused_log_ms = now;
 	h->refused_quiet = 0;
 }
@@ -244,14 +258,17 @@ static void on_plain(struct ioop *op, int res)
 	int fd = c->fd;
 
 	hub_enter(h, &c->recv_busy);
-	if (c->aborted)
+	if (c->aborted) {
 		why = "dropped";
-	else if (res == -EINTR || res == -EAGAIN)
-		why = (plain_arm(h, c), NULL);
-	else if (res <= 0)
+	} else if (res == -EINTR || res == -EAGAIN) {
+		plain_arm(h, c);
+		why = NULL;
+	} else if (res <= 0) {
 		why = res == 0 ? "closed before its HELLO" : "receive failed before its HELLO";
-	else
-		why = (c->have += (uint32_t)res, plain_judge(h, c));
+	} else {
+		c->have += (uint32_t)res;
+		why = plain_judge(h, c);
+	}
 	if (why) {
 		c->fd = -1;
 		if (why[0] == '\0') {
@@ -367,7 +384,7 @@ static int hub_listen(struct peer_hub *h)
 
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&h->sa, h->sa_len) < 0 || listen(fd, 64) < 0) {
-		log_err("%s: listen on %s: %s", h->resource, h->addr, strerror(errno));
+		hub_trouble(h, LOG_ERR, "listen", errno);
 		if (fd >= 0)
 			close(fd);
 		h->listen_retry_ms = clock_now_ms() + LISTEN_RETRY_MS;
@@ -376,6 +393,7 @@ static int hub_listen(struct peer_hub *h)
 	log_info("%s: listening on %s for the peers that connect to this node", h->resource,
 		 h->addr);
 	h->listen_fd = fd;
+	h->logged[0] = '\0';
 	return 0;
 }
 
@@ -402,7 +420,7 @@ static void on_accept(struct ioop *op, int res)
 	} else if (res >= 0) {
 		close(res);
 	} else if (res != -ECANCELED && res != -EINTR && wanted(h)) {
-		log_warn("%s: accept on %s: %s", h->resource, h->addr, strerror(-res));
+		hub_trouble(h, LOG_WARN, "accept", -res);
 		h->accept_retry_ms = clock_now_ms() + ACCEPT_RETRY_MS;
 	}
 	hub_after(h);

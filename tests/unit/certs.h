@@ -52,8 +52,8 @@ static inline X509 *certs_sign(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_
 	     ASN1_INTEGER_set(X509_get_serialNumber(x), serial) == 1 &&
 	     X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
 	     X509_gmtime_adj(X509_getm_notAfter(x), 86400) && X509_set_pubkey(x, key) == 1 &&
-	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-					-1, 0) == 1 &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
+					0) == 1 &&
 	     X509_set_subject_name(x, name) == 1 &&
 	     X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) == 1 &&
 	     (issuer ? certs_ext(x, issuer, NID_subject_alt_name, san) &&
@@ -72,8 +72,8 @@ static inline X509 *certs_sign(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_
 static inline bool certs_write(const char *path, X509 *x, EVP_PKEY *key)
 {
 	FILE *f = fopen(path, "w");
-	bool ok = f && (x ? PEM_write_X509(f, x) : PEM_write_PrivateKey(f, key, NULL, NULL, 0,
-									 NULL, NULL)) == 1;
+	bool ok = f && (x ? PEM_write_X509(f, x)
+			  : PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)) == 1;
 
 	if (f)
 		fclose(f);

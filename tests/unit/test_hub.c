@@ -310,8 +310,8 @@ static void rogue_is_refused(const char *secret, int me, int them, const char *w
 	start();
 	new_end(&rogue, me, them, secret, addrs[GAMMA]);
 	peer_enable(rogue.p, true);
-	cr_assert(loop_run_until(loop, rogue_refused_and_mesh_up, 8000),
-		  "mesh up %d, rogue: '%s'", all_up(), peer_last_error(rogue.p));
+	cr_assert(loop_run_until(loop, rogue_refused_and_mesh_up, 8000), "mesh up %d, rogue: '%s'",
+		  all_up(), peer_last_error(rogue.p));
 	/* It keeps being refused while the mesh stays up. */
 	cr_assert_not(loop_run_until(loop, rogue_up, 1500));
 	cr_assert(strstr(peer_last_error(rogue.p), want), "rogue: '%s'", peer_last_error(rogue.p));
@@ -343,9 +343,13 @@ Test(hub, an_unknown_node_is_refused_in_plain_tcp)
 	rogue.me = ALPHA;
 	{
 		struct peer_cfg c = {
-			.resource = "r0", .my_node = "alpha0", .peer_node = "gamma",
-			.my_addr = addrs[ALPHA], .peer_addr = addrs[GAMMA],
-			.secret = (const uint8_t *)"sesame", .secret_len = 6,
+			.resource = "r0",
+			.my_node = "alpha0",
+			.peer_node = "gamma",
+			.my_addr = addrs[ALPHA],
+			.peer_addr = addrs[GAMMA],
+			.secret = (const uint8_t *)"sesame",
+			.secret_len = 6,
 		};
 
 		rogue.p = peer_new(loop, &c, &ops, &rogue);
@@ -428,9 +432,13 @@ Test(hub, a_taken_port_fails_listen_now)
 Test(hub, a_link_in_another_tls_mode_is_refused)
 {
 	struct peer_cfg c = {
-		.resource = "r0", .my_node = "gamma", .peer_node = "alpha",
-		.my_addr = addrs[GAMMA], .peer_addr = addrs[ALPHA],
-		.secret = (const uint8_t *)"sesame", .secret_len = 6,
+		.resource = "r0",
+		.my_node = "gamma",
+		.peer_node = "alpha",
+		.my_addr = addrs[GAMMA],
+		.peer_addr = addrs[ALPHA],
+		.secret = (const uint8_t *)"sesame",
+		.secret_len = 6,
 	};
 
 	mode = PSK;
