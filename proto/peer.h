@@ -9,7 +9,11 @@
  * connects.  The listener holds one connection at a time: another one that
  * arrives while a connection is open is closed at once (and logged).  The
  * connecting side retries after a failure or a drop with a backoff of
- * 0.2 s doubling to 5 s; the listening side just keeps listening.
+ * 0.2 s doubling to 5 s; the listening side just keeps listening.  With
+ * several peers (a full mesh), a node listens on its one address for all
+ * those whose names sort before its own, through one shared listener
+ * (proto/hub.h, cfg->hub), which hands each connection to its link; a
+ * link then takes it as it would from its own listener.
  *
  * TLS.  With a tls context (the default; plain TCP only with
  * allow-unencrypted) every byte after the TCP connect is TLS 1.3: the
