@@ -691,7 +691,8 @@ static int peer_setup(struct peer *p, const struct peer_cfg *cfg)
 		goto oom;
 	p->peer_address_only = cfg->peer_address_only;
 	p->tls_ctx = cfg->tls;
-	if (p->tls_ctx && tls_ctx_pair(p->tls_ctx, p->my_node, p->peer_node) < 0)
+	/* A mesh's links (given a hub, listening or not) key each pair apart. */
+	if (p->tls_ctx && cfg->hub && tls_ctx_pair(p->tls_ctx, p->my_node, p->peer_node) < 0)
 		goto oom;
 	p->rekey_blocks = getenv("BLKREP_TEST_REKEY_BLOCKS")
 				  ? strtoull(getenv("BLKREP_TEST_REKEY_BLOCKS"), NULL, 0)

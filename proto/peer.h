@@ -94,7 +94,11 @@ struct peer_cfg {
 	 * several peers on its one address: a link whose peer connects to it
 	 * (the peer's name sorts first) registers with the hub instead of
 	 * opening its own socket (my_addr is then the hub's).  NULL: the link
-	 * listens itself.  The hub must outlive the peer. */
+	 * listens itself.  Given on every link of a resource with more than
+	 * two nodes, also on those that connect: in PSK mode they all use
+	 * their pair's key and identity (tls_ctx_pair()), which a hub tells
+	 * apart; without a hub the resource's, as with two nodes.  The hub
+	 * must outlive the peer. */
 	struct peer_hub *hub;
 	/* Protocol versions offered; 0 means MSG_VERSION_MIN / MSG_VERSION_MAX.
 	 * Only tests set them. */

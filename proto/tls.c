@@ -322,10 +322,14 @@ static int find_psk(SSL *ssl, const unsigned char *id, size_t len, SSL_SESSION *
 		c = t->chooser->psk(t->chooser_arg, id, len);
 	else if (!tls_psk_identity_ok(c, id, len))
 		c = NULL;
+	if (!c && t->chooser) {
+		set_err(t, "authentication failed: the peer's TLS key is not one of this node's "
+			   "peers' (the nodes' secret files, resource or node names differ)");
+		return 1;
+	}
 	if (!c) {
-		set_err(t, "authentication failed: the peer's TLS key is not %s "
-			   "(the peers' secret files, resource or node names differ)",
-			t->chooser ? "one of this node's peers'" : "this resource's");
+		set_err(t, "authentication failed: the peer's TLS key is not this resource's "
+			   "(the peers' secret files or resource names differ)");
 		return 1;
 	}
 	*sess = psk_session(ssl, c);
