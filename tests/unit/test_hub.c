@@ -124,21 +124,29 @@ static struct tls_ctx *node_tls(int node, const char *secret)
 	return t;
 }
 
+/* A link's configuration without TLS nor hub. */
+static struct peer_cfg link_cfg(const char *me, const char *them, const char *my_addr,
+				const char *peer_addr, const char *secret)
+{
+	return (struct peer_cfg){
+		.resource = "r0",
+		.my_node = me,
+		.peer_node = them,
+		.my_addr = my_addr,
+		.peer_addr = peer_addr,
+		.secret = (const uint8_t *)secret,
+		.secret_len = strlen(secret),
+	};
+}
+
 static struct peer *new_end(struct end *e, int me, int them, const char *secret,
 			    const char *peer_addr)
 {
-	struct peer_cfg c = {
-		.resource = "r0",
-		.my_node = names[me],
-		.peer_node = names[them],
-		.my_addr = addrs[me],
-		.peer_addr = peer_addr ? peer_addr : addrs[them],
-		.secret = (const uint8_t *)secret,
-		.secret_len = strlen(secret),
-		.tls = node_tls(me, secret),
-		.hub = hubs[me],
-	};
+	struct peer_cfg c = link_cfg(names[me], names[them], addrs[me],
+				     peer_addr ? peer_addr : addrs[them], secret);
 
+	c.tls = node_tls(me, secret);
+	c.hub = hubs[me];
 	e->me = me;
 	e->them = them;
 	e->p = peer_new(loop, &c, &ops, e);
@@ -337,31 +345,59 @@ Test(hub, a_wrong_secret_is_refused_while_the_peers_connect)
 
 Test(hub, an_unknown_node_is_refused_in_plain_tcp)
 {
-	/* delta's HELLO names no peer of gamma's: closed before any HELLO of
+	struct peer_cfg c;
+
+	/* alpha0's HELLO names no peer of gamma's: closed before any HELLO of
 	 * gamma's goes out. */
 	mode = PLAIN;
 	start();
-	rogue.me = ALPHA;
-	{
-		struct peer_cfg c = {
-			.resource = "r0",
-			.my_node = "alpha0",
-			.peer_node = "gamma",
-			.my_addr = addrs[ALPHA],
-			.peer_addr = addrs[GAMMA],
-			.secret = (const uint8_t *)"sesame",
-			.secret_len = 6,
-		};
-
-		rogue.p = peer_new(loop, &c, &ops, &rogue);
-		cr_assert_not_null(rogue.p);
-	}
+	c = link_cfg("alpha0", "gamma", addrs[ALPHA], addrs[GAMMA], "sesame");
+	rogue.p = peer_new(loop, &c, &ops, &rogue);
+	cr_assert_not_null(rogue.p);
 	peer_enable(rogue.p, true);
 	cr_assert(loop_run_until(loop, rogue_refused_and_mesh_up, 8000), "rogue: '%s'",
 		  peer_last_error(rogue.p));
 	cr_assert_eq(rogue.ups, 0);
 	cr_assert(strstr(peer_last_error(rogue.p), "closed"), "rogue: '%s'",
 		  peer_last_error(rogue.p));
+}
+
+/* Idle connections to gamma's port, more than its 8 handshakes at once,
+ * opened again as they are dropped: the real peers still connect. */
+static int idle_fds[3 * 8];
+
+static bool mesh_up_despite_idlers(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	unsigned port = 0;
+
+	sscanf(addrs[GAMMA], "127.0.0.1:%u", &port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	for (unsigned i = 0; i < sizeof(idle_fds) / sizeof(idle_fds[0]); i++) {
+		char c;
+
+		if (idle_fds[i] > 0 && recv(idle_fds[i], &c, 1, MSG_DONTWAIT) == -1 &&
+		    errno == EAGAIN)
+			continue; /* still held open by gamma */
+		if (idle_fds[i] > 0)
+			close(idle_fds[i]);
+		idle_fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		(void)connect(idle_fds[i], (struct sockaddr *)&sin, sizeof(sin));
+	}
+	return all_up();
+}
+
+Test(hub, idle_connections_do_not_keep_the_peers_out)
+{
+	mode = PSK;
+	start();
+	memset(idle_fds, 0, sizeof(idle_fds));
+	cr_assert(loop_run_until(loop, mesh_up_despite_idlers, 10000), "not up: %s / %s",
+		  peer_last_error(ends[3].p), peer_last_error(ends[5].p));
+	for (unsigned i = 0; i < sizeof(idle_fds) / sizeof(idle_fds[0]); i++)
+		close(idle_fds[i]);
+	expect_messages_reach_their_peers();
 }
 
 /* --- one link goes, the others stay --- */
@@ -432,15 +468,7 @@ Test(hub, a_taken_port_fails_listen_now)
 
 Test(hub, a_link_in_another_tls_mode_is_refused)
 {
-	struct peer_cfg c = {
-		.resource = "r0",
-		.my_node = "gamma",
-		.peer_node = "alpha",
-		.my_addr = addrs[GAMMA],
-		.peer_addr = addrs[ALPHA],
-		.secret = (const uint8_t *)"sesame",
-		.secret_len = 6,
-	};
+	struct peer_cfg c = link_cfg("gamma", "alpha", addrs[GAMMA], addrs[ALPHA], "sesame");
 
 	mode = PSK;
 	hubs[GAMMA] = peer_hub_new(loop, "r0", addrs[GAMMA], node_tls(GAMMA, "sesame"));
