@@ -24,6 +24,8 @@
 
 enum { ALPHA, BETA, GAMMA, NODES };
 static const char *const names[NODES] = { "alpha", "beta", "gamma" };
+/* delta has a certificate from the same CA, and is no one's peer. */
+static const char *const cert_names[NODES + 1] = { "alpha", "beta", "gamma", "delta" };
 
 /* One end of a link: node me's link to node them. */
 struct end {
@@ -104,7 +106,7 @@ static void free_addrs(void)
 		close(fd[i]);
 }
 
-static struct tls_ctx *node_tls(int node, const char *secret)
+static struct tls_ctx *node_tls(const char *node, const char *secret)
 {
 	struct tls_cfg c = { .resource = "r0",
 			     .secret = (const uint8_t *)secret,
@@ -116,8 +118,8 @@ static struct tls_ctx *node_tls(int node, const char *secret)
 		return NULL;
 	if (mode == CERT) {
 		c.ca = certs_ca(certs);
-		c.certificate = certs_cert(certs, names[node]);
-		c.key = certs_key(certs, names[node]);
+		c.certificate = certs_cert(certs, node);
+		c.key = certs_key(certs, node);
 	}
 	t = tls_ctx_new(&c, err, sizeof(err));
 	cr_assert_not_null(t, "%s", err);
@@ -145,7 +147,7 @@ static struct peer *new_end(struct end *e, int me, int them, const char *secret,
 	struct peer_cfg c = link_cfg(names[me], names[them], addrs[me],
 				     peer_addr ? peer_addr : addrs[them], secret);
 
-	c.tls = node_tls(me, secret);
+	c.tls = node_tls(names[me], secret);
 	c.hub = hubs[me];
 	e->me = me;
 	e->them = them;
@@ -171,9 +173,9 @@ static void start(void)
 	static const int pairs[3][2] = { { ALPHA, BETA }, { ALPHA, GAMMA }, { BETA, GAMMA } };
 
 	if (mode == CERT)
-		cr_assert_not_null(certs = certs_make(names, NODES));
+		cr_assert_not_null(certs = certs_make(cert_names, NODES + 1));
 	for (int n = 0; n < NODES; n++) { /* alpha's listens for no one */
-		hubs[n] = peer_hub_new(loop, "r0", addrs[n], node_tls(n, "sesame"));
+		hubs[n] = peer_hub_new(loop, "r0", addrs[n], node_tls(names[n], "sesame"));
 		cr_assert_not_null(hubs[n]);
 	}
 	for (int i = 0; i < 3; i++) {
@@ -362,6 +364,23 @@ Test(hub, an_unknown_node_is_refused_in_plain_tcp)
 		  peer_last_error(rogue.p));
 }
 
+Test(hub, a_certificate_naming_no_peer_is_refused)
+{
+	struct peer_cfg c = link_cfg("delta", "gamma", addrs[ALPHA], addrs[GAMMA], "sesame");
+
+	mode = CERT;
+	start();
+	c.tls = node_tls("delta", "sesame");
+	rogue.p = peer_new(loop, &c, &ops, &rogue);
+	cr_assert_not_null(rogue.p);
+	peer_enable(rogue.p, true);
+	cr_assert(loop_run_until(loop, rogue_refused_and_mesh_up, 8000), "rogue: '%s'",
+		  peer_last_error(rogue.p));
+	cr_assert_not(loop_run_until(loop, rogue_up, 1500));
+	cr_assert(strstr(peer_last_error(rogue.p), "certificate"), "rogue: '%s'",
+		  peer_last_error(rogue.p));
+}
+
 /* Idle connections to gamma's port, more than its 8 handshakes at once,
  * opened again as they are dropped: the real peers still connect. */
 static int idle_fds[3 * 8];
@@ -455,7 +474,7 @@ Test(hub, a_taken_port_fails_listen_now)
 	sin.sin_port = htons((uint16_t)port);
 	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
 		  listen(fd, 1) == 0);
-	hubs[GAMMA] = peer_hub_new(loop, "r0", addrs[GAMMA], node_tls(GAMMA, "sesame"));
+	hubs[GAMMA] = peer_hub_new(loop, "r0", addrs[GAMMA], node_tls("gamma", "sesame"));
 	new_end(&ends[3], GAMMA, ALPHA, "sesame", NULL);
 	new_end(&ends[5], GAMMA, BETA, "sesame", NULL);
 	peer_enable(ends[3].p, true);
@@ -471,7 +490,7 @@ Test(hub, a_link_in_another_tls_mode_is_refused)
 	struct peer_cfg c = link_cfg("gamma", "alpha", addrs[GAMMA], addrs[ALPHA], "sesame");
 
 	mode = PSK;
-	hubs[GAMMA] = peer_hub_new(loop, "r0", addrs[GAMMA], node_tls(GAMMA, "sesame"));
+	hubs[GAMMA] = peer_hub_new(loop, "r0", addrs[GAMMA], node_tls("gamma", "sesame"));
 	c.hub = hubs[GAMMA];
 	cr_assert_null(peer_new(loop, &c, &ops, &ends[3])); /* plain link, TLS hub */
 }
