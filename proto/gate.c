@@ -6,7 +6,6 @@
  * stopping.  Refusals are logged at most once a second. */
 #include "proto/peer_int.h"
 
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,16 +50,22 @@ static void client_done(void *arg, struct tlshs *hs)
 		peer_backoff(p, false);
 	} else {
 		tlshs_take(hs, &fd, &t);
-		link_adopt(p, fd, t);
+		link_adopt(p, fd, t, NULL, 0);
 	}
 	peer_after(p);
 }
 
 /* An accepted connection authenticated: the first one wins.  A link still
  * up is the peer's old one (it reconnected: only it can authenticate), so
- * it goes. */
-static void server_won(struct peer *p, int fd, struct tls *t)
+ * it goes.  In plain TCP, where anyone could say the peer's name, the link
+ * that is up stays. */
+void gate_won(struct peer *p, int fd, struct tls *t, const uint8_t *pre, uint32_t n)
 {
+	if (!t && peer_link_alive(p)) {
+		peer_log(LOG_WARN, p, "closing a second connection: one is already open");
+		close(fd);
+		return;
+	}
 	if (peer_link_alive(p))
 		peer_link_drop(p, "the peer connected again");
 	if (p->fd >= 0) { /* the old connection is still draining */
@@ -70,9 +75,12 @@ static void server_won(struct peer *p, int fd, struct tls *t)
 		}
 		p->stash_fd = fd;
 		p->stash_tls = t;
+		p->stash_pre_len = n <= sizeof(p->stash_pre) ? n : 0;
+		if (p->stash_pre_len)
+			memcpy(p->stash_pre, pre, n);
 		return;
 	}
-	link_adopt(p, fd, t);
+	link_adopt(p, fd, t, pre, n);
 }
 
 static void server_done(void *arg, struct tlshs *hs)
@@ -95,7 +103,7 @@ static void server_done(void *arg, struct tlshs *hs)
 		tlshs_take(hs, &fd, &t);
 		peer_log(LOG_DEBUG, p, "authenticated a connection from %s",
 			 i < PEND_MAX ? p->pend_host[i] : "?");
-		server_won(p, fd, t);
+		gate_won(p, fd, t, NULL, 0);
 	}
 	peer_after(p);
 }
@@ -177,13 +185,5 @@ void gate_tick(struct peer *p, uint64_t now)
  * (any port). */
 bool gate_from_peer_host(const struct peer *p)
 {
-	const struct sockaddr_storage *a = &p->acc_sa, *b = &p->peer_sa;
-
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-		      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+	return peer_same_host(&p->acc_sa, &p->peer_sa);
 }

@@ -331,6 +331,8 @@ int peer_listen_now(struct peer *p)
 {
 	if (p->connector || !p->enabled || p->listen_fd >= 0)
 		return 0;
+	if (p->hub)
+		return hub_listen_now(p->hub);
 	listen_start(p);
 	return p->listen_fd >= 0 ? 0 : -1;
 }
@@ -363,7 +365,7 @@ static int user_records(struct peer *p, const struct tls *t)
 
 /* A connection, past its TLS handshake if any: the kernel takes the
  * records over where it can. */
-void link_adopt(struct peer *p, int fd, struct tls *t)
+void link_adopt(struct peer *p, int fd, struct tls *t, const uint8_t *pre, uint32_t n)
 {
 	int k = t && !p->no_ktls && !getenv("BLKREP_NO_KTLS") ? tls_ktls(t, fd) : 0;
 
@@ -389,6 +391,12 @@ void link_adopt(struct peer *p, int fd, struct tls *t)
 		return peer_link_drop(p, k < 0 ? tls_error(t) : "TLS: no record keys after the handshake");
 	}
 	link_begin(p);
+	if (n && peer_link_alive(p)) { /* as if received: the peer's HELLO */
+		memcpy(p->rbuf, pre, n);
+		p->rpos = 0;
+		p->rend = n;
+		peer_input(p);
+	}
 }
 
 /* --- timers --- */
@@ -482,7 +490,7 @@ static void link_after(struct peer *p)
 		p->stash_fd = -1;
 		p->stash_tls = NULL;
 		if (p->enabled) {
-			link_adopt(p, fd, t);
+			link_adopt(p, fd, t, p->stash_pre, p->stash_pre_len);
 		} else {
 			close(fd);
 			tls_free(t);
@@ -490,7 +498,7 @@ static void link_after(struct peer *p)
 	}
 	if (p->enabled && p->connector && p->fd < 0 && !p->hs && now >= p->next_connect_ms)
 		connect_start(p);
-	if (p->enabled && !p->connector) {
+	if (p->enabled && !p->connector && !p->hub) {
 		if (p->listen_fd < 0 && !p->accept_busy && now >= p->listen_retry_ms)
 			listen_start(p);
 		if (p->listen_fd >= 0 && !p->accept_busy && now >= p->accept_retry_ms)
@@ -546,7 +554,7 @@ static void on_accept(struct ioop *op, int res)
 			p->stash_fd = res;
 		} else {
 			peer_log(LOG_DEBUG, p, "connection from %s:%s", host, serv);
-			link_adopt(p, res, NULL);
+			link_adopt(p, res, NULL, NULL, 0);
 		}
 	} else if (res >= 0) {
 		close(res);
@@ -596,6 +604,7 @@ static void on_timer(struct ioop *op, int res)
 static const struct peer_life link_life = {
 	.after = link_after,
 	.handshake = link_message,
+	.won = gate_won,
 };
 
 /* --- public --- */
@@ -682,6 +691,9 @@ static int peer_setup(struct peer *p, const struct peer_cfg *cfg)
 		goto oom;
 	p->peer_address_only = cfg->peer_address_only;
 	p->tls_ctx = cfg->tls;
+	/* A mesh's links (given a hub, listening or not) key each pair apart. */
+	if (p->tls_ctx && cfg->hub && tls_ctx_pair(p->tls_ctx, p->my_node, p->peer_node) < 0)
+		goto oom;
 	p->rekey_blocks = getenv("BLKREP_TEST_REKEY_BLOCKS")
 				  ? strtoull(getenv("BLKREP_TEST_REKEY_BLOCKS"), NULL, 0)
 				  : TLS_REKEY_BLOCKS;
@@ -722,6 +734,11 @@ struct peer *peer_new(struct loop *loop, const struct peer_cfg *cfg, const struc
 	p->timer_op.done = on_timer;
 	p->life = &link_life;
 	peer_io_setup(p);
+	if (cfg->hub && !p->connector && hub_add(cfg->hub, p) < 0) {
+		peer_destroy(p);
+		return NULL;
+	}
+	p->hub = p->connector ? NULL : cfg->hub;
 	return p;
 }
 
@@ -729,6 +746,8 @@ void peer_free(struct peer *p)
 {
 	if (!p)
 		return;
+	if (p->hub)
+		hub_remove(p->hub, p);
 	if (p->in_handler) {
 		/* From a callback, which the header forbids: the loop is
 		 * running, so let the handler's peer_after() free it once
@@ -782,6 +801,8 @@ void peer_enable(struct peer *p, bool on)
 			peer_cancel(p, &p->accept_op);
 		gate_abort(p);
 	}
+	if (p->hub)
+		hub_kick(p->hub);
 	peer_kick(p);
 }
 

@@ -769,7 +769,7 @@ static bool link_steady(const struct peer *p)
 {
 	return !p->freeing && p->enabled && peer_link_alive(p) && p->stage == L_UP &&
 	       p->timer_busy && p->stash_fd < 0 &&
-	       (p->connector || (p->listen_fd >= 0 && p->accept_busy));
+	       (p->connector || p->hub || (p->listen_fd >= 0 && p->accept_busy));
 }
 
 /* Moves the peer on after any event; the last thing every handler does,

@@ -9,7 +9,11 @@
  * connects.  The listener holds one connection at a time: another one that
  * arrives while a connection is open is closed at once (and logged).  The
  * connecting side retries after a failure or a drop with a backoff of
- * 0.2 s doubling to 5 s; the listening side just keeps listening.
+ * 0.2 s doubling to 5 s; the listening side just keeps listening.  With
+ * several peers (a full mesh), a node listens on its one address for all
+ * those whose names sort before its own, through one shared listener
+ * (proto/hub.h, cfg->hub), which hands each connection to its link; a
+ * link then takes it as it would from its own listener.
  *
  * TLS.  With a tls context (the default; plain TCP only with
  * allow-unencrypted) every byte after the TCP connect is TLS 1.3: the
@@ -56,6 +60,7 @@
 
 struct loop;
 struct peer;
+struct peer_hub;
 struct tls_ctx;
 
 /* Outgoing messages queued at once, handshake and keepalive included. */
@@ -85,6 +90,16 @@ struct peer_cfg {
 	struct tls_ctx *tls;
 	/* The listener accepts connections from the peer's host only. */
 	bool peer_address_only;
+	/* The node's shared listener (proto/hub.h), when it listens for
+	 * several peers on its one address: a link whose peer connects to it
+	 * (the peer's name sorts first) registers with the hub instead of
+	 * opening its own socket (my_addr is then the hub's).  NULL: the link
+	 * listens itself.  Given on every link of a resource with more than
+	 * two nodes, also on those that connect: in PSK mode they all use
+	 * their pair's key and identity (tls_ctx_pair()), which a hub tells
+	 * apart; without a hub the resource's, as with two nodes.  The hub
+	 * must outlive the peer. */
+	struct peer_hub *hub;
 	/* Protocol versions offered; 0 means MSG_VERSION_MIN / MSG_VERSION_MAX.
 	 * Only tests set them. */
 	uint16_t version_min, version_max;

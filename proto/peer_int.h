@@ -8,8 +8,10 @@
 #define BLKREP_PEER_INT_H
 
 #include <liburing.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "utils/ioop.h"
@@ -18,6 +20,7 @@
 #include "proto/auth.h"
 #include "utils/log.h"
 
+struct peer_hub;
 struct sendq;
 struct tls;
 struct tls_ctx;
@@ -77,6 +80,11 @@ struct peer_life {
 	void (*after)(struct peer *p);
 	/* A message before the link is up, or a REFUSE at any time. */
 	void (*handshake)(struct peer *p, const struct msg_hdr *h, const uint8_t *payload);
+	/* A connection the listener authenticated (t: its TLS, NULL in plain
+	 * TCP) for this link, with n bytes already read from it (plain TCP:
+	 * the peer's HELLO), which the link takes as if it had read them:
+	 * from a completion handler, with p->in_handler set. */
+	void (*won)(struct peer *p, int fd, struct tls *t, const uint8_t *pre, uint32_t n);
 };
 
 struct peer {
@@ -105,6 +113,9 @@ struct peer {
 
 	int listen_fd, stash_fd; /* stash: accepted while the old link drains */
 	struct tls *stash_tls;	 /* and its TLS state */
+	uint8_t stash_pre[MSG_HDR_SIZE + MSG_MAX_HELLO]; /* and what was read */
+	uint32_t stash_pre_len;
+	struct peer_hub *hub; /* listening through a shared listener */
 	uint64_t listen_retry_ms, accept_retry_ms;
 	struct sockaddr_storage acc_sa;
 	socklen_t acc_len;
@@ -176,12 +187,27 @@ static inline void peer_cancel(struct peer *p, struct ioop *op)
 	io_uring_prep_cancel(loop_sqe(p->loop, NULL), op, 0);
 }
 
+/* Whether two addresses are on the same host (any port). */
+static inline bool peer_same_host(const struct sockaddr_storage *a,
+				  const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
 /* --- link.c, called by gate.c --- */
 
 /* Takes over a connection, past its TLS handshake if any (t: its TLS
  * state, or NULL in plain TCP): the kernel takes the records over where it
- * can, then the link's own handshake begins. */
-void link_adopt(struct peer *p, int fd, struct tls *t);
+ * can, then the link's own handshake begins, with the n bytes at pre
+ * (already read from the connection, at most sizeof(p->stash_pre)) as the
+ * first received. */
+void link_adopt(struct peer *p, int fd, struct tls *t, const uint8_t *pre, uint32_t n);
 
 /* --- gate.c (the TLS handshakes), called by link.c --- */
 
@@ -194,10 +220,26 @@ void gate_tick(struct peer *p, uint64_t now);
 void gate_abort(struct peer *p);
 /* Frees every handshake at once (peer_free() without the loop). */
 void gate_destroy(struct peer *p);
+/* A connection the listener accepted (and authenticated, with TLS) for
+ * p: it becomes the link, replacing one still up (TLS), or is stashed
+ * while the old one drains; in plain TCP a second one is closed.  The
+ * peer_life's won(). */
+void gate_won(struct peer *p, int fd, struct tls *t, const uint8_t *pre, uint32_t n);
 /* Logs a refused connection, at most one line a second. */
 void gate_refused(struct peer *p, const char *host, const char *why);
 /* Whether the connection just accepted comes from the peer's host. */
 bool gate_from_peer_host(const struct peer *p);
+
+/* --- hub.c (the shared listener), called by link.c --- */
+
+/* A listening link joins its hub (peer_new()), or leaves it (peer_free():
+ * without a word to the loop).  hub_add: 0, or -1 logged. */
+int hub_add(struct peer_hub *h, struct peer *p);
+void hub_remove(struct peer_hub *h, struct peer *p);
+/* A member was enabled or disabled: the hub listens while one is. */
+void hub_kick(struct peer_hub *h);
+/* peer_listen_now() for a member: -1 (logged) if the port is taken. */
+int hub_listen_now(struct peer_hub *h);
 
 /* --- peer.c, called by link.c --- */
 

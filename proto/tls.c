@@ -34,6 +34,7 @@ struct tls_ctx {
 	SSL_CTX *ssl;
 	bool psk;
 	uint8_t *key; /* PSK, in locked memory */
+	uint8_t *base; /* the resource's key, the pairs' keys derive from */
 	char identity[TLS_PSK_ID_LEN + 1];
 };
 
@@ -43,6 +44,8 @@ struct tls {
 	BIO *in, *out; /* ciphertext fed to SSL; ciphertext SSL wrote */
 	bool client;
 	char peer[64]; /* the node its certificate must name */
+	const struct tls_chooser *chooser; /* a shared listener's: who it is */
+	void *chooser_arg;
 	uint8_t tx_secret[SECRET_LEN], rx_secret[SECRET_LEN];
 	bool have_tx, have_rx;
 	uint64_t blocks;
@@ -96,22 +99,61 @@ static int derive(const struct tls_cfg *cfg, const char *label, uint8_t out[32])
 	return 0;
 }
 
+static void hex_identity(char *dst, const uint8_t id[32])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < TLS_PSK_ID_LEN / 2; i++) {
+		dst[2 * i] = hex[id[i] >> 4];
+		dst[2 * i + 1] = hex[id[i] & 15];
+	}
+}
+
 static int ctx_psk(struct tls_ctx *c, const struct tls_cfg *cfg, char *err, size_t errlen)
 {
 	uint8_t id[32];
-	static const char hex[] = "0123456789abcdef";
 
 	c->psk = true;
 	c->key = secmem_alloc(PSK_LEN);
-	if (!c->key || derive(cfg, "blkrep tls psk v1", c->key) < 0 ||
+	c->base = secmem_alloc(PSK_LEN);
+	if (!c->key || !c->base || derive(cfg, "blkrep tls psk v1", c->key) < 0 ||
 	    derive(cfg, "blkrep tls identity v1", id) < 0) {
 		snprintf(err, errlen, "TLS: cannot derive the pre-shared key (libcrypto)");
 		return -1;
 	}
-	for (int i = 0; i < TLS_PSK_ID_LEN / 2; i++) {
-		c->identity[2 * i] = hex[id[i] >> 4];
-		c->identity[2 * i + 1] = hex[id[i] & 15];
-	}
+	memcpy(c->base, c->key, PSK_LEN);
+	hex_identity(c->identity, id);
+	return 0;
+}
+
+/* HMAC-SHA256(base, label NUL name_lo NUL name_hi). */
+static int derive_pair(const struct tls_ctx *c, const char *label, const char *lo,
+		       const char *hi, uint8_t out[32])
+{
+	uint8_t msg[256];
+	size_t ll = strlen(label) + 1, l1 = strlen(lo) + 1, l2 = strlen(hi);
+	unsigned int len = 32;
+
+	if (ll + l1 + l2 > sizeof(msg))
+		return -1;
+	memcpy(msg, label, ll);
+	memcpy(msg + ll, lo, l1);
+	memcpy(msg + ll + l1, hi, l2);
+	return HMAC(EVP_sha256(), c->base, PSK_LEN, msg, ll + l1 + l2, out, &len) ? 0 : -1;
+}
+
+int tls_ctx_pair(struct tls_ctx *c, const char *node_a, const char *node_b)
+{
+	const char *lo = strcmp(node_a, node_b) < 0 ? node_a : node_b;
+	const char *hi = lo == node_a ? node_b : node_a;
+	uint8_t id[32];
+
+	if (!c->psk)
+		return 0;
+	if (derive_pair(c, "blkrep tls pair psk v2", lo, hi, c->key) < 0 ||
+	    derive_pair(c, "blkrep tls pair identity v2", lo, hi, id) < 0)
+		return -1;
+	hex_identity(c->identity, id);
 	return 0;
 }
 
@@ -222,6 +264,7 @@ void tls_ctx_free(struct tls_ctx *c)
 		return;
 	SSL_CTX_free(c->ssl);
 	secmem_free(c->key, PSK_LEN);
+	secmem_free(c->base, PSK_LEN);
 	free(c);
 }
 
@@ -272,14 +315,24 @@ static int use_psk(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t 
 static int find_psk(SSL *ssl, const unsigned char *id, size_t len, SSL_SESSION **sess)
 {
 	struct tls *t = SSL_get_app_data(ssl);
+	const struct tls_ctx *c = t->c;
 
 	*sess = NULL;
-	if (!tls_psk_identity_ok(t->c, id, len)) {
+	if (t->chooser)
+		c = t->chooser->psk(t->chooser_arg, id, len);
+	else if (!tls_psk_identity_ok(c, id, len))
+		c = NULL;
+	if (!c && t->chooser) {
+		set_err(t, "authentication failed: the peer's TLS key is not one of this node's "
+			   "peers' (the nodes' secret files, resource or node names differ)");
+		return 1;
+	}
+	if (!c) {
 		set_err(t, "authentication failed: the peer's TLS key is not this resource's "
 			   "(the peers' secret files or resource names differ)");
 		return 1;
 	}
-	*sess = psk_session(ssl, t->c);
+	*sess = psk_session(ssl, c);
 	return *sess ? 1 : 0;
 }
 
@@ -323,10 +376,16 @@ static int verify_name(int ok, X509_STORE_CTX *x)
 
 	if (!ok || !t || X509_STORE_CTX_get_error_depth(x) != 0)
 		return ok;
-	if (tls_cert_names(X509_STORE_CTX_get_current_cert(x), t->peer))
+	if (t->chooser ? t->chooser->cert(t->chooser_arg, X509_STORE_CTX_get_current_cert(x))
+		       : tls_cert_names(X509_STORE_CTX_get_current_cert(x), t->peer))
 		return 1;
 	X509_STORE_CTX_set_error(x, X509_V_ERR_HOSTNAME_MISMATCH);
-	set_err(t, "authentication failed: the peer's certificate does not name %s", t->peer);
+	if (t->chooser)
+		set_err(t, "authentication failed: the peer's certificate names none of this "
+			   "node's peers");
+	else
+		set_err(t, "authentication failed: the peer's certificate does not name %s",
+			t->peer);
 	return 0;
 }
 
@@ -410,6 +469,12 @@ struct tls *tls_new(struct tls_ctx *c, bool client, const char *peer_node)
 	else
 		SSL_set_accept_state(t->ssl);
 	return t;
+}
+
+void tls_set_chooser(struct tls *t, const struct tls_chooser *ch, void *arg)
+{
+	t->chooser = ch;
+	t->chooser_arg = arg;
 }
 
 void tls_free(struct tls *t)

@@ -10,8 +10,9 @@
  * with AES-NI and one the kernel can take over).  Two ways to authenticate,
  * both mutual:
  *	PSK: an external pre-shared key derived from the resource's secret and
- *	    name (with (EC)DHE, so keys are per connection).  Its identity is a
- *	    hash of the same: opaque, naming neither resource nor node;
+ *	    name, and (tls_ctx_pair()) the two nodes' names (with (EC)DHE, so
+ *	    keys are per connection).  Its identity is a hash of the same:
+ *	    opaque, naming neither resource nor node, one per pair of nodes;
  *	certificates: each side presents its own, signed by the configured CA,
  *	    and checks that the peer's names the peer node (tls_cert_names()).
  * No session tickets, no resumption, no middlebox compatibility records:
@@ -52,6 +53,11 @@ struct tls_cfg {
  * with why in err. */
 struct tls_ctx *tls_ctx_new(const struct tls_cfg *cfg, char *err, size_t errlen);
 void tls_ctx_free(struct tls_ctx *c);
+/* PSK mode: the key and identity of the pair node_a, node_b (in either
+ * order) from now on: HMAC-SHA256(resource key, label NUL lo NUL hi), lo
+ * the name that sorts first.  Nothing in certificate mode.  0, or -1
+ * (libcrypto). */
+int tls_ctx_pair(struct tls_ctx *c, const char *node_a, const char *node_b);
 /* "psk" or "certificate". */
 const char *tls_ctx_auth(const struct tls_ctx *c);
 
@@ -59,6 +65,19 @@ const char *tls_ctx_auth(const struct tls_ctx *c);
  * the name the peer must prove.  NULL when out of memory. */
 struct tls *tls_new(struct tls_ctx *c, bool client, const char *peer_node);
 void tls_free(struct tls *t);
+
+/* A listener shared by several peers (proto/hub.c) learns from the
+ * handshake which peer connected: on a server connection given a chooser,
+ * psk() is asked for the context whose identity the client offered (NULL:
+ * none, the handshake fails), cert() whether the client's certificate,
+ * its chain already checked, names one of the peers (false: it fails);
+ * each records its answer in arg.  ch and arg outlive the handshake. */
+struct x509_st;
+struct tls_chooser {
+	const struct tls_ctx *(*psk)(void *arg, const uint8_t *id, size_t len);
+	bool (*cert)(void *arg, const struct x509_st *cert);
+};
+void tls_set_chooser(struct tls *t, const struct tls_chooser *ch, void *arg);
 
 enum tls_step {
 	TLS_STEP_DONE, /* the handshake is complete: both sides authenticated */
@@ -118,7 +137,6 @@ bool tls_psk_identity_ok(const struct tls_ctx *c, const uint8_t *id, size_t len)
 /* Whether a certificate names node: one of its DNS subjectAltNames is
  * node, byte for byte, or, when it has none, its common name is.  No
  * wildcards and no case folding: node names are the config's. */
-struct x509_st;
 bool tls_cert_names(const struct x509_st *cert, const char *node);
 
 /* Why the last call failed. */

@@ -162,6 +162,42 @@ Test(tls, psk_identity_is_opaque_and_per_resource)
 	tls_ctx_free(b);
 }
 
+/* A mesh's pair key (tls_ctx_pair()): the same whichever node names the
+ * pair first, another for every other pair and for the resource alone, and
+ * no node name in the ClientHello. */
+static enum tls_step paired_server(const char *cme, const char *cpeer, const char *sme,
+				   const char *speer)
+{
+	struct pair p;
+	enum tls_step rc, rs;
+	uint8_t hello[4096];
+	size_t n;
+
+	p.cc = ctx("r0", (const char *)secret);
+	p.sc = ctx("r0", (const char *)secret);
+	cr_assert_eq(tls_ctx_pair(p.sc, sme, speer), 0);
+	if (cme)
+		cr_assert_eq(tls_ctx_pair(p.cc, cme, cpeer), 0);
+	p.c = tls_new(p.cc, true, "x");
+	p.s = tls_new(p.sc, false, "x");
+	cr_assert_eq(tls_handshake(p.c), TLS_STEP_MORE);
+	n = tls_out_take(p.c, hello, sizeof(hello));
+	cr_assert(cme == NULL || (!memmem(hello, n, cme, strlen(cme)) &&
+				  !memmem(hello, n, cpeer, strlen(cpeer))),
+		  "a node name is in the ClientHello");
+	cr_assert_eq(tls_feed(p.s, hello, n), 0);
+	handshake(p.c, p.s, &rc, &rs);
+	free_pair(&p);
+	return rs;
+}
+
+Test(tls, pair_keys_are_per_pair_and_either_way_round)
+{
+	cr_assert_eq(paired_server("gamma", "alpha", "alpha", "gamma"), TLS_STEP_DONE);
+	cr_assert_eq(paired_server("alpha", "beta", "gamma", "alpha"), TLS_STEP_FAIL);
+	cr_assert_eq(paired_server(NULL, NULL, "gamma", "alpha"), TLS_STEP_FAIL);
+}
+
 /* One record from the client, as it went on the wire. */
 static size_t record(struct pair *p, const char *text, uint8_t *buf, size_t size)
 {
