@@ -39,6 +39,7 @@
 #include "daemon/repl/verify.h"
 #include "nbd/server.h"
 #include "proto/msg.h"
+#include "proto/hub.h"
 #include "proto/peer.h"
 #include "utils/clock.h"
 #include "utils/ioop.h"
@@ -408,6 +409,8 @@ static int node_add_parts(struct node *n)
 		return -1;
 	env.pri = n->pri;
 	env.sec = n->sec;
+	if (config_node_count(n->cfg) > 2 && !(env.hub = n->hub = sync_hub_new(&env)))
+		return -1;
 	for (unsigned i = 0; i < config_node_count(n->cfg); i++) {
 		env.other = config_node_by_index(n->cfg, i);
 		if (env.other == n->me)
@@ -576,6 +579,7 @@ static void node_free(struct node *n)
 	if (n->ctl && *n->pid_path)
 		(void)unlink(n->pid_path);
 	node_free_peers(n); /* resync buffers: after the ring */
+	peer_hub_free(n->hub); /* after its links */
 	secondary_free(n->sec);
 	primary_free(n->pri);
 	local_close(n->loc);

@@ -34,6 +34,7 @@ struct node {
 	struct primary *pri;	 /* the primary's side of replication */
 	struct secondary *sec;	 /* the secondary's */
 	struct sync *peers[NODE_PEERS_MAX];
+	struct peer_hub *hub;	 /* three nodes or more: the links' shared listener */
 	unsigned npeers;
 	struct devices *dev;	 /* /dev/nbdN, attach --loop, restore-saved */
 	bool primary;

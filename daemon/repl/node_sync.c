@@ -3,6 +3,7 @@
  * exchange, the resync, and when verify may run. */
 #include "daemon/repl/sync_int.h"
 
+#include "proto/hub.h"
 #include "proto/tls.h"
 
 /* The node's role now. */
@@ -825,24 +826,37 @@ static void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uin
 		s->env.up->state_changed(s->env.node); /* the peers learn the generation */
 }
 
-/* The link's TLS context: a key derived from the secret, or this node's
- * certificate. */
-static struct tls_ctx *sync_tls(struct sync *s)
+/* A link's (or the hub's) TLS context: a key derived from the secret,
+ * or this node's certificate. */
+static struct tls_ctx *sync_tls(const struct sync_env *env)
 {
+	const char *resource = config_resource_name(env->cfg);
 	struct tls_cfg tc = {
-		.resource = s->sb->resource,
-		.secret = s->env.secret,
-		.secret_len = s->env.secret_len,
-		.ca = config_tls_ca(s->env.cfg),
-		.certificate = s->env.me->tls_certificate,
-		.key = s->env.me->tls_key,
+		.resource = resource,
+		.secret = env->secret,
+		.secret_len = env->secret_len,
+		.ca = config_tls_ca(env->cfg),
+		.certificate = env->me->tls_certificate,
+		.key = env->me->tls_key,
 	};
 	char err[TLS_ERR_MAX + 64];
 	struct tls_ctx *c = tls_ctx_new(&tc, err, sizeof(err));
 
 	if (!c)
-		log_err("%s: %s", s->sb->resource, err);
+		log_err("%s: %s", resource, err);
 	return c;
+}
+
+/* With three nodes or more: the node's one listening socket, shared by
+ * the links of the peers that connect to it (proto/hub.h).  NULL after
+ * logging why. */
+struct peer_hub *sync_hub_new(const struct sync_env *env)
+{
+	struct tls_ctx *tls = NULL;
+
+	if (!config_allow_unencrypted(env->cfg) && !(tls = sync_tls(env)))
+		return NULL;
+	return peer_hub_new(env->loop, config_resource_name(env->cfg), env->me->address, tls);
 }
 
 int sync_start(struct sync *s)
@@ -868,7 +882,8 @@ int sync_start(struct sync *s)
 		.peer_address_only = config_peer_address_only(s->env.cfg),
 	};
 
-	if (!config_allow_unencrypted(s->env.cfg) && !(pc.tls = sync_tls(s)))
+	pc.hub = s->env.hub;
+	if (!config_allow_unencrypted(s->env.cfg) && !(pc.tls = sync_tls(&s->env)))
 		return -1;
 	s->peer = peer_new(s->env.loop, &pc, &ops, s);
 	if (!s->peer)

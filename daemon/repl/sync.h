@@ -46,7 +46,11 @@ struct sync_env {
 	struct secondary *sec;
 	const struct node_up *up;
 	void *node;
+	struct peer_hub *hub;	/* three nodes or more: sync_hub_new()'s */
 };
+
+struct peer_hub;
+struct peer_hub *sync_hub_new(const struct sync_env *env);
 
 /* The peer env->other, its link not yet started; NULL when out of
  * memory. */
