@@ -22,14 +22,12 @@ enum payload_kind {
 	P_BITMAP,	/* 1..MSG_MAX_BITMAP */
 	P_DIGESTS,	/* 8..MSG_MAX_DIGESTS, a multiple of 8 */
 	P_GEN,		/* 16 + whole entries, at most MSG_BEHIND_MAX */
-	P_AL,		/* 0..MSG_AL_MAX * 4, a multiple of 4 */
 };
 
 enum count_kind {
 	C_ZERO,		/* unused: must be 0 */
 	C_RANGE,	/* bytes on disk, >= 1; offset + count is a disk range */
 	C_ERRNO,	/* 0 or an errno value */
-	C_POW2,		/* a power of two, 4096..2^30 (an extent size) */
 };
 
 struct type_rule {
@@ -62,7 +60,7 @@ static const struct type_rule rules[MSG_TYPE_MAX + 1] = {
 	[MSG_VERIFY_REQ] = { "VERIFY_REQ", 0, P_NONE, C_RANGE, true, MSG_MAX_DATA },
 	[MSG_VERIFY_REPLY] = { "VERIFY_REPLY", 0, P_DIGESTS, C_ERRNO, false, 0 },
 	[MSG_GEN] = { "GEN", 0, P_GEN, C_ZERO, false, 0 },
-	[MSG_AL] = { "AL", 0, P_AL, C_POW2, false, 0 },
+	[MSG_MARK] = { "MARK", 0, P_NONE, C_ZERO, false, 0 },
 };
 
 #define GEN_ENTRY (MSG_NAME_SIZE + 8)
@@ -103,8 +101,6 @@ static const char *check_length(const struct type_rule *r, const struct msg_hdr 
 	case P_GEN:
 		return n >= 16 && n <= MSG_GEN_MAX && (n - 16) % GEN_ENTRY == 0 ? NULL :
 										 "bad generation list length";
-	case P_AL:
-		return n <= MSG_AL_MAX * 4 && n % 4 == 0 ? NULL : "bad activity log length";
 	}
 	return "bad payload rule";
 }
@@ -125,10 +121,6 @@ static const char *check_fields(const struct type_rule *r, const struct msg_hdr 
 	case C_ERRNO:
 		if (h->count > MSG_MAX_ERRNO)
 			return "bad error code";
-		break;
-	case C_POW2:
-		if (h->count < 4096 || h->count > (1U << 30) || (h->count & (h->count - 1)))
-			return "bad extent size";
 		break;
 	}
 	if (!r->offset && h->offset)
@@ -458,24 +450,4 @@ int msg_gen_decode(const uint8_t *buf, size_t len, struct msg_gen *g, const char
 		g->behind[i].bitmap_gen = get_be64(e + MSG_NAME_SIZE);
 	}
 	return 0;
-}
-
-size_t msg_al_encode(uint8_t *buf, const uint32_t *ext, unsigned n)
-{
-	if (n > MSG_AL_MAX)
-		n = MSG_AL_MAX;
-	for (unsigned i = 0; i < n; i++)
-		put_be32(buf + 4 * i, ext[i]);
-	return 4 * (size_t)n;
-}
-
-unsigned msg_al_decode(const uint8_t *buf, size_t len, uint32_t *ext)
-{
-	unsigned n = (unsigned)(len / 4);
-
-	if (n > MSG_AL_MAX)
-		n = MSG_AL_MAX;
-	for (unsigned i = 0; i < n; i++)
-		ext[i] = get_be32(buf + 4 * i);
-	return n;
 }

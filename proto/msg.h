@@ -73,13 +73,11 @@ enum msg_type {
 	MSG_VERIFY_REPLY = 18,	/* seq echoed; payload: one XXH64 per extent, big-endian */
 	MSG_GEN = 19,		/* primary to its secondaries (3 nodes or more): payload
 				 * struct msg_gen */
-	MSG_AL = 20,		/* primary to its secondaries (3 nodes or more): count: the
-				 * activity log's extent size; payload: its extents, one
-				 * big-endian u32 each (at most MSG_AL_MAX) */
+	MSG_MARK = 20,		/* primary to its secondaries (3 nodes or more), no payload:
+				 * every write sent before the previous MARK is flushed on
+				 * every connected peer */
 };
-#define MSG_TYPE_MAX	MSG_AL
-
-#define MSG_AL_MAX		1017	/* extents in an MSG_AL (META_AL_MAX) */
+#define MSG_TYPE_MAX	MSG_MARK
 #define MSG_BEHIND_MAX		7	/* nodes an MSG_GEN names (8 nodes) */
 #define MSG_GEN_MAX		(16 + MSG_BEHIND_MAX * (MSG_NAME_SIZE + 8))
 
@@ -157,11 +155,6 @@ size_t msg_gen_encode(uint8_t *buf, const struct msg_gen *g);
  * plus whole entries, a name that is not NUL-terminated printable ASCII,
  * a zero generation). */
 int msg_gen_decode(const uint8_t *buf, size_t len, struct msg_gen *g, const char **why);
-/* MSG_AL's payload: n extents (at most MSG_AL_MAX) into buf; its length. */
-size_t msg_al_encode(uint8_t *buf, const uint32_t *ext, unsigned n);
-/* Decodes an MSG_AL payload of len bytes (checked by msg_hdr_decode()): the
- * number of extents. */
-unsigned msg_al_decode(const uint8_t *buf, size_t len, uint32_t *ext);
 
 /* Decodes and validates a header.  Returns 0 with *h filled, or -1 with
  * *why set to a static reason ("bad magic", ...) and *h undefined.  Checks

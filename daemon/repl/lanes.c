@@ -5,9 +5,10 @@
  * (repl_req.repl_pending counts them).  Activity-log extents leave only
  * once every connected peer flushed them; a peer that is not connected
  * has its own bitmap slot.  With three nodes or more the secondaries are
- * told, in the stream, which generation they are at, which nodes miss the
- * writes (MSG_GEN), and which extents the activity log holds (MSG_AL):
- * what they need to resync among themselves after this node is lost. */
+ * told, in the stream, which generation they are at and which nodes miss
+ * the writes (MSG_GEN), and when the writes they received before are on
+ * every peer (MSG_MARK): what they need to resync among themselves after
+ * this node is lost. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -43,7 +44,7 @@ struct lane *primary_add_peer(struct primary *p, struct sync *s, const char *nam
 		return NULL;
 	}
 	p->nlanes++;
-	p->mirror_al = p->nlanes > 1;
+	p->multi = p->nlanes > 1;
 	return l;
 }
 
@@ -108,6 +109,10 @@ void lanes_mark_out_of_sync(struct primary *p, uint64_t off, uint64_t len, bool 
 		if (!absent_only || !lane_up(l))
 			stream_mark_out_of_sync(l->stream, off, len);
 }
+
+static uint64_t lanes_min_flushed(const struct primary *p);
+
+#define MARK_NS (100 * 1000000ULL) /* MSG_MARKs at most this often */
 
 /* --- sending --- */
 
@@ -271,7 +276,7 @@ static void lanes_send_gen(struct primary *p, uint64_t before)
 	uint8_t buf[MSG_GEN_MAX];
 	struct msg_hdr h = { .type = MSG_GEN };
 
-	if (!p->mirror_al)
+	if (!p->multi)
 		return;
 	LANES_FOR(p, l) {
 		const struct meta_slot *sl = &p->sb->slot[l->slot];
@@ -383,31 +388,39 @@ int lanes_write_alone(struct primary *p)
 	return 0;
 }
 
-/* MSG_AL: the activity log's extents, to every connected peer (to one: l).
- * Sent after each snapshot is durable, before the writes it admits go out,
- * and at connect.  Only with three nodes or more. */
-static void lanes_send_al(struct primary *p, struct lane *only)
+/* MSG_MARK to every connected peer, at most once a tick and only once
+ * every write sent before the last one is flushed on every connected peer
+ * (which the new one tells them): a secondary then forgets the writes it
+ * received before the last-but-one, which no other peer can lack. */
+static void lanes_mark(struct primary *p)
 {
-	uint32_t ext[META_AL_MAX];
-	uint8_t buf[META_AL_MAX * 4];
-	unsigned n = actlog_snapshot(p->al, ext, META_AL_MAX);
-	struct msg_hdr h = { .type = MSG_AL, .count = p->al_ext_bytes };
+	struct msg_hdr h = { .type = MSG_MARK };
 
-	if (!p->mirror_al || !p->role)
+	uint64_t now = clock_now_ns();
+
+	if (!p->multi || !p->role || !lanes_up(p) || now - p->mark_ns < MARK_NS)
 		return;
-	h.length = (uint32_t)msg_al_encode(buf, ext, n);
+	if (p->mark_sent && lanes_min_flushed(p) < p->mark_epoch)
+		return;
 	LANES_FOR(p, l)
-		if (lane_up(l) && (!only || l == only) && peer_send(l->link, &h, buf) < 0)
-			peer_drop(l->link, "no room to send the activity log");
+		if (lane_up(l) && peer_send(l->link, &h, NULL) < 0)
+			peer_drop(l->link, "no room to send a mark");
+	p->mark_epoch = p->epoch;
+	p->mark_sent = true;
+	p->mark_ns = now;
 }
 
-/* alog's wake: a snapshot is durable; the secondaries learn it first. */
-void lanes_al_written(void *arg)
+/* Once a tick: a mark, and a FLUSH to each peer that has not flushed
+ * since the last one, so that an idle node's marks go on and the
+ * secondaries forget what every peer holds. */
+void lanes_tick(struct primary *p)
 {
-	struct primary *p = arg;
-
-	lanes_send_al(p, NULL);
-	primary_wake(p);
+	lanes_mark(p);
+	if (!p->multi || !p->mark_sent)
+		return;
+	LANES_FOR(p, l)
+		if (lane_up(l) && l->flushed < p->mark_epoch && !stream_covering(l->stream))
+			primary_flush_peer(l);
 }
 
 /* --- answers --- */
@@ -440,15 +453,23 @@ static void lane_answer(struct lane *l, const struct stream_ack *a)
 
 /* The activity log's extents may leave once every connected peer flushed
  * them (rule 2 for each peer; one that is not connected has its bits). */
-static void lanes_flushed(struct primary *p)
+static uint64_t lanes_min_flushed(const struct primary *p)
 {
 	uint64_t min = UINT64_MAX;
 
 	LANES_FOR(p, l)
 		if (lane_up(l) && l->flushed < min)
 			min = l->flushed;
+	return min;
+}
+
+static void lanes_flushed(struct primary *p)
+{
+	uint64_t min = lanes_min_flushed(p);
+
 	if (min != UINT64_MAX)
 		actlog_flushed(p->al, min);
+	lanes_mark(p);
 }
 
 /* The peer answered a request with an error: its disk lacks the write.
@@ -575,7 +596,6 @@ void primary_link_up(struct lane *l, struct peer *link)
 	 * its flush. */
 	l->flushed = p->epoch - 1;
 	primary_standalone(p, false);
-	lanes_send_al(p, l);
 	lanes_send_gen(p, p->sb->gen.current);
 }
 

@@ -271,7 +271,6 @@ static void sync_resync_done(struct sync *s)
 	s->env.up->resynced(s->env.node);
 	gen_resync_finished_source_slot(s->sb->gen.history, sync_slot_gen(s));
 	(void)local_save_sb(s->env.loc);
-	primary_lane_synced(s->lane); /* the other secondaries stop recording for it */
 	(void)local_save_bm(s->env.loc);
 	(void)peer_send_state(s->peer);
 	if (peer_send(s->peer, &h, NULL) < 0)
@@ -280,6 +279,9 @@ static void sync_resync_done(struct sync *s)
 	resync_progress(s->rs, &done, &total, &bps);
 	log_info("resync to %s done: %" PRIu64 " bytes at %" PRIu64 " bytes/s", s->other->name,
 		 done, bps);
+	/* After RESYNC_DONE: the peer takes the generation first, then hears
+	 * that nobody records for it any more. */
+	primary_lane_synced(s->lane);
 	secondary_disk_repaired(s->env.sec); /* a client's write the disk failed: the peer agrees now */
 }
 
@@ -782,7 +784,7 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 			return sync_resync_target_done(s);
 		break;
 	case MSG_GEN:
-	case MSG_AL:
+	case MSG_MARK:
 		return sync_from_primary(s, h, payload);
 	case MSG_WRITE:
 	case MSG_TRIM:
@@ -805,7 +807,7 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 	log_debug("from %s: %s (not expected now)", s->other->name, msg_type_name(h->type));
 }
 
-/* MSG_GEN and MSG_AL, which only a primary sends (three nodes or more). */
+/* MSG_GEN and MSG_MARK, which only a primary sends (three nodes or more). */
 static void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uint8_t *payload)
 {
 	struct msg_gen g;
@@ -816,8 +818,8 @@ static void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uin
 			  msg_type_name(h->type));
 		return;
 	}
-	if (h->type == MSG_AL)
-		return secondary_al(s->env.sec, h, payload);
+	if (h->type == MSG_MARK)
+		return secondary_mark(s->env.sec);
 	if (msg_gen_decode(payload, h->length, &g, &why) < 0) {
 		peer_drop(s->peer, "bad GEN from %s: %s", s->other->name, why);
 		return;

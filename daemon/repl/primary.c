@@ -54,7 +54,7 @@ struct primary *primary_new(struct local *loc, struct loop *loop, const struct c
 		goto oom;
 	p->alog = alog_new(loop, local_md(loc), local_bms(loc), local_max_peers(loc),
 			   local_data_fd(loc), p->al, p->al_ext_bytes, sb->extent_bytes,
-			   lanes_al_written, p);
+			   primary_wake, p);
 	if (!p->alog) {
 		primary_free(p);
 		return NULL;
@@ -198,6 +198,7 @@ void primary_tick(struct primary *p)
 	bool al = al_want_flush(p);
 
 	alog_retry(p->alog);
+	lanes_tick(p);
 	LANES_FOR(p, l)
 		if (lane_up(l) && !stream_covering(l->stream) && (stream_wants_flush(l->stream) || al))
 			primary_flush_peer(l);

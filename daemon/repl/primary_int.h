@@ -61,7 +61,10 @@ struct primary {
 	bool refused;		   /* a request got REPL_BUSY since the last wake */
 	struct lane lanes[PRIMARY_LANES_MAX];
 	unsigned nlanes;
-	bool mirror_al;		   /* three nodes or more: secondaries keep our log */
+	bool multi;		   /* three nodes or more: MSG_GEN, MSG_MARK */
+	bool mark_sent;		   /* a MSG_MARK went out at epoch mark_epoch */
+	uint64_t mark_epoch;
+	uint64_t mark_ns;	   /* when */
 	bool step_all;		   /* primary_step_gen(): every peer's slot steps */
 	struct actlog *al;	   /* the hot extents (rule 1), admitting writes */
 	struct alog *alog;	   /* ... and their snapshots on disk */
@@ -94,7 +97,7 @@ int lanes_write_alone(struct primary *p);
 void lanes_wide_begin(struct primary *p, const struct repl_req *rr);
 void lanes_wide_done(struct primary *p, const struct repl_req *rr);
 void lanes_wide_forget(struct primary *p, const struct repl_req *rr);
-void lanes_al_written(void *arg);
+void lanes_tick(struct primary *p);
 void lanes_free(struct primary *p);
 uint64_t lanes_size(const struct primary *p, uint64_t bytes);
 

@@ -2,8 +2,9 @@
  * primary's stream in order and acknowledging it, and what a failing disk
  * does to that.  With three nodes or more, also what the other secondaries
  * need from this one after the primary is lost: the bits of the nodes that
- * miss the stream (MSG_GEN names them), and the primary's activity log
- * (MSG_AL), where the secondaries may differ among themselves. */
+ * miss the stream (MSG_GEN names them), and the writes it received that
+ * another peer may lack (since the last-but-one MSG_MARK): where the
+ * secondaries may differ among themselves. */
 #include "daemon/repl/secondary.h"
 
 #include <inttypes.h>
@@ -49,10 +50,9 @@ struct secondary {
 	const struct config *cfg;
 	bool multi;	       /* three nodes or more */
 	uint32_t tracking;     /* slots recording what this node applies (bit i: slot i) */
-	/* The activity log of the primary, as its last MSG_AL said: */
-	uint32_t mirror[MSG_AL_MAX];
-	unsigned nmirror;
-	uint32_t mirror_ext;   /* its extent size; 0: none received */
+	/* The writes received since the last MSG_MARK (recent) and between
+	 * the two before (older); both NULL with two nodes. */
+	struct bitmap *recent, *older;
 	struct flush_op flushes[FLUSHES_MAX];
 };
 
@@ -71,12 +71,27 @@ struct secondary *secondary_new(struct local *loc, struct loop *loop, const stru
 				   .loop = loop,
 				   .cfg = cfg,
 				   .multi = config_node_count(cfg) > 2 };
+	if (sec->multi) {
+		uint64_t nbits = bitmap_nbits(local_slot_bm(loc, 0));
+
+		sec->recent = bitmap_new(nbits);
+		sec->older = bitmap_new(nbits);
+		if (!sec->recent || !sec->older) {
+			log_err("out of memory");
+			secondary_free(sec);
+			return NULL;
+		}
+	}
 	secondary_slots_changed(sec);
 	return sec;
 }
 
 void secondary_free(struct secondary *sec)
 {
+	if (!sec)
+		return;
+	bitmap_free(sec->recent);
+	bitmap_free(sec->older);
 	free(sec);
 }
 
@@ -141,9 +156,8 @@ void secondary_slots_changed(struct secondary *sec)
 			sec->tracking |= 1U << i;
 }
 
-static void mark_bytes(struct secondary *sec, int slot, uint64_t off, uint64_t len)
+static void mark_bytes(struct bitmap *bm, const struct secondary *sec, uint64_t off, uint64_t len)
 {
-	struct bitmap *bm = local_slot_bm(sec->loc, slot);
 	uint64_t ext = sec->sb->extent_bytes, first, last;
 
 	if (!len || off >= sec->sb->data_bytes)
@@ -161,9 +175,11 @@ static void track(struct secondary *sec, struct sync *from, uint64_t off, uint64
 {
 	int from_slot = sync_slot(from);
 
+	if (sec->recent)
+		mark_bytes(sec->recent, sec, off, len);
 	for (int i = 0; sec->tracking >> i; i++)
 		if ((sec->tracking >> i & 1) && i != from_slot)
-			mark_bytes(sec, i, off, len);
+			mark_bytes(local_slot_bm(sec->loc, i), sec, off, len);
 }
 
 /* Before a FLUSH_ACK: what was recorded is on disk too. */
@@ -172,17 +188,31 @@ static int tracked_save(struct secondary *sec)
 	return sec->tracking && local_save_bm(sec->loc) < 0 ? -EIO : 0;
 }
 
-/* The primary's activity log into one slot's bitmap. */
+/* The writes received that another peer may lack, into one slot's bitmap. */
 static void mirror_mark(struct secondary *sec, int slot)
 {
-	for (unsigned i = 0; i < sec->nmirror; i++)
-		mark_bytes(sec, slot, (uint64_t)sec->mirror[i] * sec->mirror_ext, sec->mirror_ext);
+	struct bitmap *bm = local_slot_bm(sec->loc, slot);
+
+	if (!sec->recent)
+		return;
+	for (uint64_t b = bitmap_next_set(sec->recent, 0); b < bitmap_nbits(sec->recent);
+	     b = bitmap_next_set(sec->recent, b + 1))
+		bitmap_set(bm, b);
+	for (uint64_t b = bitmap_next_set(sec->older, 0); b < bitmap_nbits(sec->older);
+	     b = bitmap_next_set(sec->older, b + 1))
+		bitmap_set(bm, b);
 }
 
-void secondary_al(struct secondary *sec, const struct msg_hdr *h, const uint8_t *payload)
+/* MSG_MARK: what was received before the previous mark is on every peer. */
+void secondary_mark(struct secondary *sec)
 {
-	sec->nmirror = msg_al_decode(payload, h->length, sec->mirror);
-	sec->mirror_ext = h->count;
+	struct bitmap *t = sec->older;
+
+	if (!sec->recent)
+		return;
+	sec->older = sec->recent;
+	sec->recent = t;
+	bitmap_clear_range(t, 0, bitmap_nbits(t));
 }
 
 static const struct msg_gen *behind_of(const struct msg_gen *g, const char *node, unsigned *i)
@@ -255,20 +285,21 @@ void secondary_primary_lost(struct secondary *sec, struct sync *from)
 {
 	unsigned n = 0;
 
-	if (!sec->multi || !sec->mirror_ext)
+	if (!sec->recent || (!bitmap_count(sec->recent) && !bitmap_count(sec->older)))
 		return;
 	for (unsigned i = 0; i < local_max_peers(sec->loc); i++)
 		if (*sec->sb->slot[i].node) {
 			mirror_mark(sec, (int)i);
 			n++;
 		}
-	sec->mirror_ext = 0;
 	if (!n)
 		return;
 	(void)local_save_bm(sec->loc);
-	log_info("the primary %s is gone: the %u extents of its activity log are out of sync "
+	log_info("the primary %s is gone: %" PRIu64 " extents it wrote lately are out of sync "
 		 "with the other nodes until a resync from the next primary",
-		 sync_name(from), sec->nmirror);
+		 sync_name(from), bitmap_count(sec->recent) + bitmap_count(sec->older));
+	bitmap_clear_range(sec->recent, 0, bitmap_nbits(sec->recent));
+	bitmap_clear_range(sec->older, 0, bitmap_nbits(sec->older));
 }
 
 /* --- replication: the secondary's side --- */

@@ -44,8 +44,9 @@ struct msg_gen;
 /* The slots' bitmap generations changed (a resync, a promotion): which of
  * them record what this node applies. */
 void secondary_slots_changed(struct secondary *sec);
-/* MSG_AL from the primary: its activity log's extents. */
-void secondary_al(struct secondary *sec, const struct msg_hdr *h, const uint8_t *payload);
+/* MSG_MARK from the primary: the writes received before the previous one
+ * are on every connected peer. */
+void secondary_mark(struct secondary *sec);
 /* MSG_GEN from the primary (from): true if the generations or slots
  * changed (the node then tells its peers: STATE). */
 bool secondary_gen(struct secondary *sec, struct sync *from, const struct msg_gen *g);
