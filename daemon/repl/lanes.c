@@ -112,7 +112,7 @@ void lanes_mark_out_of_sync(struct primary *p, uint64_t off, uint64_t len, bool 
 
 static uint64_t lanes_min_flushed(const struct primary *p);
 
-#define MARK_NS (100 * 1000000ULL) /* MSG_MARKs at most this often */
+#define MARK_NS (250 * 1000000ULL) /* MSG_MARKs at most this often */
 
 /* --- sending --- */
 
@@ -388,7 +388,19 @@ int lanes_write_alone(struct primary *p)
 	return 0;
 }
 
-/* MSG_MARK to every connected peer, at most once a tick and only once
+/* A FLUSH of the node's own to each peer that has not flushed since the
+ * last mark: its acknowledgement makes the mark clean (an idle peer's at
+ * once, a lagging one's after its lag). */
+static void lanes_flush_for_mark(struct primary *p)
+{
+	if (!p->multi || !p->mark_sent)
+		return;
+	LANES_FOR(p, l)
+		if (lane_up(l) && l->flushed < p->mark_epoch && !stream_covering(l->stream))
+			primary_flush_peer(l);
+}
+
+/* MSG_MARK to every connected peer, at most every MARK_NS and only once
  * every write sent before the last one is flushed on every connected peer
  * (which the new one tells them): a secondary then forgets the writes it
  * received before the last-but-one, which no other peer can lack. */
@@ -408,19 +420,15 @@ static void lanes_mark(struct primary *p)
 	p->mark_epoch = p->epoch;
 	p->mark_sent = true;
 	p->mark_ns = now;
+	lanes_flush_for_mark(p);
 }
 
-/* Once a tick: a mark, and a FLUSH to each peer that has not flushed
- * since the last one, so that an idle node's marks go on and the
- * secondaries forget what every peer holds. */
+/* Once a tick too: the marks of an idle node go on, so that the
+ * secondaries soon forget what every peer holds. */
 void lanes_tick(struct primary *p)
 {
 	lanes_mark(p);
-	if (!p->multi || !p->mark_sent)
-		return;
-	LANES_FOR(p, l)
-		if (lane_up(l) && l->flushed < p->mark_epoch && !stream_covering(l->stream))
-			primary_flush_peer(l);
+	lanes_flush_for_mark(p);
 }
 
 /* --- answers --- */
