@@ -576,6 +576,11 @@ Test(mdio, local_open_names_a_free_slot)
 	cr_assert_eq(local_slot(l, "beta"), 0);
 	cr_assert_str_eq(local_sb(l)->slot[1].node, "");
 	cr_assert_lt(local_sb(l)->data_bytes, mdio_layout(md)->data_bytes);
+	/* Bits in a free slot (a crash marks every slot) are no peer's. */
+	bitmap_set(local_slot_bm(l, 2), 0);
+	cr_assert_eq(local_out_of_sync(l, UINT64_MAX), 0);
+	bitmap_set(local_slot_bm(l, 0), 1);
+	cr_assert_eq(local_out_of_sync(l, UINT64_MAX), local_sb(l)->extent_bytes);
 	local_new_gen(l, 1U << 0);
 	cr_assert_eq(local_sb(l)->slot[0].bitmap_gen, GEN_CREATED);
 	cr_assert_eq(local_sb(l)->slot[1].bitmap_gen, 0, "a free slot takes no id");
