@@ -38,7 +38,10 @@ const struct meta_layout *mdio_layout(const struct mdio *m);
 const char *mdio_where(const struct mdio *m);
 
 /* Reads the current superblock.  Fails with the decoder's reason when there
- * is none or it is corrupt. */
+ * is none or it is corrupt.  Opened with max_peers 0, it also finds the
+ * layout: internal metadata moves with its slot count, so each count is
+ * tried, fewest first, until a superblock says it is that count's, and the
+ * first place holding blkrep's magic but no valid superblock stops it. */
 int mdio_read_sb(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen);
 
 /* Writes sb (seq bumped) to the copy not read last, then fdatasync. */
