@@ -80,5 +80,9 @@ int mdio_read_bitmap(struct mdio *m, unsigned slot, struct bitmap *bm, char *err
  * its fdatasync really succeed. */
 int mdio_write_bitmap(struct mdio *m, unsigned slot, struct bitmap *bm, char *err,
 		      size_t errlen);
+/* The same for slots 0 .. n - 1 (bms[i] is slot i), with one fdatasync
+ * after all their pages. */
+int mdio_write_bitmaps(struct mdio *m, struct bitmap *const *bms, unsigned n, char *err,
+		       size_t errlen);
 
 #endif
