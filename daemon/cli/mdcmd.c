@@ -222,8 +222,8 @@ static int64_t slot_count(struct mdio *m, unsigned slot)
 	return n;
 }
 
-/* The activity log, then "bitmap:" (the most any slot has out of sync)
- * and one line per slot in use. */
+/* The activity log, then "bitmap:" (the most any slot in use has out of
+ * sync) and one line per slot in use or holding bits. */
 static int dump_al_and_bitmap(struct mdio *m, const struct meta_sb *sb)
 {
 	const struct meta_layout *l = mdio_layout(m);
@@ -240,7 +240,8 @@ static int dump_al_and_bitmap(struct mdio *m, const struct meta_sb *sb)
 		count[i] = slot_count(m, i);
 		if (count[i] < 0)
 			return -1;
-		most = count[i] > most ? count[i] : most;
+		if (sb->slot[i].node[0] || sb->version == 1)	/* a slot in use */
+			most = count[i] > most ? count[i] : most;
 	}
 	printf("activity log: %u extent(s)", n);
 	for (unsigned i = 0; i < n && i < 16; i++)

@@ -139,22 +139,12 @@ static int sync_data(struct bitmap *const *bms, unsigned n, int data_fd, bool dr
 	return 0;
 }
 
-/* Every slot's changed pages, after sync_data(). */
-static int write_bitmaps(struct mdio *md, struct bitmap *const *bms, unsigned n, char *err,
-			 size_t len)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (mdio_write_bitmap(md, i, bms[i], err, len) < 0)
-			return -1;
-	return 0;
-}
-
 int alog_save_bitmap(struct mdio *md, struct bitmap *const *bms, unsigned n, int data_fd,
 		     char *err, size_t len)
 {
 	if (sync_data(bms, n, data_fd, false, err, len) < 0)
 		return -1;
-	return write_bitmaps(md, bms, n, err, len);
+	return mdio_write_bitmaps(md, bms, n, err, len);
 }
 
 /* Writes the bitmap's changed pages, then starts a snapshot write if the
@@ -173,7 +163,7 @@ void alog_write(struct alog *a)
 	if (sync_data(a->bms, a->nbms, a->data_fd, a->drop_unsynced, err, sizeof(err)) < 0)
 		return alog_failed(a, "before writing the activity log", err);
 	a->drop_unsynced = false;
-	if (write_bitmaps(a->md, a->bms, a->nbms, err, sizeof(err)) < 0)
+	if (mdio_write_bitmaps(a->md, a->bms, a->nbms, err, sizeof(err)) < 0)
 		return alog_failed(a, "writing the bitmap", err);
 	a->writing_seq = actlog_seq(a->al);
 	n = actlog_snapshot(a->al, a->ext, META_AL_MAX);

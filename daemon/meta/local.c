@@ -254,8 +254,10 @@ uint64_t local_out_of_sync(const struct local *l, uint64_t limit)
 {
 	uint64_t most = 0;
 
+	/* A free slot's bits (an activity log marked at a crash) are no
+	 * peer's. */
 	for (unsigned i = 0; i < l->sb.max_peers; i++) {
-		uint64_t b = local_slot_out_of_sync(l, (int)i, limit);
+		uint64_t b = l->sb.slot[i].node[0] ? local_slot_out_of_sync(l, (int)i, limit) : 0;
 
 		most = b > most ? b : most;
 	}

@@ -61,7 +61,7 @@ const char *local_mode_name(const struct local *l);
 /* Bytes of the data area's first limit bytes marked out of sync for the
  * peer of slot (the extent that limit cuts counts up to limit). */
 uint64_t local_slot_out_of_sync(const struct local *l, int slot, uint64_t limit);
-/* The largest of local_slot_out_of_sync() over the slots. */
+/* The largest of local_slot_out_of_sync() over the slots in use. */
 uint64_t local_out_of_sync(const struct local *l, uint64_t limit);
 
 #endif

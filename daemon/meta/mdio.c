@@ -344,22 +344,50 @@ static void mdio_bitmap_clean(struct bitmap *bm)
  * to be written again, so a later call cannot find "nothing changed" and
  * report success for bits that never reached the disk.  Nothing can change
  * the bitmap meanwhile: this is synchronous, on the bitmap's only thread. */
-int mdio_write_bitmap(struct mdio *m, unsigned slot, struct bitmap *bm, char *err,
-		      size_t errlen)
+/* Writes the dirty pages of bm, slot slot; *wrote says whether there were
+ * any. */
+static int write_dirty(struct mdio *m, unsigned slot, struct bitmap *bm, bool *wrote, char *err,
+		       size_t errlen)
 {
-	uint64_t p = bitmap_next_dirty_page(bm, 0), base = meta_layout_bm_offset(&m->layout, slot);
+	uint64_t base = meta_layout_bm_offset(&m->layout, slot);
 
-	if (p >= bitmap_pages(bm))
-		return 0;	/* nothing changed: no write, no flush */
-
-	for (; p < bitmap_pages(bm); p = bitmap_next_dirty_page(bm, p + 1)) {
+	for (uint64_t p = bitmap_next_dirty_page(bm, 0); p < bitmap_pages(bm);
+	     p = bitmap_next_dirty_page(bm, p + 1)) {
 		(void)bitmap_encode_page(bm, p, m->blk[0]);
 		if (mdio_pwrite(m, m->blk[0], META_BLOCK_BYTES, base + p * META_BLOCK_BYTES, err,
 				errlen) < 0)
 			return -1;
+		*wrote = true;
 	}
+	return 0;
+}
+
+/* Slots first .. first + n - 1 from bms[0 .. n): one fdatasync for all. */
+static int write_slots(struct mdio *m, unsigned first, struct bitmap *const *bms, unsigned n,
+		       char *err, size_t errlen)
+{
+	bool wrote = false;
+
+	for (unsigned i = 0; i < n; i++)
+		if (write_dirty(m, first + i, bms[i], &wrote, err, errlen) < 0)
+			return -1;
+	if (!wrote)
+		return 0;	/* nothing changed: no write, no flush */
 	if (mdio_sync(m, err, errlen) < 0)
 		return -1;
-	mdio_bitmap_clean(bm);
+	for (unsigned i = 0; i < n; i++)
+		mdio_bitmap_clean(bms[i]);
 	return 0;
+}
+
+int mdio_write_bitmap(struct mdio *m, unsigned slot, struct bitmap *bm, char *err,
+		      size_t errlen)
+{
+	return write_slots(m, slot, &bm, 1, err, errlen);
+}
+
+int mdio_write_bitmaps(struct mdio *m, struct bitmap *const *bms, unsigned n, char *err,
+		       size_t errlen)
+{
+	return write_slots(m, 0, bms, n, err, errlen);
 }

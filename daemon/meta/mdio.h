@@ -38,7 +38,10 @@ const struct meta_layout *mdio_layout(const struct mdio *m);
 const char *mdio_where(const struct mdio *m);
 
 /* Reads the current superblock.  Fails with the decoder's reason when there
- * is none or it is corrupt. */
+ * is none or it is corrupt.  Opened with max_peers 0, it also finds the
+ * layout: internal metadata moves with its slot count, so each count is
+ * tried, fewest first, until a superblock says it is that count's, and the
+ * first place holding blkrep's magic but no valid superblock stops it. */
 int mdio_read_sb(struct mdio *m, struct meta_sb *sb, char *err, size_t errlen);
 
 /* Writes sb (seq bumped) to the copy not read last, then fdatasync. */
@@ -77,5 +80,9 @@ int mdio_read_bitmap(struct mdio *m, unsigned slot, struct bitmap *bm, char *err
  * its fdatasync really succeed. */
 int mdio_write_bitmap(struct mdio *m, unsigned slot, struct bitmap *bm, char *err,
 		      size_t errlen);
+/* The same for slots 0 .. n - 1 (bms[i] is slot i), with one fdatasync
+ * after all their pages. */
+int mdio_write_bitmaps(struct mdio *m, struct bitmap *const *bms, unsigned n, char *err,
+		       size_t errlen);
 
 #endif

@@ -5,8 +5,9 @@
 #      which changes nothing; `up` upgrades it in place, saying so in one
 #      log line, the data stays, and the pair still resyncs only what
 #      changed while beta was down.
-#  (b) `create --max-peers 3` on a two-node config: up works, dump-md
-#      shows 3 slots, one used; out-of-range values are refused.
+#  (b) `create --max-peers 3` on a two-node config: up works, a crash of
+#      the primary settles in sync, dump-md shows 3 slots, one used;
+#      out-of-range values are refused.
 #  (c) A slot held by a node no longer in the config and none free: up
 #      refuses with one line.
 . "$(dirname "$0")/lib.sh"
@@ -63,8 +64,15 @@ grep -q "1 peer slot," "$T/last.out" && pass "(b) ... one slot" || fail "(b) cre
 check "(b) up both" sh -c "$A up && $Bn up"
 check_eq "(b) connected" "$(wait_field "$A" "d['peer']['connection']" connected 15)" connected
 check "(b) alpha primary" $A primary
+size=$(field "$A" "d['size_bytes']")	# alpha's three slots leave less data
 check "(b) writes replicate" qemu-io -f raw "$URI" -c "write -P 0x7c 0 1M" -c flush
 if st=$(wait_synced 30); then pass "(b) in sync"; else fail "(b) sync: $st"; fi
+# A crash as primary marks the activity log in every slot, the two free
+# ones too: they are no peer's, so the pair still settles in sync.
+check "(b) a write in flight" qemu-io -f raw "$URI" -c "write -P 0x7d 4M 1M" -c flush
+check_kill9 "(b) alpha killed (kill -9)" "$(daemon_pid alpha)"
+check_up_crashed "(b)"
+check_settles "(b)"
 pair_stop
 check "(b) dump-md on alpha" $A dump-md
 grep -q '^max_peers: *3$' "$T/last.out" && [ "$(grep -c '^slot [0-9]:' "$T/last.out")" = 1 ] &&

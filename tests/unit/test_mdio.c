@@ -576,8 +576,52 @@ Test(mdio, local_open_names_a_free_slot)
 	cr_assert_eq(local_slot(l, "beta"), 0);
 	cr_assert_str_eq(local_sb(l)->slot[1].node, "");
 	cr_assert_lt(local_sb(l)->data_bytes, mdio_layout(md)->data_bytes);
+	/* Bits in a free slot (a crash marks every slot) are no peer's. */
+	bitmap_set(local_slot_bm(l, 2), 0);
+	cr_assert_eq(local_out_of_sync(l, UINT64_MAX), 0);
+	bitmap_set(local_slot_bm(l, 0), 1);
+	cr_assert_eq(local_out_of_sync(l, UINT64_MAX), local_sb(l)->extent_bytes);
 	local_new_gen(l, 1U << 0);
 	cr_assert_eq(local_sb(l)->slot[0].bitmap_gen, GEN_CREATED);
 	cr_assert_eq(local_sb(l)->slot[1].bitmap_gen, 0, "a free slot takes no id");
 	local_close(l);
+}
+
+/* All slots' pages go with one flush, and stay dirty, every slot's, until
+ * the writes and that flush succeeded (rule 10 for N slots). */
+Test(mdio, slots_written_together_stay_dirty_until_flushed)
+{
+	const struct config_node *node = config_node_by_index(cfg, 0);
+	struct bitmap *bm[2], *disk;
+	char err[512] = "";
+	struct mdio *m;
+	int fd = dup(0), real, null;
+
+	close(fd);	/* the number mdio_open() gets next */
+	format_slots(2, true);
+	m = mdio_open(cfg, node, false, 2, err, sizeof(err));
+	cr_assert_not_null(m, "%s", err);
+	real = dup(fd);
+	for (unsigned i = 0; i < 2; i++) {
+		bm[i] = bitmap_new(mdio_layout(m)->nbits);
+		bitmap_set(bm[i], 7 + i);
+	}
+	null = open("/dev/null", O_RDWR);
+	cr_assert_eq(dup2(null, fd), fd);
+	close(null);
+	cr_assert_eq(mdio_write_bitmaps(m, bm, 2, err, sizeof(err)), -1, "fdatasync on /dev/null");
+	cr_assert_lt(bitmap_next_dirty_page(bm[0], 0), bitmap_pages(bm[0]), "slot 0 still dirty");
+	cr_assert_lt(bitmap_next_dirty_page(bm[1], 0), bitmap_pages(bm[1]), "slot 1 still dirty");
+	cr_assert_eq(dup2(real, fd), fd);
+	cr_assert_eq(mdio_write_bitmaps(m, bm, 2, err, sizeof(err)), 0, "%s", err);
+	for (unsigned i = 0; i < 2; i++) {
+		cr_assert_eq(bitmap_next_dirty_page(bm[i], 0), bitmap_pages(bm[i]));
+		disk = bitmap_new(mdio_layout(m)->nbits);
+		cr_assert_eq(mdio_read_bitmap(m, i, disk, err, sizeof(err)), 0, "%s", err);
+		cr_assert(bitmap_test(disk, 7 + i) && bitmap_count(disk) == 1, "slot %u on disk", i);
+		bitmap_free(disk);
+		bitmap_free(bm[i]);
+	}
+	close(real);
+	mdio_close(m);
 }
