@@ -336,7 +336,7 @@ static void pend_start(struct peer_hub *h, int fd, const char *host)
 	struct hub_pend *c = pend_slot(h);
 	struct tls *t;
 
-	if (!c) {
+	if (!c) { /* every slot is a plain connection being dropped */
 		close(fd);
 		return;
 	}

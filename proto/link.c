@@ -491,6 +491,7 @@ static void link_after(struct peer *p)
 		p->stash_tls = NULL;
 		if (p->enabled) {
 			link_adopt(p, fd, t, p->stash_pre, p->stash_pre_len);
+			p->stash_pre_len = 0;
 		} else {
 			close(fd);
 			tls_free(t);
