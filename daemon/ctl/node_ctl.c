@@ -34,12 +34,10 @@ static struct meta_sb *node_sb(const struct node *n)
 	return local_sb(node_local(n));
 }
 
-/* The bitmap slot of the one peer. */
+/* The bitmap slot of the peer that matters most (node_peer()). */
 static struct bitmap *node_bm(const struct node *n)
 {
-	struct local *l = node_local(n);
-
-	return local_slot_bm(l, local_slot(l, node_peer_name(n)));
+	return local_slot_bm(node_local(n), sync_slot(node_peer(n)));
 }
 
 static const char *node_peer_error(const struct node *n)
@@ -305,18 +303,29 @@ void node_req_secondary(struct node *n, struct control_req *req, int argc, char 
  * alone (its writes are then recorded for the peer's resync). */
 void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
+	char names[256] = "";
+
 	(void)argc;
 	(void)argv;
-	if (node_connected(n)) {
-		control_reply(req, false, "%s is connected: it is not outdated", node_peer_name(n));
+	for (unsigned i = 0; i < node_npeers(n); i++) {
+		struct sync *s = node_peer_at(n, i);
+
+		if (sync_up(s))
+			continue;
+		node_sb(n)->slot[sync_slot(s)].disk = META_DISK_OUTDATED;
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			 *names ? ", " : "", sync_name(s));
+	}
+	if (!*names) {
+		control_reply(req, false, "%s connected: not outdated",
+			      node_npeers(n) == 1 ? "the peer is" : "every peer is");
 		return;
 	}
-	node_sb(n)->slot[local_slot(node_local(n), node_peer_name(n))].disk = META_DISK_OUTDATED;
 	(void)local_save_sb(node_local(n));
 	primary_outdate_peer(node_primary(n));
-	log_warn("operator: %s is outdated; writing without it", node_peer_name(n));
-	control_reply(req, true, "%s marked outdated%s\n", node_peer_name(n),
-		      node_is_primary(n) ? "; writes go on without it" : "");
+	log_warn("operator: %s outdated; writing without them", names);
+	control_reply(req, true, "%s marked outdated%s\n", names,
+		      node_is_primary(n) ? "; writes go on without them" : "");
 }
 
 /* The async lag still to drain before every write to a sync peer is
@@ -359,6 +368,8 @@ static void node_set_mode(struct node *n, struct sync *only, bool async)
 	}
 	if (only) {
 		log_info("%s mode to %s from now on", async ? "async" : "sync", sync_name(only));
+		if (sync_peer(only))
+			(void)peer_send_state(sync_peer(only)); /* it knows whether we freeze for it */
 		return;
 	}
 	if (sb->mode != (async ? META_MODE_ASYNC : META_MODE_SYNC)) {

@@ -429,18 +429,24 @@ void devices_restore_progress(struct devices *d, struct control_req *req)
  * if not, why, in err. */
 static bool restore_ours(const struct devices *d, const char *path, char *err, size_t len)
 {
-	const char *a = config_node_by_index(d->cfg, 0)->name;
-	const char *b = config_node_by_index(d->cfg, 1)->name;
-	char res[SAVEFILE_NAME], node[SAVEFILE_NAME];
+	char res[SAVEFILE_NAME], node[SAVEFILE_NAME], names[8 * SAVEFILE_NAME] = "";
+	bool ours = false;
 
 	if (savefile_names(path, res, node, err, len) < 0)
 		return false;
-	if (strcmp(res, d->resource) == 0 && (strcmp(node, a) == 0 || strcmp(node, b) == 0))
+	for (unsigned i = 0; i < config_node_count(d->cfg); i++) {
+		const char *name = config_node_by_index(d->cfg, i)->name;
+
+		ours |= strcmp(node, name) == 0;
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
+			 name);
+	}
+	if (strcmp(res, d->resource) == 0 && ours)
 		return true;
 	snprintf(err, len,
-		 "%s holds data saved by %s/%s, not by a node of %s (%s, %s): "
+		 "%s holds data saved by %s/%s, not by a node of %s (%s): "
 		 "restore-saved --force FILE writes it here anyway",
-		 path, res, node, d->resource, a, b);
+		 path, res, node, d->resource, names);
 	return false;
 }
 

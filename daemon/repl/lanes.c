@@ -625,8 +625,10 @@ bool primary_frozen(const struct primary *p)
 {
 	if (!p->role || config_on_peer_loss(p->cfg) != CONFIG_PEER_LOSS_FREEZE)
 		return false;
+	/* An async peer of several holds no acknowledged write: its loss
+	 * freezes nothing (a pair's one peer freezes in either mode). */
 	LANES_FOR(p, l)
-		if (!lane_up(l) && !l->outdated)
+		if (!lane_up(l) && !l->outdated && (!lane_async(l) || p->nlanes == 1))
 			return true;
 	return false;
 }

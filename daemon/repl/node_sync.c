@@ -478,7 +478,7 @@ static void sync_hello_out(void *arg, struct msg_hello *h)
 	h->extent_bytes = s->sb->extent_bytes;
 	h->flags = (s->env.up->crashed(s->env.node) ? MSG_HELLO_F_CRASHED_PRIMARY : 0) |
 		   (s->sb->flags & META_F_ZEROED ? MSG_HELLO_F_ZEROED : 0) |
-		   (s->sb->mode == META_MODE_ASYNC ? MSG_HELLO_F_ASYNC : 0) |
+		   (lane_async(s->lane) ? MSG_HELLO_F_ASYNC : 0) |
 		   (bitmap_count(s->bm) ? 0 : MSG_HELLO_F_NO_CHANGES) |
 		   (sync_discards(s) ? MSG_HELLO_F_DISCARD : 0) |
 		   (sync_resumed_only(s) ? MSG_HELLO_F_RESUMED : 0);
@@ -734,6 +734,18 @@ static void sync_link_up(void *arg, const struct msg_hello *h)
 	primary_wake(s->env.pri); /* frozen writes go on */
 }
 
+/* Under freeze, a primary that replicated to this node in sync mode
+ * acknowledged nothing without it: this node, which lost it, stays up to
+ * date.  With two nodes the secondary follows its primary's mode; with
+ * more, the mode is per peer: the primary's last STATE says ours. */
+static bool sync_primary_froze(const struct sync *s)
+{
+	if (!s->multi)
+		return secondary_primary_freezes(s->env.sec);
+	return config_on_peer_loss(s->env.cfg) == CONFIG_PEER_LOSS_FREEZE &&
+	       !(s->hello.flags & MSG_HELLO_F_ASYNC);
+}
+
 static void sync_link_down(void *arg, const char *why)
 {
 	struct sync *s = arg;
@@ -753,7 +765,7 @@ static void sync_link_down(void *arg, const char *why)
 			 s->other->name);
 	if (!sync_primary(s) && s->hello.role == MSG_ROLE_PRIMARY)
 		secondary_primary_lost(s->env.sec, s);
-	if (!sync_primary(s) && s->hello.role == MSG_ROLE_PRIMARY && !secondary_primary_freezes(s->env.sec))
+	if (!sync_primary(s) && s->hello.role == MSG_ROLE_PRIMARY && !sync_primary_froze(s))
 		secondary_may_lag(s->env.sec, "its primary may go on writing without it");
 }
 
