@@ -84,6 +84,7 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 	/* A new generation: writes from now on are newer than anything a
 	 * peer holds, unless it is connected and receiving them (a fresh
 	 * node's first promotion: than anything any peer holds). */
+	secondary_forget_receipts(n->sec); /* restarted uncleanly: it cannot say where */
 	primary_promoted(n->pri);
 	if (primary_step_gen(n->pri, n->sb->gen.current == GEN_CREATED) < 0) {
 		node_stop_export(n);

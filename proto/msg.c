@@ -252,7 +252,7 @@ void msg_hello_encode(uint8_t *buf, const struct msg_hello *m)
 	buf[H_ROLE] = m->role;
 	buf[H_DISK] = m->disk;
 	buf[H_FLAGS] = m->flags;
-	buf[H_PAD] = 0;
+	buf[H_PAD] = m->flags2;
 	put_be64(buf + H_GEN, m->gen_current);
 	put_be64(buf + H_GEN + 8, m->gen_bitmap);
 	for (int i = 0; i < MSG_GEN_HISTORY; i++)
@@ -288,8 +288,9 @@ static const char *hello_check(const uint8_t *buf, struct msg_hello *m)
 	m->flags = buf[H_FLAGS];
 	if (m->flags & ~MSG_HELLO_F_ALL)
 		return "unknown hello flags";
-	if (buf[H_PAD])
-		return "reserved byte not zero";
+	m->flags2 = buf[H_PAD];
+	if (m->flags2 & ~MSG_HELLO_F2_ALL)
+		return "unknown hello flags";
 	m->gen_current = get_be64(buf + H_GEN);
 	if (m->gen_current == 0)
 		return "no current generation";

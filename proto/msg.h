@@ -119,6 +119,11 @@ enum msg_disk {
 #define MSG_HELLO_F_DISCARD		(1U << 5)	/* resolve --discard-local: its changes go */
 #define MSG_HELLO_F_RESUMED		(1U << 6)	/* primary only because it went down as one */
 #define MSG_HELLO_F_ALL			0x7fU
+/* flags2, the byte that was reserved (zero) in the first version: */
+#define MSG_HELLO_F2_UNSURE		(1U << 0)	/* three nodes or more: a secondary that
+							 * restarted uncleanly and cannot say yet
+							 * where it differs from the others */
+#define MSG_HELLO_F2_ALL		0x01U
 
 /* HELLO and STATE payload.  Names are NUL-terminated printable ASCII,
  * zero-padded on the wire; gen_* mirror struct gen_ids (daemon/meta/gen.h). */
@@ -131,6 +136,7 @@ struct msg_hello {
 	uint8_t role;			/* enum msg_role */
 	uint8_t disk;			/* enum msg_disk */
 	uint8_t flags;			/* MSG_HELLO_F_* */
+	uint8_t flags2;			/* MSG_HELLO_F2_* */
 	uint64_t gen_current, gen_bitmap, gen_history[MSG_GEN_HISTORY];
 	uint8_t nonce[MSG_NONCE_SIZE];	/* HELLO: fresh per connection; STATE: zero */
 };

@@ -377,11 +377,30 @@ void sync_resync_if_due(struct sync *s)
 }
 
 /* A chunk of the peer's bitmap: the union of both sides' changes. */
+static bool sync_save_own(struct sync *s, char *why, size_t len);
+
+/* Three nodes or more: a node promoted while connected to this one starts
+ * the resync.  If this node was a sync replica of the primary it lost, it
+ * may hold acknowledged writes the new primary lacks (an async replica
+ * promoted): they are saved before the resync overwrites them. */
+static bool sync_guard_overwrite(struct sync *s)
+{
+	char why[512];
+
+	if (!s->multi || s->rs_role != RS_TARGET || !secondary_was_sync_replica(s->env.sec) ||
+	    sync_save_own(s, why, sizeof(why)))
+		return true;
+	peer_drop(s->peer, "%s", why);
+	return false;
+}
+
 static void sync_peer_bitmap(struct sync *s, const struct msg_hdr *h, const uint8_t *payload)
 {
-
-	if (!s->exchanging)
+	if (!s->exchanging) {
 		sync_resync_now(s); /* the peer started one: answer with ours */
+		if (!sync_guard_overwrite(s))
+			return;
+	}
 	(void)bitmap_merge_bytes(s->bm, h->offset, payload, h->length);
 	if (!(h->flags & MSG_F_LAST))
 		return;
@@ -482,6 +501,7 @@ static void sync_hello_out(void *arg, struct msg_hello *h)
 		   (bitmap_count(s->bm) ? 0 : MSG_HELLO_F_NO_CHANGES) |
 		   (sync_discards(s) ? MSG_HELLO_F_DISCARD : 0) |
 		   (sync_resumed_only(s) ? MSG_HELLO_F_RESUMED : 0);
+	h->flags2 = secondary_unsure(s->env.sec) ? MSG_HELLO_F2_UNSURE : 0;
 	h->gen_current = s->sb->gen.current;
 	h->gen_bitmap = *sync_slot_gen(s);
 	memcpy(h->gen_history, s->sb->gen.history, sizeof(h->gen_history));

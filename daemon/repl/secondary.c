@@ -53,6 +53,11 @@ struct secondary {
 	/* The writes received since the last MSG_MARK (recent) and between
 	 * the two before (older); both NULL with two nodes. */
 	struct bitmap *recent, *older;
+	bool was_sync;	       /* the primary it lost replicated to it in sync mode */
+	/* Restarted uncleanly as a secondary (three nodes or more): what it
+	 * received before is not known, so neither is where it differs from
+	 * the other secondaries, until a primary resyncs it. */
+	bool unsure;
 	struct flush_op flushes[FLUSHES_MAX];
 };
 
@@ -71,6 +76,8 @@ struct secondary *secondary_new(struct local *loc, struct loop *loop, const stru
 				   .loop = loop,
 				   .cfg = cfg,
 				   .multi = config_node_count(cfg) > 2 };
+	sec->unsure = sec->multi && !(sec->sb->flags & (META_F_CLEAN | META_F_WAS_PRIMARY)) &&
+		      sec->sb->gen.current != GEN_CREATED;
 	if (sec->multi) {
 		uint64_t nbits = bitmap_nbits(local_slot_bm(loc, 0));
 
@@ -143,6 +150,35 @@ void secondary_disk_repaired(struct secondary *sec)
 		log_info("the resync repaired what the disk error left out (%s)",
 			 diskerr_text(sec->disk));
 	diskerr_repaired(sec->disk);
+	sec->was_sync = false;
+	sec->unsure = false;
+}
+
+bool secondary_unsure(const struct secondary *sec)
+{
+	return sec->unsure;
+}
+
+/* Unsure where it differs from the others (it restarted uncleanly and
+ * no primary resynced it since), with its primary lost or itself being
+ * promoted: every extent is out of sync with every other node. */
+void secondary_forget_receipts(struct secondary *sec)
+{
+	if (!sec->unsure)
+		return;
+	for (unsigned i = 0; i < local_max_peers(sec->loc); i++)
+		if (*sec->sb->slot[i].node)
+			bitmap_set_range(local_slot_bm(sec->loc, (int)i), 0,
+					 bitmap_nbits(local_slot_bm(sec->loc, (int)i)));
+	(void)local_save_bm(sec->loc);
+	log_warn("this node restarted uncleanly as a secondary and no primary resynced it since: "
+		 "it cannot tell where it differs from the other nodes, so everything is out of "
+		 "sync with them (a full resync)");
+}
+
+bool secondary_was_sync_replica(const struct secondary *sec)
+{
+	return sec->was_sync;
 }
 
 /* --- what the other nodes miss (three nodes or more) --- */
@@ -259,7 +295,7 @@ bool secondary_gen(struct secondary *sec, struct sync *from, const struct msg_ge
 	bool changed = false;
 
 	/* sync_peer_follows() mirrors this condition on the primary. */
-	if (before != g->old_current || sec->sb->disk < META_DISK_CONSISTENT)
+	if (before != g->old_current || sec->sb->disk < META_DISK_CONSISTENT || sec->unsure)
 		return false;
 	for (unsigned i = 0; i < local_max_peers(sec->loc); i++)
 		if (*sec->sb->slot[i].node && (int)i != sync_slot(from))
@@ -285,6 +321,9 @@ void secondary_primary_lost(struct secondary *sec, struct sync *from)
 {
 	unsigned n = 0;
 
+	sec->was_sync = !(sync_hello(from)->flags & MSG_HELLO_F_ASYNC);
+	if (sec->unsure)
+		return secondary_forget_receipts(sec);
 	if (!sec->recent || (!bitmap_count(sec->recent) && !bitmap_count(sec->older)))
 		return;
 	for (unsigned i = 0; i < local_max_peers(sec->loc); i++)

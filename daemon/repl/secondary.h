@@ -52,5 +52,12 @@ void secondary_mark(struct secondary *sec);
 bool secondary_gen(struct secondary *sec, struct sync *from, const struct msg_gen *g);
 /* The link to the primary (from) went. */
 void secondary_primary_lost(struct secondary *sec, struct sync *from);
+/* The primary it lost replicated to it in sync mode (until a resync). */
+bool secondary_was_sync_replica(const struct secondary *sec);
+/* Restarted uncleanly, not yet resynced by a primary (three nodes or
+ * more); forget_receipts: then every extent is out of sync with every
+ * other node (its primary lost, or it is promoted). */
+bool secondary_unsure(const struct secondary *sec);
+void secondary_forget_receipts(struct secondary *sec);
 
 #endif

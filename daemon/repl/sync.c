@@ -91,7 +91,8 @@ void sync_peer_follows(struct sync *s, uint64_t old, uint64_t new)
 {
 	struct msg_hello *h = &s->hello;
 
-	if (old == new || h->gen_current != old || h->disk < MSG_DISK_CONSISTENT)
+	if (old == new || h->gen_current != old || h->disk < MSG_DISK_CONSISTENT ||
+	    (h->flags2 & MSG_HELLO_F2_UNSURE))
 		return;
 	memmove(h->gen_history + 1, h->gen_history, sizeof(h->gen_history) - sizeof(h->gen_history[0]));
 	h->gen_history[0] = old;

@@ -494,9 +494,9 @@ static void flags_unknown(uint8_t *b)
 	b[146] = 0x80;
 }
 
-static void pad_set(uint8_t *b)
+static void flags2_unknown(uint8_t *b)
 {
-	b[147] = 1;
+	b[147] = 2;
 }
 
 static void current_zero(uint8_t *b)
@@ -520,7 +520,7 @@ Test(msg, hello_validation)
 	hello_refused(role_bad, "bad role");
 	hello_refused(disk_bad, "bad disk state");
 	hello_refused(flags_unknown, "unknown hello flags");
-	hello_refused(pad_set, "reserved byte not zero");
+	hello_refused(flags2_unknown, "unknown hello flags");
 	hello_refused(current_zero, "no current generation");
 }
 
