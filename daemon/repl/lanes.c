@@ -94,6 +94,16 @@ unsigned lanes_up(const struct primary *p)
 	return n;
 }
 
+/* A connected sync peer's name (the one a failover should promote), else
+ * the first peer's. */
+const char *lanes_sync_peer(const struct primary *p)
+{
+	LANES_FOR(p, l)
+		if (lane_up(l) && !lane_async(l))
+			return l->name;
+	return p->nlanes ? p->lanes[0].name : "the peer";
+}
+
 bool lanes_held(const struct primary *p)
 {
 	LANES_FOR(p, l)

@@ -451,8 +451,8 @@ static void local_failed(struct primary *p, const struct repl_req *rr)
 			msg_type_name(repl_msg_type(rr->type)), rr->length, rr->offset,
 			strerror(err)))
 		log_err("disk failed a %s; the client got the error; the range is out of "
-			"sync until `blkrep resync` (or the next connect) copies it to the peers",
-			diskerr_text(p->disk));
+			"sync until `blkrep resync` (or the next connect) copies it to %s",
+			diskerr_text(p->disk), p->nlanes == 1 ? p->lanes[0].name : "the peers");
 }
 
 /* The local disk did (err 0) or failed a client's FLUSH (the client gets
@@ -475,9 +475,9 @@ void primary_flush_done(void *arg, int err)
 	}
 	if (diskerr_set(p->disk, DISKERR_FLUSH "%s", strerror(-err)))
 		log_err("disk failed a %s; writes since the last FLUSH may be missing from this "
-			"disk; a sync peer holds them: if the disk stays bad, make this node "
-			"secondary and that peer primary",
-			diskerr_text(p->disk));
+			"disk; %s holds them: if the disk stays bad, make this node secondary and "
+			"%s primary",
+			diskerr_text(p->disk), lanes_sync_peer(p), lanes_sync_peer(p));
 }
 
 /* A client's write accepted by primary_submit() is answered (or its

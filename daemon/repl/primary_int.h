@@ -91,6 +91,7 @@ bool lane_up(const struct lane *l);
 bool lane_async(const struct lane *l);
 unsigned lanes_up(const struct primary *p);
 bool lanes_held(const struct primary *p);
+const char *lanes_sync_peer(const struct primary *p);
 void lanes_mark_out_of_sync(struct primary *p, uint64_t off, uint64_t len, bool absent_only);
 enum repl_verdict lanes_offer(struct primary *p, struct repl_req *rr, const struct msg_hdr *h);
 int lanes_write_alone(struct primary *p);
