@@ -282,12 +282,23 @@ void lanes_wide_forget(struct primary *p, const struct repl_req *rr)
  * Only with three nodes or more: a pair has no third node to track. */
 static void lanes_send_gen(struct primary *p, uint64_t before)
 {
-	struct msg_gen g = { .old_current = before, .new_current = p->sb->gen.current };
+	struct msg_gen g = { .new_current = p->sb->gen.current };
 	uint8_t buf[MSG_GEN_MAX];
 	struct msg_hdr h = { .type = MSG_GEN };
 
 	if (!p->multi)
 		return;
+	if (!p->gen_due)
+		p->gen_old = before;
+	g.old_current = p->gen_old;
+	/* All or none: a write must not reach a secondary before the MSG_GEN
+	 * that tells it whom to record it for (admit() waits while one is
+	 * due; the tick and every wake try again). */
+	p->gen_due = true;
+	LANES_FOR(p, l)
+		if (lane_up(l) && peer_send_space(l->link) == 0)
+			return;
+	p->gen_due = false;
 	LANES_FOR(p, l) {
 		const struct meta_slot *sl = &p->sb->slot[l->slot];
 
@@ -312,6 +323,14 @@ static void lanes_send_gen(struct primary *p, uint64_t before)
 void primary_tell_gen(struct primary *p)
 {
 	lanes_send_gen(p, p->sb->gen.current);
+}
+
+/* An MSG_GEN that found no room is tried again: false while it is due. */
+bool lanes_gen_sent(struct primary *p)
+{
+	if (p->gen_due)
+		lanes_send_gen(p, p->gen_old);
+	return !p->gen_due;
 }
 
 void primary_lane_synced(struct lane *l)
@@ -424,9 +443,11 @@ static void lanes_mark(struct primary *p)
 		return;
 	if (p->mark_sent && lanes_min_flushed(p) < p->mark_epoch)
 		return;
+	/* A peer whose queue is full misses this one: it then keeps what it
+	 * received for one more mark, which is only safer. */
 	LANES_FOR(p, l)
-		if (lane_up(l) && peer_send(l->link, &h, NULL) < 0)
-			peer_drop(l->link, "no room to send a mark");
+		if (lane_up(l))
+			(void)peer_send(l->link, &h, NULL);
 	p->mark_epoch = p->epoch;
 	p->mark_sent = true;
 	p->mark_ns = now;
@@ -437,6 +458,7 @@ static void lanes_mark(struct primary *p)
  * secondaries soon forget what every peer holds. */
 void lanes_tick(struct primary *p)
 {
+	(void)lanes_gen_sent(p);
 	lanes_mark(p);
 	lanes_flush_for_mark(p);
 }

@@ -342,7 +342,7 @@ static enum admission admit(struct primary *p, struct repl_req *rr)
 	/* Held requests go first: a new write waits until every held one was
 	 * sent again, so that held and unanswered requests together never
 	 * exceed what a second link loss moves back into the held list. */
-	if (lanes_held(p))
+	if (lanes_held(p) || !lanes_gen_sent(p))
 		return ADMIT_WAIT;
 	switch (al_begin(p, rr->offset, rr->length)) {
 	case AL_WAIT:
@@ -357,7 +357,7 @@ static enum admission admit(struct primary *p, struct repl_req *rr)
 		break;
 	}
 	if (lanes_up(p) < p->nlanes) { /* a peer misses it */
-		if (lanes_write_alone(p) < 0) {
+		if (lanes_write_alone(p) < 0 || !lanes_gen_sent(p)) {
 			al_release(p, rr->offset, rr->length);
 			return ADMIT_WAIT;
 		}

@@ -66,6 +66,8 @@ struct primary {
 	uint64_t mark_epoch;
 	uint64_t mark_ns;	   /* when */
 	bool step_all;		   /* primary_step_gen(): every peer's slot steps */
+	bool gen_due;		   /* an MSG_GEN waits for room (from gen_old) */
+	uint64_t gen_old;
 	struct actlog *al;	   /* the hot extents (rule 1), admitting writes */
 	struct alog *alog;	   /* ... and their snapshots on disk */
 	uint32_t al_ext_bytes;
@@ -99,6 +101,7 @@ void lanes_wide_begin(struct primary *p, const struct repl_req *rr);
 void lanes_wide_done(struct primary *p, const struct repl_req *rr);
 void lanes_wide_forget(struct primary *p, const struct repl_req *rr);
 void lanes_tick(struct primary *p);
+bool lanes_gen_sent(struct primary *p);
 void lanes_free(struct primary *p);
 uint64_t lanes_size(const struct primary *p, uint64_t bytes);
 
