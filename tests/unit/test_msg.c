@@ -2,6 +2,7 @@
  * hand, one test per validation rule, the HELLO codec and its validation,
  * version negotiation and refusal reasons. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "proto/msg.h"
@@ -590,4 +591,61 @@ Test(msg, names_for_logs)
 	cr_assert_str_eq(msg_disk_name(MSG_DISK_UPTODATE), "uptodate");
 	cr_assert_str_eq(msg_disk_name(MSG_DISK_INCONSISTENT), "inconsistent");
 	cr_assert_str_eq(msg_disk_name(9), "unknown");
+}
+
+/* Three nodes or more: MSG_GEN names the nodes that miss the stream. */
+Test(msg, gen_lists_whole_entries_of_named_nodes)
+{
+	struct msg_gen g = { .old_current = 0x1111, .new_current = 0x2222, .nbehind = 2 }, out;
+	uint8_t buf[MSG_GEN_MAX];
+	const char *why = NULL;
+	size_t n;
+
+	snprintf(g.behind[0].node, sizeof(g.behind[0].node), "gamma");
+	g.behind[0].bitmap_gen = 0x1111;
+	snprintf(g.behind[1].node, sizeof(g.behind[1].node), "delta");
+	n = msg_gen_encode(buf, &g);
+	cr_assert_eq(n, 16 + 2 * (MSG_NAME_SIZE + 8));
+	OK(MSG_GEN, 0, (uint32_t)n, 0, 0, 0);
+	cr_assert_eq(msg_gen_decode(buf, n, &out, &why), 0, "%s", why);
+	cr_assert_eq(out.old_current, 0x1111);
+	cr_assert_eq(out.new_current, 0x2222);
+	cr_assert_eq(out.nbehind, 2);
+	cr_assert_str_eq(out.behind[0].node, "gamma");
+	cr_assert_eq(out.behind[0].bitmap_gen, 0x1111);
+	cr_assert_str_eq(out.behind[1].node, "delta");
+	cr_assert_eq(out.behind[1].bitmap_gen, 0);
+	/* No one behind: 16 bytes. */
+	g.nbehind = 0;
+	cr_assert_eq(msg_gen_encode(buf, &g), 16);
+	cr_assert_eq(msg_gen_decode(buf, 16, &out, &why), 0);
+	cr_assert_eq(out.nbehind, 0);
+	/* Broken: part of an entry, too many entries, a zero generation, a
+	 * name that is not printable or not terminated. */
+	BAD(MSG_GEN, 0, 15, 0, 0, 0, "bad generation list length");
+	BAD(MSG_GEN, 0, 17, 0, 0, 0, "bad generation list length");
+	BAD(MSG_GEN, 0, MSG_GEN_MAX + MSG_NAME_SIZE + 8, 0, 0, 0, "bad generation list length");
+	BAD(MSG_GEN, 0, 16, 1, 0, 0, "count must be zero");
+	cr_assert_eq(msg_gen_decode(buf, 17, &out, &why), -1);
+	memset(buf, 0, 8);
+	cr_assert_eq(msg_gen_decode(buf, 16, &out, &why), -1);
+	cr_assert_str_eq(why, "no current generation");
+	g.nbehind = 1;
+	snprintf(g.behind[0].node, sizeof(g.behind[0].node), "gamma");
+	n = msg_gen_encode(buf, &g);
+	buf[16 + 2] = 0x07;
+	cr_assert_eq(msg_gen_decode(buf, n, &out, &why), -1);
+	cr_assert_str_eq(why, "bad node name");
+	memset(buf + 16, 'x', MSG_NAME_SIZE);
+	cr_assert_eq(msg_gen_decode(buf, n, &out, &why), -1);
+}
+
+Test(msg, mark_carries_nothing)
+{
+	OK(MSG_MARK, 0, 0, 0, 7, 0);
+	BAD(MSG_MARK, 0, 1, 0, 0, 0, "unexpected payload");
+	BAD(MSG_MARK, 0, 0, 1, 0, 0, "count must be zero");
+	BAD(MSG_MARK, 0, 0, 0, 0, 4096, "offset must be zero");
+	cr_assert_str_eq(msg_type_name(MSG_MARK), "MARK");
+	cr_assert_str_eq(msg_type_name(MSG_GEN), "GEN");
 }
