@@ -301,6 +301,8 @@ static size_t node_peer_text(const struct node *n, const struct sync *s, char *b
 	return o < 0 ? 0 : (size_t)o < len ? (size_t)o : len;
 }
 
+#define NODE_PEERS_TEXT_MAX 4096 /* 7 peers' lines, with their last errors */
+
 /* The peer lines: the pair's one, or one per peer. */
 static void node_peers_text(const struct node *n, char *buf, size_t len)
 {
@@ -319,7 +321,7 @@ static void node_status_text(struct node *n, struct control_req *req)
 {
 	const char *derr = obs_disk_error(n);
 	struct primary_stats st;
-	char rs[256], sizes[224], resynced[HUMAN_BYTES_LEN], peers[NODE_PEERS_JSON_MAX];
+	char rs[256], sizes[224], resynced[HUMAN_BYTES_LEN], peers[NODE_PEERS_TEXT_MAX];
 
 	primary_stats(node_primary(n), &st);
 	node_resync_text(n, rs, sizeof(rs));
