@@ -274,6 +274,7 @@ unsigned events_update(struct events *e, const struct events_state *st, uint64_t
 
 	if (!e->have_prev) {
 		e->prev = *st;
+		e->prev.npeers = np;
 		e->have_prev = true;
 		for (unsigned i = 0; i < EVENTS_PEERS_MAX; i++)
 			e->progress_ms[i] = mono_ms;
