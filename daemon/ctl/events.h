@@ -17,34 +17,45 @@
 #define EVENTS_LINE_MAX	   1024 /* one rendered line, its '\n' included */
 #define EVENTS_TEXT_MAX	   256	/* an error text kept in a snapshot */
 #define EVENTS_PROGRESS_MS 1000 /* resync progress alone: a line at most this often */
+#define EVENTS_PEERS_MAX   7	/* a resource has at most 8 nodes */
 
 /* The objects, as events2 names them. */
 enum events_object { EV_RESOURCE, EV_CONNECTION, EV_DEVICE, EV_PEER_DEVICE, EV_OBJECTS };
 
-/* What a node shows.  The const char * are fixed words or names that
- * outlive the snapshot (the caller's); the texts are copied. */
-struct events_state {
-	const char *resource, *node, *peer; /* names */
-	/* resource */
-	const char *role; /* "primary", "secondary" */
-	bool suspended;	  /* a frozen primary (on-peer-loss = freeze) */
-	const char *mode; /* "sync", "async" */
+/* One peer's objects: its connection and peer-device lines. */
+struct events_peer {
+	const char *name; /* the peer's ("conn_name") */
 	/* connection */
 	const char *connection; /* "standalone", "connecting", "connected", "splitbrain" */
 	const char *peer_role;	/* "primary", "secondary", "unknown" */
 	bool split_brain;
 	char last_error[EVENTS_TEXT_MAX]; /* the link's last error, "" */
-	/* device */
-	const char *disk;		  /* "inconsistent", ..., "uptodate" */
-	char disk_error[EVENTS_TEXT_MAX]; /* "" */
-	bool attached;
-	char path[32]; /* "/dev/nbd0", "/dev/loop3", "" */
 	/* peer-device */
 	const char *replication; /* "off", "established", "sync-source", "sync-target" */
 	const char *peer_disk;	 /* as disk, or "unknown" */
 	bool resync;		 /* the progress below is valid */
 	uint64_t done_bytes, total_bytes, bytes_per_second;
 	uint64_t out_of_sync_bytes; /* shown, but alone not a change */
+};
+
+/* What a node shows.  The const char * are fixed words or names that
+ * outlive the snapshot (the caller's); the texts are copied.  Objects in
+ * line order: resource, a connection per peer, device, a peer-device per
+ * peer (as events2). */
+struct events_state {
+	const char *resource, *node; /* names */
+	/* resource */
+	const char *role; /* "primary", "secondary" */
+	bool suspended;	  /* a frozen primary (on-peer-loss = freeze) */
+	const char *mode; /* "sync", "async" */
+	/* device */
+	const char *disk;		  /* "inconsistent", ..., "uptodate" */
+	char disk_error[EVENTS_TEXT_MAX]; /* "" */
+	bool attached;
+	char path[32]; /* "/dev/nbd0", "/dev/loop3", "" */
+	/* connection and peer-device, per peer (peers[0 .. npeers - 1]) */
+	unsigned npeers;
+	struct events_peer peers[EVENTS_PEERS_MAX];
 };
 
 struct events;
@@ -59,8 +70,9 @@ void events_copy_text(char *dst, size_t len, const char *s);
 /* The next snapshot, taken at realtime_ms (ms since the epoch, for the
  * lines' time) and mono_ms (a monotonic clock, for the progress rate).
  * The first call only records st.  Then a "change" line for each object
- * whose fields differ; resync progress alone (done_bytes, total_bytes)
- * makes a line at most every EVENTS_PROGRESS_MS.  Returns the number of
+ * whose fields differ (a peer's objects compared with the same peer's, by
+ * index); a peer's resync progress alone (done_bytes, total_bytes) makes
+ * a line at most every EVENTS_PROGRESS_MS.  Returns the number of
  * lines added. */
 unsigned events_update(struct events *e, const struct events_state *st, uint64_t realtime_ms,
 		       uint64_t mono_ms);
@@ -80,7 +92,8 @@ size_t events_read(const struct events *e, uint64_t *seq, char *buf, size_t len,
 size_t events_exists(const struct events *e, char *buf, size_t len, uint64_t realtime_ms);
 
 /* One line (kind "destroy" at the daemon's stop, for instance) for object
- * o of the last snapshot.  Returns the bytes written. */
+ * o of the last snapshot (a connection or peer-device: the first peer's).
+ * Returns the bytes written. */
 size_t events_line(const struct events *e, const char *kind, enum events_object o, char *buf,
 		   size_t len, uint64_t realtime_ms);
 

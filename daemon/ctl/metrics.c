@@ -2,6 +2,7 @@
 #include "daemon/ctl/metrics.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "utils/strbuf.h"
@@ -30,7 +31,7 @@ static void label_value(struct strbuf *sb, const char *v)
 }
 
 /* resource="r0",node="alpha"[,peer="beta"] into buf. */
-static void labels(char *buf, size_t len, const struct metrics_state *m, bool peer)
+static void labels(char *buf, size_t len, const struct metrics_state *m, const char *peer)
 {
 	struct strbuf sb = STRBUF_INIT(buf, len);
 
@@ -41,10 +42,17 @@ static void labels(char *buf, size_t len, const struct metrics_state *m, bool pe
 	strbuf_printf(&sb, "\"");
 	if (peer) {
 		strbuf_printf(&sb, ",peer=\"");
-		label_value(&sb, m->peer);
+		label_value(&sb, peer);
 		strbuf_printf(&sb, "\"");
 	}
 }
+
+/* The labels of the node's series (lb) and of each peer's (plb[i]). */
+struct lbs {
+	char lb[LABELS_MAX];
+	char plb[METRICS_PEERS_MAX][LABELS_MAX];
+	unsigned npeers;
+};
 
 static void head(struct strbuf *sb, const char *name, const char *type, const char *help)
 {
@@ -65,11 +73,25 @@ static void counter(struct strbuf *sb, const char *name, const char *lb, uint64_
 	strbuf_printf(sb, "%s{%s} %" PRIu64 "\n", name, lb, v);
 }
 
-/* A labelled state gauge: 1 for the current state, 0 for the others. */
-static void states(struct strbuf *sb, const char *name, const char *lb, const char *label,
-		   const char *const *names, size_t n, const char *now, const char *help)
+/* A family of one series per peer: the uint64_t at offset off of each
+ * struct metrics_peer. */
+static void peers_u64(struct strbuf *sb, const char *name, const char *type,
+		      const struct metrics_state *m, const struct lbs *l, size_t off,
+		      const char *help)
 {
-	head(sb, name, "gauge", help);
+	head(sb, name, type, help);
+	for (unsigned i = 0; i < l->npeers; i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&m->peers[i] + off, sizeof(v));
+		strbuf_printf(sb, "%s{%s} %" PRIu64 "\n", name, l->plb[i], v);
+	}
+}
+
+/* The state lines of one series: 1 for the current state, 0 for the others. */
+static void state_lines(struct strbuf *sb, const char *name, const char *lb, const char *label,
+			const char *const *names, size_t n, const char *now)
+{
 	for (size_t i = 0; i < n; i++)
 		strbuf_printf(sb, "%s{%s,%s=\"%s\"} %d\n", name, lb, label, names[i],
 			      now && strcmp(now, names[i]) == 0);
@@ -91,60 +113,88 @@ static void histogram(struct strbuf *sb, const char *name, const char *lb, const
 	strbuf_printf(sb, "%s_count{%s} %" PRIu64 "\n", name, lb, h->count);
 }
 
-static void render_states(struct strbuf *sb, const struct metrics_state *m, const char *lb,
-			  const char *plb)
+static void render_states(struct strbuf *sb, const struct metrics_state *m, const struct lbs *l)
 {
-	states(sb, "blkrep_role", lb, "role", roles, COUNT(roles),
-	       m->primary ? "primary" : "secondary", "This node's role (1: the current one).");
-	states(sb, "blkrep_disk_state", lb, "state", disk_states, COUNT(disk_states), m->disk,
-	       "This node's disk state (1: the current one).");
-	states(sb, "blkrep_peer_disk_state", plb, "state", peer_disk_states,
-	       COUNT(peer_disk_states), m->peer_disk,
-	       "The peer's disk state as last heard (1: the current one).");
-	states(sb, "blkrep_connection_state", plb, "state", conn_states, COUNT(conn_states),
-	       m->connection, "The link to the peer (1: the current state).");
-	gauge_u64(sb, "blkrep_split_brain", plb, m->split_brain,
-		  "1 while a split brain with the peer is detected and unresolved.");
-	gauge_u64(sb, "blkrep_disk_error", lb, m->disk_error,
+	head(sb, "blkrep_role", "gauge", "This node's role (1: the current one).");
+	state_lines(sb, "blkrep_role", l->lb, "role", roles, COUNT(roles),
+		    m->primary ? "primary" : "secondary");
+	head(sb, "blkrep_disk_state", "gauge", "This node's disk state (1: the current one).");
+	state_lines(sb, "blkrep_disk_state", l->lb, "state", disk_states, COUNT(disk_states),
+		    m->disk);
+	head(sb, "blkrep_peer_disk_state", "gauge",
+	     "The peer's disk state as last heard (1: the current one).");
+	for (unsigned i = 0; i < l->npeers; i++)
+		state_lines(sb, "blkrep_peer_disk_state", l->plb[i], "state", peer_disk_states,
+			    COUNT(peer_disk_states), m->peers[i].peer_disk);
+	head(sb, "blkrep_connection_state", "gauge",
+	     "The link to the peer (1: the current state).");
+	for (unsigned i = 0; i < l->npeers; i++)
+		state_lines(sb, "blkrep_connection_state", l->plb[i], "state", conn_states,
+			    COUNT(conn_states), m->peers[i].connection);
+	head(sb, "blkrep_split_brain", "gauge",
+	     "1 while a split brain with the peer is detected and unresolved.");
+	for (unsigned i = 0; i < l->npeers; i++)
+		strbuf_printf(sb, "blkrep_split_brain{%s} %d\n", l->plb[i],
+			      m->peers[i].split_brain);
+	gauge_u64(sb, "blkrep_disk_error", l->lb, m->disk_error,
 		  "1 while this node's disk (or its activity log) has a failure shown in status.");
-	gauge_u64(sb, "blkrep_suspended", lb, m->suspended,
+	gauge_u64(sb, "blkrep_suspended", l->lb, m->suspended,
 		  "1 while a primary holds writes (on-peer-loss = freeze, peer lost).");
 }
 
-static void render_figures(struct strbuf *sb, const struct metrics_state *m, const char *lb,
-			   const char *plb)
+#define PEER_FIELD(f) offsetof(struct metrics_peer, f)
+
+static void render_peer_figures(struct strbuf *sb, const struct metrics_state *m,
+				const struct lbs *l)
 {
-	gauge_u64(sb, "blkrep_out_of_sync_bytes", plb, m->out_of_sync_bytes,
+	peers_u64(sb, "blkrep_out_of_sync_bytes", "gauge", m, l, PEER_FIELD(out_of_sync_bytes),
 		  "Bytes the peer may lack (the dirty bitmap).");
-	gauge_u64(sb, "blkrep_lag_bytes", plb, m->lag_bytes,
+	peers_u64(sb, "blkrep_lag_bytes", "gauge", m, l, PEER_FIELD(lag_bytes),
 		  "Async mode: acknowledged write bytes the peer has not acknowledged yet.");
 	head(sb, "blkrep_lag_seconds", "gauge", "Async mode: age of the oldest of them.");
-	strbuf_printf(sb, "blkrep_lag_seconds{%s} %.3f\n", plb, m->lag_seconds);
-	counter(sb, "blkrep_writes_total", lb, m->writes,
+	for (unsigned i = 0; i < l->npeers; i++)
+		strbuf_printf(sb, "blkrep_lag_seconds{%s} %.3f\n", l->plb[i],
+			      m->peers[i].lag_seconds);
+}
+
+static void render_figures(struct strbuf *sb, const struct metrics_state *m, const struct lbs *l)
+{
+	/* The node's figure over every peer: with the peer's label if only one. */
+	const char *all = l->npeers == 1 ? l->plb[0] : l->lb;
+
+	render_peer_figures(sb, m, l);
+	counter(sb, "blkrep_writes_total", l->lb, m->writes,
 		"Client write requests (WRITE, TRIM, WRITE_ZEROES) admitted as primary.");
-	counter(sb, "blkrep_replicated_bytes_total", plb, m->replicated_bytes,
+	counter(sb, "blkrep_replicated_bytes_total", all, m->replicated_bytes,
 		"Client write payload bytes sent to the peer.");
-	counter(sb, "blkrep_resync_bytes_total", plb, m->resynced_bytes,
-		"Bytes sent to the peer by resyncs as their source.");
-	gauge_u64(sb, "blkrep_resync_bytes_per_second", plb, m->resync_bytes_per_second,
+	peers_u64(sb, "blkrep_resync_bytes_total", "counter", m, l, PEER_FIELD(resynced_bytes),
+		  "Bytes sent to the peer by resyncs as their source.");
+	peers_u64(sb, "blkrep_resync_bytes_per_second", "gauge", m, l,
+		  PEER_FIELD(resync_bytes_per_second),
 		  "The running resync's rate, 0 when none runs.");
-	counter(sb, "blkrep_activity_log_writes_total", lb, m->al_writes,
+	peers_u64(sb, "blkrep_resync_done_bytes", "gauge", m, l, PEER_FIELD(resync_done_bytes),
+		  "The running resync's bytes copied so far, 0 when none runs.");
+	peers_u64(sb, "blkrep_resync_total_bytes", "gauge", m, l, PEER_FIELD(resync_total_bytes),
+		  "The running resync's bytes to copy, 0 when none runs.");
+	counter(sb, "blkrep_activity_log_writes_total", l->lb, m->al_writes,
 		"Activity-log snapshots written to the metadata (4 KiB, RWF_DSYNC each).");
-	histogram(sb, "blkrep_local_write_duration_seconds", lb, m->local_latency,
+	histogram(sb, "blkrep_local_write_duration_seconds", l->lb, m->local_latency,
 		  "A client write from its admission to the local disk's completion.");
-	histogram(sb, "blkrep_peer_ack_duration_seconds", plb, m->ack_latency,
+	histogram(sb, "blkrep_peer_ack_duration_seconds", all, m->ack_latency,
 		  "A client write from its sending to the peer to the peer's ACK.");
 }
 
 size_t metrics_render(const struct metrics_state *m, char *buf, size_t len)
 {
-	char lb[LABELS_MAX], plb[LABELS_MAX];
+	struct lbs l;
 	struct strbuf sb = STRBUF_INIT(buf, len);
 
-	labels(lb, sizeof(lb), m, false);
-	labels(plb, sizeof(plb), m, true);
-	render_states(&sb, m, lb, plb);
-	render_figures(&sb, m, lb, plb);
+	l.npeers = m->npeers < METRICS_PEERS_MAX ? m->npeers : METRICS_PEERS_MAX;
+	labels(l.lb, sizeof(l.lb), m, NULL);
+	for (unsigned i = 0; i < l.npeers; i++)
+		labels(l.plb[i], sizeof(l.plb[i]), m, m->peers[i].name);
+	render_states(&sb, m, &l);
+	render_figures(&sb, m, &l);
 	if (!sb.ok) {
 		if (len)
 			buf[0] = '\0';

@@ -190,8 +190,8 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      node_resynced_bytes(n), node_sb(n)->gen.current);
 }
 
-/* "  resync [#####.....] 52% 12.0 MiB/s, 3 s left\n", or "" when none
- * runs; a frozen primary says so. */
+/* "  resync [#####.....] 52% 12.0 MiB/s, 3 s left\n" with the one peer
+ * of a pair, or "" when none runs; a frozen primary says so. */
 static void node_resync_text(const struct node *n, char *buf, size_t len)
 {
 	uint64_t done, total, bps, left, oos = node_out_of_sync(n);
@@ -203,7 +203,8 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 	if (primary_frozen(node_primary(n)))
 		o = snprintf(buf, len, "  writes frozen: waiting for %s or `blkrep outdate-peer`\n",
 			     node_peer_name(n));
-	if (!node_resync_progress(n, &done, &total, &bps))
+	/* Three nodes or more: each peer's line says its resync. */
+	if (node_npeers(n) > 1 || !node_resync_progress(n, &done, &total, &bps))
 		return;
 	/* A source's bits clear as the peer flushes what it copied (and bits
 	 * set again during the pass count too); a target's at the end.  Never
@@ -242,32 +243,99 @@ static void node_sizes_text(struct node *n, const struct primary_stats *st, char
 		 name ? name : "none");
 }
 
-static void node_status_text(struct node *n, struct control_req *req)
+/* "  peer beta: connected, disk uptodate, link tls-psk\n" and its last
+ * error: the one peer of a pair. */
+static void node_pair_peer_text(const struct node *n, char *buf, size_t len)
 {
 	const char *err = node_peer_error(n);
-	const char *derr = obs_disk_error(n);
 	const char *offload, *enc = node_encryption(n, &offload);
+
+	snprintf(buf, len, "  peer %s: %s, disk %s, link %s%s%s%s%s%s\n", node_peer_name(n),
+		 obs_connection(n), sync_peer_disk(node_peer(n)),
+		 strcmp(enc, "none") ? enc : "unencrypted (allow-unencrypted)", offload ? ", " : "",
+		 offload ? offload : "", offload ? " crypto" : "", *err ? "\n  last error: " : "",
+		 err);
+}
+
+/* ", resync to peer 52% (3.0 MiB left)" while one runs with s, else "". */
+static void node_peer_resync_text(const struct node *n, const struct sync *s, char *buf,
+				  size_t len)
+{
+	uint64_t done, total, bps, left,
+		oos = local_slot_out_of_sync(node_local(n), sync_slot(s), node_size(n));
+	char rest[HUMAN_BYTES_LEN];
+	bool source = sync_rs_role(s) == RS_SOURCE;
+
+	buf[0] = '\0';
+	if (!sync_resync_progress(s, &done, &total, &bps))
+		return;
+	left = source ? oos : total > done ? total - done : 0;
+	snprintf(buf, len, ", resync %s %u%% (%s left)", source ? "to peer" : "from peer",
+		 human_percent(done, left, oos), human_bytes(left, rest, sizeof(rest)));
+}
+
+/* "  peer gamma: connected, secondary, disk uptodate, async mode, 1.0 MiB
+ * out of sync, lag 256 KiB, resync to peer 25% (3.0 MiB left)\n" and its
+ * last error, for peer s of three nodes or more. */
+static size_t node_peer_text(const struct node *n, const struct sync *s, char *buf, size_t len)
+{
+	const struct peer *p = sync_peer(s);
+	const char *err = p ? peer_last_error(p) : "";
+	char oos[HUMAN_BYTES_LEN], lag[HUMAN_BYTES_LEN], rs[96];
+	int o;
+
+	node_peer_resync_text(n, s, rs, sizeof(rs));
+	o = snprintf(buf, len,
+		     "  peer %s: %s, %s, disk %s, %s mode, %s out of sync, lag %s%s\n%s%s%s",
+		     sync_name(s), obs_sync_connection(s),
+		     !sync_up(s) ? "role unknown"
+		     : sync_hello(s)->role == MSG_ROLE_PRIMARY ? "primary"
+							      : "secondary",
+		     sync_peer_disk(s), lane_async(sync_lane(s)) ? "async" : "sync",
+		     human_bytes(local_slot_out_of_sync(node_local(n), sync_slot(s), node_size(n)),
+				 oos, sizeof(oos)),
+		     human_bytes(stream_lag_bytes(sync_stream(s)), lag, sizeof(lag)), rs,
+		     *err ? "    last error: " : "", err, *err ? "\n" : "");
+	return o < 0 ? 0 : (size_t)o < len ? (size_t)o : len;
+}
+
+#define NODE_PEERS_TEXT_MAX 4096 /* 7 peers' lines, with their last errors */
+
+/* The peer lines: the pair's one, or one per peer. */
+static void node_peers_text(const struct node *n, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	if (node_npeers(n) == 1) {
+		node_pair_peer_text(n, buf, len);
+		return;
+	}
+	for (unsigned i = 0; i < node_npeers(n) && at < len; i++)
+		at += node_peer_text(n, node_peer_at(n, i), buf + at, len - at);
+}
+
+static void node_status_text(struct node *n, struct control_req *req)
+{
+	const char *derr = obs_disk_error(n);
 	struct primary_stats st;
-	char rs[256], sizes[224], resynced[HUMAN_BYTES_LEN];
+	char rs[256], sizes[224], resynced[HUMAN_BYTES_LEN], peers[NODE_PEERS_TEXT_MAX];
 
 	primary_stats(node_primary(n), &st);
 	node_resync_text(n, rs, sizeof(rs));
 	node_sizes_text(n, &st, sizes, sizeof(sizes));
+	node_peers_text(n, peers, sizeof(peers));
 
 	control_reply(req, true,
 		      "%s/%s: %s, disk %s, %s mode, on peer loss: %s\n"
-		      "%s%s%s"
-		      "  peer %s: %s, disk %s, link %s%s%s%s%s%s\n"
+		      "%s%s%s%s"
 		      "%s%s  generation %016" PRIx64 ", %" PRIu64 " writes, %s resynced since start\n",
-		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_disk_name(node_local(n)),
-		      local_mode_name(node_local(n)), config_peer_loss_name(config_on_peer_loss(node_config(n))),
-		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", node_peer_name(n),
-		      obs_connection(n),
-		      sync_peer_disk(node_peer(n)), strcmp(enc, "none") ? enc : "unencrypted (allow-unencrypted)",
-		      offload ? ", " : "", offload ? offload : "", offload ? " crypto" : "",
-		      *err ? "\n  last error: " : "", err, sizes, rs, node_sb(n)->gen.current,
-		      st.writes,
-		      human_bytes(sync_resynced_bytes(node_peer(n)), resynced, sizeof(resynced)));
+		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)),
+		      local_disk_name(node_local(n)), local_mode_name(node_local(n)),
+		      config_peer_loss_name(config_on_peer_loss(node_config(n))),
+		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", peers, sizes, rs,
+		      node_sb(n)->gen.current, st.writes,
+		      human_bytes(node_resynced_bytes(n), resynced, sizeof(resynced)));
 }
 
 /* --- control requests --- */

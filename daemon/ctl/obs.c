@@ -27,6 +27,7 @@
 #include "daemon/node.h"
 #include "daemon/repl/diskerr.h"
 #include "daemon/repl/primary.h"
+#include "daemon/repl/stream.h"
 #include "daemon/repl/sync.h"
 #include "proto/msg.h"
 #include "proto/peer.h"
@@ -49,6 +50,7 @@ struct obs {
 	struct node *n;
 	struct events *ev;
 	struct events_state st; /* the snapshot being taken */
+	struct metrics_state m; /* the figures being rendered */
 	struct obs_wait wait[OBS_WAITERS];
 	unsigned nwait;
 	struct httpd *http; /* NULL without `metrics` */
@@ -111,35 +113,41 @@ const char *obs_device(const struct node *n, char *buf, size_t len)
 	return buf;
 }
 
-/* Into st: fixed words and names, two short texts copied. */
+/* Peer s into p: fixed words and its name, its last error copied. */
+static void obs_peer_snapshot(const struct node *n, const struct sync *s, struct events_peer *p)
+{
+	p->name = sync_name(s);
+	p->connection = obs_sync_connection(s);
+	p->peer_role = obs_peer_role(s);
+	p->split_brain = sync_split_brain(s);
+	events_copy_text(p->last_error, sizeof(p->last_error),
+			 sync_peer(s) ? peer_last_error(sync_peer(s)) : "");
+	p->replication = obs_replication(s);
+	p->peer_disk = sync_peer_disk(s);
+	p->resync = sync_resync_progress(s, &p->done_bytes, &p->total_bytes, &p->bytes_per_second);
+	if (!p->resync)
+		p->done_bytes = p->total_bytes = p->bytes_per_second = 0;
+	p->out_of_sync_bytes = local_slot_out_of_sync(node_local(n), sync_slot(s), node_size(n));
+}
+
+/* Into st: fixed words and names, short texts copied. */
 static void obs_snapshot(const struct node *n, struct events_state *st)
 {
-	const struct sync *s = node_peer(n);
 	struct local *loc = node_local(n);
 
 	st->resource = config_resource_name(node_config(n));
 	st->node = node_me(n)->name;
-	st->peer = node_peer_name(n);
 	st->role = node_role_name(node_is_primary(n));
 	st->suspended = primary_frozen(node_primary(n));
 	st->mode = local_mode_name(loc);
-	st->connection = obs_connection(n);
-	st->peer_role = obs_peer_role(s);
-	st->split_brain = sync_split_brain(s);
-	events_copy_text(st->last_error, sizeof(st->last_error),
-			 sync_peer(s) ? peer_last_error(sync_peer(s)) : "");
 	st->disk = local_disk_name(loc);
 	events_copy_text(st->disk_error, sizeof(st->disk_error), obs_disk_error(n));
 	st->attached = devices_attached(node_devices(n));
 	if (!obs_device(n, st->path, sizeof(st->path)))
 		st->path[0] = '\0';
-	st->replication = obs_replication(s);
-	st->peer_disk = sync_peer_disk(s);
-	st->resync =
-		sync_resync_progress(s, &st->done_bytes, &st->total_bytes, &st->bytes_per_second);
-	if (!st->resync)
-		st->done_bytes = st->total_bytes = st->bytes_per_second = 0;
-	st->out_of_sync_bytes = node_out_of_sync(n);
+	st->npeers = node_npeers(n) < EVENTS_PEERS_MAX ? node_npeers(n) : EVENTS_PEERS_MAX;
+	for (unsigned i = 0; i < st->npeers; i++)
+		obs_peer_snapshot(n, node_peer_at(n, i), &st->peers[i]);
 }
 
 /* --- events-poll --- */
@@ -231,40 +239,52 @@ void node_req_events_poll(struct node *n, struct control_req *req, int argc, cha
 
 /* --- metrics --- */
 
+/* Peer s's figures into p. */
+static void obs_peer_metrics(const struct node *n, const struct sync *s, struct metrics_peer *p)
+{
+	const struct stream *st = sync_stream(s);
+	uint64_t oldest = stream_lag_oldest_ns(st);
+
+	*p = (struct metrics_peer){
+		.name = sync_name(s),
+		.peer_disk = sync_peer_disk(s),
+		.connection = obs_sync_connection(s),
+		.split_brain = sync_split_brain(s),
+		.out_of_sync_bytes =
+			local_slot_out_of_sync(node_local(n), sync_slot(s), node_size(n)),
+		.lag_bytes = stream_lag_bytes(st),
+		.lag_seconds = oldest ? (double)(clock_now_ns() - oldest) / 1e9 : 0,
+		.resynced_bytes = sync_resynced_bytes(s),
+	};
+	if (!sync_resync_progress(s, &p->resync_done_bytes, &p->resync_total_bytes,
+				  &p->resync_bytes_per_second))
+		p->resync_done_bytes = p->resync_total_bytes = p->resync_bytes_per_second = 0;
+}
+
 static size_t obs_render_metrics(struct obs *o)
 {
 	const struct node *n = o->n;
-	const struct sync *s = node_peer(n);
 	struct primary_stats ps;
-	uint64_t done, total, bps = 0;
-	struct metrics_state m;
+	struct metrics_state *m = &o->m;
 
 	primary_stats(node_primary(n), &ps);
-	if (!sync_resync_progress(s, &done, &total, &bps))
-		bps = 0;
-	m = (struct metrics_state){
+	*m = (struct metrics_state){
 		.resource = config_resource_name(node_config(n)),
 		.node = node_me(n)->name,
-		.peer = node_peer_name(n),
 		.primary = node_is_primary(n),
 		.disk = local_disk_name(node_local(n)),
-		.peer_disk = sync_peer_disk(s),
-		.connection = obs_connection(n),
-		.split_brain = sync_split_brain(s),
 		.disk_error = *obs_disk_error(n) != '\0',
 		.suspended = primary_frozen(node_primary(n)),
-		.out_of_sync_bytes = node_out_of_sync(n),
-		.lag_bytes = ps.lag_bytes,
-		.lag_seconds = ps.lag_seconds,
 		.writes = ps.writes,
 		.replicated_bytes = ps.replicated_bytes,
-		.resynced_bytes = sync_resynced_bytes(s),
-		.resync_bytes_per_second = bps,
 		.al_writes = ps.al_writes,
 		.local_latency = ps.local_latency,
 		.ack_latency = ps.ack_latency,
+		.npeers = node_npeers(n) < METRICS_PEERS_MAX ? node_npeers(n) : METRICS_PEERS_MAX,
 	};
-	return metrics_render(&m, o->text, METRICS_TEXT_MAX);
+	for (unsigned i = 0; i < m->npeers; i++)
+		obs_peer_metrics(n, node_peer_at(n, i), &m->peers[i]);
+	return metrics_render(m, o->text, METRICS_TEXT_MAX);
 }
 
 void node_req_metrics(struct node *n, struct control_req *req, int argc, char *const *argv)
