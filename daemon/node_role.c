@@ -195,11 +195,25 @@ void node_demote_hook(void *arg)
 		node_up_report(n);
 }
 
+/* A peer not connected now may be promoted (it may be up to date as
+ * well) and write: this node, demoted, no longer knows it holds the
+ * newest data. */
+static void node_demoted_apart(struct node *n)
+{
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (!sync_up(n->peers[i])) {
+			secondary_may_lag(n->sec, "demoted while a peer is not connected: that peer "
+					  "may be promoted and write meanwhile");
+			return;
+		}
+}
+
 bool node_demote(struct node *n)
 {
 	n->resumed = false;
 	node_stop_export(n);
 	node_set_role(n, false);
+	node_demoted_apart(n);
 	n->demoting = true;
 	n->sb->flags &= ~META_F_WAS_PRIMARY;
 	(void)local_save_sb(n->loc);
