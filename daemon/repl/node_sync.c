@@ -3,8 +3,6 @@
  * exchange, the resync, and when verify may run. */
 #include "daemon/repl/sync_int.h"
 
-#include "proto/hub.h"
-#include "proto/tls.h"
 
 /* The node's role now. */
 static bool sync_primary(const struct sync *s)
@@ -858,39 +856,6 @@ static void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uin
 	}
 	if (secondary_gen(s->env.sec, s, &g))
 		s->env.up->state_changed(s->env.node); /* the peers learn the generation */
-}
-
-/* A link's (or the hub's) TLS context: a key derived from the secret,
- * or this node's certificate. */
-static struct tls_ctx *sync_tls(const struct sync_env *env)
-{
-	const char *resource = config_resource_name(env->cfg);
-	struct tls_cfg tc = {
-		.resource = resource,
-		.secret = env->secret,
-		.secret_len = env->secret_len,
-		.ca = config_tls_ca(env->cfg),
-		.certificate = env->me->tls_certificate,
-		.key = env->me->tls_key,
-	};
-	char err[TLS_ERR_MAX + 64];
-	struct tls_ctx *c = tls_ctx_new(&tc, err, sizeof(err));
-
-	if (!c)
-		log_err("%s: %s", resource, err);
-	return c;
-}
-
-/* With three nodes or more: the node's one listening socket, shared by
- * the links of the peers that connect to it (proto/hub.h).  NULL after
- * logging why. */
-struct peer_hub *sync_hub_new(const struct sync_env *env)
-{
-	struct tls_ctx *tls = NULL;
-
-	if (!config_allow_unencrypted(env->cfg) && !(tls = sync_tls(env)))
-		return NULL;
-	return peer_hub_new(env->loop, config_resource_name(env->cfg), env->me->address, tls);
 }
 
 int sync_start(struct sync *s)

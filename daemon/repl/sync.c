@@ -2,6 +2,9 @@
  * ask of it.  What happens on its link is in node_sync.c. */
 #include "daemon/repl/sync_int.h"
 
+#include "proto/hub.h"
+#include "proto/tls.h"
+
 void sync_free(struct sync *s)
 {
 	if (!s)
@@ -144,4 +147,37 @@ const char *sync_peer_disk(const struct sync *s)
 uint64_t sync_resynced_bytes(const struct sync *s)
 {
 	return s->resynced_bytes + s->resynced_in;
+}
+
+/* A link's (or the hub's) TLS context: a key derived from the secret,
+ * or this node's certificate. */
+struct tls_ctx *sync_tls(const struct sync_env *env)
+{
+	const char *resource = config_resource_name(env->cfg);
+	struct tls_cfg tc = {
+		.resource = resource,
+		.secret = env->secret,
+		.secret_len = env->secret_len,
+		.ca = config_tls_ca(env->cfg),
+		.certificate = env->me->tls_certificate,
+		.key = env->me->tls_key,
+	};
+	char err[TLS_ERR_MAX + 64];
+	struct tls_ctx *c = tls_ctx_new(&tc, err, sizeof(err));
+
+	if (!c)
+		log_err("%s: %s", resource, err);
+	return c;
+}
+
+/* With three nodes or more: the node's one listening socket, shared by
+ * the links of the peers that connect to it (proto/hub.h).  NULL after
+ * logging why. */
+struct peer_hub *sync_hub_new(const struct sync_env *env)
+{
+	struct tls_ctx *tls = NULL;
+
+	if (!config_allow_unencrypted(env->cfg) && !(tls = sync_tls(env)))
+		return NULL;
+	return peer_hub_new(env->loop, config_resource_name(env->cfg), env->me->address, tls);
 }

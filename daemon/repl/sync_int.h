@@ -68,4 +68,8 @@ struct sync {
 	void (*covered)(struct sync *s);
 };
 
+/* sync.c: a link's (or the hub's) TLS context, NULL after logging why. */
+struct tls_ctx;
+struct tls_ctx *sync_tls(const struct sync_env *env);
+
 #endif
