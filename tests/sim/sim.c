@@ -415,6 +415,8 @@ static void on_status(void *arg, bool ok, const char *body)
 	if (getenv("SIM_VERBOSE"))
 		sim_trace("driver: status of %s: %s %.170s", sn->me->name, ok ? "ok" : "error",
 			  strstr(body, "\"role\"") ? strstr(body, "\"role\"") : body);
+	if (getenv("SIM_VERBOSE") && !strcmp(getenv("SIM_VERBOSE"), "2"))
+		fprintf(real_stderr, "%s\n", body); /* whole, beyond the trace's width */
 	snprintf(sn->status, sizeof(sn->status), "%s", ok ? body : "");
 	/* Split brain reported: the README's peer.connection = splitbrain
 	 * (also while both are still primary, since the fix of seeds 86 and
