@@ -17,15 +17,20 @@ struct watch {
 	int p;			/* the new primary */
 	uint64_t bound;		/* bytes its bookkeeping covered */
 	uint64_t rs0;		/* its resynced bytes with p at the promotion */
+	uint64_t data_bytes;
 	struct node *np, *nx;	/* the incarnations watched */
 };
 
 static struct watch W[SIM_NODES];
+/* The last sample before p's promotion: what p's and x's bitmaps covered
+ * (pre[p][x]), -1 when not sampled. */
+static int64_t pre[SIM_NODES][SIM_NODES];
 static struct simfo_counts C;
 
 void simfo_reset(void)
 {
 	memset(W, 0, sizeof(W));
+	memset(pre, 0xff, sizeof(pre));
 }
 
 const struct simfo_counts *simfo_counts(void)
@@ -53,6 +58,31 @@ static uint64_t union_bytes(struct bitmap *a, struct bitmap *b, uint64_t extent,
 	return bytes;
 }
 
+/* What p's bitmap slot for x and x's for p cover, or -1 if their link
+ * is not up on both sides. */
+static int64_t covered(struct node *np, struct node *nx, uint64_t data_bytes)
+{
+	struct sync *sp, *sx;
+	struct local *lp, *lx;
+
+	if (!np || !nx)
+		return -1;
+	sp = link_of(np, nx);
+	sx = link_of(nx, np);
+	if (!sp || !sx || !sync_up(sp) || !sync_up(sx) || node_is_primary(nx))
+		return -1;
+	lp = node_local(np);
+	lx = node_local(nx);
+	return (int64_t)union_bytes(local_slot_bm(lp, sync_slot(sp)), local_slot_bm(lx, sync_slot(sx)),
+				    local_sb(lp)->extent_bytes, data_bytes);
+}
+
+void simfo_before(int p, struct node *const *nodes, int nn, uint64_t data_bytes)
+{
+	for (int x = 0; x < nn; x++)
+		pre[p][x] = x == p ? -1 : covered(nodes[p], nodes[x], data_bytes);
+}
+
 void simfo_promoted(int p, struct node *const *nodes, int nn, uint64_t data_bytes)
 {
 	struct node *np = nodes[p];
@@ -71,24 +101,60 @@ void simfo_promoted(int p, struct node *const *nodes, int nn, uint64_t data_byte
 			continue;
 		lp = node_local(np);
 		lx = node_local(nx);
+		(void)lp;
+		/* The bookkeeping as it was just before the promotion: a
+		 * promotion that marked more (a whole device) is not covered. */
+		if (pre[p][x] < 0)
+			continue;
 		W[x] = (struct watch){
 			.on = true,
 			.p = p,
-			.bound = union_bytes(local_slot_bm(lp, sync_slot(sp)),
-					     local_slot_bm(lx, sync_slot(sx)),
-					     local_sb(lp)->extent_bytes, data_bytes),
+			.bound = (uint64_t)pre[p][x],
 			.rs0 = sync_resynced_bytes(sx),
+			.data_bytes = data_bytes,
 			.np = np,
 			.nx = nx,
 		};
 		C.begun++;
 		C.zero_bound += W[x].bound == 0;
-		sim_trace("driver: oracle 5 watches %s: its bookkeeping covers %" PRIu64 " bytes",
-			  local_sb(lx)->node, W[x].bound);
+		sim_trace("driver: oracle 5 watches %s: its bookkeeping covered %" PRIu64
+			  " bytes before the promotion, %" PRId64 " after", local_sb(lx)->node,
+			  W[x].bound, covered(np, nx, data_bytes));
+		pre[p][x] = -1;
 	}
 }
 
-void simfo_watch(struct node *const *nodes)
+/* The watch of x is over: what it received against what was covered. */
+static bool judge(int x, struct watch *w, struct sync *sx, const char *const *names, char *why,
+		  unsigned len)
+{
+	uint64_t got = sync_resynced_bytes(sx) - w->rs0;
+
+	w->on = false;
+	C.checked++;
+	C.bound_bytes += w->bound;
+	C.resynced_bytes += got;
+	sim_trace("driver: oracle 5: %s received %" PRIu64 " bytes by resync from %s, "
+		  "its bookkeeping covered %" PRIu64, names[x], got, names[w->p], w->bound);
+	if (got <= w->bound)
+		return true;
+	snprintf(why, len,
+		 "after the failover to %s, %s received %" PRIu64 " bytes by resync, more than "
+		 "its bookkeeping covered (%" PRIu64 " bytes)",
+		 names[w->p], names[x], got, w->bound);
+	return false;
+}
+
+/* x and p are in step: no resync either way, nothing marked either way. */
+static bool in_step(const struct watch *w, struct sync *sx, struct sync *sp)
+{
+	return sync_rs_role(sx) == RS_NONE && sync_rs_role(sp) == RS_NONE &&
+	       !sync_exchanging(sx) && !sync_exchanging(sp) &&
+	       !local_slot_out_of_sync(node_local(w->nx), sync_slot(sx), w->data_bytes) &&
+	       !local_slot_out_of_sync(node_local(w->np), sync_slot(sp), w->data_bytes);
+}
+
+bool simfo_watch(struct node *const *nodes, const char *const *names, char *why, unsigned len)
 {
 	for (int x = 0; x < SIM_NODES; x++) {
 		struct watch *w = &W[x];
@@ -101,32 +167,21 @@ void simfo_watch(struct node *const *nodes)
 		    !sync_up(sx) || !sync_up(sp)) {
 			w->on = false;
 			C.disturbed++;
+			sim_trace("driver: oracle 5 stops watching %s: %s", local_sb(node_local(w->nx))->node,
+				  nodes[x] != w->nx ? "it went down" : nodes[w->p] != w->np ? "the primary went down"
+				  : !node_is_primary(w->np) ? "the primary was demoted" : "their link dropped");
+			continue;
 		}
+		if (in_step(w, sx, sp) && !judge(x, w, sx, names, why, len))
+			return false;
 	}
+	return true;
 }
 
 bool simfo_check(struct node *const *nodes, const char *const *names, char *why, unsigned len)
 {
-	for (int x = 0; x < SIM_NODES; x++) {
-		struct watch *w = &W[x];
-		uint64_t got;
-
-		if (!w->on)
-			continue;
-		w->on = false;
-		got = sync_resynced_bytes(link_of(nodes[x], nodes[w->p])) - w->rs0;
-		C.checked++;
-		C.bound_bytes += w->bound;
-		C.resynced_bytes += got;
-		sim_trace("driver: oracle 5: %s received %" PRIu64 " bytes by resync from %s, "
-			  "its bookkeeping covered %" PRIu64, names[x], got, names[w->p], w->bound);
-		if (got > w->bound) {
-			snprintf(why, len,
-				 "after the failover to %s, %s received %" PRIu64 " bytes by resync, "
-				 "more than its bookkeeping covered (%" PRIu64 " bytes)",
-				 names[w->p], names[x], got, w->bound);
+	for (int x = 0; x < SIM_NODES; x++)
+		if (W[x].on && !judge(x, &W[x], link_of(nodes[x], nodes[W[x].p]), names, why, len))
 			return false;
-		}
-	}
 	return true;
 }

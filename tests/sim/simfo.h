@@ -15,15 +15,20 @@ struct node;
 
 /* Forgets every watch (start of a seed). */
 void simfo_reset(void);
+/* At every step while node p is about to be promoted by a failover
+ * (not yet primary): samples its bookkeeping with each other node. */
+void simfo_before(int p, struct node *const *nodes, int nn, uint64_t data_bytes);
 /* Node np (index p) was just promoted by a failover: watches each
- * secondary x whose link with it is up on both sides. */
+ * secondary x whose link with it is up on both sides, its bound the last
+ * sample before the promotion. */
 void simfo_promoted(int p, struct node *const *nodes, int nn, uint64_t data_bytes);
 /* After every step: a watch ends unchecked when its pair's link drops,
- * either node goes, or p stops being primary. */
-void simfo_watch(struct node *const *nodes);
-/* Settled, every pair in sync: checks the watches still running.  Writes
- * a violation into why (and returns false) for the first that received
- * more than its bookkeeping. */
+ * either node goes, or p stops being primary; it is judged once the two
+ * are in step (no resync running, no bit either way).  Writes a violation
+ * into why (and returns false) for one that received more than its
+ * bookkeeping covered. */
+bool simfo_watch(struct node *const *nodes, const char *const *names, char *why, unsigned len);
+/* Settled: judges the watches still running the same way. */
 bool simfo_check(struct node *const *nodes, const char *const *names, char *why, unsigned len);
 
 /* Over all seeds: watches begun, checked, ended unchecked; bytes bounded
