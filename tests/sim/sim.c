@@ -895,42 +895,16 @@ static bool story_run(void);
 static bool claims_in_sync(void);
 static void check_failover_resync(void);
 
-/* Three nodes: the writer crashes or is cut off from both others; the
- * chosen secondary is promoted (forced as the refusal asks); the old
- * writer comes back and is made secondary; a split brain (it wrote alone)
- * is resolved on it, the new primary's data survives. */
+/* Three nodes, after the steps both share (failover_act(): the writer
+ * crashes or is cut off from both others, the chosen secondary is
+ * promoted, forced as the refusal asks, the old writer comes back): the
+ * old writer is made secondary; a split brain (it wrote alone) is
+ * resolved on it, the new primary's data survives. */
 static void failover_act3(int act)
 {
 	int old = R.old_writer, now = R.fo_target;
 
 	switch (act) {
-	case A_FO_FAULT:
-		R.old_writer = R.writer;
-		if (!R.fo_partition)
-			return node_crash(&R.nodes[R.writer], R.power_loss && sim_chance(70),
-					  UINT64_MAX / 2);
-		sim_trace("driver: %s cut off from both", R.nodes[R.writer].me->name);
-		for (int k = 0; k < R.nn; k++)
-			if (k != R.writer)
-				simfd_partition_pair(R.writer, k, true);
-		R.heal_at = UINT64_MAX / 2;
-		return;
-	case A_FO_PROMOTE:
-		R.failover = true;
-		if (!R.nodes[now].n)
-			node_up(&R.nodes[now]);
-		return move_writer(now, 2, true);
-	case A_FO_BACK:
-		if (simfd_partitioned()) {
-			for (int k = 0; k < R.nn; k++)
-				snapshot(k);
-			sim_trace("driver: partitions healed");
-			simfd_partition(false);
-		}
-		if (!R.nodes[old].n)
-			node_up(&R.nodes[old]);
-		R.sb_reported = false;
-		return;
 	case A_FO_DEMOTE_OLD:
 		if (is_primary(old))
 			operator_call(old, "secondary");
@@ -960,10 +934,7 @@ static void failover_act3(int act)
 
 static void failover_act(int act)
 {
-	int old = R.old_writer, now = 1 - old;
-
-	if (R.nn == 3)
-		return failover_act3(act);
+	int old = R.old_writer, now = R.nn == 2 ? 1 - old : R.fo_target;
 
 	switch (act) {
 	case A_FO_FAULT:
@@ -971,8 +942,10 @@ static void failover_act(int act)
 		if (!R.fo_partition)
 			return node_crash(&R.nodes[R.writer], R.power_loss && sim_chance(70),
 					  UINT64_MAX / 2);
-		sim_trace("driver: partition");
-		simfd_partition(true);
+		sim_trace("driver: %s cut off from the others", R.nodes[R.writer].me->name);
+		for (int k = 0; k < R.nn; k++)
+			if (k != R.writer)
+				simfd_partition_pair(R.writer, k, true);
 		R.heal_at = UINT64_MAX / 2;
 		return;
 	case A_FO_PROMOTE:
@@ -982,8 +955,8 @@ static void failover_act(int act)
 		return move_writer(now, 2, true);
 	case A_FO_BACK:
 		if (simfd_partitioned()) {
-			snapshot(0);
-			snapshot(1);
+			for (int k = 0; k < R.nn; k++)
+				snapshot(k);
 			sim_trace("driver: partition healed");
 			simfd_partition(false);
 		}
@@ -991,6 +964,15 @@ static void failover_act(int act)
 			node_up(&R.nodes[old]);
 		R.sb_reported = false;
 		return;
+	case A_FO_DEMOTE_OLD:
+	case A_FO_RESOLVE:
+		if (R.nn == 3)
+			return failover_act3(act);
+		break;
+	default:
+		break;
+	}
+	switch (act) {
 	case A_FO_DEMOTE_OLD:
 		/* Two primaries never connect: one is made secondary, except
 		 * sometimes in a split brain (the resolve does it). */
