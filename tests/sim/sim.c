@@ -146,6 +146,13 @@ static ssize_t log_write(void *cookie, const char *buf, size_t len)
 	while (len && (buf[len - 1] == '\n'))
 		len--;
 	sim_trace("[%s] %.*s", cur >= 0 ? names[cur] : "-", (int)len, buf);
+	if (len < 512) {
+		char line[512];
+
+		memcpy(line, buf, len);
+		line[len] = '\0';
+		simfo_log(cur, line);
+	}
 	return (ssize_t)len + 1;
 }
 
@@ -1811,9 +1818,9 @@ int main(int argc, char **argv)
 			"sim: %" PRIu64 " three-node seeds; oracle 5: %" PRIu64 " secondaries watched "
 			"after a failover, %" PRIu64 " checked (%" PRIu64 " of %" PRIu64
 			" bytes covered received by resync), %" PRIu64 " ended unchecked (a link or "
-			"node went)\n",
+			"node went), %" PRIu64 " full syncs beyond the bound by the verdict\n",
 			t.seeds3, fo->begun, fo->checked, fo->resynced_bytes, fo->bound_bytes,
-			fo->disturbed);
+			fo->disturbed, fo->full_syncs);
 	}
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64 " violations\n", t.seeds,
 	       t.steps, t.violations);

@@ -28,13 +28,18 @@ void simfo_promoted(int p, struct node *const *nodes, int nn, uint64_t data_byte
  * into why (and returns false) for one that received more than its
  * bookkeeping covered. */
 bool simfo_watch(struct node *const *nodes, const char *const *names, char *why, unsigned len);
+/* A log line of node's daemon: "resync to X: N bytes to copy
+ * (full-sync-to-peer)" from a watched primary marks that watch a full
+ * sync, which the generations decided: allowed beyond the bound (counted),
+ * unless SIM_FULL_SYNC=fail. */
+void simfo_log(int node, const char *line);
 /* Settled: judges the watches still running the same way. */
 bool simfo_check(struct node *const *nodes, const char *const *names, char *why, unsigned len);
 
 /* Over all seeds: watches begun, checked, ended unchecked; bytes bounded
  * and received. */
 struct simfo_counts {
-	uint64_t begun, checked, disturbed, bound_bytes, resynced_bytes, zero_bound;
+	uint64_t begun, checked, disturbed, bound_bytes, resynced_bytes, zero_bound, full_syncs;
 };
 const struct simfo_counts *simfo_counts(void);
 
