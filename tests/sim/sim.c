@@ -107,6 +107,7 @@ struct run {
 	uint64_t writes_seen;
 	bool sb_reported;		/* a status said splitbrain */
 	bool unrelated;			/* three nodes: a daemon logged "unrelated data" */
+	bool no_async;			/* three nodes under freeze: nothing async (finding 6) */
 	int resolve_loser;		/* -1, or the node told to discard */
 	int handover_from;		/* -1, or the node told `down` (a handover) */
 	bool resolved;			/* answered ok, the pair not connected since */
@@ -270,6 +271,14 @@ static int make_config(void)
 		 * own section, the resource's sync. */
 		bool gamma_async = sim_chance(60);
 		unsigned lag = 64 + (unsigned)sim_below(512);
+
+		/* Under freeze an async replica stays uptodate when it loses
+		 * its primary and promotes without --force, lacking acked
+		 * writes (/work/sim-findings/three-nodes.md, 6: seeds 20056,
+		 * 20160, 20407): no async replica under freeze unless
+		 * SIM_FREEZE_ASYNC=1. */
+		R.no_async = freeze && !getenv("SIM_FREEZE_ASYNC");
+		gamma_async &= !R.no_async;
 
 		R.async_ever = R.async_to[2] = gamma_async;
 		snprintf(text, sizeof(text),
@@ -716,7 +725,7 @@ static void fault3(enum fault f, bool power)
 	case F_MODE:
 		b = other_than(R.writer);
 		if (sim_chance(50)) {
-			bool async = sim_chance(50);
+			bool async = sim_chance(50) && !R.no_async;
 
 			R.async_to[b] |= async;
 			snprintf(line, sizeof(line), "mode %s --peer %s", async ? "async" : "sync",
@@ -725,9 +734,10 @@ static void fault3(enum fault f, bool power)
 		}
 		/* All peers: async, or back to each one's own mode. */
 		for (int k = 0; k < R.nn; k++)
-			R.async_to[k] = true;
-		R.async_ever = true;
-		return operator_call(R.writer, sim_chance(50) ? "mode async" : "mode sync");
+			R.async_to[k] |= !R.no_async;
+		R.async_ever |= !R.no_async;
+		return operator_call(R.writer,
+				     sim_chance(50) && !R.no_async ? "mode async" : "mode sync");
 	default:
 		return;
 	}
@@ -1698,7 +1708,7 @@ static int run_seed(uint64_t seed, struct totals *t)
 	R.force_level[0] = R.force_level[1] = R.force_level[2] = 1;
 	R.resolve_loser = -1;
 	R.handover_from = -1;
-	R.unrelated = false;
+	R.unrelated = R.no_async = false;
 	R.resolved = false;
 	R.connected_at = 0;
 	R.writes_seen = 0;
