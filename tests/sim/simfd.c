@@ -41,6 +41,7 @@ struct file {
 
 struct sock {
 	int node;
+	int rnode;		/* a TCP stream's other end: the node it reaches */
 	int fd;			/* -1 once its descriptor is closed */
 	uint64_t id;
 	bool listening, tcp;
@@ -87,7 +88,7 @@ static struct {
 	uint64_t sock_ids, op_ids;
 	struct simop *wait_head, *wait_tail;
 	struct packet *packets;
-	bool partitioned;
+	unsigned parted;	/* bit pair_bit(a, b): a and b are partitioned */
 	bool slow_zero;
 	unsigned eio_pm[SIM_NODES], slow_pct[SIM_NODES];
 	bool enospc[SIM_NODES];	/* failed writes say ENOSPC, not EIO */
@@ -597,10 +598,12 @@ static int sock_connect(struct sock *c, const struct sockaddr *sa)
 	if (!l || l->nbacklog == sizeof(l->backlog) / sizeof(l->backlog[0]))
 		return -ECONNREFUSED;
 	c->tcp = sa->sa_family == AF_INET && c->node != l->node;
-	if (c->tcp && fs.partitioned)
+	if (c->tcp && simfd_pair_partitioned(c->node, l->node))
 		return -EHOSTUNREACH;
 	srv = sock_new(l->node);
 	srv->tcp = c->tcp;
+	c->rnode = l->node;
+	srv->rnode = c->node;
 	srv->peer = c;
 	c->peer = srv;
 	l->backlog[l->nbacklog++] = srv;
@@ -643,6 +646,33 @@ static void accept_wake(struct sock *l)
 	}
 }
 
+static unsigned pair_bit(int a, int b)
+{
+	return 1U << (a < b ? a * SIM_NODES + b : b * SIM_NODES + a);
+}
+
+void simfd_cut_pair(int a, int b)
+{
+	for (struct sock *s = fs.socks; s; s = s->all_next)
+		if (s->tcp && ((s->node == a && s->rnode == b) || (s->node == b && s->rnode == a)))
+			sock_reset(s);
+}
+
+void simfd_partition_pair(int a, int b, bool on)
+{
+	if (on) {
+		fs.parted |= pair_bit(a, b);
+		simfd_cut_pair(a, b);
+	} else {
+		fs.parted &= ~pair_bit(a, b);
+	}
+}
+
+bool simfd_pair_partitioned(int a, int b)
+{
+	return (fs.parted & pair_bit(a, b)) != 0;
+}
+
 void simfd_cut_link(void)
 {
 	for (struct sock *s = fs.socks; s; s = s->all_next)
@@ -652,14 +682,14 @@ void simfd_cut_link(void)
 
 void simfd_partition(bool on)
 {
-	fs.partitioned = on;
+	fs.parted = on ? ~0U : 0;
 	if (on)
 		simfd_cut_link();
 }
 
 bool simfd_partitioned(void)
 {
-	return fs.partitioned;
+	return fs.parted != 0;
 }
 
 void simfd_crash(int node, bool power_loss)

@@ -57,7 +57,13 @@ void simfd_crash(int node, bool power_loss);
  * while partitioned no new one connects. */
 void simfd_cut_link(void);
 void simfd_partition(bool on);
+/* Any pair partitioned. */
 bool simfd_partitioned(void);
+/* The same for the link of one pair of nodes (three-node seeds): each
+ * pair is cut, partitioned and healed on its own. */
+void simfd_cut_pair(int a, int b);
+void simfd_partition_pair(int a, int b, bool on);
+bool simfd_pair_partitioned(int a, int b);
 
 /* --- the driver's sockets --- */
 

@@ -42,6 +42,7 @@ struct simhist {
 	uint64_t next_ticket;
 	int writer;		/* the node the client writes to */
 	bool writer_alone;	/* it is primary without its peer */
+	bool writer_partial;	/* without one of its peers at least (= alone with two nodes) */
 	uint32_t epoch;		/* bumped whenever writer or writer_alone change */
 	uint64_t alone_acks;
 };
@@ -87,7 +88,7 @@ static void make_durable(struct simhist *h, uint64_t b, unsigned idx)
 {
 	/* Durable on both only if the FLUSH (or FUA write) was acked while
 	 * the writer was connected. */
-	h->blk[b].v[idx].was_durable |= !h->writer_alone;
+	h->blk[b].v[idx].was_durable |= !h->writer_partial;
 	if (idx > h->blk[b].durable)
 		h->blk[b].durable = idx;
 }
@@ -99,7 +100,7 @@ void simhist_acked(struct simhist *h, uint64_t b, unsigned idx, bool fua)
 	/* The peer may lack what was acked alone (a write in flight at the
 	 * cut is acked once local); the writer wrote alone for sure only if
 	 * it was alone from submission to ack. */
-	h->blk[b].v[idx].alone = h->writer_alone;
+	h->blk[b].v[idx].alone = h->writer_partial;
 	h->alone_acks += h->blk[b].v[idx].sub_alone && h->writer_alone &&
 			 h->blk[b].v[idx].sub_epoch == h->epoch;
 	if (fua)
@@ -190,6 +191,12 @@ void simhist_set_alone(struct simhist *h, bool alone)
 	if (alone != h->writer_alone)
 		h->epoch++;
 	h->writer_alone = alone;
+	h->writer_partial = alone;
+}
+
+void simhist_set_partial(struct simhist *h, bool partial)
+{
+	h->writer_partial = partial;
 }
 
 uint64_t simhist_alone_acks(const struct simhist *h)

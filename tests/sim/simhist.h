@@ -35,6 +35,12 @@ void simhist_set_writer(struct simhist *h, int node);
 /* The writer is (not) connected to its peer.  A write submitted while it
  * is alone and acked before it connects again was accepted alone. */
 void simhist_set_alone(struct simhist *h, bool alone);
+/* Three nodes: the writer misses one of its peers at least (after
+ * simhist_set_alone(), which sets it to alone).  Versions acked or made
+ * durable meanwhile count as acked or made durable alone for
+ * simhist_allowed_but(); simhist_alone_acks() still counts those acked
+ * with no peer at all (oracle 4). */
+void simhist_set_partial(struct simhist *h, bool partial);
 /* How many versions were acked alone so far. */
 uint64_t simhist_alone_acks(const struct simhist *h);
 /* A node became primary reading blk for block b, media on its disk's
