@@ -521,19 +521,31 @@ void node_req_progress(struct node *n, struct control_req *req, int argc, char *
 /* `resync`: copy the out-of-sync extents now (after verify found some). */
 void node_req_resync(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	struct sync *s = node_peer(n);
+	unsigned started = 0, up = 0;
 
 	(void)argc;
 	(void)argv;
-	if (!sync_up(s)) {
-		control_reply(req, false, "the peer is not connected");
+	/* Every connected peer: each has its own out-of-sync extents. */
+	for (unsigned i = 0; i < node_npeers(n); i++) {
+		struct sync *s = node_peer_at(n, i);
+
+		if (!sync_up(s))
+			continue;
+		up++;
+		if (sync_rs_role(s) != RS_NONE || sync_exchanging(s))
+			continue;
+		sync_resync_now(s);
+		started++;
+	}
+	if (!up) {
+		control_reply(req, false, "%s not connected",
+			      node_npeers(n) == 1 ? "the peer is" : "no peer is");
 		return;
 	}
-	if (sync_rs_role(s) != RS_NONE || sync_exchanging(s)) {
+	if (!started) {
 		control_reply(req, true, "a resync is already running");
 		return;
 	}
-	sync_resync_now(s);
 	control_reply(req, true, "resync of %" PRIu64 " bytes (and whatever %s marked) started",
 		      node_out_of_sync(n), node_peer_name(n));
 }

@@ -272,12 +272,12 @@ static int make_config(void)
 		bool gamma_async = sim_chance(60);
 		unsigned lag = 64 + (unsigned)sim_below(512);
 
-		/* Under freeze an async replica stays uptodate when it loses
-		 * its primary and promotes without --force, lacking acked
-		 * writes (/work/sim-findings/three-nodes.md, 6: seeds 20056,
-		 * 20160, 20407): no async replica under freeze unless
-		 * SIM_FREEZE_ASYNC=1. */
-		R.no_async = freeze && !getenv("SIM_FREEZE_ASYNC");
+		/* An async replica under freeze once stayed uptodate when it
+		 * lost its primary (seeds 20056, 20160, 20407 found it; fixed:
+		 * the primary's STATE says the mode it replicates to each peer
+		 * in). SIM_NO_FREEZE_ASYNC=1 leaves async replicas out under
+		 * freeze. */
+		R.no_async = freeze && getenv("SIM_NO_FREEZE_ASYNC");
 		gamma_async &= !R.no_async;
 
 		R.async_ever = R.async_to[2] = gamma_async;
@@ -648,10 +648,10 @@ static void resolve_tick(void)
 					       "secondary") == 0;
 		return;
 	}
-	/* With three nodes `resolve` crashes the daemon today (it saves the
-	 * bitmap of "the one peer": slot -1; seed 121 with SIM_NODES3=1
-	 * SIM_RESOLVE3=1): the split brain stays, the seed never settles. */
-	if (R.nn == 3 && !getenv("SIM_RESOLVE3"))
+	/* `resolve` with three nodes once saved the bitmap of slot -1 (seed
+	 * 121 found it; fixed).  SIM_NO_RESOLVE3=1 leaves split brains of
+	 * three nodes unresolved. */
+	if (R.nn == 3 && getenv("SIM_NO_RESOLVE3"))
 		return;
 	snapshot(l);
 	snprintf(line, sizeof(line), "resolve --discard-local --save-to %s/%s-resolve-%u.saved",

@@ -27,12 +27,16 @@ static struct watch W[SIM_NODES];
 /* The last sample before p's promotion: what p's and x's bitmaps covered
  * (pre[p][x]), -1 when not sampled. */
 static int64_t pre[SIM_NODES][SIM_NODES];
+/* p said, promoting itself, that it cannot tell where it differs (it
+ * restarted uncleanly as a secondary): everything is out of sync. */
+static bool unsure[SIM_NODES];
 static struct simfo_counts C;
 
 void simfo_reset(void)
 {
 	memset(W, 0, sizeof(W));
 	memset(pre, 0xff, sizeof(pre));
+	memset(unsure, 0, sizeof(unsure));
 }
 
 const struct simfo_counts *simfo_counts(void)
@@ -116,6 +120,7 @@ void simfo_promoted(int p, struct node *const *nodes, int nn, uint64_t data_byte
 			.data_bytes = data_bytes,
 			.np = np,
 			.nx = nx,
+			.full = unsure[p],
 		};
 		C.begun++;
 		C.zero_bound += W[x].bound == 0;
@@ -124,6 +129,7 @@ void simfo_promoted(int p, struct node *const *nodes, int nn, uint64_t data_byte
 			  W[x].bound, covered(np, nx, data_bytes));
 		pre[p][x] = -1;
 	}
+	unsure[p] = false;
 }
 
 /* The watch of x is over: what it received against what was covered. */
@@ -187,11 +193,27 @@ bool simfo_watch(struct node *const *nodes, const char *const *names, char *why,
 	return true;
 }
 
+/* A full sync the generations or a restarted secondary ask for, seen
+ * from the other side: the target's verdict after the promotion's STATE
+ * ("generations changed while connected: full-sync-from-peer"), or the
+ * promoted node, restarted uncleanly, unable to say where it differs. */
+static void full_by_other_side(int node, const char *line)
+{
+	if (strstr(line, "cannot tell where it differs"))
+		unsure[node] = true;
+	if (!strstr(line, "generations changed while connected: full-sync-from-peer"))
+		return;
+	if (W[node].on)
+		W[node].full = true;
+}
+
 void simfo_log(int node, const char *line)
 {
 	static const char full[] = " bytes to copy (full-sync-to-peer)";
 	const char *at = strstr(line, "resync to "), *colon;
 
+	if (node >= 0)
+		full_by_other_side(node, line);
 	if (node < 0 || !at || !strstr(line, full) || !(colon = strchr(at, ':')))
 		return;
 	at += strlen("resync to ");
