@@ -40,6 +40,11 @@ static const char *node_promote_refusal(const struct node *n, bool force, bool d
 		return "a demotion is still finishing (the peer flushes what it holds): try again";
 	if (node_peer_primary(n))
 		return "the peer is primary: run blkrep secondary there first";
+	for (unsigned i = 0; i < n->npeers; i++)
+		if (sync_peer_newer(n->peers[i]))
+			return "a connected peer holds newer data than this node (its generation "
+			       "descends from this node's; status shows which): promote that peer, "
+			       "or stop it first to promote this node with --force";
 	switch (n->sb->disk) {
 	case META_DISK_UPTODATE:
 		return NULL;
@@ -195,11 +200,16 @@ void node_demote_hook(void *arg)
 		node_up_report(n);
 }
 
-/* A peer not connected now may be promoted (it may be up to date as
- * well) and write: this node, demoted, no longer knows it holds the
- * newest data. */
+/* Under freeze, a sync peer that lost this primary stays up to date (it
+ * missed nothing this node acknowledged): once this node is demoted,
+ * that peer may be promoted without --force and write, so a peer not
+ * connected now makes this node only consistent.  (Under continue the
+ * peer became consistent when the link went, and this node stays the
+ * up-to-date one.) */
 static void node_demoted_apart(struct node *n)
 {
+	if (config_on_peer_loss(n->cfg) != CONFIG_PEER_LOSS_FREEZE)
+		return;
 	for (unsigned i = 0; i < n->npeers; i++)
 		if (!sync_up(n->peers[i])) {
 			secondary_may_lag(n->sec, "demoted while a peer is not connected: that peer "

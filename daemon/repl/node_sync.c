@@ -661,9 +661,30 @@ void sync_reconsider(struct sync *s)
 	if (v != GEN_BITMAP_LOCAL_SOURCE && v != GEN_BITMAP_PEER_SOURCE &&
 	    v != GEN_FULL_LOCAL_SOURCE && v != GEN_FULL_PEER_SOURCE && !s->deferred)
 		return;
+	if (sync_primary(s) && (v == GEN_BITMAP_PEER_SOURCE || v == GEN_FULL_PEER_SOURCE)) {
+		/* A primary never receives a resync while it serves writes. */
+		peer_drop(s->peer, "this primary's data is older than %s's (%s): make it secondary "
+			  "so that it can receive the resync", s->other->name, gen_verdict_name(v));
+		return;
+	}
 	s->verdict = v;
 	log_info("generations changed while connected: %s", gen_verdict_name(v));
 	sync_exchange_bitmaps(s);
+}
+
+/* Three nodes or more: the connected peer holds data this node lacks (its
+ * generation descends from ours), so promoting this node would have to
+ * overwrite it.  Asked before a promotion steps the generation. */
+bool sync_peer_newer(const struct sync *s)
+{
+	struct gen_side me, peer;
+	enum gen_verdict v;
+
+	if (!s->multi || !s->up)
+		return false;
+	sync_gen_sides(s, &s->hello, &me, &peer);
+	v = gen_compare(&me, &peer);
+	return v == GEN_BITMAP_PEER_SOURCE || v == GEN_FULL_PEER_SOURCE;
 }
 
 /* A secondary takes its primary's mode, so that after a failover the new
@@ -787,8 +808,6 @@ static void sync_link_down(void *arg, const char *why)
 		secondary_may_lag(s->env.sec, "its primary may go on writing without it");
 }
 
-static void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uint8_t *payload);
-
 static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payload)
 {
 	struct sync *s = arg;
@@ -837,26 +856,6 @@ static void sync_message(void *arg, const struct msg_hdr *h, const uint8_t *payl
 	log_debug("from %s: %s (not expected now)", s->other->name, msg_type_name(h->type));
 }
 
-/* MSG_GEN and MSG_MARK, which only a primary sends (three nodes or more). */
-static void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uint8_t *payload)
-{
-	struct msg_gen g;
-	const char *why;
-
-	if (sync_primary(s) || s->hello.role != MSG_ROLE_PRIMARY) {
-		log_debug("from %s: %s while it is not our primary", s->other->name,
-			  msg_type_name(h->type));
-		return;
-	}
-	if (h->type == MSG_MARK)
-		return secondary_mark(s->env.sec);
-	if (msg_gen_decode(payload, h->length, &g, &why) < 0) {
-		peer_drop(s->peer, "bad GEN from %s: %s", s->other->name, why);
-		return;
-	}
-	if (secondary_gen(s->env.sec, s, &g))
-		s->env.up->state_changed(s->env.node); /* the peers learn the generation */
-}
 
 int sync_start(struct sync *s)
 {

@@ -181,3 +181,24 @@ struct peer_hub *sync_hub_new(const struct sync_env *env)
 		return NULL;
 	return peer_hub_new(env->loop, config_resource_name(env->cfg), env->me->address, tls);
 }
+
+/* MSG_GEN and MSG_MARK, which only a primary sends (three nodes or more). */
+void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uint8_t *payload)
+{
+	struct msg_gen g;
+	const char *why;
+
+	if (s->env.up->primary(s->env.node) || s->hello.role != MSG_ROLE_PRIMARY) {
+		log_debug("from %s: %s while it is not our primary", s->other->name,
+			  msg_type_name(h->type));
+		return;
+	}
+	if (h->type == MSG_MARK)
+		return secondary_mark(s->env.sec);
+	if (msg_gen_decode(payload, h->length, &g, &why) < 0) {
+		peer_drop(s->peer, "bad GEN from %s: %s", s->other->name, why);
+		return;
+	}
+	if (secondary_gen(s->env.sec, s, &g))
+		s->env.up->state_changed(s->env.node); /* the peers learn the generation */
+}

@@ -91,6 +91,9 @@ int sync_slot(const struct sync *s);
 bool sync_deferred(const struct sync *s);
 /* This node, primary, told the peer to move from generation old to new. */
 void sync_peer_follows(struct sync *s, uint64_t old, uint64_t new);
+/* Three nodes or more: the connected peer's data is newer than this
+ * node's (a promotion here would overwrite it). */
+bool sync_peer_newer(const struct sync *s);
 /* Its disk as it last said ("unknown" while not connected). */
 const char *sync_peer_disk(const struct sync *s);
 /* Bytes sent to it as a resync source since start. */

@@ -71,5 +71,7 @@ struct sync {
 /* sync.c: a link's (or the hub's) TLS context, NULL after logging why. */
 struct tls_ctx;
 struct tls_ctx *sync_tls(const struct sync_env *env);
+/* sync.c: MSG_GEN and MSG_MARK from the peer, if it is our primary. */
+void sync_from_primary(struct sync *s, const struct msg_hdr *h, const uint8_t *payload);
 
 #endif
