@@ -53,7 +53,8 @@ stage sim bash -c "make -s -j2 build/tests/sim/sim && SIM_SECONDS=60 build/tests
 stage sim-mutants env MUTANT_SECONDS=400 make -s sim-mutants
 stage integration env BLKREP="$PWD/blkrep" bash tests/integration/run.sh
 stage build-sanitized make -s -j2 SANITIZE=address,undefined build-san/blkrep build-san/tests/unit
-stage unit-sanitized env ASAN_OPTIONS=detect_leaks=1 build-san/tests/unit --jobs 2
+stage unit-sanitized env ASAN_OPTIONS=detect_leaks=1:malloc_context_size=2 \
+	LSAN_OPTIONS=suppressions="$PWD/tests/unit/lsan.supp" build-san/tests/unit --jobs 2
 stage integration-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/integration/run.sh
 # ThreadSanitizer, on the tests that run the daemon's threads (the FUSE
 # thread and the offload thread: attach --loop, detach, restore-saved;
