@@ -26,6 +26,7 @@
 #include "utils/bitmap.h"
 #include "utils/human.h"
 #include "utils/log.h"
+#include "utils/strbuf.h"
 
 /* --- status --- */
 
@@ -101,7 +102,7 @@ static uint64_t node_resynced_bytes(const struct node *n)
 }
 
 /* One peer in status --json's "peers" list. */
-static int node_peer_json(const struct node *n, const struct sync *s, char *buf, size_t len)
+static void node_peer_json(const struct node *n, const struct sync *s, struct strbuf *o)
 {
 	struct local *loc = node_local(n);
 	uint64_t done, total, bps;
@@ -112,7 +113,7 @@ static int node_peer_json(const struct node *n, const struct sync *s, char *buf,
 			 "{\"role\": \"%s\", \"done_bytes\": %" PRIu64 ", \"total_bytes\": %" PRIu64
 			 ", \"bytes_per_second\": %" PRIu64 "}",
 			 sync_rs_role(s) == RS_SOURCE ? "source" : "target", done, total, bps);
-	return snprintf(buf, len,
+	strbuf_printf(o,
 			"{\"name\": \"%s\", \"connection\": \"%s\", \"role\": \"%s\", "
 			"\"disk\": \"%s\", \"mode\": \"%s\", \"out_of_sync_bytes\": %" PRIu64
 			", \"lag_bytes\": %" PRIu64 ", \"resync\": %s, \"resynced_bytes\": %" PRIu64
@@ -128,16 +129,14 @@ static int node_peer_json(const struct node *n, const struct sync *s, char *buf,
 /* "peers": [...], every peer of the node. */
 static void node_peers_json(const struct node *n, char *buf, size_t len)
 {
-	size_t at = (size_t)snprintf(buf, len, "[");
+	struct strbuf o = STRBUF_INIT(buf, len);
 
-	for (unsigned i = 0; i < node_npeers(n) && at < len; i++) {
-		if (i)
-			at += (size_t)snprintf(buf + at, len - at, ", ");
-		if (at < len)
-			at += (size_t)node_peer_json(n, node_peer_at(n, i), buf + at, len - at);
+	strbuf_printf(&o, "[");
+	for (unsigned i = 0; i < node_npeers(n); i++) {
+		strbuf_printf(&o, "%s", i ? ", " : "");
+		node_peer_json(n, node_peer_at(n, i), &o);
 	}
-	if (at < len)
-		snprintf(buf + at, len - at, "]");
+	strbuf_printf(&o, "]");
 }
 
 static void node_status_json(struct node *n, struct control_req *req)
@@ -372,6 +371,7 @@ void node_req_secondary(struct node *n, struct control_req *req, int argc, char 
 void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	char names[256] = "";
+	struct strbuf o = STRBUF_INIT(names, sizeof(names));
 
 	(void)argc;
 	(void)argv;
@@ -381,8 +381,7 @@ void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, ch
 		if (sync_up(s))
 			continue;
 		node_sb(n)->slot[sync_slot(s)].disk = META_DISK_OUTDATED;
-		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-			 *names ? ", " : "", sync_name(s));
+		strbuf_printf(&o, "%s%s", *names ? ", " : "", sync_name(s));
 	}
 	if (!*names) {
 		control_reply(req, false, "%s connected: not outdated",

@@ -24,6 +24,7 @@
 #include "nbd/wire.h"
 #include "utils/ioop.h"
 #include "utils/log.h"
+#include "utils/strbuf.h"
 #include "utils/loop.h"
 #include "utils/offload.h"
 
@@ -430,6 +431,7 @@ void devices_restore_progress(struct devices *d, struct control_req *req)
 static bool restore_ours(const struct devices *d, const char *path, char *err, size_t len)
 {
 	char res[SAVEFILE_NAME], node[SAVEFILE_NAME], names[8 * SAVEFILE_NAME] = "";
+	struct strbuf o = STRBUF_INIT(names, sizeof(names));
 	bool ours = false;
 
 	if (savefile_names(path, res, node, err, len) < 0)
@@ -438,8 +440,7 @@ static bool restore_ours(const struct devices *d, const char *path, char *err, s
 		const char *name = config_node_by_index(d->cfg, i)->name;
 
 		ours |= strcmp(node, name) == 0;
-		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
-			 name);
+		strbuf_printf(&o, "%s%s", i ? ", " : "", name);
 	}
 	if (strcmp(res, d->resource) == 0 && ours)
 		return true;

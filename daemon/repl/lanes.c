@@ -28,6 +28,7 @@
 #include "proto/peer.h"
 #include "utils/clock.h"
 #include "utils/log.h"
+#include "utils/strbuf.h"
 
 struct lane *primary_add_peer(struct primary *p, struct sync *s, const char *name, int slot,
 			      struct bitmap *bm, uint64_t max_lag)
@@ -395,13 +396,13 @@ int lanes_write_alone(struct primary *p)
 	uint32_t absent = 0;
 	struct meta_sb before = *p->sb;
 	char names[256] = "";
+	struct strbuf o = STRBUF_INIT(names, sizeof(names));
 
 	LANES_FOR(p, l) {
 		if ((lane_up(l) && !p->step_all) || l->gen_moved)
 			continue;
 		absent |= 1U << l->slot;
-		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
-			 *names ? ", " : "", l->name);
+		strbuf_printf(&o, "%s%s", *names ? ", " : "", l->name);
 	}
 	if (!absent)
 		return 0;
