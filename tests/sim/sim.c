@@ -776,6 +776,7 @@ static void fault(void)
 		R.promote_at = sim_now_ns() + 100 * MS + sim_below(2 * S);
 		return;
 	case F_VERIFY:
+		simfo_stop("the operator runs verify");
 		return operator_call(R.writer, "verify");
 	default:
 		return;
@@ -1188,8 +1189,10 @@ static void operator_reads_status(void)
 			  R.nodes[R.resolve_loser].me->name);
 		rebase(R.writer);
 	}
-	if (dirty && sim_chance(10))
+	if (dirty && sim_chance(10)) {
+		simfo_stop("the operator runs resync");
 		operator_call(R.writer, "resync");
+	}
 }
 
 /* Nodes that went down come back; partitions heal; a demoted alpha is

@@ -169,6 +169,18 @@ static bool in_step(const struct watch *w, struct sync *sx, struct sync *sp)
 	       !local_slot_out_of_sync(node_local(w->np), sync_slot(sp), w->data_bytes);
 }
 
+void simfo_stop(const char *why)
+{
+	for (int x = 0; x < SIM_NODES; x++) {
+		if (!W[x].on)
+			continue;
+		W[x].on = false;
+		C.disturbed++;
+		sim_trace("driver: oracle 5 stops watching %s: %s", local_sb(node_local(W[x].nx))->node,
+			  why);
+	}
+}
+
 bool simfo_watch(struct node *const *nodes, const char *const *names, char *why, unsigned len)
 {
 	for (int x = 0; x < SIM_NODES; x++) {

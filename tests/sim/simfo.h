@@ -15,6 +15,10 @@ struct node;
 
 /* Forgets every watch (start of a seed). */
 void simfo_reset(void);
+/* The operator asks for a resync or verify of whatever is out of sync
+ * now (more than the failover's bookkeeping: a disk error's ranges, a
+ * verify's differences): the watches end unchecked. */
+void simfo_stop(const char *why);
 /* At every step while node p is about to be promoted by a failover
  * (not yet primary): samples its bookkeeping with each other node. */
 void simfo_before(int p, struct node *const *nodes, int nn, uint64_t data_bytes);
