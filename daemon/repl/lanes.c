@@ -281,9 +281,9 @@ void lanes_wide_forget(struct primary *p, const struct repl_req *rr)
  * the nodes that miss this stream (with the generation their slot's bitmap
  * counts from), so that a secondary records for them what it applies.
  * Only with three nodes or more: a pair has no third node to track. */
-static void lanes_send_gen(struct primary *p, uint64_t before)
+void lanes_send_gen(struct primary *p, uint64_t before)
 {
-	struct msg_gen g = { .new_current = p->sb->gen.current };
+	struct msg_gen g = { .new_current = primary_told_gen(p) };
 	uint8_t buf[MSG_GEN_MAX];
 	struct msg_hdr h = { .type = MSG_GEN };
 
@@ -406,6 +406,8 @@ int lanes_write_alone(struct primary *p)
 	}
 	if (!absent)
 		return 0;
+	if (pq_enabled(p) && !p->step_all)
+		return pq_step(p, absent, names);
 	local_new_gen(p->loc, absent);
 	if (local_save_sb(p->loc) < 0) {
 		*p->sb = before;
@@ -511,6 +513,8 @@ static void lanes_flushed(struct primary *p)
 	if (min != UINT64_MAX)
 		actlog_flushed(p->al, min);
 	lanes_mark(p);
+	if (p->pend_active)
+		primary_quorum_changed(p);
 }
 
 /* The peer answered a request with an error: its disk lacks the write.
@@ -608,6 +612,21 @@ void primary_release_held(struct primary *p)
 			lane_client_answered(rr, -ENOTCONN);
 }
 
+/* Held requests fail (EIO), whatever the local disk did: the node may not
+ * acknowledge them (quorum lost under io-error, or another node became
+ * primary meanwhile). */
+void primary_fail_held(struct primary *p)
+{
+	struct repl_req *rr;
+	unsigned n = 0;
+
+	LANES_FOR(p, l)
+		for (; (rr = stream_held_release(l->stream)); n++)
+			lane_client_answered(rr, REPL_FAILED);
+	if (n)
+		log_warn("%u held requests fail (EIO): they were never acknowledged", n);
+}
+
 /* --- the link --- */
 
 /* The link is gone: what the peer did not acknowledge stays out of sync,
@@ -616,11 +635,15 @@ void primary_release_held(struct primary *p)
  * a later link's FLUSH to clear (stream_link_lost() drops them). */
 static void lane_fail_all(struct lane *l)
 {
-	bool hold = primary_frozen(l->p);
+	bool fail = pq_verdict(l->p) == PQ_FAIL;
+	bool hold = !fail && primary_frozen(l->p);
 	struct stream_ack a;
 
-	while (stream_fail_next(l->stream, hold, &a))
+	while (stream_fail_next(l->stream, hold, &a)) {
+		if (fail && a.answer == STREAM_ANSWER_CLIENT)
+			a.err = REPL_FAILED;
 		lane_answer(l, &a);
+	}
 	stream_link_lost(l->stream);
 }
 
@@ -638,6 +661,7 @@ void primary_link_up(struct lane *l, struct peer *link)
 	l->flushed = p->epoch - 1;
 	primary_standalone(p, false);
 	lanes_send_gen(p, p->sb->gen.current);
+	primary_quorum_changed(p);
 }
 
 void primary_link_down(struct lane *l)
@@ -645,10 +669,15 @@ void primary_link_down(struct lane *l)
 	struct primary *p = l->p;
 
 	l->link = NULL;
+	/* Under quorum the peer's absence goes into a generation that a
+	 * majority must record before anything it lacks is answered. */
+	if (p->role && pq_enabled(p))
+		(void)lanes_write_alone(p);
 	lane_fail_all(l);
 	lanes_flushed(p);
 	if (!lanes_up(p))
 		primary_standalone(p, true);
+	primary_quorum_changed(p);
 	primary_wake(p); /* parked requests go on locally, or freeze */
 }
 
@@ -656,6 +685,8 @@ void primary_link_down(struct lane *l)
  * writes until the peer is back or an operator outdates it. */
 bool primary_frozen(const struct primary *p)
 {
+	if (pq_enabled(p))
+		return pq_verdict(p) == PQ_HOLD;
 	if (!p->role || config_on_peer_loss(p->cfg) != CONFIG_PEER_LOSS_FREEZE)
 		return false;
 	/* An async peer of several holds no acknowledged write: its loss

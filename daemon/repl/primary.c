@@ -202,6 +202,7 @@ void primary_tick(struct primary *p)
 	LANES_FOR(p, l)
 		if (lane_up(l) && !stream_covering(l->stream) && (stream_wants_flush(l->stream) || al))
 			primary_flush_peer(l);
+	primary_quorum_changed(p); /* a witness that came back learns the generation */
 }
 
 uint16_t repl_msg_type(uint16_t nbd_type)
@@ -391,6 +392,8 @@ static enum repl_verdict offer(struct primary *p, struct repl_req *rr)
 	struct msg_hdr h = repl_hdr(rr);
 	enum repl_verdict v;
 
+	if (pq_verdict(p) == PQ_FAIL)
+		return REPL_FAIL; /* quorum lost under on-no-quorum = io-error */
 	if (write && admit(p, rr) == ADMIT_WAIT)
 		return REPL_BUSY;
 	if (!lanes_up(p)) {
@@ -428,7 +431,7 @@ enum repl_verdict primary_submit(void *arg, struct repl_req *rr)
 	rc = write && overlap_busy(p, rr) ? REPL_BUSY : offer(p, rr);
 	if (rc == REPL_BUSY)
 		p->refused = true; /* parked: offered again after a wake */
-	else if (write)
+	else if (write && rc != REPL_FAIL)
 		primary_accepted(p, rr);
 	return rc;
 }
