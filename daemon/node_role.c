@@ -397,6 +397,7 @@ void node_quorum_changed(void *arg)
 	if (n->primary && primary_io_suspended(n->pri) && (w = node_witness_newer(n)))
 		node_quorum_step_down(n, witlink_name(w));
 	primary_quorum_changed(n->pri);
+	primary_wake(n->pri);
 }
 
 /* This node's place among the connected up-to-date data nodes that could

@@ -388,6 +388,49 @@ bool primary_held(const struct primary *p)
 	return lanes_held(p);
 }
 
+/* Under quorum, a step is told to every connected voter (MSG_GEN, then a
+ * FLUSH) and becomes this node's once a majority recorded it (pquorum.c). */
+static int lanes_quorum_step(struct primary *p, uint32_t absent, const char *names)
+{
+	uint64_t before = p->sb->gen.current;
+
+	if (p->pend_active)
+		return 0; /* the next step follows once this one is recorded */
+	pq_prepare_step(p, absent, names);
+	lanes_send_gen(p, before);
+	LANES_FOR(p, l)
+		if (lane_up(l))
+			primary_flush_peer(l);
+	pq_tell_witnesses(p);
+	return 0;
+}
+
+/* Links, witnesses, a FLUSH_ACK: quorum's verdict again.  Held requests
+ * go on once writes may be acknowledged, or fail under io-error. */
+void primary_quorum_changed(struct primary *p)
+{
+	enum pq_verdict v;
+
+	if (!p->role)
+		return;
+	pq_override_ends(p);
+	if (!pq_enabled(p))
+		return;
+	if (p->pend_active) {
+		if (pq_apply(p) && pq_step_due(p))
+			(void)lanes_write_alone(p);
+	} else if (pq_step_due(p)) {
+		(void)lanes_write_alone(p);
+	}
+	pq_tell_witnesses(p);
+	v = pq_verdict(p);
+	pq_log(p, v);
+	if (v == PQ_GO)
+		primary_release_held(p);
+	else if (v == PQ_FAIL)
+		primary_fail_held(p);
+}
+
 /* The first write without a peer starts a new generation, so that the
  * next connect knows this side moved on (DESIGN.md, generations): one
  * step for every peer that left since the last. */
@@ -407,7 +450,7 @@ int lanes_write_alone(struct primary *p)
 	if (!absent)
 		return 0;
 	if (pq_enabled(p) && !p->step_all)
-		return pq_step(p, absent, names);
+		return lanes_quorum_step(p, absent, names);
 	local_new_gen(p->loc, absent);
 	if (local_save_sb(p->loc) < 0) {
 		*p->sb = before;
@@ -464,6 +507,13 @@ void lanes_tick(struct primary *p)
 	(void)lanes_gen_sent(p);
 	lanes_mark(p);
 	lanes_flush_for_mark(p);
+	primary_quorum_changed(p); /* a witness that came back learns the generation */
+	primary_wake(p);
+}
+
+bool lanes_quorum_fails(const struct primary *p)
+{
+	return pq_verdict(p) == PQ_FAIL;
 }
 
 /* --- answers --- */
@@ -514,7 +564,7 @@ static void lanes_flushed(struct primary *p)
 		actlog_flushed(p->al, min);
 	lanes_mark(p);
 	if (p->pend_active)
-		primary_quorum_changed(p);
+		primary_quorum_changed(p); /* lane_complete() wakes */
 }
 
 /* The peer answered a request with an error: its disk lacks the write.

@@ -40,8 +40,10 @@ unsigned primary_voters(const struct primary *p)
 
 unsigned primary_voters_connected(const struct primary *p)
 {
-	unsigned n = 1 + lanes_up(p);
+	unsigned n = 1;
 
+	LANES_FOR(p, l)
+		n += l->link != NULL;
 	for (unsigned i = 0; i < p->nwits; i++)
 		n += witlink_up(p->wits[i]);
 	return n;
@@ -64,7 +66,7 @@ void primary_quorum_why(const struct primary *p, char *buf, size_t len)
 	strbuf_printf(&o, "connected to %u of %u voters (%s", primary_voters_connected(p),
 		      primary_voters(p), p->sb->node);
 	LANES_FOR(p, l)
-		if (lane_up(l))
+		if (l->link)
 			strbuf_printf(&o, ", %s", l->name);
 	for (unsigned i = 0; i < p->nwits; i++)
 		if (witlink_up(p->wits[i]))
@@ -85,7 +87,7 @@ static unsigned pq_confirmed(const struct primary *p, uint64_t gen)
 	unsigned n = 1;
 
 	LANES_FOR(p, l) {
-		if (!lane_up(l) || !l->synced || l->flushed < p->gen_epoch)
+		if (!l->link || !l->synced || l->flushed < p->gen_epoch)
 			continue;
 		/* With three data nodes or more a secondary follows an
 		 * MSG_GEN only when in step (sync_peer_follows() mirrors it). */
@@ -97,10 +99,10 @@ static unsigned pq_confirmed(const struct primary *p, uint64_t gen)
 }
 
 /* A data peer left and its absence is not in a generation yet. */
-static bool pq_step_due(const struct primary *p)
+bool pq_step_due(const struct primary *p)
 {
 	LANES_FOR(p, l)
-		if (!lane_up(l) && !l->gen_moved)
+		if (!l->link && !l->gen_moved)
 			return true;
 	return false;
 }
@@ -135,7 +137,7 @@ enum gen_rel primary_witness_relation(const struct primary *p, const struct witl
 /* Tells every connected witness the generation now, from the one it
  * holds: only one this node moved on from (a witness that holds a newer
  * or an unrelated one saw another primary: the node decides). */
-static void pq_tell_witnesses(struct primary *p)
+void pq_tell_witnesses(struct primary *p)
 {
 	uint64_t told = primary_told_gen(p);
 
@@ -152,13 +154,11 @@ static void pq_tell_witnesses(struct primary *p)
 }
 
 /* A step (lanes_write_alone() under quorum): the generation after it is
- * computed and told, not yet this node's own. */
-int pq_step(struct primary *p, uint32_t absent, const char *names)
+ * computed, not yet this node's own; the caller tells the voters. */
+void pq_prepare_step(struct primary *p, uint32_t absent, const char *names)
 {
 	struct meta_sb before = *p->sb;
 
-	if (p->pend_active)
-		return 0; /* the next step follows once this one is recorded */
 	local_new_gen(p->loc, absent);
 	p->pend = p->sb->gen;
 	for (unsigned i = 0; i < META_PEERS_MAX; i++)
@@ -170,21 +170,16 @@ int pq_step(struct primary *p, uint32_t absent, const char *names)
 	p->gen_epoch = p->epoch;
 	log_info("without %s: generation %016" PRIx64 " is this node's once a majority of the "
 		 "voters records it; writes wait until then", names, p->pend.current);
-	lanes_send_gen(p, before.gen.current);
-	LANES_FOR(p, l)
-		if (lane_up(l))
-			primary_flush_peer(l);
-	pq_tell_witnesses(p);
-	return 0;
 }
 
-/* The pending step, recorded by a majority, becomes this node's. */
-static void pq_apply(struct primary *p)
+/* The pending step, once a majority recorded it, becomes this node's:
+ * true if it did. */
+bool pq_apply(struct primary *p)
 {
 	struct meta_sb before = *p->sb;
 
 	if (2 * pq_confirmed(p, p->pend.current) <= primary_voters(p))
-		return;
+		return false;
 	p->sb->gen = p->pend;
 	for (unsigned i = 0; i < META_PEERS_MAX; i++)
 		p->sb->slot[i].bitmap_gen = p->pend_slots[i];
@@ -192,11 +187,10 @@ static void pq_apply(struct primary *p)
 	if (local_save_sb(p->loc) < 0) {
 		*p->sb = before; /* writes keep waiting; the next change tries again */
 		p->pend_active = true;
-		return;
+		return false;
 	}
 	log_info("generation %016" PRIx64 " recorded by a majority of the voters", p->pend.current);
-	if (pq_step_due(p))
-		(void)lanes_write_alone(p);
+	return true;
 }
 
 /* Forgets a step no majority recorded (the node steps down). */
@@ -209,29 +203,12 @@ void primary_drop_pending(struct primary *p)
 	p->pend_active = false;
 }
 
-/* Links, witnesses, a FLUSH_ACK: the verdict again.  Held requests go
- * on once writes may be acknowledged, or fail under io-error. */
-void primary_quorum_changed(struct primary *p)
+/* The log line when quorum is lost or back. */
+void pq_log(struct primary *p, enum pq_verdict v)
 {
-	enum pq_verdict v;
+	char why[256];
 
-	if (!p->role)
-		return;
-	if (p->no_quorum && 2 * primary_voters_connected(p) > primary_voters(p)) {
-		p->no_quorum = false;
-		log_info("quorum is back: writes need a majority again");
-	}
-	if (!pq_enabled(p))
-		return;
-	if (p->pend_active)
-		pq_apply(p);
-	else if (pq_step_due(p))
-		(void)lanes_write_alone(p);
-	pq_tell_witnesses(p);
-	v = pq_verdict(p);
 	if (v != PQ_GO && !primary_quorum(p) && !p->quorum_lost_logged) {
-		char why[256];
-
 		primary_quorum_why(p, why, sizeof(why));
 		log_warn("quorum lost: %s; writes %s (on-no-quorum = %s)", why,
 			 v == PQ_FAIL ? "fail" : "are suspended",
@@ -241,11 +218,15 @@ void primary_quorum_changed(struct primary *p)
 		log_info("quorum is back: writes go on");
 		p->quorum_lost_logged = false;
 	}
-	if (v == PQ_GO)
-		primary_release_held(p);
-	else if (v == PQ_FAIL)
-		primary_fail_held(p);
-	primary_wake(p);
+}
+
+/* --quorum-override ends once this node is connected to a majority. */
+void pq_override_ends(struct primary *p)
+{
+	if (p->no_quorum && 2 * primary_voters_connected(p) > primary_voters(p)) {
+		p->no_quorum = false;
+		log_info("quorum is back: writes need a majority again");
+	}
 }
 
 void primary_quorum_override(struct primary *p)

@@ -202,7 +202,6 @@ void primary_tick(struct primary *p)
 	LANES_FOR(p, l)
 		if (lane_up(l) && !stream_covering(l->stream) && (stream_wants_flush(l->stream) || al))
 			primary_flush_peer(l);
-	primary_quorum_changed(p); /* a witness that came back learns the generation */
 }
 
 uint16_t repl_msg_type(uint16_t nbd_type)
@@ -392,7 +391,7 @@ static enum repl_verdict offer(struct primary *p, struct repl_req *rr)
 	struct msg_hdr h = repl_hdr(rr);
 	enum repl_verdict v;
 
-	if (pq_verdict(p) == PQ_FAIL)
+	if (lanes_quorum_fails(p))
 		return REPL_FAIL; /* quorum lost under on-no-quorum = io-error */
 	if (write && admit(p, rr) == ADMIT_WAIT)
 		return REPL_BUSY;

@@ -81,7 +81,8 @@ void primary_quorum_why(const struct primary *p, char *buf, size_t len);
  * step that a majority has not recorded yet). */
 bool primary_io_suspended(const struct primary *p);
 /* A link or a witness changed, or a witness confirmed a generation:
- * pending steps, held requests and parked writes go on, or fail. */
+ * pending steps and held requests go on, or fail (then primary_wake()
+ * for the parked writes). */
 void primary_quorum_changed(struct primary *p);
 /* Held requests fail with EIO (never acknowledged). */
 void primary_fail_held(struct primary *p);

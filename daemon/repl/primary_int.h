@@ -115,6 +115,7 @@ void lanes_wide_forget(struct primary *p, const struct repl_req *rr);
 void lanes_tick(struct primary *p);
 bool lanes_gen_sent(struct primary *p);
 void lanes_send_gen(struct primary *p, uint64_t before);
+bool lanes_quorum_fails(const struct primary *p);
 void lanes_free(struct primary *p);
 uint64_t lanes_size(const struct primary *p, uint64_t bytes);
 
@@ -127,7 +128,12 @@ enum pq_verdict {
 };
 enum pq_verdict pq_verdict(const struct primary *p);
 bool pq_enabled(const struct primary *p);
-int pq_step(struct primary *p, uint32_t absent, const char *names);
+bool pq_step_due(const struct primary *p);
+void pq_prepare_step(struct primary *p, uint32_t absent, const char *names);
+bool pq_apply(struct primary *p);
+void pq_tell_witnesses(struct primary *p);
+void pq_log(struct primary *p, enum pq_verdict v);
+void pq_override_ends(struct primary *p);
 
 /* primary.c */
 void al_release(struct primary *p, uint64_t off, uint64_t len);

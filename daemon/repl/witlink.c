@@ -2,6 +2,7 @@
 #include "daemon/repl/witlink.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
