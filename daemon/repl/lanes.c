@@ -389,20 +389,14 @@ bool primary_held(const struct primary *p)
 }
 
 /* Under quorum, a step is told to every connected voter (MSG_GEN, then a
- * FLUSH) and becomes this node's once a majority recorded it (pquorum.c). */
-static int lanes_quorum_step(struct primary *p, uint32_t absent, const char *names)
+ * FLUSH), and writes wait until a majority recorded it (pquorum.c). */
+static void lanes_quorum_step(struct primary *p, const struct meta_sb *before)
 {
-	uint64_t before = p->sb->gen.current;
-
-	if (p->pend_active)
-		return 0; /* the next step follows once this one is recorded */
-	pq_prepare_step(p, absent, names);
-	lanes_send_gen(p, before);
+	pq_stepped(p, before);
 	LANES_FOR(p, l)
 		if (lane_up(l))
 			primary_flush_peer(l);
 	pq_tell_witnesses(p);
-	return 0;
 }
 
 /* Links, witnesses, a FLUSH_ACK: quorum's verdict again.  Held requests
@@ -449,8 +443,6 @@ int lanes_write_alone(struct primary *p)
 	}
 	if (!absent)
 		return 0;
-	if (pq_enabled(p) && !p->step_all)
-		return lanes_quorum_step(p, absent, names);
 	local_new_gen(p->loc, absent);
 	if (local_save_sb(p->loc) < 0) {
 		*p->sb = before;
@@ -460,6 +452,8 @@ int lanes_write_alone(struct primary *p)
 		l->gen_moved |= (absent >> l->slot) & 1;
 	log_info("writing without %s: new generation %016" PRIx64, names, p->sb->gen.current);
 	lanes_send_gen(p, before.gen.current);
+	if (pq_enabled(p) && !p->step_all)
+		lanes_quorum_step(p, &before);
 	return 0;
 }
 

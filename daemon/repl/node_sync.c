@@ -705,7 +705,7 @@ static void sync_follow_mode(struct sync *s)
 static void sync_yield_to_primary(struct sync *s, const struct msg_hello *h)
 {
 
-	if (h->role != MSG_ROLE_PRIMARY || !sync_resumed_only(s))
+	if (!s->env.up->yields_to(s->env.node, h))
 		return;
 	log_info("%s became primary while this node was down: %s/%s steps back to "
 		 "secondary (its own changes are kept for the resync or the split-brain repair)",
