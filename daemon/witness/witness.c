@@ -47,8 +47,8 @@ struct witness {
 	uint8_t *secret; /* secmem, CONFIG_SECRET_MAX bytes */
 	size_t secret_len;
 	struct wstate st;
-	bool dirty;	/* st changed since it was written */
-	int save_err;	/* errno of the last failed write, 0 */
+	bool dirty;   /* st changed since it was written */
+	int save_err; /* errno of the last failed write, 0 */
 	struct wlink links[CONFIG_NODES_MAX];
 	unsigned nlinks;
 	struct peer_hub *hub;

@@ -24,10 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WSTATE_SIZE	256
-#define WSTATE_VERSION	1
-#define WSTATE_HISTORY	4
-#define WSTATE_NAME	64 /* resource and node names, with their NUL */
+#define WSTATE_SIZE    256
+#define WSTATE_VERSION 1
+#define WSTATE_HISTORY 4
+#define WSTATE_NAME    64 /* resource and node names, with their NUL */
 
 struct wstate {
 	char resource[WSTATE_NAME];

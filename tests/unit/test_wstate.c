@@ -137,9 +137,14 @@ Test(wstate, messages_from_a_data_node)
 
 Test(wstate, a_state_message_is_kept_for_status)
 {
-	struct msg_hello in = { .version_min = 1, .version_max = 1, .resource = "r0",
-				.node = "alpha", .size_bytes = 1 << 20, .extent_bytes = 4096,
-				.role = MSG_ROLE_PRIMARY, .disk = MSG_DISK_UPTODATE,
+	struct msg_hello in = { .version_min = 1,
+				.version_max = 1,
+				.resource = "r0",
+				.node = "alpha",
+				.size_bytes = 1 << 20,
+				.extent_bytes = 4096,
+				.role = MSG_ROLE_PRIMARY,
+				.disk = MSG_DISK_UPTODATE,
 				.gen_current = 0x77 },
 			 out;
 	struct msg_hdr h = { .type = MSG_STATE, .length = MSG_HELLO_SIZE };
@@ -173,8 +178,7 @@ Test(wstate, missing_file_is_created_then_read_back)
 	bool created;
 
 	snprintf(path, sizeof(path), "%s/sub/w.state", tmpdir());
-	cr_assert_eq(wstate_load(path, "r0", "wit", &s, &created, err, sizeof(err)), 0, "%s",
-		     err);
+	cr_assert_eq(wstate_load(path, "r0", "wit", &s, &created, err, sizeof(err)), 0, "%s", err);
 	cr_assert(created);
 	cr_assert_eq(s.seq, 1, "written once");
 	wstate_apply_gen(&s, 0x99);
