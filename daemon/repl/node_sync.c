@@ -97,7 +97,7 @@ struct sync *sync_new(const struct sync_env *env)
 	s->env = *env;
 	s->sb = local_sb(env->loc);
 	s->other = env->other;
-	s->multi = config_node_count(env->cfg) > 2;
+	s->multi = config_data_node_count(env->cfg) > 2;
 	s->slot = local_slot(env->loc, env->other->name);
 	if (s->slot < 0) { /* local_open() gave every peer a slot */
 		free(s);
@@ -705,7 +705,7 @@ static void sync_follow_mode(struct sync *s)
 static void sync_yield_to_primary(struct sync *s, const struct msg_hello *h)
 {
 
-	if (h->role != MSG_ROLE_PRIMARY || !sync_resumed_only(s))
+	if (!s->env.up->yields_to(s->env.node, h))
 		return;
 	log_info("%s became primary while this node was down: %s/%s steps back to "
 		 "secondary (its own changes are kept for the resync or the split-brain repair)",
@@ -781,8 +781,7 @@ static bool sync_primary_froze(const struct sync *s)
 {
 	if (!s->multi)
 		return secondary_primary_freezes(s->env.sec);
-	return config_on_peer_loss(s->env.cfg) == CONFIG_PEER_LOSS_FREEZE &&
-	       !(s->hello.flags & MSG_HELLO_F_ASYNC);
+	return secondary_policy_holds(s->env.cfg) && !(s->hello.flags & MSG_HELLO_F_ASYNC);
 }
 
 static void sync_link_down(void *arg, const char *why)
