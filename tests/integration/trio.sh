@@ -528,3 +528,9 @@ for line in lines:
 print("samples=%d splitbrain=%d primaries2=%d writable2=%d" % (n, sb, p2, w2))
 EOF2
 }
+
+# trio_now: the time in seconds (date +%s.%N); trio_since T0: seconds
+# since T0, to 0.01 s; trio_lt A B: true if the number A < B.
+trio_now() { date +%s.%N; }
+trio_since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f\n", a - b }'; }
+trio_lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
