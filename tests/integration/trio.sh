@@ -472,6 +472,7 @@ trio_sample_start() {
 	) &
 	TRIO_SAMPLER=$!
 	BG_PIDS+=("$TRIO_SAMPLER")
+	disown "$TRIO_SAMPLER" # no "Killed" line when it is stopped
 }
 trio_sample_stop() {
 	[ -n "${TRIO_SAMPLER:-}" ] && kill -KILL "$TRIO_SAMPLER" 2>/dev/null
