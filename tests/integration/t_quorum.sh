@@ -108,8 +108,8 @@ else
 fi
 check_trio_synced "(3) alpha resynced from beta" 60 alpha beta
 trio_identical alpha beta "(3) alpha and beta byte-identical"
-check "(3) alpha holds beta's marker" has alpha 0x33 2M
-check "(3) the held write is nowhere (beta, hence alpha, has zeroes at 1 MiB)" has beta 0 1M
+trio_run "(3) alpha holds beta's marker" has alpha 0x33 2M
+trio_run "(3) the held write is nowhere (beta, hence alpha, has zeroes at 1 MiB)" has beta 0 1M
 check_eq "(3) no save file was needed" "$(ls "$BLKREP_SAVE_DIR" | wc -l)" 0
 check_eq "(3) no split brain in any status so far" \
 	"$(trio_samples | sed 's/.*splitbrain=\([0-9]*\).*/\1/')" 0
@@ -139,7 +139,7 @@ if [ "$(trio_wait_field beta "d['role']" primary 5)" != primary ]; then
 	check "(6) beta primary again (it holds the newest data)" $TRIO_B primary
 fi
 check_trio_synced "(6) alpha and beta" 60 alpha beta
-check "(6) alpha holds what beta wrote alone" has alpha 0x45 4M
+trio_run "(6) alpha holds what beta wrote alone" has alpha 0x45 4M
 g=$(gen beta)
 check_eq "(6) the witness follows beta's generation" "$(trio_wait_field witness "int(str(d.get('generation')), 16) if isinstance(d.get('generation'), str) else d.get('generation')" "$g" 10)" "$g"
 trio_kill9 witness
