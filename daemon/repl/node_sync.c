@@ -804,7 +804,7 @@ static void sync_link_down(void *arg, const char *why)
 	s->exchanging = false;
 	/* The link already said why it went; say only what follows. */
 	(void)why;
-	if (primary_frozen(s->env.pri))
+	if (primary_frozen(s->env.pri) && config_quorum(s->env.cfg) != CONFIG_QUORUM_MAJORITY)
 		log_warn("writes wait (on-peer-loss = freeze) until %s is back or "
 			 "`blkrep outdate-peer`",
 			 s->other->name);
