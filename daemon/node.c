@@ -349,8 +349,13 @@ static bool node_up_yields_to(void *arg, const struct msg_hello *h)
 
 	if (h->role != MSG_ROLE_PRIMARY || !n->primary)
 		return false;
-	if (n->resumed && !devices_attached(n->dev))
+	if (n->resumed && !devices_attached(n->dev)) {
+		/* Under quorum the other was promoted with a majority, which
+		 * holds every write this one acknowledged in sync mode (or by
+		 * --no-quorum, the operator's word): nothing of ours to save. */
+		n->stepping_down = config_quorum(n->cfg) == CONFIG_QUORUM_MAJORITY;
 		return true;
+	}
 	n->stepping_down = node_quorum_yields(n) && !(h->flags & MSG_HELLO_F_RESUMED);
 	return n->stepping_down;
 }
