@@ -248,6 +248,6 @@ import statistics, sys
 v = sorted(float(x) for x in sys.stdin.read().split())
 print("%.1f/%.1f/%.1f s" % (v[0], statistics.median(v), v[-1]) if v else "-")')
 msg "writer: $(tail -n 1 "$T/w.err")"
-msg "figures: seed $SEED, $r rounds in $((SECONDS - tstart)) s, $failovers failovers, promotion after the fault min/median/max $summary, $acked writes acknowledged, $lost lost, $bad_rounds bad rounds"
+msg "figures: seed $SEED, $r rounds in $((SECONDS - tstart)) s, $failovers failovers, promotion after the fault min/median/max $summary, $acked writes acknowledged, $lost lost, $bad_rounds bad rounds, $(ls "$BLKREP_SAVE_DIR" | wc -l) save files (killed primaries)"
 check_eq "no acknowledged write lost" "$lost" 0
 finish
