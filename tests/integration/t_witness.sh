@@ -20,25 +20,28 @@ require_cmd qemu-io timeout
 
 pair_init 64M 64M
 PORT_W=$(free_port)
-STATE=$T/wit/wit.state
+# The witness is "wit" (the data nodes connect to it); WIT=aw names it so
+# that it sorts between alpha and beta (alpha connects to it, it to beta).
+WIT=${WIT:-wit}
+STATE=$T/wit/$WIT.state
 # pair_conf with the witness's section after the two data nodes.
 witness_conf() {
 	pair_conf "$T/r0.conf" r0 "$T/secret" beta
-	printf '[node wit]\naddress = 127.0.0.1:%s\nwitness = yes\nstate-file = %s\n' \
-		"$PORT_W" "$STATE" >>"$T/r0.conf"
+	printf '[node %s]\naddress = 127.0.0.1:%s\nwitness = yes\nstate-file = %s\n' \
+		"$WIT" "$PORT_W" "$STATE" >>"$T/r0.conf"
 }
 witness_conf
-W="$B -c $T/r0.conf --node wit"
-WLOG=$BLKREP_RUN_DIR/r0-wit.log
+W="$B -c $T/r0.conf --node $WIT"
+WLOG=$BLKREP_RUN_DIR/r0-$WIT.log
 trap '$A down >/dev/null 2>&1; $Bn down >/dev/null 2>&1; $W down >/dev/null 2>&1; _cleanup' EXIT
 
 # --- the CLI on a witness ----------------------------------------------------
 out=$($W create 2>&1)
 check_eq "create on the witness exits 1" "$?" 1
-check_eq "... with one line" "$out" "blkrep: error: wit is a witness (witness = yes): it keeps no data"
+check_eq "... with one line" "$out" "blkrep: error: $WIT is a witness (witness = yes): it keeps no data"
 out=$($W primary 2>&1)
 check_eq "primary on the witness is refused" "$out" \
-	"blkrep: error: wit is a witness (witness = yes): it keeps no data"
+	"blkrep: error: $WIT is a witness (witness = yes): it keeps no data"
 check "check-config names the witness" sh -c "$W check-config | grep -q 'a witness, state file $STATE'"
 
 # --- up ----------------------------------------------------------------------
@@ -54,7 +57,7 @@ check_eq "... and to beta" \
 check_eq "its status: role witness" "$(field "$W" "d['role']")" witness
 check_eq "... voters connected" "$(field "$W" "(d['voters'], d['voters_connected'], d['quorum'])")" "(3, 3, True)"
 check_eq "alpha lists the witness as a diskless witness" \
-	"$(wait_field "$A" "[(p['role'], p['disk']) for p in d['peers'] if p['name'] == 'wit'][0]" "('witness', 'diskless')" 10)" \
+	"$(wait_field "$A" "[(p['role'], p['disk']) for p in d['peers'] if p['name'] == '$WIT'][0]" "('witness', 'diskless')" 10)" \
 	"('witness', 'diskless')"
 check_eq "alpha has quorum with 3 voters" \
 	"$(wait_field "$A" "(d.get('quorum'), d.get('voters'), d.get('voters_connected'))" "(True, 3, 3)" 10)" "(True, 3, 3)"
@@ -72,9 +75,9 @@ check "status (text) names both links and the generation" \
 	       grep -q 'witness (no data), generation $gen_a' '$T/wstatus.txt'"
 
 # --- kill -9 and up again ------------------------------------------------------
-kill -KILL "$(daemon_pid wit)"
+kill -KILL "$(daemon_pid "$WIT")"
 check_eq "alpha sees the witness go" \
-	"$(wait_field "$A" "[p['connection'] for p in d['peers'] if p['name'] == 'wit'][0]" connecting 15)" connecting
+	"$(wait_field "$A" "[p['connection'] for p in d['peers'] if p['name'] == '$WIT'][0]" connecting 15)" connecting
 check "up the witness again" $W up
 check_eq "its state file kept alpha's generation" "$(field "$W" "d['generation']")" "$gen_a"
 check_eq "the links come back" \
