@@ -170,6 +170,14 @@ fuzz: $(FUZZ_BIN)
 torture: all
 	bash tests/torture/torture.sh $${ROUNDS:-20} $${SEED:-}
 
+# The quorum chaos schedule (tests/integration/t_quorum_chaos.sh: partitions
+# and kills of two data nodes and a witness under auto-failover) with 100
+# rounds.  `make quorum-chaos [QUORUM_SEED=S] [QUORUM_ROUNDS=N]`.
+.PHONY: quorum-chaos
+quorum-chaos: all
+	QUORUM_ROUNDS=$${QUORUM_ROUNDS:-100} TEST_TIMEOUT=$${TEST_TIMEOUT:-7200} VERBOSE=1 \
+		BLKREP=$(CURDIR)/blkrep bash tests/integration/run.sh t_quorum_chaos.sh
+
 # The whole suite, as CI runs it: packages, build, unit, sanitized unit +
 # integration, real clients, fuzzing.  Each stage prints its time.
 test:

@@ -351,7 +351,8 @@ static bool node_up_yields_to(void *arg, const struct msg_hello *h)
 		return false;
 	if (n->resumed && !devices_attached(n->dev))
 		return true;
-	return node_quorum_yields(n) && !(h->flags & MSG_HELLO_F_RESUMED);
+	n->stepping_down = node_quorum_yields(n) && !(h->flags & MSG_HELLO_F_RESUMED);
+	return n->stepping_down;
 }
 
 static bool node_up_exporting(void *arg)

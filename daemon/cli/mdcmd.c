@@ -131,7 +131,7 @@ static unsigned config_peers(const struct config *cfg, const struct config_node 
 	unsigned n = 0;
 
 	for (unsigned i = 0; (c = config_node_by_index(cfg, i)); i++)
-		if (c != me && n < max)
+		if (c != me && !c->witness && n < max) /* a witness keeps no data */
 			peers[n++] = c->name;
 	return n;
 }

@@ -158,6 +158,7 @@ void pq_tell_witnesses(struct primary *p)
 void pq_stepped(struct primary *p, const struct meta_sb *before)
 {
 	if (!p->pend_active) {
+		p->pend_shared = false;
 		p->pend = before->gen;
 		for (unsigned i = 0; i < META_PEERS_MAX; i++)
 			p->pend_slots[i] = before->slot[i].bitmap_gen;
@@ -190,6 +191,12 @@ void primary_drop_pending(struct primary *p)
 	if (!p->pend_active)
 		return;
 	p->pend_active = false;
+	if (p->pend_shared) {
+		/* A data peer holds it: the generations order the nodes. */
+		log_info("generation %016" PRIx64 " was not recorded by a majority yet; a peer "
+			 "holds it: kept", gen);
+		return;
+	}
 	p->sb->gen = p->pend;
 	for (unsigned i = 0; i < META_PEERS_MAX; i++)
 		p->sb->slot[i].bitmap_gen = p->pend_slots[i];
