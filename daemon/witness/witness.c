@@ -154,7 +154,12 @@ static void wl_message(void *arg, const struct msg_hdr *h, const uint8_t *payloa
 	case WSTATE_FLUSH:
 		return wl_flush_ack(l, h->seq);
 	case WSTATE_DROP:
-		peer_drop(l->peer, "%s: %s sent %s", why, l->other->name, msg_type_name(h->type));
+		if (h->type == MSG_STATE || h->type == MSG_GEN)
+			peer_drop(l->peer, "bad %s from %s: %s", msg_type_name(h->type),
+				  l->other->name, why);
+		else
+			peer_drop(l->peer, "%s: %s sent %s", why, l->other->name,
+				  msg_type_name(h->type));
 		return;
 	case WSTATE_NOTHING:
 		if (w->st.current != was)

@@ -131,16 +131,12 @@ enum wstate_verdict wstate_message(struct wstate *s, bool *dirty, const struct m
 
 	switch (h->type) {
 	case MSG_STATE:
-		if (msg_hello_decode(payload, h->length, hello, why) < 0) {
-			*why = "bad STATE";
+		if (msg_hello_decode(payload, h->length, hello, why) < 0)
 			return WSTATE_DROP;
-		}
 		return WSTATE_HELLO;
 	case MSG_GEN:
-		if (msg_gen_decode(payload, h->length, &g, why) < 0) {
-			*why = "bad GEN";
+		if (msg_gen_decode(payload, h->length, &g, why) < 0)
 			return WSTATE_DROP;
-		}
 		if (wstate_apply_gen(s, g.new_current))
 			*dirty = true;
 		return WSTATE_NOTHING;

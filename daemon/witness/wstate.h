@@ -59,9 +59,9 @@ bool wstate_apply_gen(struct wstate *s, uint64_t new_current);
  *	MSG_FLUSH: WSTATE_FLUSH: make s durable if *dirty, then answer
  *	    MSG_FLUSH_ACK with h->seq;
  *	MSG_MARK: WSTATE_NOTHING (a primary's marker, for data nodes);
- *	anything else, or a payload that does not decode: WSTATE_DROP with
- *	    a static reason in *why ("a witness keeps no data", "bad GEN:
- *	    ...", "bad STATE: ..."): the caller drops the link. */
+ *	anything else: WSTATE_DROP, *why "a witness keeps no data"; a STATE
+ *	    or GEN whose payload does not decode: WSTATE_DROP, *why the
+ *	    decoder's reason.  The caller drops the link. */
 struct msg_hdr;
 struct msg_hello;
 enum wstate_verdict { WSTATE_NOTHING, WSTATE_HELLO, WSTATE_FLUSH, WSTATE_DROP };

@@ -131,7 +131,7 @@ Test(wstate, messages_from_a_data_node)
 	cr_assert_str_eq(why, "a witness keeps no data");
 	cr_assert_eq(message(&s, &dirty, MSG_RESYNC_REQ, NULL, 0, &why), WSTATE_DROP);
 	cr_assert_eq(message(&s, &dirty, MSG_GEN, buf, 3, &why), WSTATE_DROP);
-	cr_assert_str_eq(why, "bad GEN");
+	cr_assert_str_eq(why, "bad generation list length");
 	cr_assert_eq(s.current, 0xabc, "a bad GEN changes nothing");
 }
 
