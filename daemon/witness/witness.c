@@ -36,6 +36,7 @@ struct wlink {
 	const struct config_node *other;
 	struct peer *peer;
 	bool up;
+	bool stale;		/* its last MSG_GEN was refused: ESTALE to its FLUSH */
 	struct msg_hello hello; /* valid while up */
 };
 
@@ -134,9 +135,20 @@ static void wl_flush_ack(struct wlink *l, uint64_t seq)
 {
 	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = seq };
 
-	ack.count = (uint32_t)witness_persist(l->w);
+	ack.count = l->stale ? ESTALE : (uint32_t)witness_persist(l->w);
+	l->stale = false;
 	if (peer_send(l->peer, &ack, NULL) < 0)
 		log_debug("FLUSH_ACK to %s not sent: the link went", l->other->name);
+}
+
+/* A new generation: on disk at once, and every connected data node hears
+ * it (STATE), so that none is promoted without knowing it. */
+static void witness_news(struct witness *w)
+{
+	(void)witness_persist(w);
+	for (unsigned i = 0; i < w->nlinks; i++)
+		if (w->links[i].up)
+			(void)peer_send_state(w->links[i].peer);
 }
 
 static void wl_message(void *arg, const struct msg_hdr *h, const uint8_t *payload)
@@ -161,10 +173,17 @@ static void wl_message(void *arg, const struct msg_hdr *h, const uint8_t *payloa
 			peer_drop(l->peer, "%s: %s sent %s", why, l->other->name,
 				  msg_type_name(h->type));
 		return;
+	case WSTATE_STALE:
+		l->stale = true;
+		log_warn("%s's generation step does not start from this witness's %016" PRIx64
+			 " (it lacks that newer one): not recorded", l->other->name, was);
+		return;
 	case WSTATE_NOTHING:
-		if (w->st.current != was)
-			log_info("generation %016" PRIx64 " (was %016" PRIx64 "), from %s",
-				 w->st.current, was, l->other->name);
+		if (w->st.current == was)
+			return;
+		log_info("generation %016" PRIx64 " (was %016" PRIx64 "), from %s",
+			 w->st.current, was, l->other->name);
+		witness_news(w);
 		return;
 	}
 }
