@@ -306,6 +306,7 @@ static void sync_resync_target_done(struct sync *s)
 	memcpy(src.history, s->hello.gen_history, sizeof(src.history));
 	gen_resync_finished_target_slot(&s->sb->gen.current, s->sb->gen.history, sync_slot_gen(s),
 					src.current);
+	gen_adopt_history(s->sb->gen.history, src.history); /* the steps it skipped */
 	s->env.up->resynced(s->env.node); /* what it had in flight was overwritten */
 	s->sb->disk = s->hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE : META_DISK_CONSISTENT;
 	/* Its own changes the source lacked are gone; what the other nodes
@@ -481,7 +482,6 @@ static void sync_writable(void *arg)
  * it steps back if its peer became primary meanwhile. */
 static bool sync_resumed_only(const struct sync *s)
 {
-
 	return s->env.up->resumed_only(s->env.node);
 }
 
