@@ -874,22 +874,8 @@ int sync_start(struct sync *s)
 		.released = primary_released,
 		.writable = sync_writable,
 	};
-	struct peer_cfg pc = {
-		.resource = s->sb->resource,
-		.my_node = s->env.me->name,
-		.peer_node = s->other->name,
-		.my_addr = s->env.me->address,
-		.peer_addr = s->other->address,
-		.secret = s->env.secret,
-		.secret_len = s->env.secret_len,
-		.allow_unauthenticated = config_allow_unauthenticated(s->env.cfg),
-		.peer_address_only = config_peer_address_only(s->env.cfg),
-	};
-
-	pc.hub = s->env.hub;
-	if (!config_allow_unencrypted(s->env.cfg) && !(pc.tls = sync_tls(&s->env)))
-		return -1;
-	s->peer = peer_new(s->env.loop, &pc, &ops, s);
+	s->peer = sync_link_new(s->env.loop, s->env.cfg, s->env.me, s->other, s->env.secret,
+				s->env.secret_len, s->env.hub, &ops, s);
 	if (!s->peer)
 		return -1;
 	/* The answers to the primary's side's writes go straight to it. */

@@ -188,23 +188,6 @@ static void wl_message(void *arg, const struct msg_hdr *h, const uint8_t *payloa
 	}
 }
 
-/* A link's TLS context: the secret's key, or this node's certificate. */
-static struct tls_ctx *witness_tls(const struct witness *w)
-{
-	struct tls_cfg tc = { .resource = config_resource_name(w->cfg),
-			      .secret = w->secret_len ? w->secret : NULL,
-			      .secret_len = w->secret_len,
-			      .ca = config_tls_ca(w->cfg),
-			      .certificate = w->me->tls_certificate,
-			      .key = w->me->tls_key };
-	char err[TLS_ERR_MAX + 64];
-	struct tls_ctx *c = tls_ctx_new(&tc, err, sizeof(err));
-
-	if (!c)
-		log_err("%s: %s", tc.resource, err);
-	return c;
-}
-
 static int witness_link(struct witness *w, struct wlink *l)
 {
 	static const struct peer_ops ops = {
@@ -214,22 +197,8 @@ static int witness_link(struct witness *w, struct wlink *l)
 		.down = wl_down,
 		.message = wl_message,
 	};
-	struct peer_cfg pc = {
-		.resource = config_resource_name(w->cfg),
-		.my_node = w->me->name,
-		.peer_node = l->other->name,
-		.my_addr = w->me->address,
-		.peer_addr = l->other->address,
-		.secret = w->secret_len ? w->secret : NULL,
-		.secret_len = w->secret_len,
-		.allow_unauthenticated = config_allow_unauthenticated(w->cfg),
-		.peer_address_only = config_peer_address_only(w->cfg),
-		.hub = w->hub,
-	};
-
-	if (!config_allow_unencrypted(w->cfg) && !(pc.tls = witness_tls(w)))
-		return -1;
-	l->peer = peer_new(w->loop, &pc, &ops, l);
+	l->peer = sync_link_new(w->loop, w->cfg, w->me, l->other, w->secret_len ? w->secret : NULL,
+				w->secret_len, w->hub, &ops, l);
 	if (!l->peer)
 		return -1;
 	peer_enable(l->peer, true);
