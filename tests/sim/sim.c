@@ -2047,8 +2047,9 @@ static int nodes_of(uint64_t seed)
 }
 
 /* A quorum seed (issue 17) in a third of the seeds, by another hash of
- * the seed (SIM_QUORUM=1 every seed, =0 never; SIM_NODES3 set: never,
- * so that its seeds replay as before). */
+ * the seed, once the daemon parses the quorum keys (SIM_QUORUM=1 every
+ * seed, with or without them; =0 never; SIM_NODES3 set: never, so that
+ * its seeds replay as before). */
 static bool quorum_of(uint64_t seed)
 {
 	const char *e = getenv("SIM_QUORUM"), *n3 = getenv("SIM_NODES3");
@@ -2056,7 +2057,7 @@ static bool quorum_of(uint64_t seed)
 
 	if (e && *e)
 		return atoi(e) != 0;
-	if (n3 && *n3)
+	if ((n3 && *n3) || !R.q_keys)
 		return false;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
@@ -2238,7 +2239,7 @@ int main(int argc, char **argv)
 			" by themselves; %" PRIu64 " refused for no quorum (%" PRIu64 " while a majority "
 			"was reachable for 10 s); %" PRIu64 " suspend-io and %" PRIu64 " io-error periods; "
 			"Q1 checked %" PRIu64 " acknowledgements; %" PRIu64 " seeds relaxed by --no-quorum\n",
-			q->seeds, R.q_keys ? "quorum in the daemon" : "the daemon parses no quorum keys",
+			q->seeds, R.q_keys ? "the quorum keys parse" : "the daemon parses no quorum keys: only with SIM_QUORUM=1",
 			q->promotions_manual, q->promotions_auto, q->refusals, q->refused_with_majority,
 			q->suspended_periods, q->ioerror_periods, q->q1_checked_acks, q->relaxed_seeds);
 	}
