@@ -15,12 +15,11 @@
 #include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define CONFIG_FILE_MAX (1U << 20)
@@ -45,6 +44,10 @@ enum res_key {
 	RK_TLS_CA,
 	RK_ALLOW_WEAK,
 	RK_NBD_USER,
+	RK_QUORUM,
+	RK_NO_QUORUM,
+	RK_AUTO_FAILOVER,
+	RK_PROMOTE_CMD,
 	RK_COUNT
 };
 
@@ -58,6 +61,10 @@ enum node_key {
 	NK_METRICS,
 	NK_MODE,
 	NK_MAX_LAG,
+	NK_AUTO_ATTACH,
+	NK_PRIORITY,
+	NK_WITNESS,
+	NK_STATE_FILE,
 	NK_COUNT
 };
 
@@ -79,6 +86,10 @@ static const char *const res_keys[RK_COUNT] = {
 	[RK_TLS_CA] = "tls-ca",
 	[RK_ALLOW_WEAK] = "allow-weak-secret",
 	[RK_NBD_USER] = "nbd-user",
+	[RK_QUORUM] = "quorum",
+	[RK_NO_QUORUM] = "on-no-quorum",
+	[RK_AUTO_FAILOVER] = "auto-failover",
+	[RK_PROMOTE_CMD] = "promote-command",
 };
 
 static const char *const node_keys[NK_COUNT] = {
@@ -91,6 +102,10 @@ static const char *const node_keys[NK_COUNT] = {
 	[NK_METRICS] = "metrics",
 	[NK_MODE] = "mode",
 	[NK_MAX_LAG] = "max-lag",
+	[NK_AUTO_ATTACH] = "auto-attach",
+	[NK_PRIORITY] = "priority",
+	[NK_WITNESS] = "witness",
+	[NK_STATE_FILE] = "state-file",
 };
 
 /* The state of one parse.  Line numbers start at 1; 0 means "not seen". */
@@ -133,11 +148,30 @@ static void perr(struct parse *p, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* 1-63 characters of [A-Za-z0-9_.-]: safe in file names and JSON. */
 static const char *const mode_names[] = { "sync", "async", NULL };
 static const char *const peer_loss_names[] = { "continue", "freeze", NULL };
 static const char *const split_brain_names[] = { "disconnect", "discard-zero-changes", NULL };
 static const char *const yes_no[] = { "no", "yes", NULL };
+static const char *const quorum_names[] = { "off", "majority", NULL };
+static const char *const no_quorum_names[] = { "suspend-io", "io-error", NULL };
+
+/* The [resource] keys that take one of a list of spellings, and the int
+ * in struct config each sets (to the spelling's index). */
+static const struct {
+	const char *const *list;
+	size_t off;
+} res_choices[RK_COUNT] = {
+	[RK_MODE] = { mode_names, offsetof(struct config, mode) },
+	[RK_PEER_LOSS] = { peer_loss_names, offsetof(struct config, on_peer_loss) },
+	[RK_ALLOW_UNAUTH] = { yes_no, offsetof(struct config, allow_unauthenticated) },
+	[RK_ALLOW_UNENC] = { yes_no, offsetof(struct config, allow_unencrypted) },
+	[RK_PEER_ADDR_ONLY] = { yes_no, offsetof(struct config, peer_address_only) },
+	[RK_SPLIT_BRAIN] = { split_brain_names, offsetof(struct config, after_split_brain) },
+	[RK_ALLOW_WEAK] = { yes_no, offsetof(struct config, allow_weak_secret) },
+	[RK_QUORUM] = { quorum_names, offsetof(struct config, quorum) },
+	[RK_NO_QUORUM] = { no_quorum_names, offsetof(struct config, no_quorum) },
+	[RK_AUTO_FAILOVER] = { yes_no, offsetof(struct config, auto_failover) },
+};
 
 static int set_string(struct parse *p, char **dst, const char *v)
 {
@@ -237,7 +271,7 @@ static int set_uint(struct parse *p, const char *key, const char *v, unsigned in
 
 /* A file the daemon reads: absolute, or relative to the config file's
  * directory (as secret-file), so the daemon finds it whatever its working
- * directory. */
+ * directory.  Replaces *dst. */
 static int set_path(struct parse *p, const char *key, const char *v, char **dst)
 {
 	const char *slash = strrchr(p->fname, '/');
@@ -253,6 +287,7 @@ static int set_path(struct parse *p, const char *key, const char *v, char **dst)
 		perr(p, p->lineno, "out of memory");
 		return -1;
 	}
+	free(*dst);
 	*dst = abs;
 	return 0;
 }
@@ -260,8 +295,10 @@ static int set_path(struct parse *p, const char *key, const char *v, char **dst)
 static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 {
 	struct config *c = p->c;
-	int i;
 
+	if (res_choices[k].list)
+		return set_choice(p, res_keys[k], v, res_choices[k].list,
+				  (int *)((char *)c + res_choices[k].off));
 	switch (k) {
 	case RK_NAME:
 		if (!config_value_name_ok(v)) {
@@ -270,48 +307,14 @@ static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 			return -1;
 		}
 		return set_string(p, &c->name, v);
-	case RK_MODE:
-		if (set_choice(p, "mode", v, mode_names, &i) < 0)
-			return -1;
-		c->mode = (enum config_mode)i;
-		return 0;
-	case RK_PEER_LOSS:
-		if (set_choice(p, "on-peer-loss", v, peer_loss_names, &i) < 0)
-			return -1;
-		c->on_peer_loss = (enum config_peer_loss)i;
-		return 0;
 	case RK_SECRET:
-		if (*v == '\0') {
-			perr(p, p->lineno, "empty secret-file");
-			return -1;
-		}
-		return set_string(p, &c->secret_file, v);
-	case RK_ALLOW_UNAUTH:
-		if (set_choice(p, "allow-unauthenticated", v, yes_no, &i) < 0)
-			return -1;
-		c->allow_unauthenticated = i;
-		return 0;
-	case RK_ALLOW_UNENC:
-		if (set_choice(p, "allow-unencrypted", v, yes_no, &i) < 0)
-			return -1;
-		c->allow_unencrypted = i;
-		return 0;
-	case RK_PEER_ADDR_ONLY:
-		if (set_choice(p, "peer-address-only", v, yes_no, &i) < 0)
-			return -1;
-		c->peer_address_only = i;
-		return 0;
+		return set_path(p, "secret-file", v, &c->secret_file);
 	case RK_TLS_CA:
 		return set_path(p, "tls-ca", v, &c->tls_ca);
 	case RK_RESYNC_RATE:
 		return set_rate(p, v);
 	case RK_MAX_LAG:
 		return set_max_lag(p, v, &c->max_lag);
-	case RK_SPLIT_BRAIN:
-		if (set_choice(p, "after-split-brain", v, split_brain_names, &i) < 0)
-			return -1;
-		c->after_split_brain = (enum config_split_brain)i;
-		return 0;
 	case RK_GRANULARITY:
 		return set_granularity(p, v);
 	case RK_AL_EXTENTS:
@@ -322,11 +325,6 @@ static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 	case RK_DEAD_CONN:
 		return set_uint(p, "dead-conn-timeout", v, 1, CONFIG_MAX_TIMEOUT_S,
 				&c->dead_conn_s);
-	case RK_ALLOW_WEAK:
-		if (set_choice(p, "allow-weak-secret", v, yes_no, &i) < 0)
-			return -1;
-		c->allow_weak_secret = i;
-		return 0;
 	case RK_NBD_USER:
 		if (!config_value_name_ok(v) || *v == '-') {
 			perr(p, p->lineno, "bad nbd-user '%s' (expected a user name)", v);
@@ -334,16 +332,15 @@ static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 		}
 		c->nbd_user_line = p->lineno;
 		return set_string(p, &c->nbd_user, v);
+	case RK_PROMOTE_CMD:
+		if (*v == '\0') {
+			perr(p, p->lineno, "empty promote-command");
+			return -1;
+		}
+		return set_string(p, &c->promote_command, v);
 	default:
 		return -1;
 	}
-}
-
-static bool valid_nbd(const char *v)
-{
-	if (strncmp(v, "unix:", 5) == 0)
-		return v[5] == '/' && strlen(v + 5) < sizeof(((struct sockaddr_un *)0)->sun_path);
-	return config_value_address_ok(v);
 }
 
 /* A TCP address key (address, metrics). */
@@ -371,7 +368,7 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 		}
 		return set_string(p, &n->backing, v);
 	case NK_NBD:
-		if (!valid_nbd(v)) {
+		if (!config_value_nbd_ok(v)) {
 			perr(p, p->lineno,
 			     "bad nbd '%s' (expected unix:/ABSOLUTE/PATH shorter than 108 bytes, "
 			     "or HOST:PORT)",
@@ -398,6 +395,22 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 			return -1;
 		}
 		return set_string(p, &n->meta, v);
+	case NK_AUTO_ATTACH:
+		if (!config_value_attach_ok(v)) {
+			perr(p, p->lineno, "bad auto-attach '%s' (expected loop or /dev/nbdN)", v);
+			return -1;
+		}
+		return set_string(p, &n->auto_attach, v);
+	case NK_PRIORITY:
+		return set_uint(p, "priority", v, 0, CONFIG_MAX_PRIORITY, &n->priority);
+	case NK_WITNESS:
+		return set_choice(p, "witness", v, yes_no, &n->witness);
+	case NK_STATE_FILE:
+		if (v[0] != '/') {
+			perr(p, p->lineno, "bad state-file '%s' (expected an absolute path)", v);
+			return -1;
+		}
+		return set_string(p, &n->state_file, v);
 	default:
 		return -1;
 	}
@@ -478,6 +491,7 @@ static void begin_node(struct parse *p, const char *name)
 	p->node = &c->priv[c->nnodes];
 	p->node->line = p->lineno;
 	p->node->mode = -1;
+	p->node->priority = CONFIG_DEFAULT_PRIORITY;
 	if (set_string(p, &p->node->name, name) < 0)
 		return;
 	c->nnodes++;
@@ -576,25 +590,6 @@ static char *read_line(char *buf, int num, void *stream)
 	return p->failed ? NULL : buf;
 }
 
-/* A relative secret-file is relative to the directory of the config file,
- * so the daemon finds it whatever its working directory. */
-static int resolve_secret(struct parse *p)
-{
-	struct config *c = p->c;
-	const char *slash = strrchr(p->fname, '/');
-	char *abs;
-
-	if (!c->secret_file || c->secret_file[0] == '/' || !slash)
-		return 0;
-	if (asprintf(&abs, "%.*s/%s", (int)(slash - p->fname), p->fname, c->secret_file) < 0) {
-		perr(p, p->res_lines[RK_SECRET], "out of memory");
-		return -1;
-	}
-	free(c->secret_file);
-	c->secret_file = abs;
-	return 0;
-}
-
 /* TLS (the default) needs a key: the secret's, or certificates. */
 static int check_tls(struct parse *p)
 {
@@ -629,20 +624,71 @@ static int check_tls(struct parse *p)
 	return 0;
 }
 
-/* Whether two validated addresses name the same host and port. */
-static bool same_address(const char *a, const char *b)
+/* A witness keeps no data: no key about data in its section; state-file
+ * is a witness's alone. */
+static int check_witness(struct parse *p, const struct node_priv *n)
 {
-	char ha[256], hb[256];
-	uint16_t pa, pb;
+	static const enum node_key data_keys[] = { NK_BACKING, NK_NBD,	       NK_META,	   NK_MODE,
+						   NK_MAX_LAG, NK_AUTO_ATTACH, NK_PRIORITY };
+	const int *lines = p->node_lines[n - p->c->priv];
 
-	if (config_address_split(a, ha, sizeof(ha), &pa) < 0 ||
-	    config_address_split(b, hb, sizeof(hb), &pb) < 0)
-		return strcmp(a, b) == 0;
-	return pa == pb && strcasecmp(ha, hb) == 0;
+	if (!n->witness) {
+		if (lines[NK_STATE_FILE])
+			perr(p, lines[NK_STATE_FILE],
+			     "[node %s] has a state-file but is no witness (witness = yes)",
+			     n->name);
+		return lines[NK_STATE_FILE] ? -1 : 0;
+	}
+	for (size_t k = 0; k < sizeof(data_keys) / sizeof(data_keys[0]); k++) {
+		if (lines[data_keys[k]]) {
+			perr(p, lines[data_keys[k]],
+			     "[node %s] is a witness (witness = yes): it keeps no data, so no %s",
+			     n->name, node_keys[data_keys[k]]);
+			return -1;
+		}
+	}
+	return 0;
 }
 
-/* 2 to CONFIG_NODES_MAX nodes, each with an address and a backing store,
- * no two at one address. */
+/* Voters: quorum defaults to majority with 3 nodes or more, witnesses
+ * included; auto-failover needs it; at least 2 data nodes. */
+static void check_quorum(struct parse *p, int last)
+{
+	struct config *c = p->c;
+	unsigned int data = 0;
+
+	for (unsigned int i = 0; i < c->nnodes; i++)
+		data += !c->priv[i].witness;
+	if (data < CONFIG_NODES_MIN) {
+		perr(p, last,
+		     "%u data node%s: a resource needs at least %d nodes without witness = yes",
+		     data, data == 1 ? "" : "s", CONFIG_NODES_MIN);
+		return;
+	}
+	if (c->quorum < 0)
+		c->quorum = c->nnodes >= 3 ? CONFIG_QUORUM_MAJORITY : CONFIG_QUORUM_OFF;
+	if (c->auto_failover && c->quorum != CONFIG_QUORUM_MAJORITY)
+		perr(p, p->res_lines[RK_AUTO_FAILOVER],
+		     "auto-failover = yes needs quorum = majority (quorum is off%s)",
+		     p->res_lines[RK_QUORUM] ? "" : " by default with 2 nodes");
+}
+
+/* A witness's state file, by default /var/lib/blkrep/RESOURCE.witness. */
+static void default_state_files(struct parse *p)
+{
+	for (unsigned int i = 0; i < p->c->nnodes; i++) {
+		struct node_priv *n = &p->c->priv[i];
+
+		if (n->witness && !n->state_file &&
+		    asprintf(&n->state_file, "%s/%s.witness", CONFIG_STATE_DIR, p->c->name) < 0) {
+			n->state_file = NULL;
+			perr(p, n->line, "out of memory");
+		}
+	}
+}
+
+/* 2 to CONFIG_NODES_MAX nodes, each with an address and a backing store
+ * (but a witness), no two at one address. */
 static void check_nodes(struct parse *p, int last)
 {
 	struct config *c = p->c;
@@ -656,15 +702,17 @@ static void check_nodes(struct parse *p, int last)
 	for (i = 0; i < c->nnodes; i++) {
 		const struct node_priv *n = &c->priv[i];
 
-		if (!n->address || !n->backing) {
+		if (!n->address || (!n->backing && !n->witness)) {
 			perr(p, n->line, "[node %s] has no %s", n->name,
 			     !n->address ? "address" : "backing");
 			return;
 		}
+		if (check_witness(p, n) < 0)
+			return;
 	}
 	for (j = 1; j < c->nnodes; j++)
 		for (i = 0; i < j; i++)
-			if (same_address(c->priv[i].address, c->priv[j].address)) {
+			if (config_value_same_address(c->priv[i].address, c->priv[j].address)) {
 				perr(p, c->priv[j].line, "nodes %s and %s have the same address %s",
 				     c->priv[i].name, c->priv[j].name, c->priv[j].address);
 				return;
@@ -703,6 +751,10 @@ static void check_complete(struct parse *p)
 	if (check_tls(p) < 0)
 		return;
 	check_nodes(p, last);
+	if (!p->failed)
+		check_quorum(p, last);
+	if (!p->failed)
+		default_state_files(p);
 }
 
 static int by_name(const void *a, const void *b)
@@ -726,6 +778,10 @@ static void fill_views(struct config *c)
 		c->nodes[i].tls_certificate = c->priv[i].tls_certificate;
 		c->nodes[i].tls_key = c->priv[i].tls_key;
 		c->nodes[i].metrics = c->priv[i].metrics;
+		c->nodes[i].witness = c->priv[i].witness;
+		c->nodes[i].state_file = c->priv[i].state_file;
+		c->nodes[i].priority = c->priv[i].priority;
+		c->nodes[i].auto_attach = c->priv[i].auto_attach;
 	}
 }
 
@@ -751,6 +807,7 @@ int config_parse_string(const char *text, const char *fname, struct config **out
 	p.c->timeout_s = CONFIG_DEFAULT_TIMEOUT_S;
 	p.c->dead_conn_s = CONFIG_DEFAULT_DEAD_CONN_S;
 	p.c->nbd_uid = (uid_t)-1;
+	p.c->quorum = -1; /* by the node count, once known */
 	p.c->path = strdup(fname);
 	if (!p.c->path) {
 		snprintf(err, errlen, "%s: out of memory", fname);
@@ -768,8 +825,6 @@ int config_parse_string(const char *text, const char *fname, struct config **out
 	}
 	if (!p.failed)
 		check_complete(&p);
-	if (!p.failed)
-		(void)resolve_secret(&p);
 	if (p.failed)
 		goto fail;
 	fill_views(p.c);
@@ -842,29 +897,4 @@ out:
 	free(text);
 	close(fd);
 	return ret;
-}
-
-void config_free(struct config *c)
-{
-	unsigned int i;
-
-	if (!c)
-		return;
-	for (i = 0; i < CONFIG_NODES_MAX; i++) {
-		free(c->priv[i].name);
-		free(c->priv[i].address);
-		free(c->priv[i].backing);
-		free(c->priv[i].nbd);
-		free(c->priv[i].meta);
-		free(c->priv[i].tls_certificate);
-		free(c->priv[i].tls_key);
-		free(c->priv[i].metrics);
-	}
-	free(c->tls_ca);
-	free(c->secret_file);
-	free(c->nbd_user);
-	free(c->name);
-	free(c->path);
-	config_free(c->adjusted);
-	free(c);
 }

@@ -34,6 +34,9 @@
 #define CONFIG_DEFAULT_TIMEOUT_S   30
 #define CONFIG_DEFAULT_DEAD_CONN_S 120
 #define CONFIG_MAX_TIMEOUT_S	   86400
+#define CONFIG_DEFAULT_PRIORITY	   100
+#define CONFIG_MAX_PRIORITY	   1000
+#define CONFIG_STATE_DIR	   "/var/lib/blkrep" /* a witness's default state-file */
 
 enum config_mode {
 	CONFIG_SYNC,
@@ -51,6 +54,19 @@ enum config_split_brain {
 	CONFIG_SB_DISCARD_ZERO_CHANGES,
 };
 
+/* quorum: whether a node needs a majority of the voters (every [node],
+ * witnesses included) to write or promote. */
+enum config_quorum {
+	CONFIG_QUORUM_OFF,
+	CONFIG_QUORUM_MAJORITY,
+};
+
+/* on-no-quorum: what a primary does with writes while it has no quorum. */
+enum config_no_quorum {
+	CONFIG_NOQ_SUSPEND,  /* "suspend-io": hold them */
+	CONFIG_NOQ_IO_ERROR, /* "io-error": fail them with EIO */
+};
+
 /* One [node NAME] section.  The strings are owned by the config. */
 struct config_node {
 	const char *name;
@@ -62,6 +78,17 @@ struct config_node {
 	const char *tls_certificate, *tls_key;
 	/* HOST:PORT of its Prometheus /metrics over HTTP, validated; NULL: none. */
 	const char *metrics;
+	/* witness = yes: a diskless voter (backing, nbd, meta NULL). */
+	bool witness;
+	/* A witness's state file (absolute; by default
+	 * CONFIG_STATE_DIR/RESOURCE.witness); NULL for a data node. */
+	const char *state_file;
+	/* Auto-failover order, 0..CONFIG_MAX_PRIORITY, higher first (then
+	 * name); CONFIG_DEFAULT_PRIORITY unless set. */
+	unsigned int priority;
+	/* What an automatic promotion attaches: "loop" or "/dev/nbdN"; NULL:
+	 * nothing. */
+	const char *auto_attach;
 };
 
 struct config;
@@ -111,8 +138,23 @@ unsigned int config_al_extents(const struct config *c);
 unsigned int config_timeout_s(const struct config *c);
 unsigned int config_dead_conn_timeout_s(const struct config *c);
 
-/* The number of [node NAME] sections: 2 to CONFIG_NODES_MAX. */
+/* The number of [node NAME] sections: 2 to CONFIG_NODES_MAX.  Every
+ * node, witnesses included: the voters. */
 unsigned int config_node_count(const struct config *c);
+
+/* The nodes without witness = yes: 2 to CONFIG_NODES_MAX. */
+unsigned int config_data_node_count(const struct config *c);
+
+/* quorum: as set, else majority with 3 nodes or more (witnesses count),
+ * off with 2. */
+enum config_quorum config_quorum(const struct config *c);
+/* on-no-quorum (default suspend-io). */
+enum config_no_quorum config_on_no_quorum(const struct config *c);
+/* auto-failover = yes (only with quorum = majority; default no). */
+bool config_auto_failover(const struct config *c);
+/* promote-command: a shell command run after an automatic promotion;
+ * NULL: none. */
+const char *config_promote_command(const struct config *c);
 
 /* Node i of config_node_count(), sorted by name (strcmp), whatever the
  * file's order; NULL past the last. */
@@ -133,8 +175,9 @@ const struct config_node *config_local_node(const struct config *c, const char *
 const struct config_node *config_node_for_host(const struct config *c, const char *host, char *err,
 					       size_t errlen);
 
-/* The only peer of a two-node resource; NULL if local is not one of c's
- * nodes, or if c has more than two (walk config_node_by_index() then). */
+/* The only other data node when c has exactly two (witnesses ignored);
+ * NULL if local is not one of c's nodes, or if c has more than two data
+ * nodes (walk config_node_by_index() then). */
 const struct config_node *config_peer_node(const struct config *c, const struct config_node *local);
 
 /* `blkrep adjust`, for a daemon running node me of running, given fresh,
@@ -159,5 +202,8 @@ void config_adjust(struct config *running, struct config *fresh, const char *me,
 const char *config_mode_name(enum config_mode m);
 const char *config_peer_loss_name(enum config_peer_loss p);
 const char *config_split_brain_name(enum config_split_brain s);
+/* "off"/"majority", "suspend-io"/"io-error". */
+const char *config_quorum_name(enum config_quorum q);
+const char *config_no_quorum_name(enum config_no_quorum q);
 
 #endif

@@ -64,6 +64,11 @@ static const char *resource_key_changed(const struct config *a, const struct con
 		{ "after-split-brain", a->after_split_brain != b->after_split_brain },
 		{ "bitmap-granularity", a->granularity != b->granularity },
 		{ "al-extents", a->al_extents != b->al_extents },
+		/* Its default follows the node count, which has its own message. */
+		{ "quorum", a->quorum != b->quorum && a->nnodes == b->nnodes },
+		{ "on-no-quorum", a->no_quorum != b->no_quorum },
+		{ "auto-failover", a->auto_failover != b->auto_failover },
+		{ "promote-command", str_differ(a->promote_command, b->promote_command) },
 	};
 
 	return first_changed(keys, sizeof(keys) / sizeof(keys[0]));
@@ -80,9 +85,32 @@ static const char *node_key_changed(const struct node_priv *a, const struct node
 		{ "meta", str_differ(a->meta, b->meta) },
 		{ "tls-certificate", str_differ(a->tls_certificate, b->tls_certificate) },
 		{ "tls-key", str_differ(a->tls_key, b->tls_key) },
+		{ "state-file", str_differ(a->state_file, b->state_file) },
+		{ "auto-attach", str_differ(a->auto_attach, b->auto_attach) },
 	};
 
 	return first_changed(keys, sizeof(keys) / sizeof(keys[0]));
+}
+
+/* A key of any node's section that every voter reads once: which nodes
+ * vote without data, and the auto-failover order. */
+static int voter_key_changed(const struct config *a, const struct config *b, char *err,
+			     size_t errlen)
+{
+	for (unsigned int i = 0; i < a->nnodes; i++) {
+		const struct node_priv *x = &a->priv[i], *y = &b->priv[i];
+		const char *key = x->witness != y->witness     ? "witness"
+				  : x->priority != y->priority ? "priority"
+							       : NULL;
+
+		if (key) {
+			snprintf(err, errlen,
+				 "[node %s] %s changed: a restart is needed to apply it", x->name,
+				 key);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int config_adjust_check(const struct config *running, const struct config *fresh, const char *me,
@@ -106,7 +134,7 @@ int config_adjust_check(const struct config *running, const struct config *fresh
 			 key);
 		return -1;
 	}
-	return 0;
+	return voter_key_changed(running, fresh, err, errlen);
 }
 
 /* Appends key to the list in out ("a, b"). */

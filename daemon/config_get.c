@@ -1,9 +1,10 @@
 /* The resource configuration's accessors: what the parser (config.c)
- * made of the file.  See config.h. */
+ * made of the file, and freeing it.  See config.h. */
 #include "daemon/config.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,12 +22,12 @@ const char *config_resource_name(const struct config *c)
 
 enum config_mode config_mode(const struct config *c)
 {
-	return c->mode;
+	return (enum config_mode)c->mode;
 }
 
 enum config_peer_loss config_on_peer_loss(const struct config *c)
 {
-	return c->on_peer_loss;
+	return (enum config_peer_loss)c->on_peer_loss;
 }
 
 const char *config_secret_file(const struct config *c)
@@ -76,7 +77,7 @@ uint64_t config_max_lag(const struct config *c)
 
 enum config_split_brain config_after_split_brain(const struct config *c)
 {
-	return c->after_split_brain;
+	return (enum config_split_brain)c->after_split_brain;
 }
 
 uint32_t config_bitmap_granularity(const struct config *c)
@@ -104,6 +105,35 @@ unsigned int config_node_count(const struct config *c)
 	return c->nnodes;
 }
 
+unsigned int config_data_node_count(const struct config *c)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < c->nnodes; i++)
+		n += !c->nodes[i].witness;
+	return n;
+}
+
+enum config_quorum config_quorum(const struct config *c)
+{
+	return (enum config_quorum)c->quorum;
+}
+
+enum config_no_quorum config_on_no_quorum(const struct config *c)
+{
+	return (enum config_no_quorum)c->no_quorum;
+}
+
+bool config_auto_failover(const struct config *c)
+{
+	return c->auto_failover;
+}
+
+const char *config_promote_command(const struct config *c)
+{
+	return c->promote_command;
+}
+
 const struct config_node *config_node_by_index(const struct config *c, unsigned int i)
 {
 	return i < c->nnodes ? &c->nodes[i] : NULL;
@@ -119,7 +149,7 @@ enum config_mode config_node_mode(const struct config *c, const struct config_no
 {
 	int m = priv_of(c, n)->mode;
 
-	return m < 0 ? c->mode : (enum config_mode)m;
+	return (enum config_mode)(m < 0 ? c->mode : m);
 }
 
 uint64_t config_node_max_lag(const struct config *c, const struct config_node *n)
@@ -131,13 +161,15 @@ uint64_t config_node_max_lag(const struct config *c, const struct config_node *n
 
 const struct config_node *config_peer_node(const struct config *c, const struct config_node *local)
 {
-	if (c->nnodes != 2)
+	const struct config_node *other = NULL;
+
+	if (config_data_node_count(c) != 2 || local < c->nodes || local >= c->nodes + c->nnodes ||
+	    local->witness)
 		return NULL;
-	if (local == &c->nodes[0])
-		return &c->nodes[1];
-	if (local == &c->nodes[1])
-		return &c->nodes[0];
-	return NULL;
+	for (unsigned int i = 0; i < c->nnodes; i++)
+		if (&c->nodes[i] != local && !c->nodes[i].witness)
+			other = &c->nodes[i];
+	return other;
 }
 
 /* "alpha, beta, gamma": every node's name, for messages. */
@@ -196,4 +228,32 @@ const struct config_node *config_local_node(const struct config *c, const char *
 	}
 	host[sizeof(host) - 1] = '\0';
 	return config_node_for_host(c, host, err, errlen);
+}
+
+void config_free(struct config *c)
+{
+	unsigned int i;
+
+	if (!c)
+		return;
+	for (i = 0; i < CONFIG_NODES_MAX; i++) {
+		free(c->priv[i].name);
+		free(c->priv[i].address);
+		free(c->priv[i].backing);
+		free(c->priv[i].nbd);
+		free(c->priv[i].meta);
+		free(c->priv[i].tls_certificate);
+		free(c->priv[i].tls_key);
+		free(c->priv[i].metrics);
+		free(c->priv[i].state_file);
+		free(c->priv[i].auto_attach);
+	}
+	free(c->tls_ca);
+	free(c->secret_file);
+	free(c->nbd_user);
+	free(c->promote_command);
+	free(c->name);
+	free(c->path);
+	config_free(c->adjusted);
+	free(c);
 }

@@ -11,30 +11,39 @@ struct node_priv {
 	char *name, *address, *backing, *nbd, *meta;
 	char *tls_certificate, *tls_key;
 	char *metrics;
-	int mode;	  /* enum config_mode, or -1: the resource's */
-	uint64_t max_lag; /* 0: the resource's */
-	int line;	  /* of its [node NAME] header */
+	char *state_file, *auto_attach;
+	int witness;	       /* 0 or 1 */
+	unsigned int priority; /* CONFIG_DEFAULT_PRIORITY unless set */
+	int mode;	       /* enum config_mode, or -1: the resource's */
+	uint64_t max_lag;      /* 0: the resource's */
+	int line;	       /* of its [node NAME] header */
 };
 
 struct config {
 	char *path;
 	char *name;
-	enum config_mode mode;
-	enum config_peer_loss on_peer_loss;
+	/* The keys spelled from a list are ints (config.c sets them by
+	 * offset): enum config_mode, enum config_peer_loss, ... and bools. */
+	int mode;
+	int on_peer_loss;
 	char *secret_file;
-	bool allow_unauthenticated, allow_unencrypted, peer_address_only;
-	bool allow_weak_secret;
+	int allow_unauthenticated, allow_unencrypted, peer_address_only;
+	int allow_weak_secret;
 	char *nbd_user; /* resolved by config_load() into nbd_uid */
 	int nbd_user_line;
 	uid_t nbd_uid;
 	char *tls_ca;
 	uint64_t resync_rate;
 	uint64_t max_lag;
-	enum config_split_brain after_split_brain;
+	int after_split_brain;
 	uint32_t granularity;
 	unsigned int al_extents;
 	unsigned int timeout_s;
 	unsigned int dead_conn_s;
+	int quorum;	   /* enum config_quorum; -1 while parsing: unset */
+	int no_quorum;	   /* enum config_no_quorum */
+	int auto_failover; /* 0 or 1 */
+	char *promote_command;
 	unsigned int nnodes;
 	/* Sorted by name once the file is read (file order while parsing). */
 	struct node_priv priv[CONFIG_NODES_MAX];

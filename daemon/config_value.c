@@ -9,6 +9,8 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/un.h>
 
 #include "daemon/config.h"
 
@@ -202,6 +204,16 @@ const char *config_split_brain_name(enum config_split_brain s)
 	return s == CONFIG_SB_DISCARD_ZERO_CHANGES ? "discard-zero-changes" : "disconnect";
 }
 
+const char *config_quorum_name(enum config_quorum q)
+{
+	return q == CONFIG_QUORUM_MAJORITY ? "majority" : "off";
+}
+
+const char *config_no_quorum_name(enum config_no_quorum q)
+{
+	return q == CONFIG_NOQ_IO_ERROR ? "io-error" : "suspend-io";
+}
+
 size_t config_value_comment_at(const char *s, size_t len)
 {
 	for (size_t i = 1; i < len; i++)
@@ -235,4 +247,36 @@ int config_address_resolve(const char *addr, struct sockaddr_storage *ss, sockle
 	else
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 	return 0;
+}
+
+bool config_value_nbd_ok(const char *v)
+{
+	if (strncmp(v, "unix:", 5) == 0)
+		return v[5] == '/' && strlen(v + 5) < sizeof(((struct sockaddr_un *)0)->sun_path);
+	return config_value_address_ok(v);
+}
+
+bool config_value_same_address(const char *a, const char *b)
+{
+	char ha[256], hb[256];
+	uint16_t pa, pb;
+
+	if (config_address_split(a, ha, sizeof(ha), &pa) < 0 ||
+	    config_address_split(b, hb, sizeof(hb), &pb) < 0)
+		return strcmp(a, b) == 0;
+	return pa == pb && strcasecmp(ha, hb) == 0;
+}
+
+bool config_value_attach_ok(const char *v)
+{
+	const char *d = v + strlen("/dev/nbd");
+
+	if (strcmp(v, "loop") == 0)
+		return true;
+	if (strncmp(v, "/dev/nbd", strlen("/dev/nbd")) != 0 || *d == '\0' || strlen(d) > 4)
+		return false;
+	for (; *d; d++)
+		if (!isdigit((unsigned char)*d))
+			return false;
+	return true;
 }

@@ -50,6 +50,16 @@ int config_value_user(const char *name, uid_t *uid, char *err, size_t errlen, co
  * value ("abc#def"). */
 size_t config_value_comment_at(const char *s, size_t len);
 
+/* An nbd export: "unix:/ABSOLUTE/PATH" that fits a sockaddr_un, or an
+ * address config_address_split() accepts. */
+bool config_value_nbd_ok(const char *v);
+
+/* Whether two validated addresses name the same host (any case) and port. */
+bool config_value_same_address(const char *a, const char *b);
+
+/* An auto-attach value: "loop" or "/dev/nbdN" (N: 1-4 digits). */
+bool config_value_attach_ok(const char *v);
+
 /* Index of v in a NULL-terminated list of spellings, or -1. */
 int config_value_choice(const char *v, const char *const *list);
 

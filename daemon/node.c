@@ -36,6 +36,7 @@
 #include "daemon/repl/secondary.h"
 #include "daemon/repl/stream.h"
 #include "daemon/repl/sync.h"
+#include "daemon/repl/witlink.h"
 #include "daemon/repl/verify.h"
 #include "nbd/server.h"
 #include "proto/msg.h"
@@ -72,6 +73,9 @@ void node_send_state(struct node *n)
 	for (unsigned i = 0; i < n->npeers; i++)
 		if (sync_peer(n->peers[i]))
 			(void)peer_send_state(sync_peer(n->peers[i]));
+	for (unsigned i = 0; i < n->nwits; i++)
+		if (witlink_peer(n->wits[i]))
+			(void)peer_send_state(witlink_peer(n->wits[i]));
 }
 
 void node_links_enable(struct node *n, bool on)
@@ -79,6 +83,9 @@ void node_links_enable(struct node *n, bool on)
 	for (unsigned i = 0; i < n->npeers; i++)
 		if (sync_peer(n->peers[i]))
 			peer_enable(sync_peer(n->peers[i]), on);
+	for (unsigned i = 0; i < n->nwits; i++)
+		if (witlink_peer(n->wits[i]))
+			peer_enable(witlink_peer(n->wits[i]), on);
 }
 
 /* A promotion: resync and verify chunks in flight lock against the new
@@ -113,6 +120,9 @@ static void node_free_peers(struct node *n)
 	for (unsigned i = 0; i < n->npeers; i++)
 		sync_free(n->peers[i]);
 	n->npeers = 0;
+	for (unsigned i = 0; i < n->nwits; i++)
+		witlink_free(n->wits[i]);
+	n->nwits = 0;
 }
 
 
@@ -328,7 +338,7 @@ static bool node_up_resumed_only(void *arg)
 {
 	struct node *n = arg;
 
-	return n->primary && n->resumed && !devices_attached(n->dev);
+	return n->primary && ((n->resumed && !devices_attached(n->dev)) || node_quorum_yields(n));
 }
 
 static bool node_up_exporting(void *arg)
@@ -388,6 +398,31 @@ static const struct node_up node_up = {
 	.state_changed = node_up_state_changed,
 };
 
+/* A link to each witness of the resource (issue 17). */
+static int node_add_witnesses(struct node *n, struct peer_hub *hub)
+{
+	struct witlink_env env = { .loop = n->loop,
+				   .cfg = n->cfg,
+				   .me = n->me,
+				   .secret = n->secret_len ? n->secret : NULL,
+				   .secret_len = n->secret_len,
+				   .loc = n->loc,
+				   .hub = hub,
+				   .up = &node_up,
+				   .node = n,
+				   .changed = node_quorum_changed };
+
+	for (unsigned i = 0; (env.other = config_node_by_index(n->cfg, i)); i++) {
+		if (!env.other->witness || env.other == n->me)
+			continue;
+		if (n->nwits == NODE_PEERS_MAX || !(n->wits[n->nwits] = witlink_new(&env)))
+			return -1;
+		n->nwits++;
+	}
+	primary_set_witnesses(n->pri, n->wits, n->nwits);
+	return 0;
+}
+
 /* The parts, on the replica: the primary's and the secondary's sides and
  * a struct sync per peer.  0, or -1 (logged). */
 static int node_add_parts(struct node *n)
@@ -413,7 +448,7 @@ static int node_add_parts(struct node *n)
 		return -1;
 	for (unsigned i = 0; i < config_node_count(n->cfg); i++) {
 		env.other = config_node_by_index(n->cfg, i);
-		if (env.other == n->me)
+		if (env.other == n->me || env.other->witness)
 			continue;
 		if (n->npeers == NODE_PEERS_MAX || !(n->peers[n->npeers] = sync_new(&env))) {
 			log_err("cannot set up the link to %s", env.other->name);
@@ -421,13 +456,16 @@ static int node_add_parts(struct node *n)
 		}
 		n->npeers++;
 	}
-	return 0;
+	return node_add_witnesses(n, env.hub);
 }
 
 static int node_start_peers(struct node *n)
 {
 	for (unsigned i = 0; i < n->npeers; i++)
 		if (sync_start(n->peers[i]) < 0)
+			return -1;
+	for (unsigned i = 0; i < n->nwits; i++)
+		if (witlink_start(n->wits[i]) < 0)
 			return -1;
 	return 0;
 }
@@ -533,6 +571,8 @@ static void node_on_tick(struct ioop *op, int res)
 		node_links_enable(n, true);
 	if (n->pri)
 		primary_tick(n->pri);
+	if (n->pri && n->sec)
+		node_quorum_tick(n);
 	n->above->tick(n->obs);
 	if (!n->stopping)
 		node_arm_tick(n);
@@ -638,6 +678,16 @@ struct sync *node_peer(const struct node *n)
 		if (sync_up(n->peers[i]))
 			return n->peers[i];
 	return n->npeers ? n->peers[0] : NULL;
+}
+
+unsigned node_nwits(const struct node *n)
+{
+	return n->nwits;
+}
+
+struct witlink *node_wit_at(const struct node *n, unsigned i)
+{
+	return i < n->nwits ? n->wits[i] : NULL;
 }
 
 unsigned node_npeers(const struct node *n)

@@ -70,6 +70,10 @@ unsigned node_npeers(const struct node *n);
 struct sync *node_peer_at(const struct node *n, unsigned i);
 struct sync *node_peer_named(const struct node *n, const char *name);
 struct devices *node_devices(const struct node *n);
+/* The witnesses' links (issue 17): node_wit_at(n, 0 .. node_nwits(n) - 1). */
+struct witlink;
+unsigned node_nwits(const struct node *n);
+struct witlink *node_wit_at(const struct node *n, unsigned i);
 struct obs *node_obs(const struct node *n); /* events and metrics (daemon/ctl/obs.h) */
 /* What the pair replicates: the smaller data area (a primary exports
  * that; a larger node's tail is never copied), and how much of it is out
@@ -98,7 +102,8 @@ void node_links_enable(struct node *n, bool on);
 
 /* `primary`: 0, or -1 with why (refused, or the export or metadata
  * failed: nothing changed). */
-int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen);
+int node_promote(struct node *n, bool force, bool discard, bool no_quorum, char *why,
+		 size_t whylen);
 /* `secondary`: answers req now or once the demotion finished. */
 void node_cmd_secondary(struct node *n, struct control_req *req);
 /* The daemon stops once its clients and requests are done. */

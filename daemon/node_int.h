@@ -33,9 +33,12 @@ struct node {
 	struct meta_sb *sb;	 /* loc's superblock */
 	struct primary *pri;	 /* the primary's side of replication */
 	struct secondary *sec;	 /* the secondary's */
-	struct sync *peers[NODE_PEERS_MAX];
+	struct sync *peers[NODE_PEERS_MAX]; /* the data nodes' */
 	struct peer_hub *hub;	 /* three nodes or more: the links' shared listener */
 	unsigned npeers;
+	struct witlink *wits[NODE_PEERS_MAX]; /* the witnesses' (issue 17) */
+	unsigned nwits;
+	uint64_t af_since_ms;	 /* auto-failover: since when it would promote */
 	struct devices *dev;	 /* /dev/nbdN, attach --loop, restore-saved */
 	bool primary;
 	bool crashed;		 /* came up after a crash as primary, not yet resynced */
@@ -69,6 +72,9 @@ void node_relock(struct node *n);
 void node_reconsider(struct node *n);
 
 /* node_role.c */
+void node_quorum_changed(void *arg);
+bool node_quorum_yields(const struct node *n);
+void node_quorum_tick(struct node *n);
 void node_set_role(struct node *n, bool primary);
 const char *node_record_memory(struct node *n);
 bool node_finish_demote(struct node *n);

@@ -7,6 +7,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
@@ -18,6 +21,7 @@
 #include "daemon/repl/secondary.h"
 #include "daemon/repl/stream.h"
 #include "daemon/repl/sync.h"
+#include "daemon/repl/witlink.h"
 #include "proto/msg.h"
 #include "proto/peer.h"
 #include "utils/clock.h"
@@ -33,9 +37,63 @@ void node_set_role(struct node *n, bool primary)
 	primary_set_role(n->pri, primary);
 }
 
-/* Why this node may not become primary now, or NULL. */
-static const char *node_promote_refusal(const struct node *n, bool force, bool discard)
+/* A witness connected to this node holds a generation this node never had
+ * (another node was primary meanwhile), or NULL. */
+static const struct witlink *node_witness_newer(const struct node *n)
 {
+	for (unsigned i = 0; i < n->nwits; i++) {
+		const struct witlink *w = n->wits[i];
+		enum gen_rel r;
+
+		if (!witlink_up(w))
+			continue;
+		r = primary_witness_relation(n->pri, w);
+		if ((r == GEN_REL_NEWER || r == GEN_REL_UNRELATED) &&
+		    !(n->primary && primary_io_suspended(n->pri) &&
+		      witlink_confirmed(w) == primary_told_gen(n->pri)))
+			return w;
+	}
+	return NULL;
+}
+
+/* Quorum's word on a promotion (issue 17), or NULL. */
+static const char *node_quorum_refusal(const struct node *n, bool no_quorum)
+{
+	static char why[512];
+	const struct witlink *w;
+
+	if (config_quorum(n->cfg) != CONFIG_QUORUM_MAJORITY || no_quorum)
+		return NULL;
+	if (!primary_quorum(n->pri)) {
+		char q[256];
+
+		primary_quorum_why(n->pri, q, sizeof(q));
+		snprintf(why, sizeof(why), "no quorum: %s; promote a node that has quorum, or, "
+			 "if the other nodes are gone for good, run primary --force --no-quorum "
+			 "(writes they acknowledged after this node lost them would be lost)", q);
+		return why;
+	}
+	if ((w = node_witness_newer(n))) {
+		snprintf(why, sizeof(why), "the witness %s holds generation %016" PRIx64 ", which "
+			 "this node (at %016" PRIx64 ") never had: this node lacks writes "
+			 "acknowledged meanwhile; promote the node that holds them (or, if it is "
+			 "gone for good, primary --force --no-quorum here)", witlink_name(w),
+			 witlink_hello(w)->gen_current, n->sb->gen.current);
+		return why;
+	}
+	return NULL;
+}
+
+/* Why this node may not become primary now, or NULL. */
+static const char *node_promote_refusal(const struct node *n, bool force, bool discard,
+					bool no_quorum)
+{
+	const char *q = node_quorum_refusal(n, no_quorum);
+
+	if (no_quorum && !force)
+		return "--no-quorum overrides quorum only with --force: primary --force --no-quorum";
+	if (q)
+		return q;
 	if (n->demote_req)
 		return "a demotion is still finishing (the peer flushes what it holds): try again";
 	if (node_peer_primary(n))
@@ -70,9 +128,10 @@ static const char *node_promote_refusal(const struct node *n, bool force, bool d
 	}
 }
 
-int node_promote(struct node *n, bool force, bool discard, char *why, size_t whylen)
+int node_promote(struct node *n, bool force, bool discard, bool no_quorum, char *why,
+		 size_t whylen)
 {
-	const char *no = node_promote_refusal(n, force, discard);
+	const char *no = node_promote_refusal(n, force, discard, no_quorum);
 	struct meta_sb before = *n->sb;
 
 	if (no) {
@@ -91,6 +150,11 @@ int node_promote(struct node *n, bool force, bool discard, char *why, size_t why
 	 * node's first promotion: than anything any peer holds). */
 	secondary_forget_receipts(n->sec); /* restarted uncleanly: it cannot say where */
 	primary_promoted(n->pri);
+	if (no_quorum && !primary_quorum(n->pri))
+		log_warn("promoted without quorum (--no-quorum): writes the other nodes "
+			 "acknowledged after this node lost them are not here");
+	if (no_quorum)
+		primary_quorum_override(n->pri);
 	if (primary_step_gen(n->pri, n->sb->gen.current == GEN_CREATED) < 0) {
 		node_stop_export(n);
 		snprintf(why, whylen, "cannot write the metadata (see the log)");
@@ -208,7 +272,7 @@ void node_demote_hook(void *arg)
  * up-to-date one.) */
 static void node_demoted_apart(struct node *n)
 {
-	if (config_on_peer_loss(n->cfg) != CONFIG_PEER_LOSS_FREEZE)
+	if (!secondary_policy_holds(n->cfg))
 		return;
 	for (unsigned i = 0; i < n->npeers; i++)
 		if (!sync_up(n->peers[i])) {
@@ -220,6 +284,11 @@ static void node_demoted_apart(struct node *n)
 
 bool node_demote(struct node *n)
 {
+	if (config_quorum(n->cfg) == CONFIG_QUORUM_MAJORITY) {
+		/* What waited for quorum was never acknowledged: it fails. */
+		primary_fail_held(n->pri);
+		primary_drop_pending(n->pri);
+	}
 	n->resumed = false;
 	node_stop_export(n);
 	node_set_role(n, false);
@@ -294,3 +363,147 @@ bool node_hands_over(const struct node *n)
 	return n->primary && node_uptodate_peer(n);
 }
 
+
+/* --- quorum (issue 17) --- */
+
+/* A primary waiting for quorum that finds another node was primary
+ * meanwhile (a witness holds a generation this node never had, or a data
+ * peer connects as primary: node_quorum_yields()) steps down: its held
+ * writes fail, a generation no majority recorded is forgotten, and the
+ * resync brings it up to date. */
+static void node_quorum_step_down(struct node *n, const char *who)
+{
+	log_warn("%s: another node became primary while this one had no quorum; %s/%s "
+		 "becomes secondary (its held writes fail, never acknowledged) and resyncs",
+		 who, n->sb->resource, n->sb->node);
+	(void)node_demote(n);
+}
+
+/* Whether this primary, without quorum, yields to a data peer that
+ * connects as primary (node_up's resumed_only: the peer then refuses us
+ * routinely and we step down, sync_yield_to_primary()). */
+bool node_quorum_yields(const struct node *n)
+{
+	return n->primary && config_quorum(n->cfg) == CONFIG_QUORUM_MAJORITY &&
+	       primary_io_suspended(n->pri) && !primary_quorum(n->pri);
+}
+
+/* A witness's link came up or down, or it confirmed a generation. */
+void node_quorum_changed(void *arg)
+{
+	struct node *n = arg;
+	const struct witlink *w;
+
+	if (n->primary && primary_io_suspended(n->pri) && (w = node_witness_newer(n)))
+		node_quorum_step_down(n, witlink_name(w));
+	primary_quorum_changed(n->pri);
+	primary_wake(n->pri);
+}
+
+/* This node's place among the connected up-to-date data nodes that could
+ * promote (priority, higher first, then name): 0 goes first. */
+static unsigned node_failover_rank(const struct node *n)
+{
+	unsigned rank = 0;
+
+	for (unsigned i = 0; i < n->npeers; i++) {
+		const struct config_node *o = sync_node(n->peers[i]);
+
+		if (!sync_up(n->peers[i]) || sync_hello(n->peers[i])->disk != MSG_DISK_UPTODATE)
+			continue;
+		if (o->priority > n->me->priority ||
+		    (o->priority == n->me->priority && strcmp(o->name, n->me->name) < 0))
+			rank++;
+	}
+	return rank;
+}
+
+/* Auto-failover: what is missing for this node to promote itself, or
+ * NULL. */
+static const char *node_failover_blocked(const struct node *n)
+{
+	if (n->primary || n->demote_req || n->stopping)
+		return "";
+	if (node_peer_primary(n))
+		return "a connected node is primary";
+	if (n->sb->disk != META_DISK_UPTODATE)
+		return "this node's disk is not up to date";
+	return node_promote_refusal(n, false, false, false);
+}
+
+#define NODE_ATTACH_CMD "\"$BLKREP_BIN\" -c \"$BLKREP_CONFIG\" --node \"$BLKREP_NODE\" " \
+			"attach \"$BLKREP_DEVICE\""
+
+/* The command's environment, in the grandchild that runs it. */
+static void node_failover_env(const struct node *n, const char *dev)
+{
+	char self[256];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	sigset_t all;
+
+	self[len > 0 ? len : 0] = '\0';
+	sigfillset(&all);
+	sigprocmask(SIG_UNBLOCK, &all, NULL); /* the daemon's signalfd blocks some */
+	setenv("BLKREP_BIN", self, 1);
+	setenv("BLKREP_CONFIG", config_path(n->cfg), 1);
+	setenv("BLKREP_RESOURCE", n->sb->resource, 1);
+	setenv("BLKREP_NODE", n->sb->node, 1);
+	setenv("BLKREP_DEVICE", dev ? dev : "", 1);
+}
+
+/* After the promotion: auto-attach and promote-command, in the
+ * background (a grandchild, so that nothing is left to reap). */
+static void node_failover_command(const struct node *n)
+{
+	const char *cmd = config_promote_command(n->cfg), *dev = n->me->auto_attach;
+	char line[4096];
+	pid_t pid;
+
+	if (dev && cmd)
+		snprintf(line, sizeof(line), NODE_ATTACH_CMD " && { %s; }", cmd);
+	else if (dev || cmd)
+		snprintf(line, sizeof(line), "%s", dev ? NODE_ATTACH_CMD : cmd);
+	else
+		return;
+	log_info("auto-failover: running: %s", line);
+	pid = fork();
+	if (pid == 0) {
+		if (fork() == 0) {
+			node_failover_env(n, dev);
+			execl("/bin/sh", "sh", "-c", line, (char *)NULL);
+			_exit(127);
+		}
+		_exit(0);
+	}
+	if (pid > 0)
+		(void)waitpid(pid, NULL, 0);
+	else
+		log_err("auto-failover: cannot start the command: %s", strerror(errno));
+}
+
+/* Once a second: auto-failover.  A secondary with quorum, an up-to-date
+ * disk and no primary in sight promotes itself after 1 s, plus 1 s for
+ * each connected up-to-date node ranked before it. */
+void node_quorum_tick(struct node *n)
+{
+	uint64_t now = clock_now_ms(), wait;
+	char why[640];
+
+	if (!config_auto_failover(n->cfg) || node_failover_blocked(n)) {
+		n->af_since_ms = 0;
+		return;
+	}
+	if (!n->af_since_ms)
+		n->af_since_ms = now;
+	wait = 1000 + 1000ULL * node_failover_rank(n);
+	if (now - n->af_since_ms < wait)
+		return;
+	n->af_since_ms = 0;
+	log_info("auto-failover: no primary is connected, this node has quorum and "
+		 "up-to-date data: promoting itself");
+	if (node_promote(n, false, false, false, why, sizeof(why)) < 0) {
+		log_warn("auto-failover: promotion refused: %s", why);
+		return;
+	}
+	node_failover_command(n);
+}

@@ -779,8 +779,8 @@ void repl_done(struct repl_req *rr, int err)
 	struct conn *c = s->c;
 
 	/* A peer's error or a lost link leaves the range out of sync (the
-	 * node recorded it); the local result is what the client gets. */
-	(void)err;
+	 * node recorded it); the client gets the local result, or EIO. */
+	s->error = err == REPL_FAILED ? NBD_EIO : s->error;
 	c->pending--;
 	s->remote = false;
 	if (s->local_done) {

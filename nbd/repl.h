@@ -11,6 +11,7 @@
 #ifndef BLKREP_REPL_H
 #define BLKREP_REPL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -71,6 +72,12 @@ struct repl_ops {
 	 * offered again (its client left before it was retried). */
 	void (*abandon)(void *arg, struct repl_req *rr);
 };
+
+/* repl_done()'s err when the client must get EIO whatever its local disk
+ * did: the replicator may not acknowledge the write (a primary that lost
+ * its quorum under on-no-quorum = io-error, or that another node
+ * replaced meanwhile). */
+#define REPL_FAILED (-ECANCELED)
 
 /* The NBD side's entry for replicators: the peer is done with rr, which
  * submit() answered REPL_SENT: it acknowledged it (err 0, or -errno: its

@@ -273,17 +273,20 @@ static const char *hello_check(const uint8_t *buf, struct msg_hello *m)
 		bad = get_name(buf + H_NODE, m->node, "bad node name");
 	if (bad)
 		return bad;
+	m->disk = buf[H_DISK];
 	m->size_bytes = get_be64(buf + H_SIZE);
-	if (m->size_bytes == 0 || m->size_bytes > MSG_MAX_OFFSET)
+	/* Only a witness's (diskless) data area is empty. */
+	if ((m->size_bytes == 0) != (m->disk == MSG_DISK_DISKLESS) ||
+	    m->size_bytes > MSG_MAX_OFFSET)
 		return "bad size";
 	m->extent_bytes = get_be32(buf + H_EXTENT);
 	if (m->extent_bytes < 512 || (m->extent_bytes & (m->extent_bytes - 1)))
 		return "bad extent size";
 	m->role = buf[H_ROLE];
-	if (m->role > MSG_ROLE_PRIMARY)
+	if (m->role > MSG_ROLE_WITNESS)
 		return "bad role";
-	m->disk = buf[H_DISK];
-	if (m->disk > MSG_DISK_UPTODATE)
+	if (m->disk > MSG_DISK_DISKLESS ||
+	    (m->role == MSG_ROLE_WITNESS) != (m->disk == MSG_DISK_DISKLESS))
 		return "bad disk state";
 	m->flags = buf[H_FLAGS];
 	if (m->flags & ~MSG_HELLO_F_ALL)
@@ -413,6 +416,22 @@ const char *msg_disk_name(uint8_t disk)
 		return "consistent";
 	case MSG_DISK_UPTODATE:
 		return "uptodate";
+	case MSG_DISK_DISKLESS:
+		return "diskless";
+	default:
+		return "unknown";
+	}
+}
+
+const char *msg_role_name(uint8_t role)
+{
+	switch (role) {
+	case MSG_ROLE_SECONDARY:
+		return "secondary";
+	case MSG_ROLE_PRIMARY:
+		return "primary";
+	case MSG_ROLE_WITNESS:
+		return "witness";
 	default:
 		return "unknown";
 	}

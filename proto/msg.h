@@ -102,6 +102,7 @@ struct msg_hdr {
 enum msg_role {
 	MSG_ROLE_SECONDARY = 0,
 	MSG_ROLE_PRIMARY = 1,
+	MSG_ROLE_WITNESS = 2, /* a diskless voter: no data, never primary */
 };
 
 enum msg_disk {
@@ -109,6 +110,7 @@ enum msg_disk {
 	MSG_DISK_OUTDATED = 1,
 	MSG_DISK_CONSISTENT = 2,
 	MSG_DISK_UPTODATE = 3,
+	MSG_DISK_DISKLESS = 4, /* a witness: size_bytes 0 */
 };
 
 #define MSG_HELLO_F_CRASHED_PRIMARY	(1U << 0)	/* went down uncleanly as primary */
@@ -189,7 +191,8 @@ void msg_hello_encode(uint8_t *buf, const struct msg_hello *m);
 /* Decodes a HELLO/STATE payload of len bytes (at least MSG_HELLO_SIZE;
  * bytes beyond it belong to a later version and are ignored).  Validates
  * version_min <= version_max, non-empty NUL-terminated printable names with
- * zero padding, a non-zero size, a power-of-two extent size, role, disk,
+ * zero padding, a non-zero size (0 only with disk DISKLESS, a witness),
+ * a power-of-two extent size, role, disk (role WITNESS only DISKLESS),
  * flags, and a non-zero current generation.  Returns 0, or -1 with a static
  * reason in *why. */
 int msg_hello_decode(const uint8_t *buf, size_t len, struct msg_hello *m, const char **why);
@@ -215,7 +218,10 @@ size_t msg_reason_sanitize(const uint8_t *p, size_t len, char *out);
 /* Name of a message type for log lines ("WRITE", ...; "UNKNOWN"). */
 const char *msg_type_name(uint16_t type);
 
-/* Name of a disk state ("uptodate", ...; "unknown"). */
+/* Name of a disk state ("uptodate", ..., "diskless"; "unknown"). */
 const char *msg_disk_name(uint8_t disk);
+
+/* Name of a role ("secondary", "primary", "witness"; "unknown"). */
+const char *msg_role_name(uint8_t role);
 
 #endif

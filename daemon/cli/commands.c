@@ -65,12 +65,16 @@ static const struct command commands[] = {
 	  .help = "roles, disks, connection, sync state",
 	  .opts = { { "--json", NULL, "one JSON object" } } },
 	{ .name = "primary", .cli = cmd_request, .request = node_req_primary,
-	  .usage = "primary [--force [--discard-unknown]]", .help = "promote this node",
-	  .description = "Promotes this node; refused while the peer is primary, or on a "
-			 "disk that is not up to date.",
+	  .usage = "primary [--force [--discard-unknown] [--no-quorum]]",
+	  .help = "promote this node",
+	  .description = "Promotes this node; refused while the peer is primary, on a "
+			 "disk that is not up to date, or without quorum.",
 	  .opts = { { "--force", NULL, "promote a consistent disk, or start a fresh pair" },
 		    { "--discard-unknown", NULL,
-		      "with --force: an inconsistent or outdated disk too" } } },
+		      "with --force: an inconsistent or outdated disk too" },
+		    { "--no-quorum", NULL,
+		      "with --force: without quorum (what the others acknowledged may be "
+		      "lost)" } } },
 	{ .name = "secondary", .cli = cmd_request, .request = node_req_secondary,
 	  .usage = "secondary", .help = "demote this node" },
 	{ .name = "connect", .cli = cmd_request, .request = node_req_connect,

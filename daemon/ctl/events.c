@@ -102,8 +102,8 @@ static void fields_resource(struct strbuf *o, const struct events_state *s,
 			    const struct events_peer *p)
 {
 	(void)p;
-	strbuf_printf(o, ", \"role\": \"%s\", \"suspended\": %s, \"mode\": \"%s\"", s->role,
-		      json_bool(s->suspended), s->mode);
+	strbuf_printf(o, ", \"role\": \"%s\", \"suspended\": %s, \"quorum\": %s, \"mode\": \"%s\"",
+		      s->role, json_bool(s->suspended), json_bool(s->quorum), s->mode);
 }
 
 static void fields_connection(struct strbuf *o, const struct events_state *s,
@@ -208,7 +208,7 @@ static bool changed(const struct events_state *a, const struct events_state *b,
 {
 	if (obj == EV_RESOURCE)
 		return differ(a->role, b->role) || a->suspended != b->suspended ||
-		       differ(a->mode, b->mode);
+		       a->quorum != b->quorum || differ(a->mode, b->mode);
 	return differ(a->disk, b->disk) || differ(a->disk_error, b->disk_error) ||
 	       a->attached != b->attached || differ(a->path, b->path);
 }

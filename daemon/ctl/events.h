@@ -46,7 +46,9 @@ struct events_state {
 	const char *resource, *node; /* names */
 	/* resource */
 	const char *role; /* "primary", "secondary" */
-	bool suspended;	  /* a frozen primary (on-peer-loss = freeze) */
+	bool suspended;	  /* a frozen primary (on-peer-loss = freeze), or one
+			   * waiting for quorum */
+	bool quorum;	  /* connected to a majority of the voters (or quorum off) */
 	const char *mode; /* "sync", "async" */
 	/* device */
 	const char *disk;		  /* "inconsistent", ..., "uptodate" */

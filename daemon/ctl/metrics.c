@@ -139,7 +139,9 @@ static void render_states(struct strbuf *sb, const struct metrics_state *m, cons
 	gauge_u64(sb, "blkrep_disk_error", l->lb, m->disk_error,
 		  "1 while this node's disk (or its activity log) has a failure shown in status.");
 	gauge_u64(sb, "blkrep_suspended", l->lb, m->suspended,
-		  "1 while a primary holds writes (on-peer-loss = freeze, peer lost).");
+		  "1 while a primary holds writes (on-peer-loss = freeze, peer lost; or quorum).");
+	gauge_u64(sb, "blkrep_quorum", l->lb, m->quorum,
+		  "1 while this node is connected to a majority of the voters (or quorum = off).");
 }
 
 #define PEER_FIELD(f) offsetof(struct metrics_peer, f)

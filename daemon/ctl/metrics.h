@@ -35,6 +35,7 @@ struct metrics_state {
 	bool primary;
 	const char *disk; /* meta_disk_name(): "inconsistent" ... "uptodate" */
 	bool disk_error, suspended;
+	bool quorum; /* connected to a majority of the voters (or quorum off) */
 	uint64_t writes, al_writes;
 	/* The node's, over every peer: labelled with the peer when it is the
 	 * only one, with resource and node alone otherwise. */

@@ -21,6 +21,7 @@
 #include "daemon/repl/resync.h"
 #include "daemon/repl/stream.h"
 #include "daemon/repl/sync.h"
+#include "daemon/repl/witlink.h"
 #include "daemon/repl/verify.h"
 #include "proto/peer.h"
 #include "utils/bitmap.h"
@@ -126,7 +127,19 @@ static void node_peer_json(const struct node *n, const struct sync *s, struct st
 			stream_lag_bytes(sync_stream(s)), rs, sync_resynced_bytes(s));
 }
 
-/* "peers": [...], every peer of the node. */
+/* A witness in status --json's "peers" list (issue 17). */
+static void node_witness_json(const struct witlink *w, struct strbuf *o)
+{
+	strbuf_printf(o,
+		      "{\"name\": \"%s\", \"connection\": \"%s\", \"role\": \"witness\", "
+		      "\"disk\": \"diskless\", \"mode\": null, \"out_of_sync_bytes\": 0, "
+		      "\"lag_bytes\": 0, \"resync\": null, \"resynced_bytes\": 0, "
+		      "\"generation\": \"%016" PRIx64 "\"}",
+		      witlink_name(w), witlink_up(w) ? "connected" : "connecting",
+		      witlink_up(w) ? witlink_hello(w)->gen_current : 0);
+}
+
+/* "peers": [...], every peer of the node, the witnesses last. */
 static void node_peers_json(const struct node *n, char *buf, size_t len)
 {
 	struct strbuf o = STRBUF_INIT(buf, len);
@@ -136,12 +149,33 @@ static void node_peers_json(const struct node *n, char *buf, size_t len)
 		strbuf_printf(&o, "%s", i ? ", " : "");
 		node_peer_json(n, node_peer_at(n, i), &o);
 	}
+	for (unsigned i = 0; i < node_nwits(n); i++) {
+		strbuf_printf(&o, "%s", i || node_npeers(n) ? ", " : "");
+		node_witness_json(node_wit_at(n, i), &o);
+	}
 	strbuf_printf(&o, "]");
+}
+
+/* Quorum's fields of status --json (issue 17). */
+static void node_quorum_json(const struct node *n, char *buf, size_t len)
+{
+	const struct primary *p = node_primary(n);
+	char why[256], esc[512];
+
+	primary_quorum_why(p, why, sizeof(why));
+	events_json_escape(esc, sizeof(esc), why);
+	snprintf(buf, len,
+		 "\"quorum\": %s, \"quorum_policy\": \"%s\", \"quorum_why\": \"%s\", "
+		 "\"voters\": %u, \"voters_connected\": %u, \"io_suspended\": %s, ",
+		 primary_quorum(p) ? "true" : "false",
+		 config_quorum(node_config(n)) == CONFIG_QUORUM_MAJORITY ? "majority" : "off", esc,
+		 primary_voters(p), primary_voters_connected(p),
+		 node_is_primary(n) && primary_io_suspended(p) ? "true" : "false");
 }
 
 static void node_status_json(struct node *n, struct control_req *req)
 {
-	char peers[NODE_PEERS_JSON_MAX], one[1024] = "";
+	char peers[NODE_PEERS_JSON_MAX], one[1024] = "", q[768];
 	char err[512], derr[512], rs[160], vf[160], dev[32] = "null", off[16] = "null", name[24];
 	const char *offload, *enc = node_encryption(n, &offload);
 	uint64_t done, total, differ;
@@ -164,6 +198,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 	else
 		snprintf(vf, sizeof(vf), "null");
 	node_peers_json(n, peers, sizeof(peers));
+	node_quorum_json(n, q, sizeof(q));
 	/* "peer": the only peer of a pair (absent with more). */
 	if (node_npeers(n) == 1)
 		snprintf(one, sizeof(one),
@@ -174,7 +209,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 	control_reply(req, true,
 		      "{\"resource\": \"%s\", \"node\": \"%s\", \"role\": \"%s\", "
 		      "\"mode\": \"%s\", \"on_peer_loss\": \"%s\", \"disk\": \"%s\", "
-		      "\"disk_error\": \"%s\", %s\"peers\": %s, "
+		      "\"disk_error\": \"%s\", %s%s\"peers\": %s, "
 		      "\"size_bytes\": %" PRIu64 ", \"data_area_bytes\": %" PRIu64 ", "
 		      "\"peer_data_area_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
 		      "\"lag_bytes\": %" PRIu64 ", \"lag_seconds\": %.3f, "
@@ -183,7 +218,7 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_mode_name(node_local(n)),
 		      config_peer_loss_name(config_on_peer_loss(node_config(n))), local_disk_name(node_local(n)), derr,
-		      one, peers, node_size(n), node_sb(n)->data_bytes, node_peer_area(n), node_out_of_sync(n),
+		      q, one, peers, node_size(n), node_sb(n)->data_bytes, node_peer_area(n), node_out_of_sync(n),
 		      st.lag_bytes, st.lag_seconds, rs, vf,
 		      primary_frozen(node_primary(n)) ? "true" : "false", dev, st.writes, st.replicated_bytes,
 		      node_resynced_bytes(n), node_sb(n)->gen.current);
@@ -314,25 +349,60 @@ static void node_peers_text(const struct node *n, char *buf, size_t len)
 		at += node_peer_text(n, node_peer_at(n, i), buf + at, len - at);
 }
 
+/* The witnesses' lines and the quorum line (issue 17), or "". */
+static void node_quorum_text(const struct node *n, char *buf, size_t len)
+{
+	const struct primary *p = node_primary(n);
+	struct strbuf o = STRBUF_INIT(buf, len);
+	char why[256];
+
+	*buf = '\0';
+	for (unsigned i = 0; i < node_nwits(n); i++) {
+		const struct witlink *w = node_wit_at(n, i);
+
+		strbuf_printf(&o, "  witness %s: %s", witlink_name(w),
+			      witlink_up(w) ? "connected" : "connecting");
+		if (witlink_up(w))
+			strbuf_printf(&o, ", generation %016" PRIx64, witlink_hello(w)->gen_current);
+		strbuf_printf(&o, "\n");
+	}
+	if (config_quorum(node_config(n)) != CONFIG_QUORUM_MAJORITY)
+		return;
+	primary_quorum_why(p, why, sizeof(why));
+	if (!*why)
+		strbuf_printf(&o, "  quorum: yes (%u of %u voters)%s\n", primary_voters_connected(p),
+			      primary_voters(p),
+			      node_is_primary(n) && primary_io_suspended(p)
+				      ? "; writes wait until a majority records the generation" : "");
+	else
+		strbuf_printf(&o, "  quorum: LOST: %s%s%s\n", why,
+			      !node_is_primary(n) ? ""
+			      : config_on_no_quorum(node_config(n)) == CONFIG_NOQ_IO_ERROR
+				      ? "; writes fail (on-no-quorum = io-error)"
+				      : "; writes suspended (on-no-quorum = suspend-io)",
+			      node_is_primary(n) ? "" : "; this node cannot be promoted");
+}
+
 static void node_status_text(struct node *n, struct control_req *req)
 {
 	const char *derr = obs_disk_error(n);
 	struct primary_stats st;
-	char rs[256], sizes[224], resynced[HUMAN_BYTES_LEN], peers[NODE_PEERS_TEXT_MAX];
+	char rs[256], sizes[224], resynced[HUMAN_BYTES_LEN], peers[NODE_PEERS_TEXT_MAX], q[1024];
 
 	primary_stats(node_primary(n), &st);
+	node_quorum_text(n, q, sizeof(q));
 	node_resync_text(n, rs, sizeof(rs));
 	node_sizes_text(n, &st, sizes, sizeof(sizes));
 	node_peers_text(n, peers, sizeof(peers));
 
 	control_reply(req, true,
 		      "%s/%s: %s, disk %s, %s mode, on peer loss: %s\n"
-		      "%s%s%s%s"
+		      "%s%s%s%s%s"
 		      "%s%s  generation %016" PRIx64 ", %" PRIu64 " writes, %s resynced since start\n",
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)),
 		      local_disk_name(node_local(n)), local_mode_name(node_local(n)),
 		      config_peer_loss_name(config_on_peer_loss(node_config(n))),
-		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", peers, sizes, rs,
+		      *derr ? "  disk error: " : "", derr, *derr ? "\n" : "", peers, q, sizes, rs,
 		      node_sb(n)->gen.current, st.writes,
 		      human_bytes(node_resynced_bytes(n), resynced, sizeof(resynced)));
 }
@@ -342,14 +412,15 @@ static void node_status_text(struct node *n, struct control_req *req)
 void node_req_primary(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
 	bool force = cmdspec_has_flag(argc, argv, "--force"),
-	     discard = cmdspec_has_flag(argc, argv, "--discard-unknown");
-	char why[512];
+	     discard = cmdspec_has_flag(argc, argv, "--discard-unknown"),
+	     no_quorum = cmdspec_has_flag(argc, argv, "--no-quorum");
+	char why[640];
 
 	if (node_is_primary(n)) {
 		control_reply(req, true, "%s/%s is already primary\n", node_sb(n)->resource, node_sb(n)->node);
 		return;
 	}
-	if (node_promote(n, force, discard, why, sizeof(why)) < 0) {
+	if (node_promote(n, force, discard, no_quorum, why, sizeof(why)) < 0) {
 		control_reply(req, false, "%s%s%s", why,
 			      *diskerr_text(local_disk(node_local(n))) ? "; the disk failed a replicated " : "",
 			      diskerr_text(local_disk(node_local(n))));

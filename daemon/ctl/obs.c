@@ -139,6 +139,7 @@ static void obs_snapshot(const struct node *n, struct events_state *st)
 	st->node = node_me(n)->name;
 	st->role = node_role_name(node_is_primary(n));
 	st->suspended = primary_frozen(node_primary(n));
+	st->quorum = primary_quorum(node_primary(n));
 	st->mode = local_mode_name(loc);
 	st->disk = local_disk_name(loc);
 	events_copy_text(st->disk_error, sizeof(st->disk_error), obs_disk_error(n));
@@ -275,6 +276,7 @@ static size_t obs_render_metrics(struct obs *o)
 		.disk = local_disk_name(node_local(n)),
 		.disk_error = *obs_disk_error(n) != '\0',
 		.suspended = primary_frozen(node_primary(n)),
+		.quorum = primary_quorum(node_primary(n)),
 		.writes = ps.writes,
 		.replicated_bytes = ps.replicated_bytes,
 		.al_writes = ps.al_writes,

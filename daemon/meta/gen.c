@@ -298,3 +298,24 @@ int gen_verdict_explain(enum gen_verdict v, const struct gen_side *local,
 	}
 	return snprintf(buf, len, "unknown verdict %d", (int)v);
 }
+
+enum gen_rel gen_relation(uint64_t my_current, const uint64_t my_history[GEN_HISTORY],
+			  const uint64_t *my_slot_gens, unsigned nslots, uint64_t their_current,
+			  uint64_t their_bitmap, const uint64_t their_history[GEN_HISTORY])
+{
+	if (their_current == my_current)
+		return GEN_REL_SAME;
+	if (their_current == 0 || history_has(my_history, their_current) ||
+	    slots_hold(my_slot_gens, nslots, their_current))
+		return GEN_REL_OLDER;
+	if (their_bitmap == my_current || history_has(their_history, my_current))
+		return GEN_REL_NEWER;
+	return GEN_REL_UNRELATED;
+}
+
+const char *gen_rel_name(enum gen_rel r)
+{
+	static const char *const names[] = { "same", "older", "newer", "unrelated" };
+
+	return r <= GEN_REL_UNRELATED ? names[r] : "?";
+}

@@ -143,6 +143,18 @@ void gen_resync_finished_source(struct gen_ids *g);
  * its own old current id goes into history, the bitmap id is cleared. */
 void gen_resync_finished_target(struct gen_ids *g, const struct gen_ids *source);
 
+/* Quorum: where another voter's generation stands against this node's.
+ * OLDER: theirs is 0 (a witness that saw none yet) or one this node moved on
+ * from (its history or a slot's bitmap id); NEWER: they moved on from this
+ * node's current (their history or their bitmap id for this node holds it);
+ * UNRELATED: neither, both moved on since a common generation (or never
+ * shared one). */
+enum gen_rel { GEN_REL_SAME, GEN_REL_OLDER, GEN_REL_NEWER, GEN_REL_UNRELATED };
+enum gen_rel gen_relation(uint64_t my_current, const uint64_t my_history[GEN_HISTORY],
+			  const uint64_t *my_slot_gens, unsigned nslots, uint64_t their_current,
+			  uint64_t their_bitmap, const uint64_t their_history[GEN_HISTORY]);
+const char *gen_rel_name(enum gen_rel r);
+
 /* Name of a verdict for logs and status ("same", "split-brain", ...). */
 const char *gen_verdict_name(enum gen_verdict v);
 

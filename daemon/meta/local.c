@@ -38,7 +38,7 @@ static int local_slots(struct local *l, const struct config *cfg, const struct c
 	int got;
 
 	for (unsigned i = 0; (n = config_node_by_index(cfg, i)) && np <= META_PEERS_MAX; i++)
-		if (n != me)
+		if (n != me && !n->witness) /* a witness keeps no data: no slot */
 			peers[np++] = n->name;
 	got = np > META_PEERS_MAX ? -1 : meta_sb_assign_slots(&l->sb, peers, np);
 	if (got < 0 && np > l->sb.max_peers) {

@@ -281,9 +281,9 @@ void lanes_wide_forget(struct primary *p, const struct repl_req *rr)
  * the nodes that miss this stream (with the generation their slot's bitmap
  * counts from), so that a secondary records for them what it applies.
  * Only with three nodes or more: a pair has no third node to track. */
-static void lanes_send_gen(struct primary *p, uint64_t before)
+void lanes_send_gen(struct primary *p, uint64_t before)
 {
-	struct msg_gen g = { .new_current = p->sb->gen.current };
+	struct msg_gen g = { .new_current = primary_told_gen(p) };
 	uint8_t buf[MSG_GEN_MAX];
 	struct msg_hdr h = { .type = MSG_GEN };
 
@@ -388,6 +388,49 @@ bool primary_held(const struct primary *p)
 	return lanes_held(p);
 }
 
+/* Under quorum, a step is told to every connected voter (MSG_GEN, then a
+ * FLUSH) and becomes this node's once a majority recorded it (pquorum.c). */
+static int lanes_quorum_step(struct primary *p, uint32_t absent, const char *names)
+{
+	uint64_t before = p->sb->gen.current;
+
+	if (p->pend_active)
+		return 0; /* the next step follows once this one is recorded */
+	pq_prepare_step(p, absent, names);
+	lanes_send_gen(p, before);
+	LANES_FOR(p, l)
+		if (lane_up(l))
+			primary_flush_peer(l);
+	pq_tell_witnesses(p);
+	return 0;
+}
+
+/* Links, witnesses, a FLUSH_ACK: quorum's verdict again.  Held requests
+ * go on once writes may be acknowledged, or fail under io-error. */
+void primary_quorum_changed(struct primary *p)
+{
+	enum pq_verdict v;
+
+	if (!p->role)
+		return;
+	pq_override_ends(p);
+	if (!pq_enabled(p))
+		return;
+	if (p->pend_active) {
+		if (pq_apply(p) && pq_step_due(p))
+			(void)lanes_write_alone(p);
+	} else if (pq_step_due(p)) {
+		(void)lanes_write_alone(p);
+	}
+	pq_tell_witnesses(p);
+	v = pq_verdict(p);
+	pq_log(p, v);
+	if (v == PQ_GO)
+		primary_release_held(p);
+	else if (v == PQ_FAIL)
+		primary_fail_held(p);
+}
+
 /* The first write without a peer starts a new generation, so that the
  * next connect knows this side moved on (DESIGN.md, generations): one
  * step for every peer that left since the last. */
@@ -406,6 +449,8 @@ int lanes_write_alone(struct primary *p)
 	}
 	if (!absent)
 		return 0;
+	if (pq_enabled(p) && !p->step_all)
+		return lanes_quorum_step(p, absent, names);
 	local_new_gen(p->loc, absent);
 	if (local_save_sb(p->loc) < 0) {
 		*p->sb = before;
@@ -462,6 +507,13 @@ void lanes_tick(struct primary *p)
 	(void)lanes_gen_sent(p);
 	lanes_mark(p);
 	lanes_flush_for_mark(p);
+	primary_quorum_changed(p); /* a witness that came back learns the generation */
+	primary_wake(p);
+}
+
+bool lanes_quorum_fails(const struct primary *p)
+{
+	return pq_verdict(p) == PQ_FAIL;
 }
 
 /* --- answers --- */
@@ -511,6 +563,8 @@ static void lanes_flushed(struct primary *p)
 	if (min != UINT64_MAX)
 		actlog_flushed(p->al, min);
 	lanes_mark(p);
+	if (p->pend_active)
+		primary_quorum_changed(p); /* lane_complete() wakes */
 }
 
 /* The peer answered a request with an error: its disk lacks the write.
@@ -608,6 +662,21 @@ void primary_release_held(struct primary *p)
 			lane_client_answered(rr, -ENOTCONN);
 }
 
+/* Held requests fail (EIO), whatever the local disk did: the node may not
+ * acknowledge them (quorum lost under io-error, or another node became
+ * primary meanwhile). */
+void primary_fail_held(struct primary *p)
+{
+	struct repl_req *rr;
+	unsigned n = 0;
+
+	LANES_FOR(p, l)
+		for (; (rr = stream_held_release(l->stream)); n++)
+			lane_client_answered(rr, REPL_FAILED);
+	if (n)
+		log_warn("%u held requests fail (EIO): they were never acknowledged", n);
+}
+
 /* --- the link --- */
 
 /* The link is gone: what the peer did not acknowledge stays out of sync,
@@ -616,11 +685,15 @@ void primary_release_held(struct primary *p)
  * a later link's FLUSH to clear (stream_link_lost() drops them). */
 static void lane_fail_all(struct lane *l)
 {
-	bool hold = primary_frozen(l->p);
+	bool fail = pq_verdict(l->p) == PQ_FAIL;
+	bool hold = !fail && primary_frozen(l->p);
 	struct stream_ack a;
 
-	while (stream_fail_next(l->stream, hold, &a))
+	while (stream_fail_next(l->stream, hold, &a)) {
+		if (fail && a.answer == STREAM_ANSWER_CLIENT)
+			a.err = REPL_FAILED;
 		lane_answer(l, &a);
+	}
 	stream_link_lost(l->stream);
 }
 
@@ -638,6 +711,7 @@ void primary_link_up(struct lane *l, struct peer *link)
 	l->flushed = p->epoch - 1;
 	primary_standalone(p, false);
 	lanes_send_gen(p, p->sb->gen.current);
+	primary_quorum_changed(p);
 }
 
 void primary_link_down(struct lane *l)
@@ -645,10 +719,15 @@ void primary_link_down(struct lane *l)
 	struct primary *p = l->p;
 
 	l->link = NULL;
+	/* Under quorum the peer's absence goes into a generation that a
+	 * majority must record before anything it lacks is answered. */
+	if (p->role && pq_enabled(p))
+		(void)lanes_write_alone(p);
 	lane_fail_all(l);
 	lanes_flushed(p);
 	if (!lanes_up(p))
 		primary_standalone(p, true);
+	primary_quorum_changed(p);
 	primary_wake(p); /* parked requests go on locally, or freeze */
 }
 
@@ -656,6 +735,8 @@ void primary_link_down(struct lane *l)
  * writes until the peer is back or an operator outdates it. */
 bool primary_frozen(const struct primary *p)
 {
+	if (pq_enabled(p))
+		return pq_verdict(p) == PQ_HOLD;
 	if (!p->role || config_on_peer_loss(p->cfg) != CONFIG_PEER_LOSS_FREEZE)
 		return false;
 	/* An async peer of several holds no acknowledged write: its loss

@@ -97,7 +97,7 @@ struct sync *sync_new(const struct sync_env *env)
 	s->env = *env;
 	s->sb = local_sb(env->loc);
 	s->other = env->other;
-	s->multi = config_node_count(env->cfg) > 2;
+	s->multi = config_data_node_count(env->cfg) > 2;
 	s->slot = local_slot(env->loc, env->other->name);
 	if (s->slot < 0) { /* local_open() gave every peer a slot */
 		free(s);
@@ -781,8 +781,7 @@ static bool sync_primary_froze(const struct sync *s)
 {
 	if (!s->multi)
 		return secondary_primary_freezes(s->env.sec);
-	return config_on_peer_loss(s->env.cfg) == CONFIG_PEER_LOSS_FREEZE &&
-	       !(s->hello.flags & MSG_HELLO_F_ASYNC);
+	return secondary_policy_holds(s->env.cfg) && !(s->hello.flags & MSG_HELLO_F_ASYNC);
 }
 
 static void sync_link_down(void *arg, const char *why)

@@ -391,6 +391,8 @@ static enum repl_verdict offer(struct primary *p, struct repl_req *rr)
 	struct msg_hdr h = repl_hdr(rr);
 	enum repl_verdict v;
 
+	if (lanes_quorum_fails(p))
+		return REPL_FAIL; /* quorum lost under on-no-quorum = io-error */
 	if (write && admit(p, rr) == ADMIT_WAIT)
 		return REPL_BUSY;
 	if (!lanes_up(p)) {
@@ -428,7 +430,7 @@ enum repl_verdict primary_submit(void *arg, struct repl_req *rr)
 	rc = write && overlap_busy(p, rr) ? REPL_BUSY : offer(p, rr);
 	if (rc == REPL_BUSY)
 		p->refused = true; /* parked: offered again after a wake */
-	else if (write)
+	else if (write && rc != REPL_FAIL)
 		primary_accepted(p, rr);
 	return rc;
 }

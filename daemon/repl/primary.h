@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/meta/gen.h"
 #include "daemon/repl/nodeup.h"
 #include "daemon/repl/stream.h"
 #include "nbd/repl.h"
@@ -63,6 +64,38 @@ bool primary_peers_flushed(struct primary *p);
 void primary_tell_gen(struct primary *p);
 /* Any lane holds requests (freeze). */
 bool primary_held(const struct primary *p);
+
+/* --- quorum (issue 17, pquorum.c) ---
+ * The node's witnesses' links (borrowed; set once at start). */
+struct witlink;
+void primary_set_witnesses(struct primary *p, struct witlink *const *w, unsigned n);
+/* The resource's voters, and those this node is connected to (itself
+ * included). */
+unsigned primary_voters(const struct primary *p);
+unsigned primary_voters_connected(const struct primary *p);
+/* Connected to a majority of the voters (true when quorum = off). */
+bool primary_quorum(const struct primary *p);
+/* Why not ("connected to 1 of 3 voters (alpha); a majority is 2"), or "". */
+void primary_quorum_why(const struct primary *p, char *buf, size_t len);
+/* A primary whose writes wait for quorum (suspend-io, or a generation
+ * step that a majority has not recorded yet). */
+bool primary_io_suspended(const struct primary *p);
+/* A link or a witness changed, or a witness confirmed a generation:
+ * pending steps and held requests go on, or fail (then primary_wake()
+ * for the parked writes). */
+void primary_quorum_changed(struct primary *p);
+/* Held requests fail with EIO (never acknowledged). */
+void primary_fail_held(struct primary *p);
+/* A generation step no majority recorded is forgotten (stepping down). */
+void primary_drop_pending(struct primary *p);
+/* `primary --force --no-quorum`: writes go on without a majority until
+ * this node is connected to one again. */
+void primary_quorum_override(struct primary *p);
+/* The generation the voters are told of: a pending step's, or the
+ * node's own. */
+uint64_t primary_told_gen(const struct primary *p);
+/* Where a witness's generation stands against this node's. */
+enum gen_rel primary_witness_relation(const struct primary *p, const struct witlink *w);
 
 /* Reads the activity log on disk; after a crash as primary, marks its
  * extents out of sync (see alog_recover()).  The count, or -1 (logged). */

@@ -20,6 +20,7 @@
 struct actlog;
 struct alog;
 struct diskerr;
+struct witlink;
 
 /* The overlap set's room: both servers' client writes (a demoted node's
  * stopped export may still have its own in flight) and the chunk locks. */
@@ -68,6 +69,17 @@ struct primary {
 	bool step_all;		   /* primary_step_gen(): every peer's slot steps */
 	bool gen_due;		   /* an MSG_GEN waits for room (from gen_old) */
 	uint64_t gen_old;
+	/* Quorum (pquorum.c): the witnesses' links, and a generation step
+	 * waiting for a majority to record it (it is this node's own only
+	 * then: pend holds the superblock's generations after it). */
+	struct witlink *wits[PRIMARY_LANES_MAX];
+	unsigned nwits;
+	bool pend_active;
+	struct gen_ids pend;
+	uint64_t pend_slots[META_PEERS_MAX];
+	uint64_t gen_epoch;	   /* the epoch of the last MSG_GEN (data peers' FLUSH after it) */
+	bool no_quorum;		   /* promoted with --no-quorum: until quorum is back */
+	bool quorum_lost_logged;
 	struct actlog *al;	   /* the hot extents (rule 1), admitting writes */
 	struct alog *alog;	   /* ... and their snapshots on disk */
 	uint32_t al_ext_bytes;
@@ -102,8 +114,26 @@ void lanes_wide_done(struct primary *p, const struct repl_req *rr);
 void lanes_wide_forget(struct primary *p, const struct repl_req *rr);
 void lanes_tick(struct primary *p);
 bool lanes_gen_sent(struct primary *p);
+void lanes_send_gen(struct primary *p, uint64_t before);
+bool lanes_quorum_fails(const struct primary *p);
 void lanes_free(struct primary *p);
 uint64_t lanes_size(const struct primary *p, uint64_t bytes);
+
+/* pquorum.c */
+enum pq_verdict {
+	PQ_GO,	 /* writes may be acknowledged (or quorum is off) */
+	PQ_HOLD, /* held: a majority has not recorded the generation yet, or
+		  * quorum is lost under suspend-io */
+	PQ_FAIL, /* quorum lost under io-error: writes fail */
+};
+enum pq_verdict pq_verdict(const struct primary *p);
+bool pq_enabled(const struct primary *p);
+bool pq_step_due(const struct primary *p);
+void pq_prepare_step(struct primary *p, uint32_t absent, const char *names);
+bool pq_apply(struct primary *p);
+void pq_tell_witnesses(struct primary *p);
+void pq_log(struct primary *p, enum pq_verdict v);
+void pq_override_ends(struct primary *p);
 
 /* primary.c */
 void al_release(struct primary *p, uint64_t off, uint64_t len);

@@ -75,7 +75,7 @@ struct secondary *secondary_new(struct local *loc, struct loop *loop, const stru
 				   .data_fd = local_data_fd(loc),
 				   .loop = loop,
 				   .cfg = cfg,
-				   .multi = config_node_count(cfg) > 2 };
+				   .multi = config_data_node_count(cfg) > 2 };
 	sec->unsure = sec->multi && !(sec->sb->flags & (META_F_CLEAN | META_F_WAS_PRIMARY)) &&
 		      sec->sb->gen.current != GEN_CREATED;
 	if (sec->multi) {
@@ -439,8 +439,15 @@ void secondary_apply(struct secondary *sec, struct sync *from, const struct msg_
 bool secondary_primary_freezes(const struct secondary *sec)
 {
 	/* An async primary acknowledges writes its peer may not have yet. */
-	return config_on_peer_loss(sec->cfg) == CONFIG_PEER_LOSS_FREEZE &&
-	       sec->sb->mode == META_MODE_SYNC;
+	return secondary_policy_holds(sec->cfg) && sec->sb->mode == META_MODE_SYNC;
+}
+
+/* on-peer-loss = freeze, or quorum (which holds as freeze does until a
+ * majority records the peer's absence). */
+bool secondary_policy_holds(const struct config *cfg)
+{
+	return config_on_peer_loss(cfg) == CONFIG_PEER_LOSS_FREEZE ||
+	       config_quorum(cfg) == CONFIG_QUORUM_MAJORITY;
 }
 
 /* An up-to-date secondary that is not receiving its primary's writes is

@@ -29,6 +29,9 @@ void secondary_apply(struct secondary *sec, struct sync *from, const struct msg_
 
 /* Under freeze a sync primary never acknowledges a write without its
  * peer: a secondary that lost it stays up to date (RPO 0). */
+/* The resource's policy holds writes when a peer is lost: on-peer-loss
+ * = freeze, or quorum = majority. */
+bool secondary_policy_holds(const struct config *cfg);
 bool secondary_primary_freezes(const struct secondary *sec);
 /* An up-to-date secondary that may miss its primary's writes becomes
  * consistent (promoting it then takes --force); why is logged. */

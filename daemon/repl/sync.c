@@ -112,6 +112,11 @@ const char *sync_name(const struct sync *s)
 	return s->other->name;
 }
 
+const struct config_node *sync_node(const struct sync *s)
+{
+	return s->other;
+}
+
 void sync_discard_local(struct sync *s, uint64_t gen)
 {
 	s->saved_for = gen;
@@ -151,16 +156,17 @@ uint64_t sync_resynced_bytes(const struct sync *s)
 
 /* A link's (or the hub's) TLS context: a key derived from the secret,
  * or this node's certificate. */
-struct tls_ctx *sync_tls(const struct sync_env *env)
+struct tls_ctx *sync_tls_for(const struct config *cfg, const struct config_node *me,
+			     const uint8_t *secret, size_t secret_len)
 {
-	const char *resource = config_resource_name(env->cfg);
+	const char *resource = config_resource_name(cfg);
 	struct tls_cfg tc = {
 		.resource = resource,
-		.secret = env->secret,
-		.secret_len = env->secret_len,
-		.ca = config_tls_ca(env->cfg),
-		.certificate = env->me->tls_certificate,
-		.key = env->me->tls_key,
+		.secret = secret,
+		.secret_len = secret_len,
+		.ca = config_tls_ca(cfg),
+		.certificate = me->tls_certificate,
+		.key = me->tls_key,
 	};
 	char err[TLS_ERR_MAX + 64];
 	struct tls_ctx *c = tls_ctx_new(&tc, err, sizeof(err));
@@ -168,6 +174,11 @@ struct tls_ctx *sync_tls(const struct sync_env *env)
 	if (!c)
 		log_err("%s: %s", resource, err);
 	return c;
+}
+
+struct tls_ctx *sync_tls(const struct sync_env *env)
+{
+	return sync_tls_for(env->cfg, env->me, env->secret, env->secret_len);
 }
 
 /* With three nodes or more: the node's one listening socket, shared by

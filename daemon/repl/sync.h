@@ -51,6 +51,11 @@ struct sync_env {
 
 struct peer_hub;
 struct peer_hub *sync_hub_new(const struct sync_env *env);
+/* A link's TLS context for node me (a PSK from the secret, or me's
+ * certificate); NULL after logging why. */
+struct tls_ctx;
+struct tls_ctx *sync_tls_for(const struct config *cfg, const struct config_node *me,
+			     const uint8_t *secret, size_t secret_len);
 
 /* The peer env->other, its link not yet started; NULL when out of
  * memory. */
@@ -81,6 +86,8 @@ void sync_cmd_verify(struct sync *s, struct control_req *req);
 struct resync *sync_resync(const struct sync *s);
 /* `blkrep verify` against this peer (daemon/repl/verify.h). */
 struct verify *sync_verify(const struct sync *s);
+/* The peer's section in the config. */
+const struct config_node *sync_node(const struct sync *s);
 /* The peer's name in the config, for messages. */
 const char *sync_name(const struct sync *s);
 /* The primary's stream and lane to this peer, its bitmap slot. */

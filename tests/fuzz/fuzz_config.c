@@ -60,7 +60,13 @@ static void check_node(const struct config *c, const struct config_node *n)
 	FUZZ_CHECK(n && is_name(n->name));
 	FUZZ_CHECK(config_address_split(n->address, host, sizeof(host), &port) == 0);
 	FUZZ_CHECK(port > 0);
-	FUZZ_CHECK(n->backing[0] == '/');
+	/* A witness keeps no data; its state file is its alone. */
+	FUZZ_CHECK(n->witness ? !n->backing && !n->nbd && !n->meta && !n->auto_attach &&
+					n->priority == CONFIG_DEFAULT_PRIORITY && n->state_file &&
+					n->state_file[0] == '/'
+			      : n->backing[0] == '/' && !n->state_file);
+	FUZZ_CHECK(n->priority <= CONFIG_MAX_PRIORITY);
+	FUZZ_CHECK(!n->auto_attach || config_value_attach_ok(n->auto_attach));
 	FUZZ_CHECK(!n->meta || n->meta[0] == '/');
 	FUZZ_CHECK(!n->nbd || (strncmp(n->nbd, "unix:/", 6) == 0 ||
 			       config_address_split(n->nbd, host, sizeof(host), &port) == 0));
@@ -72,15 +78,32 @@ static void check_node(const struct config *c, const struct config_node *n)
 	FUZZ_CHECK(config_node_max_lag(c, n) > 0);
 }
 
-/* 2 to 8 nodes, sorted by name, no two at one host and port; the only
- * peer of two, none among more. */
+/* 2 to 8 nodes, sorted by name, no two at one host and port, 2 data nodes
+ * at least; the only other data node of two, none among more. */
+/* The other data node when there are exactly two, walking the list. */
+static const struct config_node *other_data_node(const struct config *c,
+						 const struct config_node *me)
+{
+	const struct config_node *other = NULL;
+
+	if (me->witness || config_data_node_count(c) != 2)
+		return NULL;
+	for (unsigned int i = 0; i < config_node_count(c); i++)
+		if (config_node_by_index(c, i) != me && !config_node_by_index(c, i)->witness)
+			other = config_node_by_index(c, i);
+	return other;
+}
+
 static void check_nodes(const struct config *c)
 {
 	unsigned int count = config_node_count(c), i, j;
 	char ha[256], hb[256];
 	uint16_t pa, pb;
 
+	unsigned int data = config_data_node_count(c);
+
 	FUZZ_CHECK(count >= CONFIG_NODES_MIN && count <= CONFIG_NODES_MAX);
+	FUZZ_CHECK(data >= CONFIG_NODES_MIN && data <= count);
 	FUZZ_CHECK(config_node_by_index(c, count) == NULL);
 	for (i = 0; i < count; i++) {
 		const struct config_node *a = config_node_by_index(c, i);
@@ -88,8 +111,7 @@ static void check_nodes(const struct config *c)
 		check_node(c, a);
 		FUZZ_CHECK(!config_tls_ca(c) == !a->tls_certificate);
 		FUZZ_CHECK(!config_tls_ca(c) == !a->tls_key);
-		FUZZ_CHECK(config_peer_node(c, a) ==
-			   (count == 2 ? config_node_by_index(c, 1 - i) : NULL));
+		FUZZ_CHECK(config_peer_node(c, a) == other_data_node(c, a));
 		for (j = i + 1; j < count; j++) {
 			const struct config_node *b = config_node_by_index(c, j);
 
@@ -124,17 +146,31 @@ static void check_accepted(const struct config *c)
 	FUZZ_CHECK(config_timeout_s(c) >= 1 && config_timeout_s(c) <= CONFIG_MAX_TIMEOUT_S);
 	FUZZ_CHECK(config_dead_conn_timeout_s(c) >= 1 &&
 		   config_dead_conn_timeout_s(c) <= CONFIG_MAX_TIMEOUT_S);
+	/* quorum: majority by default from 3 voters; auto-failover needs it. */
+	FUZZ_CHECK(config_quorum(c) == CONFIG_QUORUM_OFF ||
+		   config_quorum(c) == CONFIG_QUORUM_MAJORITY);
+	FUZZ_CHECK(config_on_no_quorum(c) == CONFIG_NOQ_SUSPEND ||
+		   config_on_no_quorum(c) == CONFIG_NOQ_IO_ERROR);
+	FUZZ_CHECK(!config_auto_failover(c) || config_quorum(c) == CONFIG_QUORUM_MAJORITY);
+	FUZZ_CHECK(!config_promote_command(c) || config_promote_command(c)[0] != '\0');
 	check_nodes(c);
 }
 
 static void put_node(FILE *f, const struct config *c, const struct config_node *n)
 {
-	fprintf(f, "[node %s]\naddress=%s\nbacking=%s\n", n->name, n->address, n->backing);
-	fprintf(f, "mode=%s\nmax-lag=%llu\n", config_mode_name(config_node_mode(c, n)),
-		(unsigned long long)config_node_max_lag(c, n));
+	fprintf(f, "[node %s]\naddress=%s\n", n->name, n->address);
+	if (n->witness) {
+		fprintf(f, "witness=yes\nstate-file=%s\n", n->state_file);
+	} else {
+		fprintf(f, "backing=%s\nmode=%s\nmax-lag=%llu\npriority=%u\n", n->backing,
+			config_mode_name(config_node_mode(c, n)),
+			(unsigned long long)config_node_max_lag(c, n), n->priority);
+		fprintf(f, "meta=%s\n", n->meta ? n->meta : "internal");
+	}
 	if (n->nbd)
 		fprintf(f, "nbd=%s\n", n->nbd);
-	fprintf(f, "meta=%s\n", n->meta ? n->meta : "internal");
+	if (n->auto_attach)
+		fprintf(f, "auto-attach=%s\n", n->auto_attach);
 	if (n->tls_certificate)
 		fprintf(f, "tls-certificate=%s\ntls-key=%s\n", n->tls_certificate, n->tls_key);
 	if (n->metrics)
@@ -166,6 +202,11 @@ static char *write_back(const struct config *c)
 	fprintf(f, "bitmap-granularity=%u\nal-extents=%u\ntimeout=%u\ndead-conn-timeout=%u\n",
 		config_bitmap_granularity(c), config_al_extents(c), config_timeout_s(c),
 		config_dead_conn_timeout_s(c));
+	fprintf(f, "quorum=%s\non-no-quorum=%s\nauto-failover=%s\n",
+		config_quorum_name(config_quorum(c)), config_no_quorum_name(config_on_no_quorum(c)),
+		config_auto_failover(c) ? "yes" : "no");
+	if (config_promote_command(c))
+		fprintf(f, "promote-command=%s\n", config_promote_command(c));
 	for (unsigned int i = 0; i < config_node_count(c); i++)
 		put_node(f, c, config_node_by_index(c, i));
 	FUZZ_CHECK(fclose(f) == 0);
@@ -197,6 +238,10 @@ static void check_same(const struct config *x, const struct config *y)
 	FUZZ_CHECK(config_al_extents(x) == config_al_extents(y));
 	FUZZ_CHECK(config_timeout_s(x) == config_timeout_s(y));
 	FUZZ_CHECK(config_dead_conn_timeout_s(x) == config_dead_conn_timeout_s(y));
+	FUZZ_CHECK(config_quorum(x) == config_quorum(y));
+	FUZZ_CHECK(config_on_no_quorum(x) == config_on_no_quorum(y));
+	FUZZ_CHECK(config_auto_failover(x) == config_auto_failover(y));
+	FUZZ_CHECK(same_str(config_promote_command(x), config_promote_command(y)));
 	FUZZ_CHECK(config_node_count(x) == config_node_count(y));
 	for (i = 0; i < config_node_count(x); i++) {
 		const struct config_node *a = config_node_by_index(x, i);
@@ -206,7 +251,10 @@ static void check_same(const struct config *x, const struct config *y)
 		FUZZ_CHECK(config_node_max_lag(x, a) == config_node_max_lag(y, b));
 		FUZZ_CHECK(strcmp(a->name, b->name) == 0);
 		FUZZ_CHECK(strcmp(a->address, b->address) == 0);
-		FUZZ_CHECK(strcmp(a->backing, b->backing) == 0);
+		FUZZ_CHECK(same_str(a->backing, b->backing));
+		FUZZ_CHECK(a->witness == b->witness && a->priority == b->priority);
+		FUZZ_CHECK(same_str(a->state_file, b->state_file));
+		FUZZ_CHECK(same_str(a->auto_attach, b->auto_attach));
 		FUZZ_CHECK(same_str(a->nbd, b->nbd));
 		FUZZ_CHECK(same_str(a->meta, b->meta));
 		FUZZ_CHECK(same_str(a->tls_certificate, b->tls_certificate));

@@ -110,7 +110,10 @@ static void check_hello(const uint8_t *p, size_t len)
 	FUZZ_CHECK(m.version_min >= 1 && m.version_min <= m.version_max);
 	FUZZ_CHECK(strlen(m.resource) > 0 && strlen(m.resource) < MSG_NAME_SIZE);
 	FUZZ_CHECK(strlen(m.node) > 0 && strlen(m.node) < MSG_NAME_SIZE);
-	FUZZ_CHECK(m.role <= MSG_ROLE_PRIMARY && m.disk <= MSG_DISK_UPTODATE);
+	FUZZ_CHECK(m.role <= MSG_ROLE_WITNESS && m.disk <= MSG_DISK_DISKLESS);
+	/* A witness, and it alone, is diskless, with no data area. */
+	FUZZ_CHECK((m.role == MSG_ROLE_WITNESS) == (m.disk == MSG_DISK_DISKLESS));
+	FUZZ_CHECK((m.size_bytes == 0) == (m.disk == MSG_DISK_DISKLESS));
 	FUZZ_CHECK(m.gen_current != 0);
 
 	if (msg_negotiate(MSG_VERSION_MIN, MSG_VERSION_MAX, m.version_min, m.version_max, &v) ==

@@ -79,6 +79,7 @@ Test(cmdspec, accepts_what_the_spec_says)
 	cr_assert_eq(check("status", 1, (char *const[]){ "status" }, why), CMDSPEC_OK);
 	cr_assert_eq(CHECK("status", "--json"), CMDSPEC_OK);
 	cr_assert_eq(CHECK("primary", "--force", "--discard-unknown"), CMDSPEC_OK);
+	cr_assert_eq(CHECK("primary", "--force", "--no-quorum"), CMDSPEC_OK);
 	cr_assert_eq(CHECK("resolve", "--discard-local", "--save-to", "/x"), CMDSPEC_OK);
 	cr_assert_eq(CHECK("resolve", "--save-to", "-odd-name", "--discard-local"), CMDSPEC_OK,
 		     "an option's value may start with '-'");

@@ -106,7 +106,8 @@ Test(events, now_lists_every_object_and_the_marker)
 	cr_assert_eq(count(buf, "\"kind\": \"exists\""), 5);
 	cr_assert(strstr(buf,
 			 "\"object\": \"resource\", \"name\": \"r0\", \"node\": \"beta\", "
-			 "\"role\": \"secondary\", \"suspended\": false, \"mode\": \"sync\"}\n"));
+			 "\"role\": \"secondary\", \"suspended\": false, \"quorum\": false, "
+			   "\"mode\": \"sync\"}\n"));
 	cr_assert(strstr(buf, "\"kind\": \"exists\", \"object\": \"-\", \"name\": \"r0\", "
 			      "\"node\": \"beta\"}\n"));
 	cr_assert(strstr(buf, "\"volume\": 0, \"disk\": \"uptodate\", \"disk_error\": \"\", "

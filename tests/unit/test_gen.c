@@ -631,3 +631,25 @@ Test(gen_slots, history_has_no_duplicates)
 	cr_assert_eq(g.history[1], 40);
 	cr_assert_eq(g.history[2], 0);
 }
+
+/* Quorum (issue 17): a witness's or a peer's generation against ours. */
+Test(gen, relation_says_who_moved_on)
+{
+	uint64_t hist[GEN_HISTORY] = { 0x20, 0x10 }, none[GEN_HISTORY] = { 0 };
+	uint64_t slots[2] = { 0x30, 0 }, their_hist[GEN_HISTORY] = { 0x40, 0x20 };
+
+	cr_assert_eq(gen_relation(0x40, hist, slots, 2, 0x40, 0, none), GEN_REL_SAME);
+	/* A witness that saw nothing yet, one we moved on from (history or a
+	 * slot's bitmap id). */
+	cr_assert_eq(gen_relation(0x40, hist, slots, 2, 0, 0, none), GEN_REL_OLDER);
+	cr_assert_eq(gen_relation(0x40, hist, slots, 2, 0x20, 0, none), GEN_REL_OLDER);
+	cr_assert_eq(gen_relation(0x40, hist, slots, 2, 0x30, 0, none), GEN_REL_OLDER);
+	/* They moved on from ours: their history, or their bitmap id for us. */
+	cr_assert_eq(gen_relation(0x40, hist, slots, 2, 0x50, 0, their_hist), GEN_REL_NEWER);
+	cr_assert_eq(gen_relation(0x40, hist, slots, 2, 0x50, 0x40, none), GEN_REL_NEWER);
+	/* Both moved on from a common one: another primary wrote meanwhile. */
+	uint64_t common[GEN_HISTORY] = { 0x20 };
+
+	cr_assert_eq(gen_relation(0x40, hist, slots, 2, 0x60, 0, common), GEN_REL_UNRELATED);
+	cr_assert_str_eq(gen_rel_name(GEN_REL_UNRELATED), "unrelated");
+}

@@ -397,6 +397,25 @@ Test(msg, hello_with_a_later_versions_tail_decodes)
 	cr_assert_str_eq(why, "hello too short");
 }
 
+Test(msg, a_witness_hello_decodes_diskless_with_no_size)
+{
+	struct msg_hello m = sample_hello(), out;
+	uint8_t buf[MSG_HELLO_SIZE];
+	const char *why = NULL;
+
+	m.role = MSG_ROLE_WITNESS;
+	m.disk = MSG_DISK_DISKLESS;
+	m.size_bytes = 0;
+	m.extent_bytes = 4096;
+	msg_hello_encode(buf, &m);
+	cr_assert_eq(msg_hello_decode(buf, sizeof(buf), &out, &why), 0, "%s", why);
+	cr_assert_eq(out.size_bytes, 0);
+	cr_assert_str_eq(msg_role_name(out.role), "witness");
+	cr_assert_str_eq(msg_disk_name(out.disk), "diskless");
+	cr_assert_str_eq(msg_role_name(MSG_ROLE_PRIMARY), "primary");
+	cr_assert_str_eq(msg_role_name(7), "unknown");
+}
+
 Test(msg, long_names_are_truncated_on_encode)
 {
 	struct msg_hello m = sample_hello(), out;
@@ -482,12 +501,24 @@ static void extent_too_small(uint8_t *b)
 
 static void role_bad(uint8_t *b)
 {
-	b[144] = 2;
+	b[144] = 3;
 }
 
 static void disk_bad(uint8_t *b)
 {
-	b[145] = 4;
+	b[145] = 5;
+}
+
+/* A witness must be diskless, and only a diskless node has no data area. */
+static void witness_with_a_disk(uint8_t *b)
+{
+	b[144] = MSG_ROLE_WITNESS;
+}
+
+static void diskless_with_a_size(uint8_t *b)
+{
+	b[144] = MSG_ROLE_WITNESS;
+	b[145] = MSG_DISK_DISKLESS;
 }
 
 static void flags_unknown(uint8_t *b)
@@ -520,6 +551,8 @@ Test(msg, hello_validation)
 	hello_refused(extent_too_small, "bad extent size");
 	hello_refused(role_bad, "bad role");
 	hello_refused(disk_bad, "bad disk state");
+	hello_refused(witness_with_a_disk, "bad disk state");
+	hello_refused(diskless_with_a_size, "bad size");
 	hello_refused(flags_unknown, "unknown hello flags");
 	hello_refused(flags2_unknown, "unknown hello flags");
 	hello_refused(current_zero, "no current generation");
