@@ -160,7 +160,7 @@ integration: all
 	bash tests/integration/run.sh
 
 fuzz-short: $(FUZZ_BIN)
-	bash tests/fuzz/run.sh 10 $(FUZZ_BIN)
+	bash tests/fuzz/run.sh 7 $(FUZZ_BIN)
 
 fuzz: $(FUZZ_BIN)
 	bash tests/fuzz/run.sh $${FUZZ_SECONDS:-600} $(FUZZ_BIN)
@@ -169,6 +169,14 @@ fuzz: $(FUZZ_BIN)
 # fault, check, promote, fail back and compare.  `make torture ROUNDS=200`.
 torture: all
 	bash tests/torture/torture.sh $${ROUNDS:-20} $${SEED:-}
+
+# The quorum chaos schedule (tests/integration/t_quorum_chaos.sh: partitions
+# and kills of two data nodes and a witness under auto-failover) with 100
+# rounds.  `make quorum-chaos [QUORUM_SEED=S] [QUORUM_ROUNDS=N]`.
+.PHONY: quorum-chaos
+quorum-chaos: all
+	QUORUM_ROUNDS=$${QUORUM_ROUNDS:-100} TEST_TIMEOUT=$${TEST_TIMEOUT:-7200} VERBOSE=1 \
+		BLKREP=$(CURDIR)/blkrep bash tests/integration/run.sh t_quorum_chaos.sh
 
 # The whole suite, as CI runs it: packages, build, unit, sanitized unit +
 # integration, real clients, fuzzing.  Each stage prints its time.

@@ -341,6 +341,25 @@ static bool node_up_resumed_only(void *arg)
 	return n->primary && ((n->resumed && !devices_attached(n->dev)) || node_quorum_yields(n));
 }
 
+/* A resumed-only primary yields to any primary; one waiting for quorum
+ * only to a primary that is not itself resumed-only. */
+static bool node_up_yields_to(void *arg, const struct msg_hello *h)
+{
+	struct node *n = arg;
+
+	if (h->role != MSG_ROLE_PRIMARY || !n->primary)
+		return false;
+	if (n->resumed && !devices_attached(n->dev)) {
+		/* Under quorum the other was promoted with a majority, which
+		 * holds every write this one acknowledged in sync mode (or by
+		 * --no-quorum, the operator's word): nothing of ours to save. */
+		n->stepping_down = config_quorum(n->cfg) == CONFIG_QUORUM_MAJORITY;
+		return true;
+	}
+	n->stepping_down = node_quorum_yields(n) && !(h->flags & MSG_HELLO_F_RESUMED);
+	return n->stepping_down;
+}
+
 static bool node_up_exporting(void *arg)
 {
 	struct node *n = arg;
@@ -389,6 +408,7 @@ static const struct node_up node_up = {
 	.primary = node_up_primary,
 	.crashed = node_up_crashed,
 	.resumed_only = node_up_resumed_only,
+	.yields_to = node_up_yields_to,
 	.exporting = node_up_exporting,
 	.exports_parked = node_up_exports_parked,
 	.wake_exports = node_up_wake_exports,

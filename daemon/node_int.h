@@ -39,6 +39,7 @@ struct node {
 	struct witlink *wits[NODE_PEERS_MAX]; /* the witnesses' (issue 17) */
 	unsigned nwits;
 	uint64_t af_since_ms;	 /* auto-failover: since when it would promote */
+	bool stepping_down;	 /* quorum: another node was primary meanwhile */
 	struct devices *dev;	 /* /dev/nbdN, attach --loop, restore-saved */
 	bool primary;
 	bool crashed;		 /* came up after a crash as primary, not yet resynced */

@@ -74,8 +74,8 @@ static const char *node_quorum_refusal(const struct node *n, bool no_quorum)
 		return why;
 	}
 	if ((w = node_witness_newer(n))) {
-		snprintf(why, sizeof(why), "the witness %s holds generation %016" PRIx64 ", which "
-			 "this node (at %016" PRIx64 ") never had: this node lacks writes "
+		snprintf(why, sizeof(why), "the witness %s holds a newer generation, %016" PRIx64
+			 ", which this node (at %016" PRIx64 ") never had: it lacks writes "
 			 "acknowledged meanwhile; promote the node that holds them (or, if it is "
 			 "gone for good, primary --force --no-quorum here)", witlink_name(w),
 			 witlink_hello(w)->gen_current, n->sb->gen.current);
@@ -282,6 +282,22 @@ static void node_demoted_apart(struct node *n)
 		}
 }
 
+/* A primary that another replaced while it waited for quorum, in sync
+ * mode, acknowledged nothing its peers lack: what only it holds are
+ * writes that failed, so its disk is outdated (the resync overwrites
+ * them, nothing to save).  In async mode it may hold acknowledged writes
+ * the new primary lacks: consistent, and the resync saves them first. */
+static void node_stepped_down(struct node *n)
+{
+	if (!n->stepping_down)
+		return;
+	n->stepping_down = false;
+	if (n->sb->mode == META_MODE_SYNC)
+		n->sb->disk = META_DISK_OUTDATED;
+	else
+		secondary_may_lag(n->sec, "another node was primary while this one had no quorum");
+}
+
 bool node_demote(struct node *n)
 {
 	if (config_quorum(n->cfg) == CONFIG_QUORUM_MAJORITY) {
@@ -293,6 +309,7 @@ bool node_demote(struct node *n)
 	node_stop_export(n);
 	node_set_role(n, false);
 	node_demoted_apart(n);
+	node_stepped_down(n);
 	n->demoting = true;
 	n->sb->flags &= ~META_F_WAS_PRIMARY;
 	(void)local_save_sb(n->loc);
@@ -376,6 +393,7 @@ static void node_quorum_step_down(struct node *n, const char *who)
 	log_warn("%s: another node became primary while this one had no quorum; %s/%s "
 		 "becomes secondary (its held writes fail, never acknowledged) and resyncs",
 		 who, n->sb->resource, n->sb->node);
+	n->stepping_down = true;
 	(void)node_demote(n);
 }
 

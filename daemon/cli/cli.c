@@ -100,6 +100,18 @@ void cli_free(struct cli *cli)
 	cli->argv = NULL;
 }
 
+/* The commands a witness takes: its daemon's life and status (the
+ * witness answers those requests alone). */
+static bool witness_command(const char *name)
+{
+	static const char *const ok[] = { "up", "down", "status", "check-config" };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (!strcmp(name, ok[i]))
+			return true;
+	return false;
+}
+
 int cli_load_node(const struct cli *cli, struct config **cfg, const struct config_node **node)
 {
 	char err[512];
@@ -109,11 +121,14 @@ int cli_load_node(const struct cli *cli, struct config **cfg, const struct confi
 		return -1;
 	}
 	*node = config_local_node(*cfg, cli->node, err, sizeof(err));
-	if (!*node) {
-		log_err("%s", err);
-		config_free(*cfg);
-		*cfg = NULL;
-		return -1;
-	}
-	return 0;
+	if (*node && (*node)->witness && !witness_command(cli->argc ? cli->argv[0] : ""))
+		snprintf(err, sizeof(err), "%s is a witness (witness = yes): it keeps no data",
+			 (*node)->name);
+	else if (*node)
+		return 0;
+	log_err("%s", err);
+	config_free(*cfg);
+	*cfg = NULL;
+	*node = NULL;
+	return -1;
 }

@@ -32,7 +32,10 @@ struct config;
 struct config_node;
 
 /* Loads the config and picks this node (--node, else the host name).
- * Returns 0, or -1 after logging one line; *cfg is freed by the caller. */
+ * Returns 0, or -1 after logging one line; *cfg is freed by the caller.
+ * On a witness node (witness = yes) only up, down, status and
+ * check-config (cli->argv[0]) are taken: any other command is refused
+ * ("NODE is a witness (witness = yes): it keeps no data"). */
 int cli_load_node(const struct cli *cli, struct config **cfg, const struct config_node **node);
 
 /* `serve` (daemon/cli/servecmd.c). */

@@ -10,6 +10,7 @@
 #include "daemon/cli/cmdspec.h"
 #include "daemon/ctl/control.h"
 #include "daemon/ctl/obs.h"
+#include "daemon/witness/witness.h"
 #include "nbd/listen.h"
 #include "utils/log.h"
 
@@ -281,29 +282,66 @@ int command_version(struct cli *cli)
 	return 0;
 }
 
-void node_handle(void *arg, struct control_req *req)
+/* The command of a request, its words checked; NULL once req is answered
+ * (unknown, stopping, bad arguments). */
+static const struct command *request_command(struct control_req *req, bool stopping, int *argc,
+					     char *const **argv)
 {
-	struct node *n = arg;
-	int argc;
-	char *const *argv = control_req_words(req, &argc);
-	const char *name = argc ? argv[0] : "";
-	const struct command *c = command_find(name);
+	const char *name;
+	const struct command *c;
 	enum cmdspec_verdict v = CMDSPEC_OK;
 	char why[256] = "help is the CLI's";
 
+	*argv = control_req_words(req, argc);
+	name = *argc ? (*argv)[0] : "";
+	c = command_find(name);
 	if (c && !c->request)
 		c = NULL; /* the CLI's own */
 	if (c)
-		v = cmdspec_check(c, argc, argv, why, sizeof(why));
-	if (!(c && c->while_stopping) && node_stopping(n))
+		v = cmdspec_check(c, *argc, *argv, why, sizeof(why));
+	if (!(c && c->while_stopping) && stopping)
 		control_reply(req, false, "the daemon is stopping");
 	else if (!c)
 		control_reply(req, false, "unknown request '%s'", name);
 	else if (v != CMDSPEC_OK)
 		control_reply(req, false, "usage: blkrep %s (%s)", c->usage, why);
 	else
+		return c;
+	return NULL;
+}
+
+void node_handle(void *arg, struct control_req *req)
+{
+	struct node *n = arg;
+	int argc;
+	char *const *argv;
+	const struct command *c = request_command(req, node_stopping(n), &argc, &argv);
+
+	if (c)
 		c->request(n, req, argc, argv);
 }
+
+void witness_handle(void *arg, struct control_req *req)
+{
+	struct witness *w = arg;
+	int argc;
+	char *const *argv;
+	const struct command *c = request_command(req, witness_stopping(w), &argc, &argv);
+
+	if (!c)
+		return;
+	if (!strcmp(c->name, "status"))
+		witness_req_status(w, req, cmdspec_has_flag(argc, argv, "--json"));
+	else if (!strcmp(c->name, "down"))
+		witness_req_down(w, req);
+	else if (!strcmp(c->name, "ping"))
+		control_reply(req, true, "pong\n");
+	else
+		control_reply(req, false, "%s is a witness (witness = yes): it keeps no data",
+			      witness_name(w));
+}
+
+const struct node_above witness_above = { .handle = witness_handle };
 
 const struct node_above node_above = {
 	.handle = node_handle,

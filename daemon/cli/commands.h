@@ -90,6 +90,12 @@ void node_handle(void *arg, struct control_req *req);
  * observer (daemon/ctl/obs.c). */
 extern const struct node_above node_above;
 
+/* The witness's handler (arg: the struct witness): status, down and ping;
+ * any other request is refused ("NODE is a witness (witness = yes): it
+ * keeps no data").  witness_above holds it, for witness_run(). */
+void witness_handle(void *arg, struct control_req *req);
+extern const struct node_above witness_above;
+
 /* The node's requests (daemon/ctl/node_ctl.c). */
 command_request_fn node_req_status, node_req_ping, node_req_primary, node_req_secondary,
 	node_req_progress, node_req_outdate_peer, node_req_mode, node_req_verify,

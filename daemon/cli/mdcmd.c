@@ -75,8 +75,14 @@ int cmd_check_config(struct cli *cli)
 
 	if (cli_load_node(cli, &cfg, &node) < 0)
 		return 1;
-	printf("%s: resource %s, this node %s (address %s, backing %s)\n", cli->config_path,
-	       config_resource_name(cfg), node->name, node->address, node->backing);
+	if (node->witness)
+		printf("%s: resource %s, this node %s (address %s, a witness, state file %s)\n",
+		       cli->config_path, config_resource_name(cfg), node->name, node->address,
+		       node->state_file);
+	else
+		printf("%s: resource %s, this node %s (address %s, backing %s)\n",
+		       cli->config_path, config_resource_name(cfg), node->name, node->address,
+		       node->backing);
 	/* Every node, with how data goes to it where that is not the
 	 * resource's mode and max-lag. */
 	for (unsigned int i = 0; i < config_node_count(cfg); i++) {
@@ -86,7 +92,9 @@ int cmd_check_config(struct cli *cli)
 		char size[HUMAN_BYTES_LEN];
 
 		printf("  node %s: address %s", n->name, n->address);
-		if (m != config_mode(cfg) || lag != config_max_lag(cfg))
+		if (n->witness)
+			printf(", witness");
+		else if (m != config_mode(cfg) || lag != config_max_lag(cfg))
 			printf(", mode %s, max-lag %s", config_mode_name(m),
 			       human_bytes(lag, size, sizeof(size)));
 		printf("\n");
@@ -123,7 +131,7 @@ static unsigned config_peers(const struct config *cfg, const struct config_node 
 	unsigned n = 0;
 
 	for (unsigned i = 0; (c = config_node_by_index(cfg, i)); i++)
-		if (c != me && n < max)
+		if (c != me && !c->witness && n < max) /* a witness keeps no data */
 			peers[n++] = c->name;
 	return n;
 }

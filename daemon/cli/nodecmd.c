@@ -18,29 +18,18 @@
 #include "daemon/config.h"
 #include "daemon/ctl/control.h"
 #include "daemon/ctl/ctlparse.h"
+#include "daemon/ctl/rundir.h"
 #include "daemon/node.h"
+#include "daemon/witness/witness.h"
 #include "utils/log.h"
 #include "utils/privdir.h"
 
 #define DOWN_WAIT_MS	30000
 
 /* The run files of this node: control socket, pid file, log. */
-struct node_files {
-	char ctl[256], pid[256], log[256];
-};
-
-static int node_paths(const struct config *cfg, const struct config_node *me,
-		      struct node_files *f)
+static int node_paths(const struct config *cfg, const struct config_node *me, struct rundir *f)
 {
-	const char *res = config_resource_name(cfg);
-
-	if (control_run_path(f->ctl, sizeof(f->ctl), res, me->name, "ctl") < 0 ||
-	    control_run_path(f->pid, sizeof(f->pid), res, me->name, "pid") < 0 ||
-	    control_run_path(f->log, sizeof(f->log), res, me->name, "log") < 0) {
-		log_err("run directory path too long");
-		return -1;
-	}
-	return 0;
+	return rundir_paths(f, config_resource_name(cfg), me->name);
 }
 
 static pid_t read_pid(const char *path)
@@ -59,7 +48,7 @@ static pid_t read_pid(const char *path)
 /* The daemon did not answer cmd (err): one line saying what to do next,
  * run `blkrep up` or read the log of the daemon that is there (`down`
  * needs neither). */
-static void log_no_answer(const struct node_files *f, const char *cmd, const char *err)
+static void log_no_answer(const struct rundir *f, const char *cmd, const char *err)
 {
 	pid_t pid = read_pid(f->pid);
 
@@ -103,7 +92,7 @@ static int request_line(int n, char **words, char *line, size_t len)
 }
 
 /* Sends words[0..n) as one request line; prints the body.  Exit status. */
-static int call_daemon(const struct node_files *f, int n, char **words, int wait_ms)
+static int call_daemon(const struct rundir *f, int n, char **words, int wait_ms)
 {
 	char line[CONTROL_LINE_MAX], err[512], *body = NULL;
 	bool ok;
@@ -129,7 +118,7 @@ static int call_daemon(const struct node_files *f, int n, char **words, int wait
  * itself (`primary --force`, `status --json`, ...). */
 int cmd_request(struct cli *cli)
 {
-	struct node_files f;
+	struct rundir f;
 	const struct config_node *me;
 	struct config *cfg;
 	int rc;
@@ -183,7 +172,7 @@ static bool show_progress(const char *body, bool tty)
 int cmd_wait_request(struct cli *cli)
 {
 	char line[64], err[512], *body = NULL;
-	struct node_files f;
+	struct rundir f;
 	const struct config_node *me;
 	struct config *cfg;
 	bool ok = true, tty = isatty(STDERR_FILENO);
@@ -220,7 +209,7 @@ out:
 /* `down`: the daemon answers, shuts down cleanly and exits; wait for it. */
 int cmd_down(struct cli *cli)
 {
-	struct node_files f;
+	struct rundir f;
 	const struct config_node *me;
 	struct config *cfg;
 	pid_t pid;
@@ -307,6 +296,14 @@ static int relay_until_ready(int fd, pid_t child)
 	return 1;
 }
 
+/* A data node's daemon, or a witness's. */
+static int run_daemon(struct config *cfg, const struct config_node *me, int ready_fd)
+{
+	if (me->witness)
+		return witness_run(cfg, me, ready_fd, &witness_above);
+	return node_run(cfg, me, ready_fd, &node_above);
+}
+
 static int start_daemon(struct config *cfg, const struct config_node *me)
 {
 	int pfd[2];
@@ -332,13 +329,13 @@ static int start_daemon(struct config *cfg, const struct config_node *me)
 	if (freopen("/dev/null", "r", stdin) == NULL || freopen("/dev/null", "w", stdout) == NULL)
 		_exit(1);
 	log_start(cfg, me, false);
-	_exit(node_run(cfg, me, pfd[1], &node_above));
+	_exit(run_daemon(cfg, me, pfd[1]));
 }
 
 int cmd_up(struct cli *cli)
 {
 	char err[512], *body = NULL;
-	struct node_files f;
+	struct rundir f;
 	bool foreground, ok;
 	const struct config_node *me;
 	struct config *cfg;
@@ -357,7 +354,7 @@ int cmd_up(struct cli *cli)
 	}
 	if (foreground)
 		log_start(cfg, me, true);
-	rc = foreground ? node_run(cfg, me, -1, &node_above) : start_daemon(cfg, me);
+	rc = foreground ? run_daemon(cfg, me, -1) : start_daemon(cfg, me);
 out:
 	config_free(cfg);
 	return rc;

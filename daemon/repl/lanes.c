@@ -312,10 +312,12 @@ void lanes_send_gen(struct primary *p, uint64_t before)
 	LANES_FOR(p, l) {
 		if (!lane_up(l))
 			continue;
-		if (peer_send(l->link, &h, buf) < 0)
+		if (peer_send(l->link, &h, buf) < 0) {
 			peer_drop(l->link, "no room to send the generation");
-		else
-			sync_peer_follows(l->sync, g.old_current, g.new_current);
+			continue;
+		}
+		sync_peer_follows(l->sync, g.old_current, g.new_current);
+		p->pend_shared |= p->pend_active && sync_hello(l->sync)->gen_current == g.new_current;
 	}
 }
 
@@ -339,6 +341,7 @@ void primary_lane_synced(struct lane *l)
 	if (l->synced)
 		return;
 	l->synced = true;
+	l->p->pend_shared |= l->p->pend_active; /* it took this node's generation */
 	primary_tell_gen(l->p);
 }
 
@@ -389,20 +392,13 @@ bool primary_held(const struct primary *p)
 }
 
 /* Under quorum, a step is told to every connected voter (MSG_GEN, then a
- * FLUSH) and becomes this node's once a majority recorded it (pquorum.c). */
-static int lanes_quorum_step(struct primary *p, uint32_t absent, const char *names)
+ * FLUSH), and writes wait until a majority recorded it (pquorum.c). */
+static void lanes_quorum_tell(struct primary *p)
 {
-	uint64_t before = p->sb->gen.current;
-
-	if (p->pend_active)
-		return 0; /* the next step follows once this one is recorded */
-	pq_prepare_step(p, absent, names);
-	lanes_send_gen(p, before);
 	LANES_FOR(p, l)
 		if (lane_up(l))
 			primary_flush_peer(l);
 	pq_tell_witnesses(p);
-	return 0;
 }
 
 /* Links, witnesses, a FLUSH_ACK: quorum's verdict again.  Held requests
@@ -449,8 +445,6 @@ int lanes_write_alone(struct primary *p)
 	}
 	if (!absent)
 		return 0;
-	if (pq_enabled(p) && !p->step_all)
-		return lanes_quorum_step(p, absent, names);
 	local_new_gen(p->loc, absent);
 	if (local_save_sb(p->loc) < 0) {
 		*p->sb = before;
@@ -459,7 +453,11 @@ int lanes_write_alone(struct primary *p)
 	LANES_FOR(p, l)
 		l->gen_moved |= (absent >> l->slot) & 1;
 	log_info("writing without %s: new generation %016" PRIx64, names, p->sb->gen.current);
+	if (pq_enabled(p) && !p->step_all)
+		pq_stepped(p, &before);
 	lanes_send_gen(p, before.gen.current);
+	if (pq_enabled(p) && !p->step_all)
+		lanes_quorum_tell(p);
 	return 0;
 }
 

@@ -588,6 +588,11 @@ static bool sync_accept_data(struct sync *s, const struct msg_hello *h, char *wh
 
 	sync_gen_sides(s, h, &me, &peer);
 	s->verdict = gen_compare(&me, &peer);
+	/* Two secondaries of three nodes or more that each followed another
+	 * primary step: decided once one is primary (sync_reconsider()). */
+	if ((s->verdict == GEN_SPLIT_BRAIN || s->verdict == GEN_UNRELATED) && s->multi &&
+	    !sync_primary(s) && h->role != MSG_ROLE_PRIMARY)
+		return true;
 	if (s->verdict == GEN_SPLIT_BRAIN)
 		s->verdict = sync_resolve_split(s, h);
 	switch (s->verdict) {
@@ -656,6 +661,8 @@ void sync_reconsider(struct sync *s)
 		s->deferred = false;
 		return sync_resync_if_due(s);
 	}
+	if (s->deferred && (v == GEN_SPLIT_BRAIN || v == GEN_UNRELATED))
+		return peer_drop(s->peer, "decided at the next connect, now that one is primary");
 	/* Only a promotion moves generations while connected; crash flags
 	 * were settled at connect. */
 	if (v != GEN_BITMAP_LOCAL_SOURCE && v != GEN_BITMAP_PEER_SOURCE &&
@@ -705,7 +712,7 @@ static void sync_follow_mode(struct sync *s)
 static void sync_yield_to_primary(struct sync *s, const struct msg_hello *h)
 {
 
-	if (h->role != MSG_ROLE_PRIMARY || !sync_resumed_only(s))
+	if (!s->env.up->yields_to(s->env.node, h))
 		return;
 	log_info("%s became primary while this node was down: %s/%s steps back to "
 		 "secondary (its own changes are kept for the resync or the split-brain repair)",
@@ -797,7 +804,7 @@ static void sync_link_down(void *arg, const char *why)
 	s->exchanging = false;
 	/* The link already said why it went; say only what follows. */
 	(void)why;
-	if (primary_frozen(s->env.pri))
+	if (primary_frozen(s->env.pri) && config_quorum(s->env.cfg) != CONFIG_QUORUM_MAJORITY)
 		log_warn("writes wait (on-peer-loss = freeze) until %s is back or "
 			 "`blkrep outdate-peer`",
 			 s->other->name);

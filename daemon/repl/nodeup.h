@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+struct msg_hello;
 struct node_up {
 	/* --- what the node is --- */
 	bool (*primary)(void *node);	  /* the role now */
@@ -17,6 +18,10 @@ struct node_up {
 	/* Primary only because it went down as one, with no device attached:
 	 * it steps back if its peer became primary meanwhile. */
 	bool (*resumed_only)(void *node);
+	/* Whether it steps back to secondary for a peer that connects as
+	 * primary (h: the peer's HELLO): a primary only because it went down
+	 * as one, or one without quorum that another replaced meanwhile. */
+	bool (*yields_to)(void *node, const struct msg_hello *h);
 	/* --- its NBD exports (the current one and one a demotion stopped) --- */
 	bool (*exporting)(void *node);	  /* either exists */
 	bool (*exports_parked)(void *node); /* client requests wait in either */

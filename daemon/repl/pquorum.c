@@ -78,7 +78,7 @@ void primary_quorum_why(const struct primary *p, char *buf, size_t len)
  * node's. */
 uint64_t primary_told_gen(const struct primary *p)
 {
-	return p->pend_active ? p->pend.current : p->sb->gen.current;
+	return p->sb->gen.current;
 }
 
 /* Voters that durably hold generation gen, this node counted. */
@@ -147,60 +147,62 @@ void pq_tell_witnesses(struct primary *p)
 
 		if (!witlink_up(w) || has == told)
 			continue;
-		if (primary_witness_relation(p, w) == GEN_REL_OLDER ||
-		    (p->pend_active && has == p->sb->gen.current))
+		if (primary_witness_relation(p, w) == GEN_REL_OLDER)
 			witlink_tell(w, has, told);
 	}
 }
 
-/* A step (lanes_write_alone() under quorum): the generation after it is
- * computed, not yet this node's own; the caller tells the voters. */
-void pq_prepare_step(struct primary *p, uint32_t absent, const char *names)
+/* A step under quorum (lanes_write_alone()), already on disk: until a
+ * majority recorded it, writes wait, and the generations before it are
+ * kept to go back to if this node steps down (pq_revert()). */
+void pq_stepped(struct primary *p, const struct meta_sb *before)
 {
-	struct meta_sb before = *p->sb;
-
-	local_new_gen(p->loc, absent);
-	p->pend = p->sb->gen;
-	for (unsigned i = 0; i < META_PEERS_MAX; i++)
-		p->pend_slots[i] = p->sb->slot[i].bitmap_gen;
-	*p->sb = before;
+	if (!p->pend_active) {
+		p->pend_shared = false;
+		p->pend = before->gen;
+		for (unsigned i = 0; i < META_PEERS_MAX; i++)
+			p->pend_slots[i] = before->slot[i].bitmap_gen;
+	}
 	p->pend_active = true;
-	LANES_FOR(p, l)
-		l->gen_moved |= (absent >> l->slot) & 1;
 	p->gen_epoch = p->epoch;
-	log_info("without %s: generation %016" PRIx64 " is this node's once a majority of the "
-		 "voters records it; writes wait until then", names, p->pend.current);
+	log_info("generation %016" PRIx64 ": writes wait until a majority of the voters "
+		 "records it", p->sb->gen.current);
 }
 
-/* The pending step, once a majority recorded it, becomes this node's:
- * true if it did. */
+/* The step, once a majority recorded it: true if it did. */
 bool pq_apply(struct primary *p)
 {
-	struct meta_sb before = *p->sb;
-
-	if (2 * pq_confirmed(p, p->pend.current) <= primary_voters(p))
+	if (2 * pq_confirmed(p, p->sb->gen.current) <= primary_voters(p))
 		return false;
-	p->sb->gen = p->pend;
-	for (unsigned i = 0; i < META_PEERS_MAX; i++)
-		p->sb->slot[i].bitmap_gen = p->pend_slots[i];
 	p->pend_active = false;
-	if (local_save_sb(p->loc) < 0) {
-		*p->sb = before; /* writes keep waiting; the next change tries again */
-		p->pend_active = true;
-		return false;
-	}
-	log_info("generation %016" PRIx64 " recorded by a majority of the voters", p->pend.current);
+	log_info("generation %016" PRIx64 " recorded by a majority of the voters",
+		 p->sb->gen.current);
 	return true;
 }
 
-/* Forgets a step no majority recorded (the node steps down). */
+/* A step no majority recorded is undone (stepping down): nothing was
+ * acknowledged under it, and a node promoted meanwhile holds the
+ * generation before it, so the resync runs from there without a split
+ * brain.  The bitmaps keep their bits. */
 void primary_drop_pending(struct primary *p)
 {
+	uint64_t gen = p->sb->gen.current;
+
 	if (!p->pend_active)
 		return;
-	log_info("generation %016" PRIx64 " was never recorded by a majority: forgotten",
-		 p->pend.current);
 	p->pend_active = false;
+	if (p->pend_shared) {
+		/* A data peer holds it: the generations order the nodes. */
+		log_info("generation %016" PRIx64 " was not recorded by a majority yet; a peer "
+			 "holds it: kept", gen);
+		return;
+	}
+	p->sb->gen = p->pend;
+	for (unsigned i = 0; i < META_PEERS_MAX; i++)
+		p->sb->slot[i].bitmap_gen = p->pend_slots[i];
+	if (local_save_sb(p->loc) == 0)
+		log_info("generation %016" PRIx64 " was never recorded by a majority: back to "
+			 "%016" PRIx64, gen, p->sb->gen.current);
 }
 
 /* The log line when quorum is lost or back. */
@@ -232,5 +234,4 @@ void pq_override_ends(struct primary *p)
 void primary_quorum_override(struct primary *p)
 {
 	p->no_quorum = config_quorum(p->cfg) == CONFIG_QUORUM_MAJORITY && !primary_quorum(p);
-	p->pend_active = false;
 }

@@ -69,12 +69,13 @@ struct primary {
 	bool step_all;		   /* primary_step_gen(): every peer's slot steps */
 	bool gen_due;		   /* an MSG_GEN waits for room (from gen_old) */
 	uint64_t gen_old;
-	/* Quorum (pquorum.c): the witnesses' links, and a generation step
-	 * waiting for a majority to record it (it is this node's own only
-	 * then: pend holds the superblock's generations after it). */
+	/* Quorum (pquorum.c): the witnesses' links, and generation steps
+	 * waiting for a majority to record them (pend: the generations
+	 * before the first, to go back to if the node steps down). */
 	struct witlink *wits[PRIMARY_LANES_MAX];
 	unsigned nwits;
 	bool pend_active;
+	bool pend_shared;	   /* a data peer took a pending generation */
 	struct gen_ids pend;
 	uint64_t pend_slots[META_PEERS_MAX];
 	uint64_t gen_epoch;	   /* the epoch of the last MSG_GEN (data peers' FLUSH after it) */
@@ -129,7 +130,7 @@ enum pq_verdict {
 enum pq_verdict pq_verdict(const struct primary *p);
 bool pq_enabled(const struct primary *p);
 bool pq_step_due(const struct primary *p);
-void pq_prepare_step(struct primary *p, uint32_t absent, const char *names);
+void pq_stepped(struct primary *p, const struct meta_sb *before);
 bool pq_apply(struct primary *p);
 void pq_tell_witnesses(struct primary *p);
 void pq_log(struct primary *p, enum pq_verdict v);

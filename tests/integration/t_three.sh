@@ -53,6 +53,8 @@ torture_check() {
 	sed 's/^/    /' "$T/last.out"
 }
 
+# Issue 16's failover by hand, without quorum (t_quorum*.sh test quorum).
+TRIO_EXTRA="quorum = off"
 trio_init 256M
 trio_step "(a) three nodes up, beta sync, gamma async"
 trio_start || {

@@ -35,6 +35,14 @@
 # Checks that change the network or the nodes: trio_cut X Y, trio_heal X Y,
 # trio_shape Y RATE (trio_unshape Y), trio_kill9 X.  trio_step TEXT prints
 # each step with the time the previous one took.  Every wait is bounded.
+#
+# A witness (issue 17): TRIO_WITNESS=NAME (e.g. `TRIO_WITNESS=witness
+# trio_init 128M alpha beta witness`) makes that node `witness = yes` with
+# its `state-file` $T/NAME.state, no backing file and no export; trio_start
+# does not `create` it (it only comes `up`), and the oracles over "every
+# node" (trio_sync_state, trio_identical) take the data nodes only:
+# $TRIO_DATA.  trio_cut_off X cuts every link of X (trio_heal_all heals
+# them); trio_up X starts X's daemon again after a kill.
 
 . "$TESTS_DIR/pair.sh"
 
@@ -66,9 +74,17 @@ trio_var() {
 	eval "echo \"\${${1}_$l:-}\""
 }
 
+# trio_is_witness NODE: NODE is one of $TRIO_WITNESS (space-separated).
+trio_is_witness() {
+	case " ${TRIO_WITNESS:-} " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
 # trio_conf FILE NODE...: one config for the nodes named.  [resource] gets
-# the lines of $TRIO_EXTRA; a node gets `mode = $TRIO_MODE_L` and
-# `max-lag = $TRIO_MAXLAG_L` when those are set (see trio_var).
+# the lines of $TRIO_EXTRA; a node gets `mode = $TRIO_MODE_L`,
+# `max-lag = $TRIO_MAXLAG_L` and `priority = $TRIO_PRIO_L` when those are
+# set (see trio_var); a witness (trio_is_witness) gets `witness = yes` and
+# its state file instead of a backing file and an export.
 trio_conf() {
 	local f=$1 n v
 	shift
@@ -76,8 +92,15 @@ trio_conf() {
 		printf '[resource]\nname = r0\nsecret-file = %s\n' "$T/secret"
 		if [ -n "${TRIO_EXTRA:-}" ]; then printf '%s\n' "$TRIO_EXTRA"; fi
 		for n in "$@"; do
+			if trio_is_witness "$n"; then
+				printf '[node %s]\naddress = %s:%s\nwitness = yes\nstate-file = %s\n' \
+					"$n" "$(trio_ip "$n")" "$TRIO_PORT" "$T/$n.state"
+				continue
+			fi
 			printf '[node %s]\naddress = %s:%s\nbacking = %s\nnbd = unix:%s\n' \
 				"$n" "$(trio_ip "$n")" "$TRIO_PORT" "$(trio_img "$n")" "$T/$n.nbd"
+			v=$(trio_var TRIO_PRIO "$n")
+			if [ -n "$v" ]; then printf 'priority = %s\n' "$v"; fi
 			v=$(trio_var TRIO_MODE "$n")
 			if [ -n "$v" ]; then printf 'mode = %s\n' "$v"; fi
 			v=$(trio_var TRIO_MAXLAG "$n")
@@ -134,9 +157,10 @@ trio_net_del() {
 
 # trio_init SIZE [NODE...]: backing files of SIZE, a secret, the network
 # and $T/r0.conf for the nodes named (default alpha beta gamma); sets
-# TRIO_ALL (those nodes), TRIO_A/TRIO_B/TRIO_C (the first three nodes'
-# commands) and the EXIT trap (the daemons' logs shown if a check failed,
-# every daemon stopped, the namespaces deleted).  The namespaces and links
+# TRIO_ALL (those nodes), TRIO_DATA (those that are not a witness),
+# TRIO_A/TRIO_B/TRIO_C (the first three nodes' commands) and the EXIT trap
+# (the daemons' logs shown if a check failed, every daemon stopped, the
+# namespaces deleted).  The namespaces and links
 # are made for $TRIO_NET if set (the config's nodes and more, e.g. a third
 # node without a daemon), else for TRIO_ALL.
 trio_init() {
@@ -146,10 +170,14 @@ trio_init() {
 	shift
 	TRIO_ALL=${*:-alpha beta gamma}
 	TRIO_NET=${TRIO_NET:-$TRIO_ALL}
+	TRIO_DATA=
+	for n in $TRIO_ALL; do
+		trio_is_witness "$n" || TRIO_DATA="${TRIO_DATA:+$TRIO_DATA }$n"
+	done
 	TRIO_NETNS=
 	TRIO_T0=$SECONDS
 	TRIO_STEP_T0=$SECONDS
-	for n in $TRIO_ALL; do truncate -s "$TRIO_SIZE" "$(trio_img "$n")"; done
+	for n in $TRIO_DATA; do truncate -s "$TRIO_SIZE" "$(trio_img "$n")"; done
 	od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$T/secret"
 	chmod 600 "$T/secret"
 	trap '[ $FAILS -gt 0 ] && show_logs 20; trio_stop; trio_net_del; _cleanup' EXIT
@@ -242,14 +270,17 @@ trio_wait_mesh() {
 	[ "$s" = connected ]
 }
 
-# trio_start [NODE...]: create the nodes named (default all) --zeroed, up
-# each in its namespace, wait (20 s) until they are connected to each
-# other, make the first one primary (--force: the nodes are all uptodate
-# anyway), wait (30 s) until they are in sync.  Sets size (the first one's
-# data area's bytes).  Returns 1 at the first failed check.
+# trio_start [NODE...]: create the nodes named (default all) --zeroed (a
+# witness is not created), up each in its namespace, wait (20 s) until they
+# are connected to each other, make the first data node primary (--force:
+# the nodes are all uptodate anyway), wait (30 s) until the data nodes are
+# in sync.  Sets size (that node's data area's bytes).  Returns 1 at the
+# first failed check.
 trio_start() {
-	local n nodes=${*:-$TRIO_ALL} m
+	local n nodes=${*:-$TRIO_ALL} m data=
 	for n in $nodes; do
+		trio_is_witness "$n" && continue
+		data="${data:+$data }$n"
 		check "create $n --zeroed" $(trio_cmd "$n") create --zeroed || return 1
 	done
 	for n in $nodes; do
@@ -257,9 +288,9 @@ trio_start() {
 	done
 	m=$(trio_wait_mesh 20 $nodes)
 	check_eq "every node sees every other one connected (${m})" "$m" connected || return 1
-	check "${nodes%% *} primary --force" $(trio_cmd "${nodes%% *}") primary --force || return 1
-	size=$(trio_field "${nodes%% *}" "d['size_bytes']")
-	check_trio_synced "all in sync after the start" 30 $nodes
+	check "${data%% *} primary --force" $(trio_cmd "${data%% *}") primary --force || return 1
+	size=$(trio_field "${data%% *}" "d['size_bytes']")
+	check_trio_synced "all in sync after the start" 30 $data
 }
 
 # trio_sync_state NODE...: "synced ..." once every node named sees every
@@ -315,8 +346,8 @@ print("%d %s %s" % (min(d["size_bytes"] for d in st.values()), "synced" if synce
 }
 
 # sync_state: pair.sh's, replaced: trio_sync_state over $TRIO_SYNC_NODES
-# (default all), so that pair.sh's wait_synced and check_synced serve here.
-sync_state() { trio_sync_state ${TRIO_SYNC_NODES:-$TRIO_ALL}; }
+# (default all data nodes), so that pair.sh's wait_synced and check_synced serve here.
+sync_state() { trio_sync_state ${TRIO_SYNC_NODES:-${TRIO_DATA:-$TRIO_ALL}}; }
 
 # trio_wait_synced [SECS [NODE...]]: pair.sh's wait_synced over the nodes
 # named (default all): polls until "synced" for up to SECS (default 60)
@@ -403,3 +434,104 @@ trio_kill9() {
 	pid=$(daemon_pid "$1")
 	check_kill9 "kill -9 $1's daemon (pid '$pid')" "$pid"
 }
+
+# trio_cut_off X / trio_heal_all X (checks): every link of X down (X alone
+# on its side of the partition), or up again.
+trio_cut_off() {
+	local y
+	for y in $TRIO_NET; do
+		[ "$y" = "$1" ] || trio_cut "$1" "$y" || return 1
+	done
+}
+trio_heal_all() {
+	local y
+	for y in $TRIO_NET; do
+		[ "$y" = "$1" ] || trio_heal "$1" "$y" || return 1
+	done
+}
+
+# trio_up X (a check): `up` X's daemon again in its namespace (after a
+# kill -9: `up` may say it had crashed).
+trio_up() { check "up $1 again in its namespace" $(trio_cmd "$1") up; }
+
+# trio_sample_start [SECS]: a background sampler of every node's status
+# --json (each bounded to 2 s), one line per round every SECS (default 0.3)
+# into $T/samples: "TIME<TAB>NODE JSON<TAB>NODE JSON..." (JSON "null" when a
+# node does not answer).  Stopped with the test (or trio_sample_stop).
+trio_sample_start() {
+	(
+		while :; do
+			line=$(date +%s.%N)
+			for n in $TRIO_ALL; do
+				j=$(timeout -k 1 2 $(trio_cmd "$n") status --json 2>/dev/null | tr -d '\n\t')
+				line="$line	$n ${j:-null}"
+			done
+			printf '%s\n' "$line"
+			sleep "${1:-0.3}"
+		done >>"$T/samples" 2>/dev/null
+	) &
+	TRIO_SAMPLER=$!
+	BG_PIDS+=("$TRIO_SAMPLER")
+	disown "$TRIO_SAMPLER" # no "Killed" line when it is stopped
+}
+trio_sample_stop() {
+	[ -n "${TRIO_SAMPLER:-}" ] && kill -KILL "$TRIO_SAMPLER" 2>/dev/null
+	TRIO_SAMPLER=
+	return 0
+}
+
+# trio_samples [FROM]: what the samples since the time FROM (default all)
+# show, one line "samples=N splitbrain=K primaries2=K writable2=K":
+# samples in which some node's peer is in "splitbrain" (or a split_brain
+# flag is true), samples with two data nodes primary at once, and samples
+# with two primaries that both have quorum and hold no writes (both could
+# acknowledge: quorum not false, io_suspended not true).  The first such
+# samples are appended to $T/samples.bad.
+trio_samples() {
+	$PY - "$T/samples" "${1:-0}" "$T/samples.bad" <<'EOF2'
+import json, sys
+path, since, bad = sys.argv[1], float(sys.argv[2]), open(sys.argv[3], "a")
+n = sb = p2 = w2 = 0
+def splitbrain(d):
+    if any(p.get("connection") == "splitbrain" or p.get("split_brain") for p in d.get("peers") or []):
+        return True
+    return (d.get("peer") or {}).get("connection") == "splitbrain"
+try:
+    lines = open(path).read().splitlines()
+except OSError:
+    lines = []
+for line in lines:
+    f = line.split("\t")
+    try:
+        t = float(f[0])
+    except ValueError:
+        continue
+    if t < since:
+        continue
+    st = {}
+    for x in f[1:]:
+        name, _, j = x.partition(" ")
+        try:
+            st[name] = json.loads(j)
+        except ValueError:
+            st[name] = None
+    st = {k: v for k, v in st.items() if isinstance(v, dict)}
+    n += 1
+    prim = [k for k, d in st.items() if d.get("role") == "primary"]
+    writ = [k for k in prim if st[k].get("quorum") is not False and st[k].get("io_suspended") is not True]
+    s = any(splitbrain(d) for d in st.values())
+    sb += s
+    p2 += len(prim) > 1
+    w2 += len(writ) > 1
+    if s or len(writ) > 1:
+        bad.write("%.1f %s\n" % (t, " ".join("%s:%s,q=%s,susp=%s" % (k, d.get("role"), d.get("quorum"),
+                                                    d.get("io_suspended")) for k, d in st.items())))
+print("samples=%d splitbrain=%d primaries2=%d writable2=%d" % (n, sb, p2, w2))
+EOF2
+}
+
+# trio_now: the time in seconds (date +%s.%N); trio_since T0: seconds
+# since T0, to 0.01 s; trio_lt A B: true if the number A < B.
+trio_now() { date +%s.%N; }
+trio_since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f\n", a - b }'; }
+trio_lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
