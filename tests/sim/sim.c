@@ -30,6 +30,7 @@
 #include "daemon/meta/mdio.h"
 #include "daemon/meta/meta.h"
 #include "daemon/node.h"
+#include "daemon/witness/witness.h"
 #include "daemon/cli/commands.h"
 #include "daemon/repl/sync.h"
 #include "simclient.h"
@@ -50,12 +51,16 @@
 #define AL_SLOTS	16U
 #define SAVE_DIR	"/sim/save"
 #define SB_WAIT_NS	(12 * S)	/* the link retries every 8 s at most */
+#define WITNESS_DIR	"/sim/w"
+#define WITNESS_STATE	WITNESS_DIR "/gamma.witness"
 
 enum phase { P_START, P_LOAD, P_SETTLE, P_DONE };
 
 struct simnode {
 	const struct config_node *me;
 	struct node *n;
+	struct witness *w;	/* the witness (quorum seeds with one): never n */
+	bool witness;
 	char ctl[256];
 	uint64_t restart_at;	/* while down */
 	char status[4096];	/* the last status --json */
@@ -128,6 +133,8 @@ struct run {
 	unsigned story_kind;
 	/* Quorum seeds (issue 17): three data nodes, quorum = majority. */
 	bool quorum;		/* a quorum seed */
+	bool wit;		/* its voters: alpha, beta and the witness gamma */
+	int nv;			/* voters: nn data nodes and the witness */
 	bool q_keys;		/* the daemon parses the quorum keys */
 	bool q_auto;		/* auto-failover = yes */
 	bool q_ioerr;		/* on-no-quorum = io-error (else suspend-io) */
@@ -215,10 +222,42 @@ static int node_index(const struct simnode *sn)
 
 static void snapshot(int i);
 
+/* Up: a data node's daemon or the witness's runs. */
+static bool sn_up(const struct simnode *sn)
+{
+	return sn->n || sn->w;
+}
+
+/* The witness starts (again) on its state file. */
+static void witness_up(struct simnode *sn)
+{
+	int i = node_index(sn);
+
+	sim_set_current(i);
+	sn->w = witness_start(R.cfg, sn->me, -1, NULL);
+	if (sn->w)
+		simloop_submit(witness_loop(sn->w));
+	sim_set_current(SIM_DRIVER);
+	if (!sn->w && R.disk_faults) {
+		sim_trace("driver: %s does not start (disk faults): again in 1 s", sn->me->name);
+		sn->restart_at = sim_now_ns() + S;
+		return;
+	}
+	if (!sn->w) {
+		violation("the witness %s does not start again", sn->me->name);
+		return;
+	}
+	sim_trace("driver: %s (witness) up", sn->me->name);
+	sn->restart_at = 0;
+	simq_seen(i, false);
+}
+
 static void node_up(struct simnode *sn)
 {
 	int i = node_index(sn);
 
+	if (sn->witness)
+		return witness_up(sn);
 	snapshot(i);
 	sim_set_current(i);
 	sn->n = node_start(R.cfg, sn->me, -1, &node_above);
@@ -250,16 +289,20 @@ static void node_crash(struct simnode *sn, bool power, uint64_t down_ns)
 {
 	int i = node_index(sn);
 
-	if (!sn->n)
+	if (!sn_up(sn))
 		return;
 	sim_trace("driver: %s crashes (%s), back in %llu ms", sn->me->name,
 		  power ? "power loss" : "killed", (unsigned long long)(down_ns / MS));
 	simfd_crash(i, power);
 	sim_kill(i);
 	sim_set_current(i);
-	node_abandon(sn->n);
+	if (sn->w)
+		witness_abandon(sn->w);
+	else
+		node_abandon(sn->n);
 	sim_set_current(SIM_DRIVER);
 	sn->n = NULL;
+	sn->w = NULL;
 	sn->asking = false;
 	sn->status_fresh = false;
 	sn->restart_at = sim_now_ns() + down_ns;
@@ -296,13 +339,20 @@ static bool quorum_keys_parse(void)
  * on-no-quorum and auto-failover by seed, a priority per node. */
 static void quorum_config(char *text, size_t len, const char *gran)
 {
-	char prio[SIM_NODES][32], keys[160];
+	char prio[SIM_NODES][32], keys[160], gamma[256];
 
 	R.q_ioerr = sim_chance(50);
 	R.q_auto = sim_chance(50);
 	for (int i = 0; i < 3; i++)
 		snprintf(prio[i], sizeof(prio[i]), R.q_auto && R.q_keys ? "priority = %u\n" : "",
 			 50 * (unsigned)sim_below(5));
+	if (R.wit)
+		snprintf(gamma, sizeof(gamma), "[node gamma]\naddress = 127.0.0.1:7703\n"
+			 "witness = yes\nstate-file = " WITNESS_STATE "\n");
+	else
+		snprintf(gamma, sizeof(gamma), "[node gamma]\naddress = 127.0.0.1:7703\n"
+			 "backing = /sim/gamma.img\nnbd = unix:%s/gamma.nbd\nmode = sync\n%s",
+			 R.dir, prio[2]);
 	snprintf(keys, sizeof(keys),
 		 R.q_keys ? "quorum = majority\non-no-quorum = %s\nauto-failover = %s\n" : "",
 		 R.q_ioerr ? "io-error" : "suspend-io", R.q_auto ? "yes" : "no");
@@ -313,11 +363,11 @@ static void quorum_config(char *text, size_t len, const char *gran)
 		 "nbd = unix:%s/alpha.nbd\nmode = sync\n%s"
 		 "[node beta]\naddress = 127.0.0.1:7702\nbacking = /sim/beta.img\n"
 		 "nbd = unix:%s/beta.nbd\nmode = sync\n%s"
-		 "[node gamma]\naddress = 127.0.0.1:7703\nbacking = /sim/gamma.img\n"
-		 "nbd = unix:%s/gamma.nbd\nmode = sync\n%s",
+		 "%s",
 		 R.dir, getenv("SIM_PLAIN") ? "allow-unencrypted = yes\n" : "", gran, AL_SLOTS,
-		 keys, R.dir, prio[0], R.dir, prio[1], R.dir, prio[2]);
-	sim_trace("driver: quorum seed: three data nodes, on-no-quorum = %s, auto-failover = %s%s",
+		 keys, R.dir, prio[0], R.dir, prio[1], gamma);
+	sim_trace("driver: quorum seed: %s, on-no-quorum = %s, auto-failover = %s%s",
+		  R.wit ? "alpha, beta and the witness gamma" : "three data nodes",
 		  R.q_ioerr ? "io-error" : "suspend-io", R.q_auto ? "yes" : "no",
 		  R.q_keys ? "" : " (the daemon has no quorum keys: not in its config)");
 }
@@ -431,6 +481,18 @@ static int create_md(int i, uint64_t size)
 		       -1 : rc;
 }
 
+/* The witness gamma: its control socket, and the directory its state
+ * file is renamed in (a simulated file: the witness opens and fsyncs it). */
+static int witness_setup(void)
+{
+	struct simnode *sn = &R.nodes[2];
+
+	sn->me = config_node_by_index(R.cfg, 2);
+	sn->witness = true;
+	simfd_file_create(WITNESS_DIR, 0, 2);
+	return control_run_path(sn->ctl, sizeof(sn->ctl), "r0", sn->me->name, "ctl") < 0 ? -1 : 0;
+}
+
 /* The kinds of fault a seed mixes, each with a weight from the seed. */
 enum fault { F_CRASH_A, F_CRASH_B, F_CUT, F_PARTITION, F_MODE, F_DEMOTE, F_VERIFY, F_BOTH,
 	     F_KINDS };
@@ -446,7 +508,7 @@ static void pick_scenario(void)
 	/* Disk faults while loading: EIO (or ENOSPC on writes) on reads,
 	 * writes, zeroings and fsyncs of data, metadata and save files, a
 	 * few per mille of operations, on one node or both. */
-	for (int i = 0; i < R.nn; i++) {
+	for (int i = 0; i < R.nv; i++) {
 		R.slow_pct[i] = sim_chance(30) ? 10 : 0;
 		R.eio_pm[i] = sim_chance(20) ? 1 + (unsigned)sim_below(4) : 0;
 		simfd_set_faults(i, 0, R.slow_pct[i]);
@@ -458,7 +520,7 @@ static void pick_scenario(void)
 static void disks_fail(void)
 {
 	C.fault_seeds += R.eio_pm[0] || R.eio_pm[1] || R.eio_pm[2];
-	for (int i = 0; i < R.nn; i++) {
+	for (int i = 0; i < R.nv; i++) {
 		R.disk_faults |= R.eio_pm[i] > 0;
 		simfd_set_faults(i, R.eio_pm[i], R.slow_pct[i]);
 	}
@@ -468,7 +530,7 @@ static void disks_fail(void)
 static void disks_heal(void)
 {
 	R.disk_faults = false;
-	for (int i = 0; i < R.nn; i++)
+	for (int i = 0; i < R.nv; i++)
 		simfd_set_faults(i, 0, R.slow_pct[i]);
 }
 
@@ -478,13 +540,13 @@ static int setup(void)
 	char nbd[300];
 
 	if (make_config() < 0 || create_md(0, size) < 0 || create_md(1, size) < 0 ||
-	    (R.nn == 3 && create_md(2, size) < 0))
+	    (R.nn == 3 && create_md(2, size) < 0) || (R.wit && witness_setup() < 0))
 		return -1;
 	pick_scenario();
 	snprintf(nbd, sizeof(nbd), "%s/alpha.nbd", R.dir);
 	R.h = simhist_new(R.data_bytes / HIST_BLOCK);
 	R.cl = simclient_new(nbd, R.h, R.data_bytes, (uint64_t)AL_EXTENT * AL_SLOTS / 2);
-	for (int i = 0; i < R.nn; i++)
+	for (int i = 0; i < R.nv; i++)
 		node_up(&R.nodes[i]);
 	return R.violation[0] ? -1 : 0;
 }
@@ -867,7 +929,7 @@ static void fault(void)
 	enum fault f;
 
 	f = pick_fault();
-	if (R.nn == 3 && f != F_DEMOTE && f != F_VERIFY)
+	if ((R.nn == 3 || R.quorum) && f != F_DEMOTE && f != F_VERIFY)
 		return fault3(f, power);
 	switch (f) {
 	case F_CRASH_A:
@@ -943,8 +1005,10 @@ static void story_add(uint64_t after_ns, int act)
 static void q_story(void)
 {
 	R.q_variant = sim_chance(8) ? QV_FORCE : (int)sim_below(4);
+	if (R.wit)
+		R.story_b = 1 - R.writer;
 	R.fo_target = R.story_b;
-	R.q_third = 3 - R.writer - R.story_b;
+	R.q_third = 3 - R.writer - R.story_b; /* the witness if there is one */
 	sim_trace("driver: quorum story: %s; target %s, third %s", qv_names[R.q_variant],
 		  R.nodes[R.fo_target].me->name, R.nodes[R.q_third].me->name);
 	story_add(0, A_QF_FAULT);
@@ -1208,7 +1272,7 @@ static void failover_act(int act)
 
 static void partition_off(int a, bool on)
 {
-	for (int k = 0; k < R.nn; k++)
+	for (int k = 0; k < R.nv; k++)
 		if (k != a)
 			simfd_partition_pair(a, k, on);
 }
@@ -1274,7 +1338,7 @@ static void q_failover_act(int act)
 			move_writer(t, 0, true);
 		return;
 	case A_QF_THIRD:
-		if (!R.nodes[third].n)
+		if (!sn_up(&R.nodes[third]))
 			node_up(&R.nodes[third]);
 		if (simfd_pair_partitioned(t, third)) {
 			sim_trace("driver: partition %s-%s healed", R.nodes[t].me->name,
@@ -1290,8 +1354,8 @@ static void q_failover_act(int act)
 			sim_trace("driver: partition healed");
 			simfd_partition(false);
 		}
-		for (int k = 0; k < R.nn; k++)
-			if (!R.nodes[k].n)
+		for (int k = 0; k < R.nv; k++)
+			if (!sn_up(&R.nodes[k]))
 				node_up(&R.nodes[k]);
 		return;
 	default:
@@ -1444,8 +1508,8 @@ static void operator_reads_status(void)
  * made primary again. */
 static void repair(bool now)
 {
-	for (int i = 0; i < R.nn; i++)
-		if (!R.nodes[i].n && !R.violation[0] &&
+	for (int i = 0; i < R.nv; i++)
+		if (!sn_up(&R.nodes[i]) && !R.violation[0] &&
 		    (now || sim_now_ns() >= R.nodes[i].restart_at))
 			node_up(&R.nodes[i]);
 	if (simfd_partitioned() && (now || sim_now_ns() >= R.heal_at)) {
@@ -1758,11 +1822,11 @@ static bool reaches_majority(int i)
 {
 	int n = 1;
 
-	if (!R.nodes[i].n)
+	if (!sn_up(&R.nodes[i]))
 		return false;
-	for (int k = 0; k < R.nn; k++)
-		n += k != i && R.nodes[k].n && !simfd_pair_partitioned(i, k);
-	return 2 * n > R.nn;
+	for (int k = 0; k < R.nv; k++)
+		n += k != i && sn_up(&R.nodes[k]) && !simfd_pair_partitioned(i, k);
+	return 2 * n > R.nv;
 }
 
 /* SIM_Q3=0 leaves Q3 out of quorum seeds, at promotions and at settle (to
@@ -1832,7 +1896,7 @@ static void watch_quorum(void)
 
 	if (!R.quorum || R.violation[0])
 		return;
-	for (int i = 0; i < R.nn; i++) {
+	for (int i = 0; i < R.nv; i++) {
 		prim[i] = is_primary(i);
 		acks[i] = simhist_acks_by(R.h, i);
 		maj[i] = reaches_majority(i);
@@ -1840,7 +1904,7 @@ static void watch_quorum(void)
 	up = simq_step(prim, acks, maj, sim_now_ns(), &ok, why, sizeof(why));
 	if (!ok && !R.q_relaxed)
 		violation("%s", why);
-	for (int i = 0; i < R.nn && !R.violation[0]; i++)
+	for (int i = 0; i < R.nv && !R.violation[0]; i++)
 		if (up & 1U << i)
 			q_promoted(i);
 }
@@ -2072,6 +2136,18 @@ static bool quorum_of(uint64_t seed)
 	return (x ^ (x >> 31)) % 3 == 1;
 }
 
+/* A quorum seed's voters: two data nodes and a witness in half of them
+ * (SIM_WITNESS=1 always, =0 never), three data nodes in the others. */
+static bool witness_of(uint64_t seed)
+{
+	const char *e = getenv("SIM_WITNESS");
+	uint64_t x = (seed + 0x632be59bd9b4e019ULL) * 0xbf58476d1ce4e5b9ULL;
+
+	if (e && *e)
+		return atoi(e) != 0;
+	return ((x ^ (x >> 31)) >> 7) & 1;
+}
+
 /* One seed: 0, or 1 after printing its violation. */
 static int run_seed(uint64_t seed, struct totals *t)
 {
@@ -2080,8 +2156,10 @@ static int run_seed(uint64_t seed, struct totals *t)
 	memset(R.nodes, 0, sizeof(R.nodes));
 	R.seed = seed;
 	R.quorum = quorum_of(seed);
-	R.nn = R.quorum ? 3 : nodes_of(seed);
-	simq_reset(R.quorum ? R.nn : 0);
+	R.wit = R.quorum && witness_of(seed);
+	R.nn = R.quorum ? 3 - R.wit : nodes_of(seed);
+	R.nv = R.nn + R.wit;
+	simq_reset(R.quorum ? R.nv : 0);
 	R.q_relaxed = false;
 	R.q_retry_at = 0;
 	R.q_want = R.q_move_to = -1;
