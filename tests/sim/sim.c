@@ -2160,6 +2160,7 @@ static int run_seed(uint64_t seed, struct totals *t)
 	R.nn = R.quorum ? 3 - R.wit : nodes_of(seed);
 	R.nv = R.nn + R.wit;
 	simq_reset(R.quorum ? R.nv : 0);
+	simq_counts()->witness_seeds += R.wit;
 	R.q_relaxed = false;
 	R.q_retry_at = 0;
 	R.q_want = R.q_move_to = -1;
@@ -2321,11 +2322,11 @@ int main(int argc, char **argv)
 		const struct simq_counts *q = simq_counts();
 
 		fprintf(real_stderr,
-			"sim: %" PRIu64 " quorum seeds (%s); promotions: %" PRIu64 " by primary, %" PRIu64
+			"sim: %" PRIu64 " quorum seeds (%" PRIu64 " with a witness; %s); promotions: %" PRIu64 " by primary, %" PRIu64
 			" by themselves; %" PRIu64 " refused for no quorum (%" PRIu64 " while a majority "
 			"was reachable for 10 s); %" PRIu64 " suspend-io and %" PRIu64 " io-error periods; "
 			"Q1 checked %" PRIu64 " acknowledgements; %" PRIu64 " seeds relaxed by --no-quorum\n",
-			q->seeds, R.q_keys ? "the quorum keys parse" : "the daemon parses no quorum keys: only with SIM_QUORUM=1",
+			q->seeds, q->witness_seeds, R.q_keys ? "the quorum keys parse" : "the daemon parses no quorum keys: only with SIM_QUORUM=1",
 			q->promotions_manual, q->promotions_auto, q->refusals, q->refused_with_majority,
 			q->suspended_periods, q->ioerror_periods, q->q1_checked_acks, q->relaxed_seeds);
 	}

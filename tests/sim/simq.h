@@ -35,7 +35,7 @@ bool simq_answer(int i, bool ok, const char *body, uint64_t now, char *why, size
 void simq_status(int i, bool suspended, bool noquorum_primary);
 
 struct simq_counts {
-	uint64_t seeds, promotions_manual, promotions_auto, refusals, refused_with_majority,
+	uint64_t seeds, witness_seeds, promotions_manual, promotions_auto, refusals, refused_with_majority,
 		suspended_periods, ioerror_periods, relaxed_seeds, q1_checked_acks;
 };
 struct simq_counts *simq_counts(void);
