@@ -181,6 +181,12 @@ void gen_resync_finished_target_slot(uint64_t *current, uint64_t history[GEN_HIS
 	*slot_bitmap_gen = 0;
 }
 
+void gen_adopt_history(uint64_t history[GEN_HISTORY], const uint64_t source[GEN_HISTORY])
+{
+	for (int i = GEN_HISTORY - 1; i >= 0; i--)
+		history_push(history, source[i]);
+}
+
 void gen_new_current(struct gen_ids *g, uint64_t random)
 {
 	gen_new_current_slots(&g->current, g->history, &g->bitmap, 1, 1, random);

@@ -135,6 +135,12 @@ void gen_resync_finished_source_slot(uint64_t history[GEN_HISTORY], uint64_t *sl
 void gen_resync_finished_target_slot(uint64_t *current, uint64_t history[GEN_HISTORY],
 				     uint64_t *slot_bitmap_gen, uint64_t source_current);
 
+/* A resync target, now holding the source's data, also descends from the
+ * generations in the source's history: those it lacks join its own (so
+ * that a step it skipped, joining by a bitmap resync, is known as its
+ * ancestor when it meets a node still at that step). */
+void gen_adopt_history(uint64_t history[GEN_HISTORY], const uint64_t source[GEN_HISTORY]);
+
 /* A resync finished on the source side: the bitmap id goes into history
  * and the bitmap id is cleared. */
 void gen_resync_finished_source(struct gen_ids *g);

@@ -436,15 +436,23 @@ int lanes_write_alone(struct primary *p)
 	struct meta_sb before = *p->sb;
 	char names[256] = "";
 	struct strbuf o = STRBUF_INIT(names, sizeof(names));
+	/* Under quorum, a step no majority recorded and no data peer took is
+	 * replaced, not stacked on: the history keeps what matters. */
+	bool redo = pq_enabled(p) && !p->step_all && p->pend_active && !p->pend_shared;
+	uint64_t from = redo ? p->pend.current : before.gen.current;
 
+	if (redo)
+		pq_restore(p);
 	LANES_FOR(p, l) {
-		if ((lane_up(l) && !p->step_all) || l->gen_moved)
+		if ((lane_up(l) && !p->step_all) || (l->gen_moved && !redo))
 			continue;
 		absent |= 1U << l->slot;
 		strbuf_printf(&o, "%s%s", *names ? ", " : "", l->name);
 	}
-	if (!absent)
+	if (!absent) {
+		*p->sb = before;
 		return 0;
+	}
 	local_new_gen(p->loc, absent);
 	if (local_save_sb(p->loc) < 0) {
 		*p->sb = before;
@@ -455,7 +463,7 @@ int lanes_write_alone(struct primary *p)
 	log_info("writing without %s: new generation %016" PRIx64, names, p->sb->gen.current);
 	if (pq_enabled(p) && !p->step_all)
 		pq_stepped(p, &before);
-	lanes_send_gen(p, before.gen.current);
+	lanes_send_gen(p, from);
 	if (pq_enabled(p) && !p->step_all)
 		lanes_quorum_tell(p);
 	return 0;

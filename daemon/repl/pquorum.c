@@ -184,6 +184,14 @@ bool pq_apply(struct primary *p)
  * acknowledged under it, and a node promoted meanwhile holds the
  * generation before it, so the resync runs from there without a split
  * brain.  The bitmaps keep their bits. */
+/* The generations before the first step no majority recorded, in memory. */
+void pq_restore(struct primary *p)
+{
+	p->sb->gen = p->pend;
+	for (unsigned i = 0; i < META_PEERS_MAX; i++)
+		p->sb->slot[i].bitmap_gen = p->pend_slots[i];
+}
+
 void primary_drop_pending(struct primary *p)
 {
 	uint64_t gen = p->sb->gen.current;
@@ -197,9 +205,7 @@ void primary_drop_pending(struct primary *p)
 			 "holds it: kept", gen);
 		return;
 	}
-	p->sb->gen = p->pend;
-	for (unsigned i = 0; i < META_PEERS_MAX; i++)
-		p->sb->slot[i].bitmap_gen = p->pend_slots[i];
+	pq_restore(p);
 	if (local_save_sb(p->loc) == 0)
 		log_info("generation %016" PRIx64 " was never recorded by a majority: back to "
 			 "%016" PRIx64, gen, p->sb->gen.current);

@@ -131,6 +131,7 @@ enum pq_verdict pq_verdict(const struct primary *p);
 bool pq_enabled(const struct primary *p);
 bool pq_step_due(const struct primary *p);
 void pq_stepped(struct primary *p, const struct meta_sb *before);
+void pq_restore(struct primary *p);
 bool pq_apply(struct primary *p);
 void pq_tell_witnesses(struct primary *p);
 void pq_log(struct primary *p, enum pq_verdict v);
