@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <liburing.h>
 
@@ -46,7 +44,6 @@
 #include "utils/ioop.h"
 #include "utils/log.h"
 #include "utils/loop.h"
-#include "utils/privdir.h"
 #include "utils/secmem.h"
 
 /* --- the peers, as a set --- */
@@ -128,65 +125,11 @@ static void node_free_peers(struct node *n)
 
 /* --- paths, readiness --- */
 
-/* systemd's readiness protocol, without linking libsystemd. */
-static void node_sd_notify(const char *msg)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (!path || !*path || strlen(path) >= sizeof(sun.sun_path))
-		return;
-	memcpy(sun.sun_path, path, strlen(path));
-	if (sun.sun_path[0] == '@')
-		sun.sun_path[0] = '\0';
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	(void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun,
-		     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path)));
-	close(fd);
-}
-
 /* The parent `blkrep up` returns once it reads READY; later log lines go
  * to the node's log file, stamped. */
 void node_ready(struct node *n)
 {
-	char err[512], ready[48];
-	int logfd;
-
-	/* MAINPID: this process, also when `up` without --foreground forked it. */
-	snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%d", (int)getpid());
-	node_sd_notify(ready);
-	if (n->ready_fd < 0)
-		return;
-	/* Opened before READY, so that a refusal still reaches `up`. */
-	logfd = privdir_open_file(n->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600, err,
-				  sizeof(err));
-	if (logfd < 0)
-		log_warn("log file %s; running without one", err);
-	if (write(n->ready_fd, "READY\n", 6) != 6)
-		log_warn("cannot tell blkrep up that the daemon is ready");
-	if (logfd >= 0) {
-		(void)dup2(logfd, STDERR_FILENO);
-		close(logfd);
-		log_copy_to(-1); /* the start's copy (cmd_up()): stderr is the file now */
-		log_set_style(LOG_STAMPED);
-	}
-	close(n->ready_fd);
-	n->ready_fd = -1;
-}
-
-/* In the checked run directory, never through a planted symlink. */
-static int node_write_pid(struct node *n)
-{
-	char err[512], pid[24];
-
-	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	if (privdir_write_file(n->pid_path, pid, 0644, err, sizeof(err)) == 0)
-		return 0;
-	log_err("pid file %s", err);
-	return -1;
+	rundir_ready(&n->run, &n->ready_fd);
 }
 
 /* --- the NBD export while primary --- */
@@ -247,7 +190,7 @@ void node_begin_stop(struct node *n)
 	if (n->stopping)
 		return;
 	n->stopping = true;
-	node_sd_notify("STOPPING=1");
+	rundir_notify("STOPPING=1");
 	log_info("stopping");
 	node_stop_export(n);
 	node_links_enable(n, false);
@@ -277,29 +220,10 @@ static int node_clean_shutdown(struct node *n)
 	return local_save_sb(n->loc);
 }
 
-static void node_arm_signal(struct node *n)
+/* SIGINT, SIGTERM: stop. */
+static void node_on_signal(void *arg)
 {
-	io_uring_prep_read(loop_sqe(n->loop, &n->sig_op), n->sigfd, &n->si, sizeof(n->si), 0);
-}
-
-static void node_on_signal(struct ioop *op, int res)
-{
-	struct node *n = container_of(op, struct node, sig_op);
-
-	if (res > 0)
-		node_begin_stop(n);
-	if (!n->stopping)
-		node_arm_signal(n);
-}
-
-static int node_signals(struct node *n)
-{
-	n->sigfd = loop_stop_signalfd();
-	if (n->sigfd < 0)
-		return -1;
-	n->sig_op.done = node_on_signal;
-	node_arm_signal(n);
-	return 0;
+	node_begin_stop(arg);
 }
 
 /* --- start-up --- */
@@ -349,8 +273,13 @@ static bool node_up_yields_to(void *arg, const struct msg_hello *h)
 
 	if (h->role != MSG_ROLE_PRIMARY || !n->primary)
 		return false;
-	if (n->resumed && !devices_attached(n->dev))
+	if (n->resumed && !devices_attached(n->dev)) {
+		/* Under quorum the other was promoted with a majority, which
+		 * holds every write this one acknowledged in sync mode (or by
+		 * --no-quorum, the operator's word): nothing of ours to save. */
+		n->stepping_down = config_quorum(n->cfg) == CONFIG_QUORUM_MAJORITY;
 		return true;
+	}
 	n->stepping_down = node_quorum_yields(n) && !(h->flags & MSG_HELLO_F_RESUMED);
 	return n->stepping_down;
 }
@@ -595,20 +524,14 @@ static void node_on_tick(struct ioop *op, int res)
 
 static int node_setup(struct node *n)
 {
-	if (control_run_path(n->ctl_path, sizeof(n->ctl_path), config_resource_name(n->cfg),
-			  n->me->name, "ctl") < 0 ||
-	    control_run_path(n->pid_path, sizeof(n->pid_path), config_resource_name(n->cfg),
-			  n->me->name, "pid") < 0 ||
-	    control_run_path(n->log_path, sizeof(n->log_path), config_resource_name(n->cfg),
-			  n->me->name, "log") < 0) {
-		log_err("run directory path too long");
+	if (rundir_paths(&n->run, config_resource_name(n->cfg), n->me->name) < 0)
 		return -1;
-	}
 	if (node_load(n) < 0 || !(n->loop = loop_new()))
 		return -1;
-	n->ctl = control_new(n->loop, n->ctl_path, n->above->handle, n);
+	n->ctl = control_new(n->loop, n->run.ctl, n->above->handle, n);
 	n->dev = devices_new(n->loop, n->cfg, n->sb->resource, n->sb->node, &node_devices_host, n);
-	if (!n->ctl || !n->dev || node_write_pid(n) < 0 || node_signals(n) < 0)
+	if (!n->ctl || !n->dev || rundir_write_pid(&n->run) < 0 ||
+	    rundir_signals_start(&n->sig, n->loop, node_on_signal, n, &n->stopping) < 0)
 		return -1;
 	loop_add_hook(n->loop, node_reap, n);
 	loop_add_hook(n->loop, node_demote_hook, n);
@@ -629,10 +552,9 @@ static void node_free(struct node *n)
 	loop_free(n->loop);
 	if (n->obs)
 		n->above->unobserve(n->obs); /* its hook went with the loop */
-	if (n->sigfd >= 0)
-		close(n->sigfd);
-	if (n->ctl && *n->pid_path)
-		(void)unlink(n->pid_path);
+	rundir_signals_close(&n->sig);
+	if (n->ctl && *n->run.pid)
+		(void)unlink(n->run.pid);
 	node_free_peers(n); /* resync buffers: after the ring */
 	peer_hub_free(n->hub); /* after its links */
 	secondary_free(n->sec);
@@ -654,7 +576,7 @@ struct node *node_start(struct config *cfg, const struct config_node *me, int re
 	}
 	n->cfg = cfg;
 	n->me = me;
-	n->sigfd = -1;
+	n->sig.fd = -1;
 	n->ready_fd = ready_fd;
 	n->above = above;
 	if (node_setup(n) < 0) {

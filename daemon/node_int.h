@@ -12,6 +12,7 @@
 #include <linux/time_types.h>
 
 #include "daemon/ctl/control.h"
+#include "daemon/ctl/rundir.h"
 #include "utils/ioop.h"
 
 #define NODE_POOL (64U << 20)
@@ -52,16 +53,12 @@ struct node {
 	struct server *retiring; /* stopped, freed once done */
 	struct control *ctl;
 	struct obs *obs;	 /* events and metrics */
-	struct ioop sig_op;
-	int sigfd;
-	struct signalfd_siginfo si;
+	struct rundir_signals sig;
 	struct ioop tick_op;
 	struct __kernel_timespec tick_ts;
 	bool stopping;
 	int ready_fd;
-	char ctl_path[256];
-	char pid_path[256];
-	char log_path[256];
+	struct rundir run;	 /* its control socket, pid file and log */
 };
 
 /* node.c */

@@ -154,8 +154,12 @@ void gen_new_current_slots(uint64_t *current, uint64_t history[GEN_HISTORY],
 	       slots_hold(slot_bitmap_gen, nslots, fresh))
 		fresh = gen_fresh(fresh + 1);
 	for (unsigned i = 0; i < nslots; i++) {
-		if (!(absent_mask & (1U << i)))
+		if (!(absent_mask & (1U << i))) {
+			/* A peer not absent now may miss this step later: the
+			 * old id must stay known as an ancestor. */
+			all_took = false;
 			continue;
+		}
 		if (slot_bitmap_gen[i] == 0)
 			slot_bitmap_gen[i] = *current;
 		else
@@ -179,6 +183,12 @@ void gen_resync_finished_target_slot(uint64_t *current, uint64_t history[GEN_HIS
 		history_push(history, *current);
 	*current = source_current;
 	*slot_bitmap_gen = 0;
+}
+
+void gen_adopt_history(uint64_t history[GEN_HISTORY], const uint64_t source[GEN_HISTORY])
+{
+	for (int i = GEN_HISTORY - 1; i >= 0; i--)
+		history_push(history, source[i]);
 }
 
 void gen_new_current(struct gen_ids *g, uint64_t random)

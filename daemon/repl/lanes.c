@@ -312,10 +312,12 @@ void lanes_send_gen(struct primary *p, uint64_t before)
 	LANES_FOR(p, l) {
 		if (!lane_up(l))
 			continue;
-		if (peer_send(l->link, &h, buf) < 0)
+		if (peer_send(l->link, &h, buf) < 0) {
 			peer_drop(l->link, "no room to send the generation");
-		else
-			sync_peer_follows(l->sync, g.old_current, g.new_current);
+			continue;
+		}
+		sync_peer_follows(l->sync, g.old_current, g.new_current);
+		p->pend_shared |= p->pend_active && sync_hello(l->sync)->gen_current == g.new_current;
 	}
 }
 
@@ -339,6 +341,7 @@ void primary_lane_synced(struct lane *l)
 	if (l->synced)
 		return;
 	l->synced = true;
+	l->p->pend_shared |= l->p->pend_active; /* it took this node's generation */
 	primary_tell_gen(l->p);
 }
 
@@ -390,9 +393,8 @@ bool primary_held(const struct primary *p)
 
 /* Under quorum, a step is told to every connected voter (MSG_GEN, then a
  * FLUSH), and writes wait until a majority recorded it (pquorum.c). */
-static void lanes_quorum_step(struct primary *p, const struct meta_sb *before)
+static void lanes_quorum_tell(struct primary *p)
 {
-	pq_stepped(p, before);
 	LANES_FOR(p, l)
 		if (lane_up(l))
 			primary_flush_peer(l);
@@ -434,15 +436,23 @@ int lanes_write_alone(struct primary *p)
 	struct meta_sb before = *p->sb;
 	char names[256] = "";
 	struct strbuf o = STRBUF_INIT(names, sizeof(names));
+	/* Under quorum, a step no majority recorded and no data peer took is
+	 * replaced, not stacked on: the history keeps what matters. */
+	bool redo = pq_enabled(p) && !p->step_all && p->pend_active && !p->pend_shared;
+	uint64_t from = redo ? p->pend.current : before.gen.current;
 
+	if (redo)
+		pq_restore(p);
 	LANES_FOR(p, l) {
-		if ((lane_up(l) && !p->step_all) || l->gen_moved)
+		if ((lane_up(l) && !p->step_all) || (l->gen_moved && !redo))
 			continue;
 		absent |= 1U << l->slot;
 		strbuf_printf(&o, "%s%s", *names ? ", " : "", l->name);
 	}
-	if (!absent)
+	if (!absent) {
+		*p->sb = before;
 		return 0;
+	}
 	local_new_gen(p->loc, absent);
 	if (local_save_sb(p->loc) < 0) {
 		*p->sb = before;
@@ -451,9 +461,11 @@ int lanes_write_alone(struct primary *p)
 	LANES_FOR(p, l)
 		l->gen_moved |= (absent >> l->slot) & 1;
 	log_info("writing without %s: new generation %016" PRIx64, names, p->sb->gen.current);
-	lanes_send_gen(p, before.gen.current);
 	if (pq_enabled(p) && !p->step_all)
-		lanes_quorum_step(p, &before);
+		pq_stepped(p, &before);
+	lanes_send_gen(p, from);
+	if (pq_enabled(p) && !p->step_all)
+		lanes_quorum_tell(p);
 	return 0;
 }
 

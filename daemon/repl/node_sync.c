@@ -306,6 +306,7 @@ static void sync_resync_target_done(struct sync *s)
 	memcpy(src.history, s->hello.gen_history, sizeof(src.history));
 	gen_resync_finished_target_slot(&s->sb->gen.current, s->sb->gen.history, sync_slot_gen(s),
 					src.current);
+	gen_adopt_history(s->sb->gen.history, src.history); /* the steps it skipped */
 	s->env.up->resynced(s->env.node); /* what it had in flight was overwritten */
 	s->sb->disk = s->hello.disk == MSG_DISK_UPTODATE ? META_DISK_UPTODATE : META_DISK_CONSISTENT;
 	/* Its own changes the source lacked are gone; what the other nodes
@@ -481,7 +482,6 @@ static void sync_writable(void *arg)
  * it steps back if its peer became primary meanwhile. */
 static bool sync_resumed_only(const struct sync *s)
 {
-
 	return s->env.up->resumed_only(s->env.node);
 }
 
@@ -804,7 +804,7 @@ static void sync_link_down(void *arg, const char *why)
 	s->exchanging = false;
 	/* The link already said why it went; say only what follows. */
 	(void)why;
-	if (primary_frozen(s->env.pri))
+	if (primary_frozen(s->env.pri) && config_quorum(s->env.cfg) != CONFIG_QUORUM_MAJORITY)
 		log_warn("writes wait (on-peer-loss = freeze) until %s is back or "
 			 "`blkrep outdate-peer`",
 			 s->other->name);
@@ -874,22 +874,8 @@ int sync_start(struct sync *s)
 		.released = primary_released,
 		.writable = sync_writable,
 	};
-	struct peer_cfg pc = {
-		.resource = s->sb->resource,
-		.my_node = s->env.me->name,
-		.peer_node = s->other->name,
-		.my_addr = s->env.me->address,
-		.peer_addr = s->other->address,
-		.secret = s->env.secret,
-		.secret_len = s->env.secret_len,
-		.allow_unauthenticated = config_allow_unauthenticated(s->env.cfg),
-		.peer_address_only = config_peer_address_only(s->env.cfg),
-	};
-
-	pc.hub = s->env.hub;
-	if (!config_allow_unencrypted(s->env.cfg) && !(pc.tls = sync_tls(&s->env)))
-		return -1;
-	s->peer = peer_new(s->env.loop, &pc, &ops, s);
+	s->peer = sync_link_new(s->env.loop, s->env.cfg, s->env.me, s->other, s->env.secret,
+				s->env.secret_len, s->env.hub, &ops, s);
 	if (!s->peer)
 		return -1;
 	/* The answers to the primary's side's writes go straight to it. */

@@ -1,13 +1,15 @@
 /* The primary's quorum (issue 17; see primary.h): a write is acknowledged
  * only while a majority of the resource's voters (this node, its data
  * peers, its witnesses) durably holds this node's current generation.
- * Losing a data peer steps the generation at once, with that peer behind:
- * the step is told to every connected voter (MSG_GEN, then a FLUSH) and
- * becomes this node's own, on disk, only once a majority recorded it;
- * meanwhile writes wait.  So a node that missed acknowledged writes can
- * never find a majority that does not know it, and a step that no majority
- * saw leaves nothing behind on this node (no split brain when another node
- * was promoted meanwhile). */
+ * Losing a data peer steps the generation at once, with that peer behind
+ * (lanes_write_alone()): the step is on disk here and told to every
+ * connected voter (MSG_GEN, then a FLUSH), and writes wait until a
+ * majority recorded it.  So a node that missed acknowledged writes always
+ * meets a voter that knows a newer generation.  A step that no majority
+ * recorded and no data peer took is undone if this node steps down
+ * (another was promoted meanwhile: the resync then runs from the common
+ * generation, no split brain), and replaced rather than stacked by the
+ * next one.  The decisions are here; lanes.c acts on them. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,6 +125,11 @@ bool primary_io_suspended(const struct primary *p)
 	return pq_verdict(p) == PQ_HOLD;
 }
 
+bool primary_quorum_blocks(const struct primary *p)
+{
+	return pq_verdict(p) != PQ_GO;
+}
+
 enum gen_rel primary_witness_relation(const struct primary *p, const struct witlink *w)
 {
 	const struct msg_hello *h = witlink_hello(w);
@@ -158,6 +165,7 @@ void pq_tell_witnesses(struct primary *p)
 void pq_stepped(struct primary *p, const struct meta_sb *before)
 {
 	if (!p->pend_active) {
+		p->pend_shared = false;
 		p->pend = before->gen;
 		for (unsigned i = 0; i < META_PEERS_MAX; i++)
 			p->pend_slots[i] = before->slot[i].bitmap_gen;
@@ -183,6 +191,14 @@ bool pq_apply(struct primary *p)
  * acknowledged under it, and a node promoted meanwhile holds the
  * generation before it, so the resync runs from there without a split
  * brain.  The bitmaps keep their bits. */
+/* The generations before the first step no majority recorded, in memory. */
+void pq_restore(struct primary *p)
+{
+	p->sb->gen = p->pend;
+	for (unsigned i = 0; i < META_PEERS_MAX; i++)
+		p->sb->slot[i].bitmap_gen = p->pend_slots[i];
+}
+
 void primary_drop_pending(struct primary *p)
 {
 	uint64_t gen = p->sb->gen.current;
@@ -190,9 +206,13 @@ void primary_drop_pending(struct primary *p)
 	if (!p->pend_active)
 		return;
 	p->pend_active = false;
-	p->sb->gen = p->pend;
-	for (unsigned i = 0; i < META_PEERS_MAX; i++)
-		p->sb->slot[i].bitmap_gen = p->pend_slots[i];
+	if (p->pend_shared) {
+		/* A data peer holds it: the generations order the nodes. */
+		log_info("generation %016" PRIx64 " was not recorded by a majority yet; a peer "
+			 "holds it: kept", gen);
+		return;
+	}
+	pq_restore(p);
 	if (local_save_sb(p->loc) == 0)
 		log_info("generation %016" PRIx64 " was never recorded by a majority: back to "
 			 "%016" PRIx64, gen, p->sb->gen.current);

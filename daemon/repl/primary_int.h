@@ -75,6 +75,7 @@ struct primary {
 	struct witlink *wits[PRIMARY_LANES_MAX];
 	unsigned nwits;
 	bool pend_active;
+	bool pend_shared;	   /* a data peer took a pending generation */
 	struct gen_ids pend;
 	uint64_t pend_slots[META_PEERS_MAX];
 	uint64_t gen_epoch;	   /* the epoch of the last MSG_GEN (data peers' FLUSH after it) */
@@ -130,6 +131,7 @@ enum pq_verdict pq_verdict(const struct primary *p);
 bool pq_enabled(const struct primary *p);
 bool pq_step_due(const struct primary *p);
 void pq_stepped(struct primary *p, const struct meta_sb *before);
+void pq_restore(struct primary *p);
 bool pq_apply(struct primary *p);
 void pq_tell_witnesses(struct primary *p);
 void pq_log(struct primary *p, enum pq_verdict v);

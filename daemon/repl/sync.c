@@ -176,6 +176,30 @@ struct tls_ctx *sync_tls_for(const struct config *cfg, const struct config_node 
 	return c;
 }
 
+struct peer *sync_link_new(struct loop *loop, const struct config *cfg,
+			   const struct config_node *me, const struct config_node *other,
+			   const uint8_t *secret, size_t secret_len, struct peer_hub *hub,
+			   const struct peer_ops *ops, void *arg)
+{
+	struct peer_cfg pc = {
+		.resource = config_resource_name(cfg),
+		.my_node = me->name,
+		.peer_node = other->name,
+		.my_addr = me->address,
+		.peer_addr = other->address,
+		.secret = secret,
+		.secret_len = secret_len,
+		.allow_unauthenticated = config_allow_unauthenticated(cfg),
+		.peer_address_only = config_peer_address_only(cfg),
+		.hub = hub,
+	};
+
+	if (!config_allow_unencrypted(cfg) &&
+	    !(pc.tls = sync_tls_for(cfg, me, secret, secret_len)))
+		return NULL;
+	return peer_new(loop, &pc, ops, arg);
+}
+
 struct tls_ctx *sync_tls(const struct sync_env *env)
 {
 	return sync_tls_for(env->cfg, env->me, env->secret, env->secret_len);

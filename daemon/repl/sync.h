@@ -54,6 +54,13 @@ struct peer_hub *sync_hub_new(const struct sync_env *env);
 /* A link's TLS context for node me (a PSK from the secret, or me's
  * certificate); NULL after logging why. */
 struct tls_ctx;
+struct peer_ops;
+/* The link from me to other, as every link of a node is made (TLS unless
+ * allow-unencrypted, the hub when given): NULL after logging why. */
+struct peer *sync_link_new(struct loop *loop, const struct config *cfg,
+			   const struct config_node *me, const struct config_node *other,
+			   const uint8_t *secret, size_t secret_len, struct peer_hub *hub,
+			   const struct peer_ops *ops, void *arg);
 struct tls_ctx *sync_tls_for(const struct config *cfg, const struct config_node *me,
 			     const uint8_t *secret, size_t secret_len);
 

@@ -150,6 +150,7 @@ static void witlink_flush_ack(struct witlink *w, const struct msg_hdr *h)
 	if (h->count) {
 		log_err("witness %s could not record generation %016" PRIx64 ": %s",
 			w->env.other->name, w->told, strerror((int)h->count));
+		w->told = 0; /* told again at the next change */
 		return;
 	}
 	w->confirmed = w->told;
@@ -172,6 +173,7 @@ static void witlink_message(void *arg, const struct msg_hdr *h, const uint8_t *p
 			return;
 		}
 		w->hello = st;
+		w->confirmed = st.gen_current; /* the witness writes it before it says it */
 		w->env.changed(w->env.node);
 		return;
 	default:
@@ -196,23 +198,8 @@ int witlink_start(struct witlink *w)
 		.message = witlink_message,
 		.released = witlink_released,
 	};
-	struct peer_cfg pc = {
-		.resource = config_resource_name(w->env.cfg),
-		.my_node = w->env.me->name,
-		.peer_node = w->env.other->name,
-		.my_addr = w->env.me->address,
-		.peer_addr = w->env.other->address,
-		.secret = w->env.secret,
-		.secret_len = w->env.secret_len,
-		.allow_unauthenticated = config_allow_unauthenticated(w->env.cfg),
-		.peer_address_only = config_peer_address_only(w->env.cfg),
-		.hub = w->env.hub,
-	};
-
-	if (!config_allow_unencrypted(w->env.cfg) &&
-	    !(pc.tls = sync_tls_for(w->env.cfg, w->env.me, w->env.secret, w->env.secret_len)))
-		return -1;
-	w->peer = peer_new(w->env.loop, &pc, &ops, w);
+	w->peer = sync_link_new(w->env.loop, w->env.cfg, w->env.me, w->env.other, w->env.secret,
+				w->env.secret_len, w->env.hub, &ops, w);
 	if (!w->peer)
 		return -1;
 	peer_enable(w->peer, true);

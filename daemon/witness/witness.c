@@ -36,6 +36,7 @@ struct wlink {
 	const struct config_node *other;
 	struct peer *peer;
 	bool up;
+	bool stale;		/* its last MSG_GEN was refused: ESTALE to its FLUSH */
 	struct msg_hello hello; /* valid while up */
 };
 
@@ -134,9 +135,20 @@ static void wl_flush_ack(struct wlink *l, uint64_t seq)
 {
 	struct msg_hdr ack = { .type = MSG_FLUSH_ACK, .seq = seq };
 
-	ack.count = (uint32_t)witness_persist(l->w);
+	ack.count = l->stale ? ESTALE : (uint32_t)witness_persist(l->w);
+	l->stale = false;
 	if (peer_send(l->peer, &ack, NULL) < 0)
 		log_debug("FLUSH_ACK to %s not sent: the link went", l->other->name);
+}
+
+/* A new generation: on disk at once, and every connected data node hears
+ * it (STATE), so that none is promoted without knowing it. */
+static void witness_news(struct witness *w)
+{
+	(void)witness_persist(w);
+	for (unsigned i = 0; i < w->nlinks; i++)
+		if (w->links[i].up)
+			(void)peer_send_state(w->links[i].peer);
 }
 
 static void wl_message(void *arg, const struct msg_hdr *h, const uint8_t *payload)
@@ -154,31 +166,27 @@ static void wl_message(void *arg, const struct msg_hdr *h, const uint8_t *payloa
 	case WSTATE_FLUSH:
 		return wl_flush_ack(l, h->seq);
 	case WSTATE_DROP:
-		peer_drop(l->peer, "%s: %s sent %s", why, l->other->name, msg_type_name(h->type));
+		if (h->type == MSG_STATE || h->type == MSG_GEN)
+			peer_drop(l->peer, "bad %s from %s: %s", msg_type_name(h->type),
+				  l->other->name, why);
+		else
+			peer_drop(l->peer, "%s: %s sent %s", why, l->other->name,
+				  msg_type_name(h->type));
+		return;
+	case WSTATE_STALE:
+		l->stale = true;
+		(void)peer_send_state(l->peer); /* what it lacks: it steps down */
+		log_warn("%s's generation step does not start from this witness's %016" PRIx64
+			 " (it lacks that newer one): not recorded", l->other->name, was);
 		return;
 	case WSTATE_NOTHING:
-		if (w->st.current != was)
-			log_info("generation %016" PRIx64 " (was %016" PRIx64 "), from %s",
-				 w->st.current, was, l->other->name);
+		if (w->st.current == was)
+			return;
+		log_info("generation %016" PRIx64 " (was %016" PRIx64 "), from %s",
+			 w->st.current, was, l->other->name);
+		witness_news(w);
 		return;
 	}
-}
-
-/* A link's TLS context: the secret's key, or this node's certificate. */
-static struct tls_ctx *witness_tls(const struct witness *w)
-{
-	struct tls_cfg tc = { .resource = config_resource_name(w->cfg),
-			      .secret = w->secret_len ? w->secret : NULL,
-			      .secret_len = w->secret_len,
-			      .ca = config_tls_ca(w->cfg),
-			      .certificate = w->me->tls_certificate,
-			      .key = w->me->tls_key };
-	char err[TLS_ERR_MAX + 64];
-	struct tls_ctx *c = tls_ctx_new(&tc, err, sizeof(err));
-
-	if (!c)
-		log_err("%s: %s", tc.resource, err);
-	return c;
 }
 
 static int witness_link(struct witness *w, struct wlink *l)
@@ -190,22 +198,8 @@ static int witness_link(struct witness *w, struct wlink *l)
 		.down = wl_down,
 		.message = wl_message,
 	};
-	struct peer_cfg pc = {
-		.resource = config_resource_name(w->cfg),
-		.my_node = w->me->name,
-		.peer_node = l->other->name,
-		.my_addr = w->me->address,
-		.peer_addr = l->other->address,
-		.secret = w->secret_len ? w->secret : NULL,
-		.secret_len = w->secret_len,
-		.allow_unauthenticated = config_allow_unauthenticated(w->cfg),
-		.peer_address_only = config_peer_address_only(w->cfg),
-		.hub = w->hub,
-	};
-
-	if (!config_allow_unencrypted(w->cfg) && !(pc.tls = witness_tls(w)))
-		return -1;
-	l->peer = peer_new(w->loop, &pc, &ops, l);
+	l->peer = sync_link_new(w->loop, w->cfg, w->me, l->other, w->secret_len ? w->secret : NULL,
+				w->secret_len, w->hub, &ops, l);
 	if (!l->peer)
 		return -1;
 	peer_enable(l->peer, true);

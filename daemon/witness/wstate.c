@@ -131,15 +131,15 @@ enum wstate_verdict wstate_message(struct wstate *s, bool *dirty, const struct m
 
 	switch (h->type) {
 	case MSG_STATE:
-		if (msg_hello_decode(payload, h->length, hello, why) < 0) {
-			*why = "bad STATE";
+		if (msg_hello_decode(payload, h->length, hello, why) < 0)
 			return WSTATE_DROP;
-		}
 		return WSTATE_HELLO;
 	case MSG_GEN:
-		if (msg_gen_decode(payload, h->length, &g, why) < 0) {
-			*why = "bad GEN";
+		if (msg_gen_decode(payload, h->length, &g, why) < 0)
 			return WSTATE_DROP;
+		if (s->current && g.old_current != s->current && g.new_current != s->current) {
+			*why = "its step does not start from this witness's generation";
+			return WSTATE_STALE;
 		}
 		if (wstate_apply_gen(s, g.new_current))
 			*dirty = true;

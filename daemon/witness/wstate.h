@@ -56,15 +56,19 @@ bool wstate_apply_gen(struct wstate *s, uint64_t new_current);
  * data node, decided without I/O:
  *	MSG_STATE: WSTATE_HELLO, its decoded payload in *hello for status;
  *	MSG_GEN: wstate_apply_gen() (*dirty set if s changed), WSTATE_NOTHING;
+ *	    but WSTATE_STALE, s unchanged, for a step that does not start
+ *	    from this witness's generation (its sender lacks a newer one:
+ *	    the FLUSH after it is answered ESTALE, so that it is not
+ *	    counted);
  *	MSG_FLUSH: WSTATE_FLUSH: make s durable if *dirty, then answer
  *	    MSG_FLUSH_ACK with h->seq;
  *	MSG_MARK: WSTATE_NOTHING (a primary's marker, for data nodes);
- *	anything else, or a payload that does not decode: WSTATE_DROP with
- *	    a static reason in *why ("a witness keeps no data", "bad GEN:
- *	    ...", "bad STATE: ..."): the caller drops the link. */
+ *	anything else: WSTATE_DROP, *why "a witness keeps no data"; a STATE
+ *	    or GEN whose payload does not decode: WSTATE_DROP, *why the
+ *	    decoder's reason.  The caller drops the link. */
 struct msg_hdr;
 struct msg_hello;
-enum wstate_verdict { WSTATE_NOTHING, WSTATE_HELLO, WSTATE_FLUSH, WSTATE_DROP };
+enum wstate_verdict { WSTATE_NOTHING, WSTATE_HELLO, WSTATE_FLUSH, WSTATE_DROP, WSTATE_STALE };
 enum wstate_verdict wstate_message(struct wstate *s, bool *dirty, const struct msg_hdr *h,
 				   const uint8_t *payload, struct msg_hello *hello,
 				   const char **why);

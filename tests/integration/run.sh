@@ -6,7 +6,8 @@
 #
 # Environment: BLKREP (binary under test), SERVER (blkrep|nbdkit),
 # TEST_TIMEOUT (seconds per test file, default 240), VERBOSE=1 (show every
-# test's output, not only the output of failed ones).
+# test's output, not only the output of failed ones), EXCLUDE="t_a t_b"
+# (listed as skipped, with EXCLUDE_WHY).
 set -u
 dir=$(cd "$(dirname "$0")" && pwd)
 TEST_TIMEOUT=${TEST_TIMEOUT:-240}
@@ -29,6 +30,11 @@ for t in "${tests[@]}"; do
 	case $t in *.sh) ;; *) t=$t.sh ;; esac
 	name=$(basename "$t" .sh)
 	log=$out/$name.log
+	if [[ " ${EXCLUDE:-} " == *" $name "* ]]; then
+		skipped=$((skipped + 1))
+		printf 'SKIP %-24s %s\n' "$name" "${EXCLUDE_WHY:-excluded}"
+		continue
+	fi
 	start=$(date +%s)
 	timeout -k 10 "$TEST_TIMEOUT" bash "$t" >"$log" 2>&1
 	rc=$?

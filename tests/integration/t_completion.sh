@@ -30,7 +30,7 @@ expect_completion "a command from its start" "blkrep pri" primary
 expect_completion "commands starting alike" "blkrep re" "resolve restore-saved resync"
 expect_completion "after a global option" "blkrep -c $T/r0.conf --node alpha sta" status
 expect_completion "a global option's file" "blkrep -c $T/r0.c" "$T/r0.conf"
-expect_completion "a command's options" "blkrep primary --" "--config --discard-unknown --force --help --node"
+expect_completion "a command's options" "blkrep primary --" "--config --discard-unknown --force --help --no-quorum --node"
 expect_completion "an option from its start" "blkrep status --j" --json
 expect_completion "the choices of mode" "blkrep mode " "async sync"
 expect_completion "nothing after mode's one argument" "blkrep mode sync " ""

@@ -30,6 +30,7 @@
 #include "daemon/meta/mdio.h"
 #include "daemon/meta/meta.h"
 #include "daemon/node.h"
+#include "daemon/witness/witness.h"
 #include "daemon/cli/commands.h"
 #include "daemon/repl/sync.h"
 #include "simclient.h"
@@ -37,6 +38,7 @@
 #include "simctl.h"
 #include "simfd.h"
 #include "simhist.h"
+#include "simq.h"
 #include "simloop.h"
 #include "simrt.h"
 #include "utils/log.h"
@@ -49,12 +51,16 @@
 #define AL_SLOTS	16U
 #define SAVE_DIR	"/sim/save"
 #define SB_WAIT_NS	(12 * S)	/* the link retries every 8 s at most */
+#define WITNESS_DIR	"/sim/w"
+#define WITNESS_STATE	WITNESS_DIR "/gamma.witness"
 
 enum phase { P_START, P_LOAD, P_SETTLE, P_DONE };
 
 struct simnode {
 	const struct config_node *me;
 	struct node *n;
+	struct witness *w;	/* the witness (quorum seeds with one): never n */
+	bool witness;
 	char ctl[256];
 	uint64_t restart_at;	/* while down */
 	char status[4096];	/* the last status --json */
@@ -125,6 +131,20 @@ struct run {
 	} story[16];
 	unsigned nstory;	/* steps left, in order of time */
 	unsigned story_kind;
+	/* Quorum seeds (issue 17): three data nodes, quorum = majority. */
+	bool quorum;		/* a quorum seed */
+	bool wit;		/* its voters: alpha, beta and the witness gamma */
+	int nv;			/* voters: nn data nodes and the witness */
+	bool q_keys;		/* the daemon parses the quorum keys */
+	bool q_auto;		/* auto-failover = yes */
+	bool q_ioerr;		/* on-no-quorum = io-error (else suspend-io) */
+	bool q_relaxed;		/* the operator used --force --no-quorum */
+	int q_variant;		/* of the quorum failover story */
+	int q_third;		/* its third node (neither writer nor target) */
+	uint64_t q_retry_at;	/* the operator tries `primary` again */
+	int q_want;		/* -1, or the node the operator wants primary */
+	int q_move_to;		/* -1, or the new primary the client moves to */
+	uint64_t q_move_at;	/* then (an application follows, not at once) */
 };
 
 static struct run R;
@@ -138,6 +158,8 @@ static struct {
 static FILE *real_stderr;
 
 /* ---- daemon log lines into the trace ---- */
+
+static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static ssize_t log_write(void *cookie, const char *buf, size_t len)
 {
@@ -155,6 +177,11 @@ static ssize_t log_write(void *cookie, const char *buf, size_t len)
 		line[len] = '\0';
 		simfo_log(cur, line);
 		R.unrelated |= strstr(line, "unrelated data: generations") != NULL;
+		/* Q2: a quorum seed never meets a split brain. */
+		if (R.quorum && !R.q_relaxed &&
+		    (strstr(line, "split brain: ") || strstr(line, "unrelated data: ")))
+			violation("Q2: split brain in a quorum seed: [%s] %s",
+				  cur >= 0 ? names[cur] : "-", line);
 	}
 	return (ssize_t)len + 1;
 }
@@ -195,10 +222,42 @@ static int node_index(const struct simnode *sn)
 
 static void snapshot(int i);
 
+/* Up: a data node's daemon or the witness's runs. */
+static bool sn_up(const struct simnode *sn)
+{
+	return sn->n || sn->w;
+}
+
+/* The witness starts (again) on its state file. */
+static void witness_up(struct simnode *sn)
+{
+	int i = node_index(sn);
+
+	sim_set_current(i);
+	sn->w = witness_start(R.cfg, sn->me, -1, NULL);
+	if (sn->w)
+		simloop_submit(witness_loop(sn->w));
+	sim_set_current(SIM_DRIVER);
+	if (!sn->w && R.disk_faults) {
+		sim_trace("driver: %s does not start (disk faults): again in 1 s", sn->me->name);
+		sn->restart_at = sim_now_ns() + S;
+		return;
+	}
+	if (!sn->w) {
+		violation("the witness %s does not start again", sn->me->name);
+		return;
+	}
+	sim_trace("driver: %s (witness) up", sn->me->name);
+	sn->restart_at = 0;
+	simq_seen(i, false);
+}
+
 static void node_up(struct simnode *sn)
 {
 	int i = node_index(sn);
 
+	if (sn->witness)
+		return witness_up(sn);
 	snapshot(i);
 	sim_set_current(i);
 	sn->n = node_start(R.cfg, sn->me, -1, &node_above);
@@ -217,6 +276,7 @@ static void node_up(struct simnode *sn)
 		return;
 	}
 	sim_trace("driver: %s up", sn->me->name);
+	simq_seen(i, node_is_primary(sn->n)); /* back as it went down: no promotion */
 	/* A resolve is kept in memory only: a restart forgets it (seed
 	 * 1244), the operator resolves again when status says so. */
 	R.resolved = false;
@@ -229,22 +289,88 @@ static void node_crash(struct simnode *sn, bool power, uint64_t down_ns)
 {
 	int i = node_index(sn);
 
-	if (!sn->n)
+	if (!sn_up(sn))
 		return;
 	sim_trace("driver: %s crashes (%s), back in %llu ms", sn->me->name,
 		  power ? "power loss" : "killed", (unsigned long long)(down_ns / MS));
 	simfd_crash(i, power);
 	sim_kill(i);
 	sim_set_current(i);
-	node_abandon(sn->n);
+	if (sn->w)
+		witness_abandon(sn->w);
+	else
+		node_abandon(sn->n);
 	sim_set_current(SIM_DRIVER);
 	sn->n = NULL;
+	sn->w = NULL;
 	sn->asking = false;
 	sn->status_fresh = false;
 	sn->restart_at = sim_now_ns() + down_ns;
+	simq_seen(i, false);
 }
 
 /* ---- setup ---- */
+
+/* The daemon parses the quorum keys (issue 17's config step): probed once
+ * at start; without them quorum seeds run without quorum in the daemon
+ * (their oracles then watch a daemon that has none) and the three-node
+ * seeds get no `quorum = off`. */
+static bool quorum_keys_parse(void)
+{
+	char text[1024], err[512];
+	struct config *c = NULL;
+
+	snprintf(text, sizeof(text),
+		 "[resource]\nname = r0\nsecret-file = %s/secret\nquorum = majority\n"
+		 "on-no-quorum = suspend-io\nauto-failover = yes\n"
+		 "[node alpha]\naddress = 127.0.0.1:7701\nbacking = /sim/alpha.img\n"
+		 "nbd = unix:%s/alpha.nbd\npriority = 100\n"
+		 "[node beta]\naddress = 127.0.0.1:7702\nbacking = /sim/beta.img\n"
+		 "nbd = unix:%s/beta.nbd\n"
+		 "[node gamma]\naddress = 127.0.0.1:7703\nbacking = /sim/gamma.img\n"
+		 "nbd = unix:%s/gamma.nbd\n", R.dir, R.dir, R.dir, R.dir);
+	if (config_parse_string(text, "probe.conf", &c, err, sizeof(err)) < 0)
+		return false;
+	config_free(c);
+	return true;
+}
+
+/* A quorum seed's config: three data nodes, all sync, quorum = majority,
+ * on-no-quorum and auto-failover by seed, a priority per node. */
+static void quorum_config(char *text, size_t len, const char *gran)
+{
+	char prio[SIM_NODES][32], keys[160], gamma[256];
+
+	R.q_ioerr = sim_chance(50);
+	R.q_auto = sim_chance(50);
+	for (int i = 0; i < 3; i++)
+		snprintf(prio[i], sizeof(prio[i]), R.q_auto && R.q_keys ? "priority = %u\n" : "",
+			 50 * (unsigned)sim_below(5));
+	if (R.wit)
+		snprintf(gamma, sizeof(gamma), "[node gamma]\naddress = 127.0.0.1:7703\n"
+			 "witness = yes\nstate-file = " WITNESS_STATE "\n");
+	else
+		snprintf(gamma, sizeof(gamma), "[node gamma]\naddress = 127.0.0.1:7703\n"
+			 "backing = /sim/gamma.img\nnbd = unix:%s/gamma.nbd\nmode = sync\n%s",
+			 R.dir, prio[2]);
+	snprintf(keys, sizeof(keys),
+		 R.q_keys ? "quorum = majority\non-no-quorum = %s\nauto-failover = %s\n" : "",
+		 R.q_ioerr ? "io-error" : "suspend-io", R.q_auto ? "yes" : "no");
+	snprintf(text, len,
+		 "[resource]\nname = r0\nsecret-file = %s/secret\nmode = sync\n%s"
+		 "on-peer-loss = continue\nbitmap-granularity = %s\nal-extents = %u\n%s"
+		 "[node alpha]\naddress = 127.0.0.1:7701\nbacking = /sim/alpha.img\n"
+		 "nbd = unix:%s/alpha.nbd\nmode = sync\n%s"
+		 "[node beta]\naddress = 127.0.0.1:7702\nbacking = /sim/beta.img\n"
+		 "nbd = unix:%s/beta.nbd\nmode = sync\n%s"
+		 "%s",
+		 R.dir, getenv("SIM_PLAIN") ? "allow-unencrypted = yes\n" : "", gran, AL_SLOTS,
+		 keys, R.dir, prio[0], R.dir, prio[1], gamma);
+	sim_trace("driver: quorum seed: %s, on-no-quorum = %s, auto-failover = %s%s",
+		  R.wit ? "alpha, beta and the witness gamma" : "three data nodes",
+		  R.q_ioerr ? "io-error" : "suspend-io", R.q_auto ? "yes" : "no",
+		  R.q_keys ? "" : " (the daemon has no quorum keys: not in its config)");
+}
 
 static int make_config(void)
 {
@@ -283,7 +409,7 @@ static int make_config(void)
 		R.async_ever = R.async_to[2] = gamma_async;
 		snprintf(text, sizeof(text),
 			 "[resource]\nname = r0\nsecret-file = %s/secret\nmode = sync\n%s"
-			 "on-peer-loss = %s\n"
+			 "on-peer-loss = %s\n%s"
 			 "bitmap-granularity = %s\nal-extents = %u\n"
 			 "[node alpha]\naddress = 127.0.0.1:7701\nbacking = /sim/alpha.img\n"
 			 "nbd = unix:%s/alpha.nbd\nmode = sync\n"
@@ -292,8 +418,15 @@ static int make_config(void)
 			 "[node gamma]\naddress = 127.0.0.1:7703\nbacking = /sim/gamma.img\n"
 			 "nbd = unix:%s/gamma.nbd\nmode = %s\nmax-lag = %uK\n",
 			 R.dir, getenv("SIM_PLAIN") ? "allow-unencrypted = yes\n" : "",
-			 freeze ? "freeze" : "continue", gran[sim_below(3)], AL_SLOTS, R.dir, R.dir,
+			 freeze ? "freeze" : "continue", R.q_keys ? "quorum = off\n" : "",
+			 gran[sim_below(3)], AL_SLOTS, R.dir, R.dir,
 			 R.dir, gamma_async ? "async" : "sync", lag);
+	}
+	if (R.quorum) {
+		quorum_config(text, sizeof(text), gran[sim_below(3)]);
+		R.no_async = true; /* every node sync, no mode switch */
+		R.async_ever = false;
+		memset(R.async_to, 0, sizeof(R.async_to));
 	}
 	if (config_parse_string(text, "sim.conf", &R.cfg, err, sizeof(err)) < 0) {
 		fprintf(real_stderr, "sim: config: %s\n", err);
@@ -348,6 +481,18 @@ static int create_md(int i, uint64_t size)
 		       -1 : rc;
 }
 
+/* The witness gamma: its control socket, and the directory its state
+ * file is renamed in (a simulated file: the witness opens and fsyncs it). */
+static int witness_setup(void)
+{
+	struct simnode *sn = &R.nodes[2];
+
+	sn->me = config_node_by_index(R.cfg, 2);
+	sn->witness = true;
+	simfd_file_create(WITNESS_DIR, 0, 2);
+	return control_run_path(sn->ctl, sizeof(sn->ctl), "r0", sn->me->name, "ctl") < 0 ? -1 : 0;
+}
+
 /* The kinds of fault a seed mixes, each with a weight from the seed. */
 enum fault { F_CRASH_A, F_CRASH_B, F_CUT, F_PARTITION, F_MODE, F_DEMOTE, F_VERIFY, F_BOTH,
 	     F_KINDS };
@@ -363,7 +508,7 @@ static void pick_scenario(void)
 	/* Disk faults while loading: EIO (or ENOSPC on writes) on reads,
 	 * writes, zeroings and fsyncs of data, metadata and save files, a
 	 * few per mille of operations, on one node or both. */
-	for (int i = 0; i < R.nn; i++) {
+	for (int i = 0; i < R.nv; i++) {
 		R.slow_pct[i] = sim_chance(30) ? 10 : 0;
 		R.eio_pm[i] = sim_chance(20) ? 1 + (unsigned)sim_below(4) : 0;
 		simfd_set_faults(i, 0, R.slow_pct[i]);
@@ -375,7 +520,7 @@ static void pick_scenario(void)
 static void disks_fail(void)
 {
 	C.fault_seeds += R.eio_pm[0] || R.eio_pm[1] || R.eio_pm[2];
-	for (int i = 0; i < R.nn; i++) {
+	for (int i = 0; i < R.nv; i++) {
 		R.disk_faults |= R.eio_pm[i] > 0;
 		simfd_set_faults(i, R.eio_pm[i], R.slow_pct[i]);
 	}
@@ -385,7 +530,7 @@ static void disks_fail(void)
 static void disks_heal(void)
 {
 	R.disk_faults = false;
-	for (int i = 0; i < R.nn; i++)
+	for (int i = 0; i < R.nv; i++)
 		simfd_set_faults(i, 0, R.slow_pct[i]);
 }
 
@@ -395,13 +540,13 @@ static int setup(void)
 	char nbd[300];
 
 	if (make_config() < 0 || create_md(0, size) < 0 || create_md(1, size) < 0 ||
-	    (R.nn == 3 && create_md(2, size) < 0))
+	    (R.nn == 3 && create_md(2, size) < 0) || (R.wit && witness_setup() < 0))
 		return -1;
 	pick_scenario();
 	snprintf(nbd, sizeof(nbd), "%s/alpha.nbd", R.dir);
 	R.h = simhist_new(R.data_bytes / HIST_BLOCK);
 	R.cl = simclient_new(nbd, R.h, R.data_bytes, (uint64_t)AL_EXTENT * AL_SLOTS / 2);
-	for (int i = 0; i < R.nn; i++)
+	for (int i = 0; i < R.nv; i++)
 		node_up(&R.nodes[i]);
 	return R.violation[0] ? -1 : 0;
 }
@@ -423,6 +568,20 @@ static void teardown(void)
 
 /* ---- the operator ---- */
 
+/* Quorum seeds: Q2 on every status (no split brain, unless the operator
+ * used --no-quorum), and the periods a primary held or failed writes for
+ * want of quorum. */
+static void q_status(int i, const char *body)
+{
+	bool primary = strstr(body, "\"role\": \"primary\"") != NULL;
+
+	if (!R.q_relaxed && strstr(body, "\"connection\": \"splitbrain\""))
+		violation("Q2: %s's status reports a split brain in a quorum seed",
+			  R.nodes[i].me->name);
+	simq_status(i, strstr(body, "\"io_suspended\": true") != NULL,
+		    primary && strstr(body, "\"quorum\": false") != NULL);
+}
+
 static void on_status(void *arg, bool ok, const char *body)
 {
 	struct simnode *sn = arg;
@@ -441,6 +600,8 @@ static void on_status(void *arg, bool ok, const char *body)
 	 * 185). */
 	if (ok && strstr(body, "\"connection\": \"splitbrain\""))
 		R.sb_reported = true;
+	if (ok && R.quorum)
+		q_status(node_index(sn), body);
 }
 
 static void ask_status(struct simnode *sn)
@@ -545,10 +706,13 @@ static void on_promoted(void *arg, bool ok, const char *body)
 	int i = (int)((uintptr_t)arg & 3), level = (int)((uintptr_t)arg >> 2), want = 0;
 	struct simnode *sn = &R.nodes[i];
 	const char *line = NULL;
+	char why[400];
 
 	R.promoting[i] = false;
 	sim_trace("driver: primary on %s%s: %s %s", sn->me->name, level ? " (forced)" : "",
 		  ok ? "ok" : "refused", body);
+	if (R.quorum && !R.q_relaxed && !simq_answer(i, ok, body, sim_now_ns(), why, sizeof(why)))
+		violation("%s", why);
 	if (ok)
 		return promoted(i, level);
 	/* What a human would do when the refusal says what it needs: force
@@ -699,6 +863,22 @@ static void fault3(enum fault f, bool power)
 	static char line[64];
 	int a = (int)sim_below(3), b = other_than(a);
 
+	if (R.quorum && f == F_MODE)
+		return; /* quorum seeds: every node sync */
+	if (R.quorum && f == F_PARTITION) {
+		/* Any subset of the three links, healed together. */
+		unsigned mask = 1 + (unsigned)sim_below(7);
+		static const int pa[] = { 0, 0, 1 }, pb[] = { 1, 2, 2 };
+
+		for (int k = 0; k < 3; k++)
+			if (mask & 1U << k) {
+				sim_trace("driver: partition %s-%s", R.nodes[pa[k]].me->name,
+					  R.nodes[pb[k]].me->name);
+				simfd_partition_pair(pa[k], pb[k], true);
+			}
+		R.heal_at = sim_now_ns() + 200 * MS + sim_below(3 * S);
+		return;
+	}
 	switch (f) {
 	case F_CRASH_A:
 	case F_CRASH_B:
@@ -749,7 +929,7 @@ static void fault(void)
 	enum fault f;
 
 	f = pick_fault();
-	if (R.nn == 3 && f != F_DEMOTE && f != F_VERIFY)
+	if ((R.nn == 3 || R.quorum) && f != F_DEMOTE && f != F_VERIFY)
 		return fault3(f, power);
 	switch (f) {
 	case F_CRASH_A:
@@ -791,7 +971,17 @@ static void fault(void)
 enum act { A_NOFLUSH, A_FLUSH, A_WIDE, A_NARROW, A_CRASH_A, A_POWER_A, A_POWER_B, A_UP_A,
 	   A_UP_B, A_PART_ON, A_PART_OFF, A_DEMOTE, A_CLIENT_OFF, A_CLIENT_ON, A_SETTLE,
 	   A_FO_FAULT, A_FO_PROMOTE, A_FO_BACK, A_FO_DEMOTE_OLD, A_FO_RESOLVE, A_FO_SWITCH,
-	   A_FO_HANDOVER, A_FO_HANDOVER_PROMOTE };
+	   A_FO_HANDOVER, A_FO_HANDOVER_PROMOTE, A_QF_FAULT, A_QF_PROMOTE, A_QF_THIRD, A_QF_BACK };
+
+/* The quorum failover story's variants: the writer crashes, or is cut
+ * off from both others; it crashes and the target loses the third node
+ * too (no quorum: `primary` refused until the third is back); the target
+ * is cut off from both (refused, the writer goes on); as the third, but
+ * the operator forces with --no-quorum (the seed's oracles relaxed). */
+enum qvariant { QV_CRASH, QV_CUT, QV_NOQ, QV_ISOLATE, QV_FORCE };
+static const char *const qv_names[] = { "writer crashes", "writer cut off",
+					"writer and third lost", "target cut off",
+					"forced with --no-quorum" };
 
 enum story { ST_NONE, ST_EPOCH, ST_DROP, ST_DEMOTE, ST_WIDE, ST_KINDS, ST_FIRST_EPOCH,
 	     ST_FAILOVER };
@@ -806,6 +996,26 @@ static void story_add(uint64_t after_ns, int act)
 	uint64_t at = (R.nstory ? R.story[R.nstory - 1].at : sim_now_ns()) + after_ns;
 
 	R.story[R.nstory++] = (struct story_step){ at, act };
+}
+
+/* A quorum seed's failover story (see enum qvariant); the target is the
+ * story's other node, the third the remaining one.  With auto-failover
+ * nobody promotes by hand (but the target cut off is asked, to be
+ * refused): the client follows whichever node promotes itself. */
+static void q_story(void)
+{
+	R.q_variant = sim_chance(8) ? QV_FORCE : (int)sim_below(4);
+	if (R.wit)
+		R.story_b = 1 - R.writer;
+	R.fo_target = R.story_b;
+	R.q_third = 3 - R.writer - R.story_b; /* the witness if there is one */
+	sim_trace("driver: quorum story: %s; target %s, third %s", qv_names[R.q_variant],
+		  R.nodes[R.fo_target].me->name, R.nodes[R.q_third].me->name);
+	story_add(0, A_QF_FAULT);
+	story_add(100 * MS + sim_below(800 * MS), A_QF_PROMOTE);
+	if (R.q_variant == QV_NOQ || R.q_variant == QV_FORCE)
+		story_add(300 * MS + sim_below(1200 * MS), A_QF_THIRD);
+	story_add((R.q_auto ? 2 * S : 300 * MS) + sim_below(2 * S), A_QF_BACK);
 }
 
 static void story_begin(enum story k)
@@ -863,6 +1073,10 @@ static void story_begin(enum story k)
 		 * the old writer comes back, is made secondary, a split brain
 		 * is resolved; sometimes the client moves back. */
 		R.fo_partition = sim_chance(50);
+		if (R.quorum) {
+			q_story();
+			break;
+		}
 		if (R.nn == 3) {
 			/* The sync secondary, or by seed any (the async one). */
 			R.fo_target = R.async_to[R.story_b] && sim_chance(70)
@@ -1056,10 +1270,105 @@ static void failover_act(int act)
 	}
 }
 
+static void partition_off(int a, bool on)
+{
+	for (int k = 0; k < R.nv; k++)
+		if (k != a)
+			simfd_partition_pair(a, k, on);
+}
+
+static void on_q_force(void *arg, bool ok, const char *body)
+{
+	int i = (int)(uintptr_t)arg;
+
+	R.promoting[i] = false;
+	sim_trace("driver: primary --force --no-quorum on %s: %s %s", R.nodes[i].me->name,
+		  ok ? "ok" : "refused", body);
+}
+
+/* The quorum failover story's steps. */
+static void q_failover_act(int act)
+{
+	int t = R.fo_target, third = R.q_third;
+	bool power = R.power_loss && sim_chance(70);
+
+	switch (act) {
+	case A_QF_FAULT:
+		R.old_writer = R.writer;
+		if (R.q_variant == QV_CUT || R.q_variant == QV_ISOLATE) {
+			sim_trace("driver: %s cut off from the others",
+				  R.nodes[R.q_variant == QV_CUT ? R.writer : t].me->name);
+			partition_off(R.q_variant == QV_CUT ? R.writer : t, true);
+			R.heal_at = UINT64_MAX / 2;
+			return;
+		}
+		node_crash(&R.nodes[R.writer], power, UINT64_MAX / 2);
+		if (R.q_variant == QV_CRASH)
+			return;
+		if (sim_chance(50))
+			return node_crash(&R.nodes[third], power, UINT64_MAX / 2);
+		sim_trace("driver: partition %s-%s", R.nodes[t].me->name, R.nodes[third].me->name);
+		simfd_partition_pair(t, third, true);
+		R.heal_at = UINT64_MAX / 2;
+		return;
+	case A_QF_PROMOTE:
+		if (R.q_variant == QV_ISOLATE || (R.q_variant == QV_CUT && !R.q_auto)) {
+			/* Cut off, the target is refused (no quorum) until the
+			 * story ends; the writer cut off, it is promoted while the
+			 * client still writes to the old one (it follows once the
+			 * target is primary: q_promoted()). */
+			R.q_want = t;
+			R.rebase_on[t] = R.q_variant == QV_CUT;
+			R.q_retry_at = 0;
+			return;
+		}
+		if (R.q_variant == QV_FORCE) {
+			R.q_relaxed = true;
+			simq_counts()->relaxed_seeds++;
+			sim_trace("driver: primary --force --no-quorum on %s: Q1, Q2, Q3 and the "
+				  "promotion oracle are relaxed for this seed", R.nodes[t].me->name);
+			if (R.nodes[t].n && !R.promoting[t])
+				R.promoting[t] = simctl_call(R.nodes[t].ctl,
+							     "primary --force --no-quorum",
+							     on_q_force, (void *)(uintptr_t)t) == 0;
+			move_writer(t, 0, true);
+			return;
+		}
+		if (!R.q_auto)
+			move_writer(t, 0, true);
+		return;
+	case A_QF_THIRD:
+		if (!sn_up(&R.nodes[third]))
+			node_up(&R.nodes[third]);
+		if (simfd_pair_partitioned(t, third)) {
+			sim_trace("driver: partition %s-%s healed", R.nodes[t].me->name,
+				  R.nodes[third].me->name);
+			simfd_partition_pair(t, third, false);
+		}
+		return;
+	case A_QF_BACK:
+		R.q_want = -1;
+		if (simfd_partitioned()) {
+			for (int k = 0; k < R.nn; k++)
+				snapshot(k);
+			sim_trace("driver: partition healed");
+			simfd_partition(false);
+		}
+		for (int k = 0; k < R.nv; k++)
+			if (!sn_up(&R.nodes[k]))
+				node_up(&R.nodes[k]);
+		return;
+	default:
+		return;
+	}
+}
+
 static void story_act(int act)
 {
 	int a = R.writer, b = R.nn == 2 ? 1 - R.writer : R.story_b;
 
+	if (act >= A_QF_FAULT)
+		return q_failover_act(act);
 	if (act >= A_FO_FAULT)
 		return failover_act(act);
 	switch (act) {
@@ -1199,8 +1508,8 @@ static void operator_reads_status(void)
  * made primary again. */
 static void repair(bool now)
 {
-	for (int i = 0; i < R.nn; i++)
-		if (!R.nodes[i].n && !R.violation[0] &&
+	for (int i = 0; i < R.nv; i++)
+		if (!sn_up(&R.nodes[i]) && !R.violation[0] &&
 		    (now || sim_now_ns() >= R.nodes[i].restart_at))
 			node_up(&R.nodes[i]);
 	if (simfd_partitioned() && (now || sim_now_ns() >= R.heal_at)) {
@@ -1505,6 +1814,101 @@ static void watch_pair(void)
 	R.alone[0] = R.alone[1] = false;
 }
 
+/* Quorum seeds: node i can reach a majority of the voters (itself, and
+ * each other node that is up and not partitioned from it).  Reachable is
+ * not yet connected: the promotion oracle allows a success only if this
+ * held within the last second. */
+static bool reaches_majority(int i)
+{
+	int n = 1;
+
+	if (!sn_up(&R.nodes[i]))
+		return false;
+	for (int k = 0; k < R.nv; k++)
+		n += k != i && sn_up(&R.nodes[k]) && !simfd_pair_partitioned(i, k);
+	return 2 * n > R.nv;
+}
+
+/* SIM_Q3=0 leaves Q3 out of quorum seeds, at promotions and at settle (to
+ * see Q1 fire on a mutant that Q3 finds first). */
+static bool q3_on(void)
+{
+	const char *e = getenv("SIM_Q3");
+
+	return !R.quorum || !e || strcmp(e, "0") != 0;
+}
+
+/* A node became primary in a quorum seed, by the operator's `primary` or
+ * by itself (auto-failover).  Q3: it holds every durable write (no
+ * exception: under quorum nothing was acknowledged that a node allowed
+ * to promote lacks).  If it is not the writer, the client follows it (a
+ * failover), and the history follows its data. */
+static void q_promoted(int i)
+{
+	struct simq_counts *qc = simq_counts();
+	bool asked = R.promoting[i], failover = R.rebase_on[i] || i != R.writer;
+
+	if (R.phase != P_START) {
+		qc->promotions_manual += asked;
+		qc->promotions_auto += !asked;
+	}
+	sim_trace("driver: %s became primary (%s)%s", R.nodes[i].me->name,
+		  asked ? "the operator's primary" : "by itself",
+		  R.q_relaxed ? "; after --no-quorum, not checked" : "");
+	if (!R.q_relaxed && q3_on())
+		check_durable_on(i, -1, asked ? "Q3: promoted by a plain primary under quorum"
+					     : "Q3: promoted itself under quorum");
+	if (i == R.q_want)
+		R.q_want = -1;
+	if (!failover)
+		return;
+	R.failover = true;
+	C.failovers++;
+	/* The client (an application on the old primary) follows 0.1..0.6 s
+	 * later: what the old primary acknowledges meanwhile is Q1's. */
+	if (i != R.writer) {
+		R.q_move_to = i;
+		R.q_move_at = sim_now_ns() + 100 * MS + sim_below(500 * MS);
+	}
+	R.rebase_on[i] = false;
+	rebase(i);
+}
+
+/* The client moves to the new primary when its time comes. */
+static void q_follow(void)
+{
+	int i = R.q_move_to;
+
+	if (i < 0 || sim_now_ns() < R.q_move_at)
+		return;
+	R.q_move_to = -1;
+	if (is_primary(i) && i != R.writer)
+		move_writer(i, 0, false);
+}
+
+/* Q1 and the promotions of quorum seeds, after every step. */
+static void watch_quorum(void)
+{
+	bool prim[SIM_NODES] = { 0 }, maj[SIM_NODES] = { 0 }, ok;
+	uint64_t acks[SIM_NODES] = { 0 };
+	char why[400];
+	unsigned up;
+
+	if (!R.quorum || R.violation[0])
+		return;
+	for (int i = 0; i < R.nv; i++) {
+		prim[i] = is_primary(i);
+		acks[i] = simhist_acks_by(R.h, i);
+		maj[i] = reaches_majority(i);
+	}
+	up = simq_step(prim, acks, maj, sim_now_ns(), &ok, why, sizeof(why));
+	if (!ok && !R.q_relaxed)
+		violation("%s", why);
+	for (int i = 0; i < R.nv && !R.violation[0]; i++)
+		if (up & 1U << i)
+			q_promoted(i);
+}
+
 /* ---- the director: one tick every TICK_NS ---- */
 
 static void tick_start(void)
@@ -1532,6 +1936,31 @@ static void tick_start(void)
 	}
 }
 
+/* Quorum seeds, each tick of the load: every node's status (Q2, the
+ * figures); without auto-failover the operator tries `primary` on the
+ * writer again every half second while it is up and not primary (a
+ * refusal for want of quorum is expected until the quorum is back). */
+static void q_tick(void)
+{
+	int w = R.writer, t = R.q_want;
+
+	for (int i = 0; i < R.nn; i++)
+		ask_status(&R.nodes[i]);
+	q_follow();
+	if (t >= 0 && R.nodes[t].n && !is_primary(t) && !R.promoting[t] &&
+	    sim_now_ns() >= R.q_retry_at) {
+		R.q_retry_at = sim_now_ns() + 500 * MS;
+		R.promoting[t] = simctl_call(R.nodes[t].ctl, "primary", on_promoted,
+					     (void *)(uintptr_t)t) == 0;
+		return;
+	}
+	if (R.q_auto || R.want_demoted || !R.nodes[w].n || is_primary(w) || R.promoting[w] ||
+	    sim_now_ns() < R.q_retry_at)
+		return;
+	R.q_retry_at = sim_now_ns() + 500 * MS;
+	promote_writer();
+}
+
 static void tick_load(void)
 {
 	if (R.story_kind == ST_FAILOVER) {
@@ -1548,6 +1977,8 @@ static void tick_load(void)
 				R.story[k].at -= d;
 		}
 	}
+	if (R.quorum)
+		q_tick();
 	if (story_run())
 		return;
 	repair(false);
@@ -1578,12 +2009,14 @@ static void tick_settle(void)
 		return;
 	simclient_run(R.cl, false);
 	repair(true);
+	if (R.quorum)
+		q_follow();
 	for (int i = 0; i < R.nn; i++)
 		ask_status(&R.nodes[i]);
 	operator_reads_status();
 	/* A planned switch-over that met a link drop may leave both
 	 * consistent: while settling the operator forces (a forced one). */
-	if (R.force_level[R.writer] < 1)
+	if (R.force_level[R.writer] < 1 && !R.quorum)
 		R.force_level[R.writer] = 1;
 	if (R.nodes[R.writer].status_fresh && !status_is(&R.nodes[R.writer], "role", "primary"))
 		promote_writer();
@@ -1602,8 +2035,8 @@ static void tick_settle(void)
 	if (R.settled || sim_now_ns() >= R.phase_end) {
 		if (!R.settled)
 			sim_trace("driver: never settled");
-		if (is_primary(R.writer))
-			check_durable_on(R.writer, -1, "the primary");
+		if (is_primary(R.writer) && q3_on())
+			check_durable_on(R.writer, -1, R.quorum ? "Q3: the primary" : "the primary");
 		R.phase = P_DONE;
 	}
 }
@@ -1641,6 +2074,7 @@ static void reap_stopped(void)
 		sim_set_current(SIM_DRIVER);
 		sim_kill(i);
 		C.clean_stops++;
+		simq_seen(i, false);
 		sn->n = NULL;
 		sn->asking = false;
 		sn->status_fresh = false;
@@ -1684,6 +2118,36 @@ static int nodes_of(uint64_t seed)
 	return (x ^ (x >> 31)) % 3 == 0 ? 3 : 2;
 }
 
+/* A quorum seed (issue 17) in a third of the seeds, by another hash of
+ * the seed, once the daemon parses the quorum keys (SIM_QUORUM=1 every
+ * seed, with or without them; =0 never; SIM_NODES3 set: never, so that
+ * its seeds replay as before). */
+static bool quorum_of(uint64_t seed)
+{
+	const char *e = getenv("SIM_QUORUM"), *n3 = getenv("SIM_NODES3");
+	uint64_t x = seed + 0x9e3779b97f4a7c15ULL;
+
+	if (e && *e)
+		return atoi(e) != 0;
+	if ((n3 && *n3) || !R.q_keys)
+		return false;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return (x ^ (x >> 31)) % 3 == 1;
+}
+
+/* A quorum seed's voters: two data nodes and a witness in half of them
+ * (SIM_WITNESS=1 always, =0 never), three data nodes in the others. */
+static bool witness_of(uint64_t seed)
+{
+	const char *e = getenv("SIM_WITNESS");
+	uint64_t x = (seed + 0x632be59bd9b4e019ULL) * 0xbf58476d1ce4e5b9ULL;
+
+	if (e && *e)
+		return atoi(e) != 0;
+	return ((x ^ (x >> 31)) >> 7) & 1;
+}
+
 /* One seed: 0, or 1 after printing its violation. */
 static int run_seed(uint64_t seed, struct totals *t)
 {
@@ -1691,7 +2155,15 @@ static int run_seed(uint64_t seed, struct totals *t)
 
 	memset(R.nodes, 0, sizeof(R.nodes));
 	R.seed = seed;
-	R.nn = nodes_of(seed);
+	R.quorum = quorum_of(seed);
+	R.wit = R.quorum && witness_of(seed);
+	R.nn = R.quorum ? 3 - R.wit : nodes_of(seed);
+	R.nv = R.nn + R.wit;
+	simq_reset(R.quorum ? R.nv : 0);
+	simq_counts()->witness_seeds += R.wit;
+	R.q_relaxed = false;
+	R.q_retry_at = 0;
+	R.q_want = R.q_move_to = -1;
 	memset(R.async_to, 0, sizeof(R.async_to));
 	memset(R.was_primary, 0, sizeof(R.was_primary));
 	memset(R.eio_pm, 0, sizeof(R.eio_pm));
@@ -1708,7 +2180,8 @@ static int run_seed(uint64_t seed, struct totals *t)
 	memset(R.alone, 0, sizeof(R.alone));
 	R.writer = R.old_writer = 0;
 	R.disk_faults = false;
-	R.force_level[0] = R.force_level[1] = R.force_level[2] = 1;
+	/* Quorum seeds never force (the --force --no-quorum story aside). */
+	R.force_level[0] = R.force_level[1] = R.force_level[2] = R.quorum ? 0 : 1;
 	R.resolve_loser = -1;
 	R.handover_from = -1;
 	R.unrelated = R.no_async = false;
@@ -1726,10 +2199,11 @@ static int run_seed(uint64_t seed, struct totals *t)
 			if ((v = simclient_violation(R.cl)))
 				violation("%s", v);
 			watch_pair();
+			watch_quorum();
 		}
 	}
 	t->seeds++;
-	t->seeds3 += R.nn == 3;
+	t->seeds3 += R.nn == 3 && !R.quorum;
 	t->steps += sim_steps();
 	t->unsettled += !R.settled;
 	if (!R.settled && !R.violation[0] && getenv("SIM_UNSETTLED"))
@@ -1816,6 +2290,7 @@ int main(int argc, char **argv)
 			return 2;
 		syscall(SYS_fchmodat, AT_FDCWD, p, 0600);
 	}
+	R.q_keys = quorum_keys_parse();
 	fprintf(real_stderr, "sim: seeds from %" PRIu64 "\n", first);
 	for (uint64_t s = first; budget > 0 ? wall_s() - t0 < budget : s < first + seeds; s++)
 		if (run_seed(s, &t) && !getenv("SIM_KEEP_GOING"))
@@ -1842,6 +2317,18 @@ int main(int argc, char **argv)
 			" split brains refused as unrelated data\n",
 			t.seeds3, fo->begun, fo->checked, fo->resynced_bytes, fo->bound_bytes,
 			fo->disturbed, fo->full_syncs, C.unrelated);
+	}
+	{
+		const struct simq_counts *q = simq_counts();
+
+		fprintf(real_stderr,
+			"sim: %" PRIu64 " quorum seeds (%" PRIu64 " with a witness; %s); promotions: %" PRIu64 " by primary, %" PRIu64
+			" by themselves; %" PRIu64 " refused for no quorum (%" PRIu64 " while a majority "
+			"was reachable for 10 s); %" PRIu64 " suspend-io and %" PRIu64 " io-error periods; "
+			"Q1 checked %" PRIu64 " acknowledgements; %" PRIu64 " seeds relaxed by --no-quorum\n",
+			q->seeds, q->witness_seeds, R.q_keys ? "the quorum keys parse" : "the daemon parses no quorum keys: only with SIM_QUORUM=1",
+			q->promotions_manual, q->promotions_auto, q->refusals, q->refused_with_majority,
+			q->suspended_periods, q->ioerror_periods, q->q1_checked_acks, q->relaxed_seeds);
 	}
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64 " violations\n", t.seeds,
 	       t.steps, t.violations);

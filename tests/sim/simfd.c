@@ -1183,6 +1183,34 @@ int unlink(const char *path)
 	return (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0);
 }
 
+/* Within /sim/ the target takes the source's bytes, media and page cache
+ * alike (as durable as what was written and synced: the witness's state
+ * file is written, fsynced, renamed); the source stays, emptied (files are
+ * never removed in a run). */
+int rename(const char *from, const char *to)
+{
+	struct file *s, *d;
+
+	if (!sim_path(from) && !sim_path(to))
+		return (int)syscall(SYS_renameat, AT_FDCWD, from, AT_FDCWD, to);
+	if (!sim_path(from) || !sim_path(to))
+		return (int)fail(EXDEV);
+	if (!(s = file_find(from)))
+		return (int)fail(ENOENT);
+	if (!(d = file_find(to)) && !(d = file_add(to, s->node)))
+		return (int)fail(ENOSPC);
+	file_grow(d, s->cap);
+	memcpy(d->media, s->media, s->cap);
+	memcpy(d->cache, s->cache, s->cap);
+	memcpy(d->dirty, s->dirty, s->cap / SIMFD_PAGE);
+	memset(d->media + s->cap, 0, d->cap - s->cap);
+	memset(d->cache + s->cap, 0, d->cap - s->cap);
+	memset(d->dirty + s->cap / SIMFD_PAGE, 0, (d->cap - s->cap) / SIMFD_PAGE);
+	d->size = s->size;
+	s->size = 0;
+	return 0;
+}
+
 int mkdir(const char *path, mode_t mode)
 {
 	if (sim_path(path))

@@ -45,6 +45,7 @@ struct simhist {
 	bool writer_partial;	/* without one of its peers at least (= alone with two nodes) */
 	uint32_t epoch;		/* bumped whenever writer or writer_alone change */
 	uint64_t alone_acks;
+	uint64_t acks_by[8];	/* blocks acknowledged, per node */
 };
 
 struct simhist *simhist_new(uint64_t blocks)
@@ -97,6 +98,7 @@ void simhist_acked(struct simhist *h, uint64_t b, unsigned idx, bool fua)
 {
 	h->blk[b].v[idx].acked = true;
 	h->blk[b].v[idx].by = (int8_t)h->writer;
+	h->acks_by[h->writer & 7]++;
 	/* The peer may lack what was acked alone (a write in flight at the
 	 * cut is acked once local); the writer wrote alone for sure only if
 	 * it was alone from submission to ack. */
@@ -202,6 +204,11 @@ void simhist_set_partial(struct simhist *h, bool partial)
 uint64_t simhist_alone_acks(const struct simhist *h)
 {
 	return h->alone_acks;
+}
+
+uint64_t simhist_acks_by(const struct simhist *h, int node)
+{
+	return h->acks_by[node & 7];
 }
 
 /* The newest version of block b that blk is, exactly; -1 if none. */

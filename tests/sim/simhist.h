@@ -43,6 +43,8 @@ void simhist_set_alone(struct simhist *h, bool alone);
 void simhist_set_partial(struct simhist *h, bool partial);
 /* How many versions were acked alone so far. */
 uint64_t simhist_alone_acks(const struct simhist *h);
+/* How many blocks node's export acknowledged writes of so far (Q1). */
+uint64_t simhist_acks_by(const struct simhist *h, int node);
 /* A node became primary reading blk for block b, media on its disk's
  * media (what a power loss could leave): from now on the older of their
  * versions, if older than the durable one, is the oldest allowed (or, if

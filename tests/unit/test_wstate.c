@@ -131,8 +131,35 @@ Test(wstate, messages_from_a_data_node)
 	cr_assert_str_eq(why, "a witness keeps no data");
 	cr_assert_eq(message(&s, &dirty, MSG_RESYNC_REQ, NULL, 0, &why), WSTATE_DROP);
 	cr_assert_eq(message(&s, &dirty, MSG_GEN, buf, 3, &why), WSTATE_DROP);
-	cr_assert_str_eq(why, "bad GEN");
+	cr_assert_str_eq(why, "bad generation list length");
 	cr_assert_eq(s.current, 0xabc, "a bad GEN changes nothing");
+}
+
+/* A node that lacks the witness's newer generation (a primary's step the
+ * witness recorded while that node was cut off) cannot have its own step
+ * recorded: it would be promoted over acknowledged writes it lacks. */
+Test(wstate, a_step_from_an_older_generation_is_refused)
+{
+	struct wstate s;
+	struct msg_gen g1 = { .old_current = 0x10, .new_current = 0x20 },
+		       g2 = { .old_current = 0x10, .new_current = 0x30 },
+		       g3 = { .old_current = 0x20, .new_current = 0x40 };
+	uint8_t buf[MSG_GEN_MAX];
+	bool dirty = false;
+	const char *why = "";
+
+	wstate_init(&s, "r0", "wit");
+	s.current = 0x10;
+	cr_assert_eq(message(&s, &dirty, MSG_GEN, buf, (uint32_t)msg_gen_encode(buf, &g1), &why),
+		     WSTATE_NOTHING);
+	cr_assert_eq(s.current, 0x20);
+	cr_assert_eq(message(&s, &dirty, MSG_GEN, buf, (uint32_t)msg_gen_encode(buf, &g2), &why),
+		     WSTATE_STALE);
+	cr_assert_eq(s.current, 0x20, "a stale step changes nothing");
+	cr_assert_eq(message(&s, &dirty, MSG_GEN, buf, (uint32_t)msg_gen_encode(buf, &g3), &why),
+		     WSTATE_NOTHING);
+	cr_assert_eq(s.current, 0x40);
+	cr_assert_eq(s.history[0], 0x20);
 }
 
 Test(wstate, a_state_message_is_kept_for_status)
