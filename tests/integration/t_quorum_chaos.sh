@@ -23,7 +23,8 @@
 #    before or after it shows primary, and when the acknowledging node
 #    changes, the two are at least 0.5 s apart (a failover takes longer:
 #    two primaries acknowledging in one window would be closer).
-# One line per round, then the figures: rounds, failovers, time from the
+# A failed round ends the schedule (QUORUM_KEEP_GOING=1: go on, the
+# failures counted).  One line per round, then the figures: rounds, failovers, time from the
 # fault to the promotion (min/median/max), writes acknowledged and lost.
 # The sanitized integration stage skips it (see below).
 . "$(dirname "$0")/lib.sh"
