@@ -23,7 +23,8 @@
 #    before or after it shows primary, and when the acknowledging node
 #    changes, the two are at least 0.5 s apart (a failover takes longer:
 #    two primaries acknowledging in one window would be closer).
-# One line per round, then the figures: rounds, failovers, time from the
+# A failed round ends the schedule (QUORUM_KEEP_GOING=1: go on, the
+# failures counted).  One line per round, then the figures: rounds, failovers, time from the
 # fault to the promotion (min/median/max), writes acknowledged and lost.
 # The sanitized integration stage skips it (see below).
 . "$(dirname "$0")/lib.sh"
@@ -93,7 +94,8 @@ writer_resume() { rm -f "$T/pause" "$T/pause.ack"; }
 
 # acks_check FROM TO: the acknowledgements logged between the times FROM
 # and TO against the status samples: each from a node a sample next to it
-# shows primary, and a change of the acknowledging node at least 0.5 s
+# shows primary (or that did not answer it: a sample is stamped when it
+# starts, and a node killed meanwhile answers nothing), and a change of the acknowledging node at least 0.5 s
 # after the previous acknowledgement.  Prints "acks=N switches=N
 # min_switch_gap=S bad=N" and the first offences.
 acks_check() {
@@ -120,7 +122,8 @@ for l in open(samples):
             d = json.loads(j)
         except ValueError:
             d = None
-        if isinstance(d, dict) and d.get("role") == "primary":
+        # No answer (a node killed while the sample was taken): unknown.
+        if not isinstance(d, dict) or d.get("role") == "primary":
             prim.add(n)
     st.append((t, prim))
 times = [t for t, _ in st]

@@ -455,7 +455,7 @@ trio_heal_all() {
 trio_up() { check "up $1 again in its namespace" $(trio_cmd "$1") up; }
 
 # trio_sample_start [SECS]: a background sampler of every node's status
-# --json (each bounded to 2 s), one line per round every SECS (default 0.3)
+# --json (all at once, each bounded to 2 s), one line per round every SECS (default 0.3)
 # into $T/samples: "TIME<TAB>NODE JSON<TAB>NODE JSON..." (JSON "null" when a
 # node does not answer).  Stopped with the test (or trio_sample_stop).
 trio_sample_start() {
@@ -463,7 +463,11 @@ trio_sample_start() {
 		while :; do
 			line=$(date +%s.%N)
 			for n in $TRIO_ALL; do
-				j=$(timeout -k 1 2 $(trio_cmd "$n") status --json 2>/dev/null | tr -d '\n\t')
+				timeout -k 1 2 $(trio_cmd "$n") status --json 2>/dev/null | tr -d '\n\t' >"$T/sample.$n" &
+			done
+			wait
+			for n in $TRIO_ALL; do
+				j=$(cat "$T/sample.$n")
 				line="$line	$n ${j:-null}"
 			done
 			printf '%s\n' "$line"
@@ -480,17 +484,17 @@ trio_sample_stop() {
 	return 0
 }
 
-# trio_samples [FROM]: what the samples since the time FROM (default all)
-# show, one line "samples=N splitbrain=K primaries2=K writable2=K":
+# trio_samples [FROM [TO]]: what the samples between the times FROM and TO
+# (default all) show, one line "samples=N splitbrain=K primaries2=K writable2=K":
 # samples in which some node's peer is in "splitbrain" (or a split_brain
 # flag is true), samples with two data nodes primary at once, and samples
 # with two primaries that both have quorum and hold no writes (both could
 # acknowledge: quorum not false, io_suspended not true).  The first such
 # samples are appended to $T/samples.bad.
 trio_samples() {
-	$PY - "$T/samples" "${1:-0}" "$T/samples.bad" <<'EOF2'
+	$PY - "$T/samples" "${1:-0}" "$T/samples.bad" "${2:-1e12}" <<'EOF2'
 import json, sys
-path, since, bad = sys.argv[1], float(sys.argv[2]), open(sys.argv[3], "a")
+path, since, bad, until = sys.argv[1], float(sys.argv[2]), open(sys.argv[3], "a"), float(sys.argv[4])
 n = sb = p2 = w2 = 0
 def splitbrain(d):
     if any(p.get("connection") == "splitbrain" or p.get("split_brain") for p in d.get("peers") or []):
@@ -506,7 +510,7 @@ for line in lines:
         t = float(f[0])
     except ValueError:
         continue
-    if t < since:
+    if t < since or t > until:
         continue
     st = {}
     for x in f[1:]:
