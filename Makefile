@@ -86,6 +86,9 @@ sim-mutants:
 SIM_REGRESS := 6 49 86 185 699 953 1079 1255 1999 2876 2922 3597
 # Seeds that need the kernel's TLS (SIM_KTLS=1): 913283102 found two writers after a demotion.
 SIM_REGRESS_KTLS := 913283102
+# Quorum seeds with a witness (SIM_QUORUM=1 SIM_WITNESS=1, TLS in userspace): 94 found a node
+# promoting itself on the witness's vote while lacking the witness's newer generation (Q3).
+SIM_REGRESS_QUORUM := 94
 sim-regress: $(SIM_BIN)
 	@for s in $(SIM_REGRESS); do \
 		out=$$(SIM_NODES3=0 SIM_PLAIN=1 SIM_UNSETTLED=fail $(SIM_BIN) 1 $$s 2>&1) || { echo "$$out"; exit 1; }; \
@@ -93,7 +96,10 @@ sim-regress: $(SIM_BIN)
 	@for s in $(SIM_REGRESS_KTLS); do \
 		out=$$(SIM_NODES3=0 SIM_KTLS=1 SIM_UNSETTLED=fail $(SIM_BIN) 1 $$s 2>&1) || { echo "$$out"; exit 1; }; \
 		echo "seed $$s (kTLS): $$(echo "$$out" | tail -1)"; done
-	@echo "sim-regress: $(words $(SIM_REGRESS) $(SIM_REGRESS_KTLS)) seeds passed"
+	@for s in $(SIM_REGRESS_QUORUM); do \
+		out=$$(SIM_QUORUM=1 SIM_WITNESS=1 SIM_UNSETTLED=fail $(SIM_BIN) 1 $$s 2>&1) || { echo "$$out"; exit 1; }; \
+		echo "seed $$s (quorum, witness): $$(echo "$$out" | tail -1)"; done
+	@echo "sim-regress: $(words $(SIM_REGRESS) $(SIM_REGRESS_KTLS) $(SIM_REGRESS_QUORUM)) seeds passed"
 
 # One Criterion binary for all unit tests, so one summary line reports them.
 $(UNIT_BIN): $(UNIT_SRC) $(CORE_OBJ) $(TORTURE_PURE:%.c=$(BUILD)/%.o)
