@@ -1,13 +1,15 @@
 /* The primary's quorum (issue 17; see primary.h): a write is acknowledged
  * only while a majority of the resource's voters (this node, its data
  * peers, its witnesses) durably holds this node's current generation.
- * Losing a data peer steps the generation at once, with that peer behind:
- * the step is told to every connected voter (MSG_GEN, then a FLUSH) and
- * becomes this node's own, on disk, only once a majority recorded it;
- * meanwhile writes wait.  So a node that missed acknowledged writes can
- * never find a majority that does not know it, and a step that no majority
- * saw leaves nothing behind on this node (no split brain when another node
- * was promoted meanwhile). */
+ * Losing a data peer steps the generation at once, with that peer behind
+ * (lanes_write_alone()): the step is on disk here and told to every
+ * connected voter (MSG_GEN, then a FLUSH), and writes wait until a
+ * majority recorded it.  So a node that missed acknowledged writes always
+ * meets a voter that knows a newer generation.  A step that no majority
+ * recorded and no data peer took is undone if this node steps down
+ * (another was promoted meanwhile: the resync then runs from the common
+ * generation, no split brain), and replaced rather than stacked by the
+ * next one.  The decisions are here; lanes.c acts on them. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>

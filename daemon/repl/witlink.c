@@ -150,6 +150,7 @@ static void witlink_flush_ack(struct witlink *w, const struct msg_hdr *h)
 	if (h->count) {
 		log_err("witness %s could not record generation %016" PRIx64 ": %s",
 			w->env.other->name, w->told, strerror((int)h->count));
+		w->told = 0; /* told again at the next change */
 		return;
 	}
 	w->confirmed = w->told;
@@ -172,6 +173,7 @@ static void witlink_message(void *arg, const struct msg_hdr *h, const uint8_t *p
 			return;
 		}
 		w->hello = st;
+		w->confirmed = st.gen_current; /* the witness writes it before it says it */
 		w->env.changed(w->env.node);
 		return;
 	default:

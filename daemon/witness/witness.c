@@ -175,6 +175,7 @@ static void wl_message(void *arg, const struct msg_hdr *h, const uint8_t *payloa
 		return;
 	case WSTATE_STALE:
 		l->stale = true;
+		(void)peer_send_state(l->peer); /* what it lacks: it steps down */
 		log_warn("%s's generation step does not start from this witness's %016" PRIx64
 			 " (it lacks that newer one): not recorded", l->other->name, was);
 		return;
