@@ -49,7 +49,7 @@ static const struct witlink *node_witness_newer(const struct node *n)
 			continue;
 		r = primary_witness_relation(n->pri, w);
 		if ((r == GEN_REL_NEWER || r == GEN_REL_UNRELATED) &&
-		    !(n->primary && primary_io_suspended(n->pri) &&
+		    !(n->primary && primary_quorum_blocks(n->pri) &&
 		      witlink_confirmed(w) == primary_told_gen(n->pri)))
 			return w;
 	}
@@ -403,7 +403,7 @@ static void node_quorum_step_down(struct node *n, const char *who)
 bool node_quorum_yields(const struct node *n)
 {
 	return n->primary && config_quorum(n->cfg) == CONFIG_QUORUM_MAJORITY &&
-	       primary_io_suspended(n->pri) && !primary_quorum(n->pri);
+	       primary_quorum_blocks(n->pri) && !primary_quorum(n->pri);
 }
 
 /* A witness's link came up or down, or it confirmed a generation. */
@@ -412,7 +412,7 @@ void node_quorum_changed(void *arg)
 	struct node *n = arg;
 	const struct witlink *w;
 
-	if (n->primary && primary_io_suspended(n->pri) && (w = node_witness_newer(n)))
+	if (n->primary && primary_quorum_blocks(n->pri) && (w = node_witness_newer(n)))
 		node_quorum_step_down(n, witlink_name(w));
 	primary_quorum_changed(n->pri);
 	primary_wake(n->pri);

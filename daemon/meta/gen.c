@@ -154,8 +154,12 @@ void gen_new_current_slots(uint64_t *current, uint64_t history[GEN_HISTORY],
 	       slots_hold(slot_bitmap_gen, nslots, fresh))
 		fresh = gen_fresh(fresh + 1);
 	for (unsigned i = 0; i < nslots; i++) {
-		if (!(absent_mask & (1U << i)))
+		if (!(absent_mask & (1U << i))) {
+			/* A peer not absent now may miss this step later: the
+			 * old id must stay known as an ancestor. */
+			all_took = false;
 			continue;
+		}
 		if (slot_bitmap_gen[i] == 0)
 			slot_bitmap_gen[i] = *current;
 		else

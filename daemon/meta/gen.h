@@ -115,9 +115,10 @@ void gen_history_push(struct gen_ids *g, uint64_t id);
  * The node starts a new generation without the peers in absent_mask (bit
  * i: slot i).  Each such slot whose bitmap id is 0 gets the old current id
  * (its bitmap is relative to it from now on).  The old current id goes
- * into the history unless every absent slot took it (with one peer this
- * is gen_new_current() exactly); an id already there is not pushed
- * twice.  The new current id is gen_fresh(random), stepped past any id
+ * into the history unless every slot is absent and took it (with one peer
+ * this is gen_new_current() exactly; with more, a peer present now that
+ * misses a later step still finds it as an ancestor); an id already there
+ * is not pushed twice.  The new current id is gen_fresh(random), stepped past any id
  * the node holds (current, history, any slot's). */
 void gen_new_current_slots(uint64_t *current, uint64_t history[GEN_HISTORY],
 			   uint64_t *slot_bitmap_gen, unsigned nslots, uint32_t absent_mask,

@@ -125,6 +125,11 @@ bool primary_io_suspended(const struct primary *p)
 	return pq_verdict(p) == PQ_HOLD;
 }
 
+bool primary_quorum_blocks(const struct primary *p)
+{
+	return pq_verdict(p) != PQ_GO;
+}
+
 enum gen_rel primary_witness_relation(const struct primary *p, const struct witlink *w)
 {
 	const struct msg_hello *h = witlink_hello(w);

@@ -80,6 +80,8 @@ void primary_quorum_why(const struct primary *p, char *buf, size_t len);
 /* A primary whose writes wait for quorum (suspend-io, or a generation
  * step that a majority has not recorded yet). */
 bool primary_io_suspended(const struct primary *p);
+/* Writes are not acknowledged for quorum: held, or failing (io-error). */
+bool primary_quorum_blocks(const struct primary *p);
 /* A link or a witness changed, or a witness confirmed a generation:
  * pending steps and held requests go on, or fail (then primary_wake()
  * for the parked writes). */
