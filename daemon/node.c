@@ -266,21 +266,25 @@ static bool node_up_resumed_only(void *arg)
 }
 
 /* A resumed-only primary yields to any primary; one waiting for quorum
- * only to a primary that is not itself resumed-only. */
+ * to a primary that is not itself resumed-only, or to a node whose
+ * generation this one never had (another primary wrote meanwhile). */
 static bool node_up_yields_to(void *arg, const struct msg_hello *h)
 {
 	struct node *n = arg;
+	enum gen_rel r;
 
-	if (h->role != MSG_ROLE_PRIMARY || !n->primary)
+	if (!n->primary)
 		return false;
-	if (n->resumed && !devices_attached(n->dev)) {
+	if (h->role == MSG_ROLE_PRIMARY && n->resumed && !devices_attached(n->dev)) {
 		/* Under quorum the other was promoted with a majority, which
 		 * holds every write this one acknowledged in sync mode (or by
 		 * --no-quorum, the operator's word): nothing of ours to save. */
 		n->stepping_down = config_quorum(n->cfg) == CONFIG_QUORUM_MAJORITY;
 		return true;
 	}
-	n->stepping_down = node_quorum_yields(n) && !(h->flags & MSG_HELLO_F_RESUMED);
+	r = primary_relation(n->pri, h);
+	n->stepping_down = node_quorum_yields(n) && !(h->flags & MSG_HELLO_F_RESUMED) &&
+			   (h->role == MSG_ROLE_PRIMARY || r == GEN_REL_NEWER || r == GEN_REL_UNRELATED);
 	return n->stepping_down;
 }
 
@@ -328,11 +332,17 @@ static void node_up_state_changed(void *arg)
 	node_send_state(arg);
 }
 
+static bool node_up_quorum_blocked(void *arg)
+{
+	return node_quorum_yields(arg);
+}
+
 static const struct node_up node_up = {
 	.primary = node_up_primary,
 	.crashed = node_up_crashed,
 	.resumed_only = node_up_resumed_only,
 	.yields_to = node_up_yields_to,
+	.quorum_blocked = node_up_quorum_blocked,
 	.exporting = node_up_exporting,
 	.exports_parked = node_up_exports_parked,
 	.wake_exports = node_up_wake_exports,

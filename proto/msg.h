@@ -125,7 +125,10 @@ enum msg_disk {
 #define MSG_HELLO_F2_UNSURE		(1U << 0)	/* three nodes or more: a secondary that
 							 * restarted uncleanly and cannot say yet
 							 * where it differs from the others */
-#define MSG_HELLO_F2_ALL		0x01U
+#define MSG_HELLO_F2_NO_QUORUM	(1U << 1)	/* a primary whose writes wait for quorum:
+							 * it steps down for a newer node, so a
+							 * verdict against it is no split brain */
+#define MSG_HELLO_F2_ALL		0x03U
 
 /* HELLO and STATE payload.  Names are NUL-terminated printable ASCII,
  * zero-padded on the wire; gen_* mirror struct gen_ids (daemon/meta/gen.h). */

@@ -499,7 +499,8 @@ static void sync_hello_out(void *arg, struct msg_hello *h)
 		   (bitmap_count(s->bm) ? 0 : MSG_HELLO_F_NO_CHANGES) |
 		   (sync_discards(s) ? MSG_HELLO_F_DISCARD : 0) |
 		   (sync_resumed_only(s) ? MSG_HELLO_F_RESUMED : 0);
-	h->flags2 = secondary_unsure(s->env.sec) ? MSG_HELLO_F2_UNSURE : 0;
+	h->flags2 = (secondary_unsure(s->env.sec) ? MSG_HELLO_F2_UNSURE : 0) |
+		    (s->env.up->quorum_blocked(s->env.node) ? MSG_HELLO_F2_NO_QUORUM : 0);
 	h->gen_current = s->sb->gen.current;
 	h->gen_bitmap = *sync_slot_gen(s);
 	memcpy(h->gen_history, s->sb->gen.history, sizeof(h->gen_history));
@@ -593,6 +594,12 @@ static bool sync_accept_data(struct sync *s, const struct msg_hello *h, char *wh
 	if ((s->verdict == GEN_SPLIT_BRAIN || s->verdict == GEN_UNRELATED) && s->multi &&
 	    !sync_primary(s) && h->role != MSG_ROLE_PRIMARY)
 		return true;
+	if ((s->verdict == GEN_SPLIT_BRAIN || s->verdict == GEN_UNRELATED) &&
+	    (h->flags2 & MSG_HELLO_F2_NO_QUORUM)) {
+		snprintf(why, len, "%s, primary without quorum, steps down and connects again",
+			 s->other->name);
+		return false;
+	}
 	if (s->verdict == GEN_SPLIT_BRAIN)
 		s->verdict = sync_resolve_split(s, h);
 	switch (s->verdict) {

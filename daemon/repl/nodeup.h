@@ -22,6 +22,8 @@ struct node_up {
 	 * primary (h: the peer's HELLO): a primary only because it went down
 	 * as one, or one without quorum that another replaced meanwhile. */
 	bool (*yields_to)(void *node, const struct msg_hello *h);
+	/* A primary whose writes wait for quorum, without it. */
+	bool (*quorum_blocked)(void *node);
 	/* --- its NBD exports (the current one and one a demotion stopped) --- */
 	bool (*exporting)(void *node);	  /* either exists */
 	bool (*exports_parked)(void *node); /* client requests wait in either */

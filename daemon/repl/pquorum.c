@@ -130,15 +130,14 @@ bool primary_quorum_blocks(const struct primary *p)
 	return pq_verdict(p) != PQ_GO;
 }
 
-enum gen_rel primary_witness_relation(const struct primary *p, const struct witlink *w)
+enum gen_rel primary_relation(const struct primary *p, const struct msg_hello *h)
 {
-	const struct msg_hello *h = witlink_hello(w);
 	uint64_t slots[META_PEERS_MAX];
 
 	for (unsigned i = 0; i < META_PEERS_MAX; i++)
 		slots[i] = p->sb->slot[i].bitmap_gen;
 	return gen_relation(p->sb->gen.current, p->sb->gen.history, slots, META_PEERS_MAX,
-			    h->gen_current, 0, h->gen_history);
+			    h->gen_current, h->gen_bitmap, h->gen_history);
 }
 
 /* Tells every connected witness the generation now, from the one it
@@ -154,7 +153,7 @@ void pq_tell_witnesses(struct primary *p)
 
 		if (!witlink_up(w) || has == told)
 			continue;
-		if (primary_witness_relation(p, w) == GEN_REL_OLDER)
+		if (primary_relation(p, witlink_hello(w)) == GEN_REL_OLDER)
 			witlink_tell(w, has, told);
 	}
 }
@@ -164,7 +163,9 @@ void pq_tell_witnesses(struct primary *p)
  * kept to go back to if this node steps down (pq_revert()). */
 void pq_stepped(struct primary *p, const struct meta_sb *before)
 {
-	if (!p->pend_active) {
+	/* The generation to go back to: the last one a majority recorded or
+	 * a data peer took (that one cannot be undone). */
+	if (!p->pend_active || p->pend_shared) {
 		p->pend_shared = false;
 		p->pend = before->gen;
 		for (unsigned i = 0; i < META_PEERS_MAX; i++)

@@ -96,8 +96,9 @@ void primary_quorum_override(struct primary *p);
 /* The generation the voters are told of: a pending step's, or the
  * node's own. */
 uint64_t primary_told_gen(const struct primary *p);
-/* Where a witness's generation stands against this node's. */
-enum gen_rel primary_witness_relation(const struct primary *p, const struct witlink *w);
+/* Where another node's generation (its HELLO or STATE) stands against
+ * this node's. */
+enum gen_rel primary_relation(const struct primary *p, const struct msg_hello *h);
 
 /* Reads the activity log on disk; after a crash as primary, marks its
  * extents out of sync (see alog_recover()).  The count, or -1 (logged). */

@@ -528,7 +528,7 @@ static void flags_unknown(uint8_t *b)
 
 static void flags2_unknown(uint8_t *b)
 {
-	b[147] = 2;
+	b[147] = 4; /* MSG_HELLO_F2_ALL is 0x03 */
 }
 
 static void current_zero(uint8_t *b)
