@@ -2146,6 +2146,18 @@ static bool quorum3_on(void)
 	return (q && *q) || (q3 && atoi(q3));
 }
 
+/* The same for quorum seeds with a witness: SIM_QUORUMW=0 leaves them
+ * out of the random mix, =1 keeps them in (the default: QUORUMW_MIX). */
+#define QUORUMW_MIX	1
+static bool quorumw_on(void)
+{
+	const char *q = getenv("SIM_QUORUM"), *qw = getenv("SIM_QUORUMW");
+
+	if (q && *q)
+		return true;
+	return qw && *qw ? atoi(qw) != 0 : QUORUMW_MIX;
+}
+
 /* A quorum seed's voters: two data nodes and a witness in half of them
  * (SIM_WITNESS=1 always, =0 never), three data nodes in the others. */
 static bool witness_of(uint64_t seed)
@@ -2167,7 +2179,8 @@ static int run_seed(uint64_t seed, struct totals *t)
 	R.seed = seed;
 	R.quorum = quorum_of(seed);
 	R.wit = R.quorum && witness_of(seed);
-	R.quorum &= R.wit || quorum3_on();
+	R.quorum &= R.wit ? quorumw_on() : quorum3_on();
+	R.wit &= R.quorum;
 	R.nn = R.quorum ? 3 - R.wit : nodes_of(seed);
 	R.nv = R.nn + R.wit;
 	simq_reset(R.quorum ? R.nv : 0);
