@@ -280,11 +280,13 @@ static bool node_up_yields_to(void *arg, const struct msg_hello *h)
 		 * holds every write this one acknowledged in sync mode (or by
 		 * --no-quorum, the operator's word): nothing of ours to save. */
 		n->stepping_down = config_quorum(n->cfg) == CONFIG_QUORUM_MAJORITY;
+		n->stepdown_from = *h;
 		return true;
 	}
 	r = primary_relation(n->pri, h);
 	n->stepping_down = node_quorum_yields(n) && !(h->flags & MSG_HELLO_F_RESUMED) &&
 			   (h->role == MSG_ROLE_PRIMARY || r == GEN_REL_NEWER || r == GEN_REL_UNRELATED);
+	n->stepdown_from = *h;
 	return n->stepping_down;
 }
 

@@ -12,6 +12,7 @@
 #include <linux/time_types.h>
 
 #include "daemon/ctl/control.h"
+#include "proto/msg.h"
 #include "daemon/ctl/rundir.h"
 #include "utils/ioop.h"
 
@@ -41,6 +42,7 @@ struct node {
 	unsigned nwits;
 	uint64_t af_since_ms;	 /* auto-failover: since when it would promote */
 	bool stepping_down;	 /* quorum: another node was primary meanwhile */
+	struct msg_hello stepdown_from; /* ... what that node (or a witness) said */
 	struct devices *dev;	 /* /dev/nbdN, attach --loop, restore-saved */
 	bool primary;
 	bool crashed;		 /* came up after a crash as primary, not yet resynced */

@@ -287,11 +287,28 @@ static void node_demoted_apart(struct node *n)
  * writes that failed, so its disk is outdated (the resync overwrites
  * them, nothing to save).  In async mode it may hold acknowledged writes
  * the new primary lacks: consistent, and the resync saves them first. */
+/* Its generation unrelated to the other's: back to their common one
+ * (gen_rewind()), so that the resync runs from the other without a split
+ * brain. */
+static void node_rewind(struct node *n, const struct msg_hello *h)
+{
+	uint64_t was = n->sb->gen.current;
+
+	if (primary_relation(n->pri, h) != GEN_REL_UNRELATED ||
+	    !gen_rewind(&n->sb->gen.current, n->sb->gen.history, h->gen_current, h->gen_bitmap,
+			h->gen_history))
+		return;
+	log_info("generation %016" PRIx64 " was this node's alone (no majority recorded it): "
+		 "back to %016" PRIx64 ", which %s also descends from", was, n->sb->gen.current,
+		 h->node);
+}
+
 static void node_stepped_down(struct node *n)
 {
 	if (!n->stepping_down)
 		return;
 	n->stepping_down = false;
+	node_rewind(n, &n->stepdown_from);
 	if (n->sb->mode == META_MODE_SYNC)
 		n->sb->disk = META_DISK_OUTDATED;
 	else
@@ -388,12 +405,13 @@ bool node_hands_over(const struct node *n)
  * peer connects as primary: node_quorum_yields()) steps down: its held
  * writes fail, a generation no majority recorded is forgotten, and the
  * resync brings it up to date. */
-static void node_quorum_step_down(struct node *n, const char *who)
+static void node_quorum_step_down(struct node *n, const char *who, const struct msg_hello *h)
 {
 	log_warn("%s: another node became primary while this one had no quorum; %s/%s "
 		 "becomes secondary (its held writes fail, never acknowledged) and resyncs",
 		 who, n->sb->resource, n->sb->node);
 	n->stepping_down = true;
+	n->stepdown_from = *h;
 	(void)node_demote(n);
 }
 
@@ -413,7 +431,7 @@ void node_quorum_changed(void *arg)
 	const struct witlink *w;
 
 	if (n->primary && primary_quorum_blocks(n->pri) && (w = node_witness_newer(n)))
-		node_quorum_step_down(n, witlink_name(w));
+		node_quorum_step_down(n, witlink_name(w), witlink_hello(w));
 	primary_quorum_changed(n->pri);
 	primary_wake(n->pri);
 }

@@ -323,6 +323,23 @@ enum gen_rel gen_relation(uint64_t my_current, const uint64_t my_history[GEN_HIS
 	return GEN_REL_UNRELATED;
 }
 
+uint64_t gen_rewind(uint64_t *current, uint64_t history[GEN_HISTORY], uint64_t their_current,
+		    uint64_t their_bitmap, const uint64_t their_history[GEN_HISTORY])
+{
+	for (int i = 0; i < GEN_HISTORY; i++) {
+		uint64_t id = history[i];
+
+		if (!id || (id != their_current && id != their_bitmap &&
+			    !history_has(their_history, id)))
+			continue;
+		*current = id;
+		for (int j = 0; j < GEN_HISTORY; j++)
+			history[j] = i + 1 + j < GEN_HISTORY ? history[i + 1 + j] : 0;
+		return id;
+	}
+	return 0;
+}
+
 const char *gen_rel_name(enum gen_rel r)
 {
 	static const char *const names[] = { "same", "older", "newer", "unrelated" };

@@ -162,6 +162,16 @@ enum gen_rel gen_relation(uint64_t my_current, const uint64_t my_history[GEN_HIS
 			  uint64_t their_bitmap, const uint64_t their_history[GEN_HISTORY]);
 const char *gen_rel_name(enum gen_rel r);
 
+/* A node that steps down under quorum for one whose generation is
+ * unrelated to its own (it moved on alone, and no majority recorded that:
+ * the other's line is the one that counts) goes back to the newest
+ * generation of its history that the other also descends from (their
+ * current, bitmap id or history): its own changes since stay in its
+ * bitmaps, for the resync.  Returns that generation, or 0 (none shared:
+ * nothing changed). */
+uint64_t gen_rewind(uint64_t *current, uint64_t history[GEN_HISTORY], uint64_t their_current,
+		    uint64_t their_bitmap, const uint64_t their_history[GEN_HISTORY]);
+
 /* Name of a verdict for logs and status ("same", "split-brain", ...). */
 const char *gen_verdict_name(enum gen_verdict v);
 

@@ -317,7 +317,6 @@ void lanes_send_gen(struct primary *p, uint64_t before)
 			continue;
 		}
 		sync_peer_follows(l->sync, g.old_current, g.new_current);
-		p->pend_shared |= p->pend_active && sync_hello(l->sync)->gen_current == g.new_current;
 	}
 }
 

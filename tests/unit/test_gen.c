@@ -653,3 +653,18 @@ Test(gen, relation_says_who_moved_on)
 	cr_assert_eq(gen_relation(0x40, hist, slots, 2, 0x60, 0, common), GEN_REL_UNRELATED);
 	cr_assert_str_eq(gen_rel_name(GEN_REL_UNRELATED), "unrelated");
 }
+
+/* A node that steps down under quorum, its generation unrelated to the
+ * other's, goes back to the newest one they share. */
+Test(gen, rewind_to_the_common_generation)
+{
+	uint64_t cur = 0x50, hist[GEN_HISTORY] = { 0x40, 0x30, 0x20 };
+	uint64_t theirs[GEN_HISTORY] = { 0x30, 0x20 }, none[GEN_HISTORY] = { 0 };
+
+	cr_assert_eq(gen_rewind(&cur, hist, 0x60, 0, theirs), 0x30);
+	cr_assert_eq(cur, 0x30);
+	cr_assert_eq(hist[0], 0x20, "what came after it is gone from the history");
+	cr_assert_eq(hist[1], 0);
+	cr_assert_eq(gen_rewind(&cur, hist, 0x70, 0, none), 0, "nothing shared: unchanged");
+	cr_assert_eq(cur, 0x30);
+}
