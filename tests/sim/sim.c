@@ -1284,6 +1284,12 @@ static void on_q_force(void *arg, bool ok, const char *body)
 	R.promoting[i] = false;
 	sim_trace("driver: primary --force --no-quorum on %s: %s %s", R.nodes[i].me->name,
 		  ok ? "ok" : "refused", body);
+	/* Already primary (an old primary that never stepped down): no
+	 * promotion to see, yet the operator chose its data (seed 5190). */
+	if (ok && R.rebase_on[i] && is_primary(i)) {
+		R.rebase_on[i] = false;
+		rebase(i);
+	}
 }
 
 /* The quorum failover story's steps. */
