@@ -290,11 +290,30 @@ static void node_demoted_apart(struct node *n)
 /* Its generation unrelated to the other's: back to their common one
  * (gen_rewind()), so that the resync runs from the other without a split
  * brain. */
+/* Whether a connected voter holds generation gen (as its own or as an
+ * ancestor): a majority may have recorded it. */
+static bool node_voter_knows(const struct node *n, uint64_t gen)
+{
+	const struct msg_hello *h;
+
+	for (unsigned i = 0; i < n->npeers + n->nwits; i++) {
+		if (i < n->npeers ? !sync_up(n->peers[i]) : !witlink_up(n->wits[i - n->npeers]))
+			continue;
+		h = i < n->npeers ? sync_hello(n->peers[i]) : witlink_hello(n->wits[i - n->npeers]);
+		if (h->gen_current == gen || h->gen_bitmap == gen)
+			return true;
+		for (unsigned j = 0; j < MSG_GEN_HISTORY; j++)
+			if (h->gen_history[j] == gen)
+				return true;
+	}
+	return false;
+}
+
 static void node_rewind(struct node *n, const struct msg_hello *h)
 {
 	uint64_t was = n->sb->gen.current;
 
-	if (primary_relation(n->pri, h) != GEN_REL_UNRELATED ||
+	if (primary_relation(n->pri, h) != GEN_REL_UNRELATED || node_voter_knows(n, was) ||
 	    !gen_rewind(&n->sb->gen.current, n->sb->gen.history, h->gen_current, h->gen_bitmap,
 			h->gen_history))
 		return;
