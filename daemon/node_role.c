@@ -313,9 +313,13 @@ static void node_rewind(struct node *n, const struct msg_hello *h)
 {
 	uint64_t was = n->sb->gen.current;
 
+	uint64_t slots[META_PEERS_MAX];
+
+	for (unsigned i = 0; i < META_PEERS_MAX; i++)
+		slots[i] = n->sb->slot[i].bitmap_gen;
 	if (primary_relation(n->pri, h) != GEN_REL_UNRELATED || node_voter_knows(n, was) ||
-	    !gen_rewind(&n->sb->gen.current, n->sb->gen.history, h->gen_current, h->gen_bitmap,
-			h->gen_history))
+	    !gen_rewind(&n->sb->gen.current, n->sb->gen.history, slots, META_PEERS_MAX,
+			h->gen_current, h->gen_bitmap, h->gen_history))
 		return;
 	log_info("generation %016" PRIx64 " was this node's alone (no majority recorded it): "
 		 "back to %016" PRIx64 ", which %s also descends from", was, n->sb->gen.current,

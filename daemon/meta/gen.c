@@ -154,12 +154,8 @@ void gen_new_current_slots(uint64_t *current, uint64_t history[GEN_HISTORY],
 	       slots_hold(slot_bitmap_gen, nslots, fresh))
 		fresh = gen_fresh(fresh + 1);
 	for (unsigned i = 0; i < nslots; i++) {
-		if (!(absent_mask & (1U << i))) {
-			/* A peer not absent now may miss this step later: the
-			 * old id must stay known as an ancestor. */
-			all_took = false;
+		if (!(absent_mask & (1U << i)))
 			continue;
-		}
 		if (slot_bitmap_gen[i] == 0)
 			slot_bitmap_gen[i] = *current;
 		else
@@ -323,14 +319,25 @@ enum gen_rel gen_relation(uint64_t my_current, const uint64_t my_history[GEN_HIS
 	return GEN_REL_UNRELATED;
 }
 
-uint64_t gen_rewind(uint64_t *current, uint64_t history[GEN_HISTORY], uint64_t their_current,
-		    uint64_t their_bitmap, const uint64_t their_history[GEN_HISTORY])
+static bool they_hold(uint64_t id, uint64_t their_current, uint64_t their_bitmap,
+		      const uint64_t their_history[GEN_HISTORY])
 {
+	return id && (id == their_current || id == their_bitmap || history_has(their_history, id));
+}
+
+uint64_t gen_rewind(uint64_t *current, uint64_t history[GEN_HISTORY], const uint64_t *slot_gens,
+		    unsigned nslots, uint64_t their_current, uint64_t their_bitmap,
+		    const uint64_t their_history[GEN_HISTORY])
+{
+	for (unsigned i = 0; i < nslots; i++)
+		if (they_hold(slot_gens[i], their_current, their_bitmap, their_history)) {
+			*current = slot_gens[i];
+			return *current;
+		}
 	for (int i = 0; i < GEN_HISTORY; i++) {
 		uint64_t id = history[i];
 
-		if (!id || (id != their_current && id != their_bitmap &&
-			    !history_has(their_history, id)))
+		if (!they_hold(id, their_current, their_bitmap, their_history))
 			continue;
 		*current = id;
 		for (int j = 0; j < GEN_HISTORY; j++)

@@ -115,10 +115,9 @@ void gen_history_push(struct gen_ids *g, uint64_t id);
  * The node starts a new generation without the peers in absent_mask (bit
  * i: slot i).  Each such slot whose bitmap id is 0 gets the old current id
  * (its bitmap is relative to it from now on).  The old current id goes
- * into the history unless every slot is absent and took it (with one peer
- * this is gen_new_current() exactly; with more, a peer present now that
- * misses a later step still finds it as an ancestor); an id already there
- * is not pushed twice.  The new current id is gen_fresh(random), stepped past any id
+ * into the history unless every absent slot took it (with one peer this
+ * is gen_new_current() exactly); an id already there is not pushed
+ * twice.  The new current id is gen_fresh(random), stepped past any id
  * the node holds (current, history, any slot's). */
 void gen_new_current_slots(uint64_t *current, uint64_t history[GEN_HISTORY],
 			   uint64_t *slot_bitmap_gen, unsigned nslots, uint32_t absent_mask,
@@ -165,12 +164,14 @@ const char *gen_rel_name(enum gen_rel r);
 /* A node that steps down under quorum for one whose generation is
  * unrelated to its own (it moved on alone, and no majority recorded that:
  * the other's line is the one that counts) goes back to the newest
- * generation of its history that the other also descends from (their
- * current, bitmap id or history): its own changes since stay in its
- * bitmaps, for the resync.  Returns that generation, or 0 (none shared:
- * nothing changed). */
-uint64_t gen_rewind(uint64_t *current, uint64_t history[GEN_HISTORY], uint64_t their_current,
-		    uint64_t their_bitmap, const uint64_t their_history[GEN_HISTORY]);
+ * generation it moved on from that the other also descends from (their
+ * current, bitmap id or history): a slot's bitmap id first (the step that
+ * left that peer behind, newer than the history), then the history.  Its
+ * own changes since stay in its bitmaps, for the resync.  Returns that
+ * generation, or 0 (none shared: nothing changed). */
+uint64_t gen_rewind(uint64_t *current, uint64_t history[GEN_HISTORY], const uint64_t *slot_gens,
+		    unsigned nslots, uint64_t their_current, uint64_t their_bitmap,
+		    const uint64_t their_history[GEN_HISTORY]);
 
 /* Name of a verdict for logs and status ("same", "split-brain", ...). */
 const char *gen_verdict_name(enum gen_verdict v);

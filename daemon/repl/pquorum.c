@@ -89,7 +89,12 @@ static unsigned pq_confirmed(const struct primary *p, uint64_t gen)
 	unsigned n = 1;
 
 	LANES_FOR(p, l) {
-		if (!l->link || !l->synced || l->flushed < p->gen_epoch)
+		/* A sync peer acknowledges no write before it applied (and
+		 * wrote) the MSG_GEN before it; an async one is counted once a
+		 * FLUSH after it came back. */
+		bool async = l->has_mode ? l->async : p->sb->mode == META_MODE_ASYNC;
+
+		if (!l->link || !l->synced || (async && l->flushed < p->gen_epoch))
 			continue;
 		/* With three data nodes or more a secondary follows an
 		 * MSG_GEN only when in step (sync_peer_follows() mirrors it). */

@@ -661,10 +661,15 @@ Test(gen, rewind_to_the_common_generation)
 	uint64_t cur = 0x50, hist[GEN_HISTORY] = { 0x40, 0x30, 0x20 };
 	uint64_t theirs[GEN_HISTORY] = { 0x30, 0x20 }, none[GEN_HISTORY] = { 0 };
 
-	cr_assert_eq(gen_rewind(&cur, hist, 0x60, 0, theirs), 0x30);
+	uint64_t slots[2] = { 0x45, 0 };
+
+	cr_assert_eq(gen_rewind(&cur, hist, slots, 2, 0x60, 0, theirs), 0x30);
 	cr_assert_eq(cur, 0x30);
 	cr_assert_eq(hist[0], 0x20, "what came after it is gone from the history");
 	cr_assert_eq(hist[1], 0);
-	cr_assert_eq(gen_rewind(&cur, hist, 0x70, 0, none), 0, "nothing shared: unchanged");
+	cr_assert_eq(gen_rewind(&cur, hist, slots, 2, 0x70, 0, none), 0, "nothing shared: unchanged");
 	cr_assert_eq(cur, 0x30);
+	/* The step that left a peer behind is newer than the history. */
+	theirs[0] = 0x45;
+	cr_assert_eq(gen_rewind(&cur, hist, slots, 2, 0x80, 0, theirs), 0x45);
 }
