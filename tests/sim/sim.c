@@ -32,6 +32,7 @@
 #include "daemon/node.h"
 #include "daemon/witness/witness.h"
 #include "daemon/cli/commands.h"
+#include "daemon/repl/primary.h"
 #include "daemon/repl/sync.h"
 #include "simclient.h"
 #include "simfo.h"
@@ -556,6 +557,7 @@ static void teardown(void)
 	for (int i = 0; i < SIM_NODES; i++)
 		node_crash(&R.nodes[i], false, 0);
 	simclient_free(R.cl);
+	R.cl = NULL;
 	simhist_free(R.h);
 	config_free(R.cfg);
 	simctl_reset();
@@ -1907,6 +1909,8 @@ static void watch_quorum(void)
 		acks[i] = simhist_acks_by(R.h, i);
 		maj[i] = reaches_majority(i);
 	}
+	simclient_set_minority(R.cl, is_primary(R.writer) &&
+					     !primary_quorum(node_primary(R.nodes[R.writer].n)));
 	up = simq_step(prim, acks, maj, sim_now_ns(), &ok, why, sizeof(why));
 	if (!ok && !R.q_relaxed)
 		violation("%s", why);
@@ -2238,6 +2242,8 @@ static int run_seed(uint64_t seed, struct totals *t)
 	t->unsettled += !R.settled;
 	if (!R.settled && !R.violation[0] && getenv("SIM_UNSETTLED"))
 		fprintf(real_stderr, "sim: seed %" PRIu64 " never settled\n", seed);
+	if (R.cl)
+		simq_counts()->reads_minority += simclient_reads_unchecked(R.cl);
 	teardown();
 	if (!R.violation[0])
 		return 0;
@@ -2355,10 +2361,12 @@ int main(int argc, char **argv)
 			"sim: %" PRIu64 " quorum seeds (%" PRIu64 " with a witness; %s); promotions: %" PRIu64 " by primary, %" PRIu64
 			" by themselves; %" PRIu64 " refused for no quorum (%" PRIu64 " while a majority "
 			"was reachable for 10 s); %" PRIu64 " suspend-io and %" PRIu64 " io-error periods; "
-			"Q1 checked %" PRIu64 " acknowledgements; %" PRIu64 " seeds relaxed by --no-quorum\n",
+			"Q1 checked %" PRIu64 " acknowledgements; %" PRIu64 " seeds relaxed by --no-quorum; %" PRIu64
+			" reads by a primary without quorum not checked\n",
 			q->seeds, q->witness_seeds, R.q_keys ? "the quorum keys parse" : "the daemon parses no quorum keys: only with SIM_QUORUM=1",
 			q->promotions_manual, q->promotions_auto, q->refusals, q->refused_with_majority,
-			q->suspended_periods, q->ioerror_periods, q->q1_checked_acks, q->relaxed_seeds);
+			q->suspended_periods, q->ioerror_periods, q->q1_checked_acks, q->relaxed_seeds,
+			q->reads_minority);
 	}
 	printf("sim: %" PRIu64 " seeds, %" PRIu64 " steps, %" PRIu64 " violations\n", t.seeds,
 	       t.steps, t.violations);
