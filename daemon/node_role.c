@@ -287,9 +287,10 @@ static void node_demoted_apart(struct node *n)
  * writes that failed, so its disk is outdated (the resync overwrites
  * them, nothing to save).  In async mode it may hold acknowledged writes
  * the new primary lacks: consistent, and the resync saves them first. */
-/* Its generation unrelated to the other's: back to their common one
+/* Its generation unrelated to the other's and held by no connected
+ * voter (a step lost across a crash): back to their common one
  * (gen_rewind()), so that the resync runs from the other without a split
- * brain. */
+ * brain.  True if it went back. */
 /* Whether a connected voter holds generation gen (as its own or as an
  * ancestor): a majority may have recorded it. */
 static bool node_voter_knows(const struct node *n, uint64_t gen)
@@ -309,7 +310,7 @@ static bool node_voter_knows(const struct node *n, uint64_t gen)
 	return false;
 }
 
-static void node_rewind(struct node *n, const struct msg_hello *h)
+static bool node_rewind(struct node *n, const struct msg_hello *h)
 {
 	uint64_t was = n->sb->gen.current;
 
@@ -320,10 +321,11 @@ static void node_rewind(struct node *n, const struct msg_hello *h)
 	if (primary_relation(n->pri, h) != GEN_REL_UNRELATED || node_voter_knows(n, was) ||
 	    !gen_rewind(&n->sb->gen.current, n->sb->gen.history, slots, META_PEERS_MAX,
 			h->gen_current, h->gen_bitmap, h->gen_history))
-		return;
-	log_info("generation %016" PRIx64 " was this node's alone (no majority recorded it): "
-		 "back to %016" PRIx64 ", which %s also descends from", was, n->sb->gen.current,
-		 h->node);
+		return false;
+	log_info("generation %016" PRIx64 " is not known to any connected voter: back to "
+		 "%016" PRIx64 ", which %s also descends from (what this node wrote since is "
+		 "saved before the resync)", was, n->sb->gen.current, h->node);
+	return true;
 }
 
 static void node_stepped_down(struct node *n)
@@ -331,8 +333,10 @@ static void node_stepped_down(struct node *n)
 	if (!n->stepping_down)
 		return;
 	n->stepping_down = false;
-	node_rewind(n, &n->stepdown_from);
-	if (n->sb->mode == META_MODE_SYNC)
+	/* Rewound, it cannot tell whether a voter it does not see recorded
+	 * its generation (a --no-quorum promotion elsewhere): consistent, so
+	 * that the resync saves its own writes first. */
+	if (!node_rewind(n, &n->stepdown_from) && n->sb->mode == META_MODE_SYNC)
 		n->sb->disk = META_DISK_OUTDATED;
 	else
 		secondary_may_lag(n->sec, "another node was primary while this one had no quorum");

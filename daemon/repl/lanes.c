@@ -317,6 +317,7 @@ void lanes_send_gen(struct primary *p, uint64_t before)
 			continue;
 		}
 		sync_peer_follows(l->sync, g.old_current, g.new_current);
+		p->pend_shared |= p->pend_active && g.old_current != g.new_current;
 	}
 }
 

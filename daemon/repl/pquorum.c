@@ -211,13 +211,9 @@ void primary_drop_pending(struct primary *p)
 
 	if (!p->pend_active)
 		return;
+	/* Even if a data peer took it, going back makes this node its
+	 * ancestor, never a rival of the node promoted meanwhile. */
 	p->pend_active = false;
-	if (p->pend_shared) {
-		/* A data peer holds it: the generations order the nodes. */
-		log_info("generation %016" PRIx64 " was not recorded by a majority yet; a peer "
-			 "holds it: kept", gen);
-		return;
-	}
 	pq_restore(p);
 	if (local_save_sb(p->loc) == 0)
 		log_info("generation %016" PRIx64 " was never recorded by a majority: back to "

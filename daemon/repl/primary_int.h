@@ -75,8 +75,9 @@ struct primary {
 	struct witlink *wits[PRIMARY_LANES_MAX];
 	unsigned nwits;
 	bool pend_active;
-	bool pend_shared;	   /* a data peer took a pending generation (its resync
-				    * ended there; an MSG_GEN is only a prediction) */
+	bool pend_shared;	   /* a data peer may hold a pending generation (told
+				    * by MSG_GEN, or its resync ended there): the next
+				    * step stacks on it instead of replacing it */
 	struct gen_ids pend;
 	uint64_t pend_slots[META_PEERS_MAX];
 	uint64_t gen_epoch;	   /* the epoch of the last MSG_GEN (data peers' FLUSH after it) */
