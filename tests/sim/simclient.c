@@ -25,6 +25,7 @@ struct req {
 	unsigned idx[MAX_BLOCKS];
 	uint64_t ticket;	/* a FLUSH's */
 	uint64_t cookie;
+	uint64_t minority;	/* a READ's: c->minority when sent */
 };
 
 struct simclient {
@@ -44,6 +45,9 @@ struct simclient {
 	bool wide;
 	char violation[512];
 	unsigned gen;		/* of the connection, for stale timers */
+	bool minority_now;	/* the export's node is a primary without quorum */
+	uint64_t minority;	/* steps it was, so far */
+	uint64_t reads_unchecked;
 };
 
 static void client_kick(void *arg, uint64_t gen);
@@ -192,6 +196,7 @@ static void issue(struct simclient *c)
 		if (!pick_range(c, nb, &r->b0))
 			return (void)(r->used = false);
 		r->nb = nb;
+		r->minority = c->minority;
 		send_hdr(c, r, r->b0 * HIST_BLOCK, (uint32_t)(nb * HIST_BLOCK));
 	} else if (dice < 28 || (c->wide && dice < 60)) {
 		r->type = sim_chance(50) ? NBD_CMD_TRIM : NBD_CMD_WRITE_ZEROES;
@@ -274,6 +279,8 @@ static size_t on_reply(struct simclient *c)
 		 * be missing from the primary's disk; no later FLUSH on this
 		 * connection vouches for them. */
 		simhist_forget_pending(c->h);
+	else if (r->type == NBD_CMD_READ && !err && (c->minority_now || r->minority != c->minority))
+		c->reads_unchecked++; /* served by a primary without quorum: maybe stale */
 	else if (r->type == NBD_CMD_READ && !err)
 		check_read(c, r, c->in + NBD_SIMPLE_REPLY_SIZE);
 	else if (r->type != NBD_CMD_FLUSH && r->type != NBD_CMD_READ)
@@ -389,4 +396,15 @@ const char *simclient_violation(const struct simclient *c)
 uint64_t simclient_acked(const struct simclient *c)
 {
 	return c->acked;
+}
+
+void simclient_set_minority(struct simclient *c, bool on)
+{
+	c->minority_now = on;
+	c->minority += on;
+}
+
+uint64_t simclient_reads_unchecked(const struct simclient *c)
+{
+	return c->reads_unchecked;
 }

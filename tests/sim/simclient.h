@@ -34,5 +34,12 @@ bool simclient_idle(const struct simclient *c);
 /* A read returned a value the history does not allow: the first such. */
 const char *simclient_violation(const struct simclient *c);
 uint64_t simclient_acked(const struct simclient *c);
+/* Quorum seeds, after every step: the export's node is (not) a primary
+ * without quorum.  A READ answered while it was, or that it was at any
+ * step between the READ and its reply, is not checked (a minority primary
+ * may serve stale data: the daemon gates writes on quorum, not reads), but
+ * counted. */
+void simclient_set_minority(struct simclient *c, bool on);
+uint64_t simclient_reads_unchecked(const struct simclient *c);
 
 #endif

@@ -36,7 +36,8 @@ void simq_status(int i, bool suspended, bool noquorum_primary);
 
 struct simq_counts {
 	uint64_t seeds, witness_seeds, promotions_manual, promotions_auto, refusals, refused_with_majority,
-		suspended_periods, ioerror_periods, relaxed_seeds, q1_checked_acks;
+		suspended_periods, ioerror_periods, relaxed_seeds, q1_checked_acks,
+		reads_minority, relaxed_connects;
 };
 struct simq_counts *simq_counts(void);
 
