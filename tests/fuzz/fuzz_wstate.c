@@ -34,6 +34,12 @@ static void check_gen(struct wstate *s, const uint8_t *p, size_t len)
 		FUZZ_CHECK(v == WSTATE_DROP && why && !memcmp(s, &before, sizeof(*s)));
 		return;
 	}
+	/* A step that does not start from the witness's generation is
+	 * refused, nothing changed (compare and set). */
+	if (before.current && g.old_current != before.current && g.new_current != before.current) {
+		FUZZ_CHECK(v == WSTATE_STALE && !dirty && !memcmp(s, &before, sizeof(*s)));
+		return;
+	}
 	FUZZ_CHECK(v == WSTATE_NOTHING);
 	FUZZ_CHECK(s->current == g.new_current);
 	FUZZ_CHECK(dirty == (g.new_current != before.current));
