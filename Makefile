@@ -171,7 +171,7 @@ integration: all
 	bash tests/integration/run.sh
 
 fuzz-short: $(FUZZ_BIN)
-	bash tests/fuzz/run.sh 7 $(FUZZ_BIN)
+	bash tests/fuzz/run.sh 5 $(FUZZ_BIN)
 
 fuzz: $(FUZZ_BIN)
 	bash tests/fuzz/run.sh $${FUZZ_SECONDS:-600} $(FUZZ_BIN)

@@ -72,7 +72,7 @@ stage vm-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/vm/run.sh tests
 stage fuzz make -s fuzz-short
 # A short randomized torture round: a new seed each run, printed so that a
 # failure can be replayed with `make torture ROUNDS=N SEED=S`.
-stage torture env TORTURE_MAX_SECONDS=140 bash tests/torture/torture.sh 14 "$(date +%s)"
+stage torture env TORTURE_MAX_SECONDS=120 bash tests/torture/torture.sh 12 "$(date +%s)"
 
 echo "=== total: $(( $(date +%s) - suite_start )) s"
 if [ ${#failed[@]} -ne 0 ]; then

@@ -65,7 +65,11 @@ static bool oracle_accepts(const uint8_t *b)
 	case MSG_PING:
 	case MSG_PONG:
 	case MSG_RESYNC_DONE:
+	case MSG_MARK:
 		return !flags && !len && !count && !off;
+	case MSG_GEN:
+		return !flags && len >= 16 && len <= MSG_GEN_MAX &&
+		       (len - 16) % (MSG_NAME_SIZE + 8) == 0 && !count && !off;
 	case MSG_BITMAP:
 		return !(flags & ~MSG_F_LAST) && len >= 1 && len <= 65536 && !count &&
 		       off % 8 == 0 && off <= top - 8ULL * len;
