@@ -76,8 +76,7 @@ void primary_quorum_why(const struct primary *p, char *buf, size_t len)
 	strbuf_printf(&o, "); a majority is %u", primary_voters(p) / 2 + 1);
 }
 
-/* The generation the voters are told of: a pending step's, or this
- * node's. */
+/* The generation the voters are told of (primary.h). */
 uint64_t primary_told_gen(const struct primary *p)
 {
 	return p->sb->gen.current;
