@@ -48,9 +48,7 @@ static const struct witlink *node_witness_newer(const struct node *n)
 		if (!witlink_up(w))
 			continue;
 		r = primary_relation(n->pri, witlink_hello(w));
-		if ((r == GEN_REL_NEWER || r == GEN_REL_UNRELATED) &&
-		    !(n->primary && primary_quorum_blocks(n->pri) &&
-		      witlink_confirmed(w) == primary_told_gen(n->pri)))
+		if (r == GEN_REL_NEWER || r == GEN_REL_UNRELATED)
 			return w;
 	}
 	return NULL;

@@ -283,7 +283,7 @@ void lanes_wide_forget(struct primary *p, const struct repl_req *rr)
  * Only with three nodes or more: a pair has no third node to track. */
 void lanes_send_gen(struct primary *p, uint64_t before)
 {
-	struct msg_gen g = { .new_current = primary_told_gen(p) };
+	struct msg_gen g = { .new_current = p->sb->gen.current };
 	uint8_t buf[MSG_GEN_MAX];
 	struct msg_hdr h = { .type = MSG_GEN };
 

@@ -76,12 +76,6 @@ void primary_quorum_why(const struct primary *p, char *buf, size_t len)
 	strbuf_printf(&o, "); a majority is %u", primary_voters(p) / 2 + 1);
 }
 
-/* The generation the voters are told of (primary.h). */
-uint64_t primary_told_gen(const struct primary *p)
-{
-	return p->sb->gen.current;
-}
-
 /* Voters that durably hold generation gen, this node counted. */
 static unsigned pq_confirmed(const struct primary *p, uint64_t gen)
 {
@@ -149,7 +143,7 @@ enum gen_rel primary_relation(const struct primary *p, const struct msg_hello *h
  * or an unrelated one saw another primary: the node decides). */
 void pq_tell_witnesses(struct primary *p)
 {
-	uint64_t told = primary_told_gen(p);
+	uint64_t told = p->sb->gen.current;
 
 	for (unsigned i = 0; i < p->nwits; i++) {
 		struct witlink *w = p->wits[i];

@@ -93,9 +93,6 @@ void primary_drop_pending(struct primary *p);
 /* `primary --force --no-quorum`: writes go on without a majority until
  * this node is connected to one again. */
 void primary_quorum_override(struct primary *p);
-/* The generation the voters are told of: the node's current one (on disk
- * at once, even while a majority has not recorded it yet). */
-uint64_t primary_told_gen(const struct primary *p);
 /* Where another node's generation (its HELLO or STATE) stands against
  * this node's. */
 enum gen_rel primary_relation(const struct primary *p, const struct msg_hello *h);
