@@ -132,7 +132,25 @@ assert meta.get("promotable") == "true", meta
 assert meta.get("notify") == "true", meta
 p = c.find("primitive")
 assert (p.get("class"), p.get("provider"), p.get("type")) == ("ocf", "blkrep", "blkrep"), p.attrib
-print("clone %s, primitive %s" % (c.get("id"), p.get("id")))
+ops = [(o.get("name"), o.get("interval"), o.get("role")) for o in p.iter("op")]
+assert ("monitor", "9s", "Promoted") in ops and ("monitor", "10s", "Unpromoted") in ops, ops
+print("clone %s, primitive %s, monitors from the meta-data" % (c.get("id"), p.get("id")))
+EOF
+# The README's Filesystem and constraints, as written there.
+check "pcs -f: a Filesystem on /dev/blkrep/r0" pcs -f "$T/pcs-cib.xml" resource create fs-r0 \
+	ocf:heartbeat:Filesystem device=/dev/blkrep/r0 directory=/srv/data fstype=ext4
+check "pcs -f: colocation fs-r0 with Promoted blkrep-r0-clone" pcs -f "$T/pcs-cib.xml" \
+	constraint colocation add fs-r0 with Promoted blkrep-r0-clone INFINITY
+check "pcs -f: order promote blkrep-r0-clone then start fs-r0" pcs -f "$T/pcs-cib.xml" \
+	constraint order promote blkrep-r0-clone then start fs-r0
+$PY - "$T/pcs-cib.xml" <<'EOF' >"$T/pcs.out" 2>&1 && pass "the constraints: $(cat "$T/pcs.out")" || fail "pcs's constraints: $(cat "$T/pcs.out")"
+import sys, xml.etree.ElementTree as ET
+c = ET.parse(sys.argv[1]).getroot().find("./configuration/constraints")
+col = c.findall("rsc_colocation")
+assert len(col) == 1 and (col[0].get("rsc"), col[0].get("with-rsc"), col[0].get("with-rsc-role"), col[0].get("score")) == ("fs-r0", "blkrep-r0-clone", "Promoted", "INFINITY"), ET.tostring(c)
+o = c.findall("rsc_order")
+assert len(o) == 1 and (o[0].get("first"), o[0].get("first-action"), o[0].get("then"), o[0].get("then-action")) == ("blkrep-r0-clone", "promote", "fs-r0", "start"), ET.tostring(c)
+print("fs-r0 with the Promoted clone; promote, then start fs-r0")
 EOF
 
 # --- the pair: beta up as alpha's peer ------------------------------------------------
