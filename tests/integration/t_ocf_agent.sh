@@ -6,7 +6,8 @@
 #   with those validates it, crm_resource --show-metadata reads it, and
 #   `pcs -f CIB resource create ... promotable` accepts it without --force;
 # - ocf-tester runs the agent on node alpha of a pair whose beta is up;
-# - every exit code of monitor, a refused promotion, attach=loop making
+# - every exit code of monitor (9 with alpha's disk under faultfs), a
+#   refused promotion, attach=loop making
 #   and removing /dev/blkrep/r0, the promotion score tiers (crm_attribute
 #   replaced by a recorder);
 # - the handlers against a CIB file (CIB_file): the fence constraint, once,
@@ -46,9 +47,21 @@ UNFENCE=$REPO/contrib/ocf/crm-unfence-peer
 AGENT=/usr/lib/ocf/resource.d/blkrep/blkrep
 
 pair_init 64M 64M
-# Both daemons down, any loop device of alpha's detached, then the usual
-# cleanup; the namespace's mounts go with the namespace.
-trap 'timeout -k 2 20 $A detach >/dev/null 2>&1; pair_stop; _cleanup' EXIT
+. "$(dirname "$0")/faultfs.sh"
+# Both daemons (and the witness) down, alpha's loop device detached, faultfs stopped,
+# then the usual cleanup; the namespace's mounts go with the namespace.
+trap 'timeout -k 2 20 $A detach >/dev/null 2>&1; pair_stop; [ -e "$T/w.conf" ] &&
+	timeout -k 2 20 "$BLKREP" -c "$T/w.conf" --node witness down >/dev/null 2>&1
+	faultfs_cleanup; _cleanup' EXIT
+# alpha's disk under faultfs, for monitor's 9 (a primary whose disk fails);
+# without FUSE or faultfs, that one check is left out.
+HAVE_FFS=0
+if (require_faultfs) >/dev/null 2>&1; then
+	require_faultfs
+	faultfs_under a && HAVE_FFS=1
+else
+	msg "faultfs cannot run here: monitor's 9 (a failed primary disk) is not checked"
+fi
 
 # --- the private OCF root and /dev/blkrep -------------------------------------
 mkdir -p "$T/ocf/blkrep" "$T/dtd"
@@ -63,12 +76,12 @@ mountpoint -q /dev/blkrep || skip "no private /dev/blkrep"
 export OCF_ROOT=/usr/lib/ocf
 # $T/ra ACTION: the agent run with the environment Pacemaker gives it, for
 # node alpha (no cluster: the score is skipped, unless a recorder stands in
-# for crm_attribute).  RA_CONFIG, RA_ATTACH, RA_INTERVAL, RA_RESOURCE and
-# RA_BINARY change a parameter.
+# for crm_attribute).  RA_CONFIG, RA_NODE, RA_ATTACH, RA_INTERVAL,
+# RA_RESOURCE and RA_BINARY change a parameter.
 cat >"$T/ra" <<EOF
 #!/bin/sh
 export OCF_ROOT=/usr/lib/ocf OCF_RESOURCE_INSTANCE=blk OCF_RA_VERSION_MAJOR=1 OCF_RA_VERSION_MINOR=1
-export OCF_RESKEY_config="\${RA_CONFIG-$T/r0.conf}" OCF_RESKEY_node=alpha
+export OCF_RESKEY_config="\${RA_CONFIG-$T/r0.conf}" OCF_RESKEY_node="\${RA_NODE-alpha}"
 export OCF_RESKEY_binary="\${RA_BINARY-$BLKREP}" OCF_RESKEY_attach="\${RA_ATTACH-loop}"
 export OCF_RESKEY_CRM_meta_interval="\${RA_INTERVAL-10000}"
 [ -n "\${RA_RESOURCE:-}" ] && export OCF_RESKEY_resource="\$RA_RESOURCE"
@@ -142,7 +155,7 @@ check "pcs -f: a Filesystem on /dev/blkrep/r0" pcs -f "$T/pcs-cib.xml" resource 
 check "pcs -f: colocation fs-r0 with Promoted blkrep-r0-clone" pcs -f "$T/pcs-cib.xml" \
 	constraint colocation add fs-r0 with Promoted blkrep-r0-clone INFINITY
 check "pcs -f: order promote blkrep-r0-clone then start fs-r0" pcs -f "$T/pcs-cib.xml" \
-	constraint order promote blkrep-r0-clone then start fs-r0
+	constraint order promote blkrep-r0-clone "then" start fs-r0
 $PY - "$T/pcs-cib.xml" <<'EOF' >"$T/pcs.out" 2>&1 && pass "the constraints: $(cat "$T/pcs.out")" || fail "pcs's constraints: $(cat "$T/pcs.out")"
 import sys, xml.etree.ElementTree as ET
 c = ET.parse(sys.argv[1]).getroot().find("./configuration/constraints")
@@ -204,6 +217,23 @@ check "write 4 MiB to /dev/blkrep/r0" dd if=/dev/urandom of=/dev/blkrep/r0 bs=1M
 	oflag=direct conv=fsync status=none
 size=$(field "$A" "d['size_bytes']")
 check_synced "beta holds what went to /dev/blkrep/r0"
+
+# A primary whose disk fails a write: 9, and no promotion score.
+if [ $HAVE_FFS = 1 ]; then
+	faultfs_ctl a "fail eio below $size" && pass "alpha's data area fails writes (EIO)" ||
+		fail "faultfs ctl"
+	check_fails "a write to /dev/blkrep/r0 fails" dd if=/dev/zero of=/dev/blkrep/r0 bs=64k count=1 \
+		seek=10 oflag=direct conv=fsync status=none
+	check_eq "alpha's status has a disk error" "$(field "$A" "'yes' if d['disk_error'] else 'no'")" yes
+	check_exit "monitor: primary with a failed disk: 9" 9 $SRA monitor
+	grep -q 'ocf-exit-reason:primary with a failed disk: .*[a-z]' "$T/last.err" &&
+		pass "... saying so: $(grep -m1 ocf-exit-reason "$T/last.err")" || fail "no reason: $(cat "$T/last.err")"
+	check_eq "score: a failed disk: deleted" "$(last_score)" "--promotion -D"
+	faultfs_ctl a heal && pass "heal alpha's disk" || fail "faultfs heal"
+	check "blkrep resync (copies the range back, clears the error)" $A resync
+	check_eq "the disk error is gone" "$(wait_field "$A" "d['disk_error']" "" 15)" ""
+	check_exit "monitor: primary again: 8" 8 $SRA monitor
+fi
 
 check_exit "demote: 0" 0 $SRA demote
 [ ! -e /dev/blkrep/r0 ] && [ ! -L /dev/blkrep/r0 ] && pass "demote removed /dev/blkrep/r0" ||
@@ -268,6 +298,26 @@ pid=$(alpha_pid)
 [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null && pass "alpha's daemon is gone" || fail "alpha's daemon $pid still runs"
 check_exit "stop again: 0" 0 $SRA stop
 check_exit "monitor: 7" 7 $SRA monitor
+
+# A witness (a third cluster node without data): the clone runs there too,
+# without a promotion score, and a promotion is refused.
+{
+	printf '[resource]\nname = w0\nsecret-file = %s\n' "$T/secret"
+	printf '[node alpha]\naddress = 127.0.0.1:%s\nbacking = %s\n' "$(free_port)" "$T/wa.img"
+	printf '[node beta]\naddress = 127.0.0.1:%s\nbacking = %s\n' "$(free_port)" "$T/wb.img"
+	printf '[node witness]\naddress = 127.0.0.1:%s\nwitness = yes\nstate-file = %s\n' \
+		"$(free_port)" "$T/w.state"
+} >"$T/w.conf"
+WRA="env RA_CONFIG=$T/w.conf RA_NODE=witness RA_ATTACH=none $SRA"
+check_exit "witness: monitor: 7" 7 $WRA monitor
+check_exit "witness: start: 0" 0 $WRA start
+check_exit "witness: monitor: 0" 0 $WRA monitor
+check_eq "witness: no promotion score" "$(last_score)" "--promotion -D"
+check_exit "witness: promote: 1 (blkrep refuses)" 1 $WRA promote
+grep -q 'ocf-exit-reason:promote failed: .*witness' "$T/last.err" &&
+	pass "... saying why: $(grep -m1 ocf-exit-reason "$T/last.err")" || fail "witness promote: $(cat "$T/last.err")"
+check_exit "witness: stop: 0" 0 $WRA stop
+check_exit "witness: monitor: 7" 7 $WRA monitor
 
 # --- crm-fence-peer / crm-unfence-peer on a CIB file -------------------------------------
 export CIB_file=$T/cib.xml
