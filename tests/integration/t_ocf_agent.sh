@@ -243,6 +243,16 @@ check_eq "alpha is secondary" "$(field "$A" "d['role']")" secondary
 check_exit "monitor: secondary: 0" 0 $SRA monitor
 check_exit "demote again: 0" 0 $SRA demote
 
+# A daemon that comes back primary (down --keep-role, as after a crash):
+# start leaves it secondary, as Pacemaker expects of a start.
+check "alpha primary (by hand), then down --keep-role" sh -c "$A primary && $A down --keep-role"
+check_exit "start: 0" 0 $SRA start
+grep -q 'came up as primary: stepping back to secondary' "$T/last.err" &&
+	pass "alpha came back primary, and start stepped it back" || fail "start: $(cat "$T/last.err")"
+check_eq "start left alpha secondary" "$(field "$A" "d['role']")" secondary
+check_exit "monitor: 0" 0 $SRA monitor
+check_eq "alpha reconnects to beta: disk uptodate" "$(wait_field "$A" "d['disk']" uptodate 15)" uptodate
+
 # A promotion blkrep refuses: an error with blkrep's reason, never --force.
 check "beta primary" $Bn primary
 check_exit "promote while beta is primary: 1 (blkrep refuses)" 1 $SRA promote
