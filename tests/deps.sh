@@ -12,7 +12,7 @@ pkgs=(
 	scdoc systemd man-db groff-base
 	libmicrohttpd-dev curl prometheus
 	qemu-system-x86 cpio busybox-static
-	pacemaker pacemaker-cli-utils corosync pcs resource-agents libxml2-utils
+	pacemaker pacemaker-cli-utils corosync pcs resource-agents libxml2-utils kmod
 )
 missing=()
 for p in "${pkgs[@]}"; do
