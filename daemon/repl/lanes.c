@@ -421,7 +421,7 @@ void primary_quorum_changed(struct primary *p)
 	pq_tell_witnesses(p);
 	v = pq_verdict(p);
 	pq_log(p, v);
-	if (v == PQ_GO)
+	if (v == PQ_GO && !primary_frozen(p)) /* a fence-peer's answer may still be due */
 		primary_release_held(p);
 	else if (v == PQ_FAIL)
 		primary_fail_held(p);
@@ -743,8 +743,13 @@ void primary_link_down(struct lane *l)
  * fence-peer command for its answer too. */
 bool primary_frozen(const struct primary *p)
 {
-	if (pq_enabled(p) && (pq_verdict(p) == PQ_HOLD || !config_fence_peer(p->cfg)))
-		return pq_verdict(p) == PQ_HOLD;
+	if (pq_enabled(p)) {
+		enum pq_verdict v = pq_verdict(p);
+
+		/* Without quorum under io-error, writes fail: not held. */
+		if (v != PQ_GO || !config_fence_peer(p->cfg))
+			return v == PQ_HOLD;
+	}
 	return primary_fence_wanted(p, NULL, 0);
 }
 
