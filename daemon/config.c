@@ -48,6 +48,8 @@ enum res_key {
 	RK_NO_QUORUM,
 	RK_AUTO_FAILOVER,
 	RK_PROMOTE_CMD,
+	RK_FENCE_PEER,
+	RK_UNFENCE_PEER,
 	RK_COUNT
 };
 
@@ -90,6 +92,8 @@ static const char *const res_keys[RK_COUNT] = {
 	[RK_NO_QUORUM] = "on-no-quorum",
 	[RK_AUTO_FAILOVER] = "auto-failover",
 	[RK_PROMOTE_CMD] = "promote-command",
+	[RK_FENCE_PEER] = "fence-peer",
+	[RK_UNFENCE_PEER] = "unfence-peer",
 };
 
 static const char *const node_keys[NK_COUNT] = {
@@ -220,24 +224,11 @@ static int set_max_lag(struct parse *p, const char *v, uint64_t *out)
 	return 0;
 }
 
-/* "adaptive", or a size per second: 100M, 100M/s, 100MB/s. */
+/* "adaptive" (0), or a size per second: 100M, 100M/s, 100MB/s. */
 static int set_rate(struct parse *p, const char *v)
 {
-	char buf[64];
-	size_t n = strlen(v);
-
-	if (strcmp(v, "adaptive") == 0) {
-		p->c->resync_rate = 0;
+	if (config_value_rate(v, &p->c->resync_rate) == 0)
 		return 0;
-	}
-	if (n >= 2 && strcmp(v + n - 2, "/s") == 0)
-		n -= 2;
-	if (n < sizeof(buf)) {
-		memcpy(buf, v, n);
-		buf[n] = '\0';
-		if (config_parse_size(buf, &p->c->resync_rate) == 0)
-			return 0;
-	}
 	perr(p, p->lineno,
 	     "bad resync-rate '%s' (expected adaptive or a size per second like 100M)", v);
 	return -1;
@@ -292,6 +283,26 @@ static int set_path(struct parse *p, const char *key, const char *v, char **dst)
 	return 0;
 }
 
+/* A path as written, absolute (backing, meta, state-file). */
+static int set_abs_path(struct parse *p, const char *key, const char *v, char **dst)
+{
+	if (v[0] == '/')
+		return set_string(p, dst, v);
+	perr(p, p->lineno, "bad %s '%s' (expected %san absolute path)", key, v,
+	     strcmp(key, "meta") == 0 ? "internal or " : "");
+	return -1;
+}
+
+/* A shell command (promote-command, fence-peer, unfence-peer). */
+static int set_command(struct parse *p, const char *key, const char *v, char **dst)
+{
+	if (*v == '\0') {
+		perr(p, p->lineno, "empty %s", key);
+		return -1;
+	}
+	return set_string(p, dst, v);
+}
+
 static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 {
 	struct config *c = p->c;
@@ -333,11 +344,11 @@ static int set_resource_key(struct parse *p, enum res_key k, const char *v)
 		c->nbd_user_line = p->lineno;
 		return set_string(p, &c->nbd_user, v);
 	case RK_PROMOTE_CMD:
-		if (*v == '\0') {
-			perr(p, p->lineno, "empty promote-command");
-			return -1;
-		}
-		return set_string(p, &c->promote_command, v);
+		return set_command(p, res_keys[k], v, &c->promote_command);
+	case RK_FENCE_PEER:
+		return set_command(p, res_keys[k], v, &c->fence_peer);
+	case RK_UNFENCE_PEER:
+		return set_command(p, res_keys[k], v, &c->unfence_peer);
 	default:
 		return -1;
 	}
@@ -362,11 +373,7 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 	case NK_ADDRESS:
 		return set_address(p, "address", v, &n->address);
 	case NK_BACKING:
-		if (v[0] != '/') {
-			perr(p, p->lineno, "bad backing '%s' (expected an absolute path)", v);
-			return -1;
-		}
-		return set_string(p, &n->backing, v);
+		return set_abs_path(p, "backing", v, &n->backing);
 	case NK_NBD:
 		if (!config_value_nbd_ok(v)) {
 			perr(p, p->lineno,
@@ -387,14 +394,7 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 	case NK_MAX_LAG:
 		return set_max_lag(p, v, &n->max_lag);
 	case NK_META:
-		if (strcmp(v, "internal") == 0)
-			return 0;
-		if (v[0] != '/') {
-			perr(p, p->lineno, "bad meta '%s' (expected internal or an absolute path)",
-			     v);
-			return -1;
-		}
-		return set_string(p, &n->meta, v);
+		return strcmp(v, "internal") == 0 ? 0 : set_abs_path(p, "meta", v, &n->meta);
 	case NK_AUTO_ATTACH:
 		if (!config_value_attach_ok(v)) {
 			perr(p, p->lineno, "bad auto-attach '%s' (expected loop or /dev/nbdN)", v);
@@ -406,11 +406,7 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 	case NK_WITNESS:
 		return set_choice(p, "witness", v, yes_no, &n->witness);
 	case NK_STATE_FILE:
-		if (v[0] != '/') {
-			perr(p, p->lineno, "bad state-file '%s' (expected an absolute path)", v);
-			return -1;
-		}
-		return set_string(p, &n->state_file, v);
+		return set_abs_path(p, "state-file", v, &n->state_file);
 	default:
 		return -1;
 	}

@@ -155,6 +155,12 @@ bool config_auto_failover(const struct config *c);
 /* promote-command: a shell command run after an automatic promotion;
  * NULL: none. */
 const char *config_promote_command(const struct config *c);
+/* fence-peer: a shell command a primary under on-peer-loss = freeze runs
+ * when it is without a peer; its exit code 3, 4, 5 or 7 outdates that
+ * peer (writes go on).  unfence-peer: run after a resync from a primary
+ * completed.  NULL: none. */
+const char *config_fence_peer(const struct config *c);
+const char *config_unfence_peer(const struct config *c);
 
 /* Node i of config_node_count(), sorted by name (strcmp), whatever the
  * file's order; NULL past the last. */

@@ -69,6 +69,8 @@ static const char *resource_key_changed(const struct config *a, const struct con
 		{ "on-no-quorum", a->no_quorum != b->no_quorum },
 		{ "auto-failover", a->auto_failover != b->auto_failover },
 		{ "promote-command", str_differ(a->promote_command, b->promote_command) },
+		{ "fence-peer", str_differ(a->fence_peer, b->fence_peer) },
+		{ "unfence-peer", str_differ(a->unfence_peer, b->unfence_peer) },
 	};
 
 	return first_changed(keys, sizeof(keys) / sizeof(keys[0]));

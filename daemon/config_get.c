@@ -134,6 +134,16 @@ const char *config_promote_command(const struct config *c)
 	return c->promote_command;
 }
 
+const char *config_fence_peer(const struct config *c)
+{
+	return c->fence_peer;
+}
+
+const char *config_unfence_peer(const struct config *c)
+{
+	return c->unfence_peer;
+}
+
 const struct config_node *config_node_by_index(const struct config *c, unsigned int i)
 {
 	return i < c->nnodes ? &c->nodes[i] : NULL;
@@ -252,6 +262,8 @@ void config_free(struct config *c)
 	free(c->secret_file);
 	free(c->nbd_user);
 	free(c->promote_command);
+	free(c->fence_peer);
+	free(c->unfence_peer);
 	free(c->name);
 	free(c->path);
 	config_free(c->adjusted);

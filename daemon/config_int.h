@@ -44,6 +44,8 @@ struct config {
 	int no_quorum;	   /* enum config_no_quorum */
 	int auto_failover; /* 0 or 1 */
 	char *promote_command;
+	char *fence_peer;
+	char *unfence_peer;
 	unsigned int nnodes;
 	/* Sorted by name once the file is read (file order while parsing). */
 	struct node_priv priv[CONFIG_NODES_MAX];

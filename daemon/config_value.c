@@ -280,3 +280,21 @@ bool config_value_attach_ok(const char *v)
 			return false;
 	return true;
 }
+
+int config_value_rate(const char *s, uint64_t *out)
+{
+	char buf[64];
+	size_t n = strlen(s);
+
+	if (strcmp(s, "adaptive") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (n >= 2 && strcmp(s + n - 2, "/s") == 0)
+		n -= 2;
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return config_parse_size(buf, out);
+}

@@ -15,6 +15,9 @@
  * 1024, any case) and then B or iB; a bare trailing B is allowed too.
  * Returns -1 on garbage or overflow of 64 bits. */
 int config_parse_size(const char *s, uint64_t *out);
+/* A resync rate: "adaptive" (*out = 0) or a size per second (100M, 100M/s,
+ * 100MB/s).  0, or -1 for a bad value (the caller reports it). */
+int config_value_rate(const char *s, uint64_t *out);
 
 /* Splits a validated address (HOST:PORT, or [IPV6]:PORT, brackets removed
  * from the host).  Returns -1 if it is malformed or host does not fit. */

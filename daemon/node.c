@@ -24,6 +24,7 @@
 #include "daemon/config.h"
 #include "daemon/config_secret.h"
 #include "daemon/ctl/control.h"
+#include "daemon/ctl/hook.h"
 #include "daemon/dev/devices.h"
 #include "daemon/meta/gen.h"
 #include "daemon/meta/local.h"
@@ -329,6 +330,11 @@ static void node_up_resynced(void *arg)
 	((struct node *)arg)->crashed = false;
 }
 
+static void node_up_resynced_from(void *arg, const char *source)
+{
+	node_unfence(arg, source);
+}
+
 static void node_up_state_changed(void *arg)
 {
 	node_send_state(arg);
@@ -351,6 +357,7 @@ static const struct node_up node_up = {
 	.demote = node_up_demote,
 	.stop = node_up_stop,
 	.resynced = node_up_resynced,
+	.resynced_from = node_up_resynced_from,
 	.state_changed = node_up_state_changed,
 };
 
@@ -529,6 +536,7 @@ static void node_on_tick(struct ioop *op, int res)
 		primary_tick(n->pri);
 	if (n->pri && n->sec)
 		node_quorum_tick(n);
+	node_fence_check(n);
 	n->above->tick(n->obs);
 	if (!n->stopping)
 		node_arm_tick(n);
@@ -548,6 +556,7 @@ static int node_setup(struct node *n)
 	loop_add_hook(n->loop, node_reap, n);
 	loop_add_hook(n->loop, node_demote_hook, n);
 	loop_add_hook(n->loop, node_pump, n);
+	loop_add_hook(n->loop, node_fence_check, n);
 	n->tick_op.done = node_on_tick;
 	node_arm_tick(n);
 	if (!(n->obs = n->above->observe(n)) || node_start_role(n) < 0 || node_start_peers(n) < 0)
@@ -557,6 +566,7 @@ static int node_setup(struct node *n)
 
 static void node_free(struct node *n)
 {
+	hook_free(n->fence);
 	devices_free(n->dev);
 	server_free(n->srv);
 	server_free(n->retiring);

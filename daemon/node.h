@@ -107,6 +107,14 @@ int node_promote(struct node *n, bool force, bool discard, bool no_quorum, char 
 /* `secondary`: answers req now or once the demotion finished. */
 void node_cmd_secondary(struct node *n, struct control_req *req);
 /* The daemon stops once its clients and requests are done. */
+/* Every peer not connected becomes outdated (on disk too), and a frozen
+ * primary writes on without them; names gets them ("" if none). */
+void node_outdate_down_peers(struct node *n, char *names, size_t len);
+/* The fence-peer command's last state: "" (never run), "running",
+ * "exit N", "killed by signal N", "did not start". */
+const char *node_fence_state(const struct node *n);
+/* A resync from source is done: the unfence-peer command runs. */
+void node_unfence(const struct node *n, const char *source);
 void node_begin_stop(struct node *n);
 
 #endif

@@ -23,6 +23,10 @@
 /* A resource has 2 to 8 nodes: every other node is a peer, with a link
  * (a full mesh).  Code that means every peer loops over peers[0..npeers). */
 #define NODE_PEERS_MAX 7
+/* Peer names, space-separated. */
+#define NODE_NAMES_LEN (NODE_PEERS_MAX * 64)
+
+struct hook;
 
 struct node {
 	const struct node_above *above; /* the control socket's handler, the observer */
@@ -44,6 +48,10 @@ struct node {
 	bool stepping_down;	 /* quorum: another node was primary meanwhile */
 	struct msg_hello stepdown_from; /* ... what that node (or a witness) said */
 	struct devices *dev;	 /* /dev/nbdN, attach --loop, restore-saved */
+	struct hook *fence;	 /* the fence-peer command (issue 18), once run */
+	char fence_peers[NODE_NAMES_LEN]; /* ... for whom it runs or ran */
+	char fence_result[48];	 /* ... "running", or its answer ("exit 4") */
+	bool fence_refused;	 /* ... it said no for fence_peers: frozen */
 	bool primary;
 	bool crashed;		 /* came up after a crash as primary, not yet resynced */
 	bool demoting;		 /* demoted, the crashed-primary flag not yet cleared */
@@ -82,5 +90,9 @@ void node_up_report(struct node *n);
 void node_demote_hook(void *arg);
 bool node_demote(struct node *n);
 const char *node_handover_to(const struct node *n);
+
+/* node_hooks.c */
+void node_failover_command(const struct node *n);
+void node_fence_check(void *arg);
 
 #endif

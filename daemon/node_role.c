@@ -7,9 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
@@ -490,56 +488,6 @@ static const char *node_failover_blocked(const struct node *n)
 	if (n->sb->disk != META_DISK_UPTODATE)
 		return "this node's disk is not up to date";
 	return node_promote_refusal(n, false, false, false);
-}
-
-#define NODE_ATTACH_CMD "\"$BLKREP_BIN\" -c \"$BLKREP_CONFIG\" --node \"$BLKREP_NODE\" " \
-			"attach \"$BLKREP_DEVICE\""
-
-/* The command's environment, in the grandchild that runs it. */
-static void node_failover_env(const struct node *n, const char *dev)
-{
-	char self[256];
-	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	sigset_t all;
-
-	self[len > 0 ? len : 0] = '\0';
-	sigfillset(&all);
-	sigprocmask(SIG_UNBLOCK, &all, NULL); /* the daemon's signalfd blocks some */
-	setenv("BLKREP_BIN", self, 1);
-	setenv("BLKREP_CONFIG", config_path(n->cfg), 1);
-	setenv("BLKREP_RESOURCE", n->sb->resource, 1);
-	setenv("BLKREP_NODE", n->sb->node, 1);
-	setenv("BLKREP_DEVICE", dev ? dev : "", 1);
-}
-
-/* After the promotion: auto-attach and promote-command, in the
- * background (a grandchild, so that nothing is left to reap). */
-static void node_failover_command(const struct node *n)
-{
-	const char *cmd = config_promote_command(n->cfg), *dev = n->me->auto_attach;
-	char line[4096];
-	pid_t pid;
-
-	if (dev && cmd)
-		snprintf(line, sizeof(line), NODE_ATTACH_CMD " && { %s; }", cmd);
-	else if (dev || cmd)
-		snprintf(line, sizeof(line), "%s", dev ? NODE_ATTACH_CMD : cmd);
-	else
-		return;
-	log_info("auto-failover: running: %s", line);
-	pid = fork();
-	if (pid == 0) {
-		if (fork() == 0) {
-			node_failover_env(n, dev);
-			execl("/bin/sh", "sh", "-c", line, (char *)NULL);
-			_exit(127);
-		}
-		_exit(0);
-	}
-	if (pid > 0)
-		(void)waitpid(pid, NULL, 0);
-	else
-		log_err("auto-failover: cannot start the command: %s", strerror(errno));
 }
 
 /* Once a second: auto-failover.  A secondary with quorum, an up-to-date

@@ -213,14 +213,15 @@ static void node_status_json(struct node *n, struct control_req *req)
 		      "\"size_bytes\": %" PRIu64 ", \"data_area_bytes\": %" PRIu64 ", "
 		      "\"peer_data_area_bytes\": %" PRIu64 ", \"out_of_sync_bytes\": %" PRIu64 ", "
 		      "\"lag_bytes\": %" PRIu64 ", \"lag_seconds\": %.3f, "
-		      "\"resync\": %s, \"verify\": %s, \"frozen\": %s, \"device\": %s, "
+		      "\"resync\": %s, \"verify\": %s, \"frozen\": %s, \"fence_peer\": \"%s\", "
+		      "\"device\": %s, "
 		      "\"stats\": {\"writes\": %" PRIu64 ", \"replicated_bytes\": %" PRIu64 ", "
 		      "\"resynced_bytes\": %" PRIu64 "}, \"generation\": \"%016" PRIx64 "\"}\n",
 		      node_sb(n)->resource, node_sb(n)->node, node_role_name(node_is_primary(n)), local_mode_name(node_local(n)),
 		      config_peer_loss_name(config_on_peer_loss(node_config(n))), local_disk_name(node_local(n)), derr,
 		      q, one, peers, node_size(n), node_sb(n)->data_bytes, node_peer_area(n), node_out_of_sync(n),
 		      st.lag_bytes, st.lag_seconds, rs, vf,
-		      primary_frozen(node_primary(n)) ? "true" : "false", dev, st.writes, st.replicated_bytes,
+		      primary_frozen(node_primary(n)) ? "true" : "false", node_fence_state(n), dev, st.writes, st.replicated_bytes,
 		      node_resynced_bytes(n), node_sb(n)->gen.current);
 }
 
@@ -235,8 +236,9 @@ static void node_resync_text(const struct node *n, char *buf, size_t len)
 
 	buf[0] = '\0';
 	if (primary_frozen(node_primary(n)))
-		o = snprintf(buf, len, "  writes frozen: waiting for %s or `blkrep outdate-peer`\n",
-			     node_peer_name(n));
+		o = snprintf(buf, len, "  writes frozen: waiting for %s or `blkrep outdate-peer`%s%s\n",
+			     node_peer_name(n), *node_fence_state(n) ? "; fence-peer: " : "",
+			     node_fence_state(n));
 	/* Three nodes or more: each peer's line says its resync. */
 	if (node_npeers(n) > 1 || !node_resync_progress(n, &done, &total, &bps))
 		return;
@@ -441,26 +443,16 @@ void node_req_secondary(struct node *n, struct control_req *req, int argc, char 
  * alone (its writes are then recorded for the peer's resync). */
 void node_req_outdate_peer(struct node *n, struct control_req *req, int argc, char *const *argv)
 {
-	char names[256] = "";
-	struct strbuf o = STRBUF_INIT(names, sizeof(names));
+	char names[256];
 
 	(void)argc;
 	(void)argv;
-	for (unsigned i = 0; i < node_npeers(n); i++) {
-		struct sync *s = node_peer_at(n, i);
-
-		if (sync_up(s))
-			continue;
-		node_sb(n)->slot[sync_slot(s)].disk = META_DISK_OUTDATED;
-		strbuf_printf(&o, "%s%s", *names ? ", " : "", sync_name(s));
-	}
+	node_outdate_down_peers(n, names, sizeof(names));
 	if (!*names) {
 		control_reply(req, false, "%s connected: not outdated",
 			      node_npeers(n) == 1 ? "the peer is" : "every peer is");
 		return;
 	}
-	(void)local_save_sb(node_local(n));
-	primary_outdate_peer(node_primary(n));
 	log_warn("operator: %s outdated; writing without them", names);
 	control_reply(req, true, "%s marked outdated%s\n", names,
 		      node_is_primary(n) ? "; writes go on without them" : "");

@@ -738,19 +738,32 @@ void primary_link_down(struct lane *l)
 }
 
 /* Under on-peer-loss = freeze, a primary without one of its peers holds
- * writes until the peer is back or an operator outdates it. */
+ * writes until the peer is back, a fence-peer command or an operator
+ * outdates it.  Under quorum, writes wait for the majority, and with a
+ * fence-peer command for its answer too. */
 bool primary_frozen(const struct primary *p)
 {
-	if (pq_enabled(p))
+	if (pq_enabled(p) && (pq_verdict(p) == PQ_HOLD || !config_fence_peer(p->cfg)))
 		return pq_verdict(p) == PQ_HOLD;
+	return primary_fence_wanted(p, NULL, 0);
+}
+
+bool primary_fence_wanted(const struct primary *p, char *names, size_t len)
+{
+	struct strbuf o = STRBUF_INIT(names, len);
+	bool any = false;
+
 	if (!p->role || config_on_peer_loss(p->cfg) != CONFIG_PEER_LOSS_FREEZE)
 		return false;
 	/* An async peer of several holds no acknowledged write: its loss
 	 * freezes nothing (a pair's one peer freezes in either mode). */
 	LANES_FOR(p, l)
-		if (!lane_up(l) && !l->outdated && (!lane_async(l) || p->nlanes == 1))
-			return true;
-	return false;
+		if (!lane_up(l) && !l->outdated && (!lane_async(l) || p->nlanes == 1)) {
+			if (names)
+				strbuf_printf(&o, "%s%s", any ? " " : "", l->name);
+			any = true;
+		}
+	return any;
 }
 
 /* `blkrep outdate-peer`: a frozen primary goes on alone. */
@@ -767,9 +780,13 @@ void primary_outdate_peer(struct primary *p)
  * generation steps at the first write without them. */
 void primary_promoted(struct primary *p)
 {
+	/* ... unless a fence-peer command is there to say so. */
+	bool ask = config_fence_peer(p->cfg) &&
+		   config_on_peer_loss(p->cfg) == CONFIG_PEER_LOSS_FREEZE;
+
 	LANES_FOR(p, l) {
 		l->gen_moved = false;
-		l->outdated |= !lane_up(l);
+		l->outdated |= !lane_up(l) && !ask;
 	}
 }
 

@@ -321,6 +321,8 @@ static void sync_resync_target_done(struct sync *s)
 		 s->rs_recv_bytes, meta_disk_name(s->sb->disk));
 	s->env.up->state_changed(s->env.node); /* the other peers learn the generation */
 	secondary_disk_repaired(s->env.sec);
+	if (s->sb->disk == META_DISK_UPTODATE)
+		s->env.up->resynced_from(s->env.node, s->other->name);
 }
 
 /* Both bitmaps are known: the source starts copying the union. */

@@ -34,6 +34,8 @@ struct node_up {
 	/* A resync with a peer finished, either way: what this node had in
 	 * flight at a crash as primary is settled (crashed() is false now). */
 	void (*resynced)(void *node);
+	/* This node, the target, is up to date after a resync from source. */
+	void (*resynced_from)(void *node, const char *source);
 	/* This node's generation changed without a role change (a resync's
 	 * end, a primary's MSG_GEN): every connected peer gets STATE. */
 	void (*state_changed)(void *node);

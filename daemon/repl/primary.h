@@ -144,6 +144,9 @@ void primary_set_role(struct primary *p, bool primary);
 /* Under on-peer-loss = freeze, a primary without one of its peers holds
  * writes. */
 bool primary_frozen(const struct primary *p);
+/* Under on-peer-loss = freeze, the peers whose absence holds writes
+ * (names: space-separated, if not NULL); false if none does. */
+bool primary_fence_wanted(const struct primary *p, char *names, size_t len);
 /* A promotion (connected: the peer receives the writes from now on). */
 void primary_promoted(struct primary *p);
 /* `blkrep outdate-peer`: a frozen primary goes on without the peers that
