@@ -124,7 +124,9 @@ deps:
 
 # `make install PREFIX=/usr DESTDIR=...`: the binary, man pages (scdoc),
 # systemd units (their ExecStart names SBINDIR), bash completion when
-# contrib/ has it, and an example config (the README's) in /etc/blkrep.
+# contrib/ has it, an example config (the README's) in /etc/blkrep, and the
+# Pacemaker parts: the OCF agent (ocf:blkrep:blkrep) under OCFROOT and the
+# fence-peer/unfence-peer handlers in PREFIX/lib/blkrep.
 PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
@@ -132,6 +134,9 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 UNITDIR    ?= $(or $(shell pkg-config systemd --variable=systemdsystemunitdir 2>/dev/null),\
                    $(PREFIX)/lib/systemd/system)
 CONFDIR    ?= /etc/blkrep
+OCFROOT    ?= /usr/lib/ocf
+HANDLERDIR ?= $(PREFIX)/lib/blkrep
+OCF_HANDLERS := crm-fence-peer crm-unfence-peer
 MAN_PAGES  := build/man/blkrep.8 build/man/blkrep.conf.5
 UNITS      := $(notdir $(wildcard contrib/systemd/*.service contrib/systemd/*.socket))
 COMPLETION := $(wildcard contrib/bash-completion/blkrep)
@@ -157,12 +162,17 @@ install: build/blkrep $(MAN_PAGES) build/blkrep.conf.example
 			>$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
 	$(if $(COMPLETION),install -D -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/blkrep)
 	install -D -m 0644 build/blkrep.conf.example $(DESTDIR)$(CONFDIR)/blkrep.conf.example
+	install -D -m 0755 contrib/ocf/blkrep $(DESTDIR)$(OCFROOT)/resource.d/blkrep/blkrep
+	for h in $(OCF_HANDLERS); do \
+		install -D -m 0755 contrib/ocf/$$h $(DESTDIR)$(HANDLERDIR)/$$h || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/blkrep $(DESTDIR)$(MANDIR)/man8/blkrep.8 \
 		$(DESTDIR)$(MANDIR)/man5/blkrep.conf.5 $(DESTDIR)$(BASHCOMPDIR)/blkrep \
-		$(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(CONFDIR)/blkrep.conf.example
-	-rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null
+		$(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) $(DESTDIR)$(CONFDIR)/blkrep.conf.example \
+		$(DESTDIR)$(OCFROOT)/resource.d/blkrep/blkrep \
+		$(addprefix $(DESTDIR)$(HANDLERDIR)/,$(OCF_HANDLERS))
+	-rmdir $(DESTDIR)$(CONFDIR) $(DESTDIR)$(OCFROOT)/resource.d/blkrep $(DESTDIR)$(HANDLERDIR) 2>/dev/null
 
 unit: $(UNIT_BIN)
 	$(UNIT_BIN) --jobs 2

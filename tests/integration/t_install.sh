@@ -3,7 +3,8 @@
 # systemd unit verified by systemd-analyze (with its ExecStart pointed into
 # D), the man pages rendered without a warning and documenting every
 # command and config key, the bash completion (when contrib/ has one)
-# parsed and sourced; then `make uninstall` leaves no file behind.
+# parsed and sourced, the OCF agent and the Pacemaker handlers executable
+# where the contract puts them; then `make uninstall` leaves no file behind.
 . "$(dirname "$0")/lib.sh"
 
 require_cmd make scdoc groff systemd-analyze
@@ -89,6 +90,23 @@ if [ -e "$REPO/contrib/bash-completion/blkrep" ]; then
 else
 	msg "contrib/bash-completion/blkrep does not exist: none installed, none checked"
 	[ ! -e "$comp" ] && pass "no completion installed" || fail "a completion appeared: $comp"
+fi
+
+# The Pacemaker parts: the OCF agent (ocf:blkrep:blkrep) and the handlers.
+for f in usr/lib/ocf/resource.d/blkrep/blkrep usr/lib/blkrep/crm-fence-peer \
+	usr/lib/blkrep/crm-unfence-peer; do
+	if [ -x "$D/$f" ] && [ -s "$D/$f" ]; then
+		pass "installed /$f (executable)"
+		check "bash -n /$f" bash -n "$D/$f"
+	else
+		fail "missing or not executable: /$f"
+	fi
+done
+if [ -r /usr/lib/ocf/lib/heartbeat/ocf-shellfuncs ] && command -v xmllint >/dev/null; then
+	check "the installed agent's meta-data is well-formed XML" sh -c \
+		"OCF_ROOT=/usr/lib/ocf '$D/usr/lib/ocf/resource.d/blkrep/blkrep' meta-data | xmllint --noout -"
+else
+	msg "resource-agents or xmllint missing: the installed agent's meta-data not run"
 fi
 
 check "make uninstall DESTDIR PREFIX=/usr" make -s -C "$REPO" uninstall DESTDIR="$D" PREFIX=/usr
