@@ -60,6 +60,8 @@
 # removed if the test made it.
 
 PCM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Where the agent and the handlers come from (the repo's, unless told).
+PCM_OCF_DIR=${PCM_OCF_DIR:-$REPO/contrib/ocf}
 PCM_NODES="alpha beta gamma"
 PCM_LOOPS_BEFORE=
 PCM_MADE_DEVDIR=0
@@ -130,7 +132,7 @@ pcm_init() {
 	TRIO_ALL=$PCM_NODES
 	TRIO_NET=$PCM_NODES
 	TRIO_NETNS=
-	PCM_LOOPS_BEFORE=$(losetup -n -O NAME 2>/dev/null | tr '\n' ' ')
+	PCM_LOOPS_BEFORE=$(timeout -k 1 10 losetup -n -O NAME 2>/dev/null | tr '\n' ' ')
 	trap '[ $FAILS -gt 0 ] && pcm_show_logs; pcm_cleanup; _cleanup' EXIT
 	chmod 711 "$T"
 	trio_net
@@ -159,13 +161,16 @@ pcm_init() {
 # namespaces in NODE's network namespace) with its private mounts; waits
 # (10 s) until it is ready.
 pcm_holder_start() {
-	local n=$1 d=$T/$1 i
+	local n=$1 d=$T/$1 i boot
 	rm -f "$d/holder.pid"
+	boot=$(($(cat "$d/boots" 2>/dev/null || echo 0) + 1))
+	echo $boot >"$d/boots"
+	mkdir -m 700 "$d/blkrep-run.$boot"
 	(nsenter --net="/run/netns/$(trio_ns "$n")" \
 		unshare --mount --uts --propagation private --fork \
 		/bin/bash -c '
 set -e
-n=$1 d=$2 repo=$3
+n=$1 d=$2 ocf=$3 brun=$4
 hostname "$n"
 mount -t tmpfs -o mode=755 pcm-run /run
 mkdir -m 1777 /run/lock
@@ -181,11 +186,13 @@ mount --bind /usr/lib/ocf/resource.d "$d/host-ocf"
 mount -t tmpfs -o mode=755 pcm-ocf /usr/lib/ocf/resource.d
 for p in heartbeat pacemaker; do ln -s "$d/host-ocf/$p" "/usr/lib/ocf/resource.d/$p"; done
 mkdir /usr/lib/ocf/resource.d/blkrep
-ln -s "$repo/contrib/ocf/blkrep" /usr/lib/ocf/resource.d/blkrep/blkrep
+ln -s "$ocf/blkrep" /usr/lib/ocf/resource.d/blkrep/blkrep
+mkdir -m 700 /run/blkrep
+mount --bind "$brun" /run/blkrep
 echo $$ >"$d/holder.pid.new"
 mv "$d/holder.pid.new" "$d/holder.pid"
 exec sleep infinity
-' pcm-holder "$n" "$d" "$REPO" </dev/null >>"$d/holder.log" 2>&1 &)
+' pcm-holder "$n" "$d" "$PCM_OCF_DIR" "$d/blkrep-run.$boot" </dev/null >>"$d/holder.log" 2>&1 &)
 	for i in $(seq 1 100); do
 		[ -s "$d/holder.pid" ] && return 0
 		sleep 0.1
@@ -234,15 +241,33 @@ pcm_note_ns() {
 }
 
 # pcm_kill9 NODE: kill -9 every process of NODE (its mount namespace),
-# until none is left (10 s at most).  Returns 1 if some survive.
+# until none is left (10 s at most each step).  Returns 1 if some survive.
+# Two steps: every process but the holder (corosync, Pacemaker, blkrep's
+# daemon, the agents: all at once), then, once they are gone, the holder.
+# Why: the last process of a mount namespace unmounts its filesystems as it
+# exits; if that is blkrep's daemon with attach=loop, the ext4 on the loop
+# device flushes to the daemon's own FUSE file while the daemon's /dev/fuse
+# is not closed yet (both are deferred work of its exit), and the exit hangs
+# in D state for good (seen on 6.18: cleanup_mnt -> ext4_sync_fs ->
+# blkdev_issue_flush; only an abort in /sys/fs/fuse/connections ended it).
+# The holder stands for the node's kernel: it goes last, as a machine's
+# mounts go with it.
 pcm_kill9() {
-	local i p
+	local i p h
 	pcm_note_ns "$1"
+	h=$(cat "$T/$1/holder.pid" 2>/dev/null)
+	for i in $(seq 1 50); do
+		p=$(pcm_pids "$1" | grep -vx "${h:-none}")
+		[ -z "$p" ] && break
+		kill -KILL $p 2>/dev/null
+		sleep 0.1
+	done
+	[ -z "$p" ] || return 1
 	for i in $(seq 1 50); do
 		p=$(pcm_pids "$1")
 		[ -z "$p" ] && return 0
 		kill -KILL $p 2>/dev/null
-		sleep 0.2
+		sleep 0.1
 	done
 	[ -z "$(pcm_pids "$1")" ]
 }
@@ -310,7 +335,7 @@ pcm_props_ok() {
 pcm_show_logs() {
 	local n f
 	for n in $PCM_NODES; do
-		for f in "$T/$n/corosync.log" "$T/$n/pacemakerd.log" "$T/$n/log/pacemaker.log" "$T/$n"/blkrep*.log; do
+		for f in "$T/$n/corosync.log" "$T/$n/pacemakerd.log" "$T/$n/log/pacemaker.log" "$T/$n"/blkrep-run.*/*.log; do
 			[ -s "$f" ] || continue
 			echo "=== $f (last 30 lines)"
 			tail -n 30 "$f" | sed 's/^/    /'
@@ -327,13 +352,98 @@ pcm_cleanup() {
 		[ -d "$T/$n" ] || continue
 		pcm_kill9 "$n" || echo "pcm: processes of $n survive kill -9: $(pcm_pids "$n")" >&2
 	done
-	for l in $(losetup -n -O NAME 2>/dev/null); do
+	for l in $(timeout -k 1 10 losetup -n -O NAME 2>/dev/null); do
 		case " $PCM_LOOPS_BEFORE " in *" $l "*) continue ;; esac
-		f=$(losetup -n -O BACK-FILE "$l" 2>/dev/null)
-		case $f in *.fuse/volume*) losetup -d "$l" 2>/dev/null ;; esac
+		f=$(timeout -k 1 5 losetup -n -O BACK-FILE "$l" 2>/dev/null)
+		case $f in *.fuse/volume*) timeout -k 1 5 losetup -d "$l" 2>/dev/null ;; esac
 	done
 	trio_net_del
 	[ "$PCM_MADE_DEVDIR" = 1 ] && rmdir /dev/blkrep 2>/dev/null
 	PCM_MADE_DEVDIR=0
 	return 0
+}
+
+# --- blkrep in the cluster ---------------------------------------------------
+
+# pcm_blk NODE ARGS...: blkrep (bounded, 20 s) in NODE's namespaces, with
+# the test's config; its default run directory there is the node's own.
+pcm_blk() {
+	local n=$1
+	shift
+	pcm_x "$n" timeout -k 2 20 "$BLKREP" -c "$T/r0.conf" --node "$n" "$@"
+}
+
+# pcm_json NODE EXPR: EXPR (python, d = NODE's status --json, peer(NAME) its
+# entry for that peer) printed; "unavailable" if the status fails.
+pcm_json() {
+	local j
+	j=$(pcm_blk "$1" status --json 2>/dev/null | tr -d '\n')
+	[ -n "$j" ] || { echo unavailable; return 0; }
+	printf '%s' "$j" | $PY -c "$TRIO_PEER_PY"'
+import json, sys
+d = json.load(sys.stdin)
+peer = lambda n: peer_of(d, n)
+print(eval(sys.argv[1]))' "$2" 2>/dev/null || echo unavailable
+}
+
+# pcm_rsc NODE: the resources as NODE's Pacemaker sees them, one line:
+# "promoted=N1 unpromoted=N2,N3 mounted=N4" (names empty when none),
+# "no answer" when crm_mon fails.
+pcm_rsc() {
+	local x
+	x=$(pcm_crm "$1") || { echo "no answer"; return 0; }
+	printf '%s' "$x" | $PY -c '
+import sys, xml.etree.ElementTree as E
+try:
+    r = E.fromstring(sys.stdin.read())
+except Exception:
+    print("no answer"); sys.exit(0)
+pro, unp, mnt = [], [], []
+for res in r.iter("resource"):
+    nodes = [n.get("name") for n in res.findall("node")]
+    if res.get("active") != "true" or res.get("failed") == "true":
+        continue
+    if res.get("id") == "blkrep-r0":
+        (pro if res.get("role") == "Promoted" else unp).extend(nodes)
+    elif res.get("id") == "fs-r0" and res.get("role") == "Started":
+        mnt.extend(nodes)
+print("promoted=%s unpromoted=%s mounted=%s" % (",".join(sorted(pro)), ",".join(sorted(unp)), ",".join(sorted(mnt))))'
+}
+
+# pcm_wait_rsc SECS NODE PATTERN: until pcm_rsc NODE matches the shell
+# PATTERN (prints the last state).
+pcm_wait_rsc() {
+	local end=$((SECONDS + $1)) s
+	while :; do
+		s=$(pcm_rsc "$2")
+		# shellcheck disable=SC2254
+		case $s in $3) echo "$s"; return 0 ;; esac
+		[ $SECONDS -ge "$end" ] && break
+		sleep 0.3
+	done
+	echo "$s"
+	return 1
+}
+
+# pcm_fence_constraint NODE: blkrep-fence-r0 as NODE's CIB has it: "none",
+# "only=X" when it is the contract's constraint (the clone, role Promoted,
+# -INFINITY where #uname ne X), else "bad: XML", or "no answer".
+pcm_fence_constraint() {
+	local x
+	x=$(pcm_x "$1" timeout -k 1 10 cibadmin -Q -o constraints 2>/dev/null) || { echo "no answer"; return 0; }
+	printf '%s' "$x" | $PY -c '
+import sys, xml.etree.ElementTree as E
+r = E.fromstring(sys.stdin.read())
+c = [l for l in r.iter("rsc_location") if l.get("id") == "blkrep-fence-r0"]
+if not c:
+    print("none"); sys.exit(0)
+c = c[0]
+rules = c.findall("rule")
+ex = rules[0].findall("expression") if len(rules) == 1 else []
+if (c.get("rsc") == "blkrep-r0-clone" and len(rules) == 1 and rules[0].get("role") in ("Promoted", "Master")
+        and rules[0].get("score") == "-INFINITY" and len(ex) == 1 and ex[0].get("attribute") == "#uname"
+        and ex[0].get("operation") == "ne"):
+    print("only=%s" % ex[0].get("value"))
+else:
+    print("bad: " + E.tostring(c, encoding="unicode").replace("\n", " "))'
 }
