@@ -25,7 +25,6 @@
 MODE=${PCM_MODE:-short}
 ROUNDS=${PCM_ROUNDS:-4}
 MNT=$T/mnt
-FIGS=
 
 [ -x "$PCM_OCF_DIR/blkrep" ] || skip "no agent at $PCM_OCF_DIR/blkrep"
 [ -x "$PCM_OCF_DIR/crm-fence-peer" ] && [ -x "$PCM_OCF_DIR/crm-unfence-peer" ] ||
@@ -211,8 +210,6 @@ round_kill_promoted() {
 	tb=$(now)
 	trio_run "$old back (new mount/UTS namespaces, corosync, pacemakerd)" pcm_boot "$old" || return 1
 	after_return "$old" "$new" "$tb"
-	FIGS="${FIGS}figure: kill_to_promoted=$kp kill_to_mounted=$km resync_to_unfence=$UNFENCE
-"
 	printf 'figure: kill_to_promoted=%s kill_to_mounted=%s resync_to_unfence=%s\n' "$kp" "$km" "$UNFENCE"
 	P=$new
 }
@@ -278,6 +275,5 @@ if [ "$MODE" = long ]; then
 	done
 	round_kill_unpromoted || exit 1
 fi
-printf '%s' "$FIGS"
 trio_step "done"
 finish
