@@ -9,6 +9,7 @@
 
 #include "daemon/config.h"
 #include "daemon/ctl/hook.h"
+#include "daemon/dev/devices.h"
 #include "daemon/meta/local.h"
 #include "daemon/meta/meta.h"
 #include "daemon/repl/primary.h"
@@ -104,6 +105,10 @@ void node_fence_check(void *arg)
 	struct hook_env e;
 
 	if (!cmd || !n->pri || hook_running(n->fence))
+		return;
+	/* Primary only because it went down as one: it steps back if its
+	 * peer was promoted meanwhile, and must not fence that one first. */
+	if (n->resumed && !devices_attached(n->dev))
 		return;
 	if (!primary_fence_wanted(n->pri, want, sizeof(want))) {
 		n->fence_refused = false;

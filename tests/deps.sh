@@ -12,6 +12,7 @@ pkgs=(
 	scdoc systemd man-db groff-base
 	libmicrohttpd-dev curl prometheus
 	qemu-system-x86 cpio busybox-static
+	pacemaker pacemaker-cli-utils corosync pcs resource-agents libxml2-utils kmod
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -25,5 +26,17 @@ fi
 echo "deps: installing ${missing[*]}"
 SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# No service starts at install (corosync, pacemaker, prometheus, nbd-server):
+# the tests start their own, in namespaces.  A policy-rc.d already there
+# is left as it is.
+policy=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee $policy >/dev/null
+	$SUDO chmod 755 $policy
+fi
+rc=0
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+[ -z "$policy" ] || $SUDO rm -f "$policy"
+[ $rc -eq 0 ] || exit $rc
 echo "deps: done"
