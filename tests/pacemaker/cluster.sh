@@ -33,11 +33,16 @@
 #     provider holding only a link to the repo's contrib/ocf/blkrep);
 #   binds of $T/NODE/etc-corosync on /etc/corosync (corosync.conf, authkey),
 #     $T/NODE/pacemaker on /var/lib/pacemaker (cib, pengine, blackbox, cores
-#     owned hacluster:haclient as the package makes them) and $T/NODE/log on
-#     /var/log/pacemaker: these survive the node's death, as a disk would.
-# /dev/blkrep must exist on the host to be a mount point: if it does not,
-# pcm_init creates the empty directory and the cleanup removes it (the only
-# trace on the host, and only while the test runs).
+#     owned hacluster:haclient as the package makes them), $T/NODE/log on
+#     /var/log/pacemaker and $T/NODE/varlib-blkrep on /var/lib/blkrep (where a
+#     primary that comes back saves its own writes): these survive the node's
+#     death, as a disk would; $T/NODE/blkrep-run.BOOT on /run/blkrep (a new one
+#     per boot, kept for the logs).
+# /dev/blkrep and /var/lib/blkrep must exist on the host to be mount points:
+# if one does not, pcm_init creates the empty directory and the cleanup
+# removes it (the only trace on the host, and only while the test runs).
+# Two runs at once (or with tests/integration/t_ocf_agent.sh, which does the
+# same with /dev/blkrep) can race on that: the suites run one after another.
 #
 # Daemons: `corosync -f` and `pacemakerd` (always in the foreground in 2.1),
 # both started in the node's namespaces with their output in $T/NODE/*.log;
@@ -65,6 +70,7 @@ PCM_OCF_DIR=${PCM_OCF_DIR:-$REPO/contrib/ocf}
 PCM_NODES="alpha beta gamma"
 PCM_LOOPS_BEFORE=
 PCM_MADE_DEVDIR=0
+PCM_MADE_LIBDIR=0
 
 # pcm_holder NODE: the pid of NODE's holder (empty if it is not running).
 pcm_holder() {
@@ -143,9 +149,12 @@ pcm_init() {
 	if [ ! -e /dev/blkrep ]; then
 		mkdir /dev/blkrep && PCM_MADE_DEVDIR=1
 	fi
+	if [ ! -e /var/lib/blkrep ]; then
+		mkdir -m 700 /var/lib/blkrep && PCM_MADE_LIBDIR=1
+	fi
 	for n in $PCM_NODES; do
 		d=$T/$n
-		mkdir -p "$d/etc-corosync" "$d/log" "$d/mnt" "$d/host-ocf" \
+		mkdir -p "$d/etc-corosync" "$d/log" "$d/mnt" "$d/host-ocf" "$d/varlib-blkrep" \
 			"$d/pacemaker/cib" "$d/pacemaker/pengine" "$d/pacemaker/blackbox" "$d/pacemaker/cores"
 		chmod 711 "$d"
 		cp "$T/corosync.conf" "$T/authkey" "$d/etc-corosync/"
@@ -180,8 +189,9 @@ mount -t tmpfs -o mode=755 pcm-corosync /var/lib/corosync
 mount --bind "$d/etc-corosync" /etc/corosync
 mount --bind "$d/pacemaker" /var/lib/pacemaker
 mount --bind "$d/log" /var/log/pacemaker
-mkdir -p /dev/blkrep
+mkdir -p /dev/blkrep /var/lib/blkrep
 mount -t tmpfs -o mode=755 pcm-dev /dev/blkrep
+mount --bind "$d/varlib-blkrep" /var/lib/blkrep
 mount --bind /usr/lib/ocf/resource.d "$d/host-ocf"
 mount -t tmpfs -o mode=755 pcm-ocf /usr/lib/ocf/resource.d
 for p in heartbeat pacemaker; do ln -s "$d/host-ocf/$p" "/usr/lib/ocf/resource.d/$p"; done
@@ -359,7 +369,8 @@ pcm_cleanup() {
 	done
 	trio_net_del
 	[ "$PCM_MADE_DEVDIR" = 1 ] && rmdir /dev/blkrep 2>/dev/null
-	PCM_MADE_DEVDIR=0
+	[ "$PCM_MADE_LIBDIR" = 1 ] && rmdir /var/lib/blkrep 2>/dev/null
+	PCM_MADE_DEVDIR=0 PCM_MADE_LIBDIR=0
 	return 0
 }
 

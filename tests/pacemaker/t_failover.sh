@@ -3,7 +3,7 @@
 # promotable clone ocf:blkrep:blkrep on alpha and beta, an ext4 Filesystem
 # on /dev/blkrep/r0 with the promoted instance, blkrep's witness on gamma
 # (started by the test, not by Pacemaker), on-peer-loss = freeze with the
-# repo's crm-fence-peer / crm-unfence-peer.  See cluster.sh for the cluster.
+# repo's crm-fence-peer / crm-unfence-peer, on-no-quorum = io-error.  See cluster.sh for the cluster.
 #
 # Short (PCM_MODE=short, CI): Pacemaker promotes one node and mounts; files
 # written and synced there; kill -9 of every process of that node; the other
@@ -45,6 +45,7 @@ check_is() {
 # --- blkrep's config: alpha, beta (data), gamma (witness) ---------------------
 TRIO_WITNESS=gamma
 TRIO_EXTRA="on-peer-loss = freeze
+on-no-quorum = io-error
 fence-peer = $PCM_OCF_DIR/crm-fence-peer
 unfence-peer = $PCM_OCF_DIR/crm-unfence-peer"
 for n in alpha beta; do truncate -s 32M "$(trio_img "$n")"; done
@@ -248,13 +249,14 @@ round_cut_promoted() {
 	trio_run "every synced file is on $new with its checksum" files_ok "$new"
 	s=$(pcm_fence_constraint "$new")
 	check_eq "the fence constraint only lets $new be promoted" "$s" "only=$new"
-	# Alone without quorum: Pacemaker there stops fs-r0, but the unmount
-	# waits on writes held by the freeze (its fence-peer refuses: no quorum)
-	# until the heal; what matters is that it writes nothing meanwhile.
-	s=$(pcm_wait_rsc 20 "$old" "*mounted=")
-	check_eq "$old, alone without quorum, has no fs-r0 started ($s)" "${s##* }" "mounted="
-	s=$(pcm_json "$old" "'%s held=%s' % (d['role'], bool(d.get('frozen') or d.get('io_suspended')))")
-	check_eq "$old holds its writes while alone (role, writes held)" "${s#* }" "held=True"
+	# Alone without quorum (no-quorum-policy=stop): Pacemaker there stops
+	# fs-r0 and demotes; with on-no-quorum = io-error its held writes fail,
+	# so the unmount can finish (under suspend-io it would wait for the heal).
+	s=$(pcm_wait_rsc 30 "$old" "promoted= *mounted=")
+	check_eq "$old, alone without quorum, is neither promoted nor mounted ($s)" \
+		"$(sed 's/ unpromoted=[a-z,]*//' <<<"$s")" "promoted= mounted="
+	s=$(pcm_json "$old" "'%s frozen=%s io_suspended=%s quorum=%s' % (d['role'], d.get('frozen'), d.get('io_suspended'), d.get('quorum'))")
+	msg "$old while alone: $s"
 	trio_run "more files written on $new alone" write_files "$new" 2
 	tb=$(now)
 	trio_heal_all "$old" || return 1
