@@ -64,7 +64,6 @@
 # appeared during the test detached, the namespaces deleted, /dev/blkrep
 # removed if the test made it.
 
-PCM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Where the agent and the handlers come from (the repo's, unless told).
 PCM_OCF_DIR=${PCM_OCF_DIR:-$REPO/contrib/ocf}
 PCM_NODES="alpha beta gamma"
