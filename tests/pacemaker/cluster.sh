@@ -353,8 +353,9 @@ pcm_show_logs() {
 }
 
 # pcm_cleanup: every process of every node killed, new loop devices over a
-# blkrep FUSE volume detached, the namespaces deleted, /dev/blkrep removed
-# if pcm_init made it.  For the EXIT trap.
+# blkrep FUSE volume detached, the namespaces deleted, the daemons' logs
+# checked for sanitizer reports, /dev/blkrep and /var/lib/blkrep removed if
+# pcm_init made them.  For the EXIT trap.
 pcm_cleanup() {
 	local n l f
 	for n in $PCM_NODES; do
@@ -367,6 +368,10 @@ pcm_cleanup() {
 		case $f in *.fuse/volume*) timeout -k 1 5 losetup -d "$l" 2>/dev/null ;; esac
 	done
 	trio_net_del
+	# The daemons' logs (lib.sh's cleanup looks under $T/run and $T/*/run only).
+	for f in "$T"/*/blkrep-run.*/*.log; do
+		[ -f "$f" ] && check_sanitizer "$f"
+	done
 	[ "$PCM_MADE_DEVDIR" = 1 ] && rmdir /dev/blkrep 2>/dev/null
 	[ "$PCM_MADE_LIBDIR" = 1 ] && rmdir /var/lib/blkrep 2>/dev/null
 	PCM_MADE_DEVDIR=0 PCM_MADE_LIBDIR=0
