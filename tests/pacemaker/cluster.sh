@@ -52,6 +52,12 @@
 # real cluster must have fencing), no-quorum-policy=stop, dc-deadtime=5s,
 # cluster-recheck-interval=30s.
 #
+# The test (t_failover.sh) makes its resources with `pcs -f` on a CIB file
+# taken with `cibadmin -Q` (pcs needs no pcsd for that), run in alpha's
+# namespaces so that pcs finds ocf:blkrep:blkrep's meta-data, and pushes it
+# with `cibadmin --replace`.  The agent and the handlers are the repo's
+# contrib/ocf (PCM_OCF_DIR overrides it, e.g. to try another checkout's).
+#
 # A node's death (pcm_kill9 NODE): kill -9 of every process whose mount
 # namespace is the holder's (corosync, the Pacemaker daemons, blkrep's
 # daemon, the holder itself), so its mounts (the ext4 on the device, the
