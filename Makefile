@@ -221,3 +221,11 @@ clean:
 	rm -rf build build-san build-fuzz blkrep
 
 -include $(shell find build build-san -name '*.d' 2>/dev/null)
+
+# blkrep under a real Pacemaker 2.1 / corosync 3 cluster (tests/pacemaker/cluster.sh),
+# the long run: rounds of kill -9 and link cuts of the promoted node, then a kill
+# of the unpromoted one.  `make pacemaker-long [PCM_ROUNDS=N]`.  The short run
+# (one kill -9, for CI) is `bash tests/pacemaker/run.sh short`.
+.PHONY: pacemaker-long
+pacemaker-long: all
+	PCM_ROUNDS=$${PCM_ROUNDS:-4} BLKREP=$(CURDIR)/blkrep bash tests/pacemaker/run.sh long
