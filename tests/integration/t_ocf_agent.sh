@@ -11,7 +11,8 @@
 #   and removing /dev/blkrep/r0, the promotion score tiers (crm_attribute
 #   replaced by a recorder);
 # - the handlers against a CIB file (CIB_file): the fence constraint, once,
-#   removed by unfence; no quorum refused; exit 5 vs 4; then run by the
+#   removed by unfence; no quorum refused; another node's constraint not
+#   replaced; exit 5 vs 4; then run by the
 #   daemon (a blkrep with the fence-peer key): a killed primary banned by
 #   the new primary's crm-fence-peer, the ban lifted after its resync.
 # Everything runs in a private mount namespace: the agent is put under
@@ -394,12 +395,27 @@ cibadmin --modify -X '<node_state id="1" uname="alpha" crmd="offline" in_ccm="fa
 	fail "alpha offline"
 check_exit "fence with alpha offline: 5 (peer down)" 5 $fence BLKREP_NODE=beta BLKREP_PEERS=alpha "$FENCE"
 check_eq "one constraint" "$(cons)" 1
-check_exit "fence from alpha (beta online) replaces it: 4" 4 $fence BLKREP_NODE=alpha BLKREP_PEERS=beta "$FENCE"
-check_eq "one constraint, now for alpha" "$(cibadmin -Q -o constraints | grep -c 'value="alpha"')" 1
+# Another node's constraint is not replaced: beta fenced alpha, so alpha's
+# fence-peer (for beta) is refused and changes nothing.
+cp "$CIB_file" "$T/cib.before"
+check_exit "fence from alpha while beta's constraint is there: 1" 1 \
+	$fence BLKREP_NODE=alpha BLKREP_PEERS=beta "$FENCE"
+grep -q "beta fenced this resource's peers: not replacing its constraint" "$T/last.err" &&
+	[ "$(wc -l <"$T/last.err")" = 1 ] && pass "... in one line: $(cat "$T/last.err")" ||
+	fail "the refusal: $(cat "$T/last.err")"
+check_eq "... beta's constraint unchanged" \
+	"$(cibadmin -Q -o constraints | grep -c 'operation="ne" value="beta"') $(cons)" "1 1"
+check_eq "... the CIB not written (epoch)" "$(grep -o ' epoch="[0-9]*"' "$CIB_file")" \
+	"$(grep -o ' epoch="[0-9]*"' "$T/cib.before")"
 
 check_exit "unfence: 0" 0 $fence BLKREP_NODE=beta BLKREP_PEERS=alpha "$UNFENCE"
 check_eq "the constraint is gone" "$(cons)" 0
 check_exit "unfence with none there: 0" 0 $fence BLKREP_NODE=beta BLKREP_PEERS=alpha "$UNFENCE"
+check_exit "fence from alpha now (beta online): 4" 4 $fence BLKREP_NODE=alpha BLKREP_PEERS=beta "$FENCE"
+check_exit "fence from alpha again: 4" 4 $fence BLKREP_NODE=alpha BLKREP_PEERS=beta "$FENCE"
+check_eq "one constraint, alpha's" "$(cibadmin -Q -o constraints | grep -c 'operation="ne" value="alpha"') $(cons)" "1 1"
+check_exit "unfence: 0" 0 $fence BLKREP_NODE=beta BLKREP_PEERS=alpha "$UNFENCE"
+check_eq "the constraint is gone" "$(cons)" 0
 
 # Which clone: resource= picks one of two blkrep clones.
 check "a second blkrep clone (resource r1)" pcs -f "$CIB_file" resource create blkrep-r1 ocf:blkrep:blkrep \
