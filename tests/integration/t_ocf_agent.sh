@@ -11,7 +11,10 @@
 #   and removing /dev/blkrep/r0, the promotion score tiers (crm_attribute
 #   replaced by a recorder);
 # - the handlers against a CIB file (CIB_file): the fence constraint, once,
-#   removed by unfence; no quorum refused; exit 5 vs 4.
+#   removed by unfence; no quorum refused; another node's constraint not
+#   replaced; exit 5 vs 4; then run by the
+#   daemon (a blkrep with the fence-peer key): a killed primary banned by
+#   the new primary's crm-fence-peer, the ban lifted after its resync.
 # Everything runs in a private mount namespace: the agent is put under
 # /usr/lib/ocf/resource.d/blkrep by an overlay, /dev/blkrep is a tmpfs,
 # nothing reaches the host's /usr or /dev.
@@ -255,7 +258,10 @@ check_eq "alpha reconnects to beta: disk uptodate" "$(wait_field "$A" "d['disk']
 
 # A promotion blkrep refuses: an error with blkrep's reason, never --force.
 check "beta primary" $Bn primary
-check_exit "promote while beta is primary: 1 (blkrep refuses)" 1 $SRA promote
+t0=$SECONDS
+check_exit "promote while beta is primary: 1 (blkrep refuses, after retrying)" 1 $SRA promote
+check_eq "... it retried for about 15 s (the peer may be lost unnoticed yet)" \
+	"$([ $((SECONDS - t0)) -ge 14 ] && [ $((SECONDS - t0)) -le 25 ] && echo yes)" yes
 grep -q 'ocf-exit-reason:promote failed: .*primary' "$T/last.err" &&
 	pass "the exit reason is blkrep's: $(grep -m1 ocf-exit-reason "$T/last.err")" ||
 	fail "no exit reason naming blkrep's refusal: $(cat "$T/last.err")"
@@ -389,12 +395,27 @@ cibadmin --modify -X '<node_state id="1" uname="alpha" crmd="offline" in_ccm="fa
 	fail "alpha offline"
 check_exit "fence with alpha offline: 5 (peer down)" 5 $fence BLKREP_NODE=beta BLKREP_PEERS=alpha "$FENCE"
 check_eq "one constraint" "$(cons)" 1
-check_exit "fence from alpha (beta online) replaces it: 4" 4 $fence BLKREP_NODE=alpha BLKREP_PEERS=beta "$FENCE"
-check_eq "one constraint, now for alpha" "$(cibadmin -Q -o constraints | grep -c 'value="alpha"')" 1
+# Another node's constraint is not replaced: beta fenced alpha, so alpha's
+# fence-peer (for beta) is refused and changes nothing.
+cp "$CIB_file" "$T/cib.before"
+check_exit "fence from alpha while beta's constraint is there: 1" 1 \
+	$fence BLKREP_NODE=alpha BLKREP_PEERS=beta "$FENCE"
+grep -q "beta fenced this resource's peers: not replacing its constraint" "$T/last.err" &&
+	[ "$(wc -l <"$T/last.err")" = 1 ] && pass "... in one line: $(cat "$T/last.err")" ||
+	fail "the refusal: $(cat "$T/last.err")"
+check_eq "... beta's constraint unchanged" \
+	"$(cibadmin -Q -o constraints | grep -c 'operation="ne" value="beta"') $(cons)" "1 1"
+check_eq "... the CIB not written (epoch)" "$(grep -o ' epoch="[0-9]*"' "$CIB_file")" \
+	"$(grep -o ' epoch="[0-9]*"' "$T/cib.before")"
 
 check_exit "unfence: 0" 0 $fence BLKREP_NODE=beta BLKREP_PEERS=alpha "$UNFENCE"
 check_eq "the constraint is gone" "$(cons)" 0
 check_exit "unfence with none there: 0" 0 $fence BLKREP_NODE=beta BLKREP_PEERS=alpha "$UNFENCE"
+check_exit "fence from alpha now (beta online): 4" 4 $fence BLKREP_NODE=alpha BLKREP_PEERS=beta "$FENCE"
+check_exit "fence from alpha again: 4" 4 $fence BLKREP_NODE=alpha BLKREP_PEERS=beta "$FENCE"
+check_eq "one constraint, alpha's" "$(cibadmin -Q -o constraints | grep -c 'operation="ne" value="alpha"') $(cons)" "1 1"
+check_exit "unfence: 0" 0 $fence BLKREP_NODE=beta BLKREP_PEERS=alpha "$UNFENCE"
+check_eq "the constraint is gone" "$(cons)" 0
 
 # Which clone: resource= picks one of two blkrep clones.
 check "a second blkrep clone (resource r1)" pcs -f "$CIB_file" resource create blkrep-r1 ocf:blkrep:blkrep \
@@ -408,5 +429,77 @@ check_exit "fence without its environment: 1" 1 env -u BLKREP_RESOURCE "$FENCE"
 check_exit "fence, CIB unreachable: 1" 1 $fence CIB_file=$T/no-cib.xml BLKREP_NODE=beta BLKREP_PEERS=alpha "$FENCE"
 check_exit "unfence, CIB unreachable: 1" 1 $fence CIB_file=$T/no-cib.xml BLKREP_NODE=beta "$UNFENCE"
 unset CIB_file
+
+# --- the handlers run by the daemon (fence-peer, unfence-peer keys) ---------------------
+# The cluster is a CIB file that the daemons' environment names (CIB_file):
+# alpha, the primary, is killed; `primary` on beta runs crm-fence-peer,
+# which bans alpha from the Promoted role (exit 5: the CIB says alpha is
+# offline); alpha comes back, resyncs from beta and its crm-unfence-peer
+# removes the ban.
+check "beta down" $Bn down
+pair_conf_extra "on-peer-loss = freeze" "fence-peer = $FENCE" "unfence-peer = $UNFENCE"
+if ! $A check-config >"$T/cc.out" 2>&1; then
+	msg "this blkrep has no fence-peer key yet ($(head -n1 "$T/cc.out")): the handlers under the daemon are not checked"
+else
+	export BLKREP_SAVE_DIR=$T/saved # a killed primary that comes back saves its own writes
+	E2E=$T/e2e.xml
+	check "a CIB file: the clone, alpha and beta online, quorum" sh -c "
+		cibadmin --empty >'$E2E' && export CIB_file='$E2E' &&
+		pcs -f '$E2E' resource create blkrep-r0 ocf:blkrep:blkrep config='$T/r0.conf' promotable notify=true &&
+		cibadmin --modify -X '<cib have-quorum=\"1\"/>' &&
+		for i in 1 2; do n=alpha; [ \$i = 2 ] && n=beta
+			cibadmin -C -o nodes -X \"<node id='\$i' uname='\$n'/>\" &&
+			cibadmin -C -o status -X \"<node_state id='\$i' uname='\$n' in_ccm='true' crmd='online' join='member' expected='member'/>\" || exit 1
+		done"
+	e2e_cons() { CIB_file=$E2E cibadmin -Q -o constraints | grep -c 'rsc_location id="blkrep-fence-r0"'; }
+	check "up alpha and beta (CIB_file in their environment)" sh -c "CIB_file='$E2E' $A up && CIB_file='$E2E' $Bn up"
+	check_eq "connected" "$(wait_field "$A" "d['peer']['connection']" connected 15)" connected
+	# Both are consistent since the restarts above: a human's choice, once.
+	check "alpha primary --force" $A primary --force
+	check_eq "beta up to date" "$(wait_field "$Bn" "d['disk']" uptodate 15)" uptodate
+	check_eq "no constraint while connected" "$(e2e_cons)" 0
+	# The cluster sees alpha go, and alpha's daemon dies.
+	CIB_file=$E2E cibadmin --modify -o status -X '<node_state id="1" uname="alpha" crmd="offline" in_ccm="false"/>' ||
+		fail "alpha offline in the CIB"
+	check "kill -9 alpha" kill -KILL "$(daemon_pid alpha)"
+	v=$(wait_field "$Bn" "'gone' if d['peer']['connection'] != 'connected' else 'connected'" gone 10)
+	check_eq "beta sees alpha gone" "$v" gone
+	check "beta primary (freeze: it missed nothing)" $Bn primary
+	check_eq "beta's fence-peer (crm-fence-peer) answered 5: alpha is offline" \
+		"$(wait_field "$Bn" "d.get('fence_peer')" "exit 5" 20)" "exit 5"
+	check_eq "the CIB bans every node but beta from Promoted" \
+		"$(CIB_file=$E2E cibadmin -Q -o constraints | grep -c 'operation="ne" value="beta"')" 1
+	CIB_file=$E2E cibadmin --modify -o status -X '<node_state id="1" uname="alpha" crmd="online" in_ccm="true"/>' ||
+		fail "alpha online in the CIB"
+	check "alpha up again (it steps back: beta is primary)" env CIB_file="$E2E" $A up
+	end=$((SECONDS + 30))
+	while [ "$(e2e_cons)" != 0 ] && [ $SECONDS -lt $end ]; do sleep 0.2; done
+	check_eq "alpha resynced from beta, and its unfence-peer (crm-unfence-peer) removed the ban" \
+		"$(e2e_cons)" 0
+	check_eq "alpha is an up-to-date secondary" "$(field "$A" "d['role'] + ' ' + d['disk']")" "secondary uptodate"
+
+	# Pacemaker promotes alpha when it learns beta is gone, before blkrep
+	# does: promote retries while blkrep still sees beta primary.
+	RA_ATTACH=none $SRA promote >"$T/retry.out" 2>&1 &
+	rpid=$!
+	BG_PIDS+=("$rpid")
+	sleep 2
+	check "kill -9 beta (primary) while alpha's promote retries" kill -KILL "$(daemon_pid beta)"
+	wait "$rpid"
+	rc=$?
+	check_eq "promote succeeds once blkrep sees beta gone" "$rc" 0
+	grep -q 'the peer is primary.*retrying for up to 15 s' "$T/retry.out" &&
+		pass "it logged the retry once ($(grep -c 'retrying' "$T/retry.out"))" ||
+		fail "promote's log: $(cat "$T/retry.out")"
+	check_eq "alpha is primary" "$(field "$A" "d['role']")" primary
+	check_eq "alpha's crm-fence-peer answered 4 (beta is online in the CIB)" \
+		"$(wait_field "$A" "d.get('fence_peer')" "exit 4" 20)" "exit 4"
+	check "beta up again (steps back: alpha is primary)" env CIB_file="$E2E" $Bn up
+	end=$((SECONDS + 30))
+	while [ "$(e2e_cons)" != 0 ] && [ $SECONDS -lt $end ]; do sleep 0.2; done
+	check_eq "beta resynced, and its crm-unfence-peer removed the ban" "$(e2e_cons)" 0
+	check_eq "beta is an up-to-date secondary" "$(field "$Bn" "d['role'] + ' ' + d['disk']")" "secondary uptodate"
+	check_exit "demote alpha: 0" 0 env RA_ATTACH=none $SRA demote
+fi
 
 finish
