@@ -371,7 +371,9 @@ pcm_cleanup() {
 	for l in $(timeout -k 1 10 losetup -n -O NAME 2>/dev/null); do
 		case " $PCM_LOOPS_BEFORE " in *" $l "*) continue ;; esac
 		f=$(timeout -k 1 5 losetup -n -O BACK-FILE "$l" 2>/dev/null)
-		case $f in *.fuse/volume*) timeout -k 1 5 losetup -d "$l" 2>/dev/null ;; esac
+		# Seen from the host, a volume in a node's mount namespace that is
+		# gone shows as "/volume".
+		case $f in *.fuse/volume* | /volume) timeout -k 1 5 losetup -d "$l" 2>/dev/null ;; esac
 	done
 	trio_net_del
 	# The daemons' logs (lib.sh's cleanup looks under $T/run and $T/*/run only).
