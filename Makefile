@@ -181,7 +181,7 @@ integration: all
 	bash tests/integration/run.sh
 
 fuzz-short: $(FUZZ_BIN)
-	bash tests/fuzz/run.sh 5 $(FUZZ_BIN)
+	bash tests/fuzz/run.sh 3 $(FUZZ_BIN)
 
 fuzz: $(FUZZ_BIN)
 	bash tests/fuzz/run.sh $${FUZZ_SECONDS:-600} $(FUZZ_BIN)
