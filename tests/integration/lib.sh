@@ -56,6 +56,35 @@ skip() {
 	exit 77
 }
 
+# held_write URI BYTE OFF: a 64 KiB write of BYTE at OFF and a FLUSH through
+# nbdsh, in the background, for the tests of writes a primary holds: its pid
+# in $wpid, its end time in $T/held.done, its output in $T/held.out.
+held_write() {
+	(
+		timeout -k 5 60 nbdsh -u "$1" -c "h.pwrite(bytes([$2]) * 65536, $3)" -c 'h.flush()'
+		rc=$?
+		date +%s.%N >"$T/held.done"
+		exit $rc
+	) >"$T/held.out" 2>&1 &
+	wpid=$!
+	BG_PIDS+=("$wpid")
+}
+
+# held_wait SECS: rc = the held write's exit status once it ended, or
+# "pending" after SECS.
+held_wait() {
+	local i
+	rc=pending
+	for i in $(seq 1 $(($1 * 10))); do
+		if ! kill -0 "$wpid" 2>/dev/null; then
+			wait "$wpid"
+			rc=$?
+			return
+		fi
+		sleep 0.1
+	done
+}
+
 # require_cmd CMD...: skip unless every command is installed.
 require_cmd() {
 	local c

@@ -52,34 +52,6 @@ size=$(field "$A" "d['size_bytes']")
 SAME="$TESTS_DIR/cmp_areas.sh $size $T/a.img $T/b.img"
 check "a write while connected completes" qemu-io -f raw "$URI" -c 'write -P 0x11 1M 64k' -c flush
 
-# held_write URI PATTERN OFFSET: a write in the background (its pid in
-# $wpid, its end time in $T/held.done).
-held_write() {
-	(
-		timeout -k 5 60 nbdsh -u "$1" -c "h.pwrite(bytes([$2]) * 65536, $3)" -c 'h.flush()'
-		rc=$?
-		date +%s.%N >"$T/held.done"
-		exit $rc
-	) >"$T/held.out" 2>&1 &
-	wpid=$!
-	BG_PIDS+=("$wpid")
-}
-
-# held_wait SECS: rc = the held write's exit status once it ended, or
-# "pending" after SECS.
-held_wait() {
-	local i
-	rc=pending
-	for i in $(seq 1 $(($1 * 10))); do
-		if ! kill -0 "$wpid" 2>/dev/null; then
-			wait "$wpid"
-			rc=$?
-			return
-		fi
-		sleep 0.1
-	done
-}
-
 lines() { wc -l <"$1" | tr -d ' '; }
 
 # unfenced_since N: the unfence-peer runs logged after the first N lines

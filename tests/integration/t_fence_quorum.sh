@@ -34,38 +34,12 @@ fence-peer = $T/fence.sh"
 trio_init 64M alpha beta witness
 A=$(trio_cmd alpha)
 
-# held_write OFF: a write through alpha in the background ($wpid; its end
-# time in $T/held.done, its output in $T/held.out).
-held_write() {
-	(
-		timeout -k 5 60 nbdsh -u "$(trio_uri alpha)" -c "h.pwrite(b'\\x5a' * 65536, $1)" -c 'h.flush()'
-		rc=$?
-		date +%s.%N >"$T/held.done"
-		exit $rc
-	) >"$T/held.out" 2>&1 &
-	wpid=$!
-	BG_PIDS+=("$wpid")
-}
-# held_wait SECS: rc = the held write's exit status, or "pending" after SECS.
-held_wait() {
-	local i
-	rc=pending
-	for i in $(seq 1 $(($1 * 10))); do
-		if ! kill -0 "$wpid" 2>/dev/null; then
-			wait "$wpid"
-			rc=$?
-			return
-		fi
-		sleep 0.1
-	done
-}
-
 trio_step "up: alpha primary, in sync"
 trio_start || exit 1
 
 trio_step "(1) beta cut off, fence-peer refuses"
 trio_cut_off beta
-held_write 0
+held_write "$(trio_uri alpha)" 0x5a 0
 check_eq "(1) alpha ran fence-peer for beta and shows its refusal" \
 	"$(trio_wait_field alpha "d['fence_peer']" "exit 1" 30)" "exit 1"
 check_eq "(1) alpha has quorum (with the witness)" "$(trio_field alpha "d['quorum']")" True
@@ -83,7 +57,7 @@ trio_step "(2) beta cut off again, fence-peer says outdated"
 echo 4 >"$T/fence.rc"
 rm -f "$T/fence.end"
 trio_cut_off beta
-held_write 1048576
+held_write "$(trio_uri alpha)" 0x5a 1048576
 held_wait 40
 check_eq "(2) the held write completes" "$rc" 0
 if [ -s "$T/fence.end" ] && [ -s "$T/held.done" ] && ! trio_lt "$(cat "$T/held.done")" "$(cat "$T/fence.end")"; then
@@ -98,7 +72,7 @@ check_trio_synced "(2) in sync after the heal" 60 alpha beta
 trio_step "(3) alpha cut off from both: no quorum, io-error"
 echo 1 >"$T/fence.rc"
 trio_cut_off alpha
-held_write 2097152
+held_write "$(trio_uri alpha)" 0x5a 2097152
 held_wait 30
 if [ "$rc" != 0 ] && [ "$rc" != pending ]; then
 	pass "(3) the write fails without quorum (exit $rc), not held for fence-peer"

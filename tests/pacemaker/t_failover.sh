@@ -187,31 +187,37 @@ after_return() {
 	trio_run "every synced file is there on $pri" files_ok "$pri"
 }
 
-# round_kill_promoted: kill -9 the promoted node P, the other one takes
-# over within 30 s with the files; P comes back.  Sets P to the new one.
-round_kill_promoted() {
-	local old=$P new s t0 t1= t2= st
-	new=$(other "$old")
-	trio_step "round: kill -9 of the promoted node $old"
-	trio_run "files written and synced on $old" write_files "$old" 4 || return 1
-	t0=$(now)
-	trio_run "kill -9 every process of $old" pcm_kill9 "$old" || return 1
-	local end=$((SECONDS + 60))
+# takeover NEW WHAT T0: after WHAT (kill, cut) at T0, NEW is promoted and
+# mounted within 30 s, with every synced file, and the fence constraint lets
+# only NEW be promoted.  Sets KP and KM: seconds from T0 to promoted, mounted.
+takeover() {
+	local new=$1 what=$2 s t1= t2= end=$((SECONDS + 60))
 	while [ $SECONDS -lt $end ]; do
 		s=$(pcm_rsc "$new")
 		case $s in promoted=$new*) [ -n "$t1" ] || t1=$(now) ;; esac
 		case $s in promoted=$new*mounted=$new) t2=$(now); break ;; esac
 		sleep 0.2
 	done
-	check_is "$new promoted and mounted ($s)" "${t1:+p}${t2:+m}" pm || return 1
-	local kp km
-	kp=$(secs "$t0" "$t1")
-	km=$(secs "$t0" "$t2")
-	check_eq "promoted within 30 s of the kill (${kp} s; mounted ${km} s)" \
-		"$($PY -c "print(float('$kp') <= 30)")" True
+	check_is "$new promoted and mounted after the $what ($s)" "${t1:+p}${t2:+m}" pm || return 1
+	KP=$(secs "$3" "$t1")
+	KM=$(secs "$3" "$t2")
+	check_eq "promoted within 30 s of the $what (${KP} s; mounted ${KM} s)" \
+		"$($PY -c "print(float('$KP') <= 30)")" True
 	trio_run "every synced file is on $new with its checksum" files_ok "$new"
 	s=$(pcm_fence_constraint "$new")
 	check_eq "the fence constraint only lets $new be promoted" "$s" "only=$new"
+}
+
+# round_kill_promoted: kill -9 the promoted node P, the other one takes
+# over within 30 s with the files; P comes back.  Sets P to the new one.
+round_kill_promoted() {
+	local old=$P new s t0 st
+	new=$(other "$old")
+	trio_step "round: kill -9 of the promoted node $old"
+	trio_run "files written and synced on $old" write_files "$old" 4 || return 1
+	t0=$(now)
+	trio_run "kill -9 every process of $old" pcm_kill9 "$old" || return 1
+	takeover "$new" kill "$t0" || return 1
 	st=$(pcm_json "$new" "'%s frozen=%s io_suspended=%s fence_peer=%s' % (d['role'], d.get('frozen'), d.get('io_suspended'), d.get('fence_peer'))")
 	msg "$new: $st"
 	check_eq "$new is primary, writes not held" "${st%% fence_peer=*}" "primary frozen=False io_suspended=False"
@@ -220,35 +226,20 @@ round_kill_promoted() {
 	tb=$(now)
 	trio_run "$old back (new mount/UTS namespaces, corosync, pacemakerd)" pcm_boot "$old" || return 1
 	after_return "$old" "$new" "$tb"
-	printf 'figure: kill_to_promoted=%s kill_to_mounted=%s resync_to_unfence=%s\n' "$kp" "$km" "$UNFENCE"
+	printf 'figure: kill_to_promoted=%s kill_to_mounted=%s resync_to_unfence=%s\n' "$KP" "$KM" "$UNFENCE"
 	P=$new
 }
 
 # round_cut_promoted: every link of the promoted node P cut: it loses quorum
 # (no-quorum-policy=stop), the other one takes over; the links healed.
 round_cut_promoted() {
-	local old=$P new s t0 t1= t2= tb
+	local old=$P new s t0 tb
 	new=$(other "$old")
 	trio_step "round: every link of the promoted node $old cut"
 	trio_run "files written and synced on $old" write_files "$old" 4 || return 1
 	t0=$(now)
 	trio_cut_off "$old" || return 1
-	local end=$((SECONDS + 60))
-	while [ $SECONDS -lt $end ]; do
-		s=$(pcm_rsc "$new")
-		case $s in promoted=$new*) [ -n "$t1" ] || t1=$(now) ;; esac
-		case $s in promoted=$new*mounted=$new) t2=$(now); break ;; esac
-		sleep 0.2
-	done
-	check_is "$new promoted and mounted after the cut ($s)" "${t1:+p}${t2:+m}" pm || return 1
-	local kp km
-	kp=$(secs "$t0" "$t1")
-	km=$(secs "$t0" "$t2")
-	check_eq "promoted within 30 s of the cut (${kp} s; mounted ${km} s)" \
-		"$($PY -c "print(float('$kp') <= 30)")" True
-	trio_run "every synced file is on $new with its checksum" files_ok "$new"
-	s=$(pcm_fence_constraint "$new")
-	check_eq "the fence constraint only lets $new be promoted" "$s" "only=$new"
+	takeover "$new" cut "$t0" || return 1
 	# Alone without quorum (no-quorum-policy=stop): Pacemaker there stops
 	# fs-r0 and demotes; with on-no-quorum = io-error its held writes fail,
 	# so the unmount can finish (under suspend-io it would wait for the heal).
@@ -261,7 +252,7 @@ round_cut_promoted() {
 	tb=$(now)
 	trio_heal_all "$old" || return 1
 	after_return "$old" "$new" "$tb"
-	printf 'figure: cut_to_promoted=%s cut_to_mounted=%s heal_to_unfence=%s\n' "$kp" "$km" "$UNFENCE"
+	printf 'figure: cut_to_promoted=%s cut_to_mounted=%s heal_to_unfence=%s\n' "$KP" "$KM" "$UNFENCE"
 	P=$new
 }
 
