@@ -61,10 +61,14 @@ stage unit-sanitized env ASAN_OPTIONS=detect_leaks=1:malloc_context_size=2 \
 # test's TLS link, and in fuzz_tls), to keep CI under 45 minutes.
 # ... and, for the same reason, the OCF agent's test (a shell script around
 # commands whose daemon side the other tests run sanitized), t_quorum_auto
-# (t_quorum runs sanitized), t_fence_quorum (t_fence_peer does) and the
-# namespace harness's own test t_trio_harness (t_quorum uses the harness).
-stage integration-sanitized env BLKREP="$PWD/build-san/blkrep" \
-	EXCLUDE="t_mitm t_tls_refusals t_ocf_agent t_quorum_auto t_fence_quorum t_trio_harness" \
+# (t_quorum runs sanitized), t_fence_quorum (t_fence_peer does), the
+# namespace harness's own test t_trio_harness (t_quorum uses the harness),
+# t_three and t_switchover (t_three_obs and t_failover), t_async and t_resync
+# (the resync and async paths run sanitized in t_failover, t_crash, t_fallback
+# and t_div_*), t_div_trim and t_events.
+san_exclude="t_mitm t_tls_refusals t_ocf_agent t_quorum_auto t_fence_quorum t_trio_harness"
+san_exclude+=" t_three t_switchover t_async t_resync t_div_trim t_events"
+stage integration-sanitized env BLKREP="$PWD/build-san/blkrep" EXCLUDE="$san_exclude" \
 	EXCLUDE_WHY="left out of the sanitized run for time: the plain run has it; its daemon paths run sanitized in the other tests" \
 	bash tests/integration/run.sh
 # ThreadSanitizer, on the tests that run the daemon's threads (the FUSE
@@ -78,12 +82,14 @@ stage integration-tsan env BLKREP="$PWD/build-tsan/blkrep" bash tests/integratio
 # node); `make pacemaker-long` runs the long one.
 # A skip (no namespaces, no FUSE here) prints why and does not fail the stage.
 stage pacemaker bash -c 'BLKREP="$PWD/blkrep" bash tests/pacemaker/run.sh short; rc=$?; [ $rc -eq 77 ] || exit $rc'
-stage vm env BLKREP="$PWD/blkrep" bash tests/vm/all.sh
+# Every guest scenario but netem (the link under netem: the torture stage and
+# the integration tests cut and shape links too; `make vm` runs it), for time.
+stage vm env BLKREP="$PWD/blkrep" VM_SKIP=netem bash tests/vm/all.sh
 stage vm-sanitized env BLKREP="$PWD/build-san/blkrep" bash tests/vm/run.sh tests/vm/crash.sh
 stage fuzz make -s fuzz-short
 # A short randomized torture round: a new seed each run, printed so that a
 # failure can be replayed with `make torture ROUNDS=N SEED=S`.
-stage torture env TORTURE_MAX_SECONDS=80 bash tests/torture/torture.sh 8 "$(date +%s)"
+stage torture env TORTURE_MAX_SECONDS=60 bash tests/torture/torture.sh 6 "$(date +%s)"
 
 echo "=== total: $(( $(date +%s) - suite_start )) s"
 if [ ${#failed[@]} -ne 0 ]; then
