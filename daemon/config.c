@@ -283,13 +283,14 @@ static int set_path(struct parse *p, const char *key, const char *v, char **dst)
 	return 0;
 }
 
-/* A path as written, absolute (backing, meta, state-file). */
-static int set_abs_path(struct parse *p, const char *key, const char *v, char **dst)
+/* A path as written, absolute (backing, meta, state-file); or, in the
+ * message, what else the key takes ("internal or "). */
+static int set_abs_path(struct parse *p, const char *key, const char *or, const char *v,
+			char **dst)
 {
 	if (v[0] == '/')
 		return set_string(p, dst, v);
-	perr(p, p->lineno, "bad %s '%s' (expected %san absolute path)", key, v,
-	     strcmp(key, "meta") == 0 ? "internal or " : "");
+	perr(p, p->lineno, "bad %s '%s' (expected %san absolute path)", key, v, or);
 	return -1;
 }
 
@@ -373,7 +374,7 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 	case NK_ADDRESS:
 		return set_address(p, "address", v, &n->address);
 	case NK_BACKING:
-		return set_abs_path(p, "backing", v, &n->backing);
+		return set_abs_path(p, "backing", "", v, &n->backing);
 	case NK_NBD:
 		if (!config_value_nbd_ok(v)) {
 			perr(p, p->lineno,
@@ -394,7 +395,7 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 	case NK_MAX_LAG:
 		return set_max_lag(p, v, &n->max_lag);
 	case NK_META:
-		return strcmp(v, "internal") == 0 ? 0 : set_abs_path(p, "meta", v, &n->meta);
+		return strcmp(v, "internal") == 0 ? 0 : set_abs_path(p, "meta", "internal or ", v, &n->meta);
 	case NK_AUTO_ATTACH:
 		if (!config_value_attach_ok(v)) {
 			perr(p, p->lineno, "bad auto-attach '%s' (expected loop or /dev/nbdN)", v);
@@ -406,7 +407,7 @@ static int set_node_key(struct parse *p, enum node_key k, const char *v)
 	case NK_WITNESS:
 		return set_choice(p, "witness", v, yes_no, &n->witness);
 	case NK_STATE_FILE:
-		return set_abs_path(p, "state-file", v, &n->state_file);
+		return set_abs_path(p, "state-file", "", v, &n->state_file);
 	default:
 		return -1;
 	}

@@ -536,7 +536,6 @@ static void node_on_tick(struct ioop *op, int res)
 		primary_tick(n->pri);
 	if (n->pri && n->sec)
 		node_quorum_tick(n);
-	node_fence_check(n);
 	n->above->tick(n->obs);
 	if (!n->stopping)
 		node_arm_tick(n);

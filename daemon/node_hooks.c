@@ -95,8 +95,8 @@ static void node_fence_done(void *arg, int wstatus)
 		 n->fence_peers, n->fence_result, names);
 }
 
-/* After every batch and once a second: a primary under freeze without a
- * peer runs fence-peer, once for each set of missing peers. */
+/* After every batch of the loop (the tick's too): a primary under freeze
+ * without a peer runs fence-peer, once for each set of missing peers. */
 void node_fence_check(void *arg)
 {
 	struct node *n = arg;
@@ -132,7 +132,7 @@ void node_fence_check(void *arg)
 
 const char *node_fence_state(const struct node *n)
 {
-	return n->fence ? n->fence_result : "";
+	return n->fence_result;
 }
 
 /* After a resync from source: this node is up to date again. */
